@@ -1,0 +1,43 @@
+# Trellis developer entry points. Every target creates .venv and installs what it needs; a broken install
+# step fails the target loudly (set -e, pip errors are fatal).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HOME_DIR ?= .trellis
+STAMP := $(VENV)/.installed
+
+.PHONY: venv install run test lint typecheck fmt clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -c "import trellis, msgspec, lmdb, ed25519_zebra, aiohttp, cryptography"
+	@touch $(STAMP)
+
+venv install: $(STAMP)
+
+run: $(STAMP)
+	@test -f $(HOME_DIR)/genesis.json || $(VENV)/bin/trellis init --home $(HOME_DIR)
+	exec $(VENV)/bin/trellis node start --home $(HOME_DIR)
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check trellis tests
+	$(VENV)/bin/mypy --strict trellis/core
+	$(VENV)/bin/pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check trellis tests
+	$(VENV)/bin/ruff format --check trellis tests
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy --strict trellis/core
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff check --fix trellis tests
+	$(VENV)/bin/ruff format trellis tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,161 @@
+"""Build and check whole blocks: execute, update the state tree once, fill in the header's roots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from trellis.core.codec import encode
+from trellis.core.crypto.merkle import merkle_root
+from trellis.core.errors import InvalidBlock
+from trellis.core.execution.apply import BlockEnv, BlockOutput, StateReader, apply_block, genesis_writes
+from trellis.core.ledger.block import Block, Header, block_hash, validators_hash
+from trellis.core.ledger.state_tree import NodeReader, TreeUpdate, apply_updates
+from trellis.core.ledger.tx import SignedTx
+from trellis.core.params import ChainParams, validator_addresses
+from trellis.core.types import ZERO_HASH
+
+
+@dataclass(frozen=True)
+class ChainTip:
+    """What the next block builds on.
+
+    Attributes:
+        height: the last committed height (0 before block 1).
+        time_ms: its time (the genesis time before block 1).
+        block_id: its block id (32 zero bytes before block 1).
+        state_root: the state root after it.
+    """
+
+    height: int
+    time_ms: int
+    block_id: bytes
+    state_root: bytes
+
+
+@dataclass(frozen=True)
+class ExecutedBlock:
+    """A block together with the results of executing it.
+
+    Attributes:
+        block: the block (header roots filled in).
+        block_id: its id.
+        tx_bytes: canonical bytes of each transaction.
+        output: receipts and state writes.
+        tree: the state tree update (new root, nodes and values to store).
+    """
+
+    block: Block
+    block_id: bytes
+    tx_bytes: list[bytes]
+    output: BlockOutput
+    tree: TreeUpdate
+
+
+def genesis_tip(params: ChainParams, nodes: NodeReader) -> tuple[ChainTip, TreeUpdate]:
+    """Return the tip before block 1 and the genesis state tree."""
+    tree = apply_updates(params.suite, nodes, ZERO_HASH, genesis_writes(params))
+    tip = ChainTip(height=0, time_ms=params.genesis.genesis_time_ms, block_id=ZERO_HASH, state_root=tree.root)
+    return tip, tree
+
+
+def _execute(
+    params: ChainParams,
+    state: StateReader,
+    nodes: NodeReader,
+    tip: ChainTip,
+    txs: Sequence[SignedTx],
+    tx_bytes: Sequence[bytes],
+    time_ms: int,
+) -> tuple[BlockOutput, TreeUpdate, list[bytes]]:
+    env = BlockEnv(params=params, height=tip.height + 1, time_ms=time_ms)
+    output = apply_block(state, txs, tx_bytes, env)
+    tree = apply_updates(params.suite, nodes, tip.state_root, output.writes)
+    receipt_bytes = [encode(r) for r in output.receipts]
+    return output, tree, receipt_bytes
+
+
+def build_block(
+    params: ChainParams,
+    state: StateReader,
+    nodes: NodeReader,
+    tip: ChainTip,
+    txs: Sequence[SignedTx],
+    tx_bytes: Sequence[bytes],
+    time_ms: int,
+    proposer: bytes,
+) -> ExecutedBlock:
+    """Execute ``txs`` on top of ``tip`` and return the complete block.
+
+    The caller has already checked signatures and nonces (a mempool's job) and picked ``time_ms`` greater
+    than ``tip.time_ms``.
+
+    Raises:
+        InvalidBlock: a transaction breaks a block-validity rule (see ``apply_block``) or the time is not
+            after the parent's.
+    """
+    if time_ms <= tip.time_ms:
+        raise InvalidBlock("bad_time", f"block time {time_ms} is not after the parent's {tip.time_ms}")
+    suite = params.suite
+    output, tree, receipt_bytes = _execute(params, state, nodes, tip, txs, tx_bytes, time_ms)
+    header = Header(
+        chain_id=params.chain_id,
+        height=tip.height + 1,
+        time_ms=time_ms,
+        parent_hash=tip.block_id,
+        tx_root=merkle_root(suite, tx_bytes),
+        results_root=merkle_root(suite, receipt_bytes),
+        state_root=tree.root,
+        tx_count=len(txs),
+        proposer=proposer,
+        validators_hash=validators_hash(suite, params.validators),
+    )
+    block = Block(header=header, txs=list(txs))
+    return ExecutedBlock(
+        block=block, block_id=block_hash(suite, header), tx_bytes=list(tx_bytes), output=output, tree=tree
+    )
+
+
+def check_block(
+    params: ChainParams,
+    state: StateReader,
+    nodes: NodeReader,
+    tip: ChainTip,
+    block: Block,
+    tx_bytes: Sequence[bytes],
+) -> ExecutedBlock:
+    """Check a proposed block against ``tip`` by re-executing it; return the executed block.
+
+    Signatures are checked by the caller (in batches). Every header field is checked here.
+
+    Raises:
+        InvalidBlock: with ``code`` naming the header field or rule that failed.
+    """
+    h = block.header
+    suite = params.suite
+    if h.chain_id != params.chain_id:
+        raise InvalidBlock("wrong_chain_id", f"block is for chain {h.chain_id!r}")
+    if h.height != tip.height + 1:
+        raise InvalidBlock("bad_height", f"block height {h.height}, expected {tip.height + 1}")
+    if h.parent_hash != tip.block_id:
+        raise InvalidBlock("bad_parent", "parent hash is not the previous block's id")
+    if h.time_ms <= tip.time_ms:
+        raise InvalidBlock("bad_time", f"block time {h.time_ms} is not after the parent's {tip.time_ms}")
+    if h.tx_count != len(block.txs) or len(tx_bytes) != len(block.txs):
+        raise InvalidBlock("bad_tx_count", "tx_count does not match the transactions")
+    if len(block.txs) > params.limits.max_block_txs:
+        raise InvalidBlock("too_many_txs", f"{len(block.txs)} transactions; the limit is {params.limits.max_block_txs}")
+    if sum(len(b) for b in tx_bytes) > params.limits.max_block_bytes:
+        raise InvalidBlock("too_large", "transactions exceed max_block_bytes")
+    if h.proposer not in validator_addresses(params):
+        raise InvalidBlock("bad_proposer", "proposer is not a validator")
+    if h.validators_hash != validators_hash(suite, params.validators):
+        raise InvalidBlock("bad_validators_hash", "validators_hash is not the current validator set's")
+    if h.tx_root != merkle_root(suite, tx_bytes):
+        raise InvalidBlock("bad_tx_root", "tx_root does not match the transactions")
+    output, tree, receipt_bytes = _execute(params, state, nodes, tip, block.txs, tx_bytes, h.time_ms)
+    if h.results_root != merkle_root(suite, receipt_bytes):
+        raise InvalidBlock("bad_results_root", "results_root does not match the execution results")
+    if h.state_root != tree.root:
+        raise InvalidBlock("bad_state_root", "state_root does not match the state after execution")
+    return ExecutedBlock(block=block, block_id=block_hash(suite, h), tx_bytes=list(tx_bytes), output=output, tree=tree)

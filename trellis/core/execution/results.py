@@ -1,0 +1,26 @@
+"""Receipt result codes and the exception handlers use to fail a transaction."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ResultCode(IntEnum):
+    """Receipt codes. 0 is success; a failed transaction changes nothing but the sender's nonce."""
+
+    OK = 0
+    INSUFFICIENT_FUNDS = 1
+    UNAUTHORIZED = 2
+    NOT_OWNER = 3
+    NOT_FOUND = 4
+    INVALID_AMOUNT = 5
+    OVERFLOW = 6
+
+
+class TxFailure(Exception):
+    """Raised by a handler to fail the current transaction with a receipt code and message."""
+
+    def __init__(self, code: ResultCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message

@@ -1,0 +1,352 @@
+"""The authenticated state: a hexary sparse Merkle tree with compressed leaves, content-addressed nodes.
+
+Every state key ``k`` (bytes) sits at the path ``kp = tagged_hash("trellis/state/key", k)``: 64 nibbles,
+read high nibble first. A value ``v`` is committed as ``vh = tagged_hash("trellis/state/value", v)``.
+
+Nodes:
+  leaf      (kp, vh)                  hash = tagged_hash("trellis/smt/leaf", kp || vh)
+  internal  bitmap (u16), children    hash = tagged_hash("trellis/smt/node", bitmap(2 bytes, big-endian)
+                                                                   || the non-empty children's hashes in order)
+Bit ``i`` of the bitmap (``1 << i``) says child ``i`` is present. The empty tree's root is 32 zero bytes.
+
+Canonical shape (a function of the key set alone, whatever the order of updates): a subtree holding one key
+is that key's leaf, placed directly under the deepest internal node above it; an internal node has at least
+one child and never exactly one child that is a leaf. So a tree of n random keys is about log16(n) deep,
+and one update rewrites that many nodes (see docs/adr/0002-state-commitment.md for the cost).
+
+Nodes are stored by hash and never rewritten, so every past root stays readable until it is pruned: state
+at any retained height is one walk from that height's root.
+
+Proofs: the internal nodes on the path (bitmap + the other children's hashes), and the leaf found at the end
+of the path, if any. A proof shows inclusion (the leaf has the key's path and the value's hash) or
+non-inclusion (the path ends in an empty slot, or in a leaf of a different key that shares the prefix).
+``verify_state_proof`` needs only the proof, the key, the claimed value and the header.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Annotated, NamedTuple, Protocol
+
+import msgspec
+
+from trellis.core.crypto.suite import Suite
+from trellis.core.errors import ProofError, TrellisError
+from trellis.core.types import U16, U64, ZERO_HASH, CoreStruct, Hash32
+
+_KEY = b"trellis/state/key"
+_VALUE = b"trellis/state/value"
+_LEAF = b"trellis/smt/leaf"
+_NODE = b"trellis/smt/node"
+
+_LEAF_TAG = 1
+_NODE_TAG = 2
+_DEPTH = 64
+
+
+class MissingNode(TrellisError):
+    """A node the tree refers to is not in the store (pruned, or the store is damaged)."""
+
+    code = "missing_node"
+
+
+class NodeReader(Protocol):
+    """Read access to stored tree nodes by hash."""
+
+    def get_node(self, node_hash: bytes) -> bytes | None:
+        """Return the stored encoding of the node with this hash, or None."""
+        ...
+
+
+class ProofStep(CoreStruct, frozen=True):
+    """One internal node on a proof path."""
+
+    bitmap: U16
+    """Which of the node's 16 children are present (bit i = child i)."""
+    siblings: Annotated[list[Hash32], msgspec.Meta(max_length=15)]
+    """Hashes of the present children other than the one on the path, in child order."""
+
+
+class ProofLeaf(CoreStruct, frozen=True):
+    """The leaf at the end of a proof path."""
+
+    key_path: Hash32
+    """The leaf's key path."""
+    value_hash: Hash32
+    """The leaf's value hash."""
+
+
+class StateProof(CoreStruct, frozen=True):
+    """Inclusion or non-inclusion proof of one key against a state root."""
+
+    height: U64
+    """Height of the block whose header's ``state_root`` this proof is against."""
+    steps: Annotated[list[ProofStep], msgspec.Meta(max_length=_DEPTH)]
+    """Internal nodes from the root down."""
+    leaf: ProofLeaf | None
+    """The leaf at the end of the path, or None if the path ends in an empty slot."""
+
+
+class TreeUpdate(msgspec.Struct, frozen=True):
+    """Result of applying a batch of updates: the new root and the nodes and values to store."""
+
+    root: bytes
+    nodes: dict[bytes, bytes]
+    values: dict[bytes, bytes]
+
+
+def key_path(suite: Suite, key: bytes) -> bytes:
+    """Return the 32-byte path of a state key."""
+    return suite.tagged_hash(_KEY, key)
+
+
+def value_hash(suite: Suite, value: bytes) -> bytes:
+    """Return the commitment to a state value."""
+    return suite.tagged_hash(_VALUE, value)
+
+
+def _nibble(path: bytes, depth: int) -> int:
+    b = path[depth >> 1]
+    return (b >> 4) if not depth & 1 else (b & 0x0F)
+
+
+def _prefix_equal(a: bytes, b: bytes, nibbles: int) -> bool:
+    full = nibbles >> 1
+    if a[:full] != b[:full]:
+        return False
+    return not nibbles & 1 or (a[full] >> 4) == (b[full] >> 4)
+
+
+def _leaf_hash(suite: Suite, kp: bytes, vh: bytes) -> bytes:
+    return suite.tagged_hash(_LEAF, kp + vh)
+
+
+def _node_hash(suite: Suite, bitmap: int, children: Iterable[bytes]) -> bytes:
+    return suite.tagged_hash(_NODE, bitmap.to_bytes(2, "big") + b"".join(children))
+
+
+class _Leaf(NamedTuple):
+    kp: bytes
+    vh: bytes
+
+
+class _Internal(NamedTuple):
+    bitmap: int
+    hashes: list[bytes]
+
+    def children(self) -> list[bytes | None]:
+        out: list[bytes | None] = [None] * 16
+        it = iter(self.hashes)
+        for i in range(16):
+            if self.bitmap & (1 << i):
+                out[i] = next(it)
+        return out
+
+
+def _decode_node(enc: bytes) -> _Leaf | _Internal:
+    if enc[0] == _LEAF_TAG and len(enc) == 65:
+        return _Leaf(enc[1:33], enc[33:65])
+    if enc[0] == _NODE_TAG:
+        bitmap = int.from_bytes(enc[1:3], "big")
+        n = bitmap.bit_count()
+        if len(enc) == 3 + 32 * n:
+            return _Internal(bitmap, [enc[3 + 32 * i : 35 + 32 * i] for i in range(n)])
+    raise MissingNode("stored tree node is corrupt")
+
+
+class _Updater:
+    def __init__(self, suite: Suite, reader: NodeReader) -> None:
+        self.suite = suite
+        self.reader = reader
+        self.new: dict[bytes, bytes] = {}
+
+    def load(self, h: bytes) -> bytes:
+        enc = self.new.get(h)
+        if enc is None:
+            enc = self.reader.get_node(h)
+            if enc is None:
+                raise MissingNode(f"state tree node {h.hex()} is not in the store")
+        return enc
+
+    def leaf(self, kp: bytes, vh: bytes) -> bytes:
+        h = _leaf_hash(self.suite, kp, vh)
+        self.new[h] = bytes((_LEAF_TAG,)) + kp + vh
+        return h
+
+    def internal(self, children: list[bytes | None]) -> bytes | None:
+        present = [(i, c) for i, c in enumerate(children) if c is not None]
+        if not present:
+            return None
+        if len(present) == 1 and self.load(present[0][1])[0] == _LEAF_TAG:
+            return present[0][1]
+        bitmap = 0
+        for i, _ in present:
+            bitmap |= 1 << i
+        hashes = [c for _, c in present]
+        h = _node_hash(self.suite, bitmap, hashes)
+        self.new[h] = bytes((_NODE_TAG,)) + bitmap.to_bytes(2, "big") + b"".join(hashes)
+        return h
+
+    def build(self, entries: list[tuple[bytes, bytes]], depth: int) -> bytes | None:
+        if not entries:
+            return None
+        if len(entries) == 1:
+            return self.leaf(*entries[0])
+        groups: list[list[tuple[bytes, bytes]]] = [[] for _ in range(16)]
+        for e in entries:
+            groups[_nibble(e[0], depth)].append(e)
+        return self.internal([self.build(g, depth + 1) if g else None for g in groups])
+
+    def update(self, h: bytes | None, depth: int, items: list[tuple[bytes, bytes | None]]) -> bytes | None:
+        if h is None:
+            return self.build([(k, v) for k, v in items if v is not None], depth)
+        node = _decode_node(self.load(h))
+        if isinstance(node, _Leaf):
+            merged: dict[bytes, bytes | None] = {node.kp: node.vh}
+            merged.update(items)
+            entries = sorted((k, v) for k, v in merged.items() if v is not None)
+            return self.build(entries, depth)
+        children = node.children()
+        groups: list[list[tuple[bytes, bytes | None]]] = [[] for _ in range(16)]
+        for item in items:
+            groups[_nibble(item[0], depth)].append(item)
+        for i, g in enumerate(groups):
+            if g:
+                children[i] = self.update(children[i], depth + 1, g)
+        return self.internal(children)
+
+
+def apply_updates(suite: Suite, reader: NodeReader, root: bytes, updates: Mapping[bytes, bytes | None]) -> TreeUpdate:
+    """Apply a batch of writes (value) and deletions (None) to the tree with root ``root``.
+
+    Args:
+        suite: the chain's suite (its hash builds paths and nodes).
+        reader: where existing nodes are read from.
+        root: the current root (``ZERO_HASH`` for the empty tree).
+        updates: state key -> new value, or None to delete.
+
+    Returns:
+        The new root, the nodes created (hash -> encoding) and the values written (value hash -> value).
+
+    Raises:
+        MissingNode: the store lacks a node under ``root``.
+    """
+    values: dict[bytes, bytes] = {}
+    items: list[tuple[bytes, bytes | None]] = []
+    for key, value in updates.items():
+        if value is None:
+            items.append((key_path(suite, key), None))
+        else:
+            vh = value_hash(suite, value)
+            values[vh] = value
+            items.append((key_path(suite, key), vh))
+    items.sort(key=lambda kv: kv[0])
+    if not items:
+        return TreeUpdate(root=root, nodes={}, values={})
+    up = _Updater(suite, reader)
+    new_root = up.update(None if root == ZERO_HASH else root, 0, items)
+    return TreeUpdate(root=ZERO_HASH if new_root is None else new_root, nodes=up.new, values=values)
+
+
+def _walk(suite: Suite, reader: NodeReader, root: bytes, kp: bytes) -> tuple[list[ProofStep], ProofLeaf | None]:
+    steps: list[ProofStep] = []
+    if root == ZERO_HASH:
+        return steps, None
+    up = _Updater(suite, reader)
+    h = root
+    depth = 0
+    while True:
+        node = _decode_node(up.load(h))
+        if isinstance(node, _Leaf):
+            return steps, ProofLeaf(key_path=node.kp, value_hash=node.vh)
+        nib = _nibble(kp, depth)
+        children = node.children()
+        nxt = children[nib]
+        siblings = [c for i, c in enumerate(children) if c is not None and i != nib]
+        steps.append(ProofStep(bitmap=node.bitmap, siblings=siblings))
+        if nxt is None:
+            return steps, None
+        h = nxt
+        depth += 1
+
+
+def lookup(suite: Suite, reader: NodeReader, root: bytes, key: bytes) -> bytes | None:
+    """Return the value hash stored under ``key`` in the tree with root ``root``, or None if absent."""
+    kp = key_path(suite, key)
+    _, leaf = _walk(suite, reader, root, kp)
+    if leaf is not None and leaf.key_path == kp:
+        return leaf.value_hash
+    return None
+
+
+def prove(suite: Suite, reader: NodeReader, root: bytes, key: bytes, height: int) -> StateProof:
+    """Return the proof of ``key``'s value (or absence) in the tree with root ``root`` at ``height``."""
+    steps, leaf = _walk(suite, reader, root, key_path(suite, key))
+    return StateProof(height=height, steps=steps, leaf=leaf)
+
+
+def root_from_state_proof(suite: Suite, key: bytes, value: bytes | None, proof: StateProof) -> bytes:
+    """Recompute the state root implied by ``proof`` for ``key`` having ``value`` (None: absent).
+
+    Raises:
+        ProofError: the proof contradicts the claim or is malformed; the reason names the check.
+    """
+    kp = key_path(suite, key)
+    depth = len(proof.steps)
+    current: bytes | None
+    leaf = proof.leaf
+    if value is not None:
+        if leaf is None:
+            raise ProofError("proof shows the key absent, but a value was claimed")
+        if leaf.key_path != kp:
+            raise ProofError("proof leaf belongs to a different key")
+        if leaf.value_hash != value_hash(suite, value):
+            raise ProofError("value does not match the proof leaf's value hash")
+        current = _leaf_hash(suite, leaf.key_path, leaf.value_hash)
+    elif leaf is not None:
+        if leaf.key_path == kp:
+            raise ProofError("proof shows the key present, but absence was claimed")
+        if not _prefix_equal(leaf.key_path, kp, depth):
+            raise ProofError("proof leaf does not lie on the key's path")
+        current = _leaf_hash(suite, leaf.key_path, leaf.value_hash)
+    else:
+        current = None
+    for d in range(depth - 1, -1, -1):
+        step = proof.steps[d]
+        nib = _nibble(kp, d)
+        bit = 1 << nib
+        if bool(step.bitmap & bit) != (current is not None):
+            raise ProofError(f"proof step {d}: bitmap disagrees with the path child")
+        if step.bitmap == 0:
+            raise ProofError(f"proof step {d}: empty internal node")
+        expected = step.bitmap.bit_count() - (1 if current is not None else 0)
+        if len(step.siblings) != expected:
+            raise ProofError(f"proof step {d}: {len(step.siblings)} sibling hashes, bitmap needs {expected}")
+        children: list[bytes] = []
+        it = iter(step.siblings)
+        for i in range(16):
+            if step.bitmap & (1 << i):
+                children.append(current if i == nib else next(it))  # type: ignore[arg-type]
+        current = _node_hash(suite, step.bitmap, children)
+    return ZERO_HASH if current is None else current
+
+
+def verify_state_proof(suite: Suite, key: bytes, value: bytes | None, proof: StateProof, header: object) -> None:
+    """Check that ``key`` has ``value`` (or is absent, if None) in the state committed by ``header``.
+
+    Args:
+        suite: the chain's crypto suite.
+        key: the state key.
+        value: the claimed value, or None to check absence.
+        proof: the proof.
+        header: a ``trellis.core.ledger.block.Header`` (its ``height`` and ``state_root`` are used).
+
+    Raises:
+        ProofError: the proof is for another height, or does not lead to the header's state root.
+    """
+    height = getattr(header, "height", None)
+    state_root = getattr(header, "state_root", None)
+    if proof.height != height:
+        raise ProofError(f"proof is for height {proof.height}, header is for height {height}")
+    if root_from_state_proof(suite, key, value, proof) != state_root:
+        raise ProofError("proof does not lead to the header's state root")

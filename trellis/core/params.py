@@ -1,0 +1,159 @@
+"""Chain parameters, read from the genesis file. Everything here is consensus-critical.
+
+The genesis file is JSON (``genesis.json``), human-readable, with hex strings for keys and addresses.
+``load_genesis`` parses it strictly (unknown fields, bad hex and out-of-range numbers are refused) and derives
+``ChainParams``; the chain's identity is ``genesis_hash``, the tagged hash of the canonical msgpack form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import msgspec
+
+from trellis.core.codec import encode
+from trellis.core.crypto.suite import Suite, address_of, suite_by_name
+from trellis.core.errors import DecodeError, TrellisError
+from trellis.core.ledger.block import MAX_BLOCK_TXS, Validator, ValidatorSet, make_validator_set
+from trellis.core.ledger.tx import MAX_TX_BYTES
+from trellis.core.types import U64, ChainId
+
+HexKey = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}([0-9a-f]{66})?$")]
+HexAddress = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{40}$")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class GenesisValidator(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A validator as written in genesis."""
+
+    name: Name
+    """Human-readable name."""
+    public_key: HexKey
+    """Consensus public key, hex."""
+    power: Annotated[int, msgspec.Meta(ge=1, le=2**40)] = 1
+    """Voting power."""
+
+
+class GenesisAccount(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An account funded at genesis."""
+
+    address: HexAddress
+    """The account's address, hex."""
+    balance: U64
+    """Its opening balance."""
+
+
+class GenesisLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Size limits, consensus-critical."""
+
+    max_tx_bytes: Annotated[int, msgspec.Meta(ge=256, le=MAX_TX_BYTES)] = 16 * 1024
+    """Largest encoded transaction accepted."""
+    max_block_txs: Annotated[int, msgspec.Meta(ge=1, le=MAX_BLOCK_TXS)] = 20_000
+    """Most transactions in one block."""
+    max_block_bytes: Annotated[int, msgspec.Meta(ge=1024, le=256 * 1024 * 1024)] = 32 * 1024 * 1024
+    """Largest total size of a block's transactions."""
+
+
+class Genesis(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The genesis document (``genesis.json``)."""
+
+    chain_id: ChainId
+    """The chain's identifier, carried by every transaction and header."""
+    genesis_time_ms: U64
+    """Time of the chain's start (ms since the epoch); block 1's time must be later."""
+    suite: Annotated[str, msgspec.Meta(max_length=32)] = "ed25519"
+    """The crypto suite, fixed for the chain's life."""
+    validators: Annotated[list[GenesisValidator], msgspec.Meta(min_length=1, max_length=1000)]
+    """The initial validator set."""
+    mint_authority: HexAddress
+    """The only address allowed to mint the settlement unit."""
+    accounts: Annotated[list[GenesisAccount], msgspec.Meta(max_length=100_000)] = []
+    """Accounts funded at genesis."""
+    limits: GenesisLimits = GenesisLimits()
+    """Size limits."""
+
+
+class InvalidGenesis(TrellisError):
+    """A genesis document that cannot start a chain."""
+
+    code = "invalid_genesis"
+
+
+@dataclass(frozen=True)
+class ChainParams:
+    """Consensus parameters derived from genesis.
+
+    Attributes:
+        genesis: the parsed document.
+        genesis_hash: ``tagged_hash("trellis/genesis/v1", canonical msgpack of genesis)``.
+        suite: the crypto suite.
+        validators: the validator set (sorted by address).
+        mint_authority: the mint authority's address.
+    """
+
+    genesis: Genesis
+    genesis_hash: bytes
+    suite: Suite
+    validators: ValidatorSet
+    mint_authority: bytes
+
+    @property
+    def chain_id(self) -> str:
+        """The chain id."""
+        return self.genesis.chain_id
+
+    @property
+    def limits(self) -> GenesisLimits:
+        """The size limits."""
+        return self.genesis.limits
+
+
+def params_from_genesis(genesis: Genesis) -> ChainParams:
+    """Validate ``genesis`` and derive the chain parameters.
+
+    Raises:
+        InvalidGenesis: unknown suite, a key of the wrong size, duplicate validators or accounts.
+    """
+    try:
+        suite = suite_by_name(genesis.suite)
+    except TrellisError as exc:
+        raise InvalidGenesis(exc.reason) from exc
+    vals = []
+    for gv in genesis.validators:
+        pk = bytes.fromhex(gv.public_key)
+        if len(pk) != suite.public_key_size:
+            raise InvalidGenesis(f"validator {gv.name!r}: public key is not a {suite.name} key")
+        vals.append(Validator(public_key=pk, power=gv.power, name=gv.name))
+    if len({v.public_key for v in vals}) != len(vals):
+        raise InvalidGenesis("a validator key appears twice")
+    if len({a.address for a in genesis.accounts}) != len(genesis.accounts):
+        raise InvalidGenesis("an account appears twice")
+    valset = make_validator_set(suite, vals)
+    ghash = suite.tagged_hash(b"trellis/genesis/v1", encode(genesis))
+    return ChainParams(
+        genesis=genesis,
+        genesis_hash=ghash,
+        suite=suite,
+        validators=valset,
+        mint_authority=bytes.fromhex(genesis.mint_authority),
+    )
+
+
+def load_genesis(data: bytes) -> ChainParams:
+    """Parse a genesis JSON document and derive the chain parameters.
+
+    Raises:
+        DecodeError: not JSON, or not a valid genesis document (msgspec names the bad field).
+        InvalidGenesis: well-formed but unusable (see ``params_from_genesis``).
+    """
+    try:
+        genesis = msgspec.json.decode(data, type=Genesis)
+    except msgspec.DecodeError as exc:
+        raise DecodeError(f"invalid genesis document: {exc}") from exc
+    return params_from_genesis(genesis)
+
+
+def validator_addresses(params: ChainParams) -> list[bytes]:
+    """Return the validators' addresses in set order."""
+    return [address_of(params.suite, v.public_key) for v in params.validators.validators]
