@@ -1,4 +1,75 @@
 """The boundary between consensus and the application (ABCI-like).
 
-Consensus never imports application modules; it drives the application only through ``Application``.
+Consensus (``trellis.node``) never imports application modules: it drives the application only through
+``Application``. The calls, in the order a height uses them:
+
+- ``check_tx(raw)``: admission checks for the mempool (decode, chain id, size, signature).
+- ``prepare_proposal(txs, time_ms, proposer)``: the proposer builds a block from mempool candidates and
+  executes it (the header carries the state root *after* the block, so execution precedes the proposal).
+- ``process_proposal(block)``: a validator re-executes a proposed block and refuses it if any root differs.
+- ``finalize_block(block)``: the decided block's execution result (cached from the two calls above).
+- ``commit(executed, certificate)``: persist block, certificate, state and indexes in one atomic write.
+- ``info()``: the last committed tip, for a restarting node.
+Queries go through the application's typed read methods (``account``, ``state_value``, ``prove``...).
 """
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from trellis.core.execution.block import ChainTip, ExecutedBlock
+from trellis.core.ledger.block import Block, Commit
+from trellis.core.ledger.tx import SignedTx
+
+
+@dataclass(frozen=True)
+class CheckedTx:
+    """A transaction that passed admission checks.
+
+    Attributes:
+        tx: the decoded transaction.
+        raw: its canonical bytes.
+        hash: its transaction hash.
+        sender: the sender's address.
+    """
+
+    tx: SignedTx
+    raw: bytes
+    hash: bytes
+    sender: bytes
+
+
+class Application(Protocol):
+    """What consensus may ask of the application."""
+
+    def info(self) -> ChainTip:
+        """Return the last committed tip."""
+        ...
+
+    def check_tx(self, raw: bytes) -> CheckedTx:
+        """Decode and check a transaction for the mempool; raise ``InvalidTransaction`` if it can never be
+        valid (size, encoding, chain id, signature) or is already committed."""
+        ...
+
+    def account_nonce(self, address: bytes) -> int:
+        """Return the next nonce of ``address`` in committed state."""
+        ...
+
+    def prepare_proposal(self, candidates: Sequence[CheckedTx], time_ms: int, proposer: bytes) -> ExecutedBlock:
+        """Build and execute the next block from ``candidates`` (in mempool order), dropping any that would
+        make the block invalid."""
+        ...
+
+    def process_proposal(self, block: Block) -> ExecutedBlock:
+        """Check a proposed block by re-executing it; raise ``InvalidBlock`` if it is not valid."""
+        ...
+
+    def finalize_block(self, block: Block) -> ExecutedBlock:
+        """Return the execution result of a decided block."""
+        ...
+
+    def commit(self, executed: ExecutedBlock, certificate: Commit) -> ChainTip:
+        """Persist the decided block and its results atomically; return the new tip."""
+        ...

@@ -1,0 +1,155 @@
+"""The OpenAPI 3.1 document of the REST API, with schemas generated from the API's msgspec types."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import msgspec
+
+import trellis
+from trellis.api import types as t
+
+_SCHEMA_TYPES = (
+    t.SubmitJson,
+    t.TxStatusJson,
+    t.BlockJson,
+    t.AccountJson,
+    t.AccountTxsJson,
+    t.StateValueJson,
+    t.KvRecordJson,
+    t.StatusJson,
+    t.ProblemJson,
+)
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(name: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+_PROBLEM = {
+    "description": "Problem details: the request was refused; 'code' says why",
+    "content": {"application/problem+json": {"schema": _ref("ProblemJson")}},
+}
+
+
+def _param(name: str, where: str, schema: dict[str, Any], description: str, required: bool = False) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": where,
+        "required": required or where == "path",
+        "schema": schema,
+        "description": description,
+    }
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """Return the OpenAPI document (built once)."""
+    _, components = msgspec.json.schema_components(_SCHEMA_TYPES, ref_template="#/components/schemas/{name}")
+    errors = {"400": _PROBLEM, "404": _PROBLEM}
+    hex_str = {"type": "string", "pattern": "^(0x)?[0-9a-fA-F]*$"}
+    paths: dict[str, Any] = {
+        "/v1/status": {
+            "get": {"summary": "Node and chain status", "responses": {"200": _json("StatusJson", "Status")}}
+        },
+        "/v1/txs": {
+            "post": {
+                "summary": "Submit a signed transaction",
+                "description": "Body: canonical transaction bytes (application/octet-stream), or JSON "
+                '{"tx": {...}} or {"tx_hex": "0x..."}. With ?wait=commit the call returns when the '
+                "transaction commits (200) or the timeout passes (202).",
+                "parameters": [
+                    _param("wait", "query", {"type": "string", "enum": ["commit"]}, "Wait for the commit"),
+                    _param("timeout", "query", {"type": "integer", "minimum": 1, "maximum": 60}, "Seconds to wait"),
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                        "application/json": {"schema": _ref("SubmitJson")},
+                    },
+                },
+                "responses": {
+                    "200": _json("TxStatusJson", "Committed"),
+                    "202": _json("TxStatusJson", "Accepted into the mempool"),
+                    "400": _PROBLEM,
+                    "409": _PROBLEM,
+                    "413": _PROBLEM,
+                    "415": _PROBLEM,
+                    "429": _PROBLEM,
+                },
+            }
+        },
+        "/v1/txs/{hash}": {
+            "get": {
+                "summary": "Transaction status, receipt and content",
+                "parameters": [
+                    _param("hash", "path", hex_str, "Transaction hash"),
+                    _param(
+                        "wait", "query", {"type": "integer", "minimum": 0, "maximum": 60}, "Seconds to wait for commit"
+                    ),
+                ],
+                "responses": {"200": _json("TxStatusJson", "Status"), **errors},
+            }
+        },
+        "/v1/blocks/{ref}": {
+            "get": {
+                "summary": "A block with its commit certificate",
+                "parameters": [_param("ref", "path", {"type": "string"}, "Height, block id, or 'latest'")],
+                "responses": {"200": _json("BlockJson", "Block"), **errors},
+            }
+        },
+        "/v1/accounts/{address}": {
+            "get": {
+                "summary": "Account balance and nonce",
+                "parameters": [_param("address", "path", hex_str, "Account address (20 bytes)")],
+                "responses": {"200": _json("AccountJson", "Account"), **errors},
+            }
+        },
+        "/v1/accounts/{address}/txs": {
+            "get": {
+                "summary": "Every transaction of an account, in chain order (paged)",
+                "parameters": [
+                    _param("address", "path", hex_str, "Account address"),
+                    _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page size"),
+                    _param("after", "query", {"type": "string"}, "Cursor from the previous page's 'next'"),
+                ],
+                "responses": {"200": _json("AccountTxsJson", "History"), **errors},
+            }
+        },
+        "/v1/state/{key}": {
+            "get": {
+                "summary": "A raw state value, optionally with its Merkle proof and header",
+                "parameters": [
+                    _param("key", "path", hex_str, "State key, hex"),
+                    _param("height", "query", {"type": "integer", "minimum": 0}, "Height (default: latest)"),
+                    _param("prove", "query", {"type": "boolean"}, "Include the proof and header"),
+                ],
+                "responses": {"200": _json("StateValueJson", "Value"), **errors},
+            }
+        },
+        "/v1/kv/{namespace}/{key}": {
+            "get": {
+                "summary": "A kv record",
+                "parameters": [
+                    _param("namespace", "path", {"type": "string"}, "Namespace"),
+                    _param("key", "path", {"type": "string"}, "Key (UTF-8, or hex with key_encoding=hex)"),
+                    _param("key_encoding", "query", {"type": "string", "enum": ["utf8", "hex"]}, "Key encoding"),
+                    _param("height", "query", {"type": "integer", "minimum": 0}, "Height (default: latest)"),
+                    _param("prove", "query", {"type": "boolean"}, "Include the proof and header"),
+                ],
+                "responses": {"200": _json("KvRecordJson", "Record"), **errors},
+            }
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Trellis node API", "version": trellis.__version__},
+        "paths": paths,
+        "components": {"schemas": components},
+    }

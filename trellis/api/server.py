@@ -1,0 +1,373 @@
+"""The REST API over a running ``Node``.
+
+Errors are RFC 9457 problem details (``application/problem+json``) with a 4xx status, a machine-readable
+``code`` and a human-readable ``detail``. Request bodies are limited to ``api.max_body_bytes``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+import trellis
+from trellis.api.openapi import openapi_document
+from trellis.api.types import (
+    AccountJson,
+    AccountTxJson,
+    AccountTxsJson,
+    KvRecordJson,
+    ProblemJson,
+    StateValueJson,
+    StatusJson,
+    SubmitJson,
+    TxStatusJson,
+    block_json,
+    header_json,
+    hx,
+    proof_json,
+    receipt_json,
+    tx_from_json,
+    tx_json,
+    unhex,
+)
+from trellis.app.application import NotFound
+from trellis.app.modules.kv import read_record
+from trellis.core.codec import encode
+from trellis.core.errors import DecodeError, InvalidTransaction, TrellisError
+from trellis.core.execution.state_keys import kv_key
+from trellis.core.ledger.block import block_hash
+from trellis.node.node import Node, TxStatus
+
+log = logging.getLogger("trellis.api")
+
+_STATUS_OF_TX_ERROR = {"mempool_full": 429, "duplicate": 409, "too_large": 413}
+_ADDRESS = re.compile(r"^(0x)?[0-9a-fA-F]{40}$")
+_HASH = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+_NAMESPACE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+MAX_WAIT_S = 60.0
+
+
+class ApiError(Exception):
+    """An error answered as problem details."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+def problem(status: int, code: str, detail: str) -> web.Response:
+    """A problem-details response."""
+    body = ProblemJson(
+        type=f"https://trellis.dev/problems/{code}",
+        title=code.replace("_", " "),
+        status=status,
+        detail=detail,
+        code=code,
+    )
+    return web.Response(status=status, body=msgspec.json.encode(body), content_type="application/problem+json")
+
+
+def ok(obj: Any, status: int = 200) -> web.Response:
+    """A JSON response of an API struct."""
+    return web.Response(status=status, body=msgspec.json.encode(obj), content_type="application/json")
+
+
+@web.middleware
+async def problem_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return problem(exc.status, exc.code, exc.detail)
+    except InvalidTransaction as exc:
+        return problem(_STATUS_OF_TX_ERROR.get(exc.code, 400), exc.code, exc.reason)
+    except NotFound as exc:
+        return problem(404, "not_found", exc.reason)
+    except DecodeError as exc:
+        return problem(400, "malformed", exc.reason)
+    except web.HTTPRequestEntityTooLarge as exc:
+        return problem(413, "body_too_large", exc.text or "request body too large")
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            return problem(exc.status, re.sub(r"\W+", "_", exc.reason.lower()), exc.reason)
+        raise
+    except TrellisError as exc:
+        log.warning("request failed: %s", exc.reason)
+        return problem(400, exc.code, exc.reason)
+    except Exception:
+        log.exception("internal error serving %s %s", request.method, request.path)
+        return problem(500, "internal_error", "the node failed to handle this request; see its log")
+
+
+def _int_param(request: web.Request, name: str, default: int | None, lo: int, hi: int) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        v = int(raw)
+    except ValueError:
+        raise ApiError(400, "bad_parameter", f"query parameter {name!r} must be an integer") from None
+    if not lo <= v <= hi:
+        raise ApiError(400, "bad_parameter", f"query parameter {name!r} must be between {lo} and {hi}")
+    return v
+
+
+def _bool_param(request: web.Request, name: str) -> bool:
+    raw = request.query.get(name, "").lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise ApiError(400, "bad_parameter", f"query parameter {name!r} must be true or false")
+
+
+def _address(text: str) -> bytes:
+    if not _ADDRESS.match(text):
+        raise ApiError(400, "bad_address", f"{text!r} is not an address (40 hex digits)")
+    return unhex(text)
+
+
+def _hash(text: str) -> bytes:
+    if not _HASH.match(text):
+        raise ApiError(400, "bad_hash", f"{text!r} is not a hash (64 hex digits)")
+    return unhex(text)
+
+
+class Api:
+    """Request handlers bound to one node."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.suite = node.params.suite
+
+    def _status_json(self, h: bytes, st: TxStatus) -> TxStatusJson:
+        tx = None
+        if st.state == "committed" and st.height is not None and st.index is not None:
+            block = self.node.store.block(st.height)
+            if block is not None:
+                tx = tx_json(block.txs[st.index])
+        return TxStatusJson(
+            hash=hx(h),
+            status=st.state,
+            height=st.height,
+            index=st.index,
+            receipt=None if st.receipt is None else receipt_json(st.receipt),
+            tx=tx,
+        )
+
+    async def status(self, request: web.Request) -> web.Response:
+        node = self.node
+        tip = node.app.info()
+        return ok(
+            StatusJson(
+                chain_id=node.params.chain_id,
+                genesis_hash=hx(node.params.genesis_hash),
+                moniker=node.config.node.moniker,
+                validator_address=hx(node.producer.proposer),
+                height=tip.height,
+                block_id=hx(tip.block_id),
+                state_root=hx(tip.state_root),
+                time_ms=tip.time_ms,
+                mempool_txs=len(node.mempool),
+                mempool_bytes=node.mempool.size_bytes,
+                version=trellis.__version__,
+            )
+        )
+
+    async def submit(self, request: web.Request) -> web.Response:
+        ctype = request.content_type
+        body = await request.read()
+        if ctype == "application/octet-stream":
+            raw = body
+        elif ctype == "application/json":
+            try:
+                sub = msgspec.json.decode(body, type=SubmitJson)
+            except msgspec.DecodeError as exc:
+                raise ApiError(400, "malformed_json", f"invalid request body: {exc}") from exc
+            if (sub.tx is None) == (sub.tx_hex is None):
+                raise ApiError(400, "malformed_json", "give exactly one of 'tx' and 'tx_hex'")
+            raw = encode(tx_from_json(sub.tx)) if sub.tx is not None else unhex(sub.tx_hex or "", "tx_hex")
+        else:
+            raise ApiError(
+                415, "unsupported_media_type", "send application/octet-stream (canonical bytes) or application/json"
+            )
+        checked = self.node.submit(raw)
+        wait = request.query.get("wait", "")
+        if wait not in ("", "commit"):
+            raise ApiError(400, "bad_parameter", "query parameter 'wait' must be 'commit' or absent")
+        if wait == "commit":
+            timeout = _int_param(request, "timeout", 10, 1, int(MAX_WAIT_S)) or 10
+            st = await self.node.wait_committed(checked.hash, float(timeout))
+            return ok(self._status_json(checked.hash, st), 200 if st.state == "committed" else 202)
+        return ok(TxStatusJson(hash=hx(checked.hash), status="pending"), 202)
+
+    async def tx(self, request: web.Request) -> web.Response:
+        h = _hash(request.match_info["hash"])
+        timeout = _int_param(request, "wait", 0, 0, int(MAX_WAIT_S)) or 0
+        st = await self.node.wait_committed(h, float(timeout)) if timeout else self.node.tx_status(h)
+        if st.state == "unknown":
+            raise ApiError(404, "not_found", f"no transaction {hx(h)} in the mempool or the chain")
+        return ok(self._status_json(h, st))
+
+    async def block(self, request: web.Request) -> web.Response:
+        ref = request.match_info["ref"]
+        tip = self.node.app.info()
+        if ref == "latest":
+            height = tip.height
+        elif ref.isdigit():
+            height = int(ref)
+        elif _HASH.match(ref):
+            found = self.node.store.height_of_block(unhex(ref))
+            if found is None:
+                raise ApiError(404, "not_found", f"no block with id {ref}")
+            height = found
+        else:
+            raise ApiError(400, "bad_block_ref", "give a height, a block id (64 hex digits) or 'latest'")
+        if height < 1 or height > tip.height:
+            raise ApiError(404, "not_found", f"no block at height {height}; the chain is at height {tip.height}")
+        block = self.node.store.require_block(height)
+        return ok(block_json(self.suite, block_hash(self.suite, block.header), block, self.node.store.commit(height)))
+
+    async def account(self, request: web.Request) -> web.Response:
+        addr = _address(request.match_info["address"])
+        acct = self.node.app.account(addr)
+        return ok(
+            AccountJson(
+                address=hx(addr),
+                balance=acct.balance,
+                nonce=acct.nonce,
+                next_nonce=self.node.mempool.next_nonce(addr),
+                height=self.node.app.info().height,
+            )
+        )
+
+    async def account_txs(self, request: web.Request) -> web.Response:
+        addr = _address(request.match_info["address"])
+        limit = _int_param(request, "limit", 100, 1, 1000) or 100
+        after = None
+        cursor = request.query.get("after")
+        if cursor:
+            m = re.fullmatch(r"(\d+):(\d+)", cursor)
+            if not m:
+                raise ApiError(400, "bad_parameter", "'after' must be HEIGHT:INDEX as returned in 'next'")
+            after = (int(m.group(1)), int(m.group(2)))
+        rows = self.node.store.account_txs(addr, limit=limit, after=after)
+        out = []
+        for height, index, h in rows:
+            r = self.node.store.receipt(height, index)
+            out.append(AccountTxJson(height=height, index=index, hash=hx(h), code=-1 if r is None else r.code))
+        nxt = f"{rows[-1][0]}:{rows[-1][1]}" if len(rows) == limit else None
+        return ok(AccountTxsJson(address=hx(addr), txs=out, next=nxt))
+
+    async def state(self, request: web.Request) -> web.Response:
+        try:
+            key = unhex(request.match_info["key"], "key")
+        except DecodeError as exc:
+            raise ApiError(400, "bad_key", exc.reason) from exc
+        if not 1 <= len(key) <= 1024:
+            raise ApiError(400, "bad_key", "a state key is 1 to 1024 bytes")
+        return ok(self._state_json(key, request))
+
+    def _state_json(self, key: bytes, request: web.Request) -> Any:
+        tip = self.node.app.info()
+        height = _int_param(request, "height", None, 0, 2**63)
+        if _bool_param(request, "prove"):
+            value, proof, header = self.node.app.prove(key, height)
+            return StateValueJson(
+                key=hx(key),
+                height=header.height,
+                value=None if value is None else hx(value),
+                proof=proof_json(proof),
+                proof_hex=hx(encode(proof)),
+                header=header_json(header),
+                header_hex=hx(encode(header)),
+            )
+        value = self.node.app.state_value(key, height)
+        return StateValueJson(
+            key=hx(key), height=tip.height if height is None else height, value=None if value is None else hx(value)
+        )
+
+    async def kv(self, request: web.Request) -> web.Response:
+        ns = request.match_info["namespace"]
+        if not _NAMESPACE.match(ns):
+            raise ApiError(400, "bad_namespace", "a namespace is 1-64 letters, digits, '.', '_' or '-'")
+        key = request.match_info["key"].encode()
+        if request.query.get("key_encoding") == "hex":
+            key = unhex(request.match_info["key"], "key")
+        height = _int_param(request, "height", None, 0, 2**63)
+        prove = _bool_param(request, "prove")
+        state_key = kv_key(ns, key)
+        proof = header = None
+        if prove:
+            raw, p, hdr = self.node.app.prove(state_key, height)
+            proof, header = proof_json(p), header_json(hdr)
+            h = hdr.height
+        else:
+            raw = self.node.app.state_value(state_key, height)
+            h = self.node.app.info().height if height is None else height
+        rec = read_record(lambda _k: raw, ns, key)
+        return ok(
+            KvRecordJson(
+                namespace=ns,
+                key=hx(key),
+                owner=None if rec is None else hx(rec.owner),
+                value=None if rec is None else hx(rec.value),
+                height=h,
+                proof=proof,
+                header=header,
+            )
+        )
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(openapi_document())
+
+
+def build_app(node: Node) -> web.Application:
+    """Return the aiohttp application serving ``node``."""
+    api = Api(node)
+    app = web.Application(client_max_size=node.config.api.max_body_bytes, middlewares=[problem_middleware])
+    app.add_routes(
+        [
+            web.get("/v1/status", api.status),
+            web.post("/v1/txs", api.submit),
+            web.get("/v1/txs/{hash}", api.tx),
+            web.get("/v1/blocks/{ref}", api.block),
+            web.get("/v1/accounts/{address}", api.account),
+            web.get("/v1/accounts/{address}/txs", api.account_txs),
+            web.get("/v1/state/{key}", api.state),
+            web.get("/v1/kv/{namespace}/{key}", api.kv),
+            web.get("/openapi.json", api.openapi),
+        ]
+    )
+    return app
+
+
+async def serve(node: Node, stop: asyncio.Event, on_ready: Callable[[str], None] | None = None) -> None:
+    """Start ``node`` and its API; run until ``stop`` is set; then shut both down cleanly."""
+    await node.start()
+    runner = web.AppRunner(build_app(node), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, node.config.api.host, node.config.api.port)
+    await site.start()
+    sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
+    port = sockets[0].getsockname()[1] if sockets else node.config.api.port
+    url = f"http://{node.config.api.host}:{port}"
+    if on_ready is not None:
+        on_ready(url)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        await node.stop()
+
+
+__all__ = ["Api", "ApiError", "build_app", "serve"]

@@ -1,0 +1,393 @@
+"""JSON request and response types of the REST API, and their conversions to and from core types.
+
+Byte strings are written as ``0x``-prefixed lower-case hex. Every conversion from JSON into a core type
+validates lengths and bounds by building the core struct, so a bad field is refused with its name.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+from trellis.core.codec import decode, encode
+from trellis.core.crypto.suite import Suite, address_of
+from trellis.core.errors import DecodeError
+from trellis.core.ledger.block import Block, Commit, CommitSig, Header, Receipt
+from trellis.core.ledger.state_tree import ProofLeaf, ProofStep, StateProof
+from trellis.core.ledger.tx import KvDelete, KvPut, Mint, Payload, SignedTx, Transfer, TxBody, tx_hash
+
+Hex = Annotated[str, msgspec.Meta(pattern=r"^0x([0-9a-fA-F]{2})*$", max_length=2 * 1024 * 1024)]
+
+
+def hx(b: bytes) -> str:
+    """Bytes as ``0x`` hex."""
+    return "0x" + b.hex()
+
+
+def unhex(s: str, field: str = "value") -> bytes:
+    """``0x`` hex (or bare hex) to bytes; ``DecodeError`` naming ``field`` if it is not hex."""
+    t = s[2:] if s.startswith(("0x", "0X")) else s
+    try:
+        return bytes.fromhex(t)
+    except ValueError:
+        raise DecodeError(f"{field}: not a hex string") from None
+
+
+class _J(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class TransferJson(_J, tag="accounts.transfer", tag_field="type"):
+    to: Hex
+    amount: int
+
+
+class MintJson(_J, tag="accounts.mint", tag_field="type"):
+    to: Hex
+    amount: int
+
+
+class KvPutJson(_J, tag="kv.put", tag_field="type"):
+    namespace: str
+    key: Hex
+    value: Hex
+
+
+class KvDeleteJson(_J, tag="kv.delete", tag_field="type"):
+    namespace: str
+    key: Hex
+
+
+PayloadJson = TransferJson | MintJson | KvPutJson | KvDeleteJson
+
+
+class TxBodyJson(_J):
+    chain_id: str
+    sender: Hex
+    nonce: int
+    payload: PayloadJson
+    memo: str = ""
+
+
+class SignedTxJson(_J):
+    body: TxBodyJson
+    signature: Hex
+
+
+class SubmitJson(_J):
+    """Body of ``POST /v1/txs`` as JSON: either the transaction as JSON or its canonical bytes as hex."""
+
+    tx: SignedTxJson | None = None
+    tx_hex: Hex | None = None
+
+
+class EventJson(_J):
+    type: str
+    attributes: dict[str, str]
+
+
+class ReceiptJson(_J):
+    tx_hash: Hex
+    code: int
+    message: str
+    events: list[EventJson]
+
+
+class HeaderJson(_J):
+    chain_id: str
+    height: int
+    time_ms: int
+    parent_hash: Hex
+    tx_root: Hex
+    results_root: Hex
+    state_root: Hex
+    tx_count: int
+    proposer: Hex
+    validators_hash: Hex
+
+
+class CommitSigJson(_J):
+    validator: Hex
+    signature: Hex
+
+
+class CommitJson(_J):
+    height: int
+    round: int
+    block_hash: Hex
+    signatures: list[CommitSigJson]
+
+
+class TxInBlockJson(_J):
+    hash: Hex
+    tx: SignedTxJson
+
+
+class BlockJson(_J):
+    block_id: Hex
+    header: HeaderJson
+    txs: list[TxInBlockJson]
+    commit: CommitJson | None
+    header_hex: Hex
+
+
+class ProofStepJson(_J):
+    bitmap: int
+    siblings: list[Hex]
+
+
+class ProofLeafJson(_J):
+    key_path: Hex
+    value_hash: Hex
+
+
+class StateProofJson(_J):
+    height: int
+    steps: list[ProofStepJson]
+    leaf: ProofLeafJson | None
+
+
+class StateValueJson(_J):
+    """``GET /v1/state/{key}``: a state value, optionally with its proof and the header it is proved against."""
+
+    key: Hex
+    height: int
+    value: Hex | None
+    proof: StateProofJson | None = None
+    proof_hex: Hex | None = None
+    header: HeaderJson | None = None
+    header_hex: Hex | None = None
+
+
+class AccountJson(_J):
+    address: Hex
+    balance: int
+    nonce: int
+    """Next nonce in committed state."""
+    next_nonce: int
+    """Next nonce counting transactions pending in this node's mempool: the nonce to sign next."""
+    height: int
+
+
+class AccountTxJson(_J):
+    height: int
+    index: int
+    hash: Hex
+    code: int
+
+
+class AccountTxsJson(_J):
+    address: Hex
+    txs: list[AccountTxJson]
+    next: str | None
+
+
+class KvRecordJson(_J):
+    namespace: str
+    key: Hex
+    owner: Hex | None
+    value: Hex | None
+    height: int
+    proof: StateProofJson | None = None
+    header: HeaderJson | None = None
+
+
+class TxStatusJson(_J):
+    hash: Hex
+    status: str
+    height: int | None = None
+    index: int | None = None
+    receipt: ReceiptJson | None = None
+    tx: SignedTxJson | None = None
+
+
+class StatusJson(_J):
+    chain_id: str
+    genesis_hash: Hex
+    moniker: str
+    validator_address: Hex
+    height: int
+    block_id: Hex
+    state_root: Hex
+    time_ms: int
+    mempool_txs: int
+    mempool_bytes: int
+    version: str
+
+
+class ProblemJson(_J):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+
+
+# -- core -> JSON --------------------------------------------------------------------------------------------
+def _attr_text(v: bytes) -> str:
+    try:
+        t = v.decode()
+    except UnicodeDecodeError:
+        return hx(v)
+    return t if t.isprintable() else hx(v)
+
+
+def payload_json(p: Payload) -> PayloadJson:
+    if isinstance(p, Transfer):
+        return TransferJson(to=hx(p.to), amount=p.amount)
+    if isinstance(p, Mint):
+        return MintJson(to=hx(p.to), amount=p.amount)
+    if isinstance(p, KvPut):
+        return KvPutJson(namespace=p.namespace, key=hx(p.key), value=hx(p.value))
+    return KvDeleteJson(namespace=p.namespace, key=hx(p.key))
+
+
+def tx_json(tx: SignedTx) -> SignedTxJson:
+    b = tx.body
+    return SignedTxJson(
+        body=TxBodyJson(
+            chain_id=b.chain_id, sender=hx(b.sender), nonce=b.nonce, payload=payload_json(b.payload), memo=b.memo
+        ),
+        signature=hx(tx.signature),
+    )
+
+
+def receipt_json(r: Receipt) -> ReceiptJson:
+    return ReceiptJson(
+        tx_hash=hx(r.tx_hash),
+        code=r.code,
+        message=r.message,
+        events=[EventJson(type=e.type, attributes={k: _attr_text(v) for k, v in e.attributes}) for e in r.events],
+    )
+
+
+def header_json(h: Header) -> HeaderJson:
+    return HeaderJson(
+        chain_id=h.chain_id,
+        height=h.height,
+        time_ms=h.time_ms,
+        parent_hash=hx(h.parent_hash),
+        tx_root=hx(h.tx_root),
+        results_root=hx(h.results_root),
+        state_root=hx(h.state_root),
+        tx_count=h.tx_count,
+        proposer=hx(h.proposer),
+        validators_hash=hx(h.validators_hash),
+    )
+
+
+def commit_json(c: Commit) -> CommitJson:
+    return CommitJson(
+        height=c.height,
+        round=c.round,
+        block_hash=hx(c.block_hash),
+        signatures=[CommitSigJson(validator=hx(s.validator), signature=hx(s.signature)) for s in c.signatures],
+    )
+
+
+def block_json(suite: Suite, block_id: bytes, block: Block, commit: Commit | None) -> BlockJson:
+    return BlockJson(
+        block_id=hx(block_id),
+        header=header_json(block.header),
+        txs=[TxInBlockJson(hash=hx(tx_hash(suite, encode(tx))), tx=tx_json(tx)) for tx in block.txs],
+        commit=None if commit is None else commit_json(commit),
+        header_hex=hx(encode(block.header)),
+    )
+
+
+def proof_json(p: StateProof) -> StateProofJson:
+    return StateProofJson(
+        height=p.height,
+        steps=[ProofStepJson(bitmap=s.bitmap, siblings=[hx(x) for x in s.siblings]) for s in p.steps],
+        leaf=None if p.leaf is None else ProofLeafJson(key_path=hx(p.leaf.key_path), value_hash=hx(p.leaf.value_hash)),
+    )
+
+
+# -- JSON -> core (validated by the core structs' bounds) -----------------------------------------------------
+def _checked(obj: Any, type_: Any, what: str) -> Any:
+    # Round-trip through the canonical decoder so the core's bounds (lengths, ranges) are enforced.
+    try:
+        data = encode(obj)
+    except (OverflowError, TypeError) as exc:
+        raise DecodeError(f"invalid {what}: {exc}") from exc
+    try:
+        return decode(data, type_)
+    except DecodeError as exc:
+        raise DecodeError(f"invalid {what}: {exc.reason}") from exc
+
+
+def payload_from_json(p: PayloadJson) -> Payload:
+    if isinstance(p, TransferJson):
+        return Transfer(to=unhex(p.to, "payload.to"), amount=p.amount)
+    if isinstance(p, MintJson):
+        return Mint(to=unhex(p.to, "payload.to"), amount=p.amount)
+    if isinstance(p, KvPutJson):
+        return KvPut(namespace=p.namespace, key=unhex(p.key, "payload.key"), value=unhex(p.value, "payload.value"))
+    return KvDelete(namespace=p.namespace, key=unhex(p.key, "payload.key"))
+
+
+def tx_from_json(j: SignedTxJson) -> SignedTx:
+    """Build the core transaction from its JSON form (bounds checked)."""
+    b = j.body
+    tx = SignedTx(
+        body=TxBody(
+            chain_id=b.chain_id,
+            sender=unhex(b.sender, "body.sender"),
+            nonce=b.nonce,
+            payload=payload_from_json(b.payload),
+            memo=b.memo,
+        ),
+        signature=unhex(j.signature, "signature"),
+    )
+    result: SignedTx = _checked(tx, SignedTx, "transaction")
+    return result
+
+
+def header_from_json(j: HeaderJson) -> Header:
+    """Build a core header from its JSON form (bounds checked)."""
+    h = Header(
+        chain_id=j.chain_id,
+        height=j.height,
+        time_ms=j.time_ms,
+        parent_hash=unhex(j.parent_hash),
+        tx_root=unhex(j.tx_root),
+        results_root=unhex(j.results_root),
+        state_root=unhex(j.state_root),
+        tx_count=j.tx_count,
+        proposer=unhex(j.proposer),
+        validators_hash=unhex(j.validators_hash),
+    )
+    result: Header = _checked(h, Header, "header")
+    return result
+
+
+def proof_from_json(j: StateProofJson) -> StateProof:
+    """Build a core state proof from its JSON form (bounds checked)."""
+    p = StateProof(
+        height=j.height,
+        steps=[ProofStep(bitmap=s.bitmap, siblings=[unhex(x) for x in s.siblings]) for s in j.steps],
+        leaf=None
+        if j.leaf is None
+        else ProofLeaf(key_path=unhex(j.leaf.key_path), value_hash=unhex(j.leaf.value_hash)),
+    )
+    result: StateProof = _checked(p, StateProof, "state proof")
+    return result
+
+
+def commit_from_json(j: CommitJson) -> Commit:
+    """Build a core commit certificate from its JSON form (bounds checked)."""
+    c = Commit(
+        height=j.height,
+        round=j.round,
+        block_hash=unhex(j.block_hash),
+        signatures=[CommitSig(validator=unhex(s.validator), signature=unhex(s.signature)) for s in j.signatures],
+    )
+    result: Commit = _checked(c, Commit, "commit")
+    return result
+
+
+def sender_address_hex(suite: Suite, tx: SignedTx) -> str:
+    return hx(address_of(suite, tx.body.sender))

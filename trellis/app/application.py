@@ -1,0 +1,190 @@
+"""``TrellisApp``: the ``Application`` implementation over a ``ChainStore``."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from trellis.abci import CheckedTx
+from trellis.app.modules.accounts import involved_addresses, read_account
+from trellis.core.codec import encode
+from trellis.core.crypto.suite import address_of
+from trellis.core.errors import InvalidBlock, InvalidTransaction, TrellisError
+from trellis.core.execution.apply import genesis_writes
+from trellis.core.execution.block import ChainTip, ExecutedBlock, build_block, check_block, genesis_tip
+from trellis.core.execution.state_keys import Account
+from trellis.core.ledger.block import Block, Commit, Header, block_hash
+from trellis.core.ledger.state_tree import StateProof, lookup, prove
+from trellis.core.ledger.tx import check_tx_stateless, decode_tx, tx_hash, verify_tx_signature
+from trellis.core.params import ChainParams
+from trellis.storage.chain_store import ChainStore
+
+
+class GenesisMismatch(TrellisError):
+    """The data directory belongs to a different chain than the genesis file."""
+
+    code = "genesis_mismatch"
+
+
+class NotFound(TrellisError):
+    """A queried height, block or value that does not exist."""
+
+    code = "not_found"
+
+
+class TrellisApp:
+    """The Trellis application: modules ``accounts`` and ``kv`` over an authenticated state.
+
+    Args:
+        params: chain parameters from genesis.
+        store: where blocks and state live.
+        index_accounts: keep each account's transaction history (traceability index).
+    """
+
+    def __init__(self, params: ChainParams, store: ChainStore, *, index_accounts: bool = True) -> None:
+        self.params = params
+        self.suite = params.suite
+        self.store = store
+        self.index_accounts = index_accounts
+        self._executed: OrderedDict[bytes, ExecutedBlock] = OrderedDict()
+        existing = store.genesis_hash()
+        if existing is None:
+            tip, tree = genesis_tip(params, store)
+            store.init_genesis(params.genesis_hash, tip, tree, genesis_writes(params))
+        elif existing != params.genesis_hash:
+            raise GenesisMismatch(
+                "the data directory was initialised with a different genesis "
+                f"({existing.hex()[:16]}…, this genesis is {params.genesis_hash.hex()[:16]}…)"
+            )
+        tip = store.tip()
+        assert tip is not None
+        self._tip = tip
+
+    # -- ABCI ---------------------------------------------------------------------------------------------
+    def info(self) -> ChainTip:
+        return self._tip
+
+    def check_tx(self, raw: bytes) -> CheckedTx:
+        tx = decode_tx(raw, self.params.limits.max_tx_bytes)
+        check_tx_stateless(self.suite, tx, self.params.chain_id)
+        verify_tx_signature(self.suite, tx)
+        h = tx_hash(self.suite, raw)
+        pos = self.store.tx_position(h)
+        if pos is not None:
+            raise InvalidTransaction("duplicate", f"transaction already committed at height {pos[0]}")
+        return CheckedTx(tx=tx, raw=raw, hash=h, sender=address_of(self.suite, tx.body.sender))
+
+    def account_nonce(self, address: bytes) -> int:
+        return read_account(self.store.state_get, address).nonce
+
+    def prepare_proposal(self, candidates: Sequence[CheckedTx], time_ms: int, proposer: bytes) -> ExecutedBlock:
+        limits = self.params.limits
+        chosen: list[CheckedTx] = []
+        next_nonce: dict[bytes, int] = {}
+        size = 0
+        for c in candidates:
+            if len(chosen) >= limits.max_block_txs or size + len(c.raw) > limits.max_block_bytes:
+                break
+            expected = next_nonce.get(c.sender)
+            if expected is None:
+                expected = self.account_nonce(c.sender)
+            if c.tx.body.nonce != expected:
+                continue
+            next_nonce[c.sender] = expected + 1
+            chosen.append(c)
+            size += len(c.raw)
+        executed = build_block(
+            self.params,
+            self.store,
+            self.store,
+            self._tip,
+            [c.tx for c in chosen],
+            [c.raw for c in chosen],
+            time_ms,
+            proposer,
+        )
+        self._remember(executed)
+        return executed
+
+    def process_proposal(self, block: Block) -> ExecutedBlock:
+        suite = self.suite
+        cached = self._cached(block)
+        if cached is not None:
+            return cached
+        tx_bytes = [encode(tx) for tx in block.txs]
+        for i, tx in enumerate(block.txs):
+            if len(tx_bytes[i]) > self.params.limits.max_tx_bytes:
+                raise InvalidBlock("tx_too_large", f"transaction {i} exceeds max_tx_bytes")
+            try:
+                check_tx_stateless(suite, tx, self.params.chain_id)
+                verify_tx_signature(suite, tx)
+            except InvalidTransaction as exc:
+                raise InvalidBlock(exc.code, f"transaction {i}: {exc.reason}") from exc
+        executed = check_block(self.params, self.store, self.store, self._tip, block, tx_bytes)
+        self._remember(executed)
+        return executed
+
+    def finalize_block(self, block: Block) -> ExecutedBlock:
+        cached = self._cached(block)
+        return cached if cached is not None else self.process_proposal(block)
+
+    def commit(self, executed: ExecutedBlock, certificate: Commit) -> ChainTip:
+        index = None
+        if self.index_accounts:
+            index = [
+                involved_addresses(tx, sender)
+                for tx, sender in zip(executed.block.txs, executed.output.senders, strict=True)
+            ]
+        self._tip = self.store.commit_block(executed, certificate, index)
+        self._executed.clear()
+        return self._tip
+
+    def _remember(self, executed: ExecutedBlock) -> None:
+        self._executed[executed.block_id] = executed
+        while len(self._executed) > 8:
+            self._executed.popitem(last=False)
+
+    def _cached(self, block: Block) -> ExecutedBlock | None:
+        ex = self._executed.get(block_hash(self.suite, block.header))
+        return ex if ex is not None and ex.block == block else None
+
+    # -- queries ------------------------------------------------------------------------------------------
+    def account(self, address: bytes) -> Account:
+        """Return the committed account record of ``address``."""
+        return read_account(self.store.state_get, address)
+
+    def header(self, height: int) -> Header:
+        """Return the header at ``height`` (1 or more)."""
+        block = self.store.block(height)
+        if block is None:
+            raise NotFound(f"no block at height {height}; the chain is at height {self._tip.height}")
+        return block.header
+
+    def state_value(self, key: bytes, height: int | None = None) -> bytes | None:
+        """Return the value of ``key`` after block ``height`` (default: the latest)."""
+        if height is None or height == self._tip.height:
+            return self.store.state_get(key)
+        root = self._root_at(height)
+        vh = lookup(self.suite, self.store, root, key)
+        return None if vh is None else self.store.value_by_hash(vh)
+
+    def prove(self, key: bytes, height: int | None = None) -> tuple[bytes | None, StateProof, Header]:
+        """Return (value, proof, header) for ``key`` at ``height`` (default: latest; at least 1)."""
+        h = self._tip.height if height is None else height
+        if h < 1:
+            raise NotFound("no block has been committed yet: proofs are against a block header")
+        header = self.header(h)
+        proof = prove(self.suite, self.store, header.state_root, key, h)
+        value = None
+        if proof.leaf is not None:
+            vh = lookup(self.suite, self.store, header.state_root, key)
+            value = None if vh is None else self.store.value_by_hash(vh)
+        return value, proof, header
+
+    def _root_at(self, height: int) -> bytes:
+        if height < 0 or height > self._tip.height:
+            raise NotFound(f"no state at height {height}; the chain is at height {self._tip.height}")
+        root = self.store.state_root_at(height)
+        if root is None:
+            raise NotFound(f"state at height {height} is not retained")
+        return root

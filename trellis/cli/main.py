@@ -1,0 +1,498 @@
+"""``trellis``: command-line entry point.
+
+Every command takes ``--home`` (default ``$TRELLIS_HOME`` or ``./.trellis``), ``--node`` (default: the API
+address in the home's config, else http://127.0.0.1:8680) and ``--json``. Errors print ``error: ...`` on
+stderr and exit with status 1 (2 for usage errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from trellis.api.types import StateValueJson, header_from_json, proof_from_json, unhex
+from trellis.cli.client import ClientError, NodeClient
+from trellis.core.codec import encode
+from trellis.core.errors import DecodeError, ProofError, TrellisError
+from trellis.core.execution.state_keys import account_key, kv_key
+from trellis.core.ledger.state_tree import verify_state_proof
+from trellis.core.ledger.tx import KvDelete, KvPut, Mint, Payload, Transfer, TxBody, sign_tx
+from trellis.core.params import ChainParams
+from trellis.keys.signer import KeyStore
+
+DEFAULT_NODE = "http://127.0.0.1:8680"
+
+
+class CliError(Exception):
+    """A problem to report to the user, then exit 1."""
+
+
+# -- helpers -------------------------------------------------------------------------------------------------
+def _home(args: argparse.Namespace) -> Path:
+    return Path(args.home or os.environ.get("TRELLIS_HOME") or ".trellis")
+
+
+def _node_url(args: argparse.Namespace) -> str:
+    if args.node:
+        return str(args.node)
+    from trellis.node.config import ConfigError, load_config
+
+    cfg_path = _home(args) / "config.toml"
+    if cfg_path.exists():
+        try:
+            cfg = load_config(cfg_path)
+        except ConfigError:
+            return DEFAULT_NODE
+        host = "127.0.0.1" if cfg.api.host in ("0.0.0.0", "") else cfg.api.host
+        return f"http://{host}:{cfg.api.port}"
+    return DEFAULT_NODE
+
+
+def _client(args: argparse.Namespace) -> NodeClient:
+    return NodeClient(_node_url(args))
+
+
+def _keystore(args: argparse.Namespace) -> KeyStore:
+    return KeyStore(_home(args) / "keys")
+
+
+def _passphrase(args: argparse.Namespace) -> bytes | None:
+    path = getattr(args, "passphrase_file", None)
+    if path:
+        try:
+            return Path(path).read_bytes().rstrip(b"\r\n")
+        except OSError as exc:
+            raise CliError(f"cannot read passphrase file {path}: {exc.strerror}") from None
+    env = os.environ.get("TRELLIS_PASSPHRASE")
+    return env.encode() if env else None
+
+
+def _address_arg(args: argparse.Namespace, text: str) -> bytes:
+    """An address: 40 hex digits (optionally 0x), or the name of a key in the home's key store."""
+    t = text[2:] if text.lower().startswith("0x") else text
+    if len(t) == 40:
+        try:
+            return bytes.fromhex(t)
+        except ValueError:
+            pass
+    ks = _keystore(args)
+    try:
+        return ks.info(text).address
+    except TrellisError:
+        raise CliError(f"{text!r} is neither an address (40 hex digits) nor a key name in {ks.directory}") from None
+
+
+def _out(args: argparse.Namespace, data: Any, text: str) -> None:
+    if args.json:
+        print(json.dumps(data, indent=2, sort_keys=False))
+    else:
+        print(text)
+
+
+def _state_key(args: argparse.Namespace, spec: str) -> bytes:
+    """``0x…`` raw hex key, ``account:ADDR|NAME`` or ``kv:NAMESPACE:KEY``."""
+    if spec.startswith("account:"):
+        return account_key(_address_arg(args, spec[len("account:") :]))
+    if spec.startswith("kv:"):
+        parts = spec.split(":", 2)
+        if len(parts) != 3 or not parts[1] or not parts[2]:
+            raise CliError("a kv state key is written kv:NAMESPACE:KEY")
+        return kv_key(parts[1], parts[2].encode())
+    try:
+        key = unhex(spec, "key")
+    except DecodeError:
+        raise CliError(f"{spec!r} is not a state key: use 0x-hex, account:ADDR or kv:NAMESPACE:KEY") from None
+    if not key:
+        raise CliError("the state key is empty")
+    return key
+
+
+def _fmt_time(ms: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+
+
+# -- commands ------------------------------------------------------------------------------------------------
+def cmd_init(args: argparse.Namespace) -> int:
+    from trellis.node.home import init_home
+
+    home = init_home(_home(args), chain_id=args.chain_id, api_port=args.api_port)
+    params = home.load_params()
+    keys = {k.name: "0x" + k.address.hex() for k in home.keys.list()}
+    _out(
+        args,
+        {
+            "home": str(home.root),
+            "chain_id": params.chain_id,
+            "genesis_hash": "0x" + params.genesis_hash.hex(),
+            "keys": keys,
+        },
+        f"initialised {params.chain_id} in {home.root}\n"
+        + "\n".join(f"  key {n:<10} {a}" for n, a in keys.items())
+        + f"\nstart it with: trellis node start --home {home.root}",
+    )
+    return 0
+
+
+def cmd_node_start(args: argparse.Namespace) -> int:
+    from trellis.api.server import serve
+    from trellis.node.assembly import assemble_node
+
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    node = assemble_node(_home(args))
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+
+        def ready(url: str) -> None:
+            tip = node.app.info()
+            print(f"trellis node {node.config.node.moniker} on chain {node.params.chain_id}", flush=True)
+            print(f"  height {tip.height}, state root 0x{tip.state_root.hex()}", flush=True)
+            print(f"  API listening on {url}  (OpenAPI: {url}/openapi.json); Ctrl-C stops", flush=True)
+
+        await serve(node, stop, ready)
+
+    try:
+        asyncio.run(main())
+    finally:
+        node.store.kv.close()
+    print("node stopped cleanly", flush=True)
+    return 0
+
+
+def cmd_keys_new(args: argparse.Namespace) -> int:
+    info = _keystore(args).create(args.name, _passphrase(args))
+    _out(
+        args,
+        {
+            "name": info.name,
+            "address": "0x" + info.address.hex(),
+            "public_key": "0x" + info.public_key.hex(),
+            "encrypted": info.encrypted,
+        },
+        f"created key {info.name}\n  address    0x{info.address.hex()}\n  public key 0x{info.public_key.hex()}\n"
+        f"  encrypted  {'yes' if info.encrypted else 'no (use --passphrase-file to encrypt)'}",
+    )
+    return 0
+
+
+def _key_dict(info: Any) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "address": "0x" + info.address.hex(),
+        "public_key": "0x" + info.public_key.hex(),
+        "encrypted": info.encrypted,
+    }
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    infos = _keystore(args).list()
+    _out(
+        args,
+        [_key_dict(i) for i in infos],
+        "\n".join(f"{i.name:<16} 0x{i.address.hex()}{'  (encrypted)' if i.encrypted else ''}" for i in infos)
+        or "no keys",
+    )
+    return 0
+
+
+def cmd_keys_show(args: argparse.Namespace) -> int:
+    info = _keystore(args).info(args.name)
+    d = _key_dict(info)
+    _out(args, d, "\n".join(f"{k:<11} {v}" for k, v in d.items()))
+    return 0
+
+
+def _payload(args: argparse.Namespace) -> Payload:
+    kind = args.kind
+    if kind in ("transfer", "mint"):
+        if args.to is None or args.amount is None:
+            raise CliError(f"{kind} needs --to and --amount")
+        if args.amount <= 0:
+            raise CliError("--amount must be a positive integer")
+        to = _address_arg(args, args.to)
+        return Transfer(to=to, amount=args.amount) if kind == "transfer" else Mint(to=to, amount=args.amount)
+    if args.namespace is None or args.key is None:
+        raise CliError(f"{kind} needs --namespace and --key")
+    if kind == "kv-put":
+        if args.value is None and args.value_file is None:
+            raise CliError("kv-put needs --value or --value-file")
+        value = Path(args.value_file).read_bytes() if args.value_file else args.value.encode()
+        return KvPut(namespace=args.namespace, key=args.key.encode(), value=value)
+    return KvDelete(namespace=args.namespace, key=args.key.encode())
+
+
+def cmd_tx_send(args: argparse.Namespace) -> int:
+    client = _client(args)
+    signer = _keystore(args).signer(args.sender, _passphrase(args))
+    payload = _payload(args)
+    status = client.get("/v1/status")
+    from trellis.core.crypto.suite import ED25519, address_of
+
+    addr = address_of(ED25519, signer.public_key)
+    nonce = args.nonce if args.nonce is not None else client.get(f"/v1/accounts/0x{addr.hex()}")["next_nonce"]
+    body = TxBody(
+        chain_id=status["chain_id"], sender=signer.public_key, nonce=nonce, payload=payload, memo=args.memo or ""
+    )
+    tx = sign_tx(body, signer.sign)
+    try:
+        raw = encode(tx)
+    except OverflowError as exc:
+        raise CliError(f"a number is out of range: {exc}") from None
+    res = client.submit(raw, wait=not args.no_wait, timeout=args.timeout)
+    if res["status"] == "committed":
+        r = res["receipt"]
+        ok = r["code"] == 0
+        text = f"tx {res['hash']}\n  committed at height {res['height']} (index {res['index']})\n  result: " + (
+            "ok" if ok else f"FAILED code {r['code']}: {r['message']}"
+        )
+        _out(args, res, text)
+        return 0 if ok else 1
+    _out(args, res, f"tx {res['hash']}\n  {res['status']} (see: trellis tx status {res['hash']})")
+    return 0
+
+
+def _tx_text(res: dict[str, Any]) -> str:
+    lines = [f"tx {res['hash']}", f"  status  {res['status']}"]
+    if res["status"] == "committed":
+        r = res["receipt"]
+        lines.append(f"  height  {res['height']} (index {res['index']})")
+        lines.append("  result  " + ("ok" if r["code"] == 0 else f"FAILED code {r['code']}: {r['message']}"))
+        p = res["tx"]["body"]["payload"]
+        lines.append("  payload " + ", ".join(f"{k}={v}" for k, v in p.items()))
+        for e in r["events"]:
+            lines.append(f"  event   {e['type']} " + " ".join(f"{k}={v}" for k, v in e["attributes"].items()))
+    return "\n".join(lines)
+
+
+def cmd_tx_status(args: argparse.Namespace) -> int:
+    res = _client(args).get(f"/v1/txs/{args.hash}" + (f"?wait={args.wait}" if args.wait else ""))
+    _out(args, res, _tx_text(res))
+    return 0
+
+
+def cmd_query_block(args: argparse.Namespace) -> int:
+    res = _client(args).get(f"/v1/blocks/{args.ref}")
+    h = res["header"]
+    text = [
+        f"block {h['height']}  id {res['block_id']}",
+        f"  time          {_fmt_time(h['time_ms'])}",
+        f"  parent        {h['parent_hash']}",
+        f"  txs           {h['tx_count']}  (root {h['tx_root']})",
+        f"  results root  {h['results_root']}",
+        f"  state root    {h['state_root']}",
+        f"  proposer      {h['proposer']}",
+        f"  commit        {len(res['commit']['signatures']) if res['commit'] else 0} signature(s)",
+    ]
+    text += [f"  tx {t['hash']}" for t in res["txs"]]
+    _out(args, res, "\n".join(text))
+    return 0
+
+
+def cmd_query_tx(args: argparse.Namespace) -> int:
+    return cmd_tx_status(argparse.Namespace(**{**vars(args), "wait": 0}))
+
+
+def cmd_query_account(args: argparse.Namespace) -> int:
+    client = _client(args)
+    addr = "0x" + _address_arg(args, args.address).hex()
+    acct = client.get(f"/v1/accounts/{addr}")
+    history: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = client.get(f"/v1/accounts/{addr}/txs?limit=1000" + (f"&after={cursor}" if cursor else ""))
+        history.extend(page["txs"])
+        cursor = page["next"]
+        if not cursor:
+            break
+    data = {**acct, "history": history}
+    text = [
+        f"account {addr}",
+        f"  balance  {acct['balance']}",
+        f"  nonce    {acct['nonce']}",
+        f"  history  {len(history)} transaction(s)",
+    ]
+    text += [
+        f"    {t['height']:>8}:{t['index']:<5} {t['hash']}  {'ok' if t['code'] == 0 else 'failed ' + str(t['code'])}"
+        for t in history
+    ]
+    _out(args, data, "\n".join(text))
+    return 0
+
+
+def _genesis_suite(args: argparse.Namespace) -> Any:
+    from trellis.core.crypto.suite import ED25519
+
+    try:
+        from trellis.node.home import Home
+
+        params: ChainParams = Home(_home(args)).load_params()
+        return params.suite
+    except TrellisError:
+        return ED25519
+
+
+def cmd_query_state(args: argparse.Namespace) -> int:
+    key = _state_key(args, args.key)
+    q = []
+    if args.prove:
+        q.append("prove=true")
+    if args.height is not None:
+        q.append(f"height={args.height}")
+    res = _client(args).get(f"/v1/state/0x{key.hex()}" + ("?" + "&".join(q) if q else ""))
+    text = [
+        f"key    {res['key']}",
+        f"height {res['height']}",
+        f"value  {res['value'] if res['value'] is not None else '(absent)'}",
+    ]
+    if args.prove:
+        parsed = msgspec.convert(res, StateValueJson)
+        assert parsed.proof is not None and parsed.header is not None
+        value = None if parsed.value is None else unhex(parsed.value)
+        try:
+            verify_state_proof(
+                _genesis_suite(args), key, value, proof_from_json(parsed.proof), header_from_json(parsed.header)
+            )
+        except (ProofError, DecodeError) as exc:
+            res["verified"] = False
+            _out(args, res, "\n".join([*text, f"proof  INVALID: {exc}"]))
+            return 1
+        res["verified"] = True
+        text.append(
+            f"proof  verified: {'inclusion' if value is not None else 'non-inclusion'} against state root "
+            f"{res['header']['state_root']} of block {res['header']['height']}"
+        )
+    _out(args, res, "\n".join(text))
+    return 0
+
+
+def cmd_query_kv(args: argparse.Namespace) -> int:
+    res = _client(args).get(f"/v1/kv/{args.namespace}/{args.key}")
+    value = res["value"]
+    shown = "(absent)"
+    if value is not None:
+        raw = unhex(value)
+        try:
+            shown = raw.decode()
+        except UnicodeDecodeError:
+            shown = value
+    _out(args, res, f"{args.namespace}/{args.key}\n  owner {res['owner']}\n  value {shown}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    res = _client(args).get("/v1/status")
+    _out(args, res, "\n".join(f"{k:<18} {v}" for k, v in res.items()))
+    return 0
+
+
+# -- parser --------------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", help="home directory (default: $TRELLIS_HOME or ./.trellis)")
+    common.add_argument("--node", help="node API URL (default: from the home's config.toml)")
+    common.add_argument("--json", action="store_true", help="print JSON")
+
+    p = argparse.ArgumentParser(prog="trellis", description="Trellis permissioned blockchain", parents=[common])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("init", parents=[common], help="create a development network in --home")
+    s.add_argument("--chain-id", default="trellis-dev")
+    s.add_argument("--api-port", type=int, default=8680)
+    s.set_defaults(func=cmd_init)
+
+    node = sub.add_parser("node", help="run a node").add_subparsers(dest="node_cmd", required=True)
+    s = node.add_parser("start", parents=[common], help="start the node in --home and its API")
+    s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    s.set_defaults(func=cmd_node_start)
+
+    keys = sub.add_parser("keys", help="manage keys").add_subparsers(dest="keys_cmd", required=True)
+    s = keys.add_parser("new", parents=[common], help="create a key")
+    s.add_argument("name")
+    s.add_argument("--passphrase-file", help="encrypt the key with the passphrase in this file")
+    s.set_defaults(func=cmd_keys_new)
+    s = keys.add_parser("list", parents=[common], help="list keys")
+    s.set_defaults(func=cmd_keys_list)
+    s = keys.add_parser("show", parents=[common], help="show a key's address and public key")
+    s.add_argument("name")
+    s.set_defaults(func=cmd_keys_show)
+
+    tx = sub.add_parser("tx", help="transactions").add_subparsers(dest="tx_cmd", required=True)
+    s = tx.add_parser("send", parents=[common], help="sign and submit a transaction, and wait for its commit")
+    s.add_argument("kind", choices=["transfer", "mint", "kv-put", "kv-delete"])
+    s.add_argument("--from", dest="sender", required=True, help="name of the signing key")
+    s.add_argument("--to", help="recipient address or key name (transfer, mint)")
+    s.add_argument("--amount", type=int, help="amount (transfer, mint)")
+    s.add_argument("--namespace", help="kv namespace")
+    s.add_argument("--key", help="kv key (UTF-8)")
+    s.add_argument("--value", help="kv value (UTF-8)")
+    s.add_argument("--value-file", help="kv value read from a file")
+    s.add_argument("--memo", help="memo text")
+    s.add_argument("--nonce", type=int, help="override the nonce (default: the account's next nonce)")
+    s.add_argument("--no-wait", action="store_true", help="return once accepted, without waiting for the commit")
+    s.add_argument("--timeout", type=int, default=15, help="seconds to wait for the commit")
+    s.add_argument("--passphrase-file", help="passphrase of an encrypted key")
+    s.set_defaults(func=cmd_tx_send)
+    s = tx.add_parser("status", parents=[common], help="status and receipt of a transaction")
+    s.add_argument("hash")
+    s.add_argument("--wait", type=int, default=0, help="seconds to wait for the commit")
+    s.set_defaults(func=cmd_tx_status)
+
+    q = sub.add_parser("query", help="read the chain").add_subparsers(dest="query_cmd", required=True)
+    s = q.add_parser("block", parents=[common], help="a block by height, id or 'latest'")
+    s.add_argument("ref")
+    s.set_defaults(func=cmd_query_block)
+    s = q.add_parser("tx", parents=[common], help="a transaction by hash")
+    s.add_argument("hash")
+    s.set_defaults(func=cmd_query_tx)
+    s = q.add_parser("account", parents=[common], help="balance, nonce and full transaction history")
+    s.add_argument("address", help="address or key name")
+    s.set_defaults(func=cmd_query_account)
+    s = q.add_parser("state", parents=[common], help="a state value, optionally with a verified proof")
+    s.add_argument("key", help="0x-hex raw key, account:ADDR|NAME, or kv:NAMESPACE:KEY")
+    s.add_argument("--prove", action="store_true", help="fetch and verify the Merkle proof")
+    s.add_argument("--height", type=int, help="height (default: latest)")
+    s.set_defaults(func=cmd_query_state)
+    s = q.add_parser("kv", parents=[common], help="a kv record")
+    s.add_argument("namespace")
+    s.add_argument("key")
+    s.set_defaults(func=cmd_query_kv)
+
+    s = sub.add_parser("status", parents=[common], help="node status")
+    s.set_defaults(func=cmd_status)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ClientError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
+    except (CliError, TrellisError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Node configuration (``config.toml`` in the home directory): local, not consensus-critical.
+
+Parsed strictly into typed structs: unknown keys and out-of-range values are refused with the offending field
+named.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+
+from trellis.core.errors import TrellisError
+
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+
+
+class ConfigError(TrellisError):
+    """A configuration file that cannot be used."""
+
+    code = "config_error"
+
+
+class NodeSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Identity and files."""
+
+    moniker: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "node"
+    """Human-readable name of this node."""
+    validator_key: str = "validator"
+    """Name of the validator's key in the home's key store (``keys/NAME.pem``)."""
+    data_dir: str = "data"
+    """Database directory, relative to the home directory."""
+    index_accounts: bool = True
+    """Keep each account's transaction history."""
+
+
+class ApiSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The REST API."""
+
+    host: str = "127.0.0.1"
+    """Address to listen on."""
+    port: Port = 8680
+    """TCP port (0 picks a free one)."""
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=256 * 1024 * 1024)] = 4 * 1024 * 1024
+    """Largest request body accepted."""
+
+
+class ProducerSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Block production timing."""
+
+    block_interval_ms: Annotated[int, msgspec.Meta(ge=1, le=60_000)] = 100
+    """Least time between two blocks."""
+    empty_block_interval_ms: Annotated[int, msgspec.Meta(ge=10, le=3_600_000)] = 1000
+    """Longest time without a block: an empty block is made when nothing arrives."""
+
+
+class MempoolSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Mempool bounds."""
+
+    max_txs: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] = 200_000
+    """Most pending transactions."""
+    max_bytes: Annotated[int, msgspec.Meta(ge=1024, le=8 * 1024**3)] = 256 * 1024 * 1024
+    """Most bytes of pending transactions."""
+
+
+class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The whole node configuration."""
+
+    node: NodeSection = NodeSection()
+    api: ApiSection = ApiSection()
+    producer: ProducerSection = ProducerSection()
+    mempool: MempoolSection = MempoolSection()
+
+
+def load_config(path: Path) -> NodeConfig:
+    """Read and validate ``config.toml``.
+
+    Raises:
+        ConfigError: missing file, bad TOML, or a bad value (the message names the field).
+    """
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"no configuration file at {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        return msgspec.convert(raw, NodeConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def render_config(cfg: NodeConfig) -> str:
+    """Return ``cfg`` as TOML text."""
+    lines: list[str] = []
+    for section_name in ("node", "api", "producer", "mempool"):
+        section = getattr(cfg, section_name)
+        lines.append(f"[{section_name}]")
+        for field in section.__struct_fields__:
+            value = getattr(section, field)
+            if isinstance(value, bool):
+                text = "true" if value else "false"
+            elif isinstance(value, int):
+                text = str(value)
+            else:
+                text = '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+            lines.append(f"{field} = {text}")
+        lines.append("")
+    return "\n".join(lines)

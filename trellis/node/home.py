@@ -1,0 +1,90 @@
+"""The node's home directory: ``genesis.json``, ``config.toml``, ``keys/`` and ``data/``.
+
+``init_home`` creates a development network of one validator: a validator key, and two account keys
+(``alice``, the mint authority and funded at genesis, and ``bob``). Development keys are written without a
+passphrase, with file mode 0600; production keys are made with ``trellis keys new --passphrase-file``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+from trellis.core.errors import TrellisError
+from trellis.core.params import ChainParams, Genesis, GenesisAccount, GenesisValidator, load_genesis
+from trellis.keys.signer import KeyStore
+from trellis.node.config import ApiSection, NodeConfig, NodeSection, render_config
+
+GENESIS_FILE = "genesis.json"
+CONFIG_FILE = "config.toml"
+KEYS_DIR = "keys"
+DEV_BALANCE = 1_000_000_000_000
+
+
+class HomeError(TrellisError):
+    """A home directory that cannot be created or used."""
+
+    code = "home_error"
+
+
+@dataclass(frozen=True)
+class Home:
+    """Paths inside a home directory."""
+
+    root: Path
+
+    @property
+    def genesis(self) -> Path:
+        return self.root / GENESIS_FILE
+
+    @property
+    def config(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    @property
+    def keys(self) -> KeyStore:
+        return KeyStore(self.root / KEYS_DIR)
+
+    def data_dir(self, cfg: NodeConfig) -> Path:
+        return self.root / cfg.node.data_dir
+
+    def load_params(self) -> ChainParams:
+        """Read the genesis file."""
+        try:
+            data = self.genesis.read_bytes()
+        except FileNotFoundError:
+            raise HomeError(f"no genesis file at {self.genesis}: run `trellis init --home {self.root}` first") from None
+        return load_genesis(data)
+
+
+def init_home(root: Path, *, chain_id: str = "trellis-dev", api_port: int = 8680, moniker: str = "validator-0") -> Home:
+    """Create a one-validator development network in ``root``.
+
+    Raises:
+        HomeError: ``root`` already holds a genesis file.
+    """
+    home = Home(root)
+    if home.genesis.exists():
+        raise HomeError(f"{root} is already initialised (found {home.genesis}); use another --home or remove it")
+    root.mkdir(parents=True, exist_ok=True)
+    ks = home.keys
+    val = ks.create("validator") if not (root / KEYS_DIR / "validator.pem").exists() else ks.info("validator")
+    alice = ks.create("alice") if not (root / KEYS_DIR / "alice.pem").exists() else ks.info("alice")
+    bob = ks.create("bob") if not (root / KEYS_DIR / "bob.pem").exists() else ks.info("bob")
+    genesis = Genesis(
+        chain_id=chain_id,
+        genesis_time_ms=time.time_ns() // 1_000_000,
+        validators=[GenesisValidator(name=moniker, public_key=val.public_key.hex(), power=10)],
+        mint_authority=alice.address.hex(),
+        accounts=[
+            GenesisAccount(address=alice.address.hex(), balance=DEV_BALANCE),
+            GenesisAccount(address=bob.address.hex(), balance=DEV_BALANCE // 1000),
+        ],
+    )
+    home.genesis.write_bytes(msgspec.json.format(msgspec.json.encode(genesis), indent=2) + b"\n")
+    cfg = NodeConfig(node=NodeSection(moniker=moniker), api=ApiSection(port=api_port))
+    home.config.write_text("# Trellis node configuration (edit and restart to apply)\n" + render_config(cfg))
+    return home

@@ -1,0 +1,112 @@
+"""The mempool: admitted transactions waiting for a block.
+
+A transaction is admitted only after the application's checks (size, encoding, chain id, signature, not
+already committed) and the mempool's own: not already pending, and carrying exactly the sender's next nonce
+(its committed nonce plus its pending transactions). Lower nonces are replays, higher ones gaps: both are
+refused with their own error. The pool is bounded in count and bytes and refuses with ``mempool_full``
+rather than growing. Proposals take transactions in arrival order, which is nonce order for each sender.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+
+from trellis.abci import CheckedTx
+from trellis.core.errors import InvalidTransaction
+
+
+class Mempool:
+    """Pending transactions, bounded.
+
+    Args:
+        committed_nonce: returns a sender's next nonce in committed state.
+        max_txs: most transactions held.
+        max_bytes: most bytes of transactions held.
+    """
+
+    def __init__(self, committed_nonce: Callable[[bytes], int], *, max_txs: int, max_bytes: int) -> None:
+        self._committed_nonce = committed_nonce
+        self.max_txs = max_txs
+        self.max_bytes = max_bytes
+        self._by_hash: OrderedDict[bytes, CheckedTx] = OrderedDict()
+        self._next_nonce: dict[bytes, int] = {}
+        self._pending_per_sender: dict[bytes, int] = {}
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._by_hash)
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes of transactions held."""
+        return self._bytes
+
+    def __contains__(self, tx_hash: bytes) -> bool:
+        return tx_hash in self._by_hash
+
+    def next_nonce(self, sender: bytes) -> int:
+        """Return the nonce ``sender``'s next transaction must carry, counting pending ones."""
+        n = self._next_nonce.get(sender)
+        return self._committed_nonce(sender) if n is None else n
+
+    def add(self, checked: CheckedTx) -> None:
+        """Admit a checked transaction.
+
+        Raises:
+            InvalidTransaction: ``duplicate``, ``nonce_replayed``, ``nonce_gap`` or ``mempool_full``.
+        """
+        if checked.hash in self._by_hash:
+            raise InvalidTransaction("duplicate", "transaction is already in the mempool")
+        expected = self._next_nonce.get(checked.sender)
+        if expected is None:
+            expected = self._committed_nonce(checked.sender)
+        nonce = checked.tx.body.nonce
+        if nonce < expected:
+            raise InvalidTransaction("nonce_replayed", f"nonce {nonce} was already used; the next nonce is {expected}")
+        if nonce > expected:
+            raise InvalidTransaction("nonce_gap", f"nonce {nonce} leaves a gap; the next nonce is {expected}")
+        if len(self._by_hash) >= self.max_txs or self._bytes + len(checked.raw) > self.max_bytes:
+            raise InvalidTransaction(
+                "mempool_full", f"mempool is full ({len(self._by_hash)} transactions, {self._bytes} bytes); retry later"
+            )
+        self._by_hash[checked.hash] = checked
+        self._next_nonce[checked.sender] = nonce + 1
+        self._pending_per_sender[checked.sender] = self._pending_per_sender.get(checked.sender, 0) + 1
+        self._bytes += len(checked.raw)
+
+    def candidates(self, max_txs: int, max_bytes: int) -> list[CheckedTx]:
+        """Return up to ``max_txs`` transactions (``max_bytes`` in all) in arrival order."""
+        out: list[CheckedTx] = []
+        size = 0
+        for c in self._by_hash.values():
+            if len(out) >= max_txs or size + len(c.raw) > max_bytes:
+                break
+            out.append(c)
+            size += len(c.raw)
+        return out
+
+    def remove_committed(self, tx_hashes: list[bytes]) -> None:
+        """Drop transactions that a committed block included, then drop any that can no longer be valid
+        (a nonce below its sender's committed nonce)."""
+        for h in tx_hashes:
+            c = self._by_hash.pop(h, None)
+            if c is not None:
+                self._forget(c)
+        stale = (
+            [c for c in self._by_hash.values() if c.tx.body.nonce < self._committed_nonce(c.sender)]
+            if self._by_hash
+            else []
+        )
+        for c in stale:
+            del self._by_hash[c.hash]
+            self._forget(c)
+
+    def _forget(self, c: CheckedTx) -> None:
+        self._bytes -= len(c.raw)
+        left = self._pending_per_sender[c.sender] - 1
+        if left:
+            self._pending_per_sender[c.sender] = left
+        else:
+            del self._pending_per_sender[c.sender]
+            del self._next_nonce[c.sender]

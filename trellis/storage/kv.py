@@ -1,0 +1,158 @@
+"""The ``KVStore`` port: named tables of byte keys and values, ordered scans and atomic batched writes.
+
+``LmdbStore`` is the real engine (LMDB: copy-on-write B+tree, so a crash at any instant leaves the last
+committed transaction intact and nothing half-written visible). ``MemoryStore`` is its in-memory twin for
+simulation tests.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Protocol
+
+import lmdb
+
+from trellis.core.errors import TrellisError
+
+TABLES = (
+    "meta",
+    "blocks",
+    "block_ids",
+    "commits",
+    "receipts",
+    "tx_index",
+    "account_txs",
+    "state",
+    "smt_nodes",
+    "smt_values",
+)
+
+WriteBatch = list[tuple[str, bytes, bytes | None]]
+"""Writes to apply atomically: (table, key, value), value None deletes."""
+
+
+class StorageError(TrellisError):
+    """The storage engine failed (disk full, corrupt file, map too small)."""
+
+    code = "storage_error"
+
+
+class KVStore(Protocol):
+    """Named tables of ordered byte keys."""
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        """Return the value at ``key`` in ``table``, or None."""
+        ...
+
+    def scan(
+        self, table: str, start: bytes, end: bytes, *, limit: int = 1000, reverse: bool = False
+    ) -> list[tuple[bytes, bytes]]:
+        """Return up to ``limit`` (key, value) pairs with ``start <= key < end`` in key order."""
+        ...
+
+    def write(self, batch: WriteBatch) -> None:
+        """Apply ``batch`` atomically and durably: after return it survives a crash; on failure none of it
+        is visible."""
+        ...
+
+    def close(self) -> None:
+        """Release the store."""
+        ...
+
+
+class LmdbStore:
+    """``KVStore`` on LMDB, one named database per table, synchronous commits."""
+
+    def __init__(self, path: Path, *, map_size: int = 64 * 1024**3) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            self._env = lmdb.open(
+                str(path), map_size=map_size, max_dbs=len(TABLES) + 4, sync=True, metasync=True, readahead=False
+            )
+        except lmdb.Error as exc:
+            raise StorageError(f"cannot open the database at {path}: {exc}") from exc
+        self._dbs = {name: self._env.open_db(name.encode()) for name in TABLES}
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        with self._env.begin(db=self._dbs[table], buffers=False) as txn:
+            value = txn.get(key)
+        return None if value is None else bytes(value)
+
+    def scan(
+        self, table: str, start: bytes, end: bytes, *, limit: int = 1000, reverse: bool = False
+    ) -> list[tuple[bytes, bytes]]:
+        out: list[tuple[bytes, bytes]] = []
+        with self._env.begin(db=self._dbs[table]) as txn:
+            cur = txn.cursor()
+            if not reverse:
+                if not cur.set_range(start):
+                    return out
+                for k, v in cur:
+                    if k >= end or len(out) >= limit:
+                        break
+                    out.append((bytes(k), bytes(v)))
+            else:
+                positioned = cur.set_range(end)
+                ok = cur.prev() if positioned else cur.last()
+                while ok and len(out) < limit:
+                    k = bytes(cur.key())
+                    if k < start:
+                        break
+                    if k < end:
+                        out.append((k, bytes(cur.value())))
+                    ok = cur.prev()
+        return out
+
+    def write(self, batch: WriteBatch) -> None:
+        try:
+            with self._env.begin(write=True) as txn:
+                for table, key, value in batch:
+                    db = self._dbs[table]
+                    if value is None:
+                        txn.delete(key, db=db)
+                    else:
+                        txn.put(key, value, db=db)
+        except lmdb.Error as exc:
+            raise StorageError(f"database write failed: {exc}") from exc
+
+    def close(self) -> None:
+        self._env.close()
+
+
+class MemoryStore:
+    """In-memory ``KVStore`` twin with the same semantics (atomic batches, ordered scans)."""
+
+    def __init__(self) -> None:
+        self._tables: dict[str, dict[bytes, bytes]] = {name: {} for name in TABLES}
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        return self._tables[table].get(key)
+
+    def scan(
+        self, table: str, start: bytes, end: bytes, *, limit: int = 1000, reverse: bool = False
+    ) -> list[tuple[bytes, bytes]]:
+        keys = sorted(self._tables[table])
+        lo = bisect.bisect_left(keys, start)
+        hi = bisect.bisect_left(keys, end)
+        chosen: Iterable[bytes] = reversed(keys[lo:hi]) if reverse else keys[lo:hi]
+        out = []
+        for k in chosen:
+            if len(out) >= limit:
+                break
+            out.append((k, self._tables[table][k]))
+        return out
+
+    def write(self, batch: WriteBatch) -> None:
+        for table, _, _ in batch:
+            if table not in self._tables:
+                raise StorageError(f"unknown table {table!r}")
+        for table, key, value in batch:
+            if value is None:
+                self._tables[table].pop(key, None)
+            else:
+                self._tables[table][key] = value
+
+    def close(self) -> None:
+        pass
