@@ -26,6 +26,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check trellis tests
 	$(VENV)/bin/mypy --strict trellis/core
+	$(VENV)/bin/mypy trellis
 	$(VENV)/bin/pytest -q
 
 lint: $(STAMP)
@@ -34,6 +35,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict trellis/core
+	$(VENV)/bin/mypy trellis
 
 fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix trellis tests

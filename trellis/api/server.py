@@ -358,8 +358,8 @@ async def serve(node: Node, stop: asyncio.Event, on_ready: Callable[[str], None]
     await runner.setup()
     site = web.TCPSite(runner, node.config.api.host, node.config.api.port)
     await site.start()
-    sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
-    port = sockets[0].getsockname()[1] if sockets else node.config.api.port
+    addresses = runner.addresses
+    port = addresses[0][1] if addresses else node.config.api.port
     url = f"http://{node.config.api.host}:{port}"
     if on_ready is not None:
         on_ready(url)

@@ -56,9 +56,9 @@ class TrellisApp:
                 "the data directory was initialised with a different genesis "
                 f"({existing.hex()[:16]}…, this genesis is {params.genesis_hash.hex()[:16]}…)"
             )
-        tip = store.tip()
-        assert tip is not None
-        self._tip = tip
+        stored = store.tip()
+        assert stored is not None, "genesis initialisation writes the tip"
+        self._tip: ChainTip = stored
 
     # -- ABCI ---------------------------------------------------------------------------------------------
     def info(self) -> ChainTip:

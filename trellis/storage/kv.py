@@ -137,7 +137,7 @@ class MemoryStore:
         lo = bisect.bisect_left(keys, start)
         hi = bisect.bisect_left(keys, end)
         chosen: Iterable[bytes] = reversed(keys[lo:hi]) if reverse else keys[lo:hi]
-        out = []
+        out: list[tuple[bytes, bytes]] = []
         for k in chosen:
             if len(out) >= limit:
                 break

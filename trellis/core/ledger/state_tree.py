@@ -32,6 +32,7 @@ import msgspec
 
 from trellis.core.crypto.suite import Suite
 from trellis.core.errors import ProofError, TrellisError
+from trellis.core.ledger.block import Header
 from trellis.core.types import U16, U64, ZERO_HASH, CoreStruct, Hash32
 
 _KEY = b"trellis/state/key"
@@ -331,7 +332,7 @@ def root_from_state_proof(suite: Suite, key: bytes, value: bytes | None, proof: 
     return ZERO_HASH if current is None else current
 
 
-def verify_state_proof(suite: Suite, key: bytes, value: bytes | None, proof: StateProof, header: object) -> None:
+def verify_state_proof(suite: Suite, key: bytes, value: bytes | None, proof: StateProof, header: Header) -> None:
     """Check that ``key`` has ``value`` (or is absent, if None) in the state committed by ``header``.
 
     Args:
@@ -339,14 +340,12 @@ def verify_state_proof(suite: Suite, key: bytes, value: bytes | None, proof: Sta
         key: the state key.
         value: the claimed value, or None to check absence.
         proof: the proof.
-        header: a ``trellis.core.ledger.block.Header`` (its ``height`` and ``state_root`` are used).
+        header: the block header (its ``height`` and ``state_root`` are used).
 
     Raises:
         ProofError: the proof is for another height, or does not lead to the header's state root.
     """
-    height = getattr(header, "height", None)
-    state_root = getattr(header, "state_root", None)
-    if proof.height != height:
-        raise ProofError(f"proof is for height {proof.height}, header is for height {height}")
-    if root_from_state_proof(suite, key, value, proof) != state_root:
+    if proof.height != header.height:
+        raise ProofError(f"proof is for height {proof.height}, header is for height {header.height}")
+    if root_from_state_proof(suite, key, value, proof) != header.state_root:
         raise ProofError("proof does not lead to the header's state root")
