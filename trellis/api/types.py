@@ -15,7 +15,8 @@ from trellis.core.crypto.suite import Suite, address_of
 from trellis.core.errors import DecodeError
 from trellis.core.ledger.block import Block, Commit, CommitSig, Header, Receipt
 from trellis.core.ledger.state_tree import ProofLeaf, ProofStep, StateProof
-from trellis.core.ledger.tx import KvDelete, KvPut, Mint, Payload, SignedTx, Transfer, TxBody, tx_hash
+from trellis.core.ledger.tx import KvDelete, KvPut, Mint, Payload, SignedTx, SubmitEvidence, Transfer, TxBody, tx_hash
+from trellis.core.ledger.votes import Evidence
 
 Hex = Annotated[str, msgspec.Meta(pattern=r"^0x([0-9a-fA-F]{2})*$", max_length=2 * 1024 * 1024)]
 
@@ -59,7 +60,12 @@ class KvDeleteJson(_J, tag="kv.delete", tag_field="type"):
     key: Hex
 
 
-PayloadJson = TransferJson | MintJson | KvPutJson | KvDeleteJson
+class SubmitEvidenceJson(_J, tag="evidence.submit", tag_field="type"):
+    evidence: Hex
+    """Canonical encoding of the evidence (two conflicting signed votes or proposals), hex."""
+
+
+PayloadJson = TransferJson | MintJson | KvPutJson | KvDeleteJson | SubmitEvidenceJson
 
 
 class TxBodyJson(_J):
@@ -242,7 +248,9 @@ def payload_json(p: Payload) -> PayloadJson:
         return MintJson(to=hx(p.to), amount=p.amount)
     if isinstance(p, KvPut):
         return KvPutJson(namespace=p.namespace, key=hx(p.key), value=hx(p.value))
-    return KvDeleteJson(namespace=p.namespace, key=hx(p.key))
+    if isinstance(p, KvDelete):
+        return KvDeleteJson(namespace=p.namespace, key=hx(p.key))
+    return SubmitEvidenceJson(evidence=hx(encode(p.evidence)))
 
 
 def tx_json(tx: SignedTx) -> SignedTxJson:
@@ -326,7 +334,9 @@ def payload_from_json(p: PayloadJson) -> Payload:
         return Mint(to=unhex(p.to, "payload.to"), amount=p.amount)
     if isinstance(p, KvPutJson):
         return KvPut(namespace=p.namespace, key=unhex(p.key, "payload.key"), value=unhex(p.value, "payload.value"))
-    return KvDelete(namespace=p.namespace, key=unhex(p.key, "payload.key"))
+    if isinstance(p, KvDeleteJson):
+        return KvDelete(namespace=p.namespace, key=unhex(p.key, "payload.key"))
+    return SubmitEvidence(evidence=decode(unhex(p.evidence, "payload.evidence"), Evidence))  # type: ignore[arg-type]
 
 
 def tx_from_json(j: SignedTxJson) -> SignedTx:

@@ -48,7 +48,8 @@ def decode(data: bytes, type_: type[T], *, max_size: int | None = None) -> T:
         raise DecodeError(f"encoded size {len(data)} exceeds the limit of {max_size} bytes")
     try:
         obj = _decoder(type_).decode(data)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        # msgspec reports a str that is not valid UTF-8 as UnicodeDecodeError, not as its own DecodeError.
         raise DecodeError(str(exc)) from exc
     if _ENCODER.encode(obj) != bytes(data):
         raise DecodeError("not in canonical encoding")

@@ -19,8 +19,9 @@ from trellis.core.ledger.block import MAX_BLOCK_TXS, Validator, ValidatorSet, ma
 from trellis.core.ledger.tx import MAX_TX_BYTES
 from trellis.core.types import U64, ChainId
 
-HexKey = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}([0-9a-f]{66})?$")]
-HexAddress = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{40}$")]
+# \Z, not $, which would also accept a trailing "\n" (see trellis/core/types.py).
+HexKey = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}([0-9a-f]{66})?\Z")]
+HexAddress = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{40}\Z")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
@@ -149,7 +150,7 @@ def load_genesis(data: bytes) -> ChainParams:
     """
     try:
         genesis = msgspec.json.decode(data, type=Genesis)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise DecodeError(f"invalid genesis document: {exc}") from exc
     return params_from_genesis(genesis)
 

@@ -29,7 +29,8 @@ PublicKey = Annotated[bytes, msgspec.Meta(min_length=32, max_length=65)]
 Signature = Annotated[bytes, msgspec.Meta(min_length=64, max_length=64)]
 """A raw 64-byte signature (Ed25519 R||S; SM2 r||s)."""
 
-ChainId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]*$")]
+# Patterns end in \Z, not $: msgspec matches with re.search, and $ also matches before a final "\n".
+ChainId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]*\Z")]
 """A chain identifier: lower-case letters, digits, '.', '_' and '-', 1 to 64 characters."""
 
 ZERO_HASH = b"\x00" * 32

@@ -114,11 +114,23 @@ def root_from_proof(suite: Suite, item: bytes, proof: MerkleProof) -> bytes:
     return node
 
 
-def verify_merkle_proof(suite: Suite, item: bytes, proof: MerkleProof, root: bytes) -> None:
+def verify_merkle_proof(suite: Suite, item: bytes, proof: MerkleProof, root: bytes, *, size: int | None = None) -> None:
     """Check that ``item`` is leaf ``proof.index`` of the tree with root ``root``.
 
+    Args:
+        suite: the chain's crypto suite.
+        item: the leaf's bytes.
+        proof: the inclusion proof.
+        root: the trusted root.
+        size: the number of leaves the tree with ``root`` is known to have (a header's ``tx_count``). The root
+            does not commit to the size, and proofs for different (index, size) pairs can hash alike (index 4
+            of 5 and index 2 of 3 both combine the leaf with one left sibling), so a verifier that relies on
+            ``proof.index`` must pass the size it trusts. None skips the check (membership only).
+
     Raises:
-        ProofError: the proof is malformed or leads to a different root.
+        ProofError: the proof is for another tree size, is malformed, or leads to a different root.
     """
+    if size is not None and proof.size != size:
+        raise ProofError(f"proof is for a tree of {proof.size} leaves; the tree has {size}")
     if root_from_proof(suite, item, proof) != root:
         raise ProofError("Merkle proof does not lead to the expected root")

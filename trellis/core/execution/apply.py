@@ -75,7 +75,6 @@ def apply_block(state: StateReader, txs: Sequence[SignedTx], tx_bytes: Sequence[
     """
     suite = env.params.suite
     chain_id = env.params.chain_id
-    mint_authority = env.params.mint_authority
     writes: dict[bytes, bytes | None] = {}
     receipts: list[Receipt] = []
     hashes: list[bytes] = []
@@ -109,7 +108,7 @@ def apply_block(state: StateReader, txs: Sequence[SignedTx], tx_bytes: Sequence[
                 return _tw[key]
             return block_get(key)
 
-        ctx = TxContext(sender, mint_authority, get, tx_writes.__setitem__)
+        ctx = TxContext(sender, env.params, env.height, get, tx_writes.__setitem__)
         try:
             events = HANDLERS[type(body.payload)](ctx, body.payload)
         except TxFailure as fail:

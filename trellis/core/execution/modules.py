@@ -6,10 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 from trellis.core.codec import decode, encode
+from trellis.core.crypto.suite import address_of
 from trellis.core.execution.results import ResultCode, TxFailure
-from trellis.core.execution.state_keys import Account, KvRecord, account_key, kv_key
+from trellis.core.execution.state_keys import Account, EvidenceRecord, KvRecord, account_key, evidence_key, kv_key
 from trellis.core.ledger.block import Event
-from trellis.core.ledger.tx import KvDelete, KvPut, Mint, Transfer
+from trellis.core.ledger.tx import KvDelete, KvPut, Mint, SubmitEvidence, Transfer
+from trellis.core.ledger.votes import DuplicateVoteEvidence, check_evidence, evidence_offender
+from trellis.core.params import ChainParams
 from trellis.core.types import U64_MAX
 
 
@@ -19,12 +22,15 @@ class TxContext:
     def __init__(
         self,
         sender: bytes,
-        mint_authority: bytes,
+        params: ChainParams,
+        height: int,
         get: Callable[[bytes], bytes | None],
         put: Callable[[bytes, bytes | None], None],
     ) -> None:
         self.sender = sender
-        self.mint_authority = mint_authority
+        self.params = params
+        self.mint_authority = params.mint_authority
+        self.height = height
         self.get = get
         self.put = put
 
@@ -97,10 +103,37 @@ def handle_kv_delete(ctx: TxContext, msg: KvDelete) -> list[Event]:
     return [Event(type="kv.delete", attributes=[("namespace", msg.namespace.encode()), ("key", msg.key)])]
 
 
+def handle_submit_evidence(ctx: TxContext, msg: SubmitEvidence) -> list[Event]:
+    """Record proof that a validator equivocated (two conflicting votes or proposals), once."""
+    params = ctx.params
+    keys = {address_of(params.suite, v.public_key): v.public_key for v in params.validators.validators}
+    why = check_evidence(params.suite, params.chain_id, keys, msg.evidence)
+    if why is not None:
+        raise TxFailure(ResultCode.INVALID_EVIDENCE, f"not evidence of equivocation: {why}")
+    offender = evidence_offender(msg.evidence)
+    ev = msg.evidence
+    height = ev.a.vote.height if isinstance(ev, DuplicateVoteEvidence) else ev.a.proposal.height
+    rnd = ev.a.vote.round if isinstance(ev, DuplicateVoteEvidence) else ev.a.proposal.round
+    kind = "duplicate_vote" if isinstance(ev, DuplicateVoteEvidence) else "duplicate_proposal"
+    # One record per offence (offender, height, round, kind), whichever pair of messages proves it.
+    key = evidence_key(offender, height, rnd, kind)
+    if ctx.get(key) is not None:
+        raise TxFailure(ResultCode.DUPLICATE, "this equivocation is already recorded")
+    record = EvidenceRecord(offender=offender, height=height, round=rnd, kind=kind, recorded_at=ctx.height, evidence=ev)
+    ctx.put(key, encode(record))
+    return [
+        Event(
+            type="evidence",
+            attributes=[("offender", offender), ("kind", kind.encode()), ("height", str(height).encode())],
+        )
+    ]
+
+
 HANDLERS: dict[type, Callable[[TxContext, Any], list[Event]]] = {
     Transfer: handle_transfer,
     Mint: handle_mint,
     KvPut: handle_kv_put,
     KvDelete: handle_kv_delete,
+    SubmitEvidence: handle_submit_evidence,
 }
 """Message type -> handler. Every member of ``Payload`` has exactly one."""

@@ -15,6 +15,8 @@ class ResultCode(IntEnum):
     NOT_FOUND = 4
     INVALID_AMOUNT = 5
     OVERFLOW = 6
+    DUPLICATE = 7
+    INVALID_EVIDENCE = 8
 
 
 class TxFailure(Exception):

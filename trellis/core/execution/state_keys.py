@@ -6,10 +6,12 @@ from typing import Annotated
 
 import msgspec
 
-from trellis.core.types import U64, Address, CoreStruct
+from trellis.core.ledger.votes import Evidence
+from trellis.core.types import U32, U64, Address, CoreStruct
 
 ACCOUNT_PREFIX = b"acct/"
 KV_PREFIX = b"kv/"
+EVIDENCE_PREFIX = b"evidence/"
 
 
 class Account(CoreStruct, frozen=True):
@@ -38,3 +40,25 @@ def account_key(address: bytes) -> bytes:
 def kv_key(namespace: str, key: bytes) -> bytes:
     """State key of a kv record (namespaces cannot contain NUL, so the split is unambiguous)."""
     return KV_PREFIX + namespace.encode() + b"\x00" + key
+
+
+class EvidenceRecord(CoreStruct, frozen=True):
+    """Recorded equivocation, at ``b"evidence/" + offender + height(8) + round(4) + kind``."""
+
+    offender: Address
+    """The validator that equivocated."""
+    height: U64
+    """Height of the conflicting messages."""
+    round: U32
+    """Round of the conflicting messages."""
+    kind: Annotated[str, msgspec.Meta(max_length=32)]
+    """``duplicate_vote`` or ``duplicate_proposal``."""
+    recorded_at: U64
+    """Height of the block that recorded it."""
+    evidence: Evidence
+    """The two signed messages."""
+
+
+def evidence_key(offender: bytes, height: int, round_: int, kind: str) -> bytes:
+    """State key of an evidence record."""
+    return EVIDENCE_PREFIX + offender + height.to_bytes(8, "big") + round_.to_bytes(4, "big") + kind.encode()

@@ -5,7 +5,7 @@ Hashes (all ``suite.tagged_hash`` over canonical bytes):
   validators hash = tagged_hash("trellis/validators/v1", validator set)
   receipt leaf    = canonical receipt bytes, in the receipts Merkle tree (``results_root``)
   tx leaf         = canonical SignedTx bytes, in the transactions Merkle tree (``tx_root``)
-A vote signs ``len || "trellis/vote/v1" || canonical(Vote)``.
+A commit certificate holds PRECOMMIT votes (``trellis.core.ledger.votes``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from trellis.core.codec import encode
 from trellis.core.crypto.suite import Suite, address_of
 from trellis.core.errors import InvalidBlock
 from trellis.core.ledger.tx import SignedTx
+from trellis.core.ledger.votes import PRECOMMIT, PREVOTE, Vote, vote_signing_bytes  # noqa: F401 (re-exported)
 from trellis.core.types import U32, U64, Address, ChainId, CoreStruct, Hash32, PublicKey, Signature
 
 MAX_BLOCK_TXS = 100_000
@@ -104,19 +105,6 @@ class ValidatorSet(CoreStruct, frozen=True):
     """The validators, in ascending order of address."""
 
 
-class Vote(CoreStruct, frozen=True):
-    """What a validator signs to commit a block."""
-
-    chain_id: ChainId
-    """The chain."""
-    height: U64
-    """The block height."""
-    round: U32
-    """The consensus round in which the block was decided."""
-    block_hash: Hash32
-    """The block id."""
-
-
 class CommitSig(CoreStruct, frozen=True):
     """One validator's signature in a commit certificate."""
 
@@ -141,7 +129,6 @@ class Commit(CoreStruct, frozen=True):
 
 _HEADER_DOMAIN = b"trellis/header/v1"
 _VALSET_DOMAIN = b"trellis/validators/v1"
-_VOTE_DOMAIN = b"trellis/vote/v1"
 
 
 def block_hash(suite: Suite, header: Header) -> bytes:
@@ -152,11 +139,6 @@ def block_hash(suite: Suite, header: Header) -> bytes:
 def validators_hash(suite: Suite, valset: ValidatorSet) -> bytes:
     """Return the hash of a validator set."""
     return suite.tagged_hash(_VALSET_DOMAIN, encode(valset))
-
-
-def vote_signing_bytes(vote: Vote) -> bytes:
-    """Return the exact bytes a validator signs for ``vote``."""
-    return bytes((len(_VOTE_DOMAIN),)) + _VOTE_DOMAIN + encode(vote)
 
 
 def make_validator_set(suite: Suite, validators: list[Validator]) -> ValidatorSet:
@@ -181,7 +163,9 @@ def verify_commit(suite: Suite, chain_id: str, valset: ValidatorSet, header: Hea
         raise InvalidBlock("bad_commit", "header names a different validator set")
     power = {address_of(suite, v.public_key): v for v in valset.validators}
     total = sum(v.power for v in valset.validators)
-    msg = vote_signing_bytes(Vote(chain_id=chain_id, height=commit.height, round=commit.round, block_hash=bid))
+    msg = vote_signing_bytes(
+        Vote(chain_id=chain_id, kind=PRECOMMIT, height=commit.height, round=commit.round, block_hash=bid)
+    )
     signed = 0
     last = b""
     for cs in commit.signatures:

@@ -16,12 +16,14 @@ import msgspec
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import Suite, address_of
 from trellis.core.errors import DecodeError, InvalidTransaction
+from trellis.core.ledger.votes import Evidence
 from trellis.core.types import U64, Address, ChainId, CoreStruct, PublicKey, Signature
 
 MAX_TX_BYTES = 64 * 1024
 """Hard upper bound on an encoded transaction; genesis may set a lower one."""
 
-Namespace = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+# \Z, not $, which would also accept a trailing "\n" (see trellis/core/types.py).
+Namespace = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+\Z")]
 """A kv namespace: 1-64 characters of letters, digits, '.', '_' and '-'."""
 KvKey = Annotated[bytes, msgspec.Meta(min_length=1, max_length=256)]
 """A kv record key: 1-256 bytes."""
@@ -68,7 +70,14 @@ class KvDelete(CoreStruct, frozen=True, tag="kv.delete"):
     """The record's key within the namespace."""
 
 
-Payload = Transfer | Mint | KvPut | KvDelete
+class SubmitEvidence(CoreStruct, frozen=True, tag="evidence.submit"):
+    """Report that a validator equivocated; anyone may send it, each offence is recorded once."""
+
+    evidence: Evidence
+    """Two conflicting signed votes or proposals."""
+
+
+Payload = Transfer | Mint | KvPut | KvDelete | SubmitEvidence
 """The tagged union of every module message. The tag (``"module.action"``) is encoded first."""
 
 MODULE_OF_TAG = {
