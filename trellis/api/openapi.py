@@ -146,6 +146,12 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": _json("KvRecordJson", "Record"), **errors},
             }
         },
+        "/openapi.json": {
+            "get": {
+                "summary": "This OpenAPI document",
+                "responses": {"200": {"description": "The document", "content": {"application/json": {}}}},
+            }
+        },
     }
     return {
         "openapi": "3.1.0",

@@ -47,9 +47,13 @@ from trellis.node.node import Node, TxStatus
 log = logging.getLogger("trellis.api")
 
 _STATUS_OF_TX_ERROR = {"mempool_full": 429, "duplicate": 409, "too_large": 413}
-_ADDRESS = re.compile(r"^(0x)?[0-9a-fA-F]{40}$")
-_HASH = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
-_NAMESPACE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Matched with fullmatch: ``$`` would also accept a trailing newline.
+_ADDRESS = re.compile(r"(0x)?[0-9a-fA-F]{40}")
+_HASH = re.compile(r"(0x)?[0-9a-fA-F]{64}")
+_NAMESPACE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_HEIGHT = re.compile(r"[0-9]{1,20}")
+_CURSOR = re.compile(r"([0-9]{1,20}):([0-9]{1,10})")
+_MAX_KV_KEY = 256
 MAX_WAIT_S = 60.0
 
 
@@ -131,13 +135,13 @@ def _bool_param(request: web.Request, name: str) -> bool:
 
 
 def _address(text: str) -> bytes:
-    if not _ADDRESS.match(text):
+    if not _ADDRESS.fullmatch(text):
         raise ApiError(400, "bad_address", f"{text!r} is not an address (40 hex digits)")
     return unhex(text)
 
 
 def _hash(text: str) -> bytes:
-    if not _HASH.match(text):
+    if not _HASH.fullmatch(text):
         raise ApiError(400, "bad_hash", f"{text!r} is not a hash (64 hex digits)")
     return unhex(text)
 
@@ -200,12 +204,13 @@ class Api:
             raise ApiError(
                 415, "unsupported_media_type", "send application/octet-stream (canonical bytes) or application/json"
             )
-        checked = self.node.submit(raw)
+        # Parameters are checked before admission: a refused request must not leave the transaction pending.
         wait = request.query.get("wait", "")
         if wait not in ("", "commit"):
             raise ApiError(400, "bad_parameter", "query parameter 'wait' must be 'commit' or absent")
+        timeout = _int_param(request, "timeout", 10, 1, int(MAX_WAIT_S)) or 10
+        checked = self.node.submit(raw)
         if wait == "commit":
-            timeout = _int_param(request, "timeout", 10, 1, int(MAX_WAIT_S)) or 10
             st = await self.node.wait_committed(checked.hash, float(timeout))
             return ok(self._status_json(checked.hash, st), 200 if st.state == "committed" else 202)
         return ok(TxStatusJson(hash=hx(checked.hash), status="pending"), 202)
@@ -223,9 +228,9 @@ class Api:
         tip = self.node.app.info()
         if ref == "latest":
             height = tip.height
-        elif ref.isdigit():
+        elif _HEIGHT.fullmatch(ref):
             height = int(ref)
-        elif _HASH.match(ref):
+        elif _HASH.fullmatch(ref):
             found = self.node.store.height_of_block(unhex(ref))
             if found is None:
                 raise ApiError(404, "not_found", f"no block with id {ref}")
@@ -256,8 +261,8 @@ class Api:
         after = None
         cursor = request.query.get("after")
         if cursor:
-            m = re.fullmatch(r"(\d+):(\d+)", cursor)
-            if not m:
+            m = _CURSOR.fullmatch(cursor)
+            if not m or int(m.group(1)) >= 2**64 or int(m.group(2)) >= 2**32:
                 raise ApiError(400, "bad_parameter", "'after' must be HEIGHT:INDEX as returned in 'next'")
             after = (int(m.group(1)), int(m.group(2)))
         rows = self.node.store.account_txs(addr, limit=limit, after=after)
@@ -298,11 +303,21 @@ class Api:
 
     async def kv(self, request: web.Request) -> web.Response:
         ns = request.match_info["namespace"]
-        if not _NAMESPACE.match(ns):
+        if not _NAMESPACE.fullmatch(ns):
             raise ApiError(400, "bad_namespace", "a namespace is 1-64 letters, digits, '.', '_' or '-'")
-        key = request.match_info["key"].encode()
-        if request.query.get("key_encoding") == "hex":
-            key = unhex(request.match_info["key"], "key")
+        encoding = request.query.get("key_encoding", "utf8")
+        if encoding not in ("utf8", "hex"):
+            raise ApiError(400, "bad_parameter", "query parameter 'key_encoding' must be 'utf8' or 'hex'")
+        try:
+            key = (
+                unhex(request.match_info["key"], "key")
+                if encoding == "hex"
+                else request.match_info["key"].encode("utf-8")
+            )
+        except (DecodeError, UnicodeEncodeError):
+            raise ApiError(400, "bad_key", f"the key is not {encoding}") from None
+        if not 1 <= len(key) <= _MAX_KV_KEY:
+            raise ApiError(400, "bad_key", f"a kv key is 1 to {_MAX_KV_KEY} bytes")
         height = _int_param(request, "height", None, 0, 2**63)
         prove = _bool_param(request, "prove")
         state_key = kv_key(ns, key)

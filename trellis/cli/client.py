@@ -26,7 +26,10 @@ class NodeClient:
         self.timeout = timeout
 
     def _request(self, method: str, path: str, body: bytes | None = None, ctype: str | None = None) -> Any:
-        req = urllib.request.Request(self.base_url + path, data=body, method=method)
+        try:
+            req = urllib.request.Request(self.base_url + path, data=body, method=method)
+        except ValueError as exc:
+            raise ClientError(f"{self.base_url!r} is not a node URL: {exc}", "bad_url") from None
         if ctype:
             req.add_header("Content-Type", ctype)
         try:
@@ -42,6 +45,8 @@ class NodeClient:
         except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
             raise ClientError(f"cannot reach the node at {self.base_url}: {reason}", "unreachable") from None
+        except ValueError as exc:  # a URL http.client refuses, or a reply that is not JSON
+            raise ClientError(f"bad request to or reply from {self.base_url}: {exc}", "bad_request") from None
 
     def get(self, path: str) -> Any:
         """GET ``path``; return the decoded JSON."""

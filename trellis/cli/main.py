@@ -16,6 +16,7 @@ import signal
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 
@@ -114,6 +115,11 @@ def _state_key(args: argparse.Namespace, spec: str) -> bytes:
     if not key:
         raise CliError("the state key is empty")
     return key
+
+
+def _seg(text: str) -> str:
+    """``text`` as one URL path segment (user input may hold '/', '?', '#', spaces...)."""
+    return quote(text, safe="")
 
 
 def _fmt_time(ms: int) -> str:
@@ -232,7 +238,10 @@ def _payload(args: argparse.Namespace) -> Payload:
     if kind == "kv-put":
         if args.value is None and args.value_file is None:
             raise CliError("kv-put needs --value or --value-file")
-        value = Path(args.value_file).read_bytes() if args.value_file else args.value.encode()
+        try:
+            value = Path(args.value_file).read_bytes() if args.value_file else args.value.encode()
+        except OSError as exc:
+            raise CliError(f"cannot read value file {args.value_file}: {exc.strerror}") from None
         return KvPut(namespace=args.namespace, key=args.key.encode(), value=value)
     return KvDelete(namespace=args.namespace, key=args.key.encode())
 
@@ -249,9 +258,8 @@ def cmd_tx_send(args: argparse.Namespace) -> int:
     body = TxBody(
         chain_id=status["chain_id"], sender=signer.public_key, nonce=nonce, payload=payload, memo=args.memo or ""
     )
-    tx = sign_tx(body, signer.sign)
     try:
-        raw = encode(tx)
+        raw = encode(sign_tx(body, signer.sign))  # signing encodes the body: both can overflow
     except OverflowError as exc:
         raise CliError(f"a number is out of range: {exc}") from None
     res = client.submit(raw, wait=not args.no_wait, timeout=args.timeout)
@@ -281,13 +289,13 @@ def _tx_text(res: dict[str, Any]) -> str:
 
 
 def cmd_tx_status(args: argparse.Namespace) -> int:
-    res = _client(args).get(f"/v1/txs/{args.hash}" + (f"?wait={args.wait}" if args.wait else ""))
+    res = _client(args).get(f"/v1/txs/{_seg(args.hash)}" + (f"?wait={args.wait}" if args.wait else ""))
     _out(args, res, _tx_text(res))
     return 0
 
 
 def cmd_query_block(args: argparse.Namespace) -> int:
-    res = _client(args).get(f"/v1/blocks/{args.ref}")
+    res = _client(args).get(f"/v1/blocks/{_seg(args.ref)}")
     h = res["header"]
     text = [
         f"block {h['height']}  id {res['block_id']}",
@@ -382,7 +390,7 @@ def cmd_query_state(args: argparse.Namespace) -> int:
 
 
 def cmd_query_kv(args: argparse.Namespace) -> int:
-    res = _client(args).get(f"/v1/kv/{args.namespace}/{args.key}")
+    res = _client(args).get(f"/v1/kv/{_seg(args.namespace)}/{_seg(args.key)}")
     value = res["value"]
     shown = "(absent)"
     if value is not None:

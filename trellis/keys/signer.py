@@ -102,6 +102,9 @@ class KeyStore:
         try:
             key = serialization.load_pem_private_key(pem, password=passphrase or None)
         except TypeError as exc:
+            # cryptography raises TypeError both for a missing passphrase and for an unneeded one.
+            if passphrase:
+                raise KeyStoreError(f"key {name!r} is not encrypted, but a passphrase was given") from exc
             raise KeyStoreError(f"key {name!r} is encrypted: a passphrase is needed") from exc
         except ValueError as exc:
             raise KeyStoreError(f"cannot open key {name!r}: wrong passphrase or damaged file") from exc

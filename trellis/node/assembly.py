@@ -33,6 +33,11 @@ def assemble_node(root: Path, config: NodeConfig | None = None) -> Node:
     signer = home.keys.signer(cfg.node.validator_key, passphrase.encode() if passphrase else None)
     if signer.public_key not in {v.public_key for v in params.validators.validators}:
         raise KeyStoreError(f"key {cfg.node.validator_key!r} is not a validator of this chain's genesis")
-    store = ChainStore(LmdbStore(home.data_dir(cfg)))
-    app = TrellisApp(params, store, index_accounts=cfg.node.index_accounts)
+    kv = LmdbStore(home.data_dir(cfg))
+    store = ChainStore(kv)
+    try:
+        app = TrellisApp(params, store, index_accounts=cfg.node.index_accounts)
+    except BaseException:
+        kv.close()
+        raise
     return Node(params, cfg, store, app, signer, SystemClock())

@@ -92,6 +92,19 @@ def load_config(path: Path) -> NodeConfig:
         raise ConfigError(f"{path}: {exc}") from exc
 
 
+def _toml_string(value: str) -> str:
+    """``value`` as a TOML basic string: quotes, backslashes and control characters escaped."""
+    out = []
+    for ch in value:
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ch < " " or ch == "\x7f":
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
 def render_config(cfg: NodeConfig) -> str:
     """Return ``cfg`` as TOML text."""
     lines: list[str] = []
@@ -105,7 +118,7 @@ def render_config(cfg: NodeConfig) -> str:
             elif isinstance(value, int):
                 text = str(value)
             else:
-                text = '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+                text = _toml_string(str(value))
             lines.append(f"{field} = {text}")
         lines.append("")
     return "\n".join(lines)

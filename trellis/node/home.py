@@ -15,6 +15,7 @@ import msgspec
 
 from trellis.core.errors import TrellisError
 from trellis.core.params import ChainParams, Genesis, GenesisAccount, GenesisValidator, load_genesis
+from trellis.core.types import ChainId
 from trellis.keys.signer import KeyStore
 from trellis.node.config import ApiSection, NodeConfig, NodeSection, render_config
 
@@ -64,11 +65,21 @@ def init_home(root: Path, *, chain_id: str = "trellis-dev", api_port: int = 8680
     """Create a one-validator development network in ``root``.
 
     Raises:
-        HomeError: ``root`` already holds a genesis file.
+        HomeError: ``root`` already holds a genesis file, or an argument would make an unusable home (nothing
+            is written then).
     """
     home = Home(root)
     if home.genesis.exists():
         raise HomeError(f"{root} is already initialised (found {home.genesis}); use another --home or remove it")
+    cfg = NodeConfig(node=NodeSection(moniker=moniker), api=ApiSection(port=api_port))
+    try:
+        msgspec.convert(chain_id, ChainId)
+    except msgspec.ValidationError as exc:
+        raise HomeError(f"invalid chain id {chain_id!r}: {exc}") from None
+    try:
+        msgspec.convert(msgspec.to_builtins(cfg), NodeConfig)
+    except msgspec.ValidationError as exc:
+        raise HomeError(f"invalid configuration: {exc}") from None
     root.mkdir(parents=True, exist_ok=True)
     ks = home.keys
     val = ks.create("validator") if not (root / KEYS_DIR / "validator.pem").exists() else ks.info("validator")
@@ -85,6 +96,5 @@ def init_home(root: Path, *, chain_id: str = "trellis-dev", api_port: int = 8680
         ],
     )
     home.genesis.write_bytes(msgspec.json.format(msgspec.json.encode(genesis), indent=2) + b"\n")
-    cfg = NodeConfig(node=NodeSection(moniker=moniker), api=ApiSection(port=api_port))
     home.config.write_text("# Trellis node configuration (edit and restart to apply)\n" + render_config(cfg))
     return home

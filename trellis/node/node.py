@@ -93,7 +93,7 @@ class Node:
         for futs in self._waiters.values():
             for f in futs:
                 if not f.done():
-                    f.cancel()
+                    f.set_result(None)
         self._waiters.clear()
 
     # -- transactions -------------------------------------------------------------------------------------
@@ -126,7 +126,7 @@ class Node:
         self._waiters.setdefault(tx_hash, []).append(fut)
         try:
             await asyncio.wait_for(fut, timeout)
-        except (TimeoutError, asyncio.CancelledError):
+        except TimeoutError:
             pass
         finally:
             futs = self._waiters.get(tx_hash)

@@ -9,13 +9,15 @@ commit certificate (``verify_commit`` accepts it), so blocks are final as soon a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
 from trellis.abci import Application, CheckedTx
 from trellis.core.crypto.suite import Suite, address_of
 from trellis.core.execution.block import ExecutedBlock
-from trellis.core.ledger.block import Commit, CommitSig, Vote, vote_signing_bytes
+from trellis.core.ledger.block import Commit, CommitSig
+from trellis.core.ledger.votes import PRECOMMIT, Vote, vote_signing_bytes
 from trellis.core.params import ChainParams
 from trellis.keys.signer import Signer
 from trellis.node.clock import Clock
@@ -27,7 +29,7 @@ log = logging.getLogger("trellis.producer")
 def sign_commit(suite: Suite, chain_id: str, signer: Signer, executed: ExecutedBlock) -> Commit:
     """Return a commit certificate for ``executed`` carrying ``signer``'s vote."""
     height = executed.block.header.height
-    vote = Vote(chain_id=chain_id, height=height, round=0, block_hash=executed.block_id)
+    vote = Vote(chain_id=chain_id, kind=PRECOMMIT, height=height, round=0, block_hash=executed.block_id)
     sig = signer.sign(vote_signing_bytes(vote))
     return Commit(
         height=height,
@@ -76,11 +78,13 @@ class SoloProducer:
         self.on_commit = on_commit
         self.proposer = address_of(params.suite, signer.public_key)
         self.tx_arrived = asyncio.Event()
+        self._stop_requested = asyncio.Event()
         self._stopping = False
 
     def stop(self) -> None:
         """Finish the block in progress, then return from ``run``."""
         self._stopping = True
+        self._stop_requested.set()
         self.tx_arrived.set()
 
     async def run(self) -> None:
@@ -101,7 +105,11 @@ class SoloProducer:
                 break
             gap = last + self.block_interval - self.clock.monotonic()
             if gap > 0:
-                await asyncio.sleep(gap)
+                # Wait out the block interval, but not past a stop: nothing is in progress yet.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop_requested.wait(), timeout=gap)
+                if self._stopping:
+                    break
             last = self.clock.monotonic()
             limits = self.params.limits
             # Read the mempool here, in the event loop that mutates it; execution runs in a worker thread.

@@ -32,6 +32,9 @@ TABLES = (
 WriteBatch = list[tuple[str, bytes, bytes | None]]
 """Writes to apply atomically: (table, key, value), value None deletes."""
 
+MAX_KEY_BYTES = 511
+"""Longest key a table holds (LMDB's limit); keys are 1 to 511 bytes in every ``KVStore``."""
+
 
 class StorageError(TrellisError):
     """The storage engine failed (disk full, corrupt file, map too small)."""
@@ -66,7 +69,10 @@ class LmdbStore:
     """``KVStore`` on LMDB, one named database per table, synchronous commits."""
 
     def __init__(self, path: Path, *, map_size: int = 64 * 1024**3) -> None:
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the database directory {path}: {exc.strerror}") from exc
         try:
             self._env = lmdb.open(
                 str(path), map_size=map_size, max_dbs=len(TABLES) + 4, sync=True, metasync=True, readahead=False
@@ -76,6 +82,8 @@ class LmdbStore:
         self._dbs = {name: self._env.open_db(name.encode()) for name in TABLES}
 
     def get(self, table: str, key: bytes) -> bytes | None:
+        if not 0 < len(key) <= MAX_KEY_BYTES:
+            return None  # LMDB refuses to look such a key up; it can never have been stored
         with self._env.begin(db=self._dbs[table], buffers=False) as txn:
             value = txn.get(key)
         return None if value is None else bytes(value)
@@ -106,6 +114,9 @@ class LmdbStore:
         return out
 
     def write(self, batch: WriteBatch) -> None:
+        for table, _, _ in batch:
+            if table not in self._dbs:
+                raise StorageError(f"unknown table {table!r}")
         try:
             with self._env.begin(write=True) as txn:
                 for table, key, value in batch:
@@ -145,9 +156,11 @@ class MemoryStore:
         return out
 
     def write(self, batch: WriteBatch) -> None:
-        for table, _, _ in batch:
+        for table, key, _ in batch:
             if table not in self._tables:
                 raise StorageError(f"unknown table {table!r}")
+            if not 0 < len(key) <= MAX_KEY_BYTES:
+                raise StorageError(f"a key is 1 to {MAX_KEY_BYTES} bytes; got {len(key)}")
         for table, key, value in batch:
             if value is None:
                 self._tables[table].pop(key, None)

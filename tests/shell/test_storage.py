@@ -1,0 +1,381 @@
+"""The KVStore port (LMDB and its in-memory twin behave identically) and the chain store on top of it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from trellis.app.application import GenesisMismatch, NotFound, TrellisApp
+from trellis.core.codec import decode, encode
+from trellis.core.errors import ProofError
+from trellis.core.execution.state_keys import Account, KvRecord, account_key, kv_key
+from trellis.core.ledger.block import Commit, Receipt, block_hash
+from trellis.core.ledger.state_tree import verify_state_proof
+from trellis.core.ledger.tx import KvPut, Transfer
+from trellis.storage.chain_store import ChainStore
+from trellis.storage.kv import KVStore, LmdbStore, MemoryStore, StorageError
+
+from .conftest import Actors, AppChain, addr, make_app_chain, make_params, raw_tx
+
+MAP_SIZE = 1 << 26
+
+
+@pytest.fixture(params=["lmdb", "memory"])
+def kv(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KVStore]:
+    store: KVStore = LmdbStore(tmp_path / "db", map_size=MAP_SIZE) if request.param == "lmdb" else MemoryStore()
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _fill(kv: KVStore) -> None:
+    kv.write([("state", bytes([i]), b"v%d" % i) for i in (5, 1, 9, 3, 7)])
+
+
+# -- KVStore ------------------------------------------------------------------------------------------------------
+def test_get_returns_the_written_value_or_none(kv: KVStore) -> None:
+    kv.write([("state", b"a", b"1")])
+    assert kv.get("state", b"a") == b"1"
+    assert kv.get("state", b"b") is None
+    assert kv.get("meta", b"a") is None
+
+
+def test_tables_are_separate_namespaces(kv: KVStore) -> None:
+    kv.write([("state", b"k", b"state"), ("meta", b"k", b"meta")])
+    assert kv.get("state", b"k") == b"state"
+    assert kv.get("meta", b"k") == b"meta"
+
+
+def test_a_none_value_deletes_and_deleting_a_missing_key_is_harmless(kv: KVStore) -> None:
+    kv.write([("state", b"a", b"1")])
+    kv.write([("state", b"a", None), ("state", b"never-written", None)])
+    assert kv.get("state", b"a") is None
+
+
+def test_empty_values_are_stored_as_empty_not_as_absent(kv: KVStore) -> None:
+    kv.write([("state", b"a", b"")])
+    assert kv.get("state", b"a") == b""
+
+
+def test_scan_returns_keys_in_ascending_order_with_start_inclusive_end_exclusive(kv: KVStore) -> None:
+    _fill(kv)
+    rows = kv.scan("state", bytes([3]), bytes([9]))
+    assert rows == [(bytes([3]), b"v3"), (bytes([5]), b"v5"), (bytes([7]), b"v7")]
+
+
+def test_scan_start_between_keys_starts_at_the_next_key(kv: KVStore) -> None:
+    _fill(kv)
+    assert [k for k, _ in kv.scan("state", bytes([2]), bytes([6]))] == [bytes([3]), bytes([5])]
+
+
+def test_scan_reverse_returns_the_same_range_in_descending_order(kv: KVStore) -> None:
+    _fill(kv)
+    assert [k for k, _ in kv.scan("state", bytes([3]), bytes([9]), reverse=True)] == [
+        bytes([7]),
+        bytes([5]),
+        bytes([3]),
+    ]
+
+
+def test_scan_reverse_with_end_past_the_last_key_starts_at_the_last_key(kv: KVStore) -> None:
+    _fill(kv)
+    assert [k for k, _ in kv.scan("state", bytes([0]), b"\xff", reverse=True)] == [bytes([i]) for i in (9, 7, 5, 3, 1)]
+
+
+def test_scan_reverse_with_end_between_keys_excludes_the_key_above_end(kv: KVStore) -> None:
+    _fill(kv)
+    assert [k for k, _ in kv.scan("state", bytes([0]), bytes([6]), reverse=True)] == [
+        bytes([5]),
+        bytes([3]),
+        bytes([1]),
+    ]
+
+
+def test_scan_limit_takes_the_first_keys_in_scan_direction(kv: KVStore) -> None:
+    _fill(kv)
+    assert [k for k, _ in kv.scan("state", bytes([0]), b"\xff", limit=2)] == [bytes([1]), bytes([3])]
+    assert [k for k, _ in kv.scan("state", bytes([0]), b"\xff", limit=2, reverse=True)] == [bytes([9]), bytes([7])]
+
+
+def test_scan_of_an_empty_range_or_empty_table_is_empty(kv: KVStore) -> None:
+    assert kv.scan("state", b"a", b"z") == []
+    assert kv.scan("state", b"a", b"z", reverse=True) == []
+    _fill(kv)
+    assert kv.scan("state", bytes([20]), bytes([30])) == []
+    assert kv.scan("state", bytes([20]), bytes([30]), reverse=True) == []
+    assert kv.scan("state", bytes([3]), bytes([3])) == []
+
+
+def test_scan_does_not_cross_into_other_tables(kv: KVStore) -> None:
+    kv.write([("meta", b"m", b"1"), ("state", b"s", b"2"), ("blocks", b"b", b"3")])
+    assert kv.scan("state", b"", b"\xff" * 8) == [(b"s", b"2")]
+    assert kv.scan("state", b"", b"\xff" * 8, reverse=True) == [(b"s", b"2")]
+
+
+def test_a_batch_naming_an_unknown_table_raises_storage_error_and_writes_nothing(kv: KVStore) -> None:
+    kv.write([("state", b"kept", b"old")])
+    with pytest.raises(StorageError, match="no_such_table"):
+        kv.write([("state", b"kept", b"new"), ("state", b"added", b"x"), ("no_such_table", b"k", b"v")])
+    assert kv.get("state", b"kept") == b"old"
+    assert kv.get("state", b"added") is None
+
+
+def test_a_batch_with_an_unstorable_key_raises_storage_error_and_writes_nothing(kv: KVStore) -> None:
+    with pytest.raises(StorageError):
+        kv.write([("state", b"first", b"x"), ("state", b"", b"empty keys cannot be stored")])
+    assert kv.get("state", b"first") is None
+    with pytest.raises(StorageError):
+        kv.write([("state", b"first", b"x"), ("state", b"k" * 512, b"keys over 511 bytes cannot be stored")])
+    assert kv.get("state", b"first") is None
+
+
+def test_get_of_an_unstorable_key_is_absent_rather_than_an_error(kv: KVStore) -> None:
+    assert kv.get("state", b"") is None
+    assert kv.get("state", b"k" * 2000) is None
+
+
+def test_later_writes_in_a_batch_win(kv: KVStore) -> None:
+    kv.write([("state", b"a", b"1"), ("state", b"a", b"2"), ("state", b"b", b"1"), ("state", b"b", None)])
+    assert kv.get("state", b"a") == b"2"
+    assert kv.get("state", b"b") is None
+
+
+def test_lmdb_data_persists_across_close_and_reopen(tmp_path: Path) -> None:
+    store = LmdbStore(tmp_path / "db", map_size=MAP_SIZE)
+    store.write([("state", b"a", b"1"), ("meta", b"tip", b"t")])
+    store.close()
+    reopened = LmdbStore(tmp_path / "db", map_size=MAP_SIZE)
+    try:
+        assert reopened.get("state", b"a") == b"1"
+        assert reopened.scan("meta", b"", b"\xff") == [(b"tip", b"t")]
+    finally:
+        reopened.close()
+
+
+def test_lmdb_refuses_a_path_that_is_not_a_directory_with_storage_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a database")
+    with pytest.raises(StorageError):
+        LmdbStore(tmp_path / "file" / "db", map_size=MAP_SIZE)
+
+
+# -- ChainStore and TrellisApp -------------------------------------------------------------------------------------
+@pytest.fixture(params=["lmdb", "memory"])
+def store_kv(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KVStore]:
+    store: KVStore = LmdbStore(tmp_path / "chain", map_size=MAP_SIZE) if request.param == "lmdb" else MemoryStore()
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def test_a_new_store_is_initialised_with_the_genesis_state_at_height_zero(actors: Actors, store_kv: KVStore) -> None:
+    params = make_params(actors)
+    app = TrellisApp(params, ChainStore(store_kv))
+    tip = app.info()
+    assert tip.height == 0
+    assert app.store.genesis_hash() == params.genesis_hash
+    assert app.store.state_root_at(0) == tip.state_root
+    assert app.account(addr(actors.alice)).balance == params.genesis.accounts[0].balance
+
+
+def test_reopening_a_store_with_the_same_genesis_keeps_its_tip(actors: Actors, tmp_path: Path) -> None:
+    params = make_params(actors)
+    kv = LmdbStore(tmp_path / "chain", map_size=MAP_SIZE)
+    chain = make_app_chain(params, actors, kv)
+    chain.commit_txs([raw_tx(actors.alice, 0, Transfer(to=addr(actors.bob), amount=5))])
+    tip = chain.app.info()
+    kv.close()
+    kv = LmdbStore(tmp_path / "chain", map_size=MAP_SIZE)
+    try:
+        assert TrellisApp(params, ChainStore(kv)).info() == tip
+    finally:
+        kv.close()
+
+
+def test_reopening_a_store_with_a_different_genesis_raises_genesis_mismatch(actors: Actors, store_kv: KVStore) -> None:
+    TrellisApp(make_params(actors), ChainStore(store_kv))
+    with pytest.raises(GenesisMismatch):
+        TrellisApp(make_params(actors, chain_id="another-chain"), ChainStore(store_kv))
+
+
+def test_commit_block_writes_block_commit_receipts_and_tip(actors: Actors, store_kv: KVStore) -> None:
+    chain = make_app_chain(make_params(actors), actors, store_kv)
+    store = chain.app.store
+    executed = chain.commit_txs([raw_tx(actors.alice, 0, Transfer(to=addr(actors.bob), amount=5))])
+    h = executed.block.header.height
+    assert h == 1
+    assert store.block(1) == executed.block
+    assert store.block_bytes(1) == encode(executed.block)
+    assert store.height_of_block(executed.block_id) == 1
+    commit = store.commit(1)
+    assert commit is not None and commit.block_hash == executed.block_id
+    assert store.receipts(1) == executed.output.receipts
+    assert store.receipt(1, 0) == executed.output.receipts[0]
+    assert store.state_root_at(1) == executed.block.header.state_root
+    tip = store.tip()
+    assert tip is not None and tip.height == 1 and tip.block_id == executed.block_id
+    assert chain.app.info() == tip
+
+
+def test_commit_block_indexes_the_transaction_by_hash(actors: Actors, store_kv: KVStore) -> None:
+    chain = make_app_chain(make_params(actors), actors, store_kv)
+    chain.commit_txs([raw_tx(actors.alice, 0, Transfer(to=addr(actors.bob), amount=5))])
+    executed = chain.commit_txs(
+        [
+            raw_tx(actors.alice, 1, Transfer(to=addr(actors.bob), amount=5)),
+            raw_tx(actors.alice, 2, KvPut(namespace="ns", key=b"k", value=b"v")),
+        ]
+    )
+    for i, h in enumerate(executed.output.tx_hashes):
+        assert chain.app.store.tx_position(h) == (2, i)
+    assert chain.app.store.tx_position(b"\x00" * 32) is None
+
+
+def test_commit_block_writes_state_values_and_tree_nodes(actors: Actors, store_kv: KVStore) -> None:
+    chain = make_app_chain(make_params(actors), actors, store_kv)
+    executed = chain.commit_txs([raw_tx(actors.alice, 0, KvPut(namespace="ns", key=b"k", value=b"hello"))])
+    store = chain.app.store
+    for key, value in executed.output.writes.items():
+        assert store.state_get(key) == value
+    for node_hash, node in executed.tree.nodes.items():
+        assert store.get_node(node_hash) == node
+    for vh, value in executed.tree.values.items():
+        assert store.value_by_hash(vh) == value
+
+
+def test_account_history_lists_sender_and_recipient_in_chain_order(actors: Actors, store_kv: KVStore) -> None:
+    chain = make_app_chain(make_params(actors), actors, store_kv)
+    alice, bob, carol = addr(actors.alice), addr(actors.bob), addr(actors.carol)
+    b1 = chain.commit_txs([raw_tx(actors.alice, 0, Transfer(to=bob, amount=5))])
+    b2 = chain.commit_txs(
+        [
+            raw_tx(actors.alice, 1, KvPut(namespace="ns", key=b"k", value=b"v")),
+            raw_tx(actors.alice, 2, Transfer(to=carol, amount=5)),
+        ]
+    )
+    store = chain.app.store
+    assert store.account_txs(alice) == [
+        (1, 0, b1.output.tx_hashes[0]),
+        (2, 0, b2.output.tx_hashes[0]),
+        (2, 1, b2.output.tx_hashes[1]),
+    ]
+    assert store.account_txs(bob) == [(1, 0, b1.output.tx_hashes[0])]
+    assert store.account_txs(carol) == [(2, 1, b2.output.tx_hashes[1])]
+
+
+def test_account_history_pages_with_an_exclusive_after_cursor_and_limit(actors: Actors, store_kv: KVStore) -> None:
+    chain = make_app_chain(make_params(actors), actors, store_kv)
+    bob = addr(actors.bob)
+    for n in range(0, 6, 2):
+        chain.commit_txs([raw_tx(actors.alice, n + i, Transfer(to=bob, amount=1)) for i in range(2)])
+    store = chain.app.store
+    everything = store.account_txs(bob)
+    assert [(h, i) for h, i, _ in everything] == [(1, 0), (1, 1), (2, 0), (2, 1), (3, 0), (3, 1)]
+    pages = []
+    after = None
+    while True:
+        page = store.account_txs(bob, limit=4, after=after)
+        pages.append(page)
+        if len(page) < 4:
+            break
+        after = (page[-1][0], page[-1][1])
+    assert [len(p) for p in pages] == [4, 2]
+    assert [row for p in pages for row in p] == everything
+
+
+def test_account_history_pages_backwards_with_before_and_reverse(actors: Actors, store_kv: KVStore) -> None:
+    chain = make_app_chain(make_params(actors), actors, store_kv)
+    bob = addr(actors.bob)
+    for n in range(3):
+        chain.commit_txs([raw_tx(actors.alice, n, Transfer(to=bob, amount=1))])
+    store = chain.app.store
+    assert [h for h, _, _ in store.account_txs(bob, reverse=True)] == [3, 2, 1]
+    assert [h for h, _, _ in store.account_txs(bob, reverse=True, before=(3, 0))] == [2, 1]
+
+
+def test_account_history_is_not_kept_when_indexing_is_off(actors: Actors) -> None:
+    params = make_params(actors)
+    chain = AppChain(
+        app=TrellisApp(params, ChainStore(MemoryStore()), index_accounts=False), validator=actors.validator
+    )
+    chain.commit_txs([raw_tx(actors.alice, 0, Transfer(to=addr(actors.bob), amount=1))])
+    assert chain.app.store.account_txs(addr(actors.alice)) == []
+
+
+def test_state_value_at_an_older_height_returns_the_value_then(actors: Actors, store_kv: KVStore) -> None:
+    chain = make_app_chain(make_params(actors), actors, store_kv)
+    key = kv_key("ns", b"k")
+    chain.commit_txs([raw_tx(actors.alice, 0, KvPut(namespace="ns", key=b"k", value=b"first"))])
+    chain.commit_txs([raw_tx(actors.alice, 1, KvPut(namespace="ns", key=b"k", value=b"second"))])
+    app = chain.app
+    first, second, latest = app.state_value(key, 1), app.state_value(key, 2), app.state_value(key)
+    assert first is not None and decode(first, KvRecord).value == b"first"
+    assert second is not None and decode(second, KvRecord).value == b"second"
+    assert latest == second
+    assert app.state_value(key, 0) is None
+
+
+def test_state_value_at_a_future_or_negative_height_is_not_found(chain: AppChain) -> None:
+    with pytest.raises(NotFound):
+        chain.app.state_value(b"acct/x", 5)
+    with pytest.raises(NotFound):
+        chain.app.state_value(b"acct/x", -1)
+
+
+def test_account_balance_at_genesis_height_is_the_genesis_balance(actors: Actors, chain: AppChain) -> None:
+    chain.commit_txs([raw_tx(actors.alice, 0, Transfer(to=addr(actors.bob), amount=10))])
+    raw = chain.app.state_value(account_key(addr(actors.alice)), 0)
+    assert raw is not None
+    assert decode(raw, Account) == Account(balance=chain.app.params.genesis.accounts[0].balance, nonce=0)
+
+
+def test_prove_at_the_latest_height_verifies_against_the_latest_header(actors: Actors, store_kv: KVStore) -> None:
+    chain = make_app_chain(make_params(actors), actors, store_kv)
+    chain.commit_txs([raw_tx(actors.alice, 0, KvPut(namespace="ns", key=b"k", value=b"v"))])
+    key = kv_key("ns", b"k")
+    value, proof, header = chain.app.prove(key)
+    assert header.height == 1 and value is not None
+    verify_state_proof(chain.app.suite, key, value, proof, header)
+
+
+def test_prove_at_an_older_height_verifies_the_older_value(actors: Actors, store_kv: KVStore) -> None:
+    chain = make_app_chain(make_params(actors), actors, store_kv)
+    key = kv_key("ns", b"k")
+    chain.commit_txs([raw_tx(actors.alice, 0, KvPut(namespace="ns", key=b"k", value=b"old"))])
+    chain.commit_txs([raw_tx(actors.alice, 1, KvPut(namespace="ns", key=b"k", value=b"new"))])
+    value, proof, header = chain.app.prove(key, 1)
+    assert header.height == 1
+    assert value == chain.app.state_value(key, 1)
+    verify_state_proof(chain.app.suite, key, value, proof, header)
+    latest_value, _, _ = chain.app.prove(key)
+    with pytest.raises(ProofError):
+        verify_state_proof(chain.app.suite, key, latest_value, proof, header)
+
+
+def test_prove_of_an_absent_key_verifies_non_inclusion(actors: Actors, chain: AppChain) -> None:
+    chain.commit_txs([raw_tx(actors.alice, 0, Transfer(to=addr(actors.bob), amount=1))])
+    value, proof, header = chain.app.prove(b"no/such/key")
+    assert value is None
+    verify_state_proof(chain.app.suite, b"no/such/key", None, proof, header)
+
+
+def test_prove_before_any_block_is_not_found(chain: AppChain) -> None:
+    with pytest.raises(NotFound):
+        chain.app.prove(b"acct/x")
+
+
+def test_require_block_of_a_missing_height_raises_storage_error(chain: AppChain) -> None:
+    with pytest.raises(StorageError):
+        chain.app.store.require_block(7)
+
+
+def test_stored_commit_certificate_names_the_stored_block(actors: Actors, chain: AppChain) -> None:
+    chain.commit_txs([])
+    block = chain.app.store.block(1)
+    commit = chain.app.store.commit(1)
+    assert block is not None and isinstance(commit, Commit)
+    assert commit.block_hash == block_hash(chain.app.suite, block.header)
+    assert all(isinstance(r, Receipt) for r in chain.app.store.receipts(1))
