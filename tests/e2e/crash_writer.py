@@ -13,7 +13,7 @@ from trellis.core.crypto.suite import ED25519, address_of
 from trellis.core.ledger.tx import KvPut, Transfer, TxBody, sign_tx, tx_hash
 from trellis.keys.signer import KeyStore
 from trellis.node.home import Home
-from trellis.node.producer import sign_commit
+from trellis.node.privval import solo_commit as sign_commit
 from trellis.storage.chain_store import ChainStore
 from trellis.storage.kv import LmdbStore
 

@@ -35,10 +35,10 @@ from trellis.core.params import (
 )
 from trellis.keys.signer import MemorySigner
 from trellis.node.assembly import assemble_node
-from trellis.node.config import ApiSection, MempoolSection, NodeConfig, ProducerSection
+from trellis.node.config import ApiSection, ConsensusSection, MempoolSection, NodeConfig
 from trellis.node.home import init_home
 from trellis.node.node import Node
-from trellis.node.producer import sign_commit
+from trellis.node.privval import solo_commit as sign_commit
 from trellis.storage.chain_store import ChainStore
 from trellis.storage.kv import MemoryStore
 
@@ -187,7 +187,9 @@ def node_config(
     """A test configuration: API on a free port, fast blocks, empty blocks rarely (heights move only with txs)."""
     return NodeConfig(
         api=ApiSection(port=0, max_body_bytes=max_body_bytes),
-        producer=ProducerSection(block_interval_ms=block_interval_ms, empty_block_interval_ms=empty_block_interval_ms),
+        consensus=ConsensusSection(
+            block_interval_ms=block_interval_ms, empty_block_interval_ms=empty_block_interval_ms
+        ),
         mempool=MempoolSection(max_txs=mempool_max_txs),
     )
 

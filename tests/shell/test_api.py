@@ -1,4 +1,4 @@
-"""The REST API, in-process against a real node (LMDB store, solo producer) on an initialised home."""
+"""The REST API, in-process against a real node (LMDB store, single validator) on an initialised home."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def test_status_reports_the_chain_tip_and_validator(api: ApiHarness) -> None:
     assert s["genesis_hash"] == hx(api.node.params.genesis_hash)
     assert s["height"] == tip.height
     assert s["state_root"] == hx(tip.state_root)
-    assert s["validator_address"] == hx(api.node.producer.proposer)
+    assert s["validator_address"] == hx(api.node.validator_address)
     assert s["mempool_txs"] == 0
 
 

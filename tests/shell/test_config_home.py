@@ -16,10 +16,10 @@ from trellis.node.assembly import assemble_node
 from trellis.node.config import (
     ApiSection,
     ConfigError,
+    ConsensusSection,
     MempoolSection,
     NodeConfig,
     NodeSection,
-    ProducerSection,
     load_config,
     render_config,
 )
@@ -55,8 +55,8 @@ def test_a_config_file_that_is_not_toml_is_refused(tmp_path: Path) -> None:
 
 
 def test_an_unknown_section_is_refused_naming_it(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="unknown field `consensus`"):
-        load_config(_write(tmp_path, "[consensus]\ntimeout = 1\n"))
+    with pytest.raises(ConfigError, match="unknown field `bogus`"):
+        load_config(_write(tmp_path, "[bogus]\ntimeout = 1\n"))
 
 
 def test_an_unknown_key_is_refused_naming_it_and_its_section(tmp_path: Path) -> None:
@@ -71,8 +71,8 @@ def test_an_unknown_key_is_refused_naming_it_and_its_section(tmp_path: Path) -> 
         ("[api]\nport = 70000\n", "$.api.port"),
         ("[api]\nport = -1\n", "$.api.port"),
         ("[api]\nmax_body_bytes = 10\n", "$.api.max_body_bytes"),
-        ("[producer]\nblock_interval_ms = 0\n", "$.producer.block_interval_ms"),
-        ("[producer]\nempty_block_interval_ms = 1\n", "$.producer.empty_block_interval_ms"),
+        ("[consensus]\nblock_interval_ms = 0\n", "$.consensus.block_interval_ms"),
+        ("[consensus]\nempty_block_interval_ms = 1\n", "$.consensus.empty_block_interval_ms"),
         ("[mempool]\nmax_txs = 0\n", "$.mempool.max_txs"),
         ('[node]\nmoniker = ""\n', "$.node.moniker"),
         ('[node]\nindex_accounts = "yes"\n', "$.node.index_accounts"),
@@ -95,7 +95,7 @@ def test_render_config_of_custom_values_round_trips(tmp_path: Path) -> None:
             moniker='quote " and \\ backslash', validator_key="val-1", data_dir="d/b", index_accounts=False
         ),
         api=ApiSection(host="0.0.0.0", port=0, max_body_bytes=1024),
-        producer=ProducerSection(block_interval_ms=5, empty_block_interval_ms=10),
+        consensus=ConsensusSection(block_interval_ms=5, empty_block_interval_ms=10),
         mempool=MempoolSection(max_txs=1, max_bytes=1024),
     )
     assert load_config(_write(tmp_path, render_config(cfg))) == cfg
@@ -115,7 +115,7 @@ def test_render_config_round_trips_any_valid_config(
     cfg = NodeConfig(
         node=NodeSection(moniker=moniker, data_dir=data_dir, index_accounts=index_accounts),
         api=ApiSection(port=port),
-        producer=ProducerSection(block_interval_ms=interval),
+        consensus=ConsensusSection(block_interval_ms=interval),
     )
     path = tmp_path / "config.toml"
     path.write_text(render_config(cfg), encoding="utf-8")

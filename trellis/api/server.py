@@ -176,7 +176,7 @@ class Api:
                 chain_id=node.params.chain_id,
                 genesis_hash=hx(node.params.genesis_hash),
                 moniker=node.config.node.moniker,
-                validator_address=hx(node.producer.proposer),
+                validator_address=hx(node.validator_address),
                 height=tip.height,
                 block_id=hx(tip.block_id),
                 state_root=hx(tip.state_root),

@@ -38,8 +38,18 @@ class CliError(Exception):
 
 
 # -- helpers -------------------------------------------------------------------------------------------------
-def _home(args: argparse.Namespace) -> Path:
+def _root(args: argparse.Namespace) -> Path:
     return Path(args.home or os.environ.get("TRELLIS_HOME") or ".trellis")
+
+
+def _home(args: argparse.Namespace) -> Path:
+    """The node home: ``--home`` itself, or the first node's home when it is a local network directory."""
+    from trellis.node.network import is_network_dir, load_network
+
+    root = _root(args)
+    if is_network_dir(root):
+        return load_network(root)[0].home
+    return root
 
 
 def _node_url(args: argparse.Namespace) -> str:
@@ -403,6 +413,96 @@ def cmd_query_kv(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_net_init(args: argparse.Namespace) -> int:
+    from trellis.node.network import init_network
+
+    nodes = init_network(
+        _root(args), args.validators, chain_id=args.chain_id, api_port=args.api_port, p2p_port=args.p2p_port
+    )
+    _out(
+        args,
+        {"dir": str(_root(args)), "nodes": [{"name": n.name, "home": str(n.home), "api": n.api_url} for n in nodes]},
+        f"initialised a {len(nodes)}-validator network in {_root(args)}\n"
+        + "\n".join(f"  {n.name}  home {n.home}  API {n.api_url}" for n in nodes),
+    )
+    return 0
+
+
+def cmd_net_up(args: argparse.Namespace) -> int:
+    import subprocess
+    import threading
+
+    from trellis.node.network import (
+        init_network,
+        is_network_dir,
+        load_network,
+        running_pid,
+        start_node,
+        stop_node,
+        wait_ready,
+    )
+
+    root = _root(args)
+    if not is_network_dir(root):
+        init_network(root, args.validators, chain_id=args.chain_id, api_port=args.api_port, p2p_port=args.p2p_port)
+        print(f"initialised a {args.validators}-validator network in {root}", flush=True)
+    nodes = load_network(root)
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    for node in nodes:
+        if running_pid(node) is not None:
+            print(f"{node.name} is already running", flush=True)
+            continue
+        procs[node.name] = start_node(node, foreground_output=args.foreground)
+
+    def relay(name: str, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        log_path = next(n.home for n in nodes if n.name == name) / "node.log"
+        with open(log_path, "ab") as log:
+            for line in proc.stdout:
+                log.write(line)
+                log.flush()
+                sys.stdout.write(f"[{name}] {line.decode(errors='replace')}")
+                sys.stdout.flush()
+
+    if args.foreground:
+        for name, proc in procs.items():
+            threading.Thread(target=relay, args=(name, proc), daemon=True).start()
+    try:
+        wait_ready(nodes, procs)
+    except TrellisError:
+        for node in nodes:
+            stop_node(node)
+        raise
+    _out(
+        args,
+        {"dir": str(root), "nodes": [{"name": n.name, "api": n.api_url} for n in nodes]},
+        f"network of {len(nodes)} validators is up\n"
+        + "\n".join(f"  {n.name}  API {n.api_url}" for n in nodes)
+        + ("\nCtrl-C stops it" if args.foreground else f"\nstop it with: trellis net down --home {root}"),
+    )
+    if not args.foreground:
+        return 0
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.is_set() and all(p.poll() is None for p in procs.values()):
+        stop.wait(0.5)
+    print("stopping the network...", flush=True)
+    for node in nodes:
+        stop_node(node)
+    print("network stopped", flush=True)
+    return 0
+
+
+def cmd_net_down(args: argparse.Namespace) -> int:
+    from trellis.node.network import load_network, stop_node
+
+    nodes = load_network(_root(args))
+    stopped = [n.name for n in nodes if stop_node(n)]
+    _out(args, {"stopped": stopped}, f"stopped {', '.join(stopped)}" if stopped else "no node was running")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     res = _client(args).get("/v1/status")
     _out(args, res, "\n".join(f"{k:<18} {v}" for k, v in res.items()))
@@ -480,6 +580,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("namespace")
     s.add_argument("key")
     s.set_defaults(func=cmd_query_kv)
+
+    net = sub.add_parser("net", help="a local network of validators").add_subparsers(dest="net_cmd", required=True)
+    for name, func, text in (
+        ("init", cmd_net_init, "create a local network in --home"),
+        ("up", cmd_net_up, "start the network in --home (creating it if needed)"),
+    ):
+        s = net.add_parser(name, parents=[common], help=text)
+        s.add_argument("--validators", type=int, default=4)
+        s.add_argument("--chain-id", default="trellis-dev")
+        s.add_argument("--api-port", type=int, default=8680, help="API port of node0 (node i: +i)")
+        s.add_argument("--p2p-port", type=int, default=26656, help="peer port of node0 (node i: +i)")
+        if name == "up":
+            s.add_argument("--foreground", action="store_true", help="stay attached, show logs; Ctrl-C stops")
+        s.set_defaults(func=func)
+    s = net.add_parser("down", parents=[common], help="stop the network in --home")
+    s.set_defaults(func=cmd_net_down)
 
     s = sub.add_parser("status", parents=[common], help="node status")
     s.set_defaults(func=cmd_status)

@@ -56,6 +56,15 @@ class GenesisLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """Largest total size of a block's transactions."""
 
 
+class GenesisOrg(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A member organisation: its certificate authority issues its nodes' TLS certificates."""
+
+    name: Name
+    """The organisation's name."""
+    ca_cert: Annotated[str, msgspec.Meta(max_length=16 * 1024)]
+    """Its CA certificate (PEM). Peers whose certificates chain to a member CA may connect."""
+
+
 class Genesis(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The genesis document (``genesis.json``)."""
 
@@ -73,6 +82,8 @@ class Genesis(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     """Accounts funded at genesis."""
     limits: GenesisLimits = GenesisLimits()
     """Size limits."""
+    orgs: Annotated[list[GenesisOrg], msgspec.Meta(max_length=1000)] = []
+    """Member organisations (the network's membership: who may connect)."""
 
 
 class InvalidGenesis(TrellisError):

@@ -7,11 +7,16 @@ import os
 from pathlib import Path
 
 from trellis.app.application import TrellisApp
+from trellis.core.params import ChainParams
 from trellis.keys.signer import KeyStoreError
 from trellis.node.clock import SystemClock
-from trellis.node.config import NodeConfig, load_config
+from trellis.node.config import ConfigError, NodeConfig, load_config
 from trellis.node.home import Home
 from trellis.node.node import Node
+from trellis.node.privval import PrivValidator
+from trellis.node.wal import FileWal
+from trellis.p2p.address import PeerAddress
+from trellis.p2p.tcp import TlsTransport
 from trellis.storage.chain_store import ChainStore
 from trellis.storage.kv import LmdbStore
 
@@ -33,6 +38,7 @@ def assemble_node(root: Path, config: NodeConfig | None = None) -> Node:
     signer = home.keys.signer(cfg.node.validator_key, passphrase.encode() if passphrase else None)
     if signer.public_key not in {v.public_key for v in params.validators.validators}:
         raise KeyStoreError(f"key {cfg.node.validator_key!r} is not a validator of this chain's genesis")
+    transport = _transport(home, cfg, params)
     kv = LmdbStore(home.data_dir(cfg))
     store = ChainStore(kv)
     try:
@@ -40,4 +46,27 @@ def assemble_node(root: Path, config: NodeConfig | None = None) -> Node:
     except BaseException:
         kv.close()
         raise
-    return Node(params, cfg, store, app, signer, SystemClock())
+    privval = PrivValidator(params.suite, signer, FileWal(home.data_dir(cfg) / "consensus.wal"))
+    return Node(params, cfg, store, app, privval, SystemClock(), transport)
+
+
+def _transport(home: Home, cfg: NodeConfig, params: ChainParams) -> TlsTransport | None:
+    p2p = cfg.p2p
+    if len(params.validators.validators) == 1 and not p2p.peers:
+        return None
+    if not p2p.node_id:
+        raise ConfigError(f"{home.config}: [p2p] node_id must be set on a chain with several validators")
+    ca_bundle = "".join(org.ca_cert for org in params.genesis.orgs).encode()
+    if not ca_bundle:
+        raise ConfigError("the genesis names no member organisations ([orgs]): peers cannot be authenticated")
+    try:
+        peers = [PeerAddress.parse(p) for p in p2p.peers]
+        cert = (home.root / p2p.cert).read_bytes()
+        key = (home.root / p2p.key).read_bytes()
+    except ValueError as exc:
+        raise ConfigError(f"{home.config}: [p2p] peers: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read the node's TLS certificate or key: {exc}") from exc
+    return TlsTransport(
+        p2p.node_id, p2p.host, p2p.port, peers, ca_bundle, cert, key, max_frame_bytes=p2p.max_frame_bytes
+    )

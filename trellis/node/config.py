@@ -12,6 +12,7 @@ from typing import Annotated
 
 import msgspec
 
+from trellis.core.consensus.machine import Timeouts
 from trellis.core.errors import TrellisError
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
@@ -47,13 +48,58 @@ class ApiSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """Largest request body accepted."""
 
 
-class ProducerSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Block production timing."""
+Ms = Annotated[int, msgspec.Meta(ge=1, le=600_000)]
 
-    block_interval_ms: Annotated[int, msgspec.Meta(ge=1, le=60_000)] = 100
-    """Least time between two blocks."""
+
+class ConsensusSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Consensus timing (local: validators may differ, but similar values keep rounds in step)."""
+
+    block_interval_ms: Annotated[int, msgspec.Meta(ge=1, le=60_000)] = 50
+    """Pause after a commit before the next height starts."""
     empty_block_interval_ms: Annotated[int, msgspec.Meta(ge=10, le=3_600_000)] = 1000
-    """Longest time without a block: an empty block is made when nothing arrives."""
+    """A proposer with an empty mempool waits this long for transactions, then proposes an empty block."""
+    propose_timeout_ms: Ms = 3000
+    """How long to wait for a round's proposal (round 0; grows by ``timeout_delta_ms`` per round)."""
+    prevote_timeout_ms: Ms = 500
+    """How long to wait for more prevotes once a quorum has prevoted, without agreement."""
+    precommit_timeout_ms: Ms = 500
+    """How long to wait for more precommits once a quorum has precommitted, without agreement."""
+    timeout_delta_ms: Ms = 500
+    """Added to every timeout for each further round (so a slow network is eventually waited for)."""
+    gossip_interval_ms: Ms = 500
+    """How often to resend the current round's messages (recovers lost messages)."""
+
+
+def timeouts_of(c: ConsensusSection) -> Timeouts:
+    """The consensus machine's timeouts from the configuration."""
+    return Timeouts(
+        propose_ms=c.propose_timeout_ms,
+        propose_delta_ms=c.timeout_delta_ms,
+        prevote_ms=c.prevote_timeout_ms,
+        prevote_delta_ms=c.timeout_delta_ms,
+        precommit_ms=c.precommit_timeout_ms,
+        precommit_delta_ms=c.timeout_delta_ms,
+        commit_ms=c.block_interval_ms,
+    )
+
+
+class P2pSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The validator network (TCP with mutual TLS)."""
+
+    node_id: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    """This node's id (its TLS certificate's common name); empty for a single-validator chain."""
+    host: str = "127.0.0.1"
+    """Address to listen on."""
+    port: Port = 26656
+    """TCP port (0 picks a free one)."""
+    peers: Annotated[list[str], msgspec.Meta(max_length=1000)] = []
+    """Persistent peers, written ``NODE_ID@HOST:PORT``."""
+    cert: str = "tls/node.crt"
+    """This node's certificate, relative to the home directory."""
+    key: str = "tls/node.key"
+    """This node's TLS private key, relative to the home directory."""
+    max_frame_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1024**3)] = 64 * 1024 * 1024
+    """Largest frame accepted from a peer."""
 
 
 class MempoolSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -70,7 +116,8 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
     node: NodeSection = NodeSection()
     api: ApiSection = ApiSection()
-    producer: ProducerSection = ProducerSection()
+    consensus: ConsensusSection = ConsensusSection()
+    p2p: P2pSection = P2pSection()
     mempool: MempoolSection = MempoolSection()
 
 
@@ -108,7 +155,7 @@ def _toml_string(value: str) -> str:
 def render_config(cfg: NodeConfig) -> str:
     """Return ``cfg`` as TOML text."""
     lines: list[str] = []
-    for section_name in ("node", "api", "producer", "mempool"):
+    for section_name in ("node", "api", "consensus", "p2p", "mempool"):
         section = getattr(cfg, section_name)
         lines.append(f"[{section_name}]")
         for field in section.__struct_fields__:
@@ -117,6 +164,8 @@ def render_config(cfg: NodeConfig) -> str:
                 text = "true" if value else "false"
             elif isinstance(value, int):
                 text = str(value)
+            elif isinstance(value, list):
+                text = "[" + ", ".join(_toml_string(str(v)) for v in value) + "]"
             else:
                 text = _toml_string(str(value))
             lines.append(f"{field} = {text}")

@@ -1,11 +1,11 @@
-"""``Node``: one running node — application, mempool, block production and commit notifications — as the
+"""``Node``: one running node — application, mempool, consensus, peers and commit notifications — as the
 service the API talks to."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from trellis.abci import CheckedTx
@@ -13,11 +13,12 @@ from trellis.app.application import TrellisApp
 from trellis.core.execution.block import ExecutedBlock
 from trellis.core.ledger.block import Receipt
 from trellis.core.params import ChainParams
-from trellis.keys.signer import Signer
 from trellis.node.clock import Clock
-from trellis.node.config import NodeConfig
+from trellis.node.config import NodeConfig, timeouts_of
+from trellis.node.consensus_driver import ConsensusDriver, Network, NoNetwork
 from trellis.node.mempool import Mempool
-from trellis.node.producer import SoloProducer
+from trellis.node.privval import PrivValidator
+from trellis.p2p.transport import Transport
 from trellis.storage.chain_store import ChainStore
 
 log = logging.getLogger("trellis.node")
@@ -40,61 +41,102 @@ class TxStatus:
     receipt: Receipt | None = None
 
 
+class _LoopTimers:
+    """``Timers`` on the running asyncio loop and the node's clock."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.loop = asyncio.get_running_loop()
+
+    def call_later(self, delay_s: float, callback: Callable[[], None]) -> object:
+        return self.loop.call_later(delay_s, _guarded, callback)
+
+    def now_ms(self) -> int:
+        return self.clock.now_ms()
+
+
+def _guarded(callback: Callable[[], None]) -> None:
+    try:
+        callback()
+    except Exception:
+        log.exception("consensus timer callback failed")
+
+
 class Node:
-    """A running node.
+    """A running node: the application, mempool and consensus driver, and the peer network.
 
     Args:
         params: chain parameters.
         config: node configuration.
         store: the chain store.
         app: the application.
-        signer: the validator key.
+        privval: the validator's signer (with its write-ahead log), or None for a non-validating node.
         clock: the clock.
+        transport: the peer network, or None for a chain of one validator.
     """
 
     def __init__(
-        self, params: ChainParams, config: NodeConfig, store: ChainStore, app: TrellisApp, signer: Signer, clock: Clock
+        self,
+        params: ChainParams,
+        config: NodeConfig,
+        store: ChainStore,
+        app: TrellisApp,
+        privval: PrivValidator | None,
+        clock: Clock,
+        transport: Transport | None = None,
     ) -> None:
         self.params = params
         self.config = config
         self.store = store
         self.app = app
+        self.privval = privval
         self.clock = clock
+        self.transport = transport
+        self.validator_address = privval.address if privval is not None else b""
         self.mempool = Mempool(app.account_nonce, max_txs=config.mempool.max_txs, max_bytes=config.mempool.max_bytes)
-        self.producer = SoloProducer(
-            params,
-            app,
-            self.mempool,
-            signer,
-            clock,
-            block_interval_ms=config.producer.block_interval_ms,
-            empty_block_interval_ms=config.producer.empty_block_interval_ms,
-            on_commit=self._on_commit,
-        )
+        self.driver: ConsensusDriver | None = None
         self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
         self._block_subscribers: set[asyncio.Queue[ExecutedBlock]] = set()
-        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Start producing blocks."""
-        self._task = asyncio.create_task(self.producer.run(), name="producer")
-        self._task.add_done_callback(self._producer_done)
-
-    def _producer_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.critical("block producer stopped on an error", exc_info=task.exception())
+        """Start consensus and the peer network."""
+        c = self.config.consensus
+        network: Network = self.transport if self.transport is not None else NoNetwork()
+        self.driver = ConsensusDriver(
+            self.params,
+            self.app,
+            self.mempool,
+            self.privval,
+            network,
+            _LoopTimers(self.clock),
+            timeouts_of(c),
+            empty_block_interval_ms=c.empty_block_interval_ms,
+            gossip_interval_ms=c.gossip_interval_ms,
+            max_frame_bytes=self.config.p2p.max_frame_bytes,
+            on_commit=self._on_commit,
+        )
+        if self.transport is not None:
+            driver = self.driver
+            self.transport.on_frame = driver.on_frame
+            self.transport.on_peer_connected = driver.on_peer_connected
+            self.transport.on_peer_disconnected = driver.on_peer_disconnected
+        self.driver.start()
+        if self.transport is not None:
+            await self.transport.start()
 
     async def stop(self) -> None:
-        """Stop after the block in progress; waiters are woken."""
-        self.producer.stop()
-        if self._task is not None:
-            with contextlib.suppress(Exception):
-                await self._task
+        """Stop consensus and the network; waiters are woken with the status they would see now."""
+        if self.driver is not None:
+            self.driver.stop()
+        if self.transport is not None:
+            await self.transport.stop()
         for futs in self._waiters.values():
             for f in futs:
                 if not f.done():
                     f.set_result(None)
         self._waiters.clear()
+        if self.privval is not None:
+            self.privval.close()
 
     # -- transactions -------------------------------------------------------------------------------------
     def submit(self, raw: bytes) -> CheckedTx:
@@ -105,7 +147,8 @@ class Node:
         """
         checked = self.app.check_tx(raw)
         self.mempool.add(checked)
-        self.producer.tx_arrived.set()
+        if self.driver is not None:
+            self.driver.on_local_tx(checked)
         return checked
 
     def tx_status(self, tx_hash: bytes) -> TxStatus:

@@ -213,16 +213,7 @@ class ReportEvidence:
     evidence: DuplicateVoteEvidence | DuplicateProposalEvidence
 
 
-Effect = (
-    BuildProposal
-    | SignProposal
-    | SignVote
-    | CheckProposal
-    | ScheduleTimeout
-    | Decide
-    | RelayVote
-    | ReportEvidence
-)
+Effect = BuildProposal | SignProposal | SignVote | CheckProposal | ScheduleTimeout | Decide | RelayVote | ReportEvidence
 
 
 # -- state ----------------------------------------------------------------------------------------------------

@@ -1,0 +1,508 @@
+"""The consensus driver: the shell around the pure machine, driven by a fake network (which records what the
+driver sends) and fake timers (a manual clock whose callbacks run only when a test advances it)."""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from trellis.abci import CheckedTx
+from trellis.app.application import TrellisApp
+from trellis.core.codec import encode
+from trellis.core.consensus.machine import NIL, Step, Timeouts, proposer_of
+from trellis.core.crypto.suite import ED25519, address_of
+from trellis.core.execution.block import ExecutedBlock
+from trellis.core.ledger.block import Block, Commit, CommitSig, block_hash
+from trellis.core.ledger.tx import KvPut, TxBody, sign_tx
+from trellis.core.ledger.votes import PRECOMMIT, PREVOTE, SignedVote, Vote, vote_signing_bytes
+from trellis.core.params import ChainParams, Genesis, GenesisAccount, GenesisValidator, params_from_genesis
+from trellis.keys.signer import MemorySigner
+from trellis.node.consensus_driver import ConsensusDriver
+from trellis.node.mempool import Mempool
+from trellis.node.privval import PrivValidator
+from trellis.node.wal import MemoryWal
+from trellis.node.wire import (
+    BlockRequestMsg,
+    BlocksMsg,
+    CommittedBlock,
+    ProposalMsg,
+    StatusMsg,
+    TxsMsg,
+    VoteMsg,
+    WireMsg,
+    decode_msg,
+    encode_msg,
+)
+from trellis.storage.chain_store import ChainStore
+from trellis.storage.kv import MemoryStore
+
+CHAIN = "driver-test"
+GENESIS_MS = 1_700_000_000_000
+TIMEOUTS = Timeouts()
+EMPTY_BLOCK_MS = 1000
+VALIDATORS = [MemorySigner(bytes([i + 1]) * 32) for i in range(2)]
+ALICE = MemorySigner(b"\xaa" * 32)
+ALICE_ADDR = address_of(ED25519, ALICE.public_key)
+PEER = "peer-1"
+
+
+def make_params(validators: list[MemorySigner]) -> ChainParams:
+    return params_from_genesis(
+        Genesis(
+            chain_id=CHAIN,
+            genesis_time_ms=GENESIS_MS,
+            validators=[
+                GenesisValidator(name=f"v{i}", public_key=s.public_key.hex(), power=10)
+                for i, s in enumerate(validators)
+            ],
+            mint_authority=ALICE_ADDR.hex(),
+            accounts=[GenesisAccount(address=ALICE_ADDR.hex(), balance=10**9)],
+        )
+    )
+
+
+SOLO = make_params(VALIDATORS[:1])
+
+
+# -- fakes ----------------------------------------------------------------------------------------------------
+@dataclass
+class FakeNetwork:
+    """Records every frame the driver sends (decoded) and every disconnect."""
+
+    sent: list[tuple[str, WireMsg]] = field(default_factory=list)
+    broadcasts: list[WireMsg] = field(default_factory=list)
+    disconnects: list[tuple[str, str]] = field(default_factory=list)
+
+    def send(self, peer_id: str, frame: bytes) -> bool:
+        self.sent.append((peer_id, decode_msg(frame, 1 << 30)))
+        return True
+
+    def broadcast(self, frame: bytes) -> None:
+        self.broadcasts.append(decode_msg(frame, 1 << 30))
+
+    def disconnect(self, peer_id: str, reason: str) -> None:
+        self.disconnects.append((peer_id, reason))
+
+    def sent_to(self, peer_id: str, kind: type) -> list:  # type: ignore[type-arg]
+        return [m for p, m in self.sent if p == peer_id and isinstance(m, kind)]
+
+    def broadcast_of(self, kind: type) -> list:  # type: ignore[type-arg]
+        return [m for m in self.broadcasts if isinstance(m, kind)]
+
+
+class ManualTimers:
+    """A clock that moves only when ``advance`` is called; due callbacks run then, in time order."""
+
+    def __init__(self, now_ms: int) -> None:
+        self.now = now_ms
+        self._queue: list[tuple[int, int, Callable[[], None]]] = []
+        self._seq = 0
+
+    def call_later(self, delay_s: float, callback: Callable[[], None]) -> object:
+        self._seq += 1
+        heapq.heappush(self._queue, (self.now + round(delay_s * 1000), self._seq, callback))
+        return None
+
+    def now_ms(self) -> int:
+        return self.now
+
+    def advance(self, ms: int) -> None:
+        end = self.now + ms
+        while self._queue and self._queue[0][0] <= end:
+            due, _, callback = heapq.heappop(self._queue)
+            self.now = max(self.now, due)
+            callback()
+        self.now = end
+
+
+@dataclass
+class Harness:
+    driver: ConsensusDriver
+    app: TrellisApp
+    mempool: Mempool
+    net: FakeNetwork
+    timers: ManualTimers
+    privval: PrivValidator | None
+    committed: list[ExecutedBlock]
+
+    @property
+    def height(self) -> int:
+        return self.app.info().height
+
+    def frame(self, msg: WireMsg, peer: str = PEER) -> None:
+        self.driver.on_frame(peer, encode_msg(msg))
+
+
+def make_node(
+    params: ChainParams = SOLO,
+    signer: MemorySigner | None = VALIDATORS[0],
+    wal: MemoryWal | None = None,
+    store: MemoryStore | None = None,
+) -> Harness:
+    """A driver over an in-memory chain (fresh unless ``store`` is given); ``signer`` None makes a node that
+    follows without voting."""
+    app = TrellisApp(params, ChainStore(store if store is not None else MemoryStore()))
+    mempool = Mempool(app.account_nonce, max_txs=1000, max_bytes=1 << 20)
+    privval = None if signer is None else PrivValidator(ED25519, signer, wal if wal is not None else MemoryWal())
+    net, timers = FakeNetwork(), ManualTimers(GENESIS_MS + 10_000)
+    committed: list[ExecutedBlock] = []
+    driver = ConsensusDriver(
+        params,
+        app,
+        mempool,
+        privval,
+        net,
+        timers,
+        TIMEOUTS,
+        empty_block_interval_ms=EMPTY_BLOCK_MS,
+        gossip_interval_ms=500,
+        on_commit=committed.append,
+    )
+    return Harness(driver, app, mempool, net, timers, privval, committed)
+
+
+def kv_tx(nonce: int, value: bytes = b"v") -> bytes:
+    body = TxBody(
+        chain_id=CHAIN, sender=ALICE.public_key, nonce=nonce, payload=KvPut(namespace="t", key=b"k", value=value)
+    )
+    return encode(sign_tx(body, ALICE.sign))
+
+
+def submit(node: Harness, raw: bytes) -> CheckedTx:
+    """What the API does with a client's transaction."""
+    checked = node.app.check_tx(raw)
+    node.mempool.add(checked)
+    node.driver.on_local_tx(checked)
+    return checked
+
+
+def chain_of(height: int) -> Harness:
+    """A solo validator that has committed ``height`` empty blocks."""
+    node = make_node()
+    node.driver.start()
+    while node.height < height:
+        node.timers.advance(100)
+    return node
+
+
+def committed_blocks(node: Harness, heights: range) -> list[CommittedBlock]:
+    out = []
+    for h in heights:
+        b, c = node.app.store.block(h), node.app.store.commit(h)
+        assert b is not None and c is not None
+        out.append(CommittedBlock(block=b, commit=c))
+    return out
+
+
+# -- producing blocks -----------------------------------------------------------------------------------------
+def test_a_solo_validator_commits_an_empty_block_once_the_empty_block_interval_has_passed() -> None:
+    node = make_node()
+    node.driver.start()
+    node.timers.advance(EMPTY_BLOCK_MS - 100)
+    assert node.height == 0
+    node.timers.advance(200)
+    assert node.height == 1
+    assert [e.block.header.height for e in node.committed] == [1]
+    assert node.net.broadcast_of(StatusMsg)[-1] == StatusMsg(height=1)
+
+
+def test_a_solo_validator_keeps_committing_as_timers_fire() -> None:
+    node = make_node()
+    node.driver.start()
+    node.timers.advance(5 * (EMPTY_BLOCK_MS + TIMEOUTS.commit_ms))
+    assert node.height >= 4
+    for h in range(1, node.height + 1):
+        block, commit = node.app.store.block(h), node.app.store.commit(h)
+        assert block is not None and commit is not None
+        assert commit.block_hash == block_hash(ED25519, block.header)
+
+
+def test_a_submitted_transaction_is_committed_without_waiting_for_the_empty_block_interval() -> None:
+    node = make_node()
+    node.driver.start()
+    node.timers.advance(TIMEOUTS.commit_ms)
+    checked = submit(node, kv_tx(0))
+    assert node.height == 1
+    assert node.app.store.tx_position(checked.hash) == (1, 0)
+    assert len(node.mempool) == 0
+
+
+def test_a_submitted_transaction_is_spread_to_peers() -> None:
+    node = make_node(signer=None)
+    node.driver.start()
+    checked = submit(node, kv_tx(0))
+    node.timers.advance(10)
+    assert TxsMsg(txs=[checked.raw]) in node.net.broadcast_of(TxsMsg)
+
+
+def test_a_follower_never_proposes() -> None:
+    node = make_node(signer=None)
+    node.driver.start()
+    node.timers.advance(3 * EMPTY_BLOCK_MS)
+    assert node.height == 0
+    assert node.net.broadcast_of(ProposalMsg) == []
+    assert node.net.broadcast_of(VoteMsg) == []
+
+
+# -- bad input from peers -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(5))
+def test_an_undecodable_frame_disconnects_the_peer(seed: int) -> None:
+    node = make_node()
+    node.driver.start()
+    rng = random.Random(seed)
+    node.driver.on_frame(PEER, rng.randbytes(rng.randint(0, 200)))
+    ((peer, reason),) = node.net.disconnects
+    assert peer == PEER
+    assert reason.startswith("undecodable frame")
+
+
+def test_a_frame_over_the_size_limit_disconnects_the_peer() -> None:
+    node = make_node()
+    node.driver.max_frame_bytes = 100
+    node.frame(TxsMsg(txs=[b"x" * 200]))
+    ((peer, reason),) = node.net.disconnects
+    assert peer == PEER and "undecodable" in reason
+
+
+def test_a_well_formed_vote_with_a_bad_signature_is_ignored_without_disconnecting() -> None:
+    node = make_node(make_params(VALIDATORS), signer=None)
+    node.driver.start()
+    v = Vote(chain_id=CHAIN, kind=PREVOTE, height=1, round=0, block_hash=NIL)
+    sig = VALIDATORS[0].sign(vote_signing_bytes(v))
+    forged = SignedVote(vote=v, validator=address_of(ED25519, VALIDATORS[1].public_key), signature=sig)
+    node.frame(VoteMsg(vote=forged))
+    assert node.net.disconnects == []
+    assert node.driver.state.votes.get((0, PREVOTE), {}) == {}
+    assert node.net.broadcast_of(VoteMsg) == []
+
+
+def test_a_block_whose_certificate_does_not_verify_disconnects_the_peer_and_is_not_applied() -> None:
+    leader = chain_of(2)
+    (cb,) = committed_blocks(leader, range(1, 2))
+    bad_sig = Commit(
+        height=cb.commit.height,
+        round=cb.commit.round,
+        block_hash=cb.commit.block_hash,
+        signatures=[CommitSig(validator=s.validator, signature=bytes(64)) for s in cb.commit.signatures],
+    )
+    follower = make_node(signer=None)
+    follower.driver.start()
+    follower.frame(BlocksMsg(blocks=[CommittedBlock(block=cb.block, commit=bad_sig)]))
+    ((peer, reason),) = follower.net.disconnects
+    assert peer == PEER and "invalid committed block 1" in reason
+    assert follower.height == 0
+    assert follower.committed == []
+
+
+def test_a_block_sent_with_another_blocks_certificate_disconnects_the_peer() -> None:
+    leader = chain_of(2)
+    first, second = committed_blocks(leader, range(1, 3))
+    follower = make_node(signer=None)
+    follower.frame(BlocksMsg(blocks=[CommittedBlock(block=first.block, commit=second.commit)]))
+    assert [p for p, _ in follower.net.disconnects] == [PEER]
+    assert follower.height == 0
+
+
+def test_a_certified_block_that_the_application_finds_invalid_disconnects_the_peer() -> None:
+    leader = chain_of(1)
+    (cb,) = committed_blocks(leader, range(1, 2))
+    header = cb.block.header
+    tampered = Block(header=type(header)(**{**_fields(header), "state_root": b"\x01" * 32}), txs=[])
+    bid = block_hash(ED25519, tampered.header)
+    vote = Vote(chain_id=CHAIN, kind=PRECOMMIT, height=1, round=0, block_hash=bid)
+    commit = Commit(
+        height=1,
+        round=0,
+        block_hash=bid,
+        signatures=[CommitSig(validator=header.proposer, signature=VALIDATORS[0].sign(vote_signing_bytes(vote)))],
+    )
+    follower = make_node(signer=None)
+    follower.frame(BlocksMsg(blocks=[CommittedBlock(block=tampered, commit=commit)]))
+    assert [p for p, _ in follower.net.disconnects] == [PEER]
+    assert follower.height == 0
+
+
+def _fields(s: object) -> dict[str, object]:
+    return {f: getattr(s, f) for f in s.__struct_fields__}  # type: ignore[attr-defined]
+
+
+# -- block sync -----------------------------------------------------------------------------------------------
+def test_certified_blocks_from_a_peer_are_verified_applied_and_the_next_height_entered() -> None:
+    leader = chain_of(3)
+    follower = make_node(signer=None)
+    follower.driver.start()
+    follower.frame(BlocksMsg(blocks=committed_blocks(leader, range(1, 4))))
+    assert follower.net.disconnects == []
+    assert follower.height == 3
+    assert follower.app.info().block_id == leader.app.store.commit(3).block_hash  # type: ignore[union-attr]
+    assert [e.block.header.height for e in follower.committed] == [1, 2, 3]
+    assert follower.driver.state.height == 4
+    assert follower.app.store.commit(3) == leader.app.store.commit(3)
+
+
+def test_blocks_already_held_are_skipped_and_a_gap_stops_the_batch() -> None:
+    leader = chain_of(4)
+    b1, b2, b3, b4 = committed_blocks(leader, range(1, 5))
+    follower = make_node(signer=None)
+    follower.frame(BlocksMsg(blocks=[b1]))
+    follower.frame(BlocksMsg(blocks=[b1, b2, b4]))
+    assert follower.height == 2
+    assert follower.net.disconnects == []
+    follower.frame(BlocksMsg(blocks=[b3, b4]))
+    assert follower.height == 4
+
+
+def test_a_peer_reporting_a_higher_height_is_asked_for_blocks() -> None:
+    node = make_node(signer=None)
+    node.frame(StatusMsg(height=5))
+    assert node.net.sent_to(PEER, BlockRequestMsg) == [BlockRequestMsg(from_height=1, max_blocks=16)]
+    node.frame(StatusMsg(height=6))
+    assert len(node.net.sent_to(PEER, BlockRequestMsg)) == 1  # not again within a second
+
+
+def test_a_block_request_is_answered_with_certified_blocks_from_the_store() -> None:
+    leader = chain_of(3)
+    leader.frame(BlockRequestMsg(from_height=2, max_blocks=16))
+    (reply,) = leader.net.sent_to(PEER, BlocksMsg)
+    assert reply.blocks == committed_blocks(leader, range(2, 4))
+
+
+def test_a_block_request_gets_at_most_max_blocks() -> None:
+    leader = chain_of(3)
+    leader.frame(BlockRequestMsg(from_height=1, max_blocks=1))
+    (reply,) = leader.net.sent_to(PEER, BlocksMsg)
+    assert [cb.block.header.height for cb in reply.blocks] == [1]
+
+
+def test_a_block_request_beyond_the_tip_gets_no_reply() -> None:
+    leader = chain_of(1)
+    leader.frame(BlockRequestMsg(from_height=5, max_blocks=16))
+    assert leader.net.sent_to(PEER, BlocksMsg) == []
+    assert leader.net.disconnects == []
+
+
+# -- transactions from peers ----------------------------------------------------------------------------------
+def test_a_txs_message_adds_valid_transactions_to_the_mempool_and_ignores_invalid_ones() -> None:
+    node = make_node(signer=None)
+    good = kv_tx(0)
+    wrong_chain = encode(
+        sign_tx(
+            TxBody(
+                chain_id="other", sender=ALICE.public_key, nonce=1, payload=KvPut(namespace="t", key=b"k", value=b"")
+            ),
+            ALICE.sign,
+        )
+    )
+    gap = kv_tx(5)
+    node.frame(TxsMsg(txs=[b"\x00garbage", good, wrong_chain, gap, good]))
+    assert node.net.disconnects == []
+    assert len(node.mempool) == 1
+    assert node.app.check_tx(good).hash in node.mempool
+
+
+def test_a_txs_message_wakes_a_proposer_waiting_for_transactions() -> None:
+    node = make_node()
+    node.driver.start()
+    node.timers.advance(TIMEOUTS.commit_ms)
+    node.frame(TxsMsg(txs=[kv_tx(0)]))
+    assert node.height == 1
+    assert node.app.store.block(1).header.tx_count == 1  # type: ignore[union-attr]
+
+
+# -- the write-ahead log and restarts -------------------------------------------------------------------------
+@dataclass
+class TwoValidators:
+    """Our validator (a driver) and another one whose votes the test signs by hand; both are needed for a
+    quorum. Ours proposes at height 1 in even rounds, the other in odd rounds."""
+
+    node: Harness
+    store: MemoryStore
+    wal: MemoryWal
+    other: MemorySigner
+    params: ChainParams = field(default_factory=lambda: make_params(VALIDATORS))
+
+    def other_votes(self, kind: int, round_: int, bid: bytes) -> None:
+        v = Vote(chain_id=CHAIN, kind=kind, height=1, round=round_, block_hash=bid)
+        sv = SignedVote(
+            vote=v,
+            validator=address_of(ED25519, self.other.public_key),
+            signature=self.other.sign(vote_signing_bytes(v)),
+        )
+        self.node.frame(VoteMsg(vote=sv))
+
+    def restart(self) -> Harness:
+        """A crash and a restart: a fresh driver over the same store and write-ahead log."""
+        assert self.node.privval is not None
+        self.node.driver.stop()
+        self.node.privval.close()
+        self.node = make_node(self.params, signer=self.node.privval.signer, wal=self.wal, store=self.store)  # type: ignore[arg-type]
+        self.node.driver.start()
+        return self.node
+
+
+def locked_then_nil_precommitted() -> tuple[TwoValidators, Block]:
+    """Ours proposes a block in round 0; both prevote it, ours locks on it and precommits it, the other
+    precommits nil. In round 1 (no proposal) both prevote nil and ours precommits nil."""
+    params = make_params(VALIDATORS)
+    ours, other = sorted(VALIDATORS, key=lambda s: address_of(ED25519, s.public_key), reverse=True)
+    store, wal = MemoryStore(), MemoryWal()
+    t = TwoValidators(make_node(params, signer=ours, wal=wal, store=store), store, wal, other, params)
+    node = t.node
+    assert proposer_of(node.driver.state, 1, 0) == address_of(ED25519, ours.public_key)
+    node.driver.start()
+    node.timers.advance(TIMEOUTS.commit_ms)
+    submit(node, kv_tx(0))
+    block = node.net.broadcast_of(ProposalMsg)[0].proposal.block
+    bid = block_hash(ED25519, block.header)
+    t.other_votes(PREVOTE, 0, bid)
+    assert (node.driver.state.locked_round, node.driver.state.locked_block) == (0, block)
+    t.other_votes(PRECOMMIT, 0, NIL)
+    node.timers.advance(TIMEOUTS.precommit_ms)  # round 0's precommit timeout
+    assert node.driver.state.round == 1
+    node.timers.advance(TIMEOUTS.for_step(Step.PROPOSE, 1))  # no proposal in round 1: prevote nil
+    t.other_votes(PREVOTE, 1, NIL)  # a nil polka: precommit nil
+    assert node.privval is not None
+    _, votes = node.privval.signed_at(1)
+    assert (votes[-1].vote.round, votes[-1].vote.kind, votes[-1].vote.block_hash) == (1, PRECOMMIT, NIL)
+    return t, block
+
+
+def test_a_nil_precommit_after_a_lock_leaves_the_lock_recorded_at_the_round_it_was_taken() -> None:
+    t, block = locked_then_nil_precommitted()
+    assert t.node.privval is not None
+    assert t.node.privval.lock_at(1) == (0, block)
+
+
+def test_a_restarted_validator_resumes_its_round_and_lock_from_the_wal() -> None:
+    t, block = locked_then_nil_precommitted()
+    node = t.restart()
+    st = node.driver.state
+    assert (st.height, st.round) == (1, 1)
+    assert (st.locked_round, st.locked_block) == (0, block)
+
+
+def test_a_restarted_validator_signs_nothing_that_conflicts_with_what_it_signed_before_the_crash() -> None:
+    t, _ = locked_then_nil_precommitted()
+    assert t.node.privval is not None
+    before = {(sv.vote.round, sv.vote.kind): sv for sv in t.node.privval.signed_at(1)[1]}
+    node = t.restart()
+    node.timers.advance(TIMEOUTS.for_step(Step.PROPOSE, 1))  # round 1's propose timeout again: prevote nil
+    for msg in node.net.broadcast_of(VoteMsg):
+        sv = msg.vote
+        prior = before.get((sv.vote.round, sv.vote.kind))
+        assert prior is None or prior == sv
+
+
+def test_a_restarted_locked_proposer_re_proposes_its_block_with_the_round_of_its_lock() -> None:
+    t, block = locked_then_nil_precommitted()
+    node = t.restart()
+    t.other_votes(PRECOMMIT, 1, NIL)
+    node.timers.advance(TIMEOUTS.for_step(Step.PRECOMMIT, 1))  # round 1's precommit timeout: round 2 is ours
+    proposals = [m.proposal for m in node.net.broadcast_of(ProposalMsg) if m.proposal.proposal.round == 2]
+    assert proposals != []
+    assert proposals[0].block == block
+    assert proposals[0].proposal.pol_round == 0

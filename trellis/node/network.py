@@ -1,0 +1,216 @@
+"""A local multi-validator network: its directory layout, creation (``trellis net init``) and processes
+(``trellis net up`` / ``net down``).
+
+Layout of a network directory::
+
+    network.json            the node names, their homes and API addresses
+    orgs/orgI/ca.crt|ca.key each validator's organisation and its certificate authority
+    nodeI/                  a node home: genesis.json (shared), config.toml, keys/, tls/, data/
+
+Each organisation's CA issues its node's TLS certificate; the genesis lists every CA, so peers outside the
+membership are refused at the TLS handshake.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+from trellis.core.params import Genesis, GenesisAccount, GenesisOrg, GenesisValidator
+from trellis.keys.certs import create_org_ca, issue_node_cert, write_private_key
+from trellis.keys.signer import KeyStore
+from trellis.node.config import ApiSection, NodeConfig, NodeSection, P2pSection, render_config
+from trellis.node.home import DEV_BALANCE, HomeError
+
+NETWORK_FILE = "network.json"
+
+
+@dataclass(frozen=True)
+class NetNode:
+    """One node of a local network."""
+
+    name: str
+    home: Path
+    api_url: str
+
+
+def is_network_dir(path: Path) -> bool:
+    """True if ``path`` holds a network created by ``init_network``."""
+    return (path / NETWORK_FILE).is_file()
+
+
+def load_network(root: Path) -> list[NetNode]:
+    """Read ``network.json``."""
+    try:
+        data = json.loads((root / NETWORK_FILE).read_text())
+        return [NetNode(n["name"], root / n["home"], n["api_url"]) for n in data["nodes"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise HomeError(f"{root / NETWORK_FILE} is missing or damaged: {exc}") from exc
+
+
+def init_network(
+    root: Path, validators: int, *, chain_id: str = "trellis-dev", api_port: int = 8680, p2p_port: int = 26656
+) -> list[NetNode]:
+    """Create a network of ``validators`` nodes on 127.0.0.1 in ``root`` (API ports ``api_port + i``, peer
+    ports ``p2p_port + i``). Every node home gets the dev account keys ``alice`` (mint authority) and ``bob``.
+
+    Raises:
+        HomeError: ``root`` already holds a network or a node home, or ``validators`` is out of range.
+    """
+    if not 1 <= validators <= 64:
+        raise HomeError("--validators must be between 1 and 64")
+    if is_network_dir(root) or (root / "genesis.json").exists():
+        raise HomeError(f"{root} is already initialised; use another directory or remove it")
+    root.mkdir(parents=True, exist_ok=True)
+    names = [f"node{i}" for i in range(validators)]
+    shared = KeyStore(root / "accounts")
+    alice = shared.create("alice")
+    bob = shared.create("bob")
+    orgs: list[GenesisOrg] = []
+    vals: list[GenesisValidator] = []
+    for i, name in enumerate(names):
+        org = f"org{i}"
+        ca_key, ca_cert = create_org_ca(org)
+        org_dir = root / "orgs" / org
+        org_dir.mkdir(parents=True, exist_ok=True)
+        write_private_key(org_dir / "ca.key", ca_key)
+        (org_dir / "ca.crt").write_bytes(ca_cert)
+        orgs.append(GenesisOrg(name=org, ca_cert=ca_cert.decode()))
+        home = root / name
+        ks = KeyStore(home / "keys")
+        val = ks.create("validator")
+        for acct in ("alice", "bob"):
+            for suffix in (".pem", ".pub"):
+                src = root / "accounts" / f"{acct}{suffix}"
+                dst = home / "keys" / f"{acct}{suffix}"
+                dst.write_bytes(src.read_bytes())
+                os.chmod(dst, 0o600)
+        vals.append(GenesisValidator(name=name, public_key=val.public_key.hex(), power=10))
+        node_key, node_cert = issue_node_cert(ca_key, ca_cert, org=org, node_id=name)
+        (home / "tls").mkdir(parents=True, exist_ok=True)
+        write_private_key(home / "tls" / "node.key", node_key)
+        (home / "tls" / "node.crt").write_bytes(node_cert)
+    genesis = Genesis(
+        chain_id=chain_id,
+        genesis_time_ms=time.time_ns() // 1_000_000,
+        validators=vals,
+        mint_authority=alice.address.hex(),
+        accounts=[
+            GenesisAccount(address=alice.address.hex(), balance=DEV_BALANCE),
+            GenesisAccount(address=bob.address.hex(), balance=DEV_BALANCE // 1000),
+        ],
+        orgs=orgs,
+    )
+    genesis_bytes = msgspec.json.format(msgspec.json.encode(genesis), indent=2) + b"\n"
+    nodes: list[NetNode] = []
+    for i, name in enumerate(names):
+        home = root / name
+        (home / "genesis.json").write_bytes(genesis_bytes)
+        peers = [f"{other}@127.0.0.1:{p2p_port + j}" for j, other in enumerate(names) if other != name]
+        cfg = NodeConfig(
+            node=NodeSection(moniker=name),
+            api=ApiSection(port=api_port + i),
+            p2p=P2pSection(node_id=name, port=p2p_port + i, peers=peers),
+        )
+        (home / "config.toml").write_text(
+            "# Trellis node configuration (edit and restart to apply)\n" + render_config(cfg)
+        )
+        nodes.append(NetNode(name, home, f"http://127.0.0.1:{api_port + i}"))
+    (root / NETWORK_FILE).write_text(
+        json.dumps(
+            {"chain_id": chain_id, "nodes": [{"name": n.name, "home": n.name, "api_url": n.api_url} for n in nodes]},
+            indent=2,
+        )
+        + "\n"
+    )
+    return nodes
+
+
+# -- processes ---------------------------------------------------------------------------------------------------
+def _pid_file(node: NetNode) -> Path:
+    return node.home / "node.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running_pid(node: NetNode) -> int | None:
+    """The pid of the node's process if it is running."""
+    try:
+        pid = int(_pid_file(node).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def start_node(node: NetNode, *, foreground_output: bool = False) -> subprocess.Popen[bytes]:
+    """Start ``trellis node start`` for ``node`` (output to ``node.log`` in its home)."""
+    log = open(node.home / "node.log", "ab")  # handed to the child process
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trellis.cli.main", "node", "start", "--home", str(node.home)],
+        stdout=subprocess.PIPE if foreground_output else log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        start_new_session=True,
+    )
+    log.close()
+    _pid_file(node).write_text(f"{proc.pid}\n")
+    return proc
+
+
+def wait_ready(nodes: list[NetNode], procs: dict[str, subprocess.Popen[bytes]], timeout_s: float = 60.0) -> None:
+    """Return once every node's API answers; raise HomeError naming a node that exited or never answered."""
+    deadline = time.monotonic() + timeout_s
+    pending = list(nodes)
+    while pending:
+        for node in list(pending):
+            proc = procs.get(node.name)
+            if proc is not None and proc.poll() is not None:
+                tail = (node.home / "node.log").read_text(errors="replace")[-2000:]
+                raise HomeError(f"{node.name} exited with status {proc.returncode}:\n{tail}")
+            try:
+                with urllib.request.urlopen(node.api_url + "/v1/status", timeout=1.0) as r:
+                    if r.status == 200:
+                        pending.remove(node)
+            except OSError:
+                pass
+        if pending and time.monotonic() > deadline:
+            raise HomeError(f"not ready after {timeout_s:.0f} s: {', '.join(n.name for n in pending)}")
+        if pending:
+            time.sleep(0.1)  # polling readiness, bounded by the deadline
+
+
+def stop_node(node: NetNode, timeout_s: float = 20.0) -> bool:
+    """SIGTERM the node's process and wait for it (SIGKILL after ``timeout_s``); False if it was not running."""
+    pid = running_pid(node)
+    if pid is None:
+        _pid_file(node).unlink(missing_ok=True)
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while _alive(pid) and time.monotonic() < deadline:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.05)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    _pid_file(node).unlink(missing_ok=True)
+    return True
