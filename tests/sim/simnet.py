@@ -1,0 +1,316 @@
+"""Deterministic multi-node simulation: n validators wired through an in-memory network with a fake clock.
+
+One seed fixes everything: message delays, losses, duplicates, reordering, partitions, crashes, restarts and
+Byzantine behaviour. The same seed gives the same run. Invariants are checked as the run goes:
+- safety: no two honest nodes ever commit different blocks at the same height (checked on every commit);
+- liveness: after the network heals, every honest node commits new blocks within a bounded time.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from trellis.app.application import TrellisApp
+from trellis.core.codec import encode
+from trellis.core.consensus.machine import Timeouts
+from trellis.core.consensus.messages import SignedProposal
+from trellis.core.crypto.suite import ED25519, address_of
+from trellis.core.errors import InvalidTransaction
+from trellis.core.execution.block import ExecutedBlock
+from trellis.core.ledger.block import block_hash
+from trellis.core.ledger.tx import KvPut, Transfer, TxBody, sign_tx
+from trellis.core.ledger.votes import Proposal, SignedVote, Vote, proposal_signing_bytes, vote_signing_bytes
+from trellis.core.params import ChainParams, Genesis, GenesisAccount, GenesisValidator, params_from_genesis
+from trellis.keys.signer import MemorySigner
+from trellis.node.consensus_driver import ConsensusDriver
+from trellis.node.mempool import Mempool
+from trellis.node.privval import PrivValidator
+from trellis.node.wal import MemoryWal
+from trellis.node.wire import ProposalMsg, VoteMsg, decode_msg, encode_msg
+from trellis.storage.chain_store import ChainStore
+from trellis.storage.kv import MemoryStore
+
+GENESIS_MS = 1_700_000_000_000
+
+
+class SafetyViolation(AssertionError):
+    """Two honest nodes committed different blocks at one height."""
+
+
+class LivenessViolation(AssertionError):
+    """The network healed but some honest node made no progress in time."""
+
+
+@dataclass
+class NetConditions:
+    """Current link behaviour."""
+
+    loss: float = 0.0
+    dup: float = 0.0
+    min_delay_ms: float = 1.0
+    max_delay_ms: float = 30.0
+    partition: list[set[int]] | None = None
+
+    def connected(self, a: int, b: int) -> bool:
+        if self.partition is None:
+            return True
+        return any(a in g and b in g for g in self.partition)
+
+
+@dataclass
+class SimNode:
+    index: int
+    signer: MemorySigner
+    store: MemoryStore
+    wal: MemoryWal
+    byzantine: str | None = None
+    alive: bool = True
+    generation: int = 0
+    driver: ConsensusDriver | None = None
+    app: TrellisApp | None = None
+    mempool: Mempool | None = None
+    commits: dict[int, bytes] = field(default_factory=dict)
+
+
+class _Timers:
+    def __init__(self, sim: Simulation, node: SimNode) -> None:
+        self.sim, self.node, self.generation = sim, node, node.generation
+
+    def call_later(self, delay_s: float, callback: Callable[[], None]) -> object:
+        gen = self.generation
+        node = self.node
+
+        def fire() -> None:
+            if node.alive and node.generation == gen:
+                callback()
+
+        self.sim.schedule(delay_s * 1000, fire)
+        return None
+
+    def now_ms(self) -> int:
+        return GENESIS_MS + int(self.sim.now_ms)
+
+
+class _Net:
+    def __init__(self, sim: Simulation, node: SimNode) -> None:
+        self.sim, self.node = sim, node
+
+    def send(self, peer_id: str, frame: bytes) -> bool:
+        self.sim.transmit(self.node.index, int(peer_id), frame)
+        return True
+
+    def broadcast(self, frame: bytes) -> None:
+        for other in self.sim.nodes:
+            if other.index != self.node.index:
+                self.send(str(other.index), frame)
+
+    def disconnect(self, peer_id: str, reason: str) -> None:
+        self.sim.disconnects.append((self.node.index, int(peer_id), reason))
+
+
+class _ByzantineNet(_Net):
+    """The network as a Byzantine validator uses it: it may equivocate, double-vote, withhold or send garbage."""
+
+    def broadcast(self, frame: bytes) -> None:
+        mode = self.node.byzantine
+        sim = self.sim
+        msg = decode_msg(frame, 1 << 30)
+        others = [o.index for o in sim.nodes if o.index != self.node.index]
+        if mode == "withhold" and isinstance(msg, VoteMsg):
+            return
+        if mode == "garbage" and sim.rng.random() < 0.5:
+            for o in others:
+                sim.transmit(self.node.index, o, sim.rng.randbytes(sim.rng.randint(0, 64)))
+        if mode == "double_vote" and isinstance(msg, VoteMsg):
+            v = msg.vote.vote
+            alt = Vote(
+                chain_id=v.chain_id, kind=v.kind, height=v.height, round=v.round, block_hash=sim.rng.randbytes(32)
+            )
+            forged = SignedVote(
+                vote=alt, validator=msg.vote.validator, signature=self.node.signer.sign(vote_signing_bytes(alt))
+            )
+            half = len(others) // 2
+            for o in others[:half]:
+                sim.transmit(self.node.index, o, frame)
+            for o in others[half:]:
+                sim.transmit(self.node.index, o, encode_msg(VoteMsg(vote=forged)))
+            return
+        app = self.node.app
+        if (
+            mode == "equivocate"
+            and isinstance(msg, ProposalMsg)
+            and app is not None
+            and msg.proposal.proposer == address_of(ED25519, self.node.signer.public_key)
+            and msg.proposal.block.header.height == app.info().height + 1
+        ):
+            sp = msg.proposal
+            # A second, different block for the same height and round (later time), signed without the WAL.
+            alt_exec = app.prepare_proposal([], sp.block.header.time_ms + 1, sp.proposer)
+            alt_p = Proposal(
+                chain_id=sp.proposal.chain_id,
+                height=sp.proposal.height,
+                round=sp.proposal.round,
+                pol_round=-1,
+                block_hash=alt_exec.block_id,
+            )
+            alt = SignedProposal(
+                proposal=alt_p,
+                proposer=sp.proposer,
+                signature=self.node.signer.sign(proposal_signing_bytes(alt_p)),
+                block=alt_exec.block,
+            )
+            half = len(others) // 2
+            for o in others[:half]:
+                sim.transmit(self.node.index, o, frame)
+            for o in others[half:]:
+                sim.transmit(self.node.index, o, encode_msg(ProposalMsg(proposal=alt)))
+            return
+        super().broadcast(frame)
+
+
+class Simulation:
+    """A seeded run of n validators (f of them possibly Byzantine)."""
+
+    def __init__(
+        self, seed: int, n: int = 4, byzantine: dict[int, str] | None = None, timeouts: Timeouts | None = None
+    ) -> None:
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.now_ms = 0.0
+        self._queue: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = 0
+        self.cond = NetConditions()
+        self.timeouts = timeouts or Timeouts(
+            propose_ms=300,
+            propose_delta_ms=100,
+            prevote_ms=150,
+            prevote_delta_ms=50,
+            precommit_ms=150,
+            precommit_delta_ms=50,
+            commit_ms=20,
+        )
+        self.disconnects: list[tuple[int, int, str]] = []
+        self.decided: dict[int, bytes] = {}
+        self.events = 0
+        signers = [MemorySigner(bytes([i + 1]) * 32) for i in range(n)]
+        self.client = MemorySigner(b"\xcc" * 32)
+        self.client_addr = address_of(ED25519, self.client.public_key)
+        self.client_nonce = 0
+        genesis = Genesis(
+            chain_id="sim",
+            genesis_time_ms=GENESIS_MS - 1000,
+            validators=[
+                GenesisValidator(name=f"v{i}", public_key=s.public_key.hex(), power=10) for i, s in enumerate(signers)
+            ],
+            mint_authority=self.client_addr.hex(),
+            accounts=[GenesisAccount(address=self.client_addr.hex(), balance=10**12)],
+        )
+        self.params: ChainParams = params_from_genesis(genesis)
+        byz = byzantine or {}
+        self.nodes = [SimNode(i, s, MemoryStore(), MemoryWal(), byzantine=byz.get(i)) for i, s in enumerate(signers)]
+        for node in self.nodes:
+            self._boot(node)
+
+    # -- scheduling -------------------------------------------------------------------------------------------
+    def schedule(self, delay_ms: float, fn: Callable[[], None]) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, (self.now_ms + delay_ms, self._seq, fn))
+
+    def transmit(self, src: int, dst: int, frame: bytes) -> None:
+        c = self.cond
+        if not c.connected(src, dst) or self.rng.random() < c.loss:
+            return
+        copies = 2 if self.rng.random() < c.dup else 1
+        for _ in range(copies):
+            delay = self.rng.uniform(c.min_delay_ms, c.max_delay_ms)
+            target = self.nodes[dst]
+
+            def deliver(target: SimNode = target, frame: bytes = frame) -> None:
+                if target.alive and target.driver is not None:
+                    target.driver.on_frame(str(src), frame)
+
+            self.schedule(delay, deliver)
+
+    def run_for(self, ms: float) -> None:
+        end = self.now_ms + ms
+        while self._queue and self._queue[0][0] <= end:
+            t, _, fn = heapq.heappop(self._queue)
+            self.now_ms = t
+            fn()
+            self.events += 1
+        self.now_ms = end
+
+    # -- nodes ----------------------------------------------------------------------------------------------------
+    def _boot(self, node: SimNode) -> None:
+        node.generation += 1
+        node.alive = True
+        app = TrellisApp(self.params, ChainStore(node.store))
+        mempool = Mempool(app.account_nonce, max_txs=10_000, max_bytes=10_000_000)
+        net = _ByzantineNet(self, node) if node.byzantine else _Net(self, node)
+        driver = ConsensusDriver(
+            self.params,
+            app,
+            mempool,
+            PrivValidator(ED25519, node.signer, node.wal),
+            net,
+            _Timers(self, node),
+            self.timeouts,
+            empty_block_interval_ms=100,
+            gossip_interval_ms=200,
+            on_commit=lambda ex, node=node: self._on_commit(node, ex),
+        )
+        node.app, node.mempool, node.driver = app, mempool, driver
+        driver.start()
+
+    def crash(self, i: int) -> None:
+        node = self.nodes[i]
+        node.alive = False
+        node.driver = None
+
+    def restart(self, i: int) -> None:
+        self._boot(self.nodes[i])
+
+    def honest(self) -> list[SimNode]:
+        return [n for n in self.nodes if n.byzantine is None]
+
+    def _on_commit(self, node: SimNode, executed: ExecutedBlock) -> None:
+        h = executed.block.header.height
+        node.commits[h] = executed.block_id
+        if node.byzantine is not None:
+            return
+        prior = self.decided.get(h)
+        if prior is None:
+            self.decided[h] = executed.block_id
+        elif prior != executed.block_id:
+            raise SafetyViolation(f"seed {self.seed}: node {node.index} committed a different block at height {h}")
+        # Certificates are checkable by anyone holding the validator set.
+        assert block_hash(ED25519, executed.block.header) == executed.block_id
+
+    def submit_tx(self) -> None:
+        """A client sends one transaction to a random live node."""
+        alive = [n for n in self.nodes if n.alive and n.driver is not None]
+        if not alive:
+            return
+        node = self.rng.choice(alive)
+        assert node.app is not None and node.mempool is not None and node.driver is not None
+        nonce = node.mempool.next_nonce(self.client_addr)
+        payload = (
+            Transfer(to=b"\x01" * 20, amount=1)
+            if self.rng.random() < 0.5
+            else KvPut(namespace="sim", key=b"k%d" % self.rng.randint(0, 20), value=self.rng.randbytes(8))
+        )
+        tx = sign_tx(
+            TxBody(chain_id="sim", sender=self.client.public_key, nonce=nonce, payload=payload), self.client.sign
+        )
+        try:
+            checked = node.app.check_tx(encode(tx))
+            node.mempool.add(checked)
+        except InvalidTransaction:
+            return
+        node.driver.on_local_tx(checked)
+
+    def heights(self) -> list[int]:
+        return [n.app.info().height if n.app is not None else -1 for n in self.nodes]
