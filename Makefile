@@ -8,7 +8,9 @@ PY := $(VENV)/bin/python
 HOME_DIR ?= .trellis
 STAMP := $(VENV)/.installed
 
-.PHONY: venv install run test lint typecheck fmt clean
+.PHONY: venv install run test sim lint typecheck fmt clean
+SEEDS ?= 10000
+VALIDATORS ?= 4
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,9 +21,13 @@ $(STAMP): pyproject.toml
 
 venv install: $(STAMP)
 
+# A local network of $(VALIDATORS) validators in $(HOME_DIR) (created on first run); Ctrl-C stops it.
 run: $(STAMP)
-	@test -f $(HOME_DIR)/genesis.json || $(VENV)/bin/trellis init --home $(HOME_DIR)
-	exec $(VENV)/bin/trellis node start --home $(HOME_DIR)
+	exec $(VENV)/bin/trellis net up --home $(HOME_DIR) --validators $(VALIDATORS) --foreground
+
+# More consensus simulation seeds than CI runs: make sim SEEDS=100000
+sim: $(STAMP)
+	$(PY) -m tests.sim.run --seeds $(SEEDS)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check trellis tests
