@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from trellis.core.codec import encode
 from trellis.core.consensus.messages import SignedProposal
 from trellis.core.crypto.suite import ED25519, address_of
 from trellis.core.ledger.block import Block, Header, block_hash
@@ -59,11 +58,6 @@ def record(height: int, round_: int = 0, kind: int = PREVOTE) -> WalRecord:
     vote = v(kind, height, round_)
     sv = SignedVote(vote=vote, validator=ADDRESS, signature=SIGNER.sign(vote_signing_bytes(vote)))
     return WalRecord(vote=sv, proposal=None)
-
-
-def frame(rec: WalRecord) -> bytes:
-    payload = encode(rec)
-    return struct.pack(">II", len(payload), zlib.crc32(payload)) + payload
 
 
 # -- the log --------------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from trellis.node.wal import Wal, WalRecord
 log = logging.getLogger("trellis.privval")
 
 _PROPOSAL_STEP = 0
+WAL_PRUNE_EVERY = 64
 
 
 class PrivValidator:
@@ -35,6 +36,7 @@ class PrivValidator:
         self._votes: dict[tuple[int, int, int], SignedVote] = {}
         self._proposals: dict[tuple[int, int], SignedProposal] = {}
         self._locks: dict[tuple[int, int], Block] = {}
+        self._prune_calls = 0
         for rec in wal.records():
             if rec.vote is not None:
                 v = rec.vote.vote
@@ -113,8 +115,14 @@ class PrivValidator:
             close()
 
     def prune(self, below_height: int) -> None:
-        """Forget messages of finished heights (they can no longer conflict: those heights are decided)."""
-        self.wal.prune(below_height)
+        """Forget messages of finished heights (they can no longer conflict: those heights are decided).
+
+        The WAL itself is compacted once every ``WAL_PRUNE_EVERY`` calls: rewriting it costs two fsyncs, and
+        records of finished heights are harmless (nothing at or below them is ever signed again).
+        """
+        self._prune_calls += 1
+        if self._prune_calls % WAL_PRUNE_EVERY == 0:
+            self.wal.prune(below_height)
         self._votes = {k: v for k, v in self._votes.items() if k[0] >= below_height}
         self._proposals = {k: v for k, v in self._proposals.items() if k[0] >= below_height}
         self._locks = {k: v for k, v in self._locks.items() if k[0] >= below_height}

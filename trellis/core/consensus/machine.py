@@ -353,6 +353,7 @@ def _enter_height(
     state.votes.clear()
     state.fired_once.clear()
     state.decided = False
+    state.reported.clear()
     buffered, state.buffered = state.buffered, []
     _start_round(state, round_, effects)
     for ev in buffered:
@@ -366,7 +367,8 @@ def _start_round(state: ConsensusState, round_: int, effects: list[Effect]) -> N
     state.round = round_
     state.step = Step.PROPOSE
     if state.me is not None and state.me == proposer_of(state, state.height, round_):
-        if state.valid_block is not None:
+        # valid_round < round_ always holds except when a validator restarts in the round it locked in.
+        if state.valid_block is not None and state.valid_round < round_:
             p = Proposal(
                 chain_id=state.chain_id,
                 height=state.height,
@@ -391,7 +393,8 @@ def _on_proposal(state: ConsensusState, ev: ProposalReceived, effects: list[Effe
     if p.chain_id != state.chain_id:
         return
     if p.height == state.height + 1:
-        _buffer(state, ev)
+        if sp.proposer in state.keys and verify_proposal_signature(state.suite, state.keys[sp.proposer], header_of(sp)):
+            _buffer(state, ev)
         return
     if p.height != state.height or p.round > state.round + MAX_ROUND_AHEAD or p.pol_round >= p.round:
         return
@@ -446,13 +449,13 @@ def _on_vote(state: ConsensusState, ev: VoteReceived, effects: list[Effect]) -> 
     v = sv.vote
     if v.chain_id != state.chain_id or v.kind not in (PREVOTE, PRECOMMIT):
         return
-    if v.height == state.height + 1:
-        _buffer(state, ev)
-        return
-    if v.height != state.height or v.round > state.round + MAX_ROUND_AHEAD:
+    if v.height not in (state.height, state.height + 1) or v.round > state.round + MAX_ROUND_AHEAD:
         return
     key = state.keys.get(sv.validator)
     if key is None or not verify_vote_signature(state.suite, key, sv):
+        return
+    if v.height == state.height + 1:
+        _buffer(state, ev)
         return
     by_block = state.votes.setdefault((v.round, v.kind), {}).setdefault(sv.validator, {})
     if v.block_hash in by_block:
