@@ -179,3 +179,45 @@ def test_two_of_four_down_commits_nothing_loses_nothing_and_resumes_with_one_bac
     for node in net.nodes[:3]:
         status, other = node.http.get(f"/v1/txs/{committed['hash']}")
         assert status == 200 and other["height"] == committed["height"]
+
+
+def test_net_up_starts_four_validators_whose_blocks_verify_offline_and_net_down_stops_them(tmp_path: Path) -> None:
+    root = tmp_path / "cli-net"
+    api, p2p = _free_block(4), _free_block(4)
+    while abs(p2p - api) < 4:
+        p2p = _free_block(4)
+    up = subprocess.run(
+        trellis_cmd(
+            "net", "up", "--home", str(root), "--validators", "4", "--api-port", str(api), "--p2p-port", str(p2p)
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    try:
+        assert up.returncode == 0, up.stderr
+        assert "network of 4 validators is up" in up.stdout
+        nodes = [NodeProcess(root / f"node{i}", api + i) for i in range(4)]
+        deadline = time.monotonic() + 30
+        while min(n.height() for n in nodes) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)  # polling the chain, bounded
+        for i in range(4):
+            res = subprocess.run(
+                trellis_cmd("query", "block", "2", "--verify", "--home", str(root / f"node{i}")),
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            assert res.returncode == 0, res.stderr
+            assert "finality      verified" in res.stdout
+        status, ev = nodes[0].http.get("/v1/evidence")
+        assert status == 200 and ev == {"evidence": []}
+    finally:
+        down = subprocess.run(
+            trellis_cmd("net", "down", "--home", str(root)), capture_output=True, text=True, timeout=120
+        )
+    assert down.returncode == 0, down.stderr
+    assert "stopped node0, node1, node2, node3" in down.stdout
+    for i in range(4):
+        assert not (root / f"node{i}" / "node.pid").exists()

@@ -18,6 +18,7 @@ _SCHEMA_TYPES = (
     t.AccountTxsJson,
     t.StateValueJson,
     t.KvRecordJson,
+    t.EvidenceListJson,
     t.StatusJson,
     t.ProblemJson,
 )
@@ -131,6 +132,12 @@ def openapi_document() -> dict[str, Any]:
                     _param("prove", "query", {"type": "boolean"}, "Include the proof and header"),
                 ],
                 "responses": {"200": _json("StateValueJson", "Value"), **errors},
+            }
+        },
+        "/v1/evidence": {
+            "get": {
+                "summary": "Equivocations (double votes, double proposals) recorded on chain",
+                "responses": {"200": _json("EvidenceListJson", "Evidence records")},
             }
         },
         "/v1/kv/{namespace}/{key}": {

@@ -21,6 +21,8 @@ from trellis.api.types import (
     AccountJson,
     AccountTxJson,
     AccountTxsJson,
+    EvidenceJson,
+    EvidenceListJson,
     KvRecordJson,
     ProblemJson,
     StateValueJson,
@@ -38,9 +40,9 @@ from trellis.api.types import (
 )
 from trellis.app.application import NotFound
 from trellis.app.modules.kv import read_record
-from trellis.core.codec import encode
+from trellis.core.codec import decode, encode
 from trellis.core.errors import DecodeError, InvalidTransaction, TrellisError
-from trellis.core.execution.state_keys import kv_key
+from trellis.core.execution.state_keys import EVIDENCE_PREFIX, EvidenceRecord, kv_key
 from trellis.core.ledger.block import block_hash
 from trellis.node.node import Node, TxStatus
 
@@ -342,6 +344,23 @@ class Api:
             )
         )
 
+    async def evidence(self, request: web.Request) -> web.Response:
+        rows = self.node.store.kv.scan("state", EVIDENCE_PREFIX, EVIDENCE_PREFIX + b"\xff", limit=1000)
+        out = []
+        for _, raw in rows:
+            rec = decode(raw, EvidenceRecord)
+            out.append(
+                EvidenceJson(
+                    offender=hx(rec.offender),
+                    kind=rec.kind,
+                    height=rec.height,
+                    round=rec.round,
+                    recorded_at=rec.recorded_at,
+                    evidence=hx(encode(rec.evidence)),
+                )
+            )
+        return ok(EvidenceListJson(evidence=out))
+
     async def openapi(self, request: web.Request) -> web.Response:
         return web.json_response(openapi_document())
 
@@ -360,6 +379,7 @@ def build_app(node: Node) -> web.Application:
             web.get("/v1/accounts/{address}/txs", api.account_txs),
             web.get("/v1/state/{key}", api.state),
             web.get("/v1/kv/{namespace}/{key}", api.kv),
+            web.get("/v1/evidence", api.evidence),
             web.get("/openapi.json", api.openapi),
         ]
     )

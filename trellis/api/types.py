@@ -189,6 +189,20 @@ class AccountTxsJson(_J):
     next: str | None
 
 
+class EvidenceJson(_J):
+    offender: Hex
+    kind: str
+    height: int
+    round: int
+    recorded_at: int
+    evidence: Hex
+    """Canonical encoding of the two conflicting signed messages."""
+
+
+class EvidenceListJson(_J):
+    evidence: list[EvidenceJson]
+
+
 class KvRecordJson(_J):
     namespace: str
     key: Hex

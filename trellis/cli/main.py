@@ -318,6 +318,42 @@ def cmd_query_block(args: argparse.Namespace) -> int:
         f"  commit        {len(res['commit']['signatures']) if res['commit'] else 0} signature(s)",
     ]
     text += [f"  tx {t['hash']}" for t in res["txs"]]
+    status = 0
+    if args.verify:
+        ok, why = _verify_block_finality(args, res)
+        res["finality_verified"] = ok
+        text.append(f"  finality      {'verified' if ok else 'NOT VERIFIED: ' + why}")
+        status = 0 if ok else 1
+    _out(args, res, "\n".join(text))
+    return status
+
+
+def _verify_block_finality(args: argparse.Namespace, res: dict[str, Any]) -> tuple[bool, str]:
+    """Check the block's commit certificate offline, against the validator set of the home's genesis."""
+    from trellis.api.types import CommitJson, HeaderJson, commit_from_json
+    from trellis.core.ledger.block import verify_commit
+    from trellis.node.home import Home
+
+    params = Home(_home(args)).load_params()
+    if res["commit"] is None:
+        return False, "the node returned no commit certificate"
+    try:
+        header = header_from_json(msgspec.convert(res["header"], HeaderJson))
+        commit = commit_from_json(msgspec.convert(res["commit"], CommitJson))
+        verify_commit(params.suite, params.chain_id, params.validators, header, commit)
+    except (TrellisError, msgspec.ValidationError) as exc:
+        return False, str(exc)
+    return True, ""
+
+
+def cmd_query_evidence(args: argparse.Namespace) -> int:
+    res = _client(args).get("/v1/evidence")
+    text = [f"{len(res['evidence'])} recorded equivocation(s)"]
+    text += [
+        f"  {e['kind']:<19} validator {e['offender']} at height {e['height']} round {e['round']}"
+        f" (recorded in block {e['recorded_at']})"
+        for e in res["evidence"]
+    ]
     _out(args, res, "\n".join(text))
     return 0
 
@@ -564,6 +600,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("query", help="read the chain").add_subparsers(dest="query_cmd", required=True)
     s = q.add_parser("block", parents=[common], help="a block by height, id or 'latest'")
     s.add_argument("ref")
+    s.add_argument("--verify", action="store_true", help="check its commit certificate against the genesis validators")
     s.set_defaults(func=cmd_query_block)
     s = q.add_parser("tx", parents=[common], help="a transaction by hash")
     s.add_argument("hash")
@@ -576,6 +613,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--prove", action="store_true", help="fetch and verify the Merkle proof")
     s.add_argument("--height", type=int, help="height (default: latest)")
     s.set_defaults(func=cmd_query_state)
+    s = q.add_parser("evidence", parents=[common], help="equivocations recorded on chain")
+    s.set_defaults(func=cmd_query_evidence)
     s = q.add_parser("kv", parents=[common], help="a kv record")
     s.add_argument("namespace")
     s.add_argument("key")
