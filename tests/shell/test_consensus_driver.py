@@ -39,7 +39,7 @@ from trellis.node.wire import (
     encode_msg,
 )
 from trellis.storage.chain_store import ChainStore
-from trellis.storage.kv import MemoryStore
+from trellis.storage.kv import MemoryStore, StorageError
 
 CHAIN = "driver-test"
 GENESIS_MS = 1_700_000_000_000
@@ -505,3 +505,34 @@ def test_a_restarted_locked_proposer_re_proposes_its_block_with_the_round_of_its
     assert proposals != []
     assert proposals[0].block == block
     assert proposals[0].proposal.pol_round == 0
+
+
+# -- failing storage ------------------------------------------------------------------------------------------
+class _FailingKV(MemoryStore):
+    """A store whose writes start failing (a full or broken disk) once ``fail`` is set."""
+
+    fail = False
+
+    def write(self, batch):  # type: ignore[no-untyped-def]
+        if self.fail:
+            raise StorageError("disk full")
+        super().write(batch)
+
+
+def test_a_block_that_cannot_be_stored_stops_the_driver_and_reports_a_fatal_error() -> None:
+    store = _FailingKV()
+    node = make_node(store=store)
+    fatal: list[BaseException] = []
+    node.driver.on_fatal = fatal.append
+    node.driver.start()
+    node.timers.advance(EMPTY_BLOCK_MS + 100)
+    assert node.height == 1
+    store.fail = True
+    with pytest.raises(StorageError):
+        node.timers.advance(EMPTY_BLOCK_MS + 100)
+    assert len(fatal) == 1 and isinstance(fatal[0], StorageError)
+    assert node.height == 1
+    # A stopped driver ignores everything after the failure: nothing half-done is committed.
+    store.fail = False
+    node.timers.advance(10 * EMPTY_BLOCK_MS)
+    assert node.height == 1

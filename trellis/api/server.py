@@ -183,6 +183,9 @@ class Api:
                 block_id=hx(tip.block_id),
                 state_root=hx(tip.state_root),
                 time_ms=tip.time_ms,
+                consensus_round=node.driver.state.round if node.driver is not None else 0,
+                consensus_step=node.driver.state.step.name.lower() if node.driver is not None else "",
+                peers=sorted(node.transport.connected_peers()) if node.transport is not None else [],
                 mempool_txs=len(node.mempool),
                 mempool_bytes=node.mempool.size_bytes,
                 version=trellis.__version__,
@@ -398,11 +401,16 @@ async def serve(node: Node, stop: asyncio.Event, on_ready: Callable[[str], None]
     url = f"http://{node.config.api.host}:{port}"
     if on_ready is not None:
         on_ready(url)
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(node.failed.wait())]
     try:
-        await stop.wait()
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        for w in waiters:
+            w.cancel()
         await runner.cleanup()
         await node.stop()
+    if node.failure is not None:
+        raise node.failure
 
 
 __all__ = ["Api", "ApiError", "build_app", "serve"]

@@ -231,6 +231,12 @@ class StatusJson(_J):
     block_id: Hex
     state_root: Hex
     time_ms: int
+    consensus_round: int
+    """Round of the height being decided."""
+    consensus_step: str
+    """propose, prevote, precommit or commit."""
+    peers: list[str]
+    """Ids of the connected peers."""
     mempool_txs: int
     mempool_bytes: int
     version: str

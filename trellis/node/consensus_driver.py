@@ -70,6 +70,7 @@ from trellis.node.wire import (
     decode_msg,
     encode_msg,
 )
+from trellis.storage.kv import StorageError
 
 log = logging.getLogger("trellis.consensus")
 
@@ -132,6 +133,8 @@ class ConsensusDriver:
             (recovers from lost messages).
         max_frame_bytes: largest frame accepted from a peer.
         on_commit: called after each block is committed (by consensus or by sync).
+        on_fatal: called when the node cannot go on safely (the store failed to commit a decided block); the
+            driver stops itself first. The node should exit: on restart it resumes at its last committed block.
     """
 
     def __init__(
@@ -149,6 +152,7 @@ class ConsensusDriver:
         tx_gossip_delay_ms: int = 5,
         max_frame_bytes: int = 64 * 1024 * 1024,
         on_commit: Callable[[ExecutedBlock], None] = lambda _e: None,
+        on_fatal: Callable[[BaseException], None] = lambda _e: None,
     ) -> None:
         self.params = params
         self.suite = params.suite
@@ -162,6 +166,7 @@ class ConsensusDriver:
         self.tx_gossip_delay_ms = tx_gossip_delay_ms
         self.max_frame_bytes = max_frame_bytes
         self.on_commit = on_commit
+        self.on_fatal = on_fatal
         me = privval.address if privval is not None else None
         self.state: ConsensusState = new_state(self.suite, params.chain_id, params.validators, me, timeouts)
         self._events: deque[Event] = deque()
@@ -418,7 +423,13 @@ class ConsensusDriver:
         self._feed(ProposalBuilt(height=h, round=r, block=executed.block))
 
     def _commit(self, executed: ExecutedBlock, commit: Commit) -> None:
-        tip = self.app.commit(executed, commit)
+        try:
+            tip = self.app.commit(executed, commit)
+        except StorageError as exc:
+            log.critical("cannot commit block %d: %s; stopping", executed.block.header.height, exc.reason)
+            self._stopped = True
+            self.on_fatal(exc)
+            raise
         self._last_commit_ms = self.timers.now_ms()
         self.mempool.remove_committed(executed.output.tx_hashes)
         if self.privval is not None:

@@ -95,6 +95,9 @@ class Node:
         self.validator_address = privval.address if privval is not None else b""
         self.mempool = Mempool(app.account_nonce, max_txs=config.mempool.max_txs, max_bytes=config.mempool.max_bytes)
         self.driver: ConsensusDriver | None = None
+        self.failure: BaseException | None = None
+        """Set when the node had to stop on an unrecoverable error (``failed`` is then set too)."""
+        self.failed = asyncio.Event()
         self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
         self._block_subscribers: set[asyncio.Queue[ExecutedBlock]] = set()
 
@@ -114,6 +117,7 @@ class Node:
             gossip_interval_ms=c.gossip_interval_ms,
             max_frame_bytes=self.config.p2p.max_frame_bytes,
             on_commit=self._on_commit,
+            on_fatal=self._on_fatal,
         )
         if self.transport is not None:
             driver = self.driver
@@ -123,6 +127,10 @@ class Node:
         self.driver.start()
         if self.transport is not None:
             await self.transport.start()
+
+    def _on_fatal(self, exc: BaseException) -> None:
+        self.failure = exc
+        self.failed.set()
 
     async def stop(self) -> None:
         """Stop consensus and the network; waiters are woken with the status they would see now."""
