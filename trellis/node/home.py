@@ -1,7 +1,8 @@
 """The node's home directory: ``genesis.json``, ``config.toml``, ``keys/`` and ``data/``.
 
-``init_home`` creates a development network of one validator: a validator key, and two account keys
-(``alice``, the mint authority and funded at genesis, and ``bob``). Development keys are written without a
+``init_home`` creates a development network of one validator: a validator key, two account keys
+(``alice``, the mint authority and funded at genesis, and ``bob``), the organisation's certificate authority
+(``ca/``, listed in genesis) and the node's TLS certificate issued by it (``tls/``). Development keys are written without a
 passphrase, with file mode 0600; production keys are made with ``trellis keys new --passphrase-file``.
 """
 
@@ -14,15 +15,17 @@ from pathlib import Path
 import msgspec
 
 from trellis.core.errors import TrellisError
-from trellis.core.params import ChainParams, Genesis, GenesisAccount, GenesisValidator, load_genesis
+from trellis.core.params import ChainParams, Genesis, GenesisAccount, GenesisOrg, GenesisValidator, load_genesis
 from trellis.core.types import ChainId
+from trellis.keys.certs import create_org_ca, is_valid_node_id, issue_node_cert, write_private_key
 from trellis.keys.signer import KeyStore
-from trellis.node.config import ApiSection, NodeConfig, NodeSection, render_config
+from trellis.node.config import ApiSection, NodeConfig, NodeSection, P2pSection, render_config
 
 GENESIS_FILE = "genesis.json"
 CONFIG_FILE = "config.toml"
 KEYS_DIR = "keys"
 DEV_BALANCE = 1_000_000_000_000
+ORG = "org0"
 
 
 class HomeError(TrellisError):
@@ -71,7 +74,8 @@ def init_home(root: Path, *, chain_id: str = "trellis-dev", api_port: int = 8680
     home = Home(root)
     if home.genesis.exists():
         raise HomeError(f"{root} is already initialised (found {home.genesis}); use another --home or remove it")
-    cfg = NodeConfig(node=NodeSection(moniker=moniker), api=ApiSection(port=api_port))
+    node_id = moniker if is_valid_node_id(moniker) else "node0"
+    cfg = NodeConfig(node=NodeSection(moniker=moniker), api=ApiSection(port=api_port), p2p=P2pSection(node_id=node_id))
     try:
         msgspec.convert(chain_id, ChainId)
     except msgspec.ValidationError as exc:
@@ -85,9 +89,20 @@ def init_home(root: Path, *, chain_id: str = "trellis-dev", api_port: int = 8680
     val = ks.create("validator") if not (root / KEYS_DIR / "validator.pem").exists() else ks.info("validator")
     alice = ks.create("alice") if not (root / KEYS_DIR / "alice.pem").exists() else ks.info("alice")
     bob = ks.create("bob") if not (root / KEYS_DIR / "bob.pem").exists() else ks.info("bob")
+    # The organisation's CA and this node's TLS certificate: unused while the chain has one validator, ready
+    # for peers to join (their certificates must chain to a CA listed in genesis).
+    ca_key, ca_cert = create_org_ca(ORG)
+    (root / "ca").mkdir(parents=True, exist_ok=True)
+    (root / "tls").mkdir(parents=True, exist_ok=True)
+    write_private_key(root / "ca" / "ca.key", ca_key)
+    (root / "ca" / "ca.crt").write_bytes(ca_cert)
+    node_key, node_cert = issue_node_cert(ca_key, ca_cert, org=ORG, node_id=node_id)
+    write_private_key(root / "tls" / "node.key", node_key)
+    (root / "tls" / "node.crt").write_bytes(node_cert)
     genesis = Genesis(
         chain_id=chain_id,
         genesis_time_ms=time.time_ns() // 1_000_000,
+        orgs=[GenesisOrg(name=ORG, ca_cert=ca_cert.decode())],
         validators=[GenesisValidator(name=moniker, public_key=val.public_key.hex(), power=10)],
         mint_authority=alice.address.hex(),
         accounts=[
