@@ -35,7 +35,7 @@ from trellis.core.params import (
 )
 from trellis.keys.signer import MemorySigner
 from trellis.node.assembly import assemble_node
-from trellis.node.config import ApiSection, ConsensusSection, MempoolSection, NodeConfig
+from trellis.node.config import ApiSection, ConsensusSection, MempoolSection, NodeConfig, NodeSection
 from trellis.node.home import init_home
 from trellis.node.node import Node
 from trellis.node.privval import solo_commit as sign_commit
@@ -186,6 +186,7 @@ def node_config(
 ) -> NodeConfig:
     """A test configuration: API on a free port, fast blocks, empty blocks rarely (heights move only with txs)."""
     return NodeConfig(
+        node=NodeSection(verifier_workers=2),
         api=ApiSection(port=0, max_body_bytes=max_body_bytes),
         consensus=ConsensusSection(
             block_interval_ms=block_interval_ms, empty_block_interval_ms=empty_block_interval_ms

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 
 from trellis.abci import CheckedTx
 from trellis.app.modules.accounts import involved_addresses, read_account
 from trellis.core.codec import encode
+from trellis.core.crypto.batch import BatchVerifier, SuiteVerifier
 from trellis.core.crypto.suite import address_of
 from trellis.core.errors import InvalidBlock, InvalidTransaction, TrellisError
 from trellis.core.execution.apply import genesis_writes
@@ -15,7 +16,7 @@ from trellis.core.execution.block import ChainTip, ExecutedBlock, build_block, c
 from trellis.core.execution.state_keys import Account
 from trellis.core.ledger.block import Block, Commit, Header, block_hash
 from trellis.core.ledger.state_tree import StateProof, lookup, prove
-from trellis.core.ledger.tx import check_tx_stateless, decode_tx, tx_hash, verify_tx_signature
+from trellis.core.ledger.tx import check_tx_stateless, decode_tx, signing_bytes, tx_hash, verify_tx_signature
 from trellis.core.params import ChainParams
 from trellis.storage.chain_store import ChainStore
 
@@ -41,8 +42,16 @@ class TrellisApp:
         index_accounts: keep each account's transaction history (traceability index).
     """
 
-    def __init__(self, params: ChainParams, store: ChainStore, *, index_accounts: bool = True) -> None:
+    def __init__(
+        self,
+        params: ChainParams,
+        store: ChainStore,
+        *,
+        index_accounts: bool = True,
+        verifier: BatchVerifier | None = None,
+    ) -> None:
         self.params = params
+        self.verifier: BatchVerifier = verifier if verifier is not None else SuiteVerifier(params.suite)
         self.suite = params.suite
         self.store = store
         self.index_accounts = index_accounts
@@ -65,14 +74,40 @@ class TrellisApp:
         return self._tip
 
     def check_tx(self, raw: bytes) -> CheckedTx:
+        checked = self.precheck_tx(raw)
+        verify_tx_signature(self.suite, checked.tx)
+        return checked
+
+    def precheck_tx(self, raw: bytes) -> CheckedTx:
+        """Every admission check except the signature (size, encoding, chain id, not already committed)."""
         tx = decode_tx(raw, self.params.limits.max_tx_bytes)
         check_tx_stateless(self.suite, tx, self.params.chain_id)
-        verify_tx_signature(self.suite, tx)
         h = tx_hash(self.suite, raw)
         pos = self.store.tx_position(h)
         if pos is not None:
             raise InvalidTransaction("duplicate", f"transaction already committed at height {pos[0]}")
         return CheckedTx(tx=tx, raw=raw, hash=h, sender=address_of(self.suite, tx.body.sender))
+
+    def check_txs(self, raws: Sequence[bytes]) -> list[CheckedTx | InvalidTransaction]:
+        """Admission checks for a batch: prechecks one by one, then every signature in one batch through the
+        application's verifier. One result per input, in order: the checked transaction or why it failed."""
+        out: list[CheckedTx | InvalidTransaction] = []
+        pending: list[int] = []
+        for raw in raws:
+            try:
+                out.append(self.precheck_tx(raw))
+                pending.append(len(out) - 1)
+            except InvalidTransaction as exc:
+                out.append(exc)
+        items = []
+        for i in pending:
+            c = out[i]
+            assert isinstance(c, CheckedTx)
+            items.append((c.tx.body.sender, signing_bytes(c.tx.body), c.tx.signature))
+        for i, ok in zip(pending, self.verifier.verify_batch(items), strict=True):
+            if not ok:
+                out[i] = InvalidTransaction("bad_signature", "signature does not verify under the sender's key")
+        return out
 
     def account_nonce(self, address: bytes) -> int:
         return read_account(self.store.state_get, address).nonce
@@ -106,20 +141,32 @@ class TrellisApp:
         self._remember(executed)
         return executed
 
-    def process_proposal(self, block: Block) -> ExecutedBlock:
+    def process_proposal(self, block: Block, verified: Container[bytes] = ()) -> ExecutedBlock:
+        """Check a proposed block by re-executing it. Signatures of transactions whose hash is in ``verified``
+        (this node's mempool: checked at admission) are not checked again; the rest in one batch."""
         suite = self.suite
         cached = self._cached(block)
         if cached is not None:
             return cached
         tx_bytes = [encode(tx) for tx in block.txs]
+        to_verify: list[int] = []
         for i, tx in enumerate(block.txs):
             if len(tx_bytes[i]) > self.params.limits.max_tx_bytes:
                 raise InvalidBlock("tx_too_large", f"transaction {i} exceeds max_tx_bytes")
             try:
                 check_tx_stateless(suite, tx, self.params.chain_id)
-                verify_tx_signature(suite, tx)
             except InvalidTransaction as exc:
                 raise InvalidBlock(exc.code, f"transaction {i}: {exc.reason}") from exc
+            if not verified or tx_hash(suite, tx_bytes[i]) not in verified:
+                to_verify.append(i)
+        items = [
+            (block.txs[i].body.sender, signing_bytes(block.txs[i].body), block.txs[i].signature) for i in to_verify
+        ]
+        for i, ok in zip(to_verify, self.verifier.verify_batch(items), strict=True):
+            if not ok:
+                raise InvalidBlock(
+                    "bad_signature", f"transaction {i}: signature does not verify under the sender's key"
+                )
         executed = check_block(self.params, self.store, self.store, self._tip, block, tx_bytes)
         self._remember(executed)
         return executed

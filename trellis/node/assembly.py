@@ -14,6 +14,7 @@ from trellis.node.config import ConfigError, NodeConfig, load_config
 from trellis.node.home import Home
 from trellis.node.node import Node
 from trellis.node.privval import PrivValidator
+from trellis.node.verifier import CpuPoolVerifier
 from trellis.node.wal import FileWal
 from trellis.p2p.address import PeerAddress
 from trellis.p2p.tcp import TlsTransport
@@ -41,9 +42,15 @@ def assemble_node(root: Path, config: NodeConfig | None = None) -> Node:
     transport = _transport(home, cfg, params)
     kv = LmdbStore(home.data_dir(cfg))
     store = ChainStore(kv)
+    verifier: CpuPoolVerifier | None = None
     try:
-        app = TrellisApp(params, store, index_accounts=cfg.node.index_accounts)
+        if cfg.node.verifier_workers != 0:
+            workers = None if cfg.node.verifier_workers < 0 else cfg.node.verifier_workers
+            verifier = CpuPoolVerifier(params.suite, workers)
+        app = TrellisApp(params, store, index_accounts=cfg.node.index_accounts, verifier=verifier)
     except BaseException:
+        if verifier is not None:
+            verifier.close()
         kv.close()
         raise
     privval = PrivValidator(params.suite, signer, FileWal(home.data_dir(cfg) / "consensus.wal"))

@@ -35,6 +35,8 @@ class NodeSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     """Database directory, relative to the home directory."""
     index_accounts: bool = True
     """Keep each account's transaction history."""
+    verifier_workers: Annotated[int, msgspec.Meta(ge=-1, le=256)] = -1
+    """Signature verification worker processes: -1 one per CPU core, 0 verify in the node process."""
 
 
 class ApiSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

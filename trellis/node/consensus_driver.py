@@ -230,7 +230,11 @@ class ConsensusDriver:
 
     def on_local_tx(self, checked: CheckedTx) -> None:
         """A transaction entered this node's mempool from a client: spread it and wake a waiting proposer."""
-        self._tx_outbox.append(checked.raw)
+        self.on_local_txs([checked])
+
+    def on_local_txs(self, batch: list[CheckedTx]) -> None:
+        """Transactions entered this node's mempool from clients: spread them in batches, wake the proposer."""
+        self._tx_outbox.extend(c.raw for c in batch)
         if not self._tx_flush_scheduled:
             self._tx_flush_scheduled = True
             self.timers.call_later(self.tx_gossip_delay_ms / 1000, self._flush_txs)
@@ -260,12 +264,15 @@ class ConsensusDriver:
             self._apply_synced(peer_id, msg)
         elif isinstance(msg, TxsMsg):
             added = False
-            for raw in msg.txs:
+            fresh = [raw for raw in msg.txs if self.mempool.hash_of(raw) not in self.mempool]
+            for r in self.app.check_txs(fresh) if fresh else []:
+                if isinstance(r, InvalidTransaction):
+                    continue  # duplicates and stale nonces are normal in gossip
                 try:
-                    self.mempool.add(self.app.check_tx(raw))
+                    self.mempool.add(r)
                     added = True
                 except InvalidTransaction:
-                    continue  # duplicates and stale nonces are normal in gossip
+                    continue
             if added:
                 self._maybe_build()
 
@@ -312,7 +319,7 @@ class ConsensusDriver:
                 break
             try:
                 verify_commit(self.suite, self.params.chain_id, self.params.validators, header, cb.commit)
-                executed = self.app.process_proposal(cb.block)
+                executed = self.app.process_proposal(cb.block, self.mempool)
             except InvalidBlock as exc:
                 self.network.disconnect(peer_id, f"sent an invalid committed block {header.height}: {exc.reason}")
                 return
@@ -392,7 +399,7 @@ class ConsensusDriver:
         if eff.height != self.app.info().height + 1:
             return False
         try:
-            self.app.process_proposal(eff.block)
+            self.app.process_proposal(eff.block, self.mempool)
         except InvalidBlock as exc:
             log.warning("proposal at height %d is invalid: %s", eff.height, exc.reason)
             return False

@@ -13,7 +13,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from trellis.abci import CheckedTx
+from trellis.core.crypto.suite import Suite
 from trellis.core.errors import InvalidTransaction
+from trellis.core.ledger.tx import tx_hash
 
 
 class Mempool:
@@ -23,10 +25,19 @@ class Mempool:
         committed_nonce: returns a sender's next nonce in committed state.
         max_txs: most transactions held.
         max_bytes: most bytes of transactions held.
+        suite: the chain's crypto suite (transaction hashes).
     """
 
-    def __init__(self, committed_nonce: Callable[[bytes], int], *, max_txs: int, max_bytes: int) -> None:
+    def __init__(
+        self,
+        committed_nonce: Callable[[bytes], int],
+        *,
+        max_txs: int,
+        max_bytes: int,
+        suite: Suite,
+    ) -> None:
         self._committed_nonce = committed_nonce
+        self._suite = suite
         self.max_txs = max_txs
         self.max_bytes = max_bytes
         self._by_hash: OrderedDict[bytes, CheckedTx] = OrderedDict()
@@ -42,7 +53,11 @@ class Mempool:
         """Bytes of transactions held."""
         return self._bytes
 
-    def __contains__(self, tx_hash: bytes) -> bool:
+    def hash_of(self, raw: bytes) -> bytes:
+        """The transaction hash of canonical bytes (for skipping what the pool already holds)."""
+        return tx_hash(self._suite, raw)
+
+    def __contains__(self, tx_hash: object) -> bool:
         return tx_hash in self._by_hash
 
     def next_nonce(self, sender: bytes) -> int:

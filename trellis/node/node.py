@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from trellis.abci import CheckedTx
 from trellis.app.application import TrellisApp
+from trellis.core.errors import InvalidTransaction
 from trellis.core.execution.block import ExecutedBlock
 from trellis.core.ledger.block import Receipt
 from trellis.core.params import ChainParams
@@ -93,7 +94,9 @@ class Node:
         self.clock = clock
         self.transport = transport
         self.validator_address = privval.address if privval is not None else b""
-        self.mempool = Mempool(app.account_nonce, max_txs=config.mempool.max_txs, max_bytes=config.mempool.max_bytes)
+        self.mempool = Mempool(
+            app.account_nonce, max_txs=config.mempool.max_txs, max_bytes=config.mempool.max_bytes, suite=params.suite
+        )
         self.driver: ConsensusDriver | None = None
         self.failure: BaseException | None = None
         """Set when the node had to stop on an unrecoverable error (``failed`` is then set too)."""
@@ -145,6 +148,9 @@ class Node:
         self._waiters.clear()
         if self.privval is not None:
             self.privval.close()
+        close = getattr(self.app.verifier, "close", None)
+        if close is not None:
+            close()
 
     # -- transactions -------------------------------------------------------------------------------------
     def submit(self, raw: bytes) -> CheckedTx:
@@ -158,6 +164,23 @@ class Node:
         if self.driver is not None:
             self.driver.on_local_tx(checked)
         return checked
+
+    async def submit_batch(self, raws: list[bytes]) -> list[CheckedTx | InvalidTransaction]:
+        """Check a batch of transactions (signatures verified together, off the event loop) and admit those
+        that pass; one result per input, in order."""
+        loop = asyncio.get_running_loop()
+        results = await loop.run_in_executor(None, self.app.check_txs, raws)
+        admitted: list[CheckedTx] = []
+        for i, r in enumerate(results):
+            if isinstance(r, CheckedTx):
+                try:
+                    self.mempool.add(r)
+                    admitted.append(r)
+                except InvalidTransaction as exc:
+                    results[i] = exc
+        if self.driver is not None and admitted:
+            self.driver.on_local_txs(admitted)
+        return results
 
     def tx_status(self, tx_hash: bytes) -> TxStatus:
         """Return where a transaction is."""
