@@ -19,6 +19,8 @@ _SCHEMA_TYPES = (
     t.StateValueJson,
     t.KvRecordJson,
     t.EvidenceListJson,
+    t.BatchResultJson,
+    t.CommittedBlockJson,
     t.StatusJson,
     t.ProblemJson,
 )
@@ -83,6 +85,34 @@ def openapi_document() -> dict[str, Any]:
                     "413": _PROBLEM,
                     "415": _PROBLEM,
                     "429": _PROBLEM,
+                },
+            }
+        },
+        "/v1/txs/batch": {
+            "post": {
+                "summary": "Submit many signed transactions at once (signatures verified as one batch)",
+                "description": "Body (application/x-trellis-txs): for each transaction a 4-byte big-endian length "
+                "and its canonical bytes; at most 20,000 per request.",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/x-trellis-txs": {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "responses": {
+                    "202": _json("BatchResultJson", "Admitted count and refusals"),
+                    "400": _PROBLEM,
+                    "413": _PROBLEM,
+                    "415": _PROBLEM,
+                },
+            }
+        },
+        "/v1/commits/stream": {
+            "get": {
+                "summary": "Stream of committed blocks (one JSON object per line) from now on",
+                "responses": {
+                    "200": {
+                        "description": "application/x-ndjson: CommittedBlockJson per line",
+                        "content": {"application/x-ndjson": {"schema": _ref("CommittedBlockJson")}},
+                    }
                 },
             }
         },

@@ -21,6 +21,9 @@ from trellis.api.types import (
     AccountJson,
     AccountTxJson,
     AccountTxsJson,
+    BatchRejectionJson,
+    BatchResultJson,
+    CommittedBlockJson,
     EvidenceJson,
     EvidenceListJson,
     KvRecordJson,
@@ -57,6 +60,8 @@ _HEIGHT = re.compile(r"[0-9]{1,20}")
 _CURSOR = re.compile(r"([0-9]{1,20}):([0-9]{1,10})")
 _MAX_KV_KEY = 256
 MAX_WAIT_S = 60.0
+BATCH_MEDIA_TYPE = "application/x-trellis-txs"
+MAX_BATCH_TXS = 20_000
 
 
 class ApiError(Exception):
@@ -220,6 +225,65 @@ class Api:
             return ok(self._status_json(checked.hash, st), 200 if st.state == "committed" else 202)
         return ok(TxStatusJson(hash=hx(checked.hash), status="pending"), 202)
 
+    async def submit_batch(self, request: web.Request) -> web.Response:
+        """Many transactions in one request: ``application/x-trellis-txs``, each transaction as a 4-byte
+        big-endian length and its canonical bytes. Signatures are verified as one batch."""
+        if request.content_type != BATCH_MEDIA_TYPE:
+            raise ApiError(
+                415, "unsupported_media_type", f"send {BATCH_MEDIA_TYPE}: u32 length + bytes per transaction"
+            )
+        body = await request.read()
+        raws: list[bytes] = []
+        pos = 0
+        while pos < len(body):
+            if pos + 4 > len(body):
+                raise ApiError(400, "malformed_batch", f"truncated length prefix at byte {pos}")
+            n = int.from_bytes(body[pos : pos + 4], "big")
+            pos += 4
+            if n == 0 or pos + n > len(body):
+                raise ApiError(
+                    400, "malformed_batch", f"transaction {len(raws)} has a bad length ({n}) at byte {pos - 4}"
+                )
+            raws.append(body[pos : pos + n])
+            pos += n
+            if len(raws) > MAX_BATCH_TXS:
+                raise ApiError(413, "batch_too_large", f"at most {MAX_BATCH_TXS} transactions per batch")
+        results = await self.node.submit_batch(raws)
+        rejected = [
+            BatchRejectionJson(index=i, code=r.code, detail=r.reason)
+            for i, r in enumerate(results)
+            if isinstance(r, InvalidTransaction)
+        ]
+        return ok(BatchResultJson(accepted=len(raws) - len(rejected), rejected=rejected), 202)
+
+    async def commit_stream(self, request: web.Request) -> web.StreamResponse:
+        """Every block committed from now on, one JSON object per line (``application/x-ndjson``)."""
+        resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson", "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+        q = self.node.subscribe_blocks()
+        try:
+            while True:
+                try:
+                    executed = await asyncio.wait_for(q.get(), 1.0)
+                except TimeoutError:
+                    if not self.node.is_subscribed(q):
+                        break  # the client did not keep up and was dropped: end the stream, it can reconnect
+                    continue
+                h = executed.block.header
+                line = CommittedBlockJson(
+                    height=h.height,
+                    time_ms=h.time_ms,
+                    block_id=hx(executed.block_id),
+                    txs=[hx(x) for x in executed.output.tx_hashes],
+                    codes=[r.code for r in executed.output.receipts],
+                )
+                await resp.write(msgspec.json.encode(line) + b"\n")
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self.node.unsubscribe(q)
+        return resp
+
     async def tx(self, request: web.Request) -> web.Response:
         h = _hash(request.match_info["hash"])
         timeout = _int_param(request, "wait", 0, 0, int(MAX_WAIT_S)) or 0
@@ -376,6 +440,8 @@ def build_app(node: Node) -> web.Application:
         [
             web.get("/v1/status", api.status),
             web.post("/v1/txs", api.submit),
+            web.post("/v1/txs/batch", api.submit_batch),
+            web.get("/v1/commits/stream", api.commit_stream),
             web.get("/v1/txs/{hash}", api.tx),
             web.get("/v1/blocks/{ref}", api.block),
             web.get("/v1/accounts/{address}", api.account),

@@ -189,6 +189,32 @@ class AccountTxsJson(_J):
     next: str | None
 
 
+class BatchRejectionJson(_J):
+    index: int
+    """Position of the refused transaction in the batch."""
+    code: str
+    detail: str
+
+
+class BatchResultJson(_J):
+    """``POST /v1/txs/batch``: how many were admitted, and why the others were not."""
+
+    accepted: int
+    rejected: list[BatchRejectionJson]
+
+
+class CommittedBlockJson(_J):
+    """One line of ``GET /v1/commits/stream``."""
+
+    height: int
+    time_ms: int
+    block_id: Hex
+    txs: list[Hex]
+    """Hashes of the block's transactions, in order."""
+    codes: list[int]
+    """Their receipt codes (0 = success), in the same order."""
+
+
 class EvidenceJson(_J):
     offender: Hex
     kind: str

@@ -216,6 +216,10 @@ class Node:
         self._block_subscribers.add(q)
         return q
 
+    def is_subscribed(self, q: asyncio.Queue[ExecutedBlock]) -> bool:
+        """False once ``q`` was dropped (its consumer fell more than its queue size behind)."""
+        return q in self._block_subscribers
+
     def unsubscribe(self, q: asyncio.Queue[ExecutedBlock]) -> None:
         """Stop delivering blocks to ``q``."""
         self._block_subscribers.discard(q)
