@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 HOME_DIR ?= .trellis
 STAMP := $(VENV)/.installed
 
-.PHONY: venv install run test sim lint typecheck fmt clean
+.PHONY: venv install run test sim bench lint typecheck fmt clean
 SEEDS ?= 10000
 VALIDATORS ?= 4
 
@@ -24,6 +24,10 @@ venv install: $(STAMP)
 # A local network of $(VALIDATORS) validators in $(HOME_DIR) (created on first run); Ctrl-C stops it.
 run: $(STAMP)
 	exec $(VENV)/bin/trellis net up --home $(HOME_DIR) --validators $(VALIDATORS) --foreground
+
+# The throughput benchmark suite: report and plot under bench/results/ (bench/README.md)
+bench: $(STAMP)
+	$(VENV)/bin/trellis bench --targets --out bench/results
 
 # More consensus simulation seeds than CI runs: make sim SEEDS=100000
 sim: $(STAMP)

@@ -23,11 +23,15 @@ def _one(seed: int) -> tuple[int, str | None, int, int]:
 def run_many(start: int, count: int, jobs: int) -> list[tuple[int, str]]:
     """Run seeds [start, start+count); return the failures."""
     failures: list[tuple[int, str]] = []
+    done = 0
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         for seed, err, _h, _e in pool.map(_one, range(start, start + count), chunksize=8):
+            done += 1
             if err is not None:
                 failures.append((seed, err))
                 print(f"FAILED seed {seed}: {err}", flush=True)
+            if done % 500 == 0:
+                print(f"... {done} seeds run (up to {seed}), {len(failures)} failed", flush=True)
     return failures
 
 

@@ -164,6 +164,12 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": _json("StateValueJson", "Value"), **errors},
             }
         },
+        "/v1/metrics": {
+            "get": {
+                "summary": "Time spent per pipeline stage (seconds, items), mempool size, height, verifier",
+                "responses": {"200": {"description": "JSON counters", "content": {"application/json": {}}}},
+            }
+        },
         "/v1/evidence": {
             "get": {
                 "summary": "Equivocations (double votes, double proposals) recorded on chain",

@@ -428,6 +428,19 @@ class Api:
             )
         return ok(EvidenceListJson(evidence=out))
 
+    async def metrics(self, request: web.Request) -> web.Response:
+        """Counters for operators and benchmarks: time per pipeline stage, mempool and chain position."""
+        tip = self.node.app.info()
+        return web.json_response(
+            {
+                "height": tip.height,
+                "mempool_txs": len(self.node.mempool),
+                "mempool_bytes": self.node.mempool.size_bytes,
+                "stages": self.node.app.stages.snapshot(),
+                "verifier": self.node.app.verifier.name,
+            }
+        )
+
     async def openapi(self, request: web.Request) -> web.Response:
         return web.json_response(openapi_document())
 
@@ -449,6 +462,7 @@ def build_app(node: Node) -> web.Application:
             web.get("/v1/state/{key}", api.state),
             web.get("/v1/kv/{namespace}/{key}", api.kv),
             web.get("/v1/evidence", api.evidence),
+            web.get("/v1/metrics", api.metrics),
             web.get("/openapi.json", api.openapi),
         ]
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import OrderedDict
 from collections.abc import Container, Sequence
 
@@ -16,9 +18,46 @@ from trellis.core.execution.block import ChainTip, ExecutedBlock, build_block, c
 from trellis.core.execution.state_keys import Account
 from trellis.core.ledger.block import Block, Commit, Header, block_hash
 from trellis.core.ledger.state_tree import StateProof, lookup, prove
-from trellis.core.ledger.tx import check_tx_stateless, decode_tx, signing_bytes, tx_hash, verify_tx_signature
+from trellis.core.ledger.tx import check_tx_stateless, decode_tx, signing_bytes, tx_hash
 from trellis.core.params import ChainParams
 from trellis.storage.chain_store import ChainStore
+
+
+class StageTimes:
+    """Accumulated wall time and item counts per pipeline stage (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.items: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, stage: str, seconds: float, items: int) -> None:
+        """Account ``seconds`` spent on ``items`` transactions in ``stage``."""
+        with self._lock:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+            self.items[stage] = self.items.get(stage, 0) + items
+
+    def stopwatch(self) -> Stopwatch:
+        """A stopwatch that accounts consecutive stages of one call."""
+        return Stopwatch(self)
+
+    def snapshot(self) -> dict[str, dict[str, float]]:
+        """Per stage: seconds and items so far."""
+        with self._lock:
+            return {k: {"seconds": v, "items": self.items.get(k, 0)} for k, v in self.seconds.items()}
+
+
+class Stopwatch:
+    """Times consecutive stages: each ``mark`` ends one stage and starts the next."""
+
+    def __init__(self, times: StageTimes) -> None:
+        self.times = times
+        self.t = time.perf_counter()
+
+    def mark(self, stage: str, items: int) -> None:
+        now = time.perf_counter()
+        self.times.add(stage, now - self.t, items)
+        self.t = now
 
 
 class GenesisMismatch(TrellisError):
@@ -56,6 +95,8 @@ class TrellisApp:
         self.store = store
         self.index_accounts = index_accounts
         self._executed: OrderedDict[bytes, ExecutedBlock] = OrderedDict()
+        self.stages = StageTimes()
+        """CPU time spent per pipeline stage (for benchmarks and /v1/metrics)."""
         existing = store.genesis_hash()
         if existing is None:
             tip, tree = genesis_tip(params, store)
@@ -75,7 +116,9 @@ class TrellisApp:
 
     def check_tx(self, raw: bytes) -> CheckedTx:
         checked = self.precheck_tx(raw)
-        verify_tx_signature(self.suite, checked.tx)
+        body = checked.tx.body
+        if not self.verifier.verify_batch([(body.sender, signing_bytes(body), checked.tx.signature)])[0]:
+            raise InvalidTransaction("bad_signature", "signature does not verify under the sender's key")
         return checked
 
     def precheck_tx(self, raw: bytes) -> CheckedTx:
@@ -91,6 +134,7 @@ class TrellisApp:
     def check_txs(self, raws: Sequence[bytes]) -> list[CheckedTx | InvalidTransaction]:
         """Admission checks for a batch: prechecks one by one, then every signature in one batch through the
         application's verifier. One result per input, in order: the checked transaction or why it failed."""
+        st = self.stages.stopwatch()
         out: list[CheckedTx | InvalidTransaction] = []
         pending: list[int] = []
         for raw in raws:
@@ -104,7 +148,10 @@ class TrellisApp:
             c = out[i]
             assert isinstance(c, CheckedTx)
             items.append((c.tx.body.sender, signing_bytes(c.tx.body), c.tx.signature))
-        for i, ok in zip(pending, self.verifier.verify_batch(items), strict=True):
+        st.mark("decode", len(raws))
+        verdicts = self.verifier.verify_batch(items)
+        st.mark("verify", len(items))
+        for i, ok in zip(pending, verdicts, strict=True):
             if not ok:
                 out[i] = InvalidTransaction("bad_signature", "signature does not verify under the sender's key")
         return out
@@ -128,6 +175,8 @@ class TrellisApp:
             next_nonce[c.sender] = expected + 1
             chosen.append(c)
             size += len(c.raw)
+        st = self.stages.stopwatch()
+        n = len(chosen)
         executed = build_block(
             self.params,
             self.store,
@@ -137,6 +186,7 @@ class TrellisApp:
             [c.raw for c in chosen],
             time_ms,
             proposer,
+            mark=lambda stage: st.mark(stage, n),
         )
         self._remember(executed)
         return executed
@@ -182,7 +232,9 @@ class TrellisApp:
                 involved_addresses(tx, sender)
                 for tx, sender in zip(executed.block.txs, executed.output.senders, strict=True)
             ]
+        st = self.stages.stopwatch()
         self._tip = self.store.commit_block(executed, certificate, index)
+        st.mark("store", executed.block.header.tx_count)
         self._executed.clear()
         return self._tip
 

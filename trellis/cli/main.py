@@ -539,6 +539,52 @@ def cmd_net_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from trellis.bench.runner import BenchConfig, run_suite, summary
+
+    def rates(text: str) -> list[int]:
+        try:
+            out = [int(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            raise CliError(f"--rates must be comma-separated integers, not {text!r}") from None
+        if not out or min(out) <= 0:
+            raise CliError("--rates needs at least one positive rate")
+        return out
+
+    if args.targets:
+        configs = [
+            BenchConfig(validators=1, workload="transfer", rates=[1000, 2000, 4000, 8000, 16000], label="1v transfer"),
+            BenchConfig(
+                validators=1,
+                workload="transfer",
+                rates=[2000, 4000, 8000, 16000, 32000, 64000, 128000],
+                skip_signatures=True,
+                label="1v transfer NO-SIG (bench only)",
+            ),
+            BenchConfig(validators=4, workload="transfer", rates=[500, 1000, 2000, 4000, 8000], label="4v transfer"),
+        ]
+    else:
+        if args.validators < 1 or args.validators > 16:
+            raise CliError("--validators must be between 1 and 16")
+        configs = [
+            BenchConfig(
+                validators=args.validators,
+                workload=args.workload,
+                rates=rates(args.rates),
+                duration_s=args.duration,
+                skip_signatures=args.no_signature_checks,
+                accounts=args.accounts,
+                verifier_workers=args.verifier_workers,
+            )
+        ]
+    report = run_suite(configs, Path(args.out), with_plot=not args.no_plot, ceiling_s=args.ceiling_seconds)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(summary(report))
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     res = _client(args).get("/v1/status")
     _out(args, res, "\n".join(f"{k:<18} {v}" for k, v in res.items()))
@@ -635,6 +681,26 @@ def build_parser() -> argparse.ArgumentParser:
         s.set_defaults(func=func)
     s = net.add_parser("down", parents=[common], help="stop the network in --home")
     s.set_defaults(func=cmd_net_down)
+
+    s = sub.add_parser(
+        "bench", parents=[common], help="measure committed TPS and latency on a local network (see bench/README.md)"
+    )
+    s.add_argument(
+        "--targets",
+        action="store_true",
+        help="run the standard suite (1 and 4 validators, with and without signature checks)",
+    )
+    s.add_argument("--validators", type=int, default=1)
+    s.add_argument("--workload", choices=["transfer", "kv"], default="transfer")
+    s.add_argument("--rates", default="1000,2000,4000,8000", help="offered rates, tx/s, comma-separated")
+    s.add_argument("--duration", type=float, default=4.0, help="seconds of load per rate")
+    s.add_argument("--accounts", type=int, default=2000, help="sender accounts funded in genesis")
+    s.add_argument("--verifier-workers", type=int, default=-1, help="verifier processes per node (-1: one per core)")
+    s.add_argument("--no-signature-checks", action="store_true", help="BENCH ONLY: nodes accept signatures unchecked")
+    s.add_argument("--out", default="bench/results", help="directory for the JSON report and PNG plot")
+    s.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
+    s.add_argument("--ceiling-seconds", type=float, default=2.0, help="seconds per verification-ceiling measurement")
+    s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("status", parents=[common], help="node status")
     s.set_defaults(func=cmd_status)

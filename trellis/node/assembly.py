@@ -3,6 +3,7 @@ Constructor injection only; no registries."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from trellis.node.config import ConfigError, NodeConfig, load_config
 from trellis.node.home import Home
 from trellis.node.node import Node
 from trellis.node.privval import PrivValidator
-from trellis.node.verifier import CpuPoolVerifier
+from trellis.node.verifier import CpuPoolVerifier, TrustingVerifier
 from trellis.node.wal import FileWal
 from trellis.p2p.address import PeerAddress
 from trellis.p2p.tcp import TlsTransport
@@ -22,6 +23,7 @@ from trellis.storage.chain_store import ChainStore
 from trellis.storage.kv import LmdbStore
 
 PASSPHRASE_ENV = "TRELLIS_VALIDATOR_PASSPHRASE"
+log = logging.getLogger("trellis.node")
 
 
 def assemble_node(root: Path, config: NodeConfig | None = None) -> Node:
@@ -42,9 +44,12 @@ def assemble_node(root: Path, config: NodeConfig | None = None) -> Node:
     transport = _transport(home, cfg, params)
     kv = LmdbStore(home.data_dir(cfg))
     store = ChainStore(kv)
-    verifier: CpuPoolVerifier | None = None
+    verifier: CpuPoolVerifier | TrustingVerifier | None = None
     try:
-        if cfg.node.verifier_workers != 0:
+        if cfg.bench.skip_signature_checks:
+            log.warning("BENCH MODE: [bench] skip_signature_checks is on: signatures are NOT checked")
+            verifier = TrustingVerifier()
+        elif cfg.node.verifier_workers != 0:
             workers = None if cfg.node.verifier_workers < 0 else cfg.node.verifier_workers
             verifier = CpuPoolVerifier(params.suite, workers)
         app = TrellisApp(params, store, index_accounts=cfg.node.index_accounts, verifier=verifier)

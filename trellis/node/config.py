@@ -113,6 +113,14 @@ class MempoolSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     """Most bytes of pending transactions."""
 
 
+class BenchSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Benchmark-only switches. Never set them on a real network."""
+
+    skip_signature_checks: bool = False
+    """BENCH ONLY: accept every signature without checking it, to measure the rest of the pipeline. A node
+    running so logs a warning at start and on its status page."""
+
+
 class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole node configuration."""
 
@@ -121,6 +129,7 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     consensus: ConsensusSection = ConsensusSection()
     p2p: P2pSection = P2pSection()
     mempool: MempoolSection = MempoolSection()
+    bench: BenchSection = BenchSection()
 
 
 def load_config(path: Path) -> NodeConfig:
@@ -157,7 +166,7 @@ def _toml_string(value: str) -> str:
 def render_config(cfg: NodeConfig) -> str:
     """Return ``cfg`` as TOML text."""
     lines: list[str] = []
-    for section_name in ("node", "api", "consensus", "p2p", "mempool"):
+    for section_name in ("node", "api", "consensus", "p2p", "mempool", "bench"):
         section = getattr(cfg, section_name)
         lines.append(f"[{section_name}]")
         for field in section.__struct_fields__:

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,10 +59,18 @@ def load_network(root: Path) -> list[NetNode]:
 
 
 def init_network(
-    root: Path, validators: int, *, chain_id: str = "trellis-dev", api_port: int = 8680, p2p_port: int = 26656
+    root: Path,
+    validators: int,
+    *,
+    chain_id: str = "trellis-dev",
+    api_port: int = 8680,
+    p2p_port: int = 26656,
+    extra_accounts: Sequence[GenesisAccount] = (),
+    tune: Callable[[NodeConfig], NodeConfig] | None = None,
 ) -> list[NetNode]:
     """Create a network of ``validators`` nodes on 127.0.0.1 in ``root`` (API ports ``api_port + i``, peer
     ports ``p2p_port + i``). Every node home gets the dev account keys ``alice`` (mint authority) and ``bob``.
+    ``extra_accounts`` are funded in genesis too; ``tune`` may adjust each node's configuration.
 
     Raises:
         HomeError: ``root`` already holds a network or a node home, or ``validators`` is out of range.
@@ -107,6 +116,7 @@ def init_network(
         accounts=[
             GenesisAccount(address=alice.address.hex(), balance=DEV_BALANCE),
             GenesisAccount(address=bob.address.hex(), balance=DEV_BALANCE // 1000),
+            *extra_accounts,
         ],
         orgs=orgs,
     )
@@ -121,6 +131,8 @@ def init_network(
             api=ApiSection(port=api_port + i),
             p2p=P2pSection(node_id=name, port=p2p_port + i, peers=peers),
         )
+        if tune is not None:
+            cfg = tune(cfg)
         (home / "config.toml").write_text(
             "# Trellis node configuration (edit and restart to apply)\n" + render_config(cfg)
         )

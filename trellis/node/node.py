@@ -170,6 +170,7 @@ class Node:
         that pass; one result per input, in order."""
         loop = asyncio.get_running_loop()
         results = await loop.run_in_executor(None, self.app.check_txs, raws)
+        sw = self.app.stages.stopwatch()
         admitted: list[CheckedTx] = []
         for i, r in enumerate(results):
             if isinstance(r, CheckedTx):
@@ -178,8 +179,10 @@ class Node:
                     admitted.append(r)
                 except InvalidTransaction as exc:
                     results[i] = exc
+        sw.mark("admit", len(raws))
         if self.driver is not None and admitted:
             self.driver.on_local_txs(admitted)
+            sw.mark("disseminate", len(admitted))
         return results
 
     def tx_status(self, tx_hash: bytes) -> TxStatus:
@@ -225,6 +228,11 @@ class Node:
         self._block_subscribers.discard(q)
 
     def _on_commit(self, executed: ExecutedBlock) -> None:
+        sw = self.app.stages.stopwatch()
+        self._notify(executed)
+        sw.mark("notify", executed.block.header.tx_count)
+
+    def _notify(self, executed: ExecutedBlock) -> None:
         if self._waiters:
             for h in executed.output.tx_hashes:
                 for fut in self._waiters.pop(h, ()):

@@ -190,6 +190,18 @@ class CpuPoolVerifier:
         self._workers = []
 
 
+class TrustingVerifier:
+    """BENCH ONLY: reports every signature valid without checking it (``[bench] skip_signature_checks``)."""
+
+    name = "NONE-bench-only-signatures-not-checked"
+
+    def verify_batch(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
+        return [True] * len(items)
+
+    def close(self) -> None:
+        pass
+
+
 def measure_ceiling(backend: BatchVerifier, suite: Suite, seconds: float = 2.0, batch: int = 4096) -> float:
     """Signature verifications per second that ``backend`` sustains (valid Ed25519 signatures over 150-byte
     messages, in batches of ``batch``)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from trellis.core.codec import encode
@@ -67,10 +67,15 @@ def _execute(
     txs: Sequence[SignedTx],
     tx_bytes: Sequence[bytes],
     time_ms: int,
+    mark: Callable[[str], None] | None = None,
 ) -> tuple[BlockOutput, TreeUpdate, list[bytes]]:
     env = BlockEnv(params=params, height=tip.height + 1, time_ms=time_ms)
     output = apply_block(state, txs, tx_bytes, env)
+    if mark is not None:
+        mark("execute")
     tree = apply_updates(params.suite, nodes, tip.state_root, output.writes)
+    if mark is not None:
+        mark("state_commitment")
     receipt_bytes = [encode(r) for r in output.receipts]
     return output, tree, receipt_bytes
 
@@ -84,11 +89,13 @@ def build_block(
     tx_bytes: Sequence[bytes],
     time_ms: int,
     proposer: bytes,
+    mark: Callable[[str], None] | None = None,
 ) -> ExecutedBlock:
     """Execute ``txs`` on top of ``tip`` and return the complete block.
 
     The caller has already checked signatures and nonces (a mempool's job) and picked ``time_ms`` greater
-    than ``tip.time_ms``.
+    than ``tip.time_ms``. ``mark``, if given, is called with a stage name as each stage ends ("execute",
+    "state_commitment", "header"): the shell uses it to time stages; it does not affect the result.
 
     Raises:
         InvalidBlock: a transaction breaks a block-validity rule (see ``apply_block``) or the time is not
@@ -97,7 +104,7 @@ def build_block(
     if time_ms <= tip.time_ms:
         raise InvalidBlock("bad_time", f"block time {time_ms} is not after the parent's {tip.time_ms}")
     suite = params.suite
-    output, tree, receipt_bytes = _execute(params, state, nodes, tip, txs, tx_bytes, time_ms)
+    output, tree, receipt_bytes = _execute(params, state, nodes, tip, txs, tx_bytes, time_ms, mark)
     header = Header(
         chain_id=params.chain_id,
         height=tip.height + 1,
@@ -111,9 +118,12 @@ def build_block(
         validators_hash=validators_hash(suite, params.validators),
     )
     block = Block(header=header, txs=list(txs))
-    return ExecutedBlock(
+    executed = ExecutedBlock(
         block=block, block_id=block_hash(suite, header), tx_bytes=list(tx_bytes), output=output, tree=tree
     )
+    if mark is not None:
+        mark("header")
+    return executed
 
 
 def check_block(

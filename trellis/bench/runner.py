@@ -1,0 +1,492 @@
+"""``trellis bench``: start a local network, drive an open-loop load at a series of offered rates, and report
+committed throughput and submit-to-commit latency, each figure also as a ratio to the machine's own
+signature-verification ceiling measured in the same run.
+
+Method:
+- Transactions are signed before the clock starts (in worker processes; not timed). Each sender account is
+  funded in genesis; its transactions always go to the same node, in nonce order.
+- Load is open-loop: every 10 ms the next slice of transactions is sent as one binary batch
+  (``POST /v1/txs/batch``) without waiting for earlier requests, so a slow node does not slow the offered load
+  (no coordinated omission). Latency runs from each transaction's *scheduled* send time to the moment its
+  block arrives on the commit stream (``GET /v1/commits/stream`` of node0).
+- Committed TPS counts transactions seen committed on the stream, over the time from the first scheduled send
+  to the last commit.
+- The ceiling is Ed25519 verifications per second on all cores with the node's own verifier
+  (``CpuPoolVerifier``); the scaling table repeats it for 1..N worker processes.
+- Stage times come from the node's ``/v1/metrics`` (wall time per stage, per transaction).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from trellis.core.codec import encode
+from trellis.core.crypto.suite import ED25519, address_of
+from trellis.core.ledger.tx import KvPut, Transfer, TxBody, sign_tx, tx_hash
+from trellis.core.params import GenesisAccount
+from trellis.keys.signer import MemorySigner
+from trellis.node.config import ConsensusSection, MempoolSection, NodeConfig
+from trellis.node.network import init_network, start_node, stop_node, wait_ready
+
+BATCH_MEDIA = "application/x-trellis-txs"
+TICK_S = 0.01
+
+
+@dataclass
+class BenchConfig:
+    """One benchmark run."""
+
+    validators: int = 1
+    workload: str = "transfer"
+    rates: list[int] = field(default_factory=lambda: [1000, 2000, 4000, 8000, 16000])
+    duration_s: float = 4.0
+    skip_signatures: bool = False
+    accounts: int = 2000
+    verifier_workers: int = -1
+    drain_s: float = 8.0
+    label: str = ""
+
+
+def _seed(i: int) -> bytes:
+    return b"bench-account-" + i.to_bytes(4, "big") + b"\x00" * 14
+
+
+def _sign_chunk(args: tuple[str, str, list[tuple[int, int]], int]) -> list[tuple[bytes, bytes]]:
+    """Sign (sender, nonce) pairs in a worker process; return (canonical bytes, tx hash)."""
+    chain_id, workload, pairs, accounts = args
+    signers: dict[int, MemorySigner] = {}
+    out = []
+    for sender, nonce in pairs:
+        s = signers.get(sender)
+        if s is None:
+            s = signers[sender] = MemorySigner(_seed(sender))
+        if workload == "transfer":
+            to = address_of(ED25519, MemorySigner(_seed((sender + 1) % accounts)).public_key)
+            payload: Any = Transfer(to=to, amount=1)
+        else:
+            payload = KvPut(namespace="bench", key=b"%d-%d" % (sender, nonce), value=b"v" * 32)
+        raw = encode(sign_tx(TxBody(chain_id=chain_id, sender=s.public_key, nonce=nonce, payload=payload), s.sign))
+        out.append((raw, tx_hash(ED25519, raw)))
+    return out
+
+
+class _Progress:
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.tty = sys.stderr.isatty()
+
+    def show(self, sent: int, total: int, committed: int) -> None:
+        width = 30
+        done = int(width * committed / total) if total else width
+        bar = "#" * done + "." * (width - done)
+        text = f"  {self.label:<28} [{bar}] sent {sent}/{total} committed {committed}"
+        if self.tty:
+            sys.stderr.write("\r" + text)
+            sys.stderr.flush()
+
+    def end(self, summary: str) -> None:
+        if self.tty:
+            sys.stderr.write("\r" + " " * 100 + "\r")
+        sys.stderr.write(f"  {self.label:<28} {summary}\n")
+        sys.stderr.flush()
+
+
+async def _drive(
+    urls: list[str], by_node: list[list[tuple[bytes, bytes]]], rate: float, duration: float, drain: float, label: str
+) -> dict[str, Any]:
+    """Send each node's transactions at ``rate`` in total; return throughput and latency."""
+    total = sum(len(x) for x in by_node)
+    sched: dict[bytes, float] = {}
+    latencies: list[float] = []
+    commit_times: list[float] = []
+    progress = _Progress(label)
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+
+        async def listen(resp: aiohttp.ClientResponse) -> None:
+            async for line in resp.content:
+                now = loop.time()
+                block = json.loads(line)
+                for h in block["txs"]:
+                    t = sched.pop(bytes.fromhex(h[2:]), None)
+                    if t is not None:
+                        latencies.append(now - t)
+                        commit_times.append(now)
+                if len(latencies) >= total:
+                    done.set()
+                    return
+
+        stream = await session.get(urls[0] + "/v1/commits/stream")
+        listener = asyncio.create_task(listen(stream))
+        rejected = 0
+        errors: list[str] = []
+
+        async def post(url: str, chunk: list[tuple[bytes, bytes]]) -> None:
+            nonlocal rejected
+            body = b"".join(len(raw).to_bytes(4, "big") + raw for raw, _ in chunk)
+            try:
+                async with session.post(url + "/v1/txs/batch", data=body, headers={"Content-Type": BATCH_MEDIA}) as r:
+                    res = await r.json()
+                    if r.status != 202:
+                        errors.append(str(res))
+                        return
+                    rejected += len(res["rejected"])
+                    for rej in res["rejected"][:3]:
+                        errors.append(f"{rej['code']}: {rej['detail']}")
+            except aiohttp.ClientError as exc:
+                errors.append(str(exc))
+
+        posts = []
+        per_tick = [rate * TICK_S * len(x) / total for x in by_node]
+        cursor = [0.0] * len(by_node)
+        t0 = loop.time() + 0.1
+        tick = 0
+        sent = 0
+        while sent < total:
+            target = t0 + tick * TICK_S
+            delay = target - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            for n, txs in enumerate(by_node):
+                start = int(cursor[n])
+                cursor[n] += per_tick[n]
+                chunk = txs[start : int(cursor[n])]
+                if chunk:
+                    for _, h in chunk:
+                        sched[h] = target
+                    posts.append(asyncio.create_task(post(urls[n], chunk)))
+                    sent += len(chunk)
+            tick += 1
+            if tick % 25 == 0:
+                progress.show(sent, total, len(latencies))
+        send_end = loop.time()
+        deadline = send_end + drain
+        while not done.is_set() and loop.time() < deadline:
+            progress.show(sent, total, len(latencies))
+            try:
+                await asyncio.wait_for(done.wait(), 0.25)
+            except TimeoutError:
+                pass
+        await asyncio.gather(*posts)
+        listener.cancel()
+        stream.close()
+    lat = sorted(latencies)
+    committed = len(lat)
+    elapsed = (max(commit_times) - t0) if commit_times else float("nan")
+    tps = committed / elapsed if commit_times else 0.0
+
+    def pct(q: float) -> float:
+        return round(lat[min(len(lat) - 1, int(q * (len(lat) - 1)))] * 1000, 1) if lat else float("nan")
+
+    result: dict[str, Any] = {
+        "offered_tps": rate,
+        "offered_txs": total,
+        "send_seconds": round(send_end - t0, 3),
+        "committed_txs": committed,
+        "rejected_txs": rejected,
+        "committed_tps": round(tps, 1),
+        "latency_ms": {"p50": pct(0.50), "p95": pct(0.95), "p99": pct(0.99), "max": pct(1.0)},
+        "errors": errors[:5],
+    }
+    progress.end(
+        f"committed {tps:8.0f} tx/s  p50 {result['latency_ms']['p50']} ms  p99 {result['latency_ms']['p99']} ms"
+    )
+    return result
+
+
+def _free_ports(n: int) -> int:
+    import socket
+
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = int(s.getsockname()[1])
+        if base + n >= 65000:
+            continue
+        try:
+            socks = []
+            for p in range(base, base + n):
+                s2 = socket.socket()
+                socks.append(s2)
+                s2.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s2 in socks:
+                s2.close()
+
+
+def _vm_hwm_kb(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _get_json(url: str) -> Any:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def run_network_bench(cfg: BenchConfig, work_dir: Path, signer_pool: ProcessPoolExecutor) -> dict[str, Any]:
+    """One network configuration over the offered rates."""
+    label = cfg.label or f"{cfg.validators}v {cfg.workload}{' no-sig' if cfg.skip_signatures else ''}"
+    accounts = [
+        GenesisAccount(address=address_of(ED25519, MemorySigner(_seed(i)).public_key).hex(), balance=10**15)
+        for i in range(cfg.accounts)
+    ]
+
+    def tune(c: NodeConfig) -> NodeConfig:
+        return replace_struct(
+            c,
+            node=replace_struct(c.node, verifier_workers=cfg.verifier_workers),
+            consensus=ConsensusSection(block_interval_ms=20, empty_block_interval_ms=200, propose_timeout_ms=3000),
+            mempool=MempoolSection(max_txs=400_000, max_bytes=512 * 1024 * 1024),
+            bench=replace_struct(c.bench, skip_signature_checks=cfg.skip_signatures),
+        )
+
+    api, p2p = _free_ports(cfg.validators), _free_ports(cfg.validators)
+    while abs(api - p2p) < cfg.validators:
+        p2p = _free_ports(cfg.validators)
+    nodes = init_network(
+        work_dir, cfg.validators, chain_id="bench", api_port=api, p2p_port=p2p, extra_accounts=accounts, tune=tune
+    )
+    procs = {n.name: start_node(n) for n in nodes}
+    try:
+        wait_ready(nodes, procs)
+        urls = [n.api_url for n in nodes]
+        before = _get_json(urls[0] + "/v1/metrics")
+        nonce = [0] * cfg.accounts
+        results = []
+        for rate in cfg.rates:
+            count = int(rate * cfg.duration_s)
+            pairs = []
+            for i in range(count):
+                sender = i % cfg.accounts
+                pairs.append((sender, nonce[sender]))
+                nonce[sender] += 1
+            chunks = [pairs[k : k + 2000] for k in range(0, len(pairs), 2000)]
+            signed: list[tuple[int, bytes, bytes]] = []
+            for chunk, out in zip(
+                chunks,
+                signer_pool.map(_sign_chunk, [("bench", cfg.workload, c, cfg.accounts) for c in chunks]),
+                strict=True,
+            ):
+                signed.extend((s, raw, h) for (s, _), (raw, h) in zip(chunk, out, strict=True))
+            by_node: list[list[tuple[bytes, bytes]]] = [[] for _ in nodes]
+            for sender, raw, h in signed:
+                by_node[sender % len(nodes)].append((raw, h))
+            res = asyncio.run(_drive(urls, by_node, rate, cfg.duration_s, cfg.drain_s, f"{label} @ {rate}/s"))
+            results.append(res)
+            if res["committed_tps"] < 0.8 * rate:
+                break  # saturated: higher offered rates only grow the backlog
+        after = _get_json(urls[0] + "/v1/metrics")
+        rss = {n.name: _vm_hwm_kb(procs[n.name].pid) for n in nodes}
+    finally:
+        for n in nodes:
+            stop_node(n)
+    stages = {}
+    for stage, v in after["stages"].items():
+        b = before["stages"].get(stage, {"seconds": 0.0, "items": 0})
+        items = v["items"] - b["items"]
+        if items > 0:
+            stages[stage] = {"us_per_tx": round((v["seconds"] - b["seconds"]) / items * 1e6, 2), "txs": items}
+    peak = max(results, key=lambda r: r["committed_tps"])
+    return {
+        "label": label,
+        "config": {
+            "validators": cfg.validators,
+            "workload": cfg.workload,
+            "signature_checks": not cfg.skip_signatures,
+            "history_indexes": True,
+            "accounts": cfg.accounts,
+            "duration_s": cfg.duration_s,
+            "verifier": after.get("verifier"),
+        },
+        "rates": results,
+        "peak_committed_tps": peak["committed_tps"],
+        "stages_us_per_tx_node0": stages,
+        "rss_peak_mb": {k: (round(v / 1024, 1) if v else None) for k, v in rss.items()},
+    }
+
+
+def replace_struct(obj: Any, **changes: Any) -> Any:
+    """``dataclasses.replace`` for msgspec structs."""
+    return msgspec.structs.replace(obj, **changes)
+
+
+def measure_ceilings(max_workers: int, seconds: float) -> dict[str, Any]:
+    """Ed25519 verifications per second with the node's verifier, for 1..max_workers worker processes."""
+    from trellis.core.crypto.batch import SuiteVerifier
+    from trellis.node.verifier import CpuPoolVerifier, measure_ceiling
+
+    table = {"inline": round(measure_ceiling(SuiteVerifier(ED25519), ED25519, seconds))}
+    for w in range(1, max_workers + 1):
+        pool = CpuPoolVerifier(ED25519, w)
+        try:
+            table[str(w)] = round(measure_ceiling(pool, ED25519, seconds))
+        finally:
+            pool.close()
+    return table
+
+
+def _machine() -> dict[str, Any]:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
+
+
+def _commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        return out.stdout.strip() or None
+    except OSError:
+        return None
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    """TPS and latency against offered load, one line per run; the ceiling as a reference."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
+    for run in report["runs"]:
+        xs = [r["offered_tps"] for r in run["rates"]]
+        ax1.plot(xs, [r["committed_tps"] for r in run["rates"]], marker="o", label=run["label"])
+        ax2.plot(xs, [r["latency_ms"]["p99"] for r in run["rates"]], marker="o", label=f"{run['label']} p99")
+        ax2.plot(
+            xs, [r["latency_ms"]["p50"] for r in run["rates"]], marker=".", linestyle="--", label=f"{run['label']} p50"
+        )
+    ceiling = report["ceiling_verifies_per_s"]
+    ax1.axhline(ceiling, color="grey", linestyle=":", label=f"verify ceiling {ceiling:,.0f}/s")
+    top = max([ceiling] + [r["offered_tps"] for run in report["runs"] for r in run["rates"]])
+    ax1.plot([0, top], [0, top], color="lightgrey", linewidth=0.8, label="committed = offered")
+    ax1.set_xlabel("offered load (tx/s)")
+    ax1.set_ylabel("committed (tx/s)")
+    ax1.set_title("Throughput")
+    ax1.legend(fontsize=7)
+    ax2.set_xlabel("offered load (tx/s)")
+    ax2.set_ylabel("submit-to-commit latency (ms)")
+    ax2.set_yscale("log")
+    ax2.set_title("Latency")
+    ax2.legend(fontsize=7)
+    fig.suptitle(f"trellis bench — {report['machine']['cpu']} ({report['machine']['cores']} cores)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run_suite(
+    configs: Sequence[BenchConfig], out_dir: Path, *, with_plot: bool, ceiling_s: float = 2.0
+) -> dict[str, Any]:
+    """Run every configuration; write the JSON report (and PNG plot) to ``out_dir``; return the report."""
+    cores = os.cpu_count() or 1
+    sys.stderr.write(f"trellis bench: measuring the signature-verification ceiling on {cores} core(s)...\n")
+    scaling = measure_ceilings(cores, ceiling_s)
+    ceiling = float(scaling[str(cores)])
+    runs = []
+    work_root = Path(tempfile.mkdtemp(prefix="trellis-bench-"))
+    try:
+        with ProcessPoolExecutor(max_workers=cores) as signer_pool:
+            for i, cfg in enumerate(configs):
+                runs.append(run_network_bench(cfg, work_root / f"net{i}", signer_pool))
+    finally:
+        shutil.rmtree(work_root, ignore_errors=True)
+    for run in runs:
+        for r in run["rates"]:
+            r["committed_over_ceiling"] = round(r["committed_tps"] / ceiling, 3)
+        run["peak_over_ceiling"] = round(run["peak_committed_tps"] / ceiling, 3)
+    report: dict[str, Any] = {
+        "benchmark": "trellis bench",
+        "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": _machine(),
+        "commit": _commit(),
+        "ceiling_verifies_per_s": ceiling,
+        "verifier_scaling": {"verifies_per_s_by_workers": scaling, "cost_model": _cost_model(scaling, cores)},
+        "runs": runs,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = "bench-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    report["files"] = {"json": str(out_dir / f"{stem}.json")}
+    if with_plot:
+        plot(report, out_dir / f"{stem}.png")
+        report["files"]["png"] = str(out_dir / f"{stem}.png")
+    return report
+
+
+def _cost_model(scaling: dict[str, int], cores: int) -> str:
+    one = scaling.get("1") or 1
+    best = scaling.get(str(cores)) or one
+    return (
+        f"one verifier process: {one:,}/s ({1e6 / one:.1f} µs per signature); {cores} processes: {best:,}/s, "
+        f"{best / one / cores:.0%} of linear. Expected ceiling on N cores ~ N * {one:,}/s * that efficiency, "
+        "minus the cores the node itself needs for decoding, execution and storage."
+    )
+
+
+def summary(report: dict[str, Any]) -> str:
+    """One screen of text."""
+    lines = [
+        f"trellis bench  {report['time_utc']}  commit {str(report['commit'])[:12]}",
+        f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, Python {report['machine']['python']}",
+        f"verification ceiling (all cores): {report['ceiling_verifies_per_s']:,.0f}/s   "
+        f"by workers: {report['verifier_scaling']['verifies_per_s_by_workers']}",
+        "",
+        f"{'run':<28}{'offered':>10}{'committed':>12}{'/ceiling':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}",
+    ]
+    for run in report["runs"]:
+        for r in run["rates"]:
+            lat = r["latency_ms"]
+            lines.append(
+                f"{run['label']:<28}{r['offered_tps']:>10}{r['committed_tps']:>12,.0f}{r['committed_over_ceiling']:>10.2f}"
+                f"{lat['p50']:>9}{lat['p95']:>9}{lat['p99']:>9}"
+            )
+        stages = ", ".join(f"{k} {v['us_per_tx']}" for k, v in run["stages_us_per_tx_node0"].items())
+        lines.append(f"  peak {run['peak_committed_tps']:,.0f} tx/s; µs/tx by stage (node0): {stages}")
+        lines.append(f"  peak RSS MB: {run['rss_peak_mb']}")
+    for k, v in report.get("files", {}).items():
+        lines.append(f"{k}: {v}")
+    return "\n".join(lines)
+
+
+__all__ = ["BenchConfig", "replace", "run_suite", "summary"]
