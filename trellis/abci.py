@@ -3,7 +3,8 @@
 Consensus (``trellis.node``) never imports application modules: it drives the application only through
 ``Application``. The calls, in the order a height uses them:
 
-- ``check_tx(raw)``: admission checks for the mempool (decode, chain id, size, signature).
+- ``check_tx(raw)`` / ``check_txs(raws)``: admission checks for the mempool (decode, chain id, size,
+  signature; batches verify their signatures together).
 - ``prepare_proposal(txs, time_ms, proposer)``: the proposer builds a block from mempool candidates and
   executes it (the header carries the state root *after* the block, so execution precedes the proposal).
 - ``process_proposal(block)``: a validator re-executes a proposed block and refuses it if any root differs.
@@ -15,10 +16,11 @@ Queries go through the application's typed read methods (``account``, ``state_va
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from trellis.core.errors import InvalidTransaction
 from trellis.core.execution.block import ChainTip, ExecutedBlock
 from trellis.core.ledger.block import Block, Commit
 from trellis.core.ledger.tx import SignedTx
@@ -53,6 +55,10 @@ class Application(Protocol):
         valid (size, encoding, chain id, signature) or is already committed."""
         ...
 
+    def check_txs(self, raws: Sequence[bytes]) -> list[CheckedTx | InvalidTransaction]:
+        """``check_tx`` for a batch, with every signature verified in one batch; one result per input."""
+        ...
+
     def account_nonce(self, address: bytes) -> int:
         """Return the next nonce of ``address`` in committed state."""
         ...
@@ -62,8 +68,9 @@ class Application(Protocol):
         make the block invalid."""
         ...
 
-    def process_proposal(self, block: Block) -> ExecutedBlock:
-        """Check a proposed block by re-executing it; raise ``InvalidBlock`` if it is not valid."""
+    def process_proposal(self, block: Block, verified: Container[bytes] = ()) -> ExecutedBlock:
+        """Check a proposed block by re-executing it; raise ``InvalidBlock`` if it is not valid. Signatures
+        of transactions whose hashes are in ``verified`` (checked at admission) are not checked again."""
         ...
 
     def finalize_block(self, block: Block) -> ExecutedBlock:

@@ -14,40 +14,17 @@ import pytest
 from trellis.core.crypto.suite import ED25519
 from trellis.core.ledger.tx import Transfer, tx_hash
 from trellis.keys.signer import KeyStore
+from trellis.node.network import free_port_range
 
-from .harness import NodeProcess, free_port, signed, trellis_cmd
+from .harness import NodeProcess, signed, trellis_cmd
 
 pytestmark = pytest.mark.e2e
 
 
-def _free_block(n: int) -> int:
-    """A base port such that ``base .. base + n - 1`` are all free right now."""
-    import socket
-
-    while True:
-        base = free_port()
-        if base + n >= 65000:
-            continue
-        socks = []
-        try:
-            for p in range(base, base + n):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-
-
 class Network:
     def __init__(self, root: Path, n: int = 4) -> None:
-        api = _free_block(n)
-        p2p = _free_block(n)
-        while abs(p2p - api) < n:
-            p2p = _free_block(n)
+        api = free_port_range(n)
+        p2p = free_port_range(n, avoid=api)
         subprocess.run(
             trellis_cmd(
                 "net",
@@ -183,9 +160,8 @@ def test_two_of_four_down_commits_nothing_loses_nothing_and_resumes_with_one_bac
 
 def test_net_up_starts_four_validators_whose_blocks_verify_offline_and_net_down_stops_them(tmp_path: Path) -> None:
     root = tmp_path / "cli-net"
-    api, p2p = _free_block(4), _free_block(4)
-    while abs(p2p - api) < 4:
-        p2p = _free_block(4)
+    api = free_port_range(4)
+    p2p = free_port_range(4, avoid=api)
     up = subprocess.run(
         trellis_cmd(
             "net", "up", "--home", str(root), "--validators", "4", "--api-port", str(api), "--p2p-port", str(p2p)

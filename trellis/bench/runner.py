@@ -42,7 +42,7 @@ from trellis.core.ledger.tx import KvPut, Transfer, TxBody, sign_tx, tx_hash
 from trellis.core.params import GenesisAccount
 from trellis.keys.signer import MemorySigner
 from trellis.node.config import ConsensusSection, MempoolSection, NodeConfig
-from trellis.node.network import init_network, start_node, stop_node, wait_ready
+from trellis.node.network import free_port_range, init_network, start_node, stop_node, wait_ready
 
 BATCH_MEDIA = "application/x-trellis-txs"
 TICK_S = 0.01
@@ -212,29 +212,6 @@ async def _drive(
     return result
 
 
-def _free_ports(n: int) -> int:
-    import socket
-
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = int(s.getsockname()[1])
-        if base + n >= 65000:
-            continue
-        try:
-            socks = []
-            for p in range(base, base + n):
-                s2 = socket.socket()
-                socks.append(s2)
-                s2.bind(("127.0.0.1", p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s2 in socks:
-                s2.close()
-
-
 def _vm_hwm_kb(pid: int) -> int | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -269,9 +246,8 @@ def run_network_bench(cfg: BenchConfig, work_dir: Path, signer_pool: ProcessPool
             bench=replace_struct(c.bench, skip_signature_checks=cfg.skip_signatures),
         )
 
-    api, p2p = _free_ports(cfg.validators), _free_ports(cfg.validators)
-    while abs(api - p2p) < cfg.validators:
-        p2p = _free_ports(cfg.validators)
+    api = free_port_range(cfg.validators)
+    p2p = free_port_range(cfg.validators, avoid=api)
     nodes = init_network(
         work_dir, cfg.validators, chain_id="bench", api_port=api, p2p_port=p2p, extra_accounts=accounts, tune=tune
     )

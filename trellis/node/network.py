@@ -147,6 +147,31 @@ def init_network(
     return nodes
 
 
+def free_port_range(n: int, *, avoid: int | None = None) -> int:
+    """A base port such that ``base .. base + n - 1`` are all free right now on 127.0.0.1 (and, if ``avoid``
+    is given, the range does not overlap ``avoid .. avoid + n - 1``)."""
+    import socket
+
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = int(probe.getsockname()[1])
+        if base + n >= 65000 or (avoid is not None and abs(base - avoid) < n):
+            continue
+        socks: list[socket.socket] = []
+        try:
+            for port in range(base, base + n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+
+
 # -- processes ---------------------------------------------------------------------------------------------------
 def _pid_file(node: NetNode) -> Path:
     return node.home / "node.pid"
