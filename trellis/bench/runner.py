@@ -61,6 +61,10 @@ class BenchConfig:
     verifier_workers: int = -1
     drain_s: float = 8.0
     label: str = ""
+    flood_txs: int = 0
+    """After the rates: submit this many transactions as fast as possible to fill the mempool, then report
+    the mempool size and the node's peak memory (target: bounded memory with a full mempool)."""
+    mempool_max_txs: int = 400_000
 
 
 def _seed(i: int) -> bytes:
@@ -83,6 +87,21 @@ def _sign_chunk(args: tuple[str, str, list[tuple[int, int]], int]) -> list[tuple
             payload = KvPut(namespace="bench", key=b"%d-%d" % (sender, nonce), value=b"v" * 32)
         raw = encode(sign_tx(TxBody(chain_id=chain_id, sender=s.public_key, nonce=nonce, payload=payload), s.sign))
         out.append((raw, tx_hash(ED25519, raw)))
+    return out
+
+
+def _sign_fresh_kv(indexes: list[int]) -> list[bytes]:
+    """kv writes by fresh senders (nonce 0), for the mempool flood."""
+    out = []
+    for i in indexes:
+        s = MemorySigner(b"bench-flood-" + i.to_bytes(4, "big") + b"\x00" * 16)
+        body = TxBody(
+            chain_id="bench",
+            sender=s.public_key,
+            nonce=0,
+            payload=KvPut(namespace="flood", key=b"%d" % i, value=b"v" * 32),
+        )
+        out.append(encode(sign_tx(body, s.sign)))
     return out
 
 
@@ -154,7 +173,16 @@ async def _drive(
             except aiohttp.ClientError as exc:
                 errors.append(str(exc))
 
-        posts = []
+        queues: list[asyncio.Queue[list[tuple[bytes, bytes]] | None]] = [asyncio.Queue() for _ in urls]
+
+        async def poster(n: int) -> None:
+            # One request at a time per node, in order: each sender's nonces go to one node in sequence, so
+            # batches must arrive in order. The schedule does not wait for them: a slow node's backlog shows
+            # up as latency, measured from each transaction's scheduled time.
+            while (chunk := await queues[n].get()) is not None:
+                await post(urls[n], chunk)
+
+        posters = [asyncio.create_task(poster(n)) for n in range(len(urls))]
         per_tick = [rate * TICK_S * len(x) / total for x in by_node]
         cursor = [0.0] * len(by_node)
         t0 = loop.time() + 0.1
@@ -172,11 +200,13 @@ async def _drive(
                 if chunk:
                     for _, h in chunk:
                         sched[h] = target
-                    posts.append(asyncio.create_task(post(urls[n], chunk)))
+                    queues[n].put_nowait(chunk)
                     sent += len(chunk)
             tick += 1
             if tick % 25 == 0:
                 progress.show(sent, total, len(latencies))
+        for q in queues:
+            q.put_nowait(None)
         send_end = loop.time()
         deadline = send_end + drain
         while not done.is_set() and loop.time() < deadline:
@@ -185,7 +215,9 @@ async def _drive(
                 await asyncio.wait_for(done.wait(), 0.25)
             except TimeoutError:
                 pass
-        await asyncio.gather(*posts)
+        for task in posters:
+            task.cancel()
+        await asyncio.gather(*posters, return_exceptions=True)
         listener.cancel()
         stream.close()
     lat = sorted(latencies)
@@ -242,7 +274,7 @@ def run_network_bench(cfg: BenchConfig, work_dir: Path, signer_pool: ProcessPool
             c,
             node=replace_struct(c.node, verifier_workers=cfg.verifier_workers),
             consensus=ConsensusSection(block_interval_ms=20, empty_block_interval_ms=200, propose_timeout_ms=3000),
-            mempool=MempoolSection(max_txs=400_000, max_bytes=512 * 1024 * 1024),
+            mempool=MempoolSection(max_txs=cfg.mempool_max_txs, max_bytes=512 * 1024 * 1024),
             bench=replace_struct(c.bench, skip_signature_checks=cfg.skip_signatures),
         )
 
@@ -259,20 +291,7 @@ def run_network_bench(cfg: BenchConfig, work_dir: Path, signer_pool: ProcessPool
         nonce = [0] * cfg.accounts
         results = []
         for rate in cfg.rates:
-            count = int(rate * cfg.duration_s)
-            pairs = []
-            for i in range(count):
-                sender = i % cfg.accounts
-                pairs.append((sender, nonce[sender]))
-                nonce[sender] += 1
-            chunks = [pairs[k : k + 2000] for k in range(0, len(pairs), 2000)]
-            signed: list[tuple[int, bytes, bytes]] = []
-            for chunk, out in zip(
-                chunks,
-                signer_pool.map(_sign_chunk, [("bench", cfg.workload, c, cfg.accounts) for c in chunks]),
-                strict=True,
-            ):
-                signed.extend((s, raw, h) for (s, _), (raw, h) in zip(chunk, out, strict=True))
+            signed = _sign_pairs(cfg, nonce, int(rate * cfg.duration_s), signer_pool)
             by_node: list[list[tuple[bytes, bytes]]] = [[] for _ in nodes]
             for sender, raw, h in signed:
                 by_node[sender % len(nodes)].append((raw, h))
@@ -281,6 +300,9 @@ def run_network_bench(cfg: BenchConfig, work_dir: Path, signer_pool: ProcessPool
             if res["committed_tps"] < 0.8 * rate:
                 break  # saturated: higher offered rates only grow the backlog
         after = _get_json(urls[0] + "/v1/metrics")
+        flood = None
+        if cfg.flood_txs:
+            flood = _flood(cfg, urls, signer_pool)
         rss = {n.name: _vm_hwm_kb(procs[n.name].pid) for n in nodes}
     finally:
         for n in nodes:
@@ -302,12 +324,67 @@ def run_network_bench(cfg: BenchConfig, work_dir: Path, signer_pool: ProcessPool
             "accounts": cfg.accounts,
             "duration_s": cfg.duration_s,
             "verifier": after.get("verifier"),
+            "verifier_workers": cfg.verifier_workers,
         },
         "rates": results,
         "peak_committed_tps": peak["committed_tps"],
         "stages_us_per_tx_node0": stages,
         "rss_peak_mb": {k: (round(v / 1024, 1) if v else None) for k, v in rss.items()},
+        "mempool_flood": flood,
     }
+
+
+def _sign_pairs(
+    cfg: BenchConfig, nonce: list[int], count: int, signer_pool: ProcessPoolExecutor
+) -> list[tuple[int, bytes, bytes]]:
+    pairs = []
+    for i in range(count):
+        sender = i % cfg.accounts
+        pairs.append((sender, nonce[sender]))
+        nonce[sender] += 1
+    chunks = [pairs[k : k + 2000] for k in range(0, len(pairs), 2000)]
+    signed: list[tuple[int, bytes, bytes]] = []
+    jobs = [("bench", cfg.workload, c, cfg.accounts) for c in chunks]
+    for chunk, out in zip(chunks, signer_pool.map(_sign_chunk, jobs), strict=True):
+        signed.extend((sender, raw, h) for (sender, _), (raw, h) in zip(chunk, out, strict=True))
+    return signed
+
+
+def _flood(cfg: BenchConfig, urls: list[str], signer_pool: ProcessPoolExecutor) -> dict[str, Any]:
+    """Submit ``cfg.flood_txs`` transactions as fast as possible; report the fullest mempool seen."""
+    sys.stderr.write(f"  signing {cfg.flood_txs} transactions for the mempool flood...\n")
+    # Fresh senders (nonce 0, kv writes): independent of whatever the rate runs left pending or refused.
+    chunks = [list(range(k, min(k + 2000, cfg.flood_txs))) for k in range(0, cfg.flood_txs, 2000)]
+    by_node: list[list[bytes]] = [[] for _ in urls]
+    for out in signer_pool.map(_sign_fresh_kv, chunks):
+        for i, raw in enumerate(out):
+            by_node[i % len(urls)].append(raw)
+
+    async def go() -> dict[str, Any]:
+        fullest = 0
+        refused: dict[str, int] = {}
+        async with aiohttp.ClientSession() as session:
+            for n, raws in enumerate(by_node):
+                for k in range(0, len(raws), 10_000):
+                    body = b"".join(len(r).to_bytes(4, "big") + r for r in raws[k : k + 10_000])
+                    async with session.post(
+                        urls[n] + "/v1/txs/batch", data=body, headers={"Content-Type": BATCH_MEDIA}
+                    ) as r:
+                        res = await r.json()
+                    for rej in res.get("rejected", []):
+                        refused[rej["code"]] = refused.get(rej["code"], 0) + 1
+                    async with session.get(urls[0] + "/v1/metrics") as m:
+                        fullest = max(fullest, (await m.json())["mempool_txs"])
+        return {
+            "submitted": cfg.flood_txs,
+            "fullest_mempool_txs": fullest,
+            "mempool_max_txs": cfg.mempool_max_txs,
+            "refused": refused,
+        }
+
+    result = asyncio.run(go())
+    sys.stderr.write(f"  mempool flood: fullest {result['fullest_mempool_txs']} txs, refused {result['refused']}\n")
+    return result
 
 
 def replace_struct(obj: Any, **changes: Any) -> Any:
@@ -459,7 +536,12 @@ def summary(report: dict[str, Any]) -> str:
             )
         stages = ", ".join(f"{k} {v['us_per_tx']}" for k, v in run["stages_us_per_tx_node0"].items())
         lines.append(f"  peak {run['peak_committed_tps']:,.0f} tx/s; µs/tx by stage (node0): {stages}")
-        lines.append(f"  peak RSS MB: {run['rss_peak_mb']}")
+        lines.append(f"  peak RSS MB: {run['rss_peak_mb']}  verifier: {run['config']['verifier']}")
+        if run.get("mempool_flood"):
+            f = run["mempool_flood"]
+            lines.append(
+                f"  mempool flood: fullest {f['fullest_mempool_txs']} of {f['mempool_max_txs']} txs, refused {f['refused']}"
+            )
     for k, v in report.get("files", {}).items():
         lines.append(f"{k}: {v}")
     return "\n".join(lines)

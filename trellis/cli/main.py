@@ -512,7 +512,7 @@ def cmd_net_up(args: argparse.Namespace) -> int:
     _out(
         args,
         {"dir": str(root), "nodes": [{"name": n.name, "api": n.api_url} for n in nodes]},
-        f"network of {len(nodes)} validators is up\n"
+        f"network of {len(nodes)} validator{'s' if len(nodes) != 1 else ''} is up\n"
         + "\n".join(f"  {n.name}  API {n.api_url}" for n in nodes)
         + ("\nCtrl-C stops it" if args.foreground else f"\nstop it with: trellis net down --home {root}"),
     )
@@ -553,7 +553,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.targets:
         configs = [
-            BenchConfig(validators=1, workload="transfer", rates=[1000, 2000, 4000, 8000, 16000], label="1v transfer"),
+            BenchConfig(
+                validators=1,
+                workload="transfer",
+                rates=[1000, 2000, 4000, 8000, 16000],
+                label="1v transfer",
+                flood_txs=150_000,
+                mempool_max_txs=100_000,
+            ),
+            BenchConfig(validators=1, rates=[8000], verifier_workers=1, label="1v transfer, 1 verifier proc"),
+            BenchConfig(validators=1, rates=[8000], verifier_workers=0, label="1v transfer, in-process verify"),
             BenchConfig(
                 validators=1,
                 workload="transfer",

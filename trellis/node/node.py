@@ -98,6 +98,7 @@ class Node:
             app.account_nonce, max_txs=config.mempool.max_txs, max_bytes=config.mempool.max_bytes, suite=params.suite
         )
         self.driver: ConsensusDriver | None = None
+        self._admission = asyncio.Lock()
         self.failure: BaseException | None = None
         """Set when the node had to stop on an unrecoverable error (``failed`` is then set too)."""
         self.failed = asyncio.Event()
@@ -169,7 +170,13 @@ class Node:
         """Check a batch of transactions (signatures verified together, off the event loop) and admit those
         that pass; one result per input, in order."""
         loop = asyncio.get_running_loop()
-        results = await loop.run_in_executor(None, self.app.check_txs, raws)
+        # Batches are admitted in the order they arrived (asyncio locks are FIFO): a client that sends a
+        # sender's nonces across consecutive batches must not see them admitted out of order.
+        async with self._admission:
+            results = await loop.run_in_executor(None, self.app.check_txs, raws)
+            return self._admit(results)
+
+    def _admit(self, results: list[CheckedTx | InvalidTransaction]) -> list[CheckedTx | InvalidTransaction]:
         sw = self.app.stages.stopwatch()
         admitted: list[CheckedTx] = []
         for i, r in enumerate(results):
@@ -179,7 +186,7 @@ class Node:
                     admitted.append(r)
                 except InvalidTransaction as exc:
                     results[i] = exc
-        sw.mark("admit", len(raws))
+        sw.mark("admit", len(results))
         if self.driver is not None and admitted:
             self.driver.on_local_txs(admitted)
             sw.mark("disseminate", len(admitted))
