@@ -553,13 +553,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.targets:
         configs = [
+            BenchConfig(validators=1, workload="transfer", rates=[1000, 2000, 4000, 8000, 16000], label="1v transfer"),
             BenchConfig(
                 validators=1,
-                workload="transfer",
-                rates=[1000, 2000, 4000, 8000, 16000],
-                label="1v transfer",
-                flood_txs=150_000,
-                mempool_max_txs=100_000,
+                rates=[],
+                label="1v full mempool",
+                flood_txs=240_000,
+                mempool_max_txs=200_000,
+                block_interval_ms=60_000,
             ),
             BenchConfig(validators=1, rates=[8000], verifier_workers=1, label="1v transfer, 1 verifier proc"),
             BenchConfig(validators=1, rates=[8000], verifier_workers=0, label="1v transfer, in-process verify"),
