@@ -471,11 +471,21 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
     for run in report["runs"]:
+        if not run["rates"]:
+            continue
         xs = [r["offered_tps"] for r in run["rates"]]
-        ax1.plot(xs, [r["committed_tps"] for r in run["rates"]], marker="o", label=run["label"])
-        ax2.plot(xs, [r["latency_ms"]["p99"] for r in run["rates"]], marker="o", label=f"{run['label']} p99")
+        (line,) = ax1.plot(xs, [r["committed_tps"] for r in run["rates"]], marker="o", label=run["label"])
+        color = line.get_color()
         ax2.plot(
-            xs, [r["latency_ms"]["p50"] for r in run["rates"]], marker=".", linestyle="--", label=f"{run['label']} p50"
+            xs, [r["latency_ms"]["p99"] for r in run["rates"]], marker="o", color=color, label=f"{run['label']} p99"
+        )
+        ax2.plot(
+            xs,
+            [r["latency_ms"]["p50"] for r in run["rates"]],
+            marker=".",
+            linestyle="--",
+            color=color,
+            label=f"{run['label']} p50",
         )
     ceiling = report["ceiling_verifies_per_s"]
     ax1.axhline(ceiling, color="grey", linestyle=":", label=f"verify ceiling {ceiling:,.0f}/s")
