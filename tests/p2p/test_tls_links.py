@@ -142,6 +142,22 @@ def test_send_returns_false_when_the_peer_queue_is_full() -> None:
     run(scenario())
 
 
+def test_send_returns_false_when_the_peer_queue_would_exceed_its_byte_bound() -> None:
+    async def scenario() -> None:
+        async with Net() as net:
+            b = await net.start(creds("b"))
+            a = await net.start(creds("a"), dial=[b], send_queue_bytes=10_000)
+            await linked(a, b)
+            # No await between the sends, so the writer task cannot drain the queue meanwhile.
+            results = [a.transport.send("b", bytes([i]) * 4_000) for i in range(3)]
+            assert results == [True, True, False]
+            assert a.transport.stats()["frames_dropped"] == 1
+            await wait_until(lambda: len(b.frames) == 2, "the two queued frames")
+            assert a.transport.send("b", b"x" * 4_000) is True
+
+    run(scenario())
+
+
 def test_a_failing_frame_handler_does_not_break_the_link(caplog: pytest.LogCaptureFixture) -> None:
     async def scenario() -> None:
         async with Net() as net:

@@ -124,6 +124,7 @@ class _Link:
     queue: asyncio.Queue[bytes]
     opened_at: float
     writer_task: asyncio.Task[None] | None = None
+    queued_bytes: int = 0
     closed: bool = False
     close_code: str = field(default="")
 
@@ -168,6 +169,7 @@ class TlsTransport:
             PEM bytes or paths to PEM files.
         max_frame_bytes: the largest frame payload sent or accepted; a peer announcing a larger one is dropped.
         send_queue_frames: the capacity of each peer's send queue, in frames.
+        send_queue_bytes: the capacity of each peer's send queue, in bytes (frames beyond it are dropped).
         allowed_node_ids: if given, only these peers are admitted (on top of holding a member certificate).
         backoff_initial_s, backoff_max_s: the reconnect delay starts at the first and doubles up to the second,
             with jitter (each delay is drawn from the upper half of its step).
@@ -193,6 +195,7 @@ class TlsTransport:
         *,
         max_frame_bytes: int = 64 * 1024 * 1024,
         send_queue_frames: int = 10_000,
+        send_queue_bytes: int = 256 * 1024 * 1024,
         allowed_node_ids: set[str] | None = None,
         backoff_initial_s: float = 0.1,
         backoff_max_s: float = 5.0,
@@ -235,6 +238,7 @@ class TlsTransport:
 
         self._max_frame = max_frame_bytes
         self._queue_frames = send_queue_frames
+        self._queue_bytes = send_queue_bytes
         self._backoff_initial = backoff_initial_s
         self._backoff_max = backoff_max_s
         self._handshake_timeout = handshake_timeout_s
@@ -372,11 +376,19 @@ class TlsTransport:
         link = self._links.get(peer_id)
         if link is None or link.closed or not self._frame_ok(frame):
             return False
+        return self._enqueue(link, frame)
+
+    def _enqueue(self, link: _Link, frame: bytes) -> bool:
+        # Bounded in frames and in bytes: a slow peer costs at most send_queue_bytes of memory.
+        if link.queued_bytes + len(frame) > self._queue_bytes:
+            self._frames_dropped += 1
+            return False
         try:
             link.queue.put_nowait(frame)
         except asyncio.QueueFull:
             self._frames_dropped += 1
             return False
+        link.queued_bytes += len(frame)
         return True
 
     def broadcast(self, frame: bytes) -> None:
@@ -386,10 +398,7 @@ class TlsTransport:
         for link in list(self._links.values()):
             if link.closed:
                 continue
-            try:
-                link.queue.put_nowait(frame)
-            except asyncio.QueueFull:
-                self._frames_dropped += 1
+            self._enqueue(link, frame)
 
     def connected_peers(self) -> list[str]:
         """The ids of the peers with a link up now, sorted."""
@@ -708,6 +717,7 @@ class TlsTransport:
                 payload = 0
                 while True:
                     size = len(frame)
+                    link.queued_bytes -= size
                     small.append(pack(size))
                     if size >= _JOIN_LIMIT:
                         chunks.append(b"".join(small))
