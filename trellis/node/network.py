@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -150,7 +151,6 @@ def init_network(
 def free_port_range(n: int, *, avoid: int | None = None) -> int:
     """A base port such that ``base .. base + n - 1`` are all free right now on 127.0.0.1 (and, if ``avoid``
     is given, the range does not overlap ``avoid .. avoid + n - 1``)."""
-    import socket
 
     while True:
         with socket.socket() as probe:

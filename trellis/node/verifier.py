@@ -27,6 +27,7 @@ from multiprocessing.shared_memory import SharedMemory
 
 from trellis.core.crypto.batch import BatchVerifier, SuiteVerifier
 from trellis.core.crypto.suite import Suite, suite_by_name
+from trellis.keys.signer import MemorySigner
 
 _ITEM_HDR = struct.Struct("<H")
 _MSG_LEN = struct.Struct("<I")
@@ -205,7 +206,6 @@ class TrustingVerifier:
 def measure_ceiling(backend: BatchVerifier, suite: Suite, seconds: float = 2.0, batch: int = 4096) -> float:
     """Signature verifications per second that ``backend`` sustains (valid Ed25519 signatures over 150-byte
     messages, in batches of ``batch``)."""
-    from trellis.keys.signer import MemorySigner
 
     signer = MemorySigner(b"\x42" * 32)
     items = []
