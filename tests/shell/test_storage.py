@@ -239,7 +239,7 @@ def test_commit_block_writes_state_values_and_tree_nodes(actors: Actors, store_k
     executed = chain.commit_txs([raw_tx(actors.alice, 0, KvPut(namespace="ns", key=b"k", value=b"hello"))])
     store = chain.app.store
     for key, value in executed.output.writes.items():
-        assert store.state_get(key) == value
+        assert store.get(key) == value
     for node_hash, node in executed.tree.nodes.items():
         assert store.get_node(node_hash) == node
     for vh, value in executed.tree.values.items():

@@ -18,7 +18,7 @@ from trellis.core.execution.block import ChainTip, ExecutedBlock, build_block, c
 from trellis.core.execution.state_keys import Account
 from trellis.core.ledger.block import Block, Commit, Header, block_hash
 from trellis.core.ledger.state_tree import StateProof, lookup, prove
-from trellis.core.ledger.tx import check_tx_stateless, decode_tx, signing_bytes, tx_hash
+from trellis.core.ledger.tx import BAD_SIGNATURE, check_tx_stateless, decode_tx, signature_item, tx_hash
 from trellis.core.params import ChainParams
 from trellis.storage.chain_store import ChainStore
 
@@ -116,9 +116,8 @@ class TrellisApp:
 
     def check_tx(self, raw: bytes) -> CheckedTx:
         checked = self.precheck_tx(raw)
-        body = checked.tx.body
-        if not self.verifier.verify_batch([(body.sender, signing_bytes(body), checked.tx.signature)])[0]:
-            raise InvalidTransaction("bad_signature", "signature does not verify under the sender's key")
+        if not self.verifier.verify_batch([signature_item(checked.tx)])[0]:
+            raise InvalidTransaction("bad_signature", BAD_SIGNATURE)
         return checked
 
     def precheck_tx(self, raw: bytes) -> CheckedTx:
@@ -147,17 +146,17 @@ class TrellisApp:
         for i in pending:
             c = out[i]
             assert isinstance(c, CheckedTx)
-            items.append((c.tx.body.sender, signing_bytes(c.tx.body), c.tx.signature))
+            items.append(signature_item(c.tx))
         st.mark("decode", len(raws))
         verdicts = self.verifier.verify_batch(items)
         st.mark("verify", len(items))
         for i, ok in zip(pending, verdicts, strict=True):
             if not ok:
-                out[i] = InvalidTransaction("bad_signature", "signature does not verify under the sender's key")
+                out[i] = InvalidTransaction("bad_signature", BAD_SIGNATURE)
         return out
 
     def account_nonce(self, address: bytes) -> int:
-        return read_account(self.store.state_get, address).nonce
+        return read_account(self.store.get, address).nonce
 
     def prepare_proposal(self, candidates: Sequence[CheckedTx], time_ms: int, proposer: bytes) -> ExecutedBlock:
         limits = self.params.limits
@@ -209,14 +208,10 @@ class TrellisApp:
                 raise InvalidBlock(exc.code, f"transaction {i}: {exc.reason}") from exc
             if not verified or tx_hash(suite, tx_bytes[i]) not in verified:
                 to_verify.append(i)
-        items = [
-            (block.txs[i].body.sender, signing_bytes(block.txs[i].body), block.txs[i].signature) for i in to_verify
-        ]
+        items = [signature_item(block.txs[i]) for i in to_verify]
         for i, ok in zip(to_verify, self.verifier.verify_batch(items), strict=True):
             if not ok:
-                raise InvalidBlock(
-                    "bad_signature", f"transaction {i}: signature does not verify under the sender's key"
-                )
+                raise InvalidBlock("bad_signature", f"transaction {i}: {BAD_SIGNATURE}")
         executed = check_block(self.params, self.store, self.store, self._tip, block, tx_bytes)
         self._remember(executed)
         return executed
@@ -250,7 +245,7 @@ class TrellisApp:
     # -- queries ------------------------------------------------------------------------------------------
     def account(self, address: bytes) -> Account:
         """Return the committed account record of ``address``."""
-        return read_account(self.store.state_get, address)
+        return read_account(self.store.get, address)
 
     def header(self, height: int) -> Header:
         """Return the header at ``height`` (1 or more)."""
@@ -262,7 +257,7 @@ class TrellisApp:
     def state_value(self, key: bytes, height: int | None = None) -> bytes | None:
         """Return the value of ``key`` after block ``height`` (default: the latest)."""
         if height is None or height == self._tip.height:
-            return self.store.state_get(key)
+            return self.store.get(key)
         root = self._root_at(height)
         vh = lookup(self.suite, self.store, root, key)
         return None if vh is None else self.store.value_by_hash(vh)

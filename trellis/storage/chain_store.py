@@ -179,10 +179,6 @@ class ChainStore:
             out.append((int(h), int(i), v))
         return out
 
-    def state_get(self, key: bytes) -> bytes | None:
-        """Return the latest committed value of a state key."""
-        return self.kv.get("state", key)
-
     def get(self, key: bytes) -> bytes | None:
         """``StateReader``: the latest committed value of a state key."""
         return self.kv.get("state", key)

@@ -9,6 +9,7 @@ The transaction hash is ``tagged_hash("trellis/tx/v1", canonical bytes of the wh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import msgspec
@@ -79,13 +80,6 @@ class SubmitEvidence(CoreStruct, frozen=True, tag="evidence.submit"):
 
 Payload = Transfer | Mint | KvPut | KvDelete | SubmitEvidence
 """The tagged union of every module message. The tag (``"module.action"``) is encoded first."""
-
-MODULE_OF_TAG = {
-    "accounts.transfer": "accounts",
-    "accounts.mint": "accounts",
-    "kv.put": "kv",
-    "kv.delete": "kv",
-}
 
 
 class TxBody(CoreStruct, frozen=True):
@@ -165,17 +159,24 @@ def check_tx_stateless(suite: Suite, tx: SignedTx, chain_id: str) -> None:
         )
 
 
+BAD_SIGNATURE = "signature does not verify under the sender's key"
+
+
+def signature_item(tx: SignedTx) -> tuple[bytes, bytes, bytes]:
+    """The (public key, message, signature) triple that verifies ``tx``, as batch verifiers take it."""
+    return tx.body.sender, signing_bytes(tx.body), tx.signature
+
+
 def verify_tx_signature(suite: Suite, tx: SignedTx) -> None:
     """Check the sender's signature.
 
     Raises:
         InvalidTransaction: ``bad_signature``.
     """
-    if not suite.verify(tx.body.sender, signing_bytes(tx.body), tx.signature):
-        raise InvalidTransaction("bad_signature", "signature does not verify under the sender's key")
+    if not suite.verify(*signature_item(tx)):
+        raise InvalidTransaction("bad_signature", BAD_SIGNATURE)
 
 
-def sign_tx(body: TxBody, sign: object) -> SignedTx:
-    """Return ``body`` signed with ``sign`` (a callable bytes -> 64-byte signature)."""
-    assert callable(sign)
+def sign_tx(body: TxBody, sign: Callable[[bytes], bytes]) -> SignedTx:
+    """Return ``body`` signed with ``sign`` (bytes -> 64-byte signature)."""
     return SignedTx(body=body, signature=sign(signing_bytes(body)))
