@@ -186,6 +186,8 @@ class TrellisApp:
             time_ms,
             proposer,
             mark=lambda stage: st.mark(stage, n),
+            tx_hashes=[c.hash for c in chosen],
+            senders=[c.sender for c in chosen],
         )
         self._remember(executed)
         return executed
@@ -198,6 +200,7 @@ class TrellisApp:
         if cached is not None:
             return cached
         tx_bytes = [encode(tx) for tx in block.txs]
+        hashes = [tx_hash(suite, b) for b in tx_bytes]  # once: for the verified-set lookup and for execution
         to_verify: list[int] = []
         for i, tx in enumerate(block.txs):
             if len(tx_bytes[i]) > self.params.limits.max_tx_bytes:
@@ -206,13 +209,13 @@ class TrellisApp:
                 check_tx_stateless(suite, tx, self.params.chain_id)
             except InvalidTransaction as exc:
                 raise InvalidBlock(exc.code, f"transaction {i}: {exc.reason}") from exc
-            if not verified or tx_hash(suite, tx_bytes[i]) not in verified:
+            if hashes[i] not in verified:
                 to_verify.append(i)
         items = [signature_item(block.txs[i]) for i in to_verify]
         for i, ok in zip(to_verify, self.verifier.verify_batch(items), strict=True):
             if not ok:
                 raise InvalidBlock("bad_signature", f"transaction {i}: {BAD_SIGNATURE}")
-        executed = check_block(self.params, self.store, self.store, self._tip, block, tx_bytes)
+        executed = check_block(self.params, self.store, self.store, self._tip, block, tx_bytes, hashes)
         self._remember(executed)
         return executed
 

@@ -57,10 +57,17 @@ class BlockOutput:
     senders: list[bytes]
 
 
-def apply_block(state: StateReader, txs: Sequence[SignedTx], tx_bytes: Sequence[bytes], env: BlockEnv) -> BlockOutput:
+def apply_block(
+    state: StateReader,
+    txs: Sequence[SignedTx],
+    tx_bytes: Sequence[bytes],
+    env: BlockEnv,
+    tx_hashes: Sequence[bytes] | None = None,
+    sender_addresses: Sequence[bytes] | None = None,
+) -> BlockOutput:
     """Execute ``txs`` in order against ``state``.
 
-    Signatures are not checked here: the caller verifies them in batches before (``verify_tx_signature``).
+    Signatures are not checked here: the caller verifies them in batches before (``signature_item``).
     Each transaction must carry the chain id and its sender's next nonce; a failing handler yields a receipt
     with a non-zero code, discards that transaction's writes and still advances the sender's nonce.
 
@@ -69,6 +76,9 @@ def apply_block(state: StateReader, txs: Sequence[SignedTx], tx_bytes: Sequence[
         txs: the decoded transactions.
         tx_bytes: their canonical encodings (for hashing), same order.
         env: chain parameters, height and time.
+        tx_hashes: the transactions' hashes if the caller already has them (admission computed them); else
+            computed here from ``tx_bytes``.
+        sender_addresses: the senders' addresses if the caller already has them; else derived here.
 
     Raises:
         InvalidBlock: ``wrong_chain_id`` or ``bad_nonce`` — a block with such a transaction is invalid.
@@ -89,8 +99,8 @@ def apply_block(state: StateReader, txs: Sequence[SignedTx], tx_bytes: Sequence[
         body = tx.body
         if body.chain_id != chain_id:
             raise InvalidBlock("wrong_chain_id", f"transaction {i} is for chain {body.chain_id!r}")
-        sender = address_of(suite, body.sender)
-        h = tx_hash(suite, tx_bytes[i])
+        sender = address_of(suite, body.sender) if sender_addresses is None else sender_addresses[i]
+        h = tx_hash(suite, tx_bytes[i]) if tx_hashes is None else tx_hashes[i]
         akey = account_key(sender)
         raw = block_get(akey)
         acct = Account(balance=0, nonce=0) if raw is None else decode(raw, Account)

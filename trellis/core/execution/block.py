@@ -68,9 +68,11 @@ def _execute(
     tx_bytes: Sequence[bytes],
     time_ms: int,
     mark: Callable[[str], None] | None = None,
+    tx_hashes: Sequence[bytes] | None = None,
+    senders: Sequence[bytes] | None = None,
 ) -> tuple[BlockOutput, TreeUpdate, list[bytes]]:
     env = BlockEnv(params=params, height=tip.height + 1, time_ms=time_ms)
-    output = apply_block(state, txs, tx_bytes, env)
+    output = apply_block(state, txs, tx_bytes, env, tx_hashes, senders)
     if mark is not None:
         mark("execute")
     tree = apply_updates(params.suite, nodes, tip.state_root, output.writes)
@@ -90,12 +92,15 @@ def build_block(
     time_ms: int,
     proposer: bytes,
     mark: Callable[[str], None] | None = None,
+    tx_hashes: Sequence[bytes] | None = None,
+    senders: Sequence[bytes] | None = None,
 ) -> ExecutedBlock:
     """Execute ``txs`` on top of ``tip`` and return the complete block.
 
     The caller has already checked signatures and nonces (a mempool's job) and picked ``time_ms`` greater
     than ``tip.time_ms``. ``mark``, if given, is called with a stage name as each stage ends ("execute",
     "state_commitment", "header"): the shell uses it to time stages; it does not affect the result.
+    ``tx_hashes`` and ``senders``, if given, are what admission already computed (see ``apply_block``).
 
     Raises:
         InvalidBlock: a transaction breaks a block-validity rule (see ``apply_block``) or the time is not
@@ -104,7 +109,7 @@ def build_block(
     if time_ms <= tip.time_ms:
         raise InvalidBlock("bad_time", f"block time {time_ms} is not after the parent's {tip.time_ms}")
     suite = params.suite
-    output, tree, receipt_bytes = _execute(params, state, nodes, tip, txs, tx_bytes, time_ms, mark)
+    output, tree, receipt_bytes = _execute(params, state, nodes, tip, txs, tx_bytes, time_ms, mark, tx_hashes, senders)
     header = Header(
         chain_id=params.chain_id,
         height=tip.height + 1,
@@ -133,8 +138,10 @@ def check_block(
     tip: ChainTip,
     block: Block,
     tx_bytes: Sequence[bytes],
+    tx_hashes: Sequence[bytes] | None = None,
 ) -> ExecutedBlock:
     """Check a proposed block against ``tip`` by re-executing it; return the executed block.
+    ``tx_hashes``, if given, are the hashes of ``tx_bytes`` (computed once by the caller).
 
     Signatures are checked by the caller (in batches). Every header field is checked here.
 
@@ -163,7 +170,7 @@ def check_block(
         raise InvalidBlock("bad_validators_hash", "validators_hash is not the current validator set's")
     if h.tx_root != merkle_root(suite, tx_bytes):
         raise InvalidBlock("bad_tx_root", "tx_root does not match the transactions")
-    output, tree, receipt_bytes = _execute(params, state, nodes, tip, block.txs, tx_bytes, h.time_ms)
+    output, tree, receipt_bytes = _execute(params, state, nodes, tip, block.txs, tx_bytes, h.time_ms, None, tx_hashes)
     if h.results_root != merkle_root(suite, receipt_bytes):
         raise InvalidBlock("bad_results_root", "results_root does not match the execution results")
     if h.state_root != tree.root:
