@@ -9,6 +9,7 @@ passphrase, with file mode 0600; production keys are made with ``trellis keys ne
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from trellis.core.errors import TrellisError
 from trellis.core.params import ChainParams, Genesis, GenesisAccount, GenesisOrg, GenesisValidator, load_genesis
 from trellis.core.types import ChainId
 from trellis.keys.certs import create_org_ca, is_valid_node_id, issue_node_cert, write_private_key
-from trellis.keys.signer import KeyStore
+from trellis.keys.signer import KeyInfo, KeyStore
 from trellis.node.config import ApiSection, NodeConfig, NodeSection, P2pSection, render_config
 
 GENESIS_FILE = "genesis.json"
@@ -91,25 +92,57 @@ def init_home(root: Path, *, chain_id: str = "trellis-dev", api_port: int = 8680
     bob = ks.create("bob") if not (root / KEYS_DIR / "bob.pem").exists() else ks.info("bob")
     # The organisation's CA and this node's TLS certificate: unused while the chain has one validator, ready
     # for peers to join (their certificates must chain to a CA listed in genesis).
-    ca_key, ca_cert = create_org_ca(ORG)
-    (root / "ca").mkdir(parents=True, exist_ok=True)
-    (root / "tls").mkdir(parents=True, exist_ok=True)
-    write_private_key(root / "ca" / "ca.key", ca_key)
-    (root / "ca" / "ca.crt").write_bytes(ca_cert)
-    node_key, node_cert = issue_node_cert(ca_key, ca_cert, org=ORG, node_id=node_id)
-    write_private_key(root / "tls" / "node.key", node_key)
-    (root / "tls" / "node.crt").write_bytes(node_cert)
-    genesis = Genesis(
+    org = create_org_credentials(ORG, node_id, ca_dir=root / "ca", tls_dir=root / "tls")
+    genesis = dev_genesis(
+        chain_id, [GenesisValidator(name=moniker, public_key=val.public_key.hex(), power=10)], [org], alice, bob
+    )
+    home.genesis.write_bytes(encode_genesis(genesis))
+    write_config(home.config, cfg)
+    return home
+
+
+def create_org_credentials(org: str, node_id: str, *, ca_dir: Path, tls_dir: Path) -> GenesisOrg:
+    """Create organisation ``org``'s CA (``ca_dir/ca.key|crt``) and issue node ``node_id``'s TLS certificate
+    (``tls_dir/node.key|crt``); return the organisation as genesis lists it."""
+    ca_key, ca_cert = create_org_ca(org)
+    ca_dir.mkdir(parents=True, exist_ok=True)
+    tls_dir.mkdir(parents=True, exist_ok=True)
+    write_private_key(ca_dir / "ca.key", ca_key)
+    (ca_dir / "ca.crt").write_bytes(ca_cert)
+    node_key, node_cert = issue_node_cert(ca_key, ca_cert, org=org, node_id=node_id)
+    write_private_key(tls_dir / "node.key", node_key)
+    (tls_dir / "node.crt").write_bytes(node_cert)
+    return GenesisOrg(name=org, ca_cert=ca_cert.decode())
+
+
+def dev_genesis(
+    chain_id: str,
+    validators: list[GenesisValidator],
+    orgs: list[GenesisOrg],
+    alice: KeyInfo,
+    bob: KeyInfo,
+    extra_accounts: Sequence[GenesisAccount] = (),
+) -> Genesis:
+    """A development genesis: ``alice`` is the mint authority and funded, ``bob`` funded with less."""
+    return Genesis(
         chain_id=chain_id,
         genesis_time_ms=time.time_ns() // 1_000_000,
-        orgs=[GenesisOrg(name=ORG, ca_cert=ca_cert.decode())],
-        validators=[GenesisValidator(name=moniker, public_key=val.public_key.hex(), power=10)],
+        orgs=orgs,
+        validators=validators,
         mint_authority=alice.address.hex(),
         accounts=[
             GenesisAccount(address=alice.address.hex(), balance=DEV_BALANCE),
             GenesisAccount(address=bob.address.hex(), balance=DEV_BALANCE // 1000),
+            *extra_accounts,
         ],
     )
-    home.genesis.write_bytes(msgspec.json.format(msgspec.json.encode(genesis), indent=2) + b"\n")
-    home.config.write_text("# Trellis node configuration (edit and restart to apply)\n" + render_config(cfg))
-    return home
+
+
+def encode_genesis(genesis: Genesis) -> bytes:
+    """``genesis.json`` text: indented JSON."""
+    return msgspec.json.format(msgspec.json.encode(genesis), indent=2) + b"\n"
+
+
+def write_config(path: Path, cfg: NodeConfig) -> None:
+    """Write ``config.toml``."""
+    path.write_text("# Trellis node configuration (edit and restart to apply)\n" + render_config(cfg))

@@ -25,13 +25,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import msgspec
-
-from trellis.core.params import Genesis, GenesisAccount, GenesisOrg, GenesisValidator
-from trellis.keys.certs import create_org_ca, issue_node_cert, write_private_key
+from trellis.core.params import GenesisAccount, GenesisOrg, GenesisValidator
 from trellis.keys.signer import KeyStore
-from trellis.node.config import ApiSection, NodeConfig, NodeSection, P2pSection, render_config
-from trellis.node.home import DEV_BALANCE, HomeError
+from trellis.node.config import ApiSection, NodeConfig, NodeSection, P2pSection
+from trellis.node.home import HomeError, create_org_credentials, dev_genesis, encode_genesis, write_config
 
 NETWORK_FILE = "network.json"
 
@@ -89,13 +86,8 @@ def init_network(
     vals: list[GenesisValidator] = []
     for i, name in enumerate(names):
         org = f"org{i}"
-        ca_key, ca_cert = create_org_ca(org)
-        org_dir = root / "orgs" / org
-        org_dir.mkdir(parents=True, exist_ok=True)
-        write_private_key(org_dir / "ca.key", ca_key)
-        (org_dir / "ca.crt").write_bytes(ca_cert)
-        orgs.append(GenesisOrg(name=org, ca_cert=ca_cert.decode()))
         home = root / name
+        orgs.append(create_org_credentials(org, name, ca_dir=root / "orgs" / org, tls_dir=home / "tls"))
         ks = KeyStore(home / "keys")
         val = ks.create("validator")
         for acct in ("alice", "bob"):
@@ -105,23 +97,7 @@ def init_network(
                 dst.write_bytes(src.read_bytes())
                 os.chmod(dst, 0o600)
         vals.append(GenesisValidator(name=name, public_key=val.public_key.hex(), power=10))
-        node_key, node_cert = issue_node_cert(ca_key, ca_cert, org=org, node_id=name)
-        (home / "tls").mkdir(parents=True, exist_ok=True)
-        write_private_key(home / "tls" / "node.key", node_key)
-        (home / "tls" / "node.crt").write_bytes(node_cert)
-    genesis = Genesis(
-        chain_id=chain_id,
-        genesis_time_ms=time.time_ns() // 1_000_000,
-        validators=vals,
-        mint_authority=alice.address.hex(),
-        accounts=[
-            GenesisAccount(address=alice.address.hex(), balance=DEV_BALANCE),
-            GenesisAccount(address=bob.address.hex(), balance=DEV_BALANCE // 1000),
-            *extra_accounts,
-        ],
-        orgs=orgs,
-    )
-    genesis_bytes = msgspec.json.format(msgspec.json.encode(genesis), indent=2) + b"\n"
+    genesis_bytes = encode_genesis(dev_genesis(chain_id, vals, orgs, alice, bob, extra_accounts))
     nodes: list[NetNode] = []
     for i, name in enumerate(names):
         home = root / name
@@ -134,9 +110,7 @@ def init_network(
         )
         if tune is not None:
             cfg = tune(cfg)
-        (home / "config.toml").write_text(
-            "# Trellis node configuration (edit and restart to apply)\n" + render_config(cfg)
-        )
+        write_config(home / "config.toml", cfg)
         nodes.append(NetNode(name, home, f"http://127.0.0.1:{api_port + i}"))
     (root / NETWORK_FILE).write_text(
         json.dumps(
