@@ -55,8 +55,9 @@ class Application(Protocol):
         valid (size, encoding, chain id, signature) or is already committed."""
         ...
 
-    def check_txs(self, raws: Sequence[bytes]) -> list[CheckedTx | InvalidTransaction]:
-        """``check_tx`` for a batch, with every signature verified in one batch; one result per input."""
+    def check_txs(self, raws: Sequence[bytes], known: Container[bytes] = ()) -> list[CheckedTx | InvalidTransaction]:
+        """``check_tx`` for a batch, with every signature verified in one batch; transactions whose hash is in
+        ``known`` are refused as duplicates unverified. One result per input."""
         ...
 
     def account_nonce(self, address: bytes) -> int:

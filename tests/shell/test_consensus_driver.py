@@ -147,7 +147,7 @@ def make_node(
     """A driver over an in-memory chain (fresh unless ``store`` is given); ``signer`` None makes a node that
     follows without voting."""
     app = TrellisApp(params, ChainStore(store if store is not None else MemoryStore()))
-    mempool = Mempool(app.account_nonce, max_txs=1000, max_bytes=1 << 20, suite=ED25519)
+    mempool = Mempool(app.account_nonce, max_txs=1000, max_bytes=1 << 20)
     privval = None if signer is None else PrivValidator(ED25519, signer, wal if wal is not None else MemoryWal())
     net, timers = FakeNetwork(), ManualTimers(GENESIS_MS + 10_000)
     committed: list[ExecutedBlock] = []

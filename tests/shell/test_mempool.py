@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from trellis.core.crypto.suite import ED25519
 from trellis.core.errors import InvalidTransaction
 from trellis.core.ledger.tx import KvPut, Transfer
 from trellis.node.mempool import Mempool
@@ -29,7 +28,7 @@ def committed() -> Committed:
 
 @pytest.fixture
 def pool(committed: Committed) -> Mempool:
-    return Mempool(committed, max_txs=100, max_bytes=1024 * 1024, suite=ED25519)
+    return Mempool(committed, max_txs=100, max_bytes=1024 * 1024)
 
 
 def _pay(actors: Actors, amount: int = 1) -> Transfer:
@@ -79,7 +78,7 @@ def test_the_same_transaction_twice_is_refused_as_duplicate(actors: Actors, pool
 
 
 def test_a_full_pool_by_count_refuses_with_mempool_full(actors: Actors, committed: Committed) -> None:
-    pool = Mempool(committed, max_txs=2, max_bytes=1024 * 1024, suite=ED25519)
+    pool = Mempool(committed, max_txs=2, max_bytes=1024 * 1024)
     pool.add(checked(actors.alice, 0, _pay(actors)))
     pool.add(checked(actors.bob, 0, _pay(actors)))
     assert _refusal(pool, checked(actors.alice, 1, _pay(actors))) == "mempool_full"
@@ -88,7 +87,7 @@ def test_a_full_pool_by_count_refuses_with_mempool_full(actors: Actors, committe
 
 def test_a_full_pool_by_bytes_refuses_with_mempool_full(actors: Actors, committed: Committed) -> None:
     first = checked(actors.alice, 0, KvPut(namespace="ns", key=b"a", value=b"x" * 600))
-    pool = Mempool(committed, max_txs=100, max_bytes=len(first.raw) + 100, suite=ED25519)
+    pool = Mempool(committed, max_txs=100, max_bytes=len(first.raw) + 100)
     pool.add(first)
     second = checked(actors.bob, 0, KvPut(namespace="ns", key=b"b", value=b"x" * 600))
     assert _refusal(pool, second) == "mempool_full"
@@ -98,14 +97,14 @@ def test_a_full_pool_by_bytes_refuses_with_mempool_full(actors: Actors, committe
 def test_a_pool_exactly_at_its_byte_bound_admits_the_last_transaction(actors: Actors, committed: Committed) -> None:
     a = checked(actors.alice, 0, _pay(actors))
     b = checked(actors.bob, 0, _pay(actors))
-    pool = Mempool(committed, max_txs=100, max_bytes=len(a.raw) + len(b.raw), suite=ED25519)
+    pool = Mempool(committed, max_txs=100, max_bytes=len(a.raw) + len(b.raw))
     pool.add(a)
     pool.add(b)
     assert pool.size_bytes == pool.max_bytes
 
 
 def test_a_refused_transaction_does_not_advance_the_senders_next_nonce(actors: Actors, committed: Committed) -> None:
-    pool = Mempool(committed, max_txs=1, max_bytes=1024 * 1024, suite=ED25519)
+    pool = Mempool(committed, max_txs=1, max_bytes=1024 * 1024)
     pool.add(checked(actors.bob, 0, _pay(actors)))
     _refusal(pool, checked(actors.alice, 0, _pay(actors)))
     assert pool.next_nonce(addr(actors.alice)) == 0

@@ -248,7 +248,7 @@ class Simulation:
         node.generation += 1
         node.alive = True
         app = TrellisApp(self.params, ChainStore(node.store))
-        mempool = Mempool(app.account_nonce, max_txs=10_000, max_bytes=10_000_000, suite=ED25519)
+        mempool = Mempool(app.account_nonce, max_txs=10_000, max_bytes=10_000_000)
         net = _ByzantineNet(self, node) if node.byzantine else _Net(self, node)
         driver = ConsensusDriver(
             self.params,

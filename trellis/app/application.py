@@ -130,22 +130,26 @@ class TrellisApp:
             raise InvalidTransaction("duplicate", f"transaction already committed at height {pos[0]}")
         return CheckedTx(tx=tx, raw=raw, hash=h, sender=address_of(self.suite, tx.body.sender))
 
-    def check_txs(self, raws: Sequence[bytes]) -> list[CheckedTx | InvalidTransaction]:
+    def check_txs(self, raws: Sequence[bytes], known: Container[bytes] = ()) -> list[CheckedTx | InvalidTransaction]:
         """Admission checks for a batch: prechecks one by one, then every signature in one batch through the
-        application's verifier. One result per input, in order: the checked transaction or why it failed."""
+        application's verifier. Transactions whose hash is in ``known`` (already pending) are refused as
+        ``duplicate`` before their signature is checked. One result per input, in order: the checked
+        transaction or why it failed."""
         st = self.stages.stopwatch()
         out: list[CheckedTx | InvalidTransaction] = []
         pending: list[int] = []
+        items: list[tuple[bytes, bytes, bytes]] = []
         for raw in raws:
             try:
-                out.append(self.precheck_tx(raw))
-                pending.append(len(out) - 1)
+                c = self.precheck_tx(raw)
             except InvalidTransaction as exc:
                 out.append(exc)
-        items = []
-        for i in pending:
-            c = out[i]
-            assert isinstance(c, CheckedTx)
+                continue
+            if c.hash in known:
+                out.append(InvalidTransaction("duplicate", "transaction is already in the mempool"))
+                continue
+            out.append(c)
+            pending.append(len(out) - 1)
             items.append(signature_item(c.tx))
         st.mark("decode", len(raws))
         verdicts = self.verifier.verify_batch(items)

@@ -264,8 +264,7 @@ class ConsensusDriver:
             self._apply_synced(peer_id, msg)
         elif isinstance(msg, TxsMsg):
             added = False
-            fresh = [raw for raw in msg.txs if self.mempool.hash_of(raw) not in self.mempool]
-            for r in self.app.check_txs(fresh) if fresh else []:
+            for r in self.app.check_txs(msg.txs, self.mempool):
                 if isinstance(r, InvalidTransaction):
                     continue  # duplicates and stale nonces are normal in gossip
                 try:

@@ -13,9 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from trellis.abci import CheckedTx
-from trellis.core.crypto.suite import Suite
 from trellis.core.errors import InvalidTransaction
-from trellis.core.ledger.tx import tx_hash
 
 
 class Mempool:
@@ -25,7 +23,6 @@ class Mempool:
         committed_nonce: returns a sender's next nonce in committed state.
         max_txs: most transactions held.
         max_bytes: most bytes of transactions held.
-        suite: the chain's crypto suite (transaction hashes).
     """
 
     def __init__(
@@ -34,10 +31,8 @@ class Mempool:
         *,
         max_txs: int,
         max_bytes: int,
-        suite: Suite,
     ) -> None:
         self._committed_nonce = committed_nonce
-        self._suite = suite
         self.max_txs = max_txs
         self.max_bytes = max_bytes
         self._by_hash: OrderedDict[bytes, CheckedTx] = OrderedDict()
@@ -52,10 +47,6 @@ class Mempool:
     def size_bytes(self) -> int:
         """Bytes of transactions held."""
         return self._bytes
-
-    def hash_of(self, raw: bytes) -> bytes:
-        """The transaction hash of canonical bytes (for skipping what the pool already holds)."""
-        return tx_hash(self._suite, raw)
 
     def __contains__(self, tx_hash: object) -> bool:
         return tx_hash in self._by_hash

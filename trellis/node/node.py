@@ -94,9 +94,7 @@ class Node:
         self.clock = clock
         self.transport = transport
         self.validator_address = privval.address if privval is not None else b""
-        self.mempool = Mempool(
-            app.account_nonce, max_txs=config.mempool.max_txs, max_bytes=config.mempool.max_bytes, suite=params.suite
-        )
+        self.mempool = Mempool(app.account_nonce, max_txs=config.mempool.max_txs, max_bytes=config.mempool.max_bytes)
         self.driver: ConsensusDriver | None = None
         self._admission = asyncio.Lock()
         self.failure: BaseException | None = None
