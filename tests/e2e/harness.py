@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,13 +16,12 @@ from typing import Any
 from trellis.core.codec import encode
 from trellis.core.ledger.tx import Payload, SignedTx, TxBody, sign_tx
 from trellis.keys.signer import MemorySigner
+from trellis.node.network import free_port_range
 
 
 def free_port() -> int:
     """A TCP port that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port_range(1)
 
 
 def trellis_cmd(*args: str) -> list[str]:

@@ -29,7 +29,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -585,4 +585,4 @@ def summary(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["BenchConfig", "replace", "run_suite", "summary"]
+__all__ = ["BenchConfig", "run_suite", "summary"]
