@@ -181,7 +181,7 @@ def node_config(
     *,
     block_interval_ms: int = 1,
     empty_block_interval_ms: int = 3_600_000,
-    max_body_bytes: int = 64 * 1024,
+    max_body_bytes: int = 256 * 1024,
     mempool_max_txs: int = 10_000,
 ) -> NodeConfig:
     """A test configuration: API on a free port, fast blocks, empty blocks rarely (heights move only with txs)."""

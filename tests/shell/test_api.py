@@ -24,7 +24,7 @@ from trellis.core.codec import decode, encode
 from trellis.core.execution.state_keys import Account, KvRecord, account_key, kv_key
 from trellis.core.ledger.block import Header, block_hash
 from trellis.core.ledger.state_tree import StateProof, verify_state_proof
-from trellis.core.ledger.tx import KvPut, SignedTx, Transfer, decode_tx, tx_hash
+from trellis.core.ledger.tx import ContractDeploy, KvPut, SignedTx, Transfer, decode_tx, tx_hash
 from trellis.keys.signer import MemorySigner
 from trellis.node.assembly import assemble_node
 from trellis.node.home import Home, init_home
@@ -463,7 +463,7 @@ REFUSALS: dict[str, tuple[Callable[[ApiHarness], dict[str, Any]], int, str]] = {
         "nonce_gap",
     ),
     "oversized tx": (
-        lambda a: _octets(a.tx(a.alice, KvPut(namespace="ns", key=b"k", value=b"x" * 20_000))),
+        lambda a: _octets(a.tx(a.alice, ContractDeploy(code=b"\x00asm" + b"x" * 60_000, args=b"y" * 10_000))),
         413,
         "too_large",
     ),

@@ -9,7 +9,7 @@ from trellis.app.application import NotFound, TrellisApp
 from trellis.core.codec import encode
 from trellis.core.errors import InvalidBlock, InvalidTransaction
 from trellis.core.ledger.block import Block
-from trellis.core.ledger.tx import KvPut, Mint, Transfer, tx_hash
+from trellis.core.ledger.tx import ContractDeploy, KvPut, Mint, Transfer, tx_hash
 from trellis.storage.chain_store import ChainStore
 from trellis.storage.kv import MemoryStore
 
@@ -223,7 +223,7 @@ def test_process_proposal_refuses_an_oversized_transaction(
     actors: Actors, chain: AppChain, replica: TrellisApp
 ) -> None:
     block = chain.build([]).block
-    big = make_tx(actors.alice, 0, KvPut(namespace="ns", key=b"k", value=b"x" * 20_000))
+    big = make_tx(actors.alice, 0, ContractDeploy(code=b"\x00asm" + b"x" * 60_000, args=b"y" * 10_000))
     assert len(encode(big)) > replica.params.limits.max_tx_bytes
     with pytest.raises(InvalidBlock) as info:
         replica.process_proposal(Block(header=replace(block.header, tx_count=1), txs=[big]))

@@ -15,7 +15,20 @@ from trellis.core.crypto.suite import Suite, address_of
 from trellis.core.errors import DecodeError
 from trellis.core.ledger.block import Block, Commit, CommitSig, Header, Receipt
 from trellis.core.ledger.state_tree import ProofLeaf, ProofStep, StateProof
-from trellis.core.ledger.tx import KvDelete, KvPut, Mint, Payload, SignedTx, SubmitEvidence, Transfer, TxBody, tx_hash
+from trellis.core.ledger.tx import (
+    ContractCall,
+    ContractDeploy,
+    ContractUpgrade,
+    KvDelete,
+    KvPut,
+    Mint,
+    Payload,
+    SignedTx,
+    SubmitEvidence,
+    Transfer,
+    TxBody,
+    tx_hash,
+)
 from trellis.core.ledger.votes import Evidence
 
 Hex = Annotated[str, msgspec.Meta(pattern=r"^0x([0-9a-fA-F]{2})*$", max_length=2 * 1024 * 1024)]
@@ -65,7 +78,36 @@ class SubmitEvidenceJson(_J, tag="evidence.submit", tag_field="type"):
     """Canonical encoding of the evidence (two conflicting signed votes or proposals), hex."""
 
 
-PayloadJson = TransferJson | MintJson | KvPutJson | KvDeleteJson | SubmitEvidenceJson
+class ContractDeployJson(_J, tag="contracts.deploy", tag_field="type"):
+    code: Hex
+    args: Hex = "0x"
+    admin: Hex | None = None
+    gas_limit: int = 10_000_000
+
+
+class ContractCallJson(_J, tag="contracts.call", tag_field="type"):
+    contract: Hex
+    method: str
+    args: Hex = "0x"
+    gas_limit: int = 1_000_000
+
+
+class ContractUpgradeJson(_J, tag="contracts.upgrade", tag_field="type"):
+    contract: Hex
+    code: Hex
+    gas_limit: int = 10_000_000
+
+
+PayloadJson = (
+    TransferJson
+    | MintJson
+    | KvPutJson
+    | KvDeleteJson
+    | SubmitEvidenceJson
+    | ContractDeployJson
+    | ContractCallJson
+    | ContractUpgradeJson
+)
 
 
 class TxBodyJson(_J):
@@ -98,6 +140,8 @@ class ReceiptJson(_J):
     code: int
     message: str
     events: list[EventJson]
+    gas_used: int = 0
+    data: Hex = "0x"
 
 
 class HeaderJson(_J):
@@ -296,6 +340,13 @@ def payload_json(p: Payload) -> PayloadJson:
         return KvPutJson(namespace=p.namespace, key=hx(p.key), value=hx(p.value))
     if isinstance(p, KvDelete):
         return KvDeleteJson(namespace=p.namespace, key=hx(p.key))
+    if isinstance(p, ContractDeploy):
+        admin = None if p.admin is None else hx(p.admin)
+        return ContractDeployJson(code=hx(p.code), args=hx(p.args), admin=admin, gas_limit=p.gas_limit)
+    if isinstance(p, ContractCall):
+        return ContractCallJson(contract=hx(p.contract), method=p.method, args=hx(p.args), gas_limit=p.gas_limit)
+    if isinstance(p, ContractUpgrade):
+        return ContractUpgradeJson(contract=hx(p.contract), code=hx(p.code), gas_limit=p.gas_limit)
     return SubmitEvidenceJson(evidence=hx(encode(p.evidence)))
 
 
@@ -315,6 +366,8 @@ def receipt_json(r: Receipt) -> ReceiptJson:
         code=r.code,
         message=r.message,
         events=[EventJson(type=e.type, attributes={k: _attr_text(v) for k, v in e.attributes}) for e in r.events],
+        gas_used=r.gas_used,
+        data=hx(r.data),
     )
 
 
@@ -382,6 +435,24 @@ def payload_from_json(p: PayloadJson) -> Payload:
         return KvPut(namespace=p.namespace, key=unhex(p.key, "payload.key"), value=unhex(p.value, "payload.value"))
     if isinstance(p, KvDeleteJson):
         return KvDelete(namespace=p.namespace, key=unhex(p.key, "payload.key"))
+    if isinstance(p, ContractDeployJson):
+        return ContractDeploy(
+            code=unhex(p.code, "payload.code"),
+            args=unhex(p.args, "payload.args"),
+            admin=None if p.admin is None else unhex(p.admin, "payload.admin"),
+            gas_limit=p.gas_limit,
+        )
+    if isinstance(p, ContractCallJson):
+        return ContractCall(
+            contract=unhex(p.contract, "payload.contract"),
+            method=p.method,
+            args=unhex(p.args, "payload.args"),
+            gas_limit=p.gas_limit,
+        )
+    if isinstance(p, ContractUpgradeJson):
+        return ContractUpgrade(
+            contract=unhex(p.contract, "payload.contract"), code=unhex(p.code, "payload.code"), gas_limit=p.gas_limit
+        )
     return SubmitEvidence(evidence=decode(unhex(p.evidence, "payload.evidence"), Evidence))  # type: ignore[arg-type]
 
 

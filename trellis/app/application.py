@@ -15,6 +15,7 @@ from trellis.core.crypto.suite import address_of
 from trellis.core.errors import InvalidBlock, InvalidTransaction, TrellisError
 from trellis.core.execution.apply import genesis_writes
 from trellis.core.execution.block import ChainTip, ExecutedBlock, build_block, check_block, genesis_tip
+from trellis.core.execution.contracts import ContractEngine, declared_gas
 from trellis.core.execution.state_keys import Account
 from trellis.core.ledger.block import Block, Commit, Header, block_hash
 from trellis.core.ledger.state_tree import StateProof, lookup, prove
@@ -79,6 +80,8 @@ class TrellisApp:
         params: chain parameters from genesis.
         store: where blocks and state live.
         index_accounts: keep each account's transaction history (traceability index).
+        verifier: checks signatures in batches (default: in this process).
+        contracts: runs contract code (default: none; contract transactions then fail with a receipt code).
     """
 
     def __init__(
@@ -88,8 +91,10 @@ class TrellisApp:
         *,
         index_accounts: bool = True,
         verifier: BatchVerifier | None = None,
+        contracts: ContractEngine | None = None,
     ) -> None:
         self.params = params
+        self.contracts = contracts
         self.verifier: BatchVerifier = verifier if verifier is not None else SuiteVerifier(params.suite)
         self.suite = params.suite
         self.store = store
@@ -167,6 +172,8 @@ class TrellisApp:
         chosen: list[CheckedTx] = []
         next_nonce: dict[bytes, int] = {}
         size = 0
+        gas = 0
+        max_gas = self.params.genesis.contracts.max_block_gas
         for c in candidates:
             if len(chosen) >= limits.max_block_txs or size + len(c.raw) > limits.max_block_bytes:
                 break
@@ -175,6 +182,10 @@ class TrellisApp:
                 expected = self.account_nonce(c.sender)
             if c.tx.body.nonce != expected:
                 continue
+            tx_gas = declared_gas(c.tx.body.payload)
+            if gas + tx_gas > max_gas:
+                continue  # the sender's later transactions then fail the nonce check and wait too
+            gas += tx_gas
             next_nonce[c.sender] = expected + 1
             chosen.append(c)
             size += len(c.raw)
@@ -192,6 +203,7 @@ class TrellisApp:
             mark=lambda stage: st.mark(stage, n),
             tx_hashes=[c.hash for c in chosen],
             senders=[c.sender for c in chosen],
+            contracts=self.contracts,
         )
         self._remember(executed)
         return executed
@@ -219,7 +231,7 @@ class TrellisApp:
         for i, ok in zip(to_verify, self.verifier.verify_batch(items), strict=True):
             if not ok:
                 raise InvalidBlock("bad_signature", f"transaction {i}: {BAD_SIGNATURE}")
-        executed = check_block(self.params, self.store, self.store, self._tip, block, tx_bytes, hashes)
+        executed = check_block(self.params, self.store, self.store, self._tip, block, tx_bytes, hashes, self.contracts)
         self._remember(executed)
         return executed
 

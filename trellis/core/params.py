@@ -16,7 +16,7 @@ from trellis.core.codec import encode
 from trellis.core.crypto.suite import Suite, address_of, suite_by_name
 from trellis.core.errors import DecodeError, TrellisError
 from trellis.core.ledger.block import MAX_BLOCK_TXS, Validator, ValidatorSet, make_validator_set
-from trellis.core.ledger.tx import MAX_TX_BYTES
+from trellis.core.ledger.tx import MAX_CODE_BYTES, MAX_TX_BYTES
 from trellis.core.types import U64, ChainId
 
 # \Z, not $, which would also accept a trailing "\n" (see trellis/core/types.py).
@@ -48,12 +48,29 @@ class GenesisAccount(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 class GenesisLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Size limits, consensus-critical."""
 
-    max_tx_bytes: Annotated[int, msgspec.Meta(ge=256, le=MAX_TX_BYTES)] = 16 * 1024
+    max_tx_bytes: Annotated[int, msgspec.Meta(ge=256, le=MAX_TX_BYTES)] = MAX_TX_BYTES
     """Largest encoded transaction accepted."""
     max_block_txs: Annotated[int, msgspec.Meta(ge=1, le=MAX_BLOCK_TXS)] = 20_000
     """Most transactions in one block."""
     max_block_bytes: Annotated[int, msgspec.Meta(ge=1024, le=256 * 1024 * 1024)] = 32 * 1024 * 1024
     """Largest total size of a block's transactions."""
+
+
+class GenesisContracts(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Smart-contract parameters, consensus-critical (docs/spec/contracts.md)."""
+
+    governance: HexAddress | None = None
+    """An address that may upgrade any contract (besides each contract's own admin); None: no such address."""
+    gas_price: U64 = 0
+    """Settlement units charged per unit of gas, paid by the sender even when the transaction fails."""
+    max_code_bytes: Annotated[int, msgspec.Meta(ge=1024, le=MAX_CODE_BYTES)] = MAX_CODE_BYTES
+    """Largest module accepted."""
+    max_block_gas: Annotated[int, msgspec.Meta(ge=1_000_000, le=2**53)] = 2_000_000_000
+    """Most gas a block's transactions may declare in total (their ``gas_limit`` sum)."""
+    max_memory_pages: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 16
+    """Most 64 KiB linear-memory pages a contract instance may have."""
+    max_call_depth: Annotated[int, msgspec.Meta(ge=1, le=64)] = 8
+    """Most nested contract calls (the transaction's own call is depth 1)."""
 
 
 class GenesisOrg(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -84,6 +101,8 @@ class Genesis(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     """Size limits."""
     orgs: Annotated[list[GenesisOrg], msgspec.Meta(max_length=1000)] = []
     """Member organisations (the network's membership: who may connect)."""
+    contracts: GenesisContracts = GenesisContracts()
+    """Smart-contract parameters."""
 
 
 class InvalidGenesis(TrellisError):
@@ -119,6 +138,12 @@ class ChainParams:
     def limits(self) -> GenesisLimits:
         """The size limits."""
         return self.genesis.limits
+
+    @property
+    def governance(self) -> bytes | None:
+        """The contract governance address, if genesis names one."""
+        gov = self.genesis.contracts.governance
+        return None if gov is None else bytes.fromhex(gov)
 
 
 def params_from_genesis(genesis: Genesis) -> ChainParams:

@@ -183,6 +183,10 @@ class ChainStore:
         """``StateReader``: the latest committed value of a state key."""
         return self.kv.get("state", key)
 
+    def scan(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """``StateReader``: latest committed state entries with ``start <= key < end``, in key order."""
+        return self.kv.scan("state", start, end, limit=limit)
+
     def get_node(self, node_hash: bytes) -> bytes | None:
         """Return a state-tree node (``NodeReader``)."""
         return self.kv.get("smt_nodes", node_hash)

@@ -9,6 +9,7 @@ from typing import Protocol
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import address_of
 from trellis.core.errors import InvalidBlock
+from trellis.core.execution.contracts import ContractEngine, declared_gas
 from trellis.core.execution.modules import HANDLERS, TxContext
 from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.execution.state_keys import Account, account_key
@@ -24,6 +25,10 @@ class StateReader(Protocol):
         """Return the value at ``key``, or None."""
         ...
 
+    def scan(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """Return up to ``limit`` (key, value) pairs with ``start <= key < end``, in key order."""
+        ...
+
 
 @dataclass(frozen=True)
 class BlockEnv:
@@ -33,11 +38,13 @@ class BlockEnv:
         params: the chain parameters.
         height: the block's height.
         time_ms: the block's time.
+        contracts: the engine that runs contract code (None: contract transactions fail).
     """
 
     params: ChainParams
     height: int
     time_ms: int
+    contracts: ContractEngine | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,9 @@ def apply_block(
             return writes[key]
         return state.get(key)
 
+    gas_price = env.params.genesis.contracts.gas_price
+    max_block_gas = env.params.genesis.contracts.max_block_gas
+    block_gas = 0
     for i, tx in enumerate(txs):
         body = tx.body
         if body.chain_id != chain_id:
@@ -110,6 +120,23 @@ def apply_block(
                 f"transaction {i} has nonce {body.nonce}; the sender's next nonce is {acct.nonce}",
             )
         writes[akey] = encode(Account(balance=acct.balance, nonce=acct.nonce + 1))
+        hashes.append(h)
+        senders.append(sender)
+        gas_limit = declared_gas(body.payload)
+        if gas_limit:
+            block_gas += gas_limit
+            if block_gas > max_block_gas:
+                raise InvalidBlock("too_much_gas", f"the block's transactions declare more than {max_block_gas} gas")
+            if gas_limit * gas_price > acct.balance:
+                receipts.append(
+                    Receipt(
+                        tx_hash=h,
+                        code=int(ResultCode.INSUFFICIENT_FUNDS),
+                        message=f"balance {acct.balance} cannot pay for {gas_limit} gas at price {gas_price}",
+                        events=[],
+                    )
+                )
+                continue
 
         tx_writes: dict[bytes, bytes | None] = {}
 
@@ -118,17 +145,64 @@ def apply_block(
                 return _tw[key]
             return block_get(key)
 
-        ctx = TxContext(sender, env.params, env.height, get, tx_writes.__setitem__)
+        def scan(
+            start: bytes, end: bytes, limit: int, _tw: dict[bytes, bytes | None] = tx_writes
+        ) -> list[tuple[bytes, bytes]]:
+            return _merged_scan(state, (writes, _tw), start, end, limit)
+
+        ctx = TxContext(
+            sender,
+            env.params,
+            env.height,
+            get,
+            tx_writes.__setitem__,
+            nonce=body.nonce,
+            time_ms=env.time_ms,
+            scan=scan,
+            engine=env.contracts,
+        )
         try:
             events = HANDLERS[type(body.payload)](ctx, body.payload)
         except TxFailure as fail:
-            receipts.append(Receipt(tx_hash=h, code=int(fail.code), message=fail.message[:512], events=[]))
+            receipt = Receipt(
+                tx_hash=h, code=int(fail.code), message=fail.message[:512], events=[], gas_used=ctx.gas_used
+            )
         else:
             writes.update(tx_writes)
-            receipts.append(Receipt(tx_hash=h, code=int(ResultCode.OK), message="", events=events))
-        hashes.append(h)
-        senders.append(sender)
+            receipt = Receipt(
+                tx_hash=h,
+                code=int(ResultCode.OK),
+                message="",
+                events=events,
+                gas_used=ctx.gas_used,
+                data=ctx.return_data,
+            )
+        if gas_limit and gas_price:
+            # The reservation check above guarantees the balance covers the fee: contracts cannot spend it.
+            paying = decode(writes[akey] or b"", Account)
+            fee = min(ctx.gas_used * gas_price, paying.balance)
+            writes[akey] = encode(Account(balance=paying.balance - fee, nonce=paying.nonce))
+        receipts.append(receipt)
     return BlockOutput(receipts=receipts, writes=writes, tx_hashes=hashes, senders=senders)
+
+
+def _merged_scan(
+    state: StateReader,
+    overlays: tuple[dict[bytes, bytes | None], ...],
+    start: bytes,
+    end: bytes,
+    limit: int,
+) -> list[tuple[bytes, bytes]]:
+    """Scan ``[start, end)`` of ``state`` as changed by ``overlays`` (later ones win; None deletes)."""
+    changed: dict[bytes, bytes | None] = {}
+    for overlay in overlays:
+        for k, v in overlay.items():
+            if start <= k < end:
+                changed[k] = v
+    # Each changed key can hide at most one stored row, so this many stored rows always suffice.
+    rows: dict[bytes, bytes | None] = dict(state.scan(start, end, limit + len(changed)))
+    rows.update(changed)
+    return [(k, v) for k, v in sorted(rows.items()) if v is not None][:limit]
 
 
 def genesis_writes(params: ChainParams) -> dict[bytes, bytes | None]:

@@ -9,6 +9,7 @@ from trellis.core.codec import encode
 from trellis.core.crypto.merkle import merkle_root
 from trellis.core.errors import InvalidBlock
 from trellis.core.execution.apply import BlockEnv, BlockOutput, StateReader, apply_block, genesis_writes
+from trellis.core.execution.contracts import ContractEngine
 from trellis.core.ledger.block import Block, Header, block_hash, validators_hash
 from trellis.core.ledger.state_tree import NodeReader, TreeUpdate, apply_updates
 from trellis.core.ledger.tx import SignedTx
@@ -70,8 +71,9 @@ def _execute(
     mark: Callable[[str], None] | None = None,
     tx_hashes: Sequence[bytes] | None = None,
     senders: Sequence[bytes] | None = None,
+    contracts: ContractEngine | None = None,
 ) -> tuple[BlockOutput, TreeUpdate, list[bytes]]:
-    env = BlockEnv(params=params, height=tip.height + 1, time_ms=time_ms)
+    env = BlockEnv(params=params, height=tip.height + 1, time_ms=time_ms, contracts=contracts)
     output = apply_block(state, txs, tx_bytes, env, tx_hashes, senders)
     if mark is not None:
         mark("execute")
@@ -94,6 +96,7 @@ def build_block(
     mark: Callable[[str], None] | None = None,
     tx_hashes: Sequence[bytes] | None = None,
     senders: Sequence[bytes] | None = None,
+    contracts: ContractEngine | None = None,
 ) -> ExecutedBlock:
     """Execute ``txs`` on top of ``tip`` and return the complete block.
 
@@ -101,6 +104,7 @@ def build_block(
     than ``tip.time_ms``. ``mark``, if given, is called with a stage name as each stage ends ("execute",
     "state_commitment", "header"): the shell uses it to time stages; it does not affect the result.
     ``tx_hashes`` and ``senders``, if given, are what admission already computed (see ``apply_block``).
+    ``contracts`` runs contract code (see ``BlockEnv``).
 
     Raises:
         InvalidBlock: a transaction breaks a block-validity rule (see ``apply_block``) or the time is not
@@ -109,7 +113,9 @@ def build_block(
     if time_ms <= tip.time_ms:
         raise InvalidBlock("bad_time", f"block time {time_ms} is not after the parent's {tip.time_ms}")
     suite = params.suite
-    output, tree, receipt_bytes = _execute(params, state, nodes, tip, txs, tx_bytes, time_ms, mark, tx_hashes, senders)
+    output, tree, receipt_bytes = _execute(
+        params, state, nodes, tip, txs, tx_bytes, time_ms, mark, tx_hashes, senders, contracts
+    )
     header = Header(
         chain_id=params.chain_id,
         height=tip.height + 1,
@@ -139,9 +145,11 @@ def check_block(
     block: Block,
     tx_bytes: Sequence[bytes],
     tx_hashes: Sequence[bytes] | None = None,
+    contracts: ContractEngine | None = None,
 ) -> ExecutedBlock:
     """Check a proposed block against ``tip`` by re-executing it; return the executed block.
-    ``tx_hashes``, if given, are the hashes of ``tx_bytes`` (computed once by the caller).
+    ``tx_hashes``, if given, are the hashes of ``tx_bytes`` (computed once by the caller); ``contracts`` runs
+    contract code.
 
     Signatures are checked by the caller (in batches). Every header field is checked here.
 
@@ -170,7 +178,9 @@ def check_block(
         raise InvalidBlock("bad_validators_hash", "validators_hash is not the current validator set's")
     if h.tx_root != merkle_root(suite, tx_bytes):
         raise InvalidBlock("bad_tx_root", "tx_root does not match the transactions")
-    output, tree, receipt_bytes = _execute(params, state, nodes, tip, block.txs, tx_bytes, h.time_ms, None, tx_hashes)
+    output, tree, receipt_bytes = _execute(
+        params, state, nodes, tip, block.txs, tx_bytes, h.time_ms, None, tx_hashes, None, contracts
+    )
     if h.results_root != merkle_root(suite, receipt_bytes):
         raise InvalidBlock("bad_results_root", "results_root does not match the execution results")
     if h.state_root != tree.root:

@@ -7,17 +7,41 @@ from typing import Any
 
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import address_of
+from trellis.core.execution.contracts import (
+    ContractEngine,
+    ScanFn,
+    handle_contract_call,
+    handle_contract_deploy,
+    handle_contract_upgrade,
+)
 from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.execution.state_keys import Account, EvidenceRecord, KvRecord, account_key, evidence_key, kv_key
 from trellis.core.ledger.block import Event
-from trellis.core.ledger.tx import KvDelete, KvPut, Mint, SubmitEvidence, Transfer
+from trellis.core.ledger.tx import (
+    ContractCall,
+    ContractDeploy,
+    ContractUpgrade,
+    KvDelete,
+    KvPut,
+    Mint,
+    SubmitEvidence,
+    Transfer,
+)
 from trellis.core.ledger.votes import DuplicateVoteEvidence, check_evidence, evidence_offender
 from trellis.core.params import ChainParams
 from trellis.core.types import U64_MAX
 
 
+def _no_scan(start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+    return []
+
+
 class TxContext:
-    """What a handler sees: the sender, the chain parameters and a read/write view of state."""
+    """What a handler sees: the sender, the chain parameters, the block, and a read/write view of state.
+
+    Handlers of contract messages also set ``gas_used`` and ``return_data``; they are recorded in the receipt
+    whether the transaction succeeds or fails.
+    """
 
     def __init__(
         self,
@@ -26,6 +50,11 @@ class TxContext:
         height: int,
         get: Callable[[bytes], bytes | None],
         put: Callable[[bytes, bytes | None], None],
+        *,
+        nonce: int = 0,
+        time_ms: int = 0,
+        scan: ScanFn = _no_scan,
+        engine: ContractEngine | None = None,
     ) -> None:
         self.sender = sender
         self.params = params
@@ -33,6 +62,15 @@ class TxContext:
         self.height = height
         self.get = get
         self.put = put
+        self.nonce = nonce
+        self.time_ms = time_ms
+        self.scan = scan
+        self.engine = engine
+        self.suite = params.suite
+        self.limits = params.genesis.contracts
+        self.governance = params.governance
+        self.gas_used = 0
+        self.return_data = b""
 
     def account(self, address: bytes) -> Account:
         """Return the account at ``address`` (a zero account if it was never written)."""
@@ -135,5 +173,8 @@ HANDLERS: dict[type, Callable[[TxContext, Any], list[Event]]] = {
     KvPut: handle_kv_put,
     KvDelete: handle_kv_delete,
     SubmitEvidence: handle_submit_evidence,
+    ContractDeploy: handle_contract_deploy,
+    ContractCall: handle_contract_call,
+    ContractUpgrade: handle_contract_upgrade,
 }
 """Message type -> handler. Every member of ``Payload`` has exactly one."""

@@ -17,6 +17,12 @@ class ResultCode(IntEnum):
     OVERFLOW = 6
     DUPLICATE = 7
     INVALID_EVIDENCE = 8
+    INVALID_CONTRACT = 9
+    OUT_OF_GAS = 10
+    CONTRACT_TRAP = 11
+    REVERTED = 12
+    UNKNOWN_METHOD = 13
+    CALL_DEPTH = 14
 
 
 class TxFailure(Exception):

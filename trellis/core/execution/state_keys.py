@@ -62,3 +62,38 @@ class EvidenceRecord(CoreStruct, frozen=True):
 def evidence_key(offender: bytes, height: int, round_: int, kind: str) -> bytes:
     """State key of an evidence record."""
     return EVIDENCE_PREFIX + offender + height.to_bytes(8, "big") + round_.to_bytes(4, "big") + kind.encode()
+
+
+CONTRACT_PREFIX = b"contract/"
+CODE_PREFIX = b"code/"
+CONTRACT_STORE_PREFIX = b"cstore/"
+
+
+class ContractMeta(CoreStruct, frozen=True):
+    """A deployed contract, at ``b"contract/" + address``."""
+
+    code_hash: Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
+    """Hash of its current code (the code itself is at ``b"code/" + code_hash``)."""
+    deployer: Address
+    """Who deployed it."""
+    admin: Address | None
+    """Who may upgrade it besides the genesis governance address (None: nobody else)."""
+    created_height: U64
+    """Height of the block that deployed it."""
+    updated_height: U64
+    """Height of the block that last set its code."""
+
+
+def contract_key(address: bytes) -> bytes:
+    """State key of a contract's record."""
+    return CONTRACT_PREFIX + address
+
+
+def code_key(code_hash: bytes) -> bytes:
+    """State key of a module's code, stored once per code hash."""
+    return CODE_PREFIX + code_hash
+
+
+def contract_storage_key(address: bytes, key: bytes) -> bytes:
+    """State key of one entry of a contract's own storage (20-byte address, then the contract's key)."""
+    return CONTRACT_STORE_PREFIX + address + key

@@ -28,6 +28,7 @@ MAX_EVENTS = 64
 Text = Annotated[str, msgspec.Meta(max_length=512)]
 Short = Annotated[str, msgspec.Meta(max_length=64)]
 AttrValue = Annotated[bytes, msgspec.Meta(max_length=1024)]
+ReturnData = Annotated[bytes, msgspec.Meta(max_length=16 * 1024)]
 
 
 class Header(CoreStruct, frozen=True):
@@ -85,6 +86,10 @@ class Receipt(CoreStruct, frozen=True):
     """Empty on success; otherwise why it failed."""
     events: Annotated[list[Event], msgspec.Meta(max_length=MAX_EVENTS)]
     """Events emitted (none when the transaction failed)."""
+    gas_used: U64 = 0
+    """Gas the transaction used (contract transactions; 0 for the others)."""
+    data: ReturnData = b""
+    """What the transaction returned (a contract call's return data, a deployment's address)."""
 
 
 class Validator(CoreStruct, frozen=True):
