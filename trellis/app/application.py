@@ -242,9 +242,10 @@ class TrellisApp:
     def commit(self, executed: ExecutedBlock, certificate: Commit) -> ChainTip:
         index = None
         if self.index_accounts:
+            out = executed.output
             index = [
-                involved_addresses(tx, sender)
-                for tx, sender in zip(executed.block.txs, executed.output.senders, strict=True)
+                involved_addresses(tx, sender, receipt)
+                for tx, sender, receipt in zip(executed.block.txs, out.senders, out.receipts, strict=True)
             ]
         st = self.stages.stopwatch()
         self._tip = self.store.commit_block(executed, certificate, index)

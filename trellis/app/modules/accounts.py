@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from trellis.core.codec import decode
 from trellis.core.execution.state_keys import Account, account_key
+from trellis.core.ledger.block import Receipt
 from trellis.core.ledger.tx import Mint, SignedTx, Transfer
 
 
@@ -15,9 +16,16 @@ def read_account(get: Callable[[bytes], bytes | None], address: bytes) -> Accoun
     return Account(balance=0, nonce=0) if raw is None else decode(raw, Account)
 
 
-def involved_addresses(tx: SignedTx, sender: bytes) -> list[bytes]:
-    """Return the addresses whose transaction history lists ``tx``: the sender and any recipient."""
+def involved_addresses(tx: SignedTx, sender: bytes, receipt: Receipt | None = None) -> list[bytes]:
+    """Return the addresses whose transaction history lists ``tx``: the sender, any recipient, and every
+    contract that emitted an event in ``receipt`` (so a contract's history is its events' transactions)."""
     payload = tx.body.payload
+    out = [sender]
     if isinstance(payload, Transfer | Mint) and payload.to != sender:
-        return [sender, payload.to]
-    return [sender]
+        out.append(payload.to)
+    if receipt is not None:
+        for event in receipt.events:
+            for name, value in event.attributes:
+                if name == "contract" and value not in out:
+                    out.append(value)
+    return out
