@@ -7,7 +7,7 @@ from collections.abc import Callable
 from trellis.core.codec import decode
 from trellis.core.execution.state_keys import Account, account_key
 from trellis.core.ledger.block import Receipt
-from trellis.core.ledger.tx import Mint, SignedTx, Transfer
+from trellis.core.ledger.tx import ContractCall, ContractUpgrade, Mint, SignedTx, Transfer
 
 
 def read_account(get: Callable[[bytes], bytes | None], address: bytes) -> Account:
@@ -23,6 +23,8 @@ def involved_addresses(tx: SignedTx, sender: bytes, receipt: Receipt | None = No
     out = [sender]
     if isinstance(payload, Transfer | Mint) and payload.to != sender:
         out.append(payload.to)
+    if isinstance(payload, ContractCall | ContractUpgrade):
+        out.append(payload.contract)  # failed calls too: they have no events
     if receipt is not None:
         for event in receipt.events:
             for name, value in event.attributes:
