@@ -9,14 +9,14 @@ from collections.abc import Container, Sequence
 
 from trellis.abci import CheckedTx
 from trellis.app.modules.accounts import involved_addresses, read_account
-from trellis.core.codec import encode
+from trellis.core.codec import decode, encode
 from trellis.core.crypto.batch import BatchVerifier, SuiteVerifier
 from trellis.core.crypto.suite import address_of
 from trellis.core.errors import InvalidBlock, InvalidTransaction, TrellisError
 from trellis.core.execution.apply import genesis_writes
 from trellis.core.execution.block import ChainTip, ExecutedBlock, build_block, check_block, genesis_tip
-from trellis.core.execution.contracts import ContractEngine, declared_gas
-from trellis.core.execution.state_keys import Account
+from trellis.core.execution.contracts import CallOutcome, ContractEngine, StateContractHost, declared_gas
+from trellis.core.execution.state_keys import Account, ContractMeta, code_key, contract_key
 from trellis.core.ledger.block import Block, Commit, Header, block_hash
 from trellis.core.ledger.state_tree import StateProof, lookup, prove
 from trellis.core.ledger.tx import BAD_SIGNATURE, check_tx_stateless, decode_tx, signature_item, tx_hash
@@ -71,6 +71,12 @@ class NotFound(TrellisError):
     """A queried height, block or value that does not exist."""
 
     code = "not_found"
+
+
+class ContractsDisabled(TrellisError):
+    """A contract query on a node without a contract engine."""
+
+    code = "contracts_disabled"
 
 
 class TrellisApp:
@@ -294,6 +300,49 @@ class TrellisApp:
             vh = lookup(self.suite, self.store, header.state_root, key)
             value = None if vh is None else self.store.value_by_hash(vh)
         return value, proof, header
+
+    def contract(self, address: bytes) -> ContractMeta:
+        """Return the committed record of the contract at ``address``.
+
+        Raises:
+            NotFound: no contract is deployed there.
+        """
+        raw = self.store.get(contract_key(address))
+        if raw is None:
+            raise NotFound(f"no contract at {address.hex()}")
+        return decode(raw, ContractMeta)
+
+    def contract_code(self, address: bytes) -> bytes:
+        """Return the code the contract at ``address`` runs (``NotFound`` if there is none)."""
+        code = self.store.get(code_key(self.contract(address).code_hash))
+        if code is None:  # the record and its code are written in the same block
+            raise NotFound(f"the code of contract {address.hex()} is missing from the store")
+        return code
+
+    def query_contract(self, address: bytes, method: str, args: bytes, gas_limit: int) -> CallOutcome:
+        """Run ``method`` of a contract read-only against the latest committed state (no transaction).
+
+        Writes and events trap; the result is the call's outcome (return data, or why it failed).
+
+        Raises:
+            NotFound: no contract at ``address``.
+            ContractsDisabled: this node runs without a contract engine.
+        """
+        self.contract(address)
+        if self.contracts is None:
+            raise ContractsDisabled("this node was started without a contract engine")
+        tip = self._tip
+        host = StateContractHost(
+            self.suite,
+            self.params.genesis.contracts,
+            tip.height,
+            tip.time_ms,
+            bytes(20),
+            self.store.get,
+            None,
+            self.store.scan,
+        )
+        return self.contracts.call(host, address, bytes(20), method, args, gas_limit)
 
     def _root_at(self, height: int) -> bytes:
         if height < 0 or height > self._tip.height:
