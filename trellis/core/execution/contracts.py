@@ -313,7 +313,7 @@ def handle_contract_deploy(ctx: ContractTx, msg: ContractDeploy) -> list[Event]:
     ctx.put(contract_key(address), encode(meta))
     events = _run(ctx, engine, address, "init", msg.args, msg.gas_limit - ctx.gas_used, True)
     ctx.return_data = address
-    deployed = Event(type="contract.deployed", attributes=[("contract", address), ("code_hash", code_hash)])
+    deployed = Event(type="contracts.deployed", attributes=[("contract", address), ("code_hash", code_hash)])
     return [deployed, *events]
 
 
@@ -347,4 +347,4 @@ def handle_contract_upgrade(ctx: ContractTx, msg: ContractUpgrade) -> list[Event
         updated_height=ctx.height,
     )
     ctx.put(contract_key(msg.contract), encode(new))
-    return [Event(type="contract.upgraded", attributes=[("contract", msg.contract), ("code_hash", code_hash)])]
+    return [Event(type="contracts.upgraded", attributes=[("contract", msg.contract), ("code_hash", code_hash)])]
