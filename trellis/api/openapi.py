@@ -23,6 +23,10 @@ _SCHEMA_TYPES = (
     t.CommittedBlockJson,
     t.StatusJson,
     t.ProblemJson,
+    t.ContractJson,
+    t.ContractQueryJson,
+    t.ContractQueryResultJson,
+    t.ContractEventsJson,
 )
 
 
@@ -187,6 +191,50 @@ def openapi_document() -> dict[str, Any]:
                     _param("prove", "query", {"type": "boolean"}, "Include the proof and header"),
                 ],
                 "responses": {"200": _json("KvRecordJson", "Record"), **errors},
+            }
+        },
+        "/v1/contracts/{address}": {
+            "get": {
+                "summary": "A deployed contract: code hash and size, deployer, admin, heights",
+                "parameters": [_param("address", "path", hex_str, "Contract address (20 bytes)")],
+                "responses": {"200": _json("ContractJson", "Contract"), **errors},
+            }
+        },
+        "/v1/contracts/{address}/code": {
+            "get": {
+                "summary": "The contract's WebAssembly code",
+                "parameters": [_param("address", "path", hex_str, "Contract address")],
+                "responses": {
+                    "200": {"description": "The module", "content": {"application/wasm": {}}},
+                    **errors,
+                },
+            }
+        },
+        "/v1/contracts/{address}/query": {
+            "post": {
+                "summary": "Run a method read-only against the latest committed state (no transaction)",
+                "parameters": [_param("address", "path", hex_str, "Contract address")],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("ContractQueryJson")}},
+                },
+                "responses": {
+                    "200": _json("ContractQueryResultJson", "The outcome: return data, or why the call failed"),
+                    **errors,
+                },
+            }
+        },
+        "/v1/contracts/{address}/events": {
+            "get": {
+                "summary": "Events the contract emitted, in chain order (paged)",
+                "parameters": [
+                    _param("address", "path", hex_str, "Contract address"),
+                    _param(
+                        "limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000}, "Transactions per page"
+                    ),
+                    _param("after", "query", {"type": "string"}, "Cursor from the previous page's 'next'"),
+                ],
+                "responses": {"200": _json("ContractEventsJson", "Events"), **errors},
             }
         },
         "/openapi.json": {

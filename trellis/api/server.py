@@ -24,6 +24,11 @@ from trellis.api.types import (
     BatchRejectionJson,
     BatchResultJson,
     CommittedBlockJson,
+    ContractEventJson,
+    ContractEventsJson,
+    ContractJson,
+    ContractQueryJson,
+    ContractQueryResultJson,
     EvidenceJson,
     EvidenceListJson,
     KvRecordJson,
@@ -41,7 +46,7 @@ from trellis.api.types import (
     tx_json,
     unhex,
 )
-from trellis.app.application import NotFound
+from trellis.app.application import ContractsDisabled, NotFound
 from trellis.app.modules.kv import read_record
 from trellis.core.codec import decode, encode
 from trellis.core.errors import DecodeError, InvalidTransaction, TrellisError
@@ -59,6 +64,8 @@ _NAMESPACE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _HEIGHT = re.compile(r"[0-9]{1,20}")
 _CURSOR = re.compile(r"([0-9]{1,20}):([0-9]{1,10})")
 _MAX_KV_KEY = 256
+_METHOD = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+_MAX_CALL_ARGS = 16 * 1024
 MAX_WAIT_S = 60.0
 BATCH_MEDIA_TYPE = "application/x-trellis-txs"
 MAX_BATCH_TXS = 20_000
@@ -103,6 +110,8 @@ async def problem_middleware(
         return problem(_STATUS_OF_TX_ERROR.get(exc.code, 400), exc.code, exc.reason)
     except NotFound as exc:
         return problem(404, "not_found", exc.reason)
+    except ContractsDisabled as exc:
+        return problem(409, exc.code, exc.reason)
     except DecodeError as exc:
         return problem(400, "malformed", exc.reason)
     except web.HTTPRequestEntityTooLarge as exc:
@@ -139,6 +148,16 @@ def _bool_param(request: web.Request, name: str) -> bool:
     if raw in ("1", "true", "yes"):
         return True
     raise ApiError(400, "bad_parameter", f"query parameter {name!r} must be true or false")
+
+
+def _cursor_param(request: web.Request) -> tuple[int, int] | None:
+    cursor = request.query.get("after")
+    if not cursor:
+        return None
+    m = _CURSOR.fullmatch(cursor)
+    if not m or int(m.group(1)) >= 2**64 or int(m.group(2)) >= 2**32:
+        raise ApiError(400, "bad_parameter", "'after' must be HEIGHT:INDEX as returned in 'next'")
+    return int(m.group(1)), int(m.group(2))
 
 
 def _address(text: str) -> bytes:
@@ -327,13 +346,7 @@ class Api:
     async def account_txs(self, request: web.Request) -> web.Response:
         addr = _address(request.match_info["address"])
         limit = _int_param(request, "limit", 100, 1, 1000) or 100
-        after = None
-        cursor = request.query.get("after")
-        if cursor:
-            m = _CURSOR.fullmatch(cursor)
-            if not m or int(m.group(1)) >= 2**64 or int(m.group(2)) >= 2**32:
-                raise ApiError(400, "bad_parameter", "'after' must be HEIGHT:INDEX as returned in 'next'")
-            after = (int(m.group(1)), int(m.group(2)))
+        after = _cursor_param(request)
         rows = self.node.store.account_txs(addr, limit=limit, after=after)
         out = []
         for height, index, h in rows:
@@ -441,6 +454,79 @@ class Api:
             }
         )
 
+    # -- contracts ----------------------------------------------------------------------------------------
+    async def contract(self, request: web.Request) -> web.Response:
+        addr = _address(request.match_info["address"])
+        meta = self.node.app.contract(addr)
+        code = self.node.app.contract_code(addr)
+        return ok(
+            ContractJson(
+                address=hx(addr),
+                code_hash=hx(meta.code_hash),
+                code_size=len(code),
+                deployer=hx(meta.deployer),
+                admin=None if meta.admin is None else hx(meta.admin),
+                created_height=meta.created_height,
+                updated_height=meta.updated_height,
+                height=self.node.app.info().height,
+            )
+        )
+
+    async def contract_code(self, request: web.Request) -> web.Response:
+        addr = _address(request.match_info["address"])
+        return web.Response(body=self.node.app.contract_code(addr), content_type="application/wasm")
+
+    async def contract_query(self, request: web.Request) -> web.Response:
+        addr = _address(request.match_info["address"])
+        try:
+            q = msgspec.json.decode(await request.read(), type=ContractQueryJson)
+        except msgspec.DecodeError as exc:
+            raise ApiError(400, "malformed", f"invalid query body: {exc}") from None
+        if not _METHOD.fullmatch(q.method):
+            raise ApiError(400, "bad_method", f"{q.method!r} is not a method name (a letter, then letters, digits, _)")
+        args = unhex(q.args, "args")
+        if len(args) > _MAX_CALL_ARGS:
+            raise ApiError(413, "too_large", f"args are {len(args)} bytes; the limit is {_MAX_CALL_ARGS}")
+        cap = self.node.config.api.query_gas_limit
+        gas = cap if q.gas_limit is None else q.gas_limit
+        if not 1 <= gas <= cap:
+            raise ApiError(400, "bad_gas_limit", f"gas_limit must be between 1 and this node's limit {cap}")
+        height = self.node.app.info().height
+        outcome = self.node.app.query_contract(addr, q.method, args, gas)
+        return ok(
+            ContractQueryResultJson(
+                ok=outcome.ok,
+                code=int(outcome.code),
+                message=outcome.message,
+                data=hx(outcome.data),
+                gas_used=outcome.gas_used,
+                height=height,
+            )
+        )
+
+    async def contract_events(self, request: web.Request) -> web.Response:
+        addr = _address(request.match_info["address"])
+        self.node.app.contract(addr)
+        limit = _int_param(request, "limit", 100, 1, 1000) or 100
+        after = _cursor_param(request)
+        rows = self.node.store.account_txs(addr, limit=limit, after=after)
+        out = []
+        for height, index, h in rows:
+            r = self.node.store.receipt(height, index)
+            for e in [] if r is None else r.events:
+                attrs = dict(e.attributes)
+                if attrs.get("contract") != addr:
+                    continue
+                topic = e.type.split(".", 1)[1] if "." in e.type else e.type
+                data = attrs.get("data", attrs.get("code_hash", b""))
+                out.append(
+                    ContractEventJson(
+                        height=height, index=index, tx_hash=hx(h), type=e.type, topic=topic, data=hx(data)
+                    )
+                )
+        nxt = f"{rows[-1][0]}:{rows[-1][1]}" if len(rows) == limit else None
+        return ok(ContractEventsJson(contract=hx(addr), events=out, next=nxt))
+
     async def openapi(self, request: web.Request) -> web.Response:
         return web.json_response(openapi_document())
 
@@ -462,6 +548,10 @@ def build_app(node: Node) -> web.Application:
             web.get("/v1/state/{key}", api.state),
             web.get("/v1/kv/{namespace}/{key}", api.kv),
             web.get("/v1/evidence", api.evidence),
+            web.get("/v1/contracts/{address}", api.contract),
+            web.get("/v1/contracts/{address}/code", api.contract_code),
+            web.post("/v1/contracts/{address}/query", api.contract_query),
+            web.get("/v1/contracts/{address}/events", api.contract_events),
             web.get("/v1/metrics", api.metrics),
             web.get("/openapi.json", api.openapi),
         ]

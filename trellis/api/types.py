@@ -292,6 +292,52 @@ class TxStatusJson(_J):
     tx: SignedTxJson | None = None
 
 
+class ContractJson(_J):
+    address: Hex
+    code_hash: Hex
+    code_size: int
+    deployer: Hex
+    admin: Hex | None
+    created_height: int
+    updated_height: int
+    height: int
+    """The committed height this answer reflects."""
+
+
+class ContractQueryJson(_J):
+    """Body of ``POST /v1/contracts/{address}/query``."""
+
+    method: str
+    args: Hex = "0x"
+    gas_limit: int | None = None
+    """At most the node's ``api.query_gas_limit`` (the default)."""
+
+
+class ContractQueryResultJson(_J):
+    ok: bool
+    code: int
+    message: str
+    data: Hex
+    gas_used: int
+    height: int
+
+
+class ContractEventJson(_J):
+    height: int
+    index: int
+    tx_hash: Hex
+    type: str
+    topic: str
+    data: Hex
+
+
+class ContractEventsJson(_J):
+    contract: Hex
+    events: list[ContractEventJson]
+    next: str | None
+    """Cursor for the next page (``after=``), or null."""
+
+
 class StatusJson(_J):
     chain_id: str
     genesis_hash: Hex

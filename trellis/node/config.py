@@ -48,6 +48,8 @@ class ApiSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """TCP port (0 picks a free one)."""
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=256 * 1024 * 1024)] = 4 * 1024 * 1024
     """Largest request body accepted."""
+    query_gas_limit: Annotated[int, msgspec.Meta(ge=10_000, le=1_000_000_000)] = 20_000_000
+    """Most gas one read-only contract query may use."""
 
 
 Ms = Annotated[int, msgspec.Meta(ge=1, le=600_000)]
