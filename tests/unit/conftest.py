@@ -12,6 +12,7 @@ from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import ED25519, address_of, ed25519_keypair_from_seed, ed25519_sign
 from trellis.core.execution.apply import BlockEnv, BlockOutput, apply_block, genesis_writes
 from trellis.core.execution.block import ChainTip, ExecutedBlock, build_block, genesis_tip
+from trellis.core.execution.contracts import ContractEngine
 from trellis.core.execution.state_keys import Account, KvRecord, account_key, kv_key
 from trellis.core.ledger.state_tree import TreeUpdate
 from trellis.core.ledger.tx import Payload, SignedTx, TxBody, sign_tx
@@ -19,6 +20,7 @@ from trellis.core.params import (
     ChainParams,
     Genesis,
     GenesisAccount,
+    GenesisContracts,
     GenesisLimits,
     GenesisValidator,
     params_from_genesis,
@@ -56,9 +58,14 @@ class MemoryChain:
     tip: ChainTip
     state: dict[bytes, bytes] = field(default_factory=dict)
     nodes: dict[bytes, bytes] = field(default_factory=dict)
+    contracts: ContractEngine | None = None
+    """The contract engine blocks run with (None: contract transactions fail)."""
 
     def get(self, key: bytes) -> bytes | None:
         return self.state.get(key)
+
+    def scan(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        return sorted((k, v) for k, v in self.state.items() if start <= k < end)[:limit]
 
     def get_node(self, node_hash: bytes) -> bytes | None:
         return self.nodes.get(node_hash)
@@ -82,12 +89,22 @@ class MemoryChain:
         if proposer is None:
             proposer = address_of(ED25519, self.params.validators.validators[0].public_key)
         return build_block(
-            self.params, self, self, self.tip, txs, [encode(t) for t in txs], self.tip.time_ms + 1000, proposer
+            self.params,
+            self,
+            self,
+            self.tip,
+            txs,
+            [encode(t) for t in txs],
+            self.tip.time_ms + 1000,
+            proposer,
+            contracts=self.contracts,
         )
 
     def execute(self, txs: list[SignedTx]) -> BlockOutput:
         """Run ``apply_block`` for ``txs`` as the next block (nothing is committed)."""
-        env = BlockEnv(params=self.params, height=self.tip.height + 1, time_ms=self.tip.time_ms + 1000)
+        env = BlockEnv(
+            params=self.params, height=self.tip.height + 1, time_ms=self.tip.time_ms + 1000, contracts=self.contracts
+        )
         return apply_block(self, txs, [encode(t) for t in txs], env)
 
     def execute_and_commit(self, txs: list[SignedTx]) -> ExecutedBlock:
@@ -127,8 +144,14 @@ def actors() -> Actors:
     )
 
 
-def make_genesis(actors: Actors, accounts: list[tuple[bytes, int]] | None = None, **limits: int) -> Genesis:
-    """Return a genesis with the four validators, the mint authority and ``accounts`` (default: alice funded)."""
+def make_genesis(
+    actors: Actors,
+    accounts: list[tuple[bytes, int]] | None = None,
+    contracts: GenesisContracts | None = None,
+    **limits: int,
+) -> Genesis:
+    """Return a genesis with the four validators, the mint authority and ``accounts`` (default: alice funded);
+    ``contracts`` sets the contract parameters (default: genesis defaults)."""
     if accounts is None:
         accounts = [(actors.alice.address, ALICE_BALANCE)]
     return Genesis(
@@ -138,6 +161,7 @@ def make_genesis(actors: Actors, accounts: list[tuple[bytes, int]] | None = None
         mint_authority=actors.mint.address.hex(),
         accounts=[GenesisAccount(address=a.hex(), balance=b) for a, b in accounts],
         limits=GenesisLimits(**limits),
+        contracts=contracts if contracts is not None else GenesisContracts(),
     )
 
 
