@@ -192,10 +192,13 @@ ChainFactory = Callable[..., MemoryChain]
 
 @pytest.fixture
 def make_chain(actors: Actors) -> ChainFactory:
-    """Return ``make_chain(accounts=[(address, balance), ...], **limits)``: a fresh chain at genesis."""
+    """Return ``make_chain(accounts=[(address, balance), ...], contracts=None, **limits)``: a fresh chain at
+    genesis."""
 
-    def _make(accounts: list[tuple[bytes, int]] | None = None, **limits: int) -> MemoryChain:
-        return start_chain(params_from_genesis(make_genesis(actors, accounts, **limits)))
+    def _make(
+        accounts: list[tuple[bytes, int]] | None = None, contracts: GenesisContracts | None = None, **limits: int
+    ) -> MemoryChain:
+        return start_chain(params_from_genesis(make_genesis(actors, accounts, contracts, **limits)))
 
     return _make
 
