@@ -5,106 +5,16 @@ resumes when one comes back. Every node ends with the same blocks and state root
 from __future__ import annotations
 
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from trellis.core.crypto.suite import ED25519
-from trellis.core.ledger.tx import Transfer, tx_hash
-from trellis.keys.signer import KeyStore
 from trellis.node.network import free_port_range
 
-from .harness import NodeProcess, signed, trellis_cmd
+from .harness import Network, NodeProcess, trellis_cmd
 
 pytestmark = pytest.mark.e2e
-
-
-class Network:
-    def __init__(self, root: Path, n: int = 4) -> None:
-        api = free_port_range(n)
-        p2p = free_port_range(n, avoid=api)
-        subprocess.run(
-            trellis_cmd(
-                "net",
-                "init",
-                "--home",
-                str(root),
-                "--validators",
-                str(n),
-                "--api-port",
-                str(api),
-                "--p2p-port",
-                str(p2p),
-            ),
-            check=True,
-            capture_output=True,
-        )
-        self.nodes = []
-        for i in range(n):
-            home = root / f"node{i}"
-            cfg = home / "config.toml"
-            # Shorter timeouts than production so failover is quick in tests.
-            text = cfg.read_text().replace("propose_timeout_ms = 3000", "propose_timeout_ms = 800")
-            cfg.write_text(text.replace("empty_block_interval_ms = 1000", "empty_block_interval_ms = 300"))
-            self.nodes.append(NodeProcess(home, api + i))
-        ks = KeyStore(root / "node0" / "keys")
-        self.alice = ks.signer("alice")
-        self.bob = ks.info("bob").address
-        self.alice_addr = ks.info("alice").address
-        self.chain_id = "trellis-dev"
-
-    def start_all(self) -> None:
-        procs = []
-        for node in self.nodes:
-            threading.Thread(target=node.start, daemon=True).start()
-            procs.append(node)
-        deadline = time.monotonic() + 60
-        for node in self.nodes:
-            while node.proc is None or not self._ready(node):
-                assert time.monotonic() < deadline, f"{node.home.name} did not start"
-                time.sleep(0.1)  # readiness polling, bounded
-
-    @staticmethod
-    def _ready(node: NodeProcess) -> bool:
-        try:
-            return node.http.get("/v1/status", timeout=1)[0] == 200
-        except OSError:
-            return False
-
-    def heights(self, which: list[int]) -> list[int]:
-        return [self.nodes[i].height() for i in which]
-
-    def wait_height(self, which: list[int], target: int, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while min(self.heights(which)) < target:
-            assert time.monotonic() < deadline, f"nodes {which} at {self.heights(which)}, wanted {target}"
-            time.sleep(0.1)  # polling the chain, bounded
-
-    def send(self, via: int, amount: int) -> str:
-        node = self.nodes[via]
-        nonce = node.http.get(f"/v1/accounts/0x{self.alice_addr.hex()}")[1]["next_nonce"]
-        raw, _ = signed(self.alice, self.chain_id, nonce, Transfer(to=self.bob, amount=amount))
-        status, body = node.http.post_tx(raw)
-        assert status == 202, body
-        return "0x" + tx_hash(ED25519, raw).hex()
-
-    def wait_committed(self, via: int, h: str, timeout: float = 30) -> dict:
-        status, st = self.nodes[via].http.get(f"/v1/txs/{h}?wait={int(timeout)}", timeout=timeout + 5)
-        assert status == 200 and st["status"] == "committed", st
-        return st
-
-    def assert_same_ledgers(self, which: list[int], upto: int) -> None:
-        for h in range(1, upto + 1):
-            ids = {self.nodes[i].http.get(f"/v1/blocks/{h}")[1]["block_id"] for i in which}
-            roots = {self.nodes[i].http.get(f"/v1/blocks/{h}")[1]["header"]["state_root"] for i in which}
-            assert len(ids) == 1 and len(roots) == 1, f"nodes disagree at height {h}"
-
-    def stop_all(self) -> None:
-        for node in self.nodes:
-            if node.proc is not None and node.proc.poll() is None:
-                node.stop()
 
 
 @pytest.fixture
