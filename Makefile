@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 HOME_DIR ?= .trellis
 STAMP := $(VENV)/.installed
 
-.PHONY: venv install run test sim bench lint typecheck fmt clean
+.PHONY: venv install run test sim bench lint typecheck fmt clean contracts-toolchain contracts
 SEEDS ?= 10000
 VALIDATORS ?= 4
 
@@ -33,7 +33,16 @@ bench: $(STAMP)
 sim: $(STAMP)
 	$(PY) -m tests.sim.run --seeds $(SEEDS)
 
-test: $(STAMP)
+# The pinned AssemblyScript compiler (npm ci in contracts/, skipped when node_modules matches the lock file);
+# fails loudly when node/npm are missing or the install fails.
+contracts-toolchain: $(STAMP)
+	$(PY) -m trellis.app.modules.contracts.toolchain install
+
+# Compile the example contracts to contracts/examples/*/build/*.wasm
+contracts: contracts-toolchain
+	$(PY) -m trellis.app.modules.contracts.toolchain build contracts/examples/token contracts/examples/escrow contracts/examples/registry
+
+test: $(STAMP) contracts-toolchain
 	$(VENV)/bin/ruff check trellis tests
 	$(VENV)/bin/mypy --strict trellis/core
 	$(VENV)/bin/mypy trellis
@@ -53,3 +62,4 @@ fmt: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf contracts/node_modules contracts/examples/*/build
