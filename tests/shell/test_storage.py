@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from trellis.app.application import GenesisMismatch, NotFound, TrellisApp
@@ -13,8 +15,9 @@ from trellis.core.errors import ProofError
 from trellis.core.execution.state_keys import Account, KvRecord, account_key, kv_key
 from trellis.core.ledger.block import Commit, Receipt, block_hash
 from trellis.core.ledger.state_tree import verify_state_proof
-from trellis.core.ledger.tx import KvPut, Transfer
-from trellis.storage.chain_store import ChainStore
+from trellis.core.ledger.tx import KvDelete, KvPut, Transfer
+from trellis.node.privval import solo_commit as sign_commit
+from trellis.storage.chain_store import ChainStore, height_key
 from trellis.storage.kv import KVStore, LmdbStore, MemoryStore, StorageError
 
 from .conftest import Actors, AppChain, addr, make_app_chain, make_params, raw_tx
@@ -379,3 +382,162 @@ def test_stored_commit_certificate_names_the_stored_block(actors: Actors, chain:
     assert block is not None and isinstance(commit, Commit)
     assert commit.block_hash == block_hash(chain.app.suite, block.header)
     assert all(isinstance(r, Receipt) for r in chain.app.store.receipts(1))
+
+
+# -- get_many and write_tables ------------------------------------------------------------------------------------
+def test_get_many_returns_each_value_in_key_order_with_none_for_absent_keys(kv: KVStore) -> None:
+    _fill(kv)
+    keys = [bytes([9]), b"absent", bytes([1]), bytes([9])]
+    assert kv.get_many("state", keys) == [b"v9", None, b"v1", b"v9"]
+    assert kv.get_many("state", []) == []
+
+
+def test_get_many_reads_only_its_own_table(kv: KVStore) -> None:
+    kv.write([("meta", b"k", b"meta")])
+    assert kv.get_many("state", [b"k"]) == [None]
+    assert kv.get_many("meta", [b"k"]) == [b"meta"]
+
+
+def test_get_many_of_unstorable_keys_is_absent_rather_than_an_error(kv: KVStore) -> None:
+    kv.write([("state", b"a", b"1")])
+    assert kv.get_many("state", [b"", b"a", b"k" * 512]) == [None, b"1", None]
+
+
+def test_get_many_returns_bytes_like_get(kv: KVStore) -> None:
+    kv.write([("state", b"a", b"1"), ("state", b"e", b"")])
+    values = kv.get_many("state", [b"a", b"e"])
+    assert values == [kv.get("state", b"a"), kv.get("state", b"e")]
+    assert all(type(v) is bytes for v in values)
+
+
+def test_write_tables_puts_rows_of_several_tables_from_any_iterables(kv: KVStore) -> None:
+    kv.write_tables(
+        {
+            "state": zip([b"a", b"b"], [b"1", b"2"], strict=True),
+            "meta": {b"tip": b"t"}.items(),
+            "blocks": [],
+        }
+    )
+    assert kv.get_many("state", [b"a", b"b"]) == [b"1", b"2"]
+    assert kv.get("meta", b"tip") == b"t"
+
+
+def test_write_tables_applies_deletes_before_puts(kv: KVStore) -> None:
+    kv.write([("state", b"gone", b"1"), ("state", b"back", b"old")])
+    kv.write_tables({"state": [(b"back", b"new")]}, {"state": [b"gone", b"back", b"never-written"]})
+    assert kv.get("state", b"gone") is None
+    assert kv.get("state", b"back") == b"new"
+
+
+def test_write_tables_later_puts_of_a_key_win(kv: KVStore) -> None:
+    kv.write_tables({"state": [(b"a", b"1"), (b"a", b"2")]})
+    assert kv.get("state", b"a") == b"2"
+
+
+def test_write_tables_naming_an_unknown_table_raises_storage_error_and_writes_nothing(kv: KVStore) -> None:
+    with pytest.raises(StorageError, match="no_such_table"):
+        kv.write_tables({"state": [(b"a", b"1")], "no_such_table": [(b"k", b"v")]})
+    with pytest.raises(StorageError, match="no_such_table"):
+        kv.write_tables({"state": [(b"a", b"1")]}, {"no_such_table": [b"k"]})
+    assert kv.get("state", b"a") is None
+
+
+@pytest.mark.parametrize("bad_key", [b"", b"k" * 512])
+def test_write_tables_with_an_unstorable_key_raises_storage_error_and_writes_nothing(
+    kv: KVStore, bad_key: bytes
+) -> None:
+    kv.write([("state", b"kept", b"old")])
+    with pytest.raises(StorageError):
+        kv.write_tables({"state": [(b"kept", b"new"), (b"first", b"x")], "meta": [(bad_key, b"v")]})
+    assert kv.get("state", b"kept") == b"old"
+    assert kv.get("state", b"first") is None
+
+
+# -- the per-block layout: receipts as one value, index rows ------------------------------------------------------
+def test_a_blocks_receipts_are_one_value_holding_each_canonical_receipt(actors: Actors, store_kv: KVStore) -> None:
+    chain = make_app_chain(make_params(actors), actors, store_kv)
+    executed = chain.commit_txs(
+        [
+            raw_tx(actors.alice, 0, Transfer(to=addr(actors.bob), amount=5)),
+            raw_tx(actors.alice, 1, Transfer(to=addr(actors.bob), amount=10**12)),  # fails: a receipt code
+            raw_tx(actors.alice, 2, KvPut(namespace="ns", key=b"k", value=b"v")),
+        ]
+    )
+    value = store_kv.get("receipts", height_key(1))
+    assert value is not None
+    assert [bytes(r) for r in decode(value, list[msgspec.Raw])] == [encode(r) for r in executed.output.receipts]
+    assert store_kv.scan("receipts", b"", b"\xff" * 12) == [(height_key(1), value)]
+    assert executed.output.receipts[1].code != 0
+
+
+def test_receipt_returns_each_receipt_of_a_block_by_index(actors: Actors, store_kv: KVStore) -> None:
+    chain = make_app_chain(make_params(actors), actors, store_kv)
+    executed = chain.commit_txs([raw_tx(actors.alice, n, Transfer(to=addr(actors.bob), amount=1)) for n in range(4)])
+    store = chain.app.store
+    for i, r in enumerate(executed.output.receipts):
+        assert store.receipt(1, i) == r
+    assert store.receipts(1) == executed.output.receipts
+
+
+def test_receipt_out_of_range_or_of_a_missing_block_is_none(actors: Actors, store_kv: KVStore) -> None:
+    chain = make_app_chain(make_params(actors), actors, store_kv)
+    chain.commit_txs([raw_tx(actors.alice, 0, Transfer(to=addr(actors.bob), amount=1))])
+    store = chain.app.store
+    assert store.receipt(1, 1) is None
+    assert store.receipt(1, -1) is None
+    assert store.receipt(1, 2**40) is None
+    assert store.receipt(2, 0) is None
+    assert store.receipt(-1, 0) is None
+    assert store.receipts(2) == []
+    assert store.receipts(-1) == []
+
+
+def test_an_empty_block_has_an_empty_receipt_list(actors: Actors, store_kv: KVStore) -> None:
+    chain = make_app_chain(make_params(actors), actors, store_kv)
+    chain.commit_txs([])
+    assert chain.app.store.receipts(1) == []
+    assert chain.app.store.receipt(1, 0) is None
+
+
+def test_receipts_written_one_row_per_transaction_by_older_stores_are_still_read(
+    actors: Actors, store_kv: KVStore
+) -> None:
+    store = ChainStore(store_kv)
+    old = [Receipt(tx_hash=bytes([i]) * 32, code=i, message=f"m{i}", events=[]) for i in range(3)]
+    store_kv.write([("receipts", struct.pack(">QI", 7, i), encode(r)) for i, r in enumerate(old)])
+    assert store.receipts(7) == old
+    assert store.receipt(7, 2) == old[2]
+    assert store.receipt(7, 3) is None
+
+
+def test_tx_positions_answers_like_tx_position_for_a_whole_batch(actors: Actors, store_kv: KVStore) -> None:
+    chain = make_app_chain(make_params(actors), actors, store_kv)
+    b1 = chain.commit_txs([raw_tx(actors.alice, 0, Transfer(to=addr(actors.bob), amount=1))])
+    b2 = chain.commit_txs([raw_tx(actors.alice, n, Transfer(to=addr(actors.bob), amount=1)) for n in (1, 2)])
+    hashes = [b2.output.tx_hashes[1], b"\x00" * 32, b1.output.tx_hashes[0], b2.output.tx_hashes[0]]
+    store = chain.app.store
+    assert store.tx_positions(hashes) == [store.tx_position(h) for h in hashes] == [(2, 1), None, (1, 0), (2, 0)]
+
+
+def test_a_block_with_a_state_deletion_removes_the_state_key(actors: Actors, store_kv: KVStore) -> None:
+    chain = make_app_chain(make_params(actors), actors, store_kv)
+    chain.commit_txs([raw_tx(actors.alice, 0, KvPut(namespace="ns", key=b"k", value=b"v"))])
+    assert chain.app.store.get(kv_key("ns", b"k")) is not None
+    executed = chain.commit_txs([raw_tx(actors.alice, 1, KvDelete(namespace="ns", key=b"k"))])
+    assert executed.output.writes[kv_key("ns", b"k")] is None
+    assert chain.app.store.get(kv_key("ns", b"k")) is None
+    assert chain.app.store.get_many([kv_key("ns", b"k"), account_key(addr(actors.alice))])[0] is None
+
+
+def test_commit_block_refuses_an_account_index_of_the_wrong_length_and_writes_nothing(
+    actors: Actors, store_kv: KVStore
+) -> None:
+    chain = make_app_chain(make_params(actors), actors, store_kv)
+    executed = chain.build([raw_tx(actors.alice, 0, Transfer(to=addr(actors.bob), amount=1))])
+    p = chain.app.params
+    cert = sign_commit(p.suite, p.chain_id, chain.validator, executed)
+    with pytest.raises(ValueError):
+        chain.app.store.commit_block(executed, cert, [])
+    assert chain.app.store.block(1) is None
+    tip = chain.app.store.tip()
+    assert tip is not None and tip.height == 0

@@ -2,7 +2,10 @@
 
 Each block is written in one atomic batch: block, certificate, receipts, transaction index, account history,
 state values, state-tree nodes and the new tip. A crash therefore leaves the store at the previous block or
-the new one, never in between.
+the new one, never in between. The batch is built per table with comprehensions (no Python object per row
+beyond its key and value) and LMDB takes each table's rows in one ``putmulti`` call; a block's receipts are
+one value, so a block costs one row per transaction in ``tx_index`` and one per listed address in
+``account_txs`` and nothing more per transaction.
 
 Key layout (big-endian integers, so keys sort by height):
   meta/tip                   StoredTip
@@ -10,7 +13,9 @@ Key layout (big-endian integers, so keys sort by height):
   blocks/h8                  Block
   block_ids/id               h8
   commits/h8                 Commit
-  receipts/h8 i4             Receipt
+  receipts/h8                list[Receipt] of the block, in order (one msgpack array: element i is receipt i's
+                             canonical encoding). Stores written before this layout hold receipts/h8 i4 ->
+                             Receipt instead; the readers below fall back to those rows.
   tx_index/tx hash           h8 i4
   account_txs/addr h8 i4     tx hash
   state/key                  latest value
@@ -21,16 +26,43 @@ Key layout (big-endian integers, so keys sort by height):
 from __future__ import annotations
 
 import struct
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from typing import cast
+
+import msgspec
 
 from trellis.core.codec import decode, encode
 from trellis.core.execution.block import ChainTip, ExecutedBlock
 from trellis.core.ledger.block import Block, Commit, Receipt
 from trellis.core.ledger.state_tree import TreeUpdate
 from trellis.core.types import U64, CoreStruct, Hash32
-from trellis.storage.kv import KVStore, StorageError, WriteBatch
+from trellis.storage.kv import KVStore, StorageError, TableKeys
 
 _H = struct.Struct(">Q")
 _HI = struct.Struct(">QI")
+_RAW_LIST = msgspec.msgpack.Decoder(list[msgspec.Raw])
+_RECEIPT_CACHE_BLOCKS = 8
+"""Blocks whose receipts stay split (one ``Raw`` per receipt) for repeated ``receipt`` lookups."""
+
+_I4: tuple[bytes, ...] = ()
+"""``i.to_bytes(4, "big")`` for i = 0, 1, ...: grown on demand (rebinding is atomic, so no lock)."""
+
+
+def _indexes(n: int) -> tuple[bytes, ...]:
+    """Return the 4-byte big-endian encodings of 0 .. n-1."""
+    global _I4
+    table = _I4
+    if len(table) < n:
+        table = _I4 = table + tuple(i.to_bytes(4, "big") for i in range(len(table), max(n, 2 * len(table))))
+    return table[:n]
+
+
+def tx_positions_of_block(height: int, n: int) -> list[bytes]:
+    """Return the 12-byte positions (h8 i4) of a block's ``n`` transactions, as ``tx_index`` stores them."""
+    h8 = _H.pack(height)
+    return [h8 + i4 for i4 in _indexes(n)]
 
 
 class StoredTip(CoreStruct, frozen=True):
@@ -52,6 +84,8 @@ class ChainStore:
 
     def __init__(self, kv: KVStore) -> None:
         self.kv = kv
+        self._receipt_raws: OrderedDict[int, list[msgspec.Raw]] = OrderedDict()
+        self._receipt_lock = threading.Lock()
 
     # -- tip and genesis --------------------------------------------------------------------------------
     def tip(self) -> ChainTip | None:
@@ -70,22 +104,15 @@ class ChainStore:
         self, genesis_hash: bytes, tip: ChainTip, tree: TreeUpdate, writes: dict[bytes, bytes | None]
     ) -> None:
         """Write the genesis state and tip (height 0) in one batch."""
-        batch: WriteBatch = [("meta", b"genesis", genesis_hash)]
-        self._state_writes(batch, writes, tree)
-        batch.append(("meta", b"root/" + height_key(0), tip.state_root))
-        batch.append(("meta", b"tip", encode(_stored(tip))))
-        self.kv.write(batch)
+        puts, deletes = _state_rows(writes, tree)
+        puts["meta"] = [
+            (b"genesis", genesis_hash),
+            (b"root/" + height_key(0), tip.state_root),
+            (b"tip", encode(_stored(tip))),
+        ]
+        self.kv.write_tables(puts, deletes)
 
     # -- committing -------------------------------------------------------------------------------------
-    @staticmethod
-    def _state_writes(batch: WriteBatch, writes: dict[bytes, bytes | None], tree: TreeUpdate) -> None:
-        for key, value in writes.items():
-            batch.append(("state", key, value))
-        for h, node in tree.nodes.items():
-            batch.append(("smt_nodes", h, node))
-        for vh, value in tree.values.items():
-            batch.append(("smt_values", vh, value))
-
     def commit_block(
         self, executed: ExecutedBlock, commit: Commit, account_index: list[list[bytes]] | None = None
     ) -> ChainTip:
@@ -98,25 +125,28 @@ class ChainStore:
         """
         header = executed.block.header
         h8 = height_key(header.height)
-        batch: WriteBatch = [
-            ("blocks", h8, encode(executed.block)),
-            ("block_ids", executed.block_id, h8),
-            ("commits", h8, encode(commit)),
-        ]
-        for i, (receipt, txh) in enumerate(zip(executed.output.receipts, executed.output.tx_hashes, strict=True)):
-            pos = _HI.pack(header.height, i)
-            batch.append(("receipts", pos, encode(receipt)))
-            batch.append(("tx_index", txh, pos))
-            if account_index is not None:
-                for addr in account_index[i]:
-                    batch.append(("account_txs", addr + pos, txh))
-        self._state_writes(batch, executed.output.writes, executed.tree)
-        batch.append(("meta", b"root/" + h8, header.state_root))
+        out = executed.output
+        hashes = out.tx_hashes
+        if len(hashes) != len(out.receipts) or (account_index is not None and len(account_index) != len(hashes)):
+            raise ValueError("one receipt, hash and index entry per transaction")
+        positions = tx_positions_of_block(header.height, len(hashes))
+        puts, deletes = _state_rows(out.writes, executed.tree)
+        puts["blocks"] = [(h8, encode(executed.block))]
+        puts["block_ids"] = [(executed.block_id, h8)]
+        puts["commits"] = [(h8, encode(commit))]
+        puts["receipts"] = [(h8, encode(out.receipts))]
+        puts["tx_index"] = zip(hashes, positions, strict=True)
+        if account_index is not None:
+            puts["account_txs"] = [
+                (addr + pos, txh)
+                for addrs, pos, txh in zip(account_index, positions, hashes, strict=True)
+                for addr in addrs
+            ]
         tip = ChainTip(
             height=header.height, time_ms=header.time_ms, block_id=executed.block_id, state_root=header.state_root
         )
-        batch.append(("meta", b"tip", encode(_stored(tip))))
-        self.kv.write(batch)
+        puts["meta"] = [(b"root/" + h8, header.state_root), (b"tip", encode(_stored(tip)))]
+        self.kv.write_tables(puts, deletes)
         return tip
 
     # -- reads --------------------------------------------------------------------------------------------
@@ -147,15 +177,51 @@ class ChainStore:
         h, i = _HI.unpack(raw)
         return int(h), int(i)
 
+    def tx_positions(self, tx_hashes: Sequence[bytes]) -> list[tuple[int, int] | None]:
+        """``tx_position`` of each hash, in order, read in one storage read (admission's batch lookup)."""
+        unpack = _HI.unpack
+        return [None if raw is None else unpack(raw) for raw in self.kv.get_many("tx_index", tx_hashes)]
+
     def receipt(self, height: int, index: int) -> Receipt | None:
         """Return the receipt of transaction ``index`` in block ``height``."""
-        raw = self.kv.get("receipts", _HI.pack(height, index))
-        return None if raw is None else decode(raw, Receipt)
+        if index < 0 or height < 0:
+            return None
+        raws = self._receipts_split(height)
+        if raws is None:  # a store written before receipts were kept per block
+            raw = self.kv.get("receipts", _HI.pack(height, index)) if index < 2**32 else None
+            return None if raw is None else decode(raw, Receipt)
+        return decode(raws[index], Receipt) if index < len(raws) else None
 
     def receipts(self, height: int) -> list[Receipt]:
         """Return all receipts of block ``height`` in order."""
-        rows = self.kv.scan("receipts", _HI.pack(height, 0), _HI.pack(height + 1, 0), limit=10**7)
-        return [decode(v, Receipt) for _, v in rows]
+        if height < 0:
+            return []
+        value = self.kv.get("receipts", height_key(height))
+        if value is None:  # a store written before receipts were kept per block
+            rows = self.kv.scan("receipts", _HI.pack(height, 0), _HI.pack(height + 1, 0), limit=10**7)
+            return [decode(v, Receipt) for _, v in rows]
+        return decode(value, list[Receipt])
+
+    def _receipts_split(self, height: int) -> list[msgspec.Raw] | None:
+        """The block's receipts value split into one ``Raw`` per receipt (cached for a few blocks: the API
+        asks for several receipts of the same block in a row), or None if there is no such value."""
+        with self._receipt_lock:
+            raws = self._receipt_raws.get(height)
+            if raws is not None:
+                self._receipt_raws.move_to_end(height)
+                return raws
+        value = self.kv.get("receipts", height_key(height))
+        if value is None:
+            return None
+        try:
+            raws = _RAW_LIST.decode(value)
+        except msgspec.DecodeError as exc:
+            raise StorageError(f"the receipts of block {height} are corrupt: {exc}") from exc
+        with self._receipt_lock:
+            self._receipt_raws[height] = raws
+            while len(self._receipt_raws) > _RECEIPT_CACHE_BLOCKS:
+                self._receipt_raws.popitem(last=False)
+        return raws
 
     def account_txs(
         self,
@@ -183,6 +249,10 @@ class ChainStore:
         """``StateReader``: the latest committed value of a state key."""
         return self.kv.get("state", key)
 
+    def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
+        """The latest committed value of each state key (None where absent), in order, in one storage read."""
+        return self.kv.get_many("state", keys)
+
     def scan(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
         """``StateReader``: latest committed state entries with ``start <= key < end``, in key order."""
         return self.kv.scan("state", start, end, limit=limit)
@@ -190,6 +260,10 @@ class ChainStore:
     def get_node(self, node_hash: bytes) -> bytes | None:
         """Return a state-tree node (``NodeReader``)."""
         return self.kv.get("smt_nodes", node_hash)
+
+    def get_nodes(self, node_hashes: Sequence[bytes]) -> list[bytes | None]:
+        """Return state-tree nodes by hash, in order, in one storage read (``BatchNodeReader``)."""
+        return self.kv.get_many("smt_nodes", node_hashes)
 
     def value_by_hash(self, value_hash: bytes) -> bytes | None:
         """Return a state value by its commitment."""
@@ -205,6 +279,19 @@ class ChainStore:
         if b is None:
             raise StorageError(f"block {height} is missing from the store")
         return b
+
+
+_Rows = dict[str, Iterable[tuple[bytes, bytes]]]
+
+
+def _state_rows(writes: dict[bytes, bytes | None], tree: TreeUpdate) -> tuple[_Rows, TableKeys]:
+    """The rows of a state update: latest values (None deletes), tree nodes and values by hash."""
+    puts: _Rows = {"smt_nodes": tree.nodes.items(), "smt_values": tree.values.items()}
+    if None in writes.values():
+        puts["state"] = [(k, v) for k, v in writes.items() if v is not None]
+        return puts, {"state": [k for k, v in writes.items() if v is None]}
+    puts["state"] = cast("Iterable[tuple[bytes, bytes]]", writes.items())  # no None among the values
+    return puts, {}
 
 
 def _stored(tip: ChainTip) -> StoredTip:

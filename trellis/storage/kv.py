@@ -8,7 +8,7 @@ simulation tests.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -32,6 +32,14 @@ TABLES = (
 WriteBatch = list[tuple[str, bytes, bytes | None]]
 """Writes to apply atomically: (table, key, value), value None deletes."""
 
+TableRows = Mapping[str, Iterable[tuple[bytes, bytes]]]
+"""Rows to put, grouped by table: table -> (key, value) pairs. A batch written this way is built with
+comprehensions and ``zip`` rather than one tuple per row and table name, and LMDB takes each table's rows in
+one call."""
+
+TableKeys = Mapping[str, Iterable[bytes]]
+"""Keys to delete, grouped by table."""
+
 MAX_KEY_BYTES = 511
 """Longest key a table holds (LMDB's limit); keys are 1 to 511 bytes in every ``KVStore``."""
 
@@ -49,6 +57,11 @@ class KVStore(Protocol):
         """Return the value at ``key`` in ``table``, or None."""
         ...
 
+    def get_many(self, table: str, keys: Sequence[bytes]) -> list[bytes | None]:
+        """Return the value at each of ``keys`` in ``table`` (None where absent), in order, all read from
+        one consistent snapshot (one read transaction, however many keys)."""
+        ...
+
     def scan(
         self, table: str, start: bytes, end: bytes, *, limit: int = 1000, reverse: bool = False
     ) -> list[tuple[bytes, bytes]]:
@@ -58,6 +71,14 @@ class KVStore(Protocol):
     def write(self, batch: WriteBatch) -> None:
         """Apply ``batch`` atomically and durably: after return it survives a crash; on failure none of it
         is visible."""
+        ...
+
+    def write_tables(self, puts: TableRows, deletes: TableKeys | None = None) -> None:
+        """Apply ``deletes`` and then ``puts`` in one atomic, durable write, as ``write`` does.
+
+        Within a table a later put of a key wins over an earlier one, and a put wins over a delete of the same
+        key. Raises ``StorageError`` (and writes nothing) for an unknown table or a key that is not 1 to
+        ``MAX_KEY_BYTES`` bytes."""
         ...
 
     def close(self) -> None:
@@ -87,6 +108,16 @@ class LmdbStore:
         with self._env.begin(db=self._dbs[table], buffers=False) as txn:
             value = txn.get(key)
         return None if value is None else bytes(value)
+
+    def get_many(self, table: str, keys: Sequence[bytes]) -> list[bytes | None]:
+        if not keys:
+            return []
+        with self._env.begin(db=self._dbs[table], buffers=False) as txn:
+            get = txn.get
+            if 0 < min(map(len, keys)) and max(map(len, keys)) <= MAX_KEY_BYTES:
+                return [get(k) for k in keys]
+            # LMDB refuses to look such keys up; they can never have been stored
+            return [get(k) if 0 < len(k) <= MAX_KEY_BYTES else None for k in keys]
 
     def scan(
         self, table: str, start: bytes, end: bytes, *, limit: int = 1000, reverse: bool = False
@@ -128,6 +159,26 @@ class LmdbStore:
         except lmdb.Error as exc:
             raise StorageError(f"database write failed: {exc}") from exc
 
+    def write_tables(self, puts: TableRows, deletes: TableKeys | None = None) -> None:
+        dbs = self._dbs
+        for table in (*puts, *(deletes or ())):
+            if table not in dbs:
+                raise StorageError(f"unknown table {table!r}")
+        try:
+            with self._env.begin(write=True) as txn:
+                for table, keys in (deletes or {}).items():
+                    delete = txn.delete
+                    db = dbs[table]
+                    for key in keys:
+                        delete(key, db=db)
+                for table, rows in puts.items():
+                    # One C call per table: no Python work per row.
+                    txn.cursor(db=dbs[table]).putmulti(rows)
+        except lmdb.BadValsizeError as exc:
+            raise StorageError(f"a key is 1 to {MAX_KEY_BYTES} bytes: {exc}") from exc
+        except lmdb.Error as exc:
+            raise StorageError(f"database write failed: {exc}") from exc
+
     def close(self) -> None:
         self._env.close()
 
@@ -140,6 +191,9 @@ class MemoryStore:
 
     def get(self, table: str, key: bytes) -> bytes | None:
         return self._tables[table].get(key)
+
+    def get_many(self, table: str, keys: Sequence[bytes]) -> list[bytes | None]:
+        return list(map(self._tables[table].get, keys))
 
     def scan(
         self, table: str, start: bytes, end: bytes, *, limit: int = 1000, reverse: bool = False
@@ -166,6 +220,11 @@ class MemoryStore:
                 self._tables[table].pop(key, None)
             else:
                 self._tables[table][key] = value
+
+    def write_tables(self, puts: TableRows, deletes: TableKeys | None = None) -> None:
+        batch: WriteBatch = [(table, key, None) for table, keys in (deletes or {}).items() for key in keys]
+        batch += [(table, key, value) for table, rows in puts.items() for key, value in rows]
+        self.write(batch)
 
     def close(self) -> None:
         pass

@@ -1,0 +1,152 @@
+"""The storage layout (trellis/storage), checked against plain models.
+
+- The KVStore twins: any sequence of ``write_tables`` and ``write`` batches leaves LMDB, the in-memory twin
+  and a dict model with the same contents, read back with ``get``, ``get_many`` and ``scan``.
+- The chain store's per-block layout: whatever a block's receipts, transaction hashes, history index and
+  state writes, every read method (``receipt``, ``receipts``, ``tx_position(s)``, ``account_txs``, ``get``)
+  answers what one row per receipt would have answered, and the stored receipts value holds each receipt's
+  canonical encoding.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import msgspec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from trellis.core.codec import decode, encode
+from trellis.core.execution.apply import BlockOutput
+from trellis.core.execution.block import ExecutedBlock
+from trellis.core.ledger.block import Block, Commit, Header, Receipt
+from trellis.core.ledger.state_tree import TreeUpdate
+from trellis.storage.chain_store import ChainStore, height_key
+from trellis.storage.kv import KVStore, LmdbStore, MemoryStore
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+TABLES = ("state", "meta")
+KEY = st.binary(min_size=1, max_size=3)  # few distinct keys, so writes collide and overwrite
+VALUE = st.binary(max_size=8)
+PUTS = st.dictionaries(st.sampled_from(TABLES), st.lists(st.tuples(KEY, VALUE), max_size=8), max_size=2)
+DELETES = st.dictionaries(st.sampled_from(TABLES), st.lists(KEY, max_size=4), max_size=2)
+OLD_BATCH = st.lists(st.tuples(st.sampled_from(TABLES), KEY, st.one_of(st.none(), VALUE)), max_size=8)
+OPS = st.lists(
+    st.one_of(st.tuples(st.just("tables"), PUTS, DELETES), st.tuples(st.just("batch"), OLD_BATCH)), max_size=6
+)
+
+
+@contextmanager
+def both_stores() -> Iterator[tuple[KVStore, KVStore]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        lmdb_store = LmdbStore(Path(tmp) / "db", map_size=1 << 24)
+        try:
+            yield lmdb_store, MemoryStore()
+        finally:
+            lmdb_store.close()
+
+
+@SETTINGS
+@given(OPS, st.lists(KEY, max_size=10))
+def test_lmdb_and_the_memory_twin_agree_with_a_dict_model(ops: list[tuple], probes: list[bytes]) -> None:  # type: ignore[type-arg]
+    model: dict[str, dict[bytes, bytes]] = {t: {} for t in TABLES}
+    with both_stores() as stores:
+        for op in ops:
+            if op[0] == "tables":
+                _, puts, deletes = op
+                for store in stores:
+                    store.write_tables({t: iter(rows) for t, rows in puts.items()}, deletes)
+                for t, keys in deletes.items():
+                    for k in keys:
+                        model[t].pop(k, None)
+                for t, rows in puts.items():
+                    model[t].update(rows)
+            else:
+                for store in stores:
+                    store.write(op[1])
+                for t, k, v in op[1]:
+                    if v is None:
+                        model[t].pop(k, None)
+                    else:
+                        model[t][k] = v
+        for store in stores:
+            for t in TABLES:
+                assert store.get_many(t, probes) == [model[t].get(k) for k in probes]
+                assert [store.get(t, k) for k in probes] == [model[t].get(k) for k in probes]
+                assert store.scan(t, b"\x00", b"\xff" * 4, limit=1000) == sorted(model[t].items())
+
+
+ADDRESS = st.binary(min_size=20, max_size=20)
+
+
+@st.composite
+def blocks(draw: st.DrawFn) -> tuple[int, list[Receipt], list[bytes], list[list[bytes]]]:
+    height = draw(st.integers(min_value=1, max_value=2**40))
+    receipts = draw(st.lists(st.from_type(Receipt), max_size=12))
+    hashes = draw(
+        st.lists(st.binary(min_size=32, max_size=32), min_size=len(receipts), max_size=len(receipts), unique=True)
+    )
+    index = [
+        draw(st.lists(st.sampled_from([b"a" * 20, b"b" * 20, b"c" * 20]), min_size=1, max_size=2, unique=True))
+        for _ in receipts
+    ]
+    return height, receipts, hashes, index
+
+
+def _executed(
+    height: int, receipts: list[Receipt], hashes: list[bytes], writes: dict[bytes, bytes | None]
+) -> ExecutedBlock:
+    header = Header(
+        chain_id="prop",
+        height=height,
+        time_ms=height,
+        parent_hash=bytes(32),
+        tx_root=bytes(32),
+        results_root=bytes(32),
+        state_root=b"\x07" * 32,
+        tx_count=len(receipts),
+        proposer=bytes(20),
+        validators_hash=bytes(32),
+    )
+    return ExecutedBlock(
+        block=Block(header=header, txs=[]),
+        block_id=height.to_bytes(32, "big"),
+        tx_bytes=[],
+        output=BlockOutput(receipts=receipts, writes=writes, tx_hashes=hashes, senders=[bytes(20)] * len(hashes)),
+        tree=TreeUpdate(root=b"\x07" * 32, nodes={b"n" * 32: b"node"}, values={b"v" * 32: b"value"}),
+    )
+
+
+@SETTINGS
+@given(blocks(), st.dictionaries(st.binary(min_size=1, max_size=4), st.one_of(st.none(), VALUE), max_size=6))
+def test_a_committed_block_reads_back_as_one_row_per_receipt_would(
+    block: tuple[int, list[Receipt], list[bytes], list[list[bytes]]], writes: dict[bytes, bytes | None]
+) -> None:
+    height, receipts, hashes, index = block
+    with both_stores() as stores:
+        for kv in stores:
+            kv.write([("state", k, b"before") for k in writes])
+            store = ChainStore(kv)
+            commit = Commit(height=height, round=0, block_hash=height.to_bytes(32, "big"), signatures=[])
+            tip = store.commit_block(_executed(height, receipts, hashes, writes), commit, index)
+            assert tip.height == height and store.tip() == tip
+            value = kv.get("receipts", height_key(height))
+            assert value is not None
+            assert [bytes(r) for r in decode(value, list[msgspec.Raw])] == [encode(r) for r in receipts]
+            assert store.receipts(height) == receipts
+            assert [store.receipt(height, i) for i in range(len(receipts) + 1)] == [*receipts, None]
+            assert store.tx_positions(hashes) == [(height, i) for i in range(len(hashes))]
+            assert [store.tx_position(h) for h in hashes] == [(height, i) for i in range(len(hashes))]
+            for addr in (b"a" * 20, b"b" * 20, b"c" * 20):
+                expected = [
+                    (height, i, h) for i, (h, addrs) in enumerate(zip(hashes, index, strict=True)) if addr in addrs
+                ]
+                assert store.account_txs(addr, limit=100) == expected
+            assert store.get_many(list(writes)) == list(writes.values())
+            assert store.get_node(b"n" * 32) == b"node" and store.value_by_hash(b"v" * 32) == b"value"
+            assert store.state_root_at(height) == b"\x07" * 32
+            assert store.commit(height) == commit
