@@ -16,7 +16,7 @@ from trellis.core.errors import InvalidBlock, InvalidTransaction, TrellisError
 from trellis.core.execution.apply import genesis_writes
 from trellis.core.execution.block import ChainTip, ExecutedBlock, build_block, check_block, genesis_tip
 from trellis.core.execution.contracts import CallOutcome, ContractEngine, StateContractHost, declared_gas
-from trellis.core.execution.state_keys import Account, ContractMeta, code_key, contract_key
+from trellis.core.execution.state_keys import Account, ContractMeta, account_key, code_key, contract_key
 from trellis.core.ledger.block import Block, Commit, Header, block_hash
 from trellis.core.ledger.state_tree import StateProof, lookup, prove
 from trellis.core.ledger.tx import BAD_SIGNATURE, check_tx_stateless, decode_tx, signature_item, tx_hash
@@ -59,6 +59,10 @@ class Stopwatch:
         now = time.perf_counter()
         self.times.add(stage, now - self.t, items)
         self.t = now
+
+
+def _committed_already(pos: tuple[int, int]) -> InvalidTransaction:
+    return InvalidTransaction("duplicate", f"transaction already committed at height {pos[0]}")
 
 
 class GenesisMismatch(TrellisError):
@@ -133,28 +137,41 @@ class TrellisApp:
 
     def precheck_tx(self, raw: bytes) -> CheckedTx:
         """Every admission check except the signature (size, encoding, chain id, not already committed)."""
+        checked = self._decode_checked(raw)
+        pos = self.store.tx_position(checked.hash)
+        if pos is not None:
+            raise _committed_already(pos)
+        return checked
+
+    def _decode_checked(self, raw: bytes) -> CheckedTx:
+        """The admission checks that need no state (size, encoding, chain id), with the hash and sender."""
         tx = decode_tx(raw, self.params.limits.max_tx_bytes)
         check_tx_stateless(self.suite, tx, self.params.chain_id)
-        h = tx_hash(self.suite, raw)
-        pos = self.store.tx_position(h)
-        if pos is not None:
-            raise InvalidTransaction("duplicate", f"transaction already committed at height {pos[0]}")
-        return CheckedTx(tx=tx, raw=raw, hash=h, sender=address_of(self.suite, tx.body.sender))
+        return CheckedTx(tx=tx, raw=raw, hash=tx_hash(self.suite, raw), sender=address_of(self.suite, tx.body.sender))
 
     def check_txs(self, raws: Sequence[bytes], known: Container[bytes] = ()) -> list[CheckedTx | InvalidTransaction]:
-        """Admission checks for a batch: prechecks one by one, then every signature in one batch through the
-        application's verifier. Transactions whose hash is in ``known`` (already pending) are refused as
-        ``duplicate`` before their signature is checked. One result per input, in order: the checked
-        transaction or why it failed."""
+        """Admission checks for a batch: prechecks one by one (the "already committed?" lookups of the whole
+        batch in one storage read), then every signature in one batch through the application's verifier.
+        Transactions whose hash is in ``known`` (already pending) are refused as ``duplicate`` before their
+        signature is checked. One result per input, in order: the checked transaction or why it failed."""
         st = self.stages.stopwatch()
+        decoded: list[CheckedTx | InvalidTransaction] = []
+        for raw in raws:
+            try:
+                decoded.append(self._decode_checked(raw))
+            except InvalidTransaction as exc:
+                decoded.append(exc)
+        positions = iter(self.store.tx_positions([c.hash for c in decoded if isinstance(c, CheckedTx)]))
         out: list[CheckedTx | InvalidTransaction] = []
         pending: list[int] = []
         items: list[tuple[bytes, bytes, bytes]] = []
-        for raw in raws:
-            try:
-                c = self.precheck_tx(raw)
-            except InvalidTransaction as exc:
-                out.append(exc)
+        for c in decoded:
+            if isinstance(c, InvalidTransaction):
+                out.append(c)
+                continue
+            pos = next(positions)
+            if pos is not None:
+                out.append(_committed_already(pos))
                 continue
             if c.hash in known:
                 out.append(InvalidTransaction("duplicate", "transaction is already in the mempool"))
@@ -173,6 +190,11 @@ class TrellisApp:
     def account_nonce(self, address: bytes) -> int:
         return read_account(self.store.get, address).nonce
 
+    def account_nonces(self, addresses: Sequence[bytes]) -> list[int]:
+        """``account_nonce`` of each address, in order, read in one storage read."""
+        raws = self.store.get_many([account_key(a) for a in addresses])
+        return [0 if raw is None else decode(raw, Account).nonce for raw in raws]
+
     def prepare_proposal(self, candidates: Sequence[CheckedTx], time_ms: int, proposer: bytes) -> ExecutedBlock:
         limits = self.params.limits
         chosen: list[CheckedTx] = []
@@ -180,12 +202,14 @@ class TrellisApp:
         size = 0
         gas = 0
         max_gas = self.params.genesis.contracts.max_block_gas
+        senders = list(dict.fromkeys(c.sender for c in candidates))
+        committed = dict(zip(senders, self.account_nonces(senders), strict=True))  # one storage read
         for c in candidates:
             if len(chosen) >= limits.max_block_txs or size + len(c.raw) > limits.max_block_bytes:
                 break
             expected = next_nonce.get(c.sender)
             if expected is None:
-                expected = self.account_nonce(c.sender)
+                expected = committed[c.sender]
             if c.tx.body.nonce != expected:
                 continue
             tx_gas = declared_gas(c.tx.body.payload)

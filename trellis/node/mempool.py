@@ -10,7 +10,7 @@ rather than growing. Proposals take transactions in arrival order, which is nonc
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from trellis.abci import CheckedTx
 from trellis.core.errors import InvalidTransaction
@@ -21,6 +21,8 @@ class Mempool:
 
     Args:
         committed_nonce: returns a sender's next nonce in committed state.
+        committed_nonces: the same for many senders at once, in order (one storage read); default: one
+            ``committed_nonce`` call per sender.
         max_txs: most transactions held.
         max_bytes: most bytes of transactions held.
     """
@@ -29,10 +31,12 @@ class Mempool:
         self,
         committed_nonce: Callable[[bytes], int],
         *,
+        committed_nonces: Callable[[Sequence[bytes]], list[int]] | None = None,
         max_txs: int,
         max_bytes: int,
     ) -> None:
         self._committed_nonce = committed_nonce
+        self._committed_nonces = committed_nonces or (lambda senders: [committed_nonce(s) for s in senders])
         self.max_txs = max_txs
         self.max_bytes = max_bytes
         self._by_hash: OrderedDict[bytes, CheckedTx] = OrderedDict()
@@ -62,11 +66,29 @@ class Mempool:
         Raises:
             InvalidTransaction: ``duplicate``, ``nonce_replayed``, ``nonce_gap`` or ``mempool_full``.
         """
+        self._add(checked, None)
+
+    def add_many(self, checked: Sequence[CheckedTx]) -> list[InvalidTransaction | None]:
+        """``add`` each transaction in order, reading the committed nonces of all their senders that have
+        nothing pending in one batch; one result per transaction: None if admitted, else why not."""
+        fresh = list(dict.fromkeys(c.sender for c in checked if c.sender not in self._next_nonce))
+        committed = dict(zip(fresh, self._committed_nonces(fresh), strict=True))
+        out: list[InvalidTransaction | None] = []
+        for c in checked:
+            try:
+                self._add(c, committed)
+                out.append(None)
+            except InvalidTransaction as exc:
+                out.append(exc)
+        return out
+
+    def _add(self, checked: CheckedTx, committed: dict[bytes, int] | None) -> None:
         if checked.hash in self._by_hash:
             raise InvalidTransaction("duplicate", "transaction is already in the mempool")
         expected = self._next_nonce.get(checked.sender)
         if expected is None:
-            expected = self._committed_nonce(checked.sender)
+            known = None if committed is None else committed.get(checked.sender)
+            expected = self._committed_nonce(checked.sender) if known is None else known
         nonce = checked.tx.body.nonce
         if nonce < expected:
             raise InvalidTransaction("nonce_replayed", f"nonce {nonce} was already used; the next nonce is {expected}")
@@ -99,11 +121,11 @@ class Mempool:
             c = self._by_hash.pop(h, None)
             if c is not None:
                 self._forget(c)
-        stale = (
-            [c for c in self._by_hash.values() if c.tx.body.nonce < self._committed_nonce(c.sender)]
-            if self._by_hash
-            else []
-        )
+        stale: list[CheckedTx] = []
+        if self._by_hash:
+            senders = list(self._next_nonce)  # each sender with something pending, once
+            committed = dict(zip(senders, self._committed_nonces(senders), strict=True))
+            stale = [c for c in self._by_hash.values() if c.tx.body.nonce < committed[c.sender]]
         for c in stale:
             del self._by_hash[c.hash]
             self._forget(c)

@@ -94,7 +94,12 @@ class Node:
         self.clock = clock
         self.transport = transport
         self.validator_address = privval.address if privval is not None else b""
-        self.mempool = Mempool(app.account_nonce, max_txs=config.mempool.max_txs, max_bytes=config.mempool.max_bytes)
+        self.mempool = Mempool(
+            app.account_nonce,
+            committed_nonces=app.account_nonces,
+            max_txs=config.mempool.max_txs,
+            max_bytes=config.mempool.max_bytes,
+        )
         self.driver: ConsensusDriver | None = None
         self._admission = asyncio.Lock()
         self.failure: BaseException | None = None
@@ -176,14 +181,16 @@ class Node:
 
     def _admit(self, results: list[CheckedTx | InvalidTransaction]) -> list[CheckedTx | InvalidTransaction]:
         sw = self.app.stages.stopwatch()
+        # One batch: the committed nonces of senders with nothing pending are read together.
+        refusals = iter(self.mempool.add_many([r for r in results if isinstance(r, CheckedTx)]))
         admitted: list[CheckedTx] = []
         for i, r in enumerate(results):
             if isinstance(r, CheckedTx):
-                try:
-                    self.mempool.add(r)
+                refused = next(refusals)
+                if refused is None:
                     admitted.append(r)
-                except InvalidTransaction as exc:
-                    results[i] = exc
+                else:
+                    results[i] = refused
         sw.mark("admit", len(results))
         if self.driver is not None and admitted:
             self.driver.on_local_txs(admitted)
