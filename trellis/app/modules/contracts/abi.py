@@ -145,6 +145,11 @@ def parse_abi(data: bytes | str) -> Abi:
         AbiError: not JSON, a field missing, unknown or of the wrong type (the message gives its JSON path),
             or a duplicate method, event or parameter name.
     """
+    if isinstance(data, str):
+        try:
+            data = data.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise AbiError(f"invalid ABI: not UTF-8 text ({exc.reason} at character {exc.start})") from None
     try:
         abi = msgspec.json.decode(data, type=Abi)
     except msgspec.ValidationError as exc:
