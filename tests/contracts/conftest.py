@@ -16,7 +16,7 @@ from trellis.app.modules.contracts.toolchain import CONTRACTS_DIR, BuildResult, 
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import ED25519, address_of, ed25519_keypair_from_seed, ed25519_sign
 from trellis.core.execution.apply import BlockEnv, apply_block, genesis_writes
-from trellis.core.execution.contracts import ContractEngine, StateContractHost
+from trellis.core.execution.contracts import CallOutcome, ContractEngine, StateContractHost
 from trellis.core.execution.state_keys import Account, account_key
 from trellis.core.ledger.block import Event, Receipt
 from trellis.core.ledger.tx import ContractCall, ContractDeploy, Payload, TxBody, sign_tx
@@ -161,8 +161,8 @@ class ContractChain:
             raise Failed(receipt)
         return abi_mod.decode_outputs(contract.abi, method, receipt.data, raw=True)
 
-    def query(self, contract: Deployed, method: str, args: Sequence[Any] | Mapping[str, Any] = ()) -> dict[str, Any]:
-        """Run ``method`` read-only against the committed state (the engine directly, as a node's query does)."""
+    def query_raw(self, contract: bytes, method: str, args: bytes, gas: int = CALL_GAS) -> CallOutcome:
+        """Run ``method`` read-only against the committed state, as a node's query does (the engine directly)."""
         host = StateContractHost(
             self.params.suite,
             self.params.genesis.contracts,
@@ -173,8 +173,11 @@ class ContractChain:
             None,
             self.scan,
         )
-        data = abi_mod.encode_args(contract.abi, method, args)
-        outcome = self.engine.call(host, contract.address, bytes(20), method, data, CALL_GAS)
+        return self.engine.call(host, contract, bytes(20), method, args, gas)
+
+    def query(self, contract: Deployed, method: str, args: Sequence[Any] | Mapping[str, Any] = ()) -> dict[str, Any]:
+        """Run ``method`` read-only and return its decoded outputs (Python values); fail the test if it fails."""
+        outcome = self.query_raw(contract.address, method, abi_mod.encode_args(contract.abi, method, args))
         assert outcome.ok, f"query {method} failed: code {outcome.code}: {outcome.message}"
         return abi_mod.decode_outputs(contract.abi, method, outcome.data, raw=True)
 
