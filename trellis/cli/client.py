@@ -56,3 +56,18 @@ class NodeClient:
         """Submit canonical transaction bytes; optionally wait for the commit."""
         q = f"?wait=commit&timeout={timeout}" if wait else ""
         return self._request("POST", "/v1/txs" + q, raw, "application/octet-stream")
+
+    def post_json(self, path: str, body: Any) -> Any:
+        """POST ``body`` as JSON to ``path``; return the decoded JSON."""
+        return self._request("POST", path, json.dumps(body).encode(), "application/json")
+
+    def get_bytes(self, path: str) -> bytes:
+        """GET ``path``; return the raw body."""
+        try:
+            with urllib.request.urlopen(self.base_url + path, timeout=self.timeout) as resp:
+                return bytes(resp.read())
+        except urllib.error.HTTPError:
+            return self._request("GET", path)  # type: ignore[no-any-return]  # raises ClientError with the problem
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ClientError(f"cannot reach the node at {self.base_url}: {reason}", "unreachable") from None

@@ -256,10 +256,10 @@ def _payload(args: argparse.Namespace) -> Payload:
     return KvDelete(namespace=args.namespace, key=args.key.encode())
 
 
-def cmd_tx_send(args: argparse.Namespace) -> int:
+def sign_and_submit(args: argparse.Namespace, payload: Payload) -> dict[str, Any]:
+    """Sign ``payload`` with the key ``args.sender``, submit it and (unless ``--no-wait``) wait for its commit."""
     client = _client(args)
     signer = _keystore(args).signer(args.sender, _passphrase(args))
-    payload = _payload(args)
     status = client.get("/v1/status")
     from trellis.core.crypto.suite import ED25519, address_of
 
@@ -272,7 +272,22 @@ def cmd_tx_send(args: argparse.Namespace) -> int:
         raw = encode(sign_tx(body, signer.sign))  # signing encodes the body: both can overflow
     except OverflowError as exc:
         raise CliError(f"a number is out of range: {exc}") from None
-    res = client.submit(raw, wait=not args.no_wait, timeout=args.timeout)
+    res: dict[str, Any] = client.submit(raw, wait=not args.no_wait, timeout=args.timeout)
+    return res
+
+
+def add_submit_options(s: argparse.ArgumentParser) -> None:
+    """The options every transaction-sending command takes."""
+    s.add_argument("--from", dest="sender", required=True, help="name of the signing key")
+    s.add_argument("--memo", help="memo text")
+    s.add_argument("--nonce", type=int, help="override the nonce (default: the account's next nonce)")
+    s.add_argument("--no-wait", action="store_true", help="return once accepted, without waiting for the commit")
+    s.add_argument("--timeout", type=int, default=15, help="seconds to wait for the commit")
+    s.add_argument("--passphrase-file", help="passphrase of an encrypted key")
+
+
+def cmd_tx_send(args: argparse.Namespace) -> int:
+    res = sign_and_submit(args, _payload(args))
     if res["status"] == "committed":
         r = res["receipt"]
         ok = r["code"] == 0
@@ -635,18 +650,13 @@ def build_parser() -> argparse.ArgumentParser:
     tx = sub.add_parser("tx", help="transactions").add_subparsers(dest="tx_cmd", required=True)
     s = tx.add_parser("send", parents=[common], help="sign and submit a transaction, and wait for its commit")
     s.add_argument("kind", choices=["transfer", "mint", "kv-put", "kv-delete"])
-    s.add_argument("--from", dest="sender", required=True, help="name of the signing key")
+    add_submit_options(s)
     s.add_argument("--to", help="recipient address or key name (transfer, mint)")
     s.add_argument("--amount", type=int, help="amount (transfer, mint)")
     s.add_argument("--namespace", help="kv namespace")
     s.add_argument("--key", help="kv key (UTF-8)")
     s.add_argument("--value", help="kv value (UTF-8)")
     s.add_argument("--value-file", help="kv value read from a file")
-    s.add_argument("--memo", help="memo text")
-    s.add_argument("--nonce", type=int, help="override the nonce (default: the account's next nonce)")
-    s.add_argument("--no-wait", action="store_true", help="return once accepted, without waiting for the commit")
-    s.add_argument("--timeout", type=int, default=15, help="seconds to wait for the commit")
-    s.add_argument("--passphrase-file", help="passphrase of an encrypted key")
     s.set_defaults(func=cmd_tx_send)
     s = tx.add_parser("status", parents=[common], help="status and receipt of a transaction")
     s.add_argument("hash")
@@ -711,6 +721,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
     s.add_argument("--ceiling-seconds", type=float, default=2.0, help="seconds per verification-ceiling measurement")
     s.set_defaults(func=cmd_bench)
+
+    from trellis.cli import contract
+
+    contract.register(sub, common)
 
     s = sub.add_parser("status", parents=[common], help="node status")
     s.set_defaults(func=cmd_status)
