@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ import msgspec
 
 from trellis.core.codec import encode
 from trellis.core.crypto.suite import ED25519, address_of
-from trellis.core.ledger.tx import KvPut, Transfer, TxBody, sign_tx, tx_hash
+from trellis.core.ledger.tx import ContractCall, ContractDeploy, KvPut, Transfer, TxBody, sign_tx, tx_hash
 from trellis.core.params import GenesisAccount
 from trellis.keys.signer import MemorySigner
 from trellis.node.config import ConsensusSection, MempoolSection, NodeConfig
@@ -73,9 +74,9 @@ def _seed(i: int) -> bytes:
     return b"bench-account-" + i.to_bytes(4, "big") + b"\x00" * 14
 
 
-def _sign_chunk(args: tuple[str, str, list[tuple[int, int]], int]) -> list[tuple[bytes, bytes]]:
+def _sign_chunk(args: tuple[str, str, list[tuple[int, int]], int, bytes]) -> list[tuple[bytes, bytes]]:
     """Sign (sender, nonce) pairs in a worker process; return (canonical bytes, tx hash)."""
-    chain_id, workload, pairs, accounts = args
+    chain_id, workload, pairs, accounts, token = args
     signers: dict[int, MemorySigner] = {}
     out = []
     for sender, nonce in pairs:
@@ -85,11 +86,71 @@ def _sign_chunk(args: tuple[str, str, list[tuple[int, int]], int]) -> list[tuple
         if workload == "transfer":
             to = address_of(ED25519, MemorySigner(_seed((sender + 1) % accounts)).public_key)
             payload: Any = Transfer(to=to, amount=1)
+        elif workload == "contract":
+            to = address_of(ED25519, MemorySigner(_seed((sender + 1) % accounts)).public_key)
+            payload = _token_transfer(token, to, 1)
         else:
             payload = KvPut(namespace="bench", key=b"%d-%d" % (sender, nonce), value=b"v" * 32)
         raw = encode(sign_tx(TxBody(chain_id=chain_id, sender=s.public_key, nonce=nonce, payload=payload), s.sign))
         out.append((raw, tx_hash(ED25519, raw)))
     return out
+
+
+CONTRACT_CALL_GAS = 200_000
+"""Gas limit of each benchmark token transfer (it uses far less)."""
+
+
+def _token_transfer(token: bytes, to: bytes, amount: int) -> ContractCall:
+    """A call of the example token's ``transfer(to: address, amount: u64)`` (ABI: 20 bytes, then u64 LE)."""
+    return ContractCall(
+        contract=token, method="transfer", args=to + amount.to_bytes(8, "little"), gas_limit=CONTRACT_CALL_GAS
+    )
+
+
+def _deploy_token(url: str, accounts: int) -> tuple[bytes, int]:
+    """Build and deploy the example token from bench account 0, then give every other account tokens.
+
+    Returns the token's address and account 0's next nonce. Not timed: this is set-up.
+    """
+    from trellis.app.modules.contracts import abi as abi_mod
+    from trellis.app.modules.contracts import toolchain
+
+    built = toolchain.build(toolchain.CONTRACTS_DIR / "examples" / "token")
+    abi = abi_mod.load_abi(built.abi_path)
+    owner = MemorySigner(_seed(0))
+    init = abi_mod.encode_args(abi, "init", ["Bench token", "BNC", 10**18])
+    deploy = ContractDeploy(code=built.wasm_path.read_bytes(), args=init, gas_limit=10_000_000)
+    raw = encode(sign_tx(TxBody(chain_id="bench", sender=owner.public_key, nonce=0, payload=deploy), owner.sign))
+    res = _post_wait(url, [raw])
+    receipt = res["receipt"]
+    if receipt["code"] != 0:
+        raise RuntimeError(f"deploying the benchmark token failed: {receipt['message']}")
+    token = bytes.fromhex(receipt["data"][2:])
+    raws = []
+    for i in range(1, accounts):
+        to = address_of(ED25519, MemorySigner(_seed(i)).public_key)
+        body = TxBody(chain_id="bench", sender=owner.public_key, nonce=i, payload=_token_transfer(token, to, 10**12))
+        raws.append(encode(sign_tx(body, owner.sign)))
+    for k in range(0, len(raws), 5000):
+        last = _post_wait(url, raws[k : k + 5000])
+        if last["receipt"]["code"] != 0:
+            raise RuntimeError(f"funding the benchmark accounts failed: {last['receipt']['message']}")
+    return token, accounts
+
+
+def _post_wait(url: str, raws: list[bytes]) -> Any:
+    """Submit a batch and wait until its last transaction commits; return that transaction's status."""
+    body = b"".join(len(raw).to_bytes(4, "big") + raw for raw in raws)
+    req = urllib.request.Request(url + "/v1/txs/batch", data=body, headers={"Content-Type": BATCH_MEDIA})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        res = json.loads(resp.read())
+    if res["rejected"]:
+        raise RuntimeError(f"set-up transactions refused: {res['rejected'][:3]}")
+    last = "0x" + tx_hash(ED25519, raws[-1]).hex()
+    status = _get_json(f"{url}/v1/txs/{last}?wait=60")
+    if status["status"] != "committed":
+        raise RuntimeError(f"set-up transaction {last} did not commit: {status['status']}")
+    return status
 
 
 def _sign_fresh_kv(indexes: list[int]) -> list[bytes]:
@@ -295,9 +356,12 @@ def run_network_bench(cfg: BenchConfig, work_dir: Path, signer_pool: ProcessPool
         urls = [n.api_url for n in nodes]
         before = _get_json(urls[0] + "/v1/metrics")
         nonce = [0] * cfg.accounts
+        token = b""
+        if cfg.workload == "contract":
+            token, nonce[0] = _deploy_token(urls[0], cfg.accounts)
         results = []
         for rate in cfg.rates:
-            signed = _sign_pairs(cfg, nonce, int(rate * cfg.duration_s), signer_pool)
+            signed = _sign_pairs(cfg, nonce, int(rate * cfg.duration_s), signer_pool, token)
             by_node: list[list[tuple[bytes, bytes]]] = [[] for _ in nodes]
             for sender, raw, h in signed:
                 by_node[sender % len(nodes)].append((raw, h))
@@ -341,7 +405,7 @@ def run_network_bench(cfg: BenchConfig, work_dir: Path, signer_pool: ProcessPool
 
 
 def _sign_pairs(
-    cfg: BenchConfig, nonce: list[int], count: int, signer_pool: ProcessPoolExecutor
+    cfg: BenchConfig, nonce: list[int], count: int, signer_pool: ProcessPoolExecutor, token: bytes = b""
 ) -> list[tuple[int, bytes, bytes]]:
     pairs = []
     for i in range(count):
@@ -350,7 +414,7 @@ def _sign_pairs(
         nonce[sender] += 1
     chunks = [pairs[k : k + 2000] for k in range(0, len(pairs), 2000)]
     signed: list[tuple[int, bytes, bytes]] = []
-    jobs = [("bench", cfg.workload, c, cfg.accounts) for c in chunks]
+    jobs = [("bench", cfg.workload, c, cfg.accounts, token) for c in chunks]
     for chunk, out in zip(chunks, signer_pool.map(_sign_chunk, jobs), strict=True):
         signed.extend((sender, raw, h) for (sender, _), (raw, h) in zip(chunk, out, strict=True))
     return signed
@@ -526,6 +590,14 @@ def run_suite(
         for r in run["rates"]:
             r["committed_over_ceiling"] = round(r["committed_tps"] / ceiling, 3)
         run["peak_over_ceiling"] = round(run["peak_committed_tps"] / ceiling, 3)
+    contract_overhead = None
+    if any(cfg.workload == "contract" for cfg in configs):
+        from trellis.app.modules.contracts.engine import measure_call_overhead
+
+        contract_overhead = {
+            "empty_method_us": round(measure_call_overhead(2000), 2),
+            "one_storage_set_us": round(measure_call_overhead(2000, method="storage_set"), 2),
+        }
     report: dict[str, Any] = {
         "benchmark": "trellis bench",
         "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -534,6 +606,7 @@ def run_suite(
         "ceiling_verifies_per_s": ceiling,
         "verifier_scaling": {"verifies_per_s_by_workers": scaling, "cost_model": _cost_model(scaling, cores)},
         "runs": runs,
+        "contract_call_overhead": contract_overhead,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = "bench-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -580,6 +653,11 @@ def summary(report: dict[str, Any]) -> str:
             lines.append(
                 f"  mempool flood: fullest {f['fullest_mempool_txs']} of {f['mempool_max_txs']} txs, refused {f['refused']}"
             )
+    if report.get("contract_call_overhead"):
+        o = report["contract_call_overhead"]
+        lines.append(
+            f"contract call overhead: empty method {o['empty_method_us']} µs, one storage write {o['one_storage_set_us']} µs"
+        )
     for k, v in report.get("files", {}).items():
         lines.append(f"{k}: {v}")
     return "\n".join(lines)

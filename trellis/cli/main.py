@@ -587,6 +587,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 label="1v transfer NO-SIG (bench only)",
             ),
             BenchConfig(validators=4, workload="transfer", rates=[500, 1000, 2000, 4000, 8000], label="4v transfer"),
+            BenchConfig(validators=1, workload="contract", rates=[500, 1000, 2000, 4000], label="1v contract (token)"),
         ]
     else:
         if args.validators < 1 or args.validators > 16:
@@ -711,7 +712,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the standard suite (1 and 4 validators, with and without signature checks)",
     )
     s.add_argument("--validators", type=int, default=1)
-    s.add_argument("--workload", choices=["transfer", "kv"], default="transfer")
+    s.add_argument("--workload", choices=["transfer", "kv", "contract"], default="transfer")
     s.add_argument("--rates", default="1000,2000,4000,8000", help="offered rates, tx/s, comma-separated")
     s.add_argument("--duration", type=float, default=4.0, help="seconds of load per rate")
     s.add_argument("--accounts", type=int, default=2000, help="sender accounts funded in genesis")
