@@ -10,6 +10,47 @@
 import { input, revert } from "./env";
 import { fromUtf8, utf8 } from "./bytes";
 
+/**
+ * The offset of the first byte of `b` that is not part of valid UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF), or -1 when all of `b` is valid.
+ */
+export function invalidUtf8At(b: Uint8Array): i32 {
+  const n = b.length;
+  let i = 0;
+  while (i < n) {
+    const c = <u32>unchecked(b[i]);
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    let len = 0;
+    let lo: u32 = 0x80;
+    let hi: u32 = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) {
+      len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      len = 3;
+      if (c == 0xe0) lo = 0xa0; // no overlong 3-byte forms
+      if (c == 0xed) hi = 0x9f; // no surrogates
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4;
+      if (c == 0xf0) lo = 0x90; // no overlong 4-byte forms
+      if (c == 0xf4) hi = 0x8f; // nothing above U+10FFFF
+    } else {
+      return i;
+    }
+    if (i + len > n) return i;
+    const second = <u32>unchecked(b[i + 1]);
+    if (second < lo || second > hi) return i;
+    for (let k = 2; k < len; k++) {
+      const cont = <u32>unchecked(b[i + k]);
+      if (cont < 0x80 || cont > 0xbf) return i;
+    }
+    i += len;
+  }
+  return -1;
+}
+
 /** Decodes ABI values from a byte string, in order; `done()` checks nothing is left over. */
 export class Reader {
   private pos: i32 = 0;
@@ -81,9 +122,12 @@ export class Reader {
     return this.copy(<i32>n, what);
   }
 
-  /** A `string` (u32 length, then UTF-8). */
+  /** A `string` (u32 length, then UTF-8; reverts on bytes that are not valid UTF-8). */
   string(what: string = "string"): string {
-    return fromUtf8(this.bytes(what));
+    const b = this.bytes(what);
+    const bad = invalidUtf8At(b);
+    if (bad >= 0) revert("abi: " + what + " is not valid UTF-8 (at byte " + bad.toString() + ")");
+    return fromUtf8(b);
   }
 
   /** Revert if bytes are left after the last value (trailing bytes are an error, spec section 5). */

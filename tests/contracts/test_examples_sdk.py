@@ -101,3 +101,34 @@ def test_sdk_storage_range_walks_a_prefix_in_order_up_to_the_limit(
     assert probe_chain.query(probe, "scan", ["x", 7]) == {"count": 7, "sum": sum(range(1, 8))}
     assert probe_chain.query(probe, "scan", ["y", 100]) == {"count": 3, "sum": 6}
     assert probe_chain.query(probe, "scan", ["z", 100]) == {"count": 0, "sum": 0}
+
+
+@pytest.mark.parametrize(
+    ("raw", "valid"),
+    [
+        (b"plain ascii", True),
+        ("héllo wörld €𝄞".encode(), True),
+        (b"\xc3\x28", False),  # a lead byte without its continuation
+        (b"\xc0\xaf", False),  # overlong
+        (b"\xe0\x80\xaf", False),  # overlong 3-byte form
+        (b"\xed\xa0\x80", False),  # a surrogate
+        (b"\xf4\x90\x80\x80", False),  # above U+10FFFF
+        (b"ok\xe2\x82", False),  # truncated at the end
+        (b"\xff", False),
+    ],
+)
+def test_sdk_strings_must_be_utf8_like_the_python_codec(
+    probe_chain: ContractChain, probe: Deployed, raw: bytes, valid: bool
+) -> None:
+    args = abi_mod.encode_args(probe.abi, "echo", [0, 0, False, bytes(20), bytes(32), b"", ""])
+    args = args[:-4] + len(raw).to_bytes(4, "little") + raw
+    outcome = probe_chain.query_raw(probe.address, "echo", args)
+    assert outcome.ok == valid, outcome.message
+    python_ok = True
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        python_ok = False
+    assert python_ok == valid
+    if not valid:
+        assert "abi: g is not valid UTF-8" in outcome.message

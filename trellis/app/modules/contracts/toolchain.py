@@ -186,6 +186,7 @@ def build(contract_dir: str | Path, *, contracts_dir: Path | None = None, force:
         _compile(asc, root, entry, tmp)
         code = tmp.read_bytes()
         _check_exports(code, abi, entry)
+        tmp.chmod(0o644)  # mkstemp makes it private; a build output is an ordinary file
         os.replace(tmp, wasm_path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -322,6 +323,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
