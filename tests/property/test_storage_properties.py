@@ -32,7 +32,7 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 TABLES = ("state", "meta")
 KEY = st.binary(min_size=1, max_size=3)  # few distinct keys, so writes collide and overwrite
 VALUE = st.binary(max_size=8)
-PUTS = st.dictionaries(st.sampled_from(TABLES), st.lists(st.tuples(KEY, VALUE), max_size=8), max_size=2)
+PUTS = st.dictionaries(st.sampled_from(TABLES), st.dictionaries(KEY, VALUE, max_size=8), max_size=2)
 DELETES = st.dictionaries(st.sampled_from(TABLES), st.lists(KEY, max_size=4), max_size=2)
 OLD_BATCH = st.lists(st.tuples(st.sampled_from(TABLES), KEY, st.one_of(st.none(), VALUE)), max_size=8)
 OPS = st.lists(
@@ -59,7 +59,7 @@ def test_lmdb_and_the_memory_twin_agree_with_a_dict_model(ops: list[tuple], prob
             if op[0] == "tables":
                 _, puts, deletes = op
                 for store in stores:
-                    store.write_tables({t: iter(rows) for t, rows in puts.items()}, deletes)
+                    store.write_tables(puts, {t: iter(keys) for t, keys in deletes.items()})
                 for t, keys in deletes.items():
                     for k in keys:
                         model[t].pop(k, None)

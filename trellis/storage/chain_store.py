@@ -28,7 +28,7 @@ from __future__ import annotations
 import struct
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import cast
 
 import msgspec
@@ -105,11 +105,11 @@ class ChainStore:
     ) -> None:
         """Write the genesis state and tip (height 0) in one batch."""
         puts, deletes = _state_rows(writes, tree)
-        puts["meta"] = [
-            (b"genesis", genesis_hash),
-            (b"root/" + height_key(0), tip.state_root),
-            (b"tip", encode(_stored(tip))),
-        ]
+        puts["meta"] = {
+            b"genesis": genesis_hash,
+            b"root/" + height_key(0): tip.state_root,
+            b"tip": encode(_stored(tip)),
+        }
         self.kv.write_tables(puts, deletes)
 
     # -- committing -------------------------------------------------------------------------------------
@@ -131,21 +131,19 @@ class ChainStore:
             raise ValueError("one receipt, hash and index entry per transaction")
         positions = tx_positions_of_block(header.height, len(hashes))
         puts, deletes = _state_rows(out.writes, executed.tree)
-        puts["blocks"] = [(h8, encode(executed.block))]
-        puts["block_ids"] = [(executed.block_id, h8)]
-        puts["commits"] = [(h8, encode(commit))]
-        puts["receipts"] = [(h8, encode(out.receipts))]
-        puts["tx_index"] = zip(hashes, positions, strict=True)
+        puts["blocks"] = {h8: encode(executed.block)}
+        puts["block_ids"] = {executed.block_id: h8}
+        puts["commits"] = {h8: encode(commit)}
+        puts["receipts"] = {h8: encode(out.receipts)}
+        puts["tx_index"] = dict(zip(hashes, positions, strict=True))
         if account_index is not None:
-            puts["account_txs"] = [
-                (addr + pos, txh)
-                for addrs, pos, txh in zip(account_index, positions, hashes, strict=True)
-                for addr in addrs
-            ]
+            keys = [addr + pos for addrs, pos in zip(account_index, positions, strict=True) for addr in addrs]
+            txs = [txh for addrs, txh in zip(account_index, hashes, strict=True) for _ in addrs]
+            puts["account_txs"] = dict(zip(keys, txs, strict=True))
         tip = ChainTip(
             height=header.height, time_ms=header.time_ms, block_id=executed.block_id, state_root=header.state_root
         )
-        puts["meta"] = [(b"root/" + h8, header.state_root), (b"tip", encode(_stored(tip)))]
+        puts["meta"] = {b"root/" + h8: header.state_root, b"tip": encode(_stored(tip))}
         self.kv.write_tables(puts, deletes)
         return tip
 
@@ -281,16 +279,15 @@ class ChainStore:
         return b
 
 
-_Rows = dict[str, Iterable[tuple[bytes, bytes]]]
-
-
-def _state_rows(writes: dict[bytes, bytes | None], tree: TreeUpdate) -> tuple[_Rows, TableKeys]:
+def _state_rows(
+    writes: dict[bytes, bytes | None], tree: TreeUpdate
+) -> tuple[dict[str, Mapping[bytes, bytes]], TableKeys]:
     """The rows of a state update: latest values (None deletes), tree nodes and values by hash."""
-    puts: _Rows = {"smt_nodes": tree.nodes.items(), "smt_values": tree.values.items()}
+    puts: dict[str, Mapping[bytes, bytes]] = {"smt_nodes": tree.nodes, "smt_values": tree.values}
     if None in writes.values():
-        puts["state"] = [(k, v) for k, v in writes.items() if v is not None]
+        puts["state"] = {k: v for k, v in writes.items() if v is not None}
         return puts, {"state": [k for k, v in writes.items() if v is None]}
-    puts["state"] = cast("Iterable[tuple[bytes, bytes]]", writes.items())  # no None among the values
+    puts["state"] = cast("dict[bytes, bytes]", writes)  # no None among the values
     return puts, {}
 
 
