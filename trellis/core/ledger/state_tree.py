@@ -25,8 +25,9 @@ non-inclusion (the path ends in an empty slot, or in a leaf of a different key t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Annotated, NamedTuple, Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
+from typing import Annotated, NamedTuple, Protocol, runtime_checkable
 
 import msgspec
 
@@ -56,6 +57,16 @@ class NodeReader(Protocol):
 
     def get_node(self, node_hash: bytes) -> bytes | None:
         """Return the stored encoding of the node with this hash, or None."""
+        ...
+
+
+@runtime_checkable
+class BatchNodeReader(NodeReader, Protocol):
+    """A ``NodeReader`` that can also read many nodes at once (``apply_updates`` reads a whole tree level of
+    nodes per call when the reader offers this)."""
+
+    def get_nodes(self, node_hashes: Sequence[bytes]) -> list[bytes | None]:
+        """Return the stored encoding of each node (None where absent), in order."""
         ...
 
 
@@ -155,10 +166,39 @@ def _decode_node(enc: bytes) -> _Leaf | _Internal:
     raise MissingNode("stored tree node is corrupt")
 
 
+@lru_cache(maxsize=1 << 16)
+def _slots(bitmap: int) -> tuple[int, ...]:
+    """The child positions present in an internal node with this bitmap, in order."""
+    return tuple(i for i in range(16) if bitmap & (1 << i))
+
+
+def _tag_prefix(tag: bytes) -> bytes:
+    """What ``Suite.tagged_hash`` puts before the data: ``tagged_hash(tag, x) == suite.hash(prefix + x)``."""
+    return bytes((len(tag),)) + tag
+
+
+_LEAF_PREFIX = _tag_prefix(_LEAF)
+_NODE_PREFIX = _tag_prefix(_NODE)
+_KEY_PREFIX = _tag_prefix(_KEY)
+_VALUE_PREFIX = _tag_prefix(_VALUE)
+_LEAF_BYTE = bytes((_LEAF_TAG,))
+_NODE_BYTE = bytes((_NODE_TAG,))
+
+_Item = tuple[bytes, bytes | None]
+"""(key path, value hash or None to delete)."""
+
+
 class _Updater:
+    """Applies a sorted batch of updates to the tree, and collects the nodes it creates.
+
+    The walk is breadth-first: each level's existing nodes are read in one ``get_nodes`` call (when the reader
+    has it), and new internal nodes are hashed bottom-up once their children are known."""
+
     def __init__(self, suite: Suite, reader: NodeReader) -> None:
         self.suite = suite
+        self.hash = suite.hash
         self.reader = reader
+        self.get_nodes = reader.get_nodes if isinstance(reader, BatchNodeReader) else None
         self.new: dict[bytes, bytes] = {}
 
     def load(self, h: bytes) -> bytes:
@@ -169,52 +209,144 @@ class _Updater:
                 raise MissingNode(f"state tree node {h.hex()} is not in the store")
         return enc
 
+    def load_many(self, hashes: list[bytes]) -> list[bytes]:
+        if self.get_nodes is not None and len(hashes) > 1:
+            encs = self.get_nodes(hashes)
+        else:
+            encs = [self.reader.get_node(h) for h in hashes]
+        out: list[bytes] = []
+        for h, enc in zip(hashes, encs, strict=True):
+            if enc is None:
+                raise MissingNode(f"state tree node {h.hex()} is not in the store")
+            out.append(enc)
+        return out
+
     def leaf(self, kp: bytes, vh: bytes) -> bytes:
-        h = _leaf_hash(self.suite, kp, vh)
-        self.new[h] = bytes((_LEAF_TAG,)) + kp + vh
+        body = kp + vh
+        h = self.hash(_LEAF_PREFIX + body)
+        self.new[h] = _LEAF_BYTE + body
         return h
 
     def internal(self, children: list[bytes | None]) -> bytes | None:
-        present = [(i, c) for i, c in enumerate(children) if c is not None]
-        if not present:
-            return None
-        if len(present) == 1 and self.load(present[0][1])[0] == _LEAF_TAG:
-            return present[0][1]
         bitmap = 0
-        for i, _ in present:
-            bitmap |= 1 << i
-        hashes = [c for _, c in present]
-        h = _node_hash(self.suite, bitmap, hashes)
-        self.new[h] = bytes((_NODE_TAG,)) + bitmap.to_bytes(2, "big") + b"".join(hashes)
+        hashes: list[bytes] = []
+        for i, c in enumerate(children):
+            if c is not None:
+                bitmap |= 1 << i
+                hashes.append(c)
+        if not hashes:
+            return None
+        if len(hashes) == 1 and self.load(hashes[0])[0] == _LEAF_TAG:
+            return hashes[0]
+        body = bitmap.to_bytes(2, "big") + b"".join(hashes)
+        h = self.hash(_NODE_PREFIX + body)
+        self.new[h] = _NODE_BYTE + body
         return h
 
     def build(self, entries: list[tuple[bytes, bytes]], depth: int) -> bytes | None:
+        """The subtree at ``depth`` holding exactly ``entries`` (sorted by key path)."""
         if not entries:
             return None
         if len(entries) == 1:
             return self.leaf(*entries[0])
-        groups: list[list[tuple[bytes, bytes]]] = [[] for _ in range(16)]
-        for e in entries:
-            groups[_nibble(e[0], depth)].append(e)
-        return self.internal([self.build(g, depth + 1) if g else None for g in groups])
-
-    def update(self, h: bytes | None, depth: int, items: list[tuple[bytes, bytes | None]]) -> bytes | None:
-        if h is None:
-            return self.build([(k, v) for k, v in items if v is not None], depth)
-        node = _decode_node(self.load(h))
-        if isinstance(node, _Leaf):
-            merged: dict[bytes, bytes | None] = {node.kp: node.vh}
-            merged.update(items)
-            entries = sorted((k, v) for k, v in merged.items() if v is not None)
-            return self.build(entries, depth)
-        children = node.children()
-        groups: list[list[tuple[bytes, bytes | None]]] = [[] for _ in range(16)]
-        for item in items:
-            groups[_nibble(item[0], depth)].append(item)
-        for i, g in enumerate(groups):
-            if g:
-                children[i] = self.update(children[i], depth + 1, g)
+        children: list[bytes | None] = [None] * 16
+        for nib, lo, hi in _runs(entries, 0, len(entries), depth):
+            children[nib] = self.build(entries[lo:hi], depth + 1)
         return self.internal(children)
+
+    def update(self, root: bytes | None, items: list[_Item]) -> bytes | None:
+        """The new root after applying ``items`` (sorted by key path, distinct) to the tree at ``root``."""
+        if root is None:
+            return self.build([(k, v) for k, v in items if v is not None], 0)
+        # Internal nodes being rewritten: their stored encoding, the new results of their changed children
+        # (filled in as those arrive), and where their own result goes (index of the parent in these lists,
+        # -1 for the root; child position in the parent).
+        task_enc: list[bytes] = []
+        task_changes: list[dict[int, bytes | None]] = []
+        task_parent: list[int] = []
+        task_slot: list[int] = []
+        result: list[bytes | None] = [None]  # the root's result when the root itself is a leaf
+        # Existing nodes to visit at this depth: (hash, items lo, items hi, parent task, child position).
+        level: list[tuple[bytes, int, int, int, int]] = [(root, 0, len(items), -1, 0)]
+        depth = 0
+        while level:
+            encs = self.load_many([t[0] for t in level])
+            below: list[tuple[bytes, int, int, int, int]] = []
+            for (_, lo, hi, parent, slot), enc in zip(level, encs, strict=True):
+                if enc[0] == _NODE_TAG:
+                    bitmap = int.from_bytes(enc[1:3], "big")
+                    if len(enc) != 3 + 32 * bitmap.bit_count():
+                        raise MissingNode("stored tree node is corrupt")
+                    me = len(task_enc)
+                    changes: dict[int, bytes | None] = {}
+                    task_enc.append(enc)
+                    task_changes.append(changes)
+                    task_parent.append(parent)
+                    task_slot.append(slot)
+                    for nib, a, b in _runs(items, lo, hi, depth):
+                        if bitmap >> nib & 1:
+                            j = 3 + 32 * (bitmap & ((1 << nib) - 1)).bit_count()
+                            below.append((enc[j : j + 32], a, b, me, nib))
+                        else:
+                            changes[nib] = self.build([(k, v) for k, v in items[a:b] if v is not None], depth + 1)
+                    continue
+                node = _decode_node(enc)
+                assert isinstance(node, _Leaf)
+                merged: dict[bytes, bytes | None] = {node.kp: node.vh}
+                merged.update(items[lo:hi])
+                r = self.build(sorted((k, v) for k, v in merged.items() if v is not None), depth)
+                if parent < 0:
+                    result[0] = r
+                else:
+                    task_changes[parent][slot] = r
+            level = below
+            depth += 1
+        # Children come after their parents in the task lists: rebuild bottom-up by walking them backwards.
+        for t in range(len(task_enc) - 1, -1, -1):
+            r = self.rewrite(task_enc[t], task_changes[t])
+            parent = task_parent[t]
+            if parent < 0:
+                return r
+            task_changes[parent][task_slot[t]] = r
+        return result[0]
+
+    def rewrite(self, enc: bytes, changes: dict[int, bytes | None]) -> bytes | None:
+        """The hash of internal node ``enc`` with the children at the positions in ``changes`` replaced (None:
+        removed), the node stored if it is still an internal node."""
+        bitmap = int.from_bytes(enc[1:3], "big")
+        patches = [(nib, r) for nib, r in changes.items() if r is not None and bitmap >> nib & 1]
+        if len(patches) == len(changes) and bitmap.bit_count() > 1:
+            # Same children present (and more than one): patch the changed hashes into a copy in place.
+            buf = bytearray(enc)
+            for nib, r in patches:
+                j = 3 + 32 * (bitmap & ((1 << nib) - 1)).bit_count()
+                buf[j : j + 32] = r
+            new = bytes(buf)
+            h = self.hash(_NODE_PREFIX + new[1:])
+            self.new[h] = new
+            return h
+        children: list[bytes | None] = [None] * 16
+        for j, i in enumerate(_slots(bitmap)):
+            children[i] = enc[3 + 32 * j : 35 + 32 * j]
+        for nib, child in changes.items():
+            children[nib] = child
+        return self.internal(children)
+
+
+def _runs(entries: Sequence[tuple[bytes, object]], lo: int, hi: int, depth: int) -> Iterable[tuple[int, int, int]]:
+    """Split ``entries[lo:hi]`` (sorted by key path, sharing the first ``depth`` nibbles) into runs with the same
+    nibble at ``depth``: yields (nibble, start, end)."""
+    byte = depth >> 1
+    shift = 0 if depth & 1 else 4
+    i = lo
+    nib = (entries[i][0][byte] >> shift) & 0x0F if i < hi else 0
+    for j in range(lo + 1, hi):
+        n = (entries[j][0][byte] >> shift) & 0x0F
+        if n != nib:
+            yield nib, i, j
+            i, nib = j, n
+    if i < hi:
+        yield nib, i, hi
 
 
 def apply_updates(suite: Suite, reader: NodeReader, root: bytes, updates: Mapping[bytes, bytes | None]) -> TreeUpdate:
@@ -222,7 +354,8 @@ def apply_updates(suite: Suite, reader: NodeReader, root: bytes, updates: Mappin
 
     Args:
         suite: the chain's suite (its hash builds paths and nodes).
-        reader: where existing nodes are read from.
+        reader: where existing nodes are read from (a level of the tree at a time if it is a
+            ``BatchNodeReader``).
         root: the current root (``ZERO_HASH`` for the empty tree).
         updates: state key -> new value, or None to delete.
 
@@ -232,21 +365,26 @@ def apply_updates(suite: Suite, reader: NodeReader, root: bytes, updates: Mappin
     Raises:
         MissingNode: the store lacks a node under ``root``.
     """
+    h = suite.hash
     values: dict[bytes, bytes] = {}
-    items: list[tuple[bytes, bytes | None]] = []
+    items: list[_Item] = []
     for key, value in updates.items():
         if value is None:
-            items.append((key_path(suite, key), None))
+            items.append((h(_KEY_PREFIX + key), None))
         else:
-            vh = value_hash(suite, value)
+            vh = h(_VALUE_PREFIX + value)
             values[vh] = value
-            items.append((key_path(suite, key), vh))
-    items.sort(key=lambda kv: kv[0])
+            items.append((h(_KEY_PREFIX + key), vh))
     if not items:
         return TreeUpdate(root=root, nodes={}, values={})
+    items.sort(key=_path_of)
     up = _Updater(suite, reader)
-    new_root = up.update(None if root == ZERO_HASH else root, 0, items)
+    new_root = up.update(None if root == ZERO_HASH else root, items)
     return TreeUpdate(root=ZERO_HASH if new_root is None else new_root, nodes=up.new, values=values)
+
+
+def _path_of(item: _Item) -> bytes:
+    return item[0]
 
 
 def _walk(suite: Suite, reader: NodeReader, root: bytes, kp: bytes) -> tuple[list[ProofStep], ProofLeaf | None]:
