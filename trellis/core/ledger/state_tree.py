@@ -292,9 +292,13 @@ class _Updater:
                     continue
                 node = _decode_node(enc)
                 assert isinstance(node, _Leaf)
-                merged: dict[bytes, bytes | None] = {node.kp: node.vh}
-                merged.update(items[lo:hi])
-                r = self.build(sorted((k, v) for k, v in merged.items() if v is not None), depth)
+                if hi - lo == 1 and items[lo][0] == node.kp:  # the usual case: one key's value changes
+                    vh = items[lo][1]
+                    r = None if vh is None else self.leaf(node.kp, vh)
+                else:
+                    merged: dict[bytes, bytes | None] = {node.kp: node.vh}
+                    merged.update(items[lo:hi])
+                    r = self.build(sorted((k, v) for k, v in merged.items() if v is not None), depth)
                 if parent < 0:
                     result[0] = r
                 else:
