@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from trellis.app.application import TrellisApp
+from trellis.app.modules.contracts import WasmEngine
 from trellis.core.params import ChainParams
 from trellis.keys.signer import KeyStoreError
 from trellis.node.clock import SystemClock
@@ -52,7 +53,9 @@ def assemble_node(root: Path, config: NodeConfig | None = None) -> Node:
         elif cfg.node.verifier_workers != 0:
             workers = None if cfg.node.verifier_workers < 0 else cfg.node.verifier_workers
             verifier = CpuPoolVerifier(params.suite, workers)
-        app = TrellisApp(params, store, index_accounts=cfg.node.index_accounts, verifier=verifier)
+        app = TrellisApp(
+            params, store, index_accounts=cfg.node.index_accounts, verifier=verifier, contracts=WasmEngine()
+        )
     except BaseException:
         if verifier is not None:
             verifier.close()
