@@ -5,6 +5,16 @@ May import: ``trellis.core``. Must not import ``node``, ``p2p``, ``api``, ``cli`
 """
 
 from trellis.storage.chain_store import ChainStore, StoredTip
-from trellis.storage.kv import KVStore, LmdbStore, MemoryStore, StorageError, WriteBatch
+from trellis.storage.kv import KVStore, LmdbStore, MemoryStore, StorageError, TableKeys, TableRows, WriteBatch
 
-__all__ = ["ChainStore", "KVStore", "LmdbStore", "MemoryStore", "StorageError", "StoredTip", "WriteBatch"]
+__all__ = [
+    "ChainStore",
+    "KVStore",
+    "LmdbStore",
+    "MemoryStore",
+    "StorageError",
+    "StoredTip",
+    "TableKeys",
+    "TableRows",
+    "WriteBatch",
+]
