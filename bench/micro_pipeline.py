@@ -29,7 +29,7 @@ Baselines:
 2N account-history rows, 0.27N tree nodes, random keys as real hashes are): LMDB's copy-on-write B-tree pays
 for random-key inserts in proportion to the pages they land on, so the store figure grows with the chain.
 
-Usage: .venv/bin/python bench/micro_pipeline.py [--txs 10000] [--accounts 2000] [--blocks 5] [--prefill 0]
+Usage: .venv/bin/python bench/micro_pipeline.py [--txs 10000] [--accounts 2000] [--blocks 5] [--prefill 0] [--tree-keys 100000]
 """
 
 from __future__ import annotations
