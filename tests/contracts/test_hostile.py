@@ -12,6 +12,7 @@ import pytest
 import wasmtime
 
 from trellis.app.modules.contracts import WasmEngine
+from trellis.core.crypto.suite import ED25519
 from trellis.core.execution.contracts import InvalidContract
 from trellis.core.execution.results import ResultCode
 from trellis.core.params import GenesisContracts
@@ -275,6 +276,7 @@ def test_four_billion_locals_are_refused_quickly(engine: WasmEngine) -> None:
 _DEEP_SCRIPT = """
 import struct, sys, threading
 from trellis.app.modules.contracts import WasmEngine
+from trellis.core.crypto.suite import ED25519
 from trellis.core.params import GenesisContracts
 from tests.contracts.test_engine import DictState, install, run, wat
 
@@ -349,3 +351,54 @@ def test_engine_still_works_after_every_hostile_call(engine: WasmEngine) -> None
         assert run(engine, state, "rec").code == ResultCode.CONTRACT_TRAP
         assert run(engine, state, "spin", gas=10_000).code == ResultCode.OUT_OF_GAS
         still_healthy(engine, state)
+
+
+def test_a_start_function_may_use_the_host_and_its_memory(engine: WasmEngine) -> None:
+    code = wat(
+        """
+        (func $start
+          (call $input_read (i32.const 0))
+          (call $storage_set (i32.const 0x100) (i32.const 5) (i32.const 0) (call $input_len)))
+        (start $start)
+        (func (export "go") (call $return_data (i32.const 0) (call $input_len)))
+        (data (i32.const 0x100) "start")
+        """
+    )
+    state = deployed(engine, code)  # deploying instantiates it once with no gas: no host call runs then
+    out = run(engine, state, "go", b"from start")
+    assert out.ok and out.data == b"from start"
+    assert run(engine, state, "go", b"again").ok
+
+
+def test_a_nested_callees_start_function_uses_its_own_memory(engine: WasmEngine) -> None:
+    state = DictState()
+    callee = install(
+        engine,
+        state,
+        wat(
+            """
+            (func $start (call $hash (i32.const 0) (i32.const 4) (i32.const 0x200)))
+            (start $start)
+            (func (export "go") (call $return_data (i32.const 0x200) (i32.const 32)))
+            (data (i32.const 0) "seed")
+            """
+        ),
+        bytes.fromhex("0f" * 20),
+    )
+    escaped = "".join(f"\\{b:02x}" for b in callee)
+    install(
+        engine,
+        state,
+        wat(
+            f"""
+            (data (i32.const 0) "{escaped}go")
+            (func (export "go") (local $len i32)
+              (local.set $len
+                (call $call (i32.const 0) (i32.const 20) (i32.const 2) (i32.const 0) (i32.const 0) (i64.const 0)))
+              (call $result_read (i32.const 0x100))
+              (call $return_data (i32.const 0x100) (local.get $len)))
+            """
+        ),
+    )
+    out = run(engine, state, "go")
+    assert out.ok and out.data == ED25519.hash(b"seed")

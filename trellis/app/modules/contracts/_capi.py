@@ -45,6 +45,8 @@ instance_pre_instantiate = _bind("wasmtime_instance_pre_instantiate", c_void_p, 
 """(instance_pre, context, *instance out, *trap out) -> error."""
 instance_export_get = _bind("wasmtime_instance_export_get", c_bool, c_void_p, c_void_p, c_char_p, c_size_t, c_void_p)
 """(context, *instance, name, name_len, *extern out) -> found."""
+caller_export_get = _bind("wasmtime_caller_export_get", c_bool, c_void_p, c_char_p, c_size_t, c_void_p)
+"""(caller, name, name_len, *extern out) -> found: an export of the instance calling a host function."""
 func_call_unchecked = _bind("wasmtime_func_call_unchecked", c_void_p, c_void_p, c_void_p, c_void_p, c_size_t, c_void_p)
 """(context, *func, *args_and_results, count, *trap out) -> error."""
 memory_data = _bind("wasmtime_memory_data", c_void_p, c_void_p, c_void_p)

@@ -72,6 +72,13 @@ PAGE: Final = 65_536
 """A WebAssembly page."""
 MAX_RESERVED_PAGES: Final = 1024
 """Pages of address space reserved per linear memory: the largest ``max_memory_pages`` genesis accepts."""
+POOL_SLOTS: Final = 128
+"""Instances (and memories and tables) the pooling allocator holds: twice the deepest call stack allowed."""
+POOL_KEEP_RESIDENT: Final = 1024 * 1024
+"""Bytes of each pooled memory kept mapped (and zeroed) between frames, instead of returned to the kernel."""
+MAX_INSTANCE_STATE: Final = 8 * 1024 * 1024
+"""Largest per-instance runtime state (wasmtime's ``vmctx``) the pool accepts; deployment refuses a module
+that needs more."""
 DEFAULT_CACHE_SIZE: Final = 128
 """Compiled modules kept (each way of finding them: by code hash for calls, by content for deployments)."""
 
@@ -142,6 +149,7 @@ class _Frame:
         "memory",
         "memory_addr",
         "memory_item_addr",
+        "ready",
         "result",
         "ret",
         "trap",
@@ -160,6 +168,7 @@ class _Frame:
         self.memory = capi.Extern()
         self.memory_item_addr = ctypes.addressof(self.memory)
         self.memory_addr = self.memory_item_addr + capi.EXTERN_OF_OFFSET
+        self.ready = False  # ``memory`` is this frame's instance's memory
         self.func = capi.Extern()
         self.func_item_addr = ctypes.addressof(self.func)
         self.func_addr = self.func_item_addr + capi.EXTERN_OF_OFFSET
@@ -228,6 +237,7 @@ def make_config() -> wasmtime.Config:
     config.memory_guard_size = 0
     config.memory_reservation_for_growth = 0
     config.memory_init_cow = False
+    _use_pooling_allocator(config)
     config.wasm_bulk_memory = True
     config.wasm_multi_value = True
     for feature in (
@@ -253,6 +263,40 @@ def make_config() -> wasmtime.Config:
         concurrency_off(config.ptr(), False)
         config.wasm_reference_types = False
     return config
+
+
+def _use_pooling_allocator(config: wasmtime.Config) -> None:
+    """Instances, memories and tables from pre-reserved slots, reused from frame to frame.
+
+    A fresh mapping per call frame costs page faults on every first touch of its memory (about half of a
+    call's overhead); a pooled slot keeps its first megabyte resident and is zeroed when it is given back, so
+    every instance still starts from a zeroed memory. ``POOL_SLOTS`` covers the deepest call stack genesis
+    allows twice over; calls are serialised, so no more slots are ever in use at once. Without wasmtime's
+    pooling bindings, the engine keeps the on-demand allocator (same results, slower).
+    """
+    needed = (
+        "wasmtime_pooling_allocation_config_new",
+        "wasmtime_pooling_allocation_config_delete",
+        "wasmtime_pooling_allocation_strategy_set",
+    )
+    if not all(hasattr(ffi, name) for name in needed):
+        return
+    pool = ffi.wasmtime_pooling_allocation_config_new()
+    try:
+        ffi.wasmtime_pooling_allocation_config_total_core_instances_set(pool, POOL_SLOTS)
+        ffi.wasmtime_pooling_allocation_config_total_memories_set(pool, POOL_SLOTS)
+        ffi.wasmtime_pooling_allocation_config_total_tables_set(pool, POOL_SLOTS)
+        ffi.wasmtime_pooling_allocation_config_total_stacks_set(pool, 0)
+        ffi.wasmtime_pooling_allocation_config_total_component_instances_set(pool, 0)
+        ffi.wasmtime_pooling_allocation_config_total_gc_heaps_set(pool, 0)
+        ffi.wasmtime_pooling_allocation_config_max_memory_size_set(pool, MAX_RESERVED_PAGES * PAGE)
+        ffi.wasmtime_pooling_allocation_config_table_elements_set(pool, MAX_TABLE_ELEMENTS)
+        ffi.wasmtime_pooling_allocation_config_max_core_instance_size_set(pool, MAX_INSTANCE_STATE)
+        ffi.wasmtime_pooling_allocation_config_linear_memory_keep_resident_set(pool, POOL_KEEP_RESIDENT)
+        ffi.wasmtime_pooling_allocation_config_table_keep_resident_set(pool, MAX_TABLE_ELEMENTS * 8)
+        ffi.wasmtime_pooling_allocation_strategy_set(config.ptr(), pool)
+    finally:
+        ffi.wasmtime_pooling_allocation_config_delete(pool)
 
 
 class WasmEngine:
@@ -281,6 +325,7 @@ class WasmEngine:
         self._tx: _Tx | None = None
         self._pending: BaseException | None = None
         self._stack_ready_for = 0
+        self._main_thread = threading.main_thread().ident
         self._runner: _BigStackRunner | None = None
         self._define_host_functions()
 
@@ -313,7 +358,9 @@ class WasmEngine:
         """
         with self._lock:
             needed = _STACK_BASE + host.limits.max_call_depth * _FRAME_NATIVE_STACK
-            if threading.get_ident() == threading.main_thread().ident and self._main_stack_fits(needed):
+            if threading.get_ident() == self._main_thread and (
+                needed <= self._stack_ready_for or self._main_stack_fits(needed)
+            ):
                 return self._call(host, contract, caller, method, args, gas_limit, is_init)
             if self._runner is None or self._runner.stack_size < needed:
                 if self._runner is not None:
@@ -383,6 +430,7 @@ class WasmEngine:
             frame.result = b""
             frame.ret = b""
             frame.trap.value = None
+            frame.ready = False
             self._frame = frame
             self._depth = depth + 1
             tx.stack.append(contract)
@@ -392,6 +440,7 @@ class WasmEngine:
                     self._raise_failure(frame, error, frame.trap.value, "while instantiating the module")
                 if not capi.instance_export_get(ctx, frame.instance_addr, b"memory", 6, frame.memory_item_addr):
                     raise _Halt(ResultCode.CONTRACT_TRAP, 'the module does not export "memory"')  # validated
+                frame.ready = True
                 if not capi.instance_export_get(ctx, frame.instance_addr, method, len(method), frame.func_item_addr):
                     raise _Halt(ResultCode.UNKNOWN_METHOD, f"no method {method.decode()!r}")  # checked by callers
                 error = capi.func_call_unchecked(ctx, frame.func_addr, None, 0, frame.trap_addr)
@@ -408,6 +457,7 @@ class WasmEngine:
                 self._depth = depth
                 self._frame = parent
                 frame.ctx = 0
+                frame.ready = False
         finally:
             capi.store_delete(store)
 
@@ -467,8 +517,32 @@ class WasmEngine:
         except wasmtime.WasmtimeError as exc:
             raise InvalidContract(f"not valid WebAssembly: {_first_line(str(exc))}") from exc
         compiled = self._compile(code, info)
+        self._check_instantiable(compiled, limits)
         self._by_content.remember(digest, compiled)
         return compiled
+
+    def _check_instantiable(self, compiled: _Compiled, limits: GenesisContracts) -> None:
+        """Instantiate once with no fuel: an error (not a trap) means no call could ever run the module.
+
+        Traps are the contract's own business (a start function needs gas, a data segment may lie outside the
+        memory) and fail its calls; an error is a limit of the engine, such as more per-instance state than the
+        pool holds, and refuses the module at deployment instead.
+        """
+        scratch = _Frame()
+        store = capi.store_new(self._engine_ptr, None, None)
+        try:
+            ctx = capi.store_context(store)
+            capi.store_limiter(store, limits.max_memory_pages * PAGE, MAX_TABLE_ELEMENTS, 1, 1, 1)
+            capi.context_set_fuel(ctx, 0)
+            error = capi.instance_pre_instantiate(compiled.pre_ptr, ctx, scratch.instance_addr, scratch.trap_addr)
+            if scratch.trap.value:
+                capi.take_trap(scratch.trap.value)
+            if error:
+                capi.take_error(error)
+                raise InvalidContract("the module needs more per-instance state than the engine allows")
+        finally:
+            capi.store_delete(store)
+            self._pending = None
 
     def _compile(self, code: bytes, info: ModuleInfo) -> _Compiled:
         try:
@@ -551,6 +625,10 @@ class WasmEngine:
 
             def trampoline(env: Any, caller: Any, raw: Any, count: int) -> int:
                 try:
+                    if self._tx is None:  # only while a call runs (not a deployment's trial)
+                        return int(trap_new(message, length))
+                    if not self._frame.ready:
+                        self._bind_memory(caller)
                     impl(raw)
                     return 0
                 except BaseException as exc:
@@ -561,6 +639,10 @@ class WasmEngine:
 
             def trampoline(env: Any, caller: Any, raw: Any, count: int) -> int:
                 try:
+                    if self._tx is None:  # only while a call runs (not a deployment's trial)
+                        return int(trap_new(message, length))
+                    if not self._frame.ready:
+                        self._bind_memory(caller)
                     raw[0].i32 = impl(raw)
                     return 0
                 except BaseException as exc:
@@ -571,6 +653,10 @@ class WasmEngine:
 
             def trampoline(env: Any, caller: Any, raw: Any, count: int) -> int:
                 try:
+                    if self._tx is None:  # only while a call runs (not a deployment's trial)
+                        return int(trap_new(message, length))
+                    if not self._frame.ready:
+                        self._bind_memory(caller)
                     raw[0].i64 = impl(raw)
                     return 0
                 except BaseException as exc:
@@ -578,6 +664,14 @@ class WasmEngine:
                     return int(trap_new(message, length))
 
         return trampoline
+
+    def _bind_memory(self, caller: int) -> None:
+        """Find the frame's memory through the calling instance: its start function runs before ``_enter`` can
+        look the export up, and must not reach a memory of another store (wasmtime aborts the process)."""
+        frame = self._frame
+        if frame.ctx == 0 or not capi.caller_export_get(caller, b"memory", 6, frame.memory_item_addr):
+            raise _Halt(ResultCode.CONTRACT_TRAP, "host function called outside a call frame")
+        frame.ready = True
 
     def _charge(self, frame: _Frame, cost: int, what: str) -> None:
         """Consume ``cost`` gas from the frame's fuel, or stop the transaction out of gas."""
