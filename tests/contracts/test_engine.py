@@ -656,3 +656,11 @@ def test_memory_host_runs_a_contract() -> None:
 def test_measure_call_overhead_reports_microseconds() -> None:
     assert 0 < measure_call_overhead(50) < 10_000
     assert 0 < measure_call_overhead(50, method="storage_set") < 10_000
+
+
+@pytest.mark.parametrize("gas", [-1, 2**63])
+def test_a_gas_limit_outside_the_fuel_range_is_a_programming_error(
+    engine: WasmEngine, state: DictState, gas: int
+) -> None:
+    with pytest.raises(ValueError, match="gas limit"):
+        run(engine, state, "noop", gas=gas)

@@ -2,9 +2,23 @@
 
 ``WasmEngine`` implements the core's ``ContractEngine``. One wasmtime ``Engine`` and ``Linker`` serve every
 call; compiled modules are cached by code hash (LRU). Each call frame gets a fresh ``Store`` and instance
-(limits: ``max_memory_pages`` of memory, 1,024 table elements, one instance), so nothing survives between
-calls but storage. Fuel is the gas left: the store starts with the call's gas, host functions consume their
-cost from it, and a nested call moves at most its gas into the callee's store and back what is left.
+(limits: ``max_memory_pages`` of memory, 1,024 table elements, one instance; memories come zeroed from a
+pooling allocator), so nothing survives between calls but storage. Fuel is the gas left: the store starts
+with the call's gas, host functions consume their cost from it, and a nested call moves at most its gas into
+the callee's store and back what is left. ``gas_used`` is the call's gas minus the fuel left at the end.
+
+Gas of the host functions (``Gas`` of the core; where the spec's table is silent, the choice made here):
+
+- ``storage_get``: 200 + 1 per byte of key and value; ``storage_set``/``storage_delete``: 2,000 + 20 per byte
+  of key and value; ``storage_range``: 200 + 1 per byte of its start and end keys, then 200 + 1 per byte of
+  key and value for each entry returned;
+- ``emit``: 500 + 8 per byte of topic and data; ``hash``: 100 + 1 per byte; ``verify``: 5,000 + 1 per
+  byte of the message (verifying hashes it); ``call``: 2,000, then what the callee uses;
+- ``return_data``: 50 + 2 per byte; every other host function (``revert`` and ``abort`` included): 50.
+
+A trap of the code itself (unreachable, out-of-bounds access, stack overflow, division by zero...) uses all
+the gas of the frame that trapped: wasmtime does not account fuel exactly up to every kind of trap, and work
+must not come free by ending it with one. A ``revert`` or ``abort`` uses only the gas spent.
 
 Host functions are bound through wasmtime's unchecked C API (``_capi``) to keep the per-call overhead small.
 A host function fails the call by raising ``_Halt``; the trampoline turns that into a wasm trap, the trap
@@ -12,8 +26,14 @@ unwinds the frame, and the frame re-raises the ``_Halt`` — through every enclo
 call fails the whole transaction. Anything else a host function raises (a storage error of the node, not of
 the contract) is re-raised out of ``call``: it is the node's failure, not a receipt.
 
+Each frame's wasm may use 512 KiB of native stack, counted from where the frame starts, so the deepest call
+stack genesis allows (64 frames) needs tens of megabytes: on the main thread the engine raises the soft stack
+limit to what ``max_call_depth`` needs; calls from other threads run on a thread of the engine's own with a
+stack that large.
+
 Every outcome is a function of the call's inputs: messages never contain wasmtime's own trap text (which
-could change between versions), only fixed strings and numbers from the call.
+could change between versions), only fixed strings and numbers from the call. Fuel itself is wasmtime's:
+the same outcome needs the same wasmtime version and the configuration of ``make_config``.
 """
 
 from __future__ import annotations
@@ -79,6 +99,8 @@ POOL_KEEP_RESIDENT: Final = 1024 * 1024
 MAX_INSTANCE_STATE: Final = 8 * 1024 * 1024
 """Largest per-instance runtime state (wasmtime's ``vmctx``) the pool accepts; deployment refuses a module
 that needs more."""
+MAX_GAS: Final = 2**63 - 1
+"""Most gas one call may be given (wasmtime's fuel is a u64; transactions are limited to 2**53)."""
 DEFAULT_CACHE_SIZE: Final = 128
 """Compiled modules kept (each way of finding them: by code hash for calls, by content for deployments)."""
 
@@ -354,8 +376,11 @@ class WasmEngine:
         """Run ``method`` of ``contract`` for ``caller`` with at most ``gas_limit`` gas.
 
         Never raises on anything the contract does: every failure is an outcome with its receipt code. Raises
-        only what the host itself raises (the node's own storage failing).
+        only what the host itself raises (the node's own storage failing), and ``ValueError`` for a gas limit
+        outside ``0..MAX_GAS``.
         """
+        if not 0 <= gas_limit <= MAX_GAS:
+            raise ValueError(f"gas limit {gas_limit} is not within 0..{MAX_GAS}")
         with self._lock:
             needed = _STACK_BASE + host.limits.max_call_depth * _FRAME_NATIVE_STACK
             if threading.get_ident() == self._main_thread and (
@@ -550,6 +575,15 @@ class WasmEngine:
             pre = self._linker.instantiate_pre(module)
         except wasmtime.WasmtimeError as exc:
             raise InvalidContract(f"wasmtime cannot compile the module: {_first_line(str(exc))}") from exc
+        # Methods are called through the unchecked C API with no arguments: their type must be () -> () by
+        # wasmtime's reading of the module too, not only by ours.
+        unit = {
+            export.name
+            for export in module.exports
+            if isinstance(export.type, wasmtime.FuncType) and not export.type.params and not export.type.results
+        }
+        if not info.methods <= unit:
+            raise InvalidContract("the module's exports do not have the types its type section gives them")
         return _Compiled(info, module, pre)
 
     # --- stack --------------------------------------------------------------------------------------------
