@@ -375,6 +375,9 @@ class WasmEngine:
     ) -> CallOutcome:
         """Run ``method`` of ``contract`` for ``caller`` with at most ``gas_limit`` gas.
 
+        ``is_init`` runs the module's ``init`` (whatever ``method`` says), and succeeds at no cost when the
+        module does not export one; without it, ``init`` is refused with ``UNKNOWN_METHOD``.
+
         Never raises on anything the contract does: every failure is an outcome with its receipt code. Raises
         only what the host itself raises (the node's own storage failing), and ``ValueError`` for a gas limit
         outside ``0..MAX_GAS``.
@@ -413,6 +416,7 @@ class WasmEngine:
         except InvalidContract as exc:
             return CallOutcome(ok=False, code=ResultCode.INVALID_CONTRACT, message=exc.reason)
         if is_init:
+            method = "init"
             if not any(ex.name == "init" and ex.kind == 0 for ex in compiled.info.exports):
                 return CallOutcome(ok=True)
         refusal = _method_refusal(compiled.info, method, is_init)
@@ -979,9 +983,9 @@ class WasmEngine:
             raise _Halt(ResultCode.INVALID_CONTRACT, f"call into {callee.hex()}: {exc.reason}") from None
         try:
             method = method_bytes.decode("ascii")
+            refusal = _method_refusal(compiled.info, method, False)
         except UnicodeDecodeError:
-            method = ""
-        refusal = _method_refusal(compiled.info, method, False) if method else "the method name is not ASCII"
+            method, refusal = "", "the method name is not ASCII"
         if refusal is not None:
             raise _Halt(ResultCode.UNKNOWN_METHOD, f"call into {callee.hex()}: {refusal}")
         ctx = frame.ctx
