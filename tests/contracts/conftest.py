@@ -16,7 +16,7 @@ from trellis.app.modules.contracts.toolchain import CONTRACTS_DIR, BuildResult, 
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import ED25519, address_of, ed25519_keypair_from_seed, ed25519_sign
 from trellis.core.execution.apply import BlockEnv, apply_block, genesis_writes
-from trellis.core.execution.contracts import CallOutcome, ContractEngine, StateContractHost
+from trellis.core.execution.contracts import CallOutcome, ContractEngine, StateContractHost, plain_scan
 from trellis.core.execution.state_keys import Account, account_key
 from trellis.core.ledger.block import Event, Receipt
 from trellis.core.ledger.tx import ContractCall, ContractDeploy, Payload, TxBody, sign_tx
@@ -171,7 +171,7 @@ class ContractChain:
             bytes(20),
             self.get,
             None,
-            self.scan,
+            plain_scan(self.scan),
         )
         return self.engine.call(host, contract, bytes(20), method, args, gas)
 

@@ -16,7 +16,7 @@ from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import ED25519
 from trellis.core.errors import InvalidBlock
 from trellis.core.execution import ResultCode
-from trellis.core.execution.apply import _merged_scan
+from trellis.core.execution.apply import _Layer, _merged_scan
 from trellis.core.execution.contracts import (
     CallOutcome,
     ContractHost,
@@ -24,8 +24,10 @@ from trellis.core.execution.contracts import (
     InvalidContract,
     StateContractHost,
     contract_address,
+    plain_scan,
 )
 from trellis.core.execution.state_keys import (
+    CONTRACT_STORE_PREFIX,
     Account,
     ContractMeta,
     account_key,
@@ -281,7 +283,7 @@ def test_a_contract_host_only_sees_its_own_storage(params) -> None:
     def scan(start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
         return sorted((k, v) for k, v in state.items() if start <= k < end)[:limit]
 
-    host = StateContractHost(ED25519, GenesisContracts(), 1, 0, mine, state.get, None, scan)
+    host = StateContractHost(ED25519, GenesisContracts(), 1, 0, mine, state.get, None, plain_scan(scan))
     assert host.storage_range(mine, b"", None, 10) == [(b"k1", b"1"), (b"k2", b"2")]
     assert host.storage_range(mine, b"k2", None, 10) == [(b"k2", b"2")]
     assert host.storage_range(theirs, b"", None, 10) == [(b"k1", b"x")]
@@ -290,13 +292,32 @@ def test_a_contract_host_only_sees_its_own_storage(params) -> None:
         host.storage_put(mine, b"k1", b"changed")
 
 
-_keys = st.binary(min_size=1, max_size=3)
+_keys = st.binary(min_size=1, max_size=3).map(lambda k: CONTRACT_STORE_PREFIX + k)
+_changes = st.dictionaries(_keys, st.none() | st.binary(min_size=1, max_size=2), max_size=10)
+
+
+class _Stored:
+    def __init__(self, rows: dict[bytes, bytes]) -> None:
+        self.rows = rows
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.rows.get(key)
+
+    def scan(self, s: bytes, e: bytes, n: int) -> list[tuple[bytes, bytes]]:
+        return sorted((k, v) for k, v in self.rows.items() if s <= k < e)[:n]
+
+
+def _layer(changes: dict[bytes, bytes | None]) -> _Layer:
+    layer = _Layer()
+    for k, v in changes.items():
+        layer.put(k, v)
+    return layer
 
 
 @given(
     stored=st.dictionaries(_keys, st.binary(min_size=1, max_size=2), max_size=20),
-    block=st.dictionaries(_keys, st.none() | st.binary(min_size=1, max_size=2), max_size=10),
-    tx=st.dictionaries(_keys, st.none() | st.binary(min_size=1, max_size=2), max_size=10),
+    block=_changes,
+    tx=_changes,
     start=_keys,
     end=_keys,
     limit=st.integers(min_value=0, max_value=8),
@@ -304,13 +325,17 @@ _keys = st.binary(min_size=1, max_size=3)
 def test_a_scan_sees_stored_state_as_changed_by_the_block_and_the_transaction(
     stored, block, tx, start, end, limit
 ) -> None:
-    class Stored:
-        def get(self, key: bytes) -> bytes | None:
-            return stored.get(key)
-
-        def scan(self, s: bytes, e: bytes, n: int) -> list[tuple[bytes, bytes]]:
-            return sorted((k, v) for k, v in stored.items() if s <= k < e)[:n]
-
     merged: dict[bytes, bytes | None] = {**stored, **block, **tx}
     expected = sorted((k, v) for k, v in merged.items() if v is not None and start <= k < end)[:limit]
-    assert _merged_scan(Stored(), (block, tx), start, end, limit) == expected
+    rows, _ = _merged_scan(_Stored(stored), (_layer(block), _layer(tx)), start, end, limit)
+    assert rows == expected
+
+
+def test_a_scan_reports_the_deletions_it_passes_over_so_they_can_be_charged() -> None:
+    stored = {CONTRACT_STORE_PREFIX + bytes([i]): b"v" for i in range(10)}
+    block = _layer({CONTRACT_STORE_PREFIX + bytes([i]): None for i in range(8)})
+    rows, skipped = _merged_scan(
+        _Stored(stored), (block, _Layer()), CONTRACT_STORE_PREFIX, CONTRACT_STORE_PREFIX + b"\xff", 1
+    )
+    assert rows == [(CONTRACT_STORE_PREFIX + bytes([8]), b"v")]
+    assert skipped == 8

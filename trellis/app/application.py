@@ -9,13 +9,14 @@ from collections.abc import Container, Sequence
 
 from trellis.abci import CheckedTx
 from trellis.app.modules.accounts import involved_addresses, read_account
+from trellis.app.modules.contracts.query import query_host, run_query
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.batch import BatchVerifier, SuiteVerifier
 from trellis.core.crypto.suite import address_of
 from trellis.core.errors import InvalidBlock, InvalidTransaction, TrellisError
 from trellis.core.execution.apply import genesis_writes
 from trellis.core.execution.block import ChainTip, ExecutedBlock, build_block, check_block, genesis_tip
-from trellis.core.execution.contracts import CallOutcome, ContractEngine, StateContractHost, declared_gas
+from trellis.core.execution.contracts import CallOutcome, ContractEngine, declared_gas
 from trellis.core.execution.state_keys import Account, ContractMeta, account_key, code_key, contract_key
 from trellis.core.ledger.block import Block, Commit, Header, block_hash
 from trellis.core.ledger.state_tree import StateProof, lookup, prove
@@ -356,17 +357,8 @@ class TrellisApp:
         if self.contracts is None:
             raise ContractsDisabled("this node was started without a contract engine")
         tip = self._tip
-        host = StateContractHost(
-            self.suite,
-            self.params.genesis.contracts,
-            tip.height,
-            tip.time_ms,
-            bytes(20),
-            self.store.get,
-            None,
-            self.store.scan,
-        )
-        return self.contracts.call(host, address, bytes(20), method, args, gas_limit)
+        host = query_host(self.store.get, self.store.scan, self.params, tip.height, tip.time_ms)
+        return run_query(self.contracts, host, address, method, args, gas_limit)
 
     def _root_at(self, height: int) -> bytes:
         if height < 0 or height > self._tip.height:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+from bisect import bisect_left, insort
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -12,7 +14,7 @@ from trellis.core.errors import InvalidBlock
 from trellis.core.execution.contracts import ContractEngine, declared_gas
 from trellis.core.execution.modules import HANDLERS, TxContext
 from trellis.core.execution.results import ResultCode, TxFailure
-from trellis.core.execution.state_keys import Account, account_key
+from trellis.core.execution.state_keys import CONTRACT_STORE_PREFIX, Account, account_key
 from trellis.core.ledger.block import Receipt
 from trellis.core.ledger.tx import SignedTx, tx_hash
 from trellis.core.params import ChainParams
@@ -102,6 +104,7 @@ def apply_block(
             return writes[key]
         return state.get(key)
 
+    block_layer = _Layer(writes)
     gas_price = env.params.genesis.contracts.gas_price
     max_block_gas = env.params.genesis.contracts.max_block_gas
     block_gas = 0
@@ -138,24 +141,23 @@ def apply_block(
                 )
                 continue
 
-        tx_writes: dict[bytes, bytes | None] = {}
+        tx_layer = _Layer()
+        tx_writes = tx_layer.values
 
         def get(key: bytes, _tw: dict[bytes, bytes | None] = tx_writes) -> bytes | None:
             if key in _tw:
                 return _tw[key]
             return block_get(key)
 
-        def scan(
-            start: bytes, end: bytes, limit: int, _tw: dict[bytes, bytes | None] = tx_writes
-        ) -> list[tuple[bytes, bytes]]:
-            return _merged_scan(state, (writes, _tw), start, end, limit)
+        def scan(start: bytes, end: bytes, limit: int, _tl: _Layer = tx_layer) -> tuple[list[tuple[bytes, bytes]], int]:
+            return _merged_scan(state, (block_layer, _tl), start, end, limit)
 
         ctx = TxContext(
             sender,
             env.params,
             env.height,
             get,
-            tx_writes.__setitem__,
+            tx_layer.put,
             nonce=body.nonce,
             time_ms=env.time_ms,
             scan=scan,
@@ -168,7 +170,7 @@ def apply_block(
                 tx_hash=h, code=int(fail.code), message=fail.message[:512], events=[], gas_used=ctx.gas_used
             )
         else:
-            writes.update(tx_writes)
+            block_layer.merge(tx_layer)
             receipt = Receipt(
                 tx_hash=h,
                 code=int(ResultCode.OK),
@@ -186,23 +188,63 @@ def apply_block(
     return BlockOutput(receipts=receipts, writes=writes, tx_hashes=hashes, senders=senders)
 
 
+class _Layer:
+    """Writes over the state (a block's, or one transaction's), with the scannable keys kept sorted.
+
+    Only contract-storage keys can be scanned, so only they are indexed; the index makes a scan cost
+    O(log n + what it returns + the deletions it passes over), never a walk over every write.
+    """
+
+    __slots__ = ("keys", "values")
+
+    def __init__(self, values: dict[bytes, bytes | None] | None = None) -> None:
+        self.values: dict[bytes, bytes | None] = {} if values is None else values
+        self.keys: list[bytes] = sorted(k for k in self.values if k.startswith(CONTRACT_STORE_PREFIX))
+
+    def put(self, key: bytes, value: bytes | None) -> None:
+        """Write (None: delete) ``key``."""
+        if key not in self.values and key.startswith(CONTRACT_STORE_PREFIX):
+            insort(self.keys, key)
+        self.values[key] = value
+
+    def merge(self, other: _Layer) -> None:
+        """Apply ``other``'s writes on top of these."""
+        for key in other.keys:
+            if key not in self.values:
+                insort(self.keys, key)
+        self.values.update(other.values)
+
+    def keys_in(self, start: bytes, end: bytes) -> list[bytes]:
+        """The indexed keys with ``start <= key < end``, in order."""
+        return self.keys[bisect_left(self.keys, start) : bisect_left(self.keys, end)]
+
+
 def _merged_scan(
-    state: StateReader,
-    overlays: tuple[dict[bytes, bytes | None], ...],
-    start: bytes,
-    end: bytes,
-    limit: int,
-) -> list[tuple[bytes, bytes]]:
-    """Scan ``[start, end)`` of ``state`` as changed by ``overlays`` (later ones win; None deletes)."""
+    state: StateReader, layers: tuple[_Layer, ...], start: bytes, end: bytes, limit: int
+) -> tuple[list[tuple[bytes, bytes]], int]:
+    """Scan ``[start, end)`` of ``state`` as changed by ``layers`` (later ones win; None deletes).
+
+    Returns the first ``limit`` entries and the number of deletions passed over (work the caller charges for).
+    """
+    if limit <= 0 or start >= end:
+        return [], 0
     changed: dict[bytes, bytes | None] = {}
-    for overlay in overlays:
-        for k, v in overlay.items():
-            if start <= k < end:
-                changed[k] = v
-    # Each changed key can hide at most one stored row, so this many stored rows always suffice.
-    rows: dict[bytes, bytes | None] = dict(state.scan(start, end, limit + len(changed)))
+    found = deleted = 0
+    for key in heapq.merge(*(layer.keys_in(start, end) for layer in layers)):
+        if key in changed:
+            continue
+        value = next(layer.values[key] for layer in reversed(layers) if key in layer.values)
+        changed[key] = value
+        if value is None:
+            deleted += 1
+        else:
+            found += 1
+            if found == limit:
+                break  # the first `limit` results are all at or below this key
+    # Each deletion can hide at most one stored row, so this many stored rows always suffice.
+    rows: dict[bytes, bytes | None] = dict(state.scan(start, end, limit + deleted))
     rows.update(changed)
-    return [(k, v) for k, v in sorted(rows.items()) if v is not None][:limit]
+    return [(k, v) for k, v in sorted(rows.items()) if v is not None][:limit], deleted
 
 
 def genesis_writes(params: ChainParams) -> dict[bytes, bytes | None]:

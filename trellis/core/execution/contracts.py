@@ -113,6 +113,7 @@ class ContractHost(Protocol):
     origin: bytes
     read_only: bool
     limits: GenesisContracts
+    range_skipped: int
 
     def code_hash_of(self, contract: bytes) -> bytes | None:
         """The hash of the code a contract runs, or None if no contract is deployed there."""
@@ -131,7 +132,11 @@ class ContractHost(Protocol):
         ...
 
     def storage_range(self, contract: bytes, start: bytes, end: bytes | None, limit: int) -> list[tuple[bytes, bytes]]:
-        """Up to ``limit`` (key, value) pairs of ``contract``'s storage with ``start <= key < end``, in order."""
+        """Up to ``limit`` (key, value) pairs of ``contract``'s storage with ``start <= key < end``, in order.
+
+        Sets ``range_skipped`` to the number of entries deleted earlier in the block that the scan passed over:
+        work the engine charges for (``Gas.STORAGE_READ`` each), so a scan cannot be made expensive for free.
+        """
         ...
 
 
@@ -177,7 +182,17 @@ def declared_gas(payload: object) -> int:
     return 0
 
 
-ScanFn = Callable[[bytes, bytes, int], list[tuple[bytes, bytes]]]
+ScanFn = Callable[[bytes, bytes, int], tuple[list[tuple[bytes, bytes]], int]]
+"""``scan(start, end, limit) -> (entries, deletions passed over)`` over a view of state."""
+
+
+def plain_scan(scan: Callable[[bytes, bytes, int], list[tuple[bytes, bytes]]]) -> ScanFn:
+    """A ``ScanFn`` over committed state (no pending deletions to pass over), such as ``ChainStore.scan``."""
+
+    def wrapped(start: bytes, end: bytes, limit: int) -> tuple[list[tuple[bytes, bytes]], int]:
+        return scan(start, end, limit), 0
+
+    return wrapped
 
 
 class StateContractHost:
@@ -200,6 +215,7 @@ class StateContractHost:
         self.time_ms = time_ms
         self.origin = origin
         self.read_only = put is None
+        self.range_skipped = 0
         self._get = get
         self._put = put
         self._scan = scan
@@ -222,7 +238,7 @@ class StateContractHost:
     def storage_range(self, contract: bytes, start: bytes, end: bytes | None, limit: int) -> list[tuple[bytes, bytes]]:
         prefix = CONTRACT_STORE_PREFIX + contract
         hi = prefix + end if end is not None else _prefix_end(prefix)
-        rows = self._scan(prefix + start, hi, min(limit, MAX_RANGE_ENTRIES))
+        rows, self.range_skipped = self._scan(prefix + start, hi, min(limit, MAX_RANGE_ENTRIES))
         return [(k[len(prefix) :], v) for k, v in rows]
 
 

@@ -32,8 +32,8 @@ from trellis.core.params import ChainParams
 from trellis.core.types import U64_MAX
 
 
-def _no_scan(start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
-    return []
+def _no_scan(start: bytes, end: bytes, limit: int) -> tuple[list[tuple[bytes, bytes]], int]:
+    return [], 0
 
 
 class TxContext:

@@ -870,6 +870,8 @@ class WasmEngine:
         start = self._read(frame, raw[0].i32, start_len)
         end = self._read(frame, raw[2].i32, end_len) if end_len >= 0 else None
         rows = tx.host.storage_range(frame.contract, start, end, limit) if limit else []
+        if limit and tx.host.range_skipped:  # deletions earlier in the block that the scan walked past
+            self._charge(frame, Gas.STORAGE_READ * tx.host.range_skipped, "storage_range")
         parts = [struct.pack("<I", len(rows))]
         for key, value in rows:
             self._charge(frame, Gas.STORAGE_READ + Gas.STORAGE_READ_BYTE * (len(key) + len(value)), "storage_range")

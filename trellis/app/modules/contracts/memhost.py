@@ -38,6 +38,8 @@ class MemoryContractHost:
         self.limits = limits if limits is not None else GenesisContracts()
         self.height = height
         self.time_ms = time_ms
+        self.range_skipped = 0
+        """A dict holds no pending deletions: a scan never passes over any."""
         self.origin = origin
         self.read_only = read_only
         self.codes: dict[bytes, bytes] = {}

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from trellis.core.execution.contracts import CallOutcome, ContractEngine, ContractHost, ScanFn, StateContractHost
+from trellis.core.execution.contracts import (
+    CallOutcome,
+    ContractEngine,
+    ContractHost,
+    StateContractHost,
+    plain_scan,
+)
 from trellis.core.params import ChainParams
 
 QUERY_CALLER = bytes(20)
@@ -17,7 +23,7 @@ QUERY_CALLER = bytes(20)
 
 def query_host(
     store_get: Callable[[bytes], bytes | None],
-    store_scan: ScanFn,
+    store_scan: Callable[[bytes, bytes, int], list[tuple[bytes, bytes]]],
     params: ChainParams,
     height: int,
     time_ms: int,
@@ -32,7 +38,14 @@ def query_host(
         time_ms: that block's time.
     """
     return StateContractHost(
-        params.suite, params.genesis.contracts, height, time_ms, QUERY_CALLER, store_get, None, store_scan
+        params.suite,
+        params.genesis.contracts,
+        height,
+        time_ms,
+        QUERY_CALLER,
+        store_get,
+        None,
+        plain_scan(store_scan),
     )
 
 
