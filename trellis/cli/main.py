@@ -647,6 +647,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = keys.add_parser("show", parents=[common], help="show a key's address and public key")
     s.add_argument("name")
     s.set_defaults(func=cmd_keys_show)
+    from trellis.cli import hsm
+
+    hsm.register(keys, common)
 
     tx = sub.add_parser("tx", help="transactions").add_subparsers(dest="tx_cmd", required=True)
     s = tx.add_parser("send", parents=[common], help="sign and submit a transaction, and wait for its commit")

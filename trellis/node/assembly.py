@@ -10,7 +10,7 @@ from pathlib import Path
 from trellis.app.application import TrellisApp
 from trellis.app.modules.contracts import WasmEngine
 from trellis.core.params import ChainParams
-from trellis.keys.signer import KeyStoreError
+from trellis.keys.signer import KeyStoreError, Signer
 from trellis.node.clock import SystemClock
 from trellis.node.config import ConfigError, NodeConfig, load_config
 from trellis.node.home import Home
@@ -30,7 +30,7 @@ log = logging.getLogger("trellis.node")
 def assemble_node(root: Path, config: NodeConfig | None = None) -> Node:
     """Open the home directory at ``root`` and build its node (not started).
 
-    The validator key's passphrase, if it has one, comes from ``$TRELLIS_VALIDATOR_PASSPHRASE``.
+    The validator key is found as ``[signer]`` says (see :func:`validator_signer`).
 
     Raises:
         TrellisError: missing or invalid genesis, configuration or key; a data directory of another chain.
@@ -38,10 +38,49 @@ def assemble_node(root: Path, config: NodeConfig | None = None) -> Node:
     home = Home(root)
     params = home.load_params()
     cfg = config if config is not None else load_config(home.config)
-    passphrase = os.environ.get(PASSPHRASE_ENV)
-    signer = home.keys.signer(cfg.node.validator_key, passphrase.encode() if passphrase else None)
+    signer = validator_signer(home, cfg)
     if signer.public_key not in {v.public_key for v in params.validators.validators}:
-        raise KeyStoreError(f"key {cfg.node.validator_key!r} is not a validator of this chain's genesis")
+        _close_signer(signer)
+        raise KeyStoreError(f"the validator key ({_signer_name(cfg)}) is not a validator of this chain's genesis")
+    try:
+        return _assemble(home, cfg, params, signer)
+    except BaseException:
+        _close_signer(signer)
+        raise
+
+
+def validator_signer(home: Home, cfg: NodeConfig) -> Signer:
+    """The validator key as ``[signer]`` configures it: a key file of the home's key store (its passphrase,
+    if any, from ``$TRELLIS_VALIDATOR_PASSPHRASE``) or a key in a PKCS#11 token (its PIN from ``pin_file``).
+
+    Raises:
+        TrellisError: the key, token, module or PIN file cannot be used (``KeyStoreError``, ``HsmError``).
+    """
+    s = cfg.signer
+    if s.kind == "pkcs11":
+        from trellis.keys.pkcs11 import Pkcs11Signer  # python-pkcs11 is loaded only when an HSM is configured
+
+        signer = Pkcs11Signer.from_pin_file(s.module, s.token_label, s.key_label, home.root / s.pin_file)
+        log.info("validator key: %r in PKCS#11 token %r (%s)", s.key_label, s.token_label, s.module)
+        return signer
+    passphrase = os.environ.get(PASSPHRASE_ENV)
+    return home.keys.signer(cfg.node.validator_key, passphrase.encode() if passphrase else None)
+
+
+def _signer_name(cfg: NodeConfig) -> str:
+    s = cfg.signer
+    if s.kind == "pkcs11":
+        return f"key {s.key_label!r} in PKCS#11 token {s.token_label!r}"
+    return f"key {cfg.node.validator_key!r}"
+
+
+def _close_signer(signer: Signer) -> None:
+    close = getattr(signer, "close", None)
+    if close is not None:
+        close()
+
+
+def _assemble(home: Home, cfg: NodeConfig, params: ChainParams, signer: Signer) -> Node:
     transport = _transport(home, cfg, params)
     kv = LmdbStore(home.data_dir(cfg))
     store = ChainStore(kv)

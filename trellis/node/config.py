@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -123,6 +123,29 @@ class BenchSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     running so logs a warning at start and on its status page."""
 
 
+class SignerSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Where the validator's private key lives. The PIN is never in this file: only the path of a file
+    holding it."""
+
+    kind: Literal["file", "pkcs11"] = "file"
+    """``file``: the key store's ``keys/NAME.pem`` named by ``[node] validator_key``; ``pkcs11``: an Ed25519
+    key in a hardware security module, reached through its PKCS#11 module."""
+    module: Annotated[str, msgspec.Meta(max_length=4096)] = "/usr/lib/softhsm/libsofthsm2.so"
+    """``pkcs11``: path of the PKCS#11 module (default: Debian's SoftHSM2)."""
+    token_label: Annotated[str, msgspec.Meta(max_length=32)] = ""
+    """``pkcs11``: label of the token holding the key."""
+    key_label: Annotated[str, msgspec.Meta(max_length=32)] = ""
+    """``pkcs11``: label of the key in the token."""
+    pin_file: Annotated[str, msgspec.Meta(max_length=4096)] = ""
+    """``pkcs11``: file holding the token's user PIN (relative to the home directory unless absolute)."""
+
+    def __post_init__(self) -> None:
+        if self.kind == "pkcs11":
+            missing = [f for f in ("module", "token_label", "key_label", "pin_file") if not getattr(self, f)]
+            if missing:
+                raise ValueError(f'kind = "pkcs11" needs {", ".join(missing)}')
+
+
 class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole node configuration."""
 
@@ -132,6 +155,7 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     p2p: P2pSection = P2pSection()
     mempool: MempoolSection = MempoolSection()
     bench: BenchSection = BenchSection()
+    signer: SignerSection = SignerSection()
 
 
 def load_config(path: Path) -> NodeConfig:
@@ -168,7 +192,7 @@ def _toml_string(value: str) -> str:
 def render_config(cfg: NodeConfig) -> str:
     """Return ``cfg`` as TOML text."""
     lines: list[str] = []
-    for section_name in ("node", "api", "consensus", "p2p", "mempool", "bench"):
+    for section_name in ("node", "api", "consensus", "p2p", "mempool", "bench", "signer"):
         section = getattr(cfg, section_name)
         lines.append(f"[{section_name}]")
         for field in section.__struct_fields__:
