@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 HOME_DIR ?= .trellis
 STAMP := $(VENV)/.installed
 
-.PHONY: venv install run test sim bench lint typecheck fmt clean contracts-toolchain contracts
+.PHONY: venv install run test sim bench lint typecheck fmt clean contracts-toolchain contracts hsm-tools
 SEEDS ?= 10000
 VALIDATORS ?= 4
 
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
-	$(PY) -c "import trellis, msgspec, lmdb, ed25519_zebra, aiohttp, cryptography"
+	$(PY) -c "import trellis, msgspec, lmdb, ed25519_zebra, aiohttp, cryptography, pkcs11"
 	@touch $(STAMP)
 
 venv install: $(STAMP)
@@ -42,7 +42,22 @@ contracts-toolchain: $(STAMP)
 contracts: contracts-toolchain
 	$(PY) -m trellis.app.modules.contracts.toolchain build contracts/examples/token contracts/examples/escrow contracts/examples/registry
 
-test: $(STAMP) contracts-toolchain
+# SoftHSM2 (Debian softhsm2: softhsm2-util and the PKCS#11 module $(SOFTHSM_MODULE)) for the HSM signer's
+# tests; installed with apt-get when missing (needs root), and a loud failure when that is impossible.
+SOFTHSM_MODULE ?= /usr/lib/softhsm/libsofthsm2.so
+hsm-tools:
+	@if command -v softhsm2-util >/dev/null && test -f $(SOFTHSM_MODULE); then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+		echo "hsm-tools: softhsm2 is missing and there is no apt-get: install SoftHSM2 (softhsm2-util and $(SOFTHSM_MODULE)) by hand" >&2; exit 1; fi; \
+	if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	echo "hsm-tools: installing Debian softhsm2"; \
+	if ! { $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends softhsm2 \
+		|| { $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends softhsm2; }; }; then \
+		echo "hsm-tools: FAILED to install softhsm2 with apt-get: the HSM signer cannot be tested" >&2; exit 1; fi; \
+	command -v softhsm2-util >/dev/null && test -f $(SOFTHSM_MODULE) || \
+		{ echo "hsm-tools: softhsm2 installed, but softhsm2-util or $(SOFTHSM_MODULE) is still missing" >&2; exit 1; }
+
+test: $(STAMP) contracts-toolchain hsm-tools
 	$(VENV)/bin/ruff check trellis tests
 	$(VENV)/bin/mypy --strict trellis/core
 	$(VENV)/bin/mypy trellis
