@@ -38,6 +38,10 @@ def assemble_node(root: Path, config: NodeConfig | None = None) -> Node:
     home = Home(root)
     params = home.load_params()
     cfg = config if config is not None else load_config(home.config)
+    if cfg.signer.kind == "pkcs11" and params.suite.name != "ed25519":
+        raise ConfigError(
+            f'[signer] kind = "pkcs11" holds Ed25519 keys, but this chain\'s suite is {params.suite.name!r}'
+        )
     signer = validator_signer(home, cfg)
     if signer.public_key not in {v.public_key for v in params.validators.validators}:
         _close_signer(signer)
