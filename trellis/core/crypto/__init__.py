@@ -4,10 +4,11 @@ May import: ``trellis.core.types``, ``trellis.core.errors``, ``hashlib`` and nat
 """
 
 from trellis.core.crypto.merkle import MerkleProof, merkle_proof, merkle_root, verify_merkle_proof
-from trellis.core.crypto.suite import ED25519, Suite, address_of, suite_by_name
+from trellis.core.crypto.suite import ED25519, SM, Suite, address_of, suite_by_name
 
 __all__ = [
     "ED25519",
+    "SM",
     "MerkleProof",
     "Suite",
     "address_of",

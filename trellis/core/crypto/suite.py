@@ -4,6 +4,12 @@ The ``ed25519`` suite is Ed25519 signatures with SHA-256. Verification follows t
 implemented by ed25519-zebra): they are fully specified and agree between single and batch verification,
 which consensus needs. Signing uses RFC 8032 deterministic signatures, so signatures are reproducible.
 
+The ``sm`` suite is SM2 signatures (recommended curve, standard user id ``1234567812345678``) with SM3; see
+``trellis.core.crypto.sm``. Its public keys are 65-byte uncompressed points, its signatures 64-byte ``r || s``.
+
+Each suite also names an AEAD for data it encrypts (key files, sealed payloads): AES-256-GCM for ``ed25519``,
+SM4-GCM for ``sm``; see ``trellis.core.crypto.aead``.
+
 Domain separation: ``tagged_hash(domain, data) = HASH(len(domain) as one byte || domain || data)``, with
 ``domain`` an ASCII tag such as ``b"trellis/tx/v1"``. Two objects of different kinds therefore never share
 a hash, even if their encodings are equal.
@@ -17,6 +23,7 @@ from dataclasses import dataclass
 
 import ed25519_zebra
 
+from trellis.core.crypto.sm import sm2_verify, sm3
 from trellis.core.errors import TrellisError
 
 
@@ -25,7 +32,7 @@ class Suite:
     """A chain's crypto suite.
 
     Attributes:
-        name: the suite's name as written in genesis (``"ed25519"``).
+        name: the suite's name as written in genesis (``"ed25519"`` or ``"sm"``).
         public_key_size: length in bytes of a raw public key.
         _hash: the raw hash function (bytes -> 32-byte digest).
         _verify: raw verification (public key, message, signature) -> bool; must never raise.
@@ -70,7 +77,9 @@ def _ed25519_verify(public_key: bytes, message: bytes, signature: bytes) -> bool
 
 ED25519 = Suite(name="ed25519", public_key_size=32, _hash=_sha256, _verify=_ed25519_verify)
 
-_SUITES = {ED25519.name: ED25519}
+SM = Suite(name="sm", public_key_size=65, _hash=sm3, _verify=sm2_verify)
+
+_SUITES = {ED25519.name: ED25519, SM.name: SM}
 
 
 class UnknownSuite(TrellisError):
