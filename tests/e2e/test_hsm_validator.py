@@ -8,6 +8,7 @@ committing transactions."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,10 +24,12 @@ from trellis.node.home import write_config
 
 from .harness import Network, trellis_cmd
 
+# In CI (`make test` installs SoftHSM2 first) these tests never skip: a missing install step fails them.
+SOFTHSM_ABSENT = shutil.which("softhsm2-util") is None or not Path(DEFAULT_MODULE).is_file()
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(
-        shutil.which("softhsm2-util") is None or not Path(DEFAULT_MODULE).is_file(),
+        SOFTHSM_ABSENT and not os.environ.get("CI"),
         reason="SoftHSM2 is not installed (`make hsm-tools` installs Debian softhsm2)",
     ),
 ]
