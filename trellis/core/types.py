@@ -37,5 +37,10 @@ ZERO_HASH = b"\x00" * 32
 """The hash used for 'nothing': the parent of the first block, the root of an empty tree."""
 
 
-class CoreStruct(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, array_like=True):
-    """Base of every consensus object: immutable, positional (array) encoding, no unknown fields."""
+class CoreStruct(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, array_like=True, gc=False):
+    """Base of every consensus object: immutable, positional (array) encoding, no unknown fields.
+
+    ``gc=False``: the cyclic garbage collector does not track these objects. They are immutable trees of bytes,
+    ints and lists and can never form a reference cycle; with hundreds of thousands of transactions alive in
+    the mempool, tracking them made full collections take most of a second (docs/adr/0006).
+    """
