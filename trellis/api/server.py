@@ -200,6 +200,7 @@ class Api:
         return ok(
             StatusJson(
                 chain_id=node.params.chain_id,
+                suite=node.params.suite.name,
                 genesis_hash=hx(node.params.genesis_hash),
                 moniker=node.config.node.moniker,
                 validator_address=hx(node.validator_address),

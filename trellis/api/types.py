@@ -340,6 +340,8 @@ class ContractEventsJson(_J):
 
 class StatusJson(_J):
     chain_id: str
+    suite: str
+    """The chain's crypto suite from genesis: ``ed25519`` or ``sm``; clients sign and derive addresses with it."""
     genesis_hash: Hex
     moniker: str
     validator_address: Hex

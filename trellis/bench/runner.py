@@ -11,8 +11,9 @@ Method:
   block arrives on the commit stream (``GET /v1/commits/stream`` of node0).
 - Committed TPS counts transactions seen committed on the stream, over the time from the first scheduled send
   to the last commit.
-- The ceiling is Ed25519 verifications per second on all cores with the node's own verifier
-  (``CpuPoolVerifier``); the scaling table repeats it for 1..N worker processes.
+- The ceiling is the chain suite's signature verifications per second (Ed25519, or SM2 with ``--suite sm``)
+  on all cores with the node's own verifier (``CpuPoolVerifier``); the scaling table repeats it for 1..N
+  worker processes. With ``--suite sm`` the network runs an sm genesis and the bench signs with SM2 keys.
 - Stage times come from the node's ``/v1/metrics`` (wall time per stage, per transaction).
 """
 
@@ -38,7 +39,7 @@ import aiohttp
 import msgspec
 
 from trellis.core.codec import encode
-from trellis.core.crypto.suite import ED25519, address_of
+from trellis.core.crypto.suite import ED25519, Suite, address_of, suite_by_name
 from trellis.core.ledger.tx import ContractCall, ContractDeploy, KvPut, Transfer, TxBody, sign_tx, tx_hash
 from trellis.core.params import GenesisAccount
 from trellis.keys.signer import MemorySigner
@@ -68,31 +69,45 @@ class BenchConfig:
     mempool_max_txs: int = 400_000
     block_interval_ms: int = 20
     """Pause after each commit; a very long one holds blocks back so a flood fills the mempool."""
+    suite: str = "ed25519"
+    """The chain's crypto suite (genesis ``suite``); bench keys and hashes follow it."""
 
 
 def _seed(i: int) -> bytes:
+    # Also a valid SM2 private scalar (nonzero, far below the curve order), so both suites use the same seeds.
     return b"bench-account-" + i.to_bytes(4, "big") + b"\x00" * 14
 
 
-def _sign_chunk(args: tuple[str, str, list[tuple[int, int]], int, bytes]) -> list[tuple[bytes, bytes]]:
+# Per process: bench accounts' signers by (suite, index). Opening an SM2 key costs a point multiplication.
+_signers: dict[tuple[str, int], MemorySigner] = {}
+
+
+def _account(suite: Suite, i: int) -> MemorySigner:
+    s = _signers.get((suite.name, i))
+    if s is None:
+        s = _signers[(suite.name, i)] = MemorySigner(_seed(i), suite)
+    return s
+
+
+def _address(suite: Suite, i: int) -> bytes:
+    return address_of(suite, _account(suite, i).public_key)
+
+
+def _sign_chunk(args: tuple[str, str, list[tuple[int, int]], int, bytes, str]) -> list[tuple[bytes, bytes]]:
     """Sign (sender, nonce) pairs in a worker process; return (canonical bytes, tx hash)."""
-    chain_id, workload, pairs, accounts, token = args
-    signers: dict[int, MemorySigner] = {}
+    chain_id, workload, pairs, accounts, token, suite_name = args
+    suite = suite_by_name(suite_name)
     out = []
     for sender, nonce in pairs:
-        s = signers.get(sender)
-        if s is None:
-            s = signers[sender] = MemorySigner(_seed(sender))
+        s = _account(suite, sender)
         if workload == "transfer":
-            to = address_of(ED25519, MemorySigner(_seed((sender + 1) % accounts)).public_key)
-            payload: Any = Transfer(to=to, amount=1)
+            payload: Any = Transfer(to=_address(suite, (sender + 1) % accounts), amount=1)
         elif workload == "contract":
-            to = address_of(ED25519, MemorySigner(_seed((sender + 1) % accounts)).public_key)
-            payload = _token_transfer(token, to, 1)
+            payload = _token_transfer(token, _address(suite, (sender + 1) % accounts), 1)
         else:
             payload = KvPut(namespace="bench", key=b"%d-%d" % (sender, nonce), value=b"v" * 32)
         raw = encode(sign_tx(TxBody(chain_id=chain_id, sender=s.public_key, nonce=nonce, payload=payload), s.sign))
-        out.append((raw, tx_hash(ED25519, raw)))
+        out.append((raw, tx_hash(suite, raw)))
     return out
 
 
@@ -107,7 +122,7 @@ def _token_transfer(token: bytes, to: bytes, amount: int) -> ContractCall:
     )
 
 
-def _deploy_token(url: str, accounts: int) -> tuple[bytes, int]:
+def _deploy_token(url: str, accounts: int, suite: Suite = ED25519) -> tuple[bytes, int]:
     """Build and deploy the example token from bench account 0, then give every other account tokens.
 
     Returns the token's address and account 0's next nonce. Not timed: this is set-up.
@@ -117,28 +132,28 @@ def _deploy_token(url: str, accounts: int) -> tuple[bytes, int]:
 
     built = toolchain.build(toolchain.CONTRACTS_DIR / "examples" / "token")
     abi = abi_mod.load_abi(built.abi_path)
-    owner = MemorySigner(_seed(0))
+    owner = _account(suite, 0)
     init = abi_mod.encode_args(abi, "init", ["Bench token", "BNC", 10**18])
     deploy = ContractDeploy(code=built.wasm_path.read_bytes(), args=init, gas_limit=10_000_000)
     raw = encode(sign_tx(TxBody(chain_id="bench", sender=owner.public_key, nonce=0, payload=deploy), owner.sign))
-    res = _post_wait(url, [raw])
+    res = _post_wait(url, [raw], suite)
     receipt = res["receipt"]
     if receipt["code"] != 0:
         raise RuntimeError(f"deploying the benchmark token failed: {receipt['message']}")
     token = bytes.fromhex(receipt["data"][2:])
     raws = []
     for i in range(1, accounts):
-        to = address_of(ED25519, MemorySigner(_seed(i)).public_key)
+        to = _address(suite, i)
         body = TxBody(chain_id="bench", sender=owner.public_key, nonce=i, payload=_token_transfer(token, to, 10**12))
         raws.append(encode(sign_tx(body, owner.sign)))
     for k in range(0, len(raws), 5000):
-        last = _post_wait(url, raws[k : k + 5000])
+        last = _post_wait(url, raws[k : k + 5000], suite)
         if last["receipt"]["code"] != 0:
             raise RuntimeError(f"funding the benchmark accounts failed: {last['receipt']['message']}")
     return token, accounts
 
 
-def _post_wait(url: str, raws: list[bytes]) -> Any:
+def _post_wait(url: str, raws: list[bytes], suite: Suite = ED25519) -> Any:
     """Submit a batch and wait until its last transaction commits; return that transaction's status."""
     body = b"".join(len(raw).to_bytes(4, "big") + raw for raw in raws)
     req = urllib.request.Request(url + "/v1/txs/batch", data=body, headers={"Content-Type": BATCH_MEDIA})
@@ -146,18 +161,20 @@ def _post_wait(url: str, raws: list[bytes]) -> Any:
         res = json.loads(resp.read())
     if res["rejected"]:
         raise RuntimeError(f"set-up transactions refused: {res['rejected'][:3]}")
-    last = "0x" + tx_hash(ED25519, raws[-1]).hex()
+    last = "0x" + tx_hash(suite, raws[-1]).hex()
     status = _get_json(f"{url}/v1/txs/{last}?wait=60")
     if status["status"] != "committed":
         raise RuntimeError(f"set-up transaction {last} did not commit: {status['status']}")
     return status
 
 
-def _sign_fresh_kv(indexes: list[int]) -> list[bytes]:
+def _sign_fresh_kv(args: tuple[list[int], str]) -> list[bytes]:
     """kv writes by fresh senders (nonce 0), for the mempool flood."""
+    indexes, suite_name = args
+    suite = suite_by_name(suite_name)
     out = []
     for i in indexes:
-        s = MemorySigner(b"bench-flood-" + i.to_bytes(4, "big") + b"\x00" * 16)
+        s = MemorySigner(b"bench-flood-" + i.to_bytes(4, "big") + b"\x00" * 16, suite)
         body = TxBody(
             chain_id="bench",
             sender=s.public_key,
@@ -326,11 +343,11 @@ def _get_json(url: str) -> Any:
 
 def run_network_bench(cfg: BenchConfig, work_dir: Path, signer_pool: ProcessPoolExecutor) -> dict[str, Any]:
     """One network configuration over the offered rates."""
+    suite = suite_by_name(cfg.suite)
     label = cfg.label or f"{cfg.validators}v {cfg.workload}{' no-sig' if cfg.skip_signatures else ''}"
-    accounts = [
-        GenesisAccount(address=address_of(ED25519, MemorySigner(_seed(i)).public_key).hex(), balance=10**15)
-        for i in range(cfg.accounts)
-    ]
+    if suite is not ED25519:
+        label += f" [{suite.name}]"
+    accounts = [GenesisAccount(address=_address(suite, i).hex(), balance=10**15) for i in range(cfg.accounts)]
 
     def tune(c: NodeConfig) -> NodeConfig:
         return replace_struct(
@@ -348,7 +365,14 @@ def run_network_bench(cfg: BenchConfig, work_dir: Path, signer_pool: ProcessPool
     api = free_port_range(cfg.validators)
     p2p = free_port_range(cfg.validators, avoid=api)
     nodes = init_network(
-        work_dir, cfg.validators, chain_id="bench", api_port=api, p2p_port=p2p, extra_accounts=accounts, tune=tune
+        work_dir,
+        cfg.validators,
+        chain_id="bench",
+        api_port=api,
+        p2p_port=p2p,
+        extra_accounts=accounts,
+        tune=tune,
+        suite=suite.name,
     )
     procs = {n.name: start_node(n) for n in nodes}
     try:
@@ -358,7 +382,7 @@ def run_network_bench(cfg: BenchConfig, work_dir: Path, signer_pool: ProcessPool
         nonce = [0] * cfg.accounts
         token = b""
         if cfg.workload == "contract":
-            token, nonce[0] = _deploy_token(urls[0], cfg.accounts)
+            token, nonce[0] = _deploy_token(urls[0], cfg.accounts, suite)
         results = []
         for rate in cfg.rates:
             signed = _sign_pairs(cfg, nonce, int(rate * cfg.duration_s), signer_pool, token)
@@ -414,7 +438,7 @@ def _sign_pairs(
         nonce[sender] += 1
     chunks = [pairs[k : k + 2000] for k in range(0, len(pairs), 2000)]
     signed: list[tuple[int, bytes, bytes]] = []
-    jobs = [("bench", cfg.workload, c, cfg.accounts, token) for c in chunks]
+    jobs = [("bench", cfg.workload, c, cfg.accounts, token, cfg.suite) for c in chunks]
     for chunk, out in zip(chunks, signer_pool.map(_sign_chunk, jobs), strict=True):
         signed.extend((sender, raw, h) for (sender, _), (raw, h) in zip(chunk, out, strict=True))
     return signed
@@ -426,7 +450,7 @@ def _flood(cfg: BenchConfig, urls: list[str], signer_pool: ProcessPoolExecutor) 
     # Fresh senders (nonce 0, kv writes): independent of whatever the rate runs left pending or refused.
     chunks = [list(range(k, min(k + 2000, cfg.flood_txs))) for k in range(0, cfg.flood_txs, 2000)]
     by_node: list[list[bytes]] = [[] for _ in urls]
-    for out in signer_pool.map(_sign_fresh_kv, chunks):
+    for out in signer_pool.map(_sign_fresh_kv, [(c, cfg.suite) for c in chunks]):
         for i, raw in enumerate(out):
             by_node[i % len(urls)].append(raw)
 
@@ -484,16 +508,16 @@ def replace_struct(obj: Any, **changes: Any) -> Any:
     return msgspec.structs.replace(obj, **changes)
 
 
-def measure_ceilings(max_workers: int, seconds: float) -> dict[str, Any]:
-    """Ed25519 verifications per second with the node's verifier, for 1..max_workers worker processes."""
+def measure_ceilings(max_workers: int, seconds: float, suite: Suite = ED25519) -> dict[str, Any]:
+    """The suite's verifications per second with the node's verifier, for 1..max_workers worker processes."""
     from trellis.core.crypto.batch import SuiteVerifier
     from trellis.node.verifier import CpuPoolVerifier, measure_ceiling
 
-    table = {"inline": round(measure_ceiling(SuiteVerifier(ED25519), ED25519, seconds))}
+    table = {"inline": round(measure_ceiling(SuiteVerifier(suite), suite, seconds))}
     for w in range(1, max_workers + 1):
-        pool = CpuPoolVerifier(ED25519, w)
+        pool = CpuPoolVerifier(suite, w)
         try:
-            table[str(w)] = round(measure_ceiling(pool, ED25519, seconds))
+            table[str(w)] = round(measure_ceiling(pool, suite, seconds))
         finally:
             pool.close()
     return table
@@ -571,12 +595,18 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
 
 def run_suite(
-    configs: Sequence[BenchConfig], out_dir: Path, *, with_plot: bool, ceiling_s: float = 2.0
+    configs: Sequence[BenchConfig],
+    out_dir: Path,
+    *,
+    with_plot: bool,
+    ceiling_s: float = 2.0,
+    suite: str = ED25519.name,
 ) -> dict[str, Any]:
-    """Run every configuration; write the JSON report (and PNG plot) to ``out_dir``; return the report."""
+    """Run every configuration; write the JSON report (and PNG plot) to ``out_dir``; return the report.
+    The ceiling is measured for ``suite`` (the configurations' own suite should match it)."""
     cores = os.cpu_count() or 1
-    sys.stderr.write(f"trellis bench: measuring the signature-verification ceiling on {cores} core(s)...\n")
-    scaling = measure_ceilings(cores, ceiling_s)
+    sys.stderr.write(f"trellis bench: measuring the {suite} signature-verification ceiling on {cores} core(s)...\n")
+    scaling = measure_ceilings(cores, ceiling_s, suite_by_name(suite))
     ceiling = float(scaling[str(cores)])
     runs = []
     work_root = Path(tempfile.mkdtemp(prefix="trellis-bench-"))
@@ -603,6 +633,7 @@ def run_suite(
         "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": _machine(),
         "commit": _commit(),
+        "suite": suite,
         "ceiling_verifies_per_s": ceiling,
         "verifier_scaling": {"verifies_per_s_by_workers": scaling, "cost_model": _cost_model(scaling, cores)},
         "runs": runs,
@@ -633,7 +664,7 @@ def summary(report: dict[str, Any]) -> str:
     lines = [
         f"trellis bench  {report['time_utc']}  commit {str(report['commit'])[:12]}",
         f"machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, Python {report['machine']['python']}",
-        f"verification ceiling (all cores): {report['ceiling_verifies_per_s']:,.0f}/s   "
+        f"{report.get('suite', 'ed25519')} verification ceiling (all cores): {report['ceiling_verifies_per_s']:,.0f}/s   "
         f"by workers: {report['verifier_scaling']['verifies_per_s_by_workers']}",
         "",
         f"{'run':<28}{'offered':>10}{'committed':>12}{'/ceiling':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -29,6 +30,9 @@ from trellis.core.ledger.state_tree import verify_state_proof
 from trellis.core.ledger.tx import KvDelete, KvPut, Mint, Payload, Transfer, TxBody, sign_tx
 from trellis.core.params import ChainParams
 from trellis.keys.signer import KeyStore
+
+SUITE_NAMES = ("ed25519", "sm")
+"""The crypto suites a chain can be created with (``--suite``)."""
 
 DEFAULT_NODE = "http://127.0.0.1:8680"
 
@@ -73,7 +77,8 @@ def _client(args: argparse.Namespace) -> NodeClient:
 
 
 def _keystore(args: argparse.Namespace) -> KeyStore:
-    return KeyStore(_home(args) / "keys")
+    # New keys follow the home's chain suite; existing keys are read in whatever suite their file is.
+    return KeyStore(_home(args) / "keys", _genesis_suite(args))
 
 
 def _passphrase(args: argparse.Namespace) -> bytes | None:
@@ -142,7 +147,7 @@ def _fmt_time(ms: int) -> str:
 def cmd_init(args: argparse.Namespace) -> int:
     from trellis.node.home import init_home
 
-    home = init_home(_home(args), chain_id=args.chain_id, api_port=args.api_port)
+    home = init_home(_home(args), chain_id=args.chain_id, api_port=args.api_port, suite=args.suite)
     params = home.load_params()
     keys = {k.name: "0x" + k.address.hex() for k in home.keys.list()}
     _out(
@@ -150,10 +155,11 @@ def cmd_init(args: argparse.Namespace) -> int:
         {
             "home": str(home.root),
             "chain_id": params.chain_id,
+            "suite": params.suite.name,
             "genesis_hash": "0x" + params.genesis_hash.hex(),
             "keys": keys,
         },
-        f"initialised {params.chain_id} in {home.root}\n"
+        f"initialised {params.chain_id} (suite {params.suite.name}) in {home.root}\n"
         + "\n".join(f"  key {n:<10} {a}" for n, a in keys.items())
         + f"\nstart it with: trellis node start --home {home.root}",
     )
@@ -261,9 +267,16 @@ def sign_and_submit(args: argparse.Namespace, payload: Payload) -> dict[str, Any
     client = _client(args)
     signer = _keystore(args).signer(args.sender, _passphrase(args))
     status = client.get("/v1/status")
-    from trellis.core.crypto.suite import ED25519, address_of
+    from trellis.core.crypto.suite import ED25519, UnknownSuite, address_of, suite_by_name
 
-    addr = address_of(ED25519, signer.public_key)
+    try:
+        # A node that predates the status field runs an ed25519 chain.
+        suite = suite_by_name(str(status.get("suite", ED25519.name)))
+    except UnknownSuite as exc:
+        raise CliError(f"the node's chain uses a crypto suite this client does not know: {exc}") from None
+    if signer.suite.name != suite.name:
+        raise CliError(f"key {args.sender!r} is a {signer.suite.name} key; this chain uses the {suite.name} suite")
+    addr = address_of(suite, signer.public_key)
     nonce = args.nonce if args.nonce is not None else client.get(f"/v1/accounts/0x{addr.hex()}")["next_nonce"]
     body = TxBody(
         chain_id=status["chain_id"], sender=signer.public_key, nonce=nonce, payload=payload, memo=args.memo or ""
@@ -468,7 +481,12 @@ def cmd_net_init(args: argparse.Namespace) -> int:
     from trellis.node.network import init_network
 
     nodes = init_network(
-        _root(args), args.validators, chain_id=args.chain_id, api_port=args.api_port, p2p_port=args.p2p_port
+        _root(args),
+        args.validators,
+        chain_id=args.chain_id,
+        api_port=args.api_port,
+        p2p_port=args.p2p_port,
+        suite=args.suite,
     )
     _out(
         args,
@@ -495,8 +513,15 @@ def cmd_net_up(args: argparse.Namespace) -> int:
 
     root = _root(args)
     if not is_network_dir(root):
-        init_network(root, args.validators, chain_id=args.chain_id, api_port=args.api_port, p2p_port=args.p2p_port)
-        print(f"initialised a {args.validators}-validator network in {root}", flush=True)
+        init_network(
+            root,
+            args.validators,
+            chain_id=args.chain_id,
+            api_port=args.api_port,
+            p2p_port=args.p2p_port,
+            suite=args.suite,
+        )
+        print(f"initialised a {args.validators}-validator {args.suite} network in {root}", flush=True)
     nodes = load_network(root)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     for node in nodes:
@@ -601,9 +626,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 skip_signatures=args.no_signature_checks,
                 accounts=args.accounts,
                 verifier_workers=args.verifier_workers,
+                suite=args.suite,
             )
         ]
-    report = run_suite(configs, Path(args.out), with_plot=not args.no_plot, ceiling_s=args.ceiling_seconds)
+    if args.targets and args.suite != "ed25519":
+        configs = [dataclasses.replace(c, suite=args.suite) for c in configs]
+    report = run_suite(
+        configs, Path(args.out), with_plot=not args.no_plot, ceiling_s=args.ceiling_seconds, suite=args.suite
+    )
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -630,6 +660,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("init", parents=[common], help="create a development network in --home")
     s.add_argument("--chain-id", default="trellis-dev")
     s.add_argument("--api-port", type=int, default=8680)
+    s.add_argument("--suite", choices=SUITE_NAMES, default="ed25519", help="crypto suite of the chain")
     s.set_defaults(func=cmd_init)
 
     node = sub.add_parser("node", help="run a node").add_subparsers(dest="node_cmd", required=True)
@@ -700,6 +731,7 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--chain-id", default="trellis-dev")
         s.add_argument("--api-port", type=int, default=8680, help="API port of node0 (node i: +i)")
         s.add_argument("--p2p-port", type=int, default=26656, help="peer port of node0 (node i: +i)")
+        s.add_argument("--suite", choices=SUITE_NAMES, default="ed25519", help="crypto suite of the chain")
         if name == "up":
             s.add_argument("--foreground", action="store_true", help="stay attached, show logs; Ctrl-C stops")
         s.set_defaults(func=func)
@@ -724,6 +756,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="bench/results", help="directory for the JSON report and PNG plot")
     s.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
     s.add_argument("--ceiling-seconds", type=float, default=2.0, help="seconds per verification-ceiling measurement")
+    s.add_argument(
+        "--suite", choices=SUITE_NAMES, default="ed25519", help="crypto suite of the benchmarked chain and ceiling"
+    )
     s.set_defaults(func=cmd_bench)
 
     from trellis.cli import contract

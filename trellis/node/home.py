@@ -4,6 +4,7 @@
 (``alice``, the mint authority and funded at genesis, and ``bob``), the organisation's certificate authority
 (``ca/``, listed in genesis) and the node's TLS certificate issued by it (``tls/``). Development keys are written without a
 passphrase, with file mode 0600; production keys are made with ``trellis keys new --passphrase-file``.
+``suite`` chooses the chain's crypto suite (``ed25519`` or ``sm``): the keys made and genesis follow it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import msgspec
 
+from trellis.core.crypto.suite import ED25519, UnknownSuite, suite_by_name
 from trellis.core.errors import TrellisError
 from trellis.core.params import ChainParams, Genesis, GenesisAccount, GenesisOrg, GenesisValidator, load_genesis
 from trellis.core.types import ChainId
@@ -65,14 +67,25 @@ class Home:
         return load_genesis(data)
 
 
-def init_home(root: Path, *, chain_id: str = "trellis-dev", api_port: int = 8680, moniker: str = "validator-0") -> Home:
-    """Create a one-validator development network in ``root``.
+def init_home(
+    root: Path,
+    *,
+    chain_id: str = "trellis-dev",
+    api_port: int = 8680,
+    moniker: str = "validator-0",
+    suite: str = ED25519.name,
+) -> Home:
+    """Create a one-validator development network in ``root`` with crypto suite ``suite``.
 
     Raises:
         HomeError: ``root`` already holds a genesis file, or an argument would make an unusable home (nothing
             is written then).
     """
     home = Home(root)
+    try:
+        chain_suite = suite_by_name(suite)
+    except UnknownSuite as exc:
+        raise HomeError(str(exc)) from None
     if home.genesis.exists():
         raise HomeError(f"{root} is already initialised (found {home.genesis}); use another --home or remove it")
     node_id = moniker if is_valid_node_id(moniker) else "node0"
@@ -86,15 +99,24 @@ def init_home(root: Path, *, chain_id: str = "trellis-dev", api_port: int = 8680
     except msgspec.ValidationError as exc:
         raise HomeError(f"invalid configuration: {exc}") from None
     root.mkdir(parents=True, exist_ok=True)
-    ks = home.keys
-    val = ks.create("validator") if not (root / KEYS_DIR / "validator.pem").exists() else ks.info("validator")
-    alice = ks.create("alice") if not (root / KEYS_DIR / "alice.pem").exists() else ks.info("alice")
-    bob = ks.create("bob") if not (root / KEYS_DIR / "bob.pem").exists() else ks.info("bob")
+    ks = KeyStore(root / KEYS_DIR, chain_suite)
+    val, alice, bob = (
+        ks.create(name) if not (root / KEYS_DIR / f"{name}.pem").exists() else ks.info(name)
+        for name in ("validator", "alice", "bob")
+    )
+    for info in (val, alice, bob):
+        if info.suite != chain_suite.name:
+            raise HomeError(f"key {info.name!r} in {root / KEYS_DIR} is a {info.suite} key; the chain uses {suite}")
     # The organisation's CA and this node's TLS certificate: unused while the chain has one validator, ready
     # for peers to join (their certificates must chain to a CA listed in genesis).
     org = create_org_credentials(ORG, node_id, ca_dir=root / "ca", tls_dir=root / "tls")
     genesis = dev_genesis(
-        chain_id, [GenesisValidator(name=moniker, public_key=val.public_key.hex(), power=10)], [org], alice, bob
+        chain_id,
+        [GenesisValidator(name=moniker, public_key=val.public_key.hex(), power=10)],
+        [org],
+        alice,
+        bob,
+        suite=chain_suite.name,
     )
     home.genesis.write_bytes(encode_genesis(genesis))
     write_config(home.config, cfg)
@@ -122,10 +144,14 @@ def dev_genesis(
     alice: KeyInfo,
     bob: KeyInfo,
     extra_accounts: Sequence[GenesisAccount] = (),
+    *,
+    suite: str = ED25519.name,
 ) -> Genesis:
-    """A development genesis: ``alice`` is the mint authority and funded, ``bob`` funded with less."""
+    """A development genesis with crypto suite ``suite``: ``alice`` is the mint authority and funded, ``bob``
+    funded with less."""
     return Genesis(
         chain_id=chain_id,
+        suite=suite,
         genesis_time_ms=time.time_ns() // 1_000_000,
         orgs=orgs,
         validators=validators,

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from trellis.core.crypto.suite import ED25519, UnknownSuite, suite_by_name
 from trellis.core.params import GenesisAccount, GenesisOrg, GenesisValidator
 from trellis.keys.signer import KeyStore
 from trellis.node.config import ApiSection, NodeConfig, NodeSection, P2pSection
@@ -65,21 +66,28 @@ def init_network(
     p2p_port: int = 26656,
     extra_accounts: Sequence[GenesisAccount] = (),
     tune: Callable[[NodeConfig], NodeConfig] | None = None,
+    suite: str = ED25519.name,
 ) -> list[NetNode]:
     """Create a network of ``validators`` nodes on 127.0.0.1 in ``root`` (API ports ``api_port + i``, peer
     ports ``p2p_port + i``). Every node home gets the dev account keys ``alice`` (mint authority) and ``bob``.
-    ``extra_accounts`` are funded in genesis too; ``tune`` may adjust each node's configuration.
+    ``extra_accounts`` are funded in genesis too; ``tune`` may adjust each node's configuration. ``suite`` is
+    the chain's crypto suite (``ed25519`` or ``sm``): validator and account keys are made for it.
 
     Raises:
-        HomeError: ``root`` already holds a network or a node home, or ``validators`` is out of range.
+        HomeError: ``root`` already holds a network or a node home, ``validators`` is out of range, or the
+            suite is unknown.
     """
     if not 1 <= validators <= 64:
         raise HomeError("--validators must be between 1 and 64")
+    try:
+        chain_suite = suite_by_name(suite)
+    except UnknownSuite as exc:
+        raise HomeError(str(exc)) from None
     if is_network_dir(root) or (root / "genesis.json").exists():
         raise HomeError(f"{root} is already initialised; use another directory or remove it")
     root.mkdir(parents=True, exist_ok=True)
     names = [f"node{i}" for i in range(validators)]
-    shared = KeyStore(root / "accounts")
+    shared = KeyStore(root / "accounts", chain_suite)
     alice = shared.create("alice")
     bob = shared.create("bob")
     orgs: list[GenesisOrg] = []
@@ -88,7 +96,7 @@ def init_network(
         org = f"org{i}"
         home = root / name
         orgs.append(create_org_credentials(org, name, ca_dir=root / "orgs" / org, tls_dir=home / "tls"))
-        ks = KeyStore(home / "keys")
+        ks = KeyStore(home / "keys", chain_suite)
         val = ks.create("validator")
         for acct in ("alice", "bob"):
             for suffix in (".pem", ".pub"):
@@ -97,7 +105,9 @@ def init_network(
                 dst.write_bytes(src.read_bytes())
                 os.chmod(dst, 0o600)
         vals.append(GenesisValidator(name=name, public_key=val.public_key.hex(), power=10))
-    genesis_bytes = encode_genesis(dev_genesis(chain_id, vals, orgs, alice, bob, extra_accounts))
+    genesis_bytes = encode_genesis(
+        dev_genesis(chain_id, vals, orgs, alice, bob, extra_accounts, suite=chain_suite.name)
+    )
     nodes: list[NetNode] = []
     for i, name in enumerate(names):
         home = root / name

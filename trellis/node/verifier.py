@@ -3,7 +3,7 @@
 The port is ``trellis.core.crypto.batch.BatchVerifier``; ``SuiteVerifier`` there verifies in the calling
 process. ``CpuPoolVerifier`` here spreads a batch over worker processes: the batch is written once into a
 shared-memory segment per worker (no pickling of transaction objects), each worker verifies its slice with
-the suite's native verifier and writes one result byte per signature back into shared memory, and a pipe
+the chain suite's native verifier (workers are told the suite's name: Ed25519 or SM2) and writes one result byte per signature back into shared memory, and a pipe
 carries only "go"/"done" notifications. An accelerator backend (a GPU batch verifier) plugs in behind the
 same port; nothing requires one.
 
@@ -204,10 +204,10 @@ class TrustingVerifier:
 
 
 def measure_ceiling(backend: BatchVerifier, suite: Suite, seconds: float = 2.0, batch: int = 4096) -> float:
-    """Signature verifications per second that ``backend`` sustains (valid Ed25519 signatures over 150-byte
+    """Signature verifications per second that ``backend`` sustains (valid signatures of ``suite`` over 150-byte
     messages, in batches of ``batch``)."""
 
-    signer = MemorySigner(b"\x42" * 32)
+    signer = MemorySigner(b"\x42" * 32, suite)
     items = []
     for i in range(batch):
         msg = i.to_bytes(4, "big") * 38
