@@ -211,3 +211,14 @@ def test_a_mempool_without_a_batch_reader_answers_the_same(actors: Actors) -> No
     c.nonces[addr(actors.alice)] = 2
     pool.remove_committed([])
     assert len(pool) == 0
+
+
+def test_remove_committed_with_the_blocks_senders_checks_only_their_pending_transactions(actors: Actors) -> None:
+    c = Committed()
+    pool = _pool(c)
+    pool.add_many([checked(actors.alice, n, _pay(actors)) for n in range(3)] + [checked(actors.bob, 0, _pay(actors))])
+    c.batches.clear()
+    c.nonces[addr(actors.alice)] = 2  # a block by alice (another node's transactions) moved her nonce to 2
+    pool.remove_committed([], senders=[addr(actors.alice), addr(actors.carol)])
+    assert c.batches == [[addr(actors.alice)]]  # carol has nothing pending; bob was not in the block
+    assert len(pool) == 2 and pool.next_nonce(addr(actors.alice)) == 3

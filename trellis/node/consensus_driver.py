@@ -437,7 +437,7 @@ class ConsensusDriver:
             self.on_fatal(exc)
             raise
         self._last_commit_ms = self.timers.now_ms()
-        self.mempool.remove_committed(executed.output.tx_hashes)
+        self.mempool.remove_committed(executed.output.tx_hashes, executed.output.senders)
         if self.privval is not None:
             self.privval.prune(tip.height + 1)
         self._relayed = {k for k in self._relayed if k[0] > tip.height}

@@ -41,7 +41,8 @@ class Mempool:
         self.max_bytes = max_bytes
         self._by_hash: OrderedDict[bytes, CheckedTx] = OrderedDict()
         self._next_nonce: dict[bytes, int] = {}
-        self._pending_per_sender: dict[bytes, int] = {}
+        self._by_sender: dict[bytes, dict[bytes, CheckedTx]] = {}
+        """Each sender's pending transactions by hash, in nonce order."""
         self._bytes = 0
 
     def __len__(self) -> int:
@@ -100,7 +101,7 @@ class Mempool:
             )
         self._by_hash[checked.hash] = checked
         self._next_nonce[checked.sender] = nonce + 1
-        self._pending_per_sender[checked.sender] = self._pending_per_sender.get(checked.sender, 0) + 1
+        self._by_sender.setdefault(checked.sender, {})[checked.hash] = checked
         self._bytes += len(checked.raw)
 
     def candidates(self, max_txs: int, max_bytes: int) -> list[CheckedTx]:
@@ -114,27 +115,34 @@ class Mempool:
             size += len(c.raw)
         return out
 
-    def remove_committed(self, tx_hashes: list[bytes]) -> None:
-        """Drop transactions that a committed block included, then drop any that can no longer be valid
-        (a nonce below its sender's committed nonce)."""
+    def remove_committed(self, tx_hashes: list[bytes], senders: Sequence[bytes] | None = None) -> None:
+        """Drop transactions that a committed block included, then any that can no longer be valid (a nonce
+        below its sender's committed nonce).
+
+        ``senders`` are the block's senders: only their committed nonces changed, so only their pending
+        transactions are checked (default: every sender with something pending).
+        """
         for h in tx_hashes:
             c = self._by_hash.pop(h, None)
             if c is not None:
                 self._forget(c)
-        stale: list[CheckedTx] = []
-        if self._by_hash:
-            senders = list(self._next_nonce)  # each sender with something pending, once
-            committed = dict(zip(senders, self._committed_nonces(senders), strict=True))
-            stale = [c for c in self._by_hash.values() if c.tx.body.nonce < committed[c.sender]]
-        for c in stale:
-            del self._by_hash[c.hash]
-            self._forget(c)
+        if senders is None:
+            check = list(self._by_sender)
+        else:
+            check = [s for s in dict.fromkeys(senders) if s in self._by_sender]
+        if not check:
+            return
+        for sender, committed in zip(check, self._committed_nonces(check), strict=True):
+            for c in list(self._by_sender[sender].values()):
+                if c.tx.body.nonce >= committed:
+                    break  # nonce order: the rest are later still
+                del self._by_hash[c.hash]
+                self._forget(c)
 
     def _forget(self, c: CheckedTx) -> None:
         self._bytes -= len(c.raw)
-        left = self._pending_per_sender[c.sender] - 1
-        if left:
-            self._pending_per_sender[c.sender] = left
-        else:
-            del self._pending_per_sender[c.sender]
+        pending = self._by_sender[c.sender]
+        del pending[c.hash]
+        if not pending:
+            del self._by_sender[c.sender]
             del self._next_nonce[c.sender]
