@@ -1,6 +1,6 @@
 """Four validator processes of a chain created with ``trellis net init --suite sm``: votes and transactions are
-SM2-signed and every hash is SM3; transfers commit on every node, sent directly and through the CLI, and an
-Ed25519-signed transaction is refused."""
+SM2-signed and every hash is SM3; transfers and contract calls commit on every node, sent directly and through
+the CLI, and an Ed25519-signed transaction is refused."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from trellis.app.modules.contracts import toolchain
 from trellis.core.crypto.suite import SM
 from trellis.core.ledger.tx import Transfer, tx_hash
 from trellis.keys.signer import KeyStore, MemorySigner
@@ -98,3 +100,23 @@ def test_an_ed25519_signed_transaction_is_refused(net: SmNetwork) -> None:
     status, body = net.nodes[0].http.post_tx(raw)
     assert status == 400, body
     assert body["code"] == "malformed"
+
+
+def _cli(home: Path, *args: str) -> Any:
+    res = subprocess.run(trellis_cmd(*args, "--home", str(home), "--json"), capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, f"trellis {' '.join(args)} failed: {res.stderr or res.stdout}"
+    return json.loads(res.stdout)
+
+
+def test_a_contract_is_deployed_and_called_with_sm2_signed_transactions(net: SmNetwork) -> None:
+    wasm = toolchain.build(toolchain.CONTRACTS_DIR / "examples" / "token").wasm_path
+    home = net.nodes[0].home
+    bob = "0x" + net.bob.hex()
+    deployed = _cli(home, "contract", "deploy", str(wasm), "SM Token", "SMT", "1000", "--from", "alice")
+    assert deployed["receipt"]["code"] == 0, deployed
+    token = str(deployed["receipt"]["data"])
+    assert _cli(home, "contract", "call", token, "transfer", bob, "40", "--from", "alice")["returned"] == {"ok": True}
+    assert _cli(home, "contract", "query", token, "balanceOf", bob)["returned"] == {"balance": 40}
+    height = net.heights([0])[0]
+    net.wait_height([0, 1, 2, 3], height, 60)
+    net.assert_same_ledgers([0, 1, 2, 3], height)
