@@ -122,9 +122,10 @@ class Pkey:
         """The raw pointer (valid while this object lives)."""
         return self._ptr
 
-    def __del__(self) -> None:
+    def __del__(self, _free: Any = _EVP_PKEY_free) -> None:
+        # The free function is bound at definition: module globals may already be gone at interpreter exit.
         if self._ptr:
-            _EVP_PKEY_free(self._ptr)
+            _free(self._ptr)
             self._ptr = 0
 
 

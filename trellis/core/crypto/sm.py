@@ -38,8 +38,8 @@ SM2_ORDER = _N
 """The order ``n`` of the SM2 base point."""
 
 _PUBLIC_KEY_CACHE_SIZE = 4096
-# Public key -> (parsed OpenSSL key, Z_A). Accounts sign many transactions; parsing a point and hashing Z_A
-# once per key instead of once per signature saves about a tenth of a verification.
+# Public key -> (parsed OpenSSL key, Z_A), oldest evicted first. Accounts sign many transactions; parsing a
+# point and hashing Z_A once per key instead of once per signature saves 15-20% of a verification.
 _public_keys: OrderedDict[bytes, tuple[_openssl.Pkey, bytes]] = OrderedDict()
 
 
