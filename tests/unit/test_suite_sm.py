@@ -65,6 +65,14 @@ def test_sm3_of_abcd_sixteen_times_is_the_gbt_32905_example_2() -> None:
     assert sm3(b"abcd" * 16).hex() == "debe9ff92275b8a138604889c18e5a4d6fdb70e5387e5765293dcba39c0c5732"
 
 
+def test_both_sm3_backends_give_the_gbt_32905_digests() -> None:
+    from trellis.core.crypto.sm import _cryptography_sm3, _hashlib_sm3
+
+    for backend in (_hashlib_sm3, _cryptography_sm3):
+        assert backend(b"abc").hex() == "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+        assert backend(b"abcd" * 16).hex() == "debe9ff92275b8a138604889c18e5a4d6fdb70e5387e5765293dcba39c0c5732"
+
+
 def test_sm3_agrees_with_gmssl() -> None:
     for msg in (b"", b"abc", bytes(range(256)) * 3):
         assert sm3(msg).hex() == gm_sm3.sm3_hash(list(msg))
