@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import msgspec
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from trellis.core.codec import encode
 from trellis.core.crypto.suite import Suite, address_of, suite_by_name
@@ -82,6 +84,15 @@ class GenesisOrg(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """Its CA certificate (PEM). Peers whose certificates chain to a member CA may connect."""
 
 
+class GenesisMembership(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Membership rules, consensus-critical (docs/spec/membership.md)."""
+
+    enforce: bool = False
+    """Every transaction's sender must hold a certificate valid at the block's time (permissioned chain)."""
+    admin_threshold: Annotated[int, msgspec.Meta(ge=1, le=64)] | None = None
+    """Distinct organisations whose admins must approve a membership change; None: a majority of the orgs."""
+
+
 class Genesis(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The genesis document (``genesis.json``)."""
 
@@ -103,6 +114,8 @@ class Genesis(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     """Member organisations (the network's membership: who may connect)."""
     contracts: GenesisContracts = GenesisContracts()
     """Smart-contract parameters."""
+    membership: GenesisMembership = GenesisMembership()
+    """Membership rules (the members themselves are ``orgs``)."""
 
 
 class InvalidGenesis(TrellisError):
@@ -121,6 +134,7 @@ class ChainParams:
         suite: the crypto suite.
         validators: the validator set (sorted by address).
         mint_authority: the mint authority's address.
+        member_cas: each genesis org's (name, CA certificate DER), in genesis order.
     """
 
     genesis: Genesis
@@ -128,6 +142,7 @@ class ChainParams:
     suite: Suite
     validators: ValidatorSet
     mint_authority: bytes
+    member_cas: tuple[tuple[str, bytes], ...] = ()
 
     @property
     def chain_id(self) -> str:
@@ -167,6 +182,7 @@ def params_from_genesis(genesis: Genesis) -> ChainParams:
     if len({a.address for a in genesis.accounts}) != len(genesis.accounts):
         raise InvalidGenesis("an account appears twice")
     valset = make_validator_set(suite, vals)
+    member_cas = _member_cas(genesis)
     ghash = suite.tagged_hash(b"trellis/genesis/v1", encode(genesis))
     return ChainParams(
         genesis=genesis,
@@ -174,7 +190,26 @@ def params_from_genesis(genesis: Genesis) -> ChainParams:
         suite=suite,
         validators=valset,
         mint_authority=bytes.fromhex(genesis.mint_authority),
+        member_cas=member_cas,
     )
+
+
+def _member_cas(genesis: Genesis) -> tuple[tuple[str, bytes], ...]:
+    """Each org's CA certificate as DER; refuses duplicates, unreadable certificates and more than 64 orgs."""
+    if len({o.name for o in genesis.orgs}) != len(genesis.orgs):
+        raise InvalidGenesis("an organisation appears twice")
+    if len(genesis.orgs) > 64:
+        raise InvalidGenesis("at most 64 organisations can be members")
+    if genesis.membership.enforce and not genesis.orgs:
+        raise InvalidGenesis("membership.enforce needs at least one organisation")
+    out = []
+    for org in genesis.orgs:
+        try:
+            der = x509.load_pem_x509_certificate(org.ca_cert.encode()).public_bytes(serialization.Encoding.DER)
+        except ValueError as exc:
+            raise InvalidGenesis(f"organisation {org.name!r}: cannot read its CA certificate: {exc}") from exc
+        out.append((org.name, der))
+    return tuple(out)
 
 
 def load_genesis(data: bytes) -> ChainParams:

@@ -12,9 +12,10 @@ from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import address_of
 from trellis.core.errors import InvalidBlock
 from trellis.core.execution.contracts import ContractEngine, declared_gas
+from trellis.core.execution.membership import CertificateRefused, MembershipRefusal, MembershipView, genesis_membership
 from trellis.core.execution.modules import HANDLERS, TxContext
 from trellis.core.execution.results import ResultCode, TxFailure
-from trellis.core.execution.state_keys import CONTRACT_STORE_PREFIX, Account, account_key
+from trellis.core.execution.state_keys import CONTRACT_STORE_PREFIX, MEMBERSHIP_KEY, Account, account_key
 from trellis.core.ledger.block import Receipt
 from trellis.core.ledger.tx import SignedTx, tx_hash
 from trellis.core.params import ChainParams
@@ -89,8 +90,12 @@ def apply_block(
             computed here from ``tx_bytes``.
         sender_addresses: the senders' addresses if the caller already has them; else derived here.
 
+    Under ``membership.enforce`` every sender must hold a certificate valid at the block's time in the state
+    before the block (``MembershipView``), except for ``membership.register_cert``.
+
     Raises:
-        InvalidBlock: ``wrong_chain_id`` or ``bad_nonce`` — a block with such a transaction is invalid.
+        InvalidBlock: ``wrong_chain_id`` or ``bad_nonce`` — a block with such a transaction is invalid;
+            ``MembershipRefusal`` (an ``InvalidBlock``) when the membership refuses a sender.
     """
     suite = env.params.suite
     chain_id = env.params.chain_id
@@ -108,12 +113,18 @@ def apply_block(
     gas_price = env.params.genesis.contracts.gas_price
     max_block_gas = env.params.genesis.contracts.max_block_gas
     block_gas = 0
+    members = MembershipView(state.get, env.time_ms) if env.params.genesis.membership.enforce else None
     for i, tx in enumerate(txs):
         body = tx.body
         if body.chain_id != chain_id:
             raise InvalidBlock("wrong_chain_id", f"transaction {i} is for chain {body.chain_id!r}")
         sender = address_of(suite, body.sender) if sender_addresses is None else sender_addresses[i]
         h = tx_hash(suite, tx_bytes[i]) if tx_hashes is None else tx_hashes[i]
+        if members is not None:
+            try:
+                members.check_sender(sender, body.payload)
+            except CertificateRefused as exc:
+                raise MembershipRefusal(exc.code, exc.reason, i, h) from exc
         akey = account_key(sender)
         raw = block_get(akey)
         acct = Account(balance=0, nonce=0) if raw is None else decode(raw, Account)
@@ -248,8 +259,10 @@ def _merged_scan(
 
 
 def genesis_writes(params: ChainParams) -> dict[bytes, bytes | None]:
-    """Return the state writes of genesis: the funded accounts."""
+    """Return the state writes of genesis: the funded accounts and, when genesis names orgs, the membership."""
     out: dict[bytes, bytes | None] = {}
     for acct in params.genesis.accounts:
         out[account_key(bytes.fromhex(acct.address))] = encode(Account(balance=acct.balance, nonce=0))
+    if params.member_cas:
+        out[MEMBERSHIP_KEY] = encode(genesis_membership(params.member_cas, params.genesis.membership.admin_threshold))
     return out

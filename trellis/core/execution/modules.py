@@ -14,16 +14,21 @@ from trellis.core.execution.contracts import (
     handle_contract_deploy,
     handle_contract_upgrade,
 )
+from trellis.core.execution.membership import handle_approve, handle_propose, handle_register_cert, handle_revoke
 from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.execution.state_keys import Account, EvidenceRecord, KvRecord, account_key, evidence_key, kv_key
 from trellis.core.ledger.block import Event
 from trellis.core.ledger.tx import (
+    ApproveMembership,
     ContractCall,
     ContractDeploy,
     ContractUpgrade,
     KvDelete,
     KvPut,
     Mint,
+    ProposeMembership,
+    RegisterCert,
+    RevokeCert,
     SubmitEvidence,
     Transfer,
 )
@@ -176,5 +181,9 @@ HANDLERS: dict[type, Callable[[TxContext, Any], list[Event]]] = {
     ContractDeploy: handle_contract_deploy,
     ContractCall: handle_contract_call,
     ContractUpgrade: handle_contract_upgrade,
+    RegisterCert: handle_register_cert,
+    ProposeMembership: handle_propose,
+    ApproveMembership: handle_approve,
+    RevokeCert: handle_revoke,
 }
 """Message type -> handler. Every member of ``Payload`` has exactly one."""

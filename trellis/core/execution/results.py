@@ -23,6 +23,8 @@ class ResultCode(IntEnum):
     REVERTED = 12
     UNKNOWN_METHOD = 13
     CALL_DEPTH = 14
+    INVALID_CERTIFICATE = 15
+    INVALID_CHANGE = 16
 
 
 class TxFailure(Exception):
