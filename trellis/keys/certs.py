@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from trellis.core.errors import TrellisError
@@ -29,7 +29,9 @@ __all__ = [
     "MAX_CERT_BYTES",
     "NODE_URI_PREFIX",
     "CertError",
+    "IDENTITY_ROLES",
     "create_org_ca",
+    "issue_identity_cert",
     "is_valid_node_id",
     "issue_node_cert",
     "node_id_of_cert",
@@ -279,6 +281,81 @@ def issue_node_cert(
     except (ValueError, TypeError, InvalidSignature) as exc:  # pragma: no cover - a broken library, not bad input
         raise CertError(f"the issued certificate does not verify under its CA: {exc}") from exc
     return _private_key_pem(key), cert.public_bytes(serialization.Encoding.PEM)
+
+
+IDENTITY_ROLES = ("admin", "client", "node", "regulator")
+"""Roles an identity certificate may carry (its subject's ``OU``); see docs/spec/membership.md."""
+
+
+def issue_identity_cert(
+    ca_key_pem: bytes,
+    ca_cert_pem: bytes,
+    *,
+    org: str,
+    role: str,
+    public_key: bytes,
+    name: str,
+    valid_days: int = 365,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+) -> bytes:
+    """Issue an identity certificate binding a transaction key (Ed25519) to an organisation and a role.
+
+    Args:
+        ca_key_pem, ca_cert_pem: the organisation's CA, as returned by ``create_org_ca``.
+        org: the organisation; must equal the CA's ``O``.
+        role: one of ``IDENTITY_ROLES``, written as the subject's ``OU``.
+        public_key: the holder's raw 32-byte Ed25519 public key (the key that signs its transactions).
+        name: the subject's ``CN`` (for people to read; the chain keys certificates by address).
+        valid_days: validity when ``not_after`` is not given, counted from ``not_before``.
+        not_before: start of validity (timezone-aware); defaults to five minutes before now.
+        not_after: end of validity (timezone-aware); defaults to ``not_before`` plus ``valid_days``.
+
+    Returns:
+        The certificate, PEM.
+
+    Raises:
+        CertError: an unreadable or mismatched CA, a CA of another organisation, an unknown role, a key that is
+            not 32 bytes, or an empty validity period.
+    """
+    if role not in IDENTITY_ROLES:
+        raise CertError(f"unknown role {role!r}: use one of {', '.join(IDENTITY_ROLES)}")
+    if not isinstance(public_key, bytes) or len(public_key) != 32:
+        raise CertError("an identity certificate binds a raw 32-byte Ed25519 public key")
+    if not name or len(name) > 64:
+        raise CertError("the certificate's name must be 1-64 characters")
+    ca_key, ca_cert = _load_ca(ca_key_pem, ca_cert_pem)
+    ca_org = _org_of(ca_cert)
+    if ca_org != org:
+        raise CertError(f"the CA belongs to organisation {ca_org!r}, not {org!r}")
+    start = _utc(not_before, "not_before") if not_before is not None else datetime.now(UTC) - _CLOCK_SKEW
+    if not_after is not None:
+        end = _utc(not_after, "not_after")
+    else:
+        if valid_days <= 0:
+            raise CertError(f"valid_days must be positive, got {valid_days}")
+        end = start + timedelta(days=valid_days)
+    if end <= start:
+        raise CertError(f"not_after ({end.isoformat()}) must be later than not_before ({start.isoformat()})")
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role),
+            x509.NameAttribute(NameOID.COMMON_NAME, name),
+        ]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(ed25519.Ed25519PublicKey.from_public_bytes(public_key))
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 def _load_cert(cert_der_or_pem: bytes) -> x509.Certificate:
