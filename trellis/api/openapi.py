@@ -27,6 +27,8 @@ _SCHEMA_TYPES = (
     t.ContractQueryJson,
     t.ContractQueryResultJson,
     t.ContractEventsJson,
+    t.CertsJson,
+    t.MembershipJson,
 )
 
 
@@ -172,6 +174,19 @@ def openapi_document() -> dict[str, Any]:
             "get": {
                 "summary": "Time spent per pipeline stage (seconds, items), mempool size, height, verifier",
                 "responses": {"200": {"description": "JSON counters", "content": {"application/json": {}}}},
+            }
+        },
+        "/v1/certs/{address}": {
+            "get": {
+                "summary": "An address's registered identity certificates, judged at the latest block's time",
+                "parameters": [_param("address", "path", hex_str, "Account address (20 bytes)")],
+                "responses": {"200": _json("CertsJson", "Certificates"), **errors},
+            }
+        },
+        "/v1/membership": {
+            "get": {
+                "summary": "The on-chain membership: orgs and their CA certificates, threshold, revocations, proposals",
+                "responses": {"200": _json("MembershipJson", "Membership")},
             }
         },
         "/v1/evidence": {

@@ -23,6 +23,8 @@ from trellis.api.types import (
     AccountTxsJson,
     BatchRejectionJson,
     BatchResultJson,
+    CertJson,
+    CertsJson,
     CommittedBlockJson,
     ContractEventJson,
     ContractEventsJson,
@@ -32,7 +34,11 @@ from trellis.api.types import (
     EvidenceJson,
     EvidenceListJson,
     KvRecordJson,
+    MemberOrgJson,
+    MembershipJson,
     ProblemJson,
+    ProposalJson,
+    RevokedJson,
     StateValueJson,
     StatusJson,
     SubmitJson,
@@ -50,13 +56,25 @@ from trellis.app.application import ContractsDisabled, NotFound
 from trellis.app.modules.kv import read_record
 from trellis.core.codec import decode, encode
 from trellis.core.errors import DecodeError, InvalidTransaction, TrellisError
+from trellis.core.execution.membership import ca_fingerprint
 from trellis.core.execution.state_keys import EVIDENCE_PREFIX, EvidenceRecord, kv_key
 from trellis.core.ledger.block import block_hash
 from trellis.node.node import Node, TxStatus
 
 log = logging.getLogger("trellis.api")
 
-_STATUS_OF_TX_ERROR = {"mempool_full": 429, "duplicate": 409, "too_large": 413}
+_STATUS_OF_TX_ERROR = {
+    "mempool_full": 429,
+    "duplicate": 409,
+    "too_large": 413,
+    # The membership refuses the sender (docs/spec/membership.md): forbidden, not malformed.
+    "unknown_certificate": 403,
+    "certificate_expired": 403,
+    "certificate_revoked": 403,
+    "certificate_not_yet_valid": 403,
+    "unknown_ca": 403,
+    "role_not_permitted": 403,
+}
 # Matched with fullmatch: ``$`` would also accept a trailing newline.
 _ADDRESS = re.compile(r"(0x)?[0-9a-fA-F]{40}")
 _HASH = re.compile(r"(0x)?[0-9a-fA-F]{64}")
@@ -528,6 +546,72 @@ class Api:
         nxt = f"{rows[-1][0]}:{rows[-1][1]}" if len(rows) == limit else None
         return ok(ContractEventsJson(contract=hx(addr), events=out, next=nxt))
 
+    # -- membership ---------------------------------------------------------------------------------------
+    async def certs(self, request: web.Request) -> web.Response:
+        addr = _address(request.match_info["address"])
+        tip = self.node.app.info()
+        views = self.node.app.certificates(addr)
+        return ok(
+            CertsJson(
+                address=hx(addr),
+                height=tip.height,
+                time_ms=tip.time_ms,
+                certs=[
+                    CertJson(
+                        org=v.entry.org,
+                        serial=hx(v.entry.serial),
+                        role=v.entry.role,
+                        not_before_ms=v.entry.not_before_ms,
+                        not_after_ms=v.entry.not_after_ms,
+                        ca_fingerprint=hx(v.entry.ca_fingerprint),
+                        cert_hash=hx(v.entry.cert_hash),
+                        registered_height=v.entry.registered_height,
+                        status=v.status,
+                        reason=v.reason,
+                    )
+                    for v in views
+                ],
+            )
+        )
+
+    async def membership(self, request: web.Request) -> web.Response:
+        cfg, revoked, proposals = self.node.app.membership()
+        return ok(
+            MembershipJson(
+                enforce=self.node.app.params.genesis.membership.enforce,
+                version=None if cfg is None else cfg.version,
+                threshold=None if cfg is None else cfg.threshold,
+                orgs=[]
+                if cfg is None
+                else [
+                    MemberOrgJson(
+                        name=o.name,
+                        ca_certs=[hx(c) for c in o.ca_certs],
+                        ca_fingerprints=[hx(ca_fingerprint(c)) for c in o.ca_certs],
+                    )
+                    for o in cfg.orgs
+                ],
+                revoked=[
+                    RevokedJson(org=r.org, serial=hx(r.serial), revoked_by=hx(r.revoked_by), height=r.height)
+                    for r in revoked
+                ],
+                proposals=[
+                    ProposalJson(
+                        id=p.id,
+                        change=hx(encode(p.change)),
+                        change_type=str(type(p.change).__struct_config__.tag),
+                        proposer=hx(p.proposer),
+                        config_version=p.config_version,
+                        approvals=list(p.approvals),
+                        created_height=p.created_height,
+                        applied_height=p.applied_height,
+                    )
+                    for p in proposals
+                ],
+                height=self.node.app.info().height,
+            )
+        )
+
     async def openapi(self, request: web.Request) -> web.Response:
         return web.json_response(openapi_document())
 
@@ -553,6 +637,8 @@ def build_app(node: Node) -> web.Application:
             web.get("/v1/contracts/{address}/code", api.contract_code),
             web.post("/v1/contracts/{address}/query", api.contract_query),
             web.get("/v1/contracts/{address}/events", api.contract_events),
+            web.get("/v1/certs/{address}", api.certs),
+            web.get("/v1/membership", api.membership),
             web.get("/v1/metrics", api.metrics),
             web.get("/openapi.json", api.openapi),
         ]

@@ -16,13 +16,18 @@ from trellis.core.errors import DecodeError
 from trellis.core.ledger.block import Block, Commit, CommitSig, Header, Receipt
 from trellis.core.ledger.state_tree import ProofLeaf, ProofStep, StateProof
 from trellis.core.ledger.tx import (
+    ApproveMembership,
     ContractCall,
     ContractDeploy,
     ContractUpgrade,
     KvDelete,
     KvPut,
+    MembershipChange,
     Mint,
     Payload,
+    ProposeMembership,
+    RegisterCert,
+    RevokeCert,
     SignedTx,
     SubmitEvidence,
     Transfer,
@@ -98,6 +103,25 @@ class ContractUpgradeJson(_J, tag="contracts.upgrade", tag_field="type"):
     gas_limit: int = 10_000_000
 
 
+class RegisterCertJson(_J, tag="membership.register_cert", tag_field="type"):
+    cert: Hex
+    """The identity certificate, DER as hex."""
+
+
+class ProposeMembershipJson(_J, tag="membership.propose", tag_field="type"):
+    change: Hex
+    """The change's canonical encoding, hex (see docs/spec/membership.md)."""
+
+
+class ApproveMembershipJson(_J, tag="membership.approve", tag_field="type"):
+    proposal_id: int
+
+
+class RevokeCertJson(_J, tag="membership.revoke", tag_field="type"):
+    serial: Hex
+    """The serial number, unsigned big-endian, hex."""
+
+
 PayloadJson = (
     TransferJson
     | MintJson
@@ -107,6 +131,10 @@ PayloadJson = (
     | ContractDeployJson
     | ContractCallJson
     | ContractUpgradeJson
+    | RegisterCertJson
+    | ProposeMembershipJson
+    | ApproveMembershipJson
+    | RevokeCertJson
 )
 
 
@@ -338,6 +366,62 @@ class ContractEventsJson(_J):
     """Cursor for the next page (``after=``), or null."""
 
 
+class CertJson(_J):
+    org: str
+    serial: Hex
+    role: str
+    not_before_ms: int
+    not_after_ms: int
+    ca_fingerprint: Hex
+    cert_hash: Hex
+    registered_height: int
+    status: str
+    """``valid`` or why not (``certificate_expired``, ``certificate_revoked``, ``unknown_ca``, ...)."""
+    reason: str = ""
+
+
+class CertsJson(_J):
+    address: Hex
+    height: int
+    time_ms: int
+    """The block time the statuses are judged at (the latest block's)."""
+    certs: list[CertJson]
+
+
+class MemberOrgJson(_J):
+    name: str
+    ca_certs: list[Hex]
+    ca_fingerprints: list[Hex]
+
+
+class RevokedJson(_J):
+    org: str
+    serial: Hex
+    revoked_by: Hex
+    height: int
+
+
+class ProposalJson(_J):
+    id: int
+    change: Hex
+    change_type: str
+    proposer: Hex
+    config_version: int
+    approvals: list[str]
+    created_height: int
+    applied_height: int | None
+
+
+class MembershipJson(_J):
+    enforce: bool
+    version: int | None
+    threshold: int | None
+    orgs: list[MemberOrgJson]
+    revoked: list[RevokedJson]
+    proposals: list[ProposalJson]
+    height: int
+
+
 class StatusJson(_J):
     chain_id: str
     suite: str
@@ -395,6 +479,14 @@ def payload_json(p: Payload) -> PayloadJson:
         return ContractCallJson(contract=hx(p.contract), method=p.method, args=hx(p.args), gas_limit=p.gas_limit)
     if isinstance(p, ContractUpgrade):
         return ContractUpgradeJson(contract=hx(p.contract), code=hx(p.code), gas_limit=p.gas_limit)
+    if isinstance(p, RegisterCert):
+        return RegisterCertJson(cert=hx(p.cert))
+    if isinstance(p, ProposeMembership):
+        return ProposeMembershipJson(change=hx(encode(p.change)))
+    if isinstance(p, ApproveMembership):
+        return ApproveMembershipJson(proposal_id=p.proposal_id)
+    if isinstance(p, RevokeCert):
+        return RevokeCertJson(serial=hx(p.serial))
     return SubmitEvidenceJson(evidence=hx(encode(p.evidence)))
 
 
@@ -501,6 +593,15 @@ def payload_from_json(p: PayloadJson) -> Payload:
         return ContractUpgrade(
             contract=unhex(p.contract, "payload.contract"), code=unhex(p.code, "payload.code"), gas_limit=p.gas_limit
         )
+    if isinstance(p, RegisterCertJson):
+        return RegisterCert(cert=unhex(p.cert, "payload.cert"))
+    if isinstance(p, ProposeMembershipJson):
+        change: MembershipChange = decode(unhex(p.change, "payload.change"), MembershipChange)  # type: ignore[arg-type]
+        return ProposeMembership(change=change)
+    if isinstance(p, ApproveMembershipJson):
+        return ApproveMembership(proposal_id=p.proposal_id)
+    if isinstance(p, RevokeCertJson):
+        return RevokeCert(serial=unhex(p.serial, "payload.serial"))
     return SubmitEvidence(evidence=decode(unhex(p.evidence, "payload.evidence"), Evidence))  # type: ignore[arg-type]
 
 

@@ -10,6 +10,7 @@ from collections.abc import Container, Sequence
 from trellis.abci import CheckedTx
 from trellis.app.modules.accounts import involved_addresses, read_account
 from trellis.app.modules.contracts.query import query_host, run_query
+from trellis.app.modules.membership import CertView, certs_of, membership_of
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.batch import BatchVerifier, SuiteVerifier
 from trellis.core.crypto.suite import address_of
@@ -17,7 +18,17 @@ from trellis.core.errors import InvalidBlock, InvalidTransaction, TrellisError
 from trellis.core.execution.apply import genesis_writes
 from trellis.core.execution.block import ChainTip, ExecutedBlock, build_block, check_block, genesis_tip
 from trellis.core.execution.contracts import CallOutcome, ContractEngine, declared_gas
-from trellis.core.execution.state_keys import Account, ContractMeta, account_key, code_key, contract_key
+from trellis.core.execution.membership import CertificateRefused, MembershipView
+from trellis.core.execution.state_keys import (
+    Account,
+    ContractMeta,
+    MembershipConfig,
+    MembershipProposal,
+    RevokedCert,
+    account_key,
+    code_key,
+    contract_key,
+)
 from trellis.core.ledger.block import Block, Commit, Header, block_hash
 from trellis.core.ledger.state_tree import StateProof, lookup, prove
 from trellis.core.ledger.tx import BAD_SIGNATURE, check_tx_stateless, decode_tx, signature_item, tx_hash
@@ -64,6 +75,14 @@ class Stopwatch:
 
 def _committed_already(pos: tuple[int, int]) -> InvalidTransaction:
     return InvalidTransaction("duplicate", f"transaction already committed at height {pos[0]}")
+
+
+def _check_member(members: MembershipView, checked: CheckedTx) -> None:
+    """Admission's membership check: the refusal as an ``InvalidTransaction`` with the membership's code."""
+    try:
+        members.check_sender(checked.sender, checked.tx.body.payload)
+    except CertificateRefused as exc:
+        raise InvalidTransaction(exc.code, exc.reason) from exc
 
 
 class GenesisMismatch(TrellisError):
@@ -142,7 +161,17 @@ class TrellisApp:
         pos = self.store.tx_position(checked.hash)
         if pos is not None:
             raise _committed_already(pos)
+        members = self._membership_view()
+        if members is not None:
+            _check_member(members, checked)
         return checked
+
+    def _membership_view(self, time_ms: int | None = None) -> MembershipView | None:
+        """Judges senders against the committed membership at ``time_ms`` (default: the latest block's time);
+        None on a chain that does not enforce membership."""
+        if not self.params.genesis.membership.enforce:
+            return None
+        return MembershipView(self.store.get, self._tip.time_ms if time_ms is None else time_ms)
 
     def _decode_checked(self, raw: bytes) -> CheckedTx:
         """The admission checks that need no state (size, encoding, chain id), with the hash and sender."""
@@ -166,6 +195,7 @@ class TrellisApp:
         out: list[CheckedTx | InvalidTransaction] = []
         pending: list[int] = []
         items: list[tuple[bytes, bytes, bytes]] = []
+        members = self._membership_view()
         for c in decoded:
             if isinstance(c, InvalidTransaction):
                 out.append(c)
@@ -177,6 +207,12 @@ class TrellisApp:
             if c.hash in known:
                 out.append(InvalidTransaction("duplicate", "transaction is already in the mempool"))
                 continue
+            if members is not None:
+                try:
+                    _check_member(members, c)
+                except InvalidTransaction as exc:
+                    out.append(exc)
+                    continue
             out.append(c)
             pending.append(len(out) - 1)
             items.append(signature_item(c.tx))
@@ -205,6 +241,7 @@ class TrellisApp:
         max_gas = self.params.genesis.contracts.max_block_gas
         senders = list(dict.fromkeys(c.sender for c in candidates))
         committed = dict(zip(senders, self.account_nonces(senders), strict=True))  # one storage read
+        members = self._membership_view(time_ms)
         for c in candidates:
             if len(chosen) >= limits.max_block_txs or size + len(c.raw) > limits.max_block_bytes:
                 break
@@ -213,6 +250,11 @@ class TrellisApp:
                 expected = committed[c.sender]
             if c.tx.body.nonce != expected:
                 continue
+            if members is not None:
+                try:
+                    members.check_sender(c.sender, c.tx.body.payload)
+                except CertificateRefused:
+                    continue  # the block would be invalid with it (its later nonces then wait too)
             tx_gas = declared_gas(c.tx.body.payload)
             if gas + tx_gas > max_gas:
                 continue  # the sender's later transactions then fail the nonce check and wait too
@@ -325,6 +367,14 @@ class TrellisApp:
             vh = lookup(self.suite, self.store, header.state_root, key)
             value = None if vh is None else self.store.value_by_hash(vh)
         return value, proof, header
+
+    def certificates(self, address: bytes) -> list[CertView]:
+        """The identity certificates registered for ``address``, judged at the latest block's time."""
+        return certs_of(self.store.get, address, self._tip.time_ms)
+
+    def membership(self) -> tuple[MembershipConfig | None, list[RevokedCert], list[MembershipProposal]]:
+        """The committed membership: the record (None without member orgs), revocations, proposals."""
+        return membership_of(self.store.get, self.store.scan)
 
     def contract(self, address: bytes) -> ContractMeta:
         """Return the committed record of the contract at ``address``.

@@ -147,7 +147,9 @@ def _fmt_time(ms: int) -> str:
 def cmd_init(args: argparse.Namespace) -> int:
     from trellis.node.home import init_home
 
-    home = init_home(_home(args), chain_id=args.chain_id, api_port=args.api_port, suite=args.suite)
+    home = init_home(
+        _home(args), chain_id=args.chain_id, api_port=args.api_port, suite=args.suite, permissioned=args.permissioned
+    )
     params = home.load_params()
     keys = {k.name: "0x" + k.address.hex() for k in home.keys.list()}
     _out(
@@ -487,6 +489,7 @@ def cmd_net_init(args: argparse.Namespace) -> int:
         api_port=args.api_port,
         p2p_port=args.p2p_port,
         suite=args.suite,
+        permissioned=args.permissioned,
     )
     _out(
         args,
@@ -520,6 +523,7 @@ def cmd_net_up(args: argparse.Namespace) -> int:
             api_port=args.api_port,
             p2p_port=args.p2p_port,
             suite=args.suite,
+            permissioned=args.permissioned,
         )
         print(f"initialised a {args.validators}-validator {args.suite} network in {root}", flush=True)
     nodes = load_network(root)
@@ -661,6 +665,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--chain-id", default="trellis-dev")
     s.add_argument("--api-port", type=int, default=8680)
     s.add_argument("--suite", choices=SUITE_NAMES, default="ed25519", help="crypto suite of the chain")
+    s.add_argument("--permissioned", action="store_true", help="every sender needs a registered certificate")
     s.set_defaults(func=cmd_init)
 
     node = sub.add_parser("node", help="run a node").add_subparsers(dest="node_cmd", required=True)
@@ -732,6 +737,7 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--api-port", type=int, default=8680, help="API port of node0 (node i: +i)")
         s.add_argument("--p2p-port", type=int, default=26656, help="peer port of node0 (node i: +i)")
         s.add_argument("--suite", choices=SUITE_NAMES, default="ed25519", help="crypto suite of the chain")
+        s.add_argument("--permissioned", action="store_true", help="every sender needs a registered certificate")
         if name == "up":
             s.add_argument("--foreground", action="store_true", help="stay attached, show logs; Ctrl-C stops")
         s.set_defaults(func=func)
@@ -764,6 +770,9 @@ def build_parser() -> argparse.ArgumentParser:
     from trellis.cli import contract
 
     contract.register(sub, common)
+    from trellis.cli import certs
+
+    certs.register(sub, common)
 
     s = sub.add_parser("status", parents=[common], help="node status")
     s.set_defaults(func=cmd_status)

@@ -18,7 +18,15 @@ import msgspec
 
 from trellis.core.crypto.suite import ED25519, UnknownSuite, suite_by_name
 from trellis.core.errors import TrellisError
-from trellis.core.params import ChainParams, Genesis, GenesisAccount, GenesisOrg, GenesisValidator, load_genesis
+from trellis.core.params import (
+    ChainParams,
+    Genesis,
+    GenesisAccount,
+    GenesisMembership,
+    GenesisOrg,
+    GenesisValidator,
+    load_genesis,
+)
 from trellis.core.types import ChainId
 from trellis.keys.certs import create_org_ca, is_valid_node_id, issue_node_cert, write_private_key
 from trellis.keys.signer import KeyInfo, KeyStore
@@ -74,8 +82,10 @@ def init_home(
     api_port: int = 8680,
     moniker: str = "validator-0",
     suite: str = ED25519.name,
+    permissioned: bool = False,
 ) -> Home:
-    """Create a one-validator development network in ``root`` with crypto suite ``suite``.
+    """Create a one-validator development network in ``root`` with crypto suite ``suite``; ``permissioned``
+    sets genesis ``membership.enforce`` (every sender needs a registered certificate, docs/spec/membership.md).
 
     Raises:
         HomeError: ``root`` already holds a genesis file, or an argument would make an unusable home (nothing
@@ -117,6 +127,7 @@ def init_home(
         alice,
         bob,
         suite=chain_suite.name,
+        permissioned=permissioned,
     )
     home.genesis.write_bytes(encode_genesis(genesis))
     write_config(home.config, cfg)
@@ -146,9 +157,10 @@ def dev_genesis(
     extra_accounts: Sequence[GenesisAccount] = (),
     *,
     suite: str = ED25519.name,
+    permissioned: bool = False,
 ) -> Genesis:
     """A development genesis with crypto suite ``suite``: ``alice`` is the mint authority and funded, ``bob``
-    funded with less."""
+    funded with less. ``permissioned``: membership is enforced (senders need certificates)."""
     return Genesis(
         chain_id=chain_id,
         suite=suite,
@@ -161,6 +173,7 @@ def dev_genesis(
             GenesisAccount(address=bob.address.hex(), balance=DEV_BALANCE // 1000),
             *extra_accounts,
         ],
+        membership=GenesisMembership(enforce=permissioned),
     )
 
 

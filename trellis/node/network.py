@@ -67,11 +67,13 @@ def init_network(
     extra_accounts: Sequence[GenesisAccount] = (),
     tune: Callable[[NodeConfig], NodeConfig] | None = None,
     suite: str = ED25519.name,
+    permissioned: bool = False,
 ) -> list[NetNode]:
     """Create a network of ``validators`` nodes on 127.0.0.1 in ``root`` (API ports ``api_port + i``, peer
     ports ``p2p_port + i``). Every node home gets the dev account keys ``alice`` (mint authority) and ``bob``.
     ``extra_accounts`` are funded in genesis too; ``tune`` may adjust each node's configuration. ``suite`` is
     the chain's crypto suite (``ed25519`` or ``sm``): validator and account keys are made for it.
+    ``permissioned`` sets genesis ``membership.enforce``.
 
     Raises:
         HomeError: ``root`` already holds a network or a node home, ``validators`` is out of range, or the
@@ -106,7 +108,7 @@ def init_network(
                 os.chmod(dst, 0o600)
         vals.append(GenesisValidator(name=name, public_key=val.public_key.hex(), power=10))
     genesis_bytes = encode_genesis(
-        dev_genesis(chain_id, vals, orgs, alice, bob, extra_accounts, suite=chain_suite.name)
+        dev_genesis(chain_id, vals, orgs, alice, bob, extra_accounts, suite=chain_suite.name, permissioned=permissioned)
     )
     nodes: list[NetNode] = []
     for i, name in enumerate(names):

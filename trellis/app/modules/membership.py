@@ -1,0 +1,54 @@
+"""membership module: reading the on-chain membership, identity certificates and revocations for queries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from trellis.core.codec import decode
+from trellis.core.execution.membership import entry_refusal, read_certs, read_config
+from trellis.core.execution.state_keys import (
+    PROPOSAL_PREFIX,
+    REVOKED_PREFIX,
+    CertEntry,
+    MembershipConfig,
+    MembershipProposal,
+    RevokedCert,
+)
+
+Get = Callable[[bytes], bytes | None]
+Scan = Callable[[bytes, bytes, int], list[tuple[bytes, bytes]]]
+
+
+@dataclass(frozen=True)
+class CertView:
+    """A registered certificate and what the chain says of it at a time.
+
+    Attributes:
+        entry: the record.
+        status: ``valid`` or the refusal code (``certificate_expired``, ``certificate_revoked``, ...).
+        reason: why, when not valid.
+    """
+
+    entry: CertEntry
+    status: str
+    reason: str
+
+
+def certs_of(get: Get, address: bytes, time_ms: int) -> list[CertView]:
+    """The certificates registered for ``address``, each judged at ``time_ms`` against the current membership."""
+    cfg = read_config(get)
+    out = []
+    for entry in read_certs(get, address):
+        why = None if cfg is None else entry_refusal(get, cfg, entry, time_ms)
+        out.append(CertView(entry, "valid" if why is None else why.code, "" if why is None else why.reason))
+    return out
+
+
+def membership_of(
+    get: Get, scan: Scan, limit: int = 1000
+) -> tuple[MembershipConfig | None, list[RevokedCert], list[MembershipProposal]]:
+    """The membership record, revocations and proposals (each list at most ``limit`` long, in key order)."""
+    revoked = [decode(v, RevokedCert) for _, v in scan(REVOKED_PREFIX, REVOKED_PREFIX + b"\xff", limit)]
+    proposals = [decode(v, MembershipProposal) for _, v in scan(PROPOSAL_PREFIX, PROPOSAL_PREFIX + b"\xff", limit)]
+    return read_config(get), revoked, proposals
