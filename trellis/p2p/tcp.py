@@ -127,6 +127,7 @@ class _Link:
     queued_bytes: int = 0
     closed: bool = False
     close_code: str = field(default="")
+    peer_cert: x509.Certificate | None = None
 
 
 def _read_pem(value: bytes | os.PathLike[str], what: str) -> bytes:
@@ -244,9 +245,12 @@ class TlsTransport:
         self._handshake_timeout = handshake_timeout_s
         self._rng = rng if rng is not None else random.Random()
 
-        self._server_ctx, self._client_ctx = self._make_contexts(
-            _read_pem(ca_bundle_pem, "CA bundle"), _read_pem(cert_pem, "certificate"), _read_pem(key_pem, "key")
-        )
+        self._ca_bundle = _read_pem(ca_bundle_pem, "CA bundle")
+        self._cas: list[x509.Certificate] = []
+        self._revoked: frozenset[int] = frozenset()
+        self._cert = _read_pem(cert_pem, "certificate")
+        self._key = _read_pem(key_pem, "key")
+        self._server_ctx, self._client_ctx = self._make_contexts(self._ca_bundle, self._cert, self._key)
 
         self._links: dict[str, _Link] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -277,6 +281,7 @@ class TlsTransport:
             cas = x509.load_pem_x509_certificates(ca_bundle)
         except ValueError as exc:
             raise CertError(f"cannot parse the CA bundle: {exc}") from exc
+        self._cas = cas
         try:
             own = x509.load_pem_x509_certificates(cert)
         except ValueError as exc:
@@ -310,6 +315,50 @@ class TlsTransport:
                     raise CertError(f"cannot load the TLS certificate, key or CA bundle: {exc}") from exc
         server.num_tickets = 0  # no session resumption: every link authenticates afresh
         return server, client
+
+    def reload_identity(self, cert_pem: bytes | os.PathLike[str], key_pem: bytes | os.PathLike[str]) -> None:
+        """Use a new certificate and key (a rotation) for every connection from now on.
+
+        Links already open stay up: a node rolls to a new certificate without dropping its peers, and the old
+        one keeps working for peers that have not reconnected until it expires (the overlap window).
+
+        Raises:
+            CertError: the new certificate names another node, no member CA issued it, or it does not load.
+        """
+        cert, key = _read_pem(cert_pem, "certificate"), _read_pem(key_pem, "key")
+        self._server_ctx, self._client_ctx = self._make_contexts(self._ca_bundle, cert, key)
+        self._cert, self._key = cert, key
+        logger.info("[%s] now presenting a new certificate to new connections", self.node_id)
+
+    def update_membership(self, ca_bundle_pem: bytes, revoked_serials: Iterable[int] = ()) -> None:
+        """Apply a new membership: the member CAs (a CA rollover adds one, removing an org drops one) and the
+        revoked certificate serial numbers.
+
+        New connections are checked against it; open links whose peer certificate is revoked, or no longer
+        issued by a member CA, are closed with the reason.
+
+        Raises:
+            CertError: the bundle does not parse, or no longer contains the CA that issued our own certificate.
+        """
+        server, client = self._make_contexts(ca_bundle_pem, self._cert, self._key)
+        self._ca_bundle = ca_bundle_pem
+        self._revoked = frozenset(revoked_serials)
+        self._server_ctx, self._client_ctx = server, client
+        for link in list(self._links.values()):
+            if link.peer_cert is None:
+                continue
+            why = self._membership_refusal(link.peer_cert)
+            if why is not None:
+                self._refused[why[0]] += 1
+                self._close(link, why[0], why[1])
+
+    def _membership_refusal(self, cert: x509.Certificate) -> tuple[str, str] | None:
+        """Why the membership refuses a peer certificate (code, reason), or None."""
+        if cert.serial_number in self._revoked:
+            return "revoked", f"certificate serial {cert.serial_number:x} is revoked"
+        if not any(_issued_by(cert, ca) for ca in self._cas):
+            return "unknown_ca", f"no member CA issued the certificate ({cert.issuer.rfc4514_string()})"
+        return None
 
     # -- lifecycle --------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -487,6 +536,7 @@ class TlsTransport:
             if peer_id in self._peers and peer_id > self.node_id:
                 raise _Refusal("wrong_direction", f"we dial {peer_id!r} ourselves; it must not dial us", peer_id)
             link = self._admit(peer_id, reader, writer, remote, outbound=False)
+            link.peer_cert = _peer_cert(writer)
         except _Refusal as refusal:
             transport.abort()
             self._refuse(refusal.code, remote, refusal.reason, refusal.peer_id)
@@ -543,6 +593,7 @@ class TlsTransport:
                 self._authenticate(writer, expected=peer.node_id)
                 await self._await_admission(reader, peer.node_id)
                 link = self._admit(peer.node_id, reader, writer, remote, outbound=True)
+                link.peer_cert = _peer_cert(writer)
             except _Refusal as refusal:
                 self._refuse(refusal.code, remote, refusal.reason, refusal.peer_id)
                 return None
@@ -581,6 +632,9 @@ class TlsTransport:
             peer_id = node_id_of_cert(der)
         except CertError as exc:
             raise _Refusal("bad_certificate", exc.reason, expected) from None
+        why = self._membership_refusal(x509.load_der_x509_certificate(der))
+        if why is not None:
+            raise _Refusal(why[0], why[1], peer_id)
         if peer_id == self.node_id:
             raise _Refusal("own_id", f"the peer's certificate carries our own node id {peer_id!r}", peer_id)
         if expected is not None and peer_id != expected:
@@ -773,6 +827,12 @@ class TlsTransport:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.error("[%s] task %s failed", self.node_id, task.get_name(), exc_info=task.exception())
+
+
+def _peer_cert(writer: asyncio.StreamWriter) -> x509.Certificate | None:
+    ssl_object = writer.get_extra_info("ssl_object")
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    return x509.load_der_x509_certificate(der) if der else None
 
 
 def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
