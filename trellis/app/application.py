@@ -10,7 +10,7 @@ from collections.abc import Container, Sequence
 from trellis.abci import CheckedTx
 from trellis.app.modules.accounts import involved_addresses, read_account
 from trellis.app.modules.contracts.query import query_host, run_query
-from trellis.app.modules.membership import CertView, certs_of, membership_of
+from trellis.app.modules.membership import CertView, PeerMembership, certs_of, membership_of, peer_membership
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.batch import BatchVerifier, SuiteVerifier
 from trellis.core.crypto.suite import address_of
@@ -375,6 +375,12 @@ class TrellisApp:
     def membership(self) -> tuple[MembershipConfig | None, list[RevokedCert], list[MembershipProposal]]:
         """The committed membership: the record (None without member orgs), revocations, proposals."""
         return membership_of(self.store.get, self.store.scan)
+
+    def peer_membership(self) -> PeerMembership | None:
+        """The committed membership as the p2p transport applies it (member CAs, revoked serials), or None on a
+        chain without member organisations. The node passes it to ``TlsTransport.update_membership`` when it
+        changes, so peer connections follow governance (CA rollover) and revocations."""
+        return peer_membership(self.store.get, self.store.scan)
 
     def contract(self, address: bytes) -> ContractMeta:
         """Return the committed record of the contract at ``address``.

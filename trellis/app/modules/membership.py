@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
 from trellis.core.codec import decode
 from trellis.core.execution.membership import entry_refusal, read_certs, read_config
 from trellis.core.execution.state_keys import (
@@ -52,3 +55,35 @@ def membership_of(
     revoked = [decode(v, RevokedCert) for _, v in scan(REVOKED_PREFIX, REVOKED_PREFIX + b"\xff", limit)]
     proposals = [decode(v, MembershipProposal) for _, v in scan(PROPOSAL_PREFIX, PROPOSAL_PREFIX + b"\xff", limit)]
     return read_config(get), revoked, proposals
+
+
+@dataclass(frozen=True)
+class PeerMembership:
+    """What the p2p transport needs of the on-chain membership (``TlsTransport.update_membership``).
+
+    Attributes:
+        version: the membership record's version (changes with every applied governance change).
+        ca_bundle_pem: every member organisation's CA certificates, PEM, concatenated.
+        revoked_serials: serial numbers of every revoked certificate (any organisation).
+    """
+
+    version: int
+    ca_bundle_pem: bytes
+    revoked_serials: frozenset[int]
+
+
+def peer_membership(get: Get, scan: Scan, limit: int = 100_000) -> PeerMembership | None:
+    """The membership as the p2p transport applies it, or None on a chain without member organisations."""
+    cfg, revoked, _ = membership_of(get, scan, limit)
+    if cfg is None:
+        return None
+    pems = [
+        x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
+        for org in cfg.orgs
+        for der in org.ca_certs
+    ]
+    return PeerMembership(
+        version=cfg.version,
+        ca_bundle_pem=b"".join(pems),
+        revoked_serials=frozenset(int.from_bytes(r.serial, "big") for r in revoked),
+    )
