@@ -11,6 +11,7 @@ from trellis.app.application import TrellisApp
 from trellis.app.modules.contracts import WasmEngine
 from trellis.core.params import ChainParams
 from trellis.keys.signer import KeyStoreError, Signer
+from trellis.node.certwatch import CertWatcher
 from trellis.node.clock import SystemClock
 from trellis.node.config import ConfigError, NodeConfig, load_config
 from trellis.node.home import Home
@@ -105,7 +106,11 @@ def _assemble(home: Home, cfg: NodeConfig, params: ChainParams, signer: Signer) 
         kv.close()
         raise
     privval = PrivValidator(params.suite, signer, FileWal(home.data_dir(cfg) / "consensus.wal"))
-    return Node(params, cfg, store, app, privval, SystemClock(), transport)
+    watcher = None
+    if transport is not None:
+        p2p = cfg.p2p
+        watcher = CertWatcher(transport, home.root / p2p.cert, home.root / p2p.key, p2p.cert_reload_s)
+    return Node(params, cfg, store, app, privval, SystemClock(), transport, watcher)
 
 
 def _transport(home: Home, cfg: NodeConfig, params: ChainParams) -> TlsTransport | None:

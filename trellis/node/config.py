@@ -104,6 +104,8 @@ class P2pSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """This node's TLS private key, relative to the home directory."""
     max_frame_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1024**3)] = 64 * 1024 * 1024
     """Largest frame accepted from a peer."""
+    cert_reload_s: Annotated[float, msgspec.Meta(ge=0.1, le=3600)] = 10.0
+    """How often the node checks ``cert``/``key`` for a new certificate (rotation without a restart)."""
 
 
 class MempoolSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -199,8 +201,8 @@ def render_config(cfg: NodeConfig) -> str:
             value = getattr(section, field)
             if isinstance(value, bool):
                 text = "true" if value else "false"
-            elif isinstance(value, int):
-                text = str(value)
+            elif isinstance(value, int | float):
+                text = repr(value)
             elif isinstance(value, list):
                 text = "[" + ", ".join(_toml_string(str(v)) for v in value) + "]"
             else:

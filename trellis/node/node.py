@@ -14,6 +14,7 @@ from trellis.core.errors import InvalidTransaction
 from trellis.core.execution.block import ExecutedBlock
 from trellis.core.ledger.block import Receipt
 from trellis.core.params import ChainParams
+from trellis.node.certwatch import CertWatcher
 from trellis.node.clock import Clock
 from trellis.node.config import NodeConfig, timeouts_of
 from trellis.node.consensus_driver import ConsensusDriver, Network, NoNetwork
@@ -85,8 +86,10 @@ class Node:
         privval: PrivValidator | None,
         clock: Clock,
         transport: Transport | None = None,
+        cert_watcher: CertWatcher | None = None,
     ) -> None:
         self.params = params
+        self.cert_watcher = cert_watcher
         self.config = config
         self.store = store
         self.app = app
@@ -134,6 +137,8 @@ class Node:
         self.driver.start()
         if self.transport is not None:
             await self.transport.start()
+        if self.cert_watcher is not None:
+            self.cert_watcher.start()
 
     def _on_fatal(self, exc: BaseException) -> None:
         self.failure = exc
@@ -141,6 +146,8 @@ class Node:
 
     async def stop(self) -> None:
         """Stop consensus and the network; waiters are woken with the status they would see now."""
+        if self.cert_watcher is not None:
+            self.cert_watcher.stop()
         if self.driver is not None:
             self.driver.stop()
         if self.transport is not None:
