@@ -26,13 +26,13 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from trellis.core.errors import TrellisError
 
 __all__ = [
+    "IDENTITY_ROLES",
     "MAX_CERT_BYTES",
     "NODE_URI_PREFIX",
     "CertError",
-    "IDENTITY_ROLES",
     "create_org_ca",
-    "issue_identity_cert",
     "is_valid_node_id",
+    "issue_identity_cert",
     "issue_node_cert",
     "node_id_of_cert",
     "write_private_key",
