@@ -246,15 +246,25 @@ def read_certs(get: GetFn, address: bytes) -> list[CertEntry]:
     return [] if raw is None else decode(raw, CertRecord).certs
 
 
-def entry_refusal(get: GetFn, config: MembershipConfig, entry: CertEntry, time_ms: int) -> CertificateRefused | None:
+def member_cas(config: MembershipConfig) -> frozenset[tuple[str, bytes]]:
+    """Every (organisation, CA fingerprint) pair of the membership."""
+    return frozenset((o.name, ca_fingerprint(c)) for o in config.orgs for c in o.ca_certs)
+
+
+def entry_refusal(
+    get: GetFn,
+    config: MembershipConfig,
+    entry: CertEntry,
+    time_ms: int,
+    members: frozenset[tuple[str, bytes]] | None = None,
+) -> CertificateRefused | None:
     """Why ``entry`` is not valid at ``time_ms`` (None: it is valid).
 
     Valid means: its CA is still a member CA of its organisation, it is not revoked, and ``time_ms`` lies in its
-    validity (``not_before_ms <= time_ms <= not_after_ms``).
+    validity (``not_before_ms <= time_ms <= not_after_ms``). ``members`` is ``member_cas(config)`` when the
+    caller has it already.
     """
-    if not any(
-        o.name == entry.org and any(ca_fingerprint(c) == entry.ca_fingerprint for c in o.ca_certs) for o in config.orgs
-    ):
+    if (entry.org, entry.ca_fingerprint) not in (member_cas(config) if members is None else members):
         return CertificateRefused("unknown_ca", "the certificate's CA is no longer a member CA")
     if get(revoked_key(entry.org, entry.serial)) is not None:
         return CertificateRefused("certificate_revoked", f"certificate {entry.serial.hex()} of {entry.org} is revoked")
@@ -289,6 +299,7 @@ class MembershipView:
         self.get = get
         self.time_ms = time_ms
         self.config = read_config(get)
+        self._members = frozenset() if self.config is None else member_cas(self.config)
         self._valid: dict[bytes, list[CertEntry] | CertificateRefused] = {}
 
     def valid_certs(self, address: bytes) -> list[CertEntry]:
@@ -315,7 +326,7 @@ class MembershipView:
         valid: list[CertEntry] = []
         last: CertificateRefused | None = None
         for entry in entries:
-            why = entry_refusal(self.get, self.config, entry, self.time_ms)
+            why = entry_refusal(self.get, self.config, entry, self.time_ms, self._members)
             if why is None:
                 valid.append(entry)
             else:
