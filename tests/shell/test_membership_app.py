@@ -246,3 +246,26 @@ def test_certs_issue_refuses_an_org_whose_ca_is_not_in_the_home(
         cli_main(["certs", "issue", "--home", str(tmp_path), "--org", "other", "--role", "client", "--key", "bob"]) == 1
     )
     assert "no CA of organisation 'other'" in capsys.readouterr().err
+
+
+def test_membership_payloads_round_trip_through_the_api_json(ca: tuple[bytes, bytes], actors: Actors) -> None:
+    from trellis.api.types import payload_from_json, payload_json
+    from trellis.core.ledger.tx import AddCa, ApproveMembership, ProposeMembership
+
+    payloads = [
+        RegisterCert(cert=_cert(ca, actors.bob, "client")),
+        ProposeMembership(change=AddCa(org="acme", ca_cert=_der(ca[1]))),
+        ApproveMembership(proposal_id=7),
+        RevokeCert(serial=b"\x01\x02"),
+    ]
+    for p in payloads:
+        j = msgspec.json.decode(msgspec.json.encode(payload_json(p)), type=type(payload_json(p)))
+        assert payload_from_json(j) == p
+
+
+def test_init_permissioned_refuses_the_sm_suite(tmp_path: Path) -> None:
+    from trellis.node.home import HomeError
+
+    with pytest.raises(HomeError, match="ed25519"):
+        init_home(tmp_path, suite="sm", permissioned=True)
+    assert not (tmp_path / "genesis.json").exists()

@@ -348,3 +348,21 @@ def test_enforcement_without_orgs_is_an_invalid_genesis(actors: Actors) -> None:
                 membership=GenesisMembership(enforce=True),
             )
         )
+
+
+def test_enforcement_on_an_sm_chain_is_an_invalid_genesis(actors: Actors, cas: dict[str, Ca]) -> None:
+    from trellis.core.params import InvalidGenesis
+
+    base = make_genesis(actors)
+    with pytest.raises(InvalidGenesis, match="ed25519"):
+        params_from_genesis(
+            Genesis(
+                chain_id=base.chain_id,
+                genesis_time_ms=base.genesis_time_ms,
+                suite="sm",
+                validators=base.validators,
+                mint_authority=base.mint_authority,
+                orgs=[GenesisOrg(name="org1", ca_cert=cas["org1"].cert.decode())],
+                membership=GenesisMembership(enforce=True),
+            )
+        )

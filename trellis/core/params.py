@@ -171,6 +171,7 @@ def params_from_genesis(genesis: Genesis) -> ChainParams:
         suite = suite_by_name(genesis.suite)
     except TrellisError as exc:
         raise InvalidGenesis(exc.reason) from exc
+    member_cas = _member_cas(genesis)
     vals = []
     for gv in genesis.validators:
         pk = bytes.fromhex(gv.public_key)
@@ -182,7 +183,6 @@ def params_from_genesis(genesis: Genesis) -> ChainParams:
     if len({a.address for a in genesis.accounts}) != len(genesis.accounts):
         raise InvalidGenesis("an account appears twice")
     valset = make_validator_set(suite, vals)
-    member_cas = _member_cas(genesis)
     ghash = suite.tagged_hash(b"trellis/genesis/v1", encode(genesis))
     return ChainParams(
         genesis=genesis,
@@ -202,6 +202,8 @@ def _member_cas(genesis: Genesis) -> tuple[tuple[str, bytes], ...]:
         raise InvalidGenesis("at most 64 organisations can be members")
     if genesis.membership.enforce and not genesis.orgs:
         raise InvalidGenesis("membership.enforce needs at least one organisation")
+    if genesis.membership.enforce and genesis.suite != "ed25519":
+        raise InvalidGenesis("membership.enforce needs the ed25519 suite: identity certificates bind Ed25519 keys")
     out = []
     for org in genesis.orgs:
         try:

@@ -96,6 +96,8 @@ def init_home(
         chain_suite = suite_by_name(suite)
     except UnknownSuite as exc:
         raise HomeError(str(exc)) from None
+    if permissioned and chain_suite.name != ED25519.name:
+        raise HomeError("--permissioned needs the ed25519 suite: identity certificates bind Ed25519 keys")
     if home.genesis.exists():
         raise HomeError(f"{root} is already initialised (found {home.genesis}); use another --home or remove it")
     node_id = moniker if is_valid_node_id(moniker) else "node0"

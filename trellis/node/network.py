@@ -85,6 +85,8 @@ def init_network(
         chain_suite = suite_by_name(suite)
     except UnknownSuite as exc:
         raise HomeError(str(exc)) from None
+    if permissioned and chain_suite.name != ED25519.name:
+        raise HomeError("--permissioned needs the ed25519 suite: identity certificates bind Ed25519 keys")
     if is_network_dir(root) or (root / "genesis.json").exists():
         raise HomeError(f"{root} is already initialised; use another directory or remove it")
     root.mkdir(parents=True, exist_ok=True)
