@@ -173,6 +173,7 @@ def apply_block(
             time_ms=env.time_ms,
             scan=scan,
             engine=env.contracts,
+            sender_key=body.sender,
         )
         try:
             events = HANDLERS[type(body.payload)](ctx, body.payload)

@@ -14,6 +14,7 @@ from trellis.core.execution.contracts import (
     handle_contract_deploy,
     handle_contract_upgrade,
 )
+from trellis.core.execution.identity import handle_did_create, handle_did_deactivate, handle_did_update
 from trellis.core.execution.membership import handle_approve, handle_propose, handle_register_cert, handle_revoke
 from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.execution.state_keys import Account, EvidenceRecord, KvRecord, account_key, evidence_key, kv_key
@@ -23,6 +24,9 @@ from trellis.core.ledger.tx import (
     ContractCall,
     ContractDeploy,
     ContractUpgrade,
+    DidCreate,
+    DidDeactivate,
+    DidUpdate,
     KvDelete,
     KvPut,
     Mint,
@@ -60,8 +64,11 @@ class TxContext:
         time_ms: int = 0,
         scan: ScanFn = _no_scan,
         engine: ContractEngine | None = None,
+        sender_key: bytes = b"",
     ) -> None:
         self.sender = sender
+        self.sender_key = sender_key
+        """The sender's public key (the identity module matches it against DID documents)."""
         self.params = params
         self.mint_authority = params.mint_authority
         self.height = height
@@ -185,5 +192,8 @@ HANDLERS: dict[type, Callable[[TxContext, Any], list[Event]]] = {
     ProposeMembership: handle_propose,
     ApproveMembership: handle_approve,
     RevokeCert: handle_revoke,
+    DidCreate: handle_did_create,
+    DidUpdate: handle_did_update,
+    DidDeactivate: handle_did_deactivate,
 }
 """Message type -> handler. Every member of ``Payload`` has exactly one."""

@@ -25,6 +25,12 @@ class ResultCode(IntEnum):
     CALL_DEPTH = 14
     INVALID_CERTIFICATE = 15
     INVALID_CHANGE = 16
+    INVALID_DID = 17
+    """A malformed DID, or one of another method or chain (identity module)."""
+    INVALID_DID_DOCUMENT = 18
+    """A DID document that breaks the method's rules (identity module)."""
+    DID_DEACTIVATED = 19
+    """A change to a deactivated DID (identity module)."""
 
 
 class TxFailure(Exception):

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 
-from trellis.core.ledger.tx import MembershipChange
+from trellis.core.ledger.tx import DidDocument, MembershipChange
 from trellis.core.ledger.votes import Evidence
 from trellis.core.types import U32, U64, Address, CoreStruct
 
@@ -207,3 +207,45 @@ def cert_key(address: bytes) -> bytes:
 def revoked_key(org: str, serial: bytes) -> bytes:
     """State key of a revocation (only ever looked up, never split)."""
     return REVOKED_PREFIX + org.encode() + b"\x00" + serial
+
+
+DID_PREFIX = b"did/"
+"""Identity module: ``did/<id16>`` -> ``DidRecord``; ``did/<id16>/v/<n:8>`` -> ``DidVersion``."""
+
+
+class DidRecord(CoreStruct, frozen=True):
+    """A DID's metadata, at ``b"did/" + id(16)``; its documents are in its versions."""
+
+    version_id: U64
+    """The current version: 1 at creation, +1 per update or deactivation."""
+    created_ms: U64
+    """Block time of the creation."""
+    created_height: U64
+    """Height of the creating block."""
+    updated_ms: U64
+    """Block time of the latest version."""
+    updated_height: U64
+    """Height of the block that wrote the latest version."""
+    deactivated: bool = False
+    """Whether the DID is deactivated (then no further change is possible)."""
+
+
+class DidVersion(CoreStruct, frozen=True):
+    """One version of a DID, at ``b"did/" + id(16) + b"/v/" + version(8, big-endian)``."""
+
+    height: U64
+    """Height of the block that wrote it."""
+    time_ms: U64
+    """That block's time."""
+    document: DidDocument | None
+    """The document of this version; None: the version that deactivated the DID."""
+
+
+def did_key(did_id: bytes) -> bytes:
+    """State key of a DID's record."""
+    return DID_PREFIX + did_id
+
+
+def did_version_key(did_id: bytes, version: int) -> bytes:
+    """State key of one version of a DID (versions sort in order under the DID's prefix)."""
+    return DID_PREFIX + did_id + b"/v/" + version.to_bytes(8, "big")
