@@ -31,6 +31,10 @@ class ResultCode(IntEnum):
     """A DID document that breaks the method's rules (identity module)."""
     DID_DEACTIVATED = 19
     """A change to a deactivated DID (identity module)."""
+    UNKNOWN_STATUS_LIST = 20
+    """A status list id that no ``credentials.status_create`` made (credentials module)."""
+    STATUS_INDEX_OUT_OF_RANGE = 21
+    """A status list index at or past the list's size (credentials module)."""
 
 
 class TxFailure(Exception):

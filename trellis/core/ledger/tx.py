@@ -17,6 +17,7 @@ import msgspec
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import Suite, address_of
 from trellis.core.errors import DecodeError, InvalidTransaction
+from trellis.core.ledger.credentials_tx import SetIssuer, StatusCreate, StatusSet
 from trellis.core.ledger.votes import Evidence
 from trellis.core.types import U64, Address, ChainId, CoreStruct, PublicKey, Signature
 
@@ -309,6 +310,9 @@ Payload = (
     | DidCreate
     | DidUpdate
     | DidDeactivate
+    | SetIssuer
+    | StatusCreate
+    | StatusSet
 )
 """The tagged union of every module message. The tag (``"module.action"``) is encoded first."""
 

@@ -1,0 +1,244 @@
+"""The ``credentials`` module: the issuer trust registry and W3C Bitstring Status Lists (docs/spec/credentials.md).
+
+Only what verifiers must agree on lives on chain: which issuer DIDs may issue which credential types (changed
+by the genesis governance address), and the bits of each status list. A list's bits are stored in chunks of
+``CHUNK_BYTES`` so a verifier can fetch one chunk with a state proof against a committed header; the state
+root is the lists' commitment. A change is committed with its block and so is seen by every verifier that
+reads committed state from the next block on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Protocol
+
+import msgspec
+
+from trellis.core.codec import decode, encode
+from trellis.core.execution.results import ResultCode, TxFailure
+from trellis.core.ledger.block import Event
+from trellis.core.ledger.credentials_tx import (
+    CredentialType,
+    IssuerDid,
+    SetIssuer,
+    StatusCreate,
+    StatusListId,
+    StatusPurpose,
+    StatusSet,
+)
+from trellis.core.types import U64, Address, CoreStruct
+
+__all__ = [
+    "CHUNK_BITS",
+    "CHUNK_BYTES",
+    "ISSUER_PREFIX",
+    "STATUS_BITS_PREFIX",
+    "STATUS_LIST_PREFIX",
+    "IssuerRecord",
+    "StatusListRecord",
+    "handle_set_issuer",
+    "handle_status_create",
+    "handle_status_set",
+    "issuer_key",
+    "read_status_bit",
+    "status_chunk_key",
+    "status_list_key",
+]
+
+ISSUER_PREFIX = b"credentials/issuer/"
+STATUS_LIST_PREFIX = b"credentials/status/"
+STATUS_BITS_PREFIX = b"credentials/bits/"
+CHUNK_BYTES = 2048
+"""Bytes of a stored chunk of a status list (16384 entries)."""
+CHUNK_BITS = CHUNK_BYTES * 8
+
+
+class IssuerRecord(CoreStruct, frozen=True):
+    """An authorised issuer, at ``b"credentials/issuer/" + did``."""
+
+    did: IssuerDid
+    """The issuer's DID."""
+    types: Annotated[list[CredentialType], msgspec.Meta(max_length=32)]
+    """Credential types it may issue, sorted."""
+    controller: Address
+    """The account that manages the issuer's status lists."""
+    updated_height: U64
+    """Height of the block that last set the record."""
+
+
+class StatusListRecord(CoreStruct, frozen=True):
+    """A status list's header, at ``b"credentials/status/" + list_id``; bits are in chunks beside it."""
+
+    list_id: StatusListId
+    """The list's id."""
+    issuer: IssuerDid
+    """The issuer that owns it."""
+    purpose: StatusPurpose
+    """``revocation`` or ``suspension``."""
+    size: U64
+    """Number of entries."""
+    created_height: U64
+    """Height of the block that created it."""
+    updated_height: U64
+    """Height of the block that last changed a bit."""
+    version: U64
+    """Number of ``status_set`` transactions applied."""
+
+
+def issuer_key(did: str) -> bytes:
+    """State key of an issuer record."""
+    return ISSUER_PREFIX + did.encode()
+
+
+def status_list_key(list_id: str) -> bytes:
+    """State key of a status list's header."""
+    return STATUS_LIST_PREFIX + list_id.encode()
+
+
+def status_chunk_key(list_id: str, chunk: int) -> bytes:
+    """State key of chunk ``chunk`` of a list's bits (list ids cannot hold NUL, so the split is unambiguous)."""
+    return STATUS_BITS_PREFIX + list_id.encode() + b"\x00" + chunk.to_bytes(4, "big")
+
+
+def read_status_bit(get: Callable[[bytes], bytes | None], list_id: str, index: int) -> bool:
+    """Return entry ``index`` of a list's bits (bit 0 is the most significant bit of byte 0, as W3C orders it).
+
+    A chunk never written holds zeros. The caller checks the index against the list's size.
+    """
+    raw = get(status_chunk_key(list_id, index // CHUNK_BITS))
+    if raw is None:
+        return False
+    offset = index % CHUNK_BITS
+    return bool(raw[offset // 8] & (0x80 >> (offset % 8)))
+
+
+class _Ctx(Protocol):
+    """The part of ``TxContext`` these handlers use (structural: ``modules.py`` imports this module)."""
+
+    sender: bytes
+    height: int
+    governance: bytes | None
+    get: Callable[[bytes], bytes | None]
+    put: Callable[[bytes, bytes | None], None]
+
+
+def _governance_only(ctx: _Ctx) -> None:
+    gov = ctx.governance
+    if gov is None or ctx.sender != gov:
+        raise TxFailure(ResultCode.UNAUTHORIZED, "only the genesis governance address may change the issuer registry")
+
+
+def handle_set_issuer(ctx: _Ctx, msg: SetIssuer) -> list[Event]:
+    """Authorise an issuer DID for credential types, or remove it (empty ``types``). Governance only."""
+    _governance_only(ctx)
+    get, put = ctx.get, ctx.put
+    key = issuer_key(msg.did)
+    if not msg.types:
+        if get(key) is None:
+            raise TxFailure(ResultCode.NOT_FOUND, f"issuer {msg.did} is not in the registry")
+        put(key, None)
+        return [Event(type="credentials.issuer_removed", attributes=[("did", msg.did.encode())])]
+    types = sorted(set(msg.types))
+    record = IssuerRecord(did=msg.did, types=types, controller=msg.controller, updated_height=ctx.height)
+    put(key, encode(record))
+    return [
+        Event(
+            type="credentials.issuer_set",
+            attributes=[("did", msg.did.encode()), ("types", ",".join(types).encode()), ("controller", msg.controller)],
+        )
+    ]
+
+
+def _controller_of(get: Callable[[bytes], bytes | None], did: str, sender: bytes) -> None:
+    raw = get(issuer_key(did))
+    if raw is None:
+        raise TxFailure(ResultCode.UNAUTHORIZED, f"issuer {did} is not in the trust registry")
+    if decode(raw, IssuerRecord).controller != sender:
+        raise TxFailure(ResultCode.NOT_OWNER, f"the sender is not the controller of issuer {did}")
+
+
+def handle_status_create(ctx: _Ctx, msg: StatusCreate) -> list[Event]:
+    """Create an all-zero status list owned by a registered issuer; only the issuer's controller may."""
+    get, put = ctx.get, ctx.put
+    key = status_list_key(msg.list_id)
+    if get(key) is not None:
+        raise TxFailure(ResultCode.DUPLICATE, f"status list {msg.list_id!r} already exists")
+    _controller_of(get, msg.issuer, ctx.sender)
+    height = ctx.height
+    record = StatusListRecord(
+        list_id=msg.list_id,
+        issuer=msg.issuer,
+        purpose=msg.purpose,
+        size=msg.size,
+        created_height=height,
+        updated_height=height,
+        version=0,
+    )
+    put(key, encode(record))
+    return [
+        Event(
+            type="credentials.status_created",
+            attributes=[
+                ("list", msg.list_id.encode()),
+                ("issuer", msg.issuer.encode()),
+                ("size", str(msg.size).encode()),
+            ],
+        )
+    ]
+
+
+def handle_status_set(ctx: _Ctx, msg: StatusSet) -> list[Event]:
+    """Set and clear entries of a status list; only its issuer's controller may.
+
+    Fails with ``UNKNOWN_STATUS_LIST``, ``NOT_OWNER``, ``STATUS_INDEX_OUT_OF_RANGE`` (an index at or past the
+    list's size) or ``INVALID_CHANGE`` (a clear on a revocation list, or an index both set and cleared).
+    """
+    get, put = ctx.get, ctx.put
+    raw = get(status_list_key(msg.list_id))
+    if raw is None:
+        raise TxFailure(ResultCode.UNKNOWN_STATUS_LIST, f"unknown status list {msg.list_id!r}")
+    record = decode(raw, StatusListRecord)
+    _controller_of(get, record.issuer, ctx.sender)
+    for index in (*msg.set_indexes, *msg.clear_indexes):
+        if index >= record.size:
+            raise TxFailure(
+                ResultCode.STATUS_INDEX_OUT_OF_RANGE,
+                f"index {index} is out of range: list {msg.list_id!r} has {record.size} entries",
+            )
+    if msg.clear_indexes and record.purpose == "revocation":
+        raise TxFailure(
+            ResultCode.INVALID_CHANGE, "a revocation cannot be undone: clear is refused on a revocation list"
+        )
+    if set(msg.set_indexes) & set(msg.clear_indexes):
+        raise TxFailure(ResultCode.INVALID_CHANGE, "an index is both set and cleared")
+    chunks: dict[int, bytearray] = {}
+    for index, on in sorted([(i, True) for i in msg.set_indexes] + [(i, False) for i in msg.clear_indexes]):
+        n = index // CHUNK_BITS
+        chunk = chunks.get(n)
+        if chunk is None:
+            stored = get(status_chunk_key(msg.list_id, n))
+            chunk_len = min(CHUNK_BYTES, record.size // 8 - n * CHUNK_BYTES)
+            chunk = chunks[n] = bytearray(stored) if stored is not None else bytearray(chunk_len)
+        offset = index % CHUNK_BITS
+        mask = 0x80 >> (offset % 8)
+        if on:
+            chunk[offset // 8] |= mask
+        else:
+            chunk[offset // 8] &= ~mask & 0xFF
+    for n in sorted(chunks):
+        put(status_chunk_key(msg.list_id, n), bytes(chunks[n]))
+    height = ctx.height
+    put(
+        status_list_key(msg.list_id),
+        encode(msgspec.structs.replace(record, updated_height=height, version=record.version + 1)),
+    )
+    return [
+        Event(
+            type="credentials.status_set",
+            attributes=[
+                ("list", msg.list_id.encode()),
+                ("set", ",".join(map(str, sorted(msg.set_indexes))).encode()),
+                ("clear", ",".join(map(str, sorted(msg.clear_indexes))).encode()),
+            ],
+        )
+    ]
