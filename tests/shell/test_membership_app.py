@@ -269,3 +269,19 @@ def test_init_permissioned_refuses_the_sm_suite(tmp_path: Path) -> None:
     with pytest.raises(HomeError, match="ed25519"):
         init_home(tmp_path, suite="sm", permissioned=True)
     assert not (tmp_path / "genesis.json").exists()
+
+
+def test_admission_refuses_a_registration_the_chain_would_refuse(
+    members: AppChain, actors: Actors, ca: tuple[bytes, bytes]
+) -> None:
+    stranger = create_org_ca("acme", now=G0)  # same name, another key: not the member CA
+    cases = {
+        "key_mismatch": _cert(ca, actors.bob, "client"),
+        "unknown_ca": _cert(stranger, actors.carol, "client"),
+        "malformed_certificate": b"\x30\x03\x02\x01\x01",
+    }
+    for code, cert in cases.items():
+        with pytest.raises(InvalidTransaction) as info:
+            members.app.check_tx(raw_tx(actors.carol, 0, RegisterCert(cert=cert)))
+        assert info.value.code == code
+    members.app.check_tx(raw_tx(actors.carol, 0, RegisterCert(cert=_cert(ca, actors.carol, "client"))))

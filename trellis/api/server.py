@@ -74,6 +74,11 @@ _STATUS_OF_TX_ERROR = {
     "certificate_not_yet_valid": 403,
     "unknown_ca": 403,
     "role_not_permitted": 403,
+    "key_mismatch": 403,
+    "wrong_org": 403,
+    "malformed_certificate": 400,
+    "unsupported_key": 400,
+    "no_role": 400,
 }
 # Matched with fullmatch: ``$`` would also accept a trailing newline.
 _ADDRESS = re.compile(r"(0x)?[0-9a-fA-F]{40}")

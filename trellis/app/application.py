@@ -18,7 +18,7 @@ from trellis.core.errors import InvalidBlock, InvalidTransaction, TrellisError
 from trellis.core.execution.apply import genesis_writes
 from trellis.core.execution.block import ChainTip, ExecutedBlock, build_block, check_block, genesis_tip
 from trellis.core.execution.contracts import CallOutcome, ContractEngine, declared_gas
-from trellis.core.execution.membership import CertificateRefused, MembershipView
+from trellis.core.execution.membership import CertificateRefused, MembershipView, check_registration
 from trellis.core.execution.state_keys import (
     Account,
     ContractMeta,
@@ -31,7 +31,14 @@ from trellis.core.execution.state_keys import (
 )
 from trellis.core.ledger.block import Block, Commit, Header, block_hash
 from trellis.core.ledger.state_tree import StateProof, lookup, prove
-from trellis.core.ledger.tx import BAD_SIGNATURE, check_tx_stateless, decode_tx, signature_item, tx_hash
+from trellis.core.ledger.tx import (
+    BAD_SIGNATURE,
+    RegisterCert,
+    check_tx_stateless,
+    decode_tx,
+    signature_item,
+    tx_hash,
+)
 from trellis.core.params import ChainParams
 from trellis.storage.chain_store import ChainStore
 
@@ -164,7 +171,20 @@ class TrellisApp:
         members = self._membership_view()
         if members is not None:
             _check_member(members, checked)
+        self._check_registration(checked)
         return checked
+
+    def _check_registration(self, checked: CheckedTx) -> None:
+        """On a permissioned chain, a ``membership.register_cert`` whose certificate the chain would refuse now
+        is refused at admission with the certificate's code (it would otherwise only fail in its block)."""
+        payload = checked.tx.body.payload
+        if not (self.params.genesis.membership.enforce and isinstance(payload, RegisterCert)):
+            return
+        tip = self._tip
+        try:
+            check_registration(self.store.get, self.suite, checked.sender, payload.cert, tip.time_ms, tip.height + 1)
+        except CertificateRefused as exc:
+            raise InvalidTransaction(exc.code, exc.reason) from exc
 
     def _membership_view(self, time_ms: int | None = None) -> MembershipView | None:
         """Judges senders against the committed membership at ``time_ms`` (default: the latest block's time);
@@ -210,6 +230,7 @@ class TrellisApp:
             if members is not None:
                 try:
                     _check_member(members, c)
+                    self._check_registration(c)
                 except InvalidTransaction as exc:
                     out.append(exc)
                     continue

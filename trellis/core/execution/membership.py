@@ -390,30 +390,50 @@ def _admin(ctx: _Ctx, cfg: MembershipConfig) -> CertEntry:
     raise TxFailure(ResultCode.UNAUTHORIZED, "role_not_permitted: the sender holds no valid admin certificate")
 
 
+def check_registration(
+    get: GetFn, suite: Suite, sender: bytes, cert_der: bytes, time_ms: int, height: int
+) -> CertEntry:
+    """Judge an identity certificate for registration by ``sender`` at ``time_ms`` (reads only).
+
+    Returns:
+        The ``CertEntry`` to store.
+
+    Raises:
+        CertificateRefused: ``no_membership``, a parsing code (``parse_identity_cert``), ``key_mismatch`` (the
+            subject key is not the sender's), ``unknown_ca``, ``wrong_org``, or a validity code
+            (``entry_refusal``).
+    """
+    cfg = read_config(get)
+    if cfg is None:
+        raise CertificateRefused("no_membership", "this chain has no member organisations")
+    ident = parse_identity_cert(cert_der)
+    if address_of(suite, ident.public_key) != sender:
+        raise CertificateRefused("key_mismatch", "the certificate's subject key is not the sender's key")
+    org, ca_der, ca = find_issuer(cert_der, cfg)
+    if ident.org != org.name:
+        raise CertificateRefused("wrong_org", f"the subject's O is {ident.org!r}; its CA is {org.name!r}'s")
+    _, ca_end = _validity_ms(ca)
+    entry = CertEntry(
+        org=org.name,
+        serial=ident.serial,
+        role=ident.role,
+        not_before_ms=ident.not_before_ms,
+        not_after_ms=min(ident.not_after_ms, ca_end),
+        ca_fingerprint=ca_fingerprint(ca_der),
+        cert_hash=hashlib.sha256(cert_der).digest(),
+        registered_height=height,
+    )
+    why = entry_refusal(get, cfg, entry, time_ms)
+    if why is not None:
+        raise why
+    return entry
+
+
 def handle_register_cert(ctx: _Ctx, msg: RegisterCert) -> list[Event]:
     """Register the sender's identity certificate (keeping at most two per address)."""
-    cfg = _config(ctx)
+    _config(ctx)
     try:
-        ident = parse_identity_cert(msg.cert)
-        if address_of(ctx.suite, ident.public_key) != ctx.sender:
-            raise CertificateRefused("key_mismatch", "the certificate's subject key is not the sender's key")
-        org, ca_der, ca = find_issuer(msg.cert, cfg)
-        if ident.org != org.name:
-            raise CertificateRefused("wrong_org", f"the subject's O is {ident.org!r}; its CA is {org.name!r}'s")
-        _, ca_end = _validity_ms(ca)
-        entry = CertEntry(
-            org=org.name,
-            serial=ident.serial,
-            role=ident.role,
-            not_before_ms=ident.not_before_ms,
-            not_after_ms=min(ident.not_after_ms, ca_end),
-            ca_fingerprint=ca_fingerprint(ca_der),
-            cert_hash=hashlib.sha256(msg.cert).digest(),
-            registered_height=ctx.height,
-        )
-        why = entry_refusal(ctx.get, cfg, entry, ctx.time_ms)
-        if why is not None:
-            raise why
+        entry = check_registration(ctx.get, ctx.suite, ctx.sender, msg.cert, ctx.time_ms, ctx.height)
     except CertificateRefused as exc:
         raise _fail(exc) from exc
     entries = read_certs(ctx.get, ctx.sender)
@@ -429,9 +449,9 @@ def handle_register_cert(ctx: _Ctx, msg: RegisterCert) -> list[Event]:
             type="membership.cert_registered",
             attributes=[
                 ("address", ctx.sender),
-                ("org", org.name.encode()),
-                ("serial", ident.serial),
-                ("role", ident.role.encode()),
+                ("org", entry.org.encode()),
+                ("serial", entry.serial),
+                ("role", entry.role.encode()),
             ],
         )
     ]
