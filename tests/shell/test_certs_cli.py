@@ -63,6 +63,8 @@ def test_issue_register_send_revoke_and_status(pnode: ThreadedNode, capsys: pyte
     chain = {c["file"].rsplit("/", 1)[1]: c.get("chain") for c in status["certs"] if c["kind"] == "identity"}
     assert chain == {"alice.crt": "valid", "bob.crt": chain["bob.crt"]}
     assert chain["bob.crt"].startswith("certificate_revoked")
+    code, out, _ = _run(capsys, pnode, "certs", "status", "--key", "bob")
+    assert code == 0 and "on chain for bob" in out and "certificate_revoked" in out
 
 
 def test_a_single_org_admin_changes_the_membership_alone(

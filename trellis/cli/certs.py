@@ -254,7 +254,22 @@ def cmd_status(args: argparse.Namespace) -> int:
             data["chain"] = _chain_view(client, addr, cert.serial_number)
             lines.append(f"            address {data['address']}  on chain: {data['chain']}")
         out.append(data)
-    cli._out(args, {"certs": out, "warnings": warnings}, "\n".join(lines))
+    result: dict[str, Any] = {"certs": out, "warnings": warnings}
+    if args.key:
+        addr = cli._address_arg(args, args.key)
+        try:
+            chain = client.get(f"/v1/certs/0x{addr.hex()}")
+        except ClientError as exc:
+            raise cli.CliError(f"cannot ask the chain about {args.key}: {exc.code}: {exc.message}") from None
+        result["chain"] = chain
+        lines.append(f"on chain for {args.key} (0x{addr.hex()}) at height {chain['height']}:")
+        for c in chain["certs"]:
+            left = (c["not_after_ms"] - chain["time_ms"]) // _DAY_MS
+            why = f" ({c['reason']})" if c["reason"] else ""
+            lines.append(f"  {c['role']:<9} {c['org']:<8} serial {c['serial']}  {left:>5} days  {c['status']}{why}")
+        if not chain["certs"]:
+            lines.append("  no certificate registered")
+    cli._out(args, result, "\n".join(lines))
     return 0
 
 
@@ -310,4 +325,5 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
     s = c.add_parser("status", parents=[common], help="the home's certificates, expiries and on-chain status")
     s.add_argument("--warn-days", type=int, default=30, help="warn of certificates expiring within this many days")
+    s.add_argument("--key", help="also show what the chain holds for this key (name or address)")
     s.set_defaults(func=cmd_status)
