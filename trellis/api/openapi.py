@@ -9,6 +9,7 @@ import msgspec
 
 import trellis
 from trellis.api import types as t
+from trellis.api.did import OPENAPI_PATHS as DID_PATHS
 
 _SCHEMA_TYPES = (
     t.SubmitJson,
@@ -259,6 +260,7 @@ def openapi_document() -> dict[str, Any]:
             }
         },
     }
+    paths.update(DID_PATHS)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Trellis node API", "version": trellis.__version__},

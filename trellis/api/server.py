@@ -16,6 +16,7 @@ import msgspec
 from aiohttp import web
 
 import trellis
+from trellis.api.did import routes as did_routes
 from trellis.api.openapi import openapi_document
 from trellis.api.types import (
     AccountJson,
@@ -648,6 +649,7 @@ def build_app(node: Node) -> web.Application:
             web.get("/openapi.json", api.openapi),
         ]
     )
+    app.add_routes(did_routes(node))
     return app
 
 

@@ -20,6 +20,10 @@ from trellis.core.ledger.tx import (
     ContractCall,
     ContractDeploy,
     ContractUpgrade,
+    DidCreate,
+    DidDeactivate,
+    DidDocument,
+    DidUpdate,
     KvDelete,
     KvPut,
     MembershipChange,
@@ -122,6 +126,23 @@ class RevokeCertJson(_J, tag="membership.revoke", tag_field="type"):
     """The serial number, unsigned big-endian, hex."""
 
 
+class DidCreateJson(_J, tag="identity.did_create", tag_field="type"):
+    document: Hex
+    """Canonical encoding of the compact ``DidDocument``, hex (docs/spec/did-method.md)."""
+    id: Hex | None = None
+    """A chosen 16-byte id, hex; None: derived from the sender and nonce."""
+
+
+class DidUpdateJson(_J, tag="identity.did_update", tag_field="type"):
+    did: str
+    document: Hex
+    """Canonical encoding of the compact ``DidDocument``, hex."""
+
+
+class DidDeactivateJson(_J, tag="identity.did_deactivate", tag_field="type"):
+    did: str
+
+
 PayloadJson = (
     TransferJson
     | MintJson
@@ -135,6 +156,9 @@ PayloadJson = (
     | ProposeMembershipJson
     | ApproveMembershipJson
     | RevokeCertJson
+    | DidCreateJson
+    | DidUpdateJson
+    | DidDeactivateJson
 )
 
 
@@ -487,6 +511,12 @@ def payload_json(p: Payload) -> PayloadJson:
         return ApproveMembershipJson(proposal_id=p.proposal_id)
     if isinstance(p, RevokeCert):
         return RevokeCertJson(serial=hx(p.serial))
+    if isinstance(p, DidCreate):
+        return DidCreateJson(document=hx(encode(p.document)), id=None if p.id is None else hx(p.id))
+    if isinstance(p, DidUpdate):
+        return DidUpdateJson(did=p.did, document=hx(encode(p.document)))
+    if isinstance(p, DidDeactivate):
+        return DidDeactivateJson(did=p.did)
     return SubmitEvidenceJson(evidence=hx(encode(p.evidence)))
 
 
@@ -595,6 +625,13 @@ def payload_from_json(p: PayloadJson) -> Payload:
         )
     if isinstance(p, RegisterCertJson):
         return RegisterCert(cert=unhex(p.cert, "payload.cert"))
+    if isinstance(p, DidCreateJson):
+        doc = decode(unhex(p.document, "payload.document"), DidDocument)
+        return DidCreate(document=doc, id=None if p.id is None else unhex(p.id, "payload.id"))
+    if isinstance(p, DidUpdateJson):
+        return DidUpdate(did=p.did, document=decode(unhex(p.document, "payload.document"), DidDocument))
+    if isinstance(p, DidDeactivateJson):
+        return DidDeactivate(did=p.did)
     if isinstance(p, ProposeMembershipJson):
         change: MembershipChange = decode(unhex(p.change, "payload.change"), MembershipChange)  # type: ignore[arg-type]
         return ProposeMembership(change=change)
