@@ -29,8 +29,10 @@ from trellis.core.ledger.tx import (
     RevokeCert,
     SetThreshold,
     SignedTx,
+    SubmitEvidence,
     Transfer,
 )
+from trellis.core.ledger.votes import DuplicateVoteEvidence, SignedVote, Vote
 from trellis.core.params import Genesis, GenesisMembership, GenesisOrg, params_from_genesis
 from trellis.keys.certs import create_org_ca, issue_identity_cert
 
@@ -366,3 +368,19 @@ def test_enforcement_on_an_sm_chain_is_an_invalid_genesis(actors: Actors, cas: d
                 membership=GenesisMembership(enforce=True),
             )
         )
+
+
+def _bogus_evidence() -> SubmitEvidence:
+    vote = Vote(chain_id="unit-test-chain", kind=1, height=1, round=0, block_hash=b"\x00" * 32)
+    sv = SignedVote(vote=vote, validator=b"\x01" * 20, signature=b"\x02" * 64)
+    return SubmitEvidence(evidence=DuplicateVoteEvidence(a=sv, b=sv))
+
+
+def test_a_validator_reports_evidence_without_a_certificate(h: Harness, actors: Actors) -> None:
+    # The block is valid; the (bogus) evidence itself fails in its receipt.
+    [(code, _)] = h.block(h.tx(actors.validators[0], _bogus_evidence()))
+    assert code == ResultCode.INVALID_EVIDENCE
+
+
+def test_a_non_validator_needs_a_certificate_to_report_evidence(h: Harness, people: People) -> None:
+    assert h.refused(h.tx(people.bob, _bogus_evidence())).code == "unknown_certificate"

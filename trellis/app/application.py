@@ -39,7 +39,7 @@ from trellis.core.ledger.tx import (
     signature_item,
     tx_hash,
 )
-from trellis.core.params import ChainParams
+from trellis.core.params import ChainParams, validator_addresses
 from trellis.storage.chain_store import ChainStore
 
 
@@ -136,6 +136,7 @@ class TrellisApp:
         self.suite = params.suite
         self.store = store
         self.index_accounts = index_accounts
+        self._validator_addresses = frozenset(validator_addresses(params))
         self._executed: OrderedDict[bytes, ExecutedBlock] = OrderedDict()
         self.stages = StageTimes()
         """CPU time spent per pipeline stage (for benchmarks and /v1/metrics)."""
@@ -191,7 +192,8 @@ class TrellisApp:
         None on a chain that does not enforce membership."""
         if not self.params.genesis.membership.enforce:
             return None
-        return MembershipView(self.store.get, self._tip.time_ms if time_ms is None else time_ms)
+        t = self._tip.time_ms if time_ms is None else time_ms
+        return MembershipView(self.store.get, t, self._validator_addresses)
 
     def _decode_checked(self, raw: bytes) -> CheckedTx:
         """The admission checks that need no state (size, encoding, chain id), with the hash and sender."""

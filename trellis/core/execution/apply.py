@@ -18,7 +18,7 @@ from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.execution.state_keys import CONTRACT_STORE_PREFIX, MEMBERSHIP_KEY, Account, account_key
 from trellis.core.ledger.block import Receipt
 from trellis.core.ledger.tx import SignedTx, tx_hash
-from trellis.core.params import ChainParams
+from trellis.core.params import ChainParams, validator_addresses
 
 
 class StateReader(Protocol):
@@ -113,7 +113,9 @@ def apply_block(
     gas_price = env.params.genesis.contracts.gas_price
     max_block_gas = env.params.genesis.contracts.max_block_gas
     block_gas = 0
-    members = MembershipView(state.get, env.time_ms) if env.params.genesis.membership.enforce else None
+    members = None
+    if env.params.genesis.membership.enforce:
+        members = MembershipView(state.get, env.time_ms, frozenset(validator_addresses(env.params)))
     for i, tx in enumerate(txs):
         body = tx.body
         if body.chain_id != chain_id:

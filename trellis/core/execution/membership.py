@@ -293,11 +293,14 @@ class MembershipView:
     Args:
         get: reads the state the judgement is made against.
         time_ms: the block's time (or, at admission, the latest block's).
+        validators: the validators' addresses: they may report equivocation (``evidence.submit``) without a
+            certificate, since the validator set is itself on-chain configuration.
     """
 
-    def __init__(self, get: GetFn, time_ms: int) -> None:
+    def __init__(self, get: GetFn, time_ms: int, validators: frozenset[bytes] = frozenset()) -> None:
         self.get = get
         self.time_ms = time_ms
+        self.validators = validators
         self.config = read_config(get)
         self._members = frozenset() if self.config is None else member_cas(self.config)
         self._valid: dict[bytes, list[CertEntry] | CertificateRefused] = {}
@@ -337,12 +340,15 @@ class MembershipView:
         return valid
 
     def check_sender(self, address: bytes, payload: Payload) -> None:
-        """Check that ``address`` may send ``payload`` now (``register_cert`` needs no certificate).
+        """Check that ``address`` may send ``payload`` now (``register_cert`` needs no certificate, nor a
+        validator's ``evidence.submit``).
 
         Raises:
             CertificateRefused: no valid certificate (see ``valid_certs``) or ``role_not_permitted``.
         """
         if isinstance(payload, RegisterCert):
+            return
+        if isinstance(payload, SubmitEvidence) and address in self.validators:
             return
         certs = self.valid_certs(address)
         if not any(role_permits(c.role, payload) for c in certs):
