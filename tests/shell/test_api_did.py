@@ -1,0 +1,130 @@
+"""The DID resolver endpoint (``GET /1.0/identifiers/{did}``), in-process against a real node on LMDB."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import msgspec
+
+from trellis.api.types import HeaderJson, StateProofJson, header_from_json, proof_from_json, unhex
+from trellis.app.modules.identity import iso_time, public_key_multibase
+from trellis.core.ledger.state_tree import verify_state_proof
+from trellis.core.ledger.tx import DidCreate, DidDeactivate, DidDocument, DidUpdate, DidVerificationMethod
+
+from .conftest import ApiHarness, make_signer
+
+RESOLUTION = "application/ld+json"
+
+
+def doc(*keys: bytes) -> DidDocument:
+    vms = [DidVerificationMethod(id=f"key-{i}", type="Multikey", public_key=k) for i, k in enumerate(keys, 1)]
+    return DidDocument(verification_methods=vms, authentication=[v.id for v in vms])
+
+
+def create(api: ApiHarness, d: DidDocument | None = None) -> str:
+    data = api.commit(api.alice, DidCreate(document=d or doc(api.alice.public_key)))
+    assert data["receipt"]["code"] == 0, data
+    return f"did:trellis:{api.chain_id}:{data['receipt']['data'][2:]}"
+
+
+def resolve(api: ApiHarness, did: str, query: str = "") -> tuple[int, dict[str, Any]]:
+    resp = api.get(f"/1.0/identifiers/{quote(did, safe=':')}{query}")
+    assert resp.content_type == RESOLUTION, resp.body
+    return resp.status, resp.json()
+
+
+def test_resolving_a_new_did_returns_its_w3c_document_and_metadata(api: ApiHarness) -> None:
+    did = create(api)
+    status, body = resolve(api, did)
+    assert status == 200
+    document = body["didDocument"]
+    assert document["id"] == did
+    assert document["@context"][0] == "https://www.w3.org/ns/did/v1"
+    (vm,) = document["verificationMethod"]
+    assert vm == {
+        "id": f"{did}#key-1",
+        "type": "Multikey",
+        "controller": did,
+        "publicKeyMultibase": public_key_multibase(api.alice.public_key),
+    }
+    assert vm["publicKeyMultibase"].startswith("z6Mk")  # the ed25519-pub multicodec prefix, as did:key writes it
+    assert document["authentication"] == [f"{did}#key-1"]
+    assert body["didResolutionMetadata"]["contentType"] == "application/did+ld+json"
+    meta = body["didDocumentMetadata"]
+    assert meta["versionId"] == "1" and "updated" not in meta and "nextVersionId" not in meta
+
+
+def test_resolution_at_a_past_version_and_time(api: ApiHarness) -> None:
+    did = create(api)
+    first = api.get("/v1/status").json()
+    new_key = make_signer("did-rotated").public_key
+    api.commit(api.alice, DidUpdate(did=did, document=doc(api.alice.public_key, new_key)))
+    status, now = resolve(api, did)
+    assert status == 200 and now["didDocumentMetadata"]["versionId"] == "2"
+    assert len(now["didDocument"]["verificationMethod"]) == 2
+    _, v1 = resolve(api, did, "?versionId=1")
+    assert len(v1["didDocument"]["verificationMethod"]) == 1
+    assert v1["didDocumentMetadata"]["nextVersionId"] == "2"
+    assert v1["didDocumentMetadata"]["nextUpdate"] == now["didDocumentMetadata"]["updated"]
+    at = quote(iso_time(_tip_time(first)))
+    _, by_time = resolve(api, did, f"?versionTime={at}")
+    assert by_time["didDocumentMetadata"]["versionId"] == "1"
+
+
+def _tip_time(status: dict[str, Any]) -> int:
+    return int(status["time_ms"])
+
+
+def test_resolution_before_the_did_existed_is_not_found(api: ApiHarness) -> None:
+    did = create(api)
+    status, body = resolve(api, did, "?versionTime=2000-01-01T00:00:00Z")
+    assert status == 404 and body["didResolutionMetadata"]["error"] == "notFound"
+
+
+def test_a_deactivated_did_resolves_with_410_and_deactivated_metadata(api: ApiHarness) -> None:
+    did = create(api)
+    api.commit(api.alice, DidDeactivate(did=did))
+    status, body = resolve(api, did)
+    assert status == 410
+    assert body["didDocumentMetadata"]["deactivated"] is True
+    assert "verificationMethod" not in body["didDocument"]
+    assert resolve(api, did, "?versionId=1")[0] == 200
+
+
+def test_resolution_with_proof_verifies_every_read_against_the_header(api: ApiHarness) -> None:
+    did = create(api)
+    status, body = resolve(api, did, "?proof=true")
+    assert status == 200
+    sp = body["didStateProof"]
+    header = header_from_json(msgspec.convert(sp["header"], type=HeaderJson))
+    assert header.height == sp["height"] and len(sp["entries"]) == 2  # the record and the version read
+    for entry in sp["entries"]:
+        proof = proof_from_json(msgspec.convert(entry["proof"], type=StateProofJson))
+        value = None if entry["value"] is None else unhex(entry["value"])
+        verify_state_proof(api.node.params.suite, unhex(entry["key"]), value, proof, header)
+
+
+def test_an_unknown_did_is_not_found(api: ApiHarness) -> None:
+    status, body = resolve(api, f"did:trellis:{api.chain_id}:{'ab' * 16}")
+    assert status == 404 and body["didResolutionMetadata"]["error"] == "notFound"
+    assert body["didDocument"] is None
+
+
+def test_a_malformed_did_is_invalid_did(api: ApiHarness) -> None:
+    for bad in ("did:trellis:nothex", f"did:trellis:{api.chain_id}:XYZ", "notadid"):
+        status, body = resolve(api, bad)
+        assert status == 400 and body["didResolutionMetadata"]["error"] == "invalidDid", bad
+
+
+def test_another_method_or_chain_is_method_not_supported(api: ApiHarness) -> None:
+    for other in ("did:web:example.org", f"did:trellis:other-chain:{'00' * 16}"):
+        status, body = resolve(api, other)
+        assert status == 501 and body["didResolutionMetadata"]["error"] == "methodNotSupported"
+
+
+def test_bad_version_options_are_refused(api: ApiHarness) -> None:
+    did = create(api)
+    assert resolve(api, did, "?versionId=x")[0] == 400
+    assert resolve(api, did, "?versionTime=yesterday")[0] == 400
+    assert resolve(api, did, "?versionId=9")[0] == 404
