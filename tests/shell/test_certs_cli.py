@@ -76,3 +76,8 @@ def test_a_single_org_admin_changes_the_membership_alone(
         _json(capsys, pnode, "certs", "register", "--from", "alice", "--cert", str(certs / "alice.crt"))
     res = _json(capsys, pnode, "certs", "propose", "set-threshold", "--threshold", "1", "--from", "alice")
     assert [e["type"] for e in res["receipt"]["events"]][-1] == "membership.changed"
+
+    m = _json(capsys, pnode, "certs", "membership")
+    assert m["proposals"][-1]["change_type"] == "set_threshold" and m["proposals"][-1]["applied_height"] is not None
+    code, out, _ = _run(capsys, pnode, "certs", "membership")
+    assert code == 0 and "org org0" in out and "set_threshold" in out

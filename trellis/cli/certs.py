@@ -284,6 +284,26 @@ def _chain_view(client: Any, addr: bytes, serial: int) -> str:
     return "not registered"
 
 
+def cmd_membership(args: argparse.Namespace) -> int:
+    m = cli._client(args).get("/v1/membership")
+    if m["version"] is None:
+        cli._out(args, m, "this chain has no member organisations")
+        return 0
+    lines = [
+        f"membership version {m['version']} at height {m['height']}: "
+        f"{'enforced' if m['enforce'] else 'not enforced'}, admin threshold {m['threshold']} of {len(m['orgs'])}"
+    ]
+    for o in m["orgs"]:
+        lines.append(f"  org {o['name']}: CA " + ", ".join(fp[:18] + "…" for fp in o["ca_fingerprints"]))
+    for r in m["revoked"]:
+        lines.append(f"  revoked {r['org']} serial {r['serial']} at height {r['height']}")
+    for p in m["proposals"]:
+        state = f"applied at {p['applied_height']}" if p["applied_height"] is not None else "pending"
+        lines.append(f"  proposal {p['id']} {p['change_type']}: approved by {', '.join(p['approvals'])} ({state})")
+    cli._out(args, m, "\n".join(lines))
+    return 0
+
+
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     """Add ``trellis certs ...`` to the CLI's subcommands."""
     c = sub.add_parser("certs", help="identity certificates and the on-chain membership").add_subparsers(
@@ -322,6 +342,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     s.add_argument("proposal", type=int, help="the proposal id")
     cli.add_submit_options(s)
     s.set_defaults(func=cmd_approve)
+
+    s = c.add_parser("membership", parents=[common], help="the on-chain membership: orgs, CAs, revocations, proposals")
+    s.set_defaults(func=cmd_membership)
 
     s = c.add_parser("status", parents=[common], help="the home's certificates, expiries and on-chain status")
     s.add_argument("--warn-days", type=int, default=30, help="warn of certificates expiring within this many days")
