@@ -285,3 +285,17 @@ def test_admission_refuses_a_registration_the_chain_would_refuse(
             members.app.check_tx(raw_tx(actors.carol, 0, RegisterCert(cert=cert)))
         assert info.value.code == code
     members.app.check_tx(raw_tx(actors.carol, 0, RegisterCert(cert=_cert(ca, actors.carol, "client"))))
+
+
+def test_net_init_permissioned_and_issuing_with_another_orgs_ca(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from trellis.node.network import init_network
+
+    nodes = init_network(tmp_path, 2, api_port=18680, p2p_port=36656, permissioned=True)
+    params = (nodes[0].home / "genesis.json").read_bytes()
+    assert msgspec.json.decode(params)["membership"]["enforce"] is True
+    argv = ["certs", "issue", "--home", str(tmp_path), "--org", "org1", "--role", "admin", "--key", "alice"]
+    assert cli_main(argv) == 0
+    cert = x509.load_pem_x509_certificate((nodes[0].home / "certs" / "alice.crt").read_bytes())
+    assert cert.issuer.rfc4514_string() == "CN=org1 CA,O=org1"
