@@ -14,6 +14,7 @@ from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import Suite, address_of
 from trellis.core.errors import DecodeError
 from trellis.core.ledger.block import Block, Commit, CommitSig, Header, Receipt
+from trellis.core.ledger.notary_tx import NotaryAnchor
 from trellis.core.ledger.state_tree import ProofLeaf, ProofStep, StateProof
 from trellis.core.ledger.tx import (
     ApproveMembership,
@@ -143,6 +144,13 @@ class DidDeactivateJson(_J, tag="identity.did_deactivate", tag_field="type"):
     did: str
 
 
+class NotaryAnchorJson(_J, tag="notary.anchor", tag_field="type"):
+    digests: list[Hex]
+    record_type: str = ""
+    owner: str = ""
+    ref: str = ""
+
+
 PayloadJson = (
     TransferJson
     | MintJson
@@ -159,6 +167,7 @@ PayloadJson = (
     | DidCreateJson
     | DidUpdateJson
     | DidDeactivateJson
+    | NotaryAnchorJson
 )
 
 
@@ -517,6 +526,8 @@ def payload_json(p: Payload) -> PayloadJson:
         return DidUpdateJson(did=p.did, document=hx(encode(p.document)))
     if isinstance(p, DidDeactivate):
         return DidDeactivateJson(did=p.did)
+    if isinstance(p, NotaryAnchor):
+        return NotaryAnchorJson(digests=[hx(d) for d in p.digests], record_type=p.record_type, owner=p.owner, ref=p.ref)
     return SubmitEvidenceJson(evidence=hx(encode(p.evidence)))
 
 
@@ -597,6 +608,9 @@ def _checked(obj: Any, type_: Any, what: str) -> Any:
 
 
 def payload_from_json(p: PayloadJson) -> Payload:
+    if isinstance(p, NotaryAnchorJson):
+        digests = [unhex(d, "payload.digests") for d in p.digests]
+        return NotaryAnchor(digests=digests, record_type=p.record_type, owner=p.owner, ref=p.ref)
     if isinstance(p, TransferJson):
         return Transfer(to=unhex(p.to, "payload.to"), amount=p.amount)
     if isinstance(p, MintJson):

@@ -17,10 +17,12 @@ from trellis.core.execution.contracts import (
 from trellis.core.execution.credentials import handle_set_issuer, handle_status_create, handle_status_set
 from trellis.core.execution.identity import handle_did_create, handle_did_deactivate, handle_did_update
 from trellis.core.execution.membership import handle_approve, handle_propose, handle_register_cert, handle_revoke
+from trellis.core.execution.notary import handle_notary_anchor
 from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.execution.state_keys import Account, EvidenceRecord, KvRecord, account_key, evidence_key, kv_key
 from trellis.core.ledger.block import Event
 from trellis.core.ledger.credentials_tx import SetIssuer, StatusCreate, StatusSet
+from trellis.core.ledger.notary_tx import NotaryAnchor
 from trellis.core.ledger.tx import (
     ApproveMembership,
     ContractCall,
@@ -200,5 +202,6 @@ HANDLERS: dict[type, Callable[[TxContext, Any], list[Event]]] = {
     SetIssuer: handle_set_issuer,
     StatusCreate: handle_status_create,
     StatusSet: handle_status_set,
+    NotaryAnchor: handle_notary_anchor,
 }
 """Message type -> handler. Every member of ``Payload`` has exactly one."""

@@ -35,6 +35,12 @@ class ResultCode(IntEnum):
     """A status list id that no ``credentials.status_create`` made (credentials module)."""
     STATUS_INDEX_OUT_OF_RANGE = 21
     """A status list index at or past the list's size (credentials module)."""
+    EMPTY_BATCH = 22
+    """A ``notary.anchor`` with no digest (notary module)."""
+    TOO_MANY_DIGESTS = 23
+    """A ``notary.anchor`` with more digests than one transaction may anchor (notary module)."""
+    DUPLICATE_DIGEST = 24
+    """The same digest twice in one ``notary.anchor`` batch (notary module)."""
 
 
 class TxFailure(Exception):

@@ -18,6 +18,7 @@ from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import Suite, address_of
 from trellis.core.errors import DecodeError, InvalidTransaction
 from trellis.core.ledger.credentials_tx import SetIssuer, StatusCreate, StatusSet
+from trellis.core.ledger.notary_tx import NotaryAnchor
 from trellis.core.ledger.votes import Evidence
 from trellis.core.types import U64, Address, ChainId, CoreStruct, PublicKey, Signature
 
@@ -313,6 +314,7 @@ Payload = (
     | SetIssuer
     | StatusCreate
     | StatusSet
+    | NotaryAnchor
 )
 """The tagged union of every module message. The tag (``"module.action"``) is encoded first."""
 
