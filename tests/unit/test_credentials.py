@@ -1,0 +1,357 @@
+"""The credentials module on a chain: trust registry by governance, status lists, and the verifier reading
+committed state (a revocation refuses the credential from the next block on)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trellis.core.crypto.suite import ed25519_keypair_from_seed, ed25519_sign
+from trellis.core.execution.credentials import CHUNK_BITS, read_status_bit
+from trellis.core.execution.results import ResultCode
+from trellis.core.ledger.credentials_tx import SetIssuer, StatusCreate, StatusSet
+from trellis.core.ledger.tx import Payload
+from trellis.core.params import GenesisContracts, params_from_genesis
+from trellis.vc.issue import issue_credential, make_presentation, status_entry
+from trellis.vc.multibase import multikey_encode
+from trellis.vc.proofs import CRYPTOSUITES
+from trellis.vc.resolver import DidKeyResolver
+from trellis.vc.verifier import verify_credential, verify_presentation
+
+_spec = importlib.util.spec_from_file_location("_unit_conftest_for_vc", Path(__file__).with_name("conftest.py"))
+assert _spec is not None and _spec.loader is not None
+_unit = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = _unit
+_spec.loader.exec_module(_unit)
+
+EDDSA = CRYPTOSUITES["eddsa-jcs-2022"]
+BASE = "https://trellis.example"
+DEGREE = "UniversityDegreeCredential"
+
+
+@dataclass(frozen=True)
+class DidKey:
+    """A did:key holder or issuer (self-resolving)."""
+
+    secret: bytes
+    did: str
+    vm: str
+
+    def sign(self, message: bytes) -> bytes:
+        return ed25519_sign(self.secret, message)
+
+
+def did_key(name: str) -> DidKey:
+    secret, public = ed25519_keypair_from_seed(hashlib.sha256(name.encode()).digest())
+    mk = multikey_encode("ed25519", public)
+    return DidKey(secret=secret, did=f"did:key:{mk}", vm=f"did:key:{mk}#{mk}")
+
+
+UNIVERSITY = did_key("university")
+STUDENT = did_key("student")
+
+
+class Fixture:
+    """A chain whose governance is ``carol``, with ``alice`` the university's controller account."""
+
+    def __init__(self, actors: Any) -> None:
+        genesis = _unit.make_genesis(actors, contracts=GenesisContracts(governance=actors.carol.address.hex()))
+        self.chain = _unit.start_chain(params_from_genesis(genesis))
+        self.actors = actors
+        self.nonces: dict[bytes, int] = {}
+
+    def tx(self, key: Any, payload: Payload) -> Any:
+        n = self.nonces.get(key.address, 0)
+        self.nonces[key.address] = n + 1
+        return _unit.sign_tx(
+            _unit.TxBody(chain_id=_unit.CHAIN_ID, sender=key.public, nonce=n, payload=payload), key.sign
+        )
+
+    def commit(self, key: Any, payload: Payload) -> Any:
+        executed = self.chain.execute_and_commit([self.tx(key, payload)])
+        return executed.output.receipts[0]
+
+    @property
+    def view(self) -> Any:
+        chain = self.chain
+
+        class View:
+            height = chain.tip.height
+            time_ms = chain.tip.time_ms
+
+            def get(self, key: bytes) -> bytes | None:
+                return chain.state.get(key)
+
+        return View()
+
+    def authorise_university(self) -> None:
+        r = self.commit(
+            self.actors.carol, SetIssuer(did=UNIVERSITY.did, types=[DEGREE], controller=self.actors.alice.address)
+        )
+        assert r.code == ResultCode.OK, r.message
+
+    def create_list(self, list_id: str = "uni-rev", purpose: str = "revocation", size: int = 131072) -> None:
+        r = self.commit(
+            self.actors.alice, StatusCreate(list_id=list_id, size=size, purpose=purpose, issuer=UNIVERSITY.did)
+        )
+        assert r.code == ResultCode.OK, r.message
+
+    def diploma(
+        self, index: int = 94567, list_id: str = "uni-rev", purpose: str = "revocation"
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        return issue_credential(
+            issuer=UNIVERSITY.did,
+            verification_method=UNIVERSITY.vm,
+            sign=UNIVERSITY.sign,
+            cryptosuite=EDDSA,
+            types=[DEGREE],
+            subject={
+                "id": STUDENT.did,
+                "degree": {"type": "BachelorDegree", "name": "Bachelor of Science and Arts"},
+                "name": "Ada Student",
+                "grade": "First",
+                "dateOfBirth": "2001-02-03",
+            },
+            valid_from_ms=_unit.GENESIS_TIME_MS,
+            status=[status_entry(BASE, list_id, index, purpose)],
+            disclosable=["name", "grade", "dateOfBirth"],
+        )
+
+
+@pytest.fixture
+def fx(actors: Any) -> Fixture:
+    f = Fixture(actors)
+    f.authorise_university()
+    f.create_list()
+    return f
+
+
+def _codes(result: Any) -> dict[str, str]:
+    return {c.name: c.code for c in result.checks if not c.ok}
+
+
+def test_only_governance_may_change_the_issuer_registry(actors: Any) -> None:
+    f = Fixture(actors)
+    r = f.commit(actors.alice, SetIssuer(did=UNIVERSITY.did, types=[DEGREE], controller=actors.alice.address))
+    assert r.code == ResultCode.UNAUTHORIZED
+
+
+def test_a_status_list_needs_a_registered_issuer_and_its_controller(actors: Any) -> None:
+    f = Fixture(actors)
+    create = StatusCreate(list_id="l", size=64, purpose="revocation", issuer=UNIVERSITY.did)
+    assert f.commit(actors.alice, create).code == ResultCode.UNAUTHORIZED
+    f.authorise_university()
+    assert f.commit(actors.bob, create).code == ResultCode.NOT_OWNER
+    assert f.commit(actors.alice, create).code == ResultCode.OK
+    assert f.commit(actors.alice, create).code == ResultCode.DUPLICATE
+
+
+def test_setting_a_bit_of_an_unknown_status_list_fails_with_its_own_code(fx: Fixture) -> None:
+    r = fx.commit(fx.actors.alice, StatusSet(list_id="nope", set_indexes=[1]))
+    assert r.code == ResultCode.UNKNOWN_STATUS_LIST
+    assert "unknown status list" in r.message
+
+
+def test_an_index_out_of_range_fails_and_changes_nothing(fx: Fixture) -> None:
+    r = fx.commit(fx.actors.alice, StatusSet(list_id="uni-rev", set_indexes=[5, 131072]))
+    assert r.code == ResultCode.STATUS_INDEX_OUT_OF_RANGE
+    assert not read_status_bit(fx.chain.state.get, "uni-rev", 5)
+
+
+def test_only_the_lists_owner_may_set_bits(fx: Fixture) -> None:
+    assert fx.commit(fx.actors.bob, StatusSet(list_id="uni-rev", set_indexes=[5])).code == ResultCode.NOT_OWNER
+
+
+def test_a_revocation_cannot_be_cleared(fx: Fixture) -> None:
+    r = fx.commit(fx.actors.alice, StatusSet(list_id="uni-rev", clear_indexes=[5]))
+    assert r.code == ResultCode.INVALID_CHANGE
+
+
+def test_bits_land_in_their_chunks(fx: Fixture) -> None:
+    idx = [0, 7, CHUNK_BITS - 1, CHUNK_BITS, 131071]
+    assert fx.commit(fx.actors.alice, StatusSet(list_id="uni-rev", set_indexes=idx)).code == ResultCode.OK
+    for i in idx:
+        assert read_status_bit(fx.chain.state.get, "uni-rev", i)
+    assert not read_status_bit(fx.chain.state.get, "uni-rev", 1)
+
+
+def test_an_issued_credential_verifies_with_every_check(fx: Fixture) -> None:
+    cred, _ = fx.diploma()
+    result = verify_credential(cred, fx.view, DidKeyResolver())
+    assert result.verified, result.failures
+    assert [c.name for c in result.checks] == [
+        "format",
+        "proof",
+        "issuer",
+        "validity",
+        "disclosures",
+        "schema",
+        "status",
+    ]
+    assert "name" not in (result.subject or {})
+
+
+def test_a_revocation_refuses_the_credential_from_the_next_block_on(fx: Fixture) -> None:
+    cred, _ = fx.diploma()
+    revoke = fx.tx(fx.actors.alice, StatusSet(list_id="uni-rev", set_indexes=[94567]))
+    executed = fx.chain.build([revoke])
+    assert executed.output.receipts[0].code == ResultCode.OK
+    # Executed but not committed: verifiers still read the committed state, where it is valid.
+    assert verify_credential(cred, fx.view, DidKeyResolver()).verified
+    fx.chain.commit(executed)
+    result = verify_credential(cred, fx.view, DidKeyResolver())
+    assert _codes(result) == {"status": "revoked"}
+
+
+def test_a_suspension_can_be_lifted(fx: Fixture) -> None:
+    fx.create_list("uni-sus", "suspension", 1024)
+    cred, _ = fx.diploma(index=3, list_id="uni-sus", purpose="suspension")
+    assert fx.commit(fx.actors.alice, StatusSet(list_id="uni-sus", set_indexes=[3])).code == ResultCode.OK
+    assert _codes(verify_credential(cred, fx.view, DidKeyResolver())) == {"status": "suspended"}
+    assert fx.commit(fx.actors.alice, StatusSet(list_id="uni-sus", clear_indexes=[3])).code == ResultCode.OK
+    assert verify_credential(cred, fx.view, DidKeyResolver()).verified
+
+
+def test_a_credential_naming_an_unknown_list_or_an_index_past_its_end_is_refused(fx: Fixture) -> None:
+    cred, _ = fx.diploma(list_id="missing")
+    assert _codes(verify_credential(cred, fx.view, DidKeyResolver())) == {"status": "unknown_status_list"}
+    cred, _ = fx.diploma(index=131072)
+    assert _codes(verify_credential(cred, fx.view, DidKeyResolver())) == {"status": "status_index_out_of_range"}
+
+
+def test_an_issuer_removed_from_the_registry_is_refused(fx: Fixture) -> None:
+    cred, _ = fx.diploma()
+    r = fx.commit(fx.actors.carol, SetIssuer(did=UNIVERSITY.did, types=[], controller=fx.actors.alice.address))
+    assert r.code == ResultCode.OK
+    assert _codes(verify_credential(cred, fx.view, DidKeyResolver()))["issuer"] == "issuer_not_registered"
+
+
+def test_an_issuer_not_authorised_for_the_type_is_refused(fx: Fixture) -> None:
+    r = fx.commit(
+        fx.actors.carol, SetIssuer(did=UNIVERSITY.did, types=["AlumniCredential"], controller=fx.actors.alice.address)
+    )
+    assert r.code == ResultCode.OK
+    cred, _ = fx.diploma()
+    assert _codes(verify_credential(cred, fx.view, DidKeyResolver())) == {"issuer": "type_not_authorised"}
+
+
+def test_a_forged_credential_is_refused(fx: Fixture) -> None:
+    cred, _ = fx.diploma()
+    cred["credentialSubject"]["degree"] = {"type": "DoctoralDegree", "name": "PhD"}
+    assert _codes(verify_credential(cred, fx.view, DidKeyResolver())) == {"proof": "bad_signature"}
+
+
+def test_a_credential_signed_by_another_key_than_the_issuers_is_refused(fx: Fixture) -> None:
+    cred, _ = fx.diploma()
+    mallory = did_key("mallory")
+    from trellis.vc.proofs import add_proof
+
+    forged = add_proof(cred, cryptosuite=EDDSA, verification_method=mallory.vm, sign=mallory.sign)
+    assert _codes(verify_credential(forged, fx.view, DidKeyResolver())) == {"proof": "key_not_issuers"}
+
+
+def test_validity_is_judged_by_block_time(fx: Fixture) -> None:
+    cred, _ = issue_credential(
+        issuer=UNIVERSITY.did,
+        verification_method=UNIVERSITY.vm,
+        sign=UNIVERSITY.sign,
+        cryptosuite=EDDSA,
+        types=[DEGREE],
+        subject={"id": STUDENT.did, "degree": {"type": "BachelorDegree", "name": "BSc"}},
+        valid_from_ms=_unit.GENESIS_TIME_MS,
+        valid_until_ms=fx.chain.tip.time_ms + 1500,
+    )
+    assert verify_credential(cred, fx.view, DidKeyResolver()).verified
+    fx.chain.execute_and_commit([])
+    assert _codes(verify_credential(cred, fx.view, DidKeyResolver())) == {"validity": "expired"}
+
+
+def test_a_credential_missing_a_required_claim_fails_the_schema_check(fx: Fixture) -> None:
+    cred, _ = issue_credential(
+        issuer=UNIVERSITY.did,
+        verification_method=UNIVERSITY.vm,
+        sign=UNIVERSITY.sign,
+        cryptosuite=EDDSA,
+        types=[DEGREE],
+        subject={"id": STUDENT.did, "degree": {"type": "BachelorDegree"}},
+        valid_from_ms=_unit.GENESIS_TIME_MS,
+    )
+    assert _codes(verify_credential(cred, fx.view, DidKeyResolver())) == {"schema": "schema_violation"}
+
+
+def _present(
+    cred: dict[str, Any], chosen: list[str], challenge: str = "c-123", domain: str = "verifier.example"
+) -> dict[str, Any]:
+    return make_presentation(
+        [(cred, chosen)],
+        holder=STUDENT.did,
+        verification_method=STUDENT.vm,
+        sign=STUDENT.sign,
+        cryptosuite=EDDSA,
+        challenge=challenge,
+        domain=domain,
+    )
+
+
+def test_a_presentation_reveals_only_the_chosen_claims(fx: Fixture) -> None:
+    cred, disclosures = fx.diploma()
+    vp = _present(cred, [disclosures["grade"]])
+    result = verify_presentation(vp, fx.view, DidKeyResolver(), challenge="c-123", domain="verifier.example")
+    assert result.verified, (result.checks, [r.failures for r in result.credentials])
+    subject = result.credentials[0].subject
+    assert subject is not None
+    assert subject["grade"] == "First"
+    assert "name" not in subject and "dateOfBirth" not in subject
+
+
+def test_a_tampered_disclosure_is_refused(fx: Fixture) -> None:
+    cred, disclosures = fx.diploma()
+    from trellis.vc.sd import make_disclosure
+
+    forged = make_disclosure(b"0" * 16, "grade", "First with distinction")
+    vp = _present(cred, [disclosures["name"], forged])
+    result = verify_presentation(vp, fx.view, DidKeyResolver(), challenge="c-123", domain="verifier.example")
+    assert not result.verified
+    assert _codes(result.credentials[0]) == {"disclosures": "tampered_disclosure"}
+
+
+def test_a_wrong_challenge_or_domain_is_refused(fx: Fixture) -> None:
+    cred, _ = fx.diploma()
+    vp = _present(cred, [], challenge="old-challenge")
+    result = verify_presentation(vp, fx.view, DidKeyResolver(), challenge="c-123", domain="verifier.example")
+    assert _codes(result) == {"holder_proof": "wrong_challenge"}
+    vp = _present(cred, [], domain="evil.example")
+    result = verify_presentation(vp, fx.view, DidKeyResolver(), challenge="c-123", domain="verifier.example")
+    assert _codes(result) == {"holder_proof": "wrong_domain"}
+
+
+def test_a_presentation_by_someone_other_than_the_subject_is_refused(fx: Fixture) -> None:
+    cred, _ = fx.diploma()
+    thief = did_key("thief")
+    vp = make_presentation(
+        [(cred, [])],
+        holder=thief.did,
+        verification_method=thief.vm,
+        sign=thief.sign,
+        cryptosuite=EDDSA,
+        challenge="c",
+        domain="d",
+    )
+    result = verify_presentation(vp, fx.view, DidKeyResolver(), challenge="c", domain="d")
+    assert _codes(result) == {"holder_binding": "holder_not_subject"}
+
+
+def test_a_revoked_credential_in_a_presentation_is_refused(fx: Fixture) -> None:
+    cred, _ = fx.diploma()
+    assert fx.commit(fx.actors.alice, StatusSet(list_id="uni-rev", set_indexes=[94567])).code == ResultCode.OK
+    result = verify_presentation(
+        _present(cred, []), fx.view, DidKeyResolver(), challenge="c-123", domain="verifier.example"
+    )
+    assert not result.verified
+    assert _codes(result.credentials[0]) == {"status": "revoked"}
