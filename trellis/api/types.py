@@ -14,6 +14,7 @@ from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import Suite, address_of
 from trellis.core.errors import DecodeError
 from trellis.core.ledger.block import Block, Commit, CommitSig, Header, Receipt
+from trellis.core.ledger.credentials_tx import SetIssuer, StatusCreate, StatusSet
 from trellis.core.ledger.notary_tx import NotaryAnchor
 from trellis.core.ledger.state_tree import ProofLeaf, ProofStep, StateProof
 from trellis.core.ledger.tx import (
@@ -151,6 +152,25 @@ class NotaryAnchorJson(_J, tag="notary.anchor", tag_field="type"):
     ref: str = ""
 
 
+class SetIssuerJson(_J, tag="credentials.set_issuer", tag_field="type"):
+    did: str
+    types: list[str]
+    controller: Hex
+
+
+class StatusCreateJson(_J, tag="credentials.status_create", tag_field="type"):
+    list_id: str
+    size: int
+    purpose: str
+    issuer: str
+
+
+class StatusSetJson(_J, tag="credentials.status_set", tag_field="type"):
+    list_id: str
+    set_indexes: list[int] = []
+    clear_indexes: list[int] = []
+
+
 PayloadJson = (
     TransferJson
     | MintJson
@@ -168,6 +188,9 @@ PayloadJson = (
     | DidUpdateJson
     | DidDeactivateJson
     | NotaryAnchorJson
+    | SetIssuerJson
+    | StatusCreateJson
+    | StatusSetJson
 )
 
 
@@ -526,6 +549,12 @@ def payload_json(p: Payload) -> PayloadJson:
         return DidUpdateJson(did=p.did, document=hx(encode(p.document)))
     if isinstance(p, DidDeactivate):
         return DidDeactivateJson(did=p.did)
+    if isinstance(p, SetIssuer):
+        return SetIssuerJson(did=p.did, types=list(p.types), controller=hx(p.controller))
+    if isinstance(p, StatusCreate):
+        return StatusCreateJson(list_id=p.list_id, size=p.size, purpose=p.purpose, issuer=p.issuer)
+    if isinstance(p, StatusSet):
+        return StatusSetJson(list_id=p.list_id, set_indexes=list(p.set_indexes), clear_indexes=list(p.clear_indexes))
     if isinstance(p, NotaryAnchor):
         return NotaryAnchorJson(digests=[hx(d) for d in p.digests], record_type=p.record_type, owner=p.owner, ref=p.ref)
     return SubmitEvidenceJson(evidence=hx(encode(p.evidence)))
@@ -608,6 +637,12 @@ def _checked(obj: Any, type_: Any, what: str) -> Any:
 
 
 def payload_from_json(p: PayloadJson) -> Payload:
+    if isinstance(p, SetIssuerJson):
+        return SetIssuer(did=p.did, types=p.types, controller=unhex(p.controller, "payload.controller"))
+    if isinstance(p, StatusCreateJson):
+        return StatusCreate(list_id=p.list_id, size=p.size, purpose=p.purpose, issuer=p.issuer)
+    if isinstance(p, StatusSetJson):
+        return StatusSet(list_id=p.list_id, set_indexes=p.set_indexes, clear_indexes=p.clear_indexes)
     if isinstance(p, NotaryAnchorJson):
         digests = [unhex(d, "payload.digests") for d in p.digests]
         return NotaryAnchor(digests=digests, record_type=p.record_type, owner=p.owner, ref=p.ref)
