@@ -148,6 +148,32 @@ class SignerSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
                 raise ValueError(f'kind = "pkcs11" needs {", ".join(missing)}')
 
 
+class BlobsSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The file store (``trellis.blobs``). S3 credentials are never in this file: boto3 reads them from the
+    environment (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``) or its shared credentials file."""
+
+    backend: Literal["local", "s3"] = "local"
+    """``local``: a directory (``dir``); ``s3``: a bucket of an S3-compatible service."""
+    dir: Annotated[str, msgspec.Meta(max_length=4096)] = "blobs"
+    """``local``: the store's directory, relative to the home directory unless absolute."""
+    chunk_bytes: Annotated[int, msgspec.Meta(ge=4096, le=64 * 1024 * 1024)] = 1024 * 1024
+    """Bytes per chunk of a stored file."""
+    max_upload_bytes: Annotated[int, msgspec.Meta(ge=0, le=1024**4)] = 1024**3
+    """Largest file ``PUT /v1/blobs`` accepts (0 turns uploads off)."""
+    s3_endpoint: Annotated[str, msgspec.Meta(max_length=4096)] = ""
+    """``s3``: the service's URL (``https://minio.example:9000``); empty for AWS S3."""
+    s3_bucket: Annotated[str, msgspec.Meta(max_length=63)] = ""
+    """``s3``: the bucket."""
+    s3_region: Annotated[str, msgspec.Meta(max_length=64)] = "us-east-1"
+    """``s3``: the region name."""
+    s3_prefix: Annotated[str, msgspec.Meta(max_length=512)] = ""
+    """``s3``: prefix of every object key (to share a bucket)."""
+
+    def __post_init__(self) -> None:
+        if self.backend == "s3" and not self.s3_bucket:
+            raise ValueError('backend = "s3" needs s3_bucket')
+
+
 class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole node configuration."""
 
@@ -158,6 +184,7 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     mempool: MempoolSection = MempoolSection()
     bench: BenchSection = BenchSection()
     signer: SignerSection = SignerSection()
+    blobs: BlobsSection = BlobsSection()
 
 
 def load_config(path: Path) -> NodeConfig:
@@ -194,7 +221,7 @@ def _toml_string(value: str) -> str:
 def render_config(cfg: NodeConfig) -> str:
     """Return ``cfg`` as TOML text."""
     lines: list[str] = []
-    for section_name in ("node", "api", "consensus", "p2p", "mempool", "bench", "signer"):
+    for section_name in ("node", "api", "consensus", "p2p", "mempool", "bench", "signer", "blobs"):
         section = getattr(cfg, section_name)
         lines.append(f"[{section_name}]")
         for field in section.__struct_fields__:
