@@ -6,14 +6,16 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from trellis.app.application import TrellisApp
 from trellis.app.modules.contracts import WasmEngine
+from trellis.blobs.store import BlobStore, LocalBlobStore
 from trellis.core.params import ChainParams
 from trellis.keys.signer import KeyStoreError, Signer
 from trellis.node.certwatch import CertWatcher
 from trellis.node.clock import SystemClock
-from trellis.node.config import ConfigError, NodeConfig, load_config
+from trellis.node.config import BlobsSection, ConfigError, NodeConfig, load_config
 from trellis.node.home import Home
 from trellis.node.node import Node
 from trellis.node.privval import PrivValidator
@@ -110,7 +112,30 @@ def _assemble(home: Home, cfg: NodeConfig, params: ChainParams, signer: Signer) 
     if transport is not None:
         p2p = cfg.p2p
         watcher = CertWatcher(transport, home.root / p2p.cert, home.root / p2p.key, p2p.cert_reload_s)
-    return Node(params, cfg, store, app, privval, SystemClock(), transport, watcher)
+    blobs = blob_store(cfg.blobs, home.root)
+    return Node(params, cfg, store, app, privval, SystemClock(), transport, watcher, blobs)
+
+
+def blob_store(section: BlobsSection, root: Path) -> BlobStore:
+    """The file store that ``[blobs]`` configures: a directory (relative to ``root`` unless absolute) or an
+    S3 bucket, credentials from the environment (never from the configuration, never logged).
+
+    Raises:
+        BlobStoreError: the directory cannot be created or the S3 client cannot be built.
+    """
+    if section.backend == "s3":
+        from trellis.blobs.s3 import S3BlobStore
+
+        # the host only: an endpoint URL could carry user:password@
+        host = urlsplit(section.s3_endpoint).hostname if section.s3_endpoint else "AWS"
+        log.info("blob store: S3 bucket %r at %s", section.s3_bucket, host)
+        return S3BlobStore(
+            section.s3_bucket,
+            endpoint_url=section.s3_endpoint or None,
+            region=section.s3_region,
+            prefix=section.s3_prefix,
+        )
+    return LocalBlobStore(root / section.dir)
 
 
 def _transport(home: Home, cfg: NodeConfig, params: ChainParams) -> TlsTransport | None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from trellis.abci import CheckedTx
 from trellis.app.application import TrellisApp
+from trellis.blobs.store import BlobStore
 from trellis.core.errors import InvalidTransaction
 from trellis.core.execution.block import ExecutedBlock
 from trellis.core.ledger.block import Receipt
@@ -75,6 +76,7 @@ class Node:
         privval: the validator's signer (with its write-ahead log), or None for a non-validating node.
         clock: the clock.
         transport: the peer network, or None for a chain of one validator.
+        blobs: the file store served by the API (``/v1/blobs``), or None for none.
     """
 
     def __init__(
@@ -87,8 +89,10 @@ class Node:
         clock: Clock,
         transport: Transport | None = None,
         cert_watcher: CertWatcher | None = None,
+        blobs: BlobStore | None = None,
     ) -> None:
         self.params = params
+        self.blobs = blobs
         self.cert_watcher = cert_watcher
         self.config = config
         self.store = store
