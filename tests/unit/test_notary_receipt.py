@@ -1,0 +1,121 @@
+"""Notary receipts verify offline against the genesis alone; every broken receipt names the failed check."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from tests.notary_fixture import FILES, VECTOR_DIR, anchored_chain, vector_files
+from trellis.app.modules.notary import batches_by, receipt_for, record_of
+from trellis.core.codec import encode
+from trellis.core.crypto.suite import ED25519
+from trellis.core.ledger.block import Receipt
+from trellis.core.params import load_genesis
+from trellis.notary.receipt import (
+    ReceiptError,
+    ReceiptV1,
+    decode_receipt,
+    receipt_from_binary,
+    receipt_from_json,
+    receipt_to_binary,
+    receipt_to_json,
+    verify_receipt,
+)
+
+
+@pytest.fixture(scope="module")
+def chain():
+    return anchored_chain()
+
+
+@pytest.fixture(scope="module")
+def receipt(chain) -> ReceiptV1:
+    r = receipt_for(chain, chain.params, ED25519.hash(FILES[1]))
+    assert r is not None
+    return r
+
+
+def failed_check(data: bytes, params, file_digest: bytes | None = None) -> str:
+    with pytest.raises(ReceiptError) as info:
+        verify_receipt(decode_receipt(data), params, file_digest)
+    return info.value.check
+
+
+def test_receipt_verifies_with_the_file_and_names_height_time_and_metadata(chain, receipt) -> None:
+    v = verify_receipt(receipt, chain.params, ED25519.hash(FILES[1]))
+    assert (v.height, v.time_ms) == (1, chain.blocks[1].header.time_ms)
+    assert (v.batch_index, v.batch_size, v.owner, v.ref) == (1, 4, "did:web:example.org", "case-42")
+
+
+def test_json_and_binary_forms_round_trip(receipt) -> None:
+    assert receipt_from_json(receipt_to_json(receipt)) == receipt
+    assert receipt_from_binary(receipt_to_binary(receipt)) == receipt
+
+
+def test_a_wrong_file_fails_file_digest(chain, receipt) -> None:
+    assert failed_check(receipt_to_json(receipt), chain.params, ED25519.hash(b"another file")) == "file_digest"
+
+
+def test_a_receipt_from_another_chain_fails_wrong_chain(chain) -> None:
+    other = anchored_chain("another-chain")
+    r = receipt_for(other, other.params, ED25519.hash(FILES[0]))
+    assert r is not None
+    assert failed_check(receipt_to_binary(r), chain.params) == "wrong_chain"
+
+
+def test_an_unknown_version_fails_unsupported_version(chain, receipt) -> None:
+    data = receipt_to_json(receipt).replace(b'"version": 1', b'"version": 2')
+    assert failed_check(data, chain.params) == "unsupported_version"
+    assert failed_check(receipt_to_binary(msgspec.structs.replace(receipt, version=7)), chain.params) == (
+        "unsupported_version"
+    )
+
+
+def test_an_unknown_digest_algorithm_fails_unsupported_digest_algorithm(chain, receipt) -> None:
+    r = msgspec.structs.replace(receipt, digest_alg="md5")
+    assert failed_check(receipt_to_json(r), chain.params) == "unsupported_digest_algorithm"
+
+
+def test_a_foreign_validator_set_fails_validator_set(chain, receipt) -> None:
+    other = anchored_chain("x")
+    r = msgspec.structs.replace(receipt, validators=encode(other.params.validators)[:-1] + b"\x02")
+    assert failed_check(receipt_to_binary(r), chain.params) in ("validator_set",)
+
+
+def test_a_failed_anchoring_fails_tx_result(chain, receipt) -> None:
+    res = chain.results[1][1]
+    failed = Receipt(tx_hash=res.tx_hash, code=24, message="duplicate", events=[])
+    r = msgspec.structs.replace(receipt, result=encode(failed))
+    assert failed_check(receipt_to_binary(r), chain.params) == "tx_result"
+
+
+def test_a_non_canonical_json_rendering_is_malformed(chain, receipt) -> None:
+    data = receipt_to_json(receipt).replace(b"\n  ", b"\n   ", 1)
+    assert failed_check(data, chain.params) == "malformed"
+
+
+def test_oversized_and_truncated_receipts_are_malformed(chain, receipt) -> None:
+    assert failed_check(b"{" + b" " * (2 * 1024 * 1024), chain.params) == "malformed"
+    assert failed_check(receipt_to_binary(receipt)[:-5], chain.params) == "malformed"
+    assert failed_check(receipt_to_json(receipt)[:100], chain.params) == "malformed"
+
+
+def test_record_lookup_names_first_anchoring_and_owner_and_ref_indexes_find_the_batch(chain) -> None:
+    view = record_of(chain.get, ED25519.hash(FILES[2]))
+    assert view is not None and view.record.height == 1 and view.record.index == 2
+    assert view.batch.owner == "did:web:example.org"
+    assert [b.ref for b in batches_by(chain, chain.params, "owner", "did:web:example.org", 10)] == ["case-42"]
+    assert len(batches_by(chain, chain.params, "ref", "case-42", 10)) == 1
+    assert batches_by(chain, chain.params, "ref", "nope", 10) == []
+
+
+def test_vectors_are_current_and_verify_against_their_genesis() -> None:
+    files = vector_files()
+    for name, data in files.items():
+        assert (VECTOR_DIR / name).read_bytes() == data, f"{name} is stale: python -m tests.notary_fixture"
+    params = load_genesis(files["genesis.json"])
+    for i in range(len(FILES)):
+        for form in ("json", "msgpack"):
+            r = decode_receipt(files[f"file{i}.receipt.{form}"])
+            assert verify_receipt(r, params, ED25519.hash(files[f"file{i}.bin"])).height == 1
+    assert failed_check(files["other-chain.receipt.json"], params) == "wrong_chain"
