@@ -7,6 +7,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Container, Sequence
 
+import msgspec
+
 from trellis.abci import CheckedTx
 from trellis.app.modules.accounts import involved_addresses, read_account
 from trellis.app.modules.contracts.query import query_host, run_query
@@ -90,6 +92,12 @@ def _check_member(members: MembershipView, checked: CheckedTx) -> None:
         members.check_sender(checked.sender, checked.tx.body.payload)
     except CertificateRefused as exc:
         raise InvalidTransaction(exc.code, exc.reason) from exc
+
+
+class _HeaderOfBlock(msgspec.Struct, frozen=True, array_like=True):
+    """The first field of an encoded ``Block`` (the rest, its transactions, is skipped)."""
+
+    header: Header
 
 
 class GenesisMismatch(TrellisError):
@@ -365,10 +373,11 @@ class TrellisApp:
 
     def header(self, height: int) -> Header:
         """Return the header at ``height`` (1 or more)."""
-        block = self.store.block(height)
-        if block is None:
+        raw = self.store.block_bytes(height)
+        if raw is None:
             raise NotFound(f"no block at height {height}; the chain is at height {self._tip.height}")
-        return block.header
+        # Only the header is decoded: a proof of one key must not cost decoding a block of 10,000 transactions.
+        return msgspec.msgpack.decode(raw, type=_HeaderOfBlock).header
 
     def state_value(self, key: bytes, height: int | None = None) -> bytes | None:
         """Return the value of ``key`` after block ``height`` (default: the latest)."""
