@@ -9,6 +9,7 @@ import msgspec
 
 import trellis
 from trellis.api import types as t
+from trellis.api.blobs import OPENAPI_PATHS as BLOB_PATHS
 from trellis.api.did import OPENAPI_PATHS as DID_PATHS
 
 _SCHEMA_TYPES = (
@@ -261,6 +262,7 @@ def openapi_document() -> dict[str, Any]:
         },
     }
     paths.update(DID_PATHS)
+    paths.update(BLOB_PATHS)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Trellis node API", "version": trellis.__version__},

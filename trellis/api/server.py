@@ -16,6 +16,7 @@ import msgspec
 from aiohttp import web
 
 import trellis
+from trellis.api.blobs import routes as blob_routes
 from trellis.api.did import routes as did_routes
 from trellis.api.openapi import openapi_document
 from trellis.api.types import (
@@ -650,6 +651,7 @@ def build_app(node: Node) -> web.Application:
         ]
     )
     app.add_routes(did_routes(node))
+    app.add_routes(blob_routes(node))
     return app
 
 
