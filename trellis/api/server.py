@@ -18,6 +18,7 @@ from aiohttp import web
 import trellis
 from trellis.api.blobs import routes as blob_routes
 from trellis.api.did import routes as did_routes
+from trellis.api.notary import routes as notary_routes
 from trellis.api.openapi import openapi_document
 from trellis.api.types import (
     AccountJson,
@@ -651,6 +652,7 @@ def build_app(node: Node) -> web.Application:
         ]
     )
     app.add_routes(did_routes(node))
+    app.add_routes(notary_routes(node))
     app.add_routes(blob_routes(node))
     return app
 

@@ -1,0 +1,136 @@
+"""Notary routes: first-anchoring records, receipts (docs/spec/receipt.md), lookups by owner and reference, and
+the RFC 3161 time-stamping endpoint.
+
+  GET  /v1/notary/records/{digest}     when, where and by whom the digest was first anchored (and its batch)
+  GET  /v1/notary/receipts/{digest}    its receipt: canonical JSON, or msgpack with ``Accept: application/msgpack``
+                                       (or ``?format=msgpack``)
+  GET  /v1/notary/batches?owner=DID    batches anchored for an owner, oldest first (``limit`` up to 1000)
+  GET  /v1/notary/batches?ref=REF      batches anchored with an external reference
+  POST /v1/notary/tsa                  RFC 3161: ``application/timestamp-query`` in, ``timestamp-reply`` out
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from trellis.app.modules.notary import batches_by, receipt_for, record_of
+from trellis.core.execution.notary import NotaryBatch
+from trellis.node.node import Node
+from trellis.notary.receipt import receipt_to_binary, receipt_to_json
+
+__all__ = ["NotaryApi", "routes"]
+
+MSGPACK_MEDIA_TYPE = "application/msgpack"
+
+
+def _problem(status: int, code: str, detail: str) -> web.Response:
+    body = {"type": f"https://trellis.dev/problems/{code}", "title": code.replace("_", " "), "status": status}
+    body |= {"detail": detail, "code": code}
+    return web.Response(status=status, body=msgspec.json.encode(body), content_type="application/problem+json")
+
+
+def _json(obj: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=msgspec.json.encode(obj), content_type="application/json")
+
+
+def parse_digest(text: str) -> bytes | None:
+    """A 32-byte digest from 64 hex digits (optionally ``0x``); None if it is not one."""
+    t = text[2:] if text[:2].lower() == "0x" else text
+    if len(t) != 64:
+        return None
+    try:
+        return bytes.fromhex(t)
+    except ValueError:
+        return None
+
+
+def batch_json(b: NotaryBatch) -> dict[str, Any]:
+    """A batch as JSON."""
+    return {
+        "root": "0x" + b.root.hex(),
+        "size": b.size,
+        "record_type": b.record_type,
+        "owner": b.owner,
+        "ref": b.ref,
+        "sender": "0x" + b.sender.hex(),
+        "nonce": b.nonce,
+        "height": b.height,
+        "time_ms": b.time_ms,
+    }
+
+
+class NotaryApi:
+    """The notary handlers, bound to one node."""
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+    def _digest(self, request: web.Request) -> bytes | web.Response:
+        d = parse_digest(request.match_info["digest"])
+        if d is None:
+            return _problem(400, "bad_digest", "a digest is 64 hex digits (32 bytes: SHA-256 or SM3 by chain suite)")
+        return d
+
+    async def record(self, request: web.Request) -> web.Response:
+        """GET /v1/notary/records/{digest}."""
+        d = self._digest(request)
+        if isinstance(d, web.Response):
+            return d
+        view = record_of(self.node.store.get, d)
+        if view is None:
+            return _problem(404, "not_found", f"digest {d.hex()} was never anchored on this chain")
+        rec = view.record
+        return _json(
+            {
+                "digest": "0x" + d.hex(),
+                "height": rec.height,
+                "time_ms": rec.time_ms,
+                "sender": "0x" + rec.sender.hex(),
+                "nonce": rec.nonce,
+                "index": rec.index,
+                "batch": batch_json(view.batch),
+            }
+        )
+
+    async def receipt(self, request: web.Request) -> web.Response:
+        """GET /v1/notary/receipts/{digest}."""
+        d = self._digest(request)
+        if isinstance(d, web.Response):
+            return d
+        r = receipt_for(self.node.store, self.node.app.params, d)
+        if r is None:
+            return _problem(404, "not_found", f"no committed anchoring of digest {d.hex()} on this chain")
+        fmt = request.query.get("format", "")
+        if fmt == "msgpack" or (not fmt and MSGPACK_MEDIA_TYPE in request.headers.get("Accept", "")):
+            return web.Response(body=receipt_to_binary(r), content_type=MSGPACK_MEDIA_TYPE)
+        if fmt not in ("", "json"):
+            return _problem(400, "bad_parameter", "format is 'json' or 'msgpack'")
+        return web.Response(body=receipt_to_json(r), content_type="application/json")
+
+    async def batches(self, request: web.Request) -> web.Response:
+        """GET /v1/notary/batches?owner=DID or ?ref=REF."""
+        q = request.query
+        if ("owner" in q) == ("ref" in q):
+            return _problem(400, "bad_parameter", "give exactly one of 'owner' or 'ref'")
+        kind = "owner" if "owner" in q else "ref"
+        value = q[kind]
+        if not value or len(value) > 256:
+            return _problem(400, "bad_parameter", f"{kind} must be 1 to 256 characters")
+        limit_text = q.get("limit", "100")
+        if not limit_text.isdigit() or not 1 <= int(limit_text) <= 1000:
+            return _problem(400, "bad_parameter", "limit must be 1 to 1000")
+        found = batches_by(self.node.store, self.node.app.params, kind, value, int(limit_text))
+        return _json({kind: value, "batches": [batch_json(b) for b in found]})
+
+
+def routes(node: Node) -> list[web.RouteDef]:
+    """The notary routes of ``node``."""
+    api = NotaryApi(node)
+    return [
+        web.get("/v1/notary/records/{digest}", api.record),
+        web.get("/v1/notary/receipts/{digest}", api.receipt),
+        web.get("/v1/notary/batches", api.batches),
+    ]
