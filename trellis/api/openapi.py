@@ -10,6 +10,7 @@ import msgspec
 import trellis
 from trellis.api import types as t
 from trellis.api.blobs import OPENAPI_PATHS as BLOB_PATHS
+from trellis.api.credentials import OPENAPI_PATHS as CREDENTIAL_PATHS
 from trellis.api.did import OPENAPI_PATHS as DID_PATHS
 
 _SCHEMA_TYPES = (
@@ -263,6 +264,7 @@ def openapi_document() -> dict[str, Any]:
     }
     paths.update(DID_PATHS)
     paths.update(BLOB_PATHS)
+    paths.update(CREDENTIAL_PATHS)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Trellis node API", "version": trellis.__version__},

@@ -17,6 +17,7 @@ from aiohttp import web
 
 import trellis
 from trellis.api.blobs import routes as blob_routes
+from trellis.api.credentials import routes as credential_routes
 from trellis.api.did import routes as did_routes
 from trellis.api.notary import routes as notary_routes
 from trellis.api.openapi import openapi_document
@@ -654,6 +655,7 @@ def build_app(node: Node) -> web.Application:
     app.add_routes(did_routes(node))
     app.add_routes(notary_routes(node))
     app.add_routes(blob_routes(node))
+    app.add_routes(credential_routes(node))
     return app
 
 

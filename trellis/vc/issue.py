@@ -15,8 +15,9 @@ __all__ = ["format_time", "issue_credential", "make_presentation", "status_entry
 
 
 def format_time(ms: int) -> str:
-    """An XML Schema dateTime in UTC, to the second (``2026-11-26T12:00:00Z``)."""
-    return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """An XML Schema dateTime in UTC (``2026-11-26T12:00:00Z``; with milliseconds when they are not zero)."""
+    text = datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{ms % 1000:03d}Z" if ms % 1000 else text + "Z"
 
 
 def status_entry(base_url: str, list_id: str, index: int, purpose: str) -> dict[str, Any]:

@@ -49,8 +49,15 @@ _LIST_URL = re.compile(r".*/status-lists/([A-Za-z0-9._-]{1,64})\Z")
 class ChainView(Protocol):
     """What a verifier reads: committed state, and the latest committed block's height and time."""
 
-    height: int
-    time_ms: int
+    @property
+    def height(self) -> int:
+        """The latest committed block's height."""
+        ...
+
+    @property
+    def time_ms(self) -> int:
+        """The latest committed block's time (ms since the epoch)."""
+        ...
 
     def get(self, key: bytes) -> bytes | None:
         """A committed state value, or None."""

@@ -1,0 +1,98 @@
+"""credentials module: reading the trust registry and status lists, and the verifier's view of committed state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from trellis.core.codec import decode
+from trellis.core.execution.credentials import (
+    CHUNK_BYTES,
+    ISSUER_PREFIX,
+    IssuerRecord,
+    StatusListRecord,
+    status_chunk_key,
+    status_list_key,
+)
+from trellis.vc.resolver import ChainResolver, DidKeyResolver, DidResolver, TrellisDidResolver
+from trellis.vc.status import encode_list
+
+__all__ = [
+    "CommittedView",
+    "list_issuers",
+    "read_status_list",
+    "resolver_for",
+    "status_list_chunks",
+    "status_list_json",
+]
+
+GetFn = Callable[[bytes], bytes | None]
+ScanFn = Callable[[bytes, bytes, int], list[tuple[bytes, bytes]]]
+MAX_ISSUERS = 1000
+
+
+@dataclass(frozen=True)
+class CommittedView:
+    """Committed state and the latest block's height and time: what ``trellis.vc.verifier`` reads."""
+
+    get: GetFn
+    height: int
+    time_ms: int
+
+
+def resolver_for(get: GetFn, chain_id: str, suite: str) -> DidResolver:
+    """The verifier's DID resolver on this chain: ``did:trellis`` from state, ``did:key`` from the DID itself."""
+    return ChainResolver([("did:trellis:", TrellisDidResolver(get, chain_id, suite)), ("did:key:", DidKeyResolver())])
+
+
+def list_issuers(scan: ScanFn) -> list[IssuerRecord]:
+    """Every authorised issuer (at most 1000), in DID order."""
+    end = ISSUER_PREFIX[:-1] + bytes((ISSUER_PREFIX[-1] + 1,))
+    return [decode(v, IssuerRecord) for _, v in scan(ISSUER_PREFIX, end, MAX_ISSUERS)]
+
+
+def read_status_list(get: GetFn, list_id: str) -> StatusListRecord | None:
+    """A status list's header, or None."""
+    raw = get(status_list_key(list_id))
+    return None if raw is None else decode(raw, StatusListRecord)
+
+
+def status_list_chunks(record: StatusListRecord) -> list[int]:
+    """The chunk numbers of a list."""
+    return list(range((record.size // 8 + CHUNK_BYTES - 1) // CHUNK_BYTES))
+
+
+def status_list_bits(get: GetFn, record: StatusListRecord) -> bytes:
+    """The list's whole bitstring (chunks never written are zeros)."""
+    out = bytearray()
+    for n in status_list_chunks(record):
+        want = min(CHUNK_BYTES, record.size // 8 - n * CHUNK_BYTES)
+        raw = get(status_chunk_key(record.list_id, n))
+        out += raw if raw is not None else bytes(want)
+    return bytes(out)
+
+
+def status_list_json(record: StatusListRecord, bits: bytes, url: str) -> dict[str, Any]:
+    """The list as a W3C ``BitstringStatusListCredential`` body (unsigned: its authenticity is the chain's state
+    proof, see docs/spec/credentials.md), with the on-chain header."""
+    return {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "id": url,
+        "type": ["VerifiableCredential", "BitstringStatusListCredential"],
+        "issuer": record.issuer,
+        "credentialSubject": {
+            "id": f"{url}#list",
+            "type": "BitstringStatusList",
+            "statusPurpose": record.purpose,
+            "encodedList": encode_list(bits),
+        },
+        "trellis": {
+            "listId": record.list_id,
+            "size": record.size,
+            "version": record.version,
+            "createdHeight": record.created_height,
+            "updatedHeight": record.updated_height,
+            "chunkBytes": CHUNK_BYTES,
+        },
+    }
