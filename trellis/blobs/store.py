@@ -132,7 +132,9 @@ class LocalBlobStore:
         path = self._path(key)
         tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # one level at a time: mkdir(parents=True) would create the first level with the default mode
+            path.parent.parent.mkdir(mode=0o700, exist_ok=True)
+            path.parent.mkdir(mode=0o700, exist_ok=True)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
                 view = memoryview(data)
