@@ -773,6 +773,9 @@ def build_parser() -> argparse.ArgumentParser:
     from trellis.cli import certs
 
     certs.register(sub, common)
+    from trellis.cli import vc
+
+    vc.register(sub, common)
     from trellis.cli import notary
 
     notary.register(sub, common)
