@@ -182,8 +182,9 @@ class BlobApi:
         except FileTooLarge as exc:
             return _problem(413, exc.code, exc.reason)
         except BaseException:
-            # A store failure or the client going away (cancellation): nothing partial stays.
-            await asyncio.shield(asyncio.to_thread(writer.abort))
+            # A store failure or the handler cancelled (the client went away, the server stops): nothing
+            # partial stays. Synchronous on purpose: a cancelled handler must not leave before the chunks are gone.
+            writer.abort()
             raise
         m = stored.manifest
         body = BlobJson(

@@ -29,6 +29,7 @@ notary's job (it hashes the document locally).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, BinaryIO, Literal
@@ -226,6 +227,8 @@ class FileWriter:
         self._hashes: list[bytes] = []
         self._created: list[bytes] = []
         self._done = False
+        # write, finish and abort may run in worker threads (the REST API): abort waits for a write in flight
+        self._lock = threading.RLock()
         self._encryption: Encryption | None = None
         self._key = b""
         if secret is not None:
@@ -252,30 +255,33 @@ class FileWriter:
     def write(self, data: bytes) -> None:
         """Add ``data`` to the file. Raises ``FileTooLarge`` (having aborted) past ``max_bytes``, and
         ``BlobStoreError`` (having aborted) if the store fails."""
-        if self._done:
-            raise RuntimeError("the writer is finished or aborted")
-        self.size += len(data)
-        if self.size > self.max_bytes:
-            self.abort()
-            raise FileTooLarge(f"the file is larger than the limit of {self.max_bytes} bytes")
-        self._buf += data
-        try:
-            n = self.chunk_bytes
-            if len(self._buf) >= n:
-                view = memoryview(self._buf)
+        with self._lock:
+            if self._done:
+                raise RuntimeError("the writer is finished or aborted")
+            self.size += len(data)
+            if self.size > self.max_bytes:
+                self.abort()
+                raise FileTooLarge(f"the file is larger than the limit of {self.max_bytes} bytes")
+            self._buf += data
+            try:
+                n = self.chunk_bytes
                 start = 0
-                while len(self._buf) - start >= n:
-                    self._store_chunk(bytes(view[start : start + n]))
-                    start += n
-                view.release()
+                with memoryview(self._buf) as view:
+                    while len(view) - start >= n:
+                        self._store_chunk(bytes(view[start : start + n]))
+                        start += n
                 del self._buf[:start]
-        except BaseException:
-            self.abort()
-            raise
+            except BaseException:
+                self.abort()
+                raise
 
     def finish(self) -> StoredFile:
         """Store the last chunk and the manifest; return the file's id and manifest. Raises
         ``BlobStoreError`` (having aborted) if the store fails."""
+        with self._lock:
+            return self._finish()
+
+    def _finish(self) -> StoredFile:
         if self._done:
             raise RuntimeError("the writer is finished or aborted")
         try:
@@ -300,16 +306,17 @@ class FileWriter:
     def abort(self) -> None:
         """Remove the chunks this writer added; the writer can no longer be used. Best effort: a store that
         fails here leaves orphan chunks (unreferenced, harmless), never a file id."""
-        if self._done:
-            return
-        self._done = True
-        self._buf.clear()
-        for key in reversed(self._created):
-            try:
-                self.store.delete(key)
-            except TrellisError:
-                pass
-        self._created.clear()
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+            self._buf.clear()
+            for key in reversed(self._created):
+                try:
+                    self.store.delete(key)
+                except TrellisError:
+                    pass
+            self._created.clear()
 
 
 def put_file(
