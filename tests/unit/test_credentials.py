@@ -265,7 +265,7 @@ def test_validity_is_judged_by_block_time(fx: Fixture) -> None:
         types=[DEGREE],
         subject={"id": STUDENT.did, "degree": {"type": "BachelorDegree", "name": "BSc"}},
         valid_from_ms=_unit.GENESIS_TIME_MS,
-        valid_until_ms=fx.chain.tip.time_ms + 1500,
+        valid_until_ms=fx.chain.tip.time_ms + 500,
     )
     assert verify_credential(cred, fx.view, DidKeyResolver()).verified
     fx.chain.execute_and_commit([])

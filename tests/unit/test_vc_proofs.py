@@ -143,7 +143,7 @@ def test_jcs_matches_rfc_8785(value: Any, canonical: str) -> None:
     assert canonicalize(value).decode() == canonical
 
 
-@pytest.mark.parametrize("value", [float("nan"), float("inf"), 2**53, "\ud800", {1: "x"}, b"bytes"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 10**400, "\ud800", {1: "x"}, b"bytes"])
 def test_jcs_refuses_values_without_a_canonical_form(value: Any) -> None:
     with pytest.raises(CanonicalizationError):
         canonicalize(value)

@@ -2,7 +2,7 @@
 
 Objects' members are sorted by their names' UTF-16 code units, there is no whitespace, strings are escaped as
 ECMAScript's ``JSON.stringify`` does, and numbers are written as ECMAScript writes a double. Integers beyond
-2^53 cannot round-trip through a double and are refused, as are NaN, infinities and lone surrogates.
+2^53 are written as the nearest double (as RFC 8785 requires); NaN, infinities and lone surrogates are refused.
 """
 
 from __future__ import annotations
@@ -69,9 +69,15 @@ def _write(value: Any, out: list[str], depth: int) -> None:
     elif value is False:
         out.append("false")
     elif isinstance(value, int):
-        if abs(value) > _MAX_SAFE_INT:
-            raise CanonicalizationError(f"integer {value} is beyond 2^53 and has no exact JSON number form")
-        out.append(str(value))
+        if abs(value) <= _MAX_SAFE_INT:
+            out.append(str(value))
+        else:
+            # RFC 8785 numbers are IEEE doubles: a large integer is written as the double nearest to it,
+            # exactly as an ECMAScript implementation would parse and write it.
+            try:
+                out.append(_number(float(value)))
+            except OverflowError:
+                raise CanonicalizationError(f"integer {value} is beyond the range of a double") from None
     elif isinstance(value, float):
         out.append(_number(value))
     elif isinstance(value, str):
