@@ -355,3 +355,71 @@ def test_a_revoked_credential_in_a_presentation_is_refused(fx: Fixture) -> None:
     )
     assert not result.verified
     assert _codes(result.credentials[0]) == {"status": "revoked"}
+
+
+def test_an_sm2_jcs_2025_credential_verifies_with_every_check(actors: Any) -> None:
+    from trellis.core.crypto.sm import sm2_keypair_from_secret, sm2_sign
+
+    secret, public = sm2_keypair_from_secret(hashlib.sha256(b"sm university").digest())
+    mk = multikey_encode("sm", public)
+    issuer = f"did:key:{mk}"
+    f = Fixture(actors)
+    r = f.commit(actors.carol, SetIssuer(did=issuer, types=[DEGREE], controller=actors.alice.address))
+    assert r.code == ResultCode.OK
+    r = f.commit(actors.alice, StatusCreate(list_id="sm", size=64, purpose="revocation", issuer=issuer))
+    assert r.code == ResultCode.OK
+    cred, disclosures = issue_credential(
+        issuer=issuer,
+        verification_method=f"{issuer}#{mk}",
+        sign=lambda m: sm2_sign(secret, m),
+        cryptosuite=CRYPTOSUITES["sm2-jcs-2025"],
+        types=[DEGREE],
+        subject={"id": STUDENT.did, "degree": {"type": "BachelorDegree", "name": "BSc"}, "grade": "A"},
+        valid_from_ms=_unit.GENESIS_TIME_MS,
+        status=[status_entry(BASE, "sm", 9, "revocation")],
+        disclosable=["grade"],
+    )
+    assert cred["proof"]["cryptosuite"] == "sm2-jcs-2025" and cred["credentialSubject"]["_sd_alg"] == "sm3"
+    result = verify_credential(cred, f.view, DidKeyResolver(), disclosures=[disclosures["grade"]])
+    assert result.verified, result.failures
+    assert result.subject is not None and result.subject["grade"] == "A"
+    assert f.commit(actors.alice, StatusSet(list_id="sm", set_indexes=[9])).code == ResultCode.OK
+    assert _codes(verify_credential(cred, f.view, DidKeyResolver())) == {"status": "revoked"}
+
+
+def test_a_did_trellis_issuer_key_is_resolved_as_of_the_proofs_time(actors: Any) -> None:
+    from trellis.core.ledger.tx import DidCreate, DidDocument, DidUpdate, DidVerificationMethod
+    from trellis.vc.resolver import TrellisDidResolver
+
+    f = Fixture(actors)
+    alice, bob = actors.alice, actors.bob
+
+    def doc(key: Any) -> DidDocument:
+        vm = DidVerificationMethod(id="key-1", type="Multikey", public_key=key.public)
+        return DidDocument(verification_methods=[vm], authentication=["key-1"], assertion_method=["key-1"])
+
+    r = f.commit(alice, DidCreate(document=doc(alice)))
+    assert r.code == ResultCode.OK, r.message
+    did = f"did:trellis:{_unit.CHAIN_ID}:{r.data.hex()}"
+    assert f.commit(actors.carol, SetIssuer(did=did, types=[DEGREE], controller=alice.address)).code == ResultCode.OK
+
+    def diploma(key: Any, at_ms: int) -> dict[str, Any]:
+        cred, _ = issue_credential(
+            issuer=did,
+            verification_method=f"{did}#key-1",
+            sign=key.sign,
+            cryptosuite=EDDSA,
+            types=[DEGREE],
+            subject={"id": STUDENT.did, "degree": {"type": "BachelorDegree", "name": "BSc"}},
+            valid_from_ms=at_ms,
+        )
+        return cred
+
+    before = diploma(alice, f.chain.tip.time_ms)
+    # Rotate the issuer's key to bob's (alice's key still authorises the update).
+    assert f.commit(alice, DidUpdate(did=did, document=doc(bob))).code == ResultCode.OK
+    resolver = TrellisDidResolver(f.chain.state.get, _unit.CHAIN_ID, "ed25519")
+    assert verify_credential(before, f.view, resolver).verified
+    late_forgery = diploma(alice, f.chain.tip.time_ms)
+    assert _codes(verify_credential(late_forgery, f.view, resolver)) == {"proof": "bad_signature"}
+    assert verify_credential(diploma(bob, f.chain.tip.time_ms), f.view, resolver).verified
