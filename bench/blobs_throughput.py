@@ -22,12 +22,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from blobs.conftest import S3Server  # noqa: E402
+from blobs.conftest import S3Server
 
-from trellis.blobs.files import get_file, put_file  # noqa: E402
-from trellis.blobs.s3 import S3BlobStore  # noqa: E402
-from trellis.blobs.store import BlobStore, LocalBlobStore  # noqa: E402
-from trellis.core.crypto.suite import ED25519, SM  # noqa: E402
+from trellis.blobs.files import get_file, put_file
+from trellis.blobs.s3 import S3BlobStore
+from trellis.blobs.store import BlobStore, LocalBlobStore
+from trellis.core.crypto.suite import ED25519, SM
 
 
 def measure(store: BlobStore, data: bytes, chunk: int, secret: bytes | None, suite: Any) -> dict[str, float]:
