@@ -40,6 +40,7 @@ import msgspec
 
 from trellis.core.codec import encode
 from trellis.core.crypto.suite import ED25519, Suite, address_of, suite_by_name
+from trellis.core.ledger.notary_tx import NotaryAnchor
 from trellis.core.ledger.tx import ContractCall, ContractDeploy, KvPut, Transfer, TxBody, sign_tx, tx_hash
 from trellis.core.params import GenesisAccount
 from trellis.keys.signer import MemorySigner
@@ -93,6 +94,10 @@ def _address(suite: Suite, i: int) -> bytes:
     return address_of(suite, _account(suite, i).public_key)
 
 
+NOTARY_BATCH = 100
+"""Digests per ``notary.anchor`` in the notary workload (records/s = committed tx/s x this)."""
+
+
 def _sign_chunk(args: tuple[str, str, list[tuple[int, int]], int, bytes, str]) -> list[tuple[bytes, bytes]]:
     """Sign (sender, nonce) pairs in a worker process; return (canonical bytes, tx hash)."""
     chain_id, workload, pairs, accounts, token, suite_name = args
@@ -104,6 +109,11 @@ def _sign_chunk(args: tuple[str, str, list[tuple[int, int]], int, bytes, str]) -
             payload: Any = Transfer(to=_address(suite, (sender + 1) % accounts), amount=1)
         elif workload == "contract":
             payload = _token_transfer(token, _address(suite, (sender + 1) % accounts), 1)
+        elif workload == "notary":
+            payload = NotaryAnchor(
+                digests=[suite.hash(b"%d-%d-%d" % (sender, nonce, k)) for k in range(NOTARY_BATCH)],
+                record_type="bench",
+            )
         else:
             payload = KvPut(namespace="bench", key=b"%d-%d" % (sender, nonce), value=b"v" * 32)
         raw = encode(sign_tx(TxBody(chain_id=chain_id, sender=s.public_key, nonce=nonce, payload=payload), s.sign))
@@ -407,6 +417,10 @@ def run_network_bench(cfg: BenchConfig, work_dir: Path, signer_pool: ProcessPool
         items = v["items"] - b["items"]
         if items > 0:
             stages[stage] = {"us_per_tx": round((v["seconds"] - b["seconds"]) / items * 1e6, 2), "txs": items}
+    if cfg.workload == "notary":
+        for r in results:
+            r["records_per_tx"] = NOTARY_BATCH
+            r["committed_records_per_s"] = round(r["committed_tps"] * NOTARY_BATCH, 1)
     peak = max(results, key=lambda r: r["committed_tps"]) if results else {"committed_tps": 0.0}
     return {
         "label": label,
@@ -676,6 +690,9 @@ def summary(report: dict[str, Any]) -> str:
                 f"{run['label']:<28}{r['offered_tps']:>10}{r['committed_tps']:>12,.0f}{r['committed_over_ceiling']:>10.2f}"
                 f"{lat['p50']:>9}{lat['p95']:>9}{lat['p99']:>9}"
             )
+        if run["config"]["workload"] == "notary":
+            recs = ", ".join(f"{r['offered_tps']}: {r['committed_records_per_s']:,.0f}" for r in run["rates"])
+            lines.append(f"  notary records/s ({NOTARY_BATCH} per tx) by offered tx/s: {recs}")
         stages = ", ".join(f"{k} {v['us_per_tx']}" for k, v in run["stages_us_per_tx_node0"].items())
         lines.append(f"  peak {run['peak_committed_tps']:,.0f} tx/s; µs/tx by stage (node0): {stages}")
         lines.append(f"  peak RSS MB: {run['rss_peak_mb']}  verifier: {run['config']['verifier']}")

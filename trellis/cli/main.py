@@ -753,7 +753,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the standard suite (1 and 4 validators, with and without signature checks)",
     )
     s.add_argument("--validators", type=int, default=1)
-    s.add_argument("--workload", choices=["transfer", "kv", "contract"], default="transfer")
+    s.add_argument("--workload", choices=["transfer", "kv", "contract", "notary"], default="transfer")
     s.add_argument("--rates", default="1000,2000,4000,8000", help="offered rates, tx/s, comma-separated")
     s.add_argument("--duration", type=float, default=4.0, help="seconds of load per rate")
     s.add_argument("--accounts", type=int, default=2000, help="sender accounts funded in genesis")
