@@ -34,6 +34,7 @@ __all__ = [
     "is_valid_node_id",
     "issue_identity_cert",
     "issue_node_cert",
+    "issue_tsa_cert",
     "node_id_of_cert",
     "write_private_key",
 ]
@@ -280,6 +281,80 @@ def issue_node_cert(
         cert.verify_directly_issued_by(ca_cert)
     except (ValueError, TypeError, InvalidSignature) as exc:  # pragma: no cover - a broken library, not bad input
         raise CertError(f"the issued certificate does not verify under its CA: {exc}") from exc
+    return _private_key_pem(key), cert.public_bytes(serialization.Encoding.PEM)
+
+
+def issue_tsa_cert(
+    ca_key_pem: bytes,
+    ca_cert_pem: bytes,
+    *,
+    org: str,
+    name: str = "tsa",
+    valid_days: int = 825,
+    not_before: datetime | None = None,
+) -> tuple[bytes, bytes]:
+    """Issue an RFC 3161 time-stamping authority certificate under an organisation's CA, with a fresh P-256 key.
+
+    Args:
+        ca_key_pem, ca_cert_pem: the organisation's CA, as returned by ``create_org_ca``.
+        org: the organisation; must equal the CA's ``O``.
+        name: the subject's ``CN`` (1-64 letters, digits, '.', '_' or '-').
+        valid_days: validity, counted from ``not_before``.
+        not_before: start of validity (timezone-aware); defaults to five minutes before now.
+
+    Returns:
+        ``(TSA key PEM, TSA certificate PEM)``: ``extendedKeyUsage timeStamping`` (critical, the only purpose,
+        as RFC 3161 section 2.3 requires) and ``keyUsage digitalSignature, nonRepudiation`` (critical).
+
+    Raises:
+        CertError: an unreadable or mismatched CA, a CA of another organisation, a malformed name, or a
+            non-positive validity.
+    """
+    _check_node_id(name)
+    ca_key, ca_cert = _load_ca(ca_key_pem, ca_cert_pem)
+    ca_org = _org_of(ca_cert)
+    if ca_org != org:
+        raise CertError(f"the CA belongs to organisation {ca_org!r}, not {org!r}")
+    if valid_days <= 0:
+        raise CertError(f"valid_days must be positive, got {valid_days}")
+    start = _utc(not_before, "not_before") if not_before is not None else datetime.now(UTC) - _CLOCK_SKEW
+    key = _new_key()
+    public = key.public_key()
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "tsa"),
+            x509.NameAttribute(NameOID.COMMON_NAME, name),
+        ]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=valid_days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     return _private_key_pem(key), cert.public_bytes(serialization.Encoding.PEM)
 
 
