@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 from trellis.api.blobs import BlobApi
 from trellis.api.server import problem_middleware
 from trellis.blobs.files import put_file
-from trellis.blobs.store import BlobStore, MemoryBlobStore
+from trellis.blobs.store import BlobStore, BlobStoreError, MemoryBlobStore
 from trellis.core.crypto.suite import ED25519
 
 CHUNK = 1024
@@ -216,3 +216,36 @@ def test_uploads_can_be_turned_off() -> None:
         assert r.status == 403 and (await r.json())["code"] == "uploads_disabled"
 
     with_client(MemoryBlobStore(), body, limit=0)
+
+
+class FailingStore(MemoryBlobStore):
+    """A store whose writes and reads fail, as an unreachable S3 service's do."""
+
+    def put(self, key: bytes, data: bytes) -> None:
+        raise BlobStoreError("S3 put failed: EndpointConnectionError")
+
+    def get(self, key: bytes) -> bytes:
+        raise BlobStoreError("S3 get failed: EndpointConnectionError")
+
+
+def test_a_failing_store_is_503() -> None:
+    async def body(c: TestClient[Any, Any]) -> None:
+        r = await c.put("/v1/blobs", data=os.urandom(3 * CHUNK))
+        assert r.status == 503 and (await r.json())["code"] == "blob_store_error"
+        r = await c.get("/v1/blobs/" + "11" * 32)
+        assert r.status == 503 and (await r.json())["code"] == "blob_store_error"
+
+    with_client(FailingStore(), body)
+
+
+def test_head_answers_the_size_and_etag_without_a_body() -> None:
+    store = MemoryBlobStore()
+    stored = put_file(store, ED25519, io.BytesIO(os.urandom(2 * CHUNK + 3)), chunk_bytes=CHUNK)
+
+    async def body(c: TestClient[Any, Any]) -> None:
+        r = await c.head(f"/v1/blobs/{stored.file_id.hex()}")
+        assert r.status == 200
+        assert r.headers["Content-Length"] == str(2 * CHUNK + 3)
+        assert r.headers["ETag"] == f'"{stored.file_id.hex()}"'
+
+    with_client(store, body)

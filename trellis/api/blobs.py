@@ -12,6 +12,8 @@ sending it. A damaged first chunk is answered 500 ``chunk_corrupt`` naming it; a
 line is already sent) is logged, naming it, and the connection is closed before ``Content-Length`` is reached,
 so no client mistakes the body for the file. An encrypted file is answered 409 ``encrypted_blob``: its key is
 its owner's and never reaches the node (``trellis blob get --key-file`` decrypts on the owner's machine).
+``HEAD`` answers the headers (size, ``ETag`` = file id) from the verified manifest alone. A store that fails
+(S3 unreachable, disk error) is answered 503 ``blob_store_error``.
 """
 
 from __future__ import annotations
@@ -25,8 +27,6 @@ import msgspec
 from aiohttp import web
 
 from trellis.blobs.files import (
-    BlobFileError,
-    ChunkCorrupt,
     FileNotStored,
     FileTooLarge,
     FileWriter,
@@ -35,8 +35,9 @@ from trellis.blobs.files import (
     iter_file,
     load_manifest,
 )
-from trellis.blobs.store import BlobStore
+from trellis.blobs.store import BlobStore, BlobStoreError
 from trellis.core.crypto.suite import Suite
+from trellis.core.errors import TrellisError
 from trellis.node.node import Node
 
 log = logging.getLogger("trellis.api.blobs")
@@ -181,6 +182,10 @@ class BlobApi:
             stored = await asyncio.to_thread(writer.finish)
         except FileTooLarge as exc:
             return _problem(413, exc.code, exc.reason)
+        except BlobStoreError as exc:
+            writer.abort()
+            log.error("blob store failed during an upload: %s", exc.reason)
+            return _problem(503, exc.code, exc.reason)
         except BaseException:
             # A store failure or the handler cancelled (the client went away, the server stops): nothing
             # partial stays. Synchronous on purpose: a cancelled handler must not leave before the chunks are gone.
@@ -212,6 +217,9 @@ class BlobApi:
         except ManifestCorrupt as exc:
             log.error("blob store damaged: %s", exc.reason)
             return _problem(500, exc.code, exc.reason)
+        except BlobStoreError as exc:
+            log.error("blob store failed: %s", exc.reason)
+            return _problem(503, exc.code, exc.reason)
 
     async def manifest(self, request: web.Request) -> web.Response:
         """Answer the file's verified manifest as ``ManifestJson``."""
@@ -231,26 +239,36 @@ class BlobApi:
                 409, "encrypted_blob", "the file is encrypted under its owner's key: fetch it with trellis blob get"
             )
         assert self.store is not None
+        headers = {"Content-Type": "application/octet-stream", "ETag": f'"{file_id.hex()}"'}
+        if request.method == "HEAD":
+            resp = web.StreamResponse(headers=headers)
+            resp.content_length = m.size
+            await resp.prepare(request)
+            await resp.write_eof()
+            return resp
         chunks = iter_file(self.store, self.suite, file_id, manifest=m)
         try:
             first = await asyncio.to_thread(_next, chunks)
-        except BlobFileError as exc:
-            log.error("blob store damaged: %s", exc.reason)
+        except TrellisError as exc:
+            log.error("blob store failed: %s", exc.reason)
             return _problem(500, exc.code, exc.reason)
-        resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream", "ETag": f'"{file_id.hex()}"'})
+        resp = web.StreamResponse(headers=headers)
         resp.content_length = m.size
         await resp.prepare(request)
         chunk = first
-        while chunk is not None:
-            await resp.write(chunk)
-            try:
-                chunk = await asyncio.to_thread(_next, chunks)
-            except ChunkCorrupt as exc:
-                log.error("blob store damaged, download cut off: %s", exc.reason)
-                if request.transport is not None:
-                    request.transport.close()
-                return resp
-        await resp.write_eof()
+        try:
+            while chunk is not None:
+                await resp.write(chunk)
+                try:
+                    chunk = await asyncio.to_thread(_next, chunks)
+                except TrellisError as exc:
+                    log.error("blob store failed, download cut off: %s", exc.reason)
+                    if request.transport is not None:
+                        request.transport.close()
+                    return resp
+            await resp.write_eof()
+        except ConnectionResetError:
+            log.debug("client left during the download of %s", file_id.hex())
         return resp
 
 
@@ -293,6 +311,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "403": _PROBLEM,
                 "404": _PROBLEM,
                 "413": _PROBLEM,
+                "503": _PROBLEM,
             },
         }
     },
@@ -306,6 +325,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "404": _PROBLEM,
                 "409": _PROBLEM,
                 "500": _PROBLEM,
+                "503": _PROBLEM,
             },
         }
     },
