@@ -191,6 +191,16 @@ def _issue(root: Path, key: str, role: str, capsys: pytest.CaptureFixture[str]) 
     return _der((root / "certs" / f"{key}.crt").read_bytes())
 
 
+class _PeerRecorder:
+    """Stands in for the node's TLS transport: records the memberships it is told to apply."""
+
+    def __init__(self) -> None:
+        self.updates: list[tuple[bytes, frozenset[int]]] = []
+
+    def update_membership(self, ca_bundle_pem: bytes, revoked_serials: frozenset[int]) -> None:
+        self.updates.append((ca_bundle_pem, revoked_serials))
+
+
 def test_api_refuses_unregistered_then_accepts_registered_then_refuses_revoked(
     papi: PermissionedApi, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -211,7 +221,14 @@ def test_api_refuses_unregistered_then_accepts_registered_then_refuses_revoked(
 
     serial = x509.load_der_x509_certificate(bob_cert).serial_number
     n = serial.to_bytes((serial.bit_length() + 7) // 8, "big")
-    assert papi.commit(papi.alice, RevokeCert(serial=n))["receipt"]["code"] == 0
+    peers = _PeerRecorder()
+    papi.node.transport = peers  # type: ignore[assignment]  # the node hands membership changes to its transport
+    try:
+        assert papi.commit(papi.alice, RevokeCert(serial=n))["receipt"]["code"] == 0
+    finally:
+        papi.node.transport = None
+    assert peers.updates and serial in peers.updates[-1][1]  # peer links follow the revocation too
+    assert b"BEGIN CERTIFICATE" in peers.updates[-1][0]
     resp = papi.submit(papi.tx(papi.bob, pay))
     assert resp.status == 403 and resp.json()["code"] == "certificate_revoked"
     assert papi.get("/v1/membership").json()["revoked"][0]["serial"] == "0x" + n.hex()

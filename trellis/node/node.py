@@ -13,8 +13,10 @@ from trellis.app.application import TrellisApp
 from trellis.blobs.store import BlobStore
 from trellis.core.errors import InvalidTransaction
 from trellis.core.execution.block import ExecutedBlock
+from trellis.core.execution.state_keys import MEMBERSHIP_KEY
 from trellis.core.ledger.block import Receipt
 from trellis.core.params import ChainParams
+from trellis.keys.certs import CertError
 from trellis.node.certwatch import CertWatcher
 from trellis.node.clock import Clock
 from trellis.node.config import NodeConfig, timeouts_of
@@ -63,6 +65,10 @@ def _guarded(callback: Callable[[], None]) -> None:
         callback()
     except Exception:
         log.exception("consensus timer callback failed")
+
+
+MEMBERSHIP_PREFIX = MEMBERSHIP_KEY.split(b"/")[0] + b"/"
+"""State keys of the membership module: a block writing any of them may change who peers may be."""
 
 
 class Node:
@@ -143,6 +149,7 @@ class Node:
             await self.transport.start()
         if self.cert_watcher is not None:
             self.cert_watcher.start()
+        self._apply_peer_membership()  # governance may have changed it since genesis
 
     def _on_fatal(self, exc: BaseException) -> None:
         self.failure = exc
@@ -254,6 +261,21 @@ class Node:
         sw = self.app.stages.stopwatch()
         self._notify(executed)
         sw.mark("notify", executed.block.header.tx_count)
+        if any(k.startswith(MEMBERSHIP_PREFIX) for k in executed.output.writes):
+            self._apply_peer_membership()
+
+    def _apply_peer_membership(self) -> None:
+        """Let peer connections follow the on-chain membership: CA rollovers, removed orgs, revocations."""
+        update = getattr(self.transport, "update_membership", None)
+        if update is None:
+            return
+        membership = self.app.peer_membership()
+        if membership is None:
+            return
+        try:
+            update(membership.ca_bundle_pem, membership.revoked_serials)
+        except CertError as exc:  # e.g. our own CA left the membership: keep talking under the old one
+            log.error("the on-chain membership (version %d) cannot be applied to peers: %s", membership.version, exc)
 
     def _notify(self, executed: ExecutedBlock) -> None:
         if self._waiters:
