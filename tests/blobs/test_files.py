@@ -188,6 +188,15 @@ def test_abort_keeps_chunks_that_other_files_share() -> None:
     assert b"".join(iter_file(store, ED25519, first.file_id)) == shared
 
 
+def test_uploading_a_file_again_repairs_its_damaged_chunks(real_store: BlobStore) -> None:
+    data = os.urandom(2 * CHUNK)
+    stored = put_file(real_store, ED25519, io.BytesIO(data), chunk_bytes=CHUNK)
+    real_store.put(stored.manifest.chunks[1], b"rot")
+    again = put_file(real_store, ED25519, io.BytesIO(data), chunk_bytes=CHUNK)
+    assert again.file_id == stored.file_id
+    assert b"".join(iter_file(real_store, ED25519, stored.file_id)) == data
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(size=st.integers(0, 5000), chunk_bytes=st.integers(1, 2048), encrypt=st.booleans())
 def test_any_size_round_trips(size: int, chunk_bytes: int, encrypt: bool) -> None:

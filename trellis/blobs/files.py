@@ -249,7 +249,8 @@ class FileWriter:
         key = chunk_hash(self.suite, stored)
         if not self.store.has(key):
             self._created.append(key)
-            self.store.put(key, stored)
+        # Written even when present: a damaged copy of a shared chunk is repaired by the next upload of it.
+        self.store.put(key, stored)
         self._hashes.append(key)
 
     def write(self, data: bytes) -> None:
