@@ -21,7 +21,7 @@ from trellis.core.execution.notary import NotaryBatch
 from trellis.node.node import Node
 from trellis.notary.receipt import receipt_to_binary, receipt_to_json
 
-__all__ = ["NotaryApi", "routes"]
+__all__ = ["OPENAPI_PATHS", "NotaryApi", "routes"]
 
 MSGPACK_MEDIA_TYPE = "application/msgpack"
 
@@ -134,3 +134,61 @@ def routes(node: Node) -> list[web.RouteDef]:
         web.get("/v1/notary/receipts/{digest}", api.receipt),
         web.get("/v1/notary/batches", api.batches),
     ]
+
+
+_PROBLEM = {
+    "description": "Problem details; 'code' says why",
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemJson"}}},
+}
+_DIGEST = {
+    "name": "digest",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^(0x)?[0-9a-fA-F]{64}$"},
+    "description": "The record digest (64 hex digits: SHA-256 or SM3 by chain suite)",
+}
+OPENAPI_PATHS: dict[str, Any] = {
+    "/v1/notary/records/{digest}": {
+        "get": {
+            "summary": "When, in which block and by whom a digest was first anchored, with its batch's metadata",
+            "parameters": [_DIGEST],
+            "responses": {
+                "200": {"description": "The first anchoring", "content": {"application/json": {}}},
+                "400": _PROBLEM,
+                "404": _PROBLEM,
+            },
+        }
+    },
+    "/v1/notary/receipts/{digest}": {
+        "get": {
+            "summary": "The digest's receipt (docs/spec/receipt.md), verifiable offline with the genesis file",
+            "parameters": [
+                _DIGEST,
+                {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "msgpack"]}},
+            ],
+            "responses": {
+                "200": {
+                    "description": "The receipt",
+                    "content": {"application/json": {}, MSGPACK_MEDIA_TYPE: {}},
+                },
+                "400": _PROBLEM,
+                "404": _PROBLEM,
+            },
+        }
+    },
+    "/v1/notary/batches": {
+        "get": {
+            "summary": "Batches anchored for an owner DID or with an external reference, oldest first",
+            "parameters": [
+                {"name": "owner", "in": "query", "schema": {"type": "string"}},
+                {"name": "ref", "in": "query", "schema": {"type": "string"}},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+            ],
+            "responses": {
+                "200": {"description": "The batches", "content": {"application/json": {}}},
+                "400": _PROBLEM,
+            },
+        }
+    },
+}
+"""The OpenAPI paths of the notary routes."""

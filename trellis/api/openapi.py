@@ -12,6 +12,7 @@ from trellis.api import types as t
 from trellis.api.blobs import OPENAPI_PATHS as BLOB_PATHS
 from trellis.api.credentials import OPENAPI_PATHS as CREDENTIAL_PATHS
 from trellis.api.did import OPENAPI_PATHS as DID_PATHS
+from trellis.api.notary import OPENAPI_PATHS as NOTARY_PATHS
 
 _SCHEMA_TYPES = (
     t.SubmitJson,
@@ -263,6 +264,7 @@ def openapi_document() -> dict[str, Any]:
         },
     }
     paths.update(DID_PATHS)
+    paths.update(NOTARY_PATHS)
     paths.update(BLOB_PATHS)
     paths.update(CREDENTIAL_PATHS)
     return {
