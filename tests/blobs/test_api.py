@@ -20,15 +20,15 @@ from trellis.api.blobs import BlobApi
 from trellis.api.server import problem_middleware
 from trellis.blobs.files import put_file
 from trellis.blobs.store import BlobStore, BlobStoreError, MemoryBlobStore
-from trellis.core.crypto.suite import ED25519
+from trellis.core.crypto.suite import ED25519, SM, Suite
 
 CHUNK = 1024
 LIMIT = 8 * CHUNK
 WAIT_S = 20.0
 
 
-def app_for(store: BlobStore | None, limit: int = LIMIT) -> web.Application:
-    api = BlobApi(store, ED25519, CHUNK, limit)
+def app_for(store: BlobStore | None, limit: int = LIMIT, suite: Suite = ED25519) -> web.Application:
+    api = BlobApi(store, suite, CHUNK, limit)
     app = web.Application(middlewares=[problem_middleware])
     app.add_routes(
         [
@@ -249,3 +249,19 @@ def test_head_answers_the_size_and_etag_without_a_body() -> None:
         assert r.headers["ETag"] == f'"{stored.file_id.hex()}"'
 
     with_client(store, body)
+
+
+def test_an_sm_chain_stores_files_under_sm3_ids() -> None:
+    store = MemoryBlobStore()
+    data = os.urandom(2 * CHUNK + 1)
+
+    async def body(c: TestClient[Any, Any]) -> None:
+        r = await c.put("/v1/blobs", data=data)
+        info = await r.json()
+        assert r.status == 201 and info["suite"] == "sm"
+        r = await c.get(f"/v1/blobs/{info['file_id']}")
+        assert await r.read() == data
+
+    with_client(store, body, suite=SM)
+    put_again = put_file(MemoryBlobStore(), SM, io.BytesIO(data), chunk_bytes=CHUNK)
+    assert put_again.file_id in store.blobs

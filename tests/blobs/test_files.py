@@ -188,6 +188,32 @@ def test_abort_keeps_chunks_that_other_files_share() -> None:
     assert b"".join(iter_file(store, ED25519, first.file_id)) == shared
 
 
+class CountingStore(MemoryBlobStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.gets = 0
+
+    def get(self, key: bytes) -> bytes:
+        self.gets += 1
+        return super().get(key)
+
+
+def test_reading_streams_one_chunk_at_a_time() -> None:
+    store = CountingStore()
+    stored = put_file(store, ED25519, io.BytesIO(os.urandom(5 * CHUNK)), chunk_bytes=CHUNK)
+    store.gets = 0
+    chunks = iter_file(store, ED25519, stored.file_id)
+    next(chunks)
+    assert store.gets == 2  # the manifest and the first chunk, nothing ahead
+    next(chunks)
+    assert store.gets == 3
+
+
+def test_a_secret_shorter_than_16_bytes_is_refused_for_writing() -> None:
+    with pytest.raises(ValueError, match="at least 16 bytes"):
+        FileWriter(MemoryBlobStore(), ED25519, secret=b"short")
+
+
 def test_uploading_a_file_again_repairs_its_damaged_chunks(real_store: BlobStore) -> None:
     data = os.urandom(2 * CHUNK)
     stored = put_file(real_store, ED25519, io.BytesIO(data), chunk_bytes=CHUNK)

@@ -232,6 +232,8 @@ class FileWriter:
         self._encryption: Encryption | None = None
         self._key = b""
         if secret is not None:
+            if len(secret) < MIN_SECRET_BYTES:
+                raise ValueError(f"an encryption secret is at least {MIN_SECRET_BYTES} bytes")
             salt = os.urandom(SALT_BYTES)
             self._key, check = _derive(suite, secret, salt)
             self._encryption = Encryption(
