@@ -7,9 +7,9 @@ ECMAScript's ``JSON.stringify`` does, and numbers are written as ECMAScript writ
 
 from __future__ import annotations
 
-import json
 import math
 from decimal import Decimal
+from json.encoder import encode_basestring as _encode_basestring
 from typing import Any
 
 __all__ = ["CanonicalizationError", "canonicalize"]
@@ -26,11 +26,13 @@ def _utf16_key(name: str) -> bytes:
 
 
 def _string(s: str) -> str:
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise CanonicalizationError("a string holds a lone surrogate") from exc
-    return json.dumps(s, ensure_ascii=False)
+    if not s.isascii():
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise CanonicalizationError("a string holds a lone surrogate") from exc
+    # The same escaping as JSON.stringify: \" \\ \b \f \n \r \t, other controls as \u00xx, the rest as is.
+    return _encode_basestring(s)
 
 
 def _number(x: float) -> str:
@@ -94,7 +96,9 @@ def _write(value: Any, out: list[str], depth: int) -> None:
             if not isinstance(k, str):
                 raise CanonicalizationError("object member names must be strings")
         out.append("{")
-        for i, k in enumerate(sorted(value, key=_utf16_key)):
+        # Code point order equals UTF-16 order unless a name holds characters above U+FFFF.
+        names = sorted(value) if all(k.isascii() for k in value) else sorted(value, key=_utf16_key)
+        for i, k in enumerate(names):
             if i:
                 out.append(",")
             out.append(_string(k))
