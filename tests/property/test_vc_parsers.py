@@ -3,7 +3,9 @@ never a crash; JCS output is JSON that parses back to the same value and is a fi
 
 from __future__ import annotations
 
+import functools
 import json
+from pathlib import Path
 from typing import Any
 
 from hypothesis import given, settings
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 from trellis.vc.errors import VcError
 from trellis.vc.jcs import canonicalize
 from trellis.vc.multibase import MultibaseError, multibase_decode, multikey_decode
+from trellis.vc.proofs import split_proof, verify_proof
 from trellis.vc.resolver import DidKeyResolver
 from trellis.vc.sd import reveal
 from trellis.vc.status import decode_list, encode_list
@@ -117,3 +120,38 @@ def test_jcs_output_is_a_fixed_point_and_independent_of_formatting(value: Any) -
     assert canonicalize(parsed) == canon
     # However the same value is written (indentation, member order), its canonical form is the same.
     assert canonicalize(json.loads(json.dumps(value, indent=1, sort_keys=False)[::1])) == canon
+
+
+def _leaves(doc: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(doc, dict):
+        return [p for k, v in doc.items() for p in _leaves(v, (*path, k))]
+    if isinstance(doc, list):
+        return [p for i, v in enumerate(doc) for p in _leaves(v, (*path, i))]
+    return [path]
+
+
+@functools.cache
+def _signed_vector_text() -> str:
+    vectors = json.loads((Path(__file__).parents[1] / "vectors" / "vc" / "eddsa-jcs-2022.json").read_text())
+    return json.dumps(vectors["signed"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_any_altered_leaf_of_a_signed_credential_is_refused(data: st.DataObject) -> None:
+    doc = json.loads(_signed_vector_text())
+    path = data.draw(st.sampled_from([p for p in _leaves(doc) if p != ("proof", "proofValue")]))
+    target = doc
+    for step in path[:-1]:
+        target = target[step]
+    old = target[path[-1]]
+    new = data.draw(json_values.filter(lambda v: v != old or type(v) is not type(old)))
+    target[path[-1]] = new
+    _, public = multikey_decode("z6MkrJVnaZkeFzdQyMZu1cgjg7k1pZZ6pvBQ7XJPt4swbTQ2")
+    try:
+        unsecured, proof = split_proof(doc)
+        verify_proof(unsecured, proof, public)
+    except VcError as exc:
+        assert exc.code in {"bad_signature", "context_mismatch", "malformed_proof", "unknown_cryptosuite", "malformed"}
+    else:
+        raise AssertionError(f"altering {path} from {old!r} to {new!r} went unnoticed")
