@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -20,9 +21,10 @@ from asn1crypto import core, tsp
 from trellis.api.notary_tsa import QUERY_MEDIA_TYPE, REPLY_MEDIA_TYPE, tsa_routes
 from trellis.app.modules.notary import record_of
 from trellis.keys.certs import create_org_ca, issue_tsa_cert
+from trellis.node.config import NotarySection
 from trellis.notary.tsa import TRELLIS_RECEIPT_OID, TsaIdentity
 
-from .conftest import ApiHarness, Response
+from .conftest import ApiHarness, Response, node_config
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 
@@ -138,3 +140,28 @@ def test_truncated_and_garbage_requests_are_refused_with_bad_data_format(tsa: Ts
 def test_oversized_requests_and_wrong_media_types_are_refused(tsa: Tsa) -> None:
     assert tsa.post(b"\x30" * 20_000).status == 413
     assert tsa.post(query(tsa.work, b"z", "z.txt"), ctype="application/json").status == 415
+
+
+def test_a_node_with_a_notary_section_serves_the_tsa_from_build_app(tmp_path: Path) -> None:
+    ca_key, ca_cert = create_org_ca("Clinic")
+    key, cert = issue_tsa_cert(ca_key, ca_cert, org="Clinic")
+    (tmp_path / "tsa.key").write_bytes(key)
+    (tmp_path / "tsa.pem").write_bytes(cert)
+    (tmp_path / "orgCA.pem").write_bytes(ca_cert)
+    cfg = msgspec.structs.replace(
+        node_config(),
+        notary=NotarySection(tsa_key=str(tmp_path / "tsa.key"), tsa_cert=str(tmp_path / "tsa.pem"), tsa_account="bob"),
+    )
+    harness = ApiHarness(tmp_path / "home", cfg)
+    try:
+        req = query(tmp_path, b"configured node\n", "doc.txt")
+        resp = harness.post("/v1/notary/tsa", data=req, headers={"Content-Type": QUERY_MEDIA_TYPE})
+        assert resp.status == 200, resp.body
+        (tmp_path / "reply.tsr").write_bytes(resp.body)
+        res = openssl(
+            "ts", "-verify", "-data", "doc.txt", "-in", "reply.tsr", "-CAfile", "orgCA.pem", "-untrusted", "tsa.pem",
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert res.returncode == 0 and "Verification: OK" in res.stdout, res.stdout + res.stderr
+    finally:
+        harness.close()

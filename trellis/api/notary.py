@@ -129,11 +129,16 @@ class NotaryApi:
 def routes(node: Node) -> list[web.RouteDef]:
     """The notary routes of ``node``."""
     api = NotaryApi(node)
-    return [
+    out = [
         web.get("/v1/notary/records/{digest}", api.record),
         web.get("/v1/notary/receipts/{digest}", api.receipt),
         web.get("/v1/notary/batches", api.batches),
     ]
+    if node.tsa is not None:  # [notary] tsa_key, tsa_cert and tsa_account are set
+        from trellis.api.notary_tsa import tsa_routes
+
+        out += tsa_routes(node, *node.tsa)
+    return out
 
 
 _PROBLEM = {

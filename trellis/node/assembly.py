@@ -11,8 +11,9 @@ from urllib.parse import urlsplit
 from trellis.app.application import TrellisApp
 from trellis.app.modules.contracts import WasmEngine
 from trellis.blobs.store import BlobStore, LocalBlobStore
+from trellis.core.errors import TrellisError
 from trellis.core.params import ChainParams
-from trellis.keys.signer import KeyStoreError, Signer
+from trellis.keys.signer import KeyStore, KeyStoreError, Signer
 from trellis.node.certwatch import CertWatcher
 from trellis.node.clock import SystemClock
 from trellis.node.config import BlobsSection, ConfigError, NodeConfig, load_config
@@ -21,6 +22,7 @@ from trellis.node.node import Node
 from trellis.node.privval import PrivValidator
 from trellis.node.verifier import CpuPoolVerifier, TrustingVerifier
 from trellis.node.wal import FileWal
+from trellis.notary.tsa import TsaIdentity
 from trellis.p2p.address import PeerAddress
 from trellis.p2p.tcp import TlsTransport
 from trellis.storage.chain_store import ChainStore
@@ -113,7 +115,30 @@ def _assemble(home: Home, cfg: NodeConfig, params: ChainParams, signer: Signer) 
         p2p = cfg.p2p
         watcher = CertWatcher(transport, home.root / p2p.cert, home.root / p2p.key, p2p.cert_reload_s)
     blobs = blob_store(cfg.blobs, home.root)
-    return Node(params, cfg, store, app, privval, SystemClock(), transport, watcher, blobs)
+    tsa = tsa_setup(home, cfg, params)
+    return Node(params, cfg, store, app, privval, SystemClock(), transport, watcher, blobs, tsa)
+
+
+def tsa_setup(home: Home, cfg: NodeConfig, params: ChainParams) -> tuple[TsaIdentity, Signer] | None:
+    """The RFC 3161 authority ``[notary]`` configures (None when it is off).
+
+    Raises:
+        ConfigError: the key or certificate cannot be read; the account key is not in the key store.
+    """
+    section = cfg.notary
+    if not (section.tsa_key and section.tsa_cert and section.tsa_account):
+        return None
+    try:
+        identity = TsaIdentity.from_pem(
+            (home.root / section.tsa_key).read_bytes(), (home.root / section.tsa_cert).read_bytes()
+        )
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"[notary] cannot load the TSA key and certificate: {exc}") from exc
+    try:
+        signer = KeyStore(home.root / "keys", params.suite).signer(section.tsa_account, None)
+    except TrellisError as exc:
+        raise ConfigError(f"[notary] tsa_account {section.tsa_account!r}: {exc}") from exc
+    return identity, signer
 
 
 def blob_store(section: BlobsSection, root: Path) -> BlobStore:

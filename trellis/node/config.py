@@ -174,6 +174,18 @@ class BlobsSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
             raise ValueError('backend = "s3" needs s3_bucket')
 
 
+class NotarySection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The RFC 3161 time-stamping endpoint ``POST /v1/notary/tsa`` (docs/spec/receipt.md); off unless all three
+    are set."""
+
+    tsa_key: Annotated[str, msgspec.Meta(max_length=4096)] = ""
+    """PEM private key of the TSA certificate, relative to the home directory unless absolute."""
+    tsa_cert: Annotated[str, msgspec.Meta(max_length=4096)] = ""
+    """PEM TSA certificate (``trellis.keys.certs.issue_tsa_cert``: extendedKeyUsage timeStamping)."""
+    tsa_account: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    """Name of the (unencrypted) key in the home's key store whose account anchors digests not yet on chain."""
+
+
 class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole node configuration."""
 
@@ -185,6 +197,7 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     bench: BenchSection = BenchSection()
     signer: SignerSection = SignerSection()
     blobs: BlobsSection = BlobsSection()
+    notary: NotarySection = NotarySection()
 
 
 def load_config(path: Path) -> NodeConfig:

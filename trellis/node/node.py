@@ -17,12 +17,14 @@ from trellis.core.execution.state_keys import MEMBERSHIP_KEY
 from trellis.core.ledger.block import Receipt
 from trellis.core.params import ChainParams
 from trellis.keys.certs import CertError
+from trellis.keys.signer import Signer
 from trellis.node.certwatch import CertWatcher
 from trellis.node.clock import Clock
 from trellis.node.config import NodeConfig, timeouts_of
 from trellis.node.consensus_driver import ConsensusDriver, Network, NoNetwork
 from trellis.node.mempool import Mempool
 from trellis.node.privval import PrivValidator
+from trellis.notary.tsa import TsaIdentity
 from trellis.p2p.transport import Transport
 from trellis.storage.chain_store import ChainStore
 
@@ -96,9 +98,12 @@ class Node:
         transport: Transport | None = None,
         cert_watcher: CertWatcher | None = None,
         blobs: BlobStore | None = None,
+        tsa: tuple[TsaIdentity, Signer] | None = None,
     ) -> None:
         self.params = params
         self.blobs = blobs
+        self.tsa = tsa
+        """The time-stamping authority's certificate and key, and the chain account it anchors with (or None)."""
         self.cert_watcher = cert_watcher
         self.config = config
         self.store = store
