@@ -4,11 +4,12 @@ receipt tests and the receipt test-vector generator)."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from trellis.core.codec import encode
-from trellis.core.crypto.suite import ED25519, address_of, ed25519_keypair_from_seed, ed25519_sign
+from trellis.core.crypto.suite import ED25519, address_of, ed25519_keypair_from_seed, ed25519_sign, suite_by_name
 from trellis.core.execution.apply import genesis_writes
 from trellis.core.execution.block import build_block, genesis_tip
 from trellis.core.ledger.block import Block, Commit, CommitSig, Receipt, block_hash
@@ -22,6 +23,7 @@ from trellis.core.params import (
     GenesisValidator,
     params_from_genesis,
 )
+from trellis.keys.signer import MemorySigner
 
 GENESIS_TIME_MS = 1_700_000_000_000
 
@@ -30,22 +32,32 @@ def _key(name: str) -> tuple[bytes, bytes]:
     return ed25519_keypair_from_seed(hashlib.sha256(name.encode()).digest())
 
 
-VALIDATORS = [_key(f"validator-{i}") for i in range(4)]
-SENDER = _key("notary-sender")
+def _signer(name: str, suite: str) -> tuple[bytes, Callable[[bytes], bytes]]:
+    """(public key, sign) of the named key in ``suite`` (ed25519: the keys above)."""
+    if suite == "ed25519":
+        sk, pk = _key(name)
+        return pk, lambda m: ed25519_sign(sk, m)
+    signer = MemorySigner(hashlib.sha256(name.encode()).digest(), suite_by_name(suite))
+    return signer.public_key, signer.sign
+
+
 FILES = [b"lab report 1\n", b"invoice 2026-11-26\n", b"", b"court filing\x00\x01\x02"]
 
 
-def genesis(chain_id: str = "notary-vectors") -> Genesis:
+def genesis(chain_id: str = "notary-vectors", suite: str = "ed25519") -> Genesis:
     """A genesis with the four validators and a funded sender."""
+    s = suite_by_name(suite)
+    sender = address_of(s, _signer("notary-sender", suite)[0]).hex()
     return Genesis(
         chain_id=chain_id,
         genesis_time_ms=GENESIS_TIME_MS,
         validators=[
-            GenesisValidator(name=f"validator-{i}", public_key=pk.hex(), power=1)
-            for i, (_, pk) in enumerate(VALIDATORS)
+            GenesisValidator(name=f"validator-{i}", public_key=_signer(f"validator-{i}", suite)[0].hex(), power=1)
+            for i in range(4)
         ],
-        mint_authority=address_of(ED25519, SENDER[1]).hex(),
-        accounts=[GenesisAccount(address=address_of(ED25519, SENDER[1]).hex(), balance=1000)],
+        mint_authority=sender,
+        accounts=[GenesisAccount(address=sender, balance=1000)],
+        **({} if suite == "ed25519" else {"suite": suite}),
     )
 
 
@@ -55,8 +67,9 @@ def sign_commit(params: ChainParams, block: Block) -> Commit:
     msg = vote_signing_bytes(
         Vote(chain_id=params.chain_id, kind=PRECOMMIT, height=block.header.height, round=0, block_hash=bid)
     )
+    keys = [_signer(f"validator-{i}", params.suite.name) for i in range(4)]
     sigs = sorted(
-        (CommitSig(validator=address_of(ED25519, pk), signature=ed25519_sign(sk, msg)) for sk, pk in VALIDATORS),
+        (CommitSig(validator=address_of(params.suite, pk), signature=sign(msg)) for pk, sign in keys),
         key=lambda s: s.validator,
     )
     return Commit(height=block.header.height, round=0, block_hash=bid, signatures=sigs)
@@ -104,26 +117,27 @@ class AnchoredChain:
 
 
 def _tx(params: ChainParams, nonce: int, payload: NotaryAnchor) -> SignedTx:
-    sk, pk = SENDER
+    pk, sign = _signer("notary-sender", params.suite.name)
     body = TxBody(chain_id=params.chain_id, sender=pk, nonce=nonce, payload=payload)
-    return sign_tx(body, lambda m: ed25519_sign(sk, m))
+    return sign_tx(body, sign)
 
 
-def anchored_chain(chain_id: str = "notary-vectors") -> AnchoredChain:
+def anchored_chain(chain_id: str = "notary-vectors", suite: str = "ed25519") -> AnchoredChain:
     """Commit one block with two anchors (an unrelated batch, then ``FILES`` with metadata)."""
-    params = params_from_genesis(genesis(chain_id))
+    params = params_from_genesis(genesis(chain_id, suite))
+    h = params.suite.hash
     st = _State()
     tip, tree = genesis_tip(params, st)
     st.nodes.update(tree.nodes)
     for k, v in genesis_writes(params).items():
         assert v is not None
         st.state[k] = v
-    other = NotaryAnchor(digests=[ED25519.hash(b"other %d" % i) for i in range(3)])
+    other = NotaryAnchor(digests=[h(b"other %d" % i) for i in range(3)])
     files = NotaryAnchor(
-        digests=[ED25519.hash(f) for f in FILES], record_type="document", owner="did:web:example.org", ref="case-42"
+        digests=[h(f) for f in FILES], record_type="document", owner="did:web:example.org", ref="case-42"
     )
     txs = [_tx(params, 0, other), _tx(params, 1, files)]
-    proposer = address_of(ED25519, VALIDATORS[0][1])
+    proposer = address_of(params.suite, _signer("validator-0", params.suite.name)[0])
     executed = build_block(params, st, st, tip, txs, [encode(t) for t in txs], tip.time_ms + 1000, proposer)
     for k, v in executed.output.writes.items():
         if v is None:
@@ -132,12 +146,12 @@ def anchored_chain(chain_id: str = "notary-vectors") -> AnchoredChain:
             st.state[k] = v
     st.nodes.update(executed.tree.nodes)
     block = executed.block
-    h = block.header.height
+    height = block.header.height
     return AnchoredChain(
         params=params,
-        blocks={h: block},
-        results={h: list(executed.output.receipts)},
-        commits={h: sign_commit(params, block)},
+        blocks={height: block},
+        results={height: list(executed.output.receipts)},
+        commits={height: sign_commit(params, block)},
         st=st,
     )
 

@@ -119,3 +119,15 @@ def test_vectors_are_current_and_verify_against_their_genesis() -> None:
             r = decode_receipt(files[f"file{i}.receipt.{form}"])
             assert verify_receipt(r, params, ED25519.hash(files[f"file{i}.bin"])).height == 1
     assert failed_check(files["other-chain.receipt.json"], params) == "wrong_chain"
+
+
+def test_on_an_sm_chain_receipts_use_sm3_and_verify_against_the_sm_genesis() -> None:
+    from trellis.core.crypto.suite import SM
+
+    sm = anchored_chain("notary-sm", suite="sm")
+    r = receipt_for(sm, sm.params, SM.hash(FILES[3]))
+    assert r is not None and r.digest_alg == "sm3"
+    v = verify_receipt(receipt_from_json(receipt_to_json(r)), sm.params, SM.hash(FILES[3]))
+    assert v.batch_index == 3
+    assert failed_check(receipt_to_binary(r), sm.params, ED25519.hash(FILES[3])) == "file_digest"
+    assert failed_check(receipt_to_binary(r), anchored_chain().params) == "wrong_chain"
