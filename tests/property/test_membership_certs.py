@@ -141,3 +141,23 @@ def test_registering_the_unedited_certificate_succeeds() -> None:
     ctx = _Ctx()
     events = handle_register_cert(ctx, RegisterCert(cert=CERT_DER))
     assert events[0].type == "membership.cert_registered"
+
+
+def test_a_certificate_with_an_unknown_x509_version_is_refused_not_a_crash() -> None:
+    # cryptography raises InvalidVersion (not a ValueError) for a version field other than v1/v3 — found by
+    # Hypothesis; the TBSCertificate's version is the first "A0 03 02 01 02" in the DER.
+    at = CERT_DER.index(bytes.fromhex("a003020102"))
+    bad = CERT_DER[: at + 4] + b"\x05" + CERT_DER[at + 5 :]
+    try:
+        parse_identity_cert(bad)
+    except CertificateRefused as exc:
+        assert exc.code == "malformed_certificate"
+    else:
+        raise AssertionError("a certificate with an unknown version was accepted")
+    ctx = _Ctx()
+    try:
+        handle_register_cert(ctx, RegisterCert(cert=bad))
+    except TxFailure as fail:
+        assert fail.message.startswith("malformed_certificate")
+    else:
+        raise AssertionError("registering it succeeded")

@@ -113,10 +113,21 @@ class IdentityCert:
     not_after_ms: int
 
 
+_PARSE_ERRORS = (
+    ValueError,
+    TypeError,
+    OverflowError,
+    UnsupportedAlgorithm,
+    x509.InvalidVersion,
+    x509.ExtensionNotFound,
+)
+"""Everything ``cryptography`` raises on hostile certificate bytes (``InvalidVersion`` is no ValueError)."""
+
+
 def _load_der(der: bytes) -> x509.Certificate:
     try:
         return x509.load_der_x509_certificate(der)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+    except _PARSE_ERRORS as exc:
         raise CertificateRefused("malformed_certificate", "not a DER-encoded X.509 certificate") from exc
 
 
@@ -161,7 +172,7 @@ def parse_identity_cert(der: bytes) -> IdentityCert:
         not_before, not_after = _validity_ms(cert)
         org = _single_attr(subject, NameOID.ORGANIZATION_NAME)
         role = _single_attr(subject, NameOID.ORGANIZATIONAL_UNIT_NAME)
-    except (ValueError, TypeError, UnsupportedAlgorithm, OverflowError) as exc:
+    except _PARSE_ERRORS as exc:
         raise CertificateRefused("malformed_certificate", "the certificate's fields cannot be read") from exc
     if not isinstance(key, ed25519.Ed25519PublicKey):
         raise CertificateRefused("unsupported_key", "the certificate's subject key is not an Ed25519 key")
@@ -197,7 +208,7 @@ def check_ca_cert(ca_der: bytes) -> None:
         bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
         org = _single_attr(cert.subject, NameOID.ORGANIZATION_NAME)
         cert.public_key()
-    except (ValueError, TypeError, UnsupportedAlgorithm, x509.ExtensionNotFound) as exc:
+    except _PARSE_ERRORS as exc:
         raise CertificateRefused("malformed_certificate", "not a CA certificate (no basicConstraints)") from exc
     if not bc.ca or org is None:
         raise CertificateRefused("malformed_certificate", "not a CA certificate (CA:false or no O)")
@@ -220,7 +231,7 @@ def find_issuer(cert_der: bytes, config: MembershipConfig) -> tuple[MemberOrg, b
                 if cert.issuer != ca.subject:
                     continue
                 cert.verify_directly_issued_by(ca)
-            except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+            except (InvalidSignature, *_PARSE_ERRORS):
                 continue
             return org, ca_der, ca
     raise CertificateRefused("unknown_ca", "the certificate was not issued by a member organisation's CA")
