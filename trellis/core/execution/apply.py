@@ -99,6 +99,7 @@ def apply_block(
     """
     suite = env.params.suite
     chain_id = env.params.chain_id
+    state = _GuardedState(state)
     writes: dict[bytes, bytes | None] = {}
     receipts: list[Receipt] = []
     hashes: list[bytes] = []
@@ -183,6 +184,17 @@ def apply_block(
             receipt = Receipt(
                 tx_hash=h, code=int(fail.code), message=fail.message[:512], events=[], gas_used=ctx.gas_used
             )
+        except (StateUnavailable, MemoryError, RecursionError):
+            raise  # this node's own trouble, not the transaction's: stop rather than record a receipt
+        except Exception as exc:  # a handler bug that input found: see ResultCode.HANDLER_ERROR
+            module = type(body.payload).__name__
+            receipt = Receipt(
+                tx_hash=h,
+                code=int(ResultCode.HANDLER_ERROR),
+                message=f"the {module} handler failed on this transaction ({type(exc).__name__})",
+                events=[],
+                gas_used=ctx.gas_used,
+            )
         else:
             block_layer.merge(tx_layer)
             receipt = Receipt(
@@ -200,6 +212,32 @@ def apply_block(
             writes[akey] = encode(Account(balance=paying.balance - fee, nonce=paying.nonce))
         receipts.append(receipt)
     return BlockOutput(receipts=receipts, writes=writes, tx_hashes=hashes, senders=senders)
+
+
+class StateUnavailable(Exception):
+    """Reading the state failed (a storage error of this node). Never turned into a receipt."""
+
+
+class _GuardedState:
+    """The state reader, with its failures marked as ``StateUnavailable`` so they are told apart from handler
+    bugs (which fail only the transaction)."""
+
+    __slots__ = ("_state",)
+
+    def __init__(self, state: StateReader) -> None:
+        self._state = state
+
+    def get(self, key: bytes) -> bytes | None:
+        try:
+            return self._state.get(key)
+        except Exception as exc:
+            raise StateUnavailable(f"reading state key {key[:40]!r} failed: {exc}") from exc
+
+    def scan(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        try:
+            return self._state.scan(start, end, limit)
+        except Exception as exc:
+            raise StateUnavailable(f"scanning state from {start[:40]!r} failed: {exc}") from exc
 
 
 class _Layer:

@@ -41,6 +41,10 @@ class ResultCode(IntEnum):
     """A ``notary.anchor`` with more digests than one transaction may anchor (notary module)."""
     DUPLICATE_DIGEST = 24
     """The same digest twice in one ``notary.anchor`` batch (notary module)."""
+    HANDLER_ERROR = 25
+    """A module's handler raised something other than ``TxFailure`` on this transaction: a bug that hostile
+    input found. The transaction fails like any other (every node fails it the same way) instead of halting
+    the chain; the message names the exception class."""
 
 
 class TxFailure(Exception):
