@@ -26,6 +26,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from trellis.api.responses import ok, problem
 from trellis.blobs.files import (
     FileNotStored,
     FileTooLarge,
@@ -100,16 +101,6 @@ def manifest_json(file_id: bytes, m: Manifest) -> ManifestJson:
     )
 
 
-def _problem(status: int, code: str, detail: str) -> web.Response:
-    from trellis.api.server import problem  # server imports this module: import at call time
-
-    return problem(status, code, detail)
-
-
-def _json(obj: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=msgspec.json.encode(obj), content_type="application/json")
-
-
 def _file_id(text: str) -> bytes | None:
     t = text[2:] if text[:2] in ("0x", "0X") else text
     if len(t) != 64 or not _HEX64.issuperset(t):
@@ -138,7 +129,7 @@ class BlobApi:
         self.max_upload_bytes = max_upload_bytes
 
     def _disabled(self) -> web.Response:
-        return _problem(404, "blobs_disabled", "this node has no blob store")
+        return problem(404, "blobs_disabled", "this node has no blob store")
 
     async def put(self, request: web.Request) -> web.Response:
         """Store the request body as one file; answer 201 with a ``BlobJson``."""
@@ -146,10 +137,10 @@ class BlobApi:
             return self._disabled()
         limit = self.max_upload_bytes
         if limit == 0:
-            return _problem(403, "uploads_disabled", "this node accepts no uploads ([blobs] max_upload_bytes = 0)")
+            return problem(403, "uploads_disabled", "this node accepts no uploads ([blobs] max_upload_bytes = 0)")
         declared = request.content_length
         if declared is not None and declared > limit:
-            return _problem(413, "file_too_large", f"the file is {declared} bytes; this node accepts at most {limit}")
+            return problem(413, "file_too_large", f"the file is {declared} bytes; this node accepts at most {limit}")
         writer = FileWriter(self.store, self.suite, chunk_bytes=self.chunk_bytes, max_bytes=limit)
         pending = bytearray()
         received = 0
@@ -159,33 +150,31 @@ class BlobApi:
                     data = await request.content.read(_READ_BYTES)
                 except Exception as exc:  # the client went away mid-body: aiohttp's payload errors vary by version
                     await asyncio.to_thread(writer.abort)
-                    return _problem(400, "truncated_upload", f"the upload was cut off after {received} bytes: {exc}")
+                    return problem(400, "truncated_upload", f"the upload was cut off after {received} bytes: {exc}")
                 if not data:
                     break
                 received += len(data)
                 if received > limit:
                     await asyncio.to_thread(writer.abort)
-                    return _problem(
-                        413, "file_too_large", f"the file is larger than this node's limit of {limit} bytes"
-                    )
+                    return problem(413, "file_too_large", f"the file is larger than this node's limit of {limit} bytes")
                 pending += data
                 if len(pending) >= self.chunk_bytes:
                     await asyncio.to_thread(writer.write, bytes(pending))
                     pending.clear()
             if declared is not None and received != declared:
                 await asyncio.to_thread(writer.abort)
-                return _problem(
+                return problem(
                     400, "truncated_upload", f"the body has {received} bytes; its Content-Length says {declared}"
                 )
             if pending:
                 await asyncio.to_thread(writer.write, bytes(pending))
             stored = await asyncio.to_thread(writer.finish)
         except FileTooLarge as exc:
-            return _problem(413, exc.code, exc.reason)
+            return problem(413, exc.code, exc.reason)
         except BlobStoreError as exc:
             writer.abort()
             log.error("blob store failed during an upload: %s", exc.reason)
-            return _problem(503, exc.code, exc.reason)
+            return problem(503, exc.code, exc.reason)
         except BaseException:
             # A store failure or the handler cancelled (the client went away, the server stops): nothing
             # partial stays. Synchronous on purpose: a cancelled handler must not leave before the chunks are gone.
@@ -200,7 +189,7 @@ class BlobApi:
             suite=m.suite,
             encrypted=m.encryption is not None,
         )
-        resp = _json(body, 201)
+        resp = ok(body, 201)
         resp.headers["Location"] = f"/v1/blobs/{stored.file_id.hex()}"
         return resp
 
@@ -209,24 +198,24 @@ class BlobApi:
             return self._disabled()
         file_id = _file_id(request.match_info["file_id"])
         if file_id is None:
-            return _problem(400, "bad_file_id", "a file id is 64 hex digits")
+            return problem(400, "bad_file_id", "a file id is 64 hex digits")
         try:
             return file_id, await asyncio.to_thread(load_manifest, self.store, self.suite, file_id)
         except FileNotStored as exc:
-            return _problem(404, exc.code, exc.reason)
+            return problem(404, exc.code, exc.reason)
         except ManifestCorrupt as exc:
             log.error("blob store damaged: %s", exc.reason)
-            return _problem(500, exc.code, exc.reason)
+            return problem(500, exc.code, exc.reason)
         except BlobStoreError as exc:
             log.error("blob store failed: %s", exc.reason)
-            return _problem(503, exc.code, exc.reason)
+            return problem(503, exc.code, exc.reason)
 
     async def manifest(self, request: web.Request) -> web.Response:
         """Answer the file's verified manifest as ``ManifestJson``."""
         got = await self._manifest(request)
         if isinstance(got, web.Response):
             return got
-        return _json(manifest_json(*got))
+        return ok(manifest_json(*got))
 
     async def get(self, request: web.Request) -> web.StreamResponse:
         """Stream the file's bytes, each chunk verified before it is sent."""
@@ -235,7 +224,7 @@ class BlobApi:
             return got
         file_id, m = got
         if m.encryption is not None:
-            return _problem(
+            return problem(
                 409, "encrypted_blob", "the file is encrypted under its owner's key: fetch it with trellis blob get"
             )
         assert self.store is not None
@@ -251,7 +240,7 @@ class BlobApi:
             first = await asyncio.to_thread(_next, chunks)
         except TrellisError as exc:
             log.error("blob store failed: %s", exc.reason)
-            return _problem(500, exc.code, exc.reason)
+            return problem(500, exc.code, exc.reason)
         resp = web.StreamResponse(headers=headers)
         resp.content_length = m.size
         await resp.prepare(request)

@@ -15,7 +15,8 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from trellis.api.types import ProblemJson, header_json, hx, proof_json
+from trellis.api.responses import ok, problem
+from trellis.api.types import header_json, hx, proof_json
 from trellis.app.modules.credentials import (
     CommittedView,
     list_issuers,
@@ -42,21 +43,6 @@ class VerifyRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     presentation: dict[str, Any] | None = None
     challenge: str | None = None
     domain: str | None = None
-
-
-def _problem(status: int, code: str, detail: str) -> web.Response:
-    body = ProblemJson(
-        type=f"https://trellis.dev/problems/{code}",
-        title=code.replace("_", " "),
-        status=status,
-        detail=detail,
-        code=code,
-    )
-    return web.Response(status=status, body=msgspec.json.encode(body), content_type="application/problem+json")
-
-
-def _json(obj: Any) -> web.Response:
-    return web.Response(body=msgspec.json.encode(obj), content_type="application/json")
 
 
 def _checks(checks: list[Check]) -> list[dict[str, Any]]:
@@ -99,35 +85,35 @@ class CredentialsApi:
         try:
             req = msgspec.json.decode(await request.read(), type=VerifyRequest)
         except msgspec.DecodeError as exc:
-            return _problem(400, "malformed", f"invalid request body: {exc}")
+            return problem(400, "malformed", f"invalid request body: {exc}")
         view = self._view()
         params = self.node.app.params
         resolver = resolver_for(view.get, params.chain_id, params.suite.name)
         if (req.credential is None) == (req.presentation is None):
-            return _problem(400, "malformed", "give exactly one of credential and presentation")
+            return problem(400, "malformed", "give exactly one of credential and presentation")
         if req.presentation is not None:
             if req.challenge is None or req.domain is None:
-                return _problem(400, "malformed", "a presentation is verified against a challenge and a domain")
+                return problem(400, "malformed", "a presentation is verified against a challenge and a domain")
             result: VerificationResult | PresentationResult = verify_presentation(
                 req.presentation, view, resolver, challenge=req.challenge, domain=req.domain
             )
         else:
             result = verify_credential(req.credential, view, resolver)
-        return _json(verification_json(result, view.height, view.time_ms))
+        return ok(verification_json(result, view.height, view.time_ms))
 
     async def status_list(self, request: web.Request) -> web.Response:
         """A status list's bits, optionally with state proofs."""
         list_id = request.match_info["id"]
         if len(list_id) > _LIST_ID_MAX:
-            return _problem(400, "malformed", f"a list id is at most {_LIST_ID_MAX} characters")
+            return problem(400, "malformed", f"a list id is at most {_LIST_ID_MAX} characters")
         app = self.node.app
         want_proof = request.query.get("proof", "").lower() in ("1", "true", "yes")
         record = read_status_list(app.store.get, list_id)
         if record is None:
-            return _problem(404, "unknown_status_list", f"no status list {list_id!r}")
+            return problem(404, "unknown_status_list", f"no status list {list_id!r}")
         url = f"{request.url.origin()}/v1/status-lists/{list_id}"
         if not want_proof:
-            return _json(
+            return ok(
                 {**status_list_json(record, status_list_bits(app.store.get, record), url), "height": app.info().height}
             )
         height = app.info().height
@@ -156,13 +142,13 @@ class CredentialsApi:
             },
             "entries": entries,
         }
-        return _json(body)
+        return ok(body)
 
     async def issuers(self, request: web.Request) -> web.Response:
         """The trust registry."""
         app = self.node.app
         records = list_issuers(app.store.scan)
-        return _json(
+        return ok(
             {
                 "issuers": [
                     {

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from aiohttp import web
 
+from trellis.api.responses import ok, problem
 from trellis.app.modules.notary import batches_by, receipt_for, record_of
 from trellis.core.execution.notary import NotaryBatch
 from trellis.node.node import Node
@@ -24,16 +24,6 @@ from trellis.notary.receipt import receipt_to_binary, receipt_to_json
 __all__ = ["OPENAPI_PATHS", "NotaryApi", "routes"]
 
 MSGPACK_MEDIA_TYPE = "application/msgpack"
-
-
-def _problem(status: int, code: str, detail: str) -> web.Response:
-    body = {"type": f"https://trellis.dev/problems/{code}", "title": code.replace("_", " "), "status": status}
-    body |= {"detail": detail, "code": code}
-    return web.Response(status=status, body=msgspec.json.encode(body), content_type="application/problem+json")
-
-
-def _json(obj: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=msgspec.json.encode(obj), content_type="application/json")
 
 
 def parse_digest(text: str) -> bytes | None:
@@ -71,7 +61,7 @@ class NotaryApi:
     def _digest(self, request: web.Request) -> bytes | web.Response:
         d = parse_digest(request.match_info["digest"])
         if d is None:
-            return _problem(400, "bad_digest", "a digest is 64 hex digits (32 bytes: SHA-256 or SM3 by chain suite)")
+            return problem(400, "bad_digest", "a digest is 64 hex digits (32 bytes: SHA-256 or SM3 by chain suite)")
         return d
 
     async def record(self, request: web.Request) -> web.Response:
@@ -81,9 +71,9 @@ class NotaryApi:
             return d
         view = record_of(self.node.store.get, d)
         if view is None:
-            return _problem(404, "not_found", f"digest {d.hex()} was never anchored on this chain")
+            return problem(404, "not_found", f"digest {d.hex()} was never anchored on this chain")
         rec = view.record
-        return _json(
+        return ok(
             {
                 "digest": "0x" + d.hex(),
                 "height": rec.height,
@@ -102,28 +92,28 @@ class NotaryApi:
             return d
         r = receipt_for(self.node.store, self.node.app.params, d)
         if r is None:
-            return _problem(404, "not_found", f"no committed anchoring of digest {d.hex()} on this chain")
+            return problem(404, "not_found", f"no committed anchoring of digest {d.hex()} on this chain")
         fmt = request.query.get("format", "")
         if fmt == "msgpack" or (not fmt and MSGPACK_MEDIA_TYPE in request.headers.get("Accept", "")):
             return web.Response(body=receipt_to_binary(r), content_type=MSGPACK_MEDIA_TYPE)
         if fmt not in ("", "json"):
-            return _problem(400, "bad_parameter", "format is 'json' or 'msgpack'")
+            return problem(400, "bad_parameter", "format is 'json' or 'msgpack'")
         return web.Response(body=receipt_to_json(r), content_type="application/json")
 
     async def batches(self, request: web.Request) -> web.Response:
         """GET /v1/notary/batches?owner=DID or ?ref=REF."""
         q = request.query
         if ("owner" in q) == ("ref" in q):
-            return _problem(400, "bad_parameter", "give exactly one of 'owner' or 'ref'")
+            return problem(400, "bad_parameter", "give exactly one of 'owner' or 'ref'")
         kind = "owner" if "owner" in q else "ref"
         value = q[kind]
         if not value or len(value) > 256:
-            return _problem(400, "bad_parameter", f"{kind} must be 1 to 256 characters")
+            return problem(400, "bad_parameter", f"{kind} must be 1 to 256 characters")
         limit_text = q.get("limit", "100")
         if not limit_text.isdigit() or not 1 <= int(limit_text) <= 1000:
-            return _problem(400, "bad_parameter", "limit must be 1 to 1000")
+            return problem(400, "bad_parameter", "limit must be 1 to 1000")
         found = batches_by(self.node.store, self.node.app.params, kind, value, int(limit_text))
-        return _json({kind: value, "batches": [batch_json(b) for b in found]})
+        return ok({kind: value, "batches": [batch_json(b) for b in found]})
 
 
 def routes(node: Node) -> list[web.RouteDef]:

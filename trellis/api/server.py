@@ -21,6 +21,7 @@ from trellis.api.credentials import routes as credential_routes
 from trellis.api.did import routes as did_routes
 from trellis.api.notary import routes as notary_routes
 from trellis.api.openapi import openapi_document
+from trellis.api.responses import ok, problem
 from trellis.api.types import (
     AccountJson,
     AccountTxJson,
@@ -40,7 +41,6 @@ from trellis.api.types import (
     KvRecordJson,
     MemberOrgJson,
     MembershipJson,
-    ProblemJson,
     ProposalJson,
     RevokedJson,
     StateValueJson,
@@ -106,23 +106,6 @@ class ApiError(Exception):
         self.status = status
         self.code = code
         self.detail = detail
-
-
-def problem(status: int, code: str, detail: str) -> web.Response:
-    """A problem-details response."""
-    body = ProblemJson(
-        type=f"https://trellis.dev/problems/{code}",
-        title=code.replace("_", " "),
-        status=status,
-        detail=detail,
-        code=code,
-    )
-    return web.Response(status=status, body=msgspec.json.encode(body), content_type="application/problem+json")
-
-
-def ok(obj: Any, status: int = 200) -> web.Response:
-    """A JSON response of an API struct."""
-    return web.Response(status=status, body=msgspec.json.encode(obj), content_type="application/json")
 
 
 @web.middleware
