@@ -173,6 +173,41 @@ def _org_of(cert: x509.Certificate) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _leaf_builder(
+    subject: x509.Name,
+    ca_cert: x509.Certificate,
+    public: ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey,
+    start: datetime,
+    end: datetime,
+) -> x509.CertificateBuilder:
+    """The part every end-entity certificate shares: names, key, a random serial, validity, CA:false."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+    )
+
+
+def _signing_key_usage(*, content_commitment: bool) -> x509.KeyUsage:
+    """keyUsage digitalSignature (and nonRepudiation/contentCommitment for time-stamping), nothing else."""
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=content_commitment,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 def issue_node_cert(
     ca_key_pem: bytes,
     ca_cert_pem: bytes,
@@ -238,26 +273,9 @@ def issue_node_cert(
     except x509.ExtensionNotFound:
         authority_key_id = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca_cert.subject)
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        _leaf_builder(subject, ca_cert, public, start, end)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            _signing_key_usage(content_commitment=False),
             critical=True,
         )
         .add_extension(
@@ -328,26 +346,9 @@ def issue_tsa_cert(
         ]
     )
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca_cert.subject)
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + timedelta(days=valid_days))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        _leaf_builder(subject, ca_cert, public, start, start + timedelta(days=valid_days))
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            _signing_key_usage(content_commitment=True),
             critical=True,
         )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
@@ -419,16 +420,8 @@ def issue_identity_cert(
             x509.NameAttribute(NameOID.COMMON_NAME, name),
         ]
     )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca_cert.subject)
-        .public_key(ed25519.Ed25519PublicKey.from_public_bytes(public_key))
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
+    cert = _leaf_builder(subject, ca_cert, ed25519.Ed25519PublicKey.from_public_bytes(public_key), start, end).sign(
+        ca_key, hashes.SHA256()
     )
     return cert.public_bytes(serialization.Encoding.PEM)
 
