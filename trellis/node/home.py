@@ -22,6 +22,7 @@ from trellis.core.params import (
     ChainParams,
     Genesis,
     GenesisAccount,
+    GenesisContracts,
     GenesisMembership,
     GenesisOrg,
     GenesisValidator,
@@ -161,8 +162,9 @@ def dev_genesis(
     suite: str = ED25519.name,
     permissioned: bool = False,
 ) -> Genesis:
-    """A development genesis with crypto suite ``suite``: ``alice`` is the mint authority and funded, ``bob``
-    funded with less. ``permissioned``: membership is enforced (senders need certificates)."""
+    """A development genesis with crypto suite ``suite``: ``alice`` is the mint authority, the governance address
+    (she may upgrade any contract and authorise credential issuers) and funded; ``bob`` funded with less.
+    ``permissioned``: membership is enforced (senders need certificates)."""
     return Genesis(
         chain_id=chain_id,
         suite=suite,
@@ -176,6 +178,7 @@ def dev_genesis(
             *extra_accounts,
         ],
         membership=GenesisMembership(enforce=permissioned),
+        contracts=GenesisContracts(governance=alice.address.hex()),
     )
 
 
