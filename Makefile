@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 HOME_DIR ?= .trellis
 STAMP := $(VENV)/.installed
 
-.PHONY: venv install run test sim bench lint typecheck fmt clean contracts-toolchain contracts hsm-tools
+.PHONY: venv install run test sim bench lint typecheck fmt clean contracts-toolchain contracts hsm-tools openssl-tool
 SEEDS ?= 10000
 VALIDATORS ?= 4
 
@@ -57,7 +57,18 @@ hsm-tools:
 	command -v softhsm2-util >/dev/null && test -f $(SOFTHSM_MODULE) || \
 		{ echo "hsm-tools: softhsm2 installed, but softhsm2-util or $(SOFTHSM_MODULE) is still missing" >&2; exit 1; }
 
-test: $(STAMP) contracts-toolchain hsm-tools
+# The openssl command line (Debian openssl), which the RFC 3161 tests use to check our time-stamp tokens as an
+# independent verifier; installed with apt-get when missing, a loud failure when that is impossible.
+openssl-tool:
+	@if command -v openssl >/dev/null; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then echo "openssl-tool: the openssl command is missing: install it by hand" >&2; exit 1; fi; \
+	if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	echo "openssl-tool: installing Debian openssl"; \
+	{ $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssl \
+		|| { $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssl; }; } \
+		|| { echo "openssl-tool: FAILED to install openssl with apt-get" >&2; exit 1; }
+
+test: $(STAMP) contracts-toolchain hsm-tools openssl-tool
 	$(VENV)/bin/ruff check trellis tests
 	$(VENV)/bin/mypy --strict trellis/core
 	$(VENV)/bin/mypy trellis
