@@ -15,6 +15,7 @@ from typing import Any
 from trellis.core.execution.identity import DidError, format_did, parse_did, read_did, read_version
 from trellis.core.execution.state_keys import DidRecord, DidVersion
 from trellis.core.ledger.tx import DidDocument
+from trellis.vc.multibase import multikey_encode
 
 Get = Callable[[bytes], bytes | None]
 
@@ -24,25 +25,10 @@ MULTIKEY_CONTEXT = "https://w3id.org/security/multikey/v1"
 RESOLUTION_CONTEXT = "https://w3id.org/did-resolution/v1"
 DID_LD_JSON = "application/did+ld+json"
 
-# Multicodec prefixes (unsigned varint) of the raw public keys in publicKeyMultibase.
-_MULTICODEC = {32: b"\xed\x01", 65: b"\x86\x24"}  # ed25519-pub (0xed), sm2-pub (0x1206)
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-
-
-def base58btc(data: bytes) -> str:
-    """Base58 (Bitcoin alphabet) of ``data``."""
-    n = int.from_bytes(data, "big")
-    out = []
-    while n:
-        n, r = divmod(n, 58)
-        out.append(_B58[r])
-    pad = len(data) - len(data.lstrip(b"\0"))
-    return "1" * pad + "".join(reversed(out))
-
-
 def public_key_multibase(public_key: bytes) -> str:
-    """``z`` + base58btc(multicodec prefix || raw key), as Multikey and Ed25519VerificationKey2020 write it."""
-    return "z" + base58btc(_MULTICODEC.get(len(public_key), b"") + public_key)
+    """``z`` + base58btc(multicodec prefix || raw key), as Multikey and Ed25519VerificationKey2020 write it
+    (a 32-byte key is Ed25519, a 65-byte one SM2)."""
+    return multikey_encode("ed25519" if len(public_key) == 32 else "sm", public_key)
 
 
 def iso_time(ms: int) -> str:
