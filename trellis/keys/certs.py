@@ -173,6 +173,35 @@ def _org_of(cert: x509.Certificate) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _issuer_and_validity(
+    ca_key_pem: bytes,
+    ca_cert_pem: bytes,
+    org: str,
+    not_before: datetime | None,
+    not_after: datetime | None,
+    valid_days: int,
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate, datetime, datetime]:
+    """Load ``org``'s CA and settle a certificate's validity window (default start: now less clock skew).
+
+    Raises:
+        CertError: an unreadable CA, a CA of another organisation, or an empty validity period.
+    """
+    ca_key, ca_cert = _load_ca(ca_key_pem, ca_cert_pem)
+    ca_org = _org_of(ca_cert)
+    if ca_org != org:
+        raise CertError(f"the CA belongs to organisation {ca_org!r}, not {org!r}")
+    start = _utc(not_before, "not_before") if not_before is not None else datetime.now(UTC) - _CLOCK_SKEW
+    if not_after is not None:
+        end = _utc(not_after, "not_after")
+    else:
+        if valid_days <= 0:
+            raise CertError(f"valid_days must be positive, got {valid_days}")
+        end = start + timedelta(days=valid_days)
+    if end <= start:
+        raise CertError(f"not_after ({end.isoformat()}) must be later than not_before ({start.isoformat()})")
+    return ca_key, ca_cert, start, end
+
+
 def _leaf_builder(
     subject: x509.Name,
     ca_cert: x509.Certificate,
@@ -244,19 +273,7 @@ def issue_node_cert(
     _check_node_id(node_id)
     if not isinstance(role, str) or _ROLE.fullmatch(role) is None:
         raise CertError(f"invalid role {role!r}: use 1-64 letters, digits, '.', '_' or '-'")
-    ca_key, ca_cert = _load_ca(ca_key_pem, ca_cert_pem)
-    ca_org = _org_of(ca_cert)
-    if ca_org != org:
-        raise CertError(f"the CA belongs to organisation {ca_org!r}, not {org!r}")
-    start = _utc(not_before, "not_before") if not_before is not None else datetime.now(UTC) - _CLOCK_SKEW
-    if not_after is not None:
-        end = _utc(not_after, "not_after")
-    else:
-        if valid_days <= 0:
-            raise CertError(f"valid_days must be positive, got {valid_days}")
-        end = start + timedelta(days=valid_days)
-    if end <= start:
-        raise CertError(f"not_after ({end.isoformat()}) must be later than not_before ({start.isoformat()})")
+    ca_key, ca_cert, start, end = _issuer_and_validity(ca_key_pem, ca_cert_pem, org, not_before, not_after, valid_days)
 
     key = _new_key()
     public = key.public_key()
@@ -400,19 +417,7 @@ def issue_identity_cert(
         raise CertError("an identity certificate binds a raw 32-byte Ed25519 public key")
     if not name or len(name) > 64:
         raise CertError("the certificate's name must be 1-64 characters")
-    ca_key, ca_cert = _load_ca(ca_key_pem, ca_cert_pem)
-    ca_org = _org_of(ca_cert)
-    if ca_org != org:
-        raise CertError(f"the CA belongs to organisation {ca_org!r}, not {org!r}")
-    start = _utc(not_before, "not_before") if not_before is not None else datetime.now(UTC) - _CLOCK_SKEW
-    if not_after is not None:
-        end = _utc(not_after, "not_after")
-    else:
-        if valid_days <= 0:
-            raise CertError(f"valid_days must be positive, got {valid_days}")
-        end = start + timedelta(days=valid_days)
-    if end <= start:
-        raise CertError(f"not_after ({end.isoformat()}) must be later than not_before ({start.isoformat()})")
+    ca_key, ca_cert, start, end = _issuer_and_validity(ca_key_pem, ca_cert_pem, org, not_before, not_after, valid_days)
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
