@@ -158,15 +158,27 @@ class Network:
         self.chain_id = "trellis-dev"
 
     def start_all(self) -> None:
-        procs = []
+        """Start every node at once and wait until all answer; a node that fails is reported with its log."""
+        errors: dict[str, BaseException] = {}
+
+        def start(node: NodeProcess) -> None:
+            try:
+                node.start(ready_timeout=60)
+            except BaseException as exc:  # reported below, with the node's name
+                errors[node.home.name] = exc
+
+        threads = [threading.Thread(target=start, args=(node,), daemon=True) for node in self.nodes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=75)
         for node in self.nodes:
-            threading.Thread(target=node.start, daemon=True).start()
-            procs.append(node)
-        deadline = time.monotonic() + 60
-        for node in self.nodes:
-            while node.proc is None or not self._ready(node):
-                assert time.monotonic() < deadline, f"{node.home.name} did not start"
-                time.sleep(0.1)  # readiness polling, bounded
+            if node.home.name in errors:
+                raise AssertionError(f"{node.home.name} did not start: {errors[node.home.name]}")
+            if not self._ready(node):
+                code = node.proc.poll() if node.proc is not None else None
+                log = node.log_path.read_text()[-3000:] if node.log_path.exists() else ""
+                raise AssertionError(f"{node.home.name} did not start (exit status {code}):\n{log}")
 
     @staticmethod
     def _ready(node: NodeProcess) -> bool:

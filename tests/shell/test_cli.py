@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 from trellis.cli.main import main
 from trellis.node.config import ApiSection, NodeConfig, render_config
 from trellis.node.home import Home
+from trellis.node.network import free_port_range
 
 from .conftest import ThreadedNode
 
@@ -43,9 +43,7 @@ def cli(capsys: pytest.CaptureFixture[str], threaded_node: ThreadedNode) -> Cli:
 
 
 def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port_range(1)
 
 
 # -- init and keys (no node needed) ----------------------------------------------------------------------------------

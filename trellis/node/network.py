@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -136,15 +137,44 @@ def init_network(
     return nodes
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for the local ports of outgoing connections (Linux; the IANA range elsewhere)."""
+    try:
+        low, high = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        return low, high
+    except (OSError, ValueError):
+        return 49152, 65535
+
+
+def _listen_windows() -> list[tuple[int, int]]:
+    """Port windows (inclusive) outside the ephemeral range, where no outgoing connection can be holding a port
+    we are about to listen on."""
+    low, high = _ephemeral_range()
+    windows = []
+    if low - 1 >= 20000 + 1000:
+        windows.append((20000, low - 1))
+    elif low - 1 >= 10000 + 1000:
+        windows.append((10000, low - 1))
+    if high + 1 <= 65000 - 1000:
+        windows.append((high + 1, 65000))
+    return windows or [(20000, 30000)]
+
+
 def free_port_range(n: int, *, avoid: int | None = None) -> int:
     """A base port such that ``base .. base + n - 1`` are all free right now on 127.0.0.1 (and, if ``avoid``
-    is given, the range does not overlap ``avoid .. avoid + n - 1``)."""
+    is given, the range does not overlap ``avoid .. avoid + n - 1``).
 
-    while True:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base + n >= 65000 or (avoid is not None and abs(base - avoid) < n):
+    The range is drawn at random from outside the kernel's ephemeral range: a port taken from inside it (as
+    binding port 0 gives) can meanwhile become the local port of some outgoing connection (a node dialing a
+    peer, a client polling an API), and the node that later tries to listen on it fails with EADDRINUSE.
+    """
+
+    rng = random.SystemRandom()
+    windows = _listen_windows()
+    for _ in range(10_000):
+        first, last = rng.choice(windows)
+        base = rng.randint(first, last - n + 1)
+        if avoid is not None and abs(base - avoid) < n:
             continue
         socks: list[socket.socket] = []
         try:
@@ -158,6 +188,7 @@ def free_port_range(n: int, *, avoid: int | None = None) -> int:
         finally:
             for s in socks:
                 s.close()
+    raise OSError(f"no {n} consecutive free ports found on 127.0.0.1")
 
 
 # -- processes ---------------------------------------------------------------------------------------------------
