@@ -15,7 +15,7 @@ from trellis.keys.signer import KeyStore
 from trellis.node.home import Home
 from trellis.node.privval import solo_commit as sign_commit
 from trellis.storage.chain_store import ChainStore
-from trellis.storage.kv import LmdbStore
+from trellis.storage.kv import open_data_store
 
 
 def main(home_dir: str) -> None:
@@ -25,7 +25,7 @@ def main(home_dir: str) -> None:
     validator = ks.signer("validator")
     alice = ks.signer("alice")
     bob_addr = ks.info("bob").address
-    app = TrellisApp(params, ChainStore(LmdbStore(home.root / "data")))
+    app = TrellisApp(params, ChainStore(open_data_store(home.root / "data")))
     sender = address_of(ED25519, alice.public_key)
     while True:
         tip = app.info()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -43,6 +44,7 @@ from trellis.core.ledger.tx import (
 )
 from trellis.core.params import ChainParams, validator_addresses
 from trellis.storage.chain_store import ChainStore
+from trellis.storage.kv import StorageError
 
 
 class StageTimes:
@@ -100,6 +102,16 @@ class _HeaderOfBlock(msgspec.Struct, frozen=True, array_like=True):
     header: Header
 
 
+log = logging.getLogger(__name__)
+
+
+class _AllVerified:
+    """A ``verified`` set holding every hash: re-executing stored blocks checks no signature again."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
 class GenesisMismatch(TrellisError):
     """The data directory belongs to a different chain than the genesis file."""
 
@@ -148,18 +160,47 @@ class TrellisApp:
         self._executed: OrderedDict[bytes, ExecutedBlock] = OrderedDict()
         self.stages = StageTimes()
         """CPU time spent per pipeline stage (for benchmarks and /v1/metrics)."""
-        existing = store.genesis_hash()
-        if existing is None:
+        for existing in (store.chain_genesis_hash(), store.genesis_hash()):
+            if existing is not None and existing != params.genesis_hash:
+                raise GenesisMismatch(
+                    "the data directory was initialised with a different genesis "
+                    f"({existing.hex()[:16]}…, this genesis is {params.genesis_hash.hex()[:16]}…)"
+                )
+        if store.genesis_hash() is None:
             tip, tree = genesis_tip(params, store)
             store.init_genesis(params.genesis_hash, tip, tree, genesis_writes(params))
-        elif existing != params.genesis_hash:
-            raise GenesisMismatch(
-                "the data directory was initialised with a different genesis "
-                f"({existing.hex()[:16]}…, this genesis is {params.genesis_hash.hex()[:16]}…)"
-            )
         stored = store.tip()
         assert stored is not None, "genesis initialisation writes the tip"
         self._tip: ChainTip = stored
+        self.replayed = self._replay_stored_blocks()
+        """Blocks re-executed on opening (stored but not yet reflected in the state: a crash between the two
+        writes of a ``SplitStore``, or derived tables rebuilt after a power loss)."""
+
+    def _replay_stored_blocks(self) -> int:
+        """Re-execute the stored blocks above the state's tip (ADR 0011) and write what they produced; return
+        how many. Their signatures are not checked again (each block was checked before it was stored, under
+        its commit certificate); every other rule is, and each result must reproduce the stored header's state
+        root, or the store is reported corrupt."""
+        top = self.store.top()
+        if top is None or top.height <= self._tip.height:
+            return 0
+        start = self._tip.height
+        log.info("re-executing stored blocks %d..%d to bring the state up to the chain", start + 1, top.height)
+        for height in range(start + 1, top.height + 1):
+            block = self.store.require_block(height)
+            certificate = self.store.commit(height)
+            if certificate is None:
+                raise StorageError(f"the commit certificate of stored block {height} is missing")
+            everything = _AllVerified()
+            try:
+                executed = self.process_proposal(block, everything)
+            except InvalidBlock as exc:
+                raise StorageError(f"stored block {height} does not re-execute: {exc}") from exc
+            self._tip = self.store.commit_block(executed, certificate, self._account_index(executed), replay=True)
+            self._executed.clear()
+        if self._tip.block_id != top.block_id:
+            raise StorageError(f"re-executed chain ends at block {self._tip.block_id.hex()}, not {top.block_id.hex()}")
+        return top.height - start
 
     # -- ABCI ---------------------------------------------------------------------------------------------
     def info(self) -> ChainTip:
@@ -343,14 +384,17 @@ class TrellisApp:
         cached = self._cached(block)
         return cached if cached is not None else self.process_proposal(block)
 
+    def _account_index(self, executed: ExecutedBlock) -> list[list[bytes]] | None:
+        if not self.index_accounts:
+            return None
+        out = executed.output
+        return [
+            involved_addresses(tx, sender, receipt)
+            for tx, sender, receipt in zip(executed.block.txs, out.senders, out.receipts, strict=True)
+        ]
+
     def commit(self, executed: ExecutedBlock, certificate: Commit) -> ChainTip:
-        index = None
-        if self.index_accounts:
-            out = executed.output
-            index = [
-                involved_addresses(tx, sender, receipt)
-                for tx, sender, receipt in zip(executed.block.txs, out.senders, out.receipts, strict=True)
-            ]
+        index = self._account_index(executed)
         st = self.stages.stopwatch()
         self._tip = self.store.commit_block(executed, certificate, index)
         st.mark("store", executed.block.header.tx_count)

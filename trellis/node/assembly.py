@@ -26,7 +26,7 @@ from trellis.notary.tsa import TsaIdentity
 from trellis.p2p.address import PeerAddress
 from trellis.p2p.tcp import TlsTransport
 from trellis.storage.chain_store import ChainStore
-from trellis.storage.kv import LmdbStore
+from trellis.storage.kv import SplitStore, open_data_store
 
 PASSPHRASE_ENV = "TRELLIS_VALIDATOR_PASSPHRASE"
 log = logging.getLogger("trellis.node")
@@ -91,7 +91,9 @@ def _close_signer(signer: Signer) -> None:
 
 def _assemble(home: Home, cfg: NodeConfig, params: ChainParams, signer: Signer) -> Node:
     transport = _transport(home, cfg, params)
-    kv = LmdbStore(home.data_dir(cfg))
+    kv = open_data_store(home.data_dir(cfg), durable_state=cfg.node.durable_state)
+    if isinstance(kv, SplitStore) and kv.rebuilt:
+        log.warning("the state tables were open when the machine went down; rebuilding them from the stored blocks")
     store = ChainStore(kv)
     verifier: CpuPoolVerifier | TrustingVerifier | None = None
     try:

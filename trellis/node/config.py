@@ -35,6 +35,10 @@ class NodeSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     """Database directory, relative to the home directory."""
     index_accounts: bool = True
     """Keep each account's transaction history."""
+    durable_state: bool = False
+    """fsync the derived tables (state, receipts, indexes) at every block as well as the blocks themselves.
+    Off (the default): they are written without fsync — safe against the node being killed at any instant; after
+    a power loss or kernel crash they are rebuilt by re-executing the stored blocks (ADR 0011)."""
     verifier_workers: Annotated[int, msgspec.Meta(ge=-1, le=256)] = -1
     """Signature verification worker processes: -1 one per CPU core, 0 verify in the node process."""
 

@@ -7,8 +7,15 @@ beyond its key and value) and LMDB takes each table's rows in one ``putmulti`` c
 one value, so a block costs one row per transaction in ``tx_index`` and one per listed address in
 ``account_txs`` and nothing more per transaction.
 
+On a ``SplitStore`` (a node's data directory, ADR 0011) the chain tables (``chain_meta``, ``blocks``,
+``block_ids``, ``commits``) are written first and fsynced, the derived ones after them without fsync; the
+derived side may then be behind the chain after a crash (``tip`` < ``top``), never ahead, and ``TrellisApp``
+re-executes the blocks in between when it opens the store.
+
 Key layout (big-endian integers, so keys sort by height):
-  meta/tip                   StoredTip
+  chain_meta/top             StoredTip of the last block written (absent in stores written before it: ``tip``)
+  chain_meta/genesis         genesis hash
+  meta/tip                   StoredTip the derived tables (state, receipts, indexes) reflect
   meta/genesis               genesis hash
   blocks/h8                  Block
   block_ids/id               h8
@@ -96,9 +103,23 @@ class ChainStore:
         t = decode(raw, StoredTip)
         return ChainTip(height=t.height, time_ms=t.time_ms, block_id=t.block_id, state_root=t.state_root)
 
+    def top(self) -> ChainTip | None:
+        """Return the last block written to the chain tables: ``tip`` or, after a crash between the chain
+        write and the derived one (or a rebuild of the derived tables), a later block that is yet to be
+        re-executed."""
+        raw = self.kv.get("chain_meta", b"top")
+        if raw is None:
+            return self.tip()
+        t = decode(raw, StoredTip)
+        return ChainTip(height=t.height, time_ms=t.time_ms, block_id=t.block_id, state_root=t.state_root)
+
     def genesis_hash(self) -> bytes | None:
-        """Return the genesis hash the store was initialised with."""
+        """Return the genesis hash the derived tables were initialised with (None: never, or rebuilt)."""
         return self.kv.get("meta", b"genesis")
+
+    def chain_genesis_hash(self) -> bytes | None:
+        """Return the genesis hash the chain tables were started with (None in stores written before it)."""
+        return self.kv.get("chain_meta", b"genesis")
 
     def init_genesis(
         self, genesis_hash: bytes, tip: ChainTip, tree: TreeUpdate, writes: dict[bytes, bytes | None]
@@ -110,18 +131,27 @@ class ChainStore:
             b"root/" + height_key(0): tip.state_root,
             b"tip": encode(_stored(tip)),
         }
+        puts["chain_meta"] = {b"genesis": genesis_hash}
         self.kv.write_tables(puts, deletes)
 
     # -- committing -------------------------------------------------------------------------------------
     def commit_block(
-        self, executed: ExecutedBlock, commit: Commit, account_index: list[list[bytes]] | None = None
+        self,
+        executed: ExecutedBlock,
+        commit: Commit,
+        account_index: list[list[bytes]] | None = None,
+        *,
+        replay: bool = False,
     ) -> ChainTip:
-        """Persist a block and everything it produced in one atomic write; return the new tip.
+        """Persist a block and everything it produced; return the new tip. One atomic write on one
+        environment; on a ``SplitStore`` the chain rows first (fsynced), then the derived rows.
 
         Args:
             executed: the executed block.
             commit: its commit certificate.
             account_index: for each transaction, the addresses whose history lists it (None: no index).
+            replay: the block is already in the chain tables (it is being re-executed after a crash): write
+                only the derived rows.
         """
         header = executed.block.header
         h8 = height_key(header.height)
@@ -131,19 +161,22 @@ class ChainStore:
             raise ValueError("one receipt, hash and index entry per transaction")
         positions = tx_positions_of_block(header.height, len(hashes))
         puts, deletes = _state_rows(out.writes, executed.tree)
-        puts["blocks"] = {h8: encode(executed.block)}
-        puts["block_ids"] = {executed.block_id: h8}
-        puts["commits"] = {h8: encode(commit)}
+        tip = ChainTip(
+            height=header.height, time_ms=header.time_ms, block_id=executed.block_id, state_root=header.state_root
+        )
+        stored_tip = encode(_stored(tip))
+        if not replay:
+            puts["blocks"] = {h8: encode(executed.block)}
+            puts["block_ids"] = {executed.block_id: h8}
+            puts["commits"] = {h8: encode(commit)}
+            puts["chain_meta"] = {b"top": stored_tip}
         puts["receipts"] = {h8: encode(out.receipts)}
         puts["tx_index"] = dict(zip(hashes, positions, strict=True))
         if account_index is not None:
             keys = [addr + pos for addrs, pos in zip(account_index, positions, strict=True) for addr in addrs]
             txs = [txh for addrs, txh in zip(account_index, hashes, strict=True) for _ in addrs]
             puts["account_txs"] = dict(zip(keys, txs, strict=True))
-        tip = ChainTip(
-            height=header.height, time_ms=header.time_ms, block_id=executed.block_id, state_root=header.state_root
-        )
-        puts["meta"] = {b"root/" + h8: header.state_root, b"tip": encode(_stored(tip))}
+        puts["meta"] = {b"root/" + h8: header.state_root, b"tip": stored_tip}
         self.kv.write_tables(puts, deletes)
         return tip
 

@@ -8,6 +8,8 @@ simulation tests.
 from __future__ import annotations
 
 import bisect
+import os
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -17,6 +19,7 @@ import lmdb
 from trellis.core.errors import TrellisError
 
 TABLES = (
+    "chain_meta",
     "meta",
     "blocks",
     "block_ids",
@@ -28,6 +31,12 @@ TABLES = (
     "smt_nodes",
     "smt_values",
 )
+
+CHAIN_TABLES = frozenset({"chain_meta", "blocks", "block_ids", "commits"})
+"""The tables that are the chain itself (blocks, their certificates, the last durable block). Everything else
+(state, tree nodes, receipts, indexes) is derived from them by executing the blocks, so a ``SplitStore`` keeps
+it in an environment written without fsync and rebuilt from the blocks when a power loss may have damaged it
+(ADR 0011)."""
 
 WriteBatch = list[tuple[str, bytes, bytes | None]]
 """Writes to apply atomically: (table, key, value), value None deletes."""
@@ -85,20 +94,46 @@ class KVStore(Protocol):
 
 
 class LmdbStore:
-    """``KVStore`` on LMDB, one named database per table, synchronous commits."""
+    """``KVStore`` on LMDB, one named database per table.
 
-    def __init__(self, path: Path, *, map_size: int = 64 * 1024**3) -> None:
+    Args:
+        path: the environment's directory (created if missing).
+        map_size: the most bytes the file may grow to (address space, not disk, until used).
+        durable: True (the default): every write is fsynced before it returns, so it survives a power loss.
+            False: writes reach the operating system's page cache but are not fsynced — they survive the
+            process being killed at any instant (LMDB writes its meta page last) but not a power loss or kernel
+            crash, after which the environment may be damaged. Such a store keeps a marker file holding the
+            kernel's boot id while it is open; ``was_interrupted_by_reboot`` is True when the marker left by
+            the previous opening names another boot (the machine went down with the store open), and the
+            owner must then discard and rebuild it (``SplitStore`` does, from the blocks).
+    """
+
+    MARKER = "unsynced-open"
+
+    def __init__(self, path: Path, *, map_size: int = 64 * 1024**3, durable: bool = True) -> None:
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"cannot create the database directory {path}: {exc.strerror}") from exc
+        self.path = path
+        self.durable = durable
+        self.was_interrupted_by_reboot = False
+        if not durable:
+            self.was_interrupted_by_reboot = _interrupted_by_reboot(path / self.MARKER)
         try:
             self._env = lmdb.open(
-                str(path), map_size=map_size, max_dbs=len(TABLES) + 4, sync=True, metasync=True, readahead=False
+                str(path),
+                map_size=map_size,
+                max_dbs=len(TABLES) + 4,
+                sync=durable,
+                metasync=durable,
+                readahead=False,
             )
         except lmdb.Error as exc:
             raise StorageError(f"cannot open the database at {path}: {exc}") from exc
         self._dbs = {name: self._env.open_db(name.encode()) for name in TABLES}
+        if not durable:
+            _write_marker(path / self.MARKER)
 
     def get(self, table: str, key: bytes) -> bytes | None:
         if not 0 < len(key) <= MAX_KEY_BYTES:
@@ -179,8 +214,143 @@ class LmdbStore:
         except lmdb.Error as exc:
             raise StorageError(f"database write failed: {exc}") from exc
 
+    def sync(self) -> None:
+        """Flush every write so far to disk (fsync); a no-op for a durable store."""
+        if not self.durable:
+            self._env.sync(True)
+
     def close(self) -> None:
+        """Close the environment; an unsynced one is fsynced first and its marker removed (a clean stop)."""
+        if not self.durable:
+            try:
+                self._env.sync(True)
+                (self.path / self.MARKER).unlink(missing_ok=True)
+            except (lmdb.Error, OSError):
+                pass  # the marker stays: the next opening treats the store as interrupted
         self._env.close()
+
+
+def boot_id() -> str:
+    """This boot of the machine: Linux's random boot id (elsewhere a constant, so a reboot goes undetected and
+    an operator who wants power-loss safety there sets ``[node] durable_state = true``)."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "unknown-boot"
+
+
+def _interrupted_by_reboot(marker: Path) -> bool:
+    try:
+        recorded = marker.read_text().strip()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return recorded != boot_id()
+
+
+def _write_marker(marker: Path) -> None:
+    """Write the boot id to ``marker`` durably (file and directory entry fsynced)."""
+    tmp = marker.with_suffix(".tmp")
+    with open(tmp, "w") as f:
+        f.write(boot_id() + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, marker)
+    fd = os.open(marker.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class SplitStore:
+    """A ``KVStore`` over two LMDB environments: the chain tables (``CHAIN_TABLES``) in a durable one, every
+    derived table in one written without fsync (ADR 0011).
+
+    ``write_tables`` writes the chain part first (fsynced) and then the derived part, so after a crash the
+    derived tables are at most behind the chain, never ahead; ``ChainStore`` records the height each side
+    reflects and ``TrellisApp`` re-executes the blocks in between when it opens the store. When the derived
+    environment was open across a reboot (power loss, kernel crash: its unsynced pages may be lost or torn) it is
+    deleted on opening and rebuilt from the blocks (``rebuilt`` is then True).
+
+    Layout under ``path``: ``chain/`` and ``state/`` (two LMDB environments).
+    """
+
+    def __init__(self, path: Path, *, map_size: int = 64 * 1024**3, durable_state: bool = False) -> None:
+        self.path = path
+        self.chain = LmdbStore(path / "chain", map_size=map_size)
+        self.rebuilt = False
+        try:
+            state = LmdbStore(path / "state", map_size=map_size, durable=durable_state)
+            if state.was_interrupted_by_reboot:
+                state._env.close()
+                shutil.rmtree(path / "state")
+                self.rebuilt = True
+                state = LmdbStore(path / "state", map_size=map_size, durable=durable_state)
+        except BaseException:
+            self.chain.close()
+            raise
+        self.state = state
+        self._route = {name: self.chain if name in CHAIN_TABLES else state for name in TABLES}
+
+    def _of(self, table: str) -> LmdbStore:
+        try:
+            return self._route[table]
+        except KeyError:
+            raise StorageError(f"unknown table {table!r}") from None
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        return self._of(table).get(table, key)
+
+    def get_many(self, table: str, keys: Sequence[bytes]) -> list[bytes | None]:
+        return self._of(table).get_many(table, keys)
+
+    def scan(
+        self, table: str, start: bytes, end: bytes, *, limit: int = 1000, reverse: bool = False
+    ) -> list[tuple[bytes, bytes]]:
+        return self._of(table).scan(table, start, end, limit=limit, reverse=reverse)
+
+    def write(self, batch: WriteBatch) -> None:
+        for table, _, _ in batch:
+            self._of(table)
+        chain = [row for row in batch if row[0] in CHAIN_TABLES]
+        derived = [row for row in batch if row[0] not in CHAIN_TABLES]
+        if chain:
+            self.chain.write(chain)
+        if derived:
+            self.state.write(derived)
+
+    def write_tables(self, puts: TableRows, deletes: TableKeys | None = None) -> None:
+        for table in (*puts, *(deletes or ())):
+            self._of(table)
+        deletes = deletes or {}
+        chain_puts = {t: rows for t, rows in puts.items() if t in CHAIN_TABLES}
+        chain_deletes = {t: keys for t, keys in deletes.items() if t in CHAIN_TABLES}
+        if chain_puts or chain_deletes:
+            self.chain.write_tables(chain_puts, chain_deletes)
+        state_puts = {t: rows for t, rows in puts.items() if t not in CHAIN_TABLES}
+        state_deletes = {t: keys for t, keys in deletes.items() if t not in CHAIN_TABLES}
+        if state_puts or state_deletes:
+            self.state.write_tables(state_puts, state_deletes)
+
+    def sync(self) -> None:
+        """fsync the derived environment (the chain one always is)."""
+        self.state.sync()
+
+    def close(self) -> None:
+        try:
+            self.state.close()
+        finally:
+            self.chain.close()
+
+
+def open_data_store(path: Path, *, durable_state: bool = False, map_size: int = 64 * 1024**3) -> KVStore:
+    """The store of a node's data directory: a ``SplitStore`` (``chain/`` and ``state/``), or — for a data
+    directory written before the split, which holds one LMDB environment at its top — that ``LmdbStore``."""
+    if (path / "data.mdb").exists():
+        return LmdbStore(path, map_size=map_size)
+    return SplitStore(path, map_size=map_size, durable_state=durable_state)
 
 
 class MemoryStore:

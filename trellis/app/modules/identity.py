@@ -25,6 +25,7 @@ MULTIKEY_CONTEXT = "https://w3id.org/security/multikey/v1"
 RESOLUTION_CONTEXT = "https://w3id.org/did-resolution/v1"
 DID_LD_JSON = "application/did+ld+json"
 
+
 def public_key_multibase(public_key: bytes) -> str:
     """``z`` + base58btc(multicodec prefix || raw key), as Multikey and Ed25519VerificationKey2020 write it
     (a 32-byte key is Ed25519, a 65-byte one SM2)."""
