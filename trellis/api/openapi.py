@@ -24,6 +24,8 @@ _SCHEMA_TYPES = (
     t.KvRecordJson,
     t.EvidenceListJson,
     t.BatchResultJson,
+    t.StreamResultJson,
+    t.StreamErrorJson,
     t.CommittedBlockJson,
     t.StatusJson,
     t.ProblemJson,
@@ -112,6 +114,22 @@ def openapi_document() -> dict[str, Any]:
                     "400": _PROBLEM,
                     "413": _PROBLEM,
                     "415": _PROBLEM,
+                },
+            }
+        },
+        "/v1/txs/stream": {
+            "get": {
+                "summary": "Stream batches of signed transactions over a WebSocket; admitted in the order sent",
+                "description": "Upgrade to a WebSocket. Each binary message is one batch in the "
+                "application/x-trellis-txs format (at most 20,000 transactions and api.max_body_bytes). The node "
+                "checks up to three batches at once but admits them in the order sent, and answers each with one "
+                'text message, in order: StreamResultJson {"seq", "accepted", "rejected"} or StreamErrorJson '
+                '{"seq", "error": {"status", "code", "detail"}} for a batch it could not parse (the stream stays '
+                "open). At most 8 batches are pending per connection; the node reads no more until the oldest is "
+                "answered. A text message closes the stream with code 1003.",
+                "responses": {
+                    "101": {"description": "Switching to the WebSocket protocol"},
+                    "400": _PROBLEM,
                 },
             }
         },

@@ -7,15 +7,17 @@ Errors are RFC 9457 problem details (``application/problem+json``) with a 4xx st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
-from aiohttp import web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 import trellis
+from trellis.abci import CheckedTx
 from trellis.api.blobs import routes as blob_routes
 from trellis.api.credentials import routes as credential_routes
 from trellis.api.did import routes as did_routes
@@ -45,6 +47,9 @@ from trellis.api.types import (
     RevokedJson,
     StateValueJson,
     StatusJson,
+    StreamErrorJson,
+    StreamFaultJson,
+    StreamResultJson,
     SubmitJson,
     TxStatusJson,
     block_json,
@@ -96,6 +101,8 @@ _MAX_CALL_ARGS = 16 * 1024
 MAX_WAIT_S = 60.0
 BATCH_MEDIA_TYPE = "application/x-trellis-txs"
 MAX_BATCH_TXS = 20_000
+STREAM_IN_FLIGHT = 8
+"""Batches of one ``/v1/txs/stream`` connection being checked or waiting for their answer."""
 
 
 class ApiError(Exception):
@@ -262,29 +269,72 @@ class Api:
             raise ApiError(
                 415, "unsupported_media_type", f"send {BATCH_MEDIA_TYPE}: u32 length + bytes per transaction"
             )
-        body = await request.read()
-        raws: list[bytes] = []
-        pos = 0
-        while pos < len(body):
-            if pos + 4 > len(body):
-                raise ApiError(400, "malformed_batch", f"truncated length prefix at byte {pos}")
-            n = int.from_bytes(body[pos : pos + 4], "big")
-            pos += 4
-            if n == 0 or pos + n > len(body):
-                raise ApiError(
-                    400, "malformed_batch", f"transaction {len(raws)} has a bad length ({n}) at byte {pos - 4}"
-                )
-            raws.append(body[pos : pos + n])
-            pos += n
-            if len(raws) > MAX_BATCH_TXS:
-                raise ApiError(413, "batch_too_large", f"at most {MAX_BATCH_TXS} transactions per batch")
+        raws = parse_batch(await request.read())
         results = await self.node.submit_batch(raws)
-        rejected = [
-            BatchRejectionJson(index=i, code=r.code, detail=r.reason)
-            for i, r in enumerate(results)
-            if isinstance(r, InvalidTransaction)
-        ]
-        return ok(BatchResultJson(accepted=len(raws) - len(rejected), rejected=rejected), 202)
+        return ok(_batch_result(results), 202)
+
+    async def tx_stream(self, request: web.Request) -> web.WebSocketResponse:
+        """``GET /v1/txs/stream`` (WebSocket): a client streams batches and the node pipelines them.
+
+        Each binary message is one batch in the ``POST /v1/txs/batch`` format; the node answers each with one
+        text message, in order: ``{"seq": n, "accepted": k, "rejected": [...]}`` (``seq`` counts the
+        connection's batches from 0), or ``{"seq": n, "error": {"code", "detail"}}`` for a batch it could not
+        parse (the stream stays open). Batches are checked concurrently but admitted in the order sent. At most
+        ``STREAM_IN_FLIGHT`` batches are pending per connection; the node reads no more until the oldest is
+        answered (back-pressure through TCP). A text message from the client closes the stream (1003).
+        """
+        ws = web.WebSocketResponse(max_msg_size=self.node.config.api.max_body_bytes, heartbeat=30.0)
+        await ws.prepare(request)
+        pending: asyncio.Queue[tuple[int, asyncio.Task[list[CheckedTx | InvalidTransaction]] | ApiError] | None]
+        pending = asyncio.Queue(maxsize=STREAM_IN_FLIGHT)
+
+        async def answer() -> None:
+            # Drains every pending batch even after the client went away (so ``pending.put`` never blocks on a
+            # dead reader); answers are sent while the socket is open.
+            while (item := await pending.get()) is not None:
+                seq, work = item
+                reply: StreamErrorJson | StreamResultJson
+                if isinstance(work, ApiError):
+                    fault = StreamFaultJson(status=work.status, code=work.code, detail=work.detail)
+                    reply = StreamErrorJson(seq=seq, error=fault)
+                else:
+                    try:
+                        res = _batch_result(await work)
+                        reply = StreamResultJson(seq=seq, accepted=res.accepted, rejected=res.rejected)
+                    except Exception as exc:  # a storage failure: answered like the REST API's 500
+                        log.exception("streamed batch %d failed", seq)
+                        fault = StreamFaultJson(status=500, code="internal_error", detail=type(exc).__name__)
+                        reply = StreamErrorJson(seq=seq, error=fault)
+                if not ws.closed:
+                    with contextlib.suppress(ConnectionError, RuntimeError):
+                        await ws.send_str(msgspec.json.encode(reply).decode())
+
+        answering = asyncio.create_task(answer())
+        seq = 0
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.BINARY:
+                    try:
+                        raws = parse_batch(msg.data)
+                        item: tuple[int, asyncio.Task[list[CheckedTx | InvalidTransaction]] | ApiError] = (
+                            seq,
+                            asyncio.create_task(self.node.submit_batch(raws)),
+                        )
+                    except ApiError as exc:
+                        item = (seq, exc)
+                    seq += 1
+                    await pending.put(item)
+                elif msg.type == WSMsgType.TEXT:
+                    await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"send binary batches")
+                    break
+                else:
+                    break
+        finally:
+            await pending.put(None)  # the answerer drains everything before it, so this cannot wait forever
+            await answering
+            if not ws.closed:
+                await ws.close()
+        return ws
 
     async def commit_stream(self, request: web.Request) -> web.StreamResponse:
         """Every block committed from now on, one JSON object per line (``application/x-ndjson``)."""
@@ -618,6 +668,7 @@ def build_app(node: Node) -> web.Application:
             web.post("/v1/txs", api.submit),
             web.post("/v1/txs/batch", api.submit_batch),
             web.get("/v1/commits/stream", api.commit_stream),
+            web.get("/v1/txs/stream", api.tx_stream),
             web.get("/v1/txs/{hash}", api.tx),
             web.get("/v1/blocks/{ref}", api.block),
             web.get("/v1/accounts/{address}", api.account),
@@ -640,6 +691,38 @@ def build_app(node: Node) -> web.Application:
     app.add_routes(blob_routes(node))
     app.add_routes(credential_routes(node))
     return app
+
+
+def parse_batch(body: bytes) -> list[bytes]:
+    """Split an ``application/x-trellis-txs`` body (per transaction: u32 big-endian length, canonical bytes).
+
+    Raises:
+        ApiError: 400 ``malformed_batch`` (a truncated prefix, a zero or overrunning length), 413
+            ``batch_too_large`` (more than ``MAX_BATCH_TXS`` transactions).
+    """
+    raws: list[bytes] = []
+    pos = 0
+    while pos < len(body):
+        if pos + 4 > len(body):
+            raise ApiError(400, "malformed_batch", f"truncated length prefix at byte {pos}")
+        n = int.from_bytes(body[pos : pos + 4], "big")
+        pos += 4
+        if n == 0 or pos + n > len(body):
+            raise ApiError(400, "malformed_batch", f"transaction {len(raws)} has a bad length ({n}) at byte {pos - 4}")
+        raws.append(body[pos : pos + n])
+        pos += n
+        if len(raws) > MAX_BATCH_TXS:
+            raise ApiError(413, "batch_too_large", f"at most {MAX_BATCH_TXS} transactions per batch")
+    return raws
+
+
+def _batch_result(results: list[CheckedTx | InvalidTransaction]) -> BatchResultJson:
+    rejected = [
+        BatchRejectionJson(index=i, code=r.code, detail=r.reason)
+        for i, r in enumerate(results)
+        if isinstance(r, InvalidTransaction)
+    ]
+    return BatchResultJson(accepted=len(results) - len(rejected), rejected=rejected)
 
 
 async def serve(node: Node, stop: asyncio.Event, on_ready: Callable[[str], None] | None = None) -> None:

@@ -331,6 +331,29 @@ class BatchResultJson(_J):
     rejected: list[BatchRejectionJson]
 
 
+class StreamResultJson(_J):
+    """``GET /v1/txs/stream``: the answer to batch ``seq`` of the connection."""
+
+    seq: int
+    accepted: int
+    rejected: list[BatchRejectionJson]
+
+
+class StreamFaultJson(_J):
+    """Why a streamed batch could not be read."""
+
+    status: int
+    code: str
+    detail: str
+
+
+class StreamErrorJson(_J):
+    """``GET /v1/txs/stream``: batch ``seq`` could not be parsed (nothing of it was admitted)."""
+
+    seq: int
+    error: StreamFaultJson
+
+
 class CommittedBlockJson(_J):
     """One line of ``GET /v1/commits/stream``."""
 

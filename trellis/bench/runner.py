@@ -5,9 +5,10 @@ signature-verification ceiling measured in the same run.
 Method:
 - Transactions are signed before the clock starts (in worker processes; not timed). Each sender account is
   funded in genesis; its transactions always go to the same node, in nonce order.
-- Load is open-loop: every 10 ms the next slice of transactions is sent as one binary batch
-  (``POST /v1/txs/batch``) without waiting for earlier requests, so a slow node does not slow the offered load
-  (no coordinated omission). Latency runs from each transaction's *scheduled* send time to the moment its
+- Load is open-loop: every 10 ms the next slice of transactions is scheduled and sent as one binary batch on
+  the node's ordered transaction stream (``GET /v1/txs/stream``, a WebSocket), at most four batches
+  unanswered; slices scheduled while four are pending go out together as one bigger batch. The schedule never
+  waits for the node, so a slow node does not slow the offered load (no coordinated omission). Latency runs from each transaction's *scheduled* send time to the moment its
   block arrives on the commit stream (``GET /v1/commits/stream`` of node0).
 - Committed TPS counts transactions seen committed on the stream, over the time from the first scheduled send
   to the last commit.
@@ -49,6 +50,10 @@ from trellis.node.network import free_port_range, init_network, start_node, stop
 
 BATCH_MEDIA = "application/x-trellis-txs"
 TICK_S = 0.01
+STREAM_WINDOW = 4
+"""Unanswered batches per node stream; the load scheduled meanwhile is sent as one batch when one is answered."""
+MAX_STREAM_BATCH = 20_000
+"""Most transactions per streamed batch (the node's ``MAX_BATCH_TXS``)."""
 
 
 @dataclass
@@ -248,29 +253,61 @@ async def _drive(
         rejected = 0
         errors: list[str] = []
 
-        async def post(url: str, chunk: list[tuple[bytes, bytes]]) -> None:
+        def note_answer(res: dict[str, Any]) -> None:
             nonlocal rejected
-            body = b"".join(len(raw).to_bytes(4, "big") + raw for raw, _ in chunk)
-            try:
-                async with session.post(url + "/v1/txs/batch", data=body, headers={"Content-Type": BATCH_MEDIA}) as r:
-                    res = await r.json()
-                    if r.status != 202:
-                        errors.append(str(res))
-                        return
-                    rejected += len(res["rejected"])
-                    for rej in res["rejected"][:3]:
-                        errors.append(f"{rej['code']}: {rej['detail']}")
-            except aiohttp.ClientError as exc:
-                errors.append(str(exc))
+            if "error" in res:
+                errors.append(f"{res['error']['code']}: {res['error']['detail']}")
+                return
+            rejected += len(res["rejected"])
+            for rej in res["rejected"][:3]:
+                errors.append(f"{rej['code']}: {rej['detail']}")
 
         queues: list[asyncio.Queue[list[tuple[bytes, bytes]] | None]] = [asyncio.Queue() for _ in urls]
 
         async def poster(n: int) -> None:
-            # One request at a time per node, in order: each sender's nonces go to one node in sequence, so
-            # batches must arrive in order. The schedule does not wait for them: a slow node's backlog shows
-            # up as latency, measured from each transaction's scheduled time.
-            while (chunk := await queues[n].get()) is not None:
-                await post(urls[n], chunk)
+            # One ordered stream per node (``GET /v1/txs/stream``): each sender's nonces go to one node in
+            # sequence, and the node admits a stream's batches in the order sent while checking several at once.
+            # At most STREAM_WINDOW batches are unanswered; slices scheduled meanwhile wait in the queue and go
+            # together as one bigger batch (what a real client under back-pressure does). The schedule itself
+            # never waits: a slow node's backlog shows up as latency, measured from each scheduled time.
+            window = asyncio.Semaphore(STREAM_WINDOW)
+            try:
+                ws = await session.ws_connect(urls[n] + "/v1/txs/stream", max_msg_size=0)
+            except aiohttp.ClientError as exc:
+                errors.append(f"cannot open the transaction stream: {exc}")
+                return
+
+            async def answers() -> None:
+                async for msg in ws:
+                    if msg.type != aiohttp.WSMsgType.TEXT:
+                        break
+                    note_answer(json.loads(msg.data))
+                    window.release()
+
+            reader = asyncio.create_task(answers())
+            try:
+                ended = False
+                while not ended:
+                    first = await queues[n].get()
+                    if first is None:
+                        break
+                    await window.acquire()
+                    chunk = list(first)
+                    while not queues[n].empty() and len(chunk) < MAX_STREAM_BATCH:
+                        more = queues[n].get_nowait()
+                        if more is None:
+                            ended = True
+                            break
+                        chunk += more
+                    try:
+                        await ws.send_bytes(b"".join(len(raw).to_bytes(4, "big") + raw for raw, _ in chunk))
+                    except (aiohttp.ClientError, ConnectionError) as exc:
+                        errors.append(f"transaction stream: {exc}")
+                        return
+                await reader  # the answers to the last batches
+            finally:
+                reader.cancel()
+                await ws.close()
 
         posters = [asyncio.create_task(poster(n)) for n in range(len(urls))]
         per_tick = [rate * TICK_S * len(x) / total for x in by_node]

@@ -73,6 +73,10 @@ MEMBERSHIP_PREFIX = MEMBERSHIP_KEY.split(b"/")[0] + b"/"
 """State keys of the membership module: a block writing any of them may change who peers may be."""
 
 
+ADMISSION_PIPELINE = 3
+"""Transaction batches checked at once (decoding, signature verification); admission stays in arrival order."""
+
+
 class Node:
     """A running node: the application, mempool and consensus driver, and the peer network.
 
@@ -119,7 +123,8 @@ class Node:
             max_bytes=config.mempool.max_bytes,
         )
         self.driver: ConsensusDriver | None = None
-        self._admission = asyncio.Lock()
+        self._checking = asyncio.Semaphore(ADMISSION_PIPELINE)
+        self._admitted_last: asyncio.Future[None] | None = None
         self.failure: BaseException | None = None
         """Set when the node had to stop on an unrecoverable error (``failed`` is then set too)."""
         self.failed = asyncio.Event()
@@ -194,13 +199,28 @@ class Node:
 
     async def submit_batch(self, raws: list[bytes]) -> list[CheckedTx | InvalidTransaction]:
         """Check a batch of transactions (signatures verified together, off the event loop) and admit those
-        that pass; one result per input, in order."""
+        that pass; one result per input, in order.
+
+        Batches are pipelined: up to ``ADMISSION_PIPELINE`` are being checked at once (one decoding while the
+        verifier processes check another's signatures), but they enter the mempool strictly in the order
+        ``submit_batch`` was called, so a client that sends a sender's nonces across consecutive batches never
+        sees them admitted out of order. A check that raced a commit is harmless: the mempool judges nonces
+        against the committed state when it admits.
+        """
         loop = asyncio.get_running_loop()
-        # Batches are admitted in the order they arrived (asyncio locks are FIFO): a client that sends a
-        # sender's nonces across consecutive batches must not see them admitted out of order.
-        async with self._admission:
-            results = await loop.run_in_executor(None, self.app.check_txs, raws)
+        before = self._admitted_last
+        mine: asyncio.Future[None] = loop.create_future()
+        self._admitted_last = mine
+        try:
+            async with self._checking:
+                results = await loop.run_in_executor(None, self.app.check_txs, raws)
+            if before is not None:
+                await asyncio.shield(before)
             return self._admit(results)
+        finally:
+            mine.set_result(None)
+            if self._admitted_last is mine:
+                self._admitted_last = None
 
     def _admit(self, results: list[CheckedTx | InvalidTransaction]) -> list[CheckedTx | InvalidTransaction]:
         sw = self.app.stages.stopwatch()
