@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -55,6 +56,7 @@ def test_replaced_files_are_taken_up_once(files: tuple[Path, Path]) -> None:
 
 
 def test_a_replacement_that_does_not_load_is_ignored_and_logged(files: tuple[Path, Path], caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="trellis.node")
     rec = Recorder()
     watcher = CertWatcher(rec, *files, interval_s=1)
     _write(files[0], b"BROKEN cert", 10_000_000)

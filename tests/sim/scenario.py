@@ -24,8 +24,17 @@ class RunStats:
 
 def run_seed(seed: int, quiet: bool = True) -> RunStats:
     """Run one seeded scenario; raise SafetyViolation or LivenessViolation on a broken invariant."""
+    root = logging.getLogger("trellis")
+    level = root.level
     if quiet:
-        logging.getLogger("trellis").setLevel(logging.CRITICAL)
+        root.setLevel(logging.CRITICAL)
+    try:
+        return _run_seed(seed)
+    finally:
+        root.setLevel(level)  # tests run after this one still see the node's warnings
+
+
+def _run_seed(seed: int) -> RunStats:
     import random
 
     plan = random.Random(seed ^ 0x5EED)

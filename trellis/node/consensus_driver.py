@@ -135,6 +135,9 @@ class ConsensusDriver:
         on_commit: called after each block is committed (by consensus or by sync).
         on_fatal: called when the node cannot go on safely (the store failed to commit a decided block); the
             driver stops itself first. The node should exit: on restart it resumes at its last committed block.
+        check_gossiped_txs: where transactions gossiped by peers go to be checked and admitted (the node checks
+            them off the event loop, in arrival order, and calls ``wake`` after admitting any). None: checked
+            and admitted here, synchronously (simulations).
     """
 
     def __init__(
@@ -153,6 +156,7 @@ class ConsensusDriver:
         max_frame_bytes: int = 64 * 1024 * 1024,
         on_commit: Callable[[ExecutedBlock], None] = lambda _e: None,
         on_fatal: Callable[[BaseException], None] = lambda _e: None,
+        check_gossiped_txs: Callable[[list[bytes]], None] | None = None,
     ) -> None:
         self.params = params
         self.suite = params.suite
@@ -167,6 +171,7 @@ class ConsensusDriver:
         self.max_frame_bytes = max_frame_bytes
         self.on_commit = on_commit
         self.on_fatal = on_fatal
+        self.check_gossiped_txs = check_gossiped_txs
         me = privval.address if privval is not None else None
         self.state: ConsensusState = new_state(self.suite, params.chain_id, params.validators, me, timeouts)
         self._events: deque[Event] = deque()
@@ -240,6 +245,12 @@ class ConsensusDriver:
             self.timers.call_later(self.tx_gossip_delay_ms / 1000, self._flush_txs)
         self._maybe_build()
 
+    def wake(self) -> None:
+        """Transactions entered the mempool (e.g. gossiped ones, admitted by the node): a waiting proposer may
+        build now."""
+        if not self._stopped:
+            self._maybe_build()
+
     # -- message handling -------------------------------------------------------------------------------------
     def _on_msg(self, peer_id: str, msg: WireMsg) -> None:
         if isinstance(msg, VoteMsg):
@@ -263,6 +274,9 @@ class ConsensusDriver:
         elif isinstance(msg, BlocksMsg):
             self._apply_synced(peer_id, msg)
         elif isinstance(msg, TxsMsg):
+            if self.check_gossiped_txs is not None:
+                self.check_gossiped_txs(list(msg.txs))
+                return
             added = False
             for r in self.app.check_txs(msg.txs, self.mempool):
                 if isinstance(r, InvalidTransaction):

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Container
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from trellis.abci import CheckedTx
@@ -125,6 +126,9 @@ class Node:
         self.driver: ConsensusDriver | None = None
         self._checking = asyncio.Semaphore(ADMISSION_PIPELINE)
         self._admitted_last: asyncio.Future[None] | None = None
+        self._gossip_tasks: set[asyncio.Task[list[CheckedTx | InvalidTransaction]]] = set()
+        self._check_pool = ThreadPoolExecutor(max_workers=ADMISSION_PIPELINE, thread_name_prefix="admission")
+        """Threads that check batches; ``stop`` waits for them, so no check reads a store being closed."""
         self.failure: BaseException | None = None
         """Set when the node had to stop on an unrecoverable error (``failed`` is then set too)."""
         self.failed = asyncio.Event()
@@ -148,6 +152,7 @@ class Node:
             max_frame_bytes=self.config.p2p.max_frame_bytes,
             on_commit=self._on_commit,
             on_fatal=self._on_fatal,
+            check_gossiped_txs=self._on_gossiped_txs,
         )
         if self.transport is not None:
             driver = self.driver
@@ -173,6 +178,10 @@ class Node:
             self.driver.stop()
         if self.transport is not None:
             await self.transport.stop()
+        for task in list(self._gossip_tasks):
+            task.cancel()
+        # A cancelled check's thread runs on: wait for every check to finish before the store can be closed.
+        await asyncio.to_thread(self._check_pool.shutdown, True, cancel_futures=True)
         for futs in self._waiters.values():
             for f in futs:
                 if not f.done():
@@ -207,16 +216,43 @@ class Node:
         sees them admitted out of order. A check that raced a commit is harmless: the mempool judges nonces
         against the committed state when it admits.
         """
+        return await self._check_in_order(raws, (), self._admit)
+
+    def _on_gossiped_txs(self, raws: list[bytes]) -> None:
+        """Transactions a peer gossiped: checked off the event loop (signatures in the verifier processes)
+        through the same ordered pipeline as clients' batches; those already pending are skipped unverified."""
+        task = asyncio.get_running_loop().create_task(self._check_in_order(raws, self.mempool, self._admit_gossiped))
+        self._gossip_tasks.add(task)
+        task.add_done_callback(self._gossip_done)
+
+    def _gossip_done(self, task: asyncio.Task[list[CheckedTx | InvalidTransaction]]) -> None:
+        self._gossip_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("checking gossiped transactions failed: %r", task.exception())
+
+    def _admit_gossiped(self, results: list[CheckedTx | InvalidTransaction]) -> list[CheckedTx | InvalidTransaction]:
+        refusals = self.mempool.add_many([r for r in results if isinstance(r, CheckedTx)])
+        # Duplicates and stale nonces are normal in gossip: nothing to report.
+        if any(r is None for r in refusals) and self.driver is not None:
+            self.driver.wake()
+        return results
+
+    async def _check_in_order(
+        self,
+        raws: list[bytes],
+        known: Container[bytes],
+        admit: Callable[[list[CheckedTx | InvalidTransaction]], list[CheckedTx | InvalidTransaction]],
+    ) -> list[CheckedTx | InvalidTransaction]:
         loop = asyncio.get_running_loop()
         before = self._admitted_last
         mine: asyncio.Future[None] = loop.create_future()
         self._admitted_last = mine
         try:
             async with self._checking:
-                results = await loop.run_in_executor(None, self.app.check_txs, raws)
+                results = await loop.run_in_executor(self._check_pool, self.app.check_txs, raws, known)
             if before is not None:
                 await asyncio.shield(before)
-            return self._admit(results)
+            return admit(results)
         finally:
             mine.set_result(None)
             if self._admitted_last is mine:

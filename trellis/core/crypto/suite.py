@@ -96,9 +96,23 @@ def suite_by_name(name: str) -> Suite:
         raise UnknownSuite(f"unknown crypto suite {name!r}; known: {sorted(_SUITES)}") from None
 
 
+_ADDRESS_CACHE_MAX = 1 << 16
+_address_cache: dict[tuple[str, bytes], bytes] = {}
+
+
 def address_of(suite: Suite, public_key: bytes) -> bytes:
-    """Return the 20-byte account address of ``public_key``: ``tagged_hash("trellis/address", pk)[:20]``."""
-    return suite.tagged_hash(b"trellis/address", public_key)[:20]
+    """Return the 20-byte account address of ``public_key``: ``tagged_hash("trellis/address", pk)[:20]``.
+
+    Remembered for the most recent 65,536 keys (a dict lookup instead of a hash: senders repeat, and admission
+    and execution both need each transaction's sender address)."""
+    key = (suite.name, public_key)
+    found = _address_cache.get(key)
+    if found is None:
+        found = suite.tagged_hash(b"trellis/address", public_key)[:20]
+        if len(_address_cache) >= _ADDRESS_CACHE_MAX:
+            _address_cache.clear()
+        _address_cache[key] = found
+    return found
 
 
 def ed25519_keypair_from_seed(seed: bytes) -> tuple[bytes, bytes]:
