@@ -186,7 +186,11 @@ class TrellisApp:
             return 0
         start = self._tip.height
         log.info("re-executing stored blocks %d..%d to bring the state up to the chain", start + 1, top.height)
+        last_report = time.monotonic()
         for height in range(start + 1, top.height + 1):
+            if time.monotonic() - last_report >= 10.0:
+                last_report = time.monotonic()
+                log.info("re-executing stored blocks: at %d of %d", height, top.height)
             block = self.store.require_block(height)
             certificate = self.store.commit(height)
             if certificate is None:
