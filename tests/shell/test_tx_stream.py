@@ -1,10 +1,13 @@
-"""``GET /v1/txs/stream``: batches streamed over a WebSocket are checked concurrently but admitted in the order
-sent, each answered in order; bad input gets a precise answer and leaves the stream usable."""
+"""Ordered, pipelined admission. ``GET /v1/txs/stream``: batches streamed over a WebSocket are checked
+concurrently but admitted in the order sent, each answered in order; bad input gets a precise answer and
+leaves the stream usable. Gossiped batches go through the same pipeline, off the event loop, with a bounded
+backlog."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from typing import Any
 
@@ -12,6 +15,7 @@ import aiohttp
 import pytest
 
 from trellis.core.ledger.tx import Transfer
+from trellis.node.node import MAX_GOSSIP_BATCHES
 
 from .conftest import ApiHarness, addr
 
@@ -118,3 +122,62 @@ def test_a_text_message_closes_the_stream_as_unsupported_data(api: ApiHarness) -
     assert answers == []
     assert closed is not None and closed.type == aiohttp.WSMsgType.CLOSE
     assert closed.data == aiohttp.WSCloseCode.UNSUPPORTED_DATA
+
+
+# -- gossip: the same ordered pipeline, off the event loop, with a bounded backlog --------------------------------
+def test_gossiped_batches_are_checked_off_the_loop_and_admitted_in_arrival_order(
+    api: ApiHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    check = api.node.app.check_txs
+    start = api.next_nonce(api.alice)
+    batches = [
+        [api.tx(api.alice, Transfer(to=addr(api.bob), amount=1), nonce=start + 4 * b + i) for i in range(4)]
+        for b in range(3)
+    ]
+
+    def slow_first(raws: list[bytes], *args: Any) -> Any:
+        if raws[0] == batches[0][0]:
+            time.sleep(0.3)
+        return check(raws, *args)
+
+    monkeypatch.setattr(api.node.app, "check_txs", slow_first)
+
+    async def gossip() -> float:
+        t0 = time.perf_counter()
+        for b in batches:
+            api.node._on_gossiped_txs(list(b))
+        returned = time.perf_counter() - t0
+        while api.node._gossip_tasks:
+            await asyncio.sleep(0.01)
+        return returned
+
+    returned = api.runner.run(gossip(), 30)
+    assert returned < 0.1  # the event loop did not wait for the checks
+    assert api.next_nonce(api.alice) == start + 12  # all admitted, so in order (a gap would have been refused)
+
+
+def test_gossip_beyond_the_backlog_limit_is_dropped_and_counted(
+    api: ApiHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    check = api.node.app.check_txs
+
+    def blocked(raws: list[bytes], *args: Any) -> Any:
+        release.wait(20)
+        return check(raws, *args)
+
+    monkeypatch.setattr(api.node.app, "check_txs", blocked)
+    raw = api.tx(api.alice, Transfer(to=addr(api.bob), amount=1))
+    dropped_before = api.node.gossip_dropped
+
+    async def flood() -> None:
+        for _ in range(MAX_GOSSIP_BATCHES + 5):
+            api.node._on_gossiped_txs([raw, raw])
+        assert len(api.node._gossip_tasks) == MAX_GOSSIP_BATCHES
+        release.set()
+        while api.node._gossip_tasks:
+            await asyncio.sleep(0.01)
+
+    api.runner.run(flood(), 30)
+    assert api.node.gossip_dropped - dropped_before == 10
+    assert api.get("/v1/metrics").json()["gossip_dropped_txs"] == api.node.gossip_dropped

@@ -510,6 +510,7 @@ class Api:
                 "height": tip.height,
                 "mempool_txs": len(self.node.mempool),
                 "mempool_bytes": self.node.mempool.size_bytes,
+                "gossip_dropped_txs": self.node.gossip_dropped,
                 "stages": self.node.app.stages.snapshot(),
                 "verifier": self.node.app.verifier.name,
             }

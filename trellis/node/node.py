@@ -76,6 +76,8 @@ MEMBERSHIP_PREFIX = MEMBERSHIP_KEY.split(b"/")[0] + b"/"
 
 ADMISSION_PIPELINE = 3
 """Transaction batches checked at once (decoding, signature verification); admission stays in arrival order."""
+MAX_GOSSIP_BATCHES = 64
+"""Gossiped transaction batches waiting to be checked; more are dropped until the backlog clears."""
 
 
 class Node:
@@ -127,6 +129,8 @@ class Node:
         self._checking = asyncio.Semaphore(ADMISSION_PIPELINE)
         self._admitted_last: asyncio.Future[None] | None = None
         self._gossip_tasks: set[asyncio.Task[list[CheckedTx | InvalidTransaction]]] = set()
+        self.gossip_dropped = 0
+        """Gossiped transactions dropped unchecked because ``MAX_GOSSIP_BATCHES`` batches were waiting."""
         self._check_pool = ThreadPoolExecutor(max_workers=ADMISSION_PIPELINE, thread_name_prefix="admission")
         """Threads that check batches; ``stop`` waits for them, so no check reads a store being closed."""
         self.failure: BaseException | None = None
@@ -220,7 +224,12 @@ class Node:
 
     def _on_gossiped_txs(self, raws: list[bytes]) -> None:
         """Transactions a peer gossiped: checked off the event loop (signatures in the verifier processes)
-        through the same ordered pipeline as clients' batches; those already pending are skipped unverified."""
+        through the same ordered pipeline as clients' batches; those already pending are skipped unverified.
+        While ``MAX_GOSSIP_BATCHES`` are waiting, further gossip is dropped (memory stays bounded whatever peers
+        send; a dropped transaction still reaches this node in the proposal that carries it)."""
+        if len(self._gossip_tasks) >= MAX_GOSSIP_BATCHES:
+            self.gossip_dropped += len(raws)
+            return
         task = asyncio.get_running_loop().create_task(self._check_in_order(raws, self.mempool, self._admit_gossiped))
         self._gossip_tasks.add(task)
         task.add_done_callback(self._gossip_done)
