@@ -8,8 +8,9 @@ Method:
 - Load is open-loop: every 10 ms the next slice of transactions is scheduled and sent as one binary batch on
   the node's ordered transaction stream (``GET /v1/txs/stream``, a WebSocket), at most four batches
   unanswered; slices scheduled while four are pending go out together as one bigger batch. The schedule never
-  waits for the node, so a slow node does not slow the offered load (no coordinated omission). Latency runs from each transaction's *scheduled* send time to the moment its
-  block arrives on the commit stream (``GET /v1/commits/stream`` of node0).
+  waits for the node, so a slow node does not slow the offered load (no coordinated omission). Latency runs
+  from each transaction's *scheduled* send time to the moment its block arrives on the commit stream
+  (``GET /v1/commits/stream`` of node0).
 - Committed TPS counts transactions seen committed on the stream, over the time from the first scheduled send
   to the last commit.
 - The ceiling is the chain suite's signature verifications per second (Ed25519, or SM2 with ``--suite sm``)
@@ -54,6 +55,8 @@ STREAM_WINDOW = 4
 """Unanswered batches per node stream; the load scheduled meanwhile is sent as one batch when one is answered."""
 MAX_STREAM_BATCH = 20_000
 """Most transactions per streamed batch (the node's ``MAX_BATCH_TXS``)."""
+MAX_STREAM_BYTES = 3 * 1024 * 1024
+"""Most bytes per streamed batch (under the node's default ``api.max_body_bytes``, 4 MiB)."""
 
 
 @dataclass
@@ -287,18 +290,26 @@ async def _drive(
             reader = asyncio.create_task(answers())
             try:
                 ended = False
+                carry: list[tuple[bytes, bytes]] | None = None
                 while not ended:
-                    first = await queues[n].get()
+                    first = carry if carry is not None else await queues[n].get()
+                    carry = None
                     if first is None:
                         break
                     await window.acquire()
                     chunk = list(first)
-                    while not queues[n].empty() and len(chunk) < MAX_STREAM_BATCH:
+                    size = sum(len(raw) + 4 for raw, _ in chunk)
+                    while not queues[n].empty():
                         more = queues[n].get_nowait()
                         if more is None:
                             ended = True
                             break
+                        more_size = sum(len(raw) + 4 for raw, _ in more)
+                        if len(chunk) + len(more) > MAX_STREAM_BATCH or size + more_size > MAX_STREAM_BYTES:
+                            carry = more  # the next batch starts with it
+                            break
                         chunk += more
+                        size += more_size
                     try:
                         await ws.send_bytes(b"".join(len(raw).to_bytes(4, "big") + raw for raw, _ in chunk))
                     except (aiohttp.ClientError, ConnectionError) as exc:
