@@ -41,6 +41,14 @@ def _drive(chain: AppChain, actors: Actors, blocks: int, start_nonce: int = 0) -
     return hashes
 
 
+def _power_loss(kv: SplitStore, marker: str) -> None:
+    """The machine goes down with the store open: nothing is closed cleanly, the unsynced environment's marker
+    stays, and it now names a boot that is not the next one."""
+    kv.state._env.close()
+    kv.chain.close()
+    (kv.path / "state" / LmdbStore.MARKER).write_text(marker)
+
+
 def _fingerprint(app: TrellisApp, actors: Actors, hashes: list[str]) -> tuple[object, ...]:
     """Everything a reader sees: tip, state root, balances, receipts, positions and history of every tx."""
     store = app.store
@@ -136,9 +144,7 @@ def test_a_reboot_with_the_state_open_rebuilds_it_from_the_blocks(tmp_path: Path
     hashes = _drive(chain, actors, 5)
     before = _fingerprint(chain.app, actors, hashes)
     # The machine goes down with the store open: the marker stays, and the next boot has another id.
-    kv.state._env.close()
-    kv.chain.close()
-    (tmp_path / "data" / "state" / LmdbStore.MARKER).write_text("a-boot-before-the-power-loss\n")
+    _power_loss(kv, "a-boot-before-the-power-loss\n")
 
     reopened = SplitStore(tmp_path / "data")
     try:
@@ -154,9 +160,7 @@ def test_a_reboot_with_the_state_open_rebuilds_it_from_the_blocks(tmp_path: Path
 def test_a_rebuilt_state_still_refuses_another_genesis(tmp_path: Path, actors: Actors) -> None:
     kv = SplitStore(tmp_path / "data")
     _drive(_app(kv, actors), actors, 1)
-    kv.state._env.close()
-    kv.chain.close()
-    (tmp_path / "data" / "state" / LmdbStore.MARKER).write_text("another-boot\n")
+    _power_loss(kv, "another-boot\n")
     reopened = SplitStore(tmp_path / "data")
     try:
         with pytest.raises(GenesisMismatch):
@@ -173,9 +177,7 @@ def test_a_stored_block_that_does_not_re_execute_is_reported_not_silently_accept
     block = ChainStore(kv).require_block(2)
     tampered = msgspec.structs.replace(block.header, state_root=b"\x11" * 32)
     kv.chain.write_tables({"blocks": {height_key(2): encode(msgspec.structs.replace(block, header=tampered))}})
-    kv.state._env.close()
-    kv.chain.close()
-    (tmp_path / "data" / "state" / LmdbStore.MARKER).write_text("another-boot\n")
+    _power_loss(kv, "another-boot\n")
     reopened = SplitStore(tmp_path / "data")
     try:
         with pytest.raises(StorageError, match="stored block 2 does not re-execute"):

@@ -26,7 +26,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from trellis.api.responses import ok, problem
+from trellis.api.responses import PROBLEM_RESPONSE, hex32_path_param, ok, problem
 from trellis.blobs.files import (
     FileNotStored,
     FileTooLarge,
@@ -277,17 +277,8 @@ def _schema(cls: type) -> dict[str, Any]:
     return dict(components[cls.__name__])
 
 
-_PROBLEM = {
-    "description": "Problem details; 'code' says why",
-    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemJson"}}},
-}
-_FILE_ID = {
-    "name": "file_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^(0x)?[0-9a-fA-F]{64}$"},
-    "description": "The file id (64 hex digits)",
-}
+_PROBLEM = PROBLEM_RESPONSE
+_FILE_ID = hex32_path_param("file_id", "The file id (64 hex digits)")
 
 OPENAPI_PATHS: dict[str, Any] = {
     "/v1/blobs": {

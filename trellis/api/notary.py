@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from trellis.api.responses import ok, problem
+from trellis.api.responses import PROBLEM_RESPONSE, hex32_path_param, ok, problem
 from trellis.app.modules.notary import batches_by, receipt_for, record_of
 from trellis.core.execution.notary import NotaryBatch
 from trellis.node.node import Node
@@ -131,17 +131,8 @@ def routes(node: Node) -> list[web.RouteDef]:
     return out
 
 
-_PROBLEM = {
-    "description": "Problem details; 'code' says why",
-    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemJson"}}},
-}
-_DIGEST = {
-    "name": "digest",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^(0x)?[0-9a-fA-F]{64}$"},
-    "description": "The record digest (64 hex digits: SHA-256 or SM3 by chain suite)",
-}
+_PROBLEM = PROBLEM_RESPONSE
+_DIGEST = hex32_path_param("digest", "The record digest (64 hex digits: SHA-256 or SM3 by chain suite)")
 OPENAPI_PATHS: dict[str, Any] = {
     "/v1/notary/records/{digest}": {
         "get": {

@@ -13,6 +13,7 @@ from trellis.api.blobs import OPENAPI_PATHS as BLOB_PATHS
 from trellis.api.credentials import OPENAPI_PATHS as CREDENTIAL_PATHS
 from trellis.api.did import OPENAPI_PATHS as DID_PATHS
 from trellis.api.notary import OPENAPI_PATHS as NOTARY_PATHS
+from trellis.api.responses import PROBLEM_RESPONSE
 
 _SCHEMA_TYPES = (
     t.SubmitJson,
@@ -46,10 +47,7 @@ def _json(name: str, description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
 
 
-_PROBLEM = {
-    "description": "Problem details: the request was refused; 'code' says why",
-    "content": {"application/problem+json": {"schema": _ref("ProblemJson")}},
-}
+_PROBLEM = PROBLEM_RESPONSE
 
 
 def _param(name: str, where: str, schema: dict[str, Any], description: str, required: bool = False) -> dict[str, Any]:

@@ -97,19 +97,19 @@ class ChainStore:
     # -- tip and genesis --------------------------------------------------------------------------------
     def tip(self) -> ChainTip | None:
         """Return the last committed tip, or None if the store was never initialised."""
-        raw = self.kv.get("meta", b"tip")
-        if raw is None:
-            return None
-        t = decode(raw, StoredTip)
-        return ChainTip(height=t.height, time_ms=t.time_ms, block_id=t.block_id, state_root=t.state_root)
+        return self._stored_tip("meta", b"tip")
 
     def top(self) -> ChainTip | None:
         """Return the last block written to the chain tables: ``tip`` or, after a crash between the chain
         write and the derived one (or a rebuild of the derived tables), a later block that is yet to be
         re-executed."""
-        raw = self.kv.get("chain_meta", b"top")
+        top = self._stored_tip("chain_meta", b"top")
+        return top if top is not None else self.tip()
+
+    def _stored_tip(self, table: str, key: bytes) -> ChainTip | None:
+        raw = self.kv.get(table, key)
         if raw is None:
-            return self.tip()
+            return None
         t = decode(raw, StoredTip)
         return ChainTip(height=t.height, time_ms=t.time_ms, block_id=t.block_id, state_root=t.state_root)
 

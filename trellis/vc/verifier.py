@@ -23,8 +23,8 @@ from trellis.core.execution.credentials import (
     status_list_key,
 )
 from trellis.vc.errors import VcError
-from trellis.vc.proofs import split_proof, verify_proof
-from trellis.vc.resolver import DidResolver, split_vm
+from trellis.vc.proofs import ProofOptions, split_proof, verify_proof
+from trellis.vc.resolver import DidResolver, ResolvedKey, split_vm
 from trellis.vc.schemas import check_subject
 from trellis.vc.sd import reveal
 
@@ -129,6 +129,13 @@ def status_list_id(url: object) -> str:
     if m is None:
         raise VcError("malformed_status", "statusListCredential must be a URL ending in /status-lists/<id>")
     return m.group(1)
+
+
+def _verify_with_key(unsecured: dict[str, Any], parsed: ProofOptions, key: ResolvedKey) -> None:
+    """Verify a proof under the resolved key, refusing a key of another suite than the proof's cryptosuite."""
+    if key.suite != parsed.cryptosuite.suite.name:
+        raise VcError("bad_signature", f"a {key.suite} key cannot verify {parsed.cryptosuite.name}")
+    verify_proof(unsecured, parsed, key.public_key)
 
 
 def _run(result_checks: list[Check], name: str, fn: Callable[[], None]) -> bool:
@@ -237,9 +244,7 @@ def verify_credential(
             raise VcError("key_not_issuers", f"the proof's key belongs to {key.controller}, not the issuer {issuer}")
         if "assertionMethod" not in key.purposes:
             raise VcError("key_not_authorised", "the key is not an assertionMethod of the issuer")
-        if key.suite != parsed.cryptosuite.suite.name:
-            raise VcError("bad_signature", f"a {key.suite} key cannot verify {parsed.cryptosuite.name}")
-        verify_proof(unsecured, parsed, key.public_key)
+        _verify_with_key(unsecured, parsed, key)
 
     _run(checks, "proof", proof)
 
@@ -307,9 +312,7 @@ def verify_presentation(
             raise VcError("key_not_holders", f"the proof's key belongs to {key.controller}, not the holder {holder}")
         if "authentication" not in key.purposes:
             raise VcError("key_not_authorised", "the key is not an authentication key of the holder")
-        if key.suite != parsed.cryptosuite.suite.name:
-            raise VcError("bad_signature", f"a {key.suite} key cannot verify {parsed.cryptosuite.name}")
-        verify_proof(unsecured, parsed, key.public_key)
+        _verify_with_key(unsecured, parsed, key)
 
     _run(checks, "holder_proof", proof)
     for cred in creds:

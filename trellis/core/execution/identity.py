@@ -257,17 +257,23 @@ def _authorised_record(ctx: _Ctx, did_text: str) -> tuple[bytes, DidRecord]:
     return did_id, rec
 
 
-def handle_did_update(ctx: _Ctx, msg: DidUpdate) -> list[Event]:
-    """Replace a DID's document (a key rotation replaces its keys); the version goes up by one."""
-    check_document(ctx.suite, ctx.params.chain_id, msg.document)
-    did_id, rec = _authorised_record(ctx, msg.did)
-    new = DidRecord(
+def _next_version(ctx: _Ctx, rec: DidRecord, *, deactivated: bool) -> DidRecord:
+    """The record of a DID's next version, written by this transaction."""
+    return DidRecord(
         version_id=rec.version_id + 1,
         created_ms=rec.created_ms,
         created_height=rec.created_height,
         updated_ms=ctx.time_ms,
         updated_height=ctx.height,
+        deactivated=deactivated,
     )
+
+
+def handle_did_update(ctx: _Ctx, msg: DidUpdate) -> list[Event]:
+    """Replace a DID's document (a key rotation replaces its keys); the version goes up by one."""
+    check_document(ctx.suite, ctx.params.chain_id, msg.document)
+    did_id, rec = _authorised_record(ctx, msg.did)
+    new = _next_version(ctx, rec, deactivated=False)
     _write_version(ctx, did_id, new, msg.document)
     return _event("did_update", msg.did, new.version_id)
 
@@ -275,13 +281,6 @@ def handle_did_update(ctx: _Ctx, msg: DidUpdate) -> list[Event]:
 def handle_did_deactivate(ctx: _Ctx, msg: DidDeactivate) -> list[Event]:
     """Deactivate a DID: a last version without a document; no change is possible afterwards."""
     did_id, rec = _authorised_record(ctx, msg.did)
-    new = DidRecord(
-        version_id=rec.version_id + 1,
-        created_ms=rec.created_ms,
-        created_height=rec.created_height,
-        updated_ms=ctx.time_ms,
-        updated_height=ctx.height,
-        deactivated=True,
-    )
+    new = _next_version(ctx, rec, deactivated=True)
     _write_version(ctx, did_id, new, None)
     return _event("did_deactivate", msg.did, new.version_id)
