@@ -8,6 +8,7 @@ The genesis file is JSON (``genesis.json``), human-readable, with hex strings fo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated
 
 import msgspec
@@ -154,9 +155,10 @@ class ChainParams:
         """The size limits."""
         return self.genesis.limits
 
-    @property
+    @cached_property
     def governance(self) -> bytes | None:
-        """The contract governance address, if genesis names one."""
+        """The contract governance address, if genesis names one (parsed once: every transaction's context
+        carries it)."""
         gov = self.genesis.contracts.governance
         return None if gov is None else bytes.fromhex(gov)
 
