@@ -27,12 +27,12 @@ from trellis.node.mempool import Mempool
 from trellis.node.privval import PrivValidator
 from trellis.node.wal import MemoryWal
 from trellis.node.wire import (
+    BatchMsg,
     BlockRequestMsg,
     BlocksMsg,
     CommittedBlock,
-    ProposalMsg,
+    CompactProposalMsg,
     StatusMsg,
-    TxsMsg,
     VoteMsg,
     WireMsg,
     decode_msg,
@@ -240,7 +240,7 @@ def test_a_submitted_transaction_is_spread_to_peers() -> None:
     node.driver.start()
     checked = submit(node, kv_tx(0))
     node.timers.advance(10)
-    assert TxsMsg(txs=[checked.raw]) in node.net.broadcast_of(TxsMsg)
+    assert BatchMsg(txs=[checked.raw]) in node.net.broadcast_of(BatchMsg)
 
 
 def test_a_follower_never_proposes() -> None:
@@ -248,7 +248,7 @@ def test_a_follower_never_proposes() -> None:
     node.driver.start()
     node.timers.advance(3 * EMPTY_BLOCK_MS)
     assert node.height == 0
-    assert node.net.broadcast_of(ProposalMsg) == []
+    assert node.net.broadcast_of(CompactProposalMsg) == []
     assert node.net.broadcast_of(VoteMsg) == []
 
 
@@ -267,7 +267,7 @@ def test_an_undecodable_frame_disconnects_the_peer(seed: int) -> None:
 def test_a_frame_over_the_size_limit_disconnects_the_peer() -> None:
     node = make_node()
     node.driver.max_frame_bytes = 100
-    node.frame(TxsMsg(txs=[b"x" * 200]))
+    node.frame(BatchMsg(txs=[b"x" * 200]))
     ((peer, reason),) = node.net.disconnects
     assert peer == PEER and "undecodable" in reason
 
@@ -398,7 +398,7 @@ def test_a_txs_message_adds_valid_transactions_to_the_mempool_and_ignores_invali
         )
     )
     gap = kv_tx(5)
-    node.frame(TxsMsg(txs=[b"\x00garbage", good, wrong_chain, gap, good]))
+    node.frame(BatchMsg(txs=[b"\x00garbage", good, wrong_chain, gap, good]))
     assert node.net.disconnects == []
     assert len(node.mempool) == 1
     assert node.app.check_tx(good).hash in node.mempool
@@ -408,7 +408,7 @@ def test_a_txs_message_wakes_a_proposer_waiting_for_transactions() -> None:
     node = make_node()
     node.driver.start()
     node.timers.advance(TIMEOUTS.commit_ms)
-    node.frame(TxsMsg(txs=[kv_tx(0)]))
+    node.frame(BatchMsg(txs=[kv_tx(0)]))
     assert node.height == 1
     assert node.app.store.block(1).header.tx_count == 1  # type: ignore[union-attr]
 
@@ -455,7 +455,8 @@ def locked_then_nil_precommitted() -> tuple[TwoValidators, Block]:
     node.driver.start()
     node.timers.advance(TIMEOUTS.commit_ms)
     submit(node, kv_tx(0))
-    block = node.net.broadcast_of(ProposalMsg)[0].proposal.block
+    assert node.net.broadcast_of(CompactProposalMsg) != []
+    block = node.driver.state.proposals[0].block
     bid = block_hash(ED25519, block.header)
     t.other_votes(PREVOTE, 0, bid)
     assert (node.driver.state.locked_round, node.driver.state.locked_block) == (0, block)
@@ -501,10 +502,10 @@ def test_a_restarted_locked_proposer_re_proposes_its_block_with_the_round_of_its
     node = t.restart()
     t.other_votes(PRECOMMIT, 1, NIL)
     node.timers.advance(TIMEOUTS.for_step(Step.PRECOMMIT, 1))  # round 1's precommit timeout: round 2 is ours
-    proposals = [m.proposal for m in node.net.broadcast_of(ProposalMsg) if m.proposal.proposal.round == 2]
+    proposals = [m for m in node.net.broadcast_of(CompactProposalMsg) if m.header.proposal.round == 2]
     assert proposals != []
-    assert proposals[0].block == block
-    assert proposals[0].proposal.pol_round == 0
+    assert proposals[0].block_header == block.header
+    assert proposals[0].header.proposal.pol_round == 0
 
 
 # -- failing storage ------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from trellis.core.codec import encode
 from trellis.core.consensus.machine import Timeouts
 from trellis.core.consensus.messages import SignedProposal
 from trellis.core.crypto.suite import ED25519, address_of
-from trellis.core.errors import InvalidTransaction
+from trellis.core.errors import DecodeError, InvalidTransaction
 from trellis.core.execution.block import ExecutedBlock
 from trellis.core.ledger.block import block_hash
 from trellis.core.ledger.tx import KvPut, Transfer, TxBody, sign_tx
@@ -29,7 +29,7 @@ from trellis.node.consensus_driver import ConsensusDriver
 from trellis.node.mempool import Mempool
 from trellis.node.privval import PrivValidator
 from trellis.node.wal import MemoryWal
-from trellis.node.wire import ProposalMsg, VoteMsg, decode_msg, encode_msg
+from trellis.node.wire import CompactProposalMsg, ProposalMsg, VoteMsg, WireMsg, decode_msg, encode_msg
 from trellis.storage.chain_store import ChainStore
 from trellis.storage.kv import MemoryStore
 
@@ -141,14 +141,15 @@ class _ByzantineNet(_Net):
         app = self.node.app
         if (
             mode == "equivocate"
-            and isinstance(msg, ProposalMsg)
+            and isinstance(msg, CompactProposalMsg)
             and app is not None
-            and msg.proposal.proposer == address_of(ED25519, self.node.signer.public_key)
-            and msg.proposal.block.header.height == app.info().height + 1
+            and msg.header.proposer == address_of(ED25519, self.node.signer.public_key)
+            and msg.block_header.height == app.info().height + 1
         ):
-            sp = msg.proposal
-            # A second, different block for the same height and round (later time), signed without the WAL.
-            alt_exec = app.prepare_proposal([], sp.block.header.time_ms + 1, sp.proposer)
+            sp = msg.header
+            # A second, different block for the same height and round (later time), signed without the WAL,
+            # sent whole (``ProposalMsg``, which nodes still accept).
+            alt_exec = app.prepare_proposal([], msg.block_header.time_ms + 1, sp.proposer)
             alt_p = Proposal(
                 chain_id=sp.proposal.chain_id,
                 height=sp.proposal.height,
@@ -156,7 +157,7 @@ class _ByzantineNet(_Net):
                 pol_round=-1,
                 block_hash=alt_exec.block_id,
             )
-            alt = SignedProposal(
+            alt_sp = SignedProposal(
                 proposal=alt_p,
                 proposer=sp.proposer,
                 signature=self.node.signer.sign(proposal_signing_bytes(alt_p)),
@@ -166,7 +167,7 @@ class _ByzantineNet(_Net):
             for o in others[:half]:
                 sim.transmit(self.node.index, o, frame)
             for o in others[half:]:
-                sim.transmit(self.node.index, o, encode_msg(ProposalMsg(proposal=alt)))
+                sim.transmit(self.node.index, o, encode_msg(ProposalMsg(proposal=alt_sp)))
             return
         super().broadcast(frame)
 
@@ -193,6 +194,8 @@ class Simulation:
             commit_ms=20,
         )
         self.disconnects: list[tuple[int, int, str]] = []
+        self.drop: Callable[[int, int, WireMsg], bool] | None = None
+        """A test's filter: frames from ``src`` to ``dst`` whose message it returns True for are lost."""
         self.decided: dict[int, bytes] = {}
         self.events = 0
         signers = [MemorySigner(bytes([i + 1]) * 32) for i in range(n)]
@@ -223,6 +226,8 @@ class Simulation:
         c = self.cond
         if not c.connected(src, dst) or self.rng.random() < c.loss:
             return
+        if self.drop is not None and self._dropped(src, dst, frame):
+            return
         copies = 2 if self.rng.random() < c.dup else 1
         for _ in range(copies):
             delay = self.rng.uniform(c.min_delay_ms, c.max_delay_ms)
@@ -233,6 +238,14 @@ class Simulation:
                     target.driver.on_frame(str(src), frame)
 
             self.schedule(delay, deliver)
+
+    def _dropped(self, src: int, dst: int, frame: bytes) -> bool:
+        assert self.drop is not None
+        try:
+            msg = decode_msg(frame, 1 << 30)
+        except DecodeError:
+            return False
+        return self.drop(src, dst, msg)
 
     def run_for(self, ms: float) -> None:
         end = self.now_ms + ms

@@ -16,7 +16,7 @@ from trellis.app.modules.contracts.query import query_host, run_query
 from trellis.app.modules.membership import CertView, PeerMembership, certs_of, membership_of, peer_membership
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.batch import BatchVerifier, SuiteVerifier
-from trellis.core.crypto.suite import address_of
+from trellis.core.crypto.suite import Suite, address_of
 from trellis.core.errors import InvalidBlock, InvalidTransaction, TrellisError
 from trellis.core.execution.apply import genesis_writes
 from trellis.core.execution.block import ChainTip, ExecutedBlock, build_block, check_block, genesis_tip
@@ -37,6 +37,7 @@ from trellis.core.ledger.state_tree import StateProof, lookup, prove
 from trellis.core.ledger.tx import (
     BAD_SIGNATURE,
     RegisterCert,
+    SignedTx,
     check_tx_stateless,
     decode_tx,
     signature_item,
@@ -110,6 +111,27 @@ class _AllVerified:
 
     def __contains__(self, item: object) -> bool:
         return True
+
+
+def _tx_bytes_and_hashes(
+    suite: Suite, txs: Sequence[SignedTx], known: Sequence[CheckedTx | None] | None
+) -> tuple[list[bytes], list[bytes], list[int]]:
+    """Raw bytes and hashes of a block's transactions, from ``known`` where it holds the very same transaction
+    object, else encoded and hashed here; and the indexes of the latter (they still need every check)."""
+    if known is None or len(known) != len(txs):
+        tx_bytes = [encode(tx) for tx in txs]
+        return tx_bytes, [tx_hash(suite, b) for b in tx_bytes], list(range(len(txs)))
+    tx_bytes, hashes, unchecked = [], [], []
+    for i, (tx, k) in enumerate(zip(txs, known, strict=True)):
+        if k is not None and k.tx is tx:
+            tx_bytes.append(k.raw)
+            hashes.append(k.hash)
+        else:
+            raw = encode(tx)
+            tx_bytes.append(raw)
+            hashes.append(tx_hash(suite, raw))
+            unchecked.append(i)
+    return tx_bytes, hashes, unchecked
 
 
 class GenesisMismatch(TrellisError):
@@ -357,17 +379,24 @@ class TrellisApp:
         self._remember(executed)
         return executed
 
-    def process_proposal(self, block: Block, verified: Container[bytes] = ()) -> ExecutedBlock:
+    def process_proposal(
+        self, block: Block, verified: Container[bytes] = (), known: Sequence[CheckedTx | None] | None = None
+    ) -> ExecutedBlock:
         """Check a proposed block by re-executing it. Signatures of transactions whose hash is in ``verified``
-        (this node's mempool: checked at admission) are not checked again; the rest in one batch."""
+        (this node's mempool: checked at admission) are not checked again; the rest in one batch.
+
+        ``known``, if given, has one entry per transaction: the admitted ``CheckedTx`` whose ``tx`` *is*
+        ``block.txs[i]`` (the same object), or None. For those, the raw bytes and hash are taken from it and the
+        stateless and signature checks admission did are not repeated; every other transaction is checked in
+        full. Execution and every header check (``tx_root`` over the raw bytes included) are the same."""
         suite = self.suite
         cached = self._cached(block)
         if cached is not None:
             return cached
-        tx_bytes = [encode(tx) for tx in block.txs]
-        hashes = [tx_hash(suite, b) for b in tx_bytes]  # once: for the verified-set lookup and for execution
+        tx_bytes, hashes, unchecked = _tx_bytes_and_hashes(suite, block.txs, known)
         to_verify: list[int] = []
-        for i, tx in enumerate(block.txs):
+        for i in unchecked:
+            tx = block.txs[i]
             if len(tx_bytes[i]) > self.params.limits.max_tx_bytes:
                 raise InvalidBlock("tx_too_large", f"transaction {i} exceeds max_tx_bytes")
             try:

@@ -6,6 +6,11 @@ build, check and commit blocks, and schedules timeouts. It also runs block sync 
 committed blocks with their certificates from a peer and verifies both before applying) and spreads
 transactions between mempools.
 
+Dissemination (ADR 0012): transactions admitted from clients are flushed to peers in batches, which every node
+keeps in its ``BatchStore``; proposals are sent compact (batch digests and per-transaction references) and
+rebuilt by the receiver from its batches, after fetching any it lacks from the sender. The consensus machine
+still sees whole ``SignedProposal``s.
+
 The driver is synchronous and single-threaded: the real node calls it from its event loop, the deterministic
 simulation from its scheduler. Time and the network come in through the ``Timers`` and ``Network`` ports.
 """
@@ -15,12 +20,13 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from trellis.abci import CheckedTx
 from trellis.app.application import TrellisApp
-from trellis.core.codec import encode
+from trellis.core.codec import decode, encode
 from trellis.core.consensus.machine import (
     BuildProposal,
     CheckProposal,
@@ -46,26 +52,29 @@ from trellis.core.consensus.machine import (
     new_state,
     step,
 )
-from trellis.core.consensus.messages import header_of
+from trellis.core.consensus.messages import SignedProposal, header_of
 from trellis.core.crypto.suite import address_of
 from trellis.core.errors import DecodeError, InvalidBlock, InvalidTransaction, TrellisError
 from trellis.core.execution.block import ExecutedBlock
-from trellis.core.ledger.block import Commit, block_hash, verify_commit
-from trellis.core.ledger.tx import SubmitEvidence, TxBody, sign_tx
+from trellis.core.ledger.block import Block, Commit, block_hash, verify_commit
+from trellis.core.ledger.tx import SignedTx, SubmitEvidence, TxBody, sign_tx, tx_hash
 from trellis.core.ledger.votes import PRECOMMIT
 from trellis.core.params import ChainParams
+from trellis.node.batches import BatchStore, MalformedCompact, batch_digest, compact_refs, resolve_refs, unpack_refs
 from trellis.node.mempool import Mempool
 from trellis.node.privval import PrivValidator
 from trellis.node.wire import (
     MAX_BLOCKS_PER_MSG,
-    MAX_TXS_PER_MSG,
+    MAX_TXS_PER_BATCH,
+    BatchMsg,
+    BatchRequestMsg,
     BlockRequestMsg,
     BlocksMsg,
     CommittedBlock,
+    CompactProposalMsg,
     ProposalHeaderMsg,
     ProposalMsg,
     StatusMsg,
-    TxsMsg,
     VoteMsg,
     WireMsg,
     decode_msg,
@@ -74,6 +83,62 @@ from trellis.node.wire import (
 from trellis.storage.kv import StorageError
 
 log = logging.getLogger("trellis.consensus")
+
+MAX_HELD_PER_HEIGHT = 8
+"""Compact proposals held per height while their missing batches are fetched; more are dropped (a re-broadcast
+or the next round brings them again)."""
+_V = TypeVar("_V")
+_ProposalKey = tuple[int, int, bytes, bytes]
+"""(height, round, proposer, block hash)."""
+
+
+MAX_REMEMBERED_BLOCKS = 32
+"""Blocks whose transaction hashes (and checked transactions) the driver keeps between rebuilding or building a
+proposal and checking, re-sending or committing it."""
+
+
+def _remember(cache: dict[bytes, _V], key: bytes, value: _V) -> None:
+    cache[key] = value
+    while len(cache) > MAX_REMEMBERED_BLOCKS:
+        del cache[next(iter(cache))]
+
+
+@dataclass
+class _Held:
+    """A compact proposal waiting for batches."""
+
+    msg: CompactProposalMsg
+    pairs: list[tuple[int, int]]
+    missing: set[bytes]
+    requested_ms: int
+
+
+@dataclass
+class DisseminationStats:
+    """Counters of the batch dissemination (``/v1/metrics``)."""
+
+    batches_sent: int = 0
+    """Batches of this node's own transactions flushed to peers."""
+    batches_received: int = 0
+    """New batches received from peers (duplicates not counted)."""
+    compact_proposals_sent: int = 0
+    """Compact proposal messages broadcast (first sends and re-broadcasts)."""
+    txs_by_reference: int = 0
+    """Transactions those messages referenced in batches instead of carrying them."""
+    bytes_by_reference: int = 0
+    """Transaction bytes not resent thanks to the references (the saving over whole-block proposals)."""
+    txs_inline: int = 0
+    """Transactions carried inline (in no batch this node held)."""
+    proposals_rebuilt: int = 0
+    """Compact proposals rebuilt into blocks."""
+    proposals_waited: int = 0
+    """Compact proposals that had to wait for missing batches."""
+    batch_requests_sent: int = 0
+    """Requests for missing batches sent."""
+    batches_fetched: int = 0
+    """Missing batches that arrived while a proposal waited for them."""
+    batches_served: int = 0
+    """Batches sent in answer to peers' requests."""
 
 
 class Network(Protocol):
@@ -139,6 +204,7 @@ class ConsensusDriver:
         check_gossiped_txs: where transactions gossiped by peers go to be checked and admitted (the node checks
             them off the event loop, in arrival order, and calls ``wake`` after admitting any). None: checked
             and admitted here, synchronously (simulations).
+        batches: the store of transaction batches (default: a ``BatchStore`` with its default bounds).
     """
 
     def __init__(
@@ -158,6 +224,7 @@ class ConsensusDriver:
         on_commit: Callable[[ExecutedBlock], None] = lambda _e: None,
         on_fatal: Callable[[BaseException], None] = lambda _e: None,
         check_gossiped_txs: Callable[[list[bytes]], None] | None = None,
+        batches: BatchStore | None = None,
     ) -> None:
         self.params = params
         self.suite = params.suite
@@ -181,7 +248,14 @@ class ConsensusDriver:
         self._last_commit_ms = timers.now_ms()
         self._peer_heights: dict[str, int] = {}
         self._sync_requested_at: dict[str, int] = {}
-        self._tx_outbox: list[bytes] = []
+        self._tx_outbox: list[CheckedTx] = []
+        self.batches = batches if batches is not None else BatchStore()
+        self.stats = DisseminationStats()
+        self._held: dict[_ProposalKey, _Held] = {}
+        self._known: dict[bytes, tuple[int, list[CheckedTx | None]]] = {}
+        """Block id -> (height, the mempool's checked transactions of the block) for a rebuilt proposal."""
+        self._tx_info: dict[bytes, tuple[int, Sequence[bytes], Sequence[bytes]]] = {}
+        """Block id -> (height, tx hashes, raw txs) of proposals built or rebuilt here (for compact sends)."""
         self._tx_flush_scheduled = False
         self._stopped = False
         self._relayed: set[tuple[int, int, bytes, bytes]] = set()
@@ -241,7 +315,7 @@ class ConsensusDriver:
 
     def on_local_txs(self, batch: list[CheckedTx]) -> None:
         """Transactions entered this node's mempool from clients: spread them in batches, wake the proposer."""
-        self._tx_outbox.extend(c.raw for c in batch)
+        self._tx_outbox.extend(batch)
         if not self._tx_flush_scheduled:
             self._tx_flush_scheduled = True
             self.timers.call_later(self.tx_gossip_delay_ms / 1000, self._flush_txs)
@@ -267,6 +341,8 @@ class ConsensusDriver:
                 self._relayed.add(key)
                 self.network.broadcast(encode_msg(ProposalHeaderMsg(header=header_of(msg.proposal))))
             self._feed(ProposalReceived(msg.proposal))
+        elif isinstance(msg, CompactProposalMsg):
+            self._on_compact(peer_id, msg)
         elif isinstance(msg, ProposalHeaderMsg):
             self._feed(ProposalHeaderReceived(msg.header))
         elif isinstance(msg, StatusMsg):
@@ -275,21 +351,160 @@ class ConsensusDriver:
             self._serve_blocks(peer_id, msg)
         elif isinstance(msg, BlocksMsg):
             self._apply_synced(peer_id, msg)
-        elif isinstance(msg, TxsMsg):
-            if self.check_gossiped_txs is not None:
-                self.check_gossiped_txs(list(msg.txs))
+        elif isinstance(msg, BatchMsg):
+            self._on_batch(msg)
+        elif isinstance(msg, BatchRequestMsg):
+            self._serve_batches(peer_id, msg)
+
+    # -- dissemination ----------------------------------------------------------------------------------------
+    def _on_batch(self, msg: BatchMsg) -> None:
+        txs = list(msg.txs)
+        if not txs:
+            return
+        digest = batch_digest(self.suite, txs)
+        if digest in self.batches:
+            return  # a duplicate (or an answer to a request already answered): already stored and admitted
+        suite = self.suite
+        self.batches.add(digest, txs, [tx_hash(suite, raw) for raw in txs])
+        self.stats.batches_received += 1
+        self._admit_gossiped(txs)
+        if self._held:
+            self._batch_arrived(digest)
+
+    def _admit_gossiped(self, txs: list[bytes]) -> None:
+        if self.check_gossiped_txs is not None:
+            self.check_gossiped_txs(txs)
+            return
+        added = False
+        for r in self.app.check_txs(txs, self.mempool):
+            if isinstance(r, InvalidTransaction):
+                continue  # duplicates and stale nonces are normal in gossip
+            try:
+                self.mempool.add(r)
+                added = True
+            except InvalidTransaction:
+                continue
+        if added:
+            self._maybe_build()
+
+    def _serve_batches(self, peer_id: str, req: BatchRequestMsg) -> None:
+        """Answer a request from the store; digests not held get nothing."""
+        for d in dict.fromkeys(req.digests):
+            b = self.batches.get(d)
+            if b is not None:
+                self.network.send(peer_id, encode_msg(BatchMsg(txs=b.txs)))
+                self.stats.batches_served += 1
+
+    def _on_compact(self, peer_id: str, msg: CompactProposalMsg) -> None:
+        p = msg.header.proposal
+        self._note_height(peer_id, p.height - 1)
+        key = (p.height, p.round, msg.header.proposer, p.block_hash)
+        height = self.state.height
+        if p.height == height and key not in self._relayed:
+            self._relayed.add(key)
+            self.network.broadcast(encode_msg(ProposalHeaderMsg(header=msg.header)))
+        if p.height == height:
+            existing = self.state.proposals.get(p.round)
+            if existing is not None and header_of(existing) == msg.header:
+                return  # a re-broadcast of a proposal the machine holds: nothing to rebuild
+        if p.height not in (height, height + 1):
+            return
+        if block_hash(self.suite, msg.block_header) != p.block_hash:
+            raise MalformedCompact("the block header is not the one the proposal signs")
+        held = self._held.get(key)
+        if held is not None:
+            now = self.timers.now_ms()
+            if now - held.requested_ms >= self.gossip_interval_ms // 2:
+                # Ask again, this time whoever re-sent it (it holds the batches: it rebuilt the block).
+                held.requested_ms = now
+                self._request(peer_id, held.missing)
+            return
+        pairs = unpack_refs(msg.batches, msg.refs, len(msg.inline), msg.block_header.tx_count)
+        missing = {d for d in msg.batches if d not in self.batches}
+        if missing:
+            if sum(1 for k in self._held if k[0] == p.height) >= MAX_HELD_PER_HEIGHT:
                 return
-            added = False
-            for r in self.app.check_txs(msg.txs, self.mempool):
-                if isinstance(r, InvalidTransaction):
-                    continue  # duplicates and stale nonces are normal in gossip
+            self._held[key] = _Held(msg, pairs, missing, self.timers.now_ms())
+            self.stats.proposals_waited += 1
+            self._request(peer_id, missing)
+            return
+        self._rebuild(msg, pairs)
+
+    def _request(self, peer_id: str, digests: set[bytes]) -> None:
+        self.network.send(peer_id, encode_msg(BatchRequestMsg(digests=sorted(digests))))
+        self.stats.batch_requests_sent += 1
+
+    def _batch_arrived(self, digest: bytes) -> None:
+        ready = []
+        for key, held in self._held.items():
+            if digest in held.missing:
+                held.missing.discard(digest)
+                self.stats.batches_fetched += 1
+                if not held.missing:
+                    ready.append(key)
+        for key in ready:
+            waiting = self._held.get(key)
+            if waiting is None:
+                continue  # dropped by a commit that rebuilding an earlier one led to
+            # A batch fetched earlier may have been evicted since (a full store): wait for it again.
+            waiting.missing = {d for d in waiting.msg.batches if d not in self.batches}
+            if waiting.missing:
+                continue
+            del self._held[key]
+            try:
+                self._rebuild(waiting.msg, waiting.pairs)
+            except TrellisError as exc:
+                # The sender is gone from the picture by now; the round times out as for any bad proposal.
+                log.warning("dropping a compact proposal at height %d: %s", key[0], exc.reason)
+
+    def _rebuild(self, msg: CompactProposalMsg, pairs: list[tuple[int, int]]) -> None:
+        """Rebuild the block of a compact proposal whose batches are all held and feed the proposal."""
+        raws, hashes = resolve_refs(self.suite, self.batches, msg.batches, pairs, msg.inline)
+        known: list[CheckedTx | None] = []
+        txs: list[SignedTx] = []
+        pending = self.mempool.get
+        for raw, h in zip(raws, hashes, strict=True):
+            c = pending(h)
+            if c is None:
                 try:
-                    self.mempool.add(r)
-                    added = True
-                except InvalidTransaction:
-                    continue
-            if added:
-                self._maybe_build()
+                    txs.append(decode(raw, SignedTx))
+                except DecodeError as exc:
+                    raise MalformedCompact(f"a referenced transaction does not decode: {exc.reason}") from exc
+            else:
+                txs.append(c.tx)
+            known.append(c)
+        sh = msg.header
+        sp = SignedProposal(
+            proposal=sh.proposal,
+            proposer=sh.proposer,
+            signature=sh.signature,
+            block=Block(header=msg.block_header, txs=txs),
+        )
+        height = sh.proposal.height
+        bid = sh.proposal.block_hash
+        _remember(self._known, bid, (height, known))
+        _remember(self._tx_info, bid, (height, hashes, raws))
+        self.stats.proposals_rebuilt += 1
+        self._feed(ProposalReceived(sp))
+
+    def _send_compact(self, sp: SignedProposal) -> None:
+        bid = sp.proposal.block_hash
+        info = self._tx_info.get(bid)
+        if info is None or info[0] != sp.proposal.height:
+            # A proposal restored from the WAL or a re-proposed valid block: hash its transactions here.
+            raws = [encode(tx) for tx in sp.block.txs]
+            info = (sp.proposal.height, [tx_hash(self.suite, r) for r in raws], raws)
+            _remember(self._tx_info, bid, info)
+        c = compact_refs(self.batches, info[1], info[2])
+        msg = CompactProposalMsg(
+            header=header_of(sp), block_header=sp.block.header, batches=c.batches, refs=c.refs, inline=c.inline
+        )
+        self.network.broadcast(encode_msg(msg))
+        st = self.stats
+        st.compact_proposals_sent += 1
+        st.txs_by_reference += len(info[1]) - len(c.inline)
+        st.bytes_by_reference += c.referenced_bytes
+        st.txs_inline += len(c.inline)
 
     def _note_height(self, peer_id: str, height: int) -> None:
         if height > self._peer_heights.get(peer_id, -1):
@@ -395,7 +610,7 @@ class ConsensusDriver:
                 return
             sp = self.privval.sign_proposal(eff.proposal, eff.block)
             if sp is not None:
-                self.network.broadcast(encode_msg(ProposalMsg(proposal=sp)))
+                self._send_compact(sp)
                 self._events.append(ProposalReceived(sp))
         else:
             self.network.broadcast(encode_msg(VoteMsg(vote=eff.vote)))
@@ -426,8 +641,9 @@ class ConsensusDriver:
     def _check(self, eff: CheckProposal) -> bool:
         if eff.height != self.app.info().height + 1:
             return False
+        entry = self._known.pop(eff.block_hash, None)
         try:
-            self.app.process_proposal(eff.block, self.mempool)
+            self.app.process_proposal(eff.block, self.mempool, None if entry is None else entry[1])
         except InvalidBlock as exc:
             log.warning("proposal at height %d is invalid: %s", eff.height, exc.reason)
             return False
@@ -449,12 +665,15 @@ class ConsensusDriver:
         if not force and not len(self.mempool) and waited < self.empty_block_interval_ms:
             return
         self._pending_build = None
+        if self._tx_outbox:
+            self._flush_txs()  # every transaction of this node's gets a batch digest before the proposal
         tip = self.app.info()
         limits = self.params.limits
         candidates = self.mempool.candidates(limits.max_block_txs, limits.max_block_bytes)
         time_ms = max(self.timers.now_ms(), tip.time_ms + 1)
         assert self.privval is not None
         executed = self.app.prepare_proposal(candidates, time_ms, self.privval.address)
+        _remember(self._tx_info, executed.block_id, (h, executed.output.tx_hashes, executed.tx_bytes))
         self._feed(ProposalBuilt(height=h, round=r, block=executed.block))
 
     def _commit(self, executed: ExecutedBlock, commit: Commit) -> None:
@@ -475,6 +694,10 @@ class ConsensusDriver:
         self.app.stages.add("order", self._order_s + time.perf_counter() - t0, executed.block.header.tx_count)
         self._order_s = 0.0
         self._relayed = {k for k in self._relayed if k[0] > tip.height}
+        self.batches.note_committed(tip.height, executed.output.tx_hashes)
+        self._held = {k: v for k, v in self._held.items() if k[0] > tip.height}
+        self._known = {k: v for k, v in self._known.items() if v[0] > tip.height}
+        self._tx_info = {k: v for k, v in self._tx_info.items() if v[0] > tip.height}
         log.info(
             "committed block height=%d txs=%d round=%d id=%s",
             tip.height,
@@ -510,17 +733,22 @@ class ConsensusDriver:
 
     # -- periodic ---------------------------------------------------------------------------------------------
     def _flush_txs(self) -> None:
+        """Spread this node's new transactions as batches, each kept in the store under its digest."""
         self._tx_flush_scheduled = False
         out, self._tx_outbox = self._tx_outbox, []
-        for i in range(0, len(out), MAX_TXS_PER_MSG):
-            self.network.broadcast(encode_msg(TxsMsg(txs=out[i : i + MAX_TXS_PER_MSG])))
+        for i in range(0, len(out), MAX_TXS_PER_BATCH):
+            chunk = out[i : i + MAX_TXS_PER_BATCH]
+            raws = [c.raw for c in chunk]
+            self.batches.add(batch_digest(self.suite, raws), raws, [c.hash for c in chunk])
+            self.network.broadcast(encode_msg(BatchMsg(txs=raws)))
+            self.stats.batches_sent += 1
 
     def _gossip_tick(self) -> None:
         if self._stopped:
             return
         props, votes = gossip_set(self.state)
         for sp in props:
-            self.network.broadcast(encode_msg(ProposalMsg(proposal=sp)))
+            self._send_compact(sp)
         for sv in votes:
             self.network.broadcast(encode_msg(VoteMsg(vote=sv)))
         self.network.broadcast(encode_msg(StatusMsg(height=self.app.info().height)))

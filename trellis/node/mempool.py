@@ -56,6 +56,10 @@ class Mempool:
     def __contains__(self, tx_hash: object) -> bool:
         return tx_hash in self._by_hash
 
+    def get(self, tx_hash: bytes) -> CheckedTx | None:
+        """Return the pending transaction with ``tx_hash``, or None."""
+        return self._by_hash.get(tx_hash)
+
     def next_nonce(self, sender: bytes) -> int:
         """Return the nonce ``sender``'s next transaction must carry, counting pending ones."""
         n = self._next_nonce.get(sender)

@@ -3,6 +3,11 @@
 Every frame is decoded with the canonical decoder under a size limit; a peer sending anything else is
 disconnected. Consensus messages carry their own signatures; sync replies carry commit certificates that the
 receiver verifies before applying a block.
+
+Transactions spread once, in batches (``BatchMsg``); proposals travel compact (``CompactProposalMsg``): the
+signed proposal, the block header, the digests of the batches the block draws on and, per transaction, a
+(batch index, position) reference, with any transaction in no known batch inline. A receiver missing some
+batches asks the sender for them (``BatchRequestMsg``). See ADR 0012 and ``trellis.node.batches``.
 """
 
 from __future__ import annotations
@@ -13,18 +18,46 @@ import msgspec
 
 from trellis.core.codec import decode, encode
 from trellis.core.consensus.messages import SignedProposal, SignedProposalHeader, SignedVote
-from trellis.core.ledger.block import Block, Commit
-from trellis.core.types import U32, U64, CoreStruct
+from trellis.core.ledger.block import MAX_BLOCK_TXS, Block, Commit, Header
+from trellis.core.types import U32, U64, CoreStruct, Hash32
 
-MAX_TXS_PER_MSG = 10_000
+MAX_TXS_PER_BATCH = 10_000
 MAX_BLOCKS_PER_MSG = 16
+MAX_BATCHES_PER_PROPOSAL = 4096
+"""Most batch digests one compact proposal references (and one ``BatchRequestMsg`` asks for)."""
+REF_WIDTH = 4
+"""Bytes per transaction reference in a compact proposal: batch index and position, two big-endian u16 each."""
+INLINE = 0xFFFF
+"""The batch index of a transaction carried inline (the next one of ``CompactProposalMsg.inline``)."""
 TxBytes = Annotated[bytes, msgspec.Meta(max_length=64 * 1024)]
 
 
 class ProposalMsg(CoreStruct, frozen=True, tag="proposal"):
-    """A signed proposal with its block."""
+    """A signed proposal with its whole block (accepted from peers; this node sends ``CompactProposalMsg``)."""
 
     proposal: SignedProposal
+
+
+class CompactProposalMsg(CoreStruct, frozen=True, tag="compact_proposal"):
+    """A signed proposal whose block's transactions are referenced in batches the receiver should hold."""
+
+    header: SignedProposalHeader
+    """The signed part: its ``block_hash`` must be the id of ``block_header``."""
+    block_header: Header
+    """The proposed block's header."""
+    batches: Annotated[list[Hash32], msgspec.Meta(max_length=MAX_BATCHES_PER_PROPOSAL)]
+    """Digests of the batches referenced, each once."""
+    refs: Annotated[bytes, msgspec.Meta(max_length=MAX_BLOCK_TXS * REF_WIDTH)]
+    """One ``REF_WIDTH``-byte reference per transaction of the block, in block order: batch index (into
+    ``batches``, or ``INLINE``) and position in that batch (0 for inline ones)."""
+    inline: Annotated[list[TxBytes], msgspec.Meta(max_length=MAX_BLOCK_TXS)]
+    """Raw bytes of the transactions referenced ``INLINE``, in block order."""
+
+
+class BatchRequestMsg(CoreStruct, frozen=True, tag="batch_request"):
+    """Ask a peer for the batches with these digests (it answers with a ``BatchMsg`` for each it holds)."""
+
+    digests: Annotated[list[Hash32], msgspec.Meta(max_length=MAX_BATCHES_PER_PROPOSAL)]
 
 
 class ProposalHeaderMsg(CoreStruct, frozen=True, tag="proposal_header"):
@@ -66,13 +99,24 @@ class BlocksMsg(CoreStruct, frozen=True, tag="blocks"):
     blocks: Annotated[list[CommittedBlock], msgspec.Meta(max_length=MAX_BLOCKS_PER_MSG)]
 
 
-class TxsMsg(CoreStruct, frozen=True, tag="txs"):
-    """A batch of transactions (canonical bytes) to spread to mempools."""
+class BatchMsg(CoreStruct, frozen=True, tag="batch"):
+    """A batch of transactions (raw bytes) to spread to mempools; its identity is ``batch_digest(txs)``,
+    computed by the receiver."""
 
-    txs: Annotated[list[TxBytes], msgspec.Meta(max_length=MAX_TXS_PER_MSG)]
+    txs: Annotated[list[TxBytes], msgspec.Meta(max_length=MAX_TXS_PER_BATCH)]
 
 
-WireMsg = ProposalMsg | ProposalHeaderMsg | VoteMsg | StatusMsg | BlockRequestMsg | BlocksMsg | TxsMsg
+WireMsg = (
+    ProposalMsg
+    | CompactProposalMsg
+    | ProposalHeaderMsg
+    | VoteMsg
+    | StatusMsg
+    | BlockRequestMsg
+    | BlocksMsg
+    | BatchMsg
+    | BatchRequestMsg
+)
 
 
 class Envelope(CoreStruct, frozen=True):
