@@ -38,20 +38,23 @@ class MerkleProof(CoreStruct, frozen=True):
 
 
 def _leaf_hashes(suite: Suite, items: Sequence[bytes]) -> list[bytes]:
-    th = suite.tagged_hash
-    return [th(_LEAF, item) for item in items]
+    return suite.tagged_hashes(_LEAF, items)
+
+
+def _next_level(suite: Suite, level: list[bytes]) -> list[bytes]:
+    """Pair adjacent nodes; an odd last node is carried up unchanged."""
+    nxt = suite.tagged_hashes(_NODE, [level[i] + level[i + 1] for i in range(0, len(level) - 1, 2)])
+    if len(level) % 2:
+        nxt.append(level[-1])
+    return nxt
 
 
 def _root_of_hashes(suite: Suite, hashes: list[bytes]) -> bytes:
     # Bottom-up reduction that yields exactly the RFC 6962 shape: pair adjacent nodes, carry an odd last
     # node up unchanged. (For CT trees both constructions give the same root.)
-    th = suite.tagged_hash
     level = hashes
     while len(level) > 1:
-        nxt = [th(_NODE, level[i] + level[i + 1]) for i in range(0, len(level) - 1, 2)]
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level = nxt
+        level = _next_level(suite, level)
     return level[0]
 
 
@@ -71,7 +74,6 @@ def merkle_proof(suite: Suite, items: Sequence[bytes], index: int) -> MerkleProo
     n = len(items)
     if not 0 <= index < n:
         raise IndexError(f"leaf index {index} outside a tree of {n} leaves")
-    th = suite.tagged_hash
     level = _leaf_hashes(suite, items)
     siblings: list[bytes] = []
     i = index
@@ -79,10 +81,7 @@ def merkle_proof(suite: Suite, items: Sequence[bytes], index: int) -> MerkleProo
         sib = i ^ 1
         if sib < len(level):
             siblings.append(level[sib])
-        nxt = [th(_NODE, level[j] + level[j + 1]) for j in range(0, len(level) - 1, 2)]
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level = nxt
+        level = _next_level(suite, level)
         i //= 2
     return MerkleProof(index=index, size=n, siblings=siblings)
 
