@@ -17,8 +17,9 @@ Queries go through the application's typed read methods (``account``, ``state_va
 from __future__ import annotations
 
 from collections.abc import Container, Sequence
-from dataclasses import dataclass
 from typing import Protocol
+
+import msgspec
 
 from trellis.core.errors import InvalidTransaction
 from trellis.core.execution.block import ChainTip, ExecutedBlock
@@ -26,9 +27,12 @@ from trellis.core.ledger.block import Block, Commit
 from trellis.core.ledger.tx import SignedTx
 
 
-@dataclass(frozen=True)
-class CheckedTx:
+class CheckedTx(msgspec.Struct, frozen=True, gc=False):
     """A transaction that passed admission checks.
+
+    Not tracked by the cyclic garbage collector (``gc=False``: its fields are bytes and a core struct, so it
+    can never be part of a cycle): a full mempool holds hundreds of thousands of these, and the collector
+    would otherwise walk every one of them on each full collection.
 
     Attributes:
         tx: the decoded transaction.

@@ -171,11 +171,13 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_node_start(args: argparse.Namespace) -> int:
     from trellis.api.server import serve
     from trellis.node.assembly import assemble_node
+    from trellis.node.gc_tuning import tune_for_node
 
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     node = assemble_node(_home(args))
+    tune_for_node()
 
     async def main() -> None:
         stop = asyncio.Event()
