@@ -307,7 +307,13 @@ class Simulation:
         alive = [n for n in self.nodes if n.alive and n.driver is not None]
         if not alive:
             return
-        node = self.rng.choice(alive)
+        self._submit(self.rng.choice(alive))
+
+    def submit_tx_to(self, i: int) -> None:
+        """A client sends one transaction to node ``i``."""
+        self._submit(self.nodes[i])
+
+    def _submit(self, node: SimNode) -> None:
         assert node.app is not None and node.mempool is not None and node.driver is not None
         nonce = node.mempool.next_nonce(self.client_addr)
         payload = (

@@ -12,6 +12,7 @@ import os
 import pytest
 
 from trellis.core.execution.state_keys import EVIDENCE_PREFIX
+from trellis.node.wire import BatchMsg
 
 from .run import run_many
 from .scenario import run_seed
@@ -89,3 +90,33 @@ def test_the_safety_checker_fails_a_run_where_blocks_differ() -> None:
     sim.decided[5] = b"\x01" * 32  # pretend another honest node decided a different block at height 5
     with pytest.raises(SafetyViolation):
         sim.run_for(5000)
+
+
+def test_a_validator_that_never_receives_a_peers_batches_fetches_them_and_keeps_committing() -> None:
+    sim = Simulation(12, n=4)
+    # Node 3 loses every batch node 0 sends it; clients submit to node 0 only.
+    sim.drop = lambda src, dst, msg: src == 0 and dst == 3 and isinstance(msg, BatchMsg)
+    for _ in range(40):
+        sim.submit_tx_to(0)
+        sim.run_for(100)
+    sim.run_for(2000)
+    follower = sim.nodes[3]
+    assert follower.driver is not None and follower.app is not None
+    stats = follower.driver.stats
+    assert stats.batch_requests_sent > 0 and stats.batches_fetched > 0
+    committed = sum(follower.app.store.block(h).header.tx_count for h in range(1, follower.app.info().height + 1))  # type: ignore[union-attr]
+    assert committed == 40
+    assert min(sim.heights()) >= sim.heights()[0] - 1
+    assert sim.disconnects == []
+
+
+def test_proposals_travel_as_batch_references() -> None:
+    sim = Simulation(13, n=4)
+    for _ in range(30):
+        sim.submit_tx()
+        sim.run_for(50)
+    sim.run_for(1000)
+    sent = [n.driver.stats for n in sim.nodes if n.driver is not None]
+    assert sum(s.txs_by_reference for s in sent) >= 30
+    assert sum(s.txs_inline for s in sent) == 0
+    assert sum(s.proposals_rebuilt for s in sent) > 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -511,6 +512,7 @@ class Api:
                 "mempool_txs": len(self.node.mempool),
                 "mempool_bytes": self.node.mempool.size_bytes,
                 "gossip_dropped_txs": self.node.gossip_dropped,
+                "dissemination": {} if self.node.driver is None else dataclasses.asdict(self.node.driver.stats),
                 "stages": self.node.app.stages.snapshot(),
                 "verifier": self.node.app.verifier.name,
             }

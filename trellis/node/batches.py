@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from trellis.core.codec import encode
 from trellis.core.crypto.suite import Suite
@@ -44,7 +44,9 @@ class Batch:
         txs: the raw transactions, in the order the batch was flushed.
         hashes: their transaction hashes (same order).
         uncommitted: how many of them this node has not yet seen committed.
+        size: bytes accounted to it in the store's bound.
         done_height: the height at which the last of them committed (None while some are pending).
+        committed: positions of those seen committed.
     """
 
     txs: list[bytes]
@@ -52,6 +54,7 @@ class Batch:
     uncommitted: int
     size: int
     done_height: int | None = None
+    committed: set[int] = field(default_factory=set)
 
 
 class BatchStore:
@@ -116,14 +119,16 @@ class BatchStore:
         transactions all committed more than ``retain_heights`` ago."""
         index, batches = self._index, self._batches
         for h in tx_hashes:
-            # A committed transaction is never a candidate again: its index entry goes, so it counts once.
-            loc = index.pop(h, None)
+            # The index entry stays while the batch does: a decided proposal may still be re-sent to peers.
+            loc = index.get(h)
             if loc is None:
                 continue
             b = batches[loc[0]]
-            b.uncommitted -= 1
-            if b.uncommitted <= 0:
-                b.done_height = height
+            if loc[1] not in b.committed:
+                b.committed.add(loc[1])
+                b.uncommitted -= 1
+                if b.uncommitted <= 0:
+                    b.done_height = height
         old = [
             d for d, b in batches.items() if b.done_height is not None and b.done_height + self.retain_heights <= height
         ]
