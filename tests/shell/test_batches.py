@@ -17,6 +17,7 @@ from trellis.core.crypto.suite import ED25519, address_of
 from trellis.core.execution.block import ExecutedBlock
 from trellis.core.ledger.block import Block, block_hash
 from trellis.core.ledger.tx import tx_hash
+from trellis.core.ledger.votes import SignedProposalHeader, proposal_signing_bytes
 from trellis.node.batches import (
     BATCH_DOMAIN,
     TX_OVERHEAD_BYTES,
@@ -292,11 +293,27 @@ def test_compact_messages_round_trip_through_the_canonical_decoder() -> None:
 def test_held_proposals_are_bounded_per_height() -> None:
     leader, follower = leader_and_follower()
     (compact,) = sent(leader, CompactProposalMsg)
-    # Different rounds of the same height, each missing its batch: only a few are held.
+    signers = {_addr(s): s for s in VALIDATORS}
+    # Properly signed proposals of many rounds of height 1, each missing its batch: only a few are held.
     for r in range(20):
         p = msgspec.structs.replace(compact.header.proposal, round=r)
-        follower.frame(_tamper(compact, header=msgspec.structs.replace(compact.header, proposal=p)))
-    assert len(follower.driver._held) <= 8
+        proposer = proposer_of(follower.driver.state, 1, r)
+        header = SignedProposalHeader(
+            proposal=p, proposer=proposer, signature=signers[proposer].sign(proposal_signing_bytes(p))
+        )
+        follower.frame(_tamper(compact, header=header))
+    assert len(follower.driver._held) == 8
+
+
+def test_a_forged_compact_proposal_is_not_held() -> None:
+    leader, follower = leader_and_follower()
+    (compact,) = sent(leader, CompactProposalMsg)
+    forged = msgspec.structs.replace(compact.header, signature=b"\x00" * 64)
+    follower.frame(_tamper(compact, header=forged))
+    assert follower.driver._held == {}
+    assert follower.net.sent_to("peer-1", BatchRequestMsg) == []
+    follower.frame(compact)
+    assert len(follower.driver._held) == 1
 
 
 # -- process_proposal with the mempool's checked transactions -------------------------------------------------

@@ -28,6 +28,7 @@ from trellis.abci import CheckedTx
 from trellis.app.application import TrellisApp
 from trellis.core.codec import decode, encode
 from trellis.core.consensus.machine import (
+    MAX_ROUND_AHEAD,
     BuildProposal,
     CheckProposal,
     ConsensusState,
@@ -50,9 +51,10 @@ from trellis.core.consensus.machine import (
     VoteReceived,
     gossip_set,
     new_state,
+    proposer_of,
     step,
 )
-from trellis.core.consensus.messages import SignedProposal, header_of
+from trellis.core.consensus.messages import SignedProposal, header_of, verify_proposal_signature
 from trellis.core.crypto.suite import address_of
 from trellis.core.errors import DecodeError, InvalidBlock, InvalidTransaction, TrellisError
 from trellis.core.execution.block import ExecutedBlock
@@ -422,13 +424,24 @@ class ConsensusDriver:
         pairs = unpack_refs(msg.batches, msg.refs, len(msg.inline), msg.block_header.tx_count)
         missing = {d for d in msg.batches if d not in self.batches}
         if missing:
-            if sum(1 for k in self._held if k[0] == p.height) >= MAX_HELD_PER_HEIGHT:
+            if not self._worth_holding(msg) or sum(1 for k in self._held if k[0] == p.height) >= MAX_HELD_PER_HEIGHT:
                 return
             self._held[key] = _Held(msg, pairs, missing, self.timers.now_ms())
             self.stats.proposals_waited += 1
             self._request(peer_id, missing)
             return
         self._rebuild(msg, pairs)
+
+    def _worth_holding(self, msg: CompactProposalMsg) -> bool:
+        """Only a proposal the machine could accept takes one of the few places: signed by the proposer of its
+        round, for a round not too far ahead (so no peer can crowd out the real proposal with forged ones)."""
+        st, h = self.state, msg.header
+        p = h.proposal
+        if p.chain_id != st.chain_id or p.round > st.round + MAX_ROUND_AHEAD:
+            return False
+        if h.proposer != proposer_of(st, p.height, p.round):
+            return False
+        return verify_proposal_signature(self.suite, st.keys[h.proposer], h)
 
     def _request(self, peer_id: str, digests: set[bytes]) -> None:
         self.network.send(peer_id, encode_msg(BatchRequestMsg(digests=sorted(digests))))
