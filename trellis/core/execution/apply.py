@@ -13,12 +13,20 @@ from trellis.core.crypto.suite import address_of
 from trellis.core.errors import InvalidBlock
 from trellis.core.execution.contracts import ContractEngine, declared_gas
 from trellis.core.execution.membership import CertificateRefused, MembershipRefusal, MembershipView, genesis_membership
-from trellis.core.execution.modules import HANDLERS, TxContext
+from trellis.core.execution.modules import (
+    HANDLERS,
+    TxContext,
+    amount_not_positive,
+    credit_overflow,
+    insufficient_funds,
+    transfer_event,
+)
 from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.execution.state_keys import CONTRACT_STORE_PREFIX, MEMBERSHIP_KEY, Account, account_key
 from trellis.core.ledger.block import Receipt
-from trellis.core.ledger.tx import SignedTx, tx_hash
+from trellis.core.ledger.tx import SignedTx, Transfer, TxBody, tx_hash
 from trellis.core.params import ChainParams, validator_addresses
+from trellis.core.types import U64_MAX
 
 
 class StateReader(Protocol):
@@ -90,6 +98,12 @@ def apply_block(
             computed here from ``tx_bytes``.
         sender_addresses: the senders' addresses if the caller already has them; else derived here.
 
+    Plain transfers run through a block-level path: each account they touch is decoded once per block, kept
+    as integers while the block runs, and encoded once at the end (or before the next transaction of another
+    kind, which then sees the state exactly as the per-transaction path would have left it). The result —
+    receipts, writes (in the same order), hashes, senders, errors — is the same as running every transaction
+    through its module handler one at a time (``_apply_generic``, the reference).
+
     Under ``membership.enforce`` every sender must hold a certificate valid at the block's time in the state
     before the block (``MembershipView``), except for ``membership.register_cert``.
 
@@ -99,35 +113,200 @@ def apply_block(
     """
     suite = env.params.suite
     chain_id = env.params.chain_id
-    state = _GuardedState(state)
-    writes: dict[bytes, bytes | None] = {}
-    receipts: list[Receipt] = []
-    hashes: list[bytes] = []
-    senders: list[bytes] = []
+    run = _BlockRun(_GuardedState(state), env)
+    guarded = run.state
+    writes = run.writes
+    receipts = run.receipts
+    hashes = run.hashes
+    senders = run.senders
+    members = run.members
+    live: dict[bytes, _LiveAccount] = {}  # address -> account as the block has left it so far
+    addresses: dict[bytes, bytes] = {}  # public key -> address (senders repeat within a block)
 
-    def block_get(key: bytes) -> bytes | None:
-        if key in writes:
-            return writes[key]
-        return state.get(key)
+    def load(address: bytes) -> _LiveAccount:
+        key = account_key(address)
+        raw = writes[key] if key in writes else guarded.get(key)
+        acct = _LiveAccount(key, 0, 0) if raw is None else _LiveAccount.of(key, decode(raw, Account))
+        live[address] = acct
+        return acct
 
-    block_layer = _Layer(writes)
-    gas_price = env.params.genesis.contracts.gas_price
-    max_block_gas = env.params.genesis.contracts.max_block_gas
-    block_gas = 0
-    members = None
-    if env.params.genesis.membership.enforce:
-        members = MembershipView(state.get, env.time_ms, frozenset(validator_addresses(env.params)))
+    for i, tx in enumerate(txs):
+        body = tx.body
+        if body.chain_id != chain_id:
+            raise InvalidBlock("wrong_chain_id", f"transaction {i} is for chain {body.chain_id!r}")
+        if sender_addresses is None:
+            sender = addresses.get(body.sender)
+            if sender is None:
+                sender = addresses[body.sender] = address_of(suite, body.sender)
+        else:
+            sender = sender_addresses[i]
+        h = tx_hash(suite, tx_bytes[i]) if tx_hashes is None else tx_hashes[i]
+        payload = body.payload
+        if members is not None:
+            try:
+                members.check_sender(sender, payload)
+            except CertificateRefused as exc:
+                raise MembershipRefusal(exc.code, exc.reason, i, h) from exc
+        if type(payload) is not Transfer:
+            if live:
+                _flush(live, writes)  # the generic path reads accounts from ``writes``
+            run.run_tx(i, body, sender, h)
+            continue
+        # A plain transfer: what ``run_tx`` + ``handle_transfer`` do, on integers.
+        src = live.get(sender)
+        if src is None:
+            src = load(sender)
+        nonce = src.nonce
+        if body.nonce != nonce:
+            raise InvalidBlock(
+                "bad_nonce", f"transaction {i} has nonce {body.nonce}; the sender's next nonce is {nonce}"
+            )
+        src.nonce = nonce + 1
+        if not src.written:
+            src.written = True
+            writes[src.key] = None  # holds the key's place in ``writes``' order; ``_flush`` fills it in
+        hashes.append(h)
+        senders.append(sender)
+        amount = payload.amount
+        balance = src.balance
+        if amount == 0 or balance < amount:
+            receipts.append(
+                _failure_receipt(h, amount_not_positive() if amount == 0 else insufficient_funds(balance, amount), 0)
+            )
+            continue
+        to = payload.to
+        dst = live.get(to)
+        if dst is None:
+            try:
+                dst = load(to)
+            except (StateUnavailable, MemoryError, RecursionError):
+                raise
+            except Exception as exc:  # as ``run_tx`` records a handler that fails reading the recipient
+                receipts.append(_handler_error_receipt(h, payload, exc, 0))
+                continue
+        if dst is src:  # a transfer to oneself: the debit and the credit cancel (and cannot overflow)
+            credited = balance
+        else:
+            credited = dst.balance + amount
+            if credited > U64_MAX:
+                receipts.append(_failure_receipt(h, credit_overflow(), 0))
+                continue
+        src.balance = balance - amount
+        dst.balance = credited
+        if not dst.written:
+            dst.written = True
+            writes[dst.key] = None
+        receipts.append(Receipt(tx_hash=h, code=0, message="", events=[transfer_event(sender, to, amount)]))
+    if live:
+        _flush(live, writes)
+    return BlockOutput(receipts=receipts, writes=writes, tx_hashes=hashes, senders=senders)
+
+
+class _LiveAccount:
+    """An account while a block runs: its state key, balance and nonce, and whether it is in the block's writes."""
+
+    __slots__ = ("balance", "key", "nonce", "written")
+
+    def __init__(self, key: bytes, balance: int, nonce: int) -> None:
+        self.key = key
+        self.balance = balance
+        self.nonce = nonce
+        self.written = False
+
+    @classmethod
+    def of(cls, key: bytes, acct: Account) -> _LiveAccount:
+        return cls(key, acct.balance, acct.nonce)
+
+
+def _flush(live: dict[bytes, _LiveAccount], writes: dict[bytes, bytes | None]) -> None:
+    """Encode the written accounts of ``live`` into ``writes`` (in place: their keys are already there) and
+    forget them all, so that what comes next reads ``writes``."""
+    for acct in live.values():
+        if acct.written:
+            writes[acct.key] = encode(Account(balance=acct.balance, nonce=acct.nonce))
+    live.clear()
+
+
+def _failure_receipt(h: bytes, fail: TxFailure, gas_used: int) -> Receipt:
+    return Receipt(tx_hash=h, code=int(fail.code), message=fail.message[:512], events=[], gas_used=gas_used)
+
+
+def _handler_error_receipt(h: bytes, payload: object, exc: Exception, gas_used: int) -> Receipt:
+    module = type(payload).__name__
+    return Receipt(
+        tx_hash=h,
+        code=int(ResultCode.HANDLER_ERROR),
+        message=f"the {module} handler failed on this transaction ({type(exc).__name__})",
+        events=[],
+        gas_used=gas_used,
+    )
+
+
+def _apply_generic(
+    state: StateReader,
+    txs: Sequence[SignedTx],
+    tx_bytes: Sequence[bytes],
+    env: BlockEnv,
+    tx_hashes: Sequence[bytes] | None = None,
+    sender_addresses: Sequence[bytes] | None = None,
+) -> BlockOutput:
+    """``apply_block`` with every transaction through its module handler, one at a time: the reference the
+    block-level transfer path is tested against."""
+    suite = env.params.suite
+    chain_id = env.params.chain_id
+    run = _BlockRun(_GuardedState(state), env)
     for i, tx in enumerate(txs):
         body = tx.body
         if body.chain_id != chain_id:
             raise InvalidBlock("wrong_chain_id", f"transaction {i} is for chain {body.chain_id!r}")
         sender = address_of(suite, body.sender) if sender_addresses is None else sender_addresses[i]
         h = tx_hash(suite, tx_bytes[i]) if tx_hashes is None else tx_hashes[i]
-        if members is not None:
+        if run.members is not None:
             try:
-                members.check_sender(sender, body.payload)
+                run.members.check_sender(sender, body.payload)
             except CertificateRefused as exc:
                 raise MembershipRefusal(exc.code, exc.reason, i, h) from exc
+        run.run_tx(i, body, sender, h)
+    return BlockOutput(receipts=run.receipts, writes=run.writes, tx_hashes=run.hashes, senders=run.senders)
+
+
+class _BlockRun:
+    """A block's execution state for the per-transaction path: the writes so far, the results, the gas."""
+
+    def __init__(self, state: _GuardedState, env: BlockEnv) -> None:
+        self.state = state
+        self.env = env
+        self.writes: dict[bytes, bytes | None] = {}
+        self.receipts: list[Receipt] = []
+        self.hashes: list[bytes] = []
+        self.senders: list[bytes] = []
+        self.block_layer = _Layer(self.writes)
+        self.gas_price = env.params.genesis.contracts.gas_price
+        self.max_block_gas = env.params.genesis.contracts.max_block_gas
+        self.block_gas = 0
+        self.members: MembershipView | None = None
+        if env.params.genesis.membership.enforce:
+            self.members = MembershipView(state.get, env.time_ms, frozenset(validator_addresses(env.params)))
+
+    def block_get(self, key: bytes) -> bytes | None:
+        """The value at ``key`` as the block's transactions so far have left it."""
+        writes = self.writes
+        if key in writes:
+            return writes[key]
+        return self.state.get(key)
+
+    def run_tx(self, i: int, body: TxBody, sender: bytes, h: bytes) -> None:
+        """Run transaction ``i`` (hash ``h``) through its module handler: nonce, gas, handler, receipt.
+
+        Raises:
+            InvalidBlock: ``bad_nonce`` or ``too_much_gas``.
+        """
+        env = self.env
+        state = self.state
+        writes = self.writes
+        block_layer = self.block_layer
+        block_get = self.block_get
+        gas_price = self.gas_price
         akey = account_key(sender)
         raw = block_get(akey)
         acct = Account(balance=0, nonce=0) if raw is None else decode(raw, Account)
@@ -137,15 +316,17 @@ def apply_block(
                 f"transaction {i} has nonce {body.nonce}; the sender's next nonce is {acct.nonce}",
             )
         writes[akey] = encode(Account(balance=acct.balance, nonce=acct.nonce + 1))
-        hashes.append(h)
-        senders.append(sender)
+        self.hashes.append(h)
+        self.senders.append(sender)
         gas_limit = declared_gas(body.payload)
         if gas_limit:
-            block_gas += gas_limit
-            if block_gas > max_block_gas:
-                raise InvalidBlock("too_much_gas", f"the block's transactions declare more than {max_block_gas} gas")
+            self.block_gas += gas_limit
+            if self.block_gas > self.max_block_gas:
+                raise InvalidBlock(
+                    "too_much_gas", f"the block's transactions declare more than {self.max_block_gas} gas"
+                )
             if gas_limit * gas_price > acct.balance:
-                receipts.append(
+                self.receipts.append(
                     Receipt(
                         tx_hash=h,
                         code=int(ResultCode.INSUFFICIENT_FUNDS),
@@ -153,18 +334,18 @@ def apply_block(
                         events=[],
                     )
                 )
-                continue
+                return
 
         tx_layer = _Layer()
         tx_writes = tx_layer.values
 
-        def get(key: bytes, _tw: dict[bytes, bytes | None] = tx_writes) -> bytes | None:
-            if key in _tw:
-                return _tw[key]
+        def get(key: bytes) -> bytes | None:
+            if key in tx_writes:
+                return tx_writes[key]
             return block_get(key)
 
-        def scan(start: bytes, end: bytes, limit: int, _tl: _Layer = tx_layer) -> tuple[list[tuple[bytes, bytes]], int]:
-            return _merged_scan(state, (block_layer, _tl), start, end, limit)
+        def scan(start: bytes, end: bytes, limit: int) -> tuple[list[tuple[bytes, bytes]], int]:
+            return _merged_scan(state, (block_layer, tx_layer), start, end, limit)
 
         ctx = TxContext(
             sender,
@@ -181,20 +362,11 @@ def apply_block(
         try:
             events = HANDLERS[type(body.payload)](ctx, body.payload)
         except TxFailure as fail:
-            receipt = Receipt(
-                tx_hash=h, code=int(fail.code), message=fail.message[:512], events=[], gas_used=ctx.gas_used
-            )
+            receipt = _failure_receipt(h, fail, ctx.gas_used)
         except (StateUnavailable, MemoryError, RecursionError):
             raise  # this node's own trouble, not the transaction's: stop rather than record a receipt
         except Exception as exc:  # a handler bug that input found: see ResultCode.HANDLER_ERROR
-            module = type(body.payload).__name__
-            receipt = Receipt(
-                tx_hash=h,
-                code=int(ResultCode.HANDLER_ERROR),
-                message=f"the {module} handler failed on this transaction ({type(exc).__name__})",
-                events=[],
-                gas_used=ctx.gas_used,
-            )
+            receipt = _handler_error_receipt(h, body.payload, exc, ctx.gas_used)
         else:
             block_layer.merge(tx_layer)
             receipt = Receipt(
@@ -210,8 +382,7 @@ def apply_block(
             paying = decode(writes[akey] or b"", Account)
             fee = min(ctx.gas_used * gas_price, paying.balance)
             writes[akey] = encode(Account(balance=paying.balance - fee, nonce=paying.nonce))
-        receipts.append(receipt)
-    return BlockOutput(receipts=receipts, writes=writes, tx_hashes=hashes, senders=senders)
+        self.receipts.append(receipt)
 
 
 class StateUnavailable(Exception):

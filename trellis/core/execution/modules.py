@@ -98,28 +98,51 @@ class TxContext:
         self.put(account_key(address), encode(acct))
 
 
+# The transfer outcomes below are shared with the block-level transfer path in ``apply.py``, which must
+# produce exactly the receipts ``handle_transfer`` does.
+
+
+def amount_not_positive() -> TxFailure:
+    """The failure of a transfer or mint of zero units."""
+    return TxFailure(ResultCode.INVALID_AMOUNT, "amount must be positive")
+
+
+def insufficient_funds(balance: int, amount: int) -> TxFailure:
+    """The failure of a transfer of ``amount`` from an account holding ``balance`` (less than ``amount``)."""
+    return TxFailure(ResultCode.INSUFFICIENT_FUNDS, f"balance {balance} is less than the amount {amount}")
+
+
+def credit_overflow() -> TxFailure:
+    """The failure of a credit that would take the recipient's balance past 2^64-1."""
+    return TxFailure(ResultCode.OVERFLOW, "recipient balance would exceed 2^64-1")
+
+
+def transfer_event(sender: bytes, to: bytes, amount: int) -> Event:
+    """The event a successful transfer of ``amount`` from ``sender`` to ``to`` emits (addresses)."""
+    return Event(type="transfer", attributes=[("from", sender), ("to", to), ("amount", str(amount).encode())])
+
+
 def _credit(ctx: TxContext, to: bytes, amount: int) -> None:
     acct = ctx.account(to)
     if acct.balance + amount > U64_MAX:
-        raise TxFailure(ResultCode.OVERFLOW, "recipient balance would exceed 2^64-1")
+        raise credit_overflow()
     ctx.set_account(to, Account(balance=acct.balance + amount, nonce=acct.nonce))
 
 
 def handle_transfer(ctx: TxContext, msg: Transfer) -> list[Event]:
-    """Move ``msg.amount`` from the sender to ``msg.to``."""
+    """Move ``msg.amount`` from the sender to ``msg.to``.
+
+    ``apply_block`` runs plain transfers through its own block-level path with the same semantics; this
+    handler is the reference (``_apply_generic``) and what ``TxContext`` callers use.
+    """
     if msg.amount == 0:
-        raise TxFailure(ResultCode.INVALID_AMOUNT, "amount must be positive")
+        raise amount_not_positive()
     src = ctx.account(ctx.sender)
     if src.balance < msg.amount:
-        raise TxFailure(ResultCode.INSUFFICIENT_FUNDS, f"balance {src.balance} is less than the amount {msg.amount}")
+        raise insufficient_funds(src.balance, msg.amount)
     ctx.set_account(ctx.sender, Account(balance=src.balance - msg.amount, nonce=src.nonce))
     _credit(ctx, msg.to, msg.amount)
-    return [
-        Event(
-            type="transfer",
-            attributes=[("from", ctx.sender), ("to", msg.to), ("amount", str(msg.amount).encode())],
-        )
-    ]
+    return [transfer_event(ctx.sender, msg.to, msg.amount)]
 
 
 def handle_mint(ctx: TxContext, msg: Mint) -> list[Event]:
@@ -127,7 +150,7 @@ def handle_mint(ctx: TxContext, msg: Mint) -> list[Event]:
     if ctx.sender != ctx.mint_authority:
         raise TxFailure(ResultCode.UNAUTHORIZED, "only the mint authority named in genesis may mint")
     if msg.amount == 0:
-        raise TxFailure(ResultCode.INVALID_AMOUNT, "amount must be positive")
+        raise amount_not_positive()
     _credit(ctx, msg.to, msg.amount)
     return [Event(type="mint", attributes=[("to", msg.to), ("amount", str(msg.amount).encode())])]
 
