@@ -133,6 +133,8 @@ class DisseminationStats:
     """Transactions carried inline (in no batch this node held)."""
     proposals_rebuilt: int = 0
     """Compact proposals rebuilt into blocks."""
+    txs_known: int = 0
+    """Transactions of rebuilt proposals found checked in the mempool (neither decoded nor checked again)."""
     proposals_waited: int = 0
     """Compact proposals that had to wait for missing batches."""
     batch_requests_sent: int = 0
@@ -498,6 +500,7 @@ class ConsensusDriver:
         _remember(self._known, bid, (height, known))
         _remember(self._tx_info, bid, (height, hashes, raws))
         self.stats.proposals_rebuilt += 1
+        self.stats.txs_known += sum(c is not None for c in known)
         self._feed(ProposalReceived(sp))
 
     def _send_compact(self, sp: SignedProposal) -> None:
