@@ -363,3 +363,38 @@ def test_prune_forgets_finished_heights_but_never_lowers_the_signing_floor(make_
     after_restart = make_pv()
     assert after_restart.sign_vote(v(PRECOMMIT, 1, 2)) is None
     assert after_restart.sign_vote(v(PREVOTE, 2, 0)) is not None
+
+
+# -- group commit ---------------------------------------------------------------------------------------------
+def test_appends_without_sync_are_made_durable_by_one_fsync(wal_path: Path) -> None:
+    wal = FileWal(wal_path)
+    for h in (1, 2, 3):
+        wal.append(record(h), sync=False)
+    assert wal.fsyncs == 0
+    wal.sync()
+    wal.sync()  # nothing new: no second fsync
+    assert wal.fsyncs == 1
+    wal.append(record(4))
+    assert wal.fsyncs == 2
+    wal.close()
+    assert FileWal(wal_path).records() == [record(1), record(2), record(3), record(4)]
+
+
+def test_a_privval_burst_signed_without_sync_is_durable_after_sync_and_restarts_refuse_conflicts(
+    wal_path: Path,
+) -> None:
+    wal = FileWal(wal_path)
+    pv = PrivValidator(SUITE, SIGNER, wal)
+    sp = pv.sign_proposal(p(5, 0), block(5), sync=False)
+    prevote = pv.sign_vote(v(PREVOTE, 5, 0, block_id(5)), sync=False)
+    precommit = pv.sign_vote(v(PRECOMMIT, 5, 0, block_id(5)), block(5), sync=False)
+    assert sp is not None and prevote is not None and precommit is not None
+    assert wal.fsyncs == 0
+    pv.sync()
+    assert wal.fsyncs == 1
+    pv.close()
+    again = PrivValidator(SUITE, SIGNER, FileWal(wal_path))
+    assert again.sign_vote(v(PRECOMMIT, 5, 0, block_id(5))) == precommit
+    assert again.sign_vote(v(PRECOMMIT, 5, 0, block_id(5, tag=1))) is None
+    assert again.sign_proposal(p(5, 0, tag=1), block(5, tag=1)) is None
+    assert again.lock_at(5) == (0, block(5))
