@@ -239,17 +239,27 @@ async def _drive(
     async with aiohttp.ClientSession(timeout=timeout) as session:
 
         async def listen(resp: aiohttp.ClientResponse) -> None:
-            async for line in resp.content:
+            # One JSON line per block; a block of 20,000 transactions is a line of about 1.4 MB, more than
+            # aiohttp's line reader accepts (it raises LineTooLong), so lines are split here.
+            pending = bytearray()
+            async for chunk in resp.content.iter_any():
+                pending += chunk
+                end = pending.rfind(b"\n")
+                if end < 0:
+                    continue
+                lines = bytes(pending[:end]).split(b"\n")
+                del pending[: end + 1]
                 now = loop.time()
-                block = json.loads(line)
-                for h in block["txs"]:
-                    t = sched.pop(bytes.fromhex(h[2:]), None)
-                    if t is not None:
-                        latencies.append(now - t)
-                        commit_times.append(now)
+                for line in lines:
+                    for h in json.loads(line)["txs"]:
+                        t = sched.pop(bytes.fromhex(h[2:]), None)
+                        if t is not None:
+                            latencies.append(now - t)
+                            commit_times.append(now)
                 if len(latencies) >= total:
                     done.set()
                     return
+            errors.insert(0, "the commit stream ended before every transaction was seen committed")
 
         stream = await session.get(urls[0] + "/v1/commits/stream")
         listener = asyncio.create_task(listen(stream))
@@ -356,6 +366,9 @@ async def _drive(
         for task in posters:
             task.cancel()
         await asyncio.gather(*posters, return_exceptions=True)
+        if listener.done() and not listener.cancelled() and listener.exception() is not None:
+            # Without this a failed listener would silently end the measurement early.
+            errors.insert(0, f"commit stream failed: {listener.exception()!r}")
         listener.cancel()
         stream.close()
     lat = sorted(latencies)
