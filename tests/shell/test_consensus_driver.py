@@ -7,6 +7,7 @@ import heapq
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -22,10 +23,10 @@ from trellis.core.ledger.tx import KvPut, TxBody, sign_tx
 from trellis.core.ledger.votes import PRECOMMIT, PREVOTE, SignedVote, Vote, vote_signing_bytes
 from trellis.core.params import ChainParams, Genesis, GenesisAccount, GenesisValidator, params_from_genesis
 from trellis.keys.signer import MemorySigner
-from trellis.node.consensus_driver import ConsensusDriver
+from trellis.node.consensus_driver import ConsensusDriver, Network, NoNetwork
 from trellis.node.mempool import Mempool
 from trellis.node.privval import PrivValidator
-from trellis.node.wal import MemoryWal
+from trellis.node.wal import FileWal, MemoryWal, Wal
 from trellis.node.wire import (
     BatchMsg,
     BlockRequestMsg,
@@ -141,8 +142,9 @@ class Harness:
 def make_node(
     params: ChainParams = SOLO,
     signer: MemorySigner | None = VALIDATORS[0],
-    wal: MemoryWal | None = None,
+    wal: Wal | None = None,
     store: MemoryStore | None = None,
+    network: Network | None = None,
 ) -> Harness:
     """A driver over an in-memory chain (fresh unless ``store`` is given); ``signer`` None makes a node that
     follows without voting."""
@@ -156,7 +158,7 @@ def make_node(
         app,
         mempool,
         privval,
-        net,
+        net if network is None else network,
         timers,
         TIMEOUTS,
         empty_block_interval_ms=EMPTY_BLOCK_MS,
@@ -250,6 +252,71 @@ def test_a_follower_never_proposes() -> None:
     assert node.height == 0
     assert node.net.broadcast_of(CompactProposalMsg) == []
     assert node.net.broadcast_of(VoteMsg) == []
+
+
+# -- group commit of signatures ------------------------------------------------------------------------------
+def test_a_solo_validator_makes_one_wal_fsync_per_height(tmp_path: Path) -> None:
+    wal = FileWal(tmp_path / "consensus.wal")
+    node = make_node(wal=wal, network=NoNetwork())
+    node.driver.start()
+    node.timers.advance(TIMEOUTS.commit_ms)
+    for nonce in range(3):
+        submit(node, kv_tx(nonce))
+        node.timers.advance(TIMEOUTS.commit_ms)
+    assert node.height == 3
+    assert wal.fsyncs == 3  # a proposal, a prevote and a precommit per height: one fsync for the three
+    assert len(wal.records()) == 9
+    wal.close()
+
+
+def test_a_solo_validator_without_peers_forms_no_batches() -> None:
+    node = make_node(network=NoNetwork())
+    node.driver.start()
+    node.timers.advance(TIMEOUTS.commit_ms)
+    submit(node, kv_tx(0))
+    node.timers.advance(100)
+    assert node.height == 1
+    assert len(node.driver.batches) == 0
+    assert node.driver.stats.batches_sent == 0
+
+
+class DurabilityCheckingNetwork(FakeNetwork):
+    """Fails the test if a signed consensus message is sent while its WAL record is not yet durable."""
+
+    wal: FileWal | None = None
+
+    def broadcast(self, frame: bytes) -> None:
+        msg = decode_msg(frame, 1 << 30)
+        if isinstance(msg, VoteMsg | CompactProposalMsg):
+            assert self.wal is not None and not self.wal._unsynced, f"{type(msg).__name__} sent before its fsync"
+        self.broadcasts.append(msg)
+
+
+def test_no_signed_message_leaves_before_its_wal_record_is_durable(tmp_path: Path) -> None:
+    params = make_params(VALIDATORS)
+    ours, other = sorted(VALIDATORS, key=lambda s: address_of(ED25519, s.public_key), reverse=True)
+    wal = FileWal(tmp_path / "consensus.wal")
+    net = DurabilityCheckingNetwork()
+    net.wal = wal
+    node = make_node(params, signer=ours, wal=wal, network=net)
+    node.driver.start()
+    node.timers.advance(TIMEOUTS.commit_ms)
+    submit(node, kv_tx(0))
+    assert net.broadcast_of(CompactProposalMsg) != []
+    block = node.driver.state.proposals[0].block
+    bid = block_hash(ED25519, block.header)
+    for kind in (PREVOTE, PRECOMMIT):
+        v = Vote(chain_id=CHAIN, kind=kind, height=1, round=0, block_hash=bid)
+        sv = SignedVote(
+            vote=v, validator=address_of(ED25519, other.public_key), signature=other.sign(vote_signing_bytes(v))
+        )
+        node.frame(VoteMsg(vote=sv))
+    assert node.height == 1
+    kinds = [
+        m.vote.vote.kind for m in net.broadcast_of(VoteMsg) if m.vote.validator == address_of(ED25519, ours.public_key)
+    ]
+    assert kinds[:2] == [PREVOTE, PRECOMMIT]
+    wal.close()
 
 
 # -- bad input from peers -------------------------------------------------------------------------------------

@@ -265,6 +265,12 @@ class ConsensusDriver:
         self._relayed: set[tuple[int, int, bytes, bytes]] = set()
         self._order_s = 0.0
         self.evidence_seen: list[object] = []
+        self._solo = isinstance(network, NoNetwork)
+        """No peers can ever connect (a single validator without a p2p transport): nothing is spread, so no
+        batches are formed and no compact proposals are built."""
+        self._outgoing: list[Callable[[], None]] = []
+        """Sends of messages signed during the current run of events, held until the WAL records of their
+        signatures are made durable by one fsync (group commit)."""
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -319,6 +325,9 @@ class ConsensusDriver:
 
     def on_local_txs(self, batch: list[CheckedTx]) -> None:
         """Transactions entered this node's mempool from clients: spread them in batches, wake the proposer."""
+        if self._solo:
+            self._maybe_build()
+            return
         self._tx_outbox.extend(batch)
         if not self._tx_flush_scheduled:
             self._tx_flush_scheduled = True
@@ -504,6 +513,8 @@ class ConsensusDriver:
         self._feed(ProposalReceived(sp))
 
     def _send_compact(self, sp: SignedProposal) -> None:
+        if self._solo:
+            return
         bid = sp.proposal.block_hash
         info = self._tx_info.get(bid)
         if info is None or info[0] != sp.proposal.height:
@@ -579,21 +590,40 @@ class ConsensusDriver:
 
     # -- the machine --------------------------------------------------------------------------------------------
     def _feed(self, event: Event) -> None:
-        """Run ``event`` and every event its effects produce, in order (no recursion)."""
+        """Run ``event`` and every event its effects produce, in order (no recursion).
+
+        Signatures given meanwhile are written to the WAL without fsync and their messages held; when the run
+        is over (or, with peers, before building, checking or committing a block, which peers would otherwise
+        wait for), one fsync makes them all durable and then they are sent. Nothing signed leaves the process
+        before it is durable; a single validator's proposal, prevote and precommit cost one fsync, not three.
+        """
         self._events.append(event)
         if self._running_events:
             return
         self._running_events = True
         try:
             while self._events:
-                ev = self._events.popleft()
-                t0 = time.perf_counter()
-                _, effects = step(self.state, ev)
-                self._order_s += time.perf_counter() - t0
-                for eff in effects:
-                    self._do(eff)
+                while self._events:
+                    ev = self._events.popleft()
+                    t0 = time.perf_counter()
+                    _, effects = step(self.state, ev)
+                    self._order_s += time.perf_counter() - t0
+                    for eff in effects:
+                        self._do(eff)
+                if self._outgoing:
+                    self._release_signed()
         finally:
             self._running_events = False
+
+    def _release_signed(self) -> None:
+        """Make the signatures of this run durable (one WAL fsync), then send what they signed."""
+        t0 = time.perf_counter()
+        if self.privval is not None:
+            self.privval.sync()
+        sends, self._outgoing = self._outgoing, []
+        for send in sends:
+            send()
+        self._order_s += time.perf_counter() - t0
 
     def _do(self, eff: Effect) -> None:
         if isinstance(eff, (SignVote, SignProposal, RelayVote)):
@@ -617,21 +647,24 @@ class ConsensusDriver:
                 or block_hash(self.suite, locked.header) != eff.vote.block_hash
             ):
                 locked = None
-            sv = self.privval.sign_vote(eff.vote, locked)
+            sv = self.privval.sign_vote(eff.vote, locked, sync=False)
             if sv is not None:
-                self.network.broadcast(encode_msg(VoteMsg(vote=sv)))
+                self._outgoing.append(lambda: self.network.broadcast(encode_msg(VoteMsg(vote=sv))))
                 self._events.append(VoteReceived(sv))
         elif isinstance(eff, SignProposal):
             if self.privval is None:
                 return
-            sp = self.privval.sign_proposal(eff.proposal, eff.block)
+            sp = self.privval.sign_proposal(eff.proposal, eff.block, sync=False)
             if sp is not None:
-                self._send_compact(sp)
+                self._outgoing.append(lambda: self._send_compact(sp))
                 self._events.append(ProposalReceived(sp))
         else:
             self.network.broadcast(encode_msg(VoteMsg(vote=eff.vote)))
 
     def _do_other(self, eff: Effect) -> None:
+        if self._outgoing and not self._solo and isinstance(eff, (BuildProposal, CheckProposal, Decide)):
+            # Peers wait for what was signed: send it before work that can take tens of milliseconds.
+            self._release_signed()
         if isinstance(eff, BuildProposal):
             self._pending_build = (eff.height, eff.round)
             self._maybe_build()
@@ -762,6 +795,8 @@ class ConsensusDriver:
     def _gossip_tick(self) -> None:
         if self._stopped:
             return
+        if self.privval is not None:
+            self.privval.sync()  # a no-op unless a run of events failed before it could release its messages
         props, votes = gossip_set(self.state)
         for sp in props:
             self._send_compact(sp)
