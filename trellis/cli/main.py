@@ -599,7 +599,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.targets:
         configs = [
-            BenchConfig(validators=1, workload="transfer", rates=[1000, 2000, 4000, 8000, 16000], label="1v transfer"),
+            BenchConfig(
+                validators=1,
+                workload="transfer",
+                rates=[1000, 2000, 4000, 8000, 16000, 24000, 32000],
+                label="1v transfer",
+            ),
             BenchConfig(
                 validators=1,
                 rates=[],
@@ -608,8 +613,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 mempool_max_txs=200_000,
                 block_interval_ms=60_000,
             ),
-            BenchConfig(validators=1, rates=[8000], verifier_workers=1, label="1v transfer, 1 verifier proc"),
-            BenchConfig(validators=1, rates=[8000], verifier_workers=0, label="1v transfer, in-process verify"),
+            # Target 6 (throughput by verifier processes) at rates that saturate a node.
+            BenchConfig(validators=1, rates=[16000, 24000], verifier_workers=1, label="1v transfer, 1 verifier proc"),
+            BenchConfig(validators=1, rates=[16000, 24000], verifier_workers=0, label="1v transfer, in-process verify"),
             BenchConfig(
                 validators=1,
                 workload="transfer",
