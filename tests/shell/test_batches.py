@@ -284,6 +284,22 @@ def test_a_referenced_transaction_that_does_not_decode_disconnects_the_sender() 
     assert "does not decode" in reason
 
 
+def test_a_compact_proposal_carrying_other_transactions_than_its_header_disconnects_the_sender() -> None:
+    leader, follower = leader_and_follower()
+    (compact,) = sent(leader, CompactProposalMsg)
+    # The proposer's genuine signed header and block header, with a valid transaction that is not the block's.
+    swapped = _tamper(compact, batches=[], refs=struct.pack(">2H", INLINE, 0), inline=[kv_tx(0, b"other")])
+    follower.frame(swapped)
+    ((peer, reason),) = follower.net.disconnects
+    assert peer == "peer-1" and "tx_root" in reason
+    assert 0 not in follower.driver.state.proposals
+    # The genuine proposal still takes the round's slot afterwards.
+    for m in sent(leader, BatchMsg):
+        follower.frame(m, peer="peer-2")
+    follower.frame(compact, peer="peer-2")
+    assert follower.driver.state.proposals[0] == leader.driver.state.proposals[0]
+
+
 def test_compact_messages_round_trip_through_the_canonical_decoder() -> None:
     leader, _ = leader_and_follower()
     for m in leader.net.broadcasts:

@@ -55,6 +55,7 @@ from trellis.core.consensus.machine import (
     step,
 )
 from trellis.core.consensus.messages import SignedProposal, header_of, verify_proposal_signature
+from trellis.core.crypto.merkle import merkle_root
 from trellis.core.crypto.suite import address_of
 from trellis.core.errors import DecodeError, InvalidBlock, InvalidTransaction, TrellisError
 from trellis.core.execution.block import ExecutedBlock
@@ -347,6 +348,9 @@ class ConsensusDriver:
             self._feed(VoteReceived(msg.vote))
         elif isinstance(msg, ProposalMsg):
             p = msg.proposal.proposal
+            block = msg.proposal.block
+            if merkle_root(self.suite, [encode(tx) for tx in block.txs]) != block.header.tx_root:
+                raise InvalidBlock("bad_tx_root", "the proposal's transactions do not match its header's tx_root")
             self._note_height(peer_id, p.height - 1)
             key = (p.height, p.round, msg.proposal.proposer, p.block_hash)
             if p.height == self.state.height and key not in self._relayed:
@@ -497,6 +501,10 @@ class ConsensusDriver:
             else:
                 txs.append(c.tx)
             known.append(c)
+        if merkle_root(self.suite, raws) != msg.block_header.tx_root:
+            # The signed header is genuine but the body is not its block: a faulty relay, not a faulty proposer.
+            # Refused here, it cannot take the round's proposal slot in the machine and turn it into a nil vote.
+            raise MalformedCompact("the referenced transactions do not match the header's tx_root")
         sh = msg.header
         sp = SignedProposal(
             proposal=sh.proposal,
