@@ -73,9 +73,14 @@ class Application(Protocol):
         make the block invalid."""
         ...
 
-    def process_proposal(self, block: Block, verified: Container[bytes] = ()) -> ExecutedBlock:
+    def process_proposal(
+        self, block: Block, verified: Container[bytes] = (), known: Sequence[CheckedTx | None] | None = None
+    ) -> ExecutedBlock:
         """Check a proposed block by re-executing it; raise ``InvalidBlock`` if it is not valid. Signatures
-        of transactions whose hashes are in ``verified`` (checked at admission) are not checked again."""
+        of transactions whose hashes are in ``verified`` (checked at admission) are not checked again.
+        ``known``: per transaction, the admitted ``CheckedTx`` whose ``tx`` is that very object (a block
+        rebuilt from batches), or None; for those the raw bytes and hash are reused and admission's checks not
+        repeated."""
         ...
 
     def finalize_block(self, block: Block) -> ExecutedBlock:
