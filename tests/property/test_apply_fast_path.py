@@ -62,6 +62,14 @@ class DictState:
         return sorted((k, v) for k, v in self.values.items() if start <= k < end)[:limit]
 
 
+class BatchDictState(DictState):
+    """A ``DictState`` that also reads many keys at once, as ``ChainStore`` does (``apply_block`` prefetches
+    the accounts of a block's transfers through it)."""
+
+    def get_many(self, keys: list[bytes]) -> list[bytes | None]:
+        return [self.values.get(k) for k in keys]
+
+
 # Balances biased towards the edges that change outcomes: 0, small, and near 2^64-1.
 balances = st.one_of(
     st.just(0),
@@ -126,6 +134,7 @@ class Case:
     senders: list[bytes]
     pass_senders: bool
     pass_hashes: bool
+    batch_reads: bool = False
 
 
 @st.composite
@@ -150,6 +159,7 @@ def cases(draw: st.DrawFn) -> Case:
         senders=senders,
         pass_senders=draw(st.booleans()),
         pass_hashes=draw(st.booleans()),
+        batch_reads=draw(st.booleans()),
     )
 
 
@@ -158,7 +168,8 @@ def _outcome(apply: object, case: Case) -> tuple[str, object]:
     hashes = [tx_hash(ED25519, b) for b in case.tx_bytes] if case.pass_hashes else None
     senders = case.senders if case.pass_senders else None
     try:
-        out: BlockOutput = apply(DictState(dict(case.state)), case.txs, case.tx_bytes, env, hashes, senders)  # type: ignore[operator]
+        state = (BatchDictState if case.batch_reads else DictState)(dict(case.state))
+        out: BlockOutput = apply(state, case.txs, case.tx_bytes, env, hashes, senders)  # type: ignore[operator]
     except Exception as exc:
         return "error", (type(exc).__name__, getattr(exc, "code", None), str(exc))
     return "ok", (
