@@ -390,3 +390,18 @@ def test_payload_tag_is_the_first_array_element() -> None:
     tx = codec.decode(_tx_tree(["accounts.mint", b"\x03" * 20, 9]), SignedTx)
     assert tx.body.payload == Mint(to=b"\x03" * 20, amount=9)
     assert _generic(Transfer(to=b"\x03" * 20, amount=9)) == ["accounts.transfer", b"\x03" * 20, 9]
+
+
+@SETTINGS
+@given(st.lists(st.from_type(Receipt), max_size=20), st.integers(0, 70_000))
+def test_an_array_joined_from_encoded_items_is_the_encoding_of_the_list(receipts: list[Any], repeat: int) -> None:
+    encoded = [codec.encode(r) for r in receipts]
+    assert codec.encode_array(encoded) == codec.encode(receipts)
+    # Array sizes across the header-width boundaries (fixarray, array16, array32).
+    ints = [0] * (repeat if repeat in (15, 16, 65_535, 65_536) else repeat % 20)
+    assert codec.encode_array([codec.encode(i) for i in ints]) == codec.encode(ints)
+
+
+@pytest.mark.parametrize("n", [0, 15, 16, 65_535, 65_536])
+def test_encode_array_uses_the_shortest_header_at_each_boundary(n: int) -> None:
+    assert codec.encode_array([b"\x00"] * n) == codec.encode([0] * n)

@@ -7,6 +7,7 @@ value has exactly one valid encoding and a hash over bytes is a hash over the va
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -22,6 +23,19 @@ _DECODERS: dict[Any, msgspec.msgpack.Decoder[Any]] = {}
 def encode(obj: Any) -> bytes:
     """Return the canonical msgpack bytes of ``obj`` (a core Struct or a builtin value)."""
     return _ENCODER.encode(obj)
+
+
+def encode_array(encoded: Sequence[bytes]) -> bytes:
+    """Return ``encode(list_of_values)`` given each value's own canonical encoding, without re-encoding them:
+    the msgpack array header for ``len(encoded)`` items followed by the items' bytes."""
+    n = len(encoded)
+    if n < 16:
+        header = bytes((0x90 | n,))
+    elif n < 1 << 16:
+        header = b"\xdc" + n.to_bytes(2, "big")
+    else:
+        header = b"\xdd" + n.to_bytes(4, "big")
+    return header + b"".join(encoded)
 
 
 def _decoder(type_: Any) -> msgspec.msgpack.Decoder[Any]:

@@ -40,7 +40,7 @@ from typing import cast
 
 import msgspec
 
-from trellis.core.codec import decode, encode
+from trellis.core.codec import decode, encode, encode_array
 from trellis.core.execution.block import ChainTip, ExecutedBlock
 from trellis.core.ledger.block import Block, Commit, Receipt
 from trellis.core.ledger.state_tree import TreeUpdate
@@ -170,7 +170,8 @@ class ChainStore:
             puts["block_ids"] = {executed.block_id: h8}
             puts["commits"] = {h8: encode(commit)}
             puts["chain_meta"] = {b"top": stored_tip}
-        puts["receipts"] = {h8: encode(out.receipts)}
+        encoded = executed.receipt_bytes
+        puts["receipts"] = {h8: encode(out.receipts) if encoded is None else encode_array(encoded)}
         puts["tx_index"] = dict(zip(hashes, positions, strict=True))
         if account_index is not None:
             keys = [addr + pos for addrs, pos in zip(account_index, positions, strict=True) for addr in addrs]

@@ -44,6 +44,8 @@ class ExecutedBlock:
         tx_bytes: canonical bytes of each transaction.
         output: receipts and state writes.
         tree: the state tree update (new root, nodes and values to store).
+        receipt_bytes: the canonical encoding of each receipt (computed for ``results_root``; the store reuses
+            them), or None when not at hand.
     """
 
     block: Block
@@ -51,6 +53,7 @@ class ExecutedBlock:
     tx_bytes: list[bytes]
     output: BlockOutput
     tree: TreeUpdate
+    receipt_bytes: list[bytes] | None = None
 
 
 def genesis_tip(params: ChainParams, nodes: NodeReader) -> tuple[ChainTip, TreeUpdate]:
@@ -130,7 +133,12 @@ def build_block(
     )
     block = Block(header=header, txs=list(txs))
     executed = ExecutedBlock(
-        block=block, block_id=block_hash(suite, header), tx_bytes=list(tx_bytes), output=output, tree=tree
+        block=block,
+        block_id=block_hash(suite, header),
+        tx_bytes=list(tx_bytes),
+        output=output,
+        tree=tree,
+        receipt_bytes=receipt_bytes,
     )
     if mark is not None:
         mark("header")
@@ -185,4 +193,11 @@ def check_block(
         raise InvalidBlock("bad_results_root", "results_root does not match the execution results")
     if h.state_root != tree.root:
         raise InvalidBlock("bad_state_root", "state_root does not match the state after execution")
-    return ExecutedBlock(block=block, block_id=block_hash(suite, h), tx_bytes=list(tx_bytes), output=output, tree=tree)
+    return ExecutedBlock(
+        block=block,
+        block_id=block_hash(suite, h),
+        tx_bytes=list(tx_bytes),
+        output=output,
+        tree=tree,
+        receipt_bytes=receipt_bytes,
+    )
