@@ -16,7 +16,7 @@ from trellis.core.errors import InvalidBlock, InvalidTransaction
 from trellis.core.ledger.tx import KvPut, SignedTx, TxBody, sign_tx
 from trellis.core.params import Genesis, GenesisValidator, params_from_genesis
 from trellis.keys.signer import MemorySigner
-from trellis.node.verifier import CpuPoolVerifier, measure_ceiling
+from trellis.node.verifier import CpuPoolVerifier, TrustingVerifier, measure_ceiling
 from trellis.storage.chain_store import ChainStore
 from trellis.storage.kv import MemoryStore
 
@@ -137,3 +137,23 @@ def test_a_forged_signature_in_a_proposed_block_is_caught_by_the_batch_check() -
     with pytest.raises(InvalidBlock) as err:
         follower.process_proposal(forged)
     assert err.value.code == "bad_signature"
+
+
+def test_the_bench_only_trusting_verifier_admits_a_forged_signature_and_gets_no_signing_bytes() -> None:
+    class RecordingTrust(TrustingVerifier):
+        def __init__(self) -> None:
+            self.items: list[tuple[bytes, bytes, bytes]] = []
+
+        def verify_batch(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
+            self.items.extend(items)
+            return super().verify_batch(items)
+
+    trusting = RecordingTrust()
+    app = TrellisApp(PARAMS, ChainStore(MemoryStore()), verifier=trusting)
+    forged = _tx(3)
+    forged = SignedTx(body=forged.body, signature=bytes([forged.signature[0] ^ 1]) + forged.signature[1:])
+    (res,) = app.check_txs([encode(forged)])
+    assert not isinstance(res, InvalidTransaction)
+    assert trusting.items == [(b"", b"", b"")]  # nothing built for a check that is not made
+    (refused,) = TrellisApp(PARAMS, ChainStore(MemoryStore())).check_txs([encode(forged)])
+    assert isinstance(refused, InvalidTransaction) and refused.code == "bad_signature"

@@ -195,6 +195,8 @@ class TrustingVerifier:
     """BENCH ONLY: reports every signature valid without checking it (``[bench] skip_signature_checks``)."""
 
     name = "NONE-bench-only-signatures-not-checked"
+    checks_signatures = False
+    """The application need not build signing bytes for it."""
 
     def verify_batch(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
         return [True] * len(items)
