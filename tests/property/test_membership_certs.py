@@ -112,6 +112,19 @@ def test_checking_a_hostile_ca_certificate_raises_only_a_precise_refusal(data: b
         assert exc.code == "malformed_certificate"
 
 
+def test_a_ca_certificate_that_repeats_an_extension_is_refused_as_malformed() -> None:
+    # keyUsage (2.5.29.15) renamed subjectKeyIdentifier (2.5.29.14): cryptography raises DuplicateExtension, not
+    # a ValueError, when the extensions are read (a hypothesis example found it).
+    key_usage, ski = bytes.fromhex("0603551d0f"), bytes.fromhex("0603551d0e")
+    assert CA_DER.count(key_usage) == 1 and ski in CA_DER
+    try:
+        check_ca_cert(CA_DER.replace(key_usage, ski))
+    except CertificateRefused as exc:
+        assert exc.code == "malformed_certificate"
+    else:
+        raise AssertionError("a CA certificate with a repeated extension was accepted")
+
+
 class _Ctx:
     def __init__(self) -> None:
         self.sender = address_of(ED25519, PUBLIC_KEY)

@@ -155,6 +155,8 @@ def _load_ca(ca_key_pem: bytes, ca_cert_pem: bytes) -> tuple[ec.EllipticCurvePri
         constraints = ca_cert.extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
         raise CertError("the CA certificate has no basicConstraints extension") from None
+    except x509.DuplicateExtension as exc:
+        raise CertError(f"the CA certificate repeats an extension: {exc}") from None
     if not constraints.ca:
         raise CertError("the CA certificate is not a CA (basicConstraints CA:false)")
     ca_public = ca_cert.public_key()
@@ -471,6 +473,8 @@ def node_id_of_cert(cert_der_or_pem: bytes) -> str:
             san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         except x509.ExtensionNotFound:
             raise CertError(f"certificate of {node_id!r} has no subjectAltName extension") from None
+        except x509.DuplicateExtension as exc:
+            raise CertError(f"certificate of {node_id!r} repeats an extension: {exc}") from None
         uris = [
             uri for uri in san.get_values_for_type(x509.UniformResourceIdentifier) if uri.startswith(NODE_URI_PREFIX)
         ]

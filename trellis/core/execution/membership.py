@@ -120,8 +120,10 @@ _PARSE_ERRORS = (
     UnsupportedAlgorithm,
     x509.InvalidVersion,
     x509.ExtensionNotFound,
+    x509.DuplicateExtension,
 )
-"""Everything ``cryptography`` raises on hostile certificate bytes (``InvalidVersion`` is no ValueError)."""
+"""Everything ``cryptography`` raises on hostile certificate bytes (``InvalidVersion`` and
+``DuplicateExtension``, raised when the extensions are first read, are no ValueError)."""
 
 
 def _load_der(der: bytes) -> x509.Certificate:
