@@ -230,6 +230,21 @@ def test_a_request_for_unknown_digests_gets_nothing() -> None:
     assert leader.net.disconnects == []
 
 
+def test_repeated_requests_for_a_batch_are_answered_once_per_half_gossip_interval() -> None:
+    leader, _ = leader_and_follower()
+    (batch,) = sent(leader, BatchMsg)
+    digest = batch_digest(ED25519, batch.txs)
+    for _ in range(5):
+        leader.frame(BatchRequestMsg(digests=[digest, digest]), peer="asker")
+    assert len(leader.net.sent_to("asker", BatchMsg)) == 1
+    assert leader.driver.stats.batch_requests_throttled == 4
+    leader.frame(BatchRequestMsg(digests=[digest]), peer="another")  # another peer is served at once
+    assert len(leader.net.sent_to("another", BatchMsg)) == 1
+    leader.timers.advance(leader.driver.gossip_interval_ms // 2)
+    leader.frame(BatchRequestMsg(digests=[digest]), peer="asker")
+    assert len(leader.net.sent_to("asker", BatchMsg)) == 2
+
+
 def test_a_transaction_in_no_known_batch_travels_inline() -> None:
     leader, follower = leader_and_follower()
     (compact,) = sent(leader, CompactProposalMsg)

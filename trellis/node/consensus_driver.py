@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -90,6 +90,8 @@ log = logging.getLogger("trellis.consensus")
 MAX_HELD_PER_HEIGHT = 8
 """Compact proposals held per height while their missing batches are fetched; more are dropped (a re-broadcast
 or the next round brings them again)."""
+MAX_SERVED_REMEMBERED = 65_536
+"""(peer, batch) pairs remembered for throttling repeated batch requests (oldest forgotten first)."""
 _V = TypeVar("_V")
 _ProposalKey = tuple[int, int, bytes, bytes]
 """(height, round, proposer, block hash)."""
@@ -144,6 +146,8 @@ class DisseminationStats:
     """Missing batches that arrived while a proposal waited for them."""
     batches_served: int = 0
     """Batches sent in answer to peers' requests."""
+    batch_requests_throttled: int = 0
+    """Requested batches not sent because the same peer had been sent the same batch moments before."""
 
 
 class Network(Protocol):
@@ -269,6 +273,8 @@ class ConsensusDriver:
         self._solo = isinstance(network, NoNetwork)
         """No peers can ever connect (a single validator without a p2p transport): nothing is spread, so no
         batches are formed and no compact proposals are built."""
+        self._served: OrderedDict[tuple[str, bytes], int] = OrderedDict()
+        """(peer, batch digest) -> when that batch was last sent to that peer in answer to a request."""
         self._outgoing: list[Callable[[], None]] = []
         """Sends of messages signed during the current run of events, held until the WAL records of their
         signatures are made durable by one fsync (group commit)."""
@@ -405,12 +411,27 @@ class ConsensusDriver:
             self._maybe_build()
 
     def _serve_batches(self, peer_id: str, req: BatchRequestMsg) -> None:
-        """Answer a request from the store; digests not held get nothing."""
+        """Answer a request from the store; digests not held get nothing. A batch sent to a peer is not sent to
+        it again for half a gossip interval (an honest peer asks again no sooner), so repeated requests cannot
+        make this node send the same megabytes over and over."""
+        now = self.timers.now_ms()
+        window = self.gossip_interval_ms // 2
+        served = self._served
         for d in dict.fromkeys(req.digests):
             b = self.batches.get(d)
-            if b is not None:
-                self.network.send(peer_id, encode_msg(BatchMsg(txs=b.txs)))
-                self.stats.batches_served += 1
+            if b is None:
+                continue
+            key = (peer_id, d)
+            last = served.get(key)
+            if last is not None and now - last < window:
+                self.stats.batch_requests_throttled += 1
+                continue
+            served[key] = now
+            served.move_to_end(key)
+            while len(served) > MAX_SERVED_REMEMBERED:
+                served.popitem(last=False)
+            self.network.send(peer_id, encode_msg(BatchMsg(txs=b.txs)))
+            self.stats.batches_served += 1
 
     def _on_compact(self, peer_id: str, msg: CompactProposalMsg) -> None:
         p = msg.header.proposal
