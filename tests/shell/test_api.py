@@ -677,3 +677,17 @@ def test_a_restarted_node_resumes_from_its_committed_tip(tmp_path: Path) -> None
         assert node.mempool.next_nonce(addr(harness.alice)) == 1
     finally:
         node.store.kv.close()
+
+
+def test_the_batch_store_bounds_come_from_the_p2p_config(tmp_path: Path) -> None:
+    cfg = node_config()
+    cfg = msgspec.structs.replace(
+        cfg, p2p=msgspec.structs.replace(cfg.p2p, batch_store_max_batches=64, batch_store_max_bytes=2 * 1024 * 1024)
+    )
+    harness = ApiHarness(tmp_path, cfg)
+    try:
+        assert harness.node.driver is not None
+        store = harness.node.driver.batches
+        assert (store.max_batches, store.max_bytes) == (64, 2 * 1024 * 1024)
+    finally:
+        harness.close()

@@ -74,6 +74,7 @@ def test_an_unknown_key_is_refused_naming_it_and_its_section(tmp_path: Path) -> 
         ("[consensus]\nblock_interval_ms = 0\n", "$.consensus.block_interval_ms"),
         ("[consensus]\nempty_block_interval_ms = 1\n", "$.consensus.empty_block_interval_ms"),
         ("[mempool]\nmax_txs = 0\n", "$.mempool.max_txs"),
+        ("[p2p]\nbatch_store_max_bytes = 10\n", "$.p2p.batch_store_max_bytes"),
         ('[node]\nmoniker = ""\n', "$.node.moniker"),
         ('[node]\nindex_accounts = "yes"\n', "$.node.index_accounts"),
         ("[node]\nmoniker = 1.5\n", "$.node.moniker"),

@@ -110,6 +110,10 @@ class P2pSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """Largest frame accepted from a peer."""
     cert_reload_s: Annotated[float, msgspec.Meta(ge=0.1, le=3600)] = 10.0
     """How often the node checks ``cert``/``key`` for a new certificate (rotation without a restart)."""
+    batch_store_max_batches: Annotated[int, msgspec.Meta(ge=16, le=1_000_000)] = 8192
+    """Most transaction batches (this node's and its peers', ADR 0012) held for compact proposals."""
+    batch_store_max_bytes: Annotated[int, msgspec.Meta(ge=1024 * 1024, le=16 * 1024**3)] = 128 * 1024 * 1024
+    """Most bytes of batches held (raw transactions plus a fixed overhead each); oldest batches go first."""
 
 
 class MempoolSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -19,6 +19,7 @@ from trellis.core.ledger.block import Receipt
 from trellis.core.params import ChainParams
 from trellis.keys.certs import CertError
 from trellis.keys.signer import Signer
+from trellis.node.batches import BatchStore
 from trellis.node.certwatch import CertWatcher
 from trellis.node.clock import Clock
 from trellis.node.config import NodeConfig, timeouts_of
@@ -157,6 +158,9 @@ class Node:
             on_commit=self._on_commit,
             on_fatal=self._on_fatal,
             check_gossiped_txs=self._on_gossiped_txs,
+            batches=BatchStore(
+                max_batches=self.config.p2p.batch_store_max_batches, max_bytes=self.config.p2p.batch_store_max_bytes
+            ),
         )
         if self.transport is not None:
             driver = self.driver
