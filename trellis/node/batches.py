@@ -228,7 +228,7 @@ def resolve_refs(
     suite: Suite, store: BatchStore, batches: Sequence[bytes], pairs: Sequence[tuple[int, int]], inline: Sequence[bytes]
 ) -> tuple[list[bytes], list[bytes]]:
     """Return (raw transactions, their hashes) in block order, from the store's batches and ``inline``; every
-    referenced batch must be held (see ``missing``).
+    referenced batch must be held (the caller checks first).
 
     Raises:
         MalformedCompact: a position beyond the end of its batch.
