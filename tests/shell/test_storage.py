@@ -269,6 +269,13 @@ def test_account_history_lists_sender_and_recipient_in_chain_order(actors: Actor
     assert store.account_txs(carol) == [(2, 1, b2.output.tx_hashes[1])]
 
 
+def test_a_transfer_to_oneself_is_listed_once_in_the_senders_history(actors: Actors, store_kv: KVStore) -> None:
+    chain = make_app_chain(make_params(actors), actors, store_kv)
+    alice = addr(actors.alice)
+    b1 = chain.commit_txs([raw_tx(actors.alice, 0, Transfer(to=alice, amount=5))])
+    assert chain.app.store.account_txs(alice) == [(1, 0, b1.output.tx_hashes[0])]
+
+
 def test_account_history_pages_with_an_exclusive_after_cursor_and_limit(actors: Actors, store_kv: KVStore) -> None:
     chain = make_app_chain(make_params(actors), actors, store_kv)
     bob = addr(actors.bob)

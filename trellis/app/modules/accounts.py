@@ -20,6 +20,9 @@ def involved_addresses(tx: SignedTx, sender: bytes, receipt: Receipt | None = No
     """Return the addresses whose transaction history lists ``tx``: the sender, any recipient, and every
     contract that emitted an event in ``receipt`` (so a contract's history is its events' transactions)."""
     payload = tx.body.payload
+    if type(payload) is Transfer:
+        # The common case, without the event walk: a transfer's only event names no contract.
+        return [sender] if payload.to == sender else [sender, payload.to]
     out = [sender]
     if isinstance(payload, Transfer | Mint) and payload.to != sender:
         out.append(payload.to)
