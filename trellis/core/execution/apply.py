@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from trellis.core.codec import decode, encode
-from trellis.core.crypto.suite import address_of
+from trellis.core.crypto.suite import Suite, address_of
 from trellis.core.errors import InvalidBlock
 from trellis.core.execution.contracts import ContractEngine, declared_gas
 from trellis.core.execution.membership import CertificateRefused, MembershipRefusal, MembershipView, genesis_membership
@@ -112,30 +112,22 @@ def apply_block(
             ``MembershipRefusal`` (an ``InvalidBlock``) when the membership refuses a sender.
     """
     suite = env.params.suite
-    chain_id = env.params.chain_id
     run = _BlockRun(_GuardedState(state), env)
     guarded = run.state
     writes = run.writes
     receipts = run.receipts
     hashes = run.hashes
     senders = run.senders
-    members = run.members
+    tx_senders = _senders_of(suite, txs, sender_addresses)
     live: dict[bytes, _LiveAccount] = {}  # address -> account as the block has left it so far
-    addresses: dict[bytes, bytes] = {}  # public key -> address (senders repeat within a block)
 
     # The accounts plain transfers touch, as the state holds them before the block: read in one batch (one
     # storage read instead of one per account); what the block itself writes is always looked up first.
     before: dict[bytes, bytes | None] = {}
     transfer_keys: set[bytes] = set()
-    for i, tx in enumerate(txs):
+    for tx, sender in zip(txs, tx_senders, strict=False):
         payload = tx.body.payload
         if type(payload) is Transfer:
-            if sender_addresses is None:
-                sender = addresses.get(tx.body.sender)
-                if sender is None:
-                    sender = addresses[tx.body.sender] = address_of(suite, tx.body.sender)
-            else:
-                sender = sender_addresses[i]
             transfer_keys.add(account_key(sender))
             transfer_keys.add(account_key(payload.to))
     if transfer_keys:
@@ -156,21 +148,10 @@ def apply_block(
 
     for i, tx in enumerate(txs):
         body = tx.body
-        if body.chain_id != chain_id:
-            raise InvalidBlock("wrong_chain_id", f"transaction {i} is for chain {body.chain_id!r}")
-        if sender_addresses is None:
-            sender = addresses.get(body.sender)
-            if sender is None:
-                sender = addresses[body.sender] = address_of(suite, body.sender)
-        else:
-            sender = sender_addresses[i]
+        sender = tx_senders[i]
         h = tx_hash(suite, tx_bytes[i]) if tx_hashes is None else tx_hashes[i]
+        run.admit(i, body, sender, h)
         payload = body.payload
-        if members is not None:
-            try:
-                members.check_sender(sender, payload)
-            except CertificateRefused as exc:
-                raise MembershipRefusal(exc.code, exc.reason, i, h) from exc
         if type(payload) is not Transfer:
             if live:
                 _flush(live, writes)  # the generic path reads accounts from ``writes``
@@ -242,6 +223,13 @@ class _LiveAccount:
         return cls(key, acct.balance, acct.nonce)
 
 
+def _senders_of(suite: Suite, txs: Sequence[SignedTx], sender_addresses: Sequence[bytes] | None) -> Sequence[bytes]:
+    """The senders' addresses: the caller's, else derived (``address_of`` remembers recent keys)."""
+    if sender_addresses is not None:
+        return sender_addresses
+    return [address_of(suite, tx.body.sender) for tx in txs]
+
+
 def _flush(live: dict[bytes, _LiveAccount], writes: dict[bytes, bytes | None]) -> None:
     """Encode the written accounts of ``live`` into ``writes`` (in place: their keys are already there) and
     forget them all, so that what comes next reads ``writes``."""
@@ -277,20 +265,13 @@ def _apply_generic(
     """``apply_block`` with every transaction through its module handler, one at a time: the reference the
     block-level transfer path is tested against."""
     suite = env.params.suite
-    chain_id = env.params.chain_id
     run = _BlockRun(_GuardedState(state), env)
+    tx_senders = _senders_of(suite, txs, sender_addresses)
     for i, tx in enumerate(txs):
-        body = tx.body
-        if body.chain_id != chain_id:
-            raise InvalidBlock("wrong_chain_id", f"transaction {i} is for chain {body.chain_id!r}")
-        sender = address_of(suite, body.sender) if sender_addresses is None else sender_addresses[i]
+        sender = tx_senders[i]
         h = tx_hash(suite, tx_bytes[i]) if tx_hashes is None else tx_hashes[i]
-        if run.members is not None:
-            try:
-                run.members.check_sender(sender, body.payload)
-            except CertificateRefused as exc:
-                raise MembershipRefusal(exc.code, exc.reason, i, h) from exc
-        run.run_tx(i, body, sender, h)
+        run.admit(i, tx.body, sender, h)
+        run.run_tx(i, tx.body, sender, h)
     return BlockOutput(receipts=run.receipts, writes=run.writes, tx_hashes=run.hashes, senders=run.senders)
 
 
@@ -311,6 +292,21 @@ class _BlockRun:
         self.members: MembershipView | None = None
         if env.params.genesis.membership.enforce:
             self.members = MembershipView(state.get, env.time_ms, frozenset(validator_addresses(env.params)))
+
+    def admit(self, i: int, body: TxBody, sender: bytes, h: bytes) -> None:
+        """The checks transaction ``i`` passes before it runs, whatever its kind: the chain id and, under
+        ``membership.enforce``, the sender's certificate.
+
+        Raises:
+            InvalidBlock: ``wrong_chain_id``; ``MembershipRefusal`` when the membership refuses the sender.
+        """
+        if body.chain_id != self.env.params.chain_id:
+            raise InvalidBlock("wrong_chain_id", f"transaction {i} is for chain {body.chain_id!r}")
+        if self.members is not None:
+            try:
+                self.members.check_sender(sender, body.payload)
+            except CertificateRefused as exc:
+                raise MembershipRefusal(exc.code, exc.reason, i, h) from exc
 
     def block_get(self, key: bytes) -> bytes | None:
         """The value at ``key`` as the block's transactions so far have left it."""
