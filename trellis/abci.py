@@ -74,13 +74,19 @@ class Application(Protocol):
         ...
 
     def process_proposal(
-        self, block: Block, verified: Container[bytes] = (), known: Sequence[CheckedTx | None] | None = None
+        self,
+        block: Block,
+        verified: Container[bytes] = (),
+        known: Sequence[CheckedTx | None] | None = None,
+        *,
+        tx_root_checked: bool = False,
     ) -> ExecutedBlock:
         """Check a proposed block by re-executing it; raise ``InvalidBlock`` if it is not valid. Signatures
         of transactions whose hashes are in ``verified`` (checked at admission) are not checked again.
         ``known``: per transaction, the admitted ``CheckedTx`` whose ``tx`` is that very object (a block
         rebuilt from batches), or None; for those the raw bytes and hash are reused and admission's checks not
-        repeated."""
+        repeated. ``tx_root_checked``: the caller already checked the header's ``tx_root`` against the bytes
+        the block was rebuilt from."""
         ...
 
     def finalize_block(self, block: Block) -> ExecutedBlock:

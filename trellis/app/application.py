@@ -386,7 +386,12 @@ class TrellisApp:
         return executed
 
     def process_proposal(
-        self, block: Block, verified: Container[bytes] = (), known: Sequence[CheckedTx | None] | None = None
+        self,
+        block: Block,
+        verified: Container[bytes] = (),
+        known: Sequence[CheckedTx | None] | None = None,
+        *,
+        tx_root_checked: bool = False,
     ) -> ExecutedBlock:
         """Check a proposed block by re-executing it. Signatures of transactions whose hash is in ``verified``
         (this node's mempool: checked at admission) are not checked again; the rest in one batch.
@@ -394,7 +399,8 @@ class TrellisApp:
         ``known``, if given, has one entry per transaction: the admitted ``CheckedTx`` whose ``tx`` *is*
         ``block.txs[i]`` (the same object), or None. For those, the raw bytes and hash are taken from it and the
         stateless and signature checks admission did are not repeated; every other transaction is checked in
-        full. Execution and every header check (``tx_root`` over the raw bytes included) are the same."""
+        full. Execution and every header check are the same, but for ``tx_root`` when ``tx_root_checked`` (the
+        caller checked it against the very bytes the block was rebuilt from)."""
         suite = self.suite
         cached = self._cached(block)
         if cached is not None:
@@ -415,7 +421,17 @@ class TrellisApp:
         for i, ok in zip(to_verify, self.verifier.verify_batch(items), strict=True):
             if not ok:
                 raise InvalidBlock("bad_signature", f"transaction {i}: {BAD_SIGNATURE}")
-        executed = check_block(self.params, self.store, self.store, self._tip, block, tx_bytes, hashes, self.contracts)
+        executed = check_block(
+            self.params,
+            self.store,
+            self.store,
+            self._tip,
+            block,
+            tx_bytes,
+            hashes,
+            self.contracts,
+            tx_root_checked=tx_root_checked,
+        )
         self._remember(executed)
         return executed
 

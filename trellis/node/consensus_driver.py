@@ -721,7 +721,10 @@ class ConsensusDriver:
             return False
         entry = self._known.pop(eff.block_hash, None)
         try:
-            self.app.process_proposal(eff.block, self.mempool, None if entry is None else entry[1])
+            if entry is None:
+                self.app.process_proposal(eff.block, self.mempool)
+            else:  # rebuilt here from batches, its body checked against the header's tx_root (``_rebuild``)
+                self.app.process_proposal(eff.block, self.mempool, entry[1], tx_root_checked=True)
         except InvalidBlock as exc:
             log.warning("proposal at height %d is invalid: %s", eff.height, exc.reason)
             return False

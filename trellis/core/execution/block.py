@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from trellis.core.codec import encode
 from trellis.core.crypto.merkle import merkle_root
+from trellis.core.crypto.suite import Suite
 from trellis.core.errors import InvalidBlock
 from trellis.core.execution.apply import BlockEnv, BlockOutput, StateReader, apply_block, genesis_writes
 from trellis.core.execution.contracts import ContractEngine
@@ -54,6 +55,19 @@ class ExecutedBlock:
     output: BlockOutput
     tree: TreeUpdate
     receipt_bytes: list[bytes] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        suite: Suite,
+        block: Block,
+        tx_bytes: Sequence[bytes],
+        output: BlockOutput,
+        tree: TreeUpdate,
+        receipt_bytes: list[bytes],
+    ) -> ExecutedBlock:
+        """The executed ``block`` with its id computed from its header."""
+        return cls(block, block_hash(suite, block.header), list(tx_bytes), output, tree, receipt_bytes)
 
 
 def genesis_tip(params: ChainParams, nodes: NodeReader) -> tuple[ChainTip, TreeUpdate]:
@@ -131,15 +145,7 @@ def build_block(
         proposer=proposer,
         validators_hash=validators_hash(suite, params.validators),
     )
-    block = Block(header=header, txs=list(txs))
-    executed = ExecutedBlock(
-        block=block,
-        block_id=block_hash(suite, header),
-        tx_bytes=list(tx_bytes),
-        output=output,
-        tree=tree,
-        receipt_bytes=receipt_bytes,
-    )
+    executed = ExecutedBlock.of(suite, Block(header=header, txs=list(txs)), tx_bytes, output, tree, receipt_bytes)
     if mark is not None:
         mark("header")
     return executed
@@ -154,10 +160,14 @@ def check_block(
     tx_bytes: Sequence[bytes],
     tx_hashes: Sequence[bytes] | None = None,
     contracts: ContractEngine | None = None,
+    *,
+    tx_root_checked: bool = False,
 ) -> ExecutedBlock:
     """Check a proposed block against ``tip`` by re-executing it; return the executed block.
     ``tx_hashes``, if given, are the hashes of ``tx_bytes`` (computed once by the caller); ``contracts`` runs
-    contract code.
+    contract code; ``tx_root_checked``: the caller has already checked ``tx_root`` against these very
+    ``tx_bytes`` (a node checks a proposal's body against its signed header as it arrives), so it is not
+    hashed again.
 
     Signatures are checked by the caller (in batches). Every header field is checked here.
 
@@ -184,7 +194,7 @@ def check_block(
         raise InvalidBlock("bad_proposer", "proposer is not a validator")
     if h.validators_hash != validators_hash(suite, params.validators):
         raise InvalidBlock("bad_validators_hash", "validators_hash is not the current validator set's")
-    if h.tx_root != merkle_root(suite, tx_bytes):
+    if not tx_root_checked and h.tx_root != merkle_root(suite, tx_bytes):
         raise InvalidBlock("bad_tx_root", "tx_root does not match the transactions")
     output, tree, receipt_bytes = _execute(
         params, state, nodes, tip, block.txs, tx_bytes, h.time_ms, None, tx_hashes, None, contracts
@@ -193,11 +203,4 @@ def check_block(
         raise InvalidBlock("bad_results_root", "results_root does not match the execution results")
     if h.state_root != tree.root:
         raise InvalidBlock("bad_state_root", "state_root does not match the state after execution")
-    return ExecutedBlock(
-        block=block,
-        block_id=block_hash(suite, h),
-        tx_bytes=list(tx_bytes),
-        output=output,
-        tree=tree,
-        receipt_bytes=receipt_bytes,
-    )
+    return ExecutedBlock.of(suite, block, tx_bytes, output, tree, receipt_bytes)
