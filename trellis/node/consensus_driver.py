@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -92,6 +92,7 @@ MAX_HELD_PER_HEIGHT = 8
 or the next round brings them again)."""
 MAX_SERVED_REMEMBERED = 65_536
 """(peer, batch) pairs remembered for throttling repeated batch requests (oldest forgotten first)."""
+_K = TypeVar("_K")
 _V = TypeVar("_V")
 _ProposalKey = tuple[int, int, bytes, bytes]
 """(height, round, proposer, block hash)."""
@@ -102,9 +103,11 @@ MAX_REMEMBERED_BLOCKS = 32
 proposal and checking, re-sending or committing it."""
 
 
-def _remember(cache: dict[bytes, _V], key: bytes, value: _V) -> None:
+def _remember(cache: dict[_K, _V], key: _K, value: _V, limit: int = MAX_REMEMBERED_BLOCKS) -> None:
+    """Set ``cache[key]`` as its newest entry, forgetting the oldest beyond ``limit``."""
+    cache.pop(key, None)
     cache[key] = value
-    while len(cache) > MAX_REMEMBERED_BLOCKS:
+    while len(cache) > limit:
         del cache[next(iter(cache))]
 
 
@@ -273,7 +276,7 @@ class ConsensusDriver:
         self._solo = isinstance(network, NoNetwork)
         """No peers can ever connect (a single validator without a p2p transport): nothing is spread, so no
         batches are formed and no compact proposals are built."""
-        self._served: OrderedDict[tuple[str, bytes], int] = OrderedDict()
+        self._served: dict[tuple[str, bytes], int] = {}
         """(peer, batch digest) -> when that batch was last sent to that peer in answer to a request."""
         self._outgoing: list[Callable[[], None]] = []
         """Sends of messages signed during the current run of events, held until the WAL records of their
@@ -416,20 +419,15 @@ class ConsensusDriver:
         make this node send the same megabytes over and over."""
         now = self.timers.now_ms()
         window = self.gossip_interval_ms // 2
-        served = self._served
         for d in dict.fromkeys(req.digests):
             b = self.batches.get(d)
             if b is None:
                 continue
-            key = (peer_id, d)
-            last = served.get(key)
+            last = self._served.get((peer_id, d))
             if last is not None and now - last < window:
                 self.stats.batch_requests_throttled += 1
                 continue
-            served[key] = now
-            served.move_to_end(key)
-            while len(served) > MAX_SERVED_REMEMBERED:
-                served.popitem(last=False)
+            _remember(self._served, (peer_id, d), now, MAX_SERVED_REMEMBERED)
             self.network.send(peer_id, encode_msg(BatchMsg(txs=b.txs)))
             self.stats.batches_served += 1
 
