@@ -4,7 +4,7 @@ missing batches, and peers that send malformed compact proposals."""
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import msgspec
 import pytest
@@ -41,6 +41,7 @@ from trellis.storage.chain_store import ChainStore
 from trellis.storage.kv import MemoryStore
 
 from .test_consensus_driver import GENESIS_MS, TIMEOUTS, VALIDATORS, Harness, kv_tx, make_node, make_params, submit
+from .test_verifier import CountingVerifier
 
 PARAMS = make_params(VALIDATORS)
 
@@ -348,17 +349,6 @@ def test_a_forged_compact_proposal_is_not_held() -> None:
 
 
 # -- process_proposal with the mempool's checked transactions -------------------------------------------------
-class CountingVerifier:
-    name = "counting"
-
-    def __init__(self) -> None:
-        self.items = 0
-
-    def verify_batch(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
-        self.items += len(items)
-        return [ED25519.verify(pk, msg, sig) for pk, msg, sig in items]
-
-
 def built_block() -> tuple[list[CheckedTx], ExecutedBlock]:
     builder = TrellisApp(PARAMS, ChainStore(MemoryStore()))
     checked = [builder.check_tx(kv_tx(n)) for n in range(3)]
@@ -376,7 +366,7 @@ def test_known_checked_transactions_skip_the_signature_checks_and_give_the_same_
     ]
     known[1] = None
     fast = TrellisApp(PARAMS, ChainStore(MemoryStore()), verifier=known_v).process_proposal(block, (), known)
-    assert (full_v.items, known_v.items) == (3, 1)
+    assert (full_v.seen, known_v.seen) == (3, 1)
     assert fast.block_id == full.block_id == block_hash(ED25519, block.header)
     assert fast.output.tx_hashes == full.output.tx_hashes
 
@@ -387,4 +377,4 @@ def test_a_known_entry_for_a_different_transaction_object_is_checked_in_full() -
     v = CountingVerifier()
     # Equal values but not the block's own objects: nothing is taken on trust.
     TrellisApp(PARAMS, ChainStore(MemoryStore()), verifier=v).process_proposal(block, (), checked)
-    assert v.items == 3
+    assert v.seen == 3

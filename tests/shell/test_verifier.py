@@ -81,6 +81,7 @@ def test_the_ceiling_measurement_reports_a_positive_rate(pool: CpuPoolVerifier) 
 
 class CountingVerifier:
     name = "counting"
+    checks_signatures = True
 
     def __init__(self) -> None:
         self.seen = 0

@@ -298,7 +298,7 @@ class TrellisApp:
         pending: list[int] = []
         items: list[tuple[bytes, bytes, bytes]] = []
         members = self._membership_view()
-        checks = getattr(self.verifier, "checks_signatures", True)
+        checks = self.verifier.checks_signatures
         for c in decoded:
             if isinstance(c, InvalidTransaction):
                 out.append(c)

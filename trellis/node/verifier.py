@@ -154,6 +154,7 @@ class CpuPoolVerifier:
         self.workers_count = workers or os.cpu_count() or 1
         self.min_parallel = min_parallel
         self.name = f"cpu-pool-{suite.name}x{self.workers_count}"
+        self.checks_signatures = True
         ctx = mp.get_context("spawn")
         self._workers = [_Worker(ctx, suite.name) for _ in range(self.workers_count)]
         self._inline = SuiteVerifier(suite)
@@ -196,7 +197,6 @@ class TrustingVerifier:
 
     name = "NONE-bench-only-signatures-not-checked"
     checks_signatures = False
-    """The application need not build signing bytes for it."""
 
     def verify_batch(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
         return [True] * len(items)

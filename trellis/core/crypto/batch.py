@@ -14,6 +14,9 @@ class BatchVerifier(Protocol):
     """Verifies (public key, message, signature) triples in batches."""
 
     name: str
+    checks_signatures: bool
+    """False only for the bench-only verifier that accepts everything: callers need not build what it would
+    check (each transaction's signing bytes)."""
 
     def verify_batch(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
         """Return one result per item, in order."""
@@ -26,6 +29,7 @@ class SuiteVerifier:
     def __init__(self, suite: Suite) -> None:
         self.suite = suite
         self.name = f"inline-{suite.name}"
+        self.checks_signatures = True
 
     def verify_batch(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
         """Return one result per item, in order."""
