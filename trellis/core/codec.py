@@ -26,16 +26,9 @@ def encode(obj: Any) -> bytes:
 
 
 def encode_array(encoded: Sequence[bytes]) -> bytes:
-    """Return ``encode(list_of_values)`` given each value's own canonical encoding, without re-encoding them:
-    the msgpack array header for ``len(encoded)`` items followed by the items' bytes."""
-    n = len(encoded)
-    if n < 16:
-        header = bytes((0x90 | n,))
-    elif n < 1 << 16:
-        header = b"\xdc" + n.to_bytes(2, "big")
-    else:
-        header = b"\xdd" + n.to_bytes(4, "big")
-    return header + b"".join(encoded)
+    """Return ``encode(list_of_values)`` given each value's own canonical encoding, without re-encoding them
+    (msgspec writes ``Raw`` items verbatim after the array header)."""
+    return _ENCODER.encode([msgspec.Raw(item) for item in encoded])
 
 
 def _decoder(type_: Any) -> msgspec.msgpack.Decoder[Any]:
