@@ -36,14 +36,15 @@ class Suite:
         public_key_size: length in bytes of a raw public key.
         _hash: the raw hash function (bytes -> 32-byte digest).
         _verify: raw verification (public key, message, signature) -> bool; must never raise.
-        _hash_many: ``_hash`` of ``prefix + item`` for each item, in order (one call for a whole list).
+        _hash_many: ``_hash`` of ``prefix + item`` for each item, in order, where a suite has a faster way than
+            calling ``_hash`` per item (None: it calls ``_hash``).
     """
 
     name: str
     public_key_size: int
     _hash: Callable[[bytes], bytes]
     _verify: Callable[[bytes, bytes, bytes], bool]
-    _hash_many: Callable[[bytes, Sequence[bytes]], list[bytes]]
+    _hash_many: Callable[[bytes, Sequence[bytes]], list[bytes]] | None = None
 
     def hash(self, data: bytes) -> bytes:
         """Return the 32-byte digest of ``data`` (no domain tag; prefer ``tagged_hash``)."""
@@ -56,7 +57,11 @@ class Suite:
     def tagged_hashes(self, domain: bytes, items: Sequence[bytes]) -> list[bytes]:
         """Return ``[tagged_hash(domain, item) for item in items]``, computed in one call (Merkle levels and
         other lists of thousands of items: the per-item cost is the hash, not Python calls)."""
-        return self._hash_many(bytes((len(domain),)) + domain, items)
+        prefix = bytes((len(domain),)) + domain
+        if self._hash_many is not None:
+            return self._hash_many(prefix, items)
+        h = self._hash
+        return [h(prefix + item) for item in items]
 
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
         """Return True iff ``signature`` is a valid signature of ``message`` under ``public_key``."""
@@ -79,10 +84,6 @@ def _sha256_many(prefix: bytes, items: Sequence[bytes]) -> list[bytes]:
     return [sha256(prefix + item).digest() for item in items]
 
 
-def _sm3_many(prefix: bytes, items: Sequence[bytes]) -> list[bytes]:
-    return [sm3(prefix + item) for item in items]
-
-
 def _ed25519_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     try:
         return bool(ed25519_zebra.ed_verify(signature, message, public_key))
@@ -93,7 +94,7 @@ def _ed25519_verify(public_key: bytes, message: bytes, signature: bytes) -> bool
 
 ED25519 = Suite(name="ed25519", public_key_size=32, _hash=_sha256, _verify=_ed25519_verify, _hash_many=_sha256_many)
 
-SM = Suite(name="sm", public_key_size=65, _hash=sm3, _verify=sm2_verify, _hash_many=_sm3_many)
+SM = Suite(name="sm", public_key_size=65, _hash=sm3, _verify=sm2_verify)
 
 _SUITES = {ED25519.name: ED25519, SM.name: SM}
 
