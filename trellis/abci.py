@@ -59,9 +59,12 @@ class Application(Protocol):
         valid (size, encoding, chain id, signature) or is already committed."""
         ...
 
-    def check_txs(self, raws: Sequence[bytes], known: Container[bytes] = ()) -> list[CheckedTx | InvalidTransaction]:
+    def check_txs(
+        self, raws: Sequence[bytes], known: Container[bytes] = (), hashes: Sequence[bytes] | None = None
+    ) -> list[CheckedTx | InvalidTransaction]:
         """``check_tx`` for a batch, with every signature verified in one batch; transactions whose hash is in
-        ``known`` are refused as duplicates unverified. One result per input."""
+        ``known`` are refused as duplicates unverified; ``hashes``, if given, are the inputs' transaction hashes
+        (not computed again). One result per input."""
         ...
 
     def account_nonce(self, address: bytes) -> int:

@@ -13,7 +13,7 @@ from trellis.core.codec import encode
 from trellis.core.crypto.batch import SuiteVerifier
 from trellis.core.crypto.suite import ED25519, address_of
 from trellis.core.errors import InvalidBlock, InvalidTransaction
-from trellis.core.ledger.tx import KvPut, SignedTx, TxBody, sign_tx
+from trellis.core.ledger.tx import KvPut, SignedTx, TxBody, sign_tx, tx_hash
 from trellis.core.params import Genesis, GenesisValidator, params_from_genesis
 from trellis.keys.signer import MemorySigner
 from trellis.node.verifier import CpuPoolVerifier, TrustingVerifier, measure_ceiling
@@ -158,3 +158,12 @@ def test_the_bench_only_trusting_verifier_admits_a_forged_signature_and_gets_no_
     assert trusting.items == [(b"", b"", b"")]  # nothing built for a check that is not made
     (refused,) = TrellisApp(PARAMS, ChainStore(MemoryStore())).check_txs([encode(forged)])
     assert isinstance(refused, InvalidTransaction) and refused.code == "bad_signature"
+
+
+def test_admission_given_the_hashes_of_a_batch_checks_it_as_when_it_hashes_them_itself() -> None:
+    app = TrellisApp(PARAMS, ChainStore(MemoryStore()))
+    raws = [encode(_tx(i)) for i in range(4)] + [b"\x00garbage"]
+    hashes = [tx_hash(ED25519, r) for r in raws]
+    with_hashes = app.check_txs(raws, (), hashes)
+    assert [type(r) for r in with_hashes] == [type(r) for r in app.check_txs(raws)]
+    assert [r.hash for r in with_hashes if not isinstance(r, InvalidTransaction)] == hashes[:4]

@@ -275,22 +275,31 @@ class TrellisApp:
         t = self._tip.time_ms if time_ms is None else time_ms
         return MembershipView(self.store.get, t, self._validator_addresses)
 
-    def _decode_checked(self, raw: bytes) -> CheckedTx:
-        """The admission checks that need no state (size, encoding, chain id), with the hash and sender."""
+    def _decode_checked(self, raw: bytes, h: bytes | None = None) -> CheckedTx:
+        """The admission checks that need no state (size, encoding, chain id), with the hash (``h`` if the
+        caller already computed it) and sender."""
         tx = decode_tx(raw, self.params.limits.max_tx_bytes)
         check_tx_stateless(self.suite, tx, self.params.chain_id)
-        return CheckedTx(tx=tx, raw=raw, hash=tx_hash(self.suite, raw), sender=address_of(self.suite, tx.body.sender))
+        return CheckedTx(
+            tx=tx,
+            raw=raw,
+            hash=tx_hash(self.suite, raw) if h is None else h,
+            sender=address_of(self.suite, tx.body.sender),
+        )
 
-    def check_txs(self, raws: Sequence[bytes], known: Container[bytes] = ()) -> list[CheckedTx | InvalidTransaction]:
+    def check_txs(
+        self, raws: Sequence[bytes], known: Container[bytes] = (), hashes: Sequence[bytes] | None = None
+    ) -> list[CheckedTx | InvalidTransaction]:
         """Admission checks for a batch: prechecks one by one (the "already committed?" lookups of the whole
         batch in one storage read), then every signature in one batch through the application's verifier.
         Transactions whose hash is in ``known`` (already pending) are refused as ``duplicate`` before their
-        signature is checked. One result per input, in order: the checked transaction or why it failed."""
+        signature is checked. ``hashes``: the transactions' hashes if this node already computed them (a batch
+        it stored). One result per input, in order: the checked transaction or why it failed."""
         st = self.stages.stopwatch()
         decoded: list[CheckedTx | InvalidTransaction] = []
-        for raw in raws:
+        for i, raw in enumerate(raws):
             try:
-                decoded.append(self._decode_checked(raw))
+                decoded.append(self._decode_checked(raw, None if hashes is None else hashes[i]))
             except InvalidTransaction as exc:
                 decoded.append(exc)
         positions = iter(self.store.tx_positions([c.hash for c in decoded if isinstance(c, CheckedTx)]))

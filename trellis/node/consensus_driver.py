@@ -213,9 +213,9 @@ class ConsensusDriver:
         on_commit: called after each block is committed (by consensus or by sync).
         on_fatal: called when the node cannot go on safely (the store failed to commit a decided block); the
             driver stops itself first. The node should exit: on restart it resumes at its last committed block.
-        check_gossiped_txs: where transactions gossiped by peers go to be checked and admitted (the node checks
-            them off the event loop, in arrival order, and calls ``wake`` after admitting any). None: checked
-            and admitted here, synchronously (simulations).
+        check_gossiped_txs: where transactions gossiped by peers go, with their hashes, to be checked and
+            admitted (the node checks them off the event loop, in arrival order, and calls ``wake`` after
+            admitting any). None: checked and admitted here, synchronously (simulations).
         batches: the store of transaction batches (default: a ``BatchStore`` with its default bounds).
     """
 
@@ -235,7 +235,7 @@ class ConsensusDriver:
         max_frame_bytes: int = 64 * 1024 * 1024,
         on_commit: Callable[[ExecutedBlock], None] = lambda _e: None,
         on_fatal: Callable[[BaseException], None] = lambda _e: None,
-        check_gossiped_txs: Callable[[list[bytes]], None] | None = None,
+        check_gossiped_txs: Callable[[list[bytes], list[bytes]], None] | None = None,
         batches: BatchStore | None = None,
     ) -> None:
         self.params = params
@@ -391,18 +391,19 @@ class ConsensusDriver:
         if digest in self.batches:
             return  # a duplicate (or an answer to a request already answered): already stored and admitted
         suite = self.suite
-        self.batches.add(digest, txs, [tx_hash(suite, raw) for raw in txs])
+        hashes = [tx_hash(suite, raw) for raw in txs]
+        self.batches.add(digest, txs, hashes)
         self.stats.batches_received += 1
-        self._admit_gossiped(txs)
+        self._admit_gossiped(txs, hashes)
         if self._held:
             self._batch_arrived(digest)
 
-    def _admit_gossiped(self, txs: list[bytes]) -> None:
+    def _admit_gossiped(self, txs: list[bytes], hashes: list[bytes]) -> None:
         if self.check_gossiped_txs is not None:
-            self.check_gossiped_txs(txs)
+            self.check_gossiped_txs(txs, hashes)
             return
         added = False
-        for r in self.app.check_txs(txs, self.mempool):
+        for r in self.app.check_txs(txs, self.mempool, hashes):
             if isinstance(r, InvalidTransaction):
                 continue  # duplicates and stale nonces are normal in gossip
             try:

@@ -226,15 +226,18 @@ class Node:
         """
         return await self._check_in_order(raws, (), self._admit)
 
-    def _on_gossiped_txs(self, raws: list[bytes]) -> None:
-        """Transactions a peer gossiped: checked off the event loop (signatures in the verifier processes)
-        through the same ordered pipeline as clients' batches; those already pending are skipped unverified.
+    def _on_gossiped_txs(self, raws: list[bytes], hashes: list[bytes] | None = None) -> None:
+        """Transactions a peer gossiped (with their hashes, when the driver computed them already): checked off
+        the event loop (signatures in the verifier processes) through the same ordered pipeline as clients'
+        batches; those already pending are skipped unverified.
         While ``MAX_GOSSIP_BATCHES`` are waiting, further gossip is dropped (memory stays bounded whatever peers
         send; a dropped transaction still reaches this node in the proposal that carries it)."""
         if len(self._gossip_tasks) >= MAX_GOSSIP_BATCHES:
             self.gossip_dropped += len(raws)
             return
-        task = asyncio.get_running_loop().create_task(self._check_in_order(raws, self.mempool, self._admit_gossiped))
+        task = asyncio.get_running_loop().create_task(
+            self._check_in_order(raws, self.mempool, self._admit_gossiped, hashes)
+        )
         self._gossip_tasks.add(task)
         task.add_done_callback(self._gossip_done)
 
@@ -255,6 +258,7 @@ class Node:
         raws: list[bytes],
         known: Container[bytes],
         admit: Callable[[list[CheckedTx | InvalidTransaction]], list[CheckedTx | InvalidTransaction]],
+        hashes: list[bytes] | None = None,
     ) -> list[CheckedTx | InvalidTransaction]:
         loop = asyncio.get_running_loop()
         before = self._admitted_last
@@ -262,7 +266,7 @@ class Node:
         self._admitted_last = mine
         try:
             async with self._checking:
-                results = await loop.run_in_executor(self._check_pool, self.app.check_txs, raws, known)
+                results = await loop.run_in_executor(self._check_pool, self.app.check_txs, raws, known, hashes)
             if before is not None:
                 await asyncio.shield(before)
             return admit(results)
