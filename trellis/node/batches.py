@@ -175,7 +175,7 @@ def compact_refs(store: BatchStore, hashes: Sequence[bytes], raws: Sequence[byte
     flat: list[int] = []
     inline: list[bytes] = []
     referenced = 0
-    locate = store._index.get
+    locate = store.locate
     for h, raw in zip(hashes, raws, strict=True):
         loc = locate(h)
         if loc is not None:
