@@ -58,7 +58,7 @@ def licence_terms(expression: str) -> list[str]:
 
 def is_compatible(expression: str) -> bool:
     """Whether a licence expression may be used by Apache-2.0 code (every ``AND`` term allowed; ``OR``: one)."""
-    if not expression.strip() or _COPYLEFT.search(expression) and " OR " not in expression:
+    if not expression.strip() or (_COPYLEFT.search(expression) and " OR " not in expression):
         return False
     if " OR " in expression:
         return any(is_compatible(alt) for alt in expression.split(" OR "))
@@ -70,7 +70,9 @@ def _distribution_licence(dist: md.Distribution) -> str:
     expression = meta.get("License-Expression") or ""
     if expression:
         return expression
-    classifiers = [c.rsplit("::", 1)[-1].strip() for c in meta.get_all("Classifier") or [] if c.startswith("License ::")]
+    classifiers = [
+        c.rsplit("::", 1)[-1].strip() for c in meta.get_all("Classifier") or [] if c.startswith("License ::")
+    ]
     classifiers = [c for c in classifiers if c not in {"DFSG approved", "OSI Approved"}]
     if classifiers:
         return " OR ".join(classifiers)
