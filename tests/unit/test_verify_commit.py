@@ -180,3 +180,51 @@ def test_commit_against_a_header_naming_another_validator_set_is_refused(valset,
     commit = _commit(other, [_sign(k, other) for k in keys_in_set_order])
     reason = _bad_commit_reason(valset, other, commit)
     assert "validator set" in reason
+
+
+# --- a bad signature anywhere is refused, whatever its signer's power -----------------------------------------
+
+UNEQUAL_POWERS = {
+    "lowest_first": [1, 5, 9, 40],
+    "highest_first": [40, 9, 5, 1],
+    "extremes_inside": [9, 1, 40, 5],
+}
+"""Voting powers by position in the certificate (ascending address). Each layout puts the lowest (1) and the
+highest (40) power at a different position, so a rule that skips one position, or the lowest or highest power,
+is seen at some position of some layout. Without its lowest-power signer a certificate still carries 54 of 55."""
+
+
+def _unequal_set(actors, powers: list[int]):
+    keys = sorted(actors.validators, key=lambda k: k.address)
+    valset = make_validator_set(
+        ED25519, [Validator(public_key=k.public, power=p, name=k.name) for k, p in zip(keys, powers, strict=True)]
+    )
+    assert [v.power for v in valset.validators] == powers  # positions are address order
+    return valset, keys
+
+
+def _with_bad_signature(sigs: list[CommitSig], position: int) -> list[CommitSig]:
+    bad = sigs[position]
+    flipped = bytes([bad.signature[-1] ^ 0x40])
+    return [
+        *sigs[:position],
+        CommitSig(validator=bad.validator, signature=bad.signature[:-1] + flipped),
+        *sigs[position + 1 :],
+    ]
+
+
+@pytest.mark.parametrize("layout", sorted(UNEQUAL_POWERS))
+def test_commit_signed_by_every_unequal_validator_verifies(actors, header, layout) -> None:
+    valset, keys = _unequal_set(actors, UNEQUAL_POWERS[layout])
+    header = msgspec.structs.replace(header, validators_hash=validators_hash(ED25519, valset))
+    _verify(valset, header, _commit(header, [_sign(k, header) for k in keys]))
+
+
+@pytest.mark.parametrize("position", range(4))
+@pytest.mark.parametrize("layout", sorted(UNEQUAL_POWERS))
+def test_a_bad_signature_at_any_position_and_power_refuses_the_commit(actors, header, layout, position) -> None:
+    valset, keys = _unequal_set(actors, UNEQUAL_POWERS[layout])
+    header = msgspec.structs.replace(header, validators_hash=validators_hash(ED25519, valset))
+    sigs = _with_bad_signature([_sign(k, header) for k in keys], position)
+    reason = _bad_commit_reason(valset, header, _commit(header, sigs))
+    assert reason == f"signature of validator {keys[position].address.hex()} does not verify"
