@@ -1,8 +1,10 @@
 """``trellis``: command-line entry point.
 
 Every command takes ``--home`` (default ``$TRELLIS_HOME`` or ``./.trellis``), ``--node`` (default: the API
-address in the home's config, else http://127.0.0.1:8680) and ``--json``. Errors print ``error: ...`` on
-stderr and exit with status 1 (2 for usage errors).
+address in the home's config, else http://127.0.0.1:8680) and ``--json``, before or after the subcommand (the
+one nearest the end wins). A home named by ``--home`` or ``$TRELLIS_HOME`` must exist, except for the commands
+that create one (``init``, ``net init``, ``net up``, ``keys new``). Errors print ``error: ...`` on stderr and
+exit with status 1 (2 for usage errors).
 """
 
 from __future__ import annotations
@@ -46,6 +48,20 @@ def _root(args: argparse.Namespace) -> Path:
     return Path(args.home or os.environ.get("TRELLIS_HOME") or ".trellis")
 
 
+def _check_home_exists(args: argparse.Namespace) -> None:
+    """Refuse a home named by ``--home`` or ``$TRELLIS_HOME`` that is not a directory: a mistyped path must not
+    quietly become the default node (127.0.0.1:8680) and the default key store. Commands that create a home
+    (``init``, ``net init``, ``net up``, ``keys new``) set ``creates_home`` and are let through."""
+    if getattr(args, "creates_home", False):
+        return
+    given = args.home or os.environ.get("TRELLIS_HOME")
+    if given and not Path(given).is_dir():
+        source = "--home" if args.home else "$TRELLIS_HOME"
+        raise CliError(
+            f"{source} {given} does not exist or is not a directory (create one with: trellis init --home {given})"
+        )
+
+
 def _home(args: argparse.Namespace) -> Path:
     """The node home: ``--home`` itself, or the first node's home when it is a local network directory."""
     from trellis.node.network import is_network_dir, load_network
@@ -65,8 +81,8 @@ def _node_url(args: argparse.Namespace) -> str:
     if cfg_path.exists():
         try:
             cfg = load_config(cfg_path)
-        except ConfigError:
-            return DEFAULT_NODE
+        except ConfigError as exc:
+            raise CliError(f"cannot read the node address from {cfg_path}: {exc} (or give --node URL)") from None
         host = "127.0.0.1" if cfg.api.host in ("0.0.0.0", "") else cfg.api.host
         return f"http://{host}:{cfg.api.port}"
     return DEFAULT_NODE
@@ -660,13 +676,35 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 # -- parser --------------------------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--home", help="home directory (default: $TRELLIS_HOME or ./.trellis)")
-    common.add_argument("--node", help="node API URL (default: from the home's config.toml)")
-    common.add_argument("--json", action="store_true", help="print JSON")
+def _add_global_options(p: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """``--home``, ``--node`` and ``--json`` on ``p``. Only the top-level parser sets their defaults
+    (``defaults=True``): a subcommand's parser leaves an option it was not given out of the namespace
+    (``SUPPRESS``), so ``trellis --home X status`` keeps the X given before the subcommand instead of having
+    the subcommand's default overwrite it."""
+    kw: dict[str, Any] = {} if defaults else {"default": argparse.SUPPRESS}
+    p.add_argument("--home", help="home directory (default: $TRELLIS_HOME or ./.trellis)", **kw)
+    p.add_argument("--node", help="node API URL (default: from the home's config.toml)", **kw)
+    p.add_argument("--json", action="store_true", help="print JSON", **kw)
 
-    p = argparse.ArgumentParser(prog="trellis", description="Trellis permissioned blockchain", parents=[common])
+
+def _spread_global_options(p: argparse.ArgumentParser) -> None:
+    """Give every parser below ``p`` that lacks them the global options, so that they are honoured wherever
+    they stand on the command line (``trellis vc --home X issue ...``)."""
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                if "--home" not in child._option_string_actions:
+                    _add_global_options(child, defaults=False)
+                _spread_global_options(child)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``trellis`` argument parser (every subcommand, global options accepted at any level)."""
+    common = argparse.ArgumentParser(add_help=False)
+    _add_global_options(common, defaults=False)
+
+    p = argparse.ArgumentParser(prog="trellis", description="Trellis permissioned blockchain")
+    _add_global_options(p, defaults=True)
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("init", parents=[common], help="create a development network in --home")
@@ -674,7 +712,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--api-port", type=int, default=8680)
     s.add_argument("--suite", choices=SUITE_NAMES, default="ed25519", help="crypto suite of the chain")
     s.add_argument("--permissioned", action="store_true", help="every sender needs a registered certificate")
-    s.set_defaults(func=cmd_init)
+    s.set_defaults(func=cmd_init, creates_home=True)
 
     node = sub.add_parser("node", help="run a node").add_subparsers(dest="node_cmd", required=True)
     s = node.add_parser("start", parents=[common], help="start the node in --home and its API")
@@ -685,7 +723,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = keys.add_parser("new", parents=[common], help="create a key")
     s.add_argument("name")
     s.add_argument("--passphrase-file", help="encrypt the key with the passphrase in this file")
-    s.set_defaults(func=cmd_keys_new)
+    s.set_defaults(func=cmd_keys_new, creates_home=True)
     s = keys.add_parser("list", parents=[common], help="list keys")
     s.set_defaults(func=cmd_keys_list)
     s = keys.add_parser("show", parents=[common], help="show a key's address and public key")
@@ -748,7 +786,7 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--permissioned", action="store_true", help="every sender needs a registered certificate")
         if name == "up":
             s.add_argument("--foreground", action="store_true", help="stay attached, show logs; Ctrl-C stops")
-        s.set_defaults(func=func)
+        s.set_defaults(func=func, creates_home=True)
     s = net.add_parser("down", parents=[common], help="stop the network in --home")
     s.set_defaults(func=cmd_net_down)
 
@@ -796,6 +834,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("status", parents=[common], help="node status")
     s.set_defaults(func=cmd_status)
+    _spread_global_options(p)
     return p
 
 
@@ -804,6 +843,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _check_home_exists(args)
         return int(args.func(args))
     except ClientError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
