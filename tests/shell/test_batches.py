@@ -28,6 +28,7 @@ from trellis.node.batches import (
     resolve_refs,
     unpack_refs,
 )
+from trellis.node.consensus_driver import MAX_BODIES_PER_PROPOSAL, MAX_HELD_PER_HEIGHT, MAX_HELD_PER_PROPOSER
 from trellis.node.wire import (
     INLINE,
     BatchMsg,
@@ -322,19 +323,90 @@ def test_compact_messages_round_trip_through_the_canonical_decoder() -> None:
         assert decode_msg(encode_msg(m), 1 << 20) == m
 
 
+def _signed_header(compact: CompactProposalMsg, round_: int, height: int = 1) -> SignedProposalHeader:
+    """The proposal of ``compact`` moved to ``(height, round_)``, signed by that round's proposer."""
+    p = msgspec.structs.replace(compact.header.proposal, round=round_, height=height)
+    signers = {_addr(s): s for s in VALIDATORS}
+    proposer = proposer_of(make_node(PARAMS).driver.state, height, round_)
+    return SignedProposalHeader(
+        proposal=p, proposer=proposer, signature=signers[proposer].sign(proposal_signing_bytes(p))
+    )
+
+
+def test_held_proposals_are_bounded_per_proposer() -> None:
+    leader, follower = leader_and_follower()
+    (compact,) = sent(leader, CompactProposalMsg)
+    # Properly signed proposals of many rounds of height 1, each missing its batch: only a few per proposer are
+    # held (two validators share the rounds).
+    for r in range(20):
+        follower.frame(_tamper(compact, header=_signed_header(compact, r)))
+    held = follower.driver._held
+    assert len(held) == 2 * MAX_HELD_PER_PROPOSER
+    assert {k[2] for k in held} == {_addr(s) for s in VALIDATORS}
+
+
 def test_held_proposals_are_bounded_per_height() -> None:
     leader, follower = leader_and_follower()
     (compact,) = sent(leader, CompactProposalMsg)
-    signers = {_addr(s): s for s in VALIDATORS}
-    # Properly signed proposals of many rounds of height 1, each missing its batch: only a few are held.
+    follower.driver.state.order = [bytes([i]) * 20 for i in range(20)]  # many validators take the rounds...
+    follower.driver._worth_holding = lambda msg: True  # type: ignore[method-assign]  # ...and sign them
     for r in range(20):
         p = msgspec.structs.replace(compact.header.proposal, round=r)
-        proposer = proposer_of(follower.driver.state, 1, r)
-        header = SignedProposalHeader(
-            proposal=p, proposer=proposer, signature=signers[proposer].sign(proposal_signing_bytes(p))
-        )
+        header = SignedProposalHeader(proposal=p, proposer=bytes([r]) * 20, signature=b"\x00" * 64)
         follower.frame(_tamper(compact, header=header))
-    assert len(follower.driver._held) == 8
+    assert len(follower.driver._held) == MAX_HELD_PER_HEIGHT
+
+
+def _ghost_body(compact: CompactProposalMsg, tag: bytes = b"ghost") -> CompactProposalMsg:
+    """The genuine signed header and block header with every transaction referenced in a batch nobody has."""
+    count = compact.block_header.tx_count
+    refs = b"".join(struct.pack(">2H", 0, i) for i in range(count))
+    return _tamper(compact, batches=[ED25519.tagged_hash(b"ghost", tag)], refs=refs, inline=[])
+
+
+def test_a_relayed_copy_referencing_a_missing_batch_does_not_keep_out_the_genuine_proposal() -> None:
+    leader, follower = leader_and_follower()
+    (compact,) = sent(leader, CompactProposalMsg)
+    for m in sent(leader, BatchMsg):
+        follower.frame(m)
+    follower.frame(_ghost_body(compact), peer="relay")  # first: held while its batch is asked for
+    assert 0 not in follower.driver.state.proposals
+    follower.frame(compact)  # the genuine body resolves at once
+    assert follower.driver.state.proposals[0] == leader.driver.state.proposals[0]
+    assert follower.driver._held == {}
+    assert follower.net.disconnects == []
+
+
+def test_the_body_that_resolves_and_matches_the_header_is_taken_whatever_was_held_first() -> None:
+    leader, follower = leader_and_follower()
+    (compact,) = sent(leader, CompactProposalMsg)
+    (batch,) = sent(leader, BatchMsg)
+    wrong = raw_batch(b"w", 1)
+    wrong_body = _tamper(compact, batches=[batch_digest(ED25519, wrong)])
+    follower.frame(_ghost_body(compact), peer="relay-1")
+    follower.frame(wrong_body, peer="relay-2")
+    follower.frame(compact)  # its batch is missing too: three bodies of one signed proposal wait
+    (bodies,) = follower.driver._held.values()
+    assert len(bodies) == 3
+    follower.frame(BatchMsg(txs=wrong), peer="relay-2")  # resolves relay-2's body: not the header's tx_root
+    assert 0 not in follower.driver.state.proposals
+    assert [p for p, _ in follower.net.disconnects] == ["relay-2"]
+    follower.frame(batch)
+    assert follower.driver.state.proposals[0] == leader.driver.state.proposals[0]
+    assert follower.driver._held == {}
+
+
+def test_bodies_held_per_proposal_are_bounded_and_one_per_peer() -> None:
+    leader, follower = leader_and_follower()
+    (compact,) = sent(leader, CompactProposalMsg)
+    for i in range(3):  # one peer's newer body replaces its older one
+        follower.frame(_ghost_body(compact, bytes([i])), peer="relay")
+    (bodies,) = follower.driver._held.values()
+    assert len(bodies) == 1 and bodies[0].msg == _ghost_body(compact, b"\x02")
+    for i in range(10):
+        follower.frame(_ghost_body(compact, bytes([i])), peer=f"relay-{i}")
+    (bodies,) = follower.driver._held.values()
+    assert len(bodies) == MAX_BODIES_PER_PROPOSAL
 
 
 def test_a_forged_compact_proposal_is_not_held() -> None:

@@ -88,8 +88,14 @@ from trellis.storage.kv import StorageError
 log = logging.getLogger("trellis.consensus")
 
 MAX_HELD_PER_HEIGHT = 8
-"""Compact proposals held per height while their missing batches are fetched; more are dropped (a re-broadcast
-or the next round brings them again)."""
+"""Signed proposals (distinct signed headers) held per height while the batches of their compact bodies are
+fetched; more are dropped (a re-broadcast or the next round brings them again)."""
+MAX_HELD_PER_PROPOSER = 2
+"""Of those, most held per (height, proposer): a proposer signing many blocks cannot crowd out the others."""
+MAX_BODIES_PER_PROPOSAL = 4
+"""Different compact bodies (batch references) held per signed proposal, at most one per sending peer. A relay
+can pair a genuine signed header with references to batches that do not exist; the genuine body, sent by
+another peer, is held beside it and whichever resolves and matches the header's ``tx_root`` is taken."""
 MAX_SERVED_REMEMBERED = 65_536
 """(peer, batch) pairs remembered for throttling repeated batch requests (oldest forgotten first)."""
 _K = TypeVar("_K")
@@ -113,12 +119,19 @@ def _remember(cache: dict[_K, _V], key: _K, value: _V, limit: int = MAX_REMEMBER
 
 @dataclass
 class _Held:
-    """A compact proposal waiting for batches."""
+    """A compact proposal waiting for batches: one candidate body of a signed proposal."""
 
     msg: CompactProposalMsg
     pairs: list[tuple[int, int]]
     missing: set[bytes]
     requested_ms: int
+    peer: str
+    """The peer that sent this body (disconnected if it turns out not to be the signed block's)."""
+
+    def same_body(self, msg: CompactProposalMsg) -> bool:
+        """True if ``msg`` carries this candidate's body (the same references and inline transactions)."""
+        m = self.msg
+        return m.refs == msg.refs and m.batches == msg.batches and m.inline == msg.inline
 
 
 @dataclass
@@ -263,7 +276,8 @@ class ConsensusDriver:
         self._tx_outbox: list[CheckedTx] = []
         self.batches = batches if batches is not None else BatchStore()
         self.stats = DisseminationStats()
-        self._held: dict[_ProposalKey, _Held] = {}
+        self._held: dict[_ProposalKey, list[_Held]] = {}
+        """Signed proposal -> candidate compact bodies waiting for batches (``MAX_BODIES_PER_PROPOSAL``)."""
         self._known: dict[bytes, tuple[int, list[CheckedTx | None]]] = {}
         """Block id -> (height, the mempool's checked transactions of the block) for a rebuilt proposal."""
         self._tx_info: dict[bytes, tuple[int, Sequence[bytes], Sequence[bytes]]] = {}
@@ -448,7 +462,8 @@ class ConsensusDriver:
             return
         if block_hash(self.suite, msg.block_header) != p.block_hash:
             raise MalformedCompact("the block header is not the one the proposal signs")
-        held = self._held.get(key)
+        bodies = self._held.get(key, [])
+        held = next((b for b in bodies if b.same_body(msg)), None)
         if held is not None:
             now = self.timers.now_ms()
             if now - held.requested_ms >= self.gossip_interval_ms // 2:
@@ -458,14 +473,28 @@ class ConsensusDriver:
             return
         pairs = unpack_refs(msg.batches, msg.refs, len(msg.inline), msg.block_header.tx_count)
         missing = {d for d in msg.batches if d not in self.batches}
-        if missing:
-            if not self._worth_holding(msg) or sum(1 for k in self._held if k[0] == p.height) >= MAX_HELD_PER_HEIGHT:
-                return
-            self._held[key] = _Held(msg, pairs, missing, self.timers.now_ms())
-            self.stats.proposals_waited += 1
-            self._request(peer_id, missing)
+        if not missing:
+            self._rebuild(msg, pairs)
+            self._held.pop(key, None)  # the machine has the proposal: other bodies of it are moot
             return
-        self._rebuild(msg, pairs)
+        if not self._room_to_hold(key, bodies, peer_id) or not self._worth_holding(msg):
+            return
+        # A peer has one body per signed proposal: a new one from it replaces its old one.
+        bodies = [b for b in bodies if b.peer != peer_id]
+        bodies.append(_Held(msg, pairs, missing, self.timers.now_ms(), peer_id))
+        self._held[key] = bodies
+        self.stats.proposals_waited += 1
+        self._request(peer_id, missing)
+
+    def _room_to_hold(self, key: _ProposalKey, bodies: list[_Held], peer_id: str) -> bool:
+        """Whether a body from ``peer_id`` for the signed proposal ``key`` fits the bounds on held proposals."""
+        if bodies:
+            return any(b.peer == peer_id for b in bodies) or len(bodies) < MAX_BODIES_PER_PROPOSAL
+        height, _, proposer, _ = key
+        same_height = [k for k in self._held if k[0] == height]
+        if len(same_height) >= MAX_HELD_PER_HEIGHT:
+            return False
+        return sum(1 for k in same_height if k[2] == proposer) < MAX_HELD_PER_PROPOSER
 
     def _worth_holding(self, msg: CompactProposalMsg) -> bool:
         """Only a proposal the machine could accept takes one of the few places: signed by the proposer of its
@@ -483,27 +512,33 @@ class ConsensusDriver:
         self.stats.batch_requests_sent += 1
 
     def _batch_arrived(self, digest: bytes) -> None:
-        ready = []
-        for key, held in self._held.items():
-            if digest in held.missing:
-                held.missing.discard(digest)
-                self.stats.batches_fetched += 1
-                if not held.missing:
-                    ready.append(key)
-        for key in ready:
+        ready: list[tuple[_ProposalKey, _Held]] = []
+        for key, bodies in self._held.items():
+            for held in bodies:
+                if digest in held.missing:
+                    held.missing.discard(digest)
+                    self.stats.batches_fetched += 1
+                    if not held.missing:
+                        ready.append((key, held))
+        for key, held in ready:
             waiting = self._held.get(key)
-            if waiting is None:
-                continue  # dropped by a commit that rebuilding an earlier one led to
+            if waiting is None or not any(b is held for b in waiting):
+                continue  # dropped by a commit, or another body of the proposal was taken meanwhile
             # A batch fetched earlier may have been evicted since (a full store): wait for it again.
-            waiting.missing = {d for d in waiting.msg.batches if d not in self.batches}
-            if waiting.missing:
+            held.missing = {d for d in held.msg.batches if d not in self.batches}
+            if held.missing:
                 continue
-            del self._held[key]
+            waiting.remove(held)
             try:
-                self._rebuild(waiting.msg, waiting.pairs)
+                self._rebuild(held.msg, held.pairs)
             except TrellisError as exc:
-                # The sender is gone from the picture by now; the round times out as for any bad proposal.
-                log.warning("dropping a compact proposal at height %d: %s", key[0], exc.reason)
+                # Not the signed block's body: its sender is faulty. The proposal's other bodies stay held.
+                log.warning("dropping a compact proposal body at height %d: %s", key[0], exc.reason)
+                self.network.disconnect(held.peer, f"invalid compact proposal body: {exc.reason}")
+                if not waiting:
+                    self._held.pop(key, None)
+                continue
+            self._held.pop(key, None)
 
     def _rebuild(self, msg: CompactProposalMsg, pairs: list[tuple[int, int]]) -> None:
         """Rebuild the block of a compact proposal whose batches are all held and feed the proposal."""
