@@ -93,19 +93,52 @@ class KVStore(Protocol):
         ...
 
 
+class Environment(KVStore, Protocol):
+    """One environment of a ``SplitStore``: a ``KVStore`` whose every write is one transaction, fsynced before it
+    returns when ``durable``, else left to the operating system until ``sync`` or a clean ``close``."""
+
+    durable: bool
+    was_interrupted_by_reboot: bool
+    """An unsynced environment that was open when the machine last went down (its unsynced pages may be lost or
+    torn): its owner must discard and rebuild it."""
+
+    def sync(self) -> None:
+        """Make every write so far durable (fsync); a no-op for a durable environment."""
+        ...
+
+    def abandon(self) -> None:
+        """Close without syncing (the environment is about to be discarded)."""
+        ...
+
+
+class Environments(Protocol):
+    """Where a ``SplitStore`` opens its environments: LMDB directories (``LmdbEnvironments``) or a simulated
+    disk that loses unsynced writes at a power loss (``trellis.storage.power_loss.PowerLossDisk``)."""
+
+    def open(self, name: str, *, durable: bool) -> Environment:
+        """Open (creating if missing) the environment ``name``."""
+        ...
+
+    def discard(self, name: str) -> None:
+        """Delete the environment ``name`` and everything in it (it must not be open)."""
+        ...
+
+
 class LmdbStore:
     """``KVStore`` on LMDB, one named database per table.
 
     Args:
         path: the environment's directory (created if missing).
         map_size: the most bytes the file may grow to (address space, not disk, until used).
-        durable: True (the default): every write is fsynced before it returns, so it survives a power loss.
+        durable: True (the default): every write is fsynced before it returns, so it survives a power loss (LMDB's
+            ``sync`` and ``metasync`` flags; ``flags()`` reads them back from LMDB).
             False: writes reach the operating system's page cache but are not fsynced — they survive the
             process being killed at any instant (LMDB writes its meta page last) but not a power loss or kernel
             crash, after which the environment may be damaged. Such a store keeps a marker file holding the
             kernel's boot id while it is open; ``was_interrupted_by_reboot`` is True when the marker left by
             the previous opening names another boot (the machine went down with the store open), and the
-            owner must then discard and rebuild it (``SplitStore`` does, from the blocks).
+            owner must then discard and rebuild it (``SplitStore`` does, from the blocks). A durable opening
+            checks such a marker too, and removes it (after an fsync) when it names this boot.
     """
 
     MARKER = "unsynced-open"
@@ -117,9 +150,9 @@ class LmdbStore:
             raise StorageError(f"cannot create the database directory {path}: {exc.strerror}") from exc
         self.path = path
         self.durable = durable
-        self.was_interrupted_by_reboot = False
-        if not durable:
-            self.was_interrupted_by_reboot = _interrupted_by_reboot(path / self.MARKER)
+        # Checked whatever ``durable`` is now: a store last opened unsynced ([node] durable_state switched on
+        # after a power loss) may be damaged just the same.
+        self.was_interrupted_by_reboot = _interrupted_by_reboot(path / self.MARKER)
         try:
             self._env = lmdb.open(
                 str(path),
@@ -134,6 +167,11 @@ class LmdbStore:
         self._dbs = {name: self._env.open_db(name.encode()) for name in TABLES}
         if not durable:
             _write_marker(path / self.MARKER)
+        elif not self.was_interrupted_by_reboot and (path / self.MARKER).exists():
+            # Last opened unsynced and killed, in this boot: what it wrote is in the page cache only. fsync it
+            # before the marker goes, or a power loss now would damage a store that no longer says so.
+            self._env.sync(True)
+            (path / self.MARKER).unlink()
 
     def get(self, table: str, key: bytes) -> bytes | None:
         if not 0 < len(key) <= MAX_KEY_BYTES:
@@ -214,10 +252,19 @@ class LmdbStore:
         except lmdb.Error as exc:
             raise StorageError(f"database write failed: {exc}") from exc
 
+    def flags(self) -> dict[str, bool]:
+        """The environment's flags as LMDB itself reports them (``mdb_env_get_flags``: ``sync``, ``metasync``,
+        ``map_async``, ``writemap``, ...), so a test can check what the engine does rather than what we asked."""
+        return {name: bool(value) for name, value in self._env.flags().items()}
+
     def sync(self) -> None:
         """Flush every write so far to disk (fsync); a no-op for a durable store."""
         if not self.durable:
             self._env.sync(True)
+
+    def abandon(self) -> None:
+        """Close without the final fsync and without removing the open marker (the store is to be deleted)."""
+        self._env.close()
 
     def close(self) -> None:
         """Close the environment; an unsynced one is fsynced first and its marker removed (a clean stop)."""
@@ -264,6 +311,25 @@ def _write_marker(marker: Path) -> None:
         os.close(fd)
 
 
+class LmdbEnvironments:
+    """LMDB environments in the subdirectories of ``path`` (the ``Environments`` a node's ``SplitStore`` uses)."""
+
+    def __init__(self, path: Path, *, map_size: int = 64 * 1024**3) -> None:
+        self.path = path
+        self.map_size = map_size
+
+    def open(self, name: str, *, durable: bool) -> LmdbStore:
+        """Open ``path/name`` (``durable``: LMDB's ``sync`` and ``metasync`` on)."""
+        return LmdbStore(self.path / name, map_size=self.map_size, durable=durable)
+
+    def discard(self, name: str) -> None:
+        """Delete the directory ``path/name``."""
+        try:
+            shutil.rmtree(self.path / name)
+        except OSError as exc:
+            raise StorageError(f"cannot delete the database at {self.path / name}: {exc.strerror}") from exc
+
+
 class SplitStore:
     """A ``KVStore`` over two LMDB environments: the chain tables (``CHAIN_TABLES``) in a durable one, every
     derived table in one written without fsync (ADR 0011).
@@ -274,27 +340,37 @@ class SplitStore:
     environment was open across a reboot (power loss, kernel crash: its unsynced pages may be lost or torn) it is
     deleted on opening and rebuilt from the blocks (``rebuilt`` is then True).
 
-    Layout under ``path``: ``chain/`` and ``state/`` (two LMDB environments).
+    Layout under ``path``: ``chain/`` and ``state/`` (two LMDB environments). ``environments`` replaces LMDB
+    (the power-loss twin, ``trellis.storage.power_loss``); everything else, the write order and the rebuild
+    decision included, is the same code.
     """
 
-    def __init__(self, path: Path, *, map_size: int = 64 * 1024**3, durable_state: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        map_size: int = 64 * 1024**3,
+        durable_state: bool = False,
+        environments: Environments | None = None,
+    ) -> None:
         self.path = path
-        self.chain = LmdbStore(path / "chain", map_size=map_size)
+        envs = environments if environments is not None else LmdbEnvironments(path, map_size=map_size)
+        self.chain: Environment = envs.open("chain", durable=True)
         self.rebuilt = False
         try:
-            state = LmdbStore(path / "state", map_size=map_size, durable=durable_state)
+            state = envs.open("state", durable=durable_state)
             if state.was_interrupted_by_reboot:
-                state._env.close()
-                shutil.rmtree(path / "state")
+                state.abandon()
+                envs.discard("state")
                 self.rebuilt = True
-                state = LmdbStore(path / "state", map_size=map_size, durable=durable_state)
+                state = envs.open("state", durable=durable_state)
         except BaseException:
             self.chain.close()
             raise
-        self.state = state
+        self.state: Environment = state
         self._route = {name: self.chain if name in CHAIN_TABLES else state for name in TABLES}
 
-    def _of(self, table: str) -> LmdbStore:
+    def _of(self, table: str) -> Environment:
         try:
             return self._route[table]
         except KeyError:
@@ -354,10 +430,18 @@ def open_data_store(path: Path, *, durable_state: bool = False, map_size: int = 
 
 
 class MemoryStore:
-    """In-memory ``KVStore`` twin with the same semantics (atomic batches, ordered scans)."""
+    """In-memory ``KVStore`` twin with the same semantics (atomic batches, ordered scans).
 
-    def __init__(self) -> None:
+    Args:
+        tables: initial contents, table -> {key: value} (copied); every table starts empty by default.
+    """
+
+    def __init__(self, tables: Mapping[str, Mapping[bytes, bytes]] | None = None) -> None:
         self._tables: dict[str, dict[bytes, bytes]] = {name: {} for name in TABLES}
+        for name, rows in (tables or {}).items():
+            if name not in self._tables:
+                raise StorageError(f"unknown table {name!r}")
+            self._tables[name].update(rows)
 
     def get(self, table: str, key: bytes) -> bytes | None:
         return self._tables[table].get(key)
