@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 HOME_DIR ?= .trellis
 STAMP := $(VENV)/.installed
 
-.PHONY: venv install run test sim bench lint typecheck fmt clean contracts-toolchain contracts hsm-tools openssl-tool
+.PHONY: venv install run test sim bench lint typecheck fmt clean contracts-toolchain contracts hsm-tools openssl-tool vc-interop-tools
 SEEDS ?= 10000
 VALIDATORS ?= 4
 
@@ -37,6 +37,17 @@ sim: $(STAMP)
 # fails loudly when node/npm are missing or the install fails.
 contracts-toolchain: $(STAMP)
 	$(PY) -m trellis.app.modules.contracts.toolchain install
+
+# Digital Bazaar's W3C VC verifier, pinned by tests/interop/vc_js/package-lock.json (npm ci), for the
+# interoperability tests; fails loudly when node/npm are missing or the install fails.
+VC_JS := tests/interop/vc_js
+vc-interop-tools: $(VC_JS)/node_modules/.package-lock.json
+$(VC_JS)/node_modules/.package-lock.json: $(VC_JS)/package-lock.json $(VC_JS)/package.json
+	@command -v node >/dev/null && command -v npm >/dev/null || \
+		{ echo "vc-interop-tools: node and npm are needed for the W3C verifier interop tests" >&2; exit 1; }
+	cd $(VC_JS) && npm ci --no-audit --no-fund || \
+		{ echo "vc-interop-tools: FAILED: npm ci in $(VC_JS)" >&2; exit 1; }
+	@touch $@
 
 # Compile the example contracts to contracts/examples/*/build/*.wasm
 contracts: contracts-toolchain
@@ -68,7 +79,7 @@ openssl-tool:
 		|| { $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssl; }; } \
 		|| { echo "openssl-tool: FAILED to install openssl with apt-get" >&2; exit 1; }
 
-test: $(STAMP) contracts-toolchain hsm-tools openssl-tool
+test: $(STAMP) contracts-toolchain hsm-tools openssl-tool vc-interop-tools
 	$(VENV)/bin/ruff check trellis tests
 	$(VENV)/bin/mypy --strict trellis/core
 	$(VENV)/bin/mypy trellis

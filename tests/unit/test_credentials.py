@@ -318,7 +318,63 @@ def test_a_tampered_disclosure_is_refused(fx: Fixture) -> None:
     vp = _present(cred, [disclosures["name"], forged])
     result = verify_presentation(vp, fx.view, DidKeyResolver(), challenge="c-123", domain="verifier.example")
     assert not result.verified
-    assert _codes(result.credentials[0]) == {"disclosures": "tampered_disclosure"}
+    assert _codes(result) == {"disclosures": "tampered_disclosure"}
+
+
+def test_a_presentation_embeds_each_credential_exactly_as_its_issuer_signed_it(fx: Fixture) -> None:
+    cred, disclosures = fx.diploma()
+    vp = _present(cred, [disclosures["grade"]])
+    # Standard Data Integrity verifiers check the embedded credential's proof as is: nothing may be added.
+    assert vp["verifiableCredential"] == [cred]
+    assert vp["disclosures"] == [disclosures["grade"]]
+
+
+def test_disclosures_inside_a_credential_break_its_proof(fx: Fixture) -> None:
+    cred, disclosures = fx.diploma()
+    old_style = {**cred, "disclosures": [disclosures["grade"]]}
+    assert _codes(verify_credential(old_style, fx.view, DidKeyResolver())) == {"proof": "bad_signature"}
+
+
+def test_the_holders_proof_covers_the_disclosures(fx: Fixture) -> None:
+    cred, disclosures = fx.diploma()
+    vp = _present(cred, [disclosures["grade"], disclosures["name"]])
+    vp["disclosures"] = [disclosures["grade"]]  # a relay drops a claim the holder chose to show
+    result = verify_presentation(vp, fx.view, DidKeyResolver(), challenge="c-123", domain="verifier.example")
+    assert _codes(result) == {"holder_proof": "bad_signature"}
+
+
+def test_each_disclosure_goes_to_the_credential_whose_issuer_signed_it(fx: Fixture) -> None:
+    first, d1 = fx.diploma(index=1)
+    second, d2 = fx.diploma(index=2)
+    vp = make_presentation(
+        [(first, [d1["grade"]]), (second, [d2["name"]])],
+        holder=STUDENT.did,
+        verification_method=STUDENT.vm,
+        sign=STUDENT.sign,
+        cryptosuite=EDDSA,
+        challenge="c",
+        domain="d",
+    )
+    result = verify_presentation(vp, fx.view, DidKeyResolver(), challenge="c", domain="d")
+    assert result.verified, (result.checks, [r.failures for r in result.credentials])
+    assert [sorted(set(r.subject or {}) - {"id", "degree"}) for r in result.credentials] == [["grade"], ["name"]]
+
+
+def test_malformed_presentation_disclosures_are_refused_precisely(fx: Fixture) -> None:
+    cred, _ = fx.diploma()
+    for bad in ("not a list", [1], ["é"], ["x" * 9000], ["a"] * 65):
+        vp = make_presentation(
+            [(cred, [])],
+            holder=STUDENT.did,
+            verification_method=STUDENT.vm,
+            sign=STUDENT.sign,
+            cryptosuite=EDDSA,
+            challenge="c",
+            domain="d",
+        )
+        vp = {**vp, "disclosures": bad}
+        result = verify_presentation(vp, fx.view, DidKeyResolver(), challenge="c", domain="d")
+        assert _codes(result)["disclosures"] == "malformed_disclosure", bad
 
 
 def test_a_wrong_challenge_or_domain_is_refused(fx: Fixture) -> None:

@@ -7,11 +7,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from trellis.vc.errors import VcError
 from trellis.vc.proofs import Cryptosuite, add_proof
 from trellis.vc.sd import conceal
 from trellis.vc.verifier import CREDENTIALS_V2
 
-__all__ = ["format_time", "issue_credential", "make_presentation", "status_entry"]
+__all__ = ["format_time", "issue_credential", "issue_status_list_credential", "make_presentation", "status_entry"]
 
 
 def format_time(ms: int) -> str:
@@ -80,6 +81,56 @@ def issue_credential(
     return signed, disclosures
 
 
+def issue_status_list_credential(
+    *,
+    url: str,
+    issuer: str,
+    verification_method: str,
+    sign: Callable[[bytes], bytes],
+    cryptosuite: Cryptosuite,
+    purpose: str,
+    encoded_list: str,
+    valid_from_ms: int,
+    valid_until_ms: int,
+) -> dict[str, Any]:
+    """A ``BitstringStatusListCredential`` for the list at ``url``, signed by its issuer (W3C Bitstring Status
+    List section 2.2), for the issuer to publish at ``url`` where standard verifiers fetch it.
+
+    ``encoded_list`` is the on-chain list's ``encodedList`` at some committed height (``GET
+    /v1/status-lists/{id}``); ``validFrom`` is that block's time and ``validUntil`` says how long a verifier may
+    rely on this snapshot: a revocation committed later shows in a standard verifier only once the issuer
+    republishes. Trellis verifiers read the bits from the chain instead (docs/spec/credentials.md section 6).
+
+    Raises:
+        VcError: ``malformed`` when ``valid_until_ms`` is not after ``valid_from_ms`` or the purpose is unknown.
+    """
+    if purpose not in ("revocation", "suspension"):
+        raise VcError("malformed", f"statusPurpose must be revocation or suspension, not {purpose!r}")
+    if valid_until_ms <= valid_from_ms:
+        raise VcError("malformed", "validUntil must be after validFrom")
+    cred: dict[str, Any] = {
+        "@context": [CREDENTIALS_V2],
+        "id": url,
+        "type": ["VerifiableCredential", "BitstringStatusListCredential"],
+        "issuer": issuer,
+        "validFrom": format_time(valid_from_ms),
+        "validUntil": format_time(valid_until_ms),
+        "credentialSubject": {
+            "id": f"{url}#list",
+            "type": "BitstringStatusList",
+            "statusPurpose": purpose,
+            "encodedList": encoded_list,
+        },
+    }
+    return add_proof(
+        cred,
+        cryptosuite=cryptosuite,
+        verification_method=verification_method,
+        sign=sign,
+        created=format_time(valid_from_ms),
+    )
+
+
 def make_presentation(
     credentials: Sequence[tuple[Mapping[str, Any], Sequence[str]]],
     *,
@@ -92,19 +143,25 @@ def make_presentation(
     created_ms: int | None = None,
 ) -> dict[str, Any]:
     """A holder-signed presentation of (credential, disclosures to reveal) pairs, bound to ``challenge`` and
-    ``domain``; each credential carries the chosen disclosures in its ``disclosures`` member."""
-    vcs = []
+    ``domain``.
+
+    Each credential is embedded exactly as its issuer signed it (so its proof verifies in any Data Integrity
+    verifier); the chosen disclosures of all credentials go in the presentation's own ``disclosures`` member,
+    which the holder's proof covers (docs/spec/credentials.md section 4).
+    """
+    vcs: list[dict[str, Any]] = []
+    chosen_all: list[str] = []
     for cred, chosen in credentials:
-        vc = {k: v for k, v in cred.items() if k != "disclosures"}
-        if chosen:
-            vc["disclosures"] = list(chosen)
-        vcs.append(vc)
+        vcs.append(dict(cred))
+        chosen_all.extend(chosen)
     vp: dict[str, Any] = {
         "@context": [CREDENTIALS_V2],
         "type": ["VerifiablePresentation"],
         "holder": holder,
         "verifiableCredential": vcs,
     }
+    if chosen_all:
+        vp["disclosures"] = chosen_all
     return add_proof(
         vp,
         cryptosuite=cryptosuite,

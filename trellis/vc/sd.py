@@ -3,9 +3,10 @@
 The issuer replaces each selectively disclosable claim of ``credentialSubject`` by the digest of a
 *disclosure* — ``base64url(JCS([salt, name, value]))`` with a 128-bit random salt — lists the digests, sorted,
 in ``credentialSubject._sd`` and names the hash in ``credentialSubject._sd_alg``, then signs the credential
-with a Data Integrity proof as usual. The holder keeps the disclosures and passes on only those it chooses;
-a verifier recomputes each disclosure's digest, requires it to be one of the signed ``_sd`` digests, and
-puts the claim back.
+with a Data Integrity proof as usual. The holder keeps the disclosures and passes on only those it chooses, in
+the *presentation's* ``disclosures`` member (never inside the credential, which stays byte for byte as the
+issuer signed it, so standard Data Integrity verifiers accept its proof); a verifier recomputes each
+disclosure's digest, requires it to be one of the signed ``_sd`` digests, and puts the claim back.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from trellis.core.crypto.sm import sm3
 from trellis.vc.errors import VcError
 from trellis.vc.jcs import CanonicalizationError, canonicalize
 
-__all__ = ["SD_ALGS", "conceal", "digest_of", "make_disclosure", "reveal"]
+__all__ = ["SD_ALGS", "conceal", "digest_of", "make_disclosure", "reveal", "signed_digests"]
 
 SD_ALGS: dict[str, Callable[[bytes], bytes]] = {
     "sha-256": lambda data: hashlib.sha256(data).digest(),
@@ -52,8 +53,25 @@ def make_disclosure(salt: bytes, name: str, value: Any) -> str:
 
 
 def digest_of(alg: str, disclosure: str) -> str:
-    """``base64url(hash(ascii(disclosure)))``, the digest the issuer signs in ``_sd``."""
+    """``base64url(hash(ascii(disclosure)))``, the digest the issuer signs in ``_sd``.
+
+    Raises:
+        VcError: ``malformed_disclosure`` when ``disclosure`` is not an ASCII string of at most 8192 characters.
+    """
+    if not isinstance(disclosure, str) or len(disclosure) > MAX_DISCLOSURE_CHARS or not disclosure.isascii():
+        raise VcError("malformed_disclosure", "a disclosure must be a base64url string of at most 8192 characters")
     return _b64(SD_ALGS[alg](disclosure.encode("ascii")))
+
+
+def signed_digests(subject: object) -> tuple[str, frozenset[str]] | None:
+    """``(_sd_alg, set of _sd digests)`` of a credential subject, or None when it conceals nothing or its
+    ``_sd``/``_sd_alg`` are unusable (``reveal`` then reports why)."""
+    if not isinstance(subject, dict):
+        return None
+    alg, signed = subject.get("_sd_alg"), subject.get("_sd")
+    if not isinstance(alg, str) or alg not in SD_ALGS or not isinstance(signed, list):
+        return None
+    return alg, frozenset(d for d in signed if isinstance(d, str))
 
 
 def conceal(

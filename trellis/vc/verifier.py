@@ -26,7 +26,7 @@ from trellis.vc.errors import VcError
 from trellis.vc.proofs import ProofOptions, split_proof, verify_proof
 from trellis.vc.resolver import DidResolver, ResolvedKey, split_vm
 from trellis.vc.schemas import check_subject
-from trellis.vc.sd import reveal
+from trellis.vc.sd import MAX_DISCLOSURES, digest_of, reveal, signed_digests
 
 __all__ = [
     "CREDENTIALS_V2",
@@ -217,16 +217,17 @@ def verify_credential(
 ) -> VerificationResult:
     """Verify a credential: format, proof, issuer authority, validity period, disclosures, schema, status.
 
-    ``disclosures`` are the selectively disclosed claims given with the credential (a credential inside a
-    presentation carries them in its ``disclosures`` member, outside the issuer's proof).
+    ``cred`` is checked exactly as given: every member but ``proof`` is covered by the issuer's proof (a
+    ``disclosures`` member inside a credential is not removed, so it breaks the proof, as it would in any
+    standard verifier). ``disclosures`` are the selectively disclosed claims given beside the credential (a
+    presentation carries them in its own ``disclosures`` member, under the holder's proof).
     """
     result = VerificationResult()
     checks = result.checks
     if not _run(checks, "format", lambda: _check_format(cred, "credential")):
         return result
     if disclosures is None:
-        disclosures = cred.get("disclosures", [])
-    cred = {k: v for k, v in cred.items() if k != "disclosures"}
+        disclosures = []
     issuer = result.issuer = _issuer_id(cred)
     types = result.types = [t for t in cred["type"] if t != "VerifiableCredential"]
 
@@ -278,11 +279,33 @@ def verify_credential(
     return result
 
 
+def _assign_disclosures(disclosures: object, creds: list[Any], out: list[list[str]]) -> None:
+    """Give each of a presentation's disclosures to the credential whose signed ``_sd`` holds its digest.
+
+    Raises:
+        VcError: ``malformed_disclosure`` (not a list of at most ``MAX_DISCLOSURES`` strings),
+            ``tampered_disclosure`` (a disclosure whose digest no credential of the presentation signed).
+    """
+    if not isinstance(disclosures, list) or len(disclosures) > MAX_DISCLOSURES:
+        raise VcError("malformed_disclosure", f"disclosures must be a list of at most {MAX_DISCLOSURES} strings")
+    signed = [signed_digests(c.get("credentialSubject")) if isinstance(c, dict) else None for c in creds]
+    for disclosure in disclosures:
+        for i, sd in enumerate(signed):
+            if sd is not None and digest_of(sd[0], disclosure) in sd[1]:
+                out[i].append(disclosure)
+                break
+        else:
+            raise VcError(
+                "tampered_disclosure", "a disclosure matches no digest signed by a presented credential's issuer"
+            )
+
+
 def verify_presentation(
     vp: Any, chain: ChainView, resolver: DidResolver, *, challenge: str, domain: str
 ) -> PresentationResult:
-    """Verify a holder-signed presentation: format, holder proof (challenge, domain, authentication key), each
-    credential, and that the holder is each credential's subject."""
+    """Verify a holder-signed presentation: format, holder proof (challenge, domain, authentication key), the
+    disclosures (each matched to the credential whose issuer signed its digest), each credential exactly as its
+    issuer signed it, and that the holder is each credential's subject."""
     result = PresentationResult()
     checks = result.checks
     if not _run(checks, "format", lambda: _check_format(vp, "presentation")):
@@ -315,8 +338,10 @@ def verify_presentation(
         _verify_with_key(unsecured, parsed, key)
 
     _run(checks, "holder_proof", proof)
-    for cred in creds:
-        result.credentials.append(verify_credential(cred, chain, resolver))
+    per_credential: list[list[str]] = [[] for _ in creds]
+    _run(checks, "disclosures", lambda: _assign_disclosures(vp.get("disclosures", []), creds, per_credential))
+    for cred, chosen in zip(creds, per_credential, strict=True):
+        result.credentials.append(verify_credential(cred, chain, resolver, disclosures=chosen))
 
     def binding() -> None:
         for r in result.credentials:
