@@ -184,15 +184,61 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _port(text: str) -> int:
+    """An argparse type: a TCP port number, 0 to 65535 (0 picks a free one)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is out of range (0-65535)")
+    return port
+
+
+def _check_listen(host: str, port: int, what: str, option: str, setting: str) -> None:
+    """Refuse, in one line, to start a node whose ``what`` port (``host:port``) cannot be bound: naming the port
+    and the ``option`` / config ``setting`` that changes it, instead of a traceback from deep in the start.
+    Binds as the servers do (``SO_REUSEADDR``), so a port in TIME_WAIT is not reported as taken."""
+    import errno
+    import socket
+
+    if port == 0:
+        return
+    try:
+        socket.create_server((host, port)).close()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise CliError(
+                f"the {what} port {port} on {host} is already in use: stop what holds it, "
+                f"or give another with {option} (or {setting} in config.toml)"
+            ) from None
+        raise CliError(f"cannot listen on {host}:{port} for the {what}: {exc.strerror or exc}") from None
+
+
 def cmd_node_start(args: argparse.Namespace) -> int:
     from trellis.api.server import serve
     from trellis.node.assembly import assemble_node
+    from trellis.node.config import load_config
     from trellis.node.gc_tuning import tune_for_node
+    from trellis.node.home import Home
 
+    home = Home(_home(args))
+    cfg = load_config(home.config)
+    if args.api_port is not None:
+        cfg = msgspec.structs.replace(cfg, api=msgspec.structs.replace(cfg.api, port=args.api_port))
+    if args.p2p_port is not None:
+        cfg = msgspec.structs.replace(cfg, p2p=msgspec.structs.replace(cfg.p2p, port=args.p2p_port))
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    node = assemble_node(_home(args))
+    node = assemble_node(home.root, cfg)
+    try:
+        _check_listen(cfg.api.host, cfg.api.port, "API", "--api-port", "[api] port")
+        if node.transport is not None:
+            _check_listen(cfg.p2p.host, cfg.p2p.port, "peer (p2p)", "--p2p-port", "[p2p] port")
+    except CliError:
+        node.store.kv.close()
+        raise
     tune_for_node()
 
     async def main() -> None:
@@ -209,8 +255,18 @@ def cmd_node_start(args: argparse.Namespace) -> int:
 
         await serve(node, stop, ready)
 
+    import errno
+
     try:
         asyncio.run(main())
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        # Taken between the check above and the bind: still one line, naming both ports.
+        raise CliError(
+            f"a port is already in use ({exc.strerror}): API {cfg.api.port} (--api-port), "
+            f"peers {cfg.p2p.port} (--p2p-port)"
+        ) from None
     finally:
         node.store.kv.close()
     print("node stopped cleanly", flush=True)
@@ -717,6 +773,8 @@ def build_parser() -> argparse.ArgumentParser:
     node = sub.add_parser("node", help="run a node").add_subparsers(dest="node_cmd", required=True)
     s = node.add_parser("start", parents=[common], help="start the node in --home and its API")
     s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    s.add_argument("--api-port", type=_port, help="API port (default: [api] port in config.toml)")
+    s.add_argument("--p2p-port", type=_port, help="peer port (default: [p2p] port in config.toml)")
     s.set_defaults(func=cmd_node_start)
 
     keys = sub.add_parser("keys", help="manage keys").add_subparsers(dest="keys_cmd", required=True)
