@@ -52,7 +52,19 @@ from trellis.core.params import load_genesis
 from trellis.core.types import ZERO_HASH
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
-FILES = ["tagged_hash.json", "transactions.json", "block.json", "commit.json", "merkle.json", "state_tree.json"]
+FILES = [
+    "tagged_hash.json",
+    "transactions.json",
+    "block.json",
+    "commit.json",
+    "merkle.json",
+    "state_tree.json",
+    "payloads.json",
+    "genesis_hash.json",
+    "block_receipts.json",
+    "sm_suite.json",
+    "tsa_serial.json",
+]
 
 
 def load(name: str) -> dict[str, Any]:
@@ -394,3 +406,47 @@ def test_state_vector_proof_verifies(kind: str, case: dict[str, Any]) -> None:
     assert (value is not None) == (kind == "inclusion")
     proof = decode(h(case["proof_bytes"]), StateProof)
     verify_state_proof(ED25519, h(case["key"]), value, proof, _state_header())
+
+
+# --- payloads.json, genesis_hash.json, block_receipts.json, sm_suite.json (the library's side) ----------------
+# tests/unit/test_vectors_independent.py checks the same files without the library.
+
+
+@pytest.mark.parametrize("case", load("payloads.json")["cases"], ids=lambda c: c["name"])
+def test_payload_vector_decodes_and_verifies_with_the_library(case: dict[str, Any]) -> None:
+    raw = h(case["tx_bytes"])
+    tx = decode_tx(raw)
+    assert encode(tx.body.payload).hex() == case["payload_bytes"]
+    verify_tx_signature(ED25519, tx)
+    assert tx_hash(ED25519, raw).hex() == case["tx_hash"]
+
+
+@pytest.mark.parametrize("case", load("genesis_hash.json")["cases"], ids=lambda c: c["name"])
+def test_genesis_vector_hash_is_load_genesis_hash(case: dict[str, Any]) -> None:
+    params = load_genesis(case["genesis_json"].encode())
+    assert encode(params.genesis).hex() == case["canonical_bytes"]
+    assert params.genesis_hash.hex() == case["genesis_hash"]
+    assert encode(params.validators).hex() == case["validator_set_bytes"]
+
+
+@pytest.mark.parametrize("case", load("block_receipts.json")["cases"], ids=lambda c: c["name"])
+def test_block_receipt_vector_decodes_with_the_library(case: dict[str, Any]) -> None:
+    receipt = decode(h(case["receipt_bytes"]), Receipt)
+    assert receipt.gas_used == case["receipt"]["gas_used"]
+    assert receipt.data.hex() == case["receipt"]["data"]
+
+
+def test_sm_vectors_verify_with_the_library() -> None:
+    from trellis.core.crypto.sm import sm2_keypair_from_secret, sm2_verify, sm2_za
+    from trellis.core.crypto.suite import SM
+
+    sm = load("sm_suite.json")
+    ex = sm["standard_example"]
+    assert sm2_keypair_from_secret(h(ex["secret"]))[1].hex() == ex["public_key"]
+    assert sm2_za(h(ex["public_key"])).hex() == ex["za"]
+    assert sm2_verify(h(ex["public_key"]), h(ex["message"]), h(ex["signature"]))
+    case = sm["transaction"]
+    tx = decode_tx(h(case["tx_bytes"]))
+    verify_tx_signature(SM, tx)
+    assert tx_hash(SM, h(case["tx_bytes"])).hex() == case["tx_hash"]
+    assert load_genesis(sm["genesis"]["genesis_json"].encode()).genesis_hash.hex() == sm["genesis"]["genesis_hash"]

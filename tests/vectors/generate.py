@@ -17,9 +17,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests.vectors import spec_vectors
+from trellis.api.types import proof_json
 from trellis.core.codec import encode
 from trellis.core.crypto.merkle import merkle_proof, merkle_root
 from trellis.core.crypto.suite import ED25519, address_of, ed25519_keypair_from_seed, ed25519_sign
@@ -294,6 +298,7 @@ def state_tree_vectors() -> dict[str, Any]:
             "key": key.hex(),
             "value": None if value is None else value.hex(),
             "proof_bytes": encode(proof).hex(),
+            "proof_json": json.loads(msgspec.json.encode(proof_json(proof))),
         }
 
     return {
@@ -360,6 +365,7 @@ FILES = {
     "commit.json": commit_vectors,
     "merkle.json": merkle_vectors,
     "state_tree.json": state_tree_vectors,
+    **spec_vectors.FILES,
 }
 
 
