@@ -232,6 +232,8 @@ class Api:
                 mempool_txs=len(node.mempool),
                 mempool_bytes=node.mempool.size_bytes,
                 version=trellis.__version__,
+                bench_network=node.params.genesis.is_bench_network,
+                signature_checks=not node.config.bench.skip_signature_checks,
             )
         )
 

@@ -521,6 +521,11 @@ class StatusJson(_J):
     mempool_txs: int
     mempool_bytes: int
     version: str
+    bench_network: bool = False
+    """The chain's genesis carries the bench-network marker (a throwaway network made by ``trellis bench``)."""
+    signature_checks: bool = True
+    """False only on a bench network whose node runs with ``[bench] skip_signature_checks``: this node then
+    accepts transactions and blocks without checking their signatures."""
 
 
 class ProblemJson(_J):

@@ -444,6 +444,7 @@ def run_network_bench(cfg: BenchConfig, work_dir: Path, signer_pool: ProcessPool
         extra_accounts=accounts,
         tune=tune,
         suite=suite.name,
+        bench_network=True,  # the genesis marker without which a node refuses [bench] skip_signature_checks
     )
     procs = {n.name: start_node(n) for n in nodes}
     try:

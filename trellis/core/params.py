@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from cryptography import x509
@@ -117,6 +117,20 @@ class Genesis(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     """Smart-contract parameters."""
     membership: GenesisMembership = GenesisMembership()
     """Membership rules (the members themselves are ``orgs``)."""
+    bench_network: Literal[True] | msgspec.UnsetType = msgspec.UNSET
+    """Present (``true``) only in the genesis of a throwaway network made by ``trellis bench``: the one kind of
+    chain whose nodes may run with ``[bench] skip_signature_checks``. Absent on every real chain, and then it is
+    absent from the encoding too, so the genesis hash of a chain without it is what it was before the field
+    existed. ``false`` is refused: the field is written only as ``true`` or left out."""
+
+    def __post_init__(self) -> None:
+        if self.bench_network is not msgspec.UNSET and self.bench_network is not True:
+            raise ValueError("bench_network may only be true; leave it out on a real chain")
+
+    @property
+    def is_bench_network(self) -> bool:
+        """True when this genesis carries the bench-network marker (``bench_network: true``)."""
+        return self.bench_network is True
 
 
 class InvalidGenesis(TrellisError):

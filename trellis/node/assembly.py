@@ -16,7 +16,7 @@ from trellis.core.params import ChainParams
 from trellis.keys.signer import KeyStore, KeyStoreError, Signer
 from trellis.node.certwatch import CertWatcher
 from trellis.node.clock import SystemClock
-from trellis.node.config import BlobsSection, ConfigError, NodeConfig, load_config
+from trellis.node.config import BlobsSection, ConfigError, NodeConfig, check_bench_switches, load_config
 from trellis.node.home import Home
 from trellis.node.node import Node
 from trellis.node.privval import PrivValidator
@@ -43,6 +43,7 @@ def assemble_node(root: Path, config: NodeConfig | None = None) -> Node:
     home = Home(root)
     params = home.load_params()
     cfg = config if config is not None else load_config(home.config)
+    check_bench_switches(cfg, params.genesis)  # before any key or store is opened
     if cfg.signer.kind == "pkcs11" and params.suite.name != "ed25519":
         raise ConfigError(
             f'[signer] kind = "pkcs11" holds Ed25519 keys, but this chain\'s suite is {params.suite.name!r}'
@@ -99,7 +100,7 @@ def _assemble(home: Home, cfg: NodeConfig, params: ChainParams, signer: Signer) 
     try:
         if cfg.bench.skip_signature_checks:
             log.warning("BENCH MODE: [bench] skip_signature_checks is on: signatures are NOT checked")
-            verifier = TrustingVerifier()
+            verifier = TrustingVerifier(params.genesis)
         elif cfg.node.verifier_workers != 0:
             workers = None if cfg.node.verifier_workers < 0 else cfg.node.verifier_workers
             verifier = CpuPoolVerifier(params.suite, workers)

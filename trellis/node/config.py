@@ -14,6 +14,7 @@ import msgspec
 
 from trellis.core.consensus.machine import Timeouts
 from trellis.core.errors import TrellisError
+from trellis.core.params import Genesis
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 
@@ -126,11 +127,29 @@ class MempoolSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
 
 class BenchSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Benchmark-only switches. Never set them on a real network."""
+    """Benchmark-only switches. They take effect only on a network made by ``trellis bench``."""
 
     skip_signature_checks: bool = False
-    """BENCH ONLY: accept every signature without checking it, to measure the rest of the pipeline. A node
-    running so logs a warning at start and on its status page."""
+    """BENCH ONLY: accept every signature without checking it, to measure the rest of the pipeline. Refused at
+    start (``check_bench_switches``) unless the chain's genesis carries ``bench_network: true``, which only
+    ``trellis bench`` writes; a node running so logs a warning at start and shows it on ``/v1/status``
+    (``signature_checks: false``)."""
+
+
+def check_bench_switches(cfg: NodeConfig, genesis: Genesis) -> None:
+    """Refuse ``[bench]`` switches on a chain that is not a bench network.
+
+    A real chain's genesis never carries the ``bench_network`` marker, so a node of a real chain cannot be
+    configured to accept unchecked signatures in the blocks it validates.
+
+    Raises:
+        ConfigError: ``[bench] skip_signature_checks`` is set and ``genesis`` lacks ``bench_network: true``.
+    """
+    if cfg.bench.skip_signature_checks and not genesis.is_bench_network:
+        raise ConfigError(
+            "[bench] skip_signature_checks is set, but this chain is not a bench network (its genesis has no "
+            "bench_network marker; only `trellis bench` creates one): remove the setting from config.toml"
+        )
 
 
 class SignerSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

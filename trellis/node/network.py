@@ -26,6 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
+
 from trellis.core.crypto.suite import ED25519, UnknownSuite, suite_by_name
 from trellis.core.params import GenesisAccount, GenesisOrg, GenesisValidator
 from trellis.keys.signer import KeyStore
@@ -69,12 +71,14 @@ def init_network(
     tune: Callable[[NodeConfig], NodeConfig] | None = None,
     suite: str = ED25519.name,
     permissioned: bool = False,
+    bench_network: bool = False,
 ) -> list[NetNode]:
     """Create a network of ``validators`` nodes on 127.0.0.1 in ``root`` (API ports ``api_port + i``, peer
     ports ``p2p_port + i``). Every node home gets the dev account keys ``alice`` (mint authority) and ``bob``.
     ``extra_accounts`` are funded in genesis too; ``tune`` may adjust each node's configuration. ``suite`` is
     the chain's crypto suite (``ed25519`` or ``sm``): validator and account keys are made for it.
-    ``permissioned`` sets genesis ``membership.enforce``.
+    ``permissioned`` sets genesis ``membership.enforce``. ``bench_network`` marks the genesis as a bench network
+    (``bench_network: true``), the only kind whose nodes may skip signature checks; only ``trellis bench`` sets it.
 
     Raises:
         HomeError: ``root`` already holds a network or a node home, ``validators`` is out of range, or the
@@ -110,9 +114,12 @@ def init_network(
                 dst.write_bytes(src.read_bytes())
                 os.chmod(dst, 0o600)
         vals.append(GenesisValidator(name=name, public_key=val.public_key.hex(), power=10))
-    genesis_bytes = encode_genesis(
-        dev_genesis(chain_id, vals, orgs, alice, bob, extra_accounts, suite=chain_suite.name, permissioned=permissioned)
+    genesis = dev_genesis(
+        chain_id, vals, orgs, alice, bob, extra_accounts, suite=chain_suite.name, permissioned=permissioned
     )
+    if bench_network:
+        genesis = msgspec.structs.replace(genesis, bench_network=True)
+    genesis_bytes = encode_genesis(genesis)
     nodes: list[NetNode] = []
     for i, name in enumerate(names):
         home = root / name

@@ -27,7 +27,9 @@ from multiprocessing.shared_memory import SharedMemory
 
 from trellis.core.crypto.batch import BatchVerifier, SuiteVerifier
 from trellis.core.crypto.suite import Suite, suite_by_name
+from trellis.core.params import Genesis
 from trellis.keys.signer import MemorySigner
+from trellis.node.config import ConfigError
 
 _ITEM_HDR = struct.Struct("<H")
 _MSG_LEN = struct.Struct("<I")
@@ -193,10 +195,22 @@ class CpuPoolVerifier:
 
 
 class TrustingVerifier:
-    """BENCH ONLY: reports every signature valid without checking it (``[bench] skip_signature_checks``)."""
+    """BENCH ONLY: reports every signature valid without checking it (``[bench] skip_signature_checks``).
+
+    Made only for a chain whose genesis carries the bench-network marker (``bench_network: true``, written
+    only by ``trellis bench``): a node of a real chain cannot get one.
+    """
 
     name = "NONE-bench-only-signatures-not-checked"
     checks_signatures = False
+
+    def __init__(self, genesis: Genesis) -> None:
+        """Raises ``ConfigError`` unless ``genesis`` is a bench network's."""
+        if not genesis.is_bench_network:
+            raise ConfigError(
+                "a verifier that skips signature checks is only for a network made by `trellis bench` "
+                "(genesis bench_network: true); this chain's genesis has no such marker"
+            )
 
     def verify_batch(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
         return [True] * len(items)
