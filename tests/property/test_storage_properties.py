@@ -1,7 +1,11 @@
 """The storage layout (trellis/storage), checked against plain models.
 
-- The KVStore twins: any sequence of ``write_tables`` and ``write`` batches leaves LMDB, the in-memory twin
-  and a dict model with the same contents, read back with ``get``, ``get_many`` and ``scan``.
+- The KVStore twins: any sequence of ``write_tables`` and ``write`` batches leaves LMDB, the in-memory twin,
+  the power-loss twin and a dict model with the same contents, read back with ``get``, ``get_many`` and ``scan``.
+- The power-loss twin: across any sequence of writes, syncs, clean closes, kills and power losses, an
+  environment reopens with exactly what a model of LMDB's sync semantics says survived (a durable one: every
+  returned write; an unsynced one: what was synced, plus the page cache after a kill), and with the operating
+  system's flushing drawn at random, each value is its synced one or one written since.
 - The chain store's per-block layout: whatever a block's receipts, transaction hashes, history index and
   state writes, every read method (``receipt``, ``receipts``, ``tx_position(s)``, ``account_txs``, ``get``)
   answers what one row per receipt would have answered, and the stored receipts value holds each receipt's
@@ -10,6 +14,7 @@
 
 from __future__ import annotations
 
+import random
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +31,7 @@ from trellis.core.ledger.block import Block, Commit, Header, Receipt
 from trellis.core.ledger.state_tree import TreeUpdate
 from trellis.storage.chain_store import ChainStore, height_key
 from trellis.storage.kv import KVStore, LmdbStore, MemoryStore
+from trellis.storage.power_loss import PowerLossDisk
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -41,11 +47,11 @@ OPS = st.lists(
 
 
 @contextmanager
-def both_stores() -> Iterator[tuple[KVStore, KVStore]]:
+def both_stores() -> Iterator[tuple[KVStore, ...]]:
     with tempfile.TemporaryDirectory() as tmp:
         lmdb_store = LmdbStore(Path(tmp) / "db", map_size=1 << 24)
         try:
-            yield lmdb_store, MemoryStore()
+            yield lmdb_store, MemoryStore(), PowerLossDisk().open("db", durable=False)
         finally:
             lmdb_store.close()
 
@@ -78,6 +84,80 @@ def test_lmdb_and_the_memory_twin_agree_with_a_dict_model(ops: list[tuple], prob
                 assert store.get_many(t, probes) == [model[t].get(k) for k in probes]
                 assert [store.get(t, k) for k in probes] == [model[t].get(k) for k in probes]
                 assert store.scan(t, b"\x00", b"\xff" * 4, limit=1000) == sorted(model[t].items())
+
+
+FAULTS = st.lists(
+    st.one_of(
+        st.tuples(st.just("tables"), PUTS, DELETES),
+        st.tuples(st.just("batch"), OLD_BATCH),
+        st.tuples(st.sampled_from(["sync", "close", "kill", "power_loss"])),
+        st.tuples(st.just("flushed"), st.integers(min_value=0, max_value=2**32)),
+    ),
+    max_size=12,
+)
+
+
+@SETTINGS
+@given(st.booleans(), FAULTS)
+def test_the_power_loss_twin_keeps_exactly_what_lmdb_s_sync_semantics_keep(durable: bool, ops: list[tuple]) -> None:  # type: ignore[type-arg]
+    disk = PowerLossDisk()
+    env = disk.open("db", durable=durable)
+    seen: dict[str, dict[bytes, bytes]] = {t: {} for t in TABLES}  # what this process reads
+    synced: dict[str, dict[bytes, bytes]] = {t: {} for t in TABLES}  # what is on the disk
+    since: dict[tuple[str, bytes], set[bytes | None]] = {}  # values written to a key since it was synced
+    for op in ops:
+        if op[0] in ("tables", "batch"):
+            if op[0] == "tables":
+                _, puts, deletes = op
+                env.write_tables(puts, deletes)
+                rows = [(t, k, None) for t, keys in deletes.items() for k in keys]
+                rows += [(t, k, v) for t, r in puts.items() for k, v in r.items()]
+            else:
+                env.write(op[1])
+                rows = op[1]
+            for t, k, v in rows:
+                if v is None:
+                    seen[t].pop(k, None)
+                else:
+                    seen[t][k] = v
+                since.setdefault((t, k), set()).add(v)
+            if durable:
+                synced = {t: dict(r) for t, r in seen.items()}
+                since.clear()
+            continue
+        if op[0] in ("sync", "close"):
+            if op[0] == "sync":
+                env.sync()
+            else:
+                env.close()
+                env = disk.open("db", durable=durable)
+                assert not env.was_interrupted_by_reboot
+            synced = {t: dict(r) for t, r in seen.items()}
+            since.clear()
+        elif op[0] == "kill":
+            disk.kill()
+            env = disk.open("db", durable=durable)
+            assert not env.was_interrupted_by_reboot  # the same boot
+        else:
+            disk.power_loss(None if op[0] == "power_loss" else random.Random(op[1]))
+            env = disk.open("db", durable=durable)
+            # An unsynced environment was open (its marker says so); a durable one keeps no marker.
+            assert env.was_interrupted_by_reboot == (not durable)
+            if op[0] == "power_loss" or durable:
+                seen = {t: dict(r) for t, r in synced.items()}
+            else:
+                seen = {t: dict(r) for t, r in _rows(env).items()}
+                for t in TABLES:
+                    for k in seen[t].keys() | synced[t].keys():
+                        assert seen[t].get(k) == synced[t].get(k) or seen[t].get(k) in since.get((t, k), ()), k
+            synced = {t: dict(r) for t, r in seen.items()}
+            since.clear()
+        assert _rows(env) == seen
+    assert _rows(env) == seen
+
+
+def _rows(kv: KVStore) -> dict[str, dict[bytes, bytes]]:
+    return {t: dict(kv.scan(t, b"\x00", b"\xff" * 4, limit=1000)) for t in TABLES}
 
 
 ADDRESS = st.binary(min_size=20, max_size=20)
