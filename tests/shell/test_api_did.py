@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -67,9 +68,12 @@ def test_resolution_at_a_past_version_and_time(api: ApiHarness) -> None:
     assert len(v1["didDocument"]["verificationMethod"]) == 1
     assert v1["didDocumentMetadata"]["nextVersionId"] == "2"
     assert v1["didDocumentMetadata"]["nextUpdate"] == now["didDocumentMetadata"]["updated"]
+    # Versions are dated to the second (docs/spec/did-method.md section 5): the first block's second selects
+    # version 1 unless the update landed in that same second (block times here are the wall clock's).
     at = quote(iso_time(_tip_time(first)))
     _, by_time = resolve(api, did, f"?versionTime={at}")
-    assert by_time["didDocumentMetadata"]["versionId"] == "1"
+    same_second = now["didDocumentMetadata"]["updated"] == iso_time(_tip_time(first))
+    assert by_time["didDocumentMetadata"]["versionId"] == ("2" if same_second else "1")
 
 
 def _tip_time(status: dict[str, Any]) -> int:
@@ -128,3 +132,51 @@ def test_bad_version_options_are_refused(api: ApiHarness) -> None:
     assert resolve(api, did, "?versionId=x")[0] == 400
     assert resolve(api, did, "?versionTime=yesterday")[0] == 400
     assert resolve(api, did, "?versionId=9")[0] == 404
+
+
+def test_resolution_metadata_times_have_no_sub_second_part(api: ApiHarness) -> None:
+    did = create(api)
+    new_key = make_signer("did-rotated-2").public_key
+    api.commit(api.alice, DidUpdate(did=did, document=doc(api.alice.public_key, new_key)))
+    _, v1 = resolve(api, did, "?versionId=1")
+    _, v2 = resolve(api, did)
+    times = [v1["didDocumentMetadata"][k] for k in ("created", "nextUpdate")] + [v2["didDocumentMetadata"]["updated"]]
+    for t in times:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", t), t
+
+
+def test_resolving_at_a_versions_own_updated_time_gives_that_version(api: ApiHarness) -> None:
+    did = create(api)
+    new_key = make_signer("did-rotated-3").public_key
+    api.commit(api.alice, DidUpdate(did=did, document=doc(api.alice.public_key, new_key)))
+    _, now = resolve(api, did)
+    updated = now["didDocumentMetadata"]["updated"]  # whole seconds, at or before the block's time
+    _, at = resolve(api, did, f"?versionTime={quote(updated)}")
+    assert at["didDocumentMetadata"]["versionId"] == "2"
+
+
+def test_accept_did_ld_json_returns_the_bare_document(api: ApiHarness) -> None:
+    did = create(api)
+    resp = api.get(f"/1.0/identifiers/{quote(did, safe=':')}", headers={"Accept": "application/did+ld+json"})
+    assert resp.status == 200 and resp.content_type == "application/did+ld+json"
+    body = resp.json()
+    assert body["id"] == did and body["@context"][0] == "https://www.w3.org/ns/did/v1"
+    assert "didDocument" not in body and "didResolutionMetadata" not in body
+    # q-values decide; the resolution result stays the default.
+    prefer_result = "application/did+ld+json;q=0.5, application/ld+json"
+    resp = api.get(f"/1.0/identifiers/{quote(did, safe=':')}", headers={"Accept": prefer_result})
+    assert resp.content_type == RESOLUTION and "didDocument" in resp.json()
+
+
+def test_accept_did_ld_json_for_a_deactivated_or_unknown_did(api: ApiHarness) -> None:
+    did = create(api)
+    api.commit(api.alice, DidDeactivate(did=did))
+    headers = {"Accept": "application/did+ld+json"}
+    resp = api.get(f"/1.0/identifiers/{quote(did, safe=':')}", headers=headers)
+    assert resp.status == 410 and resp.content_type == "application/did+ld+json"
+    assert resp.json()["id"] == did and "verificationMethod" not in resp.json()
+    unknown = f"did:trellis:{api.chain_id}:{'cd' * 16}"
+    resp = api.get(f"/1.0/identifiers/{quote(unknown, safe=':')}", headers=headers)
+    assert resp.status == 404 and resp.json()["didResolutionMetadata"]["error"] == "notFound"
+    resp = api.get(f"/1.0/identifiers/{quote(did, safe=':')}?proof=true", headers=headers)
+    assert resp.status == 406 and resp.json()["didResolutionMetadata"]["error"] == "representationNotSupported"

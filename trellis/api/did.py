@@ -4,8 +4,15 @@ Query parameters: ``versionId`` (a version number), ``versionTime`` (ISO 8601 da
 ``proof=true``: the resolution is then computed from values read with state proofs at one committed height, and
 ``didStateProof`` carries every key read, its value, its proof and the header the proofs are against.
 
-Statuses: 200 resolved, 410 deactivated (the result still carries the metadata), 400 ``invalidDid`` (or a bad
-parameter), 404 ``notFound``, 501 ``methodNotSupported``. Every answer is a resolution result, errors included.
+Representation (``Accept``): a DID Resolution result (``application/ld+json;profile="https://w3id.org/did-resolution"``,
+the default, also for ``application/ld+json``, ``application/json`` and ``*/*``), or with
+``Accept: application/did+ld+json`` the bare DID document (``Content-Type: application/did+ld+json``); the
+media range with the highest ``q`` wins. ``proof=true`` needs the resolution result (the proof has no place in
+a bare document): asked with ``application/did+ld+json`` it is 406 ``representationNotSupported``.
+
+Statuses: 200 resolved, 410 deactivated (the result still carries the metadata; a bare document is the
+deactivated, empty one), 400 ``invalidDid`` (or a bad parameter), 404 ``notFound``, 501 ``methodNotSupported``.
+Errors are always resolution results.
 """
 
 from __future__ import annotations
@@ -16,13 +23,55 @@ import msgspec
 from aiohttp import web
 
 from trellis.api.types import header_json, hx, proof_json
-from trellis.app.modules.identity import ResolutionError, error_result, parse_iso_time, resolution_result, resolve
+from trellis.app.modules.identity import (
+    DID_LD_JSON,
+    ResolutionError,
+    error_result,
+    parse_iso_time,
+    resolution_result,
+    resolve,
+)
 from trellis.core.codec import encode
 from trellis.core.ledger.block import Header
 from trellis.node.node import Node
 
 RESOLUTION_MEDIA_TYPE = 'application/ld+json;profile="https://w3id.org/did-resolution"'
-_STATUS = {"invalidDid": 400, "notFound": 404, "methodNotSupported": 501, "invalidOptions": 400}
+_STATUS = {
+    "invalidDid": 400,
+    "notFound": 404,
+    "methodNotSupported": 501,
+    "invalidOptions": 400,
+    "representationNotSupported": 406,
+}
+_RESULT_TYPES = {"application/ld+json", "application/json", "*/*", "application/*"}
+
+
+def wants_document(accept: str) -> bool:
+    """True when ``accept`` prefers the bare DID document (``application/did+ld+json``) to the resolution
+    result: the media range of the highest ``q`` decides, the first listed among equals; none known: the result."""
+    best_q, document = -1.0, False
+    for part in accept[:1024].split(","):
+        fields = [f.strip() for f in part.split(";")]
+        media = fields[0].lower()
+        q = 1.0
+        for f in fields[1:]:
+            name, _, value = f.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if media == DID_LD_JSON:
+            kind = True
+        elif media in _RESULT_TYPES:
+            kind = False
+        else:
+            continue
+        if q > best_q:
+            best_q, document = q, kind
+    return document and best_q > 0
+
+
 _MAX_DID = 160
 
 
@@ -62,6 +111,12 @@ class DidResolver:
             except (ValueError, OverflowError, OSError):
                 return _failure("invalidOptions", "versionTime must be an ISO 8601 date-time with a zone")
         want_proof = q.get("proof", "").lower() in ("1", "true", "yes")
+        bare = wants_document(request.headers.get("Accept", ""))
+        if bare and want_proof:
+            return _failure(
+                "representationNotSupported",
+                f"proof=true answers a DID Resolution result ({RESOLUTION_MEDIA_TYPE}), not {DID_LD_JSON}",
+            )
         app = self.node.app
         chain_id = app.params.chain_id
         proofs: list[dict[str, Any]] = []
@@ -87,6 +142,11 @@ class DidResolver:
         except ResolutionError as exc:
             return _failure(exc.code, exc.detail)
         body = resolution_result(chain_id, res)
+        status = 410 if res.version.document is None else 200
+        if bare:
+            resp = web.Response(status=status, body=msgspec.json.encode(body["didDocument"]))
+            resp.headers["Content-Type"] = DID_LD_JSON
+            return resp
         if header is not None:
             body["didStateProof"] = {
                 "height": header.height,
@@ -94,7 +154,7 @@ class DidResolver:
                 "header_hex": hx(encode(header)),
                 "entries": proofs,
             }
-        return _answer(410 if res.version.document is None else 200, body)
+        return _answer(status, body)
 
 
 OPENAPI_PATHS: dict[str, Any] = {
@@ -106,12 +166,26 @@ OPENAPI_PATHS: dict[str, Any] = {
                 {"name": "versionId", "in": "query", "required": False, "schema": {"type": "string"}},
                 {"name": "versionTime", "in": "query", "required": False, "schema": {"type": "string"}},
                 {"name": "proof", "in": "query", "required": False, "schema": {"type": "boolean"}},
+                {
+                    "name": "Accept",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string"},
+                    "description": f"{DID_LD_JSON} for the bare DID document; otherwise a resolution result",
+                },
             ],
             "responses": {
-                code: {"description": text, "content": {RESOLUTION_MEDIA_TYPE: {"schema": {"type": "object"}}}}
+                code: {
+                    "description": text,
+                    "content": {
+                        RESOLUTION_MEDIA_TYPE: {"schema": {"type": "object"}},
+                        **({DID_LD_JSON: {"schema": {"type": "object"}}} if code in ("200", "410") else {}),
+                    },
+                }
                 for code, text in (
                     ("200", "Resolved"),
                     ("410", "Deactivated"),
+                    ("406", "representationNotSupported (proof=true with Accept: application/did+ld+json)"),
                     ("400", "invalidDid or invalidOptions"),
                     ("404", "notFound"),
                     ("501", "methodNotSupported"),

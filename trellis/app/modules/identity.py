@@ -33,9 +33,15 @@ def public_key_multibase(public_key: bytes) -> str:
 
 
 def iso_time(ms: int) -> str:
-    """Block time as an ISO 8601 / XML Schema dateTime in UTC (milliseconds only when not zero)."""
-    t = datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{t}.{ms % 1000:03d}Z" if ms % 1000 else f"{t}Z"
+    """Block time as an XML Schema dateTime in UTC to the whole second (``2026-11-26T12:00:00Z``): DID
+    Resolution forbids sub-second precision in ``created``/``updated``/``nextUpdate``, so milliseconds are
+    dropped (truncated, never rounded up, so the time shown is never later than the block's)."""
+    return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def whole_second(ms: int) -> int:
+    """``ms`` truncated to the second: the precision at which versions are dated and selected by time."""
+    return ms - ms % 1000
 
 
 def parse_iso_time(text: str) -> int:
@@ -113,7 +119,7 @@ def resolve(
     get: Get, chain_id: str, did: str, version_id: int | None = None, version_time_ms: int | None = None
 ) -> Resolution:
     """Resolve ``did``: the current version, version ``version_id``, or the version in force at
-    ``version_time_ms`` (the latest whose block time is at or before it). At most ``O(log versions)`` reads.
+    ``version_time_ms`` (the latest whose block time is at or before it, both taken to the whole second). At most ``O(log versions)`` reads.
 
     Raises:
         ResolutionError: ``invalidDid``, ``methodNotSupported`` or ``notFound`` (also for a version that does not
@@ -132,13 +138,17 @@ def resolve(
             raise ResolutionError("notFound", f"{did} has versions 1 to {rec.version_id}")
         n = version_id
     elif version_time_ms is not None:
-        lo, hi = 1, rec.version_id  # find the last version with time_ms <= version_time_ms
+        # Versions are dated to the second (their metadata shows no more), so the one in force at a time is
+        # the last whose block time, truncated to the second, is at or before that time truncated likewise:
+        # resolving at a version's own ``updated`` gives that version, even with a later block in that second.
+        at = whole_second(version_time_ms)
+        lo, hi = 1, rec.version_id  # find the last version with whole_second(time_ms) <= at
         first = _version(get, did_id, 1)
-        if first.time_ms > version_time_ms:
+        if whole_second(first.time_ms) > at:
             raise ResolutionError("notFound", f"{did} did not exist at {iso_time(version_time_ms)}")
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            if _version(get, did_id, mid).time_ms <= version_time_ms:
+            if whole_second(_version(get, did_id, mid).time_ms) <= at:
                 lo = mid
             else:
                 hi = mid - 1
