@@ -15,12 +15,30 @@ import pytest
 from trellis.abci import CheckedTx
 from trellis.app.application import TrellisApp
 from trellis.core.codec import encode
-from trellis.core.consensus.machine import NIL, Step, Timeouts, proposer_of
+from trellis.core.consensus.machine import (
+    MAX_BUFFERED_PROPOSALS_PER_PROPOSER,
+    MAX_ROUND_AHEAD,
+    NIL,
+    ProposalReceived,
+    Step,
+    Timeouts,
+    proposer_of,
+)
+from trellis.core.consensus.messages import SignedProposal
+from trellis.core.crypto.merkle import merkle_root
 from trellis.core.crypto.suite import ED25519, address_of
 from trellis.core.execution.block import ExecutedBlock
 from trellis.core.ledger.block import Block, Commit, CommitSig, block_hash
-from trellis.core.ledger.tx import KvPut, TxBody, sign_tx
-from trellis.core.ledger.votes import PRECOMMIT, PREVOTE, SignedVote, Vote, vote_signing_bytes
+from trellis.core.ledger.tx import KvPut, SignedTx, TxBody, sign_tx
+from trellis.core.ledger.votes import (
+    PRECOMMIT,
+    PREVOTE,
+    Proposal,
+    SignedVote,
+    Vote,
+    proposal_signing_bytes,
+    vote_signing_bytes,
+)
 from trellis.core.params import ChainParams, Genesis, GenesisAccount, GenesisValidator, params_from_genesis
 from trellis.keys.signer import MemorySigner
 from trellis.node.consensus_driver import ConsensusDriver, Network, NoNetwork
@@ -33,6 +51,7 @@ from trellis.node.wire import (
     BlocksMsg,
     CommittedBlock,
     CompactProposalMsg,
+    ProposalMsg,
     StatusMsg,
     VoteMsg,
     WireMsg,
@@ -604,3 +623,88 @@ def test_a_block_that_cannot_be_stored_stops_the_driver_and_reports_a_fatal_erro
     store.fail = False
     node.timers.advance(10 * EMPTY_BLOCK_MS)
     assert node.height == 1
+
+
+# -- proposals for the next height ------------------------------------------------------------------------------
+FOUR = [MemorySigner(bytes([0x40 + i]) * 32) for i in range(4)]
+
+
+def _four_params(max_block_bytes: int = 32 * 1024 * 1024) -> ChainParams:
+    genesis = make_params(FOUR).genesis
+    return params_from_genesis(
+        msgspec.structs.replace(
+            genesis, limits=msgspec.structs.replace(genesis.limits, max_block_bytes=max_block_bytes)
+        )
+    )
+
+
+def _next_height_proposal(
+    node: Harness,
+    round_: int,
+    signer: MemorySigner | None = None,
+    txs: list[bytes] = (),
+    time_ms: int = 0,  # type: ignore[assignment]
+) -> ProposalMsg:
+    """A proposal for height 2 (the follower is at height 1), signed by ``signer`` (default: that round's
+    proposer)."""
+    by_addr = {address_of(ED25519, s.public_key): s for s in FOUR}
+    signer = signer or by_addr[proposer_of(node.driver.state, 2, round_)]
+    builder = TrellisApp(node.app.params, ChainStore(MemoryStore()))
+    built = builder.prepare_proposal([], GENESIS_MS + 1 + time_ms, address_of(ED25519, signer.public_key)).block
+    decoded = [msgspec.msgpack.decode(t, type=SignedTx) for t in txs]
+    header = msgspec.structs.replace(built.header, height=2, tx_count=len(txs), tx_root=merkle_root(ED25519, list(txs)))
+    p = Proposal(chain_id=CHAIN, height=2, round=round_, pol_round=-1, block_hash=block_hash(ED25519, header))
+    sp = SignedProposal(
+        proposal=p,
+        proposer=address_of(ED25519, signer.public_key),
+        signature=signer.sign(proposal_signing_bytes(p)),
+        block=Block(header=header, txs=decoded),
+    )
+    return ProposalMsg(proposal=sp)
+
+
+def _buffered_proposals(node: Harness) -> list[SignedProposal]:
+    return [ev.proposal for ev in node.driver.state.buffered if isinstance(ev, ProposalReceived)]
+
+
+def _follower_of_four(max_block_bytes: int = 32 * 1024 * 1024) -> Harness:
+    node = make_node(_four_params(max_block_bytes), signer=None)
+    node.driver.start()
+    assert node.driver.state.height == 1
+    return node
+
+
+def test_a_next_height_proposal_signed_by_a_validator_not_proposing_that_round_is_not_kept() -> None:
+    node = _follower_of_four()
+    by_addr = {address_of(ED25519, s.public_key): s for s in FOUR}
+    other = next(s for a, s in by_addr.items() if a != proposer_of(node.driver.state, 2, 0))
+    node.frame(_next_height_proposal(node, 0, signer=other))
+    assert _buffered_proposals(node) == []
+    node.frame(_next_height_proposal(node, 0))
+    assert len(_buffered_proposals(node)) == 1
+
+
+def test_next_height_proposals_are_kept_at_most_twice_per_proposer_and_once_each() -> None:
+    node = _follower_of_four()
+    # Every round of height 2 up to the machine's horizon, each proposer signing its own rounds, several blocks.
+    for r in reversed(range(MAX_ROUND_AHEAD + 8)):  # the farthest first
+        for t in range(3):
+            node.frame(_next_height_proposal(node, r, time_ms=t))
+            node.frame(_next_height_proposal(node, r, time_ms=t))  # a re-send
+    kept = _buffered_proposals(node)
+    per_proposer: dict[bytes, int] = {}
+    for sp in kept:
+        per_proposer[sp.proposer] = per_proposer.get(sp.proposer, 0) + 1
+    assert per_proposer and max(per_proposer.values()) == MAX_BUFFERED_PROPOSALS_PER_PROPOSER
+    assert len({sp.proposal for sp in kept}) == len(kept)
+    assert all(sp.proposal.round <= MAX_ROUND_AHEAD for sp in kept)
+    assert node.net.disconnects == []
+
+
+def test_a_proposal_over_max_block_bytes_is_refused_before_the_machine_keeps_it() -> None:
+    node = _follower_of_four(max_block_bytes=1024)
+    big = kv_tx(0, b"x" * 2000)
+    node.frame(_next_height_proposal(node, 0, txs=[big]))
+    assert _buffered_proposals(node) == []
+    ((peer, reason),) = node.net.disconnects
+    assert peer == PEER and "max_block_bytes" in reason

@@ -372,7 +372,9 @@ class ConsensusDriver:
         elif isinstance(msg, ProposalMsg):
             p = msg.proposal.proposal
             block = msg.proposal.block
-            if merkle_root(self.suite, [encode(tx) for tx in block.txs]) != block.header.tx_root:
+            raws = [encode(tx) for tx in block.txs]
+            self._check_block_bytes(raws)
+            if merkle_root(self.suite, raws) != block.header.tx_root:
                 raise InvalidBlock("bad_tx_root", "the proposal's transactions do not match its header's tx_root")
             self._note_height(peer_id, p.height - 1)
             key = (p.height, p.round, msg.proposal.proposer, p.block_hash)
@@ -556,6 +558,7 @@ class ConsensusDriver:
             else:
                 txs.append(c.tx)
             known.append(c)
+        self._check_block_bytes(raws)
         if merkle_root(self.suite, raws) != msg.block_header.tx_root:
             # The signed header is genuine but the body is not its block: a faulty relay, not a faulty proposer.
             # Refused here, it cannot take the round's proposal slot in the machine and turn it into a nil vote.
@@ -574,6 +577,12 @@ class ConsensusDriver:
         self.stats.proposals_rebuilt += 1
         self.stats.txs_known += sum(c is not None for c in known)
         self._feed(ProposalReceived(sp))
+
+    def _check_block_bytes(self, raws: Sequence[bytes]) -> None:
+        """Refuse a proposal body over ``max_block_bytes`` before the machine sees (or buffers) it: no valid
+        block is that large, and the machine's bound on buffered proposals per proposer counts blocks."""
+        if sum(map(len, raws)) > self.params.limits.max_block_bytes:
+            raise InvalidBlock("too_large", "the proposal's transactions exceed max_block_bytes")
 
     def _send_compact(self, sp: SignedProposal) -> None:
         if self._solo:

@@ -33,6 +33,9 @@ MAX_ROUND_AHEAD = 64
 """Messages for rounds further ahead of the current one are dropped (bounds memory under attack)."""
 MAX_BUFFERED = 4096
 """Most messages for the next height kept until the machine gets there."""
+MAX_BUFFERED_PROPOSALS_PER_PROPOSER = 2
+"""Most proposals for the next height kept per proposer (each signed by the proposer of its round; the shell
+refuses a block over ``max_block_bytes`` before the machine sees it, so this also bounds a proposer's bytes)."""
 
 
 class Step(IntEnum):
@@ -393,7 +396,7 @@ def _on_proposal(state: ConsensusState, ev: ProposalReceived, effects: list[Effe
     if p.chain_id != state.chain_id:
         return
     if p.height == state.height + 1:
-        if sp.proposer in state.keys and verify_proposal_signature(state.suite, state.keys[sp.proposer], header_of(sp)):
+        if _may_buffer_proposal(state, sp):
             _buffer(state, ev)
         return
     if p.height != state.height or p.round > state.round + MAX_ROUND_AHEAD or p.pol_round >= p.round:
@@ -415,6 +418,22 @@ def _on_proposal(state: ConsensusState, ev: ProposalReceived, effects: list[Effe
         return
     state.proposals[p.round] = sp
     _request_check(state, sp.block, bid, effects)
+
+
+def _may_buffer_proposal(state: ConsensusState, sp: SignedProposal) -> bool:
+    """Whether a proposal for the next height is kept until the machine gets there: signed by the proposer of
+    its (height, round), a round the machine may reach, not kept already, and within its proposer's bound."""
+    p = sp.proposal
+    if p.round > MAX_ROUND_AHEAD or p.pol_round >= p.round or sp.proposer != proposer_of(state, p.height, p.round):
+        return False
+    kept = [
+        ev.proposal.proposal
+        for ev in state.buffered
+        if isinstance(ev, ProposalReceived) and ev.proposal.proposer == sp.proposer
+    ]
+    if p in kept or len(kept) >= MAX_BUFFERED_PROPOSALS_PER_PROPOSER:
+        return False
+    return verify_proposal_signature(state.suite, state.keys[sp.proposer], header_of(sp))
 
 
 def _report_double_proposal(
