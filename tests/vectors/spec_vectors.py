@@ -328,7 +328,8 @@ def genesis_documents() -> list[tuple[str, dict[str, Any]]]:
         "limits": {"max_tx_bytes": 4_096},
         "contracts": {"gas_price": 5},
     }
-    return [("minimal", minimal), ("full", full), ("partial", partial)]
+    bench = {**minimal, "chain_id": "genesis-bench", "bench_network": True}
+    return [("minimal", minimal), ("full", full), ("partial", partial), ("bench_network", bench)]
 
 
 def genesis_vectors() -> dict[str, Any]:
