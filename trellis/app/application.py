@@ -10,7 +10,7 @@ from collections.abc import Container, Sequence
 
 import msgspec
 
-from trellis.abci import CheckedTx
+from trellis.abci import CheckedTx, refusal
 from trellis.app.modules.accounts import involved_addresses, read_account
 from trellis.app.modules.contracts.query import query_host, run_query
 from trellis.app.modules.membership import CertView, PeerMembership, certs_of, membership_of, peer_membership
@@ -301,7 +301,7 @@ class TrellisApp:
             try:
                 decoded.append(self._decode_checked(raw, None if hashes is None else hashes[i]))
             except InvalidTransaction as exc:
-                decoded.append(exc)
+                decoded.append(refusal(exc))  # not the caught exception: its traceback would keep the batch
         positions = iter(self.store.tx_positions([c.hash for c in decoded if isinstance(c, CheckedTx)]))
         out: list[CheckedTx | InvalidTransaction] = []
         pending: list[int] = []
@@ -324,7 +324,7 @@ class TrellisApp:
                     _check_member(members, c)
                     self._check_registration(c)
                 except InvalidTransaction as exc:
-                    out.append(exc)
+                    out.append(refusal(exc))
                     continue
             out.append(c)
             pending.append(len(out) - 1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
-from trellis.abci import CheckedTx
+from trellis.abci import CheckedTx, refusal
 from trellis.core.errors import InvalidTransaction
 
 
@@ -84,7 +84,7 @@ class Mempool:
                 self._add(c, committed)
                 out.append(None)
             except InvalidTransaction as exc:
-                out.append(exc)
+                out.append(refusal(exc))  # the caught one's traceback would keep this batch alive in a cycle
         return out
 
     def _add(self, checked: CheckedTx, committed: dict[bytes, int] | None) -> None:
