@@ -584,7 +584,7 @@ def cmd_net_up(args: argparse.Namespace) -> int:
         load_network,
         running_pid,
         start_node,
-        stop_node,
+        stop_started,
         wait_ready,
     )
 
@@ -621,11 +621,18 @@ def cmd_net_up(args: argparse.Namespace) -> int:
     if args.foreground:
         for name, proc in procs.items():
             threading.Thread(target=relay, args=(name, proc), daemon=True).start()
+    started = [n for n in nodes if n.name in procs]
+
+    def stop_ours() -> None:
+        # Only the processes this invocation started: a node that was already running was started by
+        # someone else, who will stop it.
+        for n in started:
+            stop_started(n, procs[n.name])
+
     try:
         wait_ready(nodes, procs)
     except TrellisError:
-        for node in nodes:
-            stop_node(node)
+        stop_ours()
         raise
     _out(
         args,
@@ -641,10 +648,9 @@ def cmd_net_up(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     while not stop.is_set() and all(p.poll() is None for p in procs.values()):
         stop.wait(0.5)
-    print("stopping the network...", flush=True)
-    for node in nodes:
-        stop_node(node)
-    print("network stopped", flush=True)
+    print("stopping the nodes started here...", flush=True)
+    stop_ours()
+    print("stopped " + (", ".join(n.name for n in started) or "nothing"), flush=True)
     return 0
 
 

@@ -203,23 +203,59 @@ def _pid_file(node: NetNode) -> Path:
     return node.home / "node.pid"
 
 
+def _proc_state(pid: int) -> str | None:
+    """The process state letter from ``/proc/PID/stat`` (``R``, ``S``, ``Z``...), None if the process is gone or
+    there is no procfs."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()  # the command name in (...) may hold spaces
+    return fields[0] if fields else None
+
+
 def _alive(pid: int) -> bool:
+    """True while ``pid`` is a running process: a zombie (killed, not yet reaped by its parent) is not alive,
+    though ``kill(pid, 0)`` still succeeds on it."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
+    if Path("/proc/self").exists():
+        return _proc_state(pid) not in (None, "Z", "X")
     return True
 
 
+def _runs_node(pid: int, home: Path) -> bool:
+    """True if process ``pid`` is ``trellis node start`` for ``home`` (read from ``/proc/PID/cmdline``), so that
+    a stale pid file whose pid now belongs to another program is never taken for our node, nor signalled.
+    Without procfs, any live process is taken at its word."""
+    proc = Path(f"/proc/{pid}")
+    if not Path("/proc/self").exists():
+        return True
+    try:
+        argv = [a.decode(errors="replace") for a in (proc / "cmdline").read_bytes().split(b"\0") if a]
+        cwd = os.readlink(proc / "cwd")
+    except OSError:
+        return False
+    if not any(argv[i : i + 2] == ["node", "start"] for i in range(len(argv))):
+        return False
+    homes = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--home"]
+    homes += [a.removeprefix("--home=") for a in argv if a.startswith("--home=")]
+    want = home.resolve()
+    return any(Path(os.path.join(cwd, h)).resolve() == want for h in homes)
+
+
 def running_pid(node: NetNode) -> int | None:
-    """The pid of the node's process if it is running."""
+    """The pid of the node's process if it is running: the pid file names a live process (not a zombie) that is
+    ``trellis node start`` for this node's home."""
     try:
         pid = int(_pid_file(node).read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if _alive(pid) else None
+    return pid if _alive(pid) and _runs_node(pid, node.home) else None
 
 
 def start_node(node: NetNode, *, foreground_output: bool = False) -> subprocess.Popen[bytes]:
@@ -257,6 +293,26 @@ def wait_ready(nodes: list[NetNode], procs: dict[str, subprocess.Popen[bytes]], 
             raise HomeError(f"not ready after {timeout_s:.0f} s: {', '.join(n.name for n in pending)}")
         if pending:
             time.sleep(0.1)  # polling readiness, bounded by the deadline
+
+
+def stop_started(node: NetNode, proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> bool:
+    """Stop a node process that this program started (``proc``, from ``start_node``): SIGTERM, wait (SIGKILL
+    after ``timeout_s``), reap it, and remove the pid file if it still names it. Nothing else is signalled.
+    Returns False if it had already exited."""
+    was_running = proc.poll() is None
+    if was_running:
+        proc.terminate()
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    try:
+        if int(_pid_file(node).read_text().strip()) == proc.pid:
+            _pid_file(node).unlink()
+    except (OSError, ValueError):
+        pass
+    return was_running
 
 
 def stop_node(node: NetNode, timeout_s: float = 20.0) -> bool:
