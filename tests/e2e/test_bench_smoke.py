@@ -45,10 +45,53 @@ def test_bench_completes_and_reports_sane_fields(tmp_path: Path) -> None:
     (rate,) = run["rates"]
     assert rate["offered_tps"] == 300
     assert 0 < rate["committed_txs"] <= rate["offered_txs"]
+    # Plain transfers between funded accounts all succeed: none fails in a block, none counts twice.
+    assert (rate["failed_txs"], rate["failed_codes"]) == (0, {})
+    assert rate["committed_txs"] + rate["failed_txs"] <= rate["offered_txs"] - rate["rejected_txs"]
     assert rate["committed_tps"] > 0
     assert 0 < rate["latency_ms"]["p50"] <= rate["latency_ms"]["p99"] <= rate["latency_ms"]["max"]
     assert 0 < rate["committed_over_ceiling"] < 10
+    assert run["ratio_baseline"]["kind"] == "verify_ceiling"
+    assert rate["committed_over_baseline"] == rate["committed_over_ceiling"]
+    assert run["config"]["signature_checks"] is True
     assert {"decode", "verify", "execute", "state_commitment", "store"} <= set(run["stages_us_per_tx_node0"])
     assert all(v and v > 0 for v in run["rss_peak_mb"].values())
     assert Path(report["files"]["json"]).is_file()
     assert Path(report["files"]["png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_without_signature_checks_runs_on_its_bench_network_and_names_no_ceiling(tmp_path: Path) -> None:
+    # The nodes start with [bench] skip_signature_checks only because `trellis bench` marks its genesis.
+    out = tmp_path / "results"
+    res = subprocess.run(
+        trellis_cmd(
+            "bench",
+            "--no-signature-checks",
+            "--validators",
+            "1",
+            "--rates",
+            "300",
+            "--duration",
+            "1",
+            "--accounts",
+            "50",
+            "--ceiling-seconds",
+            "0.1",
+            "--no-plot",
+            "--out",
+            str(out),
+            "--json",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    (run,) = json.loads(res.stdout)["runs"]
+    (rate,) = run["rates"]
+    assert run["config"]["signature_checks"] is False
+    assert run["config"]["verifier"] == "NONE-bench-only-signatures-not-checked"
+    assert rate["committed_txs"] > 0 and rate["failed_txs"] == 0
+    # No signature-checking run of this configuration in the report: no ratio, and never one to the ceiling.
+    assert run["ratio_baseline"]["kind"] == "none"
+    assert rate["committed_over_baseline"] is None and rate["committed_over_ceiling"] is None

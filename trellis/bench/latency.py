@@ -62,15 +62,19 @@ def run(urls: list[str], chain_id: str, rate: float, duration: float, timeout: f
         req.add_header("Content-Type", "application/octet-stream")
         try:
             with urllib.request.urlopen(req, timeout=timeout + 5) as r:
-                status = json.loads(r.read())["status"]
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+                answer = json.loads(r.read())
+            status = answer["status"]
+            code = (answer.get("receipt") or {}).get("code") if status == "committed" else None
+        except (urllib.error.URLError, OSError, ValueError, KeyError, AttributeError) as exc:
             with lock:
                 failures.append(str(exc))
             return
         done = time.monotonic()
         with lock:
-            if status == "committed":
+            if status == "committed" and code == 0:  # committed with a failing receipt is not a success
                 latencies.append((done - scheduled) * 1000)
+            elif status == "committed":
+                failures.append(f"committed with receipt code {code}")
             else:
                 failures.append(status)
 

@@ -11,8 +11,13 @@ Method:
   waits for the node, so a slow node does not slow the offered load (no coordinated omission). Latency runs
   from each transaction's *scheduled* send time to the moment its block arrives on the commit stream
   (``GET /v1/commits/stream`` of node0).
-- Committed TPS counts transactions seen committed on the stream, over the time from the first scheduled send
-  to the last commit.
+- Committed TPS counts transactions seen committed on the stream with receipt code 0 (success), over the time
+  from the first scheduled send to the last such commit. Transactions in a block with another code are
+  reported apart (``failed_txs``, ``failed_codes``), never as throughput; those refused at admission are
+  ``rejected_txs``.
+- Ratios name their baseline (``ratio_baseline``): the verification ceiling for a run that checks signatures;
+  for a run without signature checks, the peak of the signature-checking run of the same configuration in
+  the same report (``label_ratios``).
 - The ceiling is the chain suite's signature verifications per second (Ed25519, or SM2 with ``--suite sm``)
   on all cores with the node's own verifier (``CpuPoolVerifier``); the scaling table repeats it for 1..N
   worker processes. With ``--suite sm`` the network runs an sm genesis and the bench signs with SM2 keys.
@@ -224,14 +229,63 @@ class _Progress:
         sys.stderr.flush()
 
 
+class CommitTally:
+    """What the commit stream says of the transactions a rate sent: each one seen in a block either succeeded
+    (receipt code 0: counted as committed, with its latency) or failed (another code: counted apart, by code,
+    never as throughput). Transactions the bench did not send, or saw already, are ignored."""
+
+    def __init__(self, sched: dict[bytes, float]) -> None:
+        self.sched = sched
+        """Hash -> scheduled send time of each transaction not yet seen in a block."""
+        self.latencies: list[float] = []
+        """Seconds from scheduled send to commit, one per successful transaction."""
+        self.commit_times: list[float] = []
+        """When each successful transaction was seen committed."""
+        self.failed: dict[int, int] = {}
+        """Receipt code -> transactions committed in a block with that (non-zero) code."""
+
+    @property
+    def succeeded(self) -> int:
+        """Transactions committed with receipt code 0."""
+        return len(self.latencies)
+
+    @property
+    def failed_total(self) -> int:
+        """Transactions committed with a non-zero receipt code."""
+        return sum(self.failed.values())
+
+    @property
+    def seen(self) -> int:
+        """Transactions of this rate seen in a block, whatever their code."""
+        return self.succeeded + self.failed_total
+
+    def block(self, line: dict[str, Any], now: float) -> None:
+        """Take one line of ``GET /v1/commits/stream`` (``txs`` and their receipt ``codes``), seen at ``now``.
+
+        Raises:
+            ValueError: the line's ``txs`` and ``codes`` differ in length.
+        """
+        txs, codes = line["txs"], line["codes"]
+        if len(txs) != len(codes):
+            raise ValueError(f"commit stream line has {len(txs)} transactions but {len(codes)} receipt codes")
+        for h, code in zip(txs, codes, strict=True):
+            t = self.sched.pop(bytes.fromhex(h[2:]), None)
+            if t is None:
+                continue
+            if code == 0:
+                self.latencies.append(now - t)
+                self.commit_times.append(now)
+            else:
+                self.failed[code] = self.failed.get(code, 0) + 1
+
+
 async def _drive(
     urls: list[str], by_node: list[list[tuple[bytes, bytes]]], rate: float, duration: float, drain: float, label: str
 ) -> dict[str, Any]:
     """Send each node's transactions at ``rate`` in total; return throughput and latency."""
     total = sum(len(x) for x in by_node)
     sched: dict[bytes, float] = {}
-    latencies: list[float] = []
-    commit_times: list[float] = []
+    tally = CommitTally(sched)
     progress = _Progress(label)
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
@@ -251,12 +305,8 @@ async def _drive(
                 del pending[: end + 1]
                 now = loop.time()
                 for line in lines:
-                    for h in json.loads(line)["txs"]:
-                        t = sched.pop(bytes.fromhex(h[2:]), None)
-                        if t is not None:
-                            latencies.append(now - t)
-                            commit_times.append(now)
-                if len(latencies) >= total:
+                    tally.block(json.loads(line), now)
+                if tally.seen >= total:
                     done.set()
                     return
             errors.insert(0, "the commit stream ended before every transaction was seen committed")
@@ -352,13 +402,13 @@ async def _drive(
                     sent += len(chunk)
             tick += 1
             if tick % 25 == 0:
-                progress.show(sent, total, len(latencies))
+                progress.show(sent, total, tally.seen)
         for q in queues:
             q.put_nowait(None)
         send_end = loop.time()
         deadline = send_end + drain
         while not done.is_set() and loop.time() < deadline:
-            progress.show(sent, total, len(latencies))
+            progress.show(sent, total, tally.seen)
             try:
                 await asyncio.wait_for(done.wait(), 0.25)
             except TimeoutError:
@@ -371,10 +421,10 @@ async def _drive(
             errors.insert(0, f"commit stream failed: {listener.exception()!r}")
         listener.cancel()
         stream.close()
-    lat = sorted(latencies)
+    lat = sorted(tally.latencies)
     committed = len(lat)
-    elapsed = (max(commit_times) - t0) if commit_times else float("nan")
-    tps = committed / elapsed if commit_times else 0.0
+    elapsed = (max(tally.commit_times) - t0) if tally.commit_times else float("nan")
+    tps = committed / elapsed if tally.commit_times else 0.0
 
     def pct(q: float) -> float:
         return round(lat[min(len(lat) - 1, int(q * (len(lat) - 1)))] * 1000, 1) if lat else float("nan")
@@ -384,6 +434,8 @@ async def _drive(
         "offered_txs": total,
         "send_seconds": round(send_end - t0, 3),
         "committed_txs": committed,
+        "failed_txs": tally.failed_total,
+        "failed_codes": {str(code): n for code, n in sorted(tally.failed.items())},
         "rejected_txs": rejected,
         "committed_tps": round(tps, 1),
         "latency_ms": {"p50": pct(0.50), "p95": pct(0.95), "p99": pct(0.99), "max": pct(1.0)},
@@ -490,6 +542,7 @@ def run_network_bench(cfg: BenchConfig, work_dir: Path, signer_pool: ProcessPool
             "validators": cfg.validators,
             "workload": cfg.workload,
             "signature_checks": not cfg.skip_signatures,
+            "suite": cfg.suite,
             "history_indexes": True,
             "accounts": cfg.accounts,
             "duration_s": cfg.duration_s,
@@ -692,10 +745,7 @@ def run_suite(
                 runs.append(run_network_bench(cfg, work_root / f"net{i}", signer_pool))
     finally:
         shutil.rmtree(work_root, ignore_errors=True)
-    for run in runs:
-        for r in run["rates"]:
-            r["committed_over_ceiling"] = round(r["committed_tps"] / ceiling, 3)
-        run["peak_over_ceiling"] = round(run["peak_committed_tps"] / ceiling, 3)
+    label_ratios(runs, ceiling)
     contract_overhead = None
     if any(cfg.workload == "contract" for cfg in configs):
         from trellis.app.modules.contracts.engine import measure_call_overhead
@@ -725,6 +775,57 @@ def run_suite(
     return report
 
 
+def label_ratios(runs: list[dict[str, Any]], ceiling: float) -> None:
+    """Give every run its ratios, each against a named baseline (``ratio_baseline``), in place.
+
+    A run that checks signatures is compared with the machine's signature-verification ceiling
+    (``committed_over_ceiling``, ``peak_over_ceiling``). A run without signature checks verifies nothing, so the
+    ceiling is no yardstick for it: it is compared with the peak of the signature-checking run of the same
+    configuration (validators, workload, suite, verifier workers) in the same report, or with nothing when the
+    report has none; its ``committed_over_ceiling`` is null. Every rate also gets ``committed_over_baseline``.
+    """
+    for run in runs:
+        cfg = run["config"]
+        if cfg["signature_checks"]:
+            baseline: dict[str, Any] = {
+                "kind": "verify_ceiling",
+                "what": "the machine's signature-verification ceiling (verifies/s, all cores)",
+                "value": ceiling,
+            }
+        else:
+            same = ("validators", "workload", "suite", "verifier_workers")
+            signed = next(
+                (
+                    other
+                    for other in runs
+                    if other["config"]["signature_checks"]
+                    and other["rates"]
+                    and all(other["config"].get(k) == cfg.get(k) for k in same)
+                ),
+                None,
+            )
+            if signed is not None:
+                baseline = {
+                    "kind": "signed_run",
+                    "what": f"peak committed tx/s of the signature-checking run {signed['label']!r}",
+                    "label": signed["label"],
+                    "value": signed["peak_committed_tps"],
+                }
+            else:
+                baseline = {
+                    "kind": "none",
+                    "what": "no signature-checking run of this configuration in this report",
+                    "value": None,
+                }
+        run["ratio_baseline"] = baseline
+        value = baseline["value"]
+        for r in run["rates"]:
+            r["committed_over_baseline"] = round(r["committed_tps"] / value, 3) if value else None
+            r["committed_over_ceiling"] = round(r["committed_tps"] / ceiling, 3) if cfg["signature_checks"] else None
+        run["peak_over_baseline"] = round(run["peak_committed_tps"] / value, 3) if value else None
+        run["peak_over_ceiling"] = round(run["peak_committed_tps"] / ceiling, 3) if cfg["signature_checks"] else None
+
+
 def _cost_model(scaling: dict[str, int], cores: int) -> str:
     one = scaling.get("1") or 1
     best = scaling.get(str(cores)) or one
@@ -743,15 +844,23 @@ def summary(report: dict[str, Any]) -> str:
         f"{report.get('suite', 'ed25519')} verification ceiling (all cores): {report['ceiling_verifies_per_s']:,.0f}/s   "
         f"by workers: {report['verifier_scaling']['verifies_per_s_by_workers']}",
         "",
-        f"{'run':<28}{'offered':>10}{'committed':>12}{'/ceiling':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}",
+        f"{'run':<28}{'offered':>10}{'committed':>12}{'failed':>8}{'/base':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}",
     ]
     for run in report["runs"]:
         for r in run["rates"]:
             lat = r["latency_ms"]
+            ratio = r.get("committed_over_baseline")
+            shown = "-" if ratio is None else f"{ratio:.2f}"
             lines.append(
-                f"{run['label']:<28}{r['offered_tps']:>10}{r['committed_tps']:>12,.0f}{r['committed_over_ceiling']:>10.2f}"
-                f"{lat['p50']:>9}{lat['p95']:>9}{lat['p99']:>9}"
+                f"{run['label']:<28}{r['offered_tps']:>10}{r['committed_tps']:>12,.0f}{r.get('failed_txs', 0):>8}"
+                f"{shown:>8}{lat['p50']:>9}{lat['p95']:>9}{lat['p99']:>9}"
             )
+            if r.get("failed_codes"):
+                lines.append(f"  failed in blocks by receipt code: {r['failed_codes']} (not counted as committed)")
+        base = run.get("ratio_baseline")
+        if base is not None:
+            value = "" if base["value"] is None else f" = {base['value']:,.0f}"
+            lines.append(f"  /base is against {base['what']}{value}")
         if run["config"]["workload"] == "notary":
             recs = ", ".join(f"{r['offered_tps']}: {r['committed_records_per_s']:,.0f}" for r in run["rates"])
             lines.append(f"  notary records/s ({NOTARY_BATCH} per tx) by offered tx/s: {recs}")
