@@ -144,12 +144,40 @@ def test_only_governance_may_change_the_issuer_registry(actors: Any) -> None:
 
 def test_a_status_list_needs_a_registered_issuer_and_its_controller(actors: Any) -> None:
     f = Fixture(actors)
-    create = StatusCreate(list_id="l", size=64, purpose="revocation", issuer=UNIVERSITY.did)
+    create = StatusCreate(list_id="l", size=131072, purpose="revocation", issuer=UNIVERSITY.did)
     assert f.commit(actors.alice, create).code == ResultCode.UNAUTHORIZED
     f.authorise_university()
     assert f.commit(actors.bob, create).code == ResultCode.NOT_OWNER
     assert f.commit(actors.alice, create).code == ResultCode.OK
     assert f.commit(actors.alice, create).code == ResultCode.DUPLICATE
+
+
+def test_a_status_list_below_the_w3c_minimum_of_16_kib_is_refused_at_decoding() -> None:
+    from trellis.core.codec import decode, encode
+    from trellis.core.errors import DecodeError
+
+    for size in (8, 1024, 131064):
+        small = StatusCreate(list_id="l", size=size, purpose="revocation", issuer=UNIVERSITY.did)
+        with pytest.raises(DecodeError, match="131072"):
+            decode(encode(small), StatusCreate)
+    smallest = StatusCreate(list_id="l", size=131072, purpose="revocation", issuer=UNIVERSITY.did)
+    assert decode(encode(smallest), StatusCreate) == smallest
+
+
+def test_stored_chunks_have_the_sizes_the_spec_gives(fx: Fixture) -> None:
+    # docs/spec/credentials.md 3.2: chunk n holds bytes [2048 n, min(2048 (n + 1), size / 8)) of the bitstring.
+    from trellis.core.execution.credentials import CHUNK_BYTES, status_chunk_key
+
+    fx.create_list("odd", size=131072 + 8)
+    last = 131072 + 7
+    r = fx.commit(fx.actors.alice, StatusSet(list_id="odd", set_indexes=[0, CHUNK_BITS + 3, last]))
+    assert r.code == ResultCode.OK
+    assert CHUNK_BYTES == 2048 and CHUNK_BITS == 16384
+    stored = {n: fx.chain.state.get(status_chunk_key("odd", n)) for n in range(9)}
+    assert {n: len(v) for n, v in stored.items() if v is not None} == {0: 2048, 1: 2048, 8: 1}
+    assert stored[0] is not None and stored[0][0] == 0x80  # entry 0 is the left-most bit
+    assert stored[1] is not None and stored[1][0] == 0x10
+    assert stored[8] == b"\x01"
 
 
 def test_setting_a_bit_of_an_unknown_status_list_fails_with_its_own_code(fx: Fixture) -> None:
@@ -210,7 +238,7 @@ def test_a_revocation_refuses_the_credential_from_the_next_block_on(fx: Fixture)
 
 
 def test_a_suspension_can_be_lifted(fx: Fixture) -> None:
-    fx.create_list("uni-sus", "suspension", 1024)
+    fx.create_list("uni-sus", "suspension")
     cred, _ = fx.diploma(index=3, list_id="uni-sus", purpose="suspension")
     assert fx.commit(fx.actors.alice, StatusSet(list_id="uni-sus", set_indexes=[3])).code == ResultCode.OK
     assert _codes(verify_credential(cred, fx.view, DidKeyResolver())) == {"status": "suspended"}
@@ -422,7 +450,7 @@ def test_an_sm2_jcs_2025_credential_verifies_with_every_check(actors: Any) -> No
     f = Fixture(actors)
     r = f.commit(actors.carol, SetIssuer(did=issuer, types=[DEGREE], controller=actors.alice.address))
     assert r.code == ResultCode.OK
-    r = f.commit(actors.alice, StatusCreate(list_id="sm", size=64, purpose="revocation", issuer=issuer))
+    r = f.commit(actors.alice, StatusCreate(list_id="sm", size=131072, purpose="revocation", issuer=issuer))
     assert r.code == ResultCode.OK
     cred, disclosures = issue_credential(
         issuer=issuer,

@@ -23,7 +23,9 @@ StatusPurpose = Annotated[str, msgspec.Meta(pattern=r"^(revocation|suspension)\Z
 MAX_ISSUER_TYPES = 32
 MAX_STATUS_CHANGES = 1024
 """Most bit indexes one ``status_set`` may set plus clear."""
-MIN_STATUS_LIST_BITS = 8
+MIN_STATUS_LIST_BITS = 131072
+"""A list holds at least 131072 entries (16 KiB of bits): the minimum W3C Bitstring Status List requires, for
+herd privacy (a verifier fetching the list learns little about which credential it checks)."""
 MAX_STATUS_LIST_BITS = 2**23
 """A list holds at most 8 Mi entries (1 MiB of bits, 512 chunks)."""
 
@@ -45,7 +47,8 @@ class StatusCreate(CoreStruct, frozen=True, tag="credentials.status_create"):
     list_id: StatusListId
     """The new list's id (unique on the chain)."""
     size: Annotated[int, msgspec.Meta(ge=MIN_STATUS_LIST_BITS, le=MAX_STATUS_LIST_BITS, multiple_of=8)]
-    """Number of entries (bits); a multiple of 8. W3C recommends at least 131072 for herd privacy."""
+    """Number of entries (bits): a multiple of 8, from 131072 (the W3C Bitstring Status List minimum, 16 KiB)
+    to 2^23; smaller lists are refused when the transaction is decoded."""
     purpose: StatusPurpose
     """What a set bit means."""
     issuer: IssuerDid
