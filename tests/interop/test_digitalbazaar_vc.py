@@ -169,6 +169,27 @@ def test_digitalbazaars_verifier_refuses_an_altered_disclosure_list(tmp_path: Pa
     assert not result["verified"]
 
 
+def test_the_old_shape_with_disclosures_inside_the_credential_fails_in_digitalbazaars_verifier(
+    tmp_path: Path,
+) -> None:
+    # The root cause of issue 13's "Invalid signature": anything added to an issuer-signed credential breaks its
+    # proof in a standard verifier, which is why disclosures now travel beside it.
+    cred, disclosures = _diploma()
+    vp = make_presentation(
+        [({**cred, "disclosures": [disclosures["grade"]]}, [])],
+        holder=STUDENT.did,
+        verification_method=STUDENT.vm,
+        sign=STUDENT.sign,
+        cryptosuite=EDDSA,
+        challenge="c-123",
+        domain="verifier.example",
+    )
+    result = _digitalbazaar(tmp_path, presentation=vp, challenge="c-123", domain="verifier.example")["presentation"]
+    assert result["presentationProof"]["verified"]
+    assert [c["verified"] for c in result["credentials"]] == [False]
+    assert any("Invalid signature" in e for e in result["credentials"][0]["errors"]), result["credentials"]
+
+
 # --- clean-room eddsa-jcs-2022, from the W3C spec only ---------------------------------------------------------
 
 
