@@ -3,7 +3,9 @@
 One seed fixes everything: message delays, losses, duplicates, reordering, partitions, crashes, restarts and
 Byzantine behaviour. The same seed gives the same run. Invariants are checked as the run goes:
 - safety: no two honest nodes ever commit different blocks at the same height (checked on every commit);
-- liveness: after the network heals, every honest node commits new blocks within a bounded time.
+- liveness: after the network heals, every honest node commits new blocks within a bounded time;
+- durability: a crash is a power loss on the node's ``PowerLossDisk`` (only synced writes survive, plus what the
+  OS happened to flush), and the restarted node holds every block it had committed.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import heapq
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from trellis.app.application import TrellisApp
 from trellis.core.codec import encode
@@ -31,7 +34,8 @@ from trellis.node.privval import PrivValidator
 from trellis.node.wal import MemoryWal
 from trellis.node.wire import CompactProposalMsg, ProposalMsg, VoteMsg, WireMsg, decode_msg, encode_msg
 from trellis.storage.chain_store import ChainStore
-from trellis.storage.kv import MemoryStore
+from trellis.storage.kv import KVStore, SplitStore, StorageError
+from trellis.storage.power_loss import PowerLossDisk
 
 GENESIS_MS = 1_700_000_000_000
 
@@ -42,6 +46,10 @@ class SafetyViolation(AssertionError):
 
 class LivenessViolation(AssertionError):
     """The network healed but some honest node made no progress in time."""
+
+
+class DurabilityViolation(AssertionError):
+    """A node restarted after a power loss without a block it had committed."""
 
 
 @dataclass
@@ -64,7 +72,8 @@ class NetConditions:
 class SimNode:
     index: int
     signer: MemorySigner
-    store: MemoryStore
+    disk: PowerLossDisk
+    """The node's disk: a crash is a power loss, which keeps only what was synced (its restart recovers from that)."""
     wal: MemoryWal
     byzantine: str | None = None
     alive: bool = True
@@ -73,6 +82,9 @@ class SimNode:
     app: TrellisApp | None = None
     mempool: Mempool | None = None
     commits: dict[int, bytes] = field(default_factory=dict)
+    durable_state: bool = False
+    """``[node] durable_state``: drawn per node from the seed."""
+    store: KVStore | None = None
 
 
 class _Timers:
@@ -213,7 +225,10 @@ class Simulation:
         )
         self.params: ChainParams = params_from_genesis(genesis)
         byz = byzantine or {}
-        self.nodes = [SimNode(i, s, MemoryStore(), MemoryWal(), byzantine=byz.get(i)) for i, s in enumerate(signers)]
+        self.nodes = [SimNode(i, s, PowerLossDisk(), MemoryWal(), byzantine=byz.get(i)) for i, s in enumerate(signers)]
+        self._disk_rng = random.Random(f"disk-{seed}")  # its own stream: storage faults leave the others as they were
+        for node in self.nodes:
+            node.durable_state = self._disk_rng.random() < 0.5
         for node in self.nodes:
             self._boot(node)
 
@@ -260,7 +275,13 @@ class Simulation:
     def _boot(self, node: SimNode) -> None:
         node.generation += 1
         node.alive = True
-        app = TrellisApp(self.params, ChainStore(node.store))
+        node.store = SplitStore(Path(f"sim-{node.index}"), durable_state=node.durable_state, environments=node.disk)
+        try:
+            app = TrellisApp(self.params, ChainStore(node.store))
+        except StorageError as exc:
+            raise DurabilityViolation(f"seed {self.seed}: node {node.index} cannot reopen its store: {exc}") from exc
+        if app.info().height < max(node.commits, default=0):
+            raise DurabilityViolation(f"seed {self.seed}: node {node.index} restarted below a block it committed")
         mempool = Mempool(app.account_nonce, max_txs=10_000, max_bytes=10_000_000)
         net = _ByzantineNet(self, node) if node.byzantine else _Net(self, node)
         driver = ConsensusDriver(
@@ -282,6 +303,7 @@ class Simulation:
         node = self.nodes[i]
         node.alive = False
         node.driver = None
+        node.disk.power_loss(self._disk_rng)
 
     def restart(self, i: int) -> None:
         self._boot(self.nodes[i])
