@@ -21,6 +21,13 @@ Wire protocol, after the TLS handshake
     frame or any TLS or socket error closes that link, with its reason logged and counted; nothing a peer sends
     raises into the owner or stops the node.
 
+Floods
+    Before any TLS work, an inbound connection is closed at once when 128 handshakes are already pending, when
+    its source address already has 8 pending, or when that address opens connections faster than 16 a second
+    (burst 32); an inbound handshake must finish within ``inbound_handshake_timeout_s`` (3 s). Refusals are
+    counted in ``stats()``; the log gets at most 5 refusal lines per 10 s and then one line with the counts of
+    those not logged, so a flood of bad connections neither fills the disk nor keeps a member from linking.
+
 Tasks
     A reader callback on the listening socket accepts connections; there is one dial task per peer we dial
     (reconnecting with exponential backoff and jitter while the peer is away), one task per inbound link
@@ -39,7 +46,7 @@ import socket
 import ssl
 import struct
 import tempfile
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -69,6 +76,12 @@ _STREAM_LIMIT = 1024 * 1024  # StreamReader pauses the socket above twice this m
 _BATCH_BYTES = 1024 * 1024  # the writer stops batching once this many payload bytes are gathered
 _JOIN_LIMIT = 64 * 1024  # frames below this are copied into one buffer; larger ones are written as they are
 _MAX_PENDING_HANDSHAKES = 128  # inbound connections still in their TLS handshake; more are closed at once
+_MAX_PENDING_PER_HOST = 8  # of those, from one source address: a flood from one host cannot take them all
+_HOST_RATE_PER_S = 16.0  # new inbound connections per second one source address may open (token bucket) ...
+_HOST_BURST = 32  # ... with this burst; more are closed at once, before any TLS work
+_MAX_HOSTS_TRACKED = 4096  # source addresses whose buckets are remembered (least recently seen forgotten first)
+_REFUSAL_LOG_BURST = 5  # refusals logged one line each per interval; the rest are counted ...
+_REFUSAL_LOG_INTERVAL_S = 10.0  # ... and reported in one line at the end of the interval
 _ACCEPT_BATCH = 64  # connections accepted per wake-up of the listener
 _ACCEPT_PAUSE_S = 0.1  # after accept() fails (out of file descriptors), wait this long before accepting again
 _STOP_GRACE_S = 1.0  # how long stop() waits for TLS close_notify exchanges before aborting
@@ -81,7 +94,8 @@ class TransportStats(TypedDict):
     and ``bytes_out`` count frames handed to the socket, ``frames_dropped`` frames that ``send``/``broadcast``
     could not queue (queue full). ``refused`` counts connection attempts turned away, by reason code
     (``tls_handshake``, ``bad_certificate``, ``own_id``, ``not_allowed``, ``wrong_id``, ``wrong_direction``,
-    ``duplicate``, ``refused_by_peer``, ``bad_preamble``, ``too_many_handshakes``, ``stopping``); every
+    ``duplicate``, ``refused_by_peer``, ``bad_preamble``, ``too_many_handshakes``, ``host_handshakes``,
+    ``host_rate``, ``stopping``); every
     ``tls_handshake`` refusal is also counted in ``handshake_failures``. ``disconnects`` counts links closed
     after they were up, by reason code (``closed_by_peer``, ``connection_error``, ``write_error``,
     ``frame_too_large``, ``zero_length_frame``, ``truncated_frame``, ``disconnected``, ``stopping``,
@@ -110,6 +124,71 @@ class _Refusal(Exception):
         self.code = code
         self.reason = reason
         self.peer_id = peer_id
+
+
+class _HostLimits:
+    """Per source address: handshakes in progress and a token bucket of new connections, for at most
+    ``_MAX_HOSTS_TRACKED`` addresses (the least recently seen forgotten first)."""
+
+    def __init__(self) -> None:
+        self._pending: Counter[str] = Counter()
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # host -> (tokens, at)
+
+    def admit(self, host: str, now: float) -> str | None:
+        """Count a new connection from ``host``; the refusal code if it must be closed at once, else None (then
+        call ``done`` when its handshake is over)."""
+        tokens, at = self._buckets.pop(host, (float(_HOST_BURST), now))
+        tokens = min(float(_HOST_BURST), tokens + (now - at) * _HOST_RATE_PER_S)
+        code = None
+        if tokens < 1.0:
+            code = "host_rate"
+        else:
+            tokens -= 1.0  # every attempt counts, refused or not
+            if self._pending[host] >= _MAX_PENDING_PER_HOST:
+                code = "host_handshakes"
+            else:
+                self._pending[host] += 1
+        self._buckets[host] = (tokens, now)
+        while len(self._buckets) > _MAX_HOSTS_TRACKED:
+            self._buckets.popitem(last=False)
+        return code
+
+    def done(self, host: str) -> None:
+        """A handshake admitted by ``admit`` is over."""
+        self._pending[host] -= 1
+        if self._pending[host] <= 0:
+            del self._pending[host]
+
+
+class _LogLimiter:
+    """At most ``burst`` lines per ``interval_s``; what it holds back is counted by code for one summary line."""
+
+    def __init__(self, burst: int, interval_s: float) -> None:
+        self.burst = burst
+        self.interval_s = interval_s
+        self._window_start = float("-inf")
+        self._logged = 0
+        self.suppressed: Counter[str] = Counter()
+
+    def allow(self, code: str, now: float) -> bool:
+        """Whether to log a line now (a new interval starts once the last one is over)."""
+        if now - self._window_start >= self.interval_s:
+            self._window_start = now
+            self._logged = 0
+        if self._logged < self.burst:
+            self._logged += 1
+            return True
+        self.suppressed[code] += 1
+        return False
+
+    def window_end(self) -> float:
+        """When the current interval ends."""
+        return self._window_start + self.interval_s
+
+    def take_suppressed(self) -> Counter[str]:
+        """The counts held back since the last call, cleared."""
+        out, self.suppressed = self.suppressed, Counter()
+        return out
 
 
 @dataclass(eq=False)
@@ -175,6 +254,8 @@ class TlsTransport:
         backoff_initial_s, backoff_max_s: the reconnect delay starts at the first and doubles up to the second,
             with jitter (each delay is drawn from the upper half of its step).
         handshake_timeout_s: bound on TCP connect plus TLS handshake plus admission, each way.
+        inbound_handshake_timeout_s: bound on an inbound connection's TLS handshake (a connection that sends
+            nothing holds one of the few handshake places until then).
         rng: the source of backoff jitter (a fresh ``random.Random()`` by default).
 
     Raises:
@@ -201,6 +282,7 @@ class TlsTransport:
         backoff_initial_s: float = 0.1,
         backoff_max_s: float = 5.0,
         handshake_timeout_s: float = 10.0,
+        inbound_handshake_timeout_s: float = 3.0,
         rng: random.Random | None = None,
     ) -> None:
         if not is_valid_node_id(node_id):
@@ -217,6 +299,8 @@ class TlsTransport:
             )
         if handshake_timeout_s <= 0:
             raise ValueError(f"handshake_timeout_s must be positive, got {handshake_timeout_s}")
+        if inbound_handshake_timeout_s <= 0:
+            raise ValueError(f"inbound_handshake_timeout_s must be positive, got {inbound_handshake_timeout_s}")
 
         self.node_id = node_id
         self.listen_host = listen_host
@@ -243,6 +327,10 @@ class TlsTransport:
         self._backoff_initial = backoff_initial_s
         self._backoff_max = backoff_max_s
         self._handshake_timeout = handshake_timeout_s
+        self._inbound_timeout = inbound_handshake_timeout_s
+        self._hosts = _HostLimits()
+        self._refusal_log = _LogLimiter(_REFUSAL_LOG_BURST, _REFUSAL_LOG_INTERVAL_S)
+        self._refusal_summary: asyncio.TimerHandle | None = None
         self._rng = rng if rng is not None else random.Random()
 
         self._ca_bundle = _read_pem(ca_bundle_pem, "CA bundle")
@@ -394,6 +482,9 @@ class TlsTransport:
             return
         self._stopping = True
         self._stop_accepting()
+        if self._refusal_summary is not None:
+            self._refusal_summary.cancel()
+            self._log_refusal_summary()
         links = list(self._links.values())
         for link in links:
             self._close(link, "stopping", "transport stopping", level=logging.INFO, graceful=True)
@@ -499,8 +590,17 @@ class TlsTransport:
                 sock.close()
                 self._refuse("too_many_handshakes", remote, f"{_MAX_PENDING_HANDSHAKES} handshakes already pending")
                 continue
+            # Cheap early refusals, before any TLS work: one host opening connections too fast, or holding too
+            # many handshakes open, is closed at once and cannot take the places a member needs.
+            host = str(address[0]) if isinstance(address, tuple) and address else remote
+            code = self._hosts.admit(host, asyncio.get_running_loop().time())
+            if code is not None:
+                sock.close()
+                why = "opens connections too fast" if code == "host_rate" else "has too many handshakes pending"
+                self._refuse(code, remote, f"the host {why}")
+                continue
             self._unwrapped.add(sock)
-            self._spawn(self._serve_inbound(sock, remote), f"inbound-{remote}")
+            self._spawn(self._serve_inbound(sock, remote, host), f"inbound-{remote}")
 
     def _resume_accepting(self) -> None:
         self._accept_retry = None
@@ -515,7 +615,7 @@ class TlsTransport:
         if self._listen_sock is not None and self._listen_sock.fileno() >= 0:
             asyncio.get_running_loop().remove_reader(self._listen_sock.fileno())
 
-    async def _serve_inbound(self, sock: socket.socket, remote: str) -> None:
+    async def _serve_inbound(self, sock: socket.socket, remote: str, host: str) -> None:
         loop = asyncio.get_running_loop()
         try:
             _tune_socket(sock)
@@ -523,13 +623,14 @@ class TlsTransport:
             protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
             try:
                 transport, _ = await loop.connect_accepted_socket(
-                    lambda: protocol, sock, ssl=self._server_ctx, ssl_handshake_timeout=self._handshake_timeout
+                    lambda: protocol, sock, ssl=self._server_ctx, ssl_handshake_timeout=self._inbound_timeout
                 )
             except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
                 self._refuse("tls_handshake", remote, f"TLS handshake failed: {exc}")
                 return
         finally:
             self._unwrapped.discard(sock)
+            self._hosts.done(host)
         writer = asyncio.StreamWriter(transport, protocol, reader, loop)
         try:
             peer_id = self._authenticate(writer, expected=None)
@@ -685,8 +786,27 @@ class TlsTransport:
         self._refused[code] += 1
         if code == "tls_handshake":
             self._handshake_failures += 1
-        who = f"{peer_id!r} at {remote}" if peer_id else remote
-        logger.warning("[%s] refused %s (%s): %s", self.node_id, who, code, reason)
+        # A flood of refusals must not flood the log: a few lines per interval, then one line with the counts.
+        loop = asyncio.get_running_loop()
+        limiter = self._refusal_log
+        if limiter.allow(code, loop.time()):
+            who = f"{peer_id!r} at {remote}" if peer_id else remote
+            logger.warning("[%s] refused %s (%s): %s", self.node_id, who, code, reason)
+        elif self._refusal_summary is None:
+            self._refusal_summary = loop.call_at(limiter.window_end(), self._log_refusal_summary)
+
+    def _log_refusal_summary(self) -> None:
+        self._refusal_summary = None
+        held = self._refusal_log.take_suppressed()
+        if held:
+            counts = ", ".join(f"{code} {n}" for code, n in sorted(held.items()))
+            logger.warning(
+                "[%s] %d more refusals not logged in the last %.0fs (%s)",
+                self.node_id,
+                sum(held.values()),
+                self._refusal_log.interval_s,
+                counts,
+            )
 
     # -- frames -----------------------------------------------------------------------------------------------
     def _frame_ok(self, frame: bytes) -> bool:
