@@ -144,6 +144,21 @@ def test_a_crash_at_any_step_reopens_at_the_last_committed_block_with_the_state_
             kv.close()
 
 
+@pytest.mark.parametrize("how", ["write", "write_tables"])
+def test_a_batch_of_chain_and_derived_rows_reaches_the_chain_environment_first(how: str) -> None:
+    disk = PowerLossDisk()
+    kv = SplitStore(Path("twin"), environments=disk)
+    disk.crash_after(1)
+    with pytest.raises(SimulatedCrash):
+        if how == "write":
+            kv.write([("state", b"s", b"1"), ("blocks", b"b", b"1"), ("meta", b"m", b"1")])
+        else:
+            kv.write_tables({"state": {b"s": b"1"}, "blocks": {b"b": b"1"}, "meta": {b"m": b"1"}})
+    disk.kill()
+    kv = SplitStore(Path("twin"), environments=disk)
+    assert (kv.get("blocks", b"b"), kv.get("state", b"s"), kv.get("meta", b"m")) == (b"1", None, None)
+
+
 def test_a_power_loss_drops_every_unsynced_state_write_and_the_blocks_rebuild_it(
     actors: Actors, reference: list[dict[str, list[tuple[bytes, bytes]]]]
 ) -> None:
