@@ -3,8 +3,10 @@
 - ``POST /v1/credentials/verify``: ``{"credential": {...}}`` or ``{"presentation": {...}, "challenge": "...",
   "domain": "..."}``; answers 200 with ``verified`` and every check (a refused credential is a result, not an
   error); 400 ``malformed`` for a body that is not one of those shapes.
-- ``GET /v1/status-lists/{id}``: the list as a ``BitstringStatusListCredential`` body with its ``encodedList``;
-  ``?proof=true`` adds a state proof of the list's header and every chunk against one committed header.
+- ``GET /v1/status-lists/{id}``: the list as a ``BitstringStatusListCredential`` body with its ``encodedList``,
+  without a Data Integrity proof (the node does not hold the issuer's key); ``?proof=true`` adds a state proof of
+  the list's header and every chunk against one committed header. For standard verifiers the issuer signs and
+  publishes snapshots itself (``trellis vc status-publish``; docs/spec/credentials.md section 6.1).
 - ``GET /v1/issuers``: the trust registry.
 """
 

@@ -74,8 +74,9 @@ def status_list_bits(get: GetFn, record: StatusListRecord) -> bytes:
 
 
 def status_list_json(record: StatusListRecord, bits: bytes, url: str) -> dict[str, Any]:
-    """The list as a W3C ``BitstringStatusListCredential`` body (unsigned: its authenticity is the chain's state
-    proof, see docs/spec/credentials.md), with the on-chain header."""
+    """The list as a W3C ``BitstringStatusListCredential`` body, with the on-chain header. Unsigned: its
+    authenticity is the chain's state proof; the issuer-signed copy for standard verifiers is made by
+    ``trellis.vc.issue.issue_status_list_credential`` (docs/spec/credentials.md section 6.1)."""
     return {
         "@context": ["https://www.w3.org/ns/credentials/v2"],
         "id": url,
