@@ -212,7 +212,7 @@ UNIONS: dict[str, dict[str, list[tuple[str, Any]]]] = {
         ],
         "credentials.status_create": [
             ("list_id", LIST_ID),
-            ("size", ("uint", 2**23)),
+            ("size", ("range", 131_072, 2**23, 8)),
             ("purpose", ("str", 0, 64, r"revocation|suspension")),
             ("issuer", ISSUER_DID),
         ],
@@ -254,6 +254,9 @@ def read(value: Any, t: Any, path: str = "$") -> Any:
     if kind == "uint":
         assert isinstance(value, int) and not isinstance(value, bool), f"{path}: an integer"
         assert 0 <= value <= t[1], f"{path}: {value} out of range"
+        return value
+    if kind == "range":  # an unsigned int in [min, max] and a multiple of step
+        assert isinstance(value, int) and t[1] <= value <= t[2] and value % t[3] == 0, f"{path}: {value} not allowed"
         return value
     if kind == "int":
         assert isinstance(value, int) and t[1] <= value <= t[2], f"{path}: {value} out of range"
