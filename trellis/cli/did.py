@@ -4,12 +4,17 @@ A document is given with options: ``--key NAME`` (a key in the home's key store)
 becoming a ``Multikey`` verification method ``key-1``, ``key-2``, ... used for authentication and assertion;
 ``--controller DID`` and ``--service ID,TYPE,URL``. ``create`` defaults to the sender's own key. ``update``
 replaces the whole document (a key rotation is an update naming the new keys). See docs/spec/did-method.md.
+
+``resolve --proof`` trusts the node only through proofs: each state value is checked against the header, the
+header's commit certificate against the genesis validators (``--genesis FILE`` or the home's genesis), and the
+result is recomputed from the proven values; a failure exits 1 naming the check.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import urllib.error
 import urllib.request
 from typing import Any
@@ -116,7 +121,72 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         raise cli.CliError(f"cannot reach the node at {url}: {getattr(exc, 'reason', exc)}") from None
     print(json.dumps(res, indent=2))
     error = res.get("didResolutionMetadata", {}).get("error") if isinstance(res, dict) else None
-    return 0 if status in (200, 410) and error is None else 1
+    ok = status in (200, 410) and error is None
+    if args.proof and ok:
+        try:
+            height = verify_resolution(args, res)
+        except cli.ProofFailure as exc:
+            print(f"error: proof INVALID: {exc}", file=sys.stderr)
+            return 1
+        print(
+            f"proof verified: this resolution follows from state proven at block {height}, final under the "
+            "commit certificate of the genesis validators",
+            file=sys.stderr,
+        )
+    return 0 if ok else 1
+
+
+def verify_resolution(args: argparse.Namespace, res: Any) -> int:
+    """Verify a resolution result that carries ``didStateProof``: every proven value against the header's state
+    root, the header's commit certificate against the trusted genesis (``--genesis`` or the home's), and the
+    result itself, recomputed here from the proven values alone (a value the proofs do not cover is refused).
+    Returns the proven height.
+
+    Raises:
+        cli.ProofFailure: naming the check that failed (``genesis``, ``state_proof``, ``commit_certificate``,
+            ``resolution``).
+    """
+    import msgspec
+
+    from trellis.api.types import HeaderJson, StateProofJson, header_from_json, proof_from_json, unhex
+    from trellis.app.modules.identity import ResolutionError, parse_iso_time, resolution_result, resolve
+    from trellis.core.errors import DecodeError, ProofError, TrellisError
+    from trellis.core.ledger.state_tree import verify_state_proof
+
+    params = cli.trusted_genesis(args)
+    sp = res.get("didStateProof") if isinstance(res, dict) else None
+    if not isinstance(sp, dict):
+        raise cli.ProofFailure("state_proof", "the node sent no didStateProof")
+    proven: dict[bytes, bytes | None] = {}
+    try:
+        header = header_from_json(msgspec.convert(sp.get("header"), HeaderJson))
+        for entry in sp.get("entries") or []:
+            key = unhex(entry["key"])
+            value = None if entry["value"] is None else unhex(entry["value"])
+            verify_state_proof(
+                params.suite, key, value, proof_from_json(msgspec.convert(entry["proof"], StateProofJson)), header
+            )
+            proven[key] = value
+    except (ProofError, DecodeError, msgspec.ValidationError, KeyError, TypeError) as exc:
+        raise cli.ProofFailure("state_proof", str(exc)) from None
+    except TrellisError as exc:
+        raise cli.ProofFailure("state_proof", str(exc)) from None
+    cli.verify_header_final(cli._client(args), params, header)
+
+    def get(key: bytes) -> bytes | None:
+        if key not in proven:
+            raise cli.ProofFailure("resolution", f"the resolution reads state key 0x{key.hex()}, which is not proven")
+        return proven[key]
+
+    try:
+        when = parse_iso_time(args.version_time) if args.version_time else None
+        mine = resolution_result(params.chain_id, resolve(get, params.chain_id, args.did, args.version_id, when))
+    except (ResolutionError, ValueError) as exc:
+        raise cli.ProofFailure("resolution", f"the proven state does not resolve the DID: {exc}") from None
+    served = {k: v for k, v in res.items() if k != "didStateProof"}
+    if json.loads(msgspec.json.encode(mine)) != served:
+        raise cli.ProofFailure("resolution", "the node's resolution result differs from the one the proven state gives")
+    return int(header.height)
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -152,7 +222,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     s.add_argument("did")
     s.add_argument("--version-id", type=int, help="resolve this version")
     s.add_argument("--version-time", help="resolve the version in force at this ISO 8601 time")
-    s.add_argument("--proof", action="store_true", help="include state proofs and the header")
+    s.add_argument(
+        "--proof",
+        action="store_true",
+        help="include state proofs and verify them, the header's commit certificate (against the genesis) and "
+        "the result",
+    )
+    s.add_argument("--genesis", help="the chain's genesis.json to verify against (default: the home's)")
     s.set_defaults(func=cmd_resolve)
 
 

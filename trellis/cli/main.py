@@ -432,20 +432,89 @@ def cmd_query_block(args: argparse.Namespace) -> int:
     return status
 
 
-def _verify_block_finality(args: argparse.Namespace, res: dict[str, Any]) -> tuple[bool, str]:
-    """Check the block's commit certificate offline, against the validator set of the home's genesis."""
-    from trellis.api.types import CommitJson, HeaderJson, commit_from_json
-    from trellis.core.ledger.block import verify_commit
+class ProofFailure(Exception):
+    """A proof or commit certificate that does not verify; ``check`` names what failed (``genesis``,
+    ``commit_certificate``, ``state_proof``, ``resolution``), ``message`` says why."""
+
+    def __init__(self, check: str, message: str) -> None:
+        super().__init__(f"{check}: {message}")
+        self.check = check
+        self.message = message
+
+
+def trusted_genesis(args: argparse.Namespace) -> ChainParams:
+    """The chain parameters proofs are verified against: ``--genesis FILE`` if given, else the home's
+    ``genesis.json``. Never anything the node serves.
+
+    Raises:
+        ProofFailure: ``genesis``: no genesis given and none in the home, or the file is unusable.
+    """
+    from trellis.core.params import load_genesis
     from trellis.node.home import Home
 
-    params = Home(_home(args)).load_params()
-    if res["commit"] is None:
-        return False, "the node returned no commit certificate"
+    given = getattr(args, "genesis", None)
+    path = Path(given) if given else Home(_home(args)).genesis
     try:
-        header = header_from_json(msgspec.convert(res["header"], HeaderJson))
-        commit = commit_from_json(msgspec.convert(res["commit"], CommitJson))
+        data = path.read_bytes()
+    except OSError as exc:
+        hint = "" if given else " (give the chain's genesis.json with --genesis FILE, or --home of a node)"
+        raise ProofFailure("genesis", f"cannot read {path}: {exc.strerror or exc}{hint}") from None
+    try:
+        return load_genesis(data)
+    except TrellisError as exc:
+        raise ProofFailure("genesis", f"{path} is not a usable genesis file: {exc}") from None
+
+
+def _check_commit(params: ChainParams, header: Any, commit_json: Any) -> None:
+    """Verify a commit certificate (JSON form) for ``header`` against the genesis validator set with
+    ``verify_commit``, the check the notary receipt verifier makes.
+
+    Raises:
+        ProofFailure: ``commit_certificate``.
+    """
+    from trellis.api.types import CommitJson, commit_from_json
+    from trellis.core.ledger.block import verify_commit
+
+    if commit_json is None:
+        raise ProofFailure("commit_certificate", f"the node returned no commit certificate for block {header.height}")
+    if header.chain_id != params.chain_id:
+        raise ProofFailure(
+            "commit_certificate", f"the header is for chain {header.chain_id!r}, not {params.chain_id!r}"
+        )
+    try:
+        commit = commit_from_json(msgspec.convert(commit_json, CommitJson))
         verify_commit(params.suite, params.chain_id, params.validators, header, commit)
     except (TrellisError, msgspec.ValidationError) as exc:
+        raise ProofFailure("commit_certificate", str(exc)) from None
+
+
+def verify_header_final(client: NodeClient, params: ChainParams, header: Any) -> None:
+    """Check that ``header`` is final on the chain of ``params``: fetch block ``header.height``'s commit
+    certificate and verify it against the genesis validator set. What the node says is trusted only through
+    that certificate.
+
+    Raises:
+        ProofFailure: ``commit_certificate``: no certificate, or one that does not prove this header.
+    """
+    try:
+        block = client.get(f"/v1/blocks/{header.height}")
+    except ClientError as exc:
+        raise ProofFailure("commit_certificate", f"cannot fetch block {header.height}: {exc.message}") from None
+    _check_commit(params, header, block.get("commit") if isinstance(block, dict) else None)
+
+
+def _verify_block_finality(args: argparse.Namespace, res: dict[str, Any]) -> tuple[bool, str]:
+    """Check the block's commit certificate offline, against the validator set of the trusted genesis."""
+    from trellis.api.types import HeaderJson
+
+    try:
+        params = trusted_genesis(args)
+        try:
+            header = header_from_json(msgspec.convert(res["header"], HeaderJson))
+        except (TrellisError, msgspec.ValidationError) as exc:
+            raise ProofFailure("commit_certificate", f"malformed header: {exc}") from None
+        _check_commit(params, header, res["commit"])
+    except ProofFailure as exc:
         return False, str(exc)
     return True, ""
 
@@ -519,24 +588,48 @@ def cmd_query_state(args: argparse.Namespace) -> int:
         f"value  {res['value'] if res['value'] is not None else '(absent)'}",
     ]
     if args.prove:
-        parsed = msgspec.convert(res, StateValueJson)
-        assert parsed.proof is not None and parsed.header is not None
-        value = None if parsed.value is None else unhex(parsed.value)
         try:
-            verify_state_proof(
-                _genesis_suite(args), key, value, proof_from_json(parsed.proof), header_from_json(parsed.header)
-            )
-        except (ProofError, DecodeError) as exc:
+            verified = _verify_state_answer(args, key, res)
+        except ProofFailure as exc:
             res["verified"] = False
+            res["failed_check"] = exc.check
             _out(args, res, "\n".join([*text, f"proof  INVALID: {exc}"]))
             return 1
         res["verified"] = True
         text.append(
-            f"proof  verified: {'inclusion' if value is not None else 'non-inclusion'} against state root "
-            f"{res['header']['state_root']} of block {res['header']['height']}"
+            f"proof  verified: {'inclusion' if verified else 'non-inclusion'} against state root "
+            f"{res['header']['state_root']} of block {res['header']['height']}, final under the commit "
+            "certificate of the genesis validators"
         )
     _out(args, res, "\n".join(text))
     return 0
+
+
+def _verify_state_answer(args: argparse.Namespace, key: bytes, res: dict[str, Any]) -> bool:
+    """Verify a ``/v1/state`` answer: the proof leads to the state root of the header, and the header is final
+    under a commit certificate of the trusted genesis' validators. Returns whether the key is present.
+
+    Raises:
+        ProofFailure: naming the check that failed.
+    """
+    params = trusted_genesis(args)
+    try:
+        parsed = msgspec.convert(res, StateValueJson)
+        if parsed.proof is None or parsed.header is None:
+            raise ProofFailure("state_proof", "the node sent no proof or header")
+        value = None if parsed.value is None else unhex(parsed.value)
+        header = header_from_json(parsed.header)
+        proof = proof_from_json(parsed.proof)
+    except (msgspec.ValidationError, DecodeError) as exc:
+        raise ProofFailure("state_proof", f"malformed proof answer: {exc}") from None
+    if unhex(parsed.key) != key:
+        raise ProofFailure("state_proof", f"the answer is for key {parsed.key}, not 0x{key.hex()}")
+    try:
+        verify_state_proof(params.suite, key, value, proof, header)
+    except (ProofError, DecodeError) as exc:
+        raise ProofFailure("state_proof", str(exc)) from None
+    verify_header_final(_client(args), params, header)
+    return value is not None
 
 
 def cmd_query_kv(args: argparse.Namespace) -> int:
@@ -817,6 +910,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = q.add_parser("block", parents=[common], help="a block by height, id or 'latest'")
     s.add_argument("ref")
     s.add_argument("--verify", action="store_true", help="check its commit certificate against the genesis validators")
+    s.add_argument("--genesis", help="the chain's genesis.json to verify against (default: the home's)")
     s.set_defaults(func=cmd_query_block)
     s = q.add_parser("tx", parents=[common], help="a transaction by hash")
     s.add_argument("hash")
@@ -826,7 +920,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_query_account)
     s = q.add_parser("state", parents=[common], help="a state value, optionally with a verified proof")
     s.add_argument("key", help="0x-hex raw key, account:ADDR|NAME, or kv:NAMESPACE:KEY")
-    s.add_argument("--prove", action="store_true", help="fetch and verify the Merkle proof")
+    s.add_argument(
+        "--prove",
+        action="store_true",
+        help="fetch the Merkle proof and verify it, and the header's commit certificate against the genesis",
+    )
+    s.add_argument("--genesis", help="the chain's genesis.json to verify against (default: the home's)")
     s.add_argument("--height", type=int, help="height (default: latest)")
     s.set_defaults(func=cmd_query_state)
     s = q.add_parser("evidence", parents=[common], help="equivocations recorded on chain")
