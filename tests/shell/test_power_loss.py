@@ -144,6 +144,56 @@ def test_a_crash_at_any_step_reopens_at_the_last_committed_block_with_the_state_
             kv.close()
 
 
+def _reopen_and_check(
+    disk: PowerLossDisk,
+    actors: Actors,
+    durable_state: bool,
+    last: int,
+    reference: list[dict[str, list[tuple[bytes, bytes]]]],
+    where: str,
+) -> tuple[SplitStore, AppChain]:
+    """Reopen after a crash and check the node is at its last committed block or the next, never ahead of its
+    chain, with the tables of re-execution."""
+    kv, chain = _open(disk, actors, durable_state)
+    store, height = chain.app.store, chain.app.info().height
+    assert last <= height <= last + 1, where
+    assert store.top() == store.tip() == chain.app.info(), where
+    assert store.block(height + 1) is None, where
+    assert _dump(kv) == reference[height], where
+    return kv, chain
+
+
+@pytest.mark.parametrize("durable_state", [False, True], ids=["unsynced-state", "durable-state"])
+def test_crashes_during_recovery_too_still_reopen_at_the_last_committed_block(
+    actors: Actors, reference: list[dict[str, list[tuple[bytes, bytes]]]], durable_state: bool
+) -> None:
+    """Several crashes in a row, each at a random step of opening, re-executing or committing."""
+    for run in range(30):
+        rng = random.Random(run)
+        disk = PowerLossDisk()
+        last = 0
+        for crash_no in range(3):
+            where = f"run {run}, crash {crash_no}"
+            disk.crash_after(rng.randrange(2 * (BLOCKS + 1) + 1))
+            try:
+                if disk.steps == 0:
+                    _kv, chain = _open(disk, actors, durable_state)
+                else:
+                    _kv, chain = _reopen_and_check(disk, actors, durable_state, last, reference, where)
+                    last = chain.app.info().height
+                committed: list[int] = []
+                try:
+                    _commit_up_to(chain, actors, BLOCKS, committed)
+                finally:
+                    last = max([last, *committed])
+            except SimulatedCrash:
+                pass
+            rng.choice(CRASHES).apply(disk)
+        kv, chain = _reopen_and_check(disk, actors, durable_state, last, reference, f"run {run}, at the end")
+        _commit_up_to(chain, actors, BLOCKS)
+        assert _dump(kv) == reference[BLOCKS], run
+
+
 @pytest.mark.parametrize("how", ["write", "write_tables"])
 def test_a_batch_of_chain_and_derived_rows_reaches_the_chain_environment_first(how: str) -> None:
     disk = PowerLossDisk()
