@@ -1,7 +1,11 @@
 """SIGKILL during block writes, many times: the store always reopens at a complete block — never a partial
 one — at or after the last block reported committed, and its state matches its state root. (A kill between
 the chain write and the unsynced state write is repaired by re-executing the block on opening; that window is
-also tested deterministically in tests/shell/test_split_store.py.)"""
+also tested deterministically in tests/shell/test_split_store.py.)
+
+A SIGKILL keeps the page cache, so this test cannot see a missing fsync or the order of the chain and state
+writes: tests/shell/test_power_loss.py crashes and cuts the power at every step of a commit on the power-loss
+twin of the disk, and checks the sync flags LMDB reports for a node's environments."""
 
 from __future__ import annotations
 

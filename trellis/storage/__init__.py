@@ -1,5 +1,7 @@
-"""Storage: the ``KVStore`` port, its LMDB implementation and in-memory twin, and the chain store that writes
-each block (block, certificate, state, tree nodes, receipts, indexes) in one atomic transaction.
+"""Storage: the ``KVStore`` port, its LMDB implementation and in-memory twin, the power-loss twin of a node's
+disk (``power_loss``: only synced writes survive a simulated crash), and the chain store that writes each block
+(block, certificate, state, tree nodes, receipts, indexes): chain rows first and fsynced, then the derived rows
+(ADR 0011).
 
 May import: ``trellis.core``. Must not import ``node``, ``p2p``, ``api``, ``cli``.
 """
