@@ -364,6 +364,12 @@ class ConsensusDriver:
         if not self._stopped:
             self._maybe_build()
 
+    def flush_local_txs(self) -> None:
+        """Spread now the client transactions waiting for the next batch flush (a stopping node calls this, so
+        that no transaction it acknowledged is dropped unspread)."""
+        if self._tx_outbox:
+            self._flush_txs()
+
     # -- message handling -------------------------------------------------------------------------------------
     def _on_msg(self, peer_id: str, msg: WireMsg) -> None:
         if isinstance(msg, VoteMsg):
