@@ -16,6 +16,7 @@ from trellis.api.types import unhex
 from trellis.app.modules.contracts import abi as abi_mod
 from trellis.app.modules.contracts import toolchain
 from trellis.cli import main as cli
+from trellis.cli.client import ClientError
 from trellis.core.ledger.tx import ContractCall, ContractDeploy, ContractUpgrade
 
 _REGISTRY = "contracts.json"
@@ -75,7 +76,24 @@ def _norm(address: str) -> str:
     return a if a.startswith("0x") else "0x" + a
 
 
-def _encode_args(abi: abi_mod.Abi | None, method: str, values: list[str], raw_hex: str | None) -> bytes:
+def _key_names_to_addresses(args: argparse.Namespace, abi: abi_mod.Abi, method: str, values: list[str]) -> list[str]:
+    """``values`` with each ``address`` argument that is a key name (not 40 hex digits) replaced by the key's
+    address from the home's key store, so ``transfer bob 250`` works as ``transfer 0x<bob> 250`` does."""
+    try:
+        inputs = abi_mod.method_inputs(abi, method)
+    except abi_mod.AbiError:
+        return values  # encode_cli_args names the unknown method
+    if len(inputs) != len(values):
+        return values  # encode_cli_args names the expected arguments
+    return [
+        "0x" + cli._address_arg(args, v).hex() if p.type == "address" else v
+        for p, v in zip(inputs, values, strict=True)
+    ]
+
+
+def _encode_args(
+    args: argparse.Namespace, abi: abi_mod.Abi | None, method: str, values: list[str], raw_hex: str | None
+) -> bytes:
     if raw_hex is not None:
         try:
             return unhex(raw_hex, "--args-hex")
@@ -85,6 +103,7 @@ def _encode_args(abi: abi_mod.Abi | None, method: str, values: list[str], raw_he
         if values:
             raise cli.CliError("no ABI for this contract: give --abi FILE, or pass --args-hex with encoded arguments")
         return b""
+    values = _key_names_to_addresses(args, abi, method, values)
     try:
         return abi_mod.encode_cli_args(abi, method, values)
     except abi_mod.AbiError as exc:
@@ -144,7 +163,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     code = _read_wasm(args.file)
     abi_path = Path(args.abi) if args.abi else _abi_beside(wasm)
     abi = _load_abi(abi_path) if abi_path is not None else None
-    init_args = _encode_args(abi, "init", args.args, args.args_hex) if (args.args or args.args_hex) else b""
+    init_args = _encode_args(args, abi, "init", args.args, args.args_hex) if (args.args or args.args_hex) else b""
     admin = cli._address_arg(args, args.admin) if args.admin else None
     payload = ContractDeploy(code=code, args=init_args, admin=admin, gas_limit=args.gas)
     res = cli.sign_and_submit(args, payload)
@@ -163,7 +182,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 def cmd_call(args: argparse.Namespace) -> int:
     address = cli._address_arg(args, args.address)
     abi = _abi_for(args, "0x" + address.hex())
-    data = _encode_args(abi, args.method, args.args, args.args_hex)
+    if abi is None:
+        _require_contract(args, address)
+    data = _encode_args(args, abi, args.method, args.args, args.args_hex)
     payload = ContractCall(contract=address, method=args.method, args=data, gas_limit=args.gas)
     return _report(args, cli.sign_and_submit(args, payload), abi, args.method)
 
@@ -177,7 +198,9 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
 def cmd_query(args: argparse.Namespace) -> int:
     address = cli._address_arg(args, args.address)
     abi = _abi_for(args, "0x" + address.hex())
-    data = _encode_args(abi, args.method, args.args, args.args_hex)
+    if abi is None:
+        _require_contract(args, address)
+    data = _encode_args(args, abi, args.method, args.args, args.args_hex)
     body: dict[str, Any] = {"method": args.method, "args": "0x" + data.hex()}
     if args.gas is not None:
         body["gas_limit"] = args.gas
@@ -188,6 +211,17 @@ def cmd_query(args: argparse.Namespace) -> int:
     res["returned"] = _decode_output(abi, args.method, res["data"])
     cli._out(args, res, json.dumps(res["returned"]))
     return 0
+
+
+def _require_contract(args: argparse.Namespace, address: bytes) -> None:
+    """Raise ``CliError("no contract at ...")`` if ``address`` holds no contract: asked when no ABI is known for
+    it, so that a mistyped address reads as that, not as a missing ABI."""
+    try:
+        cli._client(args).get(f"/v1/contracts/0x{address.hex()}")
+    except ClientError as exc:
+        if exc.status == 404:
+            raise cli.CliError(f"no contract at 0x{address.hex()}") from None
+        raise
 
 
 def cmd_events(args: argparse.Namespace) -> int:
