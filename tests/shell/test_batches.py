@@ -28,12 +28,18 @@ from trellis.node.batches import (
     resolve_refs,
     unpack_refs,
 )
-from trellis.node.consensus_driver import MAX_BODIES_PER_PROPOSAL, MAX_HELD_PER_HEIGHT, MAX_HELD_PER_PROPOSER
+from trellis.node.consensus_driver import (
+    MAX_BODIES_PER_PROPOSAL,
+    MAX_HELD_PER_HEIGHT,
+    MAX_HELD_PER_PROPOSER,
+    MAX_RELAYED_PER_ROUND,
+)
 from trellis.node.wire import (
     INLINE,
     BatchMsg,
     BatchRequestMsg,
     CompactProposalMsg,
+    ProposalHeaderMsg,
     StatusMsg,
     decode_msg,
     encode_msg,
@@ -450,3 +456,35 @@ def test_a_known_entry_for_a_different_transaction_object_is_checked_in_full() -
     # Equal values but not the block's own objects: nothing is taken on trust.
     TrellisApp(PARAMS, ChainStore(MemoryStore()), verifier=v).process_proposal(block, (), checked)
     assert v.seen == 3
+
+
+# -- relaying signed headers ------------------------------------------------------------------------------------
+def _headers_relayed(node: Harness) -> list[ProposalHeaderMsg]:
+    return sent(node, ProposalHeaderMsg)
+
+
+def test_junk_proposals_for_the_current_height_are_neither_relayed_nor_remembered() -> None:
+    leader, follower = leader_and_follower()
+    (compact,) = sent(leader, CompactProposalMsg)
+    for i in range(200):
+        p = msgspec.structs.replace(compact.header.proposal, block_hash=bytes([i % 256]) * 32, round=i % 5)
+        forged = SignedProposalHeader(proposal=p, proposer=compact.header.proposer, signature=bytes(64))
+        follower.frame(_tamper(compact, header=forged))
+    assert _headers_relayed(follower) == []
+    assert follower.driver._relayed == set()
+    follower.frame(compact)  # the genuine one is relayed, once
+    follower.frame(compact)
+    assert [m.header for m in _headers_relayed(follower)] == [compact.header]
+
+
+def test_a_proposer_signing_many_blocks_for_one_round_has_only_two_of_them_relayed() -> None:
+    leader, follower = leader_and_follower()
+    (compact,) = sent(leader, CompactProposalMsg)
+    signer = next(s for s in VALIDATORS if _addr(s) == compact.header.proposer)
+    for i in range(6):
+        p = msgspec.structs.replace(compact.header.proposal, block_hash=bytes([i]) * 32)
+        header = SignedProposalHeader(
+            proposal=p, proposer=_addr(signer), signature=signer.sign(proposal_signing_bytes(p))
+        )
+        follower.frame(_tamper(compact, header=header))
+    assert len(_headers_relayed(follower)) == MAX_RELAYED_PER_ROUND

@@ -54,7 +54,12 @@ from trellis.core.consensus.machine import (
     proposer_of,
     step,
 )
-from trellis.core.consensus.messages import SignedProposal, header_of, verify_proposal_signature
+from trellis.core.consensus.messages import (
+    SignedProposal,
+    SignedProposalHeader,
+    header_of,
+    verify_proposal_signature,
+)
 from trellis.core.crypto.merkle import merkle_root
 from trellis.core.crypto.suite import address_of
 from trellis.core.errors import DecodeError, InvalidBlock, InvalidTransaction, TrellisError
@@ -96,6 +101,8 @@ MAX_BODIES_PER_PROPOSAL = 4
 """Different compact bodies (batch references) held per signed proposal, at most one per sending peer. A relay
 can pair a genuine signed header with references to batches that do not exist; the genuine body, sent by
 another peer, is held beside it and whichever resolves and matches the header's ``tx_root`` is taken."""
+MAX_RELAYED_PER_ROUND = 2
+"""Signed headers of different blocks relayed per (height, round, proposer): two prove a double proposal."""
 MAX_SERVED_REMEMBERED = 65_536
 """(peer, batch) pairs remembered for throttling repeated batch requests (oldest forgotten first)."""
 _K = TypeVar("_K")
@@ -383,11 +390,7 @@ class ConsensusDriver:
             if merkle_root(self.suite, raws) != block.header.tx_root:
                 raise InvalidBlock("bad_tx_root", "the proposal's transactions do not match its header's tx_root")
             self._note_height(peer_id, p.height - 1)
-            key = (p.height, p.round, msg.proposal.proposer, p.block_hash)
-            if p.height == self.state.height and key not in self._relayed:
-                # Relay the signed header (not the block) once, so a double proposal is seen by everyone.
-                self._relayed.add(key)
-                self.network.broadcast(encode_msg(ProposalHeaderMsg(header=header_of(msg.proposal))))
+            self._relay_header(header_of(msg.proposal))
             self._feed(ProposalReceived(msg.proposal))
         elif isinstance(msg, CompactProposalMsg):
             self._on_compact(peer_id, msg)
@@ -459,9 +462,7 @@ class ConsensusDriver:
         self._note_height(peer_id, p.height - 1)
         key = (p.height, p.round, msg.header.proposer, p.block_hash)
         height = self.state.height
-        if p.height == height and key not in self._relayed:
-            self._relayed.add(key)
-            self.network.broadcast(encode_msg(ProposalHeaderMsg(header=msg.header)))
+        self._relay_header(msg.header)
         if p.height == height:
             existing = self.state.proposals.get(p.round)
             if existing is not None and header_of(existing) == msg.header:
@@ -504,10 +505,30 @@ class ConsensusDriver:
             return False
         return sum(1 for k in same_height if k[2] == proposer) < MAX_HELD_PER_PROPOSER
 
+    def _relay_header(self, header: SignedProposalHeader) -> None:
+        """Relay the signed header (not the block) of a proposal for the current height once, so a double
+        proposal is seen by everyone. Only a header the machine could accept is relayed, and at most
+        ``MAX_RELAYED_PER_ROUND`` per (round, proposer), two being proof enough of a double proposal: junk from
+        a peer is neither remembered nor re-broadcast to every other peer."""
+        p = header.proposal
+        key = (p.height, p.round, header.proposer, p.block_hash)
+        if p.height != self.state.height or key in self._relayed:
+            return
+        if sum(1 for k in self._relayed if k[:3] == key[:3]) >= MAX_RELAYED_PER_ROUND:
+            return
+        if not self._signed_by_proposer(header):
+            return
+        self._relayed.add(key)
+        self.network.broadcast(encode_msg(ProposalHeaderMsg(header=header)))
+
     def _worth_holding(self, msg: CompactProposalMsg) -> bool:
         """Only a proposal the machine could accept takes one of the few places: signed by the proposer of its
         round, for a round not too far ahead (so no peer can crowd out the real proposal with forged ones)."""
-        st, h = self.state, msg.header
+        return self._signed_by_proposer(msg.header)
+
+    def _signed_by_proposer(self, h: SignedProposalHeader) -> bool:
+        """Whether ``h`` is signed by the proposer of its (height, round), for a round not too far ahead."""
+        st = self.state
         p = h.proposal
         if p.chain_id != st.chain_id or p.round > st.round + MAX_ROUND_AHEAD:
             return False
