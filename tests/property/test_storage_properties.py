@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import msgspec
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,7 +32,7 @@ from trellis.core.ledger.block import Block, Commit, Header, Receipt
 from trellis.core.ledger.state_tree import TreeUpdate
 from trellis.storage.chain_store import ChainStore, height_key
 from trellis.storage.kv import KVStore, LmdbStore, MemoryStore
-from trellis.storage.power_loss import PowerLossDisk
+from trellis.storage.power_loss import PowerLossDisk, SimulatedCrash
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -92,6 +93,7 @@ FAULTS = st.lists(
         st.tuples(st.just("batch"), OLD_BATCH),
         st.tuples(st.sampled_from(["sync", "close", "kill", "power_loss"])),
         st.tuples(st.just("flushed"), st.integers(min_value=0, max_value=2**32)),
+        st.tuples(st.just("crash_in_write"), PUTS, st.booleans()),
     ),
     max_size=12,
 )
@@ -106,15 +108,25 @@ def test_the_power_loss_twin_keeps_exactly_what_lmdb_s_sync_semantics_keep(durab
     synced: dict[str, dict[bytes, bytes]] = {t: {} for t in TABLES}  # what is on the disk
     since: dict[tuple[str, bytes], set[bytes | None]] = {}  # values written to a key since it was synced
     for op in ops:
-        if op[0] in ("tables", "batch"):
+        if op[0] in ("tables", "batch", "crash_in_write"):
             if op[0] == "tables":
                 _, puts, deletes = op
                 env.write_tables(puts, deletes)
                 rows = [(t, k, None) for t, keys in deletes.items() for k in keys]
                 rows += [(t, k, v) for t, r in puts.items() for k, v in r.items()]
-            else:
+            elif op[0] == "batch":
                 env.write(op[1])
                 rows = op[1]
+            else:  # the process dies in this write, before or after it took effect
+                _, puts, done = op
+                disk.crash_after(0, done=done)
+                with pytest.raises(SimulatedCrash):
+                    env.write_tables(puts)
+                with pytest.raises(SimulatedCrash):  # and nothing runs after it
+                    env.write_tables(puts)
+                rows = [(t, k, v) for t, r in puts.items() for k, v in r.items()] if done else []
+                disk.kill()
+                env = disk.open("db", durable=durable)
             for t, k, v in rows:
                 if v is None:
                     seen[t].pop(k, None)

@@ -9,6 +9,7 @@ with every table equal to what executing the blocks from genesis produces.
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,30 +119,30 @@ def test_a_crash_at_any_step_reopens_at_the_last_committed_block_with_the_state_
 ) -> None:
     steps = _steps_of_a_whole_run(actors, durable_state)
     assert steps == 2 * (BLOCKS + 1)  # genesis and each block: the chain transaction, then the derived one
-    for point in range(steps + 1):
-        for crash in CRASHES:
-            where = f"crash point {point} of {steps}, {crash}"
-            disk = PowerLossDisk()
-            disk.crash_after(point)
-            committed = _run_until_crash(disk, actors, durable_state)
-            last = committed[-1] if committed else 0
-            crash.apply(disk)
+    points = [(point, done) for point in range(steps + 1) for done in (False, True)]
+    for (point, done), crash in itertools.product(points, CRASHES):
+        where = f"crash point {point} of {steps} ({'after' if done else 'before'} it took effect), {crash}"
+        disk = PowerLossDisk()
+        disk.crash_after(point, done=done)
+        committed = _run_until_crash(disk, actors, durable_state)
+        last = committed[-1] if committed else 0
+        crash.apply(disk)
 
-            kv, chain = _open(disk, actors, durable_state)
-            store = chain.app.store
-            height = chain.app.info().height
-            # Nothing committed is lost; at most the block being committed is also there (its chain rows were
-            # durable), and the state is never ahead of the chain.
-            assert last <= height <= last + 1, where
-            assert store.top() == store.tip() == chain.app.info(), where
-            if height:
-                assert store.require_block(height).header.state_root == chain.app.info().state_root, where
-            assert store.block(height + 1) is None, where
-            assert _dump(kv) == reference[height], where
-            # and it goes on from there to the same chain as a node that never crashed
-            _commit_up_to(chain, actors, BLOCKS)
-            assert _dump(kv) == reference[BLOCKS], where
-            kv.close()
+        kv, chain = _open(disk, actors, durable_state)
+        store = chain.app.store
+        height = chain.app.info().height
+        # Nothing committed is lost; at most the block being committed is also there (its chain rows were
+        # durable), and the state is never ahead of the chain.
+        assert last <= height <= last + 1, where
+        assert store.top() == store.tip() == chain.app.info(), where
+        if height:
+            assert store.require_block(height).header.state_root == chain.app.info().state_root, where
+        assert store.block(height + 1) is None, where
+        assert _dump(kv) == reference[height], where
+        # and it goes on from there to the same chain as a node that never crashed
+        _commit_up_to(chain, actors, BLOCKS)
+        assert _dump(kv) == reference[BLOCKS], where
+        kv.close()
 
 
 def _reopen_and_check(
@@ -174,7 +175,7 @@ def test_crashes_during_recovery_too_still_reopen_at_the_last_committed_block(
         last = 0
         for crash_no in range(3):
             where = f"run {run}, crash {crash_no}"
-            disk.crash_after(rng.randrange(2 * (BLOCKS + 1) + 1))
+            disk.crash_after(rng.randrange(2 * (BLOCKS + 1) + 1), done=rng.random() < 0.5)
             try:
                 if disk.steps == 0:
                     _kv, chain = _open(disk, actors, durable_state)

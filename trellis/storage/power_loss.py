@@ -15,8 +15,9 @@ on opening are the real code; only LMDB is modelled, as ``LmdbStore`` uses it (A
 Faults, injected by the test or the simulation:
 
 - ``crash_after(n)``: the ``n+1``-th step from now (a transaction or a sync) raises ``SimulatedCrash`` without
-  taking effect, and so does everything after it until ``kill`` or ``power_loss``: a crash point anywhere in a
-  commit sequence;
+  taking effect (``done=True``: after taking effect, before returning, as when LMDB's last write landed and the
+  process died in the ``fsync`` that follows), and so does everything after it until ``kill`` or
+  ``power_loss``: a crash point anywhere in a commit sequence;
 - ``kill()``: the process dies; the page cache survives (every returned transaction is visible on reopening),
   but nothing more reaches the disk;
 - ``power_loss(rng)``: the machine goes down: every write not yet synced is dropped, except, when ``rng`` is
@@ -77,6 +78,7 @@ class PowerLossDisk:
         self._images: dict[str, _Image] = {}
         self._open: list[PowerLossEnvironment] = []
         self._crash_in: int | None = None
+        self._crash_done = False
         self._down = False
 
     # -- Environments ------------------------------------------------------------------------------------
@@ -97,11 +99,13 @@ class PowerLossDisk:
         self._images.pop(name, None)
 
     # -- faults ------------------------------------------------------------------------------------------
-    def crash_after(self, steps: int) -> None:
-        """Let ``steps`` more transactions or syncs happen; the next one raises ``SimulatedCrash`` instead."""
+    def crash_after(self, steps: int, *, done: bool = False) -> None:
+        """Let ``steps`` more transactions or syncs happen; the next one raises ``SimulatedCrash`` instead of
+        taking effect (``done``: after taking effect, before returning)."""
         if steps < 0:
             raise ValueError(f"steps must be 0 or more, not {steps}")
         self._crash_in = steps
+        self._crash_done = done
 
     def kill(self) -> None:
         """The process dies at this instant: its open environments are gone (not closed: no sync, markers
@@ -128,17 +132,25 @@ class PowerLossDisk:
         image = self._images.get(name)
         return 0 if image is None else len(image.pending)
 
-    def _step(self) -> None:
-        """Called before each transaction or sync: the armed crash point fires here."""
+    def _step(self) -> bool:
+        """Called before each transaction or sync: the armed crash point fires here, or (True returned) the
+        caller raises ``SimulatedCrash`` once the step has taken effect."""
         if self._down:
             raise SimulatedCrash("the machine is down")
+        self.steps += 1
         if self._crash_in is not None:
             if self._crash_in == 0:
                 self._crash_in = None
                 self._down = True
+                if self._crash_done:
+                    return True
+                self.steps -= 1
                 raise SimulatedCrash(f"simulated crash before step {self.steps + 1}")
             self._crash_in -= 1
-        self.steps += 1
+        return False
+
+    def _crashed_after(self) -> None:
+        raise SimulatedCrash(f"simulated crash after step {self.steps}, before it returned")
 
 
 def _flushed(pending: Sequence[WriteBatch], rng: random.Random | None) -> list[WriteBatch]:
@@ -194,12 +206,14 @@ class PowerLossEnvironment:
     def write(self, batch: WriteBatch) -> None:
         view = self._live()
         batch = list(batch)
-        self._disk._step()
+        crash = self._disk._step()
         view.write(batch)  # checks every row before applying any
         if self.durable:
             self._image.apply(batch)
         else:
             self._image.pending.append(batch)
+        if crash:
+            self._disk._crashed_after()
 
     def write_tables(self, puts: TableRows, deletes: TableKeys | None = None) -> None:
         batch: WriteBatch = [(table, key, None) for table, keys in (deletes or {}).items() for key in keys]
@@ -210,8 +224,10 @@ class PowerLossEnvironment:
         """Put every write so far on the disk; a no-op for a durable environment."""
         self._live()
         if not self.durable and self._image.pending:
-            self._disk._step()
+            crash = self._disk._step()
             self._image.sync()
+            if crash:
+                self._disk._crashed_after()
 
     def abandon(self) -> None:
         """Close without syncing; the marker stays."""
