@@ -108,3 +108,22 @@ def test_a_contract_command_on_an_address_without_a_contract_says_no_contract(
     )
     err = capsys.readouterr().err
     assert code == 1 and err == f"error: no contract at 0x{'cd' * 20}\n"
+
+
+def test_the_readme_notary_example_runs_as_written_in_the_default_home(
+    capsys: pytest.CaptureFixture[str], threaded_node: ThreadedNode, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The user's directory after `trellis init`: the default home ./.trellis, and the files to anchor.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TRELLIS_HOME", raising=False)
+    (tmp_path / ".trellis").symlink_to(threaded_node.root)
+    (tmp_path / "report.pdf").write_bytes(b"%PDF-1.7 report")
+    (tmp_path / "scan.png").write_bytes(b"\x89PNG scan")
+    commands = [c for c in readme_commands("### Notarization") if c[1] == "notary"]
+    assert [c[2] for c in commands] == ["anchor", "verify"]
+    for argv in commands:
+        capsys.readouterr()
+        code = main([*argv[1:], "--node", threaded_node.url])
+        out, err = capsys.readouterr()
+        assert code == 0, f"{shlex.join(argv)}\n{out}{err}"
+    assert out.startswith("VALID: anchored at height ")

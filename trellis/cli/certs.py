@@ -1,9 +1,11 @@
-"""``trellis certs issue|register|revoke|propose|approve|status``: identity certificates and the membership.
+"""``trellis certs ca-new|issue|register|revoke|propose|approve|status``: identity certificates and the membership.
 
 An organisation's CA lives in the home (``trellis init``: ``<home>/ca``; ``trellis net init``:
 ``<dir>/orgs/<org>``). ``issue`` signs a certificate for a key of the key store and writes it to
 ``<home>/certs/<key>.crt``; ``register`` puts it on chain; ``status`` lists the home's certificates with their
-expiry and what the chain says of each identity certificate. See docs/spec/membership.md.
+expiry and what the chain says of each identity certificate. ``ca-new`` makes a new organisation CA (for
+``propose add-ca`` / ``add-org``, then ``issue --ca-dir``). See docs/spec/membership.md and
+docs/guides/membership.md.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from trellis.core.ledger.tx import (
     RevokeCert,
     SetThreshold,
 )
-from trellis.keys.certs import IDENTITY_ROLES, CertError, issue_identity_cert
+from trellis.keys.certs import IDENTITY_ROLES, CertError, create_org_ca, issue_identity_cert, write_private_key
 
 _DAY_MS = 86_400_000
 
@@ -193,6 +195,39 @@ def _fingerprint(cert: x509.Certificate) -> bytes:
     return hashlib.sha256(_der(cert)).digest()
 
 
+def cmd_ca_new(args: argparse.Namespace) -> int:
+    """Create an organisation CA in ``--out`` (``ca.key``, mode 0600, and ``ca.crt``), refusing to overwrite."""
+    out = Path(args.out)
+    key_path, cert_path = out / "ca.key", out / "ca.crt"
+    for path in (key_path, cert_path):
+        if path.exists():
+            raise cli.CliError(f"{path} exists: not overwriting a CA")
+    try:
+        key_pem, cert_pem = create_org_ca(args.org, valid_days=args.days)
+    except CertError as exc:
+        raise cli.CliError(str(exc)) from None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_private_key(key_path, key_pem)
+        cert_path.write_bytes(cert_pem)
+    except OSError as exc:
+        raise cli.CliError(f"cannot write the CA into {out}: {exc.strerror or exc}") from None
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    data = {
+        "org": args.org,
+        "key": str(key_path),
+        "cert": str(cert_path),
+        "not_after": cert.not_valid_after_utc.isoformat(),
+    }
+    cli._out(
+        args,
+        data,
+        f"created the CA of {args.org}\n  key  {key_path} (keep it private)\n  cert {cert_path}\n"
+        f"propose it with: trellis certs propose add-ca --org {args.org} --ca-cert {cert_path} --from <admin>",
+    )
+    return 0
+
+
 def cmd_propose(args: argparse.Namespace) -> int:
     if args.change in ("add-ca", "remove-ca", "add-org") and not (args.org and args.ca_cert):
         raise cli.CliError(f"{args.change} needs --org and --ca-cert")
@@ -309,6 +344,12 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     c = sub.add_parser("certs", help="identity certificates and the on-chain membership").add_subparsers(
         dest="certs_cmd", required=True
     )
+    s = c.add_parser("ca-new", parents=[common], help="create an organisation CA (ca.key, ca.crt) for add-ca/add-org")
+    s.add_argument("--org", required=True, help="the organisation's name (the CA's subject O=)")
+    s.add_argument("--out", required=True, help="directory to write ca.key and ca.crt into")
+    s.add_argument("--days", type=int, default=3650, help="validity in days (default 3650)")
+    s.set_defaults(func=cmd_ca_new, creates_home=True)
+
     s = c.add_parser("issue", parents=[common], help="issue an identity certificate for a key, with an org's CA")
     s.add_argument("--org", required=True, help="the issuing organisation (its CA must be in the home)")
     s.add_argument("--role", required=True, choices=IDENTITY_ROLES)

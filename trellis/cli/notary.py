@@ -159,5 +159,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     s = n.add_parser("verify", parents=[common], help="verify a receipt offline with only the genesis file")
     s.add_argument("receipt", metavar="RECEIPT")
     s.add_argument("file", nargs="?", metavar="FILE", help="the anchored file (its digest is checked too)")
-    s.add_argument("--genesis", required=True, help="the chain's genesis.json")
+    s.add_argument(
+        "--genesis",
+        required=True,
+        help="the chain's genesis.json: any node home's (.trellis/genesis.json after trellis init; "
+        "NET/node0/genesis.json for a local network), or the copy the chain's operators publish",
+    )
     s.set_defaults(func=cmd_verify)
