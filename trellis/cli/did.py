@@ -150,7 +150,7 @@ def verify_resolution(args: argparse.Namespace, res: Any) -> int:
 
     from trellis.api.types import HeaderJson, StateProofJson, header_from_json, proof_from_json, unhex
     from trellis.app.modules.identity import ResolutionError, parse_iso_time, resolution_result, resolve
-    from trellis.core.errors import DecodeError, ProofError, TrellisError
+    from trellis.core.errors import TrellisError
     from trellis.core.ledger.state_tree import verify_state_proof
 
     params = cli.trusted_genesis(args)
@@ -167,9 +167,7 @@ def verify_resolution(args: argparse.Namespace, res: Any) -> int:
                 params.suite, key, value, proof_from_json(msgspec.convert(entry["proof"], StateProofJson)), header
             )
             proven[key] = value
-    except (ProofError, DecodeError, msgspec.ValidationError, KeyError, TypeError) as exc:
-        raise cli.ProofFailure("state_proof", str(exc)) from None
-    except TrellisError as exc:
+    except (TrellisError, msgspec.ValidationError, KeyError, TypeError) as exc:  # ProofError, DecodeError...
         raise cli.ProofFailure("state_proof", str(exc)) from None
     cli.verify_header_final(cli._client(args), params, header)
 
