@@ -104,6 +104,47 @@ def test_the_store_stays_within_its_byte_bound() -> None:
     assert len(store) == 3
 
 
+def stored_from(store: BatchStore, txs: list[bytes], source: str | None) -> bytes:
+    digest = batch_digest(ED25519, txs)
+    store.add(digest, txs, [tx_hash(ED25519, t) for t in txs], source=source)
+    return digest
+
+
+def test_a_peer_beyond_its_share_loses_its_own_oldest_batches_not_others() -> None:
+    per_batch = 4 * (11 + TX_OVERHEAD_BYTES)
+    store = BatchStore(max_bytes=6 * per_batch, max_source_bytes=2 * per_batch)
+    own = stored_from(store, raw_batch(b"o", 4), None)
+    honest = stored_from(store, raw_batch(b"h", 4), "honest")
+    junk = [stored_from(store, raw_batch(bytes([i]), 4), "junk") for i in range(20)]
+    assert own in store and honest in store
+    assert [d in store for d in junk] == [False] * 18 + [True] * 2
+    assert store.source_bytes("junk") == 2 * per_batch <= store.max_source_bytes
+    assert store.size_bytes <= store.max_bytes
+
+
+def test_a_peer_whose_batches_are_all_gone_is_forgotten() -> None:
+    store = BatchStore(retain_heights=0)
+    txs = raw_batch(b"p", 2)
+    stored_from(store, txs, "peer")
+    store.note_committed(1, [tx_hash(ED25519, t) for t in txs])
+    assert len(store) == 0 and store.source_bytes("peer") == 0
+    assert store._by_source == {} and store._source_bytes == {}
+
+
+def test_a_batch_larger_than_a_peers_share_is_refused_from_that_peer() -> None:
+    store = BatchStore(max_bytes=10_000, max_source_bytes=1000)
+    txs = raw_batch(b"big", 4, size=300)
+    assert not store.add(batch_digest(ED25519, txs), txs, [tx_hash(ED25519, t) for t in txs], source="peer")
+    assert store.add(batch_digest(ED25519, txs), txs, [tx_hash(ED25519, t) for t in txs])  # our own: fits the store
+
+
+def test_batches_from_a_peer_are_kept_under_that_peer() -> None:
+    leader, follower = leader_and_follower()
+    (batch,) = sent(leader, BatchMsg)
+    follower.frame(batch, peer="peer-7")
+    assert follower.driver.batches.source_bytes("peer-7") > 0
+
+
 def test_a_batch_larger_than_the_whole_store_is_refused() -> None:
     store = BatchStore(max_bytes=100)
     txs = raw_batch(b"big", 1, size=200)

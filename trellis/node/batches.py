@@ -7,8 +7,9 @@ and receivers rebuild the block from the batches they hold.
 
 ``BatchStore`` holds digest -> batch for this node's own batches and its peers', with an index from transaction
 hash to (digest, position) so a proposer can reference its candidates. It is bounded by batch count and bytes
-(oldest evicted first, whatever peers send), and a batch whose transactions are all committed is dropped a few
-heights later. Nothing here is consensus-critical: a block is still checked transaction by transaction against
+(oldest evicted first, whatever peers send), each peer's batches by a share of the bytes (a peer beyond its share
+loses its own oldest batches, so one peer's junk cannot push out everyone else's), and a batch whose
+transactions are all committed is dropped a few heights later. Nothing here is consensus-critical: a block is still checked transaction by transaction against
 its header, and a transaction that is in no known batch travels inline.
 """
 
@@ -47,12 +48,14 @@ class Batch:
         size: bytes accounted to it in the store's bound.
         done_height: the height at which the last of them committed (None while some are pending).
         committed: positions of those seen committed.
+        source: the peer it came from (None: this node's own).
     """
 
     txs: list[bytes]
     hashes: list[bytes]
     uncommitted: int
     size: int
+    source: str | None = None
     done_height: int | None = None
     committed: set[int] = field(default_factory=set)
 
@@ -65,13 +68,33 @@ class BatchStore:
         max_bytes: most bytes held (raw transactions plus ``TX_OVERHEAD_BYTES`` each).
         retain_heights: a batch whose transactions are all committed is dropped this many heights later (peers
             that are a little behind may still ask for it).
+        max_source_bytes: most bytes held of the batches of any one peer (default: half of ``max_bytes``); this
+            node's own batches are bounded by ``max_bytes`` only. Keep it above a block's worth of batches
+            (``max_block_bytes`` plus the per-transaction overhead), or a block drawn from one peer's batches could
+            not be rebuilt here.
+
+    Raises:
+        ValueError: a bound below 1.
     """
 
-    def __init__(self, *, max_batches: int = 8192, max_bytes: int = 128 * 1024 * 1024, retain_heights: int = 3) -> None:
+    def __init__(
+        self,
+        *,
+        max_batches: int = 8192,
+        max_bytes: int = 128 * 1024 * 1024,
+        retain_heights: int = 3,
+        max_source_bytes: int | None = None,
+    ) -> None:
+        if max_batches < 1 or max_bytes < 1 or (max_source_bytes is not None and max_source_bytes < 1):
+            raise ValueError("batch store bounds must be at least 1")
         self.max_batches = max_batches
         self.max_bytes = max_bytes
+        self.max_source_bytes = max_source_bytes if max_source_bytes is not None else max(max_bytes // 2, 1)
         self.retain_heights = retain_heights
         self._batches: OrderedDict[bytes, Batch] = OrderedDict()
+        self._by_source: dict[str, OrderedDict[bytes, None]] = {}
+        """Peer -> digests of its batches held, oldest first."""
+        self._source_bytes: dict[str, int] = {}
         self._index: dict[bytes, tuple[bytes, int]] = {}
         self._bytes = 0
         self.evicted = 0
@@ -96,19 +119,33 @@ class BatchStore:
         """Return (digest, position) of a held batch that carries the transaction ``tx_hash``, or None."""
         return self._index.get(tx_hash)
 
-    def add(self, digest: bytes, txs: list[bytes], hashes: list[bytes]) -> bool:
-        """Hold a batch (``digest`` computed by the caller over ``txs``; ``hashes`` their tx hashes); False if it
-        was held already or is larger than the whole store. Evicts the oldest batches to stay in bounds."""
+    def source_bytes(self, source: str) -> int:
+        """Bytes accounted to the batches held from the peer ``source``."""
+        return self._source_bytes.get(source, 0)
+
+    def add(self, digest: bytes, txs: list[bytes], hashes: list[bytes], source: str | None = None) -> bool:
+        """Hold a batch (``digest`` computed by the caller over ``txs``; ``hashes`` their tx hashes) that came
+        from the peer ``source`` (None: this node's own); False if it was held already or is larger than the
+        whole store (or the peer's share). Evicts the peer's oldest batches to keep it within its share, then
+        the oldest batches of all to stay in bounds."""
         if digest in self._batches:
             return False
         size = sum(map(len, txs)) + TX_OVERHEAD_BYTES * len(txs)
-        if size > self.max_bytes:
+        if size > self.max_bytes or (source is not None and size > self.max_source_bytes):
             return False
+        if source is not None:
+            mine = self._by_source.get(source)
+            while mine and self._source_bytes[source] + size > self.max_source_bytes:
+                self._drop(next(iter(mine)))
+                self.evicted += 1
         while self._batches and (len(self._batches) >= self.max_batches or self._bytes + size > self.max_bytes):
             self._drop(next(iter(self._batches)))
             self.evicted += 1
-        self._batches[digest] = Batch(txs=txs, hashes=hashes, uncommitted=len(txs), size=size)
+        self._batches[digest] = Batch(txs=txs, hashes=hashes, uncommitted=len(txs), size=size, source=source)
         self._bytes += size
+        if source is not None:
+            self._by_source.setdefault(source, OrderedDict())[digest] = None
+            self._source_bytes[source] = self._source_bytes.get(source, 0) + size
         index = self._index
         for i, h in enumerate(hashes):
             index[h] = (digest, i)
@@ -138,6 +175,13 @@ class BatchStore:
     def _drop(self, digest: bytes) -> None:
         b = self._batches.pop(digest)
         self._bytes -= b.size
+        if b.source is not None:
+            mine = self._by_source[b.source]
+            del mine[digest]
+            self._source_bytes[b.source] -= b.size
+            if not mine:  # forget a peer with nothing held (peer ids do not pile up)
+                del self._by_source[b.source]
+                del self._source_bytes[b.source]
         index = self._index
         for i, h in enumerate(b.hashes):
             if index.get(h) == (digest, i):

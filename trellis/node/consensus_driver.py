@@ -403,12 +403,12 @@ class ConsensusDriver:
         elif isinstance(msg, BlocksMsg):
             self._apply_synced(peer_id, msg)
         elif isinstance(msg, BatchMsg):
-            self._on_batch(msg)
+            self._on_batch(peer_id, msg)
         elif isinstance(msg, BatchRequestMsg):
             self._serve_batches(peer_id, msg)
 
     # -- dissemination ----------------------------------------------------------------------------------------
-    def _on_batch(self, msg: BatchMsg) -> None:
+    def _on_batch(self, peer_id: str, msg: BatchMsg) -> None:
         txs = list(msg.txs)
         if not txs:
             return
@@ -417,7 +417,7 @@ class ConsensusDriver:
             return  # a duplicate (or an answer to a request already answered): already stored and admitted
         suite = self.suite
         hashes = [tx_hash(suite, raw) for raw in txs]
-        self.batches.add(digest, txs, hashes)
+        self.batches.add(digest, txs, hashes, source=peer_id)
         self.stats.batches_received += 1
         self._admit_gossiped(txs, hashes)
         if self._held:
