@@ -3,18 +3,40 @@ storage failures are 5xx, a 202 means what the API promises, and the answers con
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
+import json
+import os
 import random
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from trellis.abci import CheckedTx
+from trellis.api.server import build_app
 from trellis.core.errors import InvalidTransaction
 from trellis.core.ledger.tx import KvPut
+from trellis.node.assembly import assemble_node
+from trellis.node.home import init_home
 from trellis.node.mempool import Mempool
+from trellis.storage.kv import StorageError
 
-from .conftest import Actors, AppChain, checked, make_signer, raw_tx
+from .conftest import (
+    Actors,
+    ApiHarness,
+    AppChain,
+    checked,
+    make_signer,
+    node_config,
+    raw_tx,
+    run,
+)
+
+MEDIA = "application/x-trellis-txs"
 
 
 # -- memory: refusals are values that keep nothing alive ---------------------------------------------------------
@@ -84,3 +106,277 @@ def test_mempool_refusals_of_a_batch_keep_nothing_alive(actors: Actors, no_cycli
     assert all(r is None or (r.__traceback__ is None and r.__context__ is None) for r in refusals)
     del refusals
     assert _live_refusals() == before
+
+
+# -- a harness with a short body timeout, and raw HTTP ---------------------------------------------------------
+BODY_TIMEOUT_S = 0.5
+
+
+class HardenedHarness(ApiHarness):
+    """``ApiHarness`` with a short body timeout, and a way to speak raw HTTP to it."""
+
+    async def _start(self) -> None:
+        await self.node.start()
+        self.client = TestClient(TestServer(build_app(self.node, body_timeout_s=BODY_TIMEOUT_S)))
+        await self.client.start_server()
+
+    async def _raw(self, head: bytes, body_parts: list[bytes], pause_s: float) -> tuple[int, dict[str, str], bytes]:
+        assert self.client is not None
+        reader, writer = await asyncio.open_connection(self.client.server.host, self.client.server.port)
+
+        async def send() -> None:
+            with contextlib.suppress(ConnectionError):
+                writer.write(head)
+                for part in body_parts:
+                    writer.write(part)
+                    await writer.drain()
+                    if pause_s:
+                        await asyncio.sleep(pause_s)  # the client is slow on purpose: this is the input under test
+
+        sending = asyncio.create_task(send())  # the answer is read while the body is still being sent
+        try:
+            status_line = await reader.readline()
+            headers: dict[str, str] = {}
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode().partition(":")
+                headers[name.strip().lower()] = value.strip()
+            rest = await reader.read()  # to EOF: the server closes the connection
+            return int(status_line.split()[1]), headers, rest
+        finally:
+            sending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sending
+            writer.close()
+
+    def raw(
+        self, head: bytes, body_parts: Sequence[bytes] = (), pause_s: float = 0.0
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Send ``head`` and ``body_parts`` (``pause_s`` between parts); return status, headers and the body read
+        until the server closes the connection."""
+        return self.runner.run(self._raw(head, list(body_parts), pause_s), timeout=10.0)
+
+
+@pytest.fixture(scope="module")
+def hardened(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HardenedHarness]:
+    harness = HardenedHarness(tmp_path_factory.mktemp("hardened"), node_config())
+    try:
+        yield harness
+    finally:
+        harness.close()
+
+
+def _problem(status: int, headers: dict[str, str], body: bytes, want_status: int, code: str) -> None:
+    assert status == want_status, (status, body)
+    assert headers["content-type"].startswith("application/problem+json"), headers
+    doc = json.loads(body)
+    assert doc["status"] == want_status and doc["code"] == code, doc
+
+
+# -- item 2: body size and time ----------------------------------------------------------------------------------
+def test_a_declared_body_over_the_routes_limit_is_refused_before_it_is_sent(hardened: HardenedHarness) -> None:
+    head = (
+        b"POST /v1/txs/batch HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-trellis-txs\r\n"
+        b"Content-Length: 300000000\r\n\r\n"
+    )
+    t0 = time.monotonic()
+    status, headers, body = hardened.raw(head, [b"\x00" * 1024])
+    _problem(status, headers, body, 413, "body_too_large")
+    assert time.monotonic() - t0 < BODY_TIMEOUT_S  # answered at once, not after a timeout
+
+
+def test_a_body_that_stops_arriving_is_answered_408_and_the_connection_closed(hardened: HardenedHarness) -> None:
+    head = b"POST /v1/txs HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\nContent-Length: 2000\r\n\r\n"
+    before = len(hardened.node.mempool)
+    status, headers, body = hardened.raw(head, [b"\x00" * 1000])
+    _problem(status, headers, body, 408, "body_timeout")
+    assert len(hardened.node.mempool) == before
+
+
+def test_a_body_that_trickles_past_the_timeout_is_refused(hardened: HardenedHarness) -> None:
+    """Bytes keep coming, but the body as a whole is late: still 408 (a total deadline, not idleness)."""
+    head = b"POST /v1/txs HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\nContent-Length: 100\r\n\r\n"
+    status, headers, body = hardened.raw(head, [b"\x00"] * 99, pause_s=BODY_TIMEOUT_S / 4)
+    _problem(status, headers, body, 408, "body_timeout")
+
+
+def test_a_stalled_upload_is_refused_and_stores_nothing(hardened: HardenedHarness) -> None:
+    blob_dir = hardened.root / "blobs"
+    files_before = sum(1 for p in blob_dir.rglob("*") if p.is_file()) if blob_dir.exists() else 0
+    head = b"PUT /v1/blobs HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\nContent-Length: 5000000\r\n\r\n"
+    status, headers, body = hardened.raw(head, [os.urandom(2_000_000)])
+    _problem(status, headers, body, 408, "body_timeout")
+    assert (sum(1 for p in blob_dir.rglob("*") if p.is_file()) if blob_dir.exists() else 0) == files_before
+
+
+def test_a_slow_but_steady_upload_is_not_cut_off(hardened: HardenedHarness) -> None:
+    """Uploads stream: their timeout is one of idleness, so an upload longer than the timeout still lands."""
+    parts = [os.urandom(1000) for _ in range(6)]
+    head = (
+        b"PUT /v1/blobs HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n"
+        b"Content-Length: 6000\r\n\r\n"
+    )
+    status, _headers, body = hardened.raw(head, parts, pause_s=BODY_TIMEOUT_S / 3)
+    assert status == 201, body
+    assert json.loads(body)["size"] == 6000
+
+
+# -- item 5: OpenAPI conformance --------------------------------------------------------------------------------
+def test_an_empty_upload_is_refused_and_stores_nothing(hardened: HardenedHarness) -> None:
+    resp = hardened.request("PUT", "/v1/blobs", data=b"")
+    assert resp.status == 400 and resp.content_type == "application/problem+json", resp.body
+    assert resp.json()["code"] == "empty_upload"
+
+
+def test_a_method_not_allowed_names_the_allowed_ones(hardened: HardenedHarness) -> None:
+    status, headers, body = hardened.raw(b"DELETE /v1/txs/batch HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    _problem(status, headers, body, 405, "method_not_allowed")
+    assert "POST" in headers["allow"].split(","), headers
+
+
+@pytest.mark.parametrize("length", [8 * 1024, 20 * 1024])
+def test_an_over_long_url_is_refused_as_problem_details(hardened: HardenedHarness, length: int) -> None:
+    path = "/v1/accounts/" + "a" * length
+    status, headers, body = hardened.raw(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+    _problem(status, headers, body, 414, "uri_too_long")
+
+
+def test_a_long_url_within_the_limit_is_answered_by_its_route(hardened: HardenedHarness) -> None:
+    path = "/v1/accounts/" + "a" * 8000
+    status, headers, body = hardened.raw(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+    _problem(status, headers, body, 400, "bad_address")
+
+
+# -- item 3: a failing store is the node's failure (5xx), never the client's (4xx) -------------------------------
+def _fail_commits(harness: ApiHarness) -> None:
+    def commit_block(*_a: object, **_k: object) -> None:
+        raise StorageError("no space left on device (injected)")
+
+    harness.node.app.store.commit_block = commit_block  # type: ignore[method-assign]
+
+
+def test_a_storage_failure_during_commit_is_answered_503_never_4xx(tmp_path: Path) -> None:
+    api = ApiHarness(tmp_path / "home", node_config())
+    try:
+        _fail_commits(api)
+        raw = api.tx(api.alice, KvPut(namespace="n", key=b"k", value=b"v"))
+        resp = api.post(
+            "/v1/txs?wait=commit&timeout=10", data=raw, headers={"Content-Type": "application/octet-stream"}
+        )
+        assert resp.status == 503 and resp.content_type == "application/problem+json", resp.body
+        assert resp.json()["code"] in ("storage_error", "node_failed")
+        assert api.node.failure is not None
+        # The node must stop now: it admits nothing more, and says why.
+        again = api.submit(api.tx(api.alice, KvPut(namespace="n", key=b"k2", value=b"v"), nonce=1), wait=False)
+        assert again.status == 503 and again.json()["code"] == "node_failed", again.body
+    finally:
+        api.close()
+
+
+def test_a_storage_failure_on_a_read_is_answered_503(
+    hardened: HardenedHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def account(_address: bytes) -> None:
+        raise StorageError("I/O error (injected)")
+
+    monkeypatch.setattr(hardened.node.app, "account", account)
+    resp = hardened.get("/v1/accounts/0x" + "11" * 20)
+    assert resp.status == 503 and resp.content_type == "application/problem+json", resp.body
+    assert resp.json()["code"] == "storage_error"
+
+
+# -- item 4: what a 202 promises, kept through a graceful stop ---------------------------------------------------
+def test_a_stopping_node_refuses_transactions_with_503_and_admits_nothing(tmp_path: Path) -> None:
+    api = ApiHarness(tmp_path / "home", node_config())
+    try:
+        api.node.close_admission()
+        raw = api.tx(api.alice, KvPut(namespace="n", key=b"k", value=b"v"))
+        one = api.submit(raw, wait=False)
+        many = api.post("/v1/txs/batch", data=len(raw).to_bytes(4, "big") + raw, headers={"Content-Type": MEDIA})
+        for resp in (one, many):
+            assert resp.status == 503 and resp.content_type == "application/problem+json", resp.body
+            assert resp.json()["code"] == "shutting_down"
+        assert len(api.node.mempool) == 0
+    finally:
+        api.close()
+
+
+class RecordingTransport:
+    """A peer network that records what the node broadcasts until it is stopped."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.stopped = False
+        self.on_frame: object = None
+        self.on_peer_connected: object = None
+        self.on_peer_disconnected: object = None
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    def send(self, peer_id: str, frame: bytes) -> bool:
+        return False
+
+    def broadcast(self, frame: bytes) -> None:
+        if not self.stopped:
+            self.sent.append(frame)
+
+    def connected_peers(self) -> list[str]:
+        return []
+
+    def disconnect(self, peer_id: str, reason: str) -> None:
+        pass
+
+
+def test_a_graceful_stop_spreads_every_acknowledged_transaction_before_the_network_stops(tmp_path: Path) -> None:
+    home = init_home(tmp_path / "home")
+    node = assemble_node(tmp_path / "home", node_config())
+    transport = RecordingTransport()
+    node.transport = transport  # type: ignore[assignment]
+    alice = home.keys.signer("alice")
+
+    async def scenario() -> bytes:
+        await node.start()
+        assert node.driver is not None
+        node.driver.tx_gossip_delay_ms = 3_600_000  # the stop comes before the batch flush would
+        raw = raw_tx(alice, 0, KvPut(namespace="n", key=b"k", value=b"v"), chain_id=node.params.chain_id)
+        node.submit(raw)  # what the API answers 202
+        await node.stop()
+        return raw
+
+    try:
+        raw = run(scenario())
+    finally:
+        node.store.kv.close()
+    assert any(raw in frame for frame in transport.sent), "an acknowledged transaction was never spread"
+
+
+def test_a_batch_being_checked_when_the_stop_begins_is_admitted_and_spread_before_the_network_stops(
+    tmp_path: Path,
+) -> None:
+    home = init_home(tmp_path / "home")
+    node = assemble_node(tmp_path / "home", node_config())
+    transport = RecordingTransport()
+    node.transport = transport  # type: ignore[assignment]
+    alice = home.keys.signer("alice")
+    chain_id = node.params.chain_id
+    raws = [raw_tx(alice, n, KvPut(namespace="n", key=b"%d" % n, value=b"v"), chain_id=chain_id) for n in range(50)]
+
+    async def scenario() -> list[CheckedTx | InvalidTransaction]:
+        await node.start()
+        assert node.driver is not None
+        node.driver.tx_gossip_delay_ms = 3_600_000  # the stop comes before the batch flush would
+        checking = asyncio.create_task(node.submit_batch(raws))
+        await asyncio.sleep(0)  # the batch is now being checked
+        await node.stop()
+        return await checking
+
+    try:
+        results = run(scenario())
+    finally:
+        node.store.kv.close()
+    assert all(isinstance(r, CheckedTx) for r in results)  # what the API answers 202 with 50 accepted
+    spread = b"".join(transport.sent)
+    assert all(raw in spread for raw in raws), "an acknowledged transaction was never spread"

@@ -3,9 +3,10 @@
 
 An upload is streamed into the node's ``BlobStore`` chunk by chunk (``trellis.blobs.FileWriter``): memory stays
 bounded by one chunk whatever the file's size. It is refused with 413 ``file_too_large`` when its
-``Content-Length`` (or, without one, the bytes actually sent) passes ``[blobs] max_upload_bytes``, and with 400
-``truncated_upload`` when the body ends before its ``Content-Length``; a refused upload stores nothing (the
-chunks it had written are removed, no manifest is written).
+``Content-Length`` (or, without one, the bytes actually sent) passes ``[blobs] max_upload_bytes``, with 400
+``truncated_upload`` when the body ends before its ``Content-Length``, with 400 ``empty_upload`` when it is empty,
+and with 408 ``body_timeout`` when no byte of it arrives for ``BODY_TIMEOUT_S`` (the server's middleware); a
+refused upload stores nothing (the chunks it had written are removed, no manifest is written).
 
 A download checks the manifest against the file id before answering, and each chunk against the manifest before
 sending it. A damaged first chunk is answered 500 ``chunk_corrupt`` naming it; a damaged later chunk (the status
@@ -161,6 +162,11 @@ class BlobApi:
                 if len(pending) >= self.chunk_bytes:
                     await asyncio.to_thread(writer.write, bytes(pending))
                     pending.clear()
+            if received == 0:
+                await asyncio.to_thread(writer.abort)
+                return problem(
+                    400, "empty_upload", "the body is empty: send the file's bytes (an empty file is refused)"
+                )
             if declared is not None and received != declared:
                 await asyncio.to_thread(writer.abort)
                 return problem(
@@ -283,13 +289,15 @@ _FILE_ID = hex32_path_param("file_id", "The file id (64 hex digits)")
 OPENAPI_PATHS: dict[str, Any] = {
     "/v1/blobs": {
         "put": {
-            "summary": "Store a file (streamed, chunked, content-addressed); refused whole if oversized or truncated",
+            "summary": "Store a file (streamed, chunked, content-addressed); refused whole if empty, oversized, "
+            "truncated or stalled",
             "requestBody": {"required": True, "content": {"application/octet-stream": {}}},
             "responses": {
                 "201": {"description": "Stored", "content": {"application/json": {"schema": _schema(BlobJson)}}},
                 "400": _PROBLEM,
                 "403": _PROBLEM,
                 "404": _PROBLEM,
+                "408": _PROBLEM,
                 "413": _PROBLEM,
                 "503": _PROBLEM,
             },

@@ -11,6 +11,7 @@ the RFC 3161 time-stamping endpoint.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiohttp import web
@@ -26,15 +27,14 @@ __all__ = ["OPENAPI_PATHS", "NotaryApi", "routes"]
 MSGPACK_MEDIA_TYPE = "application/msgpack"
 
 
+_DIGEST_TEXT = re.compile(r"(0[xX])?[0-9a-fA-F]{64}")
+
+
 def parse_digest(text: str) -> bytes | None:
     """A 32-byte digest from 64 hex digits (optionally ``0x``); None if it is not one."""
-    t = text[2:] if text[:2].lower() == "0x" else text
-    if len(t) != 64:
+    if not _DIGEST_TEXT.fullmatch(text):  # bytes.fromhex alone would also take spaces
         return None
-    try:
-        return bytes.fromhex(t)
-    except ValueError:
-        return None
+    return bytes.fromhex(text[2:] if text[:2].lower() == "0x" else text)
 
 
 def batch_json(b: NotaryBatch) -> dict[str, Any]:

@@ -41,6 +41,6 @@ def hex32_path_param(name: str, description: str) -> dict[str, Any]:
         "name": name,
         "in": "path",
         "required": True,
-        "schema": {"type": "string", "pattern": "^(0x)?[0-9a-fA-F]{64}$"},
+        "schema": {"type": "string", "pattern": "^(0[xX])?[0-9a-fA-F]{64}$"},
         "description": description,
     }

@@ -1,7 +1,14 @@
 """The REST API over a running ``Node``.
 
-Errors are RFC 9457 problem details (``application/problem+json``) with a 4xx status, a machine-readable
-``code`` and a human-readable ``detail``. Request bodies are limited to ``api.max_body_bytes``.
+Errors are RFC 9457 problem details (``application/problem+json``) with a machine-readable ``code`` and a
+human-readable ``detail``: 4xx for a request refused, 5xx for a node that failed (503 ``storage_error``,
+``node_failed``, ``shutting_down``; 500 ``internal_error``).
+
+Requests are bounded before any handler works on them (``limits_middleware``): a request target longer than
+``MAX_URL_BYTES`` is refused (414); a body whose declared ``Content-Length`` passes the route's limit is refused
+at once (413, before a byte of it is read: ``api.max_body_bytes``, or the route's own for streamed uploads); a
+body that has not arrived in full ``BODY_TIMEOUT_S`` after the request began (a streamed upload: no byte for
+that long) is answered 408 and the connection closed.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from trellis.api.blobs import routes as blob_routes
 from trellis.api.credentials import routes as credential_routes
 from trellis.api.did import routes as did_routes
 from trellis.api.notary import routes as notary_routes
-from trellis.api.openapi import openapi_document
+from trellis.api.openapi import ADDRESS_PATTERN, HASH_PATTERN, NAMESPACE_PATTERN, STATE_KEY_PATTERN, openapi_document
 from trellis.api.responses import ok, problem
 from trellis.api.types import (
     AccountJson,
@@ -69,7 +76,8 @@ from trellis.core.errors import DecodeError, InvalidTransaction, TrellisError
 from trellis.core.execution.membership import ca_fingerprint
 from trellis.core.execution.state_keys import EVIDENCE_PREFIX, EvidenceRecord, kv_key
 from trellis.core.ledger.block import block_hash
-from trellis.node.node import Node, TxStatus
+from trellis.node.node import Node, NodeUnavailable, TxStatus
+from trellis.storage.kv import StorageError
 
 log = logging.getLogger("trellis.api")
 
@@ -90,15 +98,30 @@ _STATUS_OF_TX_ERROR = {
     "unsupported_key": 400,
     "no_role": 400,
 }
-# Matched with fullmatch: ``$`` would also accept a trailing newline.
-_ADDRESS = re.compile(r"(0x)?[0-9a-fA-F]{40}")
-_HASH = re.compile(r"(0x)?[0-9a-fA-F]{64}")
-_NAMESPACE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# The path parameters' patterns of the OpenAPI document, matched with fullmatch (with ``match``, ``$`` would also
+# accept a trailing newline).
+_ADDRESS = re.compile(ADDRESS_PATTERN)
+_HASH = re.compile(HASH_PATTERN)
+_STATE_KEY = re.compile(STATE_KEY_PATTERN)
+_HEX_KEY = re.compile(r"(0[xX])?([0-9a-fA-F]{2})+")
+_NAMESPACE = re.compile(NAMESPACE_PATTERN)
 _HEIGHT = re.compile(r"[0-9]{1,20}")
 _CURSOR = re.compile(r"([0-9]{1,20}):([0-9]{1,10})")
 _MAX_KV_KEY = 256
 _METHOD = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 _MAX_CALL_ARGS = 16 * 1024
+MAX_URL_BYTES = 8 * 1024
+"""Longest request target (path and query string) answered; longer is 414 ``uri_too_long``."""
+MAX_REQUEST_LINE = 64 * 1024
+"""Longest request line aiohttp's parser takes (its default, 8190, answered longer URLs in plain text before any
+middleware could answer them as problem details)."""
+BODY_TIMEOUT_S = 30.0
+"""Time a request body has to arrive in full (a streamed upload: most time without a byte)."""
+CLOSE_GRACE_S = 1.0
+"""How long a connection refused mid-body stays open after its answer, its input discarded."""
+STREAMED_UPLOADS = frozenset({("PUT", "/v1/blobs")})
+"""Routes that stream their body and check its size themselves (``[blobs] max_upload_bytes``): the declared
+``Content-Length`` is not held to ``api.max_body_bytes`` and the body timeout is one of idleness."""
 MAX_WAIT_S = 60.0
 BATCH_MEDIA_TYPE = "application/x-trellis-txs"
 MAX_BATCH_TXS = 20_000
@@ -116,10 +139,92 @@ class ApiError(Exception):
         self.detail = detail
 
 
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def _closing(request: web.Request, resp: web.Response) -> web.Response:
+    """Send ``resp`` now and end the connection: the answer, then EOF (a half-close, so that a client still
+    sending reads the answer rather than a reset), and the connection closed ``CLOSE_GRACE_S`` later whatever
+    the client still sends (aiohttp would otherwise linger up to 10 s reading a refused body)."""
+    resp.force_close()
+    await resp.prepare(request)
+    await resp.write_eof()
+    transport = request.transport
+    if transport is not None and transport.can_write_eof():
+        transport.write_eof()
+        asyncio.get_running_loop().call_later(CLOSE_GRACE_S, request.protocol.force_close)
+    else:
+        request.protocol.force_close()
+    return resp
+
+
+def limits_middleware(max_body_bytes: int, body_timeout_s: float) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """The middleware that bounds every request before its handler works on it: the request target's length
+    (414), the declared body size (413 at once), and the time the body takes to arrive (408, connection closed).
+    """
+
+    @web.middleware
+    async def limits(request: web.Request, handler: _Handler) -> web.StreamResponse:
+        if len(request.raw_path) > MAX_URL_BYTES:
+            return await _closing(
+                request,
+                problem(
+                    414, "uri_too_long", f"the request target is {len(request.raw_path)} bytes; at most {MAX_URL_BYTES}"
+                ),
+            )
+        route = request.match_info.route
+        streamed = (request.method, route.resource.canonical if route.resource else "") in STREAMED_UPLOADS
+        declared = request.content_length
+        if declared is not None and declared > max_body_bytes and not streamed:
+            return await _closing(
+                request,
+                problem(
+                    413, "body_too_large", f"the body is {declared} bytes; this route takes at most {max_body_bytes}"
+                ),
+            )
+        body = request.content
+        if body.is_eof():
+            return await handler(request)
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        expired = False
+        seen = body.total_bytes
+        timer: asyncio.TimerHandle | None = None
+
+        def check() -> None:
+            nonlocal expired, seen, timer
+            if body.is_eof():
+                return
+            if streamed and body.total_bytes > seen:
+                seen = body.total_bytes
+                timer = loop.call_later(body_timeout_s, check)
+                return
+            expired = True
+            task.cancel()
+
+        timer = loop.call_later(body_timeout_s, check)
+        try:
+            return await handler(request)
+        except asyncio.CancelledError:
+            if not expired:
+                raise
+            task.uncancel()
+            log.info("%s %s: the body did not arrive within %.0f s", request.method, request.path, body_timeout_s)
+            return await _closing(
+                request,
+                problem(408, "body_timeout", f"the request body did not arrive within {body_timeout_s:g} seconds"),
+            )
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    return limits
+
+
 @web.middleware
-async def problem_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
+async def problem_middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    """Answer every refusal and failure as problem details (see the module's docstring for the statuses)."""
     try:
         return await handler(request)
     except ApiError as exc:
@@ -132,11 +237,20 @@ async def problem_middleware(
         return problem(409, exc.code, exc.reason)
     except DecodeError as exc:
         return problem(400, "malformed", exc.reason)
+    except NodeUnavailable as exc:
+        return problem(503, exc.code, exc.reason)
+    except StorageError as exc:
+        # The node's failure, not the request's: never a 4xx (the node stops when a commit fails).
+        log.error("storage failed serving %s %s: %s", request.method, request.path, exc.reason)
+        return problem(503, "storage_error", f"the node's storage failed: {exc.reason}")
     except web.HTTPRequestEntityTooLarge as exc:
-        return problem(413, "body_too_large", exc.text or "request body too large")
+        return await _closing(request, problem(413, "body_too_large", exc.text or "request body too large"))
     except web.HTTPException as exc:
         if exc.status >= 400:
-            return problem(exc.status, re.sub(r"\W+", "_", exc.reason.lower()), exc.reason)
+            resp = problem(exc.status, re.sub(r"\W+", "_", exc.reason.lower()), exc.reason)
+            if "Allow" in exc.headers:  # 405: RFC 9110 requires the methods the resource allows
+                resp.headers["Allow"] = exc.headers["Allow"]
+            return resp
         raise
     except TrellisError as exc:
         log.warning("request failed: %s", exc.reason)
@@ -262,6 +376,8 @@ class Api:
         checked = self.node.submit(raw)
         if wait == "commit":
             st = await self.node.wait_committed(checked.hash, float(timeout))
+            if st.state != "committed":
+                self.node.check_open()  # woken because the node failed: not a 202 that nothing will honour
             return ok(self._status_json(checked.hash, st), 200 if st.state == "committed" else 202)
         return ok(TxStatusJson(hash=hx(checked.hash), status="pending"), 202)
 
@@ -304,7 +420,11 @@ class Api:
                     try:
                         res = _batch_result(await work)
                         reply = StreamResultJson(seq=seq, accepted=res.accepted, rejected=res.rejected)
-                    except Exception as exc:  # a storage failure: answered like the REST API's 500
+                    except (NodeUnavailable, StorageError) as exc:  # answered like the REST API's 503
+                        code = exc.code if isinstance(exc, NodeUnavailable) else "storage_error"
+                        fault = StreamFaultJson(status=503, code=code, detail=exc.reason)
+                        reply = StreamErrorJson(seq=seq, error=fault)
+                    except Exception as exc:  # answered like the REST API's 500
                         log.exception("streamed batch %d failed", seq)
                         fault = StreamFaultJson(status=500, code="internal_error", detail=type(exc).__name__)
                         reply = StreamErrorJson(seq=seq, error=fault)
@@ -420,12 +540,10 @@ class Api:
         return ok(AccountTxsJson(address=hx(addr), txs=out, next=nxt))
 
     async def state(self, request: web.Request) -> web.Response:
-        try:
-            key = unhex(request.match_info["key"], "key")
-        except DecodeError as exc:
-            raise ApiError(400, "bad_key", exc.reason) from exc
-        if not 1 <= len(key) <= 1024:
-            raise ApiError(400, "bad_key", "a state key is 1 to 1024 bytes")
+        text = request.match_info["key"]
+        if not _STATE_KEY.fullmatch(text):
+            raise ApiError(400, "bad_key", "a state key is 1 to 1024 bytes in hex (0x optional)")
+        key = unhex(text, "key")
         return ok(self._state_json(key, request))
 
     def _state_json(self, key: bytes, request: web.Request) -> Any:
@@ -454,12 +572,11 @@ class Api:
         encoding = request.query.get("key_encoding", "utf8")
         if encoding not in ("utf8", "hex"):
             raise ApiError(400, "bad_parameter", "query parameter 'key_encoding' must be 'utf8' or 'hex'")
+        text = request.match_info["key"]
+        if encoding == "hex" and not _HEX_KEY.fullmatch(text):
+            raise ApiError(400, "bad_key", "the key is not hex (whole bytes, 0x optional)")
         try:
-            key = (
-                unhex(request.match_info["key"], "key")
-                if encoding == "hex"
-                else request.match_info["key"].encode("utf-8")
-            )
+            key = unhex(text, "key") if encoding == "hex" else text.encode("utf-8")
         except (DecodeError, UnicodeEncodeError):
             raise ApiError(400, "bad_key", f"the key is not {encoding}") from None
         if not 1 <= len(key) <= _MAX_KV_KEY:
@@ -663,10 +780,15 @@ class Api:
         return web.json_response(openapi_document())
 
 
-def build_app(node: Node) -> web.Application:
-    """Return the aiohttp application serving ``node``."""
+def build_app(node: Node, *, body_timeout_s: float = BODY_TIMEOUT_S) -> web.Application:
+    """Return the aiohttp application serving ``node`` (``body_timeout_s``: see ``BODY_TIMEOUT_S``)."""
     api = Api(node)
-    app = web.Application(client_max_size=node.config.api.max_body_bytes, middlewares=[problem_middleware])
+    max_body = node.config.api.max_body_bytes
+    app = web.Application(
+        client_max_size=max_body,
+        middlewares=[limits_middleware(max_body, body_timeout_s), problem_middleware],
+        handler_args={"max_line_size": MAX_REQUEST_LINE},
+    )
     app.add_routes(
         [
             web.get("/v1/status", api.status),
@@ -748,6 +870,9 @@ async def serve(node: Node, stop: asyncio.Event, on_ready: Callable[[str], None]
     finally:
         for w in waiters:
             w.cancel()
+        # Refuse new transactions (503) before the requests under way are drained: a transaction acknowledged
+        # from here on would be checked after the node began to stop.
+        node.close_admission()
         await runner.cleanup()
         await node.stop()
     if node.failure is not None:

@@ -4,6 +4,7 @@ service the API talks to."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Container
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from trellis.abci import CheckedTx
 from trellis.app.application import TrellisApp
 from trellis.blobs.store import BlobStore
-from trellis.core.errors import InvalidTransaction
+from trellis.core.errors import InvalidTransaction, TrellisError
 from trellis.core.execution.block import ExecutedBlock
 from trellis.core.execution.state_keys import MEMBERSHIP_KEY
 from trellis.core.ledger.block import Receipt
@@ -71,10 +72,23 @@ def _guarded(callback: Callable[[], None]) -> None:
         log.exception("consensus timer callback failed")
 
 
+class NodeUnavailable(TrellisError):
+    """The node takes no transaction now: ``shutting_down`` (a graceful stop began) or ``node_failed`` (it must
+    stop: its store failed). Nothing of the refused request was admitted."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
 MEMBERSHIP_PREFIX = MEMBERSHIP_KEY.split(b"/")[0] + b"/"
 """State keys of the membership module: a block writing any of them may change who peers may be."""
 
 
+STOP_ADMISSION_WAIT_S = 10.0
+"""How long a stopping node waits for the admissions already under way to finish."""
+STOP_SPREAD_GRACE_S = 0.2
+"""How long a stopping node leaves its peer links to send the transactions it spread last."""
 ADMISSION_PIPELINE = 3
 """Transaction batches checked at once (decoding, signature verification); admission stays in arrival order."""
 MAX_GOSSIP_BATCHES = 64
@@ -83,6 +97,14 @@ MAX_GOSSIP_BATCHES = 64
 
 class Node:
     """A running node: the application, mempool and consensus driver, and the peer network.
+
+    What admission promises (the API's 202): a transaction reported admitted is in this node's mempool, pending,
+    and spread to its peers. It is not durable: the mempool lives in memory, so a crash (or a graceful stop before
+    the transaction is in a block, on a chain of one validator) can lose it; a client that must know waits for
+    the commit and resubmits the same bytes if the status is unknown (resubmitting is idempotent: the same
+    transaction is refused as ``duplicate`` while pending and as already committed once in a block). A graceful
+    stop first refuses new transactions (``NodeUnavailable``: ``shutting_down``), lets the admissions under way
+    finish, and spreads what they admitted before it stops.
 
     Args:
         params: chain parameters.
@@ -138,6 +160,7 @@ class Node:
         """Set when the node had to stop on an unrecoverable error (``failed`` is then set too)."""
         self.failed = asyncio.Event()
         self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
+        self._closing = False
         self._block_subscribers: set[asyncio.Queue[ExecutedBlock]] = set()
 
     async def start(self) -> None:
@@ -177,9 +200,43 @@ class Node:
     def _on_fatal(self, exc: BaseException) -> None:
         self.failure = exc
         self.failed.set()
+        self._wake_waiters()  # nothing commits any more: a client waiting for a commit is answered now
+
+    def _wake_waiters(self) -> None:
+        for futs in self._waiters.values():
+            for f in futs:
+                if not f.done():
+                    f.set_result(None)
+        self._waiters.clear()
+
+    def close_admission(self) -> None:
+        """Refuse every transaction from now on (``NodeUnavailable``: ``shutting_down``): the first step of a
+        graceful stop, before the API's in-flight requests are drained."""
+        self._closing = True
+
+    def check_open(self) -> None:
+        """Raise ``NodeUnavailable`` if the node takes no transaction now (stopping, or failed)."""
+        if self.failure is not None:
+            raise NodeUnavailable(
+                "node_failed", f"the node failed and is stopping ({self.failure}); submit to another node"
+            )
+        if self._closing:
+            raise NodeUnavailable("shutting_down", "the node is shutting down; submit to another node")
 
     async def stop(self) -> None:
-        """Stop consensus and the network; waiters are woken with the status they would see now."""
+        """Stop consensus and the network; waiters are woken with the status they would see now.
+
+        Admission is closed first; the admissions already under way finish (bounded by
+        ``STOP_ADMISSION_WAIT_S``) and what they admitted is spread to peers before the network stops.
+        """
+        self.close_admission()
+        last = self._admitted_last
+        if last is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(last), STOP_ADMISSION_WAIT_S)
+        if self.driver is not None and self.failure is None and self.transport is not None:
+            self.driver.flush_local_txs()
+            await asyncio.sleep(STOP_SPREAD_GRACE_S)  # the links' writers take the frames before they close
         if self.cert_watcher is not None:
             self.cert_watcher.stop()
         if self.driver is not None:
@@ -190,11 +247,7 @@ class Node:
             task.cancel()
         # A cancelled check's thread runs on: wait for every check to finish before the store can be closed.
         await asyncio.to_thread(self._check_pool.shutdown, True, cancel_futures=True)
-        for futs in self._waiters.values():
-            for f in futs:
-                if not f.done():
-                    f.set_result(None)
-        self._waiters.clear()
+        self._wake_waiters()
         if self.privval is not None:
             self.privval.close()
         close = getattr(self.app.verifier, "close", None)
@@ -207,7 +260,9 @@ class Node:
 
         Raises:
             InvalidTransaction: with the code of the failed check.
+            NodeUnavailable: the node is stopping or failed (nothing was checked).
         """
+        self.check_open()
         checked = self.app.check_tx(raw)
         self.mempool.add(checked)
         if self.driver is not None:
@@ -223,7 +278,11 @@ class Node:
         ``submit_batch`` was called, so a client that sends a sender's nonces across consecutive batches never
         sees them admitted out of order. A check that raced a commit is harmless: the mempool judges nonces
         against the committed state when it admits.
+
+        Raises:
+            NodeUnavailable: the node is stopping or failed (nothing was checked).
         """
+        self.check_open()
         return await self._check_in_order(raws, (), self._admit)
 
     def _on_gossiped_txs(self, raws: list[bytes], hashes: list[bytes] | None = None) -> None:
