@@ -11,6 +11,7 @@ import asyncio
 import logging
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,10 @@ def test_an_inbound_connection_that_never_starts_tls_is_closed_after_the_inbound
             await wait_until(lambda: b.transport.stats()["refused"].get("tls_handshake") == 1, "b counting it")
 
     run(scenario())
+
+
+def test_a_host_where_configured_peers_live_gets_limits_scaled_by_their_number() -> None:
+    limits = _HostLimits(Counter({"127.0.0.1": 3}))
+    codes = [limits.admit("127.0.0.1", 0.0) for _ in range(4 * _MAX_PENDING_PER_HOST + 1)]
+    assert codes == [None] * (4 * _MAX_PENDING_PER_HOST) + ["host_handshakes"]
+    assert [limits.admit("127.0.0.9", 0.0) for _ in range(_MAX_PENDING_PER_HOST + 1)][-1] == "host_handshakes"

@@ -24,7 +24,7 @@ Wire protocol, after the TLS handshake
 Floods
     Before any TLS work, an inbound connection is closed at once when 128 handshakes are already pending, when
     its source address already has 8 pending, or when that address opens connections faster than 16 a second
-    (burst 32); an inbound handshake must finish within ``inbound_handshake_timeout_s`` (3 s). Refusals are
+    (burst 32), each limit times ``1 + k`` for an address where ``k`` configured peers live; an inbound handshake must finish within ``inbound_handshake_timeout_s`` (3 s). Refusals are
     counted in ``stats()``; the log gets at most 5 refusal lines per 10 s and then one line with the counts of
     those not logged, so a flood of bad connections neither fills the disk nor keeps a member from linking.
 
@@ -128,23 +128,27 @@ class _Refusal(Exception):
 
 class _HostLimits:
     """Per source address: handshakes in progress and a token bucket of new connections, for at most
-    ``_MAX_HOSTS_TRACKED`` addresses (the least recently seen forgotten first)."""
+    ``_MAX_HOSTS_TRACKED`` addresses (the least recently seen forgotten first). An address where ``k`` configured
+    peers live gets ``1 + k`` times the limits (a local network runs every node on 127.0.0.1)."""
 
-    def __init__(self) -> None:
+    def __init__(self, peers_at: Counter[str] | None = None) -> None:
+        self._peers_at: Counter[str] = peers_at if peers_at is not None else Counter()
         self._pending: Counter[str] = Counter()
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # host -> (tokens, at)
 
     def admit(self, host: str, now: float) -> str | None:
         """Count a new connection from ``host``; the refusal code if it must be closed at once, else None (then
         call ``done`` when its handshake is over)."""
-        tokens, at = self._buckets.pop(host, (float(_HOST_BURST), now))
-        tokens = min(float(_HOST_BURST), tokens + (now - at) * _HOST_RATE_PER_S)
+        scale = 1 + self._peers_at[host]
+        burst = float(_HOST_BURST * scale)
+        tokens, at = self._buckets.pop(host, (burst, now))
+        tokens = min(burst, tokens + (now - at) * _HOST_RATE_PER_S * scale)
         code = None
         if tokens < 1.0:
             code = "host_rate"
         else:
             tokens -= 1.0  # every attempt counts, refused or not
-            if self._pending[host] >= _MAX_PENDING_PER_HOST:
+            if self._pending[host] >= _MAX_PENDING_PER_HOST * scale:
                 code = "host_handshakes"
             else:
                 self._pending[host] += 1
@@ -328,7 +332,7 @@ class TlsTransport:
         self._backoff_max = backoff_max_s
         self._handshake_timeout = handshake_timeout_s
         self._inbound_timeout = inbound_handshake_timeout_s
-        self._hosts = _HostLimits()
+        self._hosts = _HostLimits(Counter(peer.host for peer in self._peers.values()))
         self._refusal_log = _LogLimiter(_REFUSAL_LOG_BURST, _REFUSAL_LOG_INTERVAL_S)
         self._refusal_summary: asyncio.TimerHandle | None = None
         self._rng = rng if rng is not None else random.Random()
