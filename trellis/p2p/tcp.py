@@ -24,9 +24,10 @@ Wire protocol, after the TLS handshake
 Floods
     Before any TLS work, an inbound connection is closed at once when 128 handshakes are already pending, when
     its source address already has 8 pending, or when that address opens connections faster than 16 a second
-    (burst 32), each limit times ``1 + k`` for an address where ``k`` configured peers live; an inbound handshake must finish within ``inbound_handshake_timeout_s`` (3 s). Refusals are
-    counted in ``stats()``; the log gets at most 5 refusal lines per 10 s and then one line with the counts of
-    those not logged, so a flood of bad connections neither fills the disk nor keeps a member from linking.
+    (burst 32), each limit times ``1 + k`` for an address where ``k`` configured peers live. An inbound
+    handshake must finish within ``inbound_handshake_timeout_s`` (3 s). Refusals are counted in ``stats()``;
+    the log gets at most 5 refusal lines per 10 s and then one line with the counts of those not logged, so a
+    flood of bad connections neither fills the disk nor keeps a member from linking.
 
 Tasks
     A reader callback on the listening socket accepts connections; there is one dial task per peer we dial
