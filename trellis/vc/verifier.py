@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from trellis.core.codec import decode
@@ -43,6 +43,7 @@ __all__ = [
 CREDENTIALS_V2 = "https://www.w3.org/ns/credentials/v2"
 MAX_CREDENTIALS = 16
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})\Z")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LIST_URL = re.compile(r".*/status-lists/([A-Za-z0-9._-]{1,64})\Z")
 
 
@@ -118,7 +119,8 @@ def parse_time_ms(text: object) -> int:
     if not isinstance(text, str) or not _DATE.match(text):
         raise VcError("invalid_date", f"{str(text)[:40]!r} is not a dateTime with a time zone")
     try:
-        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+        # Exact integer arithmetic: ``timestamp() * 1000`` is a float and read .023 s as 22.999... ms.
+        return (datetime.fromisoformat(text.replace("Z", "+00:00")) - _EPOCH) // timedelta(milliseconds=1)
     except ValueError as exc:
         raise VcError("invalid_date", f"{text!r}: {exc}") from exc
 
