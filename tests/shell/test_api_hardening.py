@@ -9,15 +9,20 @@ import gc
 import json
 import os
 import random
+import re
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from trellis.abci import CheckedTx
-from trellis.api.server import build_app
+from trellis.api.openapi import openapi_document
+from trellis.api.server import MAX_URL_BYTES, build_app
 from trellis.core.errors import InvalidTransaction
 from trellis.core.ledger.tx import KvPut
 from trellis.node.assembly import assemble_node
@@ -380,3 +385,119 @@ def test_a_batch_being_checked_when_the_stop_begins_is_admitted_and_spread_befor
     assert all(isinstance(r, CheckedTx) for r in results)  # what the API answers 202 with 50 accepted
     spread = b"".join(transport.sent)
     assert all(raw in spread for raw in raws), "an acknowledged transaction was never spread"
+
+
+# -- item 5: path parameters have patterns, and the handlers hold to them ----------------------------------------
+ELSEWHERE = {("/1.0/identifiers/{did}", "did"), ("/v1/status-lists/{id}", "id")}
+"""Path parameters of the DID and credentials routes: their patterns are those routes' owners' to add."""
+BAD_CODE = {
+    "hash": "bad_hash",
+    "ref": "bad_block_ref",
+    "address": "bad_address",
+    "key": "bad_key",
+    "namespace": "bad_namespace",
+    "file_id": "bad_file_id",
+    "digest": "bad_digest",
+}
+"""What a handler answers (400) for a path parameter that does not match its pattern."""
+FILLER = {"namespace": "ns", "key": "6b"}
+"""A matching value for the other path parameter of a route with two."""
+
+
+def _path_params() -> list[tuple[str, str, str, str]]:
+    """(path template, method, parameter, pattern) of every path parameter in the OpenAPI document."""
+    out = []
+    for path, item in openapi_document()["paths"].items():
+        for method, op in item.items():
+            for p in op.get("parameters", []):
+                if p["in"] == "path":
+                    out.append((path, method, p["name"], p["schema"].get("pattern", "")))
+    return out
+
+
+def test_every_path_parameter_in_the_openapi_document_has_a_pattern() -> None:
+    params = _path_params()
+    assert len(params) >= 15
+    missing = [(path, name) for path, _m, name, pattern in params if not pattern and (path, name) not in ELSEWHERE]
+    assert missing == []
+
+
+def _fill(template: str, name: str, value: str) -> str:
+    path = template.replace("{" + name + "}", quote(value, safe=""))
+    for other, filler in FILLER.items():
+        path = path.replace("{" + other + "}", filler)
+    return path
+
+
+_ENFORCED = [(path, method, name, pattern) for path, method, name, pattern in _path_params() if name in BAD_CODE]
+_segment_text = st.text(
+    # Without '/', '{', '}': aiohttp routes no segment holding them to these handlers (404 not_found).
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="/{}"),
+    min_size=1,
+    max_size=80,
+).filter(lambda t: t not in (".", ".."))
+
+
+@settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.data_too_large])
+@given(data=st.data())
+def test_path_parameters_are_refused_exactly_when_they_do_not_match_their_pattern(
+    hardened: HardenedHarness, data: st.DataObject
+) -> None:
+    template, method, name, pattern = data.draw(st.sampled_from(_ENFORCED))
+    if name == "key" and template.startswith("/v1/kv/"):
+        pattern = "^(0[xX])?([0-9a-fA-F]{2}){1,256}$"  # with key_encoding=hex: the bytes of the key in hex
+    value = data.draw(st.one_of(st.from_regex(pattern, fullmatch=True), _segment_text))
+    query = "?key_encoding=hex" if template.startswith("/v1/kv/") else ""
+    body = b'{"method": "get", "args": "0x"}' if method == "post" else None
+    resp = hardened.request(method.upper(), _fill(template, name, value) + query, data=body)
+    matches = re.fullmatch(pattern, value) is not None
+    if matches:
+        assert resp.status < 500, (template, value, resp.body)
+        if resp.status >= 400:
+            assert resp.content_type == "application/problem+json"
+            assert resp.json()["code"] != BAD_CODE[name], (template, value, resp.body)
+    else:
+        assert resp.status == 400, (template, value, resp.status, resp.body)
+        assert resp.content_type == "application/problem+json"
+        assert resp.json()["code"] == BAD_CODE[name], (template, value, resp.body)
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(length=st.integers(min_value=1, max_value=3 * 8192), char=st.sampled_from("a0%~"))
+def test_a_url_is_refused_414_exactly_when_it_is_over_the_limit(
+    hardened: HardenedHarness, length: int, char: str
+) -> None:
+    prefix = "/v1/kv/ns/"
+    tail = (quote(char, safe="") * length)[: max(1, length - len(prefix))]
+    target = prefix + tail
+    resp = hardened.get(target)
+    if len(target.encode()) > MAX_URL_BYTES:
+        assert resp.status == 414 and resp.content_type == "application/problem+json", resp.status
+        assert resp.json()["code"] == "uri_too_long"
+    else:
+        assert resp.status in (200, 400), resp.body
+        assert resp.content_type in ("application/json", "application/problem+json")
+        if resp.status == 400:
+            assert resp.json()["code"] == "bad_key"
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(declared=st.integers(min_value=0, max_value=2**40), sent=st.binary(max_size=512))
+def test_a_declared_body_length_over_the_limit_is_refused_413_whatever_is_sent(
+    hardened: HardenedHarness, declared: int, sent: bytes
+) -> None:
+    limit = hardened.node.config.api.max_body_bytes
+    if declared <= limit and declared > len(sent):
+        declared = len(sent)  # a short body within the limit is the body-timeout case, tested above
+    head = (
+        b"POST /v1/txs/batch HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-trellis-txs\r\nConnection: close\r\n"
+        + f"Content-Length: {declared}\r\n\r\n".encode()
+    )
+    status, headers, body = hardened.raw(head, [sent[:declared]])
+    if declared > limit:
+        _problem(status, headers, body, 413, "body_too_large")
+    else:
+        assert status in (202, 400, 413), (status, body)
+        if status != 202:
+            assert headers["content-type"].startswith("application/problem+json")
+            assert json.loads(body)["code"] in ("malformed_batch", "batch_too_large")
