@@ -277,6 +277,24 @@ def test_a_storage_failure_during_commit_is_answered_503_never_4xx(tmp_path: Pat
         api.close()
 
 
+def test_a_client_waiting_for_a_commit_is_answered_503_as_soon_as_a_commit_fails(tmp_path: Path) -> None:
+    """The block is built on a timer, not in the submitting request: the waiting client is woken by the failure
+    (not left to its timeout) and told the node failed."""
+    api = ApiHarness(tmp_path / "home", node_config(block_interval_ms=2_000))  # the first block waits 2 s
+    try:
+        _fail_commits(api)
+        raw = api.tx(api.alice, KvPut(namespace="n", key=b"k", value=b"v"))
+        t0 = time.monotonic()
+        resp = api.post(
+            "/v1/txs?wait=commit&timeout=60", data=raw, headers={"Content-Type": "application/octet-stream"}
+        )
+        assert resp.status == 503 and resp.content_type == "application/problem+json", resp.body
+        assert resp.json()["code"] in ("node_failed", "storage_error")
+        assert time.monotonic() - t0 < 15.0  # woken by the failure, long before its 60 s
+    finally:
+        api.close()
+
+
 def test_a_storage_failure_on_a_read_is_answered_503(
     hardened: HardenedHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -337,7 +355,7 @@ class RecordingTransport:
 
 def test_a_graceful_stop_spreads_every_acknowledged_transaction_before_the_network_stops(tmp_path: Path) -> None:
     home = init_home(tmp_path / "home")
-    node = assemble_node(tmp_path / "home", node_config())
+    node = assemble_node(tmp_path / "home", node_config(block_interval_ms=60_000))  # no proposal (and flush) meanwhile
     transport = RecordingTransport()
     node.transport = transport  # type: ignore[assignment]
     alice = home.keys.signer("alice")
@@ -362,7 +380,7 @@ def test_a_batch_being_checked_when_the_stop_begins_is_admitted_and_spread_befor
     tmp_path: Path,
 ) -> None:
     home = init_home(tmp_path / "home")
-    node = assemble_node(tmp_path / "home", node_config())
+    node = assemble_node(tmp_path / "home", node_config(block_interval_ms=60_000))  # no proposal (and flush) meanwhile
     transport = RecordingTransport()
     node.transport = transport  # type: ignore[assignment]
     alice = home.keys.signer("alice")
@@ -438,6 +456,19 @@ _segment_text = st.text(
 ).filter(lambda t: t not in (".", ".."))
 
 
+def _near_miss(pattern: str) -> st.SearchStrategy[str]:
+    """A value matching ``pattern`` with one character inserted or replaced (a space, a tab, a non-hex letter,
+    a digit, a newline): mostly values that no longer match, the way a parser too lenient would take them."""
+
+    def edit(args: tuple[str, int, str, bool]) -> str:
+        value, at, char, replace = args
+        i = at % (len(value) + 1)
+        return value[:i] + char + value[i + 1 if replace else i :]
+
+    chars = st.sampled_from([" ", "\t", "g", "0", "\n", "x"])
+    return st.tuples(st.from_regex(pattern, fullmatch=True), st.integers(0, 2**16), chars, st.booleans()).map(edit)
+
+
 @settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.data_too_large])
 @given(data=st.data())
 def test_path_parameters_are_refused_exactly_when_they_do_not_match_their_pattern(
@@ -446,7 +477,7 @@ def test_path_parameters_are_refused_exactly_when_they_do_not_match_their_patter
     template, method, name, pattern = data.draw(st.sampled_from(_ENFORCED))
     if name == "key" and template.startswith("/v1/kv/"):
         pattern = "^(0[xX])?([0-9a-fA-F]{2}){1,256}$"  # with key_encoding=hex: the bytes of the key in hex
-    value = data.draw(st.one_of(st.from_regex(pattern, fullmatch=True), _segment_text))
+    value = data.draw(st.one_of(st.from_regex(pattern, fullmatch=True), _near_miss(pattern), _segment_text))
     query = "?key_encoding=hex" if template.startswith("/v1/kv/") else ""
     body = b'{"method": "get", "args": "0x"}' if method == "post" else None
     resp = hardened.request(method.upper(), _fill(template, name, value) + query, data=body)
@@ -460,6 +491,26 @@ def test_path_parameters_are_refused_exactly_when_they_do_not_match_their_patter
         assert resp.status == 400, (template, value, resp.status, resp.body)
         assert resp.content_type == "application/problem+json"
         assert resp.json()["code"] == BAD_CODE[name], (template, value, resp.body)
+
+
+@pytest.mark.parametrize(
+    ("target", "status", "code"),
+    [
+        ("/v1/state/ab%20cd", 400, "bad_key"),  # bytes.fromhex alone takes spaces between bytes
+        ("/v1/kv/ns/ab%20cd?key_encoding=hex", 400, "bad_key"),
+        ("/v1/notary/records/" + "ab" * 30 + "%20ab%20", 400, "bad_digest"),
+        ("/v1/txs/" + "ab" * 32 + "%0A", 400, "bad_hash"),  # a trailing newline, which `$` would take
+        ("/v1/accounts/0X" + "ab" * 20, 200, ""),  # 0X is in the pattern, so it is taken
+        ("/v1/blobs/0X" + "ab" * 32, 404, "file_not_found"),
+    ],
+)
+def test_lenient_parser_traps_are_answered_by_the_pattern(
+    hardened: HardenedHarness, target: str, status: int, code: str
+) -> None:
+    resp = hardened.get(target)
+    assert resp.status == status, resp.body
+    if code:
+        assert resp.content_type == "application/problem+json" and resp.json()["code"] == code, resp.body
 
 
 @settings(max_examples=40, deadline=None, database=None)
