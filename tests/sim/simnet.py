@@ -1,8 +1,11 @@
 """Deterministic multi-node simulation: n validators wired through an in-memory network with a fake clock.
 
 One seed fixes everything: message delays, losses, duplicates, reordering, partitions, crashes, restarts and
-Byzantine behaviour. The same seed gives the same run. Invariants are checked as the run goes:
+Byzantine behaviour (including the lock-targeting adversaries of ``locks.py``) and the validators' unequal voting
+powers. The same seed gives the same run. Invariants are checked as the run goes:
 - safety: no two honest nodes ever commit different blocks at the same height (checked on every commit);
+- certificates: every block an honest node commits carries a certificate that ``verify_commit`` accepts and that
+  an independent check here accepts too (valid signatures by distinct members, more than 2/3 of the power);
 - liveness: after the network heals, every honest node commits new blocks within a bounded time;
 - durability: a crash is a power loss on the node's ``PowerLossDisk`` (only synced writes survive, plus what the
   OS happened to flush), and the restarted node holds every block it had committed.
@@ -16,16 +19,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from trellis.app.application import TrellisApp
 from trellis.core.codec import encode
 from trellis.core.consensus.machine import Timeouts
 from trellis.core.consensus.messages import SignedProposal
 from trellis.core.crypto.suite import ED25519, address_of
-from trellis.core.errors import DecodeError, InvalidTransaction
+from trellis.core.errors import DecodeError, InvalidBlock, InvalidTransaction
 from trellis.core.execution.block import ExecutedBlock
-from trellis.core.ledger.block import block_hash
+from trellis.core.ledger.block import Commit, Header, block_hash, verify_commit
 from trellis.core.ledger.tx import KvPut, Transfer, TxBody, sign_tx
-from trellis.core.ledger.votes import Proposal, SignedVote, Vote, proposal_signing_bytes, vote_signing_bytes
+from trellis.core.ledger.votes import (
+    PRECOMMIT,
+    Proposal,
+    SignedVote,
+    Vote,
+    proposal_signing_bytes,
+    vote_signing_bytes,
+)
 from trellis.core.params import ChainParams, Genesis, GenesisAccount, GenesisValidator, params_from_genesis
 from trellis.keys.signer import MemorySigner
 from trellis.node.consensus_driver import ConsensusDriver
@@ -36,6 +49,8 @@ from trellis.node.wire import CompactProposalMsg, ProposalMsg, VoteMsg, WireMsg,
 from trellis.storage.chain_store import ChainStore
 from trellis.storage.kv import KVStore, SplitStore, StorageError
 from trellis.storage.power_loss import PowerLossDisk
+
+from .locks import LOCK_MODES, LockByzantine, LockSplitter
 
 GENESIS_MS = 1_700_000_000_000
 
@@ -50,6 +65,10 @@ class LivenessViolation(AssertionError):
 
 class DurabilityViolation(AssertionError):
     """A node restarted after a power loss without a block it had committed."""
+
+
+class CertificateViolation(AssertionError):
+    """An honest node committed a block whose commit certificate does not prove it final."""
 
 
 @dataclass
@@ -131,6 +150,10 @@ class _ByzantineNet(_Net):
         sim = self.sim
         msg = decode_msg(frame, 1 << 30)
         others = [o.index for o in sim.nodes if o.index != self.node.index]
+        if mode in LOCK_MODES:
+            for dst, out in sim.lock_byzantine(self.node).outgoing(msg, frame, others):
+                sim.transmit(self.node.index, dst, out)
+            return
         if mode == "withhold" and isinstance(msg, VoteMsg):
             return
         if mode == "garbage" and sim.rng.random() < 0.5:
@@ -188,8 +211,15 @@ class Simulation:
     """A seeded run of n validators (f of them possibly Byzantine)."""
 
     def __init__(
-        self, seed: int, n: int = 4, byzantine: dict[int, str] | None = None, timeouts: Timeouts | None = None
+        self,
+        seed: int,
+        n: int = 4,
+        byzantine: dict[int, str] | None = None,
+        timeouts: Timeouts | None = None,
+        powers: list[int] | None = None,
     ) -> None:
+        if powers is not None and (len(powers) != n or min(powers) < 1):
+            raise ValueError(f"powers must be {n} positive voting powers, got {powers}")
         self.seed = seed
         self.rng = random.Random(seed)
         self.now_ms = 0.0
@@ -209,6 +239,9 @@ class Simulation:
         self.drop: Callable[[int, int, WireMsg], bool] | None = None
         """A test's filter: frames from ``src`` to ``dst`` whose message it returns True for are lost."""
         self.decided: dict[int, bytes] = {}
+        self.splitter: LockSplitter | None = None
+        """The network adversary of a ``split_locks`` run, while it is at work."""
+        self._lock_byzantine: dict[int, LockByzantine] = {}
         self.events = 0
         signers = [MemorySigner(bytes([i + 1]) * 32) for i in range(n)]
         self.client = MemorySigner(b"\xcc" * 32)
@@ -218,12 +251,19 @@ class Simulation:
             chain_id="sim",
             genesis_time_ms=GENESIS_MS - 1000,
             validators=[
-                GenesisValidator(name=f"v{i}", public_key=s.public_key.hex(), power=10) for i, s in enumerate(signers)
+                GenesisValidator(name=f"v{i}", public_key=s.public_key.hex(), power=powers[i] if powers else 10)
+                for i, s in enumerate(signers)
             ],
             mint_authority=self.client_addr.hex(),
             accounts=[GenesisAccount(address=self.client_addr.hex(), balance=10**12)],
         )
         self.params: ChainParams = params_from_genesis(genesis)
+        self.powers = [powers[i] if powers else 10 for i in range(n)]
+        self._members = {
+            address_of(ED25519, s.public_key): (bytes(s.public_key), self.powers[i]) for i, s in enumerate(signers)
+        }
+        """Address -> (public key, power), from the keys this simulation made: the independent certificate check's
+        own view of the validator set."""
         byz = byzantine or {}
         self.nodes = [SimNode(i, s, PowerLossDisk(), MemoryWal(), byzantine=byz.get(i)) for i, s in enumerate(signers)]
         self._disk_rng = random.Random(f"disk-{seed}")  # its own stream: storage faults leave the others as they were
@@ -241,7 +281,7 @@ class Simulation:
         c = self.cond
         if not c.connected(src, dst) or self.rng.random() < c.loss:
             return
-        if self.drop is not None and self._dropped(src, dst, frame):
+        if (self.drop is not None or self.splitter is not None) and self._dropped(src, dst, frame):
             return
         copies = 2 if self.rng.random() < c.dup else 1
         for _ in range(copies):
@@ -255,12 +295,20 @@ class Simulation:
             self.schedule(delay, deliver)
 
     def _dropped(self, src: int, dst: int, frame: bytes) -> bool:
-        assert self.drop is not None
         try:
             msg = decode_msg(frame, 1 << 30)
         except DecodeError:
             return False
-        return self.drop(src, dst, msg)
+        if self.splitter is not None and self.splitter.drops(src, dst, msg):
+            return True
+        return self.drop is not None and self.drop(src, dst, msg)
+
+    def lock_byzantine(self, node: SimNode) -> LockByzantine:
+        """The lock-targeting behaviour of Byzantine ``node`` (kept across its restarts)."""
+        lb = self._lock_byzantine.get(node.index)
+        if lb is None:
+            lb = self._lock_byzantine[node.index] = LockByzantine(self, node)
+        return lb
 
     def run_for(self, ms: float) -> None:
         end = self.now_ms + ms
@@ -323,6 +371,55 @@ class Simulation:
             raise SafetyViolation(f"seed {self.seed}: node {node.index} committed a different block at height {h}")
         # Certificates are checkable by anyone holding the validator set.
         assert block_hash(ED25519, executed.block.header) == executed.block_id
+        assert node.app is not None
+        commit = node.app.store.commit(h)
+        if commit is None:
+            raise CertificateViolation(f"seed {self.seed}: node {node.index} stored no certificate at height {h}")
+        self.check_certificate(node.index, executed.block.header, commit)
+        if self.splitter is not None:
+            self.splitter.on_commit(node, h, commit.round)
+
+    def check_certificate(self, index: int, header: Header, commit: Commit) -> None:
+        """Check ``commit`` for the block of ``header`` twice: with the project's ``verify_commit`` and independently here
+        (signatures checked with ``cryptography``, members and powers from the keys this simulation made, no
+        duplicate signer, strictly more than 2/3 of the total power).
+
+        Raises:
+            CertificateViolation: either check refused it.
+        """
+        where = f"seed {self.seed}: node {index}'s certificate at height {header.height}"
+        try:
+            verify_commit(ED25519, self.params.chain_id, self.params.validators, header, commit)
+        except InvalidBlock as exc:
+            raise CertificateViolation(f"{where}: verify_commit refused it: {exc.reason}") from exc
+        if commit.block_hash != block_hash(ED25519, header) or commit.height != header.height:
+            raise CertificateViolation(f"{where} names another block")
+        message = vote_signing_bytes(
+            Vote(
+                chain_id=self.params.chain_id,
+                kind=PRECOMMIT,
+                height=commit.height,
+                round=commit.round,
+                block_hash=commit.block_hash,
+            )
+        )
+        signers: set[bytes] = set()
+        signed = 0
+        for cs in commit.signatures:
+            member = self._members.get(bytes(cs.validator))
+            if member is None:
+                raise CertificateViolation(f"{where}: signer {bytes(cs.validator).hex()} is not a validator")
+            if cs.validator in signers:
+                raise CertificateViolation(f"{where}: {bytes(cs.validator).hex()} signed twice")
+            signers.add(cs.validator)
+            try:
+                Ed25519PublicKey.from_public_bytes(member[0]).verify(bytes(cs.signature), message)
+            except InvalidSignature as exc:
+                raise CertificateViolation(f"{where}: a bad signature by {bytes(cs.validator).hex()}") from exc
+            signed += member[1]
+        total = sum(self.powers)
+        if 3 * signed <= 2 * total:
+            raise CertificateViolation(f"{where}: signers hold {signed} of {total} voting power, not more than 2/3")
 
     def submit_tx(self) -> None:
         """A client sends one transaction to a random live node."""

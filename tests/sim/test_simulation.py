@@ -7,16 +7,24 @@ is named in the failure and replays exactly with ``python -m tests.sim.run --see
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import pytest
 
+from trellis.core.consensus import machine
+from trellis.core.crypto.suite import ED25519, address_of
 from trellis.core.execution.state_keys import EVIDENCE_PREFIX
+from trellis.core.ledger.block import Commit, CommitSig, Header, block_hash
+from trellis.core.ledger.votes import PRECOMMIT, Vote, vote_signing_bytes
+from trellis.keys.signer import MemorySigner
 from trellis.node.wire import BatchMsg
 
+from . import simnet
+from .locks import LockSplitter
 from .run import run_many
-from .scenario import run_seed
-from .simnet import SafetyViolation, Simulation
+from .scenario import draw_validators, plan_for, run_seed
+from .simnet import CertificateViolation, SafetyViolation, Simulation
 
 
 # 1,000 seeds take ~130 s on two quiet cores; a loaded machine has doubled that, past the default 300 s limit.
@@ -122,3 +130,120 @@ def test_proposals_travel_as_batch_references() -> None:
     assert sum(s.txs_by_reference for s in sent) >= 30
     assert sum(s.txs_inline for s in sent) == 0
     assert sum(s.proposals_rebuilt for s in sent) > 0
+
+
+# -- voting powers, certificates and the lock attack (issue 13) ----------------------------------------------------
+def test_seeds_draw_unequal_powers_with_byzantine_power_below_a_third() -> None:
+    exact_two_thirds = unequal = lock_attacks = 0
+    for seed in range(1000):
+        powers, byzantine = draw_validators(plan_for(seed))
+        total = sum(powers)
+        assert 3 * sum(powers[i] for i in byzantine) < total, (seed, powers, byzantine)
+        unequal += len(set(powers)) > 1
+        lock_attacks += "split_locks" in byzantine.values()
+        sums = {sum(c) for k in range(1, len(powers)) for c in itertools.combinations(powers, k)}
+        exact_two_thirds += 3 * (2 * total // 3) == 2 * total and 2 * total // 3 in sums
+    # A `>=` quorum shows only where some validators hold exactly 2/3; unequal powers tell power from headcount.
+    assert exact_two_thirds > 500 and unequal > 900 and lock_attacks > 200
+
+
+def _certificate(sim: Simulation, header: Header, round_: int, signers: list[int]) -> Commit:
+    bid = block_hash(ED25519, header)
+    vote = Vote(chain_id="sim", kind=PRECOMMIT, height=header.height, round=round_, block_hash=bid)
+    sigs = [
+        CommitSig(
+            validator=address_of(ED25519, sim.nodes[i].signer.public_key),
+            signature=sim.nodes[i].signer.sign(vote_signing_bytes(vote)),
+        )
+        for i in signers
+    ]
+    return Commit(
+        height=header.height, round=round_, block_hash=bid, signatures=sorted(sigs, key=lambda c: c.validator)
+    )
+
+
+def _tampered(sim: Simulation, header: Header, how: str) -> Commit:
+    # powers [1, 1, 1, 3]: node 3 and one other hold exactly 2/3; node 3 and two others more than 2/3.
+    if how == "exactly_two_thirds":
+        return _certificate(sim, header, 0, [0, 3])
+    good = _certificate(sim, header, 0, [0, 1, 3])
+    sigs = list(good.signatures)
+    if how == "bad_signature":
+        s = bytes(sigs[1].signature)
+        sigs[1] = CommitSig(validator=sigs[1].validator, signature=s[:5] + bytes([s[5] ^ 1]) + s[6:])
+    elif how == "stranger":
+        outsider = MemorySigner(b"\x77" * 32)
+        vote = Vote(chain_id="sim", kind=PRECOMMIT, height=header.height, round=0, block_hash=good.block_hash)
+        sigs = sorted(
+            [
+                *sigs[:2],
+                CommitSig(
+                    validator=address_of(ED25519, outsider.public_key),
+                    signature=outsider.sign(vote_signing_bytes(vote)),
+                ),
+            ],
+            key=lambda c: c.validator,
+        )
+    elif how == "duplicate":
+        sigs = sorted([*sigs, sigs[0]], key=lambda c: c.validator)
+    return Commit(height=good.height, round=0, block_hash=good.block_hash, signatures=sigs)
+
+
+@pytest.mark.parametrize("how", ["exactly_two_thirds", "bad_signature", "stranger", "duplicate"])
+@pytest.mark.parametrize("project_check", [True, False])
+def test_every_committed_certificate_is_checked(how: str, project_check: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    sim = Simulation(14, n=4, powers=[1, 1, 1, 3])
+    sim.run_for(1500)
+    node = sim.nodes[0]
+    assert node.app is not None
+    block, commit = node.app.store.block(1), node.app.store.commit(1)
+    assert block is not None and commit is not None
+    sim.check_certificate(0, block.header, commit)  # what the run committed passes
+    sim.check_certificate(0, block.header, _certificate(sim, block.header, 0, [0, 1, 3]))
+    if not project_check:
+        # The simulation's own check stands without verify_commit.
+        monkeypatch.setattr(simnet, "verify_commit", lambda *_a: None)
+    with pytest.raises(CertificateViolation):
+        sim.check_certificate(0, block.header, _tampered(sim, block.header, how))
+
+
+def test_a_quorum_of_two_thirds_or_more_is_caught_by_the_certificate_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The mutation `>` -> `>=` in the machine's quorum: blocks commit on exactly 2/3 of the power.
+    monkeypatch.setattr(machine, "_quorum", lambda st, power: power * 3 >= st.total_power * 2)
+    sim = Simulation(14, n=4, powers=[1, 1, 1, 3])
+    with pytest.raises(CertificateViolation, match=r"not more than 2/3|needs more than 2/3"):
+        sim.run_for(3000)
+
+
+def _lock_attack(seed: int) -> tuple[Simulation, LockSplitter]:
+    # powers 3, 3, 2, 2 (total 10): P = 0 and X = 1 with the Byzantine node 3 commit (8 > 20/3); P and X alone
+    # (6) do not; X, Y = 2 and node 3 (7) are a quorum once P is cut off.
+    sim = Simulation(seed, n=4, byzantine={3: "split_locks"}, powers=[3, 3, 2, 2])
+    sim.run_for(300)
+    splitter = LockSplitter(sim, max(sim.heights()) + 1, 0, [1], [2], [3], hide_polka=False)
+    sim.splitter = splitter
+    return sim, splitter
+
+
+def test_the_lock_attack_splits_commit_and_locks_and_a_correct_machine_stays_safe() -> None:
+    sim, splitter = _lock_attack(21)
+    sim.run_for(4000)
+    h = splitter.height
+    x, y = sim.nodes[1].driver, sim.nodes[2].driver
+    assert x is not None and y is not None
+    # P committed the attacked height; X is locked there and Y is not, and neither has committed it.
+    assert splitter.committed_round is not None and sim.nodes[0].commits.get(h) is not None
+    assert (x.state.height, y.state.height) == (h, h)
+    assert x.state.locked_round >= 0 and y.state.locked_round == -1
+    assert x.state.round > splitter.committed_round + 3  # rounds went by: the attack had its chances
+    sim.splitter = None
+    sim.run_for(4000)
+    assert min(sim.heights()[i] for i in range(3)) > h
+    assert len({sim.nodes[i].commits[h] for i in range(3)}) == 1
+
+
+def test_the_lock_attack_forks_a_machine_that_ignores_its_lock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(machine, "_is_locked_on", lambda st, bid: True)
+    sim, _ = _lock_attack(21)
+    with pytest.raises(SafetyViolation):
+        sim.run_for(4000)
