@@ -24,6 +24,7 @@ from trellis.abci import CheckedTx
 from trellis.api.openapi import openapi_document
 from trellis.api.server import MAX_URL_BYTES, build_app
 from trellis.core.errors import InvalidTransaction
+from trellis.core.ledger.state_tree import MissingNode
 from trellis.core.ledger.tx import KvPut
 from trellis.node.assembly import assemble_node
 from trellis.node.home import init_home
@@ -305,6 +306,18 @@ def test_a_storage_failure_on_a_read_is_answered_503(
     resp = hardened.get("/v1/accounts/0x" + "11" * 20)
     assert resp.status == 503 and resp.content_type == "application/problem+json", resp.body
     assert resp.json()["code"] == "storage_error"
+
+
+def test_a_damaged_state_store_is_answered_500_never_4xx(
+    hardened: HardenedHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def state_value(_key: bytes, _height: int | None) -> None:
+        raise MissingNode("state tree node 00 is not in the store (injected)")
+
+    monkeypatch.setattr(hardened.node.app, "state_value", state_value)
+    resp = hardened.get("/v1/state/0x6b")
+    assert resp.status == 500 and resp.content_type == "application/problem+json", resp.body
+    assert resp.json()["code"] == "store_damaged"
 
 
 # -- item 4: what a 202 promises, kept through a graceful stop ---------------------------------------------------

@@ -2,7 +2,7 @@
 
 Errors are RFC 9457 problem details (``application/problem+json``) with a machine-readable ``code`` and a
 human-readable ``detail``: 4xx for a request refused, 5xx for a node that failed (503 ``storage_error``,
-``node_failed``, ``shutting_down``; 500 ``internal_error``).
+``node_failed``, ``shutting_down``; 500 ``store_damaged``, ``internal_error``).
 
 Requests are bounded before any handler works on them (``limits_middleware``): a request target longer than
 ``MAX_URL_BYTES`` is refused (414); a body whose declared ``Content-Length`` passes the route's limit is refused
@@ -76,6 +76,7 @@ from trellis.core.errors import DecodeError, InvalidTransaction, TrellisError
 from trellis.core.execution.membership import ca_fingerprint
 from trellis.core.execution.state_keys import EVIDENCE_PREFIX, EvidenceRecord, kv_key
 from trellis.core.ledger.block import block_hash
+from trellis.core.ledger.state_tree import MissingNode
 from trellis.node.node import Node, NodeUnavailable, TxStatus
 from trellis.storage.kv import StorageError
 
@@ -243,6 +244,9 @@ async def problem_middleware(request: web.Request, handler: _Handler) -> web.Str
         # The node's failure, not the request's: never a 4xx (the node stops when a commit fails).
         log.error("storage failed serving %s %s: %s", request.method, request.path, exc.reason)
         return problem(503, "storage_error", f"the node's storage failed: {exc.reason}")
+    except MissingNode as exc:
+        log.error("state store damaged serving %s %s: %s", request.method, request.path, exc.reason)
+        return problem(500, "store_damaged", f"the node's state store is damaged: {exc.reason}")
     except web.HTTPRequestEntityTooLarge as exc:
         return await _closing(request, problem(413, "body_too_large", exc.text or "request body too large"))
     except web.HTTPException as exc:
