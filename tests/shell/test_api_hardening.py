@@ -565,3 +565,38 @@ def test_a_declared_body_length_over_the_limit_is_refused_413_whatever_is_sent(
         if status != 202:
             assert headers["content-type"].startswith("application/problem+json")
             assert json.loads(body)["code"] in ("malformed_batch", "batch_too_large")
+
+
+def _frames_ok(body: bytes) -> int | None:
+    """How many transactions ``body`` frames (u32 length + bytes each, no zero length), or None if it is not a
+    whole number of frames: the model ``parse_batch`` is held to."""
+    pos = count = 0
+    while pos < len(body):
+        if pos + 4 > len(body):
+            return None
+        n = int.from_bytes(body[pos : pos + 4], "big")
+        if n == 0 or pos + 4 + n > len(body):
+            return None
+        pos += 4 + n
+        count += 1
+    return count
+
+
+_framed = st.lists(st.binary(min_size=1, max_size=64), max_size=8).map(
+    lambda raws: b"".join(len(r).to_bytes(4, "big") + r for r in raws)
+)
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(body=st.one_of(_framed, st.binary(max_size=256)))
+def test_a_junk_batch_is_answered_by_its_framing_status_and_code(hardened: HardenedHarness, body: bytes) -> None:
+    resp = hardened.post("/v1/txs/batch", data=body, headers={"Content-Type": MEDIA})
+    count = _frames_ok(body)
+    if count is None:
+        assert resp.status == 400 and resp.content_type == "application/problem+json", resp.body
+        assert resp.json()["code"] == "malformed_batch"
+    else:
+        assert resp.status == 202 and resp.content_type == "application/json", resp.body
+        result = resp.json()
+        assert result["accepted"] == 0 and [r["index"] for r in result["rejected"]] == list(range(count))
+        assert {r["code"] for r in result["rejected"]} <= {"malformed", "too_large", "unknown_module"}
