@@ -130,6 +130,8 @@ class _Net:
         self.sim, self.node = sim, node
 
     def send(self, peer_id: str, frame: bytes) -> bool:
+        if self.node.byzantine is None:
+            self.sim.check_sent_votes(self.node, frame)
         self.sim.transmit(self.node.index, int(peer_id), frame)
         return True
 
@@ -239,6 +241,9 @@ class Simulation:
         self.drop: Callable[[int, int, WireMsg], bool] | None = None
         """A test's filter: frames from ``src`` to ``dst`` whose message it returns True for are lost."""
         self.decided: dict[int, bytes] = {}
+        self.sent_votes: dict[tuple[bytes, int, int, int], bytes] = {}
+        """Every vote an honest validator let out, by (validator, height, round, kind): never two blocks."""
+        self._last_checked: bytes | None = None
         self.splitter: LockSplitter | None = None
         """The network adversary of a ``split_locks`` run, while it is at work."""
         self._lock_byzantine: dict[int, LockByzantine] = {}
@@ -347,11 +352,35 @@ class Simulation:
         node.app, node.mempool, node.driver = app, mempool, driver
         driver.start()
 
+    def check_sent_votes(self, node: SimNode, frame: bytes) -> None:
+        """An honest validator never lets out two different votes for one (height, round, kind), even across a
+        crash that lost its unsynced writes (a vote must be durable in its WAL before it leaves)."""
+        if frame is self._last_checked:
+            return
+        self._last_checked = frame
+        try:
+            msg = decode_msg(frame, 1 << 30)
+        except DecodeError:
+            return
+        if not isinstance(msg, VoteMsg):
+            return
+        sv = msg.vote
+        if sv.validator != address_of(ED25519, node.signer.public_key):
+            return  # a relayed vote of another validator
+        key = (bytes(sv.validator), sv.vote.height, sv.vote.round, sv.vote.kind)
+        prior = self.sent_votes.setdefault(key, bytes(sv.vote.block_hash))
+        if prior != sv.vote.block_hash:
+            raise SafetyViolation(
+                f"seed {self.seed}: honest node {node.index} let out conflicting votes at height {key[1]} "
+                f"round {key[2]} kind {key[3]}"
+            )
+
     def crash(self, i: int) -> None:
         node = self.nodes[i]
         node.alive = False
         node.driver = None
         node.disk.power_loss(self._disk_rng)
+        node.wal.power_loss()
 
     def restart(self, i: int) -> None:
         self._boot(self.nodes[i])
@@ -377,7 +406,7 @@ class Simulation:
             raise CertificateViolation(f"seed {self.seed}: node {node.index} stored no certificate at height {h}")
         self.check_certificate(node.index, executed.block.header, commit)
         if self.splitter is not None:
-            self.splitter.on_commit(node, h, commit.round)
+            self.splitter.on_commit(node, h, commit.round, executed.block_id)
 
     def check_certificate(self, index: int, header: Header, commit: Commit) -> None:
         """Check ``commit`` for the block of ``header`` twice: with the project's ``verify_commit`` and independently here

@@ -71,22 +71,34 @@ class Wal(Protocol):
 
 
 class MemoryWal:
-    """In-memory twin (survives a simulated crash because the simulation keeps the object)."""
+    """In-memory twin of ``FileWal`` with the same durability: a record appended with ``sync=False`` is lost by
+    ``power_loss`` until a later ``sync`` (or synced append) makes it durable. The simulation keeps the object
+    across a simulated crash and cuts its power there."""
 
     def __init__(self) -> None:
         self._records: list[WalRecord] = []
+        self._durable = 0
+        """How many of ``_records`` (a prefix) are durable."""
 
     def records(self) -> list[WalRecord]:
         return list(self._records)
 
     def append(self, record: WalRecord, *, sync: bool = True) -> None:
         self._records.append(record)
+        if sync:
+            self._durable = len(self._records)
 
     def sync(self) -> None:
-        pass
+        self._durable = len(self._records)
 
     def prune(self, below_height: int) -> None:
+        # Pruning rewrites the log durably (as FileWal's rewrite-and-rename does); unsynced records go with it.
         self._records = _kept(self._records, below_height)
+        self._durable = len(self._records)
+
+    def power_loss(self) -> None:
+        """Drop every record not yet synced, as a power cut does to the file's unsynced tail."""
+        del self._records[self._durable :]
 
 
 class FileWal:
