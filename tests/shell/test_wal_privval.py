@@ -77,6 +77,21 @@ def test_file_wal_records_survive_reopening(wal_path: Path) -> None:
     again.close()
 
 
+def test_the_memory_wal_loses_at_a_power_cut_exactly_the_records_not_yet_synced() -> None:
+    wal = MemoryWal()
+    wal.append(record(1))  # synced append
+    wal.append(record(2), sync=False)
+    wal.sync()
+    wal.append(record(3), sync=False)
+    wal.append(record(4), sync=False)
+    wal.power_loss()
+    assert wal.records() == [record(1), record(2)]
+    wal.append(record(5), sync=False)
+    wal.append(record(6))  # a synced append makes the whole log durable, as an fsync of the file does
+    wal.power_loss()
+    assert wal.records() == [record(1), record(2), record(5), record(6)]
+
+
 def test_file_wal_keeps_a_proposal_record_with_its_block(wal_path: Path) -> None:
     sp = SignedProposal(proposal=p(1, 0), proposer=ADDRESS, signature=b"\x01" * 64, block=block(1))
     rec = WalRecord(vote=None, proposal=sp)
