@@ -83,14 +83,13 @@ def test_an_upload_without_content_length_round_trips() -> None:
     with_client(store, body)
 
 
-def test_an_empty_upload_is_a_file_of_no_chunks() -> None:
+def test_an_empty_upload_is_refused_with_a_reason() -> None:
+    # An empty PUT is a client mistake (issue 13: it used to create an empty blob), refused as problem+json.
     async def body(c: TestClient[Any, Any]) -> None:
         r = await c.put("/v1/blobs", data=b"")
-        assert r.status == 201
-        info = await r.json()
-        assert info["size"] == 0 and info["chunk_count"] == 0
-        r = await c.get(f"/v1/blobs/{info['file_id']}")
-        assert r.status == 200 and await r.read() == b""
+        assert r.status == 400
+        assert r.content_type == "application/problem+json"
+        assert (await r.json())["code"] == "empty_upload"
 
     with_client(MemoryBlobStore(), body)
 
