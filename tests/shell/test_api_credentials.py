@@ -6,13 +6,16 @@ verifier refuses it from the next block on), plus the status list and registry e
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import msgspec
 import pytest
 
+from trellis.api.openapi import openapi_document
 from trellis.api.types import HeaderJson, StateProofJson, header_from_json, proof_from_json, unhex
 from trellis.core.crypto.suite import ED25519, address_of
 from trellis.core.ledger.credentials_tx import SetIssuer, StatusCreate, StatusSet
@@ -138,6 +141,15 @@ def test_acceptance_issue_present_selectively_verify_revoke(api: ApiHarness) -> 
 
     issuers = api.get("/v1/issuers").json()["issuers"]
     assert [i["did"] for i in issuers] == [uni_did] and issuers[0]["types"] == [DEGREE]
+
+
+def test_a_status_list_id_outside_its_pattern_is_refused_as_such(api: ApiHarness) -> None:
+    pattern = openapi_document()["paths"]["/v1/status-lists/{id}"]["get"]["parameters"][0]["schema"]["pattern"]
+    for bad in ("uni%202026", "uni-2026%0A", "a" * 65, "uni%2B2026"):
+        assert re.fullmatch(pattern, unquote(bad)) is None, bad
+        resp = api.get(f"/v1/status-lists/{bad}")
+        assert resp.status == 400 and resp.json()["code"] == "bad_list_id", (bad, resp.body)
+    assert api.get("/v1/status-lists/no-such.list_1").json()["code"] == "unknown_status_list"
 
 
 def test_a_status_list_comes_with_state_proofs_of_its_header_and_chunks(api: ApiHarness) -> None:

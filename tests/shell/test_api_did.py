@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import msgspec
 
+from trellis.api.openapi import openapi_document
 from trellis.api.types import HeaderJson, StateProofJson, header_from_json, proof_from_json, unhex
 from trellis.app.modules.identity import iso_time, public_key_multibase
 from trellis.core.ledger.state_tree import verify_state_proof
@@ -119,6 +120,20 @@ def test_a_malformed_did_is_invalid_did(api: ApiHarness) -> None:
     for bad in ("did:trellis:nothex", f"did:trellis:{api.chain_id}:XYZ", "notadid"):
         status, body = resolve(api, bad)
         assert status == 400 and body["didResolutionMetadata"]["error"] == "invalidDid", bad
+
+
+def test_a_path_that_is_not_w3c_did_syntax_is_invalid_did_whatever_its_method(api: ApiHarness) -> None:
+    # The OpenAPI document's pattern for {did} is DID Core's syntax, and the handler holds to it: a value outside
+    # it is invalidDid (400), even with a method we do not serve (which would otherwise be methodNotSupported).
+    pattern = openapi_document()["paths"]["/1.0/identifiers/{did}"]["get"]["parameters"][0]["schema"]["pattern"]
+    for bad in ("did:web:exa mple.org", "did:Web:example.org", "did:web:", "did:web:a%zz", "did:web:a:"):
+        assert re.fullmatch(pattern, bad) is None, bad
+        status, body = resolve(api, bad)
+        assert status == 400 and body["didResolutionMetadata"]["error"] == "invalidDid", bad
+    for other in ("did:web:example.org:user%20a", "did:example:123:456"):
+        assert re.fullmatch(pattern, other) is not None, other
+        status, body = resolve(api, other)
+        assert status == 501 and body["didResolutionMetadata"]["error"] == "methodNotSupported", other
 
 
 def test_another_method_or_chain_is_method_not_supported(api: ApiHarness) -> None:

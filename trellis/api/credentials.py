@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -36,6 +37,9 @@ from trellis.vc.verifier import Check, PresentationResult, VerificationResult, v
 __all__ = ["OPENAPI_PATHS", "routes"]
 
 _LIST_ID_MAX = 64
+LIST_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+"""A status list id (as ``StatusListId`` in the credentials transactions)."""
+_LIST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class VerifyRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -106,8 +110,10 @@ class CredentialsApi:
     async def status_list(self, request: web.Request) -> web.Response:
         """A status list's bits, optionally with state proofs."""
         list_id = request.match_info["id"]
-        if len(list_id) > _LIST_ID_MAX:
-            return problem(400, "malformed", f"a list id is at most {_LIST_ID_MAX} characters")
+        if _LIST_ID.fullmatch(list_id) is None:
+            return problem(
+                400, "bad_list_id", f"a list id is 1 to {_LIST_ID_MAX} characters of A-Z, a-z, 0-9, '.', '_', '-'"
+            )
         app = self.node.app
         want_proof = request.query.get("proof", "").lower() in ("1", "true", "yes")
         record = read_status_list(app.store.get, list_id)
@@ -177,7 +183,12 @@ OPENAPI_PATHS: dict[str, Any] = {
         "get": {
             "summary": "A Bitstring Status List (encodedList), optionally with state proofs (?proof=true)",
             "parameters": [
-                {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
+                {
+                    "name": "id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": LIST_ID_PATTERN},
+                },
                 {"name": "proof", "in": "query", "required": False, "schema": {"type": "boolean"}},
             ],
             "responses": {"200": {"description": "The list"}, "404": {"description": "unknown_status_list"}},

@@ -17,6 +17,7 @@ Errors are always resolution results.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -73,6 +74,9 @@ def wants_document(accept: str) -> bool:
 
 
 _MAX_DID = 160
+DID_PATTERN = r"^did:[a-z0-9]+:(?:(?:[A-Za-z0-9._-]|%[0-9A-Fa-f]{2})*:)*(?:[A-Za-z0-9._-]|%[0-9A-Fa-f]{2})+$"
+"""W3C DID syntax (DID Core 3.1): ``did:`` method-name ``:`` method-specific-id."""
+_DID_SYNTAX = re.compile(DID_PATTERN.removeprefix("^").removesuffix("$"))
 
 
 def _answer(status: int, body: dict[str, Any]) -> web.Response:
@@ -96,6 +100,8 @@ class DidResolver:
         did = request.match_info["did"]
         if len(did) > _MAX_DID:
             return _failure("invalidDid", f"a DID is at most {_MAX_DID} characters")
+        if _DID_SYNTAX.fullmatch(did) is None:
+            return _failure("invalidDid", "not a DID (W3C DID syntax: did:<method>:<method-specific-id>)")
         q = request.query
         version_id: int | None = None
         version_time: int | None = None
@@ -162,7 +168,13 @@ OPENAPI_PATHS: dict[str, Any] = {
         "get": {
             "summary": "Resolve a did:trellis DID (W3C DID Resolution result), optionally at a version or time",
             "parameters": [
-                {"name": "did", "in": "path", "required": True, "schema": {"type": "string"}, "description": "The DID"},
+                {
+                    "name": "did",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": DID_PATTERN, "maxLength": _MAX_DID},
+                    "description": "The DID",
+                },
                 {"name": "versionId", "in": "query", "required": False, "schema": {"type": "string"}},
                 {"name": "versionTime", "in": "query", "required": False, "schema": {"type": "string"}},
                 {"name": "proof", "in": "query", "required": False, "schema": {"type": "boolean"}},
