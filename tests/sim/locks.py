@@ -118,6 +118,8 @@ class LockByzantine:
             target = own
         elif driver is not None and driver.state.height == v.height and v.round in driver.state.proposals:
             target = driver.state.proposals[v.round].proposal.block_hash
+            if splitter is not None and v.height == splitter.height and target == splitter.committed_block:
+                target = NIL  # never help the others to the block P committed: the attack wants another one
         out = sv if target == v.block_hash else self._sign_vote(_with_hash(v, target))
         self.votes[key] = out
         return out
@@ -150,7 +152,9 @@ class LockByzantine:
             # A new block (a later time makes it differ from anything proposed before) with no proof-of-lock,
             # or with a valid round that no +2/3 prevotes back.
             block = app.prepare_proposal([], msg.block_header.time_ms + 1 + p.round, self.me).block
-            pol_round = p.round - 1 if rng.random() < 0.6 else -1
+            # The lock attack prefers a forged proof-of-lock: honest proposers already offer unlocked blocks.
+            forged = 0.8 if self.node.byzantine == "split_locks" else 0.5
+            pol_round = p.round - 1 if rng.random() < forged else -1
         bid = block_hash(ED25519, block.header)
         alt = Proposal(chain_id=p.chain_id, height=p.height, round=p.round, pol_round=pol_round, block_hash=bid)
         sp = SignedProposal(
@@ -215,6 +219,8 @@ class LockSplitter:
         self.byz_addrs = {address_of(ED25519, sim.nodes[i].signer.public_key) for i in byz}
         self.committed_round: int | None = None
         """The round in which P committed (from then on P is cut off and the split is done)."""
+        self.committed_block: bytes | None = None
+        """The block P committed."""
         order = sorted((address_of(ED25519, n.signer.public_key), n.index) for n in sim.nodes)
         proposers = [order[(height + r) % len(order)][1] for r in range(len(order))]
         self.stale_round: int | None = (
@@ -281,10 +287,10 @@ class LockSplitter:
         and afterwards the rounds up to the one P committed in (resent later, they would finish the job)."""
         return self.committed_round is None or round_ <= self.committed_round
 
-    def on_commit(self, node: SimNode, height: int, round_: int) -> None:
+    def on_commit(self, node: SimNode, height: int, round_: int, block_id: bytes) -> None:
         """P committed the attacked height: cut it off from everyone."""
         if node.index == self.p and height == self.height and self.committed_round is None:
-            self.committed_round = round_
+            self.committed_round, self.committed_block = round_, block_id
 
 
 __all__ = ["LOCK_MODES", "LockByzantine", "LockSplitter"]
