@@ -37,6 +37,9 @@ class GenesisValidator(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     """Consensus public key, hex."""
     power: Annotated[int, msgspec.Meta(ge=1, le=2**40)] = 1
     """Voting power."""
+    org: Name | msgspec.UnsetType = msgspec.UNSET
+    """The genesis org that owns this validator (must name one of ``orgs``). Absent from the encoding when not
+    given, so the genesis hash of a file without it is what it was before the field existed."""
 
 
 class GenesisAccount(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -193,6 +196,8 @@ def params_from_genesis(genesis: Genesis) -> ChainParams:
         pk = bytes.fromhex(gv.public_key)
         if len(pk) != suite.public_key_size:
             raise InvalidGenesis(f"validator {gv.name!r}: public key is not a {suite.name} key")
+        if gv.org is not msgspec.UNSET and gv.org not in {o.name for o in genesis.orgs}:
+            raise InvalidGenesis(f"validator {gv.name!r}: org {gv.org!r} is not a genesis organisation")
         vals.append(Validator(public_key=pk, power=gv.power, name=gv.name))
     if len({v.public_key for v in vals}) != len(vals):
         raise InvalidGenesis("a validator key appears twice")

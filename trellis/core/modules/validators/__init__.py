@@ -1,0 +1,45 @@
+"""The validators module: the validator set as state records, changed by admin governance (ADR 0014).
+
+``state`` holds the records (``validators/meta``, ``validators/set/<effective height>``) and the reads every
+consumer of the set uses (``sets_for_block``, ``entry_in_force``); the governance messages, rules and handlers
+sit beside it.
+
+May import: ``trellis.core.codec``, ``trellis.core.crypto``, ``trellis.core.ledger``, ``trellis.core.params``,
+``trellis.core.types`` (and, for the handlers, ``trellis.core.execution``'s results and membership).
+"""
+
+from trellis.core.modules.validators.state import (
+    META_KEY,
+    SET_PREFIX,
+    GetFn,
+    OwnerOrg,
+    ValidatorSetEntry,
+    ValidatorsMeta,
+    ValidatorUpdate,
+    entry_in_force,
+    genesis_entry,
+    genesis_validator_writes,
+    read_entry,
+    read_meta,
+    set_key,
+    sets_for_block,
+    update_of,
+)
+
+__all__ = [
+    "META_KEY",
+    "SET_PREFIX",
+    "GetFn",
+    "OwnerOrg",
+    "ValidatorSetEntry",
+    "ValidatorUpdate",
+    "ValidatorsMeta",
+    "entry_in_force",
+    "genesis_entry",
+    "genesis_validator_writes",
+    "read_entry",
+    "read_meta",
+    "set_key",
+    "sets_for_block",
+    "update_of",
+]
