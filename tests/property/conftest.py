@@ -62,6 +62,7 @@ HEADER = st.builds(
     tx_count=U32,
     proposer=ADDRESS,
     validators_hash=HASH32,
+    next_validators_hash=HASH32,
 )
 BLOCK = st.builds(Block, header=HEADER, txs=st.lists(SIGNED_TX, max_size=3))
 EVENT = st.builds(Event, type=SHORT, attributes=st.lists(st.tuples(SHORT, st.binary(max_size=1024)), max_size=16))

@@ -247,6 +247,7 @@ HEADER = Header(
     tx_count=0,
     proposer=b"\x05" * 20,
     validators_hash=b"\x06" * 32,
+    next_validators_hash=b"\x07" * 32,
 )
 HEADER_FIELDS = list(Header.__struct_fields__)
 
@@ -263,7 +264,9 @@ def test_header_fixture_is_valid() -> None:
 
 @SETTINGS
 @given(
-    st.sampled_from(["parent_hash", "tx_root", "results_root", "state_root", "validators_hash"]),
+    st.sampled_from(
+        ["parent_hash", "tx_root", "results_root", "state_root", "validators_hash", "next_validators_hash"]
+    ),
     st.binary(max_size=64).filter(lambda b: len(b) != 32),
 )
 def test_hash_of_the_wrong_length_is_refused(field: str, value: bytes) -> None:

@@ -129,6 +129,7 @@ def header_at(root: bytes, height: int = 9) -> Header:
         tx_count=0,
         proposer=b"\x00" * 20,
         validators_hash=ZERO_HASH,
+        next_validators_hash=ZERO_HASH,
     )
 
 

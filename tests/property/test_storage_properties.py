@@ -203,6 +203,7 @@ def _executed(
         tx_count=len(receipts),
         proposer=bytes(20),
         validators_hash=bytes(32),
+        next_validators_hash=bytes(32),
     )
     return ExecutedBlock(
         block=Block(header=header, txs=[]),

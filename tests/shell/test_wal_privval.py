@@ -38,6 +38,7 @@ def block(height: int, tag: int = 0) -> Block:
         tx_count=0,
         proposer=ADDRESS,
         validators_hash=ZERO_HASH,
+        next_validators_hash=ZERO_HASH,
     )
     return Block(header=header, txs=[])
 

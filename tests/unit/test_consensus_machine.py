@@ -89,6 +89,7 @@ def make_block(height: int, tag: int = 0) -> Block:
         tx_count=0,
         proposer=ORDER[0],
         validators_hash=validators_hash(SUITE, VALSET),
+        next_validators_hash=validators_hash(SUITE, VALSET),
     )
     return Block(header=header, txs=[])
 

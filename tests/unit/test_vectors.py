@@ -382,6 +382,7 @@ def _state_header() -> Header:
         tx_count=0,
         proposer=bytes(20),
         validators_hash=ZERO_HASH,
+        next_validators_hash=ZERO_HASH,
     )
 
 

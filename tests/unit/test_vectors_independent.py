@@ -116,6 +116,7 @@ STRUCTS: dict[str, list[tuple[str, Any]]] = {
         ("tx_count", U32),
         ("proposer", ADDRESS),
         ("validators_hash", HASH),
+        ("next_validators_hash", HASH),
     ],
     "Block": [("header", "Header"), ("txs", lst("SignedTx", 100_000))],
     "Event": [("type", SHORT), ("attributes", lst(("tuple", [SHORT, ("bytes", 0, 1024)]), 16))],
@@ -619,6 +620,8 @@ def test_block_vector_header_and_block() -> None:
     assert header["tx_count"] == len(BLOCK["tx_bytes"])
     assert header["parent_hash"] == "00" * 32 and header["height"] == 1
     assert header["validators_hash"] == COMMIT["validators_hash"]
+    # Block 1 is signed by the genesis set and so is block 2: no change can take effect before height 3.
+    assert header["next_validators_hash"] == COMMIT["validators_hash"]
 
 
 def test_block_vector_roots_and_receipts() -> None:

@@ -48,6 +48,7 @@ def header(valset) -> Header:
         tx_count=0,
         proposer=address_of(ED25519, valset.validators[0].public_key),
         validators_hash=validators_hash(ED25519, valset),
+        next_validators_hash=validators_hash(ED25519, valset),
     )
 
 

@@ -239,6 +239,7 @@ class HeaderJson(_J):
     tx_count: int
     proposer: Hex
     validators_hash: Hex
+    next_validators_hash: Hex
 
 
 class CommitSigJson(_J):
@@ -621,6 +622,7 @@ def header_json(h: Header) -> HeaderJson:
         tx_count=h.tx_count,
         proposer=hx(h.proposer),
         validators_hash=hx(h.validators_hash),
+        next_validators_hash=hx(h.next_validators_hash),
     )
 
 
@@ -749,6 +751,7 @@ def header_from_json(j: HeaderJson) -> Header:
         tx_count=j.tx_count,
         proposer=unhex(j.proposer),
         validators_hash=unhex(j.validators_hash),
+        next_validators_hash=unhex(j.next_validators_hash),
     )
     result: Header = _checked(h, Header, "header")
     return result

@@ -23,9 +23,10 @@ from trellis.core.execution.modules import (
 )
 from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.execution.state_keys import CONTRACT_STORE_PREFIX, MEMBERSHIP_KEY, Account, account_key
-from trellis.core.ledger.block import Receipt
+from trellis.core.ledger.block import Receipt, ValidatorSet
 from trellis.core.ledger.tx import SignedTx, Transfer, TxBody, tx_hash
-from trellis.core.params import ChainParams, validator_addresses
+from trellis.core.modules.validators.state import ValidatorUpdate, genesis_validator_writes, sets_for_block, update_of
+from trellis.core.params import ChainParams
 from trellis.core.types import U64_MAX
 
 
@@ -50,12 +51,15 @@ class BlockEnv:
         height: the block's height.
         time_ms: the block's time.
         contracts: the engine that runs contract code (None: contract transactions fail).
+        validators: the validator set of this block's height, ``set(height)`` (None: read from the state
+            before the block with ``sets_for_block``, when needed).
     """
 
     params: ChainParams
     height: int
     time_ms: int
     contracts: ContractEngine | None = None
+    validators: ValidatorSet | None = None
 
 
 @dataclass(frozen=True)
@@ -67,12 +71,15 @@ class BlockOutput:
         writes: state key -> new value (None: deleted), the net effect of the block.
         tx_hashes: each transaction's hash, in order.
         senders: each transaction's sender address, in order.
+        validator_update: the validator set this block scheduled (its entry ``height + 2``), or None when the
+            block changed no validator; the shell acts on it after commit.
     """
 
     receipts: list[Receipt]
     writes: dict[bytes, bytes | None]
     tx_hashes: list[bytes]
     senders: list[bytes]
+    validator_update: ValidatorUpdate | None = None
 
 
 def apply_block(
@@ -204,7 +211,13 @@ def apply_block(
         receipts.append(Receipt(tx_hash=h, code=0, message="", events=[transfer_event(sender, to, amount)]))
     if live:
         _flush(live, writes)
-    return BlockOutput(receipts=receipts, writes=writes, tx_hashes=hashes, senders=senders)
+    return BlockOutput(
+        receipts=receipts,
+        writes=writes,
+        tx_hashes=hashes,
+        senders=senders,
+        validator_update=update_of(writes, env.height),
+    )
 
 
 class _LiveAccount:
@@ -272,7 +285,13 @@ def _apply_generic(
         h = tx_hash(suite, tx_bytes[i]) if tx_hashes is None else tx_hashes[i]
         run.admit(i, tx.body, sender, h)
         run.run_tx(i, tx.body, sender, h)
-    return BlockOutput(receipts=run.receipts, writes=run.writes, tx_hashes=run.hashes, senders=run.senders)
+    return BlockOutput(
+        receipts=run.receipts,
+        writes=run.writes,
+        tx_hashes=run.hashes,
+        senders=run.senders,
+        validator_update=update_of(run.writes, env.height),
+    )
 
 
 class _BlockRun:
@@ -291,7 +310,11 @@ class _BlockRun:
         self.block_gas = 0
         self.members: MembershipView | None = None
         if env.params.genesis.membership.enforce:
-            self.members = MembershipView(state.get, env.time_ms, frozenset(validator_addresses(env.params)))
+            # The validators of this block's height may report equivocation without a certificate.
+            valset = env.validators if env.validators is not None else sets_for_block(state.get, env.height)[0]
+            suite = env.params.suite
+            validators = frozenset(address_of(suite, v.public_key) for v in valset.validators)
+            self.members = MembershipView(state.get, env.time_ms, validators)
 
     def admit(self, i: int, body: TxBody, sender: bytes, h: bytes) -> None:
         """The checks transaction ``i`` passes before it runs, whatever its kind: the chain id and, under
@@ -502,8 +525,10 @@ def _merged_scan(
 
 
 def genesis_writes(params: ChainParams) -> dict[bytes, bytes | None]:
-    """Return the state writes of genesis: the funded accounts and, when genesis names orgs, the membership."""
+    """Return the state writes of genesis: the funded accounts, the validator set (entry 1 and its meta) and,
+    when genesis names orgs, the membership."""
     out: dict[bytes, bytes | None] = {}
+    out.update(genesis_validator_writes(params))
     for acct in params.genesis.accounts:
         out[account_key(bytes.fromhex(acct.address))] = encode(Account(balance=acct.balance, nonce=0))
     if params.member_cas:

@@ -7,14 +7,15 @@ from dataclasses import dataclass
 
 from trellis.core.codec import encode
 from trellis.core.crypto.merkle import merkle_root
-from trellis.core.crypto.suite import Suite
+from trellis.core.crypto.suite import Suite, address_of
 from trellis.core.errors import InvalidBlock
 from trellis.core.execution.apply import BlockEnv, BlockOutput, StateReader, apply_block, genesis_writes
 from trellis.core.execution.contracts import ContractEngine
-from trellis.core.ledger.block import Block, Header, block_hash, validators_hash
+from trellis.core.ledger.block import Block, Header, ValidatorSet, block_hash, validators_hash
 from trellis.core.ledger.state_tree import NodeReader, TreeUpdate, apply_updates
 from trellis.core.ledger.tx import SignedTx
-from trellis.core.params import ChainParams, validator_addresses
+from trellis.core.modules.validators.state import sets_for_block
+from trellis.core.params import ChainParams
 from trellis.core.types import ZERO_HASH
 
 
@@ -89,8 +90,9 @@ def _execute(
     tx_hashes: Sequence[bytes] | None = None,
     senders: Sequence[bytes] | None = None,
     contracts: ContractEngine | None = None,
+    validators: ValidatorSet | None = None,
 ) -> tuple[BlockOutput, TreeUpdate, list[bytes]]:
-    env = BlockEnv(params=params, height=tip.height + 1, time_ms=time_ms, contracts=contracts)
+    env = BlockEnv(params=params, height=tip.height + 1, time_ms=time_ms, contracts=contracts, validators=validators)
     output = apply_block(state, txs, tx_bytes, env, tx_hashes, senders)
     if mark is not None:
         mark("execute")
@@ -130,8 +132,9 @@ def build_block(
     if time_ms <= tip.time_ms:
         raise InvalidBlock("bad_time", f"block time {time_ms} is not after the parent's {tip.time_ms}")
     suite = params.suite
+    current, nxt = sets_for_block(state.get, tip.height + 1)
     output, tree, receipt_bytes = _execute(
-        params, state, nodes, tip, txs, tx_bytes, time_ms, mark, tx_hashes, senders, contracts
+        params, state, nodes, tip, txs, tx_bytes, time_ms, mark, tx_hashes, senders, contracts, current
     )
     header = Header(
         chain_id=params.chain_id,
@@ -143,7 +146,8 @@ def build_block(
         state_root=tree.root,
         tx_count=len(txs),
         proposer=proposer,
-        validators_hash=validators_hash(suite, params.validators),
+        validators_hash=validators_hash(suite, current),
+        next_validators_hash=validators_hash(suite, nxt),
     )
     executed = ExecutedBlock.of(suite, Block(header=header, txs=list(txs)), tx_bytes, output, tree, receipt_bytes)
     if mark is not None:
@@ -190,14 +194,17 @@ def check_block(
         raise InvalidBlock("too_many_txs", f"{len(block.txs)} transactions; the limit is {params.limits.max_block_txs}")
     if sum(len(b) for b in tx_bytes) > params.limits.max_block_bytes:
         raise InvalidBlock("too_large", "transactions exceed max_block_bytes")
-    if h.proposer not in validator_addresses(params):
-        raise InvalidBlock("bad_proposer", "proposer is not a validator")
-    if h.validators_hash != validators_hash(suite, params.validators):
-        raise InvalidBlock("bad_validators_hash", "validators_hash is not the current validator set's")
+    current, nxt = sets_for_block(state.get, h.height)
+    if all(address_of(suite, v.public_key) != h.proposer for v in current.validators):
+        raise InvalidBlock("bad_proposer", "proposer is not a validator at this height")
+    if h.validators_hash != validators_hash(suite, current):
+        raise InvalidBlock("bad_validators_hash", "validators_hash is not the validator set of this height")
+    if h.next_validators_hash != validators_hash(suite, nxt):
+        raise InvalidBlock("bad_next_validators_hash", "next_validators_hash is not the next height's validator set")
     if not tx_root_checked and h.tx_root != merkle_root(suite, tx_bytes):
         raise InvalidBlock("bad_tx_root", "tx_root does not match the transactions")
     output, tree, receipt_bytes = _execute(
-        params, state, nodes, tip, block.txs, tx_bytes, h.time_ms, None, tx_hashes, None, contracts
+        params, state, nodes, tip, block.txs, tx_bytes, h.time_ms, None, tx_hashes, None, contracts, current
     )
     if h.results_root != merkle_root(suite, receipt_bytes):
         raise InvalidBlock("bad_results_root", "results_root does not match the execution results")

@@ -53,7 +53,11 @@ class Header(CoreStruct, frozen=True):
     proposer: Address
     """Address of the validator that proposed the block."""
     validators_hash: Hash32
-    """Hash of the validator set that signs this block's commit."""
+    """Hash of the validator set that signs this block's commit (``set(height)``)."""
+    next_validators_hash: Hash32
+    """Hash of the validator set that signs the next block's commit (``set(height + 1)``), read like
+    ``validators_hash`` from the parent's state; always equal to the next header's ``validators_hash`` (a light
+    client follows set changes by it, ADR 0014)."""
 
 
 class Block(CoreStruct, frozen=True):
