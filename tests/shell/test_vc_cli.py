@@ -223,3 +223,36 @@ def test_a_status_list_below_16_kib_is_refused_by_the_cli(
         capsys, vnode, "vc", "status-create", "--list", "tiny", "--issuer", uni, "--size", "1024", "--from", "alice"
     )
     assert code == 1 and "at least 131072" in err
+
+
+class _FakeResolverClient:
+    """Answers the DID resolver's route with one fixed DID document."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = doc
+
+    def get(self, path: str) -> dict[str, Any]:
+        assert path.startswith("/1.0/identifiers/")
+        return {"didDocument": self.doc}
+
+
+def test_a_method_not_listed_for_the_purpose_or_of_another_did_is_refused_before_signing() -> None:
+    from trellis.cli import main as cli
+    from trellis.cli.vc import _check_signing_key
+
+    signer = type("S", (), {"public_key": bytes(range(32))})()
+    did = "did:trellis:test:" + "ab" * 16
+    vm = f"{did}#key-1"
+    doc = {
+        "id": did,
+        "verificationMethod": [{"id": vm, "publicKeyMultibase": multikey_encode("ed25519", signer.public_key)}],
+        "authentication": [vm],
+        "assertionMethod": [],
+    }
+    client: Any = _FakeResolverClient(doc)
+    _check_signing_key(client, signer, "k", did, vm, "authentication")  # listed: accepted
+    with pytest.raises(cli.CliError, match="is not an assertionMethod method of"):
+        _check_signing_key(client, signer, "k", did, vm, "assertionMethod")
+    other = "did:trellis:test:" + "cd" * 16
+    with pytest.raises(cli.CliError, match=f"--vm {vm} is not a verification method of {other}"):
+        _check_signing_key(client, signer, "k", other, vm, "authentication")
