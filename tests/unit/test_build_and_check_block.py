@@ -7,12 +7,13 @@ import pytest
 
 from trellis.core.codec import encode
 from trellis.core.crypto.merkle import merkle_root
-from trellis.core.crypto.suite import ED25519
+from trellis.core.crypto.suite import ED25519, address_of
 from trellis.core.errors import InvalidBlock
 from trellis.core.execution.block import build_block, check_block
 from trellis.core.ledger.block import Block, block_hash, validators_hash
 from trellis.core.ledger.state_tree import apply_updates
 from trellis.core.ledger.tx import KvPut, Transfer
+from trellis.core.modules.validators.state import META_KEY, ValidatorSetEntry, ValidatorsMeta, set_key
 
 OTHER_HASH = b"\x5a" * 32
 
@@ -60,6 +61,7 @@ def test_built_header_commits_to_the_transactions_receipts_and_validators(chain,
     assert h.tx_root == merkle_root(ED25519, [encode(t) for t in built.block.txs])
     assert h.results_root == merkle_root(ED25519, [encode(r) for r in built.output.receipts])
     assert h.validators_hash == validators_hash(ED25519, chain.params.validators)
+    assert h.next_validators_hash == validators_hash(ED25519, chain.params.validators)  # set(2) = genesis
 
 
 def test_built_state_root_is_the_tip_root_updated_with_the_block_writes(chain, built) -> None:
@@ -99,6 +101,7 @@ def test_build_block_refuses_a_time_not_after_the_parent(chain, block_txs) -> No
         ("tx_count", 2, "bad_tx_count"),
         ("proposer", b"\x77" * 20, "bad_proposer"),
         ("validators_hash", OTHER_HASH, "bad_validators_hash"),
+        ("next_validators_hash", OTHER_HASH, "bad_next_validators_hash"),
     ],
 )
 def test_check_block_refuses_a_tampered_header_field_with_the_fields_code(chain, built, field, value, code) -> None:
@@ -159,3 +162,45 @@ def test_second_block_builds_on_the_first(chain, built, actors, make_tx) -> None
     second = chain.build([make_tx(actors.alice, 2, Transfer(to=actors.carol.address, amount=1))])
     assert second.block.header.parent_hash == built.block_id
     assert _check(chain, second.block).block_id == second.block_id
+
+
+def _schedule_change_at_height_3(chain) -> ValidatorSetEntry:
+    """Write into the state after block 1 what a validator change applied in block 1 writes: entry 3, the first
+    validator removed (the tree is not touched: build and check both read ``chain.state``)."""
+    new = type(chain.params.validators)(validators=chain.params.validators.validators[1:])
+    entry = ValidatorSetEntry(effective_height=3, previous=1, validators=new, orgs=[""] * 3)
+    chain.state[set_key(3)] = encode(entry)
+    chain.state[META_KEY] = encode(ValidatorsMeta(version=1, latest=3))
+    return entry
+
+
+def test_the_header_before_a_change_announces_the_next_set(chain, built) -> None:
+    chain.commit(built)
+    entry = _schedule_change_at_height_3(chain)
+    block2 = chain.build([])
+    h = block2.block.header
+    assert h.validators_hash == validators_hash(ED25519, chain.params.validators)
+    assert h.next_validators_hash == validators_hash(ED25519, entry.validators)
+    assert _check(chain, block2.block).block_id == block2.block_id
+
+
+def test_check_block_refuses_a_header_that_announces_the_current_set_before_a_change(chain, built) -> None:
+    chain.commit(built)
+    _schedule_change_at_height_3(chain)
+    block2 = chain.build([])
+    stale = _with_header(block2.block, next_validators_hash=block2.block.header.validators_hash)
+    with pytest.raises(InvalidBlock) as err:
+        _check(chain, stale)
+    assert err.value.code == "bad_next_validators_hash"
+
+
+def test_from_its_effective_height_the_new_set_signs_and_a_removed_validator_may_not_propose(chain, built) -> None:
+    chain.commit(built)
+    entry = _schedule_change_at_height_3(chain)
+    chain.commit(chain.build([]))
+    removed = chain.params.validators.validators[0]
+    block3 = chain.build([], proposer=address_of(ED25519, entry.validators.validators[0].public_key))
+    assert block3.block.header.validators_hash == validators_hash(ED25519, entry.validators)
+    with pytest.raises(InvalidBlock) as err:
+        _check(chain, _with_header(block3.block, proposer=address_of(ED25519, removed.public_key)))
+    assert err.value.code == "bad_proposer"
