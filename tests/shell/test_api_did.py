@@ -195,3 +195,16 @@ def test_accept_did_ld_json_for_a_deactivated_or_unknown_did(api: ApiHarness) ->
     assert resp.status == 404 and resp.json()["didResolutionMetadata"]["error"] == "notFound"
     resp = api.get(f"/1.0/identifiers/{quote(did, safe=':')}?proof=true", headers=headers)
     assert resp.status == 406 and resp.json()["didResolutionMetadata"]["error"] == "representationNotSupported"
+
+
+def test_the_accept_header_picks_the_highest_q_and_the_first_among_equals() -> None:
+    from trellis.api.did import wants_document
+
+    assert wants_document("application/did+ld+json")
+    assert not wants_document("application/did+ld+json;q=0")  # q=0: not acceptable
+    assert not wants_document("application/did+ld+json;q=0, text/html")
+    assert wants_document("application/did+ld+json, application/ld+json")  # equal q: the first listed
+    assert not wants_document("application/ld+json, application/did+ld+json")
+    assert wants_document("application/json;q=0.4, application/did+ld+json;q=0.5")
+    assert not wants_document("application/did+ld+json;q=bad, */*;q=0.1")  # an unreadable q counts as 0
+    assert not wants_document("") and not wants_document("text/html")
