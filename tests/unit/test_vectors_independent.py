@@ -608,6 +608,18 @@ def test_block_vector_genesis_hash() -> None:
     assert tagged(sha256, b"trellis/genesis/v1", canonical).hex() == BLOCK["genesis_hash"]
 
 
+def test_block_vector_genesis_state_root() -> None:
+    """encoding.md 2.8: genesis writes each funded account, the validator set's entry of height 1 (no orgs
+    named: ``""`` each) and ``validators/meta = [0, 1]``; the chain has no orgs, so no membership record."""
+    doc = json.loads(BLOCK["genesis_json"])
+    assert not doc.get("orgs")
+    valset = unpack(genesis_validator_set(BLOCK["genesis_json"], sha256))
+    entries = {b"acct/" + h(a["address"]): pack([a["balance"], 0]) for a in doc.get("accounts", [])}
+    entries[b"validators/set/" + (1).to_bytes(8, "big")] = pack([1, 0, valset, [""] * len(valset[0])])
+    entries[b"validators/meta"] = pack([0, 1])
+    assert smt_root(sha256, entries).hex() == BLOCK["genesis_state_root"]
+
+
 def test_block_vector_header_and_block() -> None:
     header_raw = h(BLOCK["header_bytes"])
     header = decode_as(header_raw, "Header")
