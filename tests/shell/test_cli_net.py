@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from trellis.cli.main import main
+from trellis.node import network
 from trellis.node.network import NetNode, free_port_range, init_network, running_pid
 
 
@@ -58,8 +59,12 @@ def net(tmp_path: Path) -> list[NetNode]:
 
 
 def test_a_zombie_in_the_pid_file_is_not_running(net: list[NetNode], processes: list[subprocess.Popen[bytes]]) -> None:
-    _write_pid(net[0], _zombie(processes))
+    zombie = _zombie(processes)
+    _write_pid(net[0], zombie)
     assert running_pid(net[0]) is None
+    # A zombie's cmdline is empty, so the command-line check alone would refuse it; stop_node's wait for the
+    # process to end relies on the liveness check itself seeing the zombie as gone.
+    assert not network._alive(zombie)
 
 
 def test_a_live_process_that_is_not_this_nodes_is_not_running(
