@@ -253,3 +253,41 @@ def test_did_resolve_proof_catches_a_changed_proven_value(
         capsys, "did", "resolve", did_of["ours"], "--proof", "--home", str(threaded_node.root), "--node", s.url
     )
     assert code == 1 and err.startswith("error: proof INVALID: state_proof: ")
+
+
+def test_a_state_answer_for_another_key_fails_the_state_proof(
+    capsys: pytest.CaptureFixture[str], threaded_node: ThreadedNode, did_of: dict[str, str], stub: Any
+) -> None:
+    """A genuine, final proof of another key (bob's account for alice's) is not a proof of the key asked."""
+    from trellis.cli.main import _state_key, build_parser
+
+    args = build_parser().parse_args(["query", "state", "account:bob", "--home", str(threaded_node.root)])
+    bob_key = _state_key(args, "account:bob")
+
+    def alter(path: str, body: Any) -> Any:
+        if path.startswith("/v1/state/") and bob_key.hex() not in path:
+            query = path.partition("?")[2]
+            with urllib.request.urlopen(f"{threaded_node.url}/v1/state/0x{bob_key.hex()}?{query}") as resp:
+                return json.loads(resp.read())
+        return body
+
+    s = stub(alter)
+    code, out, _ = _run(
+        capsys, "query", "state", "account:alice", "--prove", "--home", str(threaded_node.root), "--node", s.url
+    )
+    assert code == 1 and "proof  INVALID: state_proof: the answer is for key 0x" in out
+
+
+def test_did_resolve_proof_refuses_a_resolution_that_reads_an_unproven_key(
+    capsys: pytest.CaptureFixture[str], threaded_node: ThreadedNode, did_of: dict[str, str], stub: Any
+) -> None:
+    def alter(path: str, body: Any) -> Any:
+        if path.startswith("/1.0/identifiers/"):
+            body["didStateProof"]["entries"] = body["didStateProof"]["entries"][:-1]
+        return body
+
+    s = stub(alter)
+    code, _, err = _run(
+        capsys, "did", "resolve", did_of["ours"], "--proof", "--home", str(threaded_node.root), "--node", s.url
+    )
+    assert code == 1 and err.startswith("error: proof INVALID: resolution: ") and "which is not proven" in err
