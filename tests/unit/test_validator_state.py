@@ -8,11 +8,25 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-from tests.unit.conftest import GENESIS_TIME_MS, Actors, make_genesis
+from tests.unit.conftest import (
+    CHAIN_ID,
+    GENESIS_TIME_MS,
+    Actors,
+    Key,
+    MemoryChain,
+    TxFactory,
+    make_genesis,
+    make_key,
+    start_chain,
+)
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import ED25519, address_of
-from trellis.core.execution.apply import genesis_writes
+from trellis.core.execution.apply import BlockEnv, apply_block, genesis_writes
+from trellis.core.execution.membership import MembershipRefusal
+from trellis.core.execution.results import ResultCode
 from trellis.core.ledger.block import Validator, ValidatorSet, make_validator_set
+from trellis.core.ledger.tx import SubmitEvidence
+from trellis.core.ledger.votes import DuplicateVoteEvidence, SignedVote, Vote
 from trellis.core.modules.validators.state import (
     META_KEY,
     SET_PREFIX,
@@ -28,7 +42,7 @@ from trellis.core.modules.validators.state import (
     sets_for_block,
     update_of,
 )
-from trellis.core.params import ChainParams, GenesisOrg, InvalidGenesis, params_from_genesis
+from trellis.core.params import ChainParams, GenesisMembership, GenesisOrg, InvalidGenesis, params_from_genesis
 from trellis.keys.certs import create_org_ca
 
 
@@ -161,3 +175,51 @@ def test_update_of_ignores_a_deleted_entry(params: ChainParams) -> None:
 
 def test_a_block_that_changes_no_validator_reports_no_update(chain) -> None:
     assert chain.build([]).output.validator_update is None
+
+
+def _enforcing_chain(actors: Actors) -> MemoryChain:
+    ca = create_org_ca("o1", now=datetime.fromtimestamp(GENESIS_TIME_MS // 1000, UTC))[1]
+    genesis = msgspec.structs.replace(
+        make_genesis(actors),
+        orgs=[GenesisOrg(name="o1", ca_cert=ca.decode())],
+        membership=GenesisMembership(enforce=True),
+    )
+    return start_chain(params_from_genesis(genesis))
+
+
+def _bogus_evidence() -> SubmitEvidence:
+    vote = Vote(chain_id=CHAIN_ID, kind=1, height=1, round=0, block_hash=b"\x00" * 32)
+    sv = SignedVote(vote=vote, validator=b"\x01" * 20, signature=b"\x02" * 64)
+    return SubmitEvidence(evidence=DuplicateVoteEvidence(a=sv, b=sv))
+
+
+def _evidence_refusal(chain: MemoryChain, key: Key, env: BlockEnv, make_tx: TxFactory) -> str | None:
+    """Run a block of one (bogus) evidence report by ``key``: the membership refusal's code, or None when the
+    block is valid (the report then fails in its receipt, the evidence being bogus)."""
+    tx = make_tx(key, 0, _bogus_evidence())
+    try:
+        out = apply_block(chain, [tx], [encode(tx)], env)
+    except MembershipRefusal as exc:
+        return exc.code
+    assert out.receipts[0].code == ResultCode.INVALID_EVIDENCE
+    return None
+
+
+def test_a_member_of_the_blocks_set_reports_evidence_without_a_certificate(actors: Actors, make_tx) -> None:
+    """The ``evidence.submit`` exemption is for ``set(H)`` of the executing block, read from the state (or given
+    as ``BlockEnv.validators``), not for the genesis set."""
+    chain = _enforcing_chain(actors)
+    joiner, leaver = make_key("joiner"), chain.params.validators.validators[0]
+    new = make_validator_set(
+        ED25519, [*chain.params.validators.validators[1:], Validator(public_key=joiner.public, power=1, name="j")]
+    )
+    chain.state[set_key(2)] = encode(_entry(2, 1, new))
+    chain.state[META_KEY] = encode(ValidatorsMeta(version=1, latest=2))
+    t = chain.tip.time_ms + 1000
+    assert _evidence_refusal(chain, joiner, BlockEnv(chain.params, 1, t), make_tx) == "unknown_certificate"
+    assert _evidence_refusal(chain, joiner, BlockEnv(chain.params, 2, t), make_tx) is None
+    given = BlockEnv(chain.params, 1, t, validators=new)
+    assert _evidence_refusal(chain, joiner, given, make_tx) is None
+    leaving = next(k for k in actors.validators if k.public == leaver.public_key)
+    assert _evidence_refusal(chain, leaving, BlockEnv(chain.params, 1, t), make_tx) is None
+    assert _evidence_refusal(chain, leaving, BlockEnv(chain.params, 2, t), make_tx) == "unknown_certificate"
