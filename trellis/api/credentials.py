@@ -39,7 +39,7 @@ __all__ = ["OPENAPI_PATHS", "routes"]
 _LIST_ID_MAX = 64
 LIST_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 """A status list id (as ``StatusListId`` in the credentials transactions)."""
-_LIST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_LIST_ID = re.compile(LIST_ID_PATTERN)
 
 
 class VerifyRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
