@@ -129,38 +129,12 @@ def test_state_proof_verifies_against_a_genesis_file_given_explicitly(
     did_of: dict[str, str],
     tmp_path: Path,
 ) -> None:
-    theirs = str(other_chain.root / "genesis.json")
-    code, out, err = _run(
-        capsys,
-        "query",
-        "state",
-        "account:alice",
-        "--prove",
-        "--node",
-        other_chain.url,
-        "--home",
-        str(other_chain.root),
-        "--genesis",
-        theirs,
-        "--json",
-    )
+    query = ["query", "state", "account:alice", "--prove", "--node", other_chain.url, "--json"]
+    query += ["--home", str(other_chain.root)]
+    code, out, err = _run(capsys, *query, "--genesis", str(other_chain.root / "genesis.json"))
     assert code == 0, err
     assert json.loads(out)["verified"] is True
-    ours = str(threaded_node.root / "genesis.json")
-    code, out, _ = _run(
-        capsys,
-        "query",
-        "state",
-        "account:alice",
-        "--prove",
-        "--node",
-        other_chain.url,
-        "--home",
-        str(other_chain.root),
-        "--genesis",
-        ours,
-        "--json",
-    )
+    code, out, _ = _run(capsys, *query, "--genesis", str(threaded_node.root / "genesis.json"))
     assert code == 1 and json.loads(out)["failed_check"] == "commit_certificate"
 
 
