@@ -108,6 +108,22 @@ def _status_list(revoked: set[int]) -> dict[str, Any]:
     )
 
 
+def _present(
+    credentials: list[tuple[dict[str, Any], list[str]]], challenge: str = "c-123", domain: str = "verifier.example"
+) -> dict[str, Any]:
+    """The student's presentation of ``(credential, disclosures)`` pairs."""
+    return make_presentation(
+        credentials,
+        holder=STUDENT.did,
+        verification_method=STUDENT.vm,
+        sign=STUDENT.sign,
+        cryptosuite=EDDSA,
+        challenge=challenge,
+        domain=domain,
+        created_ms=T0 + 1000,
+    )
+
+
 def _digitalbazaar(tmp_path: Path, revoked: set[int] = frozenset(), **request: Any) -> dict[str, Any]:  # type: ignore[assignment]
     node = shutil.which("node")
     if node is None or not (VC_JS / "node_modules" / "@digitalbazaar" / "vc").is_dir():
@@ -136,16 +152,7 @@ def test_a_revoked_credential_shows_revoked_in_digitalbazaars_status_check(tmp_p
 
 def test_a_selectively_disclosed_presentation_verifies_in_digitalbazaars_verifier(tmp_path: Path) -> None:
     cred, disclosures = _diploma()
-    vp = make_presentation(
-        [(cred, [disclosures["grade"]])],
-        holder=STUDENT.did,
-        verification_method=STUDENT.vm,
-        sign=STUDENT.sign,
-        cryptosuite=EDDSA,
-        challenge="c-123",
-        domain="verifier.example",
-        created_ms=T0 + 1000,
-    )
+    vp = _present([(cred, [disclosures["grade"]])])
     result = _digitalbazaar(tmp_path, presentation=vp, challenge="c-123", domain="verifier.example")["presentation"]
     assert result["presentationProof"]["verified"], result["presentationProof"]["errors"]
     assert [c["verified"] for c in result["credentials"]] == [True], result["credentials"]
@@ -154,15 +161,7 @@ def test_a_selectively_disclosed_presentation_verifies_in_digitalbazaars_verifie
 
 def test_digitalbazaars_verifier_refuses_an_altered_disclosure_list(tmp_path: Path) -> None:
     cred, disclosures = _diploma()
-    vp = make_presentation(
-        [(cred, [disclosures["grade"]])],
-        holder=STUDENT.did,
-        verification_method=STUDENT.vm,
-        sign=STUDENT.sign,
-        cryptosuite=EDDSA,
-        challenge="c-123",
-        domain="verifier.example",
-    )
+    vp = _present([(cred, [disclosures["grade"]])])
     vp["disclosures"].append(disclosures["name"])  # the holder chose not to show the name
     result = _digitalbazaar(tmp_path, presentation=vp, challenge="c-123", domain="verifier.example")["presentation"]
     assert not result["presentationProof"]["verified"]
@@ -175,15 +174,7 @@ def test_the_old_shape_with_disclosures_inside_the_credential_fails_in_digitalba
     # The root cause of issue 13's "Invalid signature": anything added to an issuer-signed credential breaks its
     # proof in a standard verifier, which is why disclosures now travel beside it.
     cred, disclosures = _diploma()
-    vp = make_presentation(
-        [({**cred, "disclosures": [disclosures["grade"]]}, [])],
-        holder=STUDENT.did,
-        verification_method=STUDENT.vm,
-        sign=STUDENT.sign,
-        cryptosuite=EDDSA,
-        challenge="c-123",
-        domain="verifier.example",
-    )
+    vp = _present([({**cred, "disclosures": [disclosures["grade"]]}, [])])
     result = _digitalbazaar(tmp_path, presentation=vp, challenge="c-123", domain="verifier.example")["presentation"]
     assert result["presentationProof"]["verified"]
     assert [c["verified"] for c in result["credentials"]] == [False]
@@ -232,15 +223,7 @@ def _multikey_public(document: dict[str, Any]) -> bytes:
 
 def test_clean_room_eddsa_jcs_2022_accepts_the_credential_presentation_and_status_list() -> None:
     cred, disclosures = _diploma()
-    vp = make_presentation(
-        [(cred, [disclosures["grade"]])],
-        holder=STUDENT.did,
-        verification_method=STUDENT.vm,
-        sign=STUDENT.sign,
-        cryptosuite=EDDSA,
-        challenge="c",
-        domain="d",
-    )
+    vp = _present([(cred, [disclosures["grade"]])], "c", "d")
     issuer_key, holder_key = _multikey_public(UNIVERSITY.document), _multikey_public(STUDENT.document)
     _clean_room_verify(vp, holder_key)
     _clean_room_verify(vp["verifiableCredential"][0], issuer_key)
