@@ -18,7 +18,10 @@ from trellis.core.codec import encode
 from trellis.core.crypto.suite import Suite, address_of
 from trellis.core.errors import InvalidBlock
 from trellis.core.ledger.tx import SignedTx
-from trellis.core.ledger.votes import PRECOMMIT, PREVOTE, Vote, vote_signing_bytes  # noqa: F401 (re-exported)
+from trellis.core.ledger.votes import PRECOMMIT as PRECOMMIT  # re-exported (explicitly, for mypy --strict)
+from trellis.core.ledger.votes import PREVOTE as PREVOTE
+from trellis.core.ledger.votes import Vote as Vote
+from trellis.core.ledger.votes import vote_signing_bytes as vote_signing_bytes
 from trellis.core.types import U32, U64, Address, ChainId, CoreStruct, Hash32, PublicKey, Signature
 
 MAX_BLOCK_TXS = 100_000
