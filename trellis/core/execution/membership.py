@@ -50,6 +50,13 @@ from trellis.core.ledger.tx import (
     SetThreshold,
     SubmitEvidence,
 )
+from trellis.core.modules.validators.handlers import (
+    apply_change_in_block,
+    is_validator_change,
+    orgs_with_validators,
+    precheck_change,
+    validators_version,
+)
 
 ROLES = ("admin", "client", "node", "regulator")
 """The roles an identity certificate may carry (its subject's ``OU``)."""
@@ -548,6 +555,15 @@ def apply_change(cfg: MembershipConfig, change: MembershipChange) -> MembershipC
     return MembershipConfig(version=cfg.version + 1, orgs=orgs, threshold=threshold, next_proposal=cfg.next_proposal)
 
 
+def _apply_in_context(ctx: _Ctx, cfg: MembershipConfig, change: MembershipChange) -> MembershipConfig:
+    """``apply_change``, plus the rule that needs the state: ``remove_org`` of an org that owns a validator of
+    the pending set (docs/spec/membership.md 4.1) is refused."""
+    new = apply_change(cfg, change)
+    if isinstance(change, RemoveOrg) and change.name in orgs_with_validators(ctx.get, ctx.height):
+        raise _invalid(f"organisation {change.name!r} owns a validator of the pending set; remove it first")
+    return new
+
+
 def _approve(ctx: _Ctx, cfg: MembershipConfig, prop: MembershipProposal) -> list[Event]:
     """Store ``prop``; apply its change if its member approvals reach the threshold."""
     names = {o.name for o in cfg.orgs}
@@ -559,7 +575,16 @@ def _approve(ctx: _Ctx, cfg: MembershipConfig, prop: MembershipProposal) -> list
         )
     ]
     if count >= cfg.threshold:
-        cfg = apply_change(cfg, prop.change)
+        if is_validator_change(prop.change):
+            changed = apply_change_in_block(ctx, prop.id, prop.change)
+        else:
+            cfg = _apply_in_context(ctx, cfg, prop.change)
+            changed = [
+                Event(
+                    type="membership.changed",
+                    attributes=[("proposal", str(prop.id).encode()), ("version", str(cfg.version).encode())],
+                )
+            ]
         prop = MembershipProposal(
             id=prop.id,
             change=prop.change,
@@ -569,12 +594,7 @@ def _approve(ctx: _Ctx, cfg: MembershipConfig, prop: MembershipProposal) -> list
             created_height=prop.created_height,
             applied_height=ctx.height,
         )
-        events.append(
-            Event(
-                type="membership.changed",
-                attributes=[("proposal", str(prop.id).encode()), ("version", str(cfg.version).encode())],
-            )
-        )
+        events.extend(changed)
     ctx.put(MEMBERSHIP_KEY, encode(cfg))
     ctx.put(membership_proposal_key(prop.id), encode(prop))
     return events
@@ -584,12 +604,18 @@ def handle_propose(ctx: _Ctx, msg: ProposeMembership) -> list[Event]:
     """Propose a membership change; the proposer's organisation approves it at once."""
     cfg = _config(ctx)
     admin = _admin(ctx, cfg)
-    apply_change(cfg, msg.change)  # refuse now what could never apply
+    # Refuse now what could never apply; a validator change is keyed to the validator version.
+    if is_validator_change(msg.change):
+        precheck_change(ctx, msg.change)
+        version = validators_version(ctx.get)
+    else:
+        _apply_in_context(ctx, cfg, msg.change)
+        version = cfg.version
     prop = MembershipProposal(
         id=cfg.next_proposal,
         change=msg.change,
         proposer=ctx.sender,
-        config_version=cfg.version,
+        config_version=version,
         approvals=[admin.org],
         created_height=ctx.height,
     )
@@ -610,10 +636,13 @@ def handle_approve(ctx: _Ctx, msg: ApproveMembership) -> list[Event]:
     prop = decode(raw, MembershipProposal)
     if prop.applied_height is not None:
         raise TxFailure(ResultCode.DUPLICATE, f"proposal {prop.id} was applied at height {prop.applied_height}")
-    if prop.config_version != cfg.version:
+    kind, current = (
+        ("validators", validators_version(ctx.get)) if is_validator_change(prop.change) else ("membership", cfg.version)
+    )
+    if prop.config_version != current:
         raise _invalid(
-            f"proposal {prop.id} was made for membership version {prop.config_version}; it is now "
-            f"{cfg.version}: propose it again"
+            f"proposal {prop.id} was made for {kind} version {prop.config_version}; it is now "
+            f"{current}: propose it again"
         )
     if admin.org in prop.approvals:
         raise TxFailure(ResultCode.DUPLICATE, f"{admin.org} has already approved proposal {prop.id}")

@@ -41,6 +41,7 @@ from trellis.core.ledger.tx import (
     Transfer,
 )
 from trellis.core.ledger.votes import DuplicateVoteEvidence, check_evidence, evidence_offender
+from trellis.core.modules.validators.state import entry_in_force
 from trellis.core.params import ChainParams
 from trellis.core.types import U64_MAX
 
@@ -181,15 +182,26 @@ def handle_kv_delete(ctx: TxContext, msg: KvDelete) -> list[Event]:
 
 
 def handle_submit_evidence(ctx: TxContext, msg: SubmitEvidence) -> list[Event]:
-    """Record proof that a validator equivocated (two conflicting votes or proposals), once."""
+    """Record proof that a validator equivocated (two conflicting votes or proposals), once.
+
+    The signer is looked up in ``set(h)`` of the evidence's height h, read from the state (ADR 0014): evidence
+    against a validator removed since still counts, evidence for a height above this block's does not.
+    """
     params = ctx.params
-    keys = {address_of(params.suite, v.public_key): v.public_key for v in params.validators.validators}
-    why = check_evidence(params.suite, params.chain_id, keys, msg.evidence)
-    if why is not None:
-        raise TxFailure(ResultCode.INVALID_EVIDENCE, f"not evidence of equivocation: {why}")
-    offender = evidence_offender(msg.evidence)
     ev = msg.evidence
     height = ev.a.vote.height if isinstance(ev, DuplicateVoteEvidence) else ev.a.proposal.height
+    # The signer must be a validator of the set in force at the evidence's height (ADR 0014 section 5).
+    if not 1 <= height <= ctx.height:
+        raise TxFailure(
+            ResultCode.INVALID_EVIDENCE,
+            f"not evidence of equivocation: height {height} is not between 1 and this block's {ctx.height}",
+        )
+    valset = entry_in_force(ctx.get, height).validators
+    keys = {address_of(params.suite, v.public_key): v.public_key for v in valset.validators}
+    why = check_evidence(params.suite, params.chain_id, keys, ev)
+    if why is not None:
+        raise TxFailure(ResultCode.INVALID_EVIDENCE, f"not evidence of equivocation: {why}")
+    offender = evidence_offender(ev)
     rnd = ev.a.vote.round if isinstance(ev, DuplicateVoteEvidence) else ev.a.proposal.round
     kind = "duplicate_vote" if isinstance(ev, DuplicateVoteEvidence) else "duplicate_proposal"
     # One record per offence (offender, height, round, kind), whichever pair of messages proves it.

@@ -20,6 +20,7 @@ from trellis.core.errors import DecodeError, InvalidTransaction
 from trellis.core.ledger.credentials_tx import SetIssuer, StatusCreate, StatusSet
 from trellis.core.ledger.notary_tx import NotaryAnchor
 from trellis.core.ledger.votes import Evidence
+from trellis.core.modules.validators.messages import AddValidator, RemoveValidator, SetValidatorPower
 from trellis.core.types import U64, Address, ChainId, CoreStruct, PublicKey, Signature
 
 MAX_TX_BYTES = 64 * 1024
@@ -192,8 +193,11 @@ class SetThreshold(CoreStruct, frozen=True, tag="set_threshold"):
     """The new admin threshold."""
 
 
-MembershipChange = AddOrg | RemoveOrg | AddCa | RemoveCa | SetThreshold
-"""A change to the on-chain membership, applied when enough organisations' admins approve it."""
+MembershipChange = (
+    AddOrg | RemoveOrg | AddCa | RemoveCa | SetThreshold | AddValidator | RemoveValidator | SetValidatorPower
+)
+"""A change to the on-chain membership or (the three ``validators.*`` members, ``core/modules/validators``) to the
+validator set, applied when enough organisations' admins approve it."""
 
 
 class ProposeMembership(CoreStruct, frozen=True, tag="membership.propose"):

@@ -8,23 +8,29 @@ May import: ``trellis.core.codec``, ``trellis.core.crypto``, ``trellis.core.ledg
 ``trellis.core.types`` (and, for the handlers, ``trellis.core.execution``'s results and membership).
 """
 
-from trellis.core.modules.validators.state import (
-    META_KEY,
-    SET_PREFIX,
-    GetFn,
-    OwnerOrg,
-    ValidatorSetEntry,
-    ValidatorsMeta,
-    ValidatorUpdate,
-    entry_in_force,
-    genesis_entry,
-    genesis_validator_writes,
-    read_entry,
-    read_meta,
-    set_key,
-    sets_for_block,
-    update_of,
-)
+from typing import TYPE_CHECKING, Any
+
+# ``trellis.core.ledger.tx`` builds the ``MembershipChange`` union from ``messages``, and ``state`` imports the
+# ledger: importing ``state`` here eagerly would be a cycle. The names load on first use (PEP 562).
+if TYPE_CHECKING:
+    from trellis.core.modules.validators.state import (
+        META_KEY,
+        SET_PREFIX,
+        GetFn,
+        OwnerOrg,
+        ValidatorSetEntry,
+        ValidatorsMeta,
+        ValidatorUpdate,
+        entry_in_force,
+        genesis_entry,
+        genesis_validator_writes,
+        read_entry,
+        read_meta,
+        set_key,
+        sets_for_block,
+        update_of,
+    )
+
 
 __all__ = [
     "META_KEY",
@@ -43,3 +49,12 @@ __all__ = [
     "sets_for_block",
     "update_of",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Load the state API's names on first use."""
+    if name in __all__:
+        from trellis.core.modules.validators import state
+
+        return getattr(state, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
