@@ -11,6 +11,10 @@ Consensus (``trellis.node``) never imports application modules: it drives the ap
 - ``finalize_block(block)``: the decided block's execution result (cached from the two calls above).
 - ``commit(executed, certificate)``: persist block, certificate, state and indexes in one atomic write.
 - ``info()``: the last committed tip, for a restarting node.
+- ``validator_set(height)``, ``validator_entries()``, ``validator_changes(to_height)``: the validator set in state
+  (ADR 0014): what a height's commit is signed by, every entry since genesis (the shell's schedule is built from
+  them at start), and the proven set changes a light client follows from genesis. A block's own set change comes
+  back as data, ``executed.output.validator_update`` of ``finalize_block``, effective two heights later.
 Queries go through the application's typed read methods (``account``, ``state_value``, ``prove``...).
 """
 
@@ -21,10 +25,30 @@ from typing import Protocol
 
 import msgspec
 
-from trellis.core.errors import InvalidTransaction
+from trellis.core.errors import InvalidTransaction, TrellisError
 from trellis.core.execution.block import ChainTip, ExecutedBlock
-from trellis.core.ledger.block import Block, Commit
+from trellis.core.ledger.block import Block, Commit, Header, ValidatorSet
 from trellis.core.ledger.tx import SignedTx
+from trellis.core.modules.validators.state import ValidatorUpdate
+from trellis.core.types import CoreStruct
+
+
+class UnknownHeight(TrellisError):
+    """A height the validator set is not known for (below 1, or beyond what the committed state decides)."""
+
+    code = "unknown_height"
+
+
+class SetChange(CoreStruct, frozen=True):
+    """One proven validator-set change (docs/spec/light-client.md section 3): the header of height ``e - 1``,
+    its commit certificate, and ``set(e)``, whose hash is that header's ``next_validators_hash``."""
+
+    header: Header
+    """The header of the height before the set's effective height."""
+    commit: Commit
+    """The certificate of that header, signed by ``set(e - 1)``."""
+    next_validators: ValidatorSet
+    """The set in force from ``e = header.height + 1``."""
 
 
 class CheckedTx(msgspec.Struct, frozen=True, gc=False):
@@ -112,4 +136,25 @@ class Application(Protocol):
 
     def commit(self, executed: ExecutedBlock, certificate: Commit) -> ChainTip:
         """Persist the decided block and its results atomically; return the new tip."""
+        ...
+
+    def validator_set(self, height: int) -> ValidatorSet:
+        """Return ``set(height)``, the set that signs the commit of block ``height``, read from committed state.
+
+        Raises:
+            UnknownHeight: ``height`` is not in ``1 .. tip + 2``.
+        """
+        ...
+
+    def validator_entries(self) -> list[ValidatorUpdate]:
+        """Return every validator-set entry in committed state, genesis (effective height 1) first, ascending."""
+        ...
+
+    def validator_changes(self, to_height: int) -> list[SetChange]:
+        """Return the proven set changes a client follows from genesis to verify a header of ``to_height``: one
+        ``SetChange`` per entry effective at ``3 <= e <= to_height``, ascending.
+
+        Raises:
+            UnknownHeight: ``to_height`` is not in ``1 .. tip + 1`` (the header of ``e - 1`` must be committed).
+        """
         ...

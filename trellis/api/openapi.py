@@ -14,6 +14,8 @@ from trellis.api.credentials import OPENAPI_PATHS as CREDENTIAL_PATHS
 from trellis.api.did import OPENAPI_PATHS as DID_PATHS
 from trellis.api.notary import OPENAPI_PATHS as NOTARY_PATHS
 from trellis.api.responses import PROBLEM_RESPONSE
+from trellis.api.validators import OPENAPI_PATHS as VALIDATOR_PATHS
+from trellis.api.validators import SCHEMA_TYPES as VALIDATOR_SCHEMA_TYPES
 
 _SCHEMA_TYPES = (
     t.SubmitJson,
@@ -36,6 +38,7 @@ _SCHEMA_TYPES = (
     t.ContractEventsJson,
     t.CertsJson,
     t.MembershipJson,
+    *VALIDATOR_SCHEMA_TYPES,
 )
 
 
@@ -327,6 +330,7 @@ def openapi_document() -> dict[str, Any]:
     paths.update(NOTARY_PATHS)
     paths.update(BLOB_PATHS)
     paths.update(CREDENTIAL_PATHS)
+    paths.update(VALIDATOR_PATHS)
     # Every route: a method it does not serve is 405 (with Allow); a node whose storage failed is 503.
     paths = {
         path: {

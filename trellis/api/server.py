@@ -69,6 +69,7 @@ from trellis.api.types import (
     tx_json,
     unhex,
 )
+from trellis.api.validators import routes as validator_routes
 from trellis.app.application import ContractsDisabled, NotFound
 from trellis.app.modules.kv import read_record
 from trellis.core.codec import decode, encode
@@ -821,6 +822,7 @@ def build_app(node: Node, *, body_timeout_s: float = BODY_TIMEOUT_S) -> web.Appl
     app.add_routes(notary_routes(node))
     app.add_routes(blob_routes(node))
     app.add_routes(credential_routes(node))
+    app.add_routes(validator_routes(node))
     return app
 
 

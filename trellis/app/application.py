@@ -10,10 +10,11 @@ from collections.abc import Container, Sequence
 
 import msgspec
 
-from trellis.abci import CheckedTx, refusal
+from trellis.abci import CheckedTx, SetChange, refusal
 from trellis.app.modules.accounts import involved_addresses, read_account
 from trellis.app.modules.contracts.query import query_host, run_query
 from trellis.app.modules.membership import CertView, PeerMembership, certs_of, membership_of, peer_membership
+from trellis.app.modules.validators import entries, entry_at, set_changes
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.batch import BatchVerifier, SuiteVerifier
 from trellis.core.crypto.suite import Suite, address_of
@@ -32,7 +33,7 @@ from trellis.core.execution.state_keys import (
     code_key,
     contract_key,
 )
-from trellis.core.ledger.block import Block, Commit, Header, block_hash
+from trellis.core.ledger.block import Block, Commit, Header, ValidatorSet, block_hash
 from trellis.core.ledger.state_tree import StateProof, lookup, prove
 from trellis.core.ledger.tx import (
     BAD_SIGNATURE,
@@ -43,7 +44,8 @@ from trellis.core.ledger.tx import (
     signature_item,
     tx_hash,
 )
-from trellis.core.params import ChainParams, validator_addresses
+from trellis.core.modules.validators.state import ValidatorUpdate
+from trellis.core.params import ChainParams
 from trellis.storage.chain_store import ChainStore
 from trellis.storage.kv import StorageError
 
@@ -183,7 +185,8 @@ class TrellisApp:
         self.suite = params.suite
         self.store = store
         self.index_accounts = index_accounts
-        self._validator_addresses = frozenset(validator_addresses(params))
+        self._admission_validators: tuple[int, frozenset[bytes]] | None = None
+        """(tip height, addresses of set(tip + 1)): who may send ``evidence.submit`` without a certificate."""
         self._executed: OrderedDict[bytes, ExecutedBlock] = OrderedDict()
         self.stages = StageTimes()
         """CPU time spent per pipeline stage (for benchmarks and /v1/metrics)."""
@@ -273,7 +276,17 @@ class TrellisApp:
         if not self.params.genesis.membership.enforce:
             return None
         t = self._tip.time_ms if time_ms is None else time_ms
-        return MembershipView(self.store.get, t, self._validator_addresses)
+        return MembershipView(self.store.get, t, self._next_validator_addresses())
+
+    def _next_validator_addresses(self) -> frozenset[bytes]:
+        """The addresses of ``set(tip + 1)``, the set of the next block, read from state (cached per tip)."""
+        tip = self._tip.height
+        cached = self._admission_validators
+        if cached is None or cached[0] != tip:
+            vs = self.validator_set(tip + 1)
+            cached = (tip, frozenset(address_of(self.suite, v.public_key) for v in vs.validators))
+            self._admission_validators = cached
+        return cached[1]
 
     def _decode_checked(self, raw: bytes, h: bytes | None = None) -> CheckedTx:
         """The admission checks that need no state (size, encoding, chain id), with the hash (``h`` if the
@@ -555,6 +568,28 @@ class TrellisApp:
         tip = self._tip
         host = query_host(self.store.get, self.store.scan, self.params, tip.height, tip.time_ms)
         return run_query(self.contracts, host, address, method, args, gas_limit)
+
+    def validator_set(self, height: int) -> ValidatorSet:
+        """Return ``set(height)`` for ``1 <= height <= tip + 2`` (``UnknownHeight`` otherwise)."""
+        return entry_at(self.store.get, self._tip.height, height).validators
+
+    def validator_entry(self, height: int) -> tuple[int, ValidatorSet, list[str]]:
+        """Return ``(effective_height, set(height), orgs)`` for ``1 <= height <= tip + 2`` (``UnknownHeight``
+        otherwise); ``orgs[i]`` owns the i-th validator (``""`` for a genesis validator without an org)."""
+        entry = entry_at(self.store.get, self._tip.height, height)
+        return entry.effective_height, entry.validators, list(entry.orgs)
+
+    def validator_entries(self) -> list[ValidatorUpdate]:
+        """Return every validator-set entry of committed state, genesis first, ascending."""
+        return [
+            ValidatorUpdate(effective_height=e.effective_height, validators=e.validators)
+            for e in entries(self.store.get)
+        ]
+
+    def validator_changes(self, to_height: int) -> list[SetChange]:
+        """Return the proven set changes for a header of ``to_height`` (``1 .. tip + 1``; ``UnknownHeight``
+        otherwise): one ``SetChange`` per entry effective at ``3 <= e <= to_height``, ascending."""
+        return set_changes(self.store.get, self._tip.height, to_height, self.header, self.store.commit)
 
     def _root_at(self, height: int) -> bytes:
         if height < 0 or height > self._tip.height:

@@ -1,0 +1,277 @@
+"""The validator-set read side and routes (ADR 0014 sections 4 and 6, docs/spec/api-json.md).
+
+The chain with a set change is built by hand: WP 2's governance transactions had not landed when these tests were
+written, so the fixture writes the state records a change applied in block 2 writes (entry ``validators/set/4``
+and ``validators/meta``) into that block's state writes before committing it, through the application's
+``commit``. Headers 3 and 4 are then built by the application itself from that state (``next_validators_hash`` of 3,
+``validators_hash`` of 4), so the routes are checked against what block building read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from trellis.abci import UnknownHeight
+from trellis.api.openapi import openapi_document
+from trellis.api.server import problem_middleware
+from trellis.api.validators import routes
+from trellis.app.application import TrellisApp
+from trellis.core.codec import decode, encode
+from trellis.core.crypto.suite import ED25519, address_of
+from trellis.core.execution.block import ExecutedBlock
+from trellis.core.ledger.block import (
+    Commit,
+    Header,
+    Validator,
+    ValidatorSet,
+    make_validator_set,
+    validators_hash,
+    verify_commit,
+)
+from trellis.core.modules.validators.state import (
+    META_KEY,
+    ValidatorSetEntry,
+    ValidatorsMeta,
+    read_meta,
+    set_key,
+)
+from trellis.core.params import ChainParams
+
+from .conftest import Actors, ApiHarness, AppChain, make_app_chain, make_signer, run
+
+NEWCOMER = make_signer("validators-api-newcomer")
+CHANGE_BLOCK = 2
+EFFECTIVE = CHANGE_BLOCK + 2
+
+
+@dataclass
+class FakeNode:
+    """What the validator routes use of a node: its application."""
+
+    app: TrellisApp
+
+
+def new_set(params: ChainParams) -> tuple[ValidatorSet, list[str]]:
+    """The set of the change: the genesis validator with power 3, and a newcomer of org1 with power 1."""
+    v0 = params.validators.validators[0]
+    vs = make_validator_set(
+        ED25519,
+        [
+            Validator(public_key=v0.public_key, power=3, name=v0.name),
+            Validator(public_key=NEWCOMER.public_key, power=1, name="newcomer"),
+        ],
+    )
+    orgs = ["org1" if v.public_key == NEWCOMER.public_key else "" for v in vs.validators]
+    return vs, orgs
+
+
+def commit_with_change(chain: AppChain) -> ExecutedBlock:
+    """Commit the next (empty) block with the state records of a validator change applied in it."""
+    executed = chain.build([])
+    h = executed.block.header.height
+    vs, orgs = new_set(chain.app.params)
+    previous = read_meta(chain.app.store.get).latest
+    entry = ValidatorSetEntry(effective_height=h + 2, previous=previous, validators=vs, orgs=orgs)
+    executed.output.writes[set_key(h + 2)] = encode(entry)
+    executed.output.writes[META_KEY] = encode(ValidatorsMeta(version=1, latest=h + 2))
+    return chain.commit(executed)
+
+
+@pytest.fixture
+def changed(params: ChainParams, actors: Actors) -> AppChain:
+    """A chain at height 4 whose block 2 applied a change effective from height 4."""
+    chain = make_app_chain(params, actors)
+    chain.commit_txs([])
+    commit_with_change(chain)
+    chain.commit_txs([])
+    chain.commit_txs([])
+    assert chain.app.info().height == 4
+    return chain
+
+
+async def _get_all(app: TrellisApp, paths: list[str]) -> list[tuple[int, Any]]:
+    web_app = web.Application(middlewares=[problem_middleware])
+    web_app.add_routes(routes(FakeNode(app)))  # type: ignore[arg-type]
+    async with TestClient(TestServer(web_app)) as client:
+        out = []
+        for path in paths:
+            resp = await client.get(path)
+            out.append((resp.status, await resp.json(content_type=None)))
+        return out
+
+
+def get(app: TrellisApp, *paths: str) -> list[tuple[int, Any]]:
+    """GET each path from the validator routes over ``app``: (status, JSON body) per path."""
+    return run(_get_all(app, list(paths)))
+
+
+# -- the application's read side --------------------------------------------------------------------------------
+def test_validator_set_is_genesis_until_the_effective_height_then_the_new_set(changed: AppChain) -> None:
+    app = changed.app
+    genesis = app.params.validators
+    vs, _ = new_set(app.params)
+    assert [app.validator_set(h) for h in (1, 2, 3)] == [genesis] * 3
+    assert [app.validator_set(h) for h in (4, 5, 6)] == [vs] * 3
+
+
+def test_validator_set_is_known_from_1_to_tip_plus_2_only(changed: AppChain) -> None:
+    tip = changed.app.info().height
+    changed.app.validator_set(tip + 2)
+    for height in (0, -1, tip + 3):
+        with pytest.raises(UnknownHeight):
+            changed.app.validator_set(height)
+
+
+def test_validator_entries_are_genesis_first_ascending(changed: AppChain) -> None:
+    entries = changed.app.validator_entries()
+    assert [e.effective_height for e in entries] == [1, EFFECTIVE]
+    assert entries[0].validators == changed.app.params.validators
+    assert entries[1].validators == new_set(changed.app.params)[0]
+
+
+def test_a_pending_change_is_known_before_it_takes_effect(params: ChainParams, actors: Actors) -> None:
+    chain = make_app_chain(params, actors)
+    chain.commit_txs([])
+    commit_with_change(chain)  # tip 2: set(4) is decided, set(3) is still genesis
+    assert chain.app.validator_set(3) == params.validators
+    assert chain.app.validator_set(4) == new_set(params)[0]
+    assert [e.effective_height for e in chain.app.validator_entries()] == [1, 4]
+
+
+def test_validator_changes_prove_each_new_set_with_the_header_before_it(changed: AppChain) -> None:
+    app = changed.app
+    assert app.validator_changes(EFFECTIVE - 1) == []
+    (change,) = app.validator_changes(EFFECTIVE)
+    assert change.header == app.header(EFFECTIVE - 1)
+    assert change.next_validators == new_set(app.params)[0]
+    assert change.header.next_validators_hash == validators_hash(ED25519, change.next_validators)
+    verify_commit(ED25519, app.params.chain_id, app.params.validators, change.header, change.commit)
+    assert app.header(EFFECTIVE).validators_hash == validators_hash(ED25519, change.next_validators)
+
+
+def test_validator_changes_are_known_up_to_tip_plus_1(changed: AppChain) -> None:
+    tip = changed.app.info().height
+    assert len(changed.app.validator_changes(tip + 1)) == 1
+    for height in (0, tip + 2):
+        with pytest.raises(UnknownHeight):
+            changed.app.validator_changes(height)
+
+
+def test_finalize_block_hands_the_change_to_the_shell_as_data(params: ChainParams, actors: Actors) -> None:
+    chain = make_app_chain(params, actors)
+    executed = chain.build([])
+    assert chain.app.finalize_block(executed.block).output.validator_update is None
+
+
+# -- GET /v1/validators -----------------------------------------------------------------------------------------
+def test_validators_route_answers_each_set_at_its_heights(changed: AppChain) -> None:
+    app = changed.app
+    genesis = app.params.validators
+    vs, orgs = new_set(app.params)
+    (s3, b3), (s4, b4), (sd, bd) = get(app, "/v1/validators?height=3", "/v1/validators?height=4", "/v1/validators")
+    assert s3 == s4 == sd == 200
+    assert b3["height"] == 3 and b3["effective_height"] == 1
+    assert b3["validators_hash"] == "0x" + validators_hash(ED25519, genesis).hex()
+    assert b3["total_power"] == 1 and len(b3["validators"]) == 1
+    assert b4["height"] == 4 and b4["effective_height"] == EFFECTIVE
+    assert b4["validators_hash"] == "0x" + validators_hash(ED25519, vs).hex()
+    assert b4["total_power"] == 4
+    assert b4["validators"] == [
+        {
+            "address": "0x" + address_of(ED25519, v.public_key).hex(),
+            "public_key": "0x" + v.public_key.hex(),
+            "power": v.power,
+            "name": v.name,
+            "org": org,
+        }
+        for v, org in zip(vs.validators, orgs, strict=True)
+    ]
+    assert "org1" in {v["org"] for v in b4["validators"]}
+    assert bd["height"] == app.info().height + 1 and bd["validators_hash"] == b4["validators_hash"]
+
+
+def test_validators_route_default_height_is_tip_plus_1_before_a_pending_change(
+    params: ChainParams, actors: Actors
+) -> None:
+    chain = make_app_chain(params, actors)
+    chain.commit_txs([])
+    commit_with_change(chain)  # tip 2: tip + 1 is still genesis, tip + 2 the new set
+    ((sd, bd), (s4, b4)) = get(chain.app, "/v1/validators", "/v1/validators?height=4")
+    assert sd == s4 == 200
+    assert bd["height"] == 3 and bd["effective_height"] == 1
+    assert b4["effective_height"] == 4
+
+
+@pytest.mark.parametrize("query", ["height=0", "height=abc", "height=", "height=-1", "height=1.5", "height=0x4"])
+def test_validators_route_refuses_a_malformed_height_400_bad_height(chain: AppChain, query: str) -> None:
+    ((status, body),) = get(chain.app, f"/v1/validators?{query}")
+    assert status == 400 and body["code"] == "bad_height"
+
+
+def test_validators_route_answers_a_height_beyond_tip_plus_2_404_unknown_height(changed: AppChain) -> None:
+    tip = changed.app.info().height
+    ((s_ok, _), (status, body)) = get(
+        changed.app, f"/v1/validators?height={tip + 2}", f"/v1/validators?height={tip + 3}"
+    )
+    assert s_ok == 200
+    assert status == 404 and body["code"] == "unknown_height"
+    ((status, body),) = get(changed.app, f"/v1/validators?height={'9' * 20}")
+    assert status == 404 and body["code"] == "unknown_height"
+
+
+# -- GET /v1/validators/changes ---------------------------------------------------------------------------------
+def test_changes_route_serves_canonical_set_changes(changed: AppChain) -> None:
+    app = changed.app
+    (status, body), (s3, b3) = get(app, "/v1/validators/changes", "/v1/validators/changes?to_height=3")
+    assert status == 200 and body["to_height"] == app.info().height
+    (ch,) = body["changes"]
+    assert ch["effective_height"] == EFFECTIVE
+    header = decode(bytes.fromhex(ch["header"][2:]), Header)
+    commit = decode(bytes.fromhex(ch["commit"][2:]), Commit)
+    nxt = decode(bytes.fromhex(ch["next_validators"][2:]), ValidatorSet)
+    assert header == app.header(EFFECTIVE - 1) and nxt == new_set(app.params)[0]
+    assert header.next_validators_hash == validators_hash(ED25519, nxt)
+    verify_commit(ED25519, app.params.chain_id, app.params.validators, header, commit)
+    assert s3 == 200 and b3 == {"to_height": 3, "changes": []}
+
+
+@pytest.mark.parametrize("query", ["to_height=0", "to_height=x", "to_height=", "to_height=+3"])
+def test_changes_route_refuses_a_malformed_height_400_bad_height(chain: AppChain, query: str) -> None:
+    ((status, body),) = get(chain.app, f"/v1/validators/changes?{query}")
+    assert status == 400 and body["code"] == "bad_height"
+
+
+def test_changes_route_answers_beyond_tip_plus_1_404_unknown_height(changed: AppChain) -> None:
+    tip = changed.app.info().height
+    ((s_ok, _), (status, body)) = get(
+        changed.app, f"/v1/validators/changes?to_height={tip + 1}", f"/v1/validators/changes?to_height={tip + 2}"
+    )
+    assert s_ok == 200
+    assert status == 404 and body["code"] == "unknown_height"
+
+
+def test_changes_route_default_on_a_chain_without_blocks_is_height_1(chain: AppChain) -> None:
+    ((status, body),) = get(chain.app, "/v1/validators/changes")
+    assert status == 200 and body == {"to_height": 1, "changes": []}
+
+
+# -- a running node -----------------------------------------------------------------------------------------------
+def test_running_node_serves_the_genesis_set_and_documents_both_routes(api: ApiHarness) -> None:
+    resp = api.get("/v1/validators")
+    assert resp.status == 200
+    body = resp.json()
+    assert body["height"] == api.node.app.info().height + 1 and body["effective_height"] == 1
+    assert body["validators_hash"] == "0x" + validators_hash(ED25519, api.node.app.params.validators).hex()
+    assert api.get("/v1/validators/changes").json()["changes"] == []
+    doc = openapi_document()
+    for path in ("/v1/validators", "/v1/validators/changes"):
+        assert set(doc["paths"][path]["get"]["responses"]) >= {"200", "400", "404"}
+    for schema in ("ValidatorSetJson", "ValidatorChangesJson"):
+        assert schema in doc["components"]["schemas"]
+    assert msgspec.json.decode(msgspec.json.encode(doc))  # the document stays JSON
