@@ -16,7 +16,7 @@ from trellis.core.crypto.suite import Suite
 from trellis.core.execution.state_keys import MEMBERSHIP_KEY, MembershipConfig
 from trellis.core.ledger.block import Event, validators_hash
 from trellis.core.modules.validators.messages import VALIDATOR_CHANGES, ValidatorChange
-from trellis.core.modules.validators.rules import apply_validator_change
+from trellis.core.modules.validators.rules import apply_validator_change, edit_entry
 from trellis.core.modules.validators.state import (
     META_KEY,
     GetFn,
@@ -74,12 +74,15 @@ def _judge(ctx: ChangeContext, change: ValidatorChange) -> ValidatorSetEntry:
 
 
 def precheck_change(ctx: ChangeContext, change: ValidatorChange) -> None:
-    """Check a proposed validator change against the pending set, as if it applied in this block (reads only).
+    """Check a proposed validator change against the pending set (reads only).
+
+    The one-third bound is not checked here: it depends on the block the change applies in (a proposal that
+    would overload this block's step may apply in the next one).
 
     Raises:
-        TxFailure: ``INVALID_CHANGE`` (see ``rules.apply_validator_change``).
+        TxFailure: ``INVALID_CHANGE`` (see ``rules.edit_entry``).
     """
-    _judge(ctx, change)
+    edit_entry(ctx.suite, pending_entry(ctx.get, ctx.height), change, _member_orgs(ctx.get))
 
 
 def apply_change_in_block(ctx: ChangeContext, proposal_id: int, change: ValidatorChange) -> list[Event]:

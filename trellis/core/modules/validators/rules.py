@@ -56,31 +56,27 @@ def _check_power(power: int) -> None:
         raise _invalid(f"power {power} is out of range; it must be 1 to 2^40")
 
 
-def apply_validator_change(
-    suite: Suite,
-    base: ValidatorSet,
-    pending: ValidatorSetEntry,
-    change: ValidatorChange,
-    member_orgs: frozenset[str],
+def edit_entry(
+    suite: Suite, pending: ValidatorSetEntry, change: ValidatorChange, member_orgs: frozenset[str]
 ) -> ValidatorSetEntry:
-    """Return ``pending`` with ``change`` applied, if the change fits it and the step stays within a third.
+    """Return ``pending`` with ``change`` applied, if the change fits it (the one-third bound aside).
+
+    This is what a proposal is checked with: whether the step bound holds depends on the block it applies in.
 
     Args:
         suite: the chain's suite (key size, addresses).
-        base: ``set(H+1)``, the set the step is measured against.
-        pending: the entry ``set(H+2)`` as it stands (a copy of ``base``'s entry before the block's first change);
-            its ``effective_height`` and ``previous`` are kept.
+        pending: the entry ``set(H+2)`` as it stands (a copy of ``set(H+1)``'s entry before the block's first
+            change); its ``effective_height`` and ``previous`` are kept.
         change: the change.
         member_orgs: the names of the member organisations (an added validator's ``org`` must be one).
 
     Returns:
-        The new pending entry, validators sorted by address with ``orgs`` in the same order.
+        The new entry, validators sorted by address with ``orgs`` in the same order.
 
     Raises:
         TxFailure: ``INVALID_CHANGE`` — a key of the wrong size; an address already in the pending set (add) or
             not in it (remove, set_power); a power outside ``1 .. 2**40`` or equal to the current one; an empty
-            name; an org that is not a member; more than ``MAX_VALIDATORS``; or a step heavier than a third of
-            ``base``'s power (``"step changes W of T power; at most floor(T/3)"``).
+            name; an org that is not a member; more than ``MAX_VALIDATORS``; an empty set.
     """
     members = {
         address_of(suite, v.public_key): (v, org)
@@ -122,10 +118,6 @@ def apply_validator_change(
     if not members:
         raise _invalid("the validator set cannot be empty")
     new_set = make_validator_set(suite, [v for v, _ in members.values()])
-    total = total_power(base)
-    weight = change_weight(suite, base, new_set)
-    if 3 * weight > total:
-        raise _invalid(f"step changes {weight} of {total} power; at most {total // 3}")
     org_of = {address_of(suite, v.public_key): org for v, org in members.values()}
     return ValidatorSetEntry(
         effective_height=pending.effective_height,
@@ -133,3 +125,33 @@ def apply_validator_change(
         validators=new_set,
         orgs=[org_of[address_of(suite, v.public_key)] for v in new_set.validators],
     )
+
+
+def check_step(suite: Suite, base: ValidatorSet, new: ValidatorSet) -> None:
+    """Check the one-third bound: ``3 * change_weight(base, new) <= total_power(base)``.
+
+    Raises:
+        TxFailure: ``INVALID_CHANGE``, ``"step changes W of T power; at most floor(T/3)"``.
+    """
+    total = total_power(base)
+    weight = change_weight(suite, base, new)
+    if 3 * weight > total:
+        raise _invalid(f"step changes {weight} of {total} power; at most {total // 3}")
+
+
+def apply_validator_change(
+    suite: Suite,
+    base: ValidatorSet,
+    pending: ValidatorSetEntry,
+    change: ValidatorChange,
+    member_orgs: frozenset[str],
+) -> ValidatorSetEntry:
+    """Return ``pending`` with ``change`` applied, if it fits (``edit_entry``) and the whole step from ``base``
+    (``set(H+1)``) to the result stays within a third of ``base``'s power (``check_step``).
+
+    Raises:
+        TxFailure: ``INVALID_CHANGE`` (see ``edit_entry`` and ``check_step``).
+    """
+    entry = edit_entry(suite, pending, change, member_orgs)
+    check_step(suite, base, entry.validators)
+    return entry
