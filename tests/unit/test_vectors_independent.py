@@ -235,6 +235,9 @@ UNIONS: dict[str, dict[str, list[tuple[str, Any]]]] = {
         "add_ca": [("org", ORG), ("ca_cert", CERT)],
         "remove_ca": [("org", ORG), ("fingerprint", HASH)],
         "set_threshold": [("threshold", ("uint", 64))],
+        "validators.add": [("public_key", PUBKEY), ("power", U64), ("name", SHORT), ("org", ORG)],
+        "validators.remove": [("address", ADDRESS)],
+        "validators.set_power": [("address", ADDRESS), ("power", U64)],
     },
     "Evidence": {
         "duplicate_vote": [("a", "SignedVote"), ("b", "SignedVote")],

@@ -70,6 +70,7 @@ from trellis.core.ledger.votes import (
     proposal_signing_bytes,
     vote_signing_bytes,
 )
+from trellis.core.modules.validators.messages import AddValidator, RemoveValidator, SetValidatorPower
 from trellis.core.params import load_genesis
 from trellis.notary.tsa import TsaIdentity, build_response, parse_request
 
@@ -216,6 +217,17 @@ def payload_cases() -> list[tuple[str, Payload]]:
         ("membership.propose.add_ca", ProposeMembership(change=AddCa(org="acme", ca_cert=ca))),
         ("membership.propose.remove_ca", ProposeMembership(change=RemoveCa(org="acme", fingerprint=b"\x5a" * 32))),
         ("membership.propose.set_threshold", ProposeMembership(change=SetThreshold(threshold=2))),
+        (
+            "membership.propose.validators.add",
+            ProposeMembership(
+                change=AddValidator(public_key=_ed("validator-1")[1], power=10, name="validator-1", org="acme")
+            ),
+        ),
+        ("membership.propose.validators.remove", ProposeMembership(change=RemoveValidator(address=bob))),
+        (
+            "membership.propose.validators.set_power",
+            ProposeMembership(change=SetValidatorPower(address=bob, power=2**40)),
+        ),
         ("membership.approve", ApproveMembership(proposal_id=7)),
         ("membership.revoke", RevokeCert(serial=b"\x01\x00\xff")),
         ("identity.did_create", DidCreate(document=_document(), id=bytes(range(16)))),
