@@ -27,28 +27,16 @@ import msgspec
 
 from trellis.core.errors import InvalidTransaction, TrellisError
 from trellis.core.execution.block import ChainTip, ExecutedBlock
-from trellis.core.ledger.block import Block, Commit, Header, ValidatorSet
+from trellis.core.ledger.block import Block, Commit, ValidatorSet
 from trellis.core.ledger.tx import SignedTx
+from trellis.core.lightclient import SetChange
 from trellis.core.modules.validators.state import ValidatorUpdate
-from trellis.core.types import CoreStruct
 
 
 class UnknownHeight(TrellisError):
     """A height the validator set is not known for (below 1, or beyond what the committed state decides)."""
 
     code = "unknown_height"
-
-
-class SetChange(CoreStruct, frozen=True):
-    """One proven validator-set change (docs/spec/light-client.md section 3): the header of height ``e - 1``,
-    its commit certificate, and ``set(e)``, whose hash is that header's ``next_validators_hash``."""
-
-    header: Header
-    """The header of the height before the set's effective height."""
-    commit: Commit
-    """The certificate of that header, signed by ``set(e - 1)``."""
-    next_validators: ValidatorSet
-    """The set in force from ``e = header.height + 1``."""
 
 
 class CheckedTx(msgspec.Struct, frozen=True, gc=False):

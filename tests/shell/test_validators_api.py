@@ -1,10 +1,9 @@
 """The validator-set read side and routes (ADR 0014 sections 4 and 6, docs/spec/api-json.md).
 
-The chain with a set change is built by hand: WP 2's governance transactions had not landed when these tests were
-written, so the fixture writes the state records a change applied in block 2 writes (entry ``validators/set/4``
-and ``validators/meta``) into that block's state writes before committing it, through the application's
-``commit``. Headers 3 and 4 are then built by the application itself from that state (``next_validators_hash`` of 3,
-``validators_hash`` of 4), so the routes are checked against what block building read.
+The set change is made by governance (WP 2): genesis has one validator, ``v0`` (power 3), owned by ``org1``, whose
+admin ``alice`` registers her certificate in block 1 and proposes ``validators.add`` of a newcomer (power 1, the
+most a step may change: 3 * 1 <= 3) in block 2; with an admin threshold of 1 it applies in block 2, so the new set
+signs from height 4. Headers 3 and 4 are built by the application from that state.
 """
 
 from __future__ import annotations
@@ -17,12 +16,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests.fixtures.governance import fixed_ca
 from trellis.abci import UnknownHeight
 from trellis.api.openapi import openapi_document
 from trellis.api.server import problem_middleware
 from trellis.api.validators import routes
 from trellis.app.application import TrellisApp
-from trellis.core.codec import decode, encode
+from trellis.core.codec import decode
 from trellis.core.crypto.suite import ED25519, address_of
 from trellis.core.execution.block import ExecutedBlock
 from trellis.core.ledger.block import (
@@ -34,18 +34,35 @@ from trellis.core.ledger.block import (
     validators_hash,
     verify_commit,
 )
-from trellis.core.modules.validators.state import (
-    META_KEY,
-    ValidatorSetEntry,
-    ValidatorsMeta,
-    read_meta,
-    set_key,
+from trellis.core.ledger.tx import ProposeMembership, RegisterCert
+from trellis.core.lightclient import LightClientError, SetChange, verify_from_genesis
+from trellis.core.modules.validators.messages import AddValidator
+from trellis.core.modules.validators.state import ValidatorUpdate
+from trellis.core.params import (
+    ChainParams,
+    Genesis,
+    GenesisAccount,
+    GenesisMembership,
+    GenesisOrg,
+    GenesisValidator,
+    params_from_genesis,
 )
-from trellis.core.params import ChainParams
 
-from .conftest import Actors, ApiHarness, AppChain, make_app_chain, make_signer, run
+from .conftest import (
+    CHAIN_ID,
+    GENESIS_TIME_MS,
+    Actors,
+    ApiHarness,
+    AppChain,
+    addr,
+    make_app_chain,
+    make_signer,
+    raw_tx,
+    run,
+)
 
 NEWCOMER = make_signer("validators-api-newcomer")
+ORG = "org1"
 CHANGE_BLOCK = 2
 EFFECTIVE = CHANGE_BLOCK + 2
 
@@ -57,38 +74,42 @@ class FakeNode:
     app: TrellisApp
 
 
-def new_set(params: ChainParams) -> tuple[ValidatorSet, list[str]]:
-    """The set of the change: the genesis validator with power 3, and a newcomer of org1 with power 1."""
-    v0 = params.validators.validators[0]
-    vs = make_validator_set(
-        ED25519,
-        [
-            Validator(public_key=v0.public_key, power=3, name=v0.name),
-            Validator(public_key=NEWCOMER.public_key, power=1, name="newcomer"),
-        ],
+@pytest.fixture
+def gov_params(actors: Actors) -> ChainParams:
+    """One validator of power 3 owned by org1 (the only org, threshold 1); alice funded."""
+    genesis = Genesis(
+        chain_id=CHAIN_ID,
+        genesis_time_ms=GENESIS_TIME_MS,
+        validators=[GenesisValidator(name="v0", public_key=actors.validator.public_key.hex(), power=3, org=ORG)],
+        mint_authority=addr(actors.alice).hex(),
+        accounts=[GenesisAccount(address=addr(actors.alice).hex(), balance=1000)],
+        orgs=[GenesisOrg(name=ORG, ca_cert=fixed_ca(ORG).pem)],
+        membership=GenesisMembership(enforce=False, admin_threshold=1),
     )
-    orgs = ["org1" if v.public_key == NEWCOMER.public_key else "" for v in vs.validators]
-    return vs, orgs
+    return params_from_genesis(genesis)
 
 
-def commit_with_change(chain: AppChain) -> ExecutedBlock:
-    """Commit the next (empty) block with the state records of a validator change applied in it."""
-    executed = chain.build([])
-    h = executed.block.header.height
-    vs, orgs = new_set(chain.app.params)
-    previous = read_meta(chain.app.store.get).latest
-    entry = ValidatorSetEntry(effective_height=h + 2, previous=previous, validators=vs, orgs=orgs)
-    executed.output.writes[set_key(h + 2)] = encode(entry)
-    executed.output.writes[META_KEY] = encode(ValidatorsMeta(version=1, latest=h + 2))
-    return chain.commit(executed)
+def new_set(params: ChainParams) -> ValidatorSet:
+    """The set of the change: the genesis validator, and the newcomer with power 1."""
+    v0 = params.validators.validators[0]
+    return make_validator_set(ED25519, [v0, Validator(public_key=NEWCOMER.public_key, power=1, name="newcomer")])
+
+
+def start_with_pending_change(params: ChainParams, actors: Actors) -> tuple[AppChain, ExecutedBlock]:
+    """Blocks 1 (alice registers as org1's admin) and 2 (she proposes adding the newcomer: applied at once)."""
+    chain = make_app_chain(params, actors)
+    cert = fixed_ca(ORG).issue(actors.alice.public_key, "admin", "alice")
+    chain.commit_txs([raw_tx(actors.alice, 0, RegisterCert(cert=cert))])
+    add = AddValidator(public_key=NEWCOMER.public_key, power=1, name="newcomer", org=ORG)
+    executed = chain.commit_txs([raw_tx(actors.alice, 1, ProposeMembership(change=add))])
+    assert [r.code for r in executed.output.receipts] == [0], executed.output.receipts
+    return chain, executed
 
 
 @pytest.fixture
-def changed(params: ChainParams, actors: Actors) -> AppChain:
+def changed(gov_params: ChainParams, actors: Actors) -> AppChain:
     """A chain at height 4 whose block 2 applied a change effective from height 4."""
-    chain = make_app_chain(params, actors)
-    chain.commit_txs([])
-    commit_with_change(chain)
+    chain, _ = start_with_pending_change(gov_params, actors)
     chain.commit_txs([])
     chain.commit_txs([])
     assert chain.app.info().height == 4
@@ -115,7 +136,7 @@ def get(app: TrellisApp, *paths: str) -> list[tuple[int, Any]]:
 def test_validator_set_is_genesis_until_the_effective_height_then_the_new_set(changed: AppChain) -> None:
     app = changed.app
     genesis = app.params.validators
-    vs, _ = new_set(app.params)
+    vs = new_set(app.params)
     assert [app.validator_set(h) for h in (1, 2, 3)] == [genesis] * 3
     assert [app.validator_set(h) for h in (4, 5, 6)] == [vs] * 3
 
@@ -132,15 +153,13 @@ def test_validator_entries_are_genesis_first_ascending(changed: AppChain) -> Non
     entries = changed.app.validator_entries()
     assert [e.effective_height for e in entries] == [1, EFFECTIVE]
     assert entries[0].validators == changed.app.params.validators
-    assert entries[1].validators == new_set(changed.app.params)[0]
+    assert entries[1].validators == new_set(changed.app.params)
 
 
-def test_a_pending_change_is_known_before_it_takes_effect(params: ChainParams, actors: Actors) -> None:
-    chain = make_app_chain(params, actors)
-    chain.commit_txs([])
-    commit_with_change(chain)  # tip 2: set(4) is decided, set(3) is still genesis
-    assert chain.app.validator_set(3) == params.validators
-    assert chain.app.validator_set(4) == new_set(params)[0]
+def test_a_pending_change_is_known_before_it_takes_effect(gov_params: ChainParams, actors: Actors) -> None:
+    chain, _ = start_with_pending_change(gov_params, actors)  # tip 2: set(4) is decided, set(3) is still genesis
+    assert chain.app.validator_set(3) == gov_params.validators
+    assert chain.app.validator_set(4) == new_set(gov_params)
     assert [e.effective_height for e in chain.app.validator_entries()] == [1, 4]
 
 
@@ -149,7 +168,7 @@ def test_validator_changes_prove_each_new_set_with_the_header_before_it(changed:
     assert app.validator_changes(EFFECTIVE - 1) == []
     (change,) = app.validator_changes(EFFECTIVE)
     assert change.header == app.header(EFFECTIVE - 1)
-    assert change.next_validators == new_set(app.params)[0]
+    assert change.next_validators == new_set(app.params)
     assert change.header.next_validators_hash == validators_hash(ED25519, change.next_validators)
     verify_commit(ED25519, app.params.chain_id, app.params.validators, change.header, change.commit)
     assert app.header(EFFECTIVE).validators_hash == validators_hash(ED25519, change.next_validators)
@@ -163,22 +182,25 @@ def test_validator_changes_are_known_up_to_tip_plus_1(changed: AppChain) -> None
             changed.app.validator_changes(height)
 
 
-def test_finalize_block_hands_the_change_to_the_shell_as_data(params: ChainParams, actors: Actors) -> None:
-    chain = make_app_chain(params, actors)
-    executed = chain.build([])
-    assert chain.app.finalize_block(executed.block).output.validator_update is None
+def test_finalize_block_hands_the_change_to_the_shell_as_data(gov_params: ChainParams, actors: Actors) -> None:
+    chain, executed = start_with_pending_change(gov_params, actors)
+    assert executed.output.validator_update == ValidatorUpdate(
+        effective_height=EFFECTIVE, validators=new_set(gov_params)
+    )
+    quiet = chain.build([])
+    assert chain.app.finalize_block(quiet.block).output.validator_update is None
 
 
 # -- GET /v1/validators -----------------------------------------------------------------------------------------
 def test_validators_route_answers_each_set_at_its_heights(changed: AppChain) -> None:
     app = changed.app
     genesis = app.params.validators
-    vs, orgs = new_set(app.params)
+    vs = new_set(app.params)
     (s3, b3), (s4, b4), (sd, bd) = get(app, "/v1/validators?height=3", "/v1/validators?height=4", "/v1/validators")
     assert s3 == s4 == sd == 200
     assert b3["height"] == 3 and b3["effective_height"] == 1
     assert b3["validators_hash"] == "0x" + validators_hash(ED25519, genesis).hex()
-    assert b3["total_power"] == 1 and len(b3["validators"]) == 1
+    assert b3["total_power"] == 3 and [v["org"] for v in b3["validators"]] == [ORG]
     assert b4["height"] == 4 and b4["effective_height"] == EFFECTIVE
     assert b4["validators_hash"] == "0x" + validators_hash(ED25519, vs).hex()
     assert b4["total_power"] == 4
@@ -188,20 +210,17 @@ def test_validators_route_answers_each_set_at_its_heights(changed: AppChain) -> 
             "public_key": "0x" + v.public_key.hex(),
             "power": v.power,
             "name": v.name,
-            "org": org,
+            "org": ORG,
         }
-        for v, org in zip(vs.validators, orgs, strict=True)
+        for v in vs.validators
     ]
-    assert "org1" in {v["org"] for v in b4["validators"]}
     assert bd["height"] == app.info().height + 1 and bd["validators_hash"] == b4["validators_hash"]
 
 
 def test_validators_route_default_height_is_tip_plus_1_before_a_pending_change(
-    params: ChainParams, actors: Actors
+    gov_params: ChainParams, actors: Actors
 ) -> None:
-    chain = make_app_chain(params, actors)
-    chain.commit_txs([])
-    commit_with_change(chain)  # tip 2: tip + 1 is still genesis, tip + 2 the new set
+    chain, _ = start_with_pending_change(gov_params, actors)  # tip 2: tip + 1 is still genesis, tip + 2 the new set
     ((sd, bd), (s4, b4)) = get(chain.app, "/v1/validators", "/v1/validators?height=4")
     assert sd == s4 == 200
     assert bd["height"] == 3 and bd["effective_height"] == 1
@@ -235,9 +254,15 @@ def test_changes_route_serves_canonical_set_changes(changed: AppChain) -> None:
     header = decode(bytes.fromhex(ch["header"][2:]), Header)
     commit = decode(bytes.fromhex(ch["commit"][2:]), Commit)
     nxt = decode(bytes.fromhex(ch["next_validators"][2:]), ValidatorSet)
-    assert header == app.header(EFFECTIVE - 1) and nxt == new_set(app.params)[0]
+    assert header == app.header(EFFECTIVE - 1) and nxt == new_set(app.params)
     assert header.next_validators_hash == validators_hash(ED25519, nxt)
     verify_commit(ED25519, app.params.chain_id, app.params.validators, header, commit)
+    tip = app.info().height
+    proven = SetChange(header=header, commit=commit, next_validators=nxt)
+    state = verify_from_genesis(app.params, app.header(tip), _commit(app, tip), [proven])
+    assert state.validators == nxt
+    with pytest.raises(LightClientError):
+        verify_from_genesis(app.params, app.header(tip), _commit(app, tip), [])
     assert s3 == 200 and b3 == {"to_height": 3, "changes": []}
 
 
@@ -275,3 +300,9 @@ def test_running_node_serves_the_genesis_set_and_documents_both_routes(api: ApiH
     for schema in ("ValidatorSetJson", "ValidatorChangesJson"):
         assert schema in doc["components"]["schemas"]
     assert msgspec.json.decode(msgspec.json.encode(doc))  # the document stays JSON
+
+
+def _commit(app: TrellisApp, height: int) -> Commit:
+    commit = app.store.commit(height)
+    assert commit is not None
+    return commit

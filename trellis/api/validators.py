@@ -17,11 +17,12 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from trellis.abci import SetChange, UnknownHeight
+from trellis.abci import UnknownHeight
 from trellis.api.responses import PROBLEM_RESPONSE, ok, problem
 from trellis.core.codec import encode
 from trellis.core.crypto.suite import address_of
 from trellis.core.ledger.block import validators_hash
+from trellis.core.lightclient import SetChange
 from trellis.node.node import Node
 
 __all__ = [

@@ -10,7 +10,7 @@ from collections.abc import Container, Sequence
 
 import msgspec
 
-from trellis.abci import CheckedTx, SetChange, refusal
+from trellis.abci import CheckedTx, refusal
 from trellis.app.modules.accounts import involved_addresses, read_account
 from trellis.app.modules.contracts.query import query_host, run_query
 from trellis.app.modules.membership import CertView, PeerMembership, certs_of, membership_of, peer_membership
@@ -44,6 +44,7 @@ from trellis.core.ledger.tx import (
     signature_item,
     tx_hash,
 )
+from trellis.core.lightclient import SetChange
 from trellis.core.modules.validators.state import ValidatorUpdate
 from trellis.core.params import ChainParams
 from trellis.storage.chain_store import ChainStore

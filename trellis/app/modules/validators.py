@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from trellis.abci import SetChange, UnknownHeight
+from trellis.abci import UnknownHeight
 from trellis.core.ledger.block import Commit, Header
+from trellis.core.lightclient import SetChange
 from trellis.core.modules.validators.state import (
     GetFn,
     ValidatorSetEntry,
