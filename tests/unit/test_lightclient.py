@@ -6,8 +6,10 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from tests.vectors.light_client_vectors import Chain, build_chain, sign_commit
+from tests.vectors.light_client_vectors import Chain, addr, build_chain, sign_commit, valset
 from trellis.core.codec import encode
+from trellis.core.crypto.suite import ED25519
+from trellis.core.ledger.block import validators_hash
 from trellis.core.lightclient import (
     LightBlock,
     LightClientError,
@@ -390,3 +392,66 @@ def test_decoding_refuses_non_canonical_members(chain: Chain) -> None:
         set_change_from_bytes(encode(c.header), encode(c.commit), b"")
     assert _code(exc) == "validator_changes"
     assert isinstance(c, SetChange)
+
+
+def test_a_bad_trusted_signature_is_invalid_commit_not_a_lack_of_trust(chain: Chain) -> None:
+    # Block 12 from 1 lacks trust (v3: 10 of 40); with v3's signature broken it is invalid, not recoverable.
+    lb = chain.light_block(12)
+    v3 = next(i for i, s in enumerate(lb.commit.signatures) if s.validator == addr("v3"))
+    sigs = list(lb.commit.signatures)
+    sigs[v3] = msgspec.structs.replace(sigs[v3], signature=bytes(64))
+    bad = msgspec.structs.replace(lb, commit=msgspec.structs.replace(lb.commit, signatures=sigs))
+    with pytest.raises(LightClientError) as exc:
+        verify_non_adjacent(chain.trusted_at(1), bad)
+    assert _code(exc) == "invalid_commit"
+
+
+def test_unordered_signatures_are_invalid_commit_before_the_trust_count(chain: Chain) -> None:
+    lb = chain.light_block(12)
+    sigs = list(reversed(lb.commit.signatures))
+    bad = msgspec.structs.replace(lb, commit=msgspec.structs.replace(lb.commit, signatures=sigs))
+    with pytest.raises(LightClientError) as exc:
+        verify_non_adjacent(chain.trusted_at(1), bad)
+    assert _code(exc) == "invalid_commit"
+
+
+def test_follow_refuses_a_change_effective_after_the_target(chain: Chain) -> None:
+    with pytest.raises(LightClientError) as exc:
+        follow_set_changes(TrustedState.from_genesis(chain.params), chain.changes_to(12), 5)
+    assert _code(exc) == "validator_changes" and exc.value.height == 5
+
+
+def test_follow_refuses_a_replayed_older_change() -> None:
+    # Genesis -> B (effective 4) -> genesis again (effective 6): replaying the first change after the second
+    # would be signed correctly by the set reached, but it goes backwards.
+    c = build_chain(
+        tip=8,
+        changes=[(4, {"v0": 10, "v1": 10, "v2": 10, "v4": 10}), (6, dict.fromkeys(["v0", "v1", "v2", "v3"], 10))],
+        signers={},
+    )
+    ch = c.changes_to(8)
+    assert len(ch) == 2
+    with pytest.raises(LightClientError) as exc:
+        follow_set_changes(TrustedState.from_genesis(c.params), [*ch, ch[0]], 8)
+    assert _code(exc) == "validator_changes"
+
+
+def test_follow_refuses_a_signed_announcement_of_an_unsorted_set(chain: Chain) -> None:
+    s = chain.sets[4]
+    unsorted = msgspec.structs.replace(s, validators=list(reversed(s.validators)))
+    h = msgspec.structs.replace(chain.headers[3], next_validators_hash=validators_hash(ED25519, unsorted))
+    change = SetChange(header=h, commit=sign_commit(h, ["v0", "v1", "v2", "v3"]), next_validators=unsorted)
+    with pytest.raises(LightClientError) as exc:
+        follow_set_changes(TrustedState.from_genesis(chain.params), [change], 12)
+    assert _code(exc) == "validator_changes"
+
+
+def test_from_genesis_refuses_a_last_change_naming_a_set_the_header_did_not(chain: Chain) -> None:
+    # A forged header 12 naming {v0} and signed by v0, with the last change's set replaced by {v0}.
+    evil = valset({"v0": 10})
+    ch = chain.changes_to(12)
+    ch[-1] = msgspec.structs.replace(ch[-1], next_validators=evil)
+    h = msgspec.structs.replace(chain.headers[12], validators_hash=validators_hash(ED25519, evil))
+    with pytest.raises(LightClientError) as exc:
+        verify_from_genesis(chain.params, h, sign_commit(h, ["v0"]), ch)
+    assert _code(exc) == "validator_changes"
