@@ -14,7 +14,7 @@ from tests.fixtures.governance import fixed_ca
 from tests.unit.conftest import GENESIS_TIME_MS, Actors, Key, MemoryChain, TxFactory, make_key, start_chain
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import ED25519, address_of, ed25519_sign
-from trellis.core.execution.results import ResultCode
+from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.execution.state_keys import (
     MEMBERSHIP_KEY,
     MembershipConfig,
@@ -35,7 +35,13 @@ from trellis.core.ledger.tx import (
 from trellis.core.ledger.votes import PREVOTE, DuplicateVoteEvidence, SignedVote, Vote, vote_signing_bytes
 from trellis.core.modules.validators.handlers import is_validator_change, pending_entry
 from trellis.core.modules.validators.messages import AddValidator, RemoveValidator, SetValidatorPower
-from trellis.core.modules.validators.rules import MAX_POWER, apply_validator_change, change_weight, total_power
+from trellis.core.modules.validators.rules import (
+    MAX_POWER,
+    apply_validator_change,
+    change_weight,
+    edit_entry,
+    total_power,
+)
 from trellis.core.modules.validators.state import (
     META_KEY,
     ValidatorSetEntry,
@@ -251,7 +257,7 @@ def test_at_most_max_validators() -> None:
     base = make_validator_set(suite, vals)
     pending = ValidatorSetEntry(effective_height=5, previous=1, validators=base, orgs=["o"] * 1000)
     add = AddValidator(public_key=b"\xff" * 32, power=1, name="one-too-many", org="o")
-    with pytest.raises(Exception, match="already has 1000 validators"):
+    with pytest.raises(TxFailure, match="already has 1000 validators"):
         apply_validator_change(suite, base, pending, add, frozenset({"o"}))
 
 
@@ -409,3 +415,12 @@ def test_encoded_changes_round_trip_inside_a_proposal() -> None:
     raw = encode(ProposeMembership(change=change))
     assert msgspec.msgpack.decode(raw) == ["membership.propose", ["validators.set_power", b"\x07" * 20, 9]]
     assert decode(raw, ProposeMembership).change == change
+
+
+def test_the_only_validator_cannot_be_removed_even_when_proposed() -> None:
+    only = Validator(public_key=b"\x05" * 32, power=3, name="only")
+    base = make_validator_set(ED25519, [only])
+    pending = ValidatorSetEntry(effective_height=4, previous=1, validators=base, orgs=["o"])
+    remove = RemoveValidator(address=address_of(ED25519, only.public_key))
+    with pytest.raises(TxFailure, match="cannot be empty"):
+        edit_entry(ED25519, pending, remove, frozenset({"o"}))
