@@ -994,6 +994,9 @@ def build_parser() -> argparse.ArgumentParser:
     from trellis.cli import blobs
 
     blobs.register(sub, common)
+    from trellis.cli import validators
+
+    validators.register(sub, common, net)
 
     s = sub.add_parser("status", parents=[common], help="node status")
     s.set_defaults(func=cmd_status)

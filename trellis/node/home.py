@@ -125,7 +125,7 @@ def init_home(
     org = create_org_credentials(ORG, node_id, ca_dir=root / "ca", tls_dir=root / "tls")
     genesis = dev_genesis(
         chain_id,
-        [GenesisValidator(name=moniker, public_key=val.public_key.hex(), power=10)],
+        [GenesisValidator(name=moniker, public_key=val.public_key.hex(), power=10, org=ORG)],
         [org],
         alice,
         bob,
@@ -145,10 +145,21 @@ def create_org_credentials(org: str, node_id: str, *, ca_dir: Path, tls_dir: Pat
     tls_dir.mkdir(parents=True, exist_ok=True)
     write_private_key(ca_dir / "ca.key", ca_key)
     (ca_dir / "ca.crt").write_bytes(ca_cert)
+    issue_node_tls(org, node_id, ca_key=ca_key, ca_cert=ca_cert, tls_dir=tls_dir)
+    return GenesisOrg(name=org, ca_cert=ca_cert.decode())
+
+
+def issue_node_tls(org: str, node_id: str, *, ca_key: bytes, ca_cert: bytes, tls_dir: Path) -> None:
+    """Issue node ``node_id``'s TLS certificate with organisation ``org``'s CA (PEM key and certificate) and write
+    it with its fresh key to ``tls_dir/node.crt`` and ``tls_dir/node.key`` (mode 0600).
+
+    Raises:
+        CertError: the CA is unusable, or ``org`` is not the CA's organisation.
+    """
     node_key, node_cert = issue_node_cert(ca_key, ca_cert, org=org, node_id=node_id)
+    tls_dir.mkdir(parents=True, exist_ok=True)
     write_private_key(tls_dir / "node.key", node_key)
     (tls_dir / "node.crt").write_bytes(node_cert)
-    return GenesisOrg(name=org, ca_cert=ca_cert.decode())
 
 
 def dev_genesis(

@@ -7,6 +7,10 @@ Layout of a network directory::
     orgs/orgI/ca.crt|ca.key each validator's organisation and its certificate authority
     nodeI/                  a node home: genesis.json (shared), config.toml, keys/, tls/, data/
 
+``trellis net add-node --org orgI`` adds a home for a validator that is not in the set yet (ADR 0014 section 5,
+"Joining"): its own validator key, a node TLS certificate issued by ``orgI``'s CA, the network's genesis and every
+existing node as a peer. It starts as a follower; governance (``trellis validators add``) makes it a validator.
+
 Each organisation's CA issues its node's TLS certificate; the genesis lists every CA, so peers outside the
 membership are refused at the TLS handshake.
 """
@@ -30,9 +34,18 @@ import msgspec
 
 from trellis.core.crypto.suite import ED25519, UnknownSuite, suite_by_name
 from trellis.core.params import GenesisAccount, GenesisOrg, GenesisValidator
-from trellis.keys.signer import KeyStore
-from trellis.node.config import ApiSection, NodeConfig, NodeSection, P2pSection
-from trellis.node.home import HomeError, create_org_credentials, dev_genesis, encode_genesis, write_config
+from trellis.keys.certs import CertError
+from trellis.keys.signer import KeyInfo, KeyStore
+from trellis.node.config import ApiSection, ConfigError, NodeConfig, NodeSection, P2pSection, load_config
+from trellis.node.home import (
+    GENESIS_FILE,
+    HomeError,
+    create_org_credentials,
+    dev_genesis,
+    encode_genesis,
+    issue_node_tls,
+    write_config,
+)
 
 NETWORK_FILE = "network.json"
 
@@ -113,7 +126,7 @@ def init_network(
                 dst = home / "keys" / f"{acct}{suffix}"
                 dst.write_bytes(src.read_bytes())
                 os.chmod(dst, 0o600)
-        vals.append(GenesisValidator(name=name, public_key=val.public_key.hex(), power=10))
+        vals.append(GenesisValidator(name=name, public_key=val.public_key.hex(), power=10, org=org))
     genesis = dev_genesis(
         chain_id, vals, orgs, alice, bob, extra_accounts, suite=chain_suite.name, permissioned=permissioned
     )
@@ -142,6 +155,91 @@ def init_network(
         + "\n"
     )
     return nodes
+
+
+@dataclass(frozen=True)
+class AddedNode:
+    """A node home made by ``add_node``."""
+
+    node: NetNode
+    """The new node (its home and API address)."""
+    org: str
+    """The organisation whose CA issued its TLS certificate (and that should own it as a validator)."""
+    validator: KeyInfo
+    """Its validator key (``keys/validator``): the public key to propose with ``trellis validators add``."""
+    p2p_port: int
+    """Its peer port."""
+
+
+def add_node(root: Path, org: str) -> AddedNode:
+    """Add a node home beside the network's in ``root`` for organisation ``org`` (ADR 0014 section 5, joining).
+
+    The home ``nodeN`` (N the number of nodes so far) gets a fresh validator key for the chain's suite, the dev
+    account keys, a node TLS certificate issued by ``orgs/<org>``'s CA, the network's ``genesis.json``, and a
+    configuration with the next free API and peer ports (one above the highest of the network) and every existing
+    node as a peer. ``network.json`` lists it, so ``net up`` / ``net down`` include it. The node is not a validator
+    until governance adds its key; until then it follows the chain.
+
+    Raises:
+        HomeError: ``root`` holds no network, ``org`` has no CA there, the home already exists, or a node's
+            configuration cannot be read.
+    """
+    nodes = load_network(root)
+    ca_dir = root / "orgs" / org
+    if not (ca_dir / "ca.key").is_file() or not (ca_dir / "ca.crt").is_file():
+        known = sorted(p.name for p in (root / "orgs").iterdir() if p.is_dir()) if (root / "orgs").is_dir() else []
+        raise HomeError(f"no organisation {org!r} in {root / 'orgs'} (known: {', '.join(known) or 'none'})")
+    if len(nodes) >= 64:
+        raise HomeError("a local network has at most 64 nodes")
+    taken = {n.name for n in nodes}
+    index = len(nodes)
+    while f"node{index}" in taken or (root / f"node{index}").exists():
+        index += 1
+    name = f"node{index}"
+    home = root / name
+    configs: list[tuple[NetNode, NodeConfig]] = []
+    for n in nodes:
+        try:
+            configs.append((n, load_config(n.home / "config.toml")))
+        except ConfigError as exc:
+            raise HomeError(f"cannot read the configuration of {n.name}: {exc}") from exc
+    genesis_bytes = (nodes[0].home / GENESIS_FILE).read_bytes()
+    suite = suite_by_name(str(json.loads(genesis_bytes).get("suite", ED25519.name)))
+    api_port = max(cfg.api.port for _, cfg in configs) + 1
+    p2p_port = max(cfg.p2p.port for _, cfg in configs) + 1
+    peers = [f"{cfg.p2p.node_id or n.name}@{cfg.p2p.host}:{cfg.p2p.port}" for n, cfg in configs]
+    try:
+        issue_node_tls(
+            org,
+            name,
+            ca_key=(ca_dir / "ca.key").read_bytes(),
+            ca_cert=(ca_dir / "ca.crt").read_bytes(),
+            tls_dir=home / "tls",
+        )
+    except CertError as exc:
+        raise HomeError(f"cannot issue {name}'s TLS certificate with {org}'s CA: {exc}") from exc
+    validator = KeyStore(home / "keys", suite).create("validator")
+    for acct in ("alice", "bob"):
+        for suffix in (".pem", ".pub"):
+            src = root / "accounts" / f"{acct}{suffix}"
+            if src.is_file():
+                dst = home / "keys" / f"{acct}{suffix}"
+                dst.write_bytes(src.read_bytes())
+                os.chmod(dst, 0o600)
+    (home / GENESIS_FILE).write_bytes(genesis_bytes)
+    template = configs[0][1]
+    cfg = msgspec.structs.replace(
+        template,
+        node=msgspec.structs.replace(template.node, moniker=name),
+        api=msgspec.structs.replace(template.api, port=api_port),
+        p2p=msgspec.structs.replace(template.p2p, node_id=name, port=p2p_port, peers=peers),
+    )
+    write_config(home / "config.toml", cfg)
+    node = NetNode(name, home, f"http://127.0.0.1:{api_port}")
+    data = json.loads((root / NETWORK_FILE).read_text())
+    data["nodes"].append({"name": name, "home": name, "api_url": node.api_url})
+    (root / NETWORK_FILE).write_text(json.dumps(data, indent=2) + "\n")
+    return AddedNode(node=node, org=org, validator=validator, p2p_port=p2p_port)
 
 
 def _ephemeral_range() -> tuple[int, int]:
