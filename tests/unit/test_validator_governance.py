@@ -301,6 +301,17 @@ def test_a_change_refused_by_the_step_bound_applies_in_a_later_block(gov: Gov) -
     assert sorted(_powers(read_entry(gov.chain.get, gov.height + 2).validators).values()) == [6, 6, 7, 8, 13, 14]
 
 
+def test_the_bound_allows_a_weight_of_exactly_a_third() -> None:
+    vals = [Validator(public_key=bytes([i]) * 32, power=10, name=str(i)) for i in range(3)]  # T = 30
+    base = make_validator_set(ED25519, vals)
+    pending = ValidatorSetEntry(effective_height=4, previous=1, validators=base, orgs=["o"] * 3)
+    ten = AddValidator(public_key=b"\x09" * 32, power=10, name="ten", org="o")
+    assert total_power(apply_validator_change(ED25519, base, pending, ten, frozenset({"o"})).validators) == 40
+    eleven = AddValidator(public_key=b"\x09" * 32, power=11, name="eleven", org="o")
+    with pytest.raises(TxFailure, match="step changes 11 of 30 power; at most 10"):
+        apply_validator_change(ED25519, base, pending, eleven, frozenset({"o"}))
+
+
 def test_change_weight_sums_absolute_differences_over_both_sets() -> None:
     suite = ED25519
     a, b, c = (Validator(public_key=bytes([i]) * 32, power=p, name=str(i)) for i, p in ((1, 5), (2, 9), (3, 4)))
@@ -366,9 +377,11 @@ def test_remove_org_of_an_org_owning_a_pending_validator_is_refused(gov: Gov) ->
 def test_remove_org_is_refused_at_approval_once_the_org_owns_a_pending_validator(gov: Gov) -> None:
     pid = gov.next_id()
     assert gov.block(gov.propose(RemoveOrg(name="org3"))) == [(0, "")]
-    assert gov.decide(_new("org3-node", 2, "org3")[1]) == [(0, "")] * 2
-    [(code, message)] = gov.block(gov.approve(pid))
-    assert code == ResultCode.INVALID_CHANGE and "owns a validator of the pending set" in message
+    # The same block adds org3's validator (pending, not yet in set(H+1)) and then approves the removal.
+    add = _new("org3-node", 2, "org3")[1]
+    codes = gov.block(gov.propose(add), gov.approve(pid + 1), gov.approve(pid))
+    assert codes[:2] == [(0, "")] * 2
+    assert codes[2][0] == ResultCode.INVALID_CHANGE and "owns a validator of the pending set" in codes[2][1]
 
 
 # -- evidence at the set of its height -----------------------------------------------------------------------
