@@ -24,6 +24,7 @@ from trellis.api.validators import routes
 from trellis.app.application import TrellisApp
 from trellis.core.codec import decode
 from trellis.core.crypto.suite import ED25519, address_of
+from trellis.core.errors import InvalidTransaction
 from trellis.core.execution.block import ExecutedBlock
 from trellis.core.ledger.block import (
     Commit,
@@ -34,7 +35,8 @@ from trellis.core.ledger.block import (
     validators_hash,
     verify_commit,
 )
-from trellis.core.ledger.tx import ProposeMembership, RegisterCert
+from trellis.core.ledger.tx import ProposeMembership, RegisterCert, SubmitEvidence
+from trellis.core.ledger.votes import DuplicateVoteEvidence, SignedVote, Vote
 from trellis.core.lightclient import LightClientError, SetChange, verify_from_genesis
 from trellis.core.modules.validators.messages import AddValidator
 from trellis.core.modules.validators.state import ValidatorUpdate
@@ -77,6 +79,11 @@ class FakeNode:
 @pytest.fixture
 def gov_params(actors: Actors) -> ChainParams:
     """One validator of power 3 owned by org1 (the only org, threshold 1); alice funded."""
+    return make_gov_params(actors)
+
+
+def make_gov_params(actors: Actors, *, enforce: bool = False) -> ChainParams:
+    """The governance chain's parameters; ``enforce``: every sender needs a certificate."""
     genesis = Genesis(
         chain_id=CHAIN_ID,
         genesis_time_ms=GENESIS_TIME_MS,
@@ -84,7 +91,7 @@ def gov_params(actors: Actors) -> ChainParams:
         mint_authority=addr(actors.alice).hex(),
         accounts=[GenesisAccount(address=addr(actors.alice).hex(), balance=1000)],
         orgs=[GenesisOrg(name=ORG, ca_cert=fixed_ca(ORG).pem)],
-        membership=GenesisMembership(enforce=False, admin_threshold=1),
+        membership=GenesisMembership(enforce=enforce, admin_threshold=1),
     )
     return params_from_genesis(genesis)
 
@@ -189,6 +196,19 @@ def test_finalize_block_hands_the_change_to_the_shell_as_data(gov_params: ChainP
     )
     quiet = chain.build([])
     assert chain.app.finalize_block(quiet.block).output.validator_update is None
+
+
+def test_admission_exempts_evidence_reports_of_the_next_blocks_set_only(actors: Actors) -> None:
+    chain, _ = start_with_pending_change(make_gov_params(actors, enforce=True), actors)
+    vote = Vote(chain_id=CHAIN_ID, kind=1, height=1, round=0, block_hash=b"\x00" * 32)
+    sv = SignedVote(vote=vote, validator=b"\x01" * 20, signature=b"\x02" * 64)
+    report = raw_tx(NEWCOMER, 0, SubmitEvidence(evidence=DuplicateVoteEvidence(a=sv, b=sv)))
+    # tip 2: the next block (3) is signed by the genesis set, which the newcomer is not in.
+    with pytest.raises(InvalidTransaction) as refused:
+        chain.app.check_tx(report)
+    assert refused.value.code == "unknown_certificate"
+    chain.commit_txs([])  # tip 3: the next block (4) is the newcomer's first
+    assert chain.app.check_tx(report).sender == addr(NEWCOMER)
 
 
 # -- GET /v1/validators -----------------------------------------------------------------------------------------
