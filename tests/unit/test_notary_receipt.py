@@ -5,20 +5,21 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from tests.notary_fixture import FILES, VECTOR_DIR, anchored_chain, vector_files
+from tests.notary_fixture import FILES, VECTOR_DIR, anchored_chain, receipt_with_changes, sign_commit, vector_files
 from trellis.app.modules.notary import batches_by, receipt_for, record_of
-from trellis.core.codec import encode
+from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import ED25519
-from trellis.core.ledger.block import Receipt
+from trellis.core.ledger.block import Commit, Header, Receipt, ValidatorSet
 from trellis.core.params import load_genesis
 from trellis.notary.receipt import (
     ReceiptError,
-    ReceiptV1,
+    ReceiptV2,
     decode_receipt,
     receipt_from_binary,
     receipt_from_json,
     receipt_to_binary,
     receipt_to_json,
+    set_changes_from_store,
     verify_receipt,
 )
 
@@ -29,7 +30,7 @@ def chain():
 
 
 @pytest.fixture(scope="module")
-def receipt(chain) -> ReceiptV1:
+def receipt(chain) -> ReceiptV2:
     r = receipt_for(chain, chain.params, ED25519.hash(FILES[1]))
     assert r is not None
     return r
@@ -64,8 +65,9 @@ def test_a_receipt_from_another_chain_fails_wrong_chain(chain) -> None:
 
 
 def test_an_unknown_version_fails_unsupported_version(chain, receipt) -> None:
-    data = receipt_to_json(receipt).replace(b'"version": 1', b'"version": 2')
+    data = receipt_to_json(receipt).replace(b'"version": 2', b'"version": 1')
     assert failed_check(data, chain.params) == "unsupported_version"
+    assert failed_check((VECTOR_DIR / "v1-file0.receipt.json").read_bytes(), chain.params) == "unsupported_version"
     assert failed_check(receipt_to_binary(msgspec.structs.replace(receipt, version=7)), chain.params) == (
         "unsupported_version"
     )
@@ -119,6 +121,70 @@ def test_vectors_are_current_and_verify_against_their_genesis() -> None:
             r = decode_receipt(files[f"file{i}.receipt.{form}"])
             assert verify_receipt(r, params, ED25519.hash(files[f"file{i}.bin"])).height == 1
     assert failed_check(files["other-chain.receipt.json"], params) == "wrong_chain"
+    changed = load_genesis(files["set-change.genesis.json"])
+    for form in ("json", "msgpack"):
+        r = decode_receipt(files[f"set-change.receipt.{form}"])
+        assert len(r.set_changes) == 1
+        assert verify_receipt(r, changed, ED25519.hash(FILES[1])).height == 4
+    assert failed_check((VECTOR_DIR / "v1-file0.receipt.json").read_bytes(), params) == "unsupported_version"
+
+
+# -- version 2: a receipt after a validator-set change (ADR 0014) --------------------------------------------
+@pytest.fixture(scope="module")
+def changed():
+    return anchored_chain(set_change=True)
+
+
+@pytest.fixture(scope="module")
+def changed_receipt(changed):
+    return receipt_with_changes(changed, ED25519.hash(FILES[1]))
+
+
+def test_a_receipt_after_a_set_change_verifies_with_the_genesis_and_the_change(changed, changed_receipt) -> None:
+    r = changed_receipt
+    assert decode(r.validators, ValidatorSet) == changed.sets_at(4)
+    assert decode(r.set_changes[0].header, Header).height == 3
+    assert verify_receipt(receipt_from_json(receipt_to_json(r)), changed.params).height == 4
+
+
+def test_leaving_the_change_out_fails(changed, changed_receipt) -> None:
+    r = msgspec.structs.replace(changed_receipt, set_changes=[])
+    assert failed_check(receipt_to_binary(r), changed.params) == "validator_set"
+    genesis_set = encode(changed.sets_at(1))
+    r = msgspec.structs.replace(r, validators=genesis_set)
+    assert failed_check(receipt_to_binary(r), changed.params) == "commit_certificate"
+
+
+def test_an_altered_or_unsigned_change_fails_validator_changes(changed, changed_receipt) -> None:
+    c = changed_receipt.set_changes[0]
+    altered = msgspec.structs.replace(c, next_validators=encode(changed.sets_at(1)))
+    r = msgspec.structs.replace(changed_receipt, set_changes=[altered], validators=encode(changed.sets_at(1)))
+    assert failed_check(receipt_to_binary(r), changed.params) == "validator_changes"
+    unsigned = msgspec.structs.replace(
+        c, commit=encode(msgspec.structs.replace(decode(c.commit, Commit), signatures=[]))
+    )
+    r = msgspec.structs.replace(changed_receipt, set_changes=[unsigned])
+    assert failed_check(receipt_to_binary(r), changed.params) == "validator_changes"
+    r = msgspec.structs.replace(changed_receipt, set_changes=[c, c])
+    assert failed_check(receipt_to_binary(r), changed.params) == "validator_changes"
+    r = msgspec.structs.replace(changed_receipt, set_changes=[msgspec.structs.replace(c, header=c.header + b"\x00")])
+    assert failed_check(receipt_to_binary(r), changed.params) == "validator_changes"
+
+
+def test_too_little_of_the_new_sets_power_fails_commit_certificate(changed, changed_receipt) -> None:
+    block = changed.blocks[4]
+    old = sign_commit(changed.params, block, 4)  # validator-0..3: 4 of 5, but the header names the new set
+    r = msgspec.structs.replace(changed_receipt, commit=encode(old))
+    assert verify_receipt(r, changed.params).height == 4  # 4 of 5 is more than 2/3 of the new set
+    three = sign_commit(changed.params, block, 3)  # 3 of 5
+    r = msgspec.structs.replace(changed_receipt, commit=encode(three))
+    assert failed_check(receipt_to_binary(r), changed.params) == "commit_certificate"
+
+
+def test_set_changes_from_store_names_header_e_minus_1_and_stops_at_the_height(changed) -> None:
+    assert set_changes_from_store(changed, 3) == []
+    [ch] = set_changes_from_store(changed, 4)
+    assert ch.header == changed.blocks[3].header and ch.next_validators == changed.sets_at(4)
 
 
 def test_on_an_sm_chain_receipts_use_sm3_and_verify_against_the_sm_genesis() -> None:

@@ -13,6 +13,7 @@ say. A vector that disagrees with the spec (or a spec table edited without its v
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 from collections.abc import Callable
@@ -155,8 +156,13 @@ STRUCTS: dict[str, list[tuple[str, Any]]] = {
     ],
     "SignedVote": [("vote", "Vote"), ("validator", ADDRESS), ("signature", SIG)],
     "SignedProposalHeader": [("proposal", "Proposal"), ("proposer", ADDRESS), ("signature", SIG)],
-    # receipt.md 4: the notary receipt
-    "ReceiptV1": [
+    # light-client.md 3 and receipt.md 4: a validator-set change as canonical bytes, the notary receipt
+    "SetChangeBytes": [
+        ("header", ("bytes", 0, 256 * 1024)),
+        ("commit", ("bytes", 0, 256 * 1024)),
+        ("next_validators", ("bytes", 0, 256 * 1024)),
+    ],
+    "ReceiptV2": [
         ("version", U64),
         ("chain_id", ("str", 0, 64, None)),
         ("genesis_hash", HASH),
@@ -171,6 +177,7 @@ STRUCTS: dict[str, list[tuple[str, Any]]] = {
         ("header", ("bytes", 0, 256 * 1024)),
         ("commit", ("bytes", 0, 256 * 1024)),
         ("validators", ("bytes", 0, 256 * 1024)),
+        ("set_changes", lst("SetChangeBytes", 10_000)),
     ],
 }
 
@@ -473,7 +480,14 @@ def canonical_genesis(text: str) -> bytes:
     if bench is not None:  # written only as true, and only when present: last key of the map
         assert bench is True, "bench_network is true or absent"
         full["bench_network"] = True
-    full["validators"] = [_filled(v, VALIDATOR_KEYS) for v in full["validators"]]
+    # encoding.md 2.9: a validator's org is hashed only when present, as the map's 4th entry.
+    full["validators"] = [
+        {
+            **_filled({k: x for k, x in v.items() if k != "org"}, VALIDATOR_KEYS),
+            **({"org": v["org"]} if "org" in v else {}),
+        }
+        for v in full["validators"]
+    ]
     full["accounts"] = [_filled(a, ACCOUNT_KEYS) for a in full["accounts"]]
     full["orgs"] = [_filled(o, ORG_KEYS) for o in full["orgs"]]
     return pack(full)
@@ -503,10 +517,14 @@ CHECKED = {
     "tsa_serial.json",
     "receipt/genesis.json",
     "receipt/other-chain.receipt.json",
+    "receipt/set-change.genesis.json",
+    "receipt/set-change.receipt.json",
+    "receipt/set-change.receipt.msgpack",
+    "receipt/v1-file0.receipt.json",
     *(f"receipt/file{i}.{ext}" for i in range(4) for ext in ("bin", "receipt.json", "receipt.msgpack")),
     "vc/eddsa-jcs-2022.json",
 }
-NOT_VECTORS = {"generate.py", "spec_vectors.py"}
+NOT_VECTORS = {"generate.py", "spec_vectors.py", "light_client_vectors.py"}
 
 
 def test_every_vector_file_is_checked_independently() -> None:
@@ -964,14 +982,17 @@ RECEIPT_GENESIS = (RECEIPTS / "genesis.json").read_text()
 
 
 def receipt_json_form(r: dict[str, Any]) -> str:
-    """docs/spec/receipt.md 4.2: the canonical JSON form of a decoded ReceiptV1."""
+    """docs/spec/receipt.md 4.2: the canonical JSON form of a decoded ReceiptV2."""
 
     def proof(p: dict[str, Any]) -> dict[str, Any]:
         return {"index": p["index"], "siblings": ["0x" + s for s in p["siblings"]], "size": p["size"]}
 
     obj: dict[str, Any] = {"format": "trellis-notary-receipt"}
-    for name, t in STRUCTS["ReceiptV1"]:
+    for name, t in STRUCTS["ReceiptV2"]:
         v = r[name]
+        if name == "set_changes":
+            obj[name] = [{k: "0x" + c[k] for k in ("commit", "header", "next_validators")} for c in v]
+            continue
         obj[name] = proof(v) if t == "MerkleProof" else ("0x" + v if t[0] == "bytes" else v)
     return json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
@@ -982,15 +1003,16 @@ def verify_notary_receipt(r: dict[str, Any], genesis_text: str, file_digest: byt
     suite = genesis.get("suite", "ed25519")
     H, verify = (sha256, ed25519_ok) if suite == "ed25519" else (sm3, sm2_ok)
     alg = {"ed25519": "sha-256", "sm": "sm3"}[suite]
-    if r["version"] != 1:
+    if r["version"] != 2:
         return "unsupported_version"
     if r["digest_alg"] not in ("sha-256", "sm3"):
         return "unsupported_digest_algorithm"
     genesis_hash = tagged(H, b"trellis/genesis/v1", canonical_genesis(genesis_text))
     if r["chain_id"] != genesis["chain_id"] or h(r["genesis_hash"]) != genesis_hash or r["digest_alg"] != alg:
         return "wrong_chain"
-    valset = genesis_validator_set(genesis_text, H)
-    if tagged(H, b"trellis/validators/v1", h(r["validators"])) != tagged(H, b"trellis/validators/v1", valset):
+    try:
+        decode_as(h(r["validators"]), "ValidatorSet")
+    except AssertionError:
         return "validator_set"
     if file_digest is not None and file_digest != h(r["digest"]):
         return "file_digest"
@@ -1007,6 +1029,14 @@ def verify_notary_receipt(r: dict[str, Any], genesis_text: str, file_digest: byt
     if merkle_root(H, [b"trellis/notary/v1" + h(d) for d in payload["digests"]]) != h(r["batch_root"]):
         return "merkle_path"
     header = decode_as(h(r["header"]), "Header")
+    changes = [(h(c["header"]), h(c["commit"]), h(c["next_validators"])) for c in r["set_changes"]]
+    failed, valset, start = follow_set_changes_independently(
+        H, verify, genesis["chain_id"], genesis_validator_set(genesis_text, H), changes, header["height"]
+    )
+    if failed is not None:
+        return "validator_changes"
+    if tagged(H, b"trellis/validators/v1", h(r["validators"])) != tagged(H, b"trellis/validators/v1", valset):
+        return "validator_set"
     if header["chain_id"] != genesis["chain_id"] or tx["body"]["chain_id"] != genesis["chain_id"]:
         return "wrong_chain"
     if r["tx_proof"]["size"] != header["tx_count"] or not merkle_verify(
@@ -1024,16 +1054,52 @@ def verify_notary_receipt(r: dict[str, Any], genesis_text: str, file_digest: byt
         return "tx_result"
     if result["code"] != 0:
         return "tx_result"
-    if not verify_commit_independently(H, verify, genesis["chain_id"], valset, h(r["header"]), h(r["commit"])):
+    if header["height"] < start or not verify_commit_independently(
+        H, verify, genesis["chain_id"], valset, h(r["header"]), h(r["commit"])
+    ):
         return "commit_certificate"
     return "valid"
+
+
+def follow_set_changes_independently(
+    H: Callable[[bytes], bytes],
+    verify: Any,
+    chain_id: str,
+    genesis_set: bytes,
+    changes: list[tuple[bytes, bytes, bytes]],
+    target: int,
+) -> tuple[str | None, bytes, int]:
+    """docs/spec/light-client.md 6: walk (header, commit, next_validators) bytes from the genesis set.
+    Returns (None or the failing code, the set reached, the first height it signs)."""
+    s, start = genesis_set, 1
+    for header_raw, commit_raw, next_raw in changes:
+        try:
+            header = decode_as(header_raw, "Header")
+            decode_as(commit_raw, "Commit")
+            nxt = decode_as(next_raw, "ValidatorSet")
+        except AssertionError:
+            return "validator_changes", s, start
+        n = header["height"]
+        if header["chain_id"] != chain_id:
+            return "wrong_chain", s, start
+        if n < start or n + 1 > target:
+            return "validator_changes", s, start
+        addrs = [tagged(H, b"trellis/address", h(v["public_key"]))[:20] for v in nxt["validators"]]
+        if any(a >= b for a, b in itertools.pairwise(addrs)):
+            return "validator_changes", s, start
+        if not verify_commit_independently(H, verify, chain_id, s, header_raw, commit_raw):
+            return "validator_changes", s, start  # (includes validators_hash == hash(s))
+        if h(header["next_validators_hash"]) != tagged(H, b"trellis/validators/v1", next_raw):
+            return "validator_changes", s, start
+        s, start = next_raw, n + 1
+    return None, s, start
 
 
 @pytest.mark.parametrize("i", range(4))
 def test_notary_receipt_vector(i: int) -> None:
     binary = (RECEIPTS / f"file{i}.receipt.msgpack").read_bytes()
-    receipt = decode_as(binary, "ReceiptV1")
-    assert receipt["version"] == 1
+    receipt = decode_as(binary, "ReceiptV2")
+    assert receipt["version"] == 2
     assert receipt_json_form(receipt) == (RECEIPTS / f"file{i}.receipt.json").read_text()
     for inner, t in [
         ("tx", "SignedTx"),
@@ -1052,9 +1118,11 @@ def _from_json_form(text: str) -> dict[str, Any]:
     obj = json.loads(text)
     assert obj.pop("format") == "trellis-notary-receipt"
     out: dict[str, Any] = {}
-    for name, t in STRUCTS["ReceiptV1"]:
+    for name, t in STRUCTS["ReceiptV2"]:
         v = obj.pop(name)
-        if t == "MerkleProof":
+        if name == "set_changes":
+            out[name] = [{k: c[k][2:] for k in ("header", "commit", "next_validators")} for c in v]
+        elif t == "MerkleProof":
             out[name] = {"index": v["index"], "size": v["size"], "siblings": [s[2:] for s in v["siblings"]]}
         elif t[0] == "bytes":
             assert re.fullmatch(r"0x([0-9a-f]{2})*", v)
@@ -1066,6 +1134,29 @@ def _from_json_form(text: str) -> dict[str, Any]:
     return out
 
 
+def test_notary_receipt_after_a_set_change_verifies_from_its_genesis() -> None:
+    binary = (RECEIPTS / "set-change.receipt.msgpack").read_bytes()
+    receipt = decode_as(binary, "ReceiptV2")
+    assert receipt == _from_json_form((RECEIPTS / "set-change.receipt.json").read_text())
+    assert len(receipt["set_changes"]) == 1
+    genesis = (RECEIPTS / "set-change.genesis.json").read_text()
+    digest = sha256((RECEIPTS / "file1.bin").read_bytes())
+    assert verify_notary_receipt(receipt, genesis, digest) == "valid"
+    assert verify_notary_receipt({**receipt, "set_changes": []}, genesis) == "validator_set"
+    genesis_set = genesis_validator_set(genesis, sha256).hex()
+    assert verify_notary_receipt({**receipt, "set_changes": [], "validators": genesis_set}, genesis) == (
+        "commit_certificate"
+    )
+    bad = {**receipt["set_changes"][0], "next_validators": genesis_set}
+    assert verify_notary_receipt({**receipt, "set_changes": [bad]}, genesis) == "validator_changes"
+
+
+def test_a_version_1_receipt_is_unsupported_version() -> None:
+    obj = json.loads((RECEIPTS / "v1-file0.receipt.json").read_text())
+    assert obj["format"] == "trellis-notary-receipt" and obj["version"] == 1
+    assert verify_notary_receipt(obj, RECEIPT_GENESIS) == "unsupported_version"
+
+
 def test_notary_receipt_of_another_chain_is_wrong_chain() -> None:
     receipt = _from_json_form((RECEIPTS / "other-chain.receipt.json").read_text())
     assert verify_notary_receipt(receipt, RECEIPT_GENESIS) == "wrong_chain"
@@ -1074,7 +1165,7 @@ def test_notary_receipt_of_another_chain_is_wrong_chain() -> None:
 def test_notary_receipt_json_forms_parse_to_the_binary_forms() -> None:
     for i in range(4):
         from_json = _from_json_form((RECEIPTS / f"file{i}.receipt.json").read_text())
-        assert from_json == decode_as((RECEIPTS / f"file{i}.receipt.msgpack").read_bytes(), "ReceiptV1")
+        assert from_json == decode_as((RECEIPTS / f"file{i}.receipt.msgpack").read_bytes(), "ReceiptV2")
 
 
 # --- vc/eddsa-jcs-2022.json: RFC 8785 canonical JSON and the W3C eddsa-jcs-2022 signature ---------------------

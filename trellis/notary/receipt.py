@@ -2,19 +2,20 @@
 
 A receipt carries the digest, its Merkle path to the batch root, the anchoring transaction (canonical bytes)
 and its inclusion proof in the block's ``tx_root``, the transaction's result and its proof in
-``results_root``, the block header, its commit certificate and the validator set. ``verify_receipt`` checks it
+``results_root``, the block header, its commit certificate, the validator set that signed it and the chain of
+validator-set changes from genesis to the block (docs/spec/light-client.md 6). ``verify_receipt`` checks it
 against nothing but the chain's genesis parameters.
 
 Two encodings, both canonical (a verifier refuses any other rendering, so one changed byte never goes unseen):
-  * binary: msgpack of ``ReceiptV1`` (array form), starting with the format version;
+  * binary: msgpack of ``ReceiptV2`` (array form), starting with the format version;
   * JSON: ``receipt_to_json`` -- an object with lower-case ``0x`` hex for bytes, keys sorted, 2-space indent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import msgspec
 
@@ -26,15 +27,25 @@ from trellis.core.execution.notary import LEAF_PREFIX, batch_proof, batch_root
 from trellis.core.ledger.block import Block, Commit, Header, Receipt, ValidatorSet, validators_hash, verify_commit
 from trellis.core.ledger.notary_tx import NotaryAnchor
 from trellis.core.ledger.tx import SignedTx, tx_hash
+from trellis.core.lightclient import (
+    LightClientError,
+    SetChange,
+    TrustedState,
+    follow_set_changes,
+    set_change_from_bytes,
+)
+from trellis.core.modules.validators.state import META_KEY, read_entry, read_meta
 from trellis.core.params import ChainParams
 
 __all__ = [
     "DIGEST_ALGORITHMS",
     "FORMAT",
     "MAX_RECEIPT_BYTES",
+    "MAX_SET_CHANGES",
     "VERSION",
     "ReceiptError",
-    "ReceiptV1",
+    "ReceiptV2",
+    "SetChangeBytes",
     "VerifiedReceipt",
     "build_receipt",
     "decode_receipt",
@@ -42,13 +53,16 @@ __all__ = [
     "receipt_from_json",
     "receipt_to_binary",
     "receipt_to_json",
+    "set_changes_from_store",
     "verify_receipt",
 ]
 
 FORMAT = "trellis-notary-receipt"
-VERSION = 1
-MAX_RECEIPT_BYTES = 1024 * 1024
+VERSION = 2
+MAX_RECEIPT_BYTES = 16 * 1024 * 1024
 """Largest receipt (either encoding) a verifier reads."""
+MAX_SET_CHANGES = 10_000
+"""Most validator-set changes a receipt carries."""
 DIGEST_ALGORITHMS = {"ed25519": "sha-256", "sm": "sm3"}
 """Chain suite -> the hash its digests use."""
 
@@ -57,11 +71,22 @@ _Hash = Annotated[bytes, msgspec.Meta(min_length=32, max_length=32)]
 _Name = Annotated[str, msgspec.Meta(max_length=64)]
 
 
-class ReceiptV1(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, array_like=True):
-    """A version-1 receipt (binary form: this struct as a msgpack array, fields in this order)."""
+class SetChangeBytes(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, array_like=True):
+    """One validator-set change (light-client.md 3), each member as its canonical bytes."""
+
+    header: _Bytes
+    """Canonical ``Header`` of height ``e - 1``, the first to name the new set as ``next_validators_hash``."""
+    commit: _Bytes
+    """Canonical ``Commit`` of that header."""
+    next_validators: _Bytes
+    """Canonical ``ValidatorSet`` in force from height ``e``."""
+
+
+class ReceiptV2(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, array_like=True):
+    """A version-2 receipt (binary form: this struct as a msgpack array, fields in this order)."""
 
     version: int
-    """Format version: 1."""
+    """Format version: 2."""
     chain_id: _Name
     """The chain's id."""
     genesis_hash: _Hash
@@ -87,7 +112,13 @@ class ReceiptV1(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     commit: _Bytes
     """Canonical bytes of the block's ``Commit`` certificate."""
     validators: _Bytes
-    """Canonical bytes of the ``ValidatorSet`` that signed (the genesis set)."""
+    """Canonical bytes of the ``ValidatorSet`` that signed: ``set(height)``, the set the changes lead to."""
+    set_changes: Annotated[list[SetChangeBytes], msgspec.Meta(max_length=MAX_SET_CHANGES)]
+    """The validator-set changes from genesis up to the block's height, ascending (light-client.md 6)."""
+
+
+ReceiptV1 = ReceiptV2
+"""The old name, kept for importers written before version 2 (it is the version-2 struct)."""
 
 
 class _Version(msgspec.Struct, array_like=True):
@@ -128,8 +159,11 @@ def build_receipt(
     tx_index: int,
     results: Sequence[Receipt],
     commit: Commit,
-) -> ReceiptV1:
-    """Return the receipt of ``digest``, anchored by ``block.txs[tx_index]`` (a ``notary.anchor``).
+    set_changes: Sequence[SetChange] = (),
+) -> ReceiptV2:
+    """Return the receipt of ``digest``, anchored by ``block.txs[tx_index]`` (a ``notary.anchor``), whose
+    commit certificate ``commit`` is signed by the set that ``set_changes`` (ascending, every change effective
+    at or before the block's height; see ``set_changes_from_store``) lead to from genesis.
 
     Raises:
         ValueError: that transaction is not a notary batch holding ``digest``.
@@ -139,9 +173,10 @@ def build_receipt(
     payload = tx.body.payload
     if not isinstance(payload, NotaryAnchor) or digest not in payload.digests:
         raise ValueError("the transaction does not anchor this digest")
+    signing_set = set_changes[-1].next_validators if set_changes else TrustedState.from_genesis(params).validators
     tx_items = [encode(t) for t in block.txs]
     result_items = [encode(r) for r in results]
-    return ReceiptV1(
+    return ReceiptV2(
         version=VERSION,
         chain_id=params.chain_id,
         genesis_hash=params.genesis_hash,
@@ -155,8 +190,41 @@ def build_receipt(
         result_proof=merkle_proof(suite, result_items, tx_index),
         header=encode(block.header),
         commit=encode(commit),
-        validators=encode(params.validators),
+        validators=encode(signing_set),
+        set_changes=[
+            SetChangeBytes(header=encode(c.header), commit=encode(c.commit), next_validators=encode(c.next_validators))
+            for c in set_changes
+        ],
     )
+
+
+class ChainStore(Protocol):
+    """What ``set_changes_from_store`` reads: the latest state, stored blocks and their certificates."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+    def block(self, height: int) -> Block | None: ...
+    def commit(self, height: int) -> Commit | None: ...
+
+
+def set_changes_from_store(store: ChainStore, to_height: int) -> list[SetChange] | None:
+    """Return the validator-set changes effective at or before ``to_height``, ascending: for each state entry
+    ``validators/set/<e>`` with ``3 <= e <= to_height``, header ``e - 1``, its commit and the entry's set.
+    None when the store lacks one of those blocks or certificates (or has no validator state).
+    """
+    get: Callable[[bytes], bytes | None] = store.get
+    if get(META_KEY) is None:
+        return None
+    changes: list[SetChange] = []
+    entry = read_entry(get, read_meta(get).latest)
+    while entry.previous >= 1:
+        e = entry.effective_height
+        if e <= to_height:
+            block, commit = store.block(e - 1), store.commit(e - 1)
+            if block is None or commit is None:
+                return None
+            changes.append(SetChange(header=block.header, commit=commit, next_validators=entry.validators))
+        entry = read_entry(get, entry.previous)
+    return changes[::-1]
 
 
 # -- encodings -----------------------------------------------------------------------------------------------
@@ -168,12 +236,12 @@ def _proof_json(p: MerkleProof) -> dict[str, Any]:
     return {"index": p.index, "siblings": [_hex(s) for s in p.siblings], "size": p.size}
 
 
-def receipt_to_binary(r: ReceiptV1) -> bytes:
+def receipt_to_binary(r: ReceiptV2) -> bytes:
     """The canonical binary form (msgpack)."""
     return msgspec.msgpack.encode(r)
 
 
-def receipt_to_json(r: ReceiptV1) -> bytes:
+def receipt_to_json(r: ReceiptV2) -> bytes:
     """The canonical JSON form (UTF-8, sorted keys, 2-space indent, final newline)."""
     obj: dict[str, Any] = {
         "format": FORMAT,
@@ -191,6 +259,10 @@ def receipt_to_json(r: ReceiptV1) -> bytes:
         "header": _hex(r.header),
         "commit": _hex(r.commit),
         "validators": _hex(r.validators),
+        "set_changes": [
+            {"commit": _hex(c.commit), "header": _hex(c.header), "next_validators": _hex(c.next_validators)}
+            for c in r.set_changes
+        ],
     }
     return msgspec.json.format(msgspec.json.encode(obj, order="sorted"), indent=2) + b"\n"
 
@@ -202,6 +274,12 @@ class _ProofJson(msgspec.Struct, forbid_unknown_fields=True):
     index: int
     size: int
     siblings: Annotated[list[_HexText], msgspec.Meta(max_length=64)]
+
+
+class _SetChangeJson(msgspec.Struct, forbid_unknown_fields=True):
+    commit: _HexText
+    header: _HexText
+    next_validators: _HexText
 
 
 class _ReceiptJson(msgspec.Struct, forbid_unknown_fields=True):
@@ -220,6 +298,7 @@ class _ReceiptJson(msgspec.Struct, forbid_unknown_fields=True):
     header: _HexText
     commit: _HexText
     validators: _HexText
+    set_changes: Annotated[list[_SetChangeJson], msgspec.Meta(max_length=MAX_SET_CHANGES)]
 
 
 def _unhex(s: str) -> bytes:
@@ -235,7 +314,7 @@ def _check_size(data: bytes) -> None:
         raise ReceiptError("malformed", f"receipt is {len(data)} bytes; the limit is {MAX_RECEIPT_BYTES}")
 
 
-def receipt_from_json(data: bytes) -> ReceiptV1:
+def receipt_from_json(data: bytes) -> ReceiptV2:
     """Parse the canonical JSON form.
 
     Raises:
@@ -270,8 +349,9 @@ def receipt_from_json(data: bytes) -> ReceiptV1:
                 _unhex(j.header),
                 _unhex(j.commit),
                 _unhex(j.validators),
+                [[_unhex(c.header), _unhex(c.commit), _unhex(c.next_validators)] for c in j.set_changes],
             ],
-            ReceiptV1,
+            ReceiptV2,
         )
     except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise ReceiptError("malformed", f"not a version-{VERSION} receipt: {exc}") from None
@@ -280,7 +360,7 @@ def receipt_from_json(data: bytes) -> ReceiptV1:
     return r
 
 
-def receipt_from_binary(data: bytes) -> ReceiptV1:
+def receipt_from_binary(data: bytes) -> ReceiptV2:
     """Parse the canonical binary form.
 
     Raises:
@@ -294,7 +374,7 @@ def receipt_from_binary(data: bytes) -> ReceiptV1:
     if v is not None and v.version != VERSION:
         raise ReceiptError("unsupported_version", f"receipt version {v.version}; this verifier reads {VERSION}")
     try:
-        r = msgspec.msgpack.decode(data, type=ReceiptV1)
+        r = msgspec.msgpack.decode(data, type=ReceiptV2)
     except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise ReceiptError("malformed", f"not a version-{VERSION} receipt: {exc}") from None
     if receipt_to_binary(r) != data:
@@ -302,7 +382,7 @@ def receipt_from_binary(data: bytes) -> ReceiptV1:
     return r
 
 
-def decode_receipt(data: bytes) -> ReceiptV1:
+def decode_receipt(data: bytes) -> ReceiptV2:
     """Parse either form: JSON if it starts with ``{`` (after whitespace), binary otherwise."""
     return receipt_from_json(data) if data.lstrip()[:1] == b"{" else receipt_from_binary(data)
 
@@ -318,14 +398,16 @@ def _decode(data: bytes, type_: Any, check: str, what: str) -> Any:
     return obj
 
 
-def verify_receipt(r: ReceiptV1, params: ChainParams, file_digest: bytes | None = None) -> VerifiedReceipt:
+def verify_receipt(r: ReceiptV2, params: ChainParams, file_digest: bytes | None = None) -> VerifiedReceipt:
     """Verify ``r`` against the chain whose genesis gave ``params``, and optionally a file's digest.
 
-    Checks, in order (the failure names the first that fails): ``unsupported_version``, ``wrong_chain``
-    (chain id, genesis hash, digest algorithm), ``unsupported_digest_algorithm``, ``validator_set`` (not the
-    genesis set), ``file_digest``, ``merkle_path`` (digest to batch root, root of the anchoring batch),
-    ``tx_inclusion`` (transaction in ``tx_root``), ``tx_result`` (the transaction succeeded, proven in
-    ``results_root``), ``commit_certificate`` (more than 2/3 of the validators signed the header).
+    Checks, in the order of docs/spec/receipt.md 4.3 (the failure names the first that fails):
+    ``unsupported_version``, ``unsupported_digest_algorithm``, ``wrong_chain`` (chain id, genesis hash, digest
+    algorithm), ``validator_set`` (not canonical), ``file_digest``, ``merkle_path`` (digest to batch root, root
+    of the anchoring batch), ``commit_certificate`` (header not canonical), ``validator_changes`` (the set
+    changes from genesis to the header's height do not hold), ``validator_set`` (not the set they lead to),
+    ``wrong_chain``, ``tx_inclusion`` (transaction in ``tx_root``), ``tx_result`` (the transaction succeeded,
+    proven in ``results_root``), ``commit_certificate`` (more than 2/3 of the set reached signed the header).
 
     Raises:
         ReceiptError: with the failed check's name.
@@ -345,8 +427,6 @@ def verify_receipt(r: ReceiptV1, params: ChainParams, file_digest: bytes | None 
     if r.digest_alg != want_alg:
         raise ReceiptError("wrong_chain", f"receipt digests use {r.digest_alg}; this chain uses {want_alg}")
     valset: ValidatorSet = _decode(r.validators, ValidatorSet, "validator_set", "validator set")
-    if validators_hash(suite, valset) != validators_hash(suite, params.validators):
-        raise ReceiptError("validator_set", "the receipt's validator set is not the genesis validator set")
     if file_digest is not None and file_digest != r.digest:
         raise ReceiptError(
             "file_digest", f"the file's {want_alg} digest is {file_digest.hex()}; the receipt is for {r.digest.hex()}"
@@ -365,6 +445,16 @@ def verify_receipt(r: ReceiptV1, params: ChainParams, file_digest: bytes | None 
     if batch_root(suite, payload.digests) != r.batch_root:
         raise ReceiptError("merkle_path", "the batch root is not the root of the transaction's batch")
     header: Header = _decode(r.header, Header, "commit_certificate", "the block header")
+    genesis = TrustedState.from_genesis(params)
+    try:
+        changes = [set_change_from_bytes(c.header, c.commit, c.next_validators) for c in r.set_changes]
+        signing_set, first_height = follow_set_changes(genesis, changes, header.height)
+    except LightClientError as exc:
+        raise ReceiptError("validator_changes", exc.reason) from None
+    if validators_hash(suite, valset) != validators_hash(suite, signing_set):
+        raise ReceiptError(
+            "validator_set", f"the receipt's validator set is not the one its set changes lead to at {header.height}"
+        )
     if header.chain_id != params.chain_id or tx.body.chain_id != params.chain_id:
         raise ReceiptError("wrong_chain", f"the block or transaction is for chain {header.chain_id!r}")
     try:
@@ -381,8 +471,10 @@ def verify_receipt(r: ReceiptV1, params: ChainParams, file_digest: bytes | None 
     if result.code != 0:
         raise ReceiptError("tx_result", f"the anchoring transaction failed (code {result.code}: {result.message})")
     commit: Commit = _decode(r.commit, Commit, "commit_certificate", "the commit certificate")
+    if header.height < first_height:
+        raise ReceiptError("commit_certificate", f"block {header.height} is before the last set change's header")
     try:
-        verify_commit(suite, params.chain_id, params.validators, header, commit)
+        verify_commit(suite, params.chain_id, signing_set, header, commit)
     except InvalidBlock as exc:
         raise ReceiptError("commit_certificate", str(exc)) from None
     return VerifiedReceipt(
