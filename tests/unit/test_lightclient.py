@@ -455,3 +455,40 @@ def test_from_genesis_refuses_a_last_change_naming_a_set_the_header_did_not(chai
     with pytest.raises(LightClientError) as exc:
         verify_from_genesis(chain.params, h, sign_commit(h, ["v0"]), ch)
     assert _code(exc) == "validator_changes"
+
+
+# -- the vector file's cases, with the reference code ----------------------------------------------------------
+def test_every_vector_case_gives_its_expected_result(chain: Chain) -> None:
+    from tests.vectors.light_client_vectors import vectors
+
+    v = vectors()
+    for c in v["cases"]:
+        lbj = c["light_block"]
+        lb = light_block_from_bytes(
+            *(bytes.fromhex(lbj[k]) for k in ("header_bytes", "commit_bytes", "validators_bytes"))
+        )
+        opts = TrustOptions(
+            trust_level=tuple(c["trust_level"]),
+            trusting_period_ms=c["trusting_period_ms"],
+            max_clock_drift_ms=c["max_clock_drift_ms"],
+        )
+        try:
+            verify(chain.trusted_at(0 if c["trusted"] == "genesis" else c["trusted"]), lb, c["now_ms"], opts)
+            got = "ok"
+        except LightClientError as exc:
+            got = exc.code
+        assert got == c["expect"], c["name"]
+    for f in v["from_genesis"]:
+        changes = [
+            set_change_from_bytes(
+                *(bytes.fromhex(x[k]) for k in ("header_bytes", "commit_bytes", "next_validators_bytes"))
+            )
+            for x in f["set_changes"]
+        ]
+        try:
+            verify_from_genesis(chain.params, chain.headers[f["target"]], chain.commits[f["target"]], changes)
+            got = "ok"
+        except LightClientError as exc:
+            got = exc.code
+        assert got == f["expect"], f["name"]
+    assert v["bisection"]["fetch_order"] == [12, 6, 12]

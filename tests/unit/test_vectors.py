@@ -64,6 +64,7 @@ FILES = [
     "block_receipts.json",
     "sm_suite.json",
     "tsa_serial.json",
+    "light_client.json",
 ]
 
 

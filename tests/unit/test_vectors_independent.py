@@ -523,6 +523,7 @@ CHECKED = {
     "receipt/v1-file0.receipt.json",
     *(f"receipt/file{i}.{ext}" for i in range(4) for ext in ("bin", "receipt.json", "receipt.msgpack")),
     "vc/eddsa-jcs-2022.json",
+    "light_client.json",
 }
 NOT_VECTORS = {"generate.py", "spec_vectors.py", "light_client_vectors.py"}
 
@@ -1195,3 +1196,200 @@ def test_vc_eddsa_jcs_vector() -> None:
     assert public[:2] == b"\xed\x01"  # multicodec ed25519-pub
     message = sha256(jcs(v["proofConfig"]).encode()) + sha256(v["canonicalDocument"].encode())
     assert ed25519_ok(public[2:], message, h(v["signatureHex"]))
+
+
+# --- light_client.json: docs/spec/light-client.md, written out from the spec ----------------------------------
+
+LIGHT = load("light_client.json")
+LC_CHAIN = LIGHT["chain_id"]
+
+
+def _vhash(raw: bytes) -> bytes:
+    return tagged(sha256, b"trellis/validators/v1", raw)
+
+
+def _lc_trusted(which: int | str) -> dict[str, Any]:
+    """A trusted state (light-client.md 3): the genesis state or that of a block of ``blocks``."""
+    if which == "genesis":
+        gset = genesis_validator_set(LIGHT["genesis_json"], sha256)
+        doc = json.loads(LIGHT["genesis_json"])
+        return {
+            "height": 0,
+            "block_id": bytes(32),
+            "time_ms": doc["genesis_time_ms"],
+            "validators": gset,
+            "next_validators_hash": _vhash(gset),
+        }
+    b = LIGHT["blocks"][int(which) - 1]
+    header = decode_as(h(b["header_bytes"]), "Header")
+    return {
+        "height": header["height"],
+        "block_id": h(b["block_id"]),
+        "time_ms": header["time_ms"],
+        "validators": h(b["validators_bytes"]),
+        "next_validators_hash": h(header["next_validators_hash"]),
+    }
+
+
+def lc_verify(
+    t: dict[str, Any],
+    header_raw: bytes,
+    commit_raw: bytes,
+    vals_raw: bytes,
+    now: int | None,
+    period: int | None,
+    drift: int,
+    level: tuple[int, int],
+) -> tuple[str, dict[str, Any] | None]:
+    """light-client.md 4: verify (adjacent or not); returns ("ok", the new state) or (error code, None)."""
+    try:
+        header = decode_as(header_raw, "Header")
+    except AssertionError:
+        return "invalid_header", None
+    try:
+        commit = decode_as(commit_raw, "Commit")
+    except AssertionError:
+        return "invalid_commit", None
+    try:
+        decode_as(vals_raw, "ValidatorSet")
+    except AssertionError:
+        return "validators_mismatch", None
+    n = header["height"]
+    if n <= t["height"]:
+        return "not_after", None
+    adjacent = n == t["height"] + 1
+    if not adjacent:
+        num, den = level
+        if not (den > 0 and 3 * num >= den and num < den):
+            return "bad_trust_level", None
+    block_id = tagged(sha256, b"trellis/header/v1", header_raw)
+    if header["chain_id"] != LC_CHAIN:
+        return "wrong_chain", None
+    if header["time_ms"] <= t["time_ms"]:
+        return "not_after", None
+    if h(header["validators_hash"]) != _vhash(vals_raw):
+        return "validators_mismatch", None
+    if commit["height"] != n or h(commit["block_hash"]) != block_id:
+        return "invalid_commit", None
+    if now is not None and period is not None and t["time_ms"] + period <= now:
+        return "expired", None
+    if now is not None and header["time_ms"] >= now + drift:
+        return "from_future", None
+    if adjacent:
+        if h(header["parent_hash"]) != t["block_id"]:
+            return "invalid_header", None
+        if h(header["validators_hash"]) != t["next_validators_hash"]:
+            return "validators_mismatch", None
+    else:
+        members = {
+            tagged(sha256, b"trellis/address", h(v["public_key"]))[:20]: v
+            for v in decode_as(t["validators"], "ValidatorSet")["validators"]
+        }
+        message = b"\x0ftrellis/vote/v1" + pack([LC_CHAIN, 2, commit["height"], commit["round"], block_id])
+        signed, last = 0, b""
+        for sig in commit["signatures"]:
+            a = h(sig["validator"])
+            if a <= last:
+                return "invalid_commit", None
+            last = a
+            if a in members:
+                if not ed25519_ok(h(members[a]["public_key"]), message, h(sig["signature"])):
+                    return "invalid_commit", None
+                signed += members[a]["power"]
+        total = sum(v["power"] for v in members.values())
+        if level[1] * signed <= level[0] * total:
+            return "not_enough_trust", None
+    if not verify_commit_independently(sha256, ed25519_ok, LC_CHAIN, vals_raw, header_raw, commit_raw):
+        return "invalid_commit", None
+    return "ok", {
+        "height": n,
+        "block_id": block_id,
+        "time_ms": header["time_ms"],
+        "validators": vals_raw,
+        "next_validators_hash": h(header["next_validators_hash"]),
+    }
+
+
+def test_light_client_genesis_keys_and_blocks() -> None:
+    assert (
+        tagged(sha256, b"trellis/genesis/v1", canonical_genesis(LIGHT["genesis_json"])).hex() == LIGHT["genesis_hash"]
+    )
+    for k in LIGHT["keys"]:
+        assert ed25519_public(h(k["seed"])).hex() == k["public_key"]
+        assert tagged(sha256, b"trellis/address", h(k["public_key"]))[:20].hex() == k["address"]
+    previous = None
+    for b in LIGHT["blocks"]:
+        raw = h(b["header_bytes"])
+        header = decode_as(raw, "Header")
+        assert header == b["header"]
+        assert tagged(sha256, b"trellis/header/v1", raw).hex() == b["block_id"]
+        assert _vhash(h(b["validators_bytes"])).hex() == b["validators_hash"] == header["validators_hash"]
+        assert b["next_validators_hash"] == header["next_validators_hash"]
+        assert verify_commit_independently(
+            sha256, ed25519_ok, LC_CHAIN, h(b["validators_bytes"]), raw, h(b["commit_bytes"])
+        )
+        if previous is not None:  # light-client.md 2: the chain's own invariants
+            assert previous["next_validators_hash"] == header["validators_hash"]
+            assert previous["block_id"] == header["parent_hash"]
+        previous = {**header, "block_id": b["block_id"]}
+
+
+@pytest.mark.parametrize("case", LIGHT["cases"], ids=lambda c: c["name"])
+def test_light_client_case(case: dict[str, Any]) -> None:
+    lb = case["light_block"]
+    got, _ = lc_verify(
+        _lc_trusted(case["trusted"]),
+        h(lb["header_bytes"]),
+        h(lb["commit_bytes"]),
+        h(lb["validators_bytes"]),
+        case["now_ms"],
+        case["trusting_period_ms"],
+        case["max_clock_drift_ms"],
+        tuple(case["trust_level"]),
+    )
+    assert got == case["expect"]
+
+
+def test_light_client_bisection_order() -> None:
+    b = LIGHT["bisection"]
+    t = _lc_trusted(b["trusted_height"])
+    pending, fetched = [b["target"]], []
+    while pending:
+        n = pending[-1]
+        fetched.append(n)
+        blk = LIGHT["blocks"][n - 1]
+        got, new = lc_verify(
+            t, h(blk["header_bytes"]), h(blk["commit_bytes"]), h(blk["validators_bytes"]), None, None, 10_000, (1, 3)
+        )
+        if got == "not_enough_trust":
+            pending.append((t["height"] + n) // 2)
+            continue
+        assert got == "ok" and new is not None
+        t = new
+        pending.pop()
+    assert fetched == b["fetch_order"] and t["height"] == b["target"]
+
+
+def test_light_client_set_changes_are_the_blocks_announcing_new_sets() -> None:
+    by_height = {b["height"]: b for b in LIGHT["blocks"]}
+    for c in LIGHT["set_changes"]:
+        b = by_height[c["effective_height"] - 1]
+        assert c["header_bytes"] == b["header_bytes"] and c["commit_bytes"] == b["commit_bytes"]
+        assert _vhash(h(c["next_validators_bytes"])).hex() == b["next_validators_hash"] != b["validators_hash"]
+
+
+@pytest.mark.parametrize("case", LIGHT["from_genesis"], ids=lambda c: c["name"])
+def test_light_client_from_genesis(case: dict[str, Any]) -> None:
+    target = LIGHT["blocks"][case["target"] - 1]
+    header_raw = h(target["header_bytes"])
+    changes = [(h(c["header_bytes"]), h(c["commit_bytes"]), h(c["next_validators_bytes"])) for c in case["set_changes"]]
+    failed, s, start = follow_set_changes_independently(
+        sha256, ed25519_ok, LC_CHAIN, genesis_validator_set(LIGHT["genesis_json"], sha256), changes, case["target"]
+    )
+    if failed is None:
+        header = decode_as(header_raw, "Header")
+        if header["height"] < start:
+            failed = "validator_changes"
+        elif not verify_commit_independently(sha256, ed25519_ok, LC_CHAIN, s, header_raw, h(target["commit_bytes"])):
+            failed = "invalid_commit"
+    assert (failed or "ok") == case["expect"]
