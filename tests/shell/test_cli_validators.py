@@ -21,7 +21,7 @@ from trellis.keys.certs import node_id_of_cert
 from trellis.keys.signer import KeyStore
 from trellis.node.config import load_config
 from trellis.node.home import init_home
-from trellis.node.network import init_network, load_network
+from trellis.node.network import add_node, init_network, load_network
 
 from .conftest import ThreadedNode, node_config
 
@@ -213,3 +213,16 @@ def test_net_add_node_refuses_an_unknown_org_and_a_missing_network(
     assert sorted(p.name for p in net2.iterdir()) == before
     assert main(["net", "add-node", "--home", str(tmp_path), "--org", "org0"]) == 1
     assert "network.json" in capsys.readouterr().err
+
+
+def test_net_add_node_takes_ports_above_the_highest_in_use(tmp_path: Path) -> None:
+    init_network(tmp_path, 2, api_port=18780, p2p_port=36756)
+    cfg_path = tmp_path / "node0" / "config.toml"
+    cfg_path.write_text(
+        cfg_path.read_text().replace("port = 36756", "port = 40000").replace("port = 18780", "port = 19000")
+    )
+    assert load_config(cfg_path).p2p.port == 40000
+    added = add_node(tmp_path, "org0")
+    cfg = load_config(added.node.home / "config.toml")
+    assert (cfg.p2p.port, cfg.api.port) == (40001, 19001)
+    assert "node0@127.0.0.1:40000" in cfg.p2p.peers
