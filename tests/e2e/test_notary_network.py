@@ -42,11 +42,16 @@ def test_files_anchored_through_the_cli_verify_offline_after_a_restart(tmp_path:
         )  # fmt: skip
         assert out.returncode == 0, out.stderr
         assert "anchored 5 digest(s)" in out.stdout
+        digest = hashlib.sha256(files[1].read_bytes()).hexdigest()
+        status, record = net.nodes[0].http.get(f"/v1/notary/records/{digest}")
+        assert status == 200, record
     finally:
         net.stop_all()
     net.start_all()  # restart: another validator rebuilds the receipt from its own store
     try:
-        digest = hashlib.sha256(files[1].read_bytes()).hexdigest()
+        # node2 may have been stopped a block behind node0 (the CLI waited for node0 only): ask once it holds the
+        # anchoring block, not before (it would rightly answer 404 or 503 not_ready then).
+        net.wait_height([2], record["height"], timeout=60)
         with urllib.request.urlopen(net.nodes[2].http.base + f"/v1/notary/receipts/{digest}", timeout=10) as r:
             rebuilt = r.read()
         (tmp_path / "node2.receipt.json").write_bytes(rebuilt)  # its own commit certificate: signers may differ

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any, cast
 
+import pytest
+
+from trellis.api import notary as notary_api
+from trellis.core.errors import InvalidBlock, ProofError, TrellisError
+from trellis.core.execution.notary import record_key
 from trellis.core.ledger.notary_tx import NotaryAnchor
+from trellis.core.params import InvalidGenesis
 from trellis.notary.receipt import decode_receipt, verify_receipt
+from trellis.storage.chain_store import ChainStore, height_key
 
 from .conftest import ApiHarness
 
@@ -41,3 +49,108 @@ def test_unknown_and_malformed_digests_are_precise_errors(api: ApiHarness) -> No
     assert bad.status == 400 and bad.json()["code"] == "bad_digest"
     assert api.get(f"/v1/notary/records/{'ab' * 20}").json()["code"] == "bad_digest"
     assert api.get("/v1/notary/batches").status == 400
+
+
+# -- errors of the node, not of the request (issue 13: a restarted node answered a receipt request 400) -----------
+
+
+class _StoreView:
+    """The node's KV store as a receipt request would find it in a given state: one chain row of one block
+    missing (not stored yet) or holding bytes this code does not decode (written by another version of the
+    node, or damaged); everything else read through."""
+
+    def __init__(self, kv: Any, table: str, height: int, value: bytes | None) -> None:
+        self._kv = kv
+        self._table = table
+        self._key = height_key(height)
+        self._value = value
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        if table == self._table and key == self._key:
+            return self._value
+        return cast("bytes | None", self._kv.get(table, key))
+
+    def scan(self, table: str, start: bytes, end: bytes, **kw: Any) -> list[tuple[bytes, bytes]]:
+        if table == self._table and start[:8] == self._key:  # the per-transaction rows of older stores
+            return []
+        return cast("list[tuple[bytes, bytes]]", self._kv.scan(table, start, end, **kw))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._kv, name)
+
+
+def _get_with_headers(api: ApiHarness, path: str) -> tuple[int, dict[str, str], Any]:
+    async def go() -> tuple[int, dict[str, str], Any]:
+        assert api.client is not None
+        async with api.client.get(path) as resp:
+            return resp.status, dict(resp.headers), await resp.json(content_type=None)
+
+    return cast("tuple[int, dict[str, str], Any]", api.runner.run(go(), 20))
+
+
+def _anchored(api: ApiHarness, doc: bytes) -> tuple[bytes, int]:
+    digest = hashlib.sha256(doc).digest()
+    data = api.commit(api.alice, NotaryAnchor(digests=[digest], record_type="doc", owner="", ref=""))
+    assert data["receipt"]["code"] == 0, data
+    return digest, int(data["height"])
+
+
+@pytest.mark.parametrize("table", ["blocks", "commits", "receipts"])
+def test_a_receipt_whose_block_is_not_stored_here_yet_is_503_with_retry_after(
+    api: ApiHarness, monkeypatch: pytest.MonkeyPatch, table: str
+) -> None:
+    digest, height = _anchored(api, f"not yet {table}".encode())
+    monkeypatch.setattr(api.node, "store", ChainStore(_StoreView(api.node.store.kv, table, height, None)))
+    status, headers, body = _get_with_headers(api, f"/v1/notary/receipts/{digest.hex()}")
+    assert status == 503 and body["code"] == "not_ready", body
+    assert int(headers["Retry-After"]) >= 1
+    assert f"height {height}" in body["detail"] or f"block {height}" in body["detail"]
+    monkeypatch.undo()
+    assert api.get(f"/v1/notary/receipts/{digest.hex()}").status == 200  # the same request, once the node holds it
+
+
+@pytest.mark.parametrize("table", ["blocks", "commits", "receipts"])
+def test_a_stored_block_this_node_cannot_decode_is_its_failure_not_a_bad_request(
+    api: ApiHarness, monkeypatch: pytest.MonkeyPatch, table: str
+) -> None:
+    # What a node restarted on code with another block format reads (a DecodeError used to be answered 400).
+    digest, height = _anchored(api, f"undecodable {table}".encode())
+    monkeypatch.setattr(api.node, "store", ChainStore(_StoreView(api.node.store.kv, table, height, b"\x93\x01")))
+    resp = api.get(f"/v1/notary/receipts/{digest.hex()}")
+    assert resp.status == 503 and resp.json()["code"] == "storage_error", resp.body
+
+
+def test_a_stored_notary_record_that_does_not_decode_is_a_5xx(api: ApiHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    digest, _ = _anchored(api, b"bad record")
+    kv = api.node.store.kv
+    view = _StoreView(kv, "state", 0, None)
+    monkeypatch.setattr(view, "get", lambda t, k: b"\xc1" if t == "state" and k == record_key(digest) else kv.get(t, k))
+    monkeypatch.setattr(api.node, "store", ChainStore(view))
+    for route in ("records", "receipts"):
+        resp = api.get(f"/v1/notary/{route}/{digest.hex()}")
+        assert resp.status == 503 and resp.json()["code"] == "storage_error", (route, resp.body)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [TrellisError("unclassified"), InvalidBlock("bad_block", "x"), ProofError("x"), InvalidGenesis("x")],
+    ids=lambda e: type(e).__name__,
+)
+def test_a_trellis_error_raised_inside_the_node_is_never_a_4xx(
+    api: ApiHarness, monkeypatch: pytest.MonkeyPatch, error: TrellisError
+) -> None:
+    def fail(*_: object) -> None:
+        raise error
+
+    monkeypatch.setattr(notary_api, "receipt_for", fail)
+    resp = api.get(f"/v1/notary/receipts/{'ab' * 32}")
+    assert resp.status == 500 and resp.json()["code"] == "internal_error", resp.body
+
+
+def test_a_bad_format_is_the_requests_mistake_whatever_state_the_node_is_in(
+    api: ApiHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digest, height = _anchored(api, b"format first")
+    monkeypatch.setattr(api.node, "store", ChainStore(_StoreView(api.node.store.kv, "blocks", height, None)))
+    resp = api.get(f"/v1/notary/receipts/{digest.hex()}?format=xml")
+    assert resp.status == 400 and resp.json()["code"] == "bad_parameter"

@@ -3,7 +3,9 @@ the RFC 3161 time-stamping endpoint.
 
   GET  /v1/notary/records/{digest}     when, where and by whom the digest was first anchored (and its batch)
   GET  /v1/notary/receipts/{digest}    its receipt: canonical JSON, or msgpack with ``Accept: application/msgpack``
-                                       (or ``?format=msgpack``)
+                                       (or ``?format=msgpack``); 404 never anchored (as far as this node's state
+                                       knows), 503 ``not_ready`` + ``Retry-After`` anchored but its block, commit
+                                       or results not stored here yet
   GET  /v1/notary/batches?owner=DID    batches anchored for an owner, oldest first (``limit`` up to 1000)
   GET  /v1/notary/batches?ref=REF      batches anchored with an external reference
   POST /v1/notary/tsa                  RFC 3161: ``application/timestamp-query`` in, ``timestamp-reply`` out
@@ -90,14 +92,15 @@ class NotaryApi:
         d = self._digest(request)
         if isinstance(d, web.Response):
             return d
+        fmt = request.query.get("format", "")
+        if fmt not in ("", "json", "msgpack"):  # the request's own mistake, whatever state the node is in
+            return problem(400, "bad_parameter", "format is 'json' or 'msgpack'")
+        # ReceiptNotReady (503 + Retry-After) and StorageError (503) are the node's, answered by the middleware.
         r = receipt_for(self.node.store, self.node.app.params, d)
         if r is None:
             return problem(404, "not_found", f"no committed anchoring of digest {d.hex()} on this chain")
-        fmt = request.query.get("format", "")
         if fmt == "msgpack" or (not fmt and MSGPACK_MEDIA_TYPE in request.headers.get("Accept", "")):
             return web.Response(body=receipt_to_binary(r), content_type=MSGPACK_MEDIA_TYPE)
-        if fmt not in ("", "json"):
-            return problem(400, "bad_parameter", "format is 'json' or 'msgpack'")
         return web.Response(body=receipt_to_json(r), content_type="application/json")
 
     async def batches(self, request: web.Request) -> web.Response:
@@ -159,6 +162,12 @@ OPENAPI_PATHS: dict[str, Any] = {
                 },
                 "400": _PROBLEM,
                 "404": _PROBLEM,
+                "503": {
+                    **_PROBLEM,
+                    "description": "not_ready: the digest is anchored but this node does not hold its block, commit "
+                    "certificate or results yet (ask again after Retry-After seconds); storage_error",
+                    "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+                },
             },
         }
     },

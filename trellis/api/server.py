@@ -1,8 +1,10 @@
 """The REST API over a running ``Node``.
 
 Errors are RFC 9457 problem details (``application/problem+json``) with a machine-readable ``code`` and a
-human-readable ``detail``: 4xx for a request refused, 5xx for a node that failed (503 ``storage_error``,
-``node_failed``, ``shutting_down``; 500 ``store_damaged``, ``internal_error``).
+human-readable ``detail``: 4xx for a request refused, 5xx for a node that failed or is not ready (503
+``storage_error``, ``node_failed``, ``shutting_down``, ``not_ready`` with ``Retry-After``; 500 ``store_damaged``,
+``internal_error``). A ``TrellisError`` is a 4xx only when its class says the request was wrong
+(``_CLIENT_ERRORS``); every other one was raised inside the node and is a 5xx.
 
 Requests are bounded before any handler works on them (``limits_middleware``): a request target longer than
 ``MAX_URL_BYTES`` is refused (414); a body whose declared ``Content-Length`` passes the route's limit is refused
@@ -72,6 +74,7 @@ from trellis.api.types import (
 from trellis.api.validators import routes as validator_routes
 from trellis.app.application import ContractsDisabled, NotFound
 from trellis.app.modules.kv import read_record
+from trellis.app.modules.notary import ReceiptNotReady
 from trellis.core.codec import decode, encode
 from trellis.core.errors import DecodeError, InvalidTransaction, TrellisError
 from trellis.core.execution.membership import ca_fingerprint
@@ -224,6 +227,66 @@ def limits_middleware(max_body_bytes: int, body_timeout_s: float) -> Callable[..
     return limits
 
 
+_CLIENT_ERRORS: dict[str, int] = {
+    "DecodeError": 400,  # what the client sent does not decode (stored values are translated where they are read)
+    "InvalidTransaction": 400,  # refined by _STATUS_OF_TX_ERROR
+    "NotFound": 404,
+    "UnknownHeight": 404,
+    "FileNotStored": 404,
+    "BlobNotFound": 404,
+    "ContractsDisabled": 409,
+    "FileTooLarge": 413,
+    "CertificateRefused": 403,
+    "DecryptionRefused": 403,
+    "DidError": 400,
+}
+"""``TrellisError`` subclasses that say the request was wrong, by class name, with their status."""
+_NODE_ERRORS: dict[str, int] = {
+    "NodeUnavailable": 503,
+    "StorageError": 503,
+    "ReceiptNotReady": 503,
+    "BlobStoreError": 503,
+    "MissingNode": 500,
+    "ChunkCorrupt": 500,
+    "ManifestCorrupt": 500,
+    "BlobFileError": 500,
+    "AeadError": 500,
+    "InvalidBlock": 500,
+    "MembershipRefusal": 500,  # an InvalidBlock
+    "ProofError": 500,
+    "MalformedCompact": 500,
+    "LightClientError": 500,
+    "GenesisMismatch": 500,
+    "InvalidGenesis": 500,
+    "ConfigError": 500,
+    "HomeError": 500,
+    "KeyStoreError": 500,
+    "HsmError": 500,
+    "CertError": 500,
+    "OpenSSLError": 500,
+    "UnknownSuite": 500,
+}
+"""``TrellisError`` subclasses that say the node failed or is not ready, by class name: never a 4xx. Every
+subclass of ``TrellisError`` is in exactly one of these two tables (a test lists them); one in neither, or the
+base class itself, is answered 500 ``internal_error``: an error nobody classified is not the client's fault."""
+
+
+def status_of_error(exc: TrellisError) -> int:
+    """The HTTP status a ``TrellisError`` reaching the API is answered with (see ``_CLIENT_ERRORS`` and
+    ``_NODE_ERRORS``; 500 for one in neither)."""
+    for cls in type(exc).__mro__:
+        name = cls.__name__
+        if name in _CLIENT_ERRORS:
+            if isinstance(exc, InvalidTransaction):
+                return _STATUS_OF_TX_ERROR.get(exc.code, 400)
+            return _CLIENT_ERRORS[name]
+        if name in _NODE_ERRORS:
+            return _NODE_ERRORS[name]
+        if cls is TrellisError:
+            break
+    return 500
+
+
 @web.middleware
 async def problem_middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
     """Answer every refusal and failure as problem details (see the module's docstring for the statuses)."""
@@ -241,6 +304,11 @@ async def problem_middleware(request: web.Request, handler: _Handler) -> web.Str
         return problem(400, "malformed", exc.reason)
     except NodeUnavailable as exc:
         return problem(503, exc.code, exc.reason)
+    except ReceiptNotReady as exc:
+        # A state this node is in (behind the chain), not a mistake of the request: ask again shortly.
+        resp = problem(503, exc.code, exc.reason)
+        resp.headers["Retry-After"] = str(exc.retry_after_s)
+        return resp
     except StorageError as exc:
         # The node's failure, not the request's: never a 4xx (the node stops when a commit fails).
         log.error("storage failed serving %s %s: %s", request.method, request.path, exc.reason)
@@ -258,8 +326,13 @@ async def problem_middleware(request: web.Request, handler: _Handler) -> web.Str
             return resp
         raise
     except TrellisError as exc:
-        log.warning("request failed: %s", exc.reason)
-        return problem(400, exc.code, exc.reason)
+        status = status_of_error(exc)
+        if status < 500:
+            log.info("%s %s refused: %s", request.method, request.path, exc.reason)
+            return problem(status, exc.code, exc.reason)
+        # Raised inside the node: its failure, not the client's (a generic TrellisError used to be a 400).
+        log.error("%s %s failed: %s: %s", request.method, request.path, type(exc).__name__, exc.reason)
+        return problem(status, exc.code if status == 503 else "internal_error", f"the node failed: {exc.reason}")
     except Exception:
         log.exception("internal error serving %s %s", request.method, request.path)
         return problem(500, "internal_error", "the node failed to handle this request; see its log")
