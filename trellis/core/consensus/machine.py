@@ -79,12 +79,18 @@ class EnterHeight:
 
     A validator restarting mid-height passes the round it had reached and the lock its write-ahead log
     records (it precommitted ``locked_block`` in ``locked_round``), so it never votes against its lock.
+
+    ``validators`` is ``set(height)``, the set that signs this height's commit (its power, keys, proposer order
+    and quorum are used at ``height``), and ``next_validators`` is ``set(height + 1)``, against which messages for
+    the next height are checked before they are buffered. ``None`` keeps the set the machine holds.
     """
 
     height: int
     round: int = 0
     locked_round: int = -1
     locked_block: Block | None = None
+    validators: ValidatorSet | None = None
+    next_validators: ValidatorSet | None = None
 
 
 @dataclass(frozen=True)
@@ -227,14 +233,20 @@ class ConsensusState:
     suite: Suite
     chain_id: str
     valset: ValidatorSet
+    """``set(height)``: the validators of the current height."""
     me: bytes | None
-    """This node's validator address, or None for a node that only follows."""
+    """This node's validator address, or None for a node that only follows. It proposes and votes only at a
+    height whose set contains it."""
     timeouts: Timeouts
     power: dict[bytes, int]
     keys: dict[bytes, bytes]
     order: list[bytes]
     """Validator addresses in proposer order (ascending address)."""
     total_power: int
+    next_valset: ValidatorSet
+    """``set(height + 1)``: what messages for the next height are checked against before buffering."""
+    next_keys: dict[bytes, bytes]
+    next_order: list[bytes]
     height: int = 0
     round: int = 0
     step: Step = Step.PROPOSE
@@ -259,25 +271,60 @@ class ConsensusState:
 def new_state(
     suite: Suite, chain_id: str, valset: ValidatorSet, me: bytes | None, timeouts: Timeouts
 ) -> ConsensusState:
-    """Return a machine for ``valset`` (not yet at any height; send ``EnterHeight`` first)."""
-    power = {address_of(suite, v.public_key): v.power for v in valset.validators}
+    """Return a machine for ``valset`` (not yet at any height; send ``EnterHeight`` first, which may name the
+    sets of its height and the next; until then both are ``valset``)."""
     keys = {address_of(suite, v.public_key): v.public_key for v in valset.validators}
-    return ConsensusState(
+    state = ConsensusState(
         suite=suite,
         chain_id=chain_id,
         valset=valset,
         me=me,
         timeouts=timeouts,
-        power=power,
-        keys=keys,
-        order=sorted(power),
-        total_power=sum(power.values()),
+        power={},
+        keys={},
+        order=[],
+        total_power=0,
+        next_valset=valset,
+        next_keys=keys,
+        next_order=sorted(keys),
     )
+    _use_validators(state, valset)
+    return state
+
+
+def _use_validators(state: ConsensusState, valset: ValidatorSet) -> None:
+    """Make ``valset`` the set of the current height (power, keys, proposer order, quorum)."""
+    suite = state.suite
+    state.valset = valset
+    state.power = {address_of(suite, v.public_key): v.power for v in valset.validators}
+    state.keys = {address_of(suite, v.public_key): v.public_key for v in valset.validators}
+    state.order = sorted(state.power)
+    state.total_power = sum(state.power.values())
+
+
+def _use_next_validators(state: ConsensusState, valset: ValidatorSet) -> None:
+    """Make ``valset`` the set that messages for the next height are checked against."""
+    state.next_valset = valset
+    state.next_keys = {address_of(state.suite, v.public_key): v.public_key for v in valset.validators}
+    state.next_order = sorted(state.next_keys)
+
+
+def proposer_from_order(order: list[bytes], height: int, round_: int) -> bytes:
+    """The proposer of ``(height, round)`` among ``order`` (the addresses of ``set(height)``, ascending):
+    validators take turns in address order."""
+    return order[(height + round_) % len(order)]
 
 
 def proposer_of(state: ConsensusState, height: int, round_: int) -> bytes:
-    """The proposer of ``(height, round)``: validators take turns in address order."""
-    return state.order[(height + round_) % len(state.order)]
+    """The proposer of ``(height, round)`` for the machine's current height (over ``set(height)``) or the next
+    one (over ``set(height + 1)``)."""
+    order = state.next_order if height == state.height + 1 else state.order
+    return proposer_from_order(order, height, round_)
+
+
+def is_voter(state: ConsensusState) -> bool:
+    """Whether this node proposes and votes at the current height: it has a key and is in ``set(height)``."""
+    return state.me is not None and state.me in state.power
 
 
 def _quorum(state: ConsensusState, power: int) -> bool:
@@ -309,6 +356,10 @@ def step(state: ConsensusState, event: Event) -> tuple[ConsensusState, list[Effe
     """Apply ``event``; return the state and the effects to carry out, in order."""
     effects: list[Effect] = []
     if isinstance(event, EnterHeight):
+        if event.validators is not None:
+            _use_validators(state, event.validators)
+        if event.next_validators is not None:
+            _use_next_validators(state, event.next_validators)
         _enter_height(state, event.height, effects, event.round, event.locked_round, event.locked_block)
     elif isinstance(event, ProposalReceived):
         _on_proposal(state, event, effects)
@@ -369,7 +420,7 @@ def _enter_height(
 def _start_round(state: ConsensusState, round_: int, effects: list[Effect]) -> None:
     state.round = round_
     state.step = Step.PROPOSE
-    if state.me is not None and state.me == proposer_of(state, state.height, round_):
+    if is_voter(state) and state.me == proposer_of(state, state.height, round_):
         # valid_round < round_ always holds except when a validator restarts in the round it locked in.
         if state.valid_block is not None and state.valid_round < round_:
             p = Proposal(
@@ -433,7 +484,7 @@ def _may_buffer_proposal(state: ConsensusState, sp: SignedProposal) -> bool:
     ]
     if p in kept or len(kept) >= MAX_BUFFERED_PROPOSALS_PER_PROPOSER:
         return False
-    return verify_proposal_signature(state.suite, state.keys[sp.proposer], header_of(sp))
+    return verify_proposal_signature(state.suite, state.next_keys[sp.proposer], header_of(sp))
 
 
 def _report_double_proposal(
@@ -470,7 +521,10 @@ def _on_vote(state: ConsensusState, ev: VoteReceived, effects: list[Effect]) -> 
         return
     if v.height not in (state.height, state.height + 1) or v.round > state.round + MAX_ROUND_AHEAD:
         return
-    key = state.keys.get(sv.validator)
+    # A vote for the next height is checked against set(height + 1) before it is buffered, and against the set
+    # the machine then holds when it is replayed; one by an address outside the set is dropped.
+    keys = state.next_keys if v.height == state.height + 1 else state.keys
+    key = keys.get(sv.validator)
     if key is None or not verify_vote_signature(state.suite, key, sv):
         return
     if v.height == state.height + 1:
@@ -498,6 +552,9 @@ def _on_timeout(state: ConsensusState, ev: TimeoutFired, effects: list[Effect]) 
         return
     if ev.step == Step.COMMIT:
         if state.decided:
+            # Unless the shell names the sets (EnterHeight), the next height's set is the one announced for it,
+            # and the set after it is assumed unchanged (messages buffered under it are checked again on entry).
+            _use_validators(state, state.next_valset)
             _enter_height(state, state.height + 1, effects)
         return
     if ev.round != state.round:
@@ -513,7 +570,7 @@ def _on_timeout(state: ConsensusState, ev: TimeoutFired, effects: list[Effect]) 
 
 
 def _vote(state: ConsensusState, kind: int, bid: bytes, effects: list[Effect]) -> None:
-    if state.me is None:
+    if not is_voter(state):
         return
     effects.append(
         SignVote(Vote(chain_id=state.chain_id, kind=kind, height=state.height, round=state.round, block_hash=bid))
