@@ -51,7 +51,7 @@ from trellis.core.consensus.machine import (
     VoteReceived,
     gossip_set,
     new_state,
-    proposer_of,
+    proposer_from_order,
     step,
 )
 from trellis.core.consensus.messages import (
@@ -71,6 +71,7 @@ from trellis.core.params import ChainParams
 from trellis.node.batches import BatchStore, MalformedCompact, batch_digest, compact_refs, resolve_refs, unpack_refs
 from trellis.node.mempool import Mempool
 from trellis.node.privval import PrivValidator
+from trellis.node.validator_schedule import ScheduleError, ValidatorSchedule
 from trellis.node.wire import (
     MAX_BLOCKS_PER_MSG,
     MAX_TXS_PER_BATCH,
@@ -237,6 +238,11 @@ class ConsensusDriver:
             admitted (the node checks them off the event loop, in arrival order, and calls ``wake`` after
             admitting any). None: checked and admitted here, synchronously (simulations).
         batches: the store of transaction batches (default: a ``BatchStore`` with its default bounds).
+        schedule: the validator sets by height (default: built from ``app.validator_entries()`` at the
+            application's tip). The driver feeds it every committed block's ``validator_update``.
+
+    The machine runs each height ``h`` with ``set(h)`` and checks messages for ``h + 1`` against ``set(h + 1)``,
+    both from the schedule; a node whose key is not in ``set(h)`` follows at ``h`` without proposing or voting.
     """
 
     def __init__(
@@ -257,6 +263,7 @@ class ConsensusDriver:
         on_fatal: Callable[[BaseException], None] = lambda _e: None,
         check_gossiped_txs: Callable[[list[bytes], list[bytes]], None] | None = None,
         batches: BatchStore | None = None,
+        schedule: ValidatorSchedule | None = None,
     ) -> None:
         self.params = params
         self.suite = params.suite
@@ -273,7 +280,13 @@ class ConsensusDriver:
         self.on_fatal = on_fatal
         self.check_gossiped_txs = check_gossiped_txs
         me = privval.address if privval is not None else None
-        self.state: ConsensusState = new_state(self.suite, params.chain_id, params.validators, me, timeouts)
+        tip = app.info().height
+        if schedule is None:
+            schedule = ValidatorSchedule(self.suite, app.validator_entries(), tip)
+        self.schedule = schedule
+        self.state: ConsensusState = new_state(self.suite, params.chain_id, schedule.set_at(tip + 1), me, timeouts)
+        self._voting_at: int | None = None
+        """The last height whose membership was logged for this node (None: not yet)."""
         self._events: deque[Event] = deque()
         self._running_events = False
         self._pending_build: tuple[int, int] | None = None
@@ -308,19 +321,43 @@ class ConsensusDriver:
         """Enter the next height, restoring what the WAL says this validator signed there."""
         height = self.app.info().height + 1
         if self.privval is None:
-            self._feed(EnterHeight(height=height))
+            self._feed(self._enter_height(height))
         else:
             props, votes = self.privval.signed_at(height)
             round_ = max([p.proposal.round for p in props] + [v.vote.round for v in votes], default=0)
             locked_round, locked_block = self.privval.lock_at(height)
             if props or votes:
                 log.info("resuming height %d at round %d (lock round %d) from the WAL", height, round_, locked_round)
-            self._feed(EnterHeight(height=height, round=round_, locked_round=locked_round, locked_block=locked_block))
+            self._feed(self._enter_height(height, round_, locked_round, locked_block))
             for sp in props:
                 self._feed(ProposalReceived(sp))
             for sv in votes:
                 self._feed(VoteReceived(sv))
         self.timers.call_later(self.gossip_interval_ms / 1000, self._gossip_tick)
+
+    def _enter_height(
+        self, height: int, round_: int = 0, locked_round: int = -1, locked_block: Block | None = None
+    ) -> EnterHeight:
+        """The event entering ``height`` with ``set(height)`` and ``set(height + 1)`` from the schedule (logging
+        when this node becomes, or stops being, a validator)."""
+        me = self.privval.address if self.privval is not None else None
+        if me is not None:
+            member = self.schedule.is_member(me, height)
+            was = self._voting_at is not None and self.schedule.is_member(me, self._voting_at)
+            if self._voting_at is None or member != was:
+                if member:
+                    log.info("this node is a validator at height %d", height)
+                else:
+                    log.info("this node is not a validator at height %d; following", height)
+            self._voting_at = height
+        return EnterHeight(
+            height=height,
+            round=round_,
+            locked_round=locked_round,
+            locked_block=locked_block,
+            validators=self.schedule.set_at(height),
+            next_validators=self.schedule.set_at(height + 1),
+        )
 
     def stop(self) -> None:
         """Stop reacting to timers (frames should no longer be delivered either)."""
@@ -527,14 +564,17 @@ class ConsensusDriver:
         return self._signed_by_proposer(msg.header)
 
     def _signed_by_proposer(self, h: SignedProposalHeader) -> bool:
-        """Whether ``h`` is signed by the proposer of its (height, round), for a round not too far ahead."""
+        """Whether ``h`` is signed by the proposer of its (height, round) in ``set(height)``, for a round not too
+        far ahead."""
         st = self.state
         p = h.proposal
         if p.chain_id != st.chain_id or p.round > st.round + MAX_ROUND_AHEAD:
             return False
-        if h.proposer != proposer_of(st, p.height, p.round):
+        if not 1 <= p.height <= self.schedule.known_until:
             return False
-        return verify_proposal_signature(self.suite, st.keys[h.proposer], h)
+        if h.proposer != proposer_from_order(self.schedule.order_at(p.height), p.height, p.round):
+            return False
+        return verify_proposal_signature(self.suite, self.schedule.keys_at(p.height)[h.proposer], h)
 
     def _request(self, peer_id: str, digests: set[bytes]) -> None:
         self.network.send(peer_id, encode_msg(BatchRequestMsg(digests=sorted(digests))))
@@ -674,7 +714,9 @@ class ConsensusDriver:
             if header.height != tip.height + 1:
                 break
             try:
-                verify_commit(self.suite, self.params.chain_id, self.params.validators, header, cb.commit)
+                # The set in force at this height: the blocks before it were executed here, so it is known.
+                valset = self.schedule.set_at(header.height)
+                verify_commit(self.suite, self.params.chain_id, valset, header, cb.commit)
                 executed = self.app.process_proposal(cb.block, self.mempool)
             except InvalidBlock as exc:
                 self.network.disconnect(peer_id, f"sent an invalid committed block {header.height}: {exc.reason}")
@@ -684,7 +726,7 @@ class ConsensusDriver:
         if applied:
             log.info("synced to height %d from %s", self.app.info().height, peer_id)
             self._sync_requested_at.pop(peer_id, None)
-            self._feed(EnterHeight(height=self.app.info().height + 1))
+            self._feed(self._enter_height(self.app.info().height + 1))
             self._note_height(peer_id, self._peer_heights.get(peer_id, 0))
 
     # -- the machine --------------------------------------------------------------------------------------------
@@ -735,7 +777,7 @@ class ConsensusDriver:
     def _do_consensus(self, eff: SignVote | SignProposal | RelayVote) -> None:
         """The ordering work proper: sign (WAL write first) and broadcast votes and proposals, relay votes."""
         if isinstance(eff, SignVote):
-            if self.privval is None:
+            if self.privval is None or not self._may_sign(eff.vote.height):
                 return
             # Only a precommit for a block records a lock (the machine locks exactly when it precommits a block);
             # a nil precommit recording the old lock would make a restart restore it at the wrong round.
@@ -751,7 +793,7 @@ class ConsensusDriver:
                 self._outgoing.append(lambda: self.network.broadcast(encode_msg(VoteMsg(vote=sv))))
                 self._events.append(VoteReceived(sv))
         elif isinstance(eff, SignProposal):
-            if self.privval is None:
+            if self.privval is None or not self._may_sign(eff.proposal.height):
                 return
             sp = self.privval.sign_proposal(eff.proposal, eff.block, sync=False)
             if sp is not None:
@@ -759,6 +801,15 @@ class ConsensusDriver:
                 self._events.append(ProposalReceived(sp))
         else:
             self.network.broadcast(encode_msg(VoteMsg(vote=eff.vote)))
+
+    def _may_sign(self, height: int) -> bool:
+        """Whether the signer may be asked to sign at ``height``: only if this node is in ``set(height)`` (the
+        machine never asks otherwise; this guard keeps a bug there from reaching the key)."""
+        assert self.privval is not None
+        if self.schedule.is_member(self.privval.address, height):
+            return True
+        log.error("refusing to sign at height %d: this node is not in the validator set of that height", height)
+        return False
 
     def _do_other(self, eff: Effect) -> None:
         if self._outgoing and not self._solo and isinstance(eff, (BuildProposal, CheckProposal, Decide)):
@@ -783,7 +834,13 @@ class ConsensusDriver:
             self._report(eff)
 
     def _timer(self, ev: TimeoutFired) -> None:
-        if not self._stopped:
+        if self._stopped:
+            return
+        st = self.state
+        if ev.step == Step.COMMIT and st.decided and ev.height == st.height == self.app.info().height:
+            # The decided block is committed: enter the next height with the sets the schedule now knows.
+            self._feed(self._enter_height(ev.height + 1))
+        else:
             self._feed(ev)
 
     def _check(self, eff: CheckProposal) -> bool:
@@ -835,6 +892,7 @@ class ConsensusDriver:
             self._stopped = True
             self.on_fatal(exc)
             raise
+        self._note_validator_update(tip.height, executed)
         self._last_commit_ms = self.timers.now_ms()
         t0 = time.perf_counter()
         self.mempool.remove_committed(executed.output.tx_hashes, executed.output.senders)
@@ -858,6 +916,23 @@ class ConsensusDriver:
         )
         self.network.broadcast(encode_msg(StatusMsg(height=tip.height)))
         self.on_commit(executed)
+
+    def _note_validator_update(self, height: int, executed: ExecutedBlock) -> None:
+        """Feed the committed block's validator update (if any) to the schedule."""
+        update = executed.output.validator_update
+        try:
+            self.schedule.note_committed(height, update)
+        except ScheduleError as exc:
+            # State is the source of truth: rebuild the cache from it.
+            log.error("validator schedule out of step at height %d (%s); rebuilding it from state", height, exc.reason)
+            self.schedule = ValidatorSchedule(self.suite, self.app.validator_entries(), height)
+        if update is not None:
+            log.info(
+                "validator set changes at height %d: %d validators, total power %d",
+                update.effective_height,
+                len(update.validators.validators),
+                sum(v.power for v in update.validators.validators),
+            )
 
     def _report(self, eff: ReportEvidence) -> None:
         self.evidence_seen.append(eff.evidence)
