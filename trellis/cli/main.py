@@ -434,7 +434,7 @@ def cmd_query_block(args: argparse.Namespace) -> int:
 
 class ProofFailure(Exception):
     """A proof or commit certificate that does not verify; ``check`` names what failed (``genesis``,
-    ``commit_certificate``, ``state_proof``, ``resolution``), ``message`` says why."""
+    ``validator_changes``, ``commit_certificate``, ``state_proof``, ``resolution``), ``message`` says why."""
 
     def __init__(self, check: str, message: str) -> None:
         super().__init__(f"{check}: {message}")
@@ -465,46 +465,79 @@ def trusted_genesis(args: argparse.Namespace) -> ChainParams:
         raise ProofFailure("genesis", f"{path} is not a usable genesis file: {exc}") from None
 
 
-def _check_commit(params: ChainParams, header: Any, commit_json: Any) -> None:
-    """Verify a commit certificate (JSON form) for ``header`` against the genesis validator set with
-    ``verify_commit``, the check the notary receipt verifier makes.
+def fetch_set_changes(client: NodeClient, to_height: int) -> list[Any]:
+    """Fetch ``GET /v1/validators/changes?to_height=H``: the validator-set changes (light-client.md 6) a header of
+    ``to_height`` is verified through, decoded (canonical encodings only). Nothing in them is trusted yet:
+    ``verify_from_genesis`` checks each against the set before it.
 
     Raises:
-        ProofFailure: ``commit_certificate``.
+        ProofFailure: ``validator_changes``: the node did not answer, or an answer that does not decode.
+    """
+    from trellis.core.lightclient import LightClientError, set_change_from_bytes
+
+    try:
+        res = client.get(f"/v1/validators/changes?to_height={to_height}")
+    except ClientError as exc:
+        raise ProofFailure(
+            "validator_changes", f"cannot fetch the validator-set changes up to {to_height}: {exc.message}"
+        ) from None
+    try:
+        entries = res["changes"]
+        if not isinstance(entries, list):
+            raise TypeError("changes is not a list")
+        return [
+            set_change_from_bytes(unhex(c["header"]), unhex(c["commit"]), unhex(c["next_validators"])) for c in entries
+        ]
+    except LightClientError as exc:
+        raise ProofFailure("validator_changes", exc.reason) from None
+    except (KeyError, TypeError, ValueError, DecodeError) as exc:
+        raise ProofFailure("validator_changes", f"malformed set changes: {exc}") from None
+
+
+def _check_commit(params: ChainParams, header: Any, commit_json: Any, changes: list[Any]) -> None:
+    """Verify a commit certificate (JSON form) for ``header`` from the trusted genesis, through the set
+    ``changes`` (``verify_from_genesis``: each set proven by more than 2/3 of the one before, no clock), the
+    check the notary receipt verifier makes.
+
+    Raises:
+        ProofFailure: ``validator_changes`` (the changes do not hold) or ``commit_certificate``.
     """
     from trellis.api.types import CommitJson, commit_from_json
-    from trellis.core.ledger.block import verify_commit
+    from trellis.core.lightclient import LightClientError, verify_from_genesis
 
     if commit_json is None:
         raise ProofFailure("commit_certificate", f"the node returned no commit certificate for block {header.height}")
-    if header.chain_id != params.chain_id:
-        raise ProofFailure(
-            "commit_certificate", f"the header is for chain {header.chain_id!r}, not {params.chain_id!r}"
-        )
     try:
         commit = commit_from_json(msgspec.convert(commit_json, CommitJson))
-        verify_commit(params.suite, params.chain_id, params.validators, header, commit)
     except (TrellisError, msgspec.ValidationError) as exc:
         raise ProofFailure("commit_certificate", str(exc)) from None
+    try:
+        verify_from_genesis(params, header, commit, changes)
+    except LightClientError as exc:
+        check = "validator_changes" if exc.code == "validator_changes" else "commit_certificate"
+        raise ProofFailure(check, str(exc)) from None
 
 
 def verify_header_final(client: NodeClient, params: ChainParams, header: Any) -> None:
     """Check that ``header`` is final on the chain of ``params``: fetch block ``header.height``'s commit
-    certificate and verify it against the genesis validator set. What the node says is trusted only through
-    that certificate.
+    certificate and the validator-set changes up to that height, and verify the certificate from the genesis
+    set through those changes. What the node says is trusted only through them.
 
     Raises:
-        ProofFailure: ``commit_certificate``: no certificate, or one that does not prove this header.
+        ProofFailure: ``validator_changes`` or ``commit_certificate``: no certificate, or one that does not
+        prove this header.
     """
     try:
         block = client.get(f"/v1/blocks/{header.height}")
     except ClientError as exc:
         raise ProofFailure("commit_certificate", f"cannot fetch block {header.height}: {exc.message}") from None
-    _check_commit(params, header, block.get("commit") if isinstance(block, dict) else None)
+    changes = fetch_set_changes(client, header.height)
+    _check_commit(params, header, block.get("commit") if isinstance(block, dict) else None, changes)
 
 
 def _verify_block_finality(args: argparse.Namespace, res: dict[str, Any]) -> tuple[bool, str]:
-    """Check the block's commit certificate offline, against the validator set of the trusted genesis."""
+    """Check the block's commit certificate offline, from the trusted genesis through the validator-set
+    changes the node serves (each one checked)."""
     from trellis.api.types import HeaderJson
 
     try:
@@ -513,7 +546,7 @@ def _verify_block_finality(args: argparse.Namespace, res: dict[str, Any]) -> tup
             header = header_from_json(msgspec.convert(res["header"], HeaderJson))
         except (TrellisError, msgspec.ValidationError) as exc:
             raise ProofFailure("commit_certificate", f"malformed header: {exc}") from None
-        _check_commit(params, header, res["commit"])
+        _check_commit(params, header, res["commit"], fetch_set_changes(_client(args), header.height))
     except ProofFailure as exc:
         return False, str(exc)
     return True, ""
@@ -598,8 +631,8 @@ def cmd_query_state(args: argparse.Namespace) -> int:
         res["verified"] = True
         text.append(
             f"proof  verified: {'inclusion' if verified else 'non-inclusion'} against state root "
-            f"{res['header']['state_root']} of block {res['header']['height']}, final under the commit "
-            "certificate of the genesis validators"
+            f"{res['header']['state_root']} of block {res['header']['height']}, final under its commit "
+            "certificate, verified from the genesis validators through every validator-set change"
         )
     _out(args, res, "\n".join(text))
     return 0
@@ -607,7 +640,8 @@ def cmd_query_state(args: argparse.Namespace) -> int:
 
 def _verify_state_answer(args: argparse.Namespace, key: bytes, res: dict[str, Any]) -> bool:
     """Verify a ``/v1/state`` answer: the proof leads to the state root of the header, and the header is final
-    under a commit certificate of the trusted genesis' validators. Returns whether the key is present.
+    under its commit certificate, verified from the trusted genesis through the validator-set changes
+    (``verify_header_final``). Returns whether the key is present.
 
     Raises:
         ProofFailure: naming the check that failed.
@@ -997,6 +1031,9 @@ def build_parser() -> argparse.ArgumentParser:
     from trellis.cli import validators
 
     validators.register(sub, common, net)
+    from trellis.cli import light
+
+    light.register(sub, common)
 
     s = sub.add_parser("status", parents=[common], help="node status")
     s.set_defaults(func=cmd_status)
