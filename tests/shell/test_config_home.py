@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import stat
 from pathlib import Path
 
@@ -11,7 +12,6 @@ from hypothesis import strategies as st
 
 from trellis.app.application import GenesisMismatch
 from trellis.core.crypto.suite import address_of
-from trellis.keys.signer import KeyStoreError
 from trellis.node.assembly import assemble_node
 from trellis.node.config import (
     ApiSection,
@@ -206,10 +206,16 @@ def test_assemble_node_opens_the_home_at_genesis(tmp_path: Path) -> None:
         node.store.kv.close()
 
 
-def test_assemble_node_refuses_a_validator_key_that_is_not_in_genesis(tmp_path: Path) -> None:
+def test_assemble_node_follows_with_a_validator_key_that_is_not_in_the_set(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # ADR 0014: a key outside the set is not refused; the node follows until governance adds it.
     home = init_home(tmp_path / "home")
-    with pytest.raises(KeyStoreError, match="not a validator"):
-        assemble_node(home.root, NodeConfig(node=NodeSection(validator_key="alice")))
+    with caplog.at_level(logging.INFO, logger="trellis.node"):
+        node = assemble_node(home.root, NodeConfig(node=NodeSection(validator_key="alice")))
+    node.store.kv.close()
+    assert node.privval is not None and node.privval.signer.public_key == home.keys.signer("alice").public_key
+    assert "is not a validator at height 1; following" in caplog.text
 
 
 def test_assemble_node_refuses_a_data_directory_of_another_chain(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from trellis.app.modules.contracts import WasmEngine
 from trellis.blobs.store import BlobStore, LocalBlobStore
 from trellis.core.errors import TrellisError
 from trellis.core.params import ChainParams
-from trellis.keys.signer import KeyStore, KeyStoreError, Signer
+from trellis.keys.signer import KeyStore, Signer
 from trellis.node.certwatch import CertWatcher
 from trellis.node.clock import SystemClock
 from trellis.node.config import BlobsSection, ConfigError, NodeConfig, check_bench_switches, load_config
@@ -49,9 +49,6 @@ def assemble_node(root: Path, config: NodeConfig | None = None) -> Node:
             f'[signer] kind = "pkcs11" holds Ed25519 keys, but this chain\'s suite is {params.suite.name!r}'
         )
     signer = validator_signer(home, cfg)
-    if signer.public_key not in {v.public_key for v in params.validators.validators}:
-        _close_signer(signer)
-        raise KeyStoreError(f"the validator key ({_signer_name(cfg)}) is not a validator of this chain's genesis")
     try:
         return _assemble(home, cfg, params, signer)
     except BaseException:
@@ -107,6 +104,7 @@ def _assemble(home: Home, cfg: NodeConfig, params: ChainParams, signer: Signer) 
         app = TrellisApp(
             params, store, index_accounts=cfg.node.index_accounts, verifier=verifier, contracts=WasmEngine()
         )
+        _log_membership(app, signer, cfg)
     except BaseException:
         if verifier is not None:
             verifier.close()
@@ -120,6 +118,17 @@ def _assemble(home: Home, cfg: NodeConfig, params: ChainParams, signer: Signer) 
     blobs = blob_store(cfg.blobs, home.root)
     tsa = tsa_setup(home, cfg, params)
     return Node(params, cfg, store, app, privval, SystemClock(), transport, watcher, blobs, tsa)
+
+
+def _log_membership(app: TrellisApp, signer: Signer, cfg: NodeConfig) -> None:
+    """Say whether the validator key votes at the next height. A key outside the set is not refused (ADR 0014):
+    the node follows, and votes from the height at which governance adds it."""
+    height = app.info().height + 1
+    keys = {v.public_key for v in app.validator_set(height).validators}
+    if signer.public_key in keys:
+        log.info("the validator key (%s) is a validator at height %d", _signer_name(cfg), height)
+    else:
+        log.info("the validator key (%s) is not a validator at height %d; following", _signer_name(cfg), height)
 
 
 def tsa_setup(home: Home, cfg: NodeConfig, params: ChainParams) -> tuple[TsaIdentity, Signer] | None:
