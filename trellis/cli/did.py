@@ -6,7 +6,8 @@ becoming a ``Multikey`` verification method ``key-1``, ``key-2``, ... used for a
 replaces the whole document (a key rotation is an update naming the new keys). See docs/spec/did-method.md.
 
 ``resolve --proof`` trusts the node only through proofs: each state value is checked against the header, the
-header's commit certificate against the genesis validators (``--genesis FILE`` or the home's genesis), and the
+header's commit certificate from the genesis validators (``--genesis FILE`` or the home's genesis) through every
+validator-set change the node serves (each proven by the set before it, docs/spec/light-client.md 6), and the
 result is recomputed from the proven values; a failure exits 1 naming the check.
 """
 
@@ -129,8 +130,8 @@ def cmd_resolve(args: argparse.Namespace) -> int:
             print(f"error: proof INVALID: {exc}", file=sys.stderr)
             return 1
         print(
-            f"proof verified: this resolution follows from state proven at block {height}, final under the "
-            "commit certificate of the genesis validators",
+            f"proof verified: this resolution follows from state proven at block {height}, final under its "
+            "commit certificate, verified from the genesis validators through every validator-set change",
             file=sys.stderr,
         )
     return 0 if ok else 1
@@ -138,13 +139,13 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 def verify_resolution(args: argparse.Namespace, res: Any) -> int:
     """Verify a resolution result that carries ``didStateProof``: every proven value against the header's state
-    root, the header's commit certificate against the trusted genesis (``--genesis`` or the home's), and the
-    result itself, recomputed here from the proven values alone (a value the proofs do not cover is refused).
-    Returns the proven height.
+    root, the header's commit certificate from the trusted genesis (``--genesis`` or the home's) through the
+    validator-set changes (``cli.verify_header_final``), and the result itself, recomputed here from the proven
+    values alone (a value the proofs do not cover is refused). Returns the proven height.
 
     Raises:
-        cli.ProofFailure: naming the check that failed (``genesis``, ``state_proof``, ``commit_certificate``,
-            ``resolution``).
+        cli.ProofFailure: naming the check that failed (``genesis``, ``state_proof``, ``validator_changes``,
+            ``commit_certificate``, ``resolution``).
     """
     import msgspec
 
@@ -223,8 +224,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--proof",
         action="store_true",
-        help="include state proofs and verify them, the header's commit certificate (against the genesis) and "
-        "the result",
+        help="include state proofs and verify them, the header's commit certificate (from the genesis, through "
+        "every validator-set change) and the result",
     )
     s.add_argument("--genesis", help="the chain's genesis.json to verify against (default: the home's)")
     s.set_defaults(func=cmd_resolve)
