@@ -8,6 +8,7 @@ from typing import Any, cast
 import pytest
 
 from trellis.api import notary as notary_api
+from trellis.app.modules import notary as notary_module
 from trellis.core.errors import InvalidBlock, ProofError, TrellisError
 from trellis.core.execution.notary import record_key
 from trellis.core.ledger.notary_tx import NotaryAnchor
@@ -154,3 +155,12 @@ def test_a_bad_format_is_the_requests_mistake_whatever_state_the_node_is_in(
     monkeypatch.setattr(api.node, "store", ChainStore(_StoreView(api.node.store.kv, "blocks", height, None)))
     resp = api.get(f"/v1/notary/receipts/{digest.hex()}?format=xml")
     assert resp.status == 400 and resp.json()["code"] == "bad_parameter"
+
+
+def test_a_receipt_whose_set_change_blocks_are_not_stored_yet_is_503_not_ready(
+    api: ApiHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digest, _ = _anchored(api, b"set change not stored")
+    monkeypatch.setattr(notary_module, "set_changes_from_store", lambda store, to_height: None)
+    status, headers, body = _get_with_headers(api, f"/v1/notary/receipts/{digest.hex()}")
+    assert status == 503 and body["code"] == "not_ready" and "Retry-After" in headers, body

@@ -46,6 +46,10 @@ def test_only_the_requests_own_mistakes_are_4xx() -> None:
     found = _all_subclasses()
     for name, status in server._CLIENT_ERRORS.items():
         assert 400 <= status < 500, name
+        cls = found[name]
+        exc = cls.__new__(cls)
+        TrellisError.__init__(exc, "x")
+        assert server.status_of_error(exc) == status, name
     for name, status in server._NODE_ERRORS.items():
         assert status >= 500, name
         cls = found[name]
