@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, cast
 
+import msgspec
 import pytest
 
 from trellis.api import notary as notary_api
@@ -164,3 +165,19 @@ def test_a_receipt_whose_set_change_blocks_are_not_stored_yet_is_503_not_ready(
     monkeypatch.setattr(notary_module, "set_changes_from_store", lambda store, to_height: None)
     status, headers, body = _get_with_headers(api, f"/v1/notary/receipts/{digest.hex()}")
     assert status == 503 and body["code"] == "not_ready" and "Retry-After" in headers, body
+
+
+def test_a_block_stored_with_an_older_header_layout_is_503_storage_error_not_400(
+    api: ApiHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The reviewer's 400: node2 restarted on code whose Header had gained a field (next_validators_hash) read a
+    # block written before, got a DecodeError, and the API blamed the request (400 malformed).
+    digest, height = _anchored(api, b"older header layout")
+    raw = api.node.store.block_bytes(height)
+    assert raw is not None
+    header, txs = msgspec.msgpack.decode(raw)
+    older = msgspec.msgpack.encode([header[:-1], txs])
+    monkeypatch.setattr(api.node, "store", ChainStore(_StoreView(api.node.store.kv, "blocks", height, older)))
+    resp = api.get(f"/v1/notary/receipts/{digest.hex()}")
+    assert resp.status == 503 and resp.json()["code"] == "storage_error", resp.body
+    assert "does not decode" in resp.json()["detail"]
