@@ -256,6 +256,7 @@ _NODE_ERRORS: dict[str, int] = {
     "ProofError": 500,
     "MalformedCompact": 500,
     "LightClientError": 500,
+    "ScheduleError": 500,  # the node's validator schedule refused an update it derived itself
     "GenesisMismatch": 500,
     "InvalidGenesis": 500,
     "ConfigError": 500,
