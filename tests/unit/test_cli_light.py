@@ -44,8 +44,10 @@ class FakeNode:
             if n not in c.headers:
                 raise ClientError(f"no block {n}", "not_found", 404)
             return {
+                "block_id": "0x" + block_hash(ED25519, c.headers[n]).hex(),
                 "header": msgspec.to_builtins(header_json(c.headers[n])),
                 "commit": msgspec.to_builtins(commit_json(c.commits[n])),
+                "txs": [],
             }
         if path.startswith("/v1/validators/changes?to_height="):
             n = int(path.rsplit("=", 1)[1])
@@ -187,6 +189,41 @@ def test_verify_header_final_goes_through_the_set_changes(chain, genesis_file) -
     with pytest.raises(cli.ProofFailure) as exc:
         cli.verify_header_final(FakeNode(chain, garbled), params, chain.headers[10])  # type: ignore[arg-type]
     assert exc.value.check == "validator_changes"
+
+    def drop_first(path: str, answer: Any) -> Any:
+        return {**answer, "changes": answer["changes"][1:]} if "changes" in path else answer
+
+    with pytest.raises(cli.ProofFailure) as exc:
+        cli.verify_header_final(FakeNode(chain, drop_first), params, chain.headers[10])  # type: ignore[arg-type]
+    assert exc.value.check == "validator_changes"
+
+
+def test_query_block_verify_follows_the_set_changes(monkeypatch, capsys, chain, genesis_file) -> None:
+    monkeypatch.setattr(cli, "_client", lambda _args: FakeNode(chain))
+    capsys.readouterr()
+    assert main(["query", "block", "12", "--verify", "--json", "--genesis", str(genesis_file)]) == 0
+    assert json.loads(capsys.readouterr().out)["finality_verified"] is True
+
+    def drop_last(path: str, answer: Any) -> Any:
+        return {**answer, "changes": answer["changes"][:-1]} if "changes" in path else answer
+
+    monkeypatch.setattr(cli, "_client", lambda _args: FakeNode(chain, drop_last))
+    assert main(["query", "block", "12", "--verify", "--json", "--genesis", str(genesis_file)]) == 1
+    assert json.loads(capsys.readouterr().out)["finality_verified"] is False
+
+
+def test_light_verify_refuses_a_trusted_set_other_than_the_headers(monkeypatch, capsys, chain, genesis_file) -> None:
+    trusted = f"1:{block_hash(ED25519, chain.headers[1]).hex()}"
+
+    def other_set(path: str, answer: Any) -> Any:
+        if path == "/v1/validators?height=1":
+            answer["validators"] = answer["validators"][:3]
+        return answer
+
+    code, out = _light(
+        monkeypatch, capsys, FakeNode(chain, other_set), "--genesis", str(genesis_file), "--trusted", trusted
+    )
+    assert code == 1 and out["code"] == "validators_mismatch"
 
 
 def test_duration_and_trusted_arguments() -> None:

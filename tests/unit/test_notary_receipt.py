@@ -181,6 +181,38 @@ def test_too_little_of_the_new_sets_power_fails_commit_certificate(changed, chan
     assert failed_check(receipt_to_binary(r), changed.params) == "commit_certificate"
 
 
+def test_verify_receipt_itself_refuses_another_version(chain, receipt) -> None:
+    with pytest.raises(ReceiptError) as info:
+        verify_receipt(msgspec.structs.replace(receipt, version=1), chain.params)
+    assert info.value.check == "unsupported_version"
+
+
+def test_set_changes_from_store_are_ascending(changed) -> None:
+    # Two more entries on top of the real one (effective 4): 6 and 9, with blocks 5 and 8 faked from block 3.
+    from trellis.core.modules.validators.state import META_KEY, ValidatorSetEntry, ValidatorsMeta, set_key
+
+    st = dict(changed.st.state)
+    s4, s1 = changed.sets_at(4), changed.sets_at(1)
+    s3 = msgspec.structs.replace(s4, validators=s4.validators[:3])
+    for e, prev, vs in ((6, 4, s1), (9, 6, s3)):
+        entry = ValidatorSetEntry(effective_height=e, previous=prev, validators=vs, orgs=[""] * len(vs.validators))
+        st[set_key(e)] = encode(entry)
+    st[META_KEY] = encode(ValidatorsMeta(version=3, latest=9))
+    blocks = {**changed.blocks, 5: changed.blocks[3], 8: changed.blocks[3]}
+
+    class Store:
+        get = staticmethod(st.get)
+        block = staticmethod(blocks.get)
+        commit = staticmethod(lambda h: changed.commits.get(3 if h in (5, 8) else h))
+
+    got = set_changes_from_store(Store(), 9)
+    assert got is not None and len(got) == 3
+    assert [c.header.height for c in got] == [3, 3, 3]  # blocks 5 and 8 are block 3's copies
+    assert [c.next_validators for c in got] == [s4, s1, s3]
+    assert len(set_changes_from_store(Store(), 8) or []) == 2
+    assert set_changes_from_store(Store(), 6) == got[:2]
+
+
 def test_set_changes_from_store_names_header_e_minus_1_and_stops_at_the_height(changed) -> None:
     assert set_changes_from_store(changed, 3) == []
     [ch] = set_changes_from_store(changed, 4)
