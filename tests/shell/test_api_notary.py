@@ -11,7 +11,7 @@ import pytest
 from trellis.api import notary as notary_api
 from trellis.app.modules import notary as notary_module
 from trellis.core.errors import InvalidBlock, ProofError, TrellisError
-from trellis.core.execution.notary import record_key
+from trellis.core.execution.notary import BATCH_PREFIX, record_key
 from trellis.core.ledger.notary_tx import NotaryAnchor
 from trellis.core.params import InvalidGenesis
 from trellis.notary.receipt import decode_receipt, verify_receipt
@@ -131,6 +131,22 @@ def test_a_stored_notary_record_that_does_not_decode_is_a_5xx(api: ApiHarness, m
     for route in ("records", "receipts"):
         resp = api.get(f"/v1/notary/{route}/{digest.hex()}")
         assert resp.status == 503 and resp.json()["code"] == "storage_error", (route, resp.body)
+
+
+def test_a_stored_notary_batch_that_does_not_decode_is_a_5xx_in_lookups(
+    api: ApiHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digest = hashlib.sha256(b"bad batch").digest()
+    data = api.commit(api.alice, NotaryAnchor(digests=[digest], record_type="doc", owner="did:web:bad.example", ref=""))
+    assert data["receipt"]["code"] == 0, data
+    kv = api.node.store.kv
+    view = _StoreView(kv, "state", 0, None)
+    monkeypatch.setattr(
+        view, "get", lambda t, k: b"\xc1" if t == "state" and k.startswith(BATCH_PREFIX) else kv.get(t, k)
+    )
+    monkeypatch.setattr(api.node, "store", ChainStore(view))
+    resp = api.get("/v1/notary/batches?owner=did:web:bad.example")
+    assert resp.status == 503 and resp.json()["code"] == "storage_error", resp.body
 
 
 @pytest.mark.parametrize(

@@ -86,11 +86,20 @@ def record_of(get: Callable[[bytes], bytes | None], digest: bytes) -> RecordView
 
 
 def batches_by(store: NotaryStore, params: ChainParams, kind: str, value: str, limit: int) -> list[NotaryBatch]:
-    """Return up to ``limit`` batches whose ``kind`` (``owner`` or ``ref``) is ``value``, oldest first."""
+    """Return up to ``limit`` batches whose ``kind`` (``owner`` or ``ref``) is ``value``, oldest first.
+
+    Raises:
+        StorageError: a stored batch does not decode.
+    """
     prefix = index_prefix(params.suite, OWNER_PREFIX if kind == "owner" else REF_PREFIX, value)
     out: list[NotaryBatch] = []
     for _, pointer in store.scan(prefix, prefix + b"\xff" * 40, limit):
-        batch = read_batch(store.get, pointer[:20], int.from_bytes(pointer[20:28], "big"))
+        try:
+            batch = read_batch(store.get, pointer[:20], int.from_bytes(pointer[20:28], "big"))
+        except DecodeError as exc:
+            raise StorageError(
+                f"a stored notary batch listed for {kind} {value!r} does not decode: {exc.reason}"
+            ) from exc
         if batch is not None:
             out.append(batch)
     return out
