@@ -117,10 +117,6 @@ class ReceiptV2(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     """The validator-set changes from genesis up to the block's height, ascending (light-client.md 6)."""
 
 
-ReceiptV1 = ReceiptV2
-"""The old name, kept for importers written before version 2 (it is the version-2 struct)."""
-
-
 class _Version(msgspec.Struct, array_like=True):
     version: int
 
