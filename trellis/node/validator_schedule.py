@@ -73,6 +73,10 @@ class ValidatorSchedule:
         """Effective height of the newest entry."""
         return self._heights[-1]
 
+    def entries(self) -> list[ValidatorUpdate]:
+        """Return the entries noted so far, genesis first, ascending (to compare schedules of several nodes)."""
+        return [ValidatorUpdate(effective_height=e.effective_height, validators=e.validators) for e in self._entries]
+
     def note(self, update: ValidatorUpdate) -> None:
         """Add the set in force from ``update.effective_height``.
 
