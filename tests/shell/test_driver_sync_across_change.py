@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,11 +22,12 @@ import pytest
 from tests.fixtures.governance import fixed_ca
 from trellis.app.application import TrellisApp
 from trellis.core.consensus.machine import PRECOMMIT, PREVOTE, Proposal, SignProposal, SignVote, Timeouts
+from trellis.core.consensus.messages import SignedProposal, header_of
 from trellis.core.crypto.suite import ED25519, address_of
 from trellis.core.execution.block import ExecutedBlock
 from trellis.core.ledger.block import Block, Commit, CommitSig, ValidatorSet, block_hash, validators_hash
 from trellis.core.ledger.tx import ProposeMembership, RegisterCert
-from trellis.core.ledger.votes import Vote, vote_signing_bytes
+from trellis.core.ledger.votes import Vote, proposal_signing_bytes, vote_signing_bytes
 from trellis.core.modules.validators.messages import AddValidator, SetValidatorPower
 from trellis.core.modules.validators.state import ValidatorUpdate
 from trellis.core.params import (
@@ -42,7 +44,17 @@ from trellis.node.consensus_driver import ConsensusDriver, NoNetwork
 from trellis.node.mempool import Mempool
 from trellis.node.privval import PrivValidator
 from trellis.node.wal import MemoryWal
-from trellis.node.wire import BlocksMsg, CommittedBlock, WireMsg, decode_msg, encode_msg
+from trellis.node.wire import (
+    BatchRequestMsg,
+    BlocksMsg,
+    CommittedBlock,
+    CompactProposalMsg,
+    ProposalHeaderMsg,
+    ProposalMsg,
+    WireMsg,
+    decode_msg,
+    encode_msg,
+)
 from trellis.storage.chain_store import ChainStore
 from trellis.storage.kv import MemoryStore
 
@@ -131,6 +143,7 @@ class FakeNetwork:
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, WireMsg]] = []
+        self.broadcasts: list[WireMsg] = []
         self.disconnects: list[tuple[str, str]] = []
 
     def send(self, peer_id: str, frame: bytes) -> bool:
@@ -138,7 +151,7 @@ class FakeNetwork:
         return True
 
     def broadcast(self, frame: bytes) -> None:
-        pass
+        self.broadcasts.append(decode_msg(frame, 1 << 30))
 
     def disconnect(self, peer_id: str, reason: str) -> None:
         self.disconnects.append((peer_id, reason))
@@ -338,3 +351,50 @@ def test_each_height_a_deciding_node_enters_runs_with_its_set_and_the_next() -> 
     assert app.info().height == 5 and driver.state.height == 6
     for h in range(1, 7):
         assert seen[h] == (app.validator_set(h), app.validator_set(h + 1)), h
+
+
+# -- proposals checked by the driver before the machine sees them ---------------------------------------------------
+def signed_proposal(block: Block, signer: MemorySigner, round_: int) -> SignedProposal:
+    h = block.header.height
+    p = Proposal(chain_id=CHAIN_ID, height=h, round=round_, pol_round=-1, block_hash=block_hash(ED25519, block.header))
+    return SignedProposal(
+        proposal=p, proposer=addr(signer), signature=signer.sign(proposal_signing_bytes(p)), block=block
+    )
+
+
+def round_proposed_by(signer: MemorySigner, height: int) -> int:
+    order = sorted(addresses(set_at(height)))
+    return next(r for r in range(len(order)) if order[(height + r) % len(order)] == addr(signer))
+
+
+def test_a_proposal_of_the_height_is_relayed_when_signed_by_the_proposer_over_its_set() -> None:
+    follower = make_follower(OUTSIDER)
+    follower.sync(SOURCE.blocks[:3])  # at height 4, whose set {v0, N} differs from set(3) = {v0}
+    block4 = SOURCE.blocks[3].block
+    r = round_proposed_by(NEWCOMER, 4)
+    follower.driver.on_frame(PEER, encode_msg(ProposalMsg(proposal=signed_proposal(block4, NEWCOMER, r))))
+    relayed = [m.header for m in follower.net.broadcasts if isinstance(m, ProposalHeaderMsg)]
+    assert follower.net.disconnects == []
+    assert [(h.proposer, h.proposal.round) for h in relayed] == [(addr(NEWCOMER), r)]
+
+
+def compact_with_a_missing_batch(block: Block, signer: MemorySigner, round_: int) -> CompactProposalMsg:
+    """A compact proposal of a one-transaction block whose batch the receiver does not hold."""
+    header = msgspec.structs.replace(block.header, tx_count=1)
+    sp = signed_proposal(Block(header=header, txs=[]), signer, round_)
+    return CompactProposalMsg(
+        header=header_of(sp), block_header=header, batches=[b"\x77" * 32], refs=struct.pack(">HH", 0, 0), inline=[]
+    )
+
+
+def test_a_next_height_proposal_waits_for_its_batches_only_if_signed_by_the_proposer_over_the_next_set() -> None:
+    follower = make_follower(OUTSIDER)
+    follower.sync(SOURCE.blocks[:2])  # at height 3 (set {v0}); height 4's set is {v0, N}
+    block4 = SOURCE.blocks[3].block
+    r = round_proposed_by(NEWCOMER, 4)
+    # v0 proposes every round of height 3, but not round r of height 4: its proposal is not held
+    follower.driver.on_frame(PEER, encode_msg(compact_with_a_missing_batch(block4, V0, r)))
+    assert [m for _, m in follower.net.sent if isinstance(m, BatchRequestMsg)] == []
+    follower.driver.on_frame(PEER, encode_msg(compact_with_a_missing_batch(block4, NEWCOMER, r)))
+    assert [m.digests for _, m in follower.net.sent if isinstance(m, BatchRequestMsg)] == [[b"\x77" * 32]]
+    assert follower.net.disconnects == []
