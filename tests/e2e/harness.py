@@ -143,6 +143,7 @@ class Network:
             check=True,
             capture_output=True,
         )
+        self.root = root
         self.nodes = []
         for i in range(n):
             home = root / f"node{i}"
@@ -219,3 +220,27 @@ class Network:
         for node in self.nodes:
             if node.proc is not None and node.proc.poll() is None:
                 node.stop()
+
+    def cli(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        """Run ``trellis ARGS --home <network root>`` (node0's home and key store, the network's org CAs)."""
+        return subprocess.run(
+            trellis_cmd(*args, "--home", str(self.root)), capture_output=True, text=True, timeout=timeout
+        )
+
+    def cli_json(self, *args: str, timeout: float = 60.0) -> Any:
+        """``cli`` with ``--json``; the command must exit 0. Returns its parsed output."""
+        res = self.cli(*args, "--json", timeout=timeout)
+        assert res.returncode == 0, f"trellis {' '.join(args)} exited {res.returncode}:\n{res.stdout}{res.stderr}"
+        return json.loads(res.stdout)
+
+    def add_node(self, org: str) -> tuple[NodeProcess, dict[str, Any]]:
+        """``trellis net add-node --org ORG``: a joining home (not started) with the tests' short timeouts; it is
+        appended to ``nodes``. Returns the node and the command's JSON output (``name``, ``public_key``, ...)."""
+        out = self.cli_json("net", "add-node", "--org", org)
+        home = Path(out["home"])
+        cfg = home / "config.toml"
+        text = cfg.read_text().replace("propose_timeout_ms = 3000", "propose_timeout_ms = 800")
+        cfg.write_text(text.replace("empty_block_interval_ms = 1000", "empty_block_interval_ms = 300"))
+        node = NodeProcess(home, int(out["api"].rsplit(":", 1)[1]))
+        self.nodes.append(node)
+        return node, out
