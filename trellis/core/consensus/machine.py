@@ -294,6 +294,8 @@ def new_state(
 
 def _use_validators(state: ConsensusState, valset: ValidatorSet) -> None:
     """Make ``valset`` the set of the current height (power, keys, proposer order, quorum)."""
+    if valset is state.valset and state.order:
+        return  # the set held (the shell passes the same object while the set does not change)
     suite = state.suite
     state.valset = valset
     state.power = {address_of(suite, v.public_key): v.power for v in valset.validators}
@@ -304,6 +306,8 @@ def _use_validators(state: ConsensusState, valset: ValidatorSet) -> None:
 
 def _use_next_validators(state: ConsensusState, valset: ValidatorSet) -> None:
     """Make ``valset`` the set that messages for the next height are checked against."""
+    if valset is state.next_valset:
+        return
     state.next_valset = valset
     state.next_keys = {address_of(state.suite, v.public_key): v.public_key for v in valset.validators}
     state.next_order = sorted(state.next_keys)
