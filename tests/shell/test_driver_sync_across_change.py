@@ -5,7 +5,8 @@ signer is never asked to sign at a height where this node is not a member.
 The source chain changes its set by governance twice: genesis has ``v0`` (power 3) owned by ``org1`` (the only
 org, admin threshold 1). Block 2 adds ``N`` with power 1 (effective at 4: ``{v0: 3, N: 1}``, v0 alone still more
 than 2/3); block 4 gives ``N`` power 2 (effective at 6: ``{v0: 3, N: 2}``, v0 alone is 3 of 5, not enough). Each
-commit is signed by every validator of the set in force at its height.
+commit is signed by every validator of the set in force at its height. The last test runs the same changes live
+between two drivers: v0 and the newcomer, started outside the set.
 """
 
 from __future__ import annotations
@@ -398,3 +399,69 @@ def test_a_next_height_proposal_waits_for_its_batches_only_if_signed_by_the_prop
     follower.driver.on_frame(PEER, encode_msg(compact_with_a_missing_batch(block4, NEWCOMER, r)))
     assert [m.digests for _, m in follower.net.sent if isinstance(m, BatchRequestMsg)] == [[b"\x77" * 32]]
     assert follower.net.disconnects == []
+
+
+# -- two nodes: the joiner votes from its effective height -------------------------------------------------------
+class LinkedNetwork:
+    """Delivers each frame to the other node one millisecond later (through the shared manual clock)."""
+
+    def __init__(self, name: str, timers: ManualTimers) -> None:
+        self.name = name
+        self.timers = timers
+        self.other: ConsensusDriver | None = None
+        self.disconnects: list[tuple[str, str]] = []
+
+    def send(self, peer_id: str, frame: bytes) -> bool:
+        self.broadcast(frame)
+        return True
+
+    def broadcast(self, frame: bytes) -> None:
+        other = self.other
+        if other is not None:
+            self.timers.call_later(0.001, lambda: other.on_frame(self.name, frame))
+
+    def disconnect(self, peer_id: str, reason: str) -> None:
+        self.disconnects.append((peer_id, reason))
+
+
+def test_a_node_started_outside_the_set_follows_then_votes_from_the_height_it_is_added() -> None:
+    timers = ManualTimers()
+    nodes: list[tuple[TrellisApp, ConsensusDriver, LinkedNetwork, Mempool]] = []
+    for name, signer in (("v0", V0), ("newcomer", NEWCOMER)):
+        app = TrellisApp(PARAMS, ChainStore(MemoryStore()))
+        mempool = Mempool(app.account_nonce, committed_nonces=app.account_nonces, max_txs=1000, max_bytes=1 << 24)
+        net = LinkedNetwork(name, timers)
+        privval = PrivValidator(ED25519, signer, MemoryWal())
+        driver = ConsensusDriver(PARAMS, app, mempool, privval, net, timers, Timeouts(), empty_block_interval_ms=200)
+        nodes.append((app, driver, net, mempool))
+    (app0, driver0, net0, pool0), (app1, driver1, net1, _) = nodes
+    net0.other, net1.other = driver1, driver0
+    driver0.start()
+    driver1.start()
+
+    def submit(raw: bytes) -> None:
+        checked = app0.check_tx(raw)
+        pool0.add(checked)
+        driver0.on_local_tx(checked)
+
+    cert = fixed_ca(ORG).issue(ALICE.public_key, "admin", "alice")
+    submit(raw_tx(ALICE, 0, RegisterCert(cert=cert)))
+    submit(raw_tx(ALICE, 1, ProposeMembership(change=AddValidator(NEWCOMER.public_key, 1, "newcomer", ORG))))
+    raised = False
+    for _ in range(3000):
+        timers.advance(10)
+        tip = app0.info().height
+        if not raised and tip >= 2 and app0.validator_set(tip + 1) != PARAMS.validators:
+            raised = True  # the newcomer is in the set from now on: make it necessary for a quorum
+            submit(raw_tx(ALICE, 2, ProposeMembership(change=SetValidatorPower(addr(NEWCOMER), 2))))
+        if tip >= 12:
+            break
+    assert net0.disconnects == net1.disconnects == []
+    entries = [u.effective_height for u in app0.validator_entries()]
+    assert len(entries) == 3
+    _, e1, e2 = entries
+    assert app0.info().height >= 12 > e2 > e1
+    assert app1.info().block_id == app0.store.commit(app1.info().height).block_hash  # type: ignore[union-attr]
+    signers = {h: {c.validator for c in app0.store.commit(h).signatures} for h in range(1, 13)}  # type: ignore[union-attr]
+    assert all(addr(NEWCOMER) not in signers[h] for h in range(1, e1))
+    assert all(signers[h] == {addr(V0), addr(NEWCOMER)} for h in range(e2, 13))
