@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,38 @@ def test_three_nodes_form_a_full_mesh_with_one_link_per_pair() -> None:
             links = {n.node_id: (n.transport.stats()["links_out"], n.transport.stats()["links_in"]) for n in (a, b, c)}
             assert links == {"a": (2, 0), "b": (1, 1), "c": (0, 2)}
             assert sorted(a.connects) == ["b", "c"] and sorted(c.connects) == ["a", "b"]
+
+    run(scenario())
+
+
+def test_a_node_that_the_lower_id_does_not_list_dials_it_itself() -> None:
+    # A node added to a running network lists the old nodes, whose ids sort below its own, but they do not list
+    # it: it must dial them itself (before, it waited for dials that never came and stayed alone at height 0).
+    async def scenario() -> None:
+        async with Net() as net:
+            a = await net.start(creds("a"))  # knows nobody
+            z = await net.start(creds("z"), dial=[a])  # knows a, whose id sorts below
+            await linked(a, z)
+            assert z.transport.stats()["links_out"] == 1 and a.transport.stats()["links_in"] == 1
+            assert z.transport.send("a", b"hello from the newcomer")
+            await wait_until(lambda: a.frames == [("z", b"hello from the newcomer")], "a frame over the link")
+
+    run(scenario())
+
+
+def test_a_lower_id_that_dials_us_gets_exactly_one_link() -> None:
+    # Both know each other: the lower id dials, and the higher one's fallback adds no second link.
+    async def scenario() -> None:
+        with socket.socket() as probe:  # a free port for a, so that z can list a before a starts
+            probe.bind((HOST, 0))
+            a_port = probe.getsockname()[1]
+        async with Net() as net:
+            z = await net.start(creds("z"), extra_peers=[PeerAddress("a", HOST, a_port)])
+            a = await net.start(creds("a"), dial=[z], port=a_port)
+            await linked(a, z)
+            await asyncio.sleep(0.6)  # past z's fallback grace (backoff_max_s 0.2 plus jitter, twice)
+            assert z.transport.stats()["links_out"] == 0 and a.transport.stats()["links_out"] == 1
+            assert a.connects == ["z"] and z.connects == ["a"]
 
     run(scenario())
 

@@ -321,6 +321,10 @@ class TlsTransport:
             self._peers[peer.node_id] = peer
         self._allowed = frozenset(allowed_node_ids) if allowed_node_ids is not None else None
         self._dial_ids = sorted(pid for pid in self._peers if pid > node_id)
+        # A configured peer whose id sorts below ours normally dials us; one that does not list us (a node added
+        # to a running network lists the old nodes, which do not list it) never would, so we dial it ourselves
+        # whenever no link to it exists after a grace period (a duplicate link is refused, the first one kept).
+        self._fallback_ids = sorted(pid for pid in self._peers if pid < node_id)
         if self._allowed is not None:
             outside = [pid for pid in self._dial_ids if pid not in self._allowed]
             if outside:
@@ -455,7 +459,8 @@ class TlsTransport:
 
     # -- lifecycle --------------------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Bind the listener (``port`` then holds the bound port) and start dialing the peers above our id.
+        """Bind the listener (``port`` then holds the bound port) and start dialing the peers above our id (and
+        those below it that do not dial us: ``_fallback_dial_loop``).
 
         Raises:
             RuntimeError: the transport was already started.
@@ -476,8 +481,15 @@ class TlsTransport:
         loop.add_reader(sock.fileno(), self._accept_ready)
         for peer_id in self._dial_ids:
             self._spawn(self._dial_loop(self._peers[peer_id]), f"dial-{peer_id}")
+        for peer_id in self._fallback_ids:
+            self._spawn(self._fallback_dial_loop(self._peers[peer_id]), f"fallback-dial-{peer_id}")
         logger.info(
-            "[%s] listening on %s:%d; dialing %s", self.node_id, self.listen_host, self.port, self._dial_ids or "no one"
+            "[%s] listening on %s:%d; dialing %s%s",
+            self.node_id,
+            self.listen_host,
+            self.port,
+            self._dial_ids or "no one",
+            f"; and {self._fallback_ids} when they do not dial us" if self._fallback_ids else "",
         )
 
     async def stop(self) -> None:
@@ -666,6 +678,22 @@ class TlsTransport:
             lasted = opened is not None and loop.time() - opened >= self._backoff_max
             failures = 0 if lasted else failures + 1
             await asyncio.sleep(self._backoff_delay(failures))
+
+    async def _fallback_dial_loop(self, peer: PeerAddress) -> None:
+        """Dial a peer whose id sorts below ours, but only while it has not linked to us for a grace period
+        (``backoff_max_s`` plus jitter): a peer that lists us dials us first, so this adds no link in a network
+        whose nodes all list each other."""
+        while not self._stopping:
+            await asyncio.sleep(self._backoff_max + self._rng.uniform(0, self._backoff_max))
+            link = self._links.get(peer.node_id)
+            if self._stopping or (link is not None and not link.closed):
+                continue
+            if self._allowed is not None and peer.node_id not in self._allowed:
+                continue  # not a member now: its link would be refused anyway
+            try:
+                await self._dial_once(peer)
+            except Exception:  # a bug here must not end the redialing for good
+                logger.exception("[%s] dialing %s failed", self.node_id, peer.node_id)
 
     def _backoff_delay(self, failures: int) -> float:
         step = min(self._backoff_max, self._backoff_initial * 2.0 ** min(max(failures - 1, 0), 40))
