@@ -134,28 +134,8 @@ def cmd_issue(args: argparse.Namespace) -> int:
     return 0
 
 
-def _send(args: argparse.Namespace, payload: Any, what: str) -> int:
-    res = cli.sign_and_submit(args, payload)
-    if res["status"] != "committed":
-        cli._out(args, res, f"{what}: tx {res['hash']} {res['status']}")
-        return 0
-    r = res["receipt"]
-    ok = r["code"] == 0
-    events = " ".join(
-        e["type"] + "(" + " ".join(f"{k}={v}" for k, v in e["attributes"].items()) + ")" for e in r["events"]
-    )
-    cli._out(
-        args,
-        res,
-        f"{what}: tx {res['hash']} at height {res['height']}: "
-        + ("ok" if ok else f"FAILED code {r['code']}: {r['message']}")
-        + (f"\n  {events}" if events else ""),
-    )
-    return 0 if ok else 1
-
-
 def cmd_register(args: argparse.Namespace) -> int:
-    return _send(args, RegisterCert(cert=_der(_read_cert(Path(args.cert)))), "register")
+    return cli.submit_and_report(args, RegisterCert(cert=_der(_read_cert(Path(args.cert)))), "register")
 
 
 def _serial(text: str) -> bytes:
@@ -173,7 +153,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     if (args.serial is None) == (args.cert is None):
         raise cli.CliError("give exactly one of --serial and --cert")
     serial = _serial(args.serial) if args.serial else _serial(f"{_read_cert(Path(args.cert)).serial_number:x}")
-    return _send(args, RevokeCert(serial=serial), "revoke")
+    return cli.submit_and_report(args, RevokeCert(serial=serial), "revoke")
 
 
 def _change(args: argparse.Namespace) -> MembershipChange:
@@ -235,11 +215,11 @@ def cmd_propose(args: argparse.Namespace) -> int:
         raise cli.CliError("remove-org needs --org")
     if args.change == "set-threshold" and not args.threshold:
         raise cli.CliError("set-threshold needs --threshold")
-    return _send(args, ProposeMembership(change=_change(args)), "propose")
+    return cli.submit_and_report(args, ProposeMembership(change=_change(args)), "propose")
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    return _send(args, ApproveMembership(proposal_id=args.proposal), "approve")
+    return cli.submit_and_report(args, ApproveMembership(proposal_id=args.proposal), "approve")
 
 
 def _expiry_line(

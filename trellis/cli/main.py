@@ -365,6 +365,30 @@ def sign_and_submit(args: argparse.Namespace, payload: Payload) -> dict[str, Any
     return res
 
 
+def submit_and_report(args: argparse.Namespace, payload: Payload, what: str) -> int:
+    """Sign and submit ``payload``; print the outcome as ``what: ...`` (with the receipt's events); exit 1 if it failed.
+
+    A transaction not (yet) committed (``--no-wait``, or the wait timed out) prints its status and exits 0.
+    """
+    res = sign_and_submit(args, payload)
+    if res["status"] != "committed":
+        _out(args, res, f"{what}: tx {res['hash']} {res['status']}")
+        return 0
+    r = res["receipt"]
+    ok = r["code"] == 0
+    events = " ".join(
+        e["type"] + "(" + " ".join(f"{k}={v}" for k, v in e["attributes"].items()) + ")" for e in r["events"]
+    )
+    _out(
+        args,
+        res,
+        f"{what}: tx {res['hash']} at height {res['height']}: "
+        + ("ok" if ok else f"FAILED code {r['code']}: {r['message']}")
+        + (f"\n  {events}" if events else ""),
+    )
+    return 0 if ok else 1
+
+
 def add_submit_options(s: argparse.ArgumentParser) -> None:
     """The options every transaction-sending command takes."""
     s.add_argument("--from", dest="sender", required=True, help="name of the signing key")

@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from trellis.cli import main as cli
-from trellis.core.ledger.tx import ApproveMembership, Payload, ProposeMembership
+from trellis.core.ledger.tx import ApproveMembership, ProposeMembership
 from trellis.core.modules.validators.messages import AddValidator, RemoveValidator, SetValidatorPower
 
 __all__ = ["register"]
@@ -39,27 +39,6 @@ def _power_arg(value: int) -> int:
     if not 1 <= value <= MAX_POWER:
         raise cli.CliError(f"--power must be between 1 and {MAX_POWER}, got {value}")
     return value
-
-
-def _send(args: argparse.Namespace, payload: Payload, what: str) -> int:
-    """Sign and submit ``payload``; print the outcome (with the proposal's events); exit 1 if it failed."""
-    res = cli.sign_and_submit(args, payload)
-    if res["status"] != "committed":
-        cli._out(args, res, f"{what}: tx {res['hash']} {res['status']}")
-        return 0
-    r = res["receipt"]
-    ok = r["code"] == 0
-    events = " ".join(
-        e["type"] + "(" + " ".join(f"{k}={v}" for k, v in e["attributes"].items()) + ")" for e in r["events"]
-    )
-    cli._out(
-        args,
-        res,
-        f"{what}: tx {res['hash']} at height {res['height']}: "
-        + ("ok" if ok else f"FAILED code {r['code']}: {r['message']}")
-        + (f"\n  {events}" if events else ""),
-    )
-    return 0 if ok else 1
 
 
 def _fetch_set(args: argparse.Namespace, height: int | None) -> Any:
@@ -91,7 +70,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         name=args.name,
         org=args.org,
     )
-    return _send(args, ProposeMembership(change=change), "propose validators.add")
+    return cli.submit_and_report(args, ProposeMembership(change=change), "propose validators.add")
 
 
 def _pending_address_of_name(args: argparse.Namespace, name: str) -> bytes:
@@ -113,20 +92,22 @@ def cmd_remove(args: argparse.Namespace) -> int:
         if args.address is not None
         else _pending_address_of_name(args, args.name)
     )
-    return _send(args, ProposeMembership(change=RemoveValidator(address=address)), "propose validators.remove")
+    return cli.submit_and_report(
+        args, ProposeMembership(change=RemoveValidator(address=address)), "propose validators.remove"
+    )
 
 
 def cmd_set_power(args: argparse.Namespace) -> int:
     """``validators set-power``: propose another voting power for a validator."""
     change = SetValidatorPower(address=_hex_arg(args.address, "--address", 20), power=_power_arg(args.power))
-    return _send(args, ProposeMembership(change=change), "propose validators.set_power")
+    return cli.submit_and_report(args, ProposeMembership(change=change), "propose validators.set_power")
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
     """``validators approve ID``: approve a proposal for your organisation (as ``certs approve``)."""
     if args.proposal < 0:
         raise cli.CliError(f"a proposal id is not negative, got {args.proposal}")
-    return _send(args, ApproveMembership(proposal_id=args.proposal), "approve")
+    return cli.submit_and_report(args, ApproveMembership(proposal_id=args.proposal), "approve")
 
 
 def cmd_net_add_node(args: argparse.Namespace) -> int:

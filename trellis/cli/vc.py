@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import quote
 
 from trellis.cli import main as cli
-from trellis.cli.certs import _send
 from trellis.cli.client import ClientError, NodeClient
 from trellis.core.ledger.credentials_tx import MIN_STATUS_LIST_BITS, SetIssuer, StatusCreate, StatusSet
 from trellis.vc.errors import VcError
@@ -214,7 +213,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_revoke(args: argparse.Namespace) -> int:
     """Set a revocation bit (effective from the next block)."""
-    return _send(args, StatusSet(list_id=args.list, set_indexes=[args.index]), "revoke")
+    return cli.submit_and_report(args, StatusSet(list_id=args.list, set_indexes=[args.index]), "revoke")
 
 
 def cmd_suspend(args: argparse.Namespace) -> int:
@@ -224,13 +223,15 @@ def cmd_suspend(args: argparse.Namespace) -> int:
         if args.lift
         else StatusSet(list_id=args.list, set_indexes=[args.index])
     )
-    return _send(args, msg, "lift suspension" if args.lift else "suspend")
+    return cli.submit_and_report(args, msg, "lift suspension" if args.lift else "suspend")
 
 
 def cmd_authorise(args: argparse.Namespace) -> int:
     """Governance: put an issuer in the trust registry (or remove it with no --type)."""
     controller = cli._address_arg(args, args.controller)
-    return _send(args, SetIssuer(did=args.did, types=args.type or [], controller=controller), "authorise")
+    return cli.submit_and_report(
+        args, SetIssuer(did=args.did, types=args.type or [], controller=controller), "authorise"
+    )
 
 
 def cmd_status_create(args: argparse.Namespace) -> int:
@@ -240,7 +241,7 @@ def cmd_status_create(args: argparse.Namespace) -> int:
             f"--size must be a multiple of 8 of at least {MIN_STATUS_LIST_BITS} "
             "(the W3C Bitstring Status List minimum, 16 KiB, for herd privacy)"
         )
-    return _send(
+    return cli.submit_and_report(
         args, StatusCreate(list_id=args.list, size=args.size, purpose=args.purpose, issuer=args.issuer), "status-create"
     )
 
