@@ -16,6 +16,7 @@ from trellis.core.execution.state_keys import EVIDENCE_PREFIX
 
 from .locks import LockSplitter
 from .simnet import LivenessViolation, NetConditions, Simulation
+from .valset_plan import Governor, ValsetPlan, draw_plan
 
 BYZANTINE_MODES = ("equivocate", "double_vote", "withhold", "garbage", "silent", "amnesia", "repropose")
 
@@ -31,6 +32,12 @@ class RunStats:
     powers: list[int]
     lock_attack: tuple[int, int, list[int], list[int]] | None
     """(height, P, X, Y) of the lock attack, if one was armed."""
+    valset_plan: ValsetPlan | None = None
+    """The seed's validator-set changes, if it drew some."""
+    changes_at: tuple[int, ...] = ()
+    """The block ``H`` of each change (effective at ``H + 2``)."""
+    crash_heights: tuple[tuple[int, int], ...] = ()
+    """(H, the highest decided height) when the node of a change crashed."""
 
 
 def run_seed(seed: int, quiet: bool = True) -> RunStats:
@@ -76,19 +83,25 @@ def _run_seed(seed: int) -> RunStats:
     powers, byzantine = draw_validators(plan)
     n = len(powers)
     lock_attack = "split_locks" in byzantine.values()
-    sim = Simulation(seed, n=n, byzantine=byzantine, powers=powers)
+    valset = draw_plan(seed, powers, byzantine)
+    spares = valset.spares if valset is not None else 0
+    sim = Simulation(seed, n=n, byzantine=byzantine, powers=powers, spares=spares, governance=valset is not None)
     for i, mode in byzantine.items():
         if mode == "silent":
             sim.crash(i)
-    honest = [i for i in range(n) if i not in byzantine]
-    roles = LockSplitter.roles(plan, powers, honest, sorted(byzantine)) if lock_attack else None
+    validators = [i for i in range(n) if i not in byzantine]
+    honest = validators + list(range(n, n + spares))  # the spares follow until a change adds them
+    roles = LockSplitter.roles(plan, powers, validators, sorted(byzantine)) if lock_attack else None
     arm_at = plan.randint(0, 2)
     armed: tuple[int, int, list[int], list[int]] | None = None
 
     # Chaos: loss, delay, duplication, partitions, crashes and restarts of honest nodes.
     crashed: set[int] = set()
     # A lock attack needs rounds to play out at its height: its chaos lasts longer and crashes no node.
-    for phase in range(plan.randint(8, 12) if roles is not None else plan.randint(4, 10)):
+    phases = plan.randint(8, 12) if roles is not None else plan.randint(4, 10)
+    if valset is not None:
+        phases = max(2, phases - 4)  # the changes run after the chaos: CI's time stays about the same
+    for phase in range(phases):
         if roles is not None and phase == arm_at:
             height = max(sim.heights()[i] for i in honest) + 2
             sim.splitter = LockSplitter(sim, height, *roles, sorted(byzantine), hide_polka=plan.random() < 0.6)
@@ -123,6 +136,7 @@ def _run_seed(seed: int) -> RunStats:
     for i in sorted(crashed):
         sim.restart(i)
     sim.cond = NetConditions(loss=0.0, dup=0.0, min_delay_ms=1.0, max_delay_ms=30.0)
+    governor = _change_validators(sim, valset, plan) if valset is not None else None
     start = max(sim.heights()[i] for i in honest)
     target = start + 3
     limit_ms = 15_000.0
@@ -138,10 +152,59 @@ def _run_seed(seed: int) -> RunStats:
             f"seed {seed}: after healing, honest nodes reached {[sim.heights()[i] for i in honest]}, "
             f"not {target}, within {limit_ms / 1000:.0f} s (byzantine={byzantine}, n={n})"
         )
+    sim.check_schedules()
+    if governor is not None:
+        governor.check_joiners()
     node = sim.nodes[honest[0]]
     assert node.app is not None
     evidence = len(node.app.store.kv.scan("state", EVIDENCE_PREFIX, EVIDENCE_PREFIX + b"\xff", limit=1000))
-    return RunStats(seed, n, byzantine, sim.heights(), sim.events, evidence, powers, armed)
+    return RunStats(
+        seed,
+        n,
+        byzantine,
+        sim.heights(),
+        sim.events,
+        evidence,
+        powers,
+        armed,
+        valset,
+        tuple(governor.decided_at) if governor else (),
+        tuple(governor.crash_heights) if governor else (),
+    )
+
+
+CHANGE_LIMIT_MS = 10_000.0
+"""Each step of the plan (a registration, a proposal, an approval, the last change in force) is decided within
+this much simulated time."""
+
+
+def _change_validators(sim: Simulation, valset: ValsetPlan, plan: random.Random) -> Governor:
+    """Carry out ``valset`` by governance on a mildly unreliable network; check the schedules as it goes.
+
+    Raises:
+        LivenessViolation: a step of the plan took longer than ``CHANGE_LIMIT_MS``.
+    """
+    sim.cond = NetConditions(
+        loss=plan.choice([0.0, 0.05]), dup=plan.choice([0.0, 0.1]), min_delay_ms=1.0, max_delay_ms=60.0
+    )
+    governor = Governor(sim, valset)
+    progress = (governor.step, governor.index, governor.crashed)
+    waited = 0.0
+    while not governor.done:
+        sim.run_for(100)
+        waited += 100
+        governor.tick()
+        sim.check_schedules()
+        if (governor.step, governor.index, governor.crashed) != progress:
+            progress = (governor.step, governor.index, governor.crashed)
+            waited = 0.0
+        if waited > CHANGE_LIMIT_MS:
+            raise LivenessViolation(
+                f"seed {sim.seed}: the validator-set plan stalled at {governor.step} of change {governor.index} "
+                f"(heights {sim.heights()}, plan {valset})"
+            )
+    sim.cond = NetConditions(loss=0.0, dup=0.0, min_delay_ms=1.0, max_delay_ms=30.0)
+    return governor
 
 
 def _random_partition(plan: random.Random, n: int) -> list[set[int]]:

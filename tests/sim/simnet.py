@@ -9,6 +9,19 @@ powers. The same seed gives the same run. Invariants are checked as the run goes
 - liveness: after the network heals, every honest node commits new blocks within a bounded time;
 - durability: a crash is a power loss on the node's ``PowerLossDisk`` (only synced writes survive, plus what the
   OS happened to flush), and the restarted node holds every block it had committed.
+
+A run with ``governance=True`` has two member orgs with deterministic CAs (``tests/fixtures/governance.py``) and
+changes its validator set by governance transactions (``valset_plan.py``); ``spares`` extra nodes, whose keys are
+outside the genesis set, boot as followers. The simulation computes ``set(h)`` itself from the committed blocks
+(the ``validators.changed`` events of the changes it asked for, applied to its own copy of the set) and checks:
+- every certificate verifies under ``set(h)`` (``CertificateViolation``) and names no signer outside it
+  (``SignerViolation``);
+- every header names ``set(h)`` and ``set(h + 1)``, and ``next_validators_hash`` of ``h`` is ``validators_hash``
+  of ``h + 1`` (``HeaderChainViolation``);
+- each step changes at most a third of the power of the set before it, and the Byzantine validators hold less than
+  a third of every set (``StepViolation``);
+- every node's validator schedule holds the same sets as the simulation's (``ScheduleViolation``);
+- a joining validator precommits within a bounded time of its effective height (``JoinViolation``).
 """
 
 from __future__ import annotations
@@ -22,6 +35,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from tests.fixtures.governance import fixed_ca
 from trellis.app.application import TrellisApp
 from trellis.core.codec import encode
 from trellis.core.consensus.machine import Timeouts
@@ -29,8 +43,18 @@ from trellis.core.consensus.messages import SignedProposal
 from trellis.core.crypto.suite import ED25519, address_of
 from trellis.core.errors import DecodeError, InvalidBlock, InvalidTransaction
 from trellis.core.execution.block import ExecutedBlock
-from trellis.core.ledger.block import Commit, Header, block_hash, verify_commit
-from trellis.core.ledger.tx import KvPut, Transfer, TxBody, sign_tx
+from trellis.core.ledger.block import (
+    Commit,
+    Header,
+    Receipt,
+    Validator,
+    ValidatorSet,
+    block_hash,
+    make_validator_set,
+    validators_hash,
+    verify_commit,
+)
+from trellis.core.ledger.tx import KvPut, Transfer, TxBody, sign_tx, tx_hash
 from trellis.core.ledger.votes import (
     PRECOMMIT,
     Proposal,
@@ -39,7 +63,15 @@ from trellis.core.ledger.votes import (
     proposal_signing_bytes,
     vote_signing_bytes,
 )
-from trellis.core.params import ChainParams, Genesis, GenesisAccount, GenesisValidator, params_from_genesis
+from trellis.core.params import (
+    ChainParams,
+    Genesis,
+    GenesisAccount,
+    GenesisMembership,
+    GenesisOrg,
+    GenesisValidator,
+    params_from_genesis,
+)
 from trellis.keys.signer import MemorySigner
 from trellis.node.consensus_driver import ConsensusDriver
 from trellis.node.mempool import Mempool
@@ -68,7 +100,32 @@ class DurabilityViolation(AssertionError):
 
 
 class CertificateViolation(AssertionError):
-    """An honest node committed a block whose commit certificate does not prove it final."""
+    """An honest node committed a block whose commit certificate does not prove it final under ``set(h)``."""
+
+
+class SignerViolation(CertificateViolation):
+    """A certificate carries a signature by a key outside the set in force at its height."""
+
+
+class HeaderChainViolation(AssertionError):
+    """A header names another set than ``set(h)`` / ``set(h + 1)``, or ``next_validators_hash`` of ``h`` is not
+    ``validators_hash`` of ``h + 1``."""
+
+
+class StepViolation(AssertionError):
+    """A validator-set step changed more than a third of the power, or left the Byzantine power at a third or more."""
+
+
+class ScheduleViolation(AssertionError):
+    """A node's validator schedule disagrees with the sets computed from the committed blocks."""
+
+
+class JoinViolation(AssertionError):
+    """A validator added to the set let out no precommit within the bound after its effective height."""
+
+
+ORGS = ("org0", "org1")
+"""The member orgs of a governance run; validator i belongs to ``ORGS[i % 2]``; each org has one admin."""
 
 
 @dataclass
@@ -210,7 +267,8 @@ class _ByzantineNet(_Net):
 
 
 class Simulation:
-    """A seeded run of n validators (f of them possibly Byzantine)."""
+    """A seeded run of n validators (f of them possibly Byzantine), plus ``spares`` nodes outside the genesis set
+    that follow (and may join by governance, ``governance=True``)."""
 
     def __init__(
         self,
@@ -219,6 +277,8 @@ class Simulation:
         byzantine: dict[int, str] | None = None,
         timeouts: Timeouts | None = None,
         powers: list[int] | None = None,
+        spares: int = 0,
+        governance: bool = False,
     ) -> None:
         if powers is not None and (len(powers) != n or min(powers) < 1):
             raise ValueError(f"powers must be {n} positive voting powers, got {powers}")
@@ -248,27 +308,54 @@ class Simulation:
         """The network adversary of a ``split_locks`` run, while it is at work."""
         self._lock_byzantine: dict[int, LockByzantine] = {}
         self.events = 0
-        signers = [MemorySigner(bytes([i + 1]) * 32) for i in range(n)]
+        signers = [MemorySigner(bytes([i + 1]) * 32) for i in range(n + spares)]
         self.client = MemorySigner(b"\xcc" * 32)
         self.client_addr = address_of(ED25519, self.client.public_key)
         self.client_nonce = 0
+        self.admins = [MemorySigner(bytes([0xA0 + k]) * 32) for k in range(len(ORGS))] if governance else []
+        """One admin per org of ``ORGS`` (a governance run): admin k's certificate is issued by ``ORGS[k]``'s CA."""
+        self.powers = [powers[i] if powers else 10 for i in range(n)]
         genesis = Genesis(
             chain_id="sim",
             genesis_time_ms=GENESIS_MS - 1000,
             validators=[
-                GenesisValidator(name=f"v{i}", public_key=s.public_key.hex(), power=powers[i] if powers else 10)
-                for i, s in enumerate(signers)
+                GenesisValidator(
+                    name=f"v{i}",
+                    public_key=signers[i].public_key.hex(),
+                    power=self.powers[i],
+                    **({"org": ORGS[i % len(ORGS)]} if governance else {}),
+                )
+                for i in range(n)
             ],
             mint_authority=self.client_addr.hex(),
             accounts=[GenesisAccount(address=self.client_addr.hex(), balance=10**12)],
+            orgs=[GenesisOrg(name=o, ca_cert=fixed_ca(o).pem) for o in ORGS] if governance else [],
+            membership=GenesisMembership(enforce=False, admin_threshold=len(ORGS) if governance else None),
         )
         self.params: ChainParams = params_from_genesis(genesis)
-        self.powers = [powers[i] if powers else 10 for i in range(n)]
-        self._members = {
-            address_of(ED25519, s.public_key): (bytes(s.public_key), self.powers[i]) for i, s in enumerate(signers)
-        }
-        """Address -> (public key, power), from the keys this simulation made: the independent certificate check's
-        own view of the validator set."""
+        self._sets: list[tuple[int, dict[bytes, Validator]]] = [
+            (1, {address_of(ED25519, v.public_key): v for v in self.params.validators.validators})
+        ]
+        """(effective height, address -> validator), ascending: the simulation's own ``set(h)``, computed from the
+        committed blocks (genesis, then each ``validators.changed`` of a change this simulation asked for)."""
+        self.expected_changes: dict[int, Callable[[dict[bytes, Validator]], None]] = {}
+        """Proposal id -> how the change edits a set: what the simulation applies when the change is decided."""
+        self.receipts: dict[bytes, tuple[int, Receipt]] = {}
+        """Transaction hash -> (height, receipt) of every transaction in a decided block (governance runs)."""
+        self.headers: dict[int, Header] = {}
+        self.first_decided_ms: dict[int, float] = {}
+        """Height -> simulated time at which an honest node first committed it."""
+        self.first_precommit_ms: dict[tuple[bytes, int], float] = {}
+        """(validator, height) -> simulated time of its first precommit at that height (honest validators)."""
+        self._signers = {address_of(ED25519, sg.public_key): sg for sg in signers}
+        self.retired: dict[bytes, int] = {}
+        """A removed validator's address -> the height from which it is out of the set. Its key is the adversary's
+        from then on: every vote an honest validator lets out at such a height is echoed signed with that key (a
+        machine that still counts it puts it into a certificate)."""
+        self._echoed: set[tuple[bytes, int, int, int]] = set()
+        self.decided_hook: Callable[[int], None] | None = None
+        """Called with each newly decided height, after its block is noted (a governance run's plan)."""
+        self.byzantine_addrs = {address_of(ED25519, signers[i].public_key) for i in (byzantine or {})}
         byz = byzantine or {}
         self.nodes = [SimNode(i, s, PowerLossDisk(), MemoryWal(), byzantine=byz.get(i)) for i, s in enumerate(signers)]
         self._disk_rng = random.Random(f"disk-{seed}")  # its own stream: storage faults leave the others as they were
@@ -368,12 +455,33 @@ class Simulation:
         if sv.validator != address_of(ED25519, node.signer.public_key):
             return  # a relayed vote of another validator
         key = (bytes(sv.validator), sv.vote.height, sv.vote.round, sv.vote.kind)
+        if sv.vote.kind == PRECOMMIT:
+            self.first_precommit_ms.setdefault((key[0], key[1]), self.now_ms)
+        if self.retired:
+            self._echo_retired(node.index, sv.vote)
         prior = self.sent_votes.setdefault(key, bytes(sv.vote.block_hash))
         if prior != sv.vote.block_hash:
             raise SafetyViolation(
                 f"seed {self.seed}: honest node {node.index} let out conflicting votes at height {key[1]} "
                 f"round {key[2]} kind {key[3]}"
             )
+
+    def _echo_retired(self, src: int, vote: Vote) -> None:
+        """Each retired key signs ``vote`` too (once per height, round and kind), sent to every node from ``src``."""
+        for addr, since in self.retired.items():
+            if vote.height < since or addr in self.members_at(vote.height):
+                continue
+            key = (addr, vote.height, vote.round, vote.kind)
+            if key in self._echoed:
+                continue
+            self._echoed.add(key)
+            signer = self._signers[addr]
+            frame = encode_msg(
+                VoteMsg(vote=SignedVote(vote=vote, validator=addr, signature=signer.sign(vote_signing_bytes(vote))))
+            )
+            for other in self.nodes:
+                if other.index != src:
+                    self.transmit(src, other.index, frame)
 
     def crash(self, i: int) -> None:
         node = self.nodes[i]
@@ -396,6 +504,8 @@ class Simulation:
         prior = self.decided.get(h)
         if prior is None:
             self.decided[h] = executed.block_id
+            self.first_decided_ms[h] = self.now_ms
+            self._note_decided(executed)
         elif prior != executed.block_id:
             raise SafetyViolation(f"seed {self.seed}: node {node.index} committed a different block at height {h}")
         # Certificates are checkable by anyone holding the validator set.
@@ -404,21 +514,129 @@ class Simulation:
         commit = node.app.store.commit(h)
         if commit is None:
             raise CertificateViolation(f"seed {self.seed}: node {node.index} stored no certificate at height {h}")
+        self.check_header_sets(node.index, executed.block.header)
         self.check_certificate(node.index, executed.block.header, commit)
         if self.splitter is not None:
             self.splitter.on_commit(node, h, commit.round, executed.block_id)
 
-    def check_certificate(self, index: int, header: Header, commit: Commit) -> None:
-        """Check ``commit`` for the block of ``header`` twice: with the project's ``verify_commit`` and independently here
-        (signatures checked with ``cryptography``, members and powers from the keys this simulation made, no
-        duplicate signer, strictly more than 2/3 of the total power).
+    # -- the validator set by height, computed here ---------------------------------------------------------------
+    def members_at(self, height: int) -> dict[bytes, Validator]:
+        """The simulation's own ``set(height)``: address -> validator."""
+        found = self._sets[0][1]
+        for effective, members in self._sets:
+            if effective > height:
+                break
+            found = members
+        return found
+
+    def set_at(self, height: int) -> ValidatorSet:
+        """The simulation's own ``set(height)`` as a ``ValidatorSet``."""
+        return make_validator_set(ED25519, list(self.members_at(height).values()))
+
+    def set_entries(self) -> list[tuple[int, bytes]]:
+        """(effective height, validators hash) of every set computed so far, genesis first."""
+        return [(e, validators_hash(ED25519, make_validator_set(ED25519, list(m.values())))) for e, m in self._sets]
+
+    def _note_decided(self, executed: ExecutedBlock) -> None:
+        """Record a newly decided block: its header, its receipts and the set changes among them (``set(h + 2)``)."""
+        header = executed.block.header
+        h = header.height
+        self.headers[h] = header
+        before = self.headers.get(h - 1)
+        if before is not None and before.next_validators_hash != header.validators_hash:
+            raise HeaderChainViolation(
+                f"seed {self.seed}: next_validators_hash of block {h - 1} is not validators_hash of block {h}"
+            )
+        if not self.expected_changes and not self.admins:
+            return
+        for tx, receipt in zip(executed.block.txs, executed.output.receipts, strict=True):
+            self.receipts[tx_hash(ED25519, encode(tx))] = (h, receipt)
+            for event in receipt.events if receipt.code == 0 else []:
+                if event.type != "validators.changed":
+                    continue
+                attrs = dict(event.attributes)
+                proposal = int(bytes(attrs["proposal"]))
+                edit = self.expected_changes.pop(proposal, None)
+                if edit is None:
+                    raise StepViolation(
+                        f"seed {self.seed}: block {h} applied validator change {proposal}, not asked for"
+                    )
+                if int(bytes(attrs["effective_height"])) != h + 2:
+                    raise StepViolation(f"seed {self.seed}: a change decided in block {h} takes effect at {attrs}")
+                base = self.members_at(h + 1)
+                new = dict(self._sets[-1][1]) if self._sets[-1][0] == h + 2 else dict(base)
+                edit(new)
+                self._check_step(h, base, new)
+                for gone in base.keys() - new.keys():
+                    self.retired.setdefault(gone, h + 2)
+                if self._sets[-1][0] == h + 2:
+                    self._sets[-1] = (h + 2, new)
+                else:
+                    self._sets.append((h + 2, new))
+        if self.decided_hook is not None:
+            self.decided_hook(h)
+
+    def _check_step(self, h: int, base: dict[bytes, Validator], new: dict[bytes, Validator]) -> None:
+        where = f"seed {self.seed}: the step decided in block {h}"
+        weight = sum(
+            abs((new[a].power if a in new else 0) - (base[a].power if a in base else 0))
+            for a in base.keys() | new.keys()
+        )
+        total = sum(v.power for v in base.values())
+        if 3 * weight > total:
+            raise StepViolation(f"{where} changes {weight} of {total} power, more than a third")
+        byz = sum(v.power for a, v in new.items() if a in self.byzantine_addrs)
+        if not new or 3 * byz >= sum(v.power for v in new.values()):
+            raise StepViolation(f"{where} leaves the Byzantine validators {byz} of the power, a third or more")
+
+    def check_header_sets(self, index: int, header: Header) -> None:
+        """The header names ``set(h)`` and ``set(h + 1)`` as this simulation computed them.
 
         Raises:
-            CertificateViolation: either check refused it.
+            HeaderChainViolation: it names another set.
+        """
+        h = header.height
+        if header.validators_hash != validators_hash(ED25519, self.set_at(h)):
+            raise HeaderChainViolation(f"seed {self.seed}: node {index}'s block {h} names another set than set({h})")
+        if header.next_validators_hash != validators_hash(ED25519, self.set_at(h + 1)):
+            raise HeaderChainViolation(
+                f"seed {self.seed}: node {index}'s block {h} names another next set than set({h + 1})"
+            )
+
+    def check_schedules(self) -> None:
+        """Every live honest node's validator schedule holds the sets computed here, up to what it knows.
+
+        Raises:
+            ScheduleViolation: a schedule disagrees.
+        """
+        mine = self.set_entries()
+        for node in self.honest():
+            if not node.alive or node.driver is None:
+                continue
+            schedule = node.driver.schedule
+            theirs = [(e.effective_height, validators_hash(ED25519, e.validators)) for e in schedule.entries()]
+            expected = [(e, vh) for e, vh in mine if e <= schedule.known_until]
+            if theirs != expected:
+                raise ScheduleViolation(
+                    f"seed {self.seed}: node {node.index}'s schedule (known until {schedule.known_until}) holds "
+                    f"sets effective at {[e for e, _ in theirs]}, the chain's are at {[e for e, _ in expected]}"
+                )
+
+    def check_certificate(self, index: int, header: Header, commit: Commit) -> None:
+        """Check ``commit`` for the block of ``header`` twice: with the project's ``verify_commit`` and independently here
+        (signatures checked with ``cryptography``, members and powers from ``set(h)`` as this simulation computed
+        it, no duplicate signer, strictly more than 2/3 of the total power).
+
+        Raises:
+            CertificateViolation: either check refused it (``SignerViolation``: a signer outside ``set(h)``).
         """
         where = f"seed {self.seed}: node {index}'s certificate at height {header.height}"
+        members = self.members_at(header.height)
+        for cs in commit.signatures:
+            if bytes(cs.validator) not in members:
+                raise SignerViolation(f"{where}: signer {bytes(cs.validator).hex()} is not in set({header.height})")
         try:
-            verify_commit(ED25519, self.params.chain_id, self.params.validators, header, commit)
+            verify_commit(ED25519, self.params.chain_id, self.set_at(header.height), header, commit)
         except InvalidBlock as exc:
             raise CertificateViolation(f"{where}: verify_commit refused it: {exc.reason}") from exc
         if commit.block_hash != block_hash(ED25519, header) or commit.height != header.height:
@@ -435,20 +653,34 @@ class Simulation:
         signers: set[bytes] = set()
         signed = 0
         for cs in commit.signatures:
-            member = self._members.get(bytes(cs.validator))
+            member = members.get(bytes(cs.validator))
             if member is None:
-                raise CertificateViolation(f"{where}: signer {bytes(cs.validator).hex()} is not a validator")
+                raise SignerViolation(f"{where}: signer {bytes(cs.validator).hex()} is not in set({header.height})")
             if cs.validator in signers:
                 raise CertificateViolation(f"{where}: {bytes(cs.validator).hex()} signed twice")
             signers.add(cs.validator)
             try:
-                Ed25519PublicKey.from_public_bytes(member[0]).verify(bytes(cs.signature), message)
+                Ed25519PublicKey.from_public_bytes(bytes(member.public_key)).verify(bytes(cs.signature), message)
             except InvalidSignature as exc:
                 raise CertificateViolation(f"{where}: a bad signature by {bytes(cs.validator).hex()}") from exc
-            signed += member[1]
-        total = sum(self.powers)
+            signed += member.power
+        total = sum(v.power for v in members.values())
         if 3 * signed <= 2 * total:
             raise CertificateViolation(f"{where}: signers hold {signed} of {total} voting power, not more than 2/3")
+
+    def submit_raw(self, raw: bytes) -> None:
+        """Hand the signed transaction ``raw`` to a random live honest node (refusals ignored: it is sent again)."""
+        alive = [n for n in self.honest() if n.alive and n.driver is not None]
+        if not alive:
+            return
+        node = self.rng.choice(alive)
+        assert node.app is not None and node.mempool is not None and node.driver is not None
+        try:
+            checked = node.app.check_tx(raw)
+            node.mempool.add(checked)
+        except InvalidTransaction:
+            return
+        node.driver.on_local_tx(checked)
 
     def submit_tx(self) -> None:
         """A client sends one transaction to a random live node."""

@@ -7,30 +7,49 @@ Mutations of ``trellis/core/consensus/machine.py`` that the seeded runs catch (i
 proposal against the lock, a quorum of ``>=`` 2/3, counting validators instead of power, skipping the
 proof-of-lock check, honouring a proof-of-lock older than the lock, unlocking on a polka for nil.
 
+Validator-set changes (issue 14, ``valset_plan.py``): seeds with ``seed % 4 == 1`` change the set by governance
+(joins of spare followers, leaves, power changes), some crashing the node of a change between ``H`` and
+``H + 2``. Mutations the seeded runs catch: the driver entering heights with ``validators=None`` (the held set
+kept), the machine counting the votes of a removed validator, block sync verifying with the genesis set.
+
 ``SIM_SEEDS`` (default 1000) sets how many seeds CI runs; ``make sim SEEDS=100000`` runs more. A failing seed
 is named in the failure and replays exactly with ``python -m tests.sim.run --seed N -v``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 
+import msgspec
 import pytest
 
 from trellis.core.consensus import machine
 from trellis.core.crypto.suite import ED25519, address_of
 from trellis.core.execution.state_keys import EVIDENCE_PREFIX
-from trellis.core.ledger.block import Commit, CommitSig, Header, block_hash
+from trellis.core.ledger import block as ledger_block
+from trellis.core.ledger.block import Commit, CommitSig, Header, ValidatorSet, block_hash
 from trellis.core.ledger.votes import PRECOMMIT, Vote, vote_signing_bytes
 from trellis.keys.signer import MemorySigner
+from trellis.node import consensus_driver
 from trellis.node.wire import BatchMsg
 
-from . import simnet
+from . import scenario, simnet
 from .locks import LockSplitter
 from .run import run_many
 from .scenario import draw_validators, plan_for, run_seed
-from .simnet import CertificateViolation, SafetyViolation, Simulation
+from .simnet import (
+    CertificateViolation,
+    HeaderChainViolation,
+    JoinViolation,
+    LivenessViolation,
+    SafetyViolation,
+    ScheduleViolation,
+    SignerViolation,
+    Simulation,
+)
+from .valset_plan import Governor, draw_plan
 
 
 # 1,000 seeds take ~130 s on two quiet cores; a loaded machine has doubled that, past the default 300 s limit.
@@ -253,3 +272,116 @@ def test_the_lock_attack_forks_a_machine_that_ignores_its_lock(monkeypatch: pyte
     sim, _ = _lock_attack(21)
     with pytest.raises(SafetyViolation):
         sim.run_for(4000)
+
+
+# -- validator-set changes (issue 14) -----------------------------------------------------------------------------
+def test_plans_change_the_set_within_a_third_keeping_the_byzantine_power_below_a_third() -> None:
+    kinds: set[str] = set()
+    crashes = planned = 0
+    for seed in range(1000):
+        powers, byzantine = draw_validators(plan_for(seed))
+        plan = draw_plan(seed, powers, byzantine)
+        assert (plan is not None) == (seed % 4 == 1)
+        if plan is None:
+            continue
+        planned += 1
+        assert 1 <= len(plan.changes) <= 4 and plan.spares >= 1
+        current = dict(enumerate(powers))
+        for change in plan.changes:
+            kinds.add(change.kind)
+            total = sum(current.values())
+            before = current.get(change.node, 0)
+            if change.kind == "remove":
+                del current[change.node]
+            else:
+                assert (change.kind == "add") == (change.node not in current)
+                current[change.node] = change.power
+            assert 3 * abs(current.get(change.node, 0) - before) <= total, (seed, plan)
+            assert 3 * sum(p for i, p in current.items() if i in byzantine) < sum(current.values()), (seed, plan)
+        crashes += plan.crash_change is not None
+    assert kinds == {"add", "remove", "set_power"} and planned == 250 and crashes > 60
+
+
+def test_a_plan_seed_changes_the_set_by_governance_and_crashes_a_node_between_h_and_h_plus_2() -> None:
+    st = run_seed(1)
+    assert st.valset_plan is not None and len(st.changes_at) == len(st.valset_plan.changes) == 4
+    assert st.crash_heights and all(top < h + 2 for h, top in st.crash_heights)
+    assert len(set(st.heights)) == 1  # the spare and the removed validators follow to the tip
+    again = run_seed(1)
+    assert (again.heights, again.events, again.changes_at) == (st.heights, st.events, st.changes_at)
+
+
+def _governed(seed: int, changes: int = 4) -> tuple[Simulation, Governor]:
+    """A governance run of seed ``seed``'s plan on a quiet network, up to its last change in force."""
+    powers, byzantine = draw_validators(plan_for(seed))
+    plan = draw_plan(seed, powers, byzantine)
+    assert plan is not None
+    sim = Simulation(seed, n=len(powers), byzantine=byzantine, powers=powers, spares=plan.spares, governance=True)
+    sim.run_for(500)
+    return sim, scenario._change_validators(sim, plan, plan_for(seed))
+
+
+def test_the_invariants_fail_a_chain_that_names_another_set() -> None:
+    sim, governor = _governed(1)
+    assert governor.done and len(sim.set_entries()) == 5
+    h = max(sim.decided)
+    node = sim.nodes[0]
+    assert node.app is not None
+    header = node.app.store.block(h).header  # type: ignore[union-attr]
+    sim.check_header_sets(0, header)
+    older = node.app.store.block(governor.decided_at[0]).header  # type: ignore[union-attr]
+    with pytest.raises(HeaderChainViolation):
+        sim.check_header_sets(0, msgspec.structs.replace(older, height=h))
+    sim._sets.pop()  # the simulation forgets the last change: every schedule now disagrees with it
+    with pytest.raises(ScheduleViolation):
+        sim.check_schedules()
+
+
+def test_a_joiner_that_never_precommits_is_caught() -> None:
+    sim, governor = _governed(1)
+    assert governor.joiners
+    sim.first_precommit_ms.clear()
+    sim.run_for(7000)
+    with pytest.raises(JoinViolation):
+        governor.check_joiners()
+
+
+def test_a_driver_that_ignores_set_changes_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    enter = consensus_driver.ConsensusDriver._enter_height
+
+    def keep_held_set(self: consensus_driver.ConsensusDriver, *a: object, **kw: object) -> machine.EnterHeight:
+        return dataclasses.replace(enter(self, *a, **kw), validators=None, next_validators=None)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(consensus_driver.ConsensusDriver, "_enter_height", keep_held_set)
+    with pytest.raises(CertificateViolation):
+        run_seed(1)
+
+
+def test_a_machine_counting_a_removed_validators_votes_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    use = machine._use_validators
+
+    def keep_removed(state: machine.ConsensusState, valset: ValidatorSet) -> None:
+        power, keys = dict(state.power), dict(state.keys)
+        use(state, valset)
+        state.power, state.keys = {**power, **state.power}, {**keys, **state.keys}
+
+    monkeypatch.setattr(machine, "_use_validators", keep_removed)
+    with pytest.raises(SignerViolation):
+        run_seed(1)
+
+
+def test_block_sync_verifying_with_the_genesis_set_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    sims: list[Simulation] = []
+
+    class Recorded(Simulation):
+        def __init__(self, *a: object, **kw: object) -> None:
+            super().__init__(*a, **kw)  # type: ignore[arg-type]
+            sims.append(self)
+
+    verify = ledger_block.verify_commit
+    monkeypatch.setattr(scenario, "Simulation", Recorded)
+    monkeypatch.setattr(
+        consensus_driver, "verify_commit", lambda su, c, _v, h, cm: verify(su, c, sims[0].params.validators, h, cm)
+    )
+    with pytest.raises(LivenessViolation):
+        run_seed(1)
