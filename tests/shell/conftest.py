@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import threading
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from trellis.abci import CheckedTx
 from trellis.api.server import build_app, serve
 from trellis.app.application import TrellisApp
+from trellis.cli.main import main
 from trellis.core.codec import encode
 from trellis.core.crypto.suite import ED25519, address_of
 from trellis.core.execution.block import ExecutedBlock
@@ -337,12 +339,35 @@ class ThreadedNode:
         self.node.store.kv.close()
 
 
-@pytest.fixture(scope="module")
-def threaded_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedNode]:
-    root = tmp_path_factory.mktemp("cli-home")
-    init_home(root)
+def serve_new_home(
+    tmp_path_factory: pytest.TempPathFactory, name: str, *, permissioned: bool = False
+) -> Iterator[ThreadedNode]:
+    """A fresh ``init_home`` in a new temporary folder ``name``, served by a ThreadedNode; closed when the generator
+    is (a fixture body: ``yield from serve_new_home(...)``)."""
+    root = tmp_path_factory.mktemp(name)
+    init_home(root, permissioned=permissioned)
     tn = ThreadedNode(root, node_config())
     try:
         yield tn
     finally:
         tn.close()
+
+
+@pytest.fixture(scope="module")
+def threaded_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedNode]:
+    yield from serve_new_home(tmp_path_factory, "cli-home")
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], node: ThreadedNode, *argv: str) -> tuple[int, str, str]:
+    """Run ``trellis ARGV --home <node's home> --node <node's URL>`` in-process: (exit code, stdout, stderr)."""
+    capsys.readouterr()
+    code = main([*argv, "--home", str(node.root), "--node", node.url])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_cli_json(capsys: pytest.CaptureFixture[str], node: ThreadedNode, *argv: str) -> Any:
+    """``run_cli`` with ``--json``: asserts exit code 0 (stderr as the message) and returns the parsed stdout."""
+    code, out, err = run_cli(capsys, node, *argv, "--json")
+    assert code == 0, err
+    return json.loads(out)

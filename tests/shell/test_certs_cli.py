@@ -2,40 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from trellis.cli.main import main
-from trellis.node.home import init_home
-
-from .conftest import ThreadedNode, node_config
+from .conftest import ThreadedNode, serve_new_home
+from .conftest import run_cli as _run
+from .conftest import run_cli_json as _json
 
 
 @pytest.fixture(scope="module")
 def pnode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedNode]:
-    root = tmp_path_factory.mktemp("permissioned-home")
-    init_home(root, permissioned=True)
-    tn = ThreadedNode(root, node_config())
-    try:
-        yield tn
-    finally:
-        tn.close()
-
-
-def _run(capsys: pytest.CaptureFixture[str], node: ThreadedNode, *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main([*argv, "--home", str(node.root), "--node", node.url])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _json(capsys: pytest.CaptureFixture[str], node: ThreadedNode, *argv: str) -> Any:
-    code, out, err = _run(capsys, node, *argv, "--json")
-    assert code == 0, err
-    return json.loads(out)
+    yield from serve_new_home(tmp_path_factory, "permissioned-home", permissioned=True)
 
 
 def test_issue_register_send_revoke_and_status(pnode: ThreadedNode, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,42 +3,20 @@
 
 from __future__ import annotations
 
-import json
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from trellis.cli.main import main
-from trellis.node.home import init_home
-
-from .conftest import ThreadedNode, node_config
+from .conftest import ThreadedNode, serve_new_home
+from .conftest import run_cli as _run
+from .conftest import run_cli_json as _json
 
 
 @pytest.fixture(scope="module")
 def pnode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedNode]:
-    root = tmp_path_factory.mktemp("ca-new-home")
-    init_home(root, permissioned=True)
-    tn = ThreadedNode(root, node_config())
-    try:
-        yield tn
-    finally:
-        tn.close()
-
-
-def _run(capsys: pytest.CaptureFixture[str], node: ThreadedNode, *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main([*argv, "--home", str(node.root), "--node", node.url])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _json(capsys: pytest.CaptureFixture[str], node: ThreadedNode, *argv: str) -> Any:
-    code, out, err = _run(capsys, node, *argv, "--json")
-    assert code == 0, err
-    return json.loads(out)
+    yield from serve_new_home(tmp_path_factory, "ca-new-home", permissioned=True)
 
 
 def test_a_new_ca_is_proposed_with_add_ca_and_issues_certificates(

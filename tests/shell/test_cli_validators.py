@@ -23,31 +23,14 @@ from trellis.node.config import load_config
 from trellis.node.home import init_home
 from trellis.node.network import add_node, init_network, load_network
 
-from .conftest import ThreadedNode, node_config
+from .conftest import ThreadedNode, serve_new_home
+from .conftest import run_cli as _run
+from .conftest import run_cli_json as _json
 
 
 @pytest.fixture(scope="module")
 def vnode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedNode]:
-    root = tmp_path_factory.mktemp("validators-home")
-    init_home(root)
-    tn = ThreadedNode(root, node_config())
-    try:
-        yield tn
-    finally:
-        tn.close()
-
-
-def _run(capsys: pytest.CaptureFixture[str], node: ThreadedNode, *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main([*argv, "--home", str(node.root), "--node", node.url])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _json(capsys: pytest.CaptureFixture[str], node: ThreadedNode, *argv: str) -> Any:
-    code, out, err = _run(capsys, node, *argv, "--json")
-    assert code == 0, err
-    return json.loads(out)
+    yield from serve_new_home(tmp_path_factory, "validators-home")
 
 
 def _change(res: dict[str, Any]) -> MembershipChange:

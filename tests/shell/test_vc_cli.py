@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from trellis.cli.main import main
 from trellis.core.crypto.suite import ED25519, address_of
 from trellis.node.home import init_home
 from trellis.vc.multibase import multikey_encode
 
 from .conftest import ThreadedNode, node_config
+from .conftest import run_cli as _run
 
 
 @pytest.fixture(scope="module")
@@ -31,13 +31,6 @@ def vnode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedNode]:
         yield tn
     finally:
         tn.close()
-
-
-def _run(capsys: pytest.CaptureFixture[str], node: ThreadedNode, *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main([*argv, "--home", str(node.root), "--node", node.url])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _did_key(node: ThreadedNode, name: str) -> str:
