@@ -34,7 +34,7 @@ from trellis.keys.signer import MemorySigner
 from .simnet import ORGS, JoinViolation, Simulation
 
 KINDS = ("add", "remove", "set_power")
-JOIN_BOUND_MS = 6_000.0
+JOIN_BOUND_MS = 5_000.0
 """A joining validator lets out a precommit within this much simulated time after the later of its effective
 height's start (the first commit of the height before) and its last restart."""
 
@@ -268,7 +268,7 @@ class Governor:
 
     def check_joiners(self) -> None:
         """Each joining validator let out a precommit at or after its effective height within ``JOIN_BOUND_MS`` of
-        the later of that height's start and its last restart (checked once the bound has passed).
+        the later of that height's start and its last restart (one with none yet passes until the bound is over).
 
         Raises:
             JoinViolation: one did not.
@@ -282,12 +282,12 @@ class Governor:
             if not sim.nodes[node].alive:
                 continue
             start = max(start, self.restarted_ms.get(node, 0.0))
-            if sim.now_ms < start + JOIN_BOUND_MS:
-                continue
             first = min(
                 (t for (a, h), t in sim.first_precommit_ms.items() if a == addr and h >= effective), default=None
             )
-            if first is None or first > start + JOIN_BOUND_MS:
+            if first is not None and first <= start + JOIN_BOUND_MS:
+                continue
+            if first is not None or sim.now_ms >= start + JOIN_BOUND_MS:
                 raise JoinViolation(
                     f"seed {sim.seed}: node {node}, a validator from height {effective}, let out no precommit within "
                     f"{JOIN_BOUND_MS / 1000:.0f} s (first: {first}, height started at {start})"
