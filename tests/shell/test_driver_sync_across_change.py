@@ -11,11 +11,9 @@ between two drivers: v0 and the newcomer, started outside the set.
 
 from __future__ import annotations
 
-import heapq
 import logging
 import struct
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import msgspec
 import pytest
@@ -52,14 +50,13 @@ from trellis.node.wire import (
     CompactProposalMsg,
     ProposalHeaderMsg,
     ProposalMsg,
-    WireMsg,
-    decode_msg,
     encode_msg,
 )
 from trellis.storage.chain_store import ChainStore
 from trellis.storage.kv import MemoryStore
 
 from .conftest import CHAIN_ID, GENESIS_TIME_MS, addr, make_signer, raw_tx
+from .driver_fakes import FakeNetwork, ManualTimers
 
 V0 = make_signer("sync-change-v0")
 NEWCOMER = make_signer("sync-change-newcomer")
@@ -139,50 +136,6 @@ def set_at(h: int) -> ValidatorSet:
     return SOURCE.app.validator_set(h)
 
 
-class FakeNetwork:
-    """Records frames sent and peers disconnected."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, WireMsg]] = []
-        self.broadcasts: list[WireMsg] = []
-        self.disconnects: list[tuple[str, str]] = []
-
-    def send(self, peer_id: str, frame: bytes) -> bool:
-        self.sent.append((peer_id, decode_msg(frame, 1 << 30)))
-        return True
-
-    def broadcast(self, frame: bytes) -> None:
-        self.broadcasts.append(decode_msg(frame, 1 << 30))
-
-    def disconnect(self, peer_id: str, reason: str) -> None:
-        self.disconnects.append((peer_id, reason))
-
-
-@dataclass
-class ManualTimers:
-    """A clock that moves only when ``advance`` is called."""
-
-    now: int = GENESIS_TIME_MS
-    seq: int = 0
-    queue: list[tuple[int, int, Callable[[], None]]] = field(default_factory=list)
-
-    def call_later(self, delay_s: float, callback: Callable[[], None]) -> object:
-        self.seq += 1
-        heapq.heappush(self.queue, (self.now + round(delay_s * 1000), self.seq, callback))
-        return None
-
-    def now_ms(self) -> int:
-        return self.now
-
-    def advance(self, ms: int) -> None:
-        end = self.now + ms
-        while self.queue and self.queue[0][0] <= end:
-            due, _, callback = heapq.heappop(self.queue)
-            self.now = max(self.now, due)
-            callback()
-        self.now = end
-
-
 @dataclass
 class Follower:
     driver: ConsensusDriver
@@ -199,7 +152,7 @@ def make_follower(signer: MemorySigner | None = NEWCOMER) -> Follower:
     net = FakeNetwork()
     privval = PrivValidator(ED25519, signer, MemoryWal()) if signer is not None else None
     mempool = Mempool(app.account_nonce, committed_nonces=app.account_nonces, max_txs=1000, max_bytes=1 << 24)
-    driver = ConsensusDriver(PARAMS, app, mempool, privval, net, ManualTimers(), Timeouts())
+    driver = ConsensusDriver(PARAMS, app, mempool, privval, net, ManualTimers(GENESIS_TIME_MS), Timeouts())
     driver.start()
     return Follower(driver, app, net, privval)
 
@@ -325,7 +278,7 @@ def test_each_height_a_deciding_node_enters_runs_with_its_set_and_the_next() -> 
     # v0 alone runs consensus (no peers): the governance transactions go into its own blocks. The addition applies
     # in block 1 (effective at 3), the power change once height 3 is committed (effective two blocks later).
     app = TrellisApp(PARAMS, ChainStore(MemoryStore()))
-    timers = ManualTimers()
+    timers = ManualTimers(GENESIS_TIME_MS)
     mempool = Mempool(app.account_nonce, committed_nonces=app.account_nonces, max_txs=1000, max_bytes=1 << 24)
     privval = PrivValidator(ED25519, V0, MemoryWal())
     driver = ConsensusDriver(PARAMS, app, mempool, privval, NoNetwork(), timers, Timeouts())
@@ -425,7 +378,7 @@ class LinkedNetwork:
 
 
 def test_a_node_started_outside_the_set_follows_then_votes_from_the_height_it_is_added() -> None:
-    timers = ManualTimers()
+    timers = ManualTimers(GENESIS_TIME_MS)
     nodes: list[tuple[TrellisApp, ConsensusDriver, LinkedNetwork, Mempool]] = []
     for name, signer in (("v0", V0), ("newcomer", NEWCOMER)):
         app = TrellisApp(PARAMS, ChainStore(MemoryStore()))
