@@ -4,6 +4,7 @@ driver sends) and fake timers (a manual clock whose callbacks run only when a te
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -592,8 +593,8 @@ def _next_height_proposal(
     node: Harness,
     round_: int,
     signer: MemorySigner | None = None,
-    txs: list[bytes] = (),
-    time_ms: int = 0,  # type: ignore[assignment]
+    txs: Sequence[bytes] = (),
+    time_ms: int = 0,
 ) -> ProposalMsg:
     """A proposal for height 2 (the follower is at height 1), signed by ``signer`` (default: that round's
     proposer)."""
