@@ -26,6 +26,15 @@ def free_port() -> int:
     return free_port_range(1)
 
 
+def rss_mb(pid: int) -> int:
+    """The resident memory of process ``pid`` in MiB (``VmRSS`` of ``/proc/PID/status``; Linux only)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+    raise AssertionError("no VmRSS")
+
+
 def trellis_cmd(*args: str) -> list[str]:
     """The command line that runs the installed CLI with this interpreter."""
     return [sys.executable, "-m", "trellis.cli.main", *args]

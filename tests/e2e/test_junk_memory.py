@@ -19,7 +19,7 @@ import pytest
 from trellis.core.ledger.tx import Transfer
 from trellis.keys.signer import MemorySigner
 
-from .harness import NodeProcess, free_port, init_home, signed
+from .harness import NodeProcess, free_port, init_home, rss_mb, signed
 
 pytestmark = pytest.mark.e2e
 
@@ -30,14 +30,6 @@ WARMUP_REQUESTS = 5
 GROWTH_BOUND_MB = 150
 """Most RSS may grow over the baseline; before the fix, 5 more requests already exceeded it."""
 MAX_BODY = 3_900_000
-
-
-def _rss_mb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) // 1024
-    raise AssertionError("no VmRSS")
 
 
 def _frame(raws: list[bytes]) -> bytes:
@@ -86,14 +78,14 @@ def test_a_minute_of_junk_batches_keeps_the_nodes_memory_bounded(tmp_path: Path)
         assert all(len(b) <= MAX_BODY for b in bodies)
         for i in range(WARMUP_REQUESTS):
             assert _post(node.http.base, bodies[i % len(bodies)]) == 202
-        baseline = _rss_mb(pid)
+        baseline = rss_mb(pid)
         peak = baseline
         sent = 0
         deadline = time.monotonic() + FLOOD_S
         while time.monotonic() < deadline:
             assert _post(node.http.base, bodies[sent % len(bodies)]) == 202
             sent += 1
-            peak = max(peak, _rss_mb(pid))
+            peak = max(peak, rss_mb(pid))
             assert peak - baseline <= GROWTH_BOUND_MB, f"RSS {baseline} MB -> {peak} MB after {sent} junk batches"
         assert sent >= 10, "too few requests to judge"
         status, st = node.http.get("/v1/status")

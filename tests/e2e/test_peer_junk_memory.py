@@ -22,7 +22,7 @@ from trellis.keys.signer import MemorySigner
 from trellis.node.wire import MAX_TXS_PER_BATCH, BatchMsg, encode_msg
 from trellis.p2p import TlsTransport
 
-from .harness import Network, signed
+from .harness import Network, rss_mb, signed
 
 pytestmark = pytest.mark.e2e
 
@@ -34,14 +34,6 @@ STORE_MB = 32
 """node0's batch store bound for this test."""
 GROWTH_BOUND_MB = 100
 """Most RSS may grow over the baseline (read with the store already full)."""
-
-
-def _rss_mb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) // 1024
-    raise AssertionError("no VmRSS")
 
 
 def _junk_batches(chain_id: str, count: int) -> list[bytes]:
@@ -109,7 +101,7 @@ def test_a_minute_of_junk_batches_from_a_byzantine_peer_keeps_the_nodes_memory_b
                     await asyncio.sleep(0.05)
                     elapsed = time.monotonic() - start
                     if elapsed >= WARMUP_S:
-                        rss = _rss_mb(pid)
+                        rss = rss_mb(pid)
                         baseline = baseline or rss
                         peak = max(peak, rss)
                         assert peak - baseline <= GROWTH_BOUND_MB, (
