@@ -231,9 +231,11 @@ def cmd_node_start(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=getattr(logging, args.log_level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # The API port first, before anything is opened or logged; the peer port once assembly has said whether this
+    # node listens for peers at all (a lone validator without peers does not).
+    _check_listen(cfg.api.host, cfg.api.port, "API", "--api-port", "[api] port")
     node = assemble_node(home.root, cfg)
     try:
-        _check_listen(cfg.api.host, cfg.api.port, "API", "--api-port", "[api] port")
         if node.transport is not None:
             _check_listen(cfg.p2p.host, cfg.p2p.port, "peer (p2p)", "--p2p-port", "[p2p] port")
     except CliError:

@@ -126,7 +126,8 @@ def _log_membership(app: TrellisApp, signer: Signer, cfg: NodeConfig) -> None:
     height = app.info().height + 1
     keys = {v.public_key for v in app.validator_set(height).validators}
     if signer.public_key in keys:
-        log.info("the validator key (%s) is a validator at height %d", _signer_name(cfg), height)
+        # The driver says so at start too ("this node is a validator at height h"): not worth a second line.
+        log.debug("the validator key (%s) is a validator at height %d", _signer_name(cfg), height)
     else:
         log.info("the validator key (%s) is not a validator at height %d; following", _signer_name(cfg), height)
 
