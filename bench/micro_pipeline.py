@@ -57,7 +57,8 @@ from trellis.core.codec import encode
 from trellis.core.crypto.suite import ED25519, address_of
 from trellis.core.execution.block import ExecutedBlock
 from trellis.core.ledger.state_tree import apply_updates
-from trellis.core.ledger.tx import Transfer, TxBody, sign_tx, tx_hash
+from trellis.core.ledger.tx import TxBody, sign_tx, tx_hash
+from trellis.core.modules.accounts.messages import Transfer
 from trellis.core.params import Genesis, GenesisAccount, GenesisLimits, GenesisValidator, params_from_genesis
 from trellis.core.types import ZERO_HASH
 from trellis.keys.signer import MemorySigner

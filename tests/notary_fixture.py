@@ -19,9 +19,11 @@ from trellis.core.crypto.suite import ED25519, address_of, ed25519_keypair_from_
 from trellis.core.execution.apply import genesis_writes
 from trellis.core.execution.block import ChainTip, build_block, genesis_tip
 from trellis.core.ledger.block import Block, Commit, CommitSig, Receipt, ValidatorSet, block_hash
-from trellis.core.ledger.notary_tx import NotaryAnchor
-from trellis.core.ledger.tx import Payload, ProposeMembership, RegisterCert, SignedTx, TxBody, sign_tx
+from trellis.core.ledger.tx import SignedTx, TxBody, sign_tx
 from trellis.core.ledger.votes import PRECOMMIT, Vote, vote_signing_bytes
+from trellis.core.modules.membership.messages import ProposeMembership, RegisterCert
+from trellis.core.modules.notary.messages import NotaryAnchor
+from trellis.core.modules.payload import Payload
 from trellis.core.modules.validators.messages import AddValidator
 from trellis.core.params import (
     ChainParams,

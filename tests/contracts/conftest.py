@@ -16,10 +16,12 @@ from trellis.app.modules.contracts.toolchain import CONTRACTS_DIR, BuildResult, 
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import ED25519, address_of, ed25519_keypair_from_seed, ed25519_sign
 from trellis.core.execution.apply import BlockEnv, apply_block, genesis_writes
-from trellis.core.execution.contracts import CallOutcome, ContractEngine, StateContractHost, plain_scan
-from trellis.core.execution.state_keys import Account, account_key
 from trellis.core.ledger.block import Event, Receipt
-from trellis.core.ledger.tx import ContractCall, ContractDeploy, Payload, TxBody, sign_tx
+from trellis.core.ledger.tx import TxBody, sign_tx
+from trellis.core.modules.accounts.state import Account, account_key
+from trellis.core.modules.contracts.engine import CallOutcome, ContractEngine, StateContractHost, plain_scan
+from trellis.core.modules.contracts.messages import ContractCall, ContractDeploy
+from trellis.core.modules.payload import Payload
 from trellis.core.params import ChainParams, Genesis, GenesisAccount, GenesisValidator, params_from_genesis
 
 EXAMPLES = ("token", "escrow", "registry")

@@ -18,10 +18,10 @@ from trellis.app.modules.contracts import MemoryContractHost, WasmEngine, measur
 from trellis.app.modules.contracts.validate import HOST_IMPORTS, I32
 from trellis.core.codec import encode
 from trellis.core.crypto.suite import ED25519, ed25519_keypair_from_seed, ed25519_sign
-from trellis.core.execution.contracts import CallOutcome, Gas, StateContractHost, plain_scan
 from trellis.core.execution.results import ResultCode
-from trellis.core.execution.state_keys import ContractMeta, code_key, contract_key
 from trellis.core.ledger.block import Event
+from trellis.core.modules.contracts.engine import CallOutcome, Gas, StateContractHost, plain_scan
+from trellis.core.modules.contracts.state import ContractMeta, code_key, contract_key
 from trellis.core.params import ChainParams, GenesisContracts
 
 SENDER = bytes.fromhex("a1" * 20)

@@ -12,18 +12,14 @@ from trellis.app.modules.contracts import WasmEngine
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import ED25519, address_of, ed25519_keypair_from_seed, ed25519_sign
 from trellis.core.execution.apply import BlockEnv, BlockOutput, apply_block, genesis_writes
-from trellis.core.execution.contracts import Gas, contract_address
 from trellis.core.execution.results import ResultCode
-from trellis.core.execution.state_keys import (
-    Account,
-    ContractMeta,
-    account_key,
-    code_key,
-    contract_key,
-    contract_storage_key,
-)
 from trellis.core.ledger.block import Event, Receipt
-from trellis.core.ledger.tx import ContractCall, ContractDeploy, Payload, SignedTx, TxBody, sign_tx
+from trellis.core.ledger.tx import SignedTx, TxBody, sign_tx
+from trellis.core.modules.accounts.state import Account, account_key
+from trellis.core.modules.contracts.engine import Gas, contract_address
+from trellis.core.modules.contracts.messages import ContractCall, ContractDeploy
+from trellis.core.modules.contracts.state import ContractMeta, code_key, contract_key, contract_storage_key
+from trellis.core.modules.payload import Payload
 from trellis.core.params import (
     ChainParams,
     Genesis,

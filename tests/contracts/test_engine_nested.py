@@ -8,10 +8,10 @@ import struct
 import pytest
 
 from trellis.app.modules.contracts import WasmEngine
-from trellis.core.execution.contracts import Gas
 from trellis.core.execution.results import ResultCode
-from trellis.core.execution.state_keys import contract_storage_key
 from trellis.core.ledger.block import Event
+from trellis.core.modules.contracts.engine import Gas
+from trellis.core.modules.contracts.state import contract_storage_key
 from trellis.core.params import GenesisContracts
 
 from .test_engine import GAS, SENDER, DictState, install, run, wat

@@ -9,7 +9,7 @@ import pytest
 
 from trellis.core.execution.results import ResultCode
 from trellis.core.ledger.block import Receipt
-from trellis.core.ledger.tx import ContractCall
+from trellis.core.modules.contracts.messages import ContractCall
 
 from .conftest import CALL_GAS, ContractChain, Deployed, Example, People, contract_events, make_key
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from trellis.app.modules.contracts import abi as abi_mod
 from trellis.app.modules.contracts.toolchain import build
 from trellis.core.crypto.suite import ed25519_sign
-from trellis.core.execution.contracts import ContractEngine
+from trellis.core.modules.contracts.engine import ContractEngine
 
 from .conftest import ContractChain, Deployed, Example, People
 

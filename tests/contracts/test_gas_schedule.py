@@ -18,8 +18,8 @@ import pytest
 
 from trellis.app.modules.contracts import WasmEngine
 from trellis.app.modules.contracts.validate import HOST_IMPORTS, I32
-from trellis.core.execution.contracts import CallOutcome, Gas
 from trellis.core.execution.results import ResultCode
+from trellis.core.modules.contracts.engine import CallOutcome, Gas
 
 from .test_engine import GAS, DictState, install, run, wat
 

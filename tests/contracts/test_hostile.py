@@ -13,8 +13,8 @@ import wasmtime
 
 from trellis.app.modules.contracts import WasmEngine
 from trellis.core.crypto.suite import ED25519
-from trellis.core.execution.contracts import InvalidContract
 from trellis.core.execution.results import ResultCode
+from trellis.core.modules.contracts.engine import InvalidContract
 from trellis.core.params import GenesisContracts
 
 from .test_engine import DictState, install, run, wat

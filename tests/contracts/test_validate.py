@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from trellis.app.modules.contracts import WasmEngine
 from trellis.app.modules.contracts.validate import HOST_IMPORTS, parse_module, validate_module
-from trellis.core.execution.contracts import InvalidContract
+from trellis.core.modules.contracts.engine import InvalidContract
 from trellis.core.params import GenesisContracts
 
 from .test_engine import IMPORTS, wat

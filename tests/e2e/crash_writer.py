@@ -10,7 +10,9 @@ from trellis.abci import CheckedTx
 from trellis.app.application import TrellisApp
 from trellis.core.codec import encode
 from trellis.core.crypto.suite import ED25519, address_of
-from trellis.core.ledger.tx import KvPut, Transfer, TxBody, sign_tx, tx_hash
+from trellis.core.ledger.tx import TxBody, sign_tx, tx_hash
+from trellis.core.modules.accounts.messages import Transfer
+from trellis.core.modules.kv.messages import KvPut
 from trellis.keys.signer import KeyStore
 from trellis.node.home import Home
 from trellis.node.privval import solo_commit as sign_commit

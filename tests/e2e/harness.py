@@ -16,7 +16,9 @@ from typing import Any
 
 from trellis.core.codec import encode
 from trellis.core.crypto.suite import ED25519
-from trellis.core.ledger.tx import Payload, SignedTx, Transfer, TxBody, sign_tx, tx_hash
+from trellis.core.ledger.tx import SignedTx, TxBody, sign_tx, tx_hash
+from trellis.core.modules.accounts.messages import Transfer
+from trellis.core.modules.payload import Payload
 from trellis.keys.signer import KeyStore, MemorySigner
 from trellis.node.network import free_port_range
 

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from trellis.core.crypto.suite import ED25519
-from trellis.core.ledger.tx import KvPut, Transfer, tx_hash
+from trellis.core.ledger.tx import tx_hash
+from trellis.core.modules.accounts.messages import Transfer
+from trellis.core.modules.kv.messages import KvPut
 from trellis.keys.signer import KeyStore
 
 from .harness import NodeProcess, free_port, init_home, signed

@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 
 from trellis.core.crypto.suite import ED25519, address_of
-from trellis.core.ledger.credentials_tx import SetIssuer, StatusCreate, StatusSet
-from trellis.core.ledger.tx import DidCreate, DidDocument, DidVerificationMethod, Payload, tx_hash
+from trellis.core.ledger.tx import tx_hash
+from trellis.core.modules.credentials.messages import SetIssuer, StatusCreate, StatusSet
+from trellis.core.modules.identity.messages import DidCreate, DidDocument, DidVerificationMethod
+from trellis.core.modules.payload import Payload
 from trellis.keys.signer import KeyStore, MemorySigner
 from trellis.vc.issue import issue_credential, make_presentation, status_entry
 from trellis.vc.proofs import CRYPTOSUITES

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from trellis.core.ledger.tx import Transfer
+from trellis.core.modules.accounts.messages import Transfer
 from trellis.keys.signer import MemorySigner
 
 from .harness import NodeProcess, free_port, init_home, rss_mb, signed

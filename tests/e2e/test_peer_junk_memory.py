@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from trellis.core.ledger.tx import Transfer
+from trellis.core.modules.accounts.messages import Transfer
 from trellis.keys.signer import MemorySigner
 from trellis.node.wire import MAX_TXS_PER_BATCH, BatchMsg, encode_msg
 from trellis.p2p import TlsTransport

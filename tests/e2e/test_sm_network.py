@@ -14,7 +14,8 @@ import pytest
 
 from trellis.app.modules.contracts import toolchain
 from trellis.core.crypto.suite import SM
-from trellis.core.ledger.tx import Transfer, tx_hash
+from trellis.core.ledger.tx import tx_hash
+from trellis.core.modules.accounts.messages import Transfer
 from trellis.keys.signer import KeyStore, MemorySigner
 from trellis.node.network import free_port_range
 

@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from trellis.app.modules.identity import render_document
 from trellis.core.crypto.suite import ed25519_keypair_from_seed, ed25519_sign
-from trellis.core.execution.identity import format_did
-from trellis.core.ledger.tx import DidDocument, DidVerificationMethod
+from trellis.core.modules.identity.did import format_did
+from trellis.core.modules.identity.messages import DidDocument, DidVerificationMethod
 from trellis.vc.issue import format_time, issue_credential, issue_status_list_credential, make_presentation
 from trellis.vc.proofs import CRYPTOSUITES
 from trellis.vc.status import encode_list

@@ -12,7 +12,9 @@ from cryptography.hazmat.primitives import serialization
 from trellis.app.application import TrellisApp
 from trellis.core.codec import encode
 from trellis.core.crypto.suite import ED25519, address_of
-from trellis.core.ledger.tx import AddOrg, Payload, ProposeMembership, RegisterCert, RevokeCert, TxBody, sign_tx
+from trellis.core.ledger.tx import TxBody, sign_tx
+from trellis.core.modules.membership.messages import AddOrg, ProposeMembership, RegisterCert, RevokeCert
+from trellis.core.modules.payload import Payload
 from trellis.core.params import Genesis, GenesisMembership, GenesisOrg, GenesisValidator, params_from_genesis
 from trellis.keys.certs import issue_identity_cert
 from trellis.keys.signer import MemorySigner

@@ -17,11 +17,15 @@ from hypothesis import strategies as st
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import ED25519, address_of, ed25519_keypair_from_seed
 from trellis.core.execution.apply import BlockEnv, BlockOutput, _apply_generic, apply_block
-from trellis.core.execution.modules import transfer_event
 from trellis.core.execution.results import ResultCode
-from trellis.core.execution.state_keys import Account, KvRecord, account_key, kv_key
 from trellis.core.ledger.block import Receipt
-from trellis.core.ledger.tx import KvDelete, KvPut, Mint, Payload, SignedTx, Transfer, TxBody, sign_tx, tx_hash
+from trellis.core.ledger.tx import SignedTx, TxBody, sign_tx, tx_hash
+from trellis.core.modules.accounts.handlers import transfer_event
+from trellis.core.modules.accounts.messages import Mint, Transfer
+from trellis.core.modules.accounts.state import Account, account_key
+from trellis.core.modules.kv.messages import KvDelete, KvPut
+from trellis.core.modules.kv.state import KvRecord, kv_key
+from trellis.core.modules.payload import Payload
 from trellis.core.params import ChainParams, Genesis, GenesisValidator, params_from_genesis
 from trellis.core.types import U64_MAX
 

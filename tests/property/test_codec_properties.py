@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from trellis.core import codec
 from trellis.core.crypto.merkle import MerkleProof
 from trellis.core.errors import DecodeError
-from trellis.core.execution.state_keys import Account, KvRecord
 from trellis.core.ledger.block import (
     Block,
     Commit,
@@ -29,8 +28,12 @@ from trellis.core.ledger.block import (
     ValidatorSet,
 )
 from trellis.core.ledger.state_tree import ProofLeaf, ProofStep, StateProof
-from trellis.core.ledger.tx import KvDelete, KvPut, Mint, SignedTx, Transfer, TxBody
+from trellis.core.ledger.tx import SignedTx, TxBody
 from trellis.core.ledger.votes import Vote
+from trellis.core.modules.accounts.messages import Mint, Transfer
+from trellis.core.modules.accounts.state import Account
+from trellis.core.modules.kv.messages import KvDelete, KvPut
+from trellis.core.modules.kv.state import KvRecord
 
 STRUCT_TYPES: list[type] = [
     SignedTx,

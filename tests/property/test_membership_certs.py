@@ -16,17 +16,17 @@ from hypothesis import strategies as st
 
 from trellis.core.codec import encode
 from trellis.core.crypto.suite import ED25519, address_of
-from trellis.core.execution.membership import (
+from trellis.core.execution.results import TxFailure
+from trellis.core.modules.membership.handlers import handle_register_cert
+from trellis.core.modules.membership.messages import RegisterCert
+from trellis.core.modules.membership.state import MEMBERSHIP_KEY
+from trellis.core.modules.membership.view import (
     CertificateRefused,
     check_ca_cert,
     find_issuer,
     genesis_membership,
-    handle_register_cert,
     parse_identity_cert,
 )
-from trellis.core.execution.results import TxFailure
-from trellis.core.execution.state_keys import MEMBERSHIP_KEY
-from trellis.core.ledger.tx import RegisterCert
 from trellis.keys.certs import create_org_ca, issue_identity_cert
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -26,7 +26,8 @@ from trellis.cli.main import main
 from trellis.core.codec import encode
 from trellis.core.crypto.suite import ED25519, address_of
 from trellis.core.execution.block import ExecutedBlock
-from trellis.core.ledger.tx import Payload, SignedTx, TxBody, sign_tx, tx_hash
+from trellis.core.ledger.tx import SignedTx, TxBody, sign_tx, tx_hash
+from trellis.core.modules.payload import Payload
 from trellis.core.params import (
     ChainParams,
     Genesis,

@@ -21,10 +21,14 @@ from trellis.api.types import (
     unhex,
 )
 from trellis.core.codec import decode, encode
-from trellis.core.execution.state_keys import Account, KvRecord, account_key, kv_key
 from trellis.core.ledger.block import Header, block_hash
 from trellis.core.ledger.state_tree import StateProof, verify_state_proof
-from trellis.core.ledger.tx import ContractDeploy, KvPut, SignedTx, Transfer, decode_tx, tx_hash
+from trellis.core.ledger.tx import SignedTx, decode_tx, tx_hash
+from trellis.core.modules.accounts.messages import Transfer
+from trellis.core.modules.accounts.state import Account, account_key
+from trellis.core.modules.contracts.messages import ContractDeploy
+from trellis.core.modules.kv.messages import KvPut
+from trellis.core.modules.kv.state import KvRecord, kv_key
 from trellis.keys.signer import MemorySigner
 from trellis.node.assembly import assemble_node
 from trellis.node.home import Home, init_home

@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 from trellis.core.crypto.suite import ED25519
-from trellis.core.ledger.tx import KvPut, tx_hash
+from trellis.core.ledger.tx import tx_hash
+from trellis.core.modules.kv.messages import KvPut
 from trellis.keys.signer import MemorySigner
 
 from .conftest import ApiHarness, raw_tx

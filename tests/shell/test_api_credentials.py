@@ -18,9 +18,9 @@ import pytest
 from trellis.api.openapi import openapi_document
 from trellis.api.types import HeaderJson, StateProofJson, header_from_json, proof_from_json, unhex
 from trellis.core.crypto.suite import ED25519, address_of
-from trellis.core.ledger.credentials_tx import SetIssuer, StatusCreate, StatusSet
 from trellis.core.ledger.state_tree import verify_state_proof
-from trellis.core.ledger.tx import DidCreate, DidDocument, DidVerificationMethod
+from trellis.core.modules.credentials.messages import SetIssuer, StatusCreate, StatusSet
+from trellis.core.modules.identity.messages import DidCreate, DidDocument, DidVerificationMethod
 from trellis.vc.issue import issue_credential, make_presentation, status_entry
 from trellis.vc.proofs import CRYPTOSUITES
 from trellis.vc.status import decode_list

@@ -12,7 +12,13 @@ from trellis.api.openapi import openapi_document
 from trellis.api.types import HeaderJson, StateProofJson, header_from_json, proof_from_json, unhex
 from trellis.app.modules.identity import iso_time, public_key_multibase
 from trellis.core.ledger.state_tree import verify_state_proof
-from trellis.core.ledger.tx import DidCreate, DidDeactivate, DidDocument, DidUpdate, DidVerificationMethod
+from trellis.core.modules.identity.messages import (
+    DidCreate,
+    DidDeactivate,
+    DidDocument,
+    DidUpdate,
+    DidVerificationMethod,
+)
 
 from .conftest import ApiHarness, make_signer
 

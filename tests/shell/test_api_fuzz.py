@@ -11,7 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trellis.api.types import tx_json
-from trellis.core.ledger.tx import KvPut, Transfer, decode_tx
+from trellis.core.ledger.tx import decode_tx
+from trellis.core.modules.accounts.messages import Transfer
+from trellis.core.modules.kv.messages import KvPut
 
 from .conftest import ApiHarness, Response, addr
 

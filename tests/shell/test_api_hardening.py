@@ -25,7 +25,7 @@ from trellis.api.openapi import openapi_document
 from trellis.api.server import MAX_URL_BYTES, build_app
 from trellis.core.errors import InvalidTransaction
 from trellis.core.ledger.state_tree import MissingNode
-from trellis.core.ledger.tx import KvPut
+from trellis.core.modules.kv.messages import KvPut
 from trellis.node.assembly import assemble_node
 from trellis.node.home import init_home
 from trellis.node.mempool import Mempool

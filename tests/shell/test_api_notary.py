@@ -11,8 +11,8 @@ import pytest
 from trellis.api import notary as notary_api
 from trellis.app.modules import notary as notary_module
 from trellis.core.errors import InvalidBlock, ProofError, TrellisError
-from trellis.core.execution.notary import BATCH_PREFIX, record_key
-from trellis.core.ledger.notary_tx import NotaryAnchor
+from trellis.core.modules.notary.messages import NotaryAnchor
+from trellis.core.modules.notary.state import BATCH_PREFIX, record_key
 from trellis.core.params import InvalidGenesis
 from trellis.notary.receipt import decode_receipt, verify_receipt
 from trellis.storage.chain_store import ChainStore, height_key

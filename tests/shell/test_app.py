@@ -9,7 +9,10 @@ from trellis.app.application import NotFound, TrellisApp
 from trellis.core.codec import encode
 from trellis.core.errors import InvalidBlock, InvalidTransaction
 from trellis.core.ledger.block import Block
-from trellis.core.ledger.tx import ContractDeploy, KvPut, Mint, Transfer, tx_hash
+from trellis.core.ledger.tx import tx_hash
+from trellis.core.modules.accounts.messages import Mint, Transfer
+from trellis.core.modules.contracts.messages import ContractDeploy
+from trellis.core.modules.kv.messages import KvPut
 from trellis.storage.chain_store import ChainStore
 from trellis.storage.kv import MemoryStore
 

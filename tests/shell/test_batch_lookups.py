@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from trellis.abci import CheckedTx
 from trellis.app.application import TrellisApp
 from trellis.core.errors import InvalidTransaction
-from trellis.core.ledger.tx import Transfer
+from trellis.core.modules.accounts.messages import Transfer
 from trellis.node.mempool import Mempool
 from trellis.storage.chain_store import ChainStore
 from trellis.storage.kv import MemoryStore

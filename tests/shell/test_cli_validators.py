@@ -14,7 +14,7 @@ from cryptography.x509.oid import NameOID
 
 from trellis.cli.main import main
 from trellis.core.codec import decode
-from trellis.core.ledger.tx import MembershipChange
+from trellis.core.modules.membership.messages import MembershipChange
 from trellis.core.modules.validators.messages import AddValidator, RemoveValidator, SetValidatorPower
 from trellis.core.params import load_genesis
 from trellis.keys.certs import node_id_of_cert

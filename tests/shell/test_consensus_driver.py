@@ -28,7 +28,7 @@ from trellis.core.crypto.merkle import merkle_root
 from trellis.core.crypto.suite import ED25519, address_of
 from trellis.core.execution.block import ExecutedBlock
 from trellis.core.ledger.block import Block, Commit, CommitSig, block_hash
-from trellis.core.ledger.tx import KvPut, SignedTx, TxBody, sign_tx
+from trellis.core.ledger.tx import SignedTx, TxBody, sign_tx
 from trellis.core.ledger.votes import (
     PRECOMMIT,
     PREVOTE,
@@ -38,6 +38,7 @@ from trellis.core.ledger.votes import (
     proposal_signing_bytes,
     vote_signing_bytes,
 )
+from trellis.core.modules.kv.messages import KvPut
 from trellis.core.params import ChainParams, Genesis, GenesisAccount, GenesisValidator, params_from_genesis
 from trellis.keys.signer import MemorySigner
 from trellis.node.consensus_driver import ConsensusDriver, Network, NoNetwork

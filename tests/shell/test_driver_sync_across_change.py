@@ -25,8 +25,8 @@ from trellis.core.consensus.messages import SignedProposal, header_of
 from trellis.core.crypto.suite import ED25519, address_of
 from trellis.core.execution.block import ExecutedBlock
 from trellis.core.ledger.block import Block, Commit, CommitSig, ValidatorSet, block_hash, validators_hash
-from trellis.core.ledger.tx import ProposeMembership, RegisterCert
 from trellis.core.ledger.votes import Vote, proposal_signing_bytes, vote_signing_bytes
+from trellis.core.modules.membership.messages import ProposeMembership, RegisterCert
 from trellis.core.modules.validators.messages import AddValidator, SetValidatorPower
 from trellis.core.modules.validators.state import ValidatorUpdate
 from trellis.core.params import (

@@ -16,8 +16,10 @@ from cryptography.hazmat.primitives import serialization
 from trellis.cli.main import main as cli_main
 from trellis.core.errors import InvalidTransaction
 from trellis.core.execution.block import build_block
-from trellis.core.execution.membership import MembershipRefusal
-from trellis.core.ledger.tx import RegisterCert, RevokeCert, Transfer, decode_tx
+from trellis.core.ledger.tx import decode_tx
+from trellis.core.modules.accounts.messages import Transfer
+from trellis.core.modules.membership.messages import RegisterCert, RevokeCert
+from trellis.core.modules.membership.view import MembershipRefusal
 from trellis.core.params import (
     ChainParams,
     Genesis,
@@ -267,7 +269,7 @@ def test_certs_issue_refuses_an_org_whose_ca_is_not_in_the_home(
 
 def test_membership_payloads_round_trip_through_the_api_json(ca: tuple[bytes, bytes], actors: Actors) -> None:
     from trellis.api.types import payload_from_json, payload_json
-    from trellis.core.ledger.tx import AddCa, ApproveMembership, ProposeMembership
+    from trellis.core.modules.membership.messages import AddCa, ApproveMembership, ProposeMembership
 
     payloads = [
         RegisterCert(cert=_cert(ca, actors.bob, "client")),

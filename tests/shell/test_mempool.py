@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from trellis.core.errors import InvalidTransaction
-from trellis.core.ledger.tx import KvPut, Transfer
+from trellis.core.modules.accounts.messages import Transfer
+from trellis.core.modules.kv.messages import KvPut
 from trellis.node.mempool import Mempool
 
 from .conftest import Actors, addr, checked

@@ -107,7 +107,7 @@ def test_a_digest_already_anchored_gets_its_first_anchoring_time(tsa: Tsa) -> No
     data = b"anchored before\n"
     tsa.api.commit(
         tsa.api.bob,
-        __import__("trellis.core.ledger.notary_tx", fromlist=["NotaryAnchor"]).NotaryAnchor(
+        __import__("trellis.core.modules.notary.messages", fromlist=["NotaryAnchor"]).NotaryAnchor(
             digests=[hashlib.sha256(data).digest()]
         ),
     )

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from trellis.app.application import TrellisApp
-from trellis.core.ledger.tx import KvPut, Transfer
+from trellis.core.modules.accounts.messages import Transfer
+from trellis.core.modules.kv.messages import KvPut
 from trellis.node.assembly import assemble_node
 from trellis.node.config import NodeConfig, NodeSection
 from trellis.node.home import init_home

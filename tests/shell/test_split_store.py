@@ -11,7 +11,9 @@ import pytest
 
 from trellis.app.application import GenesisMismatch, TrellisApp
 from trellis.core.codec import encode
-from trellis.core.ledger.tx import KvPut, Transfer, tx_hash
+from trellis.core.ledger.tx import tx_hash
+from trellis.core.modules.accounts.messages import Transfer
+from trellis.core.modules.kv.messages import KvPut
 from trellis.storage.chain_store import ChainStore, height_key
 from trellis.storage.kv import CHAIN_TABLES, TABLES, LmdbStore, MemoryStore, SplitStore, StorageError, open_data_store
 

@@ -12,10 +12,12 @@ import pytest
 from trellis.app.application import GenesisMismatch, NotFound, TrellisApp
 from trellis.core.codec import decode, encode
 from trellis.core.errors import ProofError
-from trellis.core.execution.state_keys import Account, KvRecord, account_key, kv_key
 from trellis.core.ledger.block import Commit, Receipt, block_hash
 from trellis.core.ledger.state_tree import verify_state_proof
-from trellis.core.ledger.tx import KvDelete, KvPut, Transfer
+from trellis.core.modules.accounts.messages import Transfer
+from trellis.core.modules.accounts.state import Account, account_key
+from trellis.core.modules.kv.messages import KvDelete, KvPut
+from trellis.core.modules.kv.state import KvRecord, kv_key
 from trellis.node.privval import solo_commit as sign_commit
 from trellis.storage.chain_store import ChainStore, height_key
 from trellis.storage.kv import KVStore, LmdbStore, MemoryStore, StorageError

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from trellis.core.ledger.tx import Transfer
+from trellis.core.modules.accounts.messages import Transfer
 from trellis.node.node import MAX_GOSSIP_BATCHES
 
 from .conftest import ApiHarness, addr

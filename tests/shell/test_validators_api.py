@@ -35,9 +35,10 @@ from trellis.core.ledger.block import (
     validators_hash,
     verify_commit,
 )
-from trellis.core.ledger.tx import ProposeMembership, RegisterCert, SubmitEvidence
 from trellis.core.ledger.votes import DuplicateVoteEvidence, SignedVote, Vote
 from trellis.core.lightclient import LightClientError, SetChange, verify_from_genesis
+from trellis.core.modules.evidence.messages import SubmitEvidence
+from trellis.core.modules.membership.messages import ProposeMembership, RegisterCert
 from trellis.core.modules.validators.messages import AddValidator
 from trellis.core.modules.validators.state import ValidatorUpdate
 from trellis.core.params import (

@@ -12,7 +12,8 @@ from trellis.core.codec import encode
 from trellis.core.crypto.batch import SuiteVerifier
 from trellis.core.crypto.suite import ED25519, SM, address_of
 from trellis.core.errors import InvalidTransaction
-from trellis.core.ledger.tx import KvPut, SignedTx, TxBody, sign_tx
+from trellis.core.ledger.tx import SignedTx, TxBody, sign_tx
+from trellis.core.modules.kv.messages import KvPut
 from trellis.core.params import Genesis, GenesisValidator, params_from_genesis
 from trellis.keys.signer import MemorySigner
 from trellis.node.verifier import CpuPoolVerifier, measure_ceiling

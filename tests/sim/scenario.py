@@ -12,7 +12,7 @@ import logging
 import random
 from dataclasses import dataclass
 
-from trellis.core.execution.state_keys import EVIDENCE_PREFIX
+from trellis.core.modules.evidence.state import EVIDENCE_PREFIX
 
 from .locks import LockSplitter
 from .simnet import LivenessViolation, NetConditions, Simulation

@@ -54,7 +54,7 @@ from trellis.core.ledger.block import (
     validators_hash,
     verify_commit,
 )
-from trellis.core.ledger.tx import KvPut, Transfer, TxBody, sign_tx, tx_hash
+from trellis.core.ledger.tx import TxBody, sign_tx, tx_hash
 from trellis.core.ledger.votes import (
     PRECOMMIT,
     Proposal,
@@ -63,6 +63,8 @@ from trellis.core.ledger.votes import (
     proposal_signing_bytes,
     vote_signing_bytes,
 )
+from trellis.core.modules.accounts.messages import Transfer
+from trellis.core.modules.kv.messages import KvPut
 from trellis.core.params import (
     ChainParams,
     Genesis,

@@ -27,10 +27,10 @@ import pytest
 
 from trellis.core.consensus import machine
 from trellis.core.crypto.suite import ED25519, address_of
-from trellis.core.execution.state_keys import EVIDENCE_PREFIX
 from trellis.core.ledger import block as ledger_block
 from trellis.core.ledger.block import Commit, CommitSig, Header, ValidatorSet, block_hash
 from trellis.core.ledger.votes import PRECOMMIT, Vote, vote_signing_bytes
+from trellis.core.modules.evidence.state import EVIDENCE_PREFIX
 from trellis.keys.signer import MemorySigner
 from trellis.node import consensus_driver
 from trellis.node.wire import BatchMsg

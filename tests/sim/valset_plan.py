@@ -22,7 +22,8 @@ from tests.fixtures.governance import fixed_ca
 from trellis.core.codec import encode
 from trellis.core.crypto.suite import ED25519, address_of
 from trellis.core.ledger.block import Validator
-from trellis.core.ledger.tx import ApproveMembership, ProposeMembership, RegisterCert, TxBody, sign_tx, tx_hash
+from trellis.core.ledger.tx import TxBody, sign_tx, tx_hash
+from trellis.core.modules.membership.messages import ApproveMembership, ProposeMembership, RegisterCert
 from trellis.core.modules.validators.messages import (
     AddValidator,
     RemoveValidator,

@@ -12,10 +12,12 @@ from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import ED25519, address_of, ed25519_keypair_from_seed, ed25519_sign
 from trellis.core.execution.apply import BlockEnv, BlockOutput, apply_block, genesis_writes
 from trellis.core.execution.block import ChainTip, ExecutedBlock, build_block, genesis_tip
-from trellis.core.execution.contracts import ContractEngine
-from trellis.core.execution.state_keys import Account, KvRecord, account_key, kv_key
 from trellis.core.ledger.state_tree import TreeUpdate
-from trellis.core.ledger.tx import Payload, SignedTx, TxBody, sign_tx
+from trellis.core.ledger.tx import SignedTx, TxBody, sign_tx
+from trellis.core.modules.accounts.state import Account, account_key
+from trellis.core.modules.contracts.engine import ContractEngine
+from trellis.core.modules.kv.state import KvRecord, kv_key
+from trellis.core.modules.payload import Payload
 from trellis.core.params import (
     ChainParams,
     Genesis,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from trellis.core.errors import InvalidBlock
-from trellis.core.execution.state_keys import Account
-from trellis.core.ledger.tx import Transfer
+from trellis.core.modules.accounts.messages import Transfer
+from trellis.core.modules.accounts.state import Account
 
 
 def test_transaction_with_a_nonce_above_the_next_one_invalidates_the_block(chain, actors, make_tx) -> None:

@@ -12,7 +12,8 @@ from trellis.core.errors import InvalidBlock
 from trellis.core.execution.block import build_block, check_block
 from trellis.core.ledger.block import Block, block_hash, validators_hash
 from trellis.core.ledger.state_tree import apply_updates
-from trellis.core.ledger.tx import KvPut, Transfer
+from trellis.core.modules.accounts.messages import Transfer
+from trellis.core.modules.kv.messages import KvPut
 from trellis.core.modules.validators.state import META_KEY, ValidatorSetEntry, ValidatorsMeta, set_key
 
 OTHER_HASH = b"\x5a" * 32

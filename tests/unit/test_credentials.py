@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from trellis.core.crypto.suite import ed25519_keypair_from_seed, ed25519_sign
-from trellis.core.execution.credentials import CHUNK_BITS, read_status_bit
 from trellis.core.execution.results import ResultCode
-from trellis.core.ledger.credentials_tx import SetIssuer, StatusCreate, StatusSet
-from trellis.core.ledger.tx import Payload
+from trellis.core.modules.credentials.messages import SetIssuer, StatusCreate, StatusSet
+from trellis.core.modules.credentials.state import CHUNK_BITS, read_status_bit
+from trellis.core.modules.payload import Payload
 from trellis.core.params import GenesisContracts, params_from_genesis
 from trellis.vc.issue import issue_credential, make_presentation, status_entry
 from trellis.vc.multibase import multikey_encode
@@ -166,7 +166,7 @@ def test_a_status_list_below_the_w3c_minimum_of_16_kib_is_refused_at_decoding() 
 
 def test_stored_chunks_have_the_sizes_the_spec_gives(fx: Fixture) -> None:
     # docs/spec/credentials.md 3.2: chunk n holds bytes [2048 n, min(2048 (n + 1), size / 8)) of the bitstring.
-    from trellis.core.execution.credentials import CHUNK_BYTES, status_chunk_key
+    from trellis.core.modules.credentials.state import CHUNK_BYTES, status_chunk_key
 
     fx.create_list("odd", size=131072 + 8)
     last = 131072 + 7
@@ -472,7 +472,7 @@ def test_an_sm2_jcs_2025_credential_verifies_with_every_check(actors: Any) -> No
 
 
 def test_a_did_trellis_issuer_key_is_resolved_as_of_the_proofs_time(actors: Any) -> None:
-    from trellis.core.ledger.tx import DidCreate, DidDocument, DidUpdate, DidVerificationMethod
+    from trellis.core.modules.identity.messages import DidCreate, DidDocument, DidUpdate, DidVerificationMethod
     from trellis.vc.resolver import TrellisDidResolver
 
     f = Fixture(actors)

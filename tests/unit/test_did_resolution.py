@@ -9,9 +9,9 @@ import pytest
 
 from trellis.app.modules.identity import ResolutionError, iso_time, resolution_result, resolve
 from trellis.core.codec import encode
-from trellis.core.execution.identity import format_did
-from trellis.core.execution.state_keys import DidRecord, DidVersion, did_key, did_version_key
-from trellis.core.ledger.tx import DidDocument, DidVerificationMethod
+from trellis.core.modules.identity.did import format_did
+from trellis.core.modules.identity.messages import DidDocument, DidVerificationMethod
+from trellis.core.modules.identity.state import DidRecord, DidVersion, did_key, did_version_key
 
 CHAIN = "res-chain"
 DID_ID = bytes(range(16))

@@ -1,11 +1,11 @@
-"""The accounts module's rules: transfers and minting (trellis/core/execution/modules.py)."""
+"""The accounts module's rules: transfers and minting (trellis/core/modules/accounts/handlers.py)."""
 
 from __future__ import annotations
 
 from trellis.core.codec import encode
 from trellis.core.execution import ResultCode
-from trellis.core.execution.state_keys import Account, account_key
-from trellis.core.ledger.tx import Mint, Transfer
+from trellis.core.modules.accounts.messages import Mint, Transfer
+from trellis.core.modules.accounts.state import Account, account_key
 from trellis.core.types import U64_MAX
 
 

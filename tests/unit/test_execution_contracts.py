@@ -17,7 +17,9 @@ from trellis.core.crypto.suite import ED25519
 from trellis.core.errors import InvalidBlock
 from trellis.core.execution import ResultCode
 from trellis.core.execution.apply import _Layer, _merged_scan
-from trellis.core.execution.contracts import (
+from trellis.core.modules.accounts.messages import Transfer
+from trellis.core.modules.accounts.state import Account, account_key
+from trellis.core.modules.contracts.engine import (
     CallOutcome,
     ContractHost,
     Gas,
@@ -26,16 +28,14 @@ from trellis.core.execution.contracts import (
     contract_address,
     plain_scan,
 )
-from trellis.core.execution.state_keys import (
+from trellis.core.modules.contracts.messages import ContractCall, ContractDeploy, ContractUpgrade
+from trellis.core.modules.contracts.state import (
     CONTRACT_STORE_PREFIX,
-    Account,
     ContractMeta,
-    account_key,
     code_key,
     contract_key,
     contract_storage_key,
 )
-from trellis.core.ledger.tx import ContractCall, ContractDeploy, ContractUpgrade, Transfer
 from trellis.core.params import GenesisContracts
 
 CODE = b"\x00asm" + b"set:greeting=hello"

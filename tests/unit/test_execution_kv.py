@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from trellis.core.codec import encode
 from trellis.core.execution import ResultCode
-from trellis.core.execution.state_keys import Account, KvRecord, account_key, kv_key
-from trellis.core.ledger.tx import KvDelete, KvPut
+from trellis.core.modules.accounts.state import Account, account_key
+from trellis.core.modules.kv.messages import KvDelete, KvPut
+from trellis.core.modules.kv.state import KvRecord, kv_key
 
 NS = "registry"
 KEY = b"doc-1"

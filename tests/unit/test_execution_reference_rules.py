@@ -13,10 +13,14 @@ import pytest
 from trellis.core.codec import decode, encode
 from trellis.core.errors import InvalidBlock
 from trellis.core.execution.apply import BlockEnv, BlockOutput, _apply_generic, apply_block
-from trellis.core.execution.contracts import CallOutcome, Gas
 from trellis.core.execution.results import ResultCode
-from trellis.core.execution.state_keys import Account, ContractMeta, account_key, contract_key
-from trellis.core.ledger.tx import ContractCall, KvPut, SignedTx, Transfer
+from trellis.core.ledger.tx import SignedTx
+from trellis.core.modules.accounts.messages import Transfer
+from trellis.core.modules.accounts.state import Account, account_key
+from trellis.core.modules.contracts.engine import CallOutcome, Gas
+from trellis.core.modules.contracts.messages import ContractCall
+from trellis.core.modules.contracts.state import ContractMeta, contract_key
+from trellis.core.modules.kv.messages import KvPut
 from trellis.core.params import GenesisContracts
 
 Executor = Callable[..., BlockOutput]

@@ -8,8 +8,9 @@ import pytest
 from trellis.core.codec import decode
 from trellis.core.execution import ResultCode
 from trellis.core.execution.apply import StateUnavailable
-from trellis.core.execution.state_keys import Account, account_key
-from trellis.core.ledger.tx import ContractCall, ContractDeploy, Transfer
+from trellis.core.modules.accounts.messages import Transfer
+from trellis.core.modules.accounts.state import Account, account_key
+from trellis.core.modules.contracts.messages import ContractCall, ContractDeploy
 from trellis.core.params import GenesisContracts
 
 
@@ -21,7 +22,7 @@ class BuggyEngine:
 
     def call(self, host, contract, caller, method, args, gas_limit, *, is_init=False):  # type: ignore[no-untyped-def]
         if is_init:
-            from trellis.core.execution.contracts import CallOutcome
+            from trellis.core.modules.contracts.engine import CallOutcome
 
             return CallOutcome(ok=True)
         raise ValueError("an engine bug")

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import ED25519
 from trellis.core.execution import ResultCode
-from trellis.core.execution.identity import DidError, current_document, derived_did_id, format_did, parse_did
-from trellis.core.execution.state_keys import Account, DidRecord, DidVersion, account_key, did_key, did_version_key
-from trellis.core.ledger.tx import (
+from trellis.core.modules.accounts.state import Account, account_key
+from trellis.core.modules.identity.did import DidError, derived_did_id, format_did, parse_did
+from trellis.core.modules.identity.messages import (
     DidCreate,
     DidDeactivate,
     DidDocument,
@@ -19,6 +19,7 @@ from trellis.core.ledger.tx import (
     DidUpdate,
     DidVerificationMethod,
 )
+from trellis.core.modules.identity.state import DidRecord, DidVersion, current_document, did_key, did_version_key
 
 CHAIN_ID = "unit-test-chain"  # tests/unit/conftest.py
 

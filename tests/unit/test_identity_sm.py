@@ -12,8 +12,10 @@ import pytest
 from trellis.core.crypto.sm import Sm2PrivateKey, sm2_keypair_from_secret
 from trellis.core.crypto.suite import SM, address_of
 from trellis.core.execution import ResultCode
-from trellis.core.execution.identity import current_document, derived_did_id, format_did
-from trellis.core.ledger.tx import DidCreate, DidDocument, DidUpdate, DidVerificationMethod, TxBody, sign_tx
+from trellis.core.ledger.tx import TxBody, sign_tx
+from trellis.core.modules.identity.did import derived_did_id, format_did
+from trellis.core.modules.identity.messages import DidCreate, DidDocument, DidUpdate, DidVerificationMethod
+from trellis.core.modules.identity.state import current_document
 from trellis.core.params import Genesis, GenesisValidator, params_from_genesis
 
 _spec = importlib.util.spec_from_file_location("_unit_conftest_for_did_sm", Path(__file__).with_name("conftest.py"))

@@ -16,23 +16,23 @@ from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import ED25519, address_of
 from trellis.core.execution.apply import BlockEnv, apply_block
 from trellis.core.execution.block import check_block
-from trellis.core.execution.membership import MembershipRefusal, ca_fingerprint
 from trellis.core.execution.results import ResultCode
-from trellis.core.execution.state_keys import MEMBERSHIP_KEY, CertRecord, MembershipConfig, cert_key
-from trellis.core.ledger.tx import (
+from trellis.core.ledger.tx import SignedTx
+from trellis.core.ledger.votes import DuplicateVoteEvidence, SignedVote, Vote
+from trellis.core.modules.accounts.messages import Transfer
+from trellis.core.modules.evidence.messages import SubmitEvidence
+from trellis.core.modules.kv.messages import KvPut
+from trellis.core.modules.membership.messages import (
     AddCa,
     ApproveMembership,
-    KvPut,
     ProposeMembership,
     RegisterCert,
     RemoveCa,
     RevokeCert,
     SetThreshold,
-    SignedTx,
-    SubmitEvidence,
-    Transfer,
 )
-from trellis.core.ledger.votes import DuplicateVoteEvidence, SignedVote, Vote
+from trellis.core.modules.membership.state import MEMBERSHIP_KEY, CertRecord, MembershipConfig, cert_key
+from trellis.core.modules.membership.view import MembershipRefusal, ca_fingerprint
 from trellis.core.params import Genesis, GenesisMembership, GenesisOrg, params_from_genesis
 from trellis.keys.certs import create_org_ca, issue_identity_cert
 

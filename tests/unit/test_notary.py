@@ -9,7 +9,8 @@ from trellis.core.codec import decode
 from trellis.core.crypto.merkle import verify_merkle_proof
 from trellis.core.crypto.suite import ED25519
 from trellis.core.execution import ResultCode
-from trellis.core.execution.notary import (
+from trellis.core.modules.notary.messages import MAX_ANCHOR_DIGESTS, NotaryAnchor
+from trellis.core.modules.notary.state import (
     LEAF_PREFIX,
     OWNER_PREFIX,
     REF_PREFIX,
@@ -21,7 +22,6 @@ from trellis.core.execution.notary import (
     read_record,
     record_key,
 )
-from trellis.core.ledger.notary_tx import MAX_ANCHOR_DIGESTS, NotaryAnchor
 
 
 def digests(n: int, salt: str = "") -> list[bytes]:

@@ -19,16 +19,9 @@ from trellis.core.errors import InvalidTransaction
 from trellis.core.execution.block import check_block
 from trellis.core.ledger.block import Commit, CommitSig, block_hash, verify_commit
 from trellis.core.ledger.state_tree import apply_updates
-from trellis.core.ledger.tx import (
-    SignedTx,
-    Transfer,
-    TxBody,
-    check_tx_stateless,
-    sign_tx,
-    tx_hash,
-    verify_tx_signature,
-)
+from trellis.core.ledger.tx import SignedTx, TxBody, check_tx_stateless, sign_tx, tx_hash, verify_tx_signature
 from trellis.core.ledger.votes import PRECOMMIT, Vote, vote_signing_bytes
+from trellis.core.modules.accounts.messages import Transfer
 from trellis.core.params import Genesis, GenesisAccount, GenesisValidator, params_from_genesis
 
 # The unit tests' chain-in-dicts helpers, loaded by path: a plain ``import conftest`` would find whichever

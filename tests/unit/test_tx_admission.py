@@ -10,7 +10,6 @@ from trellis.core.crypto.suite import ED25519
 from trellis.core.errors import DecodeError, InvalidTransaction
 from trellis.core.ledger.tx import (
     SignedTx,
-    Transfer,
     TxBody,
     check_tx_stateless,
     decode_tx,
@@ -18,6 +17,7 @@ from trellis.core.ledger.tx import (
     tx_hash,
     verify_tx_signature,
 )
+from trellis.core.modules.accounts.messages import Transfer
 
 CHAIN = "unit-test-chain"
 

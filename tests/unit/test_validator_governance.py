@@ -15,24 +15,24 @@ from tests.unit.conftest import GENESIS_TIME_MS, Actors, Key, MemoryChain, TxFac
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import ED25519, address_of, ed25519_sign
 from trellis.core.execution.results import ResultCode, TxFailure
-from trellis.core.execution.state_keys import (
-    MEMBERSHIP_KEY,
-    MembershipConfig,
-    MembershipProposal,
-    membership_proposal_key,
-)
 from trellis.core.ledger.block import Validator, ValidatorSet, make_validator_set, validators_hash
-from trellis.core.ledger.tx import (
+from trellis.core.ledger.tx import SignedTx
+from trellis.core.ledger.votes import PREVOTE, DuplicateVoteEvidence, SignedVote, Vote, vote_signing_bytes
+from trellis.core.modules.evidence.messages import SubmitEvidence
+from trellis.core.modules.membership.messages import (
     ApproveMembership,
     MembershipChange,
     ProposeMembership,
     RegisterCert,
     RemoveOrg,
     SetThreshold,
-    SignedTx,
-    SubmitEvidence,
 )
-from trellis.core.ledger.votes import PREVOTE, DuplicateVoteEvidence, SignedVote, Vote, vote_signing_bytes
+from trellis.core.modules.membership.state import (
+    MEMBERSHIP_KEY,
+    MembershipConfig,
+    MembershipProposal,
+    membership_proposal_key,
+)
 from trellis.core.modules.validators.handlers import is_validator_change, pending_entry
 from trellis.core.modules.validators.messages import AddValidator, RemoveValidator, SetValidatorPower
 from trellis.core.modules.validators.rules import (

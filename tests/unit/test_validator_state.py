@@ -22,11 +22,11 @@ from tests.unit.conftest import (
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import ED25519, address_of
 from trellis.core.execution.apply import BlockEnv, apply_block, genesis_writes
-from trellis.core.execution.membership import MembershipRefusal
 from trellis.core.execution.results import ResultCode
 from trellis.core.ledger.block import Validator, ValidatorSet, make_validator_set
-from trellis.core.ledger.tx import SubmitEvidence
 from trellis.core.ledger.votes import DuplicateVoteEvidence, SignedVote, Vote
+from trellis.core.modules.evidence.messages import SubmitEvidence
+from trellis.core.modules.membership.view import MembershipRefusal
 from trellis.core.modules.validators.state import (
     META_KEY,
     SET_PREFIX,

@@ -34,20 +34,11 @@ from trellis.core.ledger.block import (
     verify_commit,
 )
 from trellis.core.ledger.state_tree import StateProof, apply_updates, key_path, prove, value_hash, verify_state_proof
-from trellis.core.ledger.tx import (
-    KvDelete,
-    KvPut,
-    Mint,
-    Payload,
-    SignedTx,
-    Transfer,
-    TxBody,
-    decode_tx,
-    signing_bytes,
-    tx_hash,
-    verify_tx_signature,
-)
+from trellis.core.ledger.tx import SignedTx, TxBody, decode_tx, signing_bytes, tx_hash, verify_tx_signature
 from trellis.core.ledger.votes import PRECOMMIT, Vote, vote_signing_bytes
+from trellis.core.modules.accounts.messages import Mint, Transfer
+from trellis.core.modules.kv.messages import KvDelete, KvPut
+from trellis.core.modules.payload import Payload
 from trellis.core.params import load_genesis
 from trellis.core.types import ZERO_HASH
 

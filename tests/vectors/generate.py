@@ -37,8 +37,11 @@ from trellis.core.ledger.block import (
     validators_hash,
 )
 from trellis.core.ledger.state_tree import apply_updates, key_path, prove, value_hash
-from trellis.core.ledger.tx import KvDelete, KvPut, Mint, Payload, SignedTx, Transfer, TxBody, signing_bytes, tx_hash
+from trellis.core.ledger.tx import SignedTx, TxBody, signing_bytes, tx_hash
 from trellis.core.ledger.votes import PRECOMMIT, Vote, vote_signing_bytes
+from trellis.core.modules.accounts.messages import Mint, Transfer
+from trellis.core.modules.kv.messages import KvDelete, KvPut
+from trellis.core.modules.payload import Payload
 from trellis.core.params import load_genesis
 from trellis.core.types import ZERO_HASH
 

@@ -27,38 +27,7 @@ from trellis.core.crypto.aead import aead_seal
 from trellis.core.crypto.sm import SM2_USER_ID, sm2_digest, sm2_keypair_from_secret, sm2_verify, sm2_za, sm3
 from trellis.core.crypto.suite import ED25519, SM, address_of, ed25519_keypair_from_seed, ed25519_sign
 from trellis.core.ledger.block import Event, Receipt, validators_hash
-from trellis.core.ledger.credentials_tx import SetIssuer, StatusCreate, StatusSet
-from trellis.core.ledger.notary_tx import NotaryAnchor
-from trellis.core.ledger.tx import (
-    AddCa,
-    AddOrg,
-    ApproveMembership,
-    ContractCall,
-    ContractDeploy,
-    ContractUpgrade,
-    DidCreate,
-    DidDeactivate,
-    DidDocument,
-    DidService,
-    DidUpdate,
-    DidVerificationMethod,
-    KvDelete,
-    KvPut,
-    Mint,
-    Payload,
-    ProposeMembership,
-    RegisterCert,
-    RemoveCa,
-    RemoveOrg,
-    RevokeCert,
-    SetThreshold,
-    SignedTx,
-    SubmitEvidence,
-    Transfer,
-    TxBody,
-    signing_bytes,
-    tx_hash,
-)
+from trellis.core.ledger.tx import SignedTx, TxBody, signing_bytes, tx_hash
 from trellis.core.ledger.votes import (
     PREVOTE,
     DuplicateProposalEvidence,
@@ -70,6 +39,32 @@ from trellis.core.ledger.votes import (
     proposal_signing_bytes,
     vote_signing_bytes,
 )
+from trellis.core.modules.accounts.messages import Mint, Transfer
+from trellis.core.modules.contracts.messages import ContractCall, ContractDeploy, ContractUpgrade
+from trellis.core.modules.credentials.messages import SetIssuer, StatusCreate, StatusSet
+from trellis.core.modules.evidence.messages import SubmitEvidence
+from trellis.core.modules.identity.messages import (
+    DidCreate,
+    DidDeactivate,
+    DidDocument,
+    DidService,
+    DidUpdate,
+    DidVerificationMethod,
+)
+from trellis.core.modules.kv.messages import KvDelete, KvPut
+from trellis.core.modules.membership.messages import (
+    AddCa,
+    AddOrg,
+    ApproveMembership,
+    ProposeMembership,
+    RegisterCert,
+    RemoveCa,
+    RemoveOrg,
+    RevokeCert,
+    SetThreshold,
+)
+from trellis.core.modules.notary.messages import NotaryAnchor
+from trellis.core.modules.payload import Payload
 from trellis.core.modules.validators.messages import AddValidator, RemoveValidator, SetValidatorPower
 from trellis.core.params import load_genesis
 from trellis.notary.tsa import TsaIdentity, build_response, parse_request

@@ -30,7 +30,7 @@ from trellis.app.modules.credentials import (
     status_list_json,
 )
 from trellis.core.codec import encode
-from trellis.core.execution.credentials import status_chunk_key, status_list_key
+from trellis.core.modules.credentials.state import status_chunk_key, status_list_key
 from trellis.node.node import Node
 from trellis.vc.verifier import Check, PresentationResult, VerificationResult, verify_credential, verify_presentation
 

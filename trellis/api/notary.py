@@ -20,7 +20,7 @@ from aiohttp import web
 
 from trellis.api.responses import PROBLEM_RESPONSE, hex32_path_param, ok, problem
 from trellis.app.modules.notary import batches_by, receipt_for, record_of
-from trellis.core.execution.notary import NotaryBatch
+from trellis.core.modules.notary.state import NotaryBatch
 from trellis.node.node import Node
 from trellis.notary.receipt import receipt_to_binary, receipt_to_json
 

@@ -17,8 +17,8 @@ from trellis.app.modules.notary import RecordView, record_of
 from trellis.core.codec import encode
 from trellis.core.crypto.suite import address_of
 from trellis.core.errors import InvalidTransaction
-from trellis.core.ledger.notary_tx import NotaryAnchor
 from trellis.core.ledger.tx import TxBody, sign_tx, tx_hash
+from trellis.core.modules.notary.messages import NotaryAnchor
 from trellis.keys.signer import Signer
 from trellis.node.node import Node
 from trellis.notary.receipt import DIGEST_ALGORITHMS

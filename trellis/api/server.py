@@ -77,10 +77,11 @@ from trellis.app.modules.kv import read_record
 from trellis.app.modules.notary import ReceiptNotReady
 from trellis.core.codec import decode, encode
 from trellis.core.errors import DecodeError, InvalidTransaction, TrellisError
-from trellis.core.execution.membership import ca_fingerprint
-from trellis.core.execution.state_keys import EVIDENCE_PREFIX, EvidenceRecord, kv_key
 from trellis.core.ledger.block import block_hash
 from trellis.core.ledger.state_tree import MissingNode
+from trellis.core.modules.evidence.state import EVIDENCE_PREFIX, EvidenceRecord
+from trellis.core.modules.kv.state import kv_key
+from trellis.core.modules.membership.view import ca_fingerprint
 from trellis.node.node import Node, NodeUnavailable, TxStatus
 from trellis.storage.kv import StorageError
 

@@ -14,33 +14,24 @@ from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import Suite, address_of
 from trellis.core.errors import DecodeError
 from trellis.core.ledger.block import Block, Commit, CommitSig, Header, Receipt
-from trellis.core.ledger.credentials_tx import SetIssuer, StatusCreate, StatusSet
-from trellis.core.ledger.notary_tx import NotaryAnchor
 from trellis.core.ledger.state_tree import ProofLeaf, ProofStep, StateProof
-from trellis.core.ledger.tx import (
+from trellis.core.ledger.tx import SignedTx, TxBody, tx_hash
+from trellis.core.ledger.votes import Evidence
+from trellis.core.modules.accounts.messages import Mint, Transfer
+from trellis.core.modules.contracts.messages import ContractCall, ContractDeploy, ContractUpgrade
+from trellis.core.modules.credentials.messages import SetIssuer, StatusCreate, StatusSet
+from trellis.core.modules.evidence.messages import SubmitEvidence
+from trellis.core.modules.identity.messages import DidCreate, DidDeactivate, DidDocument, DidUpdate
+from trellis.core.modules.kv.messages import KvDelete, KvPut
+from trellis.core.modules.membership.messages import (
     ApproveMembership,
-    ContractCall,
-    ContractDeploy,
-    ContractUpgrade,
-    DidCreate,
-    DidDeactivate,
-    DidDocument,
-    DidUpdate,
-    KvDelete,
-    KvPut,
     MembershipChange,
-    Mint,
-    Payload,
     ProposeMembership,
     RegisterCert,
     RevokeCert,
-    SignedTx,
-    SubmitEvidence,
-    Transfer,
-    TxBody,
-    tx_hash,
 )
-from trellis.core.ledger.votes import Evidence
+from trellis.core.modules.notary.messages import NotaryAnchor
+from trellis.core.modules.payload import Payload
 
 Hex = Annotated[str, msgspec.Meta(pattern=r"^0x([0-9a-fA-F]{2})*$", max_length=2 * 1024 * 1024)]
 

@@ -21,30 +21,17 @@ from trellis.core.crypto.suite import Suite, address_of
 from trellis.core.errors import InvalidBlock, InvalidTransaction, TrellisError
 from trellis.core.execution.apply import genesis_writes
 from trellis.core.execution.block import ChainTip, ExecutedBlock, build_block, check_block, genesis_tip
-from trellis.core.execution.contracts import CallOutcome, ContractEngine, declared_gas
-from trellis.core.execution.membership import CertificateRefused, MembershipView, check_registration
-from trellis.core.execution.state_keys import (
-    Account,
-    ContractMeta,
-    MembershipConfig,
-    MembershipProposal,
-    RevokedCert,
-    account_key,
-    code_key,
-    contract_key,
-)
 from trellis.core.ledger.block import Block, Commit, Header, ValidatorSet, block_hash
 from trellis.core.ledger.state_tree import StateProof, lookup, prove
-from trellis.core.ledger.tx import (
-    BAD_SIGNATURE,
-    RegisterCert,
-    SignedTx,
-    check_tx_stateless,
-    decode_tx,
-    signature_item,
-    tx_hash,
-)
+from trellis.core.ledger.tx import BAD_SIGNATURE, SignedTx, check_tx_stateless, decode_tx, signature_item, tx_hash
 from trellis.core.lightclient import SetChange
+from trellis.core.modules.accounts.state import Account, account_key
+from trellis.core.modules.contracts.engine import CallOutcome, ContractEngine, declared_gas
+from trellis.core.modules.contracts.state import ContractMeta, code_key, contract_key
+from trellis.core.modules.membership.handlers import check_registration
+from trellis.core.modules.membership.messages import RegisterCert
+from trellis.core.modules.membership.state import MembershipConfig, MembershipProposal, RevokedCert
+from trellis.core.modules.membership.view import CertificateRefused, MembershipView
 from trellis.core.modules.validators.state import ValidatorUpdate
 from trellis.core.params import ChainParams
 from trellis.storage.chain_store import ChainStore

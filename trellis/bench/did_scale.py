@@ -36,8 +36,9 @@ from trellis.app.application import TrellisApp
 from trellis.app.modules.identity import resolution_result, resolve
 from trellis.core.codec import encode
 from trellis.core.crypto.suite import ED25519, address_of
-from trellis.core.execution.identity import format_did
-from trellis.core.ledger.tx import DidCreate, DidDocument, DidVerificationMethod, SignedTx, TxBody, tx_hash
+from trellis.core.ledger.tx import SignedTx, TxBody, tx_hash
+from trellis.core.modules.identity.did import format_did
+from trellis.core.modules.identity.messages import DidCreate, DidDocument, DidVerificationMethod
 from trellis.core.params import Genesis, GenesisLimits, GenesisValidator, params_from_genesis
 from trellis.keys.signer import MemorySigner
 from trellis.node.privval import solo_commit

@@ -21,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from trellis.core.codec import encode
-from trellis.core.ledger.tx import KvPut, TxBody, sign_tx
+from trellis.core.ledger.tx import TxBody, sign_tx
+from trellis.core.modules.kv.messages import KvPut
 from trellis.keys.signer import MemorySigner
 from trellis.node.network import is_network_dir, load_network
 

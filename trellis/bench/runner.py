@@ -47,8 +47,11 @@ import msgspec
 
 from trellis.core.codec import encode
 from trellis.core.crypto.suite import ED25519, Suite, address_of, suite_by_name
-from trellis.core.ledger.notary_tx import NotaryAnchor
-from trellis.core.ledger.tx import ContractCall, ContractDeploy, KvPut, Transfer, TxBody, sign_tx, tx_hash
+from trellis.core.ledger.tx import TxBody, sign_tx, tx_hash
+from trellis.core.modules.accounts.messages import Transfer
+from trellis.core.modules.contracts.messages import ContractCall, ContractDeploy
+from trellis.core.modules.kv.messages import KvPut
+from trellis.core.modules.notary.messages import NotaryAnchor
 from trellis.core.params import GenesisAccount
 from trellis.keys.signer import MemorySigner
 from trellis.node.config import ConsensusSection, MempoolSection, NodeConfig

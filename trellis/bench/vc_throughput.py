@@ -18,7 +18,7 @@ from typing import Any
 from trellis.core.codec import encode
 from trellis.core.crypto.sm import Sm2PrivateKey
 from trellis.core.crypto.suite import ed25519_keypair_from_seed, ed25519_sign
-from trellis.core.execution.credentials import IssuerRecord, StatusListRecord, issuer_key, status_list_key
+from trellis.core.modules.credentials.state import IssuerRecord, StatusListRecord, issuer_key, status_list_key
 from trellis.vc.issue import issue_credential, make_presentation, status_entry
 from trellis.vc.multibase import multikey_encode
 from trellis.vc.proofs import CRYPTOSUITES

@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 from trellis.cli import main as cli
 from trellis.cli.client import ClientError
 from trellis.core.crypto.suite import ED25519, address_of
-from trellis.core.ledger.tx import (
+from trellis.core.modules.membership.messages import (
     AddCa,
     AddOrg,
     ApproveMembership,

@@ -17,7 +17,7 @@ from trellis.app.modules.contracts import abi as abi_mod
 from trellis.app.modules.contracts import toolchain
 from trellis.cli import main as cli
 from trellis.cli.client import ClientError
-from trellis.core.ledger.tx import ContractCall, ContractDeploy, ContractUpgrade
+from trellis.core.modules.contracts.messages import ContractCall, ContractDeploy, ContractUpgrade
 
 _REGISTRY = "contracts.json"
 

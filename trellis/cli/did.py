@@ -22,7 +22,14 @@ from typing import Any
 from urllib.parse import quote
 
 from trellis.cli import main as cli
-from trellis.core.ledger.tx import DidCreate, DidDeactivate, DidDocument, DidService, DidUpdate, DidVerificationMethod
+from trellis.core.modules.identity.messages import (
+    DidCreate,
+    DidDeactivate,
+    DidDocument,
+    DidService,
+    DidUpdate,
+    DidVerificationMethod,
+)
 from trellis.keys.signer import KeyStoreError
 
 

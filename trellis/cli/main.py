@@ -27,9 +27,13 @@ from trellis.api.types import StateValueJson, header_from_json, proof_from_json,
 from trellis.cli.client import ClientError, NodeClient
 from trellis.core.codec import encode
 from trellis.core.errors import DecodeError, ProofError, TrellisError
-from trellis.core.execution.state_keys import account_key, kv_key
 from trellis.core.ledger.state_tree import verify_state_proof
-from trellis.core.ledger.tx import KvDelete, KvPut, Mint, Payload, Transfer, TxBody, sign_tx
+from trellis.core.ledger.tx import TxBody, sign_tx
+from trellis.core.modules.accounts.messages import Mint, Transfer
+from trellis.core.modules.accounts.state import account_key
+from trellis.core.modules.kv.messages import KvDelete, KvPut
+from trellis.core.modules.kv.state import kv_key
+from trellis.core.modules.payload import Payload
 from trellis.core.params import ChainParams
 from trellis.keys.signer import KeyStore
 

@@ -18,7 +18,7 @@ from trellis.cli import main as cli
 from trellis.cli.client import ClientError
 from trellis.core.crypto.suite import Suite, UnknownSuite, suite_by_name
 from trellis.core.errors import TrellisError
-from trellis.core.ledger.notary_tx import MAX_ANCHOR_DIGESTS, NotaryAnchor
+from trellis.core.modules.notary.messages import MAX_ANCHOR_DIGESTS, NotaryAnchor
 from trellis.core.params import load_genesis
 from trellis.notary.receipt import MAX_RECEIPT_BYTES, ReceiptError, decode_receipt, verify_receipt
 

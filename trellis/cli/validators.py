@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from trellis.cli import main as cli
-from trellis.core.ledger.tx import ApproveMembership, ProposeMembership
+from trellis.core.modules.membership.messages import ApproveMembership, ProposeMembership
 from trellis.core.modules.validators.messages import AddValidator, RemoveValidator, SetValidatorPower
 
 __all__ = ["register"]

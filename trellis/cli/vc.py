@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from trellis.cli import main as cli
 from trellis.cli.client import ClientError, NodeClient
-from trellis.core.ledger.credentials_tx import MIN_STATUS_LIST_BITS, SetIssuer, StatusCreate, StatusSet
+from trellis.core.modules.credentials.messages import MIN_STATUS_LIST_BITS, SetIssuer, StatusCreate, StatusSet
 from trellis.vc.errors import VcError
 from trellis.vc.issue import issue_credential, issue_status_list_credential, make_presentation, status_entry
 from trellis.vc.multibase import MultibaseError, multikey_decode, multikey_encode

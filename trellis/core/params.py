@@ -19,7 +19,8 @@ from trellis.core.codec import encode
 from trellis.core.crypto.suite import Suite, address_of, suite_by_name
 from trellis.core.errors import DecodeError, TrellisError
 from trellis.core.ledger.block import MAX_BLOCK_TXS, Validator, ValidatorSet, make_validator_set
-from trellis.core.ledger.tx import MAX_CODE_BYTES, MAX_TX_BYTES
+from trellis.core.ledger.tx import MAX_TX_BYTES
+from trellis.core.modules.contracts.messages import MAX_CODE_BYTES
 from trellis.core.types import U64, ChainId
 
 # \Z, not $, which would also accept a trailing "\n" (see trellis/core/types.py).

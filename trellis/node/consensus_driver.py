@@ -65,8 +65,9 @@ from trellis.core.crypto.suite import address_of
 from trellis.core.errors import DecodeError, InvalidBlock, InvalidTransaction, TrellisError
 from trellis.core.execution.block import ExecutedBlock
 from trellis.core.ledger.block import Block, Commit, block_hash, verify_commit
-from trellis.core.ledger.tx import SignedTx, SubmitEvidence, TxBody, sign_tx, tx_hash
+from trellis.core.ledger.tx import SignedTx, TxBody, sign_tx, tx_hash
 from trellis.core.ledger.votes import PRECOMMIT
+from trellis.core.modules.evidence.messages import SubmitEvidence
 from trellis.core.params import ChainParams
 from trellis.node.batches import BatchStore, MalformedCompact, batch_digest, compact_refs, resolve_refs, unpack_refs
 from trellis.node.mempool import Mempool

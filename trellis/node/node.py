@@ -15,8 +15,8 @@ from trellis.app.application import TrellisApp
 from trellis.blobs.store import BlobStore
 from trellis.core.errors import InvalidTransaction, TrellisError
 from trellis.core.execution.block import ExecutedBlock
-from trellis.core.execution.state_keys import MEMBERSHIP_KEY
 from trellis.core.ledger.block import Receipt
+from trellis.core.modules.membership.state import MEMBERSHIP_KEY
 from trellis.core.params import ChainParams
 from trellis.keys.certs import CertError
 from trellis.keys.signer import Signer

@@ -23,9 +23,7 @@ from trellis.core.codec import decode, encode
 from trellis.core.crypto.merkle import MerkleProof, merkle_proof, verify_merkle_proof
 from trellis.core.crypto.suite import Suite, address_of
 from trellis.core.errors import DecodeError, InvalidBlock, ProofError
-from trellis.core.execution.notary import LEAF_PREFIX, batch_proof, batch_root
 from trellis.core.ledger.block import Block, Commit, Header, Receipt, ValidatorSet, validators_hash, verify_commit
-from trellis.core.ledger.notary_tx import NotaryAnchor
 from trellis.core.ledger.tx import SignedTx, tx_hash
 from trellis.core.lightclient import (
     LightClientError,
@@ -34,6 +32,8 @@ from trellis.core.lightclient import (
     follow_set_changes,
     set_change_from_bytes,
 )
+from trellis.core.modules.notary.messages import NotaryAnchor
+from trellis.core.modules.notary.state import LEAF_PREFIX, batch_proof, batch_root
 from trellis.core.modules.validators.state import META_KEY, read_entry, read_meta
 from trellis.core.params import ChainParams
 

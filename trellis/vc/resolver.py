@@ -12,7 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from trellis.core.execution.identity import DidError, parse_did, read_did, read_version
+from trellis.core.modules.identity.did import DidError, parse_did
+from trellis.core.modules.identity.state import read_did, read_version
 from trellis.vc.errors import VcError
 from trellis.vc.multibase import MultibaseError, multikey_decode
 

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from trellis.core.codec import decode
 from trellis.core.errors import DecodeError
-from trellis.core.execution.credentials import (
+from trellis.core.modules.credentials.state import (
     IssuerRecord,
     StatusListRecord,
     issuer_key,

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from trellis.core.codec import decode
-from trellis.core.execution.state_keys import Account, account_key
 from trellis.core.ledger.block import Receipt
-from trellis.core.ledger.tx import ContractCall, ContractUpgrade, Mint, SignedTx, Transfer
+from trellis.core.ledger.tx import SignedTx
+from trellis.core.modules.accounts.messages import Mint, Transfer
+from trellis.core.modules.accounts.state import Account, account_key
+from trellis.core.modules.contracts.messages import ContractCall, ContractUpgrade
 
 
 def read_account(get: Callable[[bytes], bytes | None], address: bytes) -> Account:

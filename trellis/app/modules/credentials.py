@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trellis.core.codec import decode
-from trellis.core.execution.credentials import (
+from trellis.core.modules.credentials.state import (
     CHUNK_BYTES,
     ISSUER_PREFIX,
     IssuerRecord,

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from trellis.core.execution.identity import DidError, format_did, parse_did, read_did, read_version
-from trellis.core.execution.state_keys import DidRecord, DidVersion
-from trellis.core.ledger.tx import DidDocument
+from trellis.core.modules.identity.did import DidError, format_did, parse_did
+from trellis.core.modules.identity.messages import DidDocument
+from trellis.core.modules.identity.state import DidRecord, DidVersion, read_did, read_version
 from trellis.vc.multibase import multikey_encode
 
 Get = Callable[[bytes], bytes | None]

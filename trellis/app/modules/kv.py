@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from trellis.core.codec import decode
-from trellis.core.execution.state_keys import KvRecord, kv_key
+from trellis.core.modules.kv.state import KvRecord, kv_key
 
 
 def read_record(get: Callable[[bytes], bytes | None], namespace: str, key: bytes) -> KvRecord | None:

@@ -9,15 +9,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from trellis.core.codec import decode
-from trellis.core.execution.membership import entry_refusal, read_certs, read_config
-from trellis.core.execution.state_keys import (
+from trellis.core.modules.membership.state import (
     PROPOSAL_PREFIX,
     REVOKED_PREFIX,
     CertEntry,
     MembershipConfig,
     MembershipProposal,
     RevokedCert,
+    read_certs,
+    read_config,
 )
+from trellis.core.modules.membership.view import entry_refusal
 
 Get = Callable[[bytes], bytes | None]
 Scan = Callable[[bytes, bytes, int], list[tuple[bytes, bytes]]]

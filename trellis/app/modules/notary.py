@@ -1,6 +1,6 @@
 """The notary module's queries: first-anchoring records, batches, lookups by owner and reference, receipts.
 
-Reads committed state and blocks only (the handlers are in ``trellis.core.execution.notary``).
+Reads committed state and blocks only (the handlers are in ``trellis.core.modules.notary``).
 
 What the store holds is the node's, not the caller's: a stored value that does not decode, or an anchoring
 record whose transaction is not in its block, raises ``StorageError`` (the node's fault, never a refused
@@ -16,7 +16,8 @@ from typing import Protocol
 
 from trellis.core.crypto.suite import address_of
 from trellis.core.errors import DecodeError, TrellisError
-from trellis.core.execution.notary import (
+from trellis.core.ledger.block import Block, Commit, Receipt
+from trellis.core.modules.notary.state import (
     OWNER_PREFIX,
     REF_PREFIX,
     NotaryBatch,
@@ -25,7 +26,6 @@ from trellis.core.execution.notary import (
     read_batch,
     read_record,
 )
-from trellis.core.ledger.block import Block, Commit, Receipt
 from trellis.core.modules.validators.state import META_KEY
 from trellis.core.params import ChainParams
 from trellis.notary.receipt import ReceiptV2, build_receipt, set_changes_from_store

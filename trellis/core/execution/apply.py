@@ -11,20 +11,28 @@ from typing import Protocol
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import Suite, address_of
 from trellis.core.errors import InvalidBlock
-from trellis.core.execution.contracts import ContractEngine, declared_gas
-from trellis.core.execution.membership import CertificateRefused, MembershipRefusal, MembershipView, genesis_membership
-from trellis.core.execution.modules import (
-    HANDLERS,
-    TxContext,
+from trellis.core.execution.context import TxContext
+from trellis.core.execution.results import ResultCode, TxFailure
+from trellis.core.ledger.block import Receipt, ValidatorSet
+from trellis.core.ledger.tx import SignedTx, TxBody, tx_hash
+from trellis.core.modules.accounts.handlers import (
     amount_not_positive,
     credit_overflow,
     insufficient_funds,
     transfer_event,
 )
-from trellis.core.execution.results import ResultCode, TxFailure
-from trellis.core.execution.state_keys import CONTRACT_STORE_PREFIX, MEMBERSHIP_KEY, Account, account_key
-from trellis.core.ledger.block import Receipt, ValidatorSet
-from trellis.core.ledger.tx import SignedTx, Transfer, TxBody, tx_hash
+from trellis.core.modules.accounts.messages import Transfer
+from trellis.core.modules.accounts.state import Account, account_key
+from trellis.core.modules.contracts.engine import ContractEngine, declared_gas
+from trellis.core.modules.contracts.state import CONTRACT_STORE_PREFIX
+from trellis.core.modules.membership.state import MEMBERSHIP_KEY
+from trellis.core.modules.membership.view import (
+    CertificateRefused,
+    MembershipRefusal,
+    MembershipView,
+    genesis_membership,
+)
+from trellis.core.modules.registry import HANDLERS
 from trellis.core.modules.validators.state import ValidatorUpdate, genesis_validator_writes, sets_for_block, update_of
 from trellis.core.params import ChainParams
 from trellis.core.types import U64_MAX

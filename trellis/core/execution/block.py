@@ -10,10 +10,10 @@ from trellis.core.crypto.merkle import merkle_root
 from trellis.core.crypto.suite import Suite, address_of
 from trellis.core.errors import InvalidBlock
 from trellis.core.execution.apply import BlockEnv, BlockOutput, StateReader, apply_block, genesis_writes
-from trellis.core.execution.contracts import ContractEngine
 from trellis.core.ledger.block import Block, Header, ValidatorSet, block_hash, validators_hash
 from trellis.core.ledger.state_tree import NodeReader, TreeUpdate, apply_updates
 from trellis.core.ledger.tx import SignedTx
+from trellis.core.modules.contracts.engine import ContractEngine
 from trellis.core.modules.validators.state import sets_for_block
 from trellis.core.params import ChainParams
 from trellis.core.types import ZERO_HASH

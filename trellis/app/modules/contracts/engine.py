@@ -63,7 +63,9 @@ from trellis.app.modules.contracts.validate import (
     parse_module,
     validate_module,
 )
-from trellis.core.execution.contracts import (
+from trellis.core.execution.results import ResultCode
+from trellis.core.ledger.block import Event
+from trellis.core.modules.contracts.engine import (
     MAX_CONTRACT_KEY,
     MAX_CONTRACT_VALUE,
     MAX_RANGE_ENTRIES,
@@ -72,8 +74,6 @@ from trellis.core.execution.contracts import (
     Gas,
     InvalidContract,
 )
-from trellis.core.execution.results import ResultCode
-from trellis.core.ledger.block import Event
 from trellis.core.params import GenesisContracts
 
 MAX_WASM_STACK: Final = 512 * 1024

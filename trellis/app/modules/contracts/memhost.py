@@ -7,7 +7,7 @@ transaction to roll back), so it suits running contracts in tests, tools and ben
 from __future__ import annotations
 
 from trellis.core.crypto.suite import ED25519, Suite
-from trellis.core.execution.contracts import MAX_RANGE_ENTRIES, ContractEngine
+from trellis.core.modules.contracts.engine import MAX_RANGE_ENTRIES, ContractEngine
 from trellis.core.params import GenesisContracts
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from trellis.core.execution.contracts import (
+from trellis.core.modules.contracts.engine import (
     CallOutcome,
     ContractEngine,
     ContractHost,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from trellis.core.execution.contracts import InvalidContract
+from trellis.core.modules.contracts.engine import InvalidContract
 from trellis.core.params import GenesisContracts
 
 I32 = 0x7F

@@ -10,7 +10,7 @@ May import: ``trellis.core.codec``, ``trellis.core.crypto``, ``trellis.core.ledg
 
 from typing import TYPE_CHECKING, Any
 
-# ``trellis.core.ledger.tx`` builds the ``MembershipChange`` union from ``messages``, and ``state`` imports the
+# ``trellis.core.modules.membership.messages`` builds the ``MembershipChange`` union from ``messages``, and ``state`` imports the
 # ledger: importing ``state`` here eagerly would be a cycle. The names load on first use (PEP 562).
 if TYPE_CHECKING:
     from trellis.core.modules.validators.state import (

@@ -13,8 +13,8 @@ from typing import Protocol, TypeGuard
 
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import Suite
-from trellis.core.execution.state_keys import MEMBERSHIP_KEY, MembershipConfig
 from trellis.core.ledger.block import Event, validators_hash
+from trellis.core.modules.membership.state import MEMBERSHIP_KEY, MembershipConfig
 from trellis.core.modules.validators.messages import VALIDATOR_CHANGES, ValidatorChange
 from trellis.core.modules.validators.rules import apply_validator_change, edit_entry
 from trellis.core.modules.validators.state import (

@@ -143,3 +143,7 @@ def update_of(writes: Mapping[bytes, bytes | None], height: int) -> ValidatorUpd
 
 def _org_or_empty(org: str | msgspec.UnsetType) -> str:
     return "" if org is msgspec.UNSET else str(org)
+
+
+PREFIXES = (META_KEY, SET_PREFIX)
+"""The state-key prefixes the validators module owns."""

@@ -1,7 +1,4 @@
-"""Messages of the ``credentials`` module: the issuer trust registry and Bitstring Status Lists.
-
-They are members of the ``Payload`` union in ``trellis.core.ledger.tx``; see docs/spec/credentials.md.
-"""
+"""Messages of the ``credentials`` module; members of the ``Payload`` union (``trellis.core.modules.payload``). See docs/spec/credentials.md."""
 
 from __future__ import annotations
 
@@ -13,19 +10,32 @@ from trellis.core.types import U32, Address, CoreStruct
 
 IssuerDid = Annotated[str, msgspec.Meta(min_length=8, max_length=160, pattern=r"^did:[a-z0-9]+:[A-Za-z0-9._:%-]+\Z")]
 """An issuer's DID (any method: ``did:trellis:...`` once registered on chain, ``did:key:...``, ...)."""
+
+
 CredentialType = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_.-]*\Z")]
 """A credential type name (``UniversityDegreeCredential``)."""
+
+
 StatusListId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+\Z")]
 """A status list's id: 1-64 letters, digits, '.', '_' or '-'."""
+
+
 StatusPurpose = Annotated[str, msgspec.Meta(pattern=r"^(revocation|suspension)\Z")]
 """``revocation`` (permanent) or ``suspension`` (reversible)."""
 
+
 MAX_ISSUER_TYPES = 32
+
+
 MAX_STATUS_CHANGES = 1024
 """Most bit indexes one ``status_set`` may set plus clear."""
+
+
 MIN_STATUS_LIST_BITS = 131072
 """A list holds at least 131072 entries (16 KiB of bits): the minimum W3C Bitstring Status List requires, for
 herd privacy (a verifier fetching the list learns little about which credential it checks)."""
+
+
 MAX_STATUS_LIST_BITS = 2**23
 """A list holds at most 8 Mi entries (1 MiB of bits, 512 chunks)."""
 

@@ -1,0 +1,7 @@
+"""The ``accounts`` module: balances, transfers and minting (docs/spec/encoding.md).
+
+One shape, like every module (docs/guides/writing-a-module.md): ``messages`` (the payload structs, tags
+``accounts.<action>``), ``state`` (key layout, records, reads taking a ``StateReader``), ``handlers`` (pure functions of a
+``TxContext`` and a message), ``module`` (the declaration listed in ``trellis.core.modules.registry``).
+The package imports nothing eagerly: the ledger imports ``messages`` and ``handlers`` import the ledger.
+"""

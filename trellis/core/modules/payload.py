@@ -1,0 +1,39 @@
+"""The payload union: every module's messages, as the one literal union ``TxBody.payload`` is typed with.
+
+msgspec dispatches on the tag, so the member order does not affect the encoding. A module adds its messages here
+and its declaration in ``registry.py``; ``tests/unit/test_module_registry.py`` keeps the two equal.
+"""
+
+from __future__ import annotations
+
+from trellis.core.modules.accounts.messages import Mint, Transfer
+from trellis.core.modules.contracts.messages import ContractCall, ContractDeploy, ContractUpgrade
+from trellis.core.modules.credentials.messages import SetIssuer, StatusCreate, StatusSet
+from trellis.core.modules.evidence.messages import SubmitEvidence
+from trellis.core.modules.identity.messages import DidCreate, DidDeactivate, DidUpdate
+from trellis.core.modules.kv.messages import KvDelete, KvPut
+from trellis.core.modules.membership.messages import ApproveMembership, ProposeMembership, RegisterCert, RevokeCert
+from trellis.core.modules.notary.messages import NotaryAnchor
+
+Payload = (
+    Transfer
+    | Mint
+    | KvPut
+    | KvDelete
+    | SubmitEvidence
+    | ContractDeploy
+    | ContractCall
+    | ContractUpgrade
+    | RegisterCert
+    | ProposeMembership
+    | ApproveMembership
+    | RevokeCert
+    | DidCreate
+    | DidUpdate
+    | DidDeactivate
+    | SetIssuer
+    | StatusCreate
+    | StatusSet
+    | NotaryAnchor
+)
+"""The tagged union of every module message. The tag (``"module.action"``) is encoded first."""

@@ -1,0 +1,35 @@
+"""The one place the modules are listed: ``MODULES``, and the handler table built from it.
+
+Adding a module adds one line here and one in ``trellis/core/modules/payload.py`` (the payload union must be a
+literal for the type checker); ``tests/unit/test_module_registry.py`` checks the two agree, that every tag is
+``"<module>.<action>"`` and that no two modules share a state-key prefix.
+"""
+
+from __future__ import annotations
+
+from trellis.core.execution.module import Handler, Module
+from trellis.core.modules.accounts.module import MODULE as ACCOUNTS
+from trellis.core.modules.contracts.module import MODULE as CONTRACTS
+from trellis.core.modules.credentials.module import MODULE as CREDENTIALS
+from trellis.core.modules.evidence.module import MODULE as EVIDENCE
+from trellis.core.modules.identity.module import MODULE as IDENTITY
+from trellis.core.modules.kv.module import MODULE as KV
+from trellis.core.modules.membership.module import MODULE as MEMBERSHIP
+from trellis.core.modules.notary.module import MODULE as NOTARY
+from trellis.core.modules.validators.module import MODULE as VALIDATORS
+
+MODULES: tuple[Module, ...] = (
+    ACCOUNTS,
+    KV,
+    EVIDENCE,
+    CONTRACTS,
+    MEMBERSHIP,
+    VALIDATORS,
+    IDENTITY,
+    CREDENTIALS,
+    NOTARY,
+)
+"""Every module, in the order their messages appear in the payload union."""
+
+HANDLERS: dict[type, Handler] = {msg: handler for module in MODULES for msg, handler in module.handlers.items()}
+"""Message type -> handler. Every member of ``Payload`` has exactly one."""
