@@ -175,6 +175,22 @@ class DisseminationStats:
     """Requested batches not sent because the same peer had been sent the same batch moments before."""
 
 
+@dataclass(frozen=True)
+class ConsensusStatus:
+    """Where consensus is (``ConsensusDriver.status``, ``/v1/status``).
+
+    Attributes:
+        height: the height being decided (the last committed one + 1, or the committed one while its commit
+            timeout runs).
+        round: the round at that height.
+        step: ``"propose"``, ``"prevote"``, ``"precommit"`` or ``"commit"``.
+    """
+
+    height: int
+    round: int
+    step: str
+
+
 class Network(Protocol):
     """Where the driver sends frames."""
 
@@ -316,6 +332,11 @@ class ConsensusDriver:
         self._outgoing: list[Callable[[], None]] = []
         """Sends of messages signed during the current run of events, held until the WAL records of their
         signatures are made durable by one fsync (group commit)."""
+
+    def status(self) -> ConsensusStatus:
+        """Where consensus is now: height, round and step."""
+        st = self.state
+        return ConsensusStatus(height=st.height, round=st.round, step=st.step.name.lower())
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     def start(self) -> None:
