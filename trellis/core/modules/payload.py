@@ -7,6 +7,7 @@ and its declaration in ``registry.py``; ``tests/unit/test_module_registry.py`` k
 from __future__ import annotations
 
 from trellis.core.modules.accounts.messages import Mint, Transfer
+from trellis.core.modules.attestations.messages import Attest, RevokeAttestation
 from trellis.core.modules.contracts.messages import ContractCall, ContractDeploy, ContractUpgrade
 from trellis.core.modules.credentials.messages import SetIssuer, StatusCreate, StatusSet
 from trellis.core.modules.evidence.messages import SubmitEvidence
@@ -35,5 +36,7 @@ Payload = (
     | StatusCreate
     | StatusSet
     | NotaryAnchor
+    | Attest
+    | RevokeAttestation
 )
 """The tagged union of every module message. The tag (``"module.action"``) is encoded first."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from trellis.core.execution.module import Handler, Module
 from trellis.core.modules.accounts.module import MODULE as ACCOUNTS
+from trellis.core.modules.attestations.module import MODULE as ATTESTATIONS
 from trellis.core.modules.contracts.module import MODULE as CONTRACTS
 from trellis.core.modules.credentials.module import MODULE as CREDENTIALS
 from trellis.core.modules.evidence.module import MODULE as EVIDENCE
@@ -26,10 +27,12 @@ MODULES: tuple[Module, ...] = (
     MEMBERSHIP,
     VALIDATORS,
     IDENTITY,
-    CREDENTIALS,
     NOTARY,
+    CREDENTIALS,
+    ATTESTATIONS,
 )
-"""Every module, in the order their messages appear in the payload union."""
+"""Every module. The API's JSON payload union (``trellis/api/payload_json.py``) lists their messages in this
+order, which the OpenAPI document shows; the order has no other effect (msgspec dispatches on the tag)."""
 
 HANDLERS: dict[type, Handler] = {msg: handler for module in MODULES for msg, handler in module.handlers.items()}
 """Message type -> handler. Every member of ``Payload`` has exactly one."""
