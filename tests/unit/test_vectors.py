@@ -56,6 +56,7 @@ FILES = [
     "sm_suite.json",
     "tsa_serial.json",
     "light_client.json",
+    "attestations.json",
 ]
 
 

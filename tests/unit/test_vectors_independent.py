@@ -71,6 +71,9 @@ ISSUER_DID = ("str", 8, 160, r"did:[a-z0-9]+:[A-Za-z0-9._:%-]+")
 CERT = ("bytes", 1, 8192)
 ORG = ("str", 1, 64, None)
 LIST_ID = ("str", 1, 64, NAMESPACE)
+ATTESTATION_SUBJECT = ("str", 1, 256, r"did:[a-z0-9]+:[A-Za-z0-9._:%-]+|0x[0-9a-f]{64}")
+CLAIM_TYPE = ("str", 1, 64, r"[A-Za-z][A-Za-z0-9_.-]*")
+ATTESTER_DID = ("str", 0, 160, r"(did:[a-z0-9]+:[A-Za-z0-9._:%-]+)?")
 
 
 def lst(item: Any, max_len: int, min_len: int = 0) -> tuple[Any, ...]:
@@ -179,6 +182,21 @@ STRUCTS: dict[str, list[tuple[str, Any]]] = {
         ("validators", ("bytes", 0, 256 * 1024)),
         ("set_changes", lst("SetChangeBytes", 10_000)),
     ],
+    # attestations.md 3
+    "Attestation": [
+        ("id", HASH),
+        ("attester", ADDRESS),
+        ("attester_did", ATTESTER_DID),
+        ("subject", ATTESTATION_SUBJECT),
+        ("claim_type", CLAIM_TYPE),
+        ("statement", ("bytes", 0, 4096)),
+        ("expires_at_ms", U64),
+        ("height", U64),
+        ("time_ms", U64),
+        ("nonce", U64),
+        ("revoked_height", U64),
+        ("revoked_ms", U64),
+    ],
 }
 
 GAS = ("uint", 2**53)
@@ -235,6 +253,15 @@ UNIONS: dict[str, dict[str, list[tuple[str, Any]]]] = {
             ("owner", ("str", 0, 160, None)),
             ("ref", ("str", 0, 256, None)),
         ],
+        # attestations.md 1
+        "attestations.attest": [
+            ("subject", ATTESTATION_SUBJECT),
+            ("claim_type", CLAIM_TYPE),
+            ("statement", ("bytes", 0, 4096)),
+            ("expires_at_ms", U64),
+            ("attester_did", ATTESTER_DID),
+        ],
+        "attestations.revoke": [("id", HASH)],
     },
     "MembershipChange": {
         "add_org": [("name", ORG), ("ca_certs", lst(CERT, 4, 1))],
@@ -524,8 +551,9 @@ CHECKED = {
     *(f"receipt/file{i}.{ext}" for i in range(4) for ext in ("bin", "receipt.json", "receipt.msgpack")),
     "vc/eddsa-jcs-2022.json",
     "light_client.json",
+    "attestations.json",
 }
-NOT_VECTORS = {"generate.py", "spec_vectors.py", "light_client_vectors.py"}
+NOT_VECTORS = {"generate.py", "spec_vectors.py", "light_client_vectors.py", "attestations_vectors.py"}
 
 
 def test_every_vector_file_is_checked_independently() -> None:
@@ -580,7 +608,8 @@ PAYLOADS = load("payloads.json")
 
 
 def test_payload_vectors_cover_every_tag_of_the_spec() -> None:
-    tags = {c["payload"]["tag"] for c in PAYLOADS["cases"]}
+    # payloads.json holds the modules of its time; a later module's messages are in its own file.
+    tags = {c["payload"]["tag"] for c in PAYLOADS["cases"] + load("attestations.json")["cases"]}
     assert tags == set(UNIONS["Payload"])
     changes = {c["payload"]["change"]["tag"] for c in PAYLOADS["cases"] if c["payload"]["tag"] == "membership.propose"}
     assert changes == set(UNIONS["MembershipChange"])
@@ -1393,3 +1422,101 @@ def test_light_client_from_genesis(case: dict[str, Any]) -> None:
         elif not verify_commit_independently(sha256, ed25519_ok, LC_CHAIN, s, header_raw, h(target["commit_bytes"])):
             failed = "invalid_commit"
     assert (failed or "ok") == case["expect"]
+
+
+# --- attestations.json: docs/spec/attestations.md ------------------------------------------------------------
+
+ATTEST = load("attestations.json")
+
+
+def attestation_id(attester: bytes, nonce: int, subject: str, claim_type: str) -> bytes:
+    """attestations.md 2, rule 3."""
+    s, t = subject.encode(), claim_type.encode()
+    data = attester + nonce.to_bytes(8, "big") + len(s).to_bytes(2, "big") + s + len(t).to_bytes(2, "big") + t
+    return tagged(sha256, b"trellis/attestation-id/v1", data)
+
+
+def address_of(public: bytes) -> bytes:
+    return tagged(sha256, b"trellis/address", public)[:20]
+
+
+@pytest.mark.parametrize("case", ATTEST["cases"], ids=lambda c: c["name"])
+def test_attestation_message_vector(case: dict[str, Any]) -> None:
+    public = ed25519_public(h(ATTEST["seed"]))
+    assert public.hex() == ATTEST["public_key"] and address_of(public).hex() == ATTEST["address"]
+    assert decode_as(h(case["payload_bytes"]), ("union", "Payload")) == case["payload"]
+    tx = check_signed_tx(case, public, sha256, ed25519_ok)
+    assert tx["body"] == {
+        "chain_id": ATTEST["chain_id"],
+        "sender": public.hex(),
+        "nonce": case["nonce"],
+        "payload": case["payload"],
+        "memo": "",
+    }
+    assert h(case["payload_bytes"]) in h(case["body_bytes"])
+
+
+def test_attestation_ids() -> None:
+    for row in ATTEST["ids"]:
+        got = attestation_id(h(row["attester"]), row["nonce"], row["subject"], row["claim_type"])
+        assert got.hex() == row["id"]
+
+
+def test_attestation_block_receipts_and_state() -> None:
+    block = ATTEST["block"]
+    txs = [decode_as(h(raw), "SignedTx") for raw in block["txs"]]
+    receipts = [decode_as(h(raw), "Receipt") for raw in block["receipts"]]
+    for raw, r in zip(block["txs"], receipts, strict=True):
+        assert r["tx_hash"] == tagged(sha256, b"trellis/tx/v1", h(raw)).hex()
+    assert [r["code"] for r in receipts] == block["receipt_codes"] == [0, 3, 0]  # OK, NOT_OWNER, OK
+
+    attest_tx, stranger_tx, revoke_tx = (t["body"] for t in txs)
+    alice = address_of(h(attest_tx["sender"]))
+    msg = attest_tx["payload"]
+    ident = attestation_id(alice, attest_tx["nonce"], msg["subject"], msg["claim_type"])
+    assert ident.hex() == block["attestation_id"] == stranger_tx["payload"]["id"] == revoke_tx["payload"]["id"]
+    assert address_of(h(stranger_tx["sender"])) != alice and address_of(h(revoke_tx["sender"])) == alice
+
+    def attrs(event: dict[str, Any]) -> dict[str, str]:
+        return {k: v for k, v in event["attributes"]}
+
+    (made,) = receipts[0]["events"]
+    assert made["type"] == "attestations.attest"
+    assert attrs(made) == {
+        "id": ident.hex(),
+        "attester": alice.hex(),
+        "subject": msg["subject"].encode().hex(),
+        "claim_type": msg["claim_type"].encode().hex(),
+    }
+    assert receipts[1]["events"] == []
+    (revoked,) = receipts[2]["events"]
+    assert revoked["type"] == "attestations.revoke" and attrs(revoked) == {"id": ident.hex(), "attester": alice.hex()}
+
+    height, time_ms = 1, block["time_ms"]
+    subject_hash = tagged(sha256, b"trellis/attestation-subject/v1", msg["subject"].encode())
+    record = {
+        "id": ident.hex(),
+        "attester": alice.hex(),
+        "attester_did": msg["attester_did"],
+        "subject": msg["subject"],
+        "claim_type": msg["claim_type"],
+        "statement": msg["statement"],
+        "expires_at_ms": msg["expires_at_ms"],
+        "height": height,
+        "time_ms": time_ms,
+        "nonce": attest_tx["nonce"],
+        "revoked_height": height,  # revoked by the block's third transaction
+        "revoked_ms": time_ms,
+    }
+    expected = {
+        b"attest/record/" + ident: ("Attestation", record),
+        b"attest/subject/" + subject_hash + height.to_bytes(8, "big") + ident: ("id", ident),
+        b"attest/attester/" + alice + height.to_bytes(8, "big") + ident: ("id", ident),
+    }
+    state = {h(e["key"]): h(e["value"]) for e in block["state"]}
+    assert set(state) == set(expected)
+    for key, (kind, want) in expected.items():
+        if kind == "id":
+            assert state[key] == want
+        else:
+            assert decode_as(state[key], "Attestation") == want

@@ -22,7 +22,7 @@ import msgspec
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.vectors import light_client_vectors, spec_vectors
+from tests.vectors import attestations_vectors, light_client_vectors, spec_vectors
 from trellis.api.types import proof_json
 from trellis.core.codec import encode
 from trellis.core.crypto.merkle import merkle_proof, merkle_root
@@ -370,6 +370,7 @@ FILES = {
     "state_tree.json": state_tree_vectors,
     **spec_vectors.FILES,
     **light_client_vectors.FILES,
+    **attestations_vectors.FILES,
 }
 
 
