@@ -268,7 +268,7 @@ def test_certs_issue_refuses_an_org_whose_ca_is_not_in_the_home(
 
 
 def test_membership_payloads_round_trip_through_the_api_json(ca: tuple[bytes, bytes], actors: Actors) -> None:
-    from trellis.api.types import payload_from_json, payload_json
+    from trellis.api.payload_json import from_json, to_json
     from trellis.core.modules.membership.messages import AddCa, ApproveMembership, ProposeMembership
 
     payloads = [
@@ -278,8 +278,8 @@ def test_membership_payloads_round_trip_through_the_api_json(ca: tuple[bytes, by
         RevokeCert(serial=b"\x01\x02"),
     ]
     for p in payloads:
-        j = msgspec.json.decode(msgspec.json.encode(payload_json(p)), type=type(payload_json(p)))
-        assert payload_from_json(j) == p
+        j = msgspec.json.decode(msgspec.json.encode(to_json(p)), type=type(to_json(p)))
+        assert from_json(j) == p
 
 
 def test_init_permissioned_refuses_the_sm_suite(tmp_path: Path) -> None:

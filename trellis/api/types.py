@@ -6,183 +6,17 @@ validates lengths and bounds by building the core struct, so a bad field is refu
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-import msgspec
-
+from trellis.api import payload_json
+from trellis.api.hexjson import _J, Hex, hx, unhex
+from trellis.api.payload_json import PayloadJson
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import Suite, address_of
 from trellis.core.errors import DecodeError
 from trellis.core.ledger.block import Block, Commit, CommitSig, Header, Receipt
 from trellis.core.ledger.state_tree import ProofLeaf, ProofStep, StateProof
 from trellis.core.ledger.tx import SignedTx, TxBody, tx_hash
-from trellis.core.ledger.votes import Evidence
-from trellis.core.modules.accounts.messages import Mint, Transfer
-from trellis.core.modules.contracts.messages import ContractCall, ContractDeploy, ContractUpgrade
-from trellis.core.modules.credentials.messages import SetIssuer, StatusCreate, StatusSet
-from trellis.core.modules.evidence.messages import SubmitEvidence
-from trellis.core.modules.identity.messages import DidCreate, DidDeactivate, DidDocument, DidUpdate
-from trellis.core.modules.kv.messages import KvDelete, KvPut
-from trellis.core.modules.membership.messages import (
-    ApproveMembership,
-    MembershipChange,
-    ProposeMembership,
-    RegisterCert,
-    RevokeCert,
-)
-from trellis.core.modules.notary.messages import NotaryAnchor
-from trellis.core.modules.payload import Payload
-
-Hex = Annotated[str, msgspec.Meta(pattern=r"^0x([0-9a-fA-F]{2})*$", max_length=2 * 1024 * 1024)]
-
-
-def hx(b: bytes) -> str:
-    """Bytes as ``0x`` hex."""
-    return "0x" + b.hex()
-
-
-def unhex(s: str, field: str = "value") -> bytes:
-    """``0x`` hex (or bare hex) to bytes; ``DecodeError`` naming ``field`` if it is not hex."""
-    t = s[2:] if s.startswith(("0x", "0X")) else s
-    try:
-        return bytes.fromhex(t)
-    except ValueError:
-        raise DecodeError(f"{field}: not a hex string") from None
-
-
-class _J(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    pass
-
-
-class TransferJson(_J, tag="accounts.transfer", tag_field="type"):
-    to: Hex
-    amount: int
-
-
-class MintJson(_J, tag="accounts.mint", tag_field="type"):
-    to: Hex
-    amount: int
-
-
-class KvPutJson(_J, tag="kv.put", tag_field="type"):
-    namespace: str
-    key: Hex
-    value: Hex
-
-
-class KvDeleteJson(_J, tag="kv.delete", tag_field="type"):
-    namespace: str
-    key: Hex
-
-
-class SubmitEvidenceJson(_J, tag="evidence.submit", tag_field="type"):
-    evidence: Hex
-    """Canonical encoding of the evidence (two conflicting signed votes or proposals), hex."""
-
-
-class ContractDeployJson(_J, tag="contracts.deploy", tag_field="type"):
-    code: Hex
-    args: Hex = "0x"
-    admin: Hex | None = None
-    gas_limit: int = 10_000_000
-
-
-class ContractCallJson(_J, tag="contracts.call", tag_field="type"):
-    contract: Hex
-    method: str
-    args: Hex = "0x"
-    gas_limit: int = 1_000_000
-
-
-class ContractUpgradeJson(_J, tag="contracts.upgrade", tag_field="type"):
-    contract: Hex
-    code: Hex
-    gas_limit: int = 10_000_000
-
-
-class RegisterCertJson(_J, tag="membership.register_cert", tag_field="type"):
-    cert: Hex
-    """The identity certificate, DER as hex."""
-
-
-class ProposeMembershipJson(_J, tag="membership.propose", tag_field="type"):
-    change: Hex
-    """The change's canonical encoding, hex (see docs/spec/membership.md)."""
-
-
-class ApproveMembershipJson(_J, tag="membership.approve", tag_field="type"):
-    proposal_id: int
-
-
-class RevokeCertJson(_J, tag="membership.revoke", tag_field="type"):
-    serial: Hex
-    """The serial number, unsigned big-endian, hex."""
-
-
-class DidCreateJson(_J, tag="identity.did_create", tag_field="type"):
-    document: Hex
-    """Canonical encoding of the compact ``DidDocument``, hex (docs/spec/did-method.md)."""
-    id: Hex | None = None
-    """A chosen 16-byte id, hex; None: derived from the sender and nonce."""
-
-
-class DidUpdateJson(_J, tag="identity.did_update", tag_field="type"):
-    did: str
-    document: Hex
-    """Canonical encoding of the compact ``DidDocument``, hex."""
-
-
-class DidDeactivateJson(_J, tag="identity.did_deactivate", tag_field="type"):
-    did: str
-
-
-class NotaryAnchorJson(_J, tag="notary.anchor", tag_field="type"):
-    digests: list[Hex]
-    record_type: str = ""
-    owner: str = ""
-    ref: str = ""
-
-
-class SetIssuerJson(_J, tag="credentials.set_issuer", tag_field="type"):
-    did: str
-    types: list[str]
-    controller: Hex
-
-
-class StatusCreateJson(_J, tag="credentials.status_create", tag_field="type"):
-    list_id: str
-    size: int
-    purpose: str
-    issuer: str
-
-
-class StatusSetJson(_J, tag="credentials.status_set", tag_field="type"):
-    list_id: str
-    set_indexes: list[int] = []
-    clear_indexes: list[int] = []
-
-
-PayloadJson = (
-    TransferJson
-    | MintJson
-    | KvPutJson
-    | KvDeleteJson
-    | SubmitEvidenceJson
-    | ContractDeployJson
-    | ContractCallJson
-    | ContractUpgradeJson
-    | RegisterCertJson
-    | ProposeMembershipJson
-    | ApproveMembershipJson
-    | RevokeCertJson
-    | DidCreateJson
-    | DidUpdateJson
-    | DidDeactivateJson
-    | NotaryAnchorJson
-    | SetIssuerJson
-    | StatusCreateJson
-    | StatusSetJson
-)
 
 
 class TxBodyJson(_J):
@@ -539,52 +373,15 @@ def _attr_text(v: bytes) -> str:
     return t if t.isprintable() else hx(v)
 
 
-def payload_json(p: Payload) -> PayloadJson:
-    if isinstance(p, Transfer):
-        return TransferJson(to=hx(p.to), amount=p.amount)
-    if isinstance(p, Mint):
-        return MintJson(to=hx(p.to), amount=p.amount)
-    if isinstance(p, KvPut):
-        return KvPutJson(namespace=p.namespace, key=hx(p.key), value=hx(p.value))
-    if isinstance(p, KvDelete):
-        return KvDeleteJson(namespace=p.namespace, key=hx(p.key))
-    if isinstance(p, ContractDeploy):
-        admin = None if p.admin is None else hx(p.admin)
-        return ContractDeployJson(code=hx(p.code), args=hx(p.args), admin=admin, gas_limit=p.gas_limit)
-    if isinstance(p, ContractCall):
-        return ContractCallJson(contract=hx(p.contract), method=p.method, args=hx(p.args), gas_limit=p.gas_limit)
-    if isinstance(p, ContractUpgrade):
-        return ContractUpgradeJson(contract=hx(p.contract), code=hx(p.code), gas_limit=p.gas_limit)
-    if isinstance(p, RegisterCert):
-        return RegisterCertJson(cert=hx(p.cert))
-    if isinstance(p, ProposeMembership):
-        return ProposeMembershipJson(change=hx(encode(p.change)))
-    if isinstance(p, ApproveMembership):
-        return ApproveMembershipJson(proposal_id=p.proposal_id)
-    if isinstance(p, RevokeCert):
-        return RevokeCertJson(serial=hx(p.serial))
-    if isinstance(p, DidCreate):
-        return DidCreateJson(document=hx(encode(p.document)), id=None if p.id is None else hx(p.id))
-    if isinstance(p, DidUpdate):
-        return DidUpdateJson(did=p.did, document=hx(encode(p.document)))
-    if isinstance(p, DidDeactivate):
-        return DidDeactivateJson(did=p.did)
-    if isinstance(p, SetIssuer):
-        return SetIssuerJson(did=p.did, types=list(p.types), controller=hx(p.controller))
-    if isinstance(p, StatusCreate):
-        return StatusCreateJson(list_id=p.list_id, size=p.size, purpose=p.purpose, issuer=p.issuer)
-    if isinstance(p, StatusSet):
-        return StatusSetJson(list_id=p.list_id, set_indexes=list(p.set_indexes), clear_indexes=list(p.clear_indexes))
-    if isinstance(p, NotaryAnchor):
-        return NotaryAnchorJson(digests=[hx(d) for d in p.digests], record_type=p.record_type, owner=p.owner, ref=p.ref)
-    return SubmitEvidenceJson(evidence=hx(encode(p.evidence)))
-
-
 def tx_json(tx: SignedTx) -> SignedTxJson:
     b = tx.body
     return SignedTxJson(
         body=TxBodyJson(
-            chain_id=b.chain_id, sender=hx(b.sender), nonce=b.nonce, payload=payload_json(b.payload), memo=b.memo
+            chain_id=b.chain_id,
+            sender=hx(b.sender),
+            nonce=b.nonce,
+            payload=payload_json.to_json(b.payload),
+            memo=b.memo,
         ),
         signature=hx(tx.signature),
     )
@@ -657,61 +454,6 @@ def _checked(obj: Any, type_: Any, what: str) -> Any:
         raise DecodeError(f"invalid {what}: {exc.reason}") from exc
 
 
-def payload_from_json(p: PayloadJson) -> Payload:
-    if isinstance(p, SetIssuerJson):
-        return SetIssuer(did=p.did, types=p.types, controller=unhex(p.controller, "payload.controller"))
-    if isinstance(p, StatusCreateJson):
-        return StatusCreate(list_id=p.list_id, size=p.size, purpose=p.purpose, issuer=p.issuer)
-    if isinstance(p, StatusSetJson):
-        return StatusSet(list_id=p.list_id, set_indexes=p.set_indexes, clear_indexes=p.clear_indexes)
-    if isinstance(p, NotaryAnchorJson):
-        digests = [unhex(d, "payload.digests") for d in p.digests]
-        return NotaryAnchor(digests=digests, record_type=p.record_type, owner=p.owner, ref=p.ref)
-    if isinstance(p, TransferJson):
-        return Transfer(to=unhex(p.to, "payload.to"), amount=p.amount)
-    if isinstance(p, MintJson):
-        return Mint(to=unhex(p.to, "payload.to"), amount=p.amount)
-    if isinstance(p, KvPutJson):
-        return KvPut(namespace=p.namespace, key=unhex(p.key, "payload.key"), value=unhex(p.value, "payload.value"))
-    if isinstance(p, KvDeleteJson):
-        return KvDelete(namespace=p.namespace, key=unhex(p.key, "payload.key"))
-    if isinstance(p, ContractDeployJson):
-        return ContractDeploy(
-            code=unhex(p.code, "payload.code"),
-            args=unhex(p.args, "payload.args"),
-            admin=None if p.admin is None else unhex(p.admin, "payload.admin"),
-            gas_limit=p.gas_limit,
-        )
-    if isinstance(p, ContractCallJson):
-        return ContractCall(
-            contract=unhex(p.contract, "payload.contract"),
-            method=p.method,
-            args=unhex(p.args, "payload.args"),
-            gas_limit=p.gas_limit,
-        )
-    if isinstance(p, ContractUpgradeJson):
-        return ContractUpgrade(
-            contract=unhex(p.contract, "payload.contract"), code=unhex(p.code, "payload.code"), gas_limit=p.gas_limit
-        )
-    if isinstance(p, RegisterCertJson):
-        return RegisterCert(cert=unhex(p.cert, "payload.cert"))
-    if isinstance(p, DidCreateJson):
-        doc = decode(unhex(p.document, "payload.document"), DidDocument)
-        return DidCreate(document=doc, id=None if p.id is None else unhex(p.id, "payload.id"))
-    if isinstance(p, DidUpdateJson):
-        return DidUpdate(did=p.did, document=decode(unhex(p.document, "payload.document"), DidDocument))
-    if isinstance(p, DidDeactivateJson):
-        return DidDeactivate(did=p.did)
-    if isinstance(p, ProposeMembershipJson):
-        change: MembershipChange = decode(unhex(p.change, "payload.change"), MembershipChange)  # type: ignore[arg-type]
-        return ProposeMembership(change=change)
-    if isinstance(p, ApproveMembershipJson):
-        return ApproveMembership(proposal_id=p.proposal_id)
-    if isinstance(p, RevokeCertJson):
-        return RevokeCert(serial=unhex(p.serial, "payload.serial"))
-    return SubmitEvidence(evidence=decode(unhex(p.evidence, "payload.evidence"), Evidence))  # type: ignore[arg-type]
-
-
 def tx_from_json(j: SignedTxJson) -> SignedTx:
     """Build the core transaction from its JSON form (bounds checked)."""
     b = j.body
@@ -720,7 +462,7 @@ def tx_from_json(j: SignedTxJson) -> SignedTx:
             chain_id=b.chain_id,
             sender=unhex(b.sender, "body.sender"),
             nonce=b.nonce,
-            payload=payload_from_json(b.payload),
+            payload=payload_json.from_json(b.payload),
             memo=b.memo,
         ),
         signature=unhex(j.signature, "signature"),
