@@ -13,13 +13,24 @@ Consensus (``trellis.node``) never imports application modules: it drives the ap
 - ``info()``: the last committed tip, for a restarting node.
 - ``validator_set(height)``, ``validator_entries()``, ``validator_changes(to_height)``: the validator set in state
   (ADR 0014): what a height's commit is signed by, every entry since genesis (the shell's schedule is built from
-  them at start), and the proven set changes a light client follows from genesis. A block's own set change comes
-  back as data, ``executed.output.validator_update`` of ``finalize_block``, effective two heights later.
-Queries go through the application's typed read methods (``account``, ``state_value``, ``prove``...).
+  them at start), and the proven set changes a light client follows from genesis.
+- ``close()``: release what the application holds (its signature verifier's processes) once the node stopped.
+
+What a block did that the shell must act on comes back as data with the executed block, ``executed.effects``
+(``BlockEffects``): ``membership_changed`` (the node re-applies ``peer_membership()`` to its peer transport)
+and ``validator_update`` (the driver feeds it to its validator schedule; effective two heights later).
+
+Reads: ``query(QueryRequest)`` (path ``"state"``: a state value at a height, with its proof and the header
+whose root it proves against), ``reader(height)`` (a ``CommittedView``: the read side of every module reads
+committed state through it), ``params``, ``peer_membership()``. ``StageTimes`` is where both sides account the
+time spent per pipeline stage; the node's assembly makes one and hands it to the application, the driver and
+the API.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Container, Sequence
 from typing import Protocol
 
@@ -27,16 +38,130 @@ import msgspec
 
 from trellis.core.errors import InvalidTransaction, TrellisError
 from trellis.core.execution.block import ChainTip, ExecutedBlock
-from trellis.core.ledger.block import Block, Commit, ValidatorSet
+from trellis.core.execution.context import StateReader
+from trellis.core.ledger.block import Block, Commit, Header, ValidatorSet
+from trellis.core.ledger.state_tree import StateProof
 from trellis.core.ledger.tx import SignedTx
 from trellis.core.lightclient import SetChange
+from trellis.core.modules.membership.view import PeerMembership
 from trellis.core.modules.validators.state import ValidatorUpdate
+from trellis.core.params import ChainParams
 
 
 class UnknownHeight(TrellisError):
     """A height the validator set is not known for (below 1, or beyond what the committed state decides)."""
 
     code = "unknown_height"
+
+
+class NotFound(TrellisError):
+    """A queried height, block or value that does not exist."""
+
+    code = "not_found"
+
+
+class StageTimes:
+    """Accumulated wall time and item counts per pipeline stage (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.items: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, stage: str, seconds: float, items: int) -> None:
+        """Account ``seconds`` spent on ``items`` transactions in ``stage``."""
+        with self._lock:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+            self.items[stage] = self.items.get(stage, 0) + items
+
+    def stopwatch(self) -> Stopwatch:
+        """A stopwatch that accounts consecutive stages of one call."""
+        return Stopwatch(self)
+
+    def snapshot(self) -> dict[str, dict[str, float]]:
+        """Per stage: seconds and items so far."""
+        with self._lock:
+            return {k: {"seconds": v, "items": self.items.get(k, 0)} for k, v in self.seconds.items()}
+
+
+class Stopwatch:
+    """Times consecutive stages: each ``mark`` ends one stage and starts the next."""
+
+    def __init__(self, times: StageTimes) -> None:
+        self.times = times
+        self.t = time.perf_counter()
+
+    def mark(self, stage: str, items: int) -> None:
+        now = time.perf_counter()
+        self.times.add(stage, now - self.t, items)
+        self.t = now
+
+
+class CommittedView:
+    """Committed state after block ``height``, and that block's height and time: the read side of every module
+    reads through it (a ``StateReader``), and it is what ``trellis.vc.verifier`` reads (a ``ChainView``).
+
+    Args:
+        state: the committed state.
+        height: the block the state is after (0: genesis).
+        time_ms: that block's time (the genesis time at 0).
+    """
+
+    __slots__ = ("_state", "height", "time_ms")
+
+    def __init__(self, state: StateReader, height: int, time_ms: int) -> None:
+        self._state = state
+        self.height = height
+        self.time_ms = time_ms
+
+    def get(self, key: bytes) -> bytes | None:
+        """Return the committed value at ``key``, or None."""
+        return self._state.get(key)
+
+    def scan(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """Return up to ``limit`` committed (key, value) pairs with ``start <= key < end``, in key order."""
+        return self._state.scan(start, end, limit)
+
+
+QUERY_OK = 0
+"""``QueryResponse.code``: the query was answered."""
+QUERY_UNKNOWN_PATH = 1
+"""``QueryResponse.code``: the application answers no query at this path (nothing else is set)."""
+
+
+class QueryRequest(msgspec.Struct, frozen=True):
+    """A query of committed state.
+
+    Attributes:
+        path: what is asked; ``"state"``: the value of the state key ``key``.
+        key: the state key.
+        height: the block after which (default: the latest committed block).
+        prove: also return a proof of the value (or of its absence) and the header whose ``state_root`` it is
+            checked against (``verify_state_proof``).
+    """
+
+    path: str
+    key: bytes = b""
+    height: int | None = None
+    prove: bool = False
+
+
+class QueryResponse(msgspec.Struct, frozen=True):
+    """The answer to a ``QueryRequest``.
+
+    Attributes:
+        code: ``QUERY_OK`` or ``QUERY_UNKNOWN_PATH``.
+        value: the value (None: the key has none).
+        height: the block the answer is after.
+        proof: with ``prove``: the state proof of ``value`` against ``header.state_root``.
+        header: with ``prove``: the header of block ``height``.
+    """
+
+    code: int
+    value: bytes | None
+    height: int
+    proof: StateProof | None = None
+    header: Header | None = None
 
 
 class CheckedTx(msgspec.Struct, frozen=True, gc=False):
@@ -74,7 +199,10 @@ def refusal(exc: InvalidTransaction) -> InvalidTransaction:
 
 
 class Application(Protocol):
-    """What consensus may ask of the application."""
+    """What consensus, and the node's API, may ask of the application."""
+
+    params: ChainParams
+    """The chain parameters (from genesis)."""
 
     def info(self) -> ChainTip:
         """Return the last committed tip."""
@@ -95,6 +223,10 @@ class Application(Protocol):
 
     def account_nonce(self, address: bytes) -> int:
         """Return the next nonce of ``address`` in committed state."""
+        ...
+
+    def account_nonces(self, addresses: Sequence[bytes]) -> list[int]:
+        """``account_nonce`` of each address, in order (the mempool reads a batch's senders together)."""
         ...
 
     def prepare_proposal(self, candidates: Sequence[CheckedTx], time_ms: int, proposer: bytes) -> ExecutedBlock:
@@ -145,4 +277,30 @@ class Application(Protocol):
         Raises:
             UnknownHeight: ``to_height`` is not in ``1 .. tip + 1`` (the header of ``e - 1`` must be committed).
         """
+        ...
+
+    def query(self, req: QueryRequest) -> QueryResponse:
+        """Answer a query of committed state (path ``"state"``: ``req.key`` after block ``req.height``).
+
+        Raises:
+            NotFound: no block at that height yet (a proof needs one: height 1 or more), or its state is not
+                retained.
+        """
+        ...
+
+    def reader(self, height: int | None = None) -> CommittedView:
+        """Return committed state after block ``height`` (default: the latest), with that block's height and time.
+
+        Raises:
+            NotFound: the height is not committed, or its state is not retained.
+        """
+        ...
+
+    def peer_membership(self) -> PeerMembership | None:
+        """Return the committed membership as the peer transport applies it (member CAs, revoked serials), or
+        None on a chain without member organisations."""
+        ...
+
+    def close(self) -> None:
+        """Release what the application holds (the node has stopped calling it). Calling it again does nothing."""
         ...

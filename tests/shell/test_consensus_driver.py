@@ -135,6 +135,7 @@ def make_node(
         empty_block_interval_ms=EMPTY_BLOCK_MS,
         gossip_interval_ms=500,
         on_commit=committed.append,
+        blocks=app.store,
     )
     return Harness(driver, app, mempool, net, timers, privval, committed)
 

@@ -152,7 +152,9 @@ def make_follower(signer: MemorySigner | None = NEWCOMER) -> Follower:
     net = FakeNetwork()
     privval = PrivValidator(ED25519, signer, MemoryWal()) if signer is not None else None
     mempool = Mempool(app.account_nonce, committed_nonces=app.account_nonces, max_txs=1000, max_bytes=1 << 24)
-    driver = ConsensusDriver(PARAMS, app, mempool, privval, net, ManualTimers(GENESIS_TIME_MS), Timeouts())
+    driver = ConsensusDriver(
+        PARAMS, app, mempool, privval, net, ManualTimers(GENESIS_TIME_MS), Timeouts(), blocks=app.store
+    )
     driver.start()
     return Follower(driver, app, net, privval)
 
@@ -281,7 +283,7 @@ def test_each_height_a_deciding_node_enters_runs_with_its_set_and_the_next() -> 
     timers = ManualTimers(GENESIS_TIME_MS)
     mempool = Mempool(app.account_nonce, committed_nonces=app.account_nonces, max_txs=1000, max_bytes=1 << 24)
     privval = PrivValidator(ED25519, V0, MemoryWal())
-    driver = ConsensusDriver(PARAMS, app, mempool, privval, NoNetwork(), timers, Timeouts())
+    driver = ConsensusDriver(PARAMS, app, mempool, privval, NoNetwork(), timers, Timeouts(), blocks=app.store)
     driver.start()
 
     def submit(raw: bytes) -> None:
@@ -385,7 +387,9 @@ def test_a_node_started_outside_the_set_follows_then_votes_from_the_height_it_is
         mempool = Mempool(app.account_nonce, committed_nonces=app.account_nonces, max_txs=1000, max_bytes=1 << 24)
         net = LinkedNetwork(name, timers)
         privval = PrivValidator(ED25519, signer, MemoryWal())
-        driver = ConsensusDriver(PARAMS, app, mempool, privval, net, timers, Timeouts(), empty_block_interval_ms=200)
+        driver = ConsensusDriver(
+            PARAMS, app, mempool, privval, net, timers, Timeouts(), empty_block_interval_ms=200, blocks=app.store
+        )
         nodes.append((app, driver, net, mempool))
     (app0, driver0, net0, pool0), (app1, driver1, net1, _) = nodes
     net0.other, net1.other = driver1, driver0

@@ -437,6 +437,7 @@ class Simulation:
             empty_block_interval_ms=100,
             gossip_interval_ms=200,
             on_commit=lambda ex, node=node: self._on_commit(node, ex),
+            blocks=app.store,
         )
         node.app, node.mempool, node.driver = app, mempool, driver
         driver.start()

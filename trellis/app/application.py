@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import OrderedDict
 from collections.abc import Container, Sequence
 
 import msgspec
 
-from trellis.abci import CheckedTx, refusal
+from trellis.abci import (
+    QUERY_OK,
+    QUERY_UNKNOWN_PATH,
+    CheckedTx,
+    CommittedView,
+    NotFound,
+    QueryRequest,
+    QueryResponse,
+    StageTimes,
+    refusal,
+)
 from trellis.app.modules.accounts import involved_addresses, read_account
 from trellis.app.modules.contracts.query import query_host, run_query
 from trellis.app.modules.membership import CertView, PeerMembership, certs_of, membership_of, peer_membership
@@ -36,43 +45,6 @@ from trellis.core.modules.validators.state import ValidatorUpdate
 from trellis.core.params import ChainParams
 from trellis.storage.chain_store import ChainStore
 from trellis.storage.kv import StorageError
-
-
-class StageTimes:
-    """Accumulated wall time and item counts per pipeline stage (thread-safe)."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self.items: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def add(self, stage: str, seconds: float, items: int) -> None:
-        """Account ``seconds`` spent on ``items`` transactions in ``stage``."""
-        with self._lock:
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
-            self.items[stage] = self.items.get(stage, 0) + items
-
-    def stopwatch(self) -> Stopwatch:
-        """A stopwatch that accounts consecutive stages of one call."""
-        return Stopwatch(self)
-
-    def snapshot(self) -> dict[str, dict[str, float]]:
-        """Per stage: seconds and items so far."""
-        with self._lock:
-            return {k: {"seconds": v, "items": self.items.get(k, 0)} for k, v in self.seconds.items()}
-
-
-class Stopwatch:
-    """Times consecutive stages: each ``mark`` ends one stage and starts the next."""
-
-    def __init__(self, times: StageTimes) -> None:
-        self.times = times
-        self.t = time.perf_counter()
-
-    def mark(self, stage: str, items: int) -> None:
-        now = time.perf_counter()
-        self.times.add(stage, now - self.t, items)
-        self.t = now
 
 
 def _committed_already(pos: tuple[int, int]) -> InvalidTransaction:
@@ -135,12 +107,6 @@ class GenesisMismatch(TrellisError):
     code = "genesis_mismatch"
 
 
-class NotFound(TrellisError):
-    """A queried height, block or value that does not exist."""
-
-    code = "not_found"
-
-
 class ContractsDisabled(TrellisError):
     """A contract query on a node without a contract engine."""
 
@@ -156,6 +122,8 @@ class TrellisApp:
         index_accounts: keep each account's transaction history (traceability index).
         verifier: checks signatures in batches (default: in this process).
         contracts: runs contract code (default: none; contract transactions then fail with a receipt code).
+        stages: where the time spent per pipeline stage is accounted (the node shares one with its driver and
+            API; default: a new one).
     """
 
     def __init__(
@@ -166,6 +134,7 @@ class TrellisApp:
         index_accounts: bool = True,
         verifier: BatchVerifier | None = None,
         contracts: ContractEngine | None = None,
+        stages: StageTimes | None = None,
     ) -> None:
         self.params = params
         self.contracts = contracts
@@ -176,8 +145,8 @@ class TrellisApp:
         self._admission_validators: tuple[int, frozenset[bytes]] | None = None
         """(tip height, addresses of set(tip + 1)): who may send ``evidence.submit`` without a certificate."""
         self._executed: OrderedDict[bytes, ExecutedBlock] = OrderedDict()
-        self.stages = StageTimes()
-        """CPU time spent per pipeline stage (for benchmarks and /v1/metrics)."""
+        self.stages = stages if stages is not None else StageTimes()
+        """Time spent per pipeline stage (decode, verify, execute, state commitment, header, store)."""
         for existing in (store.chain_genesis_hash(), store.genesis_hash()):
             if existing is not None and existing != params.genesis_hash:
                 raise GenesisMismatch(
@@ -492,7 +461,10 @@ class TrellisApp:
         """Return the value of ``key`` after block ``height`` (default: the latest)."""
         if height is None or height == self._tip.height:
             return self.store.get(key)
-        root = self._root_at(height)
+        return self._value_under(self._root_at(height), key)
+
+    def _value_under(self, root: bytes, key: bytes) -> bytes | None:
+        """The value of ``key`` in the state tree under ``root``."""
         vh = lookup(self.suite, self.store, root, key)
         return None if vh is None else self.store.value_by_hash(vh)
 
@@ -508,6 +480,39 @@ class TrellisApp:
             vh = lookup(self.suite, self.store, header.state_root, key)
             value = None if vh is None else self.store.value_by_hash(vh)
         return value, proof, header
+
+    def query(self, req: QueryRequest) -> QueryResponse:
+        """Answer a query of committed state: path ``"state"`` is ``state_value`` or, with ``req.prove``,
+        ``prove`` (``NotFound`` as they raise it); any other path is answered ``QUERY_UNKNOWN_PATH``."""
+        if req.path != "state":
+            return QueryResponse(code=QUERY_UNKNOWN_PATH, value=None, height=self._tip.height)
+        if req.prove:
+            value, proof, header = self.prove(req.key, req.height)
+            return QueryResponse(code=QUERY_OK, value=value, height=header.height, proof=proof, header=header)
+        height = self._tip.height if req.height is None else req.height
+        return QueryResponse(code=QUERY_OK, value=self.state_value(req.key, req.height), height=height)
+
+    def reader(self, height: int | None = None) -> CommittedView:
+        """Committed state after block ``height`` (default: the latest) with that block's height and time.
+
+        The latest state is read from its table (every read and range scan); an earlier height's state through
+        the state tree under that block's root, which answers point reads only (``scan`` raises ``NotFound``).
+
+        Raises:
+            NotFound: ``height`` is not committed, or its state is not retained.
+        """
+        tip = self._tip
+        if height is None or height == tip.height:
+            return CommittedView(self.store, tip.height, tip.time_ms)
+        root = self._root_at(height)
+        time_ms = self.params.genesis.genesis_time_ms if height == 0 else self.header(height).time_ms
+        return CommittedView(_StateAt(self, root, height), height, time_ms)
+
+    def close(self) -> None:
+        """Stop the signature verifier's worker processes, if it has any (the store is the node's to close)."""
+        close = getattr(self.verifier, "close", None)
+        if close is not None:
+            close()
 
     def certificates(self, address: bytes) -> list[CertView]:
         """The identity certificates registered for ``address``, judged at the latest block's time."""
@@ -586,3 +591,20 @@ class TrellisApp:
         if root is None:
             raise NotFound(f"state at height {height} is not retained")
         return root
+
+class _StateAt:
+    """State after an earlier block, read through the state tree under its root: a ``StateReader`` for point
+    reads (the tree is keyed by key hashes, so it has no key order to scan in)."""
+
+    __slots__ = ("_app", "_height", "_root")
+
+    def __init__(self, app: TrellisApp, root: bytes, height: int) -> None:
+        self._app = app
+        self._root = root
+        self._height = height
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._app._value_under(self._root, key)
+
+    def scan(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        raise NotFound(f"state at height {self._height} answers point reads only; range reads are of the latest state")

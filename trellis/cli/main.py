@@ -243,7 +243,7 @@ def cmd_node_start(args: argparse.Namespace) -> int:
         if node.transport is not None:
             _check_listen(cfg.p2p.host, cfg.p2p.port, "peer (p2p)", "--p2p-port", "[p2p] port")
     except CliError:
-        node.store.kv.close()
+        node.close()
         raise
     tune_for_node()
 
@@ -274,7 +274,7 @@ def cmd_node_start(args: argparse.Namespace) -> int:
             f"peers {cfg.p2p.port} (--p2p-port)"
         ) from None
     finally:
-        node.store.kv.close()
+        node.close()
     print("node stopped cleanly", flush=True)
     return 0
 

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from trellis.abci import StageTimes
 from trellis.app.application import TrellisApp
 from trellis.app.modules.contracts import WasmEngine
 from trellis.blobs.store import BlobStore, LocalBlobStore
@@ -32,7 +33,7 @@ PASSPHRASE_ENV = "TRELLIS_VALIDATOR_PASSPHRASE"
 log = logging.getLogger("trellis.node")
 
 
-def assemble_node(root: Path, config: NodeConfig | None = None) -> Node:
+def assemble_node(root: Path, config: NodeConfig | None = None) -> Node[TrellisApp]:
     """Open the home directory at ``root`` and build its node (not started).
 
     The validator key is found as ``[signer]`` says (see :func:`validator_signer`).
@@ -87,12 +88,13 @@ def _close_signer(signer: Signer) -> None:
         close()
 
 
-def _assemble(home: Home, cfg: NodeConfig, params: ChainParams, signer: Signer) -> Node:
+def _assemble(home: Home, cfg: NodeConfig, params: ChainParams, signer: Signer) -> Node[TrellisApp]:
     transport = _transport(home, cfg, params)
     kv = open_data_store(home.data_dir(cfg), durable_state=cfg.node.durable_state)
     if isinstance(kv, SplitStore) and kv.rebuilt:
         log.warning("the state tables were open when the machine went down; rebuilding them from the stored blocks")
     store = ChainStore(kv)
+    stages = StageTimes()
     verifier: CpuPoolVerifier | TrustingVerifier | None = None
     try:
         if cfg.bench.skip_signature_checks:
@@ -102,13 +104,18 @@ def _assemble(home: Home, cfg: NodeConfig, params: ChainParams, signer: Signer) 
             workers = None if cfg.node.verifier_workers < 0 else cfg.node.verifier_workers
             verifier = CpuPoolVerifier(params.suite, workers)
         app = TrellisApp(
-            params, store, index_accounts=cfg.node.index_accounts, verifier=verifier, contracts=WasmEngine()
+            params,
+            store,
+            index_accounts=cfg.node.index_accounts,
+            verifier=verifier,
+            contracts=WasmEngine(),
+            stages=stages,
         )
         _log_membership(app, signer, cfg)
     except BaseException:
         if verifier is not None:
             verifier.close()
-        kv.close()
+        store.close()
         raise
     privval = PrivValidator(params.suite, signer, FileWal(home.data_dir(cfg) / "consensus.wal"))
     watcher = None
@@ -117,7 +124,7 @@ def _assemble(home: Home, cfg: NodeConfig, params: ChainParams, signer: Signer) 
         watcher = CertWatcher(transport, home.root / p2p.cert, home.root / p2p.key, p2p.cert_reload_s)
     blobs = blob_store(cfg.blobs, home.root)
     tsa = tsa_setup(home, cfg, params)
-    return Node(params, cfg, store, app, privval, SystemClock(), transport, watcher, blobs, tsa)
+    return Node(params, cfg, store, app, privval, SystemClock(), transport, watcher, blobs, tsa, stages=stages)
 
 
 def _log_membership(app: TrellisApp, signer: Signer, cfg: NodeConfig) -> None:

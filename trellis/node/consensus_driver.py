@@ -24,8 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from trellis.abci import CheckedTx
-from trellis.app.application import TrellisApp
+from trellis.abci import Application, CheckedTx, StageTimes
 from trellis.core.codec import decode, encode
 from trellis.core.consensus.machine import (
     MAX_ROUND_AHEAD,
@@ -90,6 +89,7 @@ from trellis.node.wire import (
     decode_msg,
     encode_msg,
 )
+from trellis.storage.block_store import BlockSource
 from trellis.storage.kv import StorageError
 
 log = logging.getLogger("trellis.consensus")
@@ -256,7 +256,9 @@ class ConsensusDriver:
             admitting any). None: checked and admitted here, synchronously (simulations).
         batches: the store of transaction batches (default: a ``BatchStore`` with its default bounds).
         schedule: the validator sets by height (default: built from ``app.validator_entries()`` at the
-            application's tip). The driver feeds it every committed block's ``validator_update``.
+            application's tip). The driver feeds it every committed block's ``effects.validator_update``.
+        blocks: the committed blocks this node serves to peers that are behind (block sync).
+        stages: where the "order" stage's time is accounted (default: a new one).
 
     The machine runs each height ``h`` with ``set(h)`` and checks messages for ``h + 1`` against ``set(h + 1)``,
     both from the schedule; a node whose key is not in ``set(h)`` follows at ``h`` without proposing or voting.
@@ -265,7 +267,7 @@ class ConsensusDriver:
     def __init__(
         self,
         params: ChainParams,
-        app: TrellisApp,
+        app: Application,
         mempool: Mempool,
         privval: PrivValidator | None,
         network: Network,
@@ -281,10 +283,14 @@ class ConsensusDriver:
         check_gossiped_txs: Callable[[list[bytes], list[bytes]], None] | None = None,
         batches: BatchStore | None = None,
         schedule: ValidatorSchedule | None = None,
+        blocks: BlockSource,
+        stages: StageTimes | None = None,
     ) -> None:
         self.params = params
         self.suite = params.suite
         self.app = app
+        self.blocks = blocks
+        self.stages = stages if stages is not None else StageTimes()
         self.mempool = mempool
         self.privval = privval
         self.network = network
@@ -713,11 +719,11 @@ class ConsensusDriver:
         size = 0
         h = req.from_height
         while h <= tip and len(out) < min(req.max_blocks, MAX_BLOCKS_PER_MSG):
-            block = self.app.store.block(h)
-            commit = self.app.store.commit(h)
+            block = self.blocks.block(h)
+            commit = self.blocks.commit(h)
             if block is None or commit is None:
                 break
-            raw = self.app.store.block_bytes(h) or b""
+            raw = self.blocks.block_bytes(h) or b""
             if out and size + len(raw) > self.max_frame_bytes // 2:
                 break
             out.append(CommittedBlock(block=block, commit=commit))
@@ -922,7 +928,7 @@ class ConsensusDriver:
             self.privval.prune(tip.height + 1)
         # The "order" stage: consensus steps, signing with its WAL writes, vote checks and broadcasts since the
         # last commit, and the mempool's clean-up after this one, per transaction of the block.
-        self.app.stages.add("order", self._order_s + time.perf_counter() - t0, executed.block.header.tx_count)
+        self.stages.add("order", self._order_s + time.perf_counter() - t0, executed.block.header.tx_count)
         self._order_s = 0.0
         self._relayed = {k for k in self._relayed if k[0] > tip.height}
         self.batches.note_committed(tip.height, executed.output.tx_hashes)
@@ -941,7 +947,7 @@ class ConsensusDriver:
 
     def _note_validator_update(self, height: int, executed: ExecutedBlock) -> None:
         """Feed the committed block's validator update (if any) to the schedule."""
-        update = executed.output.validator_update
+        update = executed.effects.validator_update
         try:
             self.schedule.note_committed(height, update)
         except ScheduleError as exc:

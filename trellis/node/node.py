@@ -9,14 +9,13 @@ import logging
 from collections.abc import Callable, Container
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-from trellis.abci import CheckedTx
-from trellis.app.application import TrellisApp
+from trellis.abci import Application, CheckedTx, StageTimes
 from trellis.blobs.store import BlobStore
 from trellis.core.errors import InvalidTransaction, TrellisError
 from trellis.core.execution.block import ExecutedBlock
 from trellis.core.ledger.block import Receipt
-from trellis.core.modules.membership.state import MEMBERSHIP_KEY
 from trellis.core.params import ChainParams
 from trellis.keys.certs import CertError
 from trellis.keys.signer import Signer
@@ -29,6 +28,7 @@ from trellis.node.mempool import Mempool
 from trellis.node.privval import PrivValidator
 from trellis.notary.tsa import TsaIdentity
 from trellis.p2p.transport import Transport
+from trellis.storage.block_store import BlockStore
 from trellis.storage.chain_store import ChainStore
 
 log = logging.getLogger("trellis.node")
@@ -81,10 +81,6 @@ class NodeUnavailable(TrellisError):
         self.code = code
 
 
-MEMBERSHIP_PREFIX = MEMBERSHIP_KEY.split(b"/")[0] + b"/"
-"""State keys of the membership module: a block writing any of them may change who peers may be."""
-
-
 STOP_ADMISSION_WAIT_S = 10.0
 """How long a stopping node waits for the admissions already under way to finish."""
 STOP_SPREAD_GRACE_S = 0.2
@@ -95,7 +91,11 @@ MAX_GOSSIP_BATCHES = 64
 """Gossiped transaction batches waiting to be checked; more are dropped until the backlog clears."""
 
 
-class Node:
+AppT = TypeVar("AppT", bound=Application)
+"""The application a node runs (``TrellisApp`` in ``trellis.node.assembly``; anything with the ABCI in tests)."""
+
+
+class Node(Generic[AppT]):
     """A running node: the application, mempool and consensus driver, and the peer network.
 
     What admission promises (the API's 202): a transaction reported admitted is in this node's mempool, pending,
@@ -109,12 +109,13 @@ class Node:
     Args:
         params: chain parameters.
         config: node configuration.
-        store: the chain store.
+        store: the chain store (the node reads it as ``blocks``, the block-store port).
         app: the application.
         privval: the validator's signer (with its write-ahead log), or None for a non-validating node.
         clock: the clock.
         transport: the peer network, or None for a chain of one validator.
         blobs: the file store served by the API (``/v1/blobs``), or None for none.
+        stages: where the time per pipeline stage is accounted, shared with the application (default: a new one).
     """
 
     def __init__(
@@ -122,13 +123,15 @@ class Node:
         params: ChainParams,
         config: NodeConfig,
         store: ChainStore,
-        app: TrellisApp,
+        app: AppT,
         privval: PrivValidator | None,
         clock: Clock,
         transport: Transport | None = None,
         cert_watcher: CertWatcher | None = None,
         blobs: BlobStore | None = None,
         tsa: tuple[TsaIdentity, Signer] | None = None,
+        *,
+        stages: StageTimes | None = None,
     ) -> None:
         self.params = params
         self.blobs = blobs
@@ -136,7 +139,11 @@ class Node:
         """The time-stamping authority's certificate and key, and the chain account it anchors with (or None)."""
         self.cert_watcher = cert_watcher
         self.config = config
-        self.store = store
+        self._chain_store = store
+        self.blocks: BlockStore = store
+        """Committed blocks, certificates, receipts and indexes (the block-store port)."""
+        self.stages = stages if stages is not None else StageTimes()
+        """Time spent per pipeline stage, by the application, the driver and this node (``/v1/metrics``)."""
         self.app = app
         self.privval = privval
         self.clock = clock
@@ -163,6 +170,23 @@ class Node:
         self._closing = False
         self._block_subscribers: set[asyncio.Queue[ExecutedBlock]] = set()
 
+    @property
+    def store(self) -> ChainStore:
+        """The chain store beneath ``blocks`` (what the node was built on)."""
+        return self._chain_store
+
+    @store.setter
+    def store(self, store: ChainStore) -> None:
+        self._chain_store = store
+        self.blocks = store
+
+    def close(self) -> None:
+        """Release the application and the block store: after ``stop``, or instead of starting."""
+        try:
+            self.app.close()
+        finally:
+            self.blocks.close()
+
     async def start(self) -> None:
         """Start consensus and the peer network."""
         c = self.config.consensus
@@ -175,6 +199,8 @@ class Node:
             network,
             _LoopTimers(self.clock),
             timeouts_of(c),
+            blocks=self.blocks,
+            stages=self.stages,
             empty_block_interval_ms=c.empty_block_interval_ms,
             gossip_interval_ms=c.gossip_interval_ms,
             max_frame_bytes=self.config.p2p.max_frame_bytes,
@@ -250,9 +276,7 @@ class Node:
         self._wake_waiters()
         if self.privval is not None:
             self.privval.close()
-        close = getattr(self.app.verifier, "close", None)
-        if close is not None:
-            close()
+        self.app.close()
 
     # -- transactions -------------------------------------------------------------------------------------
     def submit(self, raw: bytes) -> CheckedTx:
@@ -335,7 +359,7 @@ class Node:
                 self._admitted_last = None
 
     def _admit(self, results: list[CheckedTx | InvalidTransaction]) -> list[CheckedTx | InvalidTransaction]:
-        sw = self.app.stages.stopwatch()
+        sw = self.stages.stopwatch()
         # One batch: the committed nonces of senders with nothing pending are read together.
         refusals = iter(self.mempool.add_many([r for r in results if isinstance(r, CheckedTx)]))
         admitted: list[CheckedTx] = []
@@ -354,9 +378,9 @@ class Node:
 
     def tx_status(self, tx_hash: bytes) -> TxStatus:
         """Return where a transaction is."""
-        pos = self.store.tx_position(tx_hash)
+        pos = self.blocks.tx_position(tx_hash)
         if pos is not None:
-            return TxStatus(state="committed", height=pos[0], index=pos[1], receipt=self.store.receipt(*pos))
+            return TxStatus(state="committed", height=pos[0], index=pos[1], receipt=self.blocks.receipt(*pos))
         if tx_hash in self.mempool:
             return TxStatus(state="pending")
         return TxStatus(state="unknown")
@@ -395,10 +419,10 @@ class Node:
         self._block_subscribers.discard(q)
 
     def _on_commit(self, executed: ExecutedBlock) -> None:
-        sw = self.app.stages.stopwatch()
+        sw = self.stages.stopwatch()
         self._notify(executed)
         sw.mark("notify", executed.block.header.tx_count)
-        if any(k.startswith(MEMBERSHIP_PREFIX) for k in executed.output.writes):
+        if executed.effects.membership_changed:
             self._apply_peer_membership()
 
     def _apply_peer_membership(self) -> None:

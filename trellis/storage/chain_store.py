@@ -305,6 +305,10 @@ class ChainStore:
         """Return the state root after block ``height`` (0: genesis)."""
         return self.kv.get("meta", b"root/" + height_key(height))
 
+    def close(self) -> None:
+        """Release the store beneath (``BlockStore.close``)."""
+        self.kv.close()
+
     def require_block(self, height: int) -> Block:
         """Return the block at ``height`` or raise StorageError."""
         b = self.block(height)

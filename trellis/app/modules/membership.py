@@ -19,7 +19,7 @@ from trellis.core.modules.membership.state import (
     read_certs,
     read_config,
 )
-from trellis.core.modules.membership.view import entry_refusal
+from trellis.core.modules.membership.view import PeerMembership, entry_refusal
 
 Get = Callable[[bytes], bytes | None]
 Scan = Callable[[bytes, bytes, int], list[tuple[bytes, bytes]]]
@@ -57,21 +57,6 @@ def membership_of(
     revoked = [decode(v, RevokedCert) for _, v in scan(REVOKED_PREFIX, REVOKED_PREFIX + b"\xff", limit)]
     proposals = [decode(v, MembershipProposal) for _, v in scan(PROPOSAL_PREFIX, PROPOSAL_PREFIX + b"\xff", limit)]
     return read_config(get), revoked, proposals
-
-
-@dataclass(frozen=True)
-class PeerMembership:
-    """What the p2p transport needs of the on-chain membership (``TlsTransport.update_membership``).
-
-    Attributes:
-        version: the membership record's version (changes with every applied governance change).
-        ca_bundle_pem: every member organisation's CA certificates, PEM, concatenated.
-        revoked_serials: serial numbers of every revoked certificate (any organisation).
-    """
-
-    version: int
-    ca_bundle_pem: bytes
-    revoked_serials: frozenset[int]
 
 
 def peer_membership(get: Get, scan: Scan, limit: int = 100_000) -> PeerMembership | None:

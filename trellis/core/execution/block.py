@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import msgspec
 
 from trellis.core.codec import encode
 from trellis.core.crypto.merkle import merkle_root
@@ -14,7 +16,8 @@ from trellis.core.ledger.block import Block, Header, ValidatorSet, block_hash, v
 from trellis.core.ledger.state_tree import NodeReader, TreeUpdate, apply_updates
 from trellis.core.ledger.tx import SignedTx
 from trellis.core.modules.contracts.engine import ContractEngine
-from trellis.core.modules.validators.state import sets_for_block
+from trellis.core.modules.membership.state import changed as membership_changed
+from trellis.core.modules.validators.state import ValidatorUpdate, sets_for_block
 from trellis.core.params import ChainParams
 from trellis.core.types import ZERO_HASH
 
@@ -36,6 +39,25 @@ class ChainTip:
     state_root: bytes
 
 
+class BlockEffects(msgspec.Struct, frozen=True):
+    """What a block did that the shell acts on (ADR 0013 section 6), computed when it is executed.
+
+    Attributes:
+        membership_changed: the block wrote the membership record, a revocation or a proposal: the node applies
+            the committed membership to its peer connections again.
+        validator_update: the validator set the block scheduled (effective ``height + 2``, ADR 0014), or None:
+            the consensus driver feeds it to its validator schedule.
+    """
+
+    membership_changed: bool = False
+    validator_update: ValidatorUpdate | None = None
+
+
+def effects_of(output: BlockOutput) -> BlockEffects:
+    """The effects of a block from its execution output."""
+    return BlockEffects(membership_changed=membership_changed(output.writes), validator_update=output.validator_update)
+
+
 @dataclass(frozen=True)
 class ExecutedBlock:
     """A block together with the results of executing it.
@@ -48,6 +70,8 @@ class ExecutedBlock:
         tree: the state tree update (new root, nodes and values to store).
         receipt_bytes: the canonical encoding of each receipt (computed for ``results_root``; the store reuses
             them), or None when not at hand.
+        effects: what the block did that the shell acts on (never stored: the store writes ``block`` and the
+            results, not this object).
     """
 
     block: Block
@@ -56,6 +80,7 @@ class ExecutedBlock:
     output: BlockOutput
     tree: TreeUpdate
     receipt_bytes: list[bytes] | None = None
+    effects: BlockEffects = field(default_factory=BlockEffects)
 
     @classmethod
     def of(
@@ -67,8 +92,10 @@ class ExecutedBlock:
         tree: TreeUpdate,
         receipt_bytes: list[bytes],
     ) -> ExecutedBlock:
-        """The executed ``block`` with its id computed from its header."""
-        return cls(block, block_hash(suite, block.header), list(tx_bytes), output, tree, receipt_bytes)
+        """The executed ``block`` with its id computed from its header, and its effects."""
+        return cls(
+            block, block_hash(suite, block.header), list(tx_bytes), output, tree, receipt_bytes, effects_of(output)
+        )
 
 
 def genesis_tip(params: ChainParams, nodes: NodeReader) -> tuple[ChainTip, TreeUpdate]:

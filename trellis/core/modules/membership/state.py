@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Iterable
 from typing import Annotated
 
 import msgspec
@@ -155,3 +156,12 @@ PREFIXES = (
     CERT_PREFIX,
 )
 """The state-key prefixes the membership module owns."""
+
+GOVERNED_PREFIX = b"membership/"
+"""The keys governance changes: the membership record, revocations and proposals (not ``cert/``)."""
+
+
+def changed(writes: Iterable[bytes]) -> bool:
+    """True if a block's writes (their keys) touch the membership record, a revocation or a proposal: who may be
+    a peer may have changed. A certificate registration (``cert/``) changes no peer's standing."""
+    return any(k.startswith(GOVERNED_PREFIX) for k in writes)

@@ -342,6 +342,21 @@ class MembershipView:
             raise CertificateRefused("role_not_permitted", f"role {roles} may not send {type(payload).__name__}")
 
 
+@dataclass(frozen=True)
+class PeerMembership:
+    """What the p2p transport needs of the on-chain membership (``TlsTransport.update_membership``).
+
+    Attributes:
+        version: the membership record's version (changes with every applied governance change).
+        ca_bundle_pem: every member organisation's CA certificates, PEM, concatenated.
+        revoked_serials: serial numbers of every revoked certificate (any organisation).
+    """
+
+    version: int
+    ca_bundle_pem: bytes
+    revoked_serials: frozenset[int]
+
+
 def genesis_membership(orgs: Sequence[tuple[str, bytes]], threshold: int | None) -> MembershipConfig:
     """The membership record at genesis: one org per (name, CA DER); threshold defaults to a majority."""
     members = [MemberOrg(name=name, ca_certs=[der]) for name, der in orgs]
