@@ -4,6 +4,9 @@ verifier that checks proofs, issuer authority, validity, status and schema again
 
 Not consensus-critical, so outside ``trellis.core``; it imports the core's ``credentials`` and ``identity``
 records to read them. See docs/spec/credentials.md.
+
+May import: ``trellis.core`` only (committed state comes in as a ``ChainView``, a ``StateReader`` with the tip's
+height and time); never the shell.
 """
 
 from trellis.vc.errors import VcError
