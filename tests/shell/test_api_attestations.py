@@ -3,9 +3,12 @@ its state proof, pages by subject and by attester, and the refusals."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 
 from trellis.api.hexjson import unhex
 from trellis.api.openapi import openapi_document
@@ -15,7 +18,7 @@ from trellis.core.ledger.state_tree import verify_state_proof
 from trellis.core.modules.attestations.messages import Attest, RevokeAttestation
 from trellis.core.modules.attestations.state import attestation_id, record_key
 
-from .conftest import ApiHarness
+from .conftest import ApiHarness, ThreadedNode, run_cli, run_cli_json
 
 SUBJECT = "did:web:carol.example"
 
@@ -124,3 +127,49 @@ def test_the_routes_are_in_the_openapi_document() -> None:
     assert {"AttestationJson", "AttestationListJson", "AttestJson", "RevokeAttestationJson"} <= set(
         doc["components"]["schemas"]
     )
+
+
+# -- the CLI (trellis attest ...) against a node on a real port ------------------------------------------------
+def test_the_cli_creates_shows_proves_lists_and_revokes(
+    threaded_node: ThreadedNode, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    node = threaded_node
+    doc = tmp_path / "report.pdf"
+    doc.write_bytes(b"%PDF- an audit report")
+    code, out, err = run_cli(
+        capsys, node, "attest", "create", "did:web:dave.example", "audit.passed",
+        "--statement-digest", str(doc), "--expires-in", "3600", "--from", "alice",
+    )  # fmt: skip
+    assert code == 0, err
+    m = re.match(r"attestation (0x[0-9a-f]{64}): tx 0x[0-9a-f]{64} at height \d+: ok", out)
+    assert m is not None, out
+    ident = m.group(1)
+    assert "attestations.attest(" in out and f"id={ident}" in out  # the id computed by the client is the chain's
+
+    shown = run_cli_json(capsys, node, "attest", "show", ident)
+    suite = node.node.params.suite
+    assert shown["status"] == "active" and shown["statement"] == "0x" + suite.hash(doc.read_bytes()).hex()
+    code, out, err = run_cli(capsys, node, "attest", "show", ident, "--prove")
+    assert code == 0, err
+    assert "proof       verified against block" in out
+
+    listed = run_cli_json(capsys, node, "attest", "list", "--subject", "did:web:dave.example")
+    assert [a["id"] for a in listed["attestations"]] == [ident]
+    assert run_cli_json(capsys, node, "attest", "list", "--attester", "alice")["attestations"][-1]["id"] == ident
+
+    code, out, _ = run_cli(capsys, node, "attest", "revoke", ident, "--from", "bob")
+    assert code == 1 and "FAILED code 3" in out  # NOT_OWNER: only the attester revokes
+    code, out, err = run_cli(capsys, node, "attest", "revoke", ident, "--from", "alice")
+    assert code == 0, err
+    assert run_cli_json(capsys, node, "attest", "show", ident)["status"] == "revoked"
+
+
+def test_the_cli_refuses_what_the_chain_would_refuse(
+    threaded_node: ThreadedNode, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(capsys, threaded_node, "attest", "create", "bob", "t", "--from", "alice")
+    assert code == 1 and "not a valid attestation" in err and "subject" in err
+    code, _, err = run_cli(capsys, threaded_node, "attest", "show", "0x1234")
+    assert code == 1 and "not an attestation id" in err
+    code, _, err = run_cli(capsys, threaded_node, "attest", "list")
+    assert code == 1 and "exactly one of --subject and --attester" in err

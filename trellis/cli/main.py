@@ -1064,6 +1064,9 @@ def build_parser() -> argparse.ArgumentParser:
     from trellis.cli import light
 
     light.register(sub, common)
+    from trellis.cli import attestations
+
+    attestations.register(sub, common)
 
     s = sub.add_parser("status", parents=[common], help="node status")
     s.set_defaults(func=cmd_status)
