@@ -89,7 +89,7 @@ def host_over(
         HEIGHT,
         TIME_MS,
         SENDER,
-        state.get,
+        state,
         None if read_only else state.put,
         plain_scan(state.scan),
     )
@@ -575,14 +575,14 @@ def test_writes_and_events_trap_in_a_query(
 
 def test_run_query_reads_committed_state(engine: WasmEngine, state: DictState, params: ChainParams) -> None:
     kv_set(engine, state, b"k", b"committed")
-    host = query_host(state.get, state.scan, params, HEIGHT, TIME_MS)
+    host = query_host(state, params, HEIGHT, TIME_MS)
     assert host.read_only and host.origin == bytes(20)
     out = run_query(engine, host, CONTRACT, "get", b"k", 100_000)
     assert out.ok and out.data == b"committed"
 
 
 def test_run_query_cannot_write(engine: WasmEngine, state: DictState, params: ChainParams) -> None:
-    host = query_host(state.get, state.scan, params, HEIGHT, TIME_MS)
+    host = query_host(state, params, HEIGHT, TIME_MS)
     out = run_query(engine, host, CONTRACT, "set", b"\x01kv", 100_000)
     assert (out.code, out.message) == (ResultCode.CONTRACT_TRAP, "read-only: storage_set is not allowed in a query")
     assert run(engine, state, "get", b"k").data == b"\xff"

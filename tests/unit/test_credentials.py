@@ -189,7 +189,7 @@ def test_setting_a_bit_of_an_unknown_status_list_fails_with_its_own_code(fx: Fix
 def test_an_index_out_of_range_fails_and_changes_nothing(fx: Fixture) -> None:
     r = fx.commit(fx.actors.alice, StatusSet(list_id="uni-rev", set_indexes=[5, 131072]))
     assert r.code == ResultCode.STATUS_INDEX_OUT_OF_RANGE
-    assert not read_status_bit(fx.chain.state.get, "uni-rev", 5)
+    assert not read_status_bit(fx.chain.state, "uni-rev", 5)
 
 
 def test_only_the_lists_owner_may_set_bits(fx: Fixture) -> None:
@@ -205,8 +205,8 @@ def test_bits_land_in_their_chunks(fx: Fixture) -> None:
     idx = [0, 7, CHUNK_BITS - 1, CHUNK_BITS, 131071]
     assert fx.commit(fx.actors.alice, StatusSet(list_id="uni-rev", set_indexes=idx)).code == ResultCode.OK
     for i in idx:
-        assert read_status_bit(fx.chain.state.get, "uni-rev", i)
-    assert not read_status_bit(fx.chain.state.get, "uni-rev", 1)
+        assert read_status_bit(fx.chain.state, "uni-rev", i)
+    assert not read_status_bit(fx.chain.state, "uni-rev", 1)
 
 
 def test_an_issued_credential_verifies_with_every_check(fx: Fixture) -> None:
@@ -502,7 +502,7 @@ def test_a_did_trellis_issuer_key_is_resolved_as_of_the_proofs_time(actors: Any)
     before = diploma(alice, f.chain.tip.time_ms)
     # Rotate the issuer's key to bob's (alice's key still authorises the update).
     assert f.commit(alice, DidUpdate(did=did, document=doc(bob))).code == ResultCode.OK
-    resolver = TrellisDidResolver(f.chain.state.get, _unit.CHAIN_ID, "ed25519")
+    resolver = TrellisDidResolver(f.chain.state, _unit.CHAIN_ID, "ed25519")
     assert verify_credential(before, f.view, resolver).verified
     late_forgery = diploma(alice, f.chain.tip.time_ms)
     assert _codes(verify_credential(late_forgery, f.view, resolver)) == {"proof": "bad_signature"}

@@ -47,7 +47,7 @@ T = 1_795_000_000_000  # 2026-11-18T11:06:40Z
 
 def test_metadata_times_have_no_sub_second_part() -> None:
     state = _state([T + 250, T + 1_750, T + 3_999])
-    meta = resolution_result(CHAIN, resolve(state.get, CHAIN, DID, version_id=2))["didDocumentMetadata"]
+    meta = resolution_result(CHAIN, resolve(state, CHAIN, DID, version_id=2))["didDocumentMetadata"]
     assert meta["created"] == "2026-11-18T11:06:40Z"
     assert meta["updated"] == "2026-11-18T11:06:41Z"
     assert meta["nextUpdate"] == "2026-11-18T11:06:43Z"  # truncated, never rounded up past the block's time
@@ -60,21 +60,21 @@ def test_iso_time_truncates_to_the_second() -> None:
 
 def test_resolving_at_a_versions_updated_time_gives_that_version() -> None:
     state = _state([T + 100, T + 5_600])
-    updated = resolution_result(CHAIN, resolve(state.get, CHAIN, DID))["didDocumentMetadata"]["updated"]
+    updated = resolution_result(CHAIN, resolve(state, CHAIN, DID))["didDocumentMetadata"]["updated"]
     assert updated == "2026-11-18T11:06:45Z"
-    assert resolve(state.get, CHAIN, DID, version_time_ms=T + 5_000).version_id == 2
-    assert resolve(state.get, CHAIN, DID, version_time_ms=T + 4_999).version_id == 1
+    assert resolve(state, CHAIN, DID, version_time_ms=T + 5_000).version_id == 2
+    assert resolve(state, CHAIN, DID, version_time_ms=T + 4_999).version_id == 1
 
 
 def test_versions_within_one_second_resolve_by_time_to_the_last_of_that_second() -> None:
     state = _state([T + 100, T + 200, T + 2_000])
-    assert resolve(state.get, CHAIN, DID, version_time_ms=T + 150).version_id == 2
-    assert resolve(state.get, CHAIN, DID, version_id=1).version_id == 1  # still reachable by versionId
+    assert resolve(state, CHAIN, DID, version_time_ms=T + 150).version_id == 2
+    assert resolve(state, CHAIN, DID, version_id=1).version_id == 1  # still reachable by versionId
 
 
 def test_a_time_before_the_first_versions_second_is_not_found() -> None:
     state = _state([T + 500])
-    assert resolve(state.get, CHAIN, DID, version_time_ms=T).version_id == 1
+    assert resolve(state, CHAIN, DID, version_time_ms=T).version_id == 1
     with pytest.raises(ResolutionError) as err:
-        resolve(state.get, CHAIN, DID, version_time_ms=T - 1)
+        resolve(state, CHAIN, DID, version_time_ms=T - 1)
     assert err.value.code == "notFound"

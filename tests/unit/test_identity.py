@@ -57,7 +57,7 @@ def test_did_create_registers_version_1_under_an_id_derived_from_sender_and_nonc
     assert receipt.code == ResultCode.OK
     did_id = derived_did_id(ED25519, alice.address, 0)
     assert did == format_did(CHAIN_ID, did_id)
-    rec, doc = current_document(chain.get, did_id)
+    rec, doc = current_document(chain, did_id)
     assert rec.version_id == 1 and not rec.deactivated
     assert rec.created_height == rec.updated_height == chain.tip.height
     assert doc == doc_for(alice.public)
@@ -163,7 +163,7 @@ def test_did_update_replaces_the_document_and_keeps_the_old_version(chain, actor
     executed = chain.execute_and_commit([make_tx(alice, 1, DidUpdate(did=did, document=new_doc))])
     assert executed.output.receipts[0].code == ResultCode.OK
     did_id = parse_did(did, CHAIN_ID)
-    rec, doc = current_document(chain.get, did_id)
+    rec, doc = current_document(chain, did_id)
     assert doc == new_doc
     assert rec.version_id == 2 and rec.created_height == created.height and rec.updated_height == chain.tip.height
     v1 = decode(chain.get(did_version_key(did_id, 1)), DidVersion)
@@ -241,7 +241,7 @@ def test_did_deactivate_marks_the_did_and_adds_a_version_without_a_document(chai
     executed = chain.execute_and_commit([make_tx(actors.alice, 1, DidDeactivate(did=did))])
     assert executed.output.receipts[0].code == ResultCode.OK
     did_id = parse_did(did, CHAIN_ID)
-    rec, doc = current_document(chain.get, did_id)
+    rec, doc = current_document(chain, did_id)
     assert rec.deactivated and rec.version_id == 2 and doc is None
 
 

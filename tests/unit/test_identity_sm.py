@@ -67,7 +67,7 @@ def test_an_sm2_key_creates_and_controls_a_did_on_an_sm_chain(sm_chain) -> None:
     did = format_did(CHAIN_ID, did_id)
     rotated = sm_chain.execute_and_commit([_tx(ALICE, 1, DidUpdate(did=did, document=_doc(BOB[1], "Multikey")))])
     assert rotated.output.receipts[0].code == ResultCode.OK
-    assert current_document(sm_chain.get, did_id)[0].version_id == 2
+    assert current_document(sm_chain, did_id)[0].version_id == 2
     refused = sm_chain.execute([_tx(ALICE, 2, DidUpdate(did=did, document=_doc(ALICE[1])))])
     assert refused.receipts[0].code == ResultCode.UNAUTHORIZED
 

@@ -50,7 +50,7 @@ def test_each_digest_gets_a_first_anchoring_record(chain, actors, make_tx) -> No
     ds = digests(3)
     executed, _ = anchor(chain, make_tx, actors.alice, 0, NotaryAnchor(digests=ds))
     for i, d in enumerate(ds):
-        rec = read_record(chain.get, d)
+        rec = read_record(chain, d)
         assert rec is not None and rec.index == i and rec.sender == actors.alice.address
         assert rec.height == executed.block.header.height
 
@@ -60,7 +60,7 @@ def test_re_anchoring_keeps_the_first_record(chain, actors, make_tx) -> None:
     first, _ = anchor(chain, make_tx, actors.alice, 0, NotaryAnchor(digests=ds))
     _, receipt = anchor(chain, make_tx, actors.bob, 0, NotaryAnchor(digests=[ds[1], *digests(1, "b")]))
     assert receipt.code == ResultCode.OK
-    rec = read_record(chain.get, ds[1])
+    rec = read_record(chain, ds[1])
     assert rec is not None and rec.sender == actors.alice.address and rec.height == first.block.header.height
 
 
@@ -74,7 +74,7 @@ def test_too_many_digests_fails_with_too_many_digests(chain, actors, make_tx) ->
     ds = digests(MAX_ANCHOR_DIGESTS + 1)
     _, receipt = anchor(chain, make_tx, actors.alice, 0, NotaryAnchor(digests=ds))
     assert receipt.code == ResultCode.TOO_MANY_DIGESTS
-    assert read_record(chain.get, ds[0]) is None
+    assert read_record(chain, ds[0]) is None
 
 
 def test_duplicate_digest_in_a_batch_fails_and_names_both_indexes(chain, actors, make_tx) -> None:

@@ -103,7 +103,7 @@ def test_oversized_and_truncated_receipts_are_malformed(chain, receipt) -> None:
 
 
 def test_record_lookup_names_first_anchoring_and_owner_and_ref_indexes_find_the_batch(chain) -> None:
-    view = record_of(chain.get, ED25519.hash(FILES[2]))
+    view = record_of(chain, ED25519.hash(FILES[2]))
     assert view is not None and view.record.height == 1 and view.record.index == 2
     assert view.batch.owner == "did:web:example.org"
     assert [b.ref for b in batches_by(chain, chain.params, "owner", "did:web:example.org", 10)] == ["case-42"]

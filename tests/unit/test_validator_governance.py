@@ -149,17 +149,17 @@ def test_an_approved_change_writes_entry_h_plus_2_and_meta_and_reports_the_updat
     k, add = _new("joiner", 5, "org2")
     assert gov.decide(add) == [(0, "")] * 2
     h = gov.height
-    entry = read_entry(gov.chain.get, h + 2)
+    entry = read_entry(gov.chain, h + 2)
     assert entry.effective_height == h + 2 and entry.previous == 1
     assert _powers(entry.validators) == {**_powers(genesis_set), k.address: 5}
     owner = dict(zip((address_of(ED25519, v.public_key) for v in entry.validators.validators), entry.orgs, strict=True))
     assert owner[k.address] == "org2" and owner[gov.v[0].address] == "org1"
-    assert read_meta(gov.chain.get) == ValidatorsMeta(version=1, latest=h + 2)
+    assert read_meta(gov.chain) == ValidatorsMeta(version=1, latest=h + 2)
     out = gov.outputs[-1].output
     assert out.validator_update == ValidatorUpdate(effective_height=h + 2, validators=entry.validators)
     # The next block is still signed by the genesis set and announces the new one.
-    assert sets_for_block(gov.chain.get, h + 1) == (genesis_set, entry.validators)
-    assert sets_for_block(gov.chain.get, h + 2) == (entry.validators, entry.validators)
+    assert sets_for_block(gov.chain, h + 1) == (genesis_set, entry.validators)
+    assert sets_for_block(gov.chain, h + 2) == (entry.validators, entry.validators)
     nxt = gov.chain.build([]).block.header
     assert nxt.validators_hash == validators_hash(ED25519, genesis_set)
     assert nxt.next_validators_hash == validators_hash(ED25519, entry.validators)
@@ -169,7 +169,7 @@ def test_applying_emits_validators_changed_instead_of_membership_changed(gov: Go
     pid = gov.next_id()
     gov.decide(_new("joiner", 5)[1])
     h = gov.height
-    entry = read_entry(gov.chain.get, h + 2)
+    entry = read_entry(gov.chain, h + 2)
     events = [e for r in gov.outputs[-1].output.receipts for e in r.events]
     assert [e.type for e in events] == [
         "membership.proposed",
@@ -190,7 +190,7 @@ def test_applying_emits_validators_changed_instead_of_membership_changed(gov: Go
 def test_a_proposal_below_the_threshold_changes_no_validator(gov: Gov) -> None:
     assert gov.block(gov.propose(_new("joiner", 5)[1])) == [(0, "")]
     assert gov.chain.get(set_key(gov.height + 2)) is None
-    assert read_meta(gov.chain.get) == ValidatorsMeta(version=0, latest=1)
+    assert read_meta(gov.chain) == ValidatorsMeta(version=0, latest=1)
     assert gov.outputs[-1].output.validator_update is None
 
 
@@ -199,18 +199,18 @@ def test_remove_and_set_power_apply_to_the_entry(gov: Gov) -> None:
         gov.decide(RemoveValidator(address=gov.v[3].address), SetValidatorPower(address=gov.v[2].address, power=10))
         == [(0, "")] * 4
     )
-    entry = read_entry(gov.chain.get, gov.height + 2)
+    entry = read_entry(gov.chain, gov.height + 2)
     assert _powers(entry.validators) == {gov.v[0].address: 13, gov.v[1].address: 14, gov.v[2].address: 10}
-    assert read_meta(gov.chain.get).version == 2
+    assert read_meta(gov.chain).version == 2
 
 
 def test_a_change_in_the_next_block_chains_its_entry_to_the_pending_one(gov: Gov) -> None:
     gov.decide(_new("joiner", 5)[1])
     first = gov.height + 2
     gov.decide(SetValidatorPower(address=gov.v[3].address, power=1))
-    entry = read_entry(gov.chain.get, gov.height + 2)
+    entry = read_entry(gov.chain, gov.height + 2)
     assert (entry.effective_height, entry.previous) == (first + 1, first)
-    assert read_meta(gov.chain.get) == ValidatorsMeta(version=2, latest=first + 1)
+    assert read_meta(gov.chain) == ValidatorsMeta(version=2, latest=first + 1)
 
 
 def test_a_chain_without_orgs_keeps_its_genesis_set(chain: MemoryChain, actors: Actors, make_tx: TxFactory) -> None:
@@ -248,7 +248,7 @@ def test_each_invalid_change_is_refused_when_proposed(gov: Gov) -> None:
         [(code, message)] = gov.block(gov.propose(change))
         assert code == ResultCode.INVALID_CHANGE, (change, message)
         assert why in message, (change, message)
-    assert read_meta(gov.chain.get) == ValidatorsMeta(version=0, latest=1)
+    assert read_meta(gov.chain) == ValidatorsMeta(version=0, latest=1)
 
 
 def test_at_most_max_validators() -> None:
@@ -286,7 +286,7 @@ def test_changes_applied_in_one_block_add_up(gov: Gov) -> None:
     codes = gov.decide(_new("a", 6)[1], _new("b", 8)[1])
     assert codes[:3] == [(0, "")] * 3
     assert codes[3] == (ResultCode.INVALID_CHANGE, "step changes 14 of 40 power; at most 13")
-    entry = read_entry(gov.chain.get, gov.height + 2)
+    entry = read_entry(gov.chain, gov.height + 2)
     assert sorted(_powers(entry.validators).values()) == [6, 6, 7, 13, 14]  # only "a" joined
     assert gov.decide(_new("c", 7)[1]) == [(0, "")] * 2  # a new block, a new step
 
@@ -298,7 +298,7 @@ def test_a_change_refused_by_the_step_bound_applies_in_a_later_block(gov: Gov) -
     assert codes[3] == (ResultCode.INVALID_CHANGE, "step changes 14 of 40 power; at most 13")
     [(code, message)] = gov.block(gov.approve(first + 1))  # a new block: base is now set(H+2) with "a", T = 46
     assert (code, message) == (0, "")
-    assert sorted(_powers(read_entry(gov.chain.get, gov.height + 2).validators).values()) == [6, 6, 7, 8, 13, 14]
+    assert sorted(_powers(read_entry(gov.chain, gov.height + 2).validators).values()) == [6, 6, 7, 8, 13, 14]
 
 
 def test_the_bound_allows_a_weight_of_exactly_a_third() -> None:
@@ -338,14 +338,14 @@ def test_validator_and_membership_versions_are_independent(gov: Gov) -> None:
     gov.block(gov.propose(_new("a", 3)[1]), gov.propose(SetThreshold(threshold=1)))
     assert gov.block(gov.approve(first + 1)) == [(0, "")]  # membership version 0 -> 1
     assert gov.block(gov.approve(first)) == [(0, "")]  # the validator proposal still applies
-    assert read_meta(gov.chain.get).version == 1
+    assert read_meta(gov.chain).version == 1
 
 
 def test_a_proposal_is_checked_against_the_pending_set(gov: Gov) -> None:
     joiner, add = _new("joiner", 5)
     gov.decide(add, RemoveValidator(address=gov.v[3].address))
     # Neither change is in force at the next height, but both are pending.
-    assert joiner.address not in _powers(sets_for_block(gov.chain.get, gov.height + 1)[0])
+    assert joiner.address not in _powers(sets_for_block(gov.chain, gov.height + 1)[0])
     [(code, message)] = gov.block(gov.propose(add))
     assert code == ResultCode.INVALID_CHANGE and "already in the pending set" in message
     [(code, message)] = gov.block(gov.propose(SetValidatorPower(address=gov.v[3].address, power=2)))
@@ -355,7 +355,7 @@ def test_a_proposal_is_checked_against_the_pending_set(gov: Gov) -> None:
 
 def test_pending_entry_is_a_redated_copy_until_the_block_changes_the_set(gov: Gov) -> None:
     h = gov.height
-    pending = pending_entry(gov.chain.get, h)
+    pending = pending_entry(gov.chain, h)
     assert (pending.effective_height, pending.previous) == (h + 2, 1)
     assert pending.validators == gov.chain.params.validators
 

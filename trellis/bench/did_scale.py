@@ -36,6 +36,7 @@ from trellis.app.application import TrellisApp
 from trellis.app.modules.identity import resolution_result, resolve
 from trellis.core.codec import encode
 from trellis.core.crypto.suite import ED25519, address_of
+from trellis.core.execution.context import PointReader
 from trellis.core.ledger.tx import SignedTx, TxBody, tx_hash
 from trellis.core.modules.identity.did import format_did
 from trellis.core.modules.identity.messages import DidCreate, DidDocument, DidVerificationMethod
@@ -155,7 +156,7 @@ def run(n: int, registrars: int, block_txs: int, samples: int, data_dir: Path) -
     lat = []
     for did in picks:
         ts = time.perf_counter()
-        res = resolve(app.store.get, CHAIN_ID, did)
+        res = resolve(app.reader(), CHAIN_ID, did)
         resolution_result(CHAIN_ID, res)
         lat.append((time.perf_counter() - ts) * 1e6)
     proof_lat = []
@@ -165,7 +166,7 @@ def run(n: int, registrars: int, block_txs: int, samples: int, data_dir: Path) -
         def proved(key: bytes) -> bytes | None:
             return app.prove(key, height)[0]
 
-        resolution_result(CHAIN_ID, resolve(proved, CHAIN_ID, did))
+        resolution_result(CHAIN_ID, resolve(PointReader(proved), CHAIN_ID, did))
         proof_lat.append((time.perf_counter() - ts) * 1e6)
     kv.close()
 

@@ -37,6 +37,9 @@ class _View:
     def get(self, key: bytes) -> bytes | None:
         return self.state.get(key)
 
+    def scan(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        return sorted((k, v) for k, v in self.state.items() if start <= k < end)[:limit]
+
 
 def _rate(fn: Callable[[int], Any], seconds: float) -> float:
     n, start = 0, time.perf_counter()

@@ -159,6 +159,7 @@ def verify_resolution(args: argparse.Namespace, res: Any) -> int:
     from trellis.api.types import HeaderJson, StateProofJson, header_from_json, proof_from_json, unhex
     from trellis.app.modules.identity import ResolutionError, parse_iso_time, resolution_result, resolve
     from trellis.core.errors import TrellisError
+    from trellis.core.execution.context import PointReader
     from trellis.core.ledger.state_tree import verify_state_proof
 
     params = cli.trusted_genesis(args)
@@ -186,7 +187,9 @@ def verify_resolution(args: argparse.Namespace, res: Any) -> int:
 
     try:
         when = parse_iso_time(args.version_time) if args.version_time else None
-        mine = resolution_result(params.chain_id, resolve(get, params.chain_id, args.did, args.version_id, when))
+        mine = resolution_result(
+            params.chain_id, resolve(PointReader(get), params.chain_id, args.did, args.version_id, when)
+        )
     except (ResolutionError, ValueError) as exc:
         raise cli.ProofFailure("resolution", f"the proven state does not resolve the DID: {exc}") from None
     served = {k: v for k, v in res.items() if k != "didStateProof"}

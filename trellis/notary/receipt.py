@@ -13,7 +13,7 @@ Two encodings, both canonical (a verifier refuses any other rendering, so one ch
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 
@@ -23,6 +23,7 @@ from trellis.core.codec import decode, encode
 from trellis.core.crypto.merkle import MerkleProof, merkle_proof, verify_merkle_proof
 from trellis.core.crypto.suite import Suite, address_of
 from trellis.core.errors import DecodeError, InvalidBlock, ProofError
+from trellis.core.execution.context import StateReader
 from trellis.core.ledger.block import Block, Commit, Header, Receipt, ValidatorSet, validators_hash, verify_commit
 from trellis.core.ledger.tx import SignedTx, tx_hash
 from trellis.core.lightclient import (
@@ -194,10 +195,9 @@ def build_receipt(
     )
 
 
-class ChainStore(Protocol):
+class ChainStore(StateReader, Protocol):
     """What ``set_changes_from_store`` reads: the latest state, stored blocks and their certificates."""
 
-    def get(self, key: bytes) -> bytes | None: ...
     def block(self, height: int) -> Block | None: ...
     def commit(self, height: int) -> Commit | None: ...
 
@@ -207,11 +207,10 @@ def set_changes_from_store(store: ChainStore, to_height: int) -> list[SetChange]
     ``validators/set/<e>`` with ``3 <= e <= to_height``, header ``e - 1``, its commit and the entry's set.
     None when the store lacks one of those blocks or certificates (or has no validator state).
     """
-    get: Callable[[bytes], bytes | None] = store.get
-    if get(META_KEY) is None:
+    if store.get(META_KEY) is None:
         return None
     changes: list[SetChange] = []
-    entry = read_entry(get, read_meta(get).latest)
+    entry = read_entry(store, read_meta(store).latest)
     while entry.previous >= 1:
         e = entry.effective_height
         if e <= to_height:
@@ -219,7 +218,7 @@ def set_changes_from_store(store: ChainStore, to_height: int) -> list[SetChange]
             if block is None or commit is None:
                 return None
             changes.append(SetChange(header=block.header, commit=commit, next_validators=entry.validators))
-        entry = read_entry(get, entry.previous)
+        entry = read_entry(store, entry.previous)
     return changes[::-1]
 
 

@@ -8,10 +8,11 @@ several in order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from trellis.core.execution.context import StateReader
 from trellis.core.modules.identity.did import DidError, parse_did
 from trellis.core.modules.identity.state import read_did, read_version
 from trellis.vc.errors import VcError
@@ -92,15 +93,15 @@ class StaticResolver:
 
 
 class TrellisDidResolver:
-    """``did:trellis`` documents from committed state (``get``), as of a block time.
+    """``did:trellis`` documents from committed state (a ``StateReader``), as of a block time.
 
     ``at_ms`` selects the latest version written at or before that time, so a credential issued before a key
     rotation still verifies with the key of its time; a DID deactivated at or before ``at_ms`` resolves to
     nothing.
     """
 
-    def __init__(self, get: Callable[[bytes], bytes | None], chain_id: str, suite: str) -> None:
-        self._get = get
+    def __init__(self, state: StateReader, chain_id: str, suite: str) -> None:
+        self._state = state
         self._chain_id = chain_id
         self._suite = suite
 
@@ -111,15 +112,15 @@ class TrellisDidResolver:
             did_id = parse_did(did, self._chain_id)
         except DidError as exc:
             raise VcError("unresolvable_key", f"{exc.code}: {exc}") from exc
-        record = read_did(self._get, did_id)
+        record = read_did(self._state, did_id)
         if record is None:
             raise VcError("unresolvable_key", f"{did} is not registered on this chain")
-        version = read_version(self._get, did_id, record.version_id)
+        version = read_version(self._state, did_id, record.version_id)
         n = record.version_id
         # Walk back to the version in force at at_ms (bounded by the DID's version count).
         while at_ms is not None and version is not None and version.time_ms > at_ms and n > 1:
             n -= 1
-            version = read_version(self._get, did_id, n)
+            version = read_version(self._state, did_id, n)
         if version is None or (at_ms is not None and version.time_ms > at_ms):
             raise VcError("unresolvable_key", f"{did} did not exist at the proof's time")
         doc = version.document

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from trellis.core.codec import decode
 from trellis.core.errors import DecodeError
+from trellis.core.execution.context import StateReader
 from trellis.core.modules.credentials.state import (
     IssuerRecord,
     StatusListRecord,
@@ -47,8 +48,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LIST_URL = re.compile(r".*/status-lists/([A-Za-z0-9._-]{1,64})\Z")
 
 
-class ChainView(Protocol):
-    """What a verifier reads: committed state, and the latest committed block's height and time."""
+class ChainView(StateReader, Protocol):
+    """What a verifier reads: committed state (a ``StateReader``), and the latest committed block's height and
+    time."""
 
     @property
     def height(self) -> int:
@@ -58,10 +60,6 @@ class ChainView(Protocol):
     @property
     def time_ms(self) -> int:
         """The latest committed block's time (ms since the epoch)."""
-        ...
-
-    def get(self, key: bytes) -> bytes | None:
-        """A committed state value, or None."""
         ...
 
 
@@ -209,7 +207,7 @@ def _check_status(chain: ChainView, cred: Mapping[str, Any], issuer: str) -> Non
             raise VcError("malformed_status", f"status list {list_id!r} is a {record.purpose} list")
         if index >= record.size:
             raise VcError("status_index_out_of_range", f"index {index} is past the list's {record.size} entries")
-        if read_status_bit(chain.get, list_id, index):
+        if read_status_bit(chain, list_id, index):
             code = "revoked" if record.purpose == "revocation" else "suspended"
             raise VcError(code, f"the credential is {code} (list {list_id!r}, index {index}, at height {chain.height})")
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from trellis.core.codec import decode
+from trellis.core.execution.context import StateReader
 from trellis.core.ledger.block import Receipt
 from trellis.core.ledger.tx import SignedTx
 from trellis.core.modules.accounts.messages import Mint, Transfer
@@ -12,9 +11,9 @@ from trellis.core.modules.accounts.state import Account, account_key
 from trellis.core.modules.contracts.messages import ContractCall, ContractUpgrade
 
 
-def read_account(get: Callable[[bytes], bytes | None], address: bytes) -> Account:
+def read_account(state: StateReader, address: bytes) -> Account:
     """Return the account at ``address`` (a zero account if never written)."""
-    raw = get(account_key(address))
+    raw = state.get(account_key(address))
     return Account(balance=0, nonce=0) if raw is None else decode(raw, Account)
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from trellis.abci import CommittedView
 from trellis.core.codec import decode
+from trellis.core.execution.context import StateReader
 from trellis.core.modules.credentials.state import (
     CHUNK_BYTES,
     ISSUER_PREFIX,
@@ -27,34 +27,23 @@ __all__ = [
     "status_list_json",
 ]
 
-GetFn = Callable[[bytes], bytes | None]
-ScanFn = Callable[[bytes, bytes, int], list[tuple[bytes, bytes]]]
 MAX_ISSUERS = 1000
 
 
-@dataclass(frozen=True)
-class CommittedView:
-    """Committed state and the latest block's height and time: what ``trellis.vc.verifier`` reads."""
-
-    get: GetFn
-    height: int
-    time_ms: int
-
-
-def resolver_for(get: GetFn, chain_id: str, suite: str) -> DidResolver:
+def resolver_for(state: StateReader, chain_id: str, suite: str) -> DidResolver:
     """The verifier's DID resolver on this chain: ``did:trellis`` from state, ``did:key`` from the DID itself."""
-    return ChainResolver([("did:trellis:", TrellisDidResolver(get, chain_id, suite)), ("did:key:", DidKeyResolver())])
+    return ChainResolver([("did:trellis:", TrellisDidResolver(state, chain_id, suite)), ("did:key:", DidKeyResolver())])
 
 
-def list_issuers(scan: ScanFn) -> list[IssuerRecord]:
+def list_issuers(state: StateReader) -> list[IssuerRecord]:
     """Every authorised issuer (at most 1000), in DID order."""
     end = ISSUER_PREFIX[:-1] + bytes((ISSUER_PREFIX[-1] + 1,))
-    return [decode(v, IssuerRecord) for _, v in scan(ISSUER_PREFIX, end, MAX_ISSUERS)]
+    return [decode(v, IssuerRecord) for _, v in state.scan(ISSUER_PREFIX, end, MAX_ISSUERS)]
 
 
-def read_status_list(get: GetFn, list_id: str) -> StatusListRecord | None:
+def read_status_list(state: StateReader, list_id: str) -> StatusListRecord | None:
     """A status list's header, or None."""
-    raw = get(status_list_key(list_id))
+    raw = state.get(status_list_key(list_id))
     return None if raw is None else decode(raw, StatusListRecord)
 
 
@@ -63,12 +52,12 @@ def status_list_chunks(record: StatusListRecord) -> list[int]:
     return list(range((record.size // 8 + CHUNK_BYTES - 1) // CHUNK_BYTES))
 
 
-def status_list_bits(get: GetFn, record: StatusListRecord) -> bytes:
+def status_list_bits(state: StateReader, record: StatusListRecord) -> bytes:
     """The list's whole bitstring (chunks never written are zeros)."""
     out = bytearray()
     for n in status_list_chunks(record):
         want = min(CHUNK_BYTES, record.size // 8 - n * CHUNK_BYTES)
-        raw = get(status_chunk_key(record.list_id, n))
+        raw = state.get(status_chunk_key(record.list_id, n))
         out += raw if raw is not None else bytes(want)
     return bytes(out)
 

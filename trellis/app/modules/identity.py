@@ -1,23 +1,21 @@
 """identity module: DID resolution (current, at a past version or time) and rendering as W3C JSON-LD.
 
-The records are read through a ``get`` function, so the same code resolves from the latest state or from
+The records are read through a ``StateReader``, so the same code resolves from the latest state or from
 values that come with state proofs (the API records every key it reads and proves it). See
 docs/spec/did-method.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from trellis.core.execution.context import StateReader
 from trellis.core.modules.identity.did import DidError, format_did, parse_did
 from trellis.core.modules.identity.messages import DidDocument
 from trellis.core.modules.identity.state import DidRecord, DidVersion, read_did, read_version
 from trellis.vc.multibase import multikey_encode
-
-Get = Callable[[bytes], bytes | None]
 
 DID_CONTEXT = "https://www.w3.org/ns/did/v1"
 ED25519_2020_CONTEXT = "https://w3id.org/security/suites/ed25519-2020/v1"
@@ -116,7 +114,7 @@ class ResolutionError(Exception):
 
 
 def resolve(
-    get: Get, chain_id: str, did: str, version_id: int | None = None, version_time_ms: int | None = None
+    state: StateReader, chain_id: str, did: str, version_id: int | None = None, version_time_ms: int | None = None
 ) -> Resolution:
     """Resolve ``did``: the current version, version ``version_id``, or the version in force at
     ``version_time_ms`` (the latest whose block time is at or before it, both taken to the whole second). At most ``O(log versions)`` reads.
@@ -129,7 +127,7 @@ def resolve(
         did_id = parse_did(did, chain_id)
     except DidError as exc:
         raise ResolutionError(exc.code, exc.reason) from exc
-    rec = read_did(get, did_id)
+    rec = read_did(state, did_id)
     if rec is None:
         raise ResolutionError("notFound", f"{did} is not registered")
     n = rec.version_id
@@ -143,23 +141,23 @@ def resolve(
         # resolving at a version's own ``updated`` gives that version, even with a later block in that second.
         at = whole_second(version_time_ms)
         lo, hi = 1, rec.version_id  # find the last version with whole_second(time_ms) <= at
-        first = _version(get, did_id, 1)
+        first = _version(state, did_id, 1)
         if whole_second(first.time_ms) > at:
             raise ResolutionError("notFound", f"{did} did not exist at {iso_time(version_time_ms)}")
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            if whole_second(_version(get, did_id, mid).time_ms) <= at:
+            if whole_second(_version(state, did_id, mid).time_ms) <= at:
                 lo = mid
             else:
                 hi = mid - 1
         n = lo
-    version = _version(get, did_id, n)
-    nxt = _version(get, did_id, n + 1) if n < rec.version_id else None
+    version = _version(state, did_id, n)
+    nxt = _version(state, did_id, n + 1) if n < rec.version_id else None
     return Resolution(did_id=did_id, record=rec, version_id=n, version=version, next_version=nxt)
 
 
-def _version(get: Get, did_id: bytes, n: int) -> DidVersion:
-    v = read_version(get, did_id, n)
+def _version(state: StateReader, did_id: bytes, n: int) -> DidVersion:
+    v = read_version(state, did_id, n)
     assert v is not None, "versions 1..version_id are written with the record"
     return v
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from trellis.core.codec import decode
+from trellis.core.execution.context import StateReader
 from trellis.core.modules.membership.state import (
     PROPOSAL_PREFIX,
     REVOKED_PREFIX,
@@ -20,9 +20,6 @@ from trellis.core.modules.membership.state import (
     read_config,
 )
 from trellis.core.modules.membership.view import PeerMembership, entry_refusal
-
-Get = Callable[[bytes], bytes | None]
-Scan = Callable[[bytes, bytes, int], list[tuple[bytes, bytes]]]
 
 
 @dataclass(frozen=True)
@@ -40,28 +37,30 @@ class CertView:
     reason: str
 
 
-def certs_of(get: Get, address: bytes, time_ms: int) -> list[CertView]:
+def certs_of(state: StateReader, address: bytes, time_ms: int) -> list[CertView]:
     """The certificates registered for ``address``, each judged at ``time_ms`` against the current membership."""
-    cfg = read_config(get)
+    cfg = read_config(state)
     out = []
-    for entry in read_certs(get, address):
-        why = None if cfg is None else entry_refusal(get, cfg, entry, time_ms)
+    for entry in read_certs(state, address):
+        why = None if cfg is None else entry_refusal(state, cfg, entry, time_ms)
         out.append(CertView(entry, "valid" if why is None else why.code, "" if why is None else why.reason))
     return out
 
 
 def membership_of(
-    get: Get, scan: Scan, limit: int = 1000
+    state: StateReader, limit: int = 1000
 ) -> tuple[MembershipConfig | None, list[RevokedCert], list[MembershipProposal]]:
     """The membership record, revocations and proposals (each list at most ``limit`` long, in key order)."""
-    revoked = [decode(v, RevokedCert) for _, v in scan(REVOKED_PREFIX, REVOKED_PREFIX + b"\xff", limit)]
-    proposals = [decode(v, MembershipProposal) for _, v in scan(PROPOSAL_PREFIX, PROPOSAL_PREFIX + b"\xff", limit)]
-    return read_config(get), revoked, proposals
+    revoked = [decode(v, RevokedCert) for _, v in state.scan(REVOKED_PREFIX, REVOKED_PREFIX + b"\xff", limit)]
+    proposals = [
+        decode(v, MembershipProposal) for _, v in state.scan(PROPOSAL_PREFIX, PROPOSAL_PREFIX + b"\xff", limit)
+    ]
+    return read_config(state), revoked, proposals
 
 
-def peer_membership(get: Get, scan: Scan, limit: int = 100_000) -> PeerMembership | None:
+def peer_membership(state: StateReader, limit: int = 100_000) -> PeerMembership | None:
     """The membership as the p2p transport applies it, or None on a chain without member organisations."""
-    cfg, revoked, _ = membership_of(get, scan, limit)
+    cfg, revoked, _ = membership_of(state, limit)
     if cfg is None:
         return None
     pems = [

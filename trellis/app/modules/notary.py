@@ -10,12 +10,12 @@ request); a record whose block, commit certificate or results are not (yet) stor
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from trellis.core.crypto.suite import address_of
 from trellis.core.errors import DecodeError, TrellisError
+from trellis.core.execution.context import StateReader
 from trellis.core.ledger.block import Block, Commit, Receipt
 from trellis.core.modules.notary.state import (
     OWNER_PREFIX,
@@ -67,17 +67,17 @@ class RecordView:
     batch: NotaryBatch
 
 
-def record_of(get: Callable[[bytes], bytes | None], digest: bytes) -> RecordView | None:
+def record_of(state: StateReader, digest: bytes) -> RecordView | None:
     """Return when, where and by whom ``digest`` was first anchored, or None if it never was.
 
     Raises:
         StorageError: the stored record or batch does not decode, or the record's batch is missing.
     """
     try:
-        rec = read_record(get, digest)
+        rec = read_record(state, digest)
         if rec is None:
             return None
-        batch = read_batch(get, rec.sender, rec.nonce)
+        batch = read_batch(state, rec.sender, rec.nonce)
     except DecodeError as exc:
         raise StorageError(f"the stored notary record of {digest.hex()} does not decode: {exc.reason}") from exc
     if batch is None:  # written in the same state update as the record
@@ -95,7 +95,7 @@ def batches_by(store: NotaryStore, params: ChainParams, kind: str, value: str, l
     out: list[NotaryBatch] = []
     for _, pointer in store.scan(prefix, prefix + b"\xff" * 40, limit):
         try:
-            batch = read_batch(store.get, pointer[:20], int.from_bytes(pointer[20:28], "big"))
+            batch = read_batch(store, pointer[:20], int.from_bytes(pointer[20:28], "big"))
         except DecodeError as exc:
             raise StorageError(
                 f"a stored notary batch listed for {kind} {value!r} does not decode: {exc.reason}"
@@ -113,7 +113,7 @@ def receipt_for(store: NotaryStore, params: ChainParams, digest: bytes) -> Recei
             (yet) on this node.
         StorageError: what is stored does not decode, or does not hold the anchoring the record names.
     """
-    view = record_of(store.get, digest)
+    view = record_of(store, digest)
     if view is None:
         return None
     rec = view.record

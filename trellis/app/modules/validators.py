@@ -1,7 +1,7 @@
 """Read side of the validator set in state (ADR 0014): which set signs a height, every entry since genesis, and
 the proven set changes a light client follows from genesis (docs/spec/light-client.md section 6).
 
-Everything here reads the committed state through a ``get`` function and the block store through two small
+Everything here reads the committed state through a ``StateReader`` and the block store through two small
 callables, so the functions serve the application, the API and tests alike.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from trellis.abci import UnknownHeight
+from trellis.core.execution.context import StateReader
 from trellis.core.ledger.block import Commit, Header
 from trellis.core.lightclient import SetChange
 from trellis.core.modules.validators.state import (
-    GetFn,
     ValidatorSetEntry,
     entry_in_force,
     read_entry,
@@ -23,7 +23,7 @@ from trellis.core.modules.validators.state import (
 __all__ = ["entries", "entry_at", "set_changes"]
 
 
-def entry_at(get: GetFn, tip_height: int, height: int) -> ValidatorSetEntry:
+def entry_at(state: StateReader, tip_height: int, height: int) -> ValidatorSetEntry:
     """Return the entry of ``set(height)`` as the state after block ``tip_height`` decides it.
 
     That state knows every set up to ``tip_height + 2`` (a change applied in the tip block is effective two
@@ -37,20 +37,20 @@ def entry_at(get: GetFn, tip_height: int, height: int) -> ValidatorSetEntry:
             f"the validator set of height {height} is not known: the chain is at height {tip_height}, "
             f"so sets are known for heights 1 to {tip_height + 2}"
         )
-    return entry_in_force(get, height)
+    return entry_in_force(state, height)
 
 
-def entries(get: GetFn) -> list[ValidatorSetEntry]:
+def entries(state: StateReader) -> list[ValidatorSetEntry]:
     """Return every validator-set entry of the state, genesis (effective height 1) first, ascending."""
-    out = [read_entry(get, read_meta(get).latest)]
+    out = [read_entry(state, read_meta(state).latest)]
     while out[-1].previous != 0:
-        out.append(read_entry(get, out[-1].previous))
+        out.append(read_entry(state, out[-1].previous))
     out.reverse()
     return out
 
 
 def set_changes(
-    get: GetFn,
+    state: StateReader,
     tip_height: int,
     to_height: int,
     header_of: Callable[[int], Header],
@@ -61,7 +61,7 @@ def set_changes(
     ``to_height``).
 
     Args:
-        get: reads the committed state (after block ``tip_height``).
+        state: reads the committed state (after block ``tip_height``).
         tip_height: the committed tip.
         to_height: the height of the header the client will verify; ``1 .. tip_height + 1`` (the header of
             ``to_height - 1`` must be committed).
@@ -77,7 +77,7 @@ def set_changes(
             f"so to_height may be 1 to {tip_height + 1}"
         )
     out: list[SetChange] = []
-    for entry in entries(get):
+    for entry in entries(state):
         e = entry.effective_height
         if e < 3 or e > to_height:
             continue

@@ -4,11 +4,50 @@ read/write view of state (docs/guides/writing-a-module.md)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from trellis.core.codec import decode, encode
 from trellis.core.modules.accounts.state import Account, account_key
-from trellis.core.modules.contracts.engine import ContractEngine, ScanFn
 from trellis.core.params import ChainParams
+
+if TYPE_CHECKING:
+    from trellis.core.modules.contracts.engine import ContractEngine
+
+ScanFn = Callable[[bytes, bytes, int], list[tuple[bytes, bytes]]]
+"""``scan(start, end, limit) -> entries``: up to ``limit`` (key, value) pairs with ``start <= key < end``, in key order."""
+
+CountedScanFn = Callable[[bytes, bytes, int], tuple[list[tuple[bytes, bytes]], int]]
+"""``scan(start, end, limit) -> (entries, deletions passed over)`` over a transaction's view of state (the count
+prices a contract's range reads)."""
+
+
+class StateReader(Protocol):
+    """Read access to state: a ``TxContext``, the chain store's committed state, a ``CommittedView``."""
+
+    def get(self, key: bytes) -> bytes | None:
+        """Return the value at ``key``, or None."""
+        ...
+
+    def scan(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """Return up to ``limit`` (key, value) pairs with ``start <= key < end``, in key order."""
+        ...
+
+
+class PointReader:
+    """A ``StateReader`` over a lookup function alone, for reads of single keys: values that come with state
+    proofs (the API and the CLI prove every key a resolution reads), or one value already fetched. It has no
+    ranges: ``scan`` raises ``LookupError``, so a read helper that scans cannot silently answer from nothing."""
+
+    def __init__(self, lookup: Callable[[bytes], bytes | None]) -> None:
+        self._lookup = lookup
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value ``lookup`` gives for ``key``."""
+        return self._lookup(key)
+
+    def scan(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """Refused: a point reader cannot list a range."""
+        raise LookupError(f"a point reader cannot scan [0x{start.hex()}, 0x{end.hex()})")
 
 
 def _no_scan(start: bytes, end: bytes, limit: int) -> tuple[list[tuple[bytes, bytes]], int]:
@@ -18,6 +57,7 @@ def _no_scan(start: bytes, end: bytes, limit: int) -> tuple[list[tuple[bytes, by
 class TxContext:
     """What a handler sees: the sender, the chain parameters, the block, and a read/write view of state.
 
+    It is a ``StateReader`` (``get``, ``scan``), so the modules' read helpers take it as they take committed state.
     Handlers of contract messages also set ``gas_used`` and ``return_data``; they are recorded in the receipt
     whether the transaction succeeds or fails.
     """
@@ -32,7 +72,7 @@ class TxContext:
         *,
         nonce: int = 0,
         time_ms: int = 0,
-        scan: ScanFn = _no_scan,
+        scan: CountedScanFn = _no_scan,
         engine: ContractEngine | None = None,
         sender_key: bytes = b"",
     ) -> None:
@@ -46,13 +86,18 @@ class TxContext:
         self.put = put
         self.nonce = nonce
         self.time_ms = time_ms
-        self.scan = scan
+        self.scan_counted: CountedScanFn = scan
+        """``scan`` that also counts the deletions it passed over (the contracts engine charges gas for them)."""
         self.engine = engine
         self.suite = params.suite
         self.limits = params.genesis.contracts
         self.governance = params.governance
         self.gas_used = 0
         self.return_data = b""
+
+    def scan(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """Up to ``limit`` (key, value) pairs with ``start <= key < end`` in this transaction's view, in key order."""
+        return self.scan_counted(start, end, limit)[0]
 
     def account(self, address: bytes) -> Account:
         """Return the account at ``address`` (a zero account if it was never written)."""

@@ -6,8 +6,7 @@ Nothing is written and no event is kept: the host refuses writes (``storage_set`
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+from trellis.core.execution.context import StateReader
 from trellis.core.modules.contracts.engine import (
     CallOutcome,
     ContractEngine,
@@ -22,8 +21,7 @@ QUERY_CALLER = bytes(20)
 
 
 def query_host(
-    store_get: Callable[[bytes], bytes | None],
-    store_scan: Callable[[bytes, bytes, int], list[tuple[bytes, bytes]]],
+    state: StateReader,
     params: ChainParams,
     height: int,
     time_ms: int,
@@ -31,8 +29,7 @@ def query_host(
     """A read-only host over committed state for a query (writes and events trap with "read-only").
 
     Args:
-        store_get: the committed state's ``get``.
-        store_scan: its ``scan(start, end, limit)``.
+        state: the committed state.
         params: the chain's parameters (suite and contract limits).
         height: the height of the state (the latest committed block).
         time_ms: that block's time.
@@ -43,9 +40,9 @@ def query_host(
         height,
         time_ms,
         QUERY_CALLER,
-        store_get,
+        state,
         None,
-        plain_scan(store_scan),
+        plain_scan(state.scan),
     )
 
 

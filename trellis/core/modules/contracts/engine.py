@@ -10,6 +10,7 @@ from typing import Protocol
 
 from trellis.core.codec import decode
 from trellis.core.crypto.suite import Suite
+from trellis.core.execution.context import CountedScanFn, ScanFn, StateReader
 from trellis.core.execution.results import ResultCode
 from trellis.core.ledger.block import Event
 from trellis.core.modules.contracts.messages import ContractCall, ContractDeploy, ContractUpgrade
@@ -179,12 +180,8 @@ def declared_gas(payload: object) -> int:
     return 0
 
 
-ScanFn = Callable[[bytes, bytes, int], tuple[list[tuple[bytes, bytes]], int]]
-"""``scan(start, end, limit) -> (entries, deletions passed over)`` over a view of state."""
-
-
-def plain_scan(scan: Callable[[bytes, bytes, int], list[tuple[bytes, bytes]]]) -> ScanFn:
-    """A ``ScanFn`` over committed state (no pending deletions to pass over), such as ``ChainStore.scan``."""
+def plain_scan(scan: ScanFn) -> CountedScanFn:
+    """A ``CountedScanFn`` over committed state (no pending deletions to pass over), such as ``ChainStore.scan``."""
 
     def wrapped(start: bytes, end: bytes, limit: int) -> tuple[list[tuple[bytes, bytes]], int]:
         return scan(start, end, limit), 0
@@ -202,9 +199,9 @@ class StateContractHost:
         height: int,
         time_ms: int,
         origin: bytes,
-        get: Callable[[bytes], bytes | None],
+        state: StateReader,
         put: Callable[[bytes, bytes | None], None] | None,
-        scan: ScanFn,
+        scan: CountedScanFn,
     ) -> None:
         self.suite = suite
         self.limits = limits
@@ -213,19 +210,19 @@ class StateContractHost:
         self.origin = origin
         self.read_only = put is None
         self.range_skipped = 0
-        self._get = get
+        self._state = state
         self._put = put
         self._scan = scan
 
     def code_hash_of(self, contract: bytes) -> bytes | None:
-        raw = self._get(contract_key(contract))
+        raw = self._state.get(contract_key(contract))
         return None if raw is None else decode(raw, ContractMeta).code_hash
 
     def code(self, code_hash: bytes) -> bytes | None:
-        return self._get(code_key(code_hash))
+        return self._state.get(code_key(code_hash))
 
     def storage_get(self, contract: bytes, key: bytes) -> bytes | None:
-        return self._get(contract_storage_key(contract, key))
+        return self._state.get(contract_storage_key(contract, key))
 
     def storage_put(self, contract: bytes, key: bytes, value: bytes | None) -> None:
         if self._put is None:

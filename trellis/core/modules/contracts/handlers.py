@@ -11,18 +11,14 @@ made, nested calls' included, is discarded; the sender's nonce advances and the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
-
 from trellis.core.codec import decode, encode
-from trellis.core.crypto.suite import Suite
+from trellis.core.execution.context import TxContext
 from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.ledger.block import Event
 from trellis.core.modules.contracts.engine import (
     ContractEngine,
     Gas,
     InvalidContract,
-    ScanFn,
     StateContractHost,
     contract_address,
 )
@@ -32,41 +28,22 @@ from trellis.core.modules.contracts.state import (
     code_key,
     contract_key,
 )
-from trellis.core.params import GenesisContracts
 
 
-class ContractTx(Protocol):
-    """The part of ``TxContext`` the contract handlers use."""
-
-    sender: bytes
-    nonce: int
-    height: int
-    time_ms: int
-    gas_used: int
-    return_data: bytes
-    suite: Suite
-    limits: GenesisContracts
-    governance: bytes | None
-    engine: ContractEngine | None
-    get: Callable[[bytes], bytes | None]
-    put: Callable[[bytes, bytes | None], None]
-    scan: ScanFn
-
-
-def _engine(ctx: ContractTx) -> ContractEngine:
+def _engine(ctx: TxContext) -> ContractEngine:
     if ctx.engine is None:
         raise TxFailure(ResultCode.INVALID_CONTRACT, "this node was started without a contract engine")
     return ctx.engine
 
 
-def _charge_intrinsic(ctx: ContractTx, cost: int, gas_limit: int) -> None:
+def _charge_intrinsic(ctx: TxContext, cost: int, gas_limit: int) -> None:
     if cost > gas_limit:
         ctx.gas_used = gas_limit
         raise TxFailure(ResultCode.OUT_OF_GAS, f"gas limit {gas_limit} is below the intrinsic cost {cost}")
     ctx.gas_used = cost
 
 
-def _validate(ctx: ContractTx, engine: ContractEngine, code: bytes) -> bytes:
+def _validate(ctx: TxContext, engine: ContractEngine, code: bytes) -> bytes:
     if len(code) > ctx.limits.max_code_bytes:
         raise TxFailure(
             ResultCode.INVALID_CONTRACT, f"code is {len(code)} bytes; the limit is {ctx.limits.max_code_bytes}"
@@ -81,12 +58,12 @@ def _validate(ctx: ContractTx, engine: ContractEngine, code: bytes) -> bytes:
     return code_hash
 
 
-def _host(ctx: ContractTx) -> StateContractHost:
-    return StateContractHost(ctx.suite, ctx.limits, ctx.height, ctx.time_ms, ctx.sender, ctx.get, ctx.put, ctx.scan)
+def _host(ctx: TxContext) -> StateContractHost:
+    return StateContractHost(ctx.suite, ctx.limits, ctx.height, ctx.time_ms, ctx.sender, ctx, ctx.put, ctx.scan_counted)
 
 
 def _run(
-    ctx: ContractTx, engine: ContractEngine, contract: bytes, method: str, args: bytes, gas: int, is_init: bool
+    ctx: TxContext, engine: ContractEngine, contract: bytes, method: str, args: bytes, gas: int, is_init: bool
 ) -> list[Event]:
     outcome = engine.call(_host(ctx), contract, ctx.sender, method, args, gas, is_init=is_init)
     ctx.gas_used += min(outcome.gas_used, gas)
@@ -97,7 +74,7 @@ def _run(
     return outcome.events
 
 
-def handle_contract_deploy(ctx: ContractTx, msg: ContractDeploy) -> list[Event]:
+def handle_contract_deploy(ctx: TxContext, msg: ContractDeploy) -> list[Event]:
     """Validate and store the code, create the contract record, run ``init`` if the module exports it."""
     engine = _engine(ctx)
     _charge_intrinsic(
@@ -117,7 +94,7 @@ def handle_contract_deploy(ctx: ContractTx, msg: ContractDeploy) -> list[Event]:
     return [deployed, *events]
 
 
-def handle_contract_call(ctx: ContractTx, msg: ContractCall) -> list[Event]:
+def handle_contract_call(ctx: TxContext, msg: ContractCall) -> list[Event]:
     """Run a method of a deployed contract."""
     engine = _engine(ctx)
     _charge_intrinsic(ctx, Gas.CALL_BASE + Gas.ARG_BYTE * len(msg.args), msg.gas_limit)
@@ -128,7 +105,7 @@ def handle_contract_call(ctx: ContractTx, msg: ContractCall) -> list[Event]:
     return _run(ctx, engine, msg.contract, msg.method, msg.args, msg.gas_limit - ctx.gas_used, False)
 
 
-def handle_contract_upgrade(ctx: ContractTx, msg: ContractUpgrade) -> list[Event]:
+def handle_contract_upgrade(ctx: TxContext, msg: ContractUpgrade) -> list[Event]:
     """Replace a contract's code; only its admin or the genesis governance address may."""
     engine = _engine(ctx)
     _charge_intrinsic(ctx, Gas.DEPLOY_BASE + Gas.CODE_BYTE * len(msg.code), msg.gas_limit)

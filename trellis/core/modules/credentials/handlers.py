@@ -9,12 +9,10 @@ reads committed state from the next block on.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
-
 import msgspec
 
 from trellis.core.codec import decode, encode
+from trellis.core.execution.context import StateReader, TxContext
 from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.ledger.block import Event
 from trellis.core.modules.credentials.messages import (
@@ -33,23 +31,13 @@ from trellis.core.modules.credentials.state import (
 )
 
 
-class _Ctx(Protocol):
-    """The part of ``TxContext`` these handlers use (structural: ``modules.py`` imports this module)."""
-
-    sender: bytes
-    height: int
-    governance: bytes | None
-    get: Callable[[bytes], bytes | None]
-    put: Callable[[bytes, bytes | None], None]
-
-
-def _governance_only(ctx: _Ctx) -> None:
+def _governance_only(ctx: TxContext) -> None:
     gov = ctx.governance
     if gov is None or ctx.sender != gov:
         raise TxFailure(ResultCode.UNAUTHORIZED, "only the genesis governance address may change the issuer registry")
 
 
-def handle_set_issuer(ctx: _Ctx, msg: SetIssuer) -> list[Event]:
+def handle_set_issuer(ctx: TxContext, msg: SetIssuer) -> list[Event]:
     """Authorise an issuer DID for credential types, or remove it (empty ``types``). Governance only."""
     _governance_only(ctx)
     get, put = ctx.get, ctx.put
@@ -70,21 +58,21 @@ def handle_set_issuer(ctx: _Ctx, msg: SetIssuer) -> list[Event]:
     ]
 
 
-def _controller_of(get: Callable[[bytes], bytes | None], did: str, sender: bytes) -> None:
-    raw = get(issuer_key(did))
+def _controller_of(state: StateReader, did: str, sender: bytes) -> None:
+    raw = state.get(issuer_key(did))
     if raw is None:
         raise TxFailure(ResultCode.UNAUTHORIZED, f"issuer {did} is not in the trust registry")
     if decode(raw, IssuerRecord).controller != sender:
         raise TxFailure(ResultCode.NOT_OWNER, f"the sender is not the controller of issuer {did}")
 
 
-def handle_status_create(ctx: _Ctx, msg: StatusCreate) -> list[Event]:
+def handle_status_create(ctx: TxContext, msg: StatusCreate) -> list[Event]:
     """Create an all-zero status list owned by a registered issuer; only the issuer's controller may."""
     get, put = ctx.get, ctx.put
     key = status_list_key(msg.list_id)
     if get(key) is not None:
         raise TxFailure(ResultCode.DUPLICATE, f"status list {msg.list_id!r} already exists")
-    _controller_of(get, msg.issuer, ctx.sender)
+    _controller_of(ctx, msg.issuer, ctx.sender)
     height = ctx.height
     record = StatusListRecord(
         list_id=msg.list_id,
@@ -108,7 +96,7 @@ def handle_status_create(ctx: _Ctx, msg: StatusCreate) -> list[Event]:
     ]
 
 
-def handle_status_set(ctx: _Ctx, msg: StatusSet) -> list[Event]:
+def handle_status_set(ctx: TxContext, msg: StatusSet) -> list[Event]:
     """Set and clear entries of a status list; only its issuer's controller may.
 
     Fails with ``UNKNOWN_STATUS_LIST``, ``NOT_OWNER``, ``STATUS_INDEX_OUT_OF_RANGE`` (an index at or past the
@@ -119,7 +107,7 @@ def handle_status_set(ctx: _Ctx, msg: StatusSet) -> list[Event]:
     if raw is None:
         raise TxFailure(ResultCode.UNKNOWN_STATUS_LIST, f"unknown status list {msg.list_id!r}")
     record = decode(raw, StatusListRecord)
-    _controller_of(get, record.issuer, ctx.sender)
+    _controller_of(ctx, record.issuer, ctx.sender)
     for index in (*msg.set_indexes, *msg.clear_indexes):
         if index >= record.size:
             raise TxFailure(

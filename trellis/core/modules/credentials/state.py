@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated
 
 import msgspec
 
+from trellis.core.execution.context import StateReader
 from trellis.core.modules.credentials.messages import (
     CredentialType,
     IssuerDid,
@@ -78,12 +78,12 @@ def status_chunk_key(list_id: str, chunk: int) -> bytes:
     return STATUS_BITS_PREFIX + list_id.encode() + b"\x00" + chunk.to_bytes(4, "big")
 
 
-def read_status_bit(get: Callable[[bytes], bytes | None], list_id: str, index: int) -> bool:
+def read_status_bit(state: StateReader, list_id: str, index: int) -> bool:
     """Return entry ``index`` of a list's bits (bit 0 is the most significant bit of byte 0, as W3C orders it).
 
     A chunk never written holds zeros. The caller checks the index against the list's size.
     """
-    raw = get(status_chunk_key(list_id, index // CHUNK_BITS))
+    raw = state.get(status_chunk_key(list_id, index // CHUNK_BITS))
     if raw is None:
         return False
     offset = index % CHUNK_BITS

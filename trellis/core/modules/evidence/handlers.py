@@ -28,7 +28,7 @@ def handle_submit_evidence(ctx: TxContext, msg: SubmitEvidence) -> list[Event]:
             ResultCode.INVALID_EVIDENCE,
             f"not evidence of equivocation: height {height} is not between 1 and this block's {ctx.height}",
         )
-    valset = entry_in_force(ctx.get, height).validators
+    valset = entry_in_force(ctx, height).validators
     keys = {address_of(params.suite, v.public_key): v.public_key for v in valset.validators}
     why = check_evidence(params.suite, params.chain_id, keys, ev)
     if why is not None:

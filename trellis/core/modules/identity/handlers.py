@@ -11,11 +11,8 @@ must be sent by such a key of the new document itself (proof of control of what 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
-
 from trellis.core.codec import encode
-from trellis.core.crypto.suite import Suite
+from trellis.core.execution.context import TxContext
 from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.ledger.block import Event
 from trellis.core.modules.identity.did import _did_or_fail, check_document, derived_did_id, format_did
@@ -23,34 +20,19 @@ from trellis.core.modules.identity.messages import DidCreate, DidDeactivate, Did
 from trellis.core.modules.identity.state import (
     DidRecord,
     DidVersion,
-    GetFn,
     current_document,
     did_key,
     did_version_key,
     may_control,
     read_did,
 )
-from trellis.core.params import ChainParams
-
-
-class _Ctx(Protocol):
-    sender: bytes
-    sender_key: bytes
-    suite: Suite
-    height: int
-    time_ms: int
-    nonce: int
-    get: GetFn
-    put: Callable[[bytes, bytes | None], None]
-    return_data: bytes
-    params: ChainParams
 
 
 def _event(kind: str, did: str, version: int) -> list[Event]:
     return [Event(type=f"identity.{kind}", attributes=[("did", did.encode()), ("version", str(version).encode())])]
 
 
-def _write_version(ctx: _Ctx, did_id: bytes, rec: DidRecord, doc: DidDocument | None) -> None:
+def _write_version(ctx: TxContext, did_id: bytes, rec: DidRecord, doc: DidDocument | None) -> None:
     ctx.put(did_key(did_id), encode(rec))
     ctx.put(
         did_version_key(did_id, rec.version_id),
@@ -58,15 +40,15 @@ def _write_version(ctx: _Ctx, did_id: bytes, rec: DidRecord, doc: DidDocument | 
     )
 
 
-def handle_did_create(ctx: _Ctx, msg: DidCreate) -> list[Event]:
+def handle_did_create(ctx: TxContext, msg: DidCreate) -> list[Event]:
     """Register a DID (version 1); its id is chosen by ``msg.id`` or derived from the sender and nonce."""
     chain_id = ctx.params.chain_id
     check_document(ctx.suite, chain_id, msg.document)
     did_id = msg.id if msg.id is not None else derived_did_id(ctx.suite, ctx.sender, ctx.nonce)
     did = format_did(chain_id, did_id)
-    if read_did(ctx.get, did_id) is not None:
+    if read_did(ctx, did_id) is not None:
         raise TxFailure(ResultCode.DUPLICATE, f"{did} already exists")
-    if not may_control(ctx.get, chain_id, msg.document, ctx.sender_key):
+    if not may_control(ctx, chain_id, msg.document, ctx.sender_key):
         raise TxFailure(
             ResultCode.UNAUTHORIZED,
             "the sender's key is not an authentication key of the new document or of one of its controllers",
@@ -83,15 +65,15 @@ def handle_did_create(ctx: _Ctx, msg: DidCreate) -> list[Event]:
     return _event("did_create", did, 1)
 
 
-def _authorised_record(ctx: _Ctx, did_text: str) -> tuple[bytes, DidRecord]:
+def _authorised_record(ctx: TxContext, did_text: str) -> tuple[bytes, DidRecord]:
     did_id = _did_or_fail(did_text, ctx.params.chain_id)
-    cur = current_document(ctx.get, did_id)
+    cur = current_document(ctx, did_id)
     if cur is None:
         raise TxFailure(ResultCode.NOT_FOUND, f"{did_text} does not exist")
     rec, doc = cur
     if rec.deactivated or doc is None:
         raise TxFailure(ResultCode.DID_DEACTIVATED, f"{did_text} is deactivated and cannot change")
-    if not may_control(ctx.get, ctx.params.chain_id, doc, ctx.sender_key):
+    if not may_control(ctx, ctx.params.chain_id, doc, ctx.sender_key):
         raise TxFailure(
             ResultCode.UNAUTHORIZED,
             "the sender's key is not an authentication key of the DID or of one of its controllers",
@@ -99,7 +81,7 @@ def _authorised_record(ctx: _Ctx, did_text: str) -> tuple[bytes, DidRecord]:
     return did_id, rec
 
 
-def _next_version(ctx: _Ctx, rec: DidRecord, *, deactivated: bool) -> DidRecord:
+def _next_version(ctx: TxContext, rec: DidRecord, *, deactivated: bool) -> DidRecord:
     """The record of a DID's next version, written by this transaction."""
     return DidRecord(
         version_id=rec.version_id + 1,
@@ -111,7 +93,7 @@ def _next_version(ctx: _Ctx, rec: DidRecord, *, deactivated: bool) -> DidRecord:
     )
 
 
-def handle_did_update(ctx: _Ctx, msg: DidUpdate) -> list[Event]:
+def handle_did_update(ctx: TxContext, msg: DidUpdate) -> list[Event]:
     """Replace a DID's document (a key rotation replaces its keys); the version goes up by one."""
     check_document(ctx.suite, ctx.params.chain_id, msg.document)
     did_id, rec = _authorised_record(ctx, msg.did)
@@ -120,7 +102,7 @@ def handle_did_update(ctx: _Ctx, msg: DidUpdate) -> list[Event]:
     return _event("did_update", msg.did, new.version_id)
 
 
-def handle_did_deactivate(ctx: _Ctx, msg: DidDeactivate) -> list[Event]:
+def handle_did_deactivate(ctx: TxContext, msg: DidDeactivate) -> list[Event]:
     """Deactivate a DID: a last version without a document; no change is possible afterwards."""
     did_id, rec = _authorised_record(ctx, msg.did)
     new = _next_version(ctx, rec, deactivated=True)

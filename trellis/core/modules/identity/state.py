@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated
 
 import msgspec
 
 from trellis.core.codec import decode
+from trellis.core.execution.context import StateReader
 from trellis.core.modules.identity.did import parse_did
 from trellis.core.modules.identity.messages import DidDocument
 from trellis.core.types import U64, CoreStruct
@@ -57,27 +57,24 @@ def did_version_key(did_id: bytes, version: int) -> bytes:
     return DID_PREFIX + did_id + b"/v/" + version.to_bytes(8, "big")
 
 
-GetFn = Callable[[bytes], bytes | None]
-
-
-def read_did(get: GetFn, did_id: bytes) -> DidRecord | None:
+def read_did(state: StateReader, did_id: bytes) -> DidRecord | None:
     """The record of ``did_id``, or None if it was never created."""
-    raw = get(did_key(did_id))
+    raw = state.get(did_key(did_id))
     return None if raw is None else decode(raw, DidRecord)
 
 
-def read_version(get: GetFn, did_id: bytes, version: int) -> DidVersion | None:
+def read_version(state: StateReader, did_id: bytes, version: int) -> DidVersion | None:
     """Version ``version`` of ``did_id``, or None."""
-    raw = get(did_version_key(did_id, version))
+    raw = state.get(did_version_key(did_id, version))
     return None if raw is None else decode(raw, DidVersion)
 
 
-def current_document(get: GetFn, did_id: bytes) -> tuple[DidRecord, DidDocument | None] | None:
+def current_document(state: StateReader, did_id: bytes) -> tuple[DidRecord, DidDocument | None] | None:
     """The record and current document of ``did_id`` (document None once deactivated), or None."""
-    rec = read_did(get, did_id)
+    rec = read_did(state, did_id)
     if rec is None:
         return None
-    ver = read_version(get, did_id, rec.version_id)
+    ver = read_version(state, did_id, rec.version_id)
     assert ver is not None, "every version of a DID up to its version_id is written with it"
     return rec, ver.document
 
@@ -87,7 +84,7 @@ def _auth_keys(doc: DidDocument) -> list[bytes]:
     return [by_id[ref] for ref in doc.authentication if ref in by_id]
 
 
-def may_control(get: GetFn, chain_id: str, doc: DidDocument, public_key: bytes) -> bool:
+def may_control(state: StateReader, chain_id: str, doc: DidDocument, public_key: bytes) -> bool:
     """Whether ``public_key`` is an authentication key of ``doc`` or of one of its active controller DIDs.
 
     Controllers are followed one level only (bounded work; a controller's controllers do not count).
@@ -95,7 +92,7 @@ def may_control(get: GetFn, chain_id: str, doc: DidDocument, public_key: bytes) 
     if public_key in _auth_keys(doc):
         return True
     for c in doc.controllers:
-        cur = current_document(get, parse_did(c, chain_id))
+        cur = current_document(state, parse_did(c, chain_id))
         if cur is not None and cur[1] is not None and public_key in _auth_keys(cur[1]):
             return True
     return False

@@ -5,11 +5,10 @@ admin-threshold governance of proposals and approvals (docs/spec/membership.md; 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from typing import Protocol
 
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import Suite, address_of
+from trellis.core.execution.context import StateReader, TxContext
 from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.ledger.block import Event
 from trellis.core.modules.membership.messages import (
@@ -29,7 +28,6 @@ from trellis.core.modules.membership.state import (
     MEMBERSHIP_KEY,
     CertEntry,
     CertRecord,
-    GetFn,
     MemberOrg,
     MembershipConfig,
     MembershipProposal,
@@ -59,38 +57,27 @@ from trellis.core.modules.validators.handlers import (
 )
 
 
-class _Ctx(Protocol):
-    """The part of ``TxContext`` the membership handlers use (structural: ``modules.py`` imports this module)."""
-
-    sender: bytes
-    height: int
-    time_ms: int
-    suite: Suite
-    get: GetFn
-    put: Callable[[bytes, bytes | None], None]
-
-
 def _fail(why: CertificateRefused) -> TxFailure:
     code = ResultCode.UNAUTHORIZED if why.code == "role_not_permitted" else ResultCode.INVALID_CERTIFICATE
     return TxFailure(code, f"{why.code}: {why.reason}")
 
 
-def _config(ctx: _Ctx) -> MembershipConfig:
-    cfg = read_config(ctx.get)
+def _config(ctx: TxContext) -> MembershipConfig:
+    cfg = read_config(ctx)
     if cfg is None:
         raise TxFailure(ResultCode.NOT_FOUND, "no_membership: this chain has no member organisations")
     return cfg
 
 
-def _admin(ctx: _Ctx, cfg: MembershipConfig) -> CertEntry:
-    for entry in read_certs(ctx.get, ctx.sender):
-        if entry.role == "admin" and entry_refusal(ctx.get, cfg, entry, ctx.time_ms) is None:
+def _admin(ctx: TxContext, cfg: MembershipConfig) -> CertEntry:
+    for entry in read_certs(ctx, ctx.sender):
+        if entry.role == "admin" and entry_refusal(ctx, cfg, entry, ctx.time_ms) is None:
             return entry
     raise TxFailure(ResultCode.UNAUTHORIZED, "role_not_permitted: the sender holds no valid admin certificate")
 
 
 def check_registration(
-    get: GetFn, suite: Suite, sender: bytes, cert_der: bytes, time_ms: int, height: int
+    state: StateReader, suite: Suite, sender: bytes, cert_der: bytes, time_ms: int, height: int
 ) -> CertEntry:
     """Judge an identity certificate for registration by ``sender`` at ``time_ms`` (reads only).
 
@@ -102,7 +89,7 @@ def check_registration(
             subject key is not the sender's), ``unknown_ca``, ``wrong_org``, or a validity code
             (``entry_refusal``).
     """
-    cfg = read_config(get)
+    cfg = read_config(state)
     if cfg is None:
         raise CertificateRefused("no_membership", "this chain has no member organisations")
     ident = parse_identity_cert(cert_der)
@@ -122,20 +109,20 @@ def check_registration(
         cert_hash=hashlib.sha256(cert_der).digest(),
         registered_height=height,
     )
-    why = entry_refusal(get, cfg, entry, time_ms)
+    why = entry_refusal(state, cfg, entry, time_ms)
     if why is not None:
         raise why
     return entry
 
 
-def handle_register_cert(ctx: _Ctx, msg: RegisterCert) -> list[Event]:
+def handle_register_cert(ctx: TxContext, msg: RegisterCert) -> list[Event]:
     """Register the sender's identity certificate (keeping at most two per address)."""
     _config(ctx)
     try:
-        entry = check_registration(ctx.get, ctx.suite, ctx.sender, msg.cert, ctx.time_ms, ctx.height)
+        entry = check_registration(ctx, ctx.suite, ctx.sender, msg.cert, ctx.time_ms, ctx.height)
     except CertificateRefused as exc:
         raise _fail(exc) from exc
-    entries = read_certs(ctx.get, ctx.sender)
+    entries = read_certs(ctx, ctx.sender)
     if any(e.cert_hash == entry.cert_hash for e in entries):
         raise TxFailure(ResultCode.DUPLICATE, "this certificate is already registered for the sender")
     entries = [*entries, entry]
@@ -156,7 +143,7 @@ def handle_register_cert(ctx: _Ctx, msg: RegisterCert) -> list[Event]:
     ]
 
 
-def handle_revoke(ctx: _Ctx, msg: RevokeCert) -> list[Event]:
+def handle_revoke(ctx: TxContext, msg: RevokeCert) -> list[Event]:
     """Revoke a certificate of the sending admin's organisation; refused from the next block on."""
     cfg = _config(ctx)
     admin = _admin(ctx, cfg)
@@ -228,16 +215,16 @@ def apply_change(cfg: MembershipConfig, change: MembershipChange) -> MembershipC
     return MembershipConfig(version=cfg.version + 1, orgs=orgs, threshold=threshold, next_proposal=cfg.next_proposal)
 
 
-def _apply_in_context(ctx: _Ctx, cfg: MembershipConfig, change: MembershipChange) -> MembershipConfig:
+def _apply_in_context(ctx: TxContext, cfg: MembershipConfig, change: MembershipChange) -> MembershipConfig:
     """``apply_change``, plus the rule that needs the state: ``remove_org`` of an org that owns a validator of
     the pending set (docs/spec/membership.md 4.1) is refused."""
     new = apply_change(cfg, change)
-    if isinstance(change, RemoveOrg) and change.name in orgs_with_validators(ctx.get, ctx.height):
+    if isinstance(change, RemoveOrg) and change.name in orgs_with_validators(ctx, ctx.height):
         raise _invalid(f"organisation {change.name!r} owns a validator of the pending set; remove it first")
     return new
 
 
-def _approve(ctx: _Ctx, cfg: MembershipConfig, prop: MembershipProposal) -> list[Event]:
+def _approve(ctx: TxContext, cfg: MembershipConfig, prop: MembershipProposal) -> list[Event]:
     """Store ``prop``; apply its change if its member approvals reach the threshold."""
     names = {o.name for o in cfg.orgs}
     count = len([o for o in prop.approvals if o in names])
@@ -273,14 +260,14 @@ def _approve(ctx: _Ctx, cfg: MembershipConfig, prop: MembershipProposal) -> list
     return events
 
 
-def handle_propose(ctx: _Ctx, msg: ProposeMembership) -> list[Event]:
+def handle_propose(ctx: TxContext, msg: ProposeMembership) -> list[Event]:
     """Propose a membership change; the proposer's organisation approves it at once."""
     cfg = _config(ctx)
     admin = _admin(ctx, cfg)
     # Refuse now what could never apply; a validator change is keyed to the validator version.
     if is_validator_change(msg.change):
         precheck_change(ctx, msg.change)
-        version = validators_version(ctx.get)
+        version = validators_version(ctx)
     else:
         _apply_in_context(ctx, cfg, msg.change)
         version = cfg.version
@@ -299,7 +286,7 @@ def handle_propose(ctx: _Ctx, msg: ProposeMembership) -> list[Event]:
     return [proposed, *_approve(ctx, cfg, prop)]
 
 
-def handle_approve(ctx: _Ctx, msg: ApproveMembership) -> list[Event]:
+def handle_approve(ctx: TxContext, msg: ApproveMembership) -> list[Event]:
     """Approve a pending proposal for the sending admin's organisation; applies it at the threshold."""
     cfg = _config(ctx)
     admin = _admin(ctx, cfg)
@@ -310,7 +297,7 @@ def handle_approve(ctx: _Ctx, msg: ApproveMembership) -> list[Event]:
     if prop.applied_height is not None:
         raise TxFailure(ResultCode.DUPLICATE, f"proposal {prop.id} was applied at height {prop.applied_height}")
     kind, current = (
-        ("validators", validators_version(ctx.get)) if is_validator_change(prop.change) else ("membership", cfg.version)
+        ("validators", validators_version(ctx)) if is_validator_change(prop.change) else ("membership", cfg.version)
     )
     if prop.config_version != current:
         raise _invalid(

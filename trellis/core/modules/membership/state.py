@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections.abc import Iterable
 from typing import Annotated
 
 import msgspec
 
 from trellis.core.codec import decode
+from trellis.core.execution.context import StateReader
 from trellis.core.modules.identity.state import _Hash32
 from trellis.core.modules.membership.messages import (
     MembershipChange,
@@ -134,18 +134,15 @@ def revoked_key(org: str, serial: bytes) -> bytes:
     return REVOKED_PREFIX + org.encode() + b"\x00" + serial
 
 
-GetFn = Callable[[bytes], bytes | None]
-
-
-def read_config(get: GetFn) -> MembershipConfig | None:
+def read_config(state: StateReader) -> MembershipConfig | None:
     """The membership record, or None on a chain without member organisations."""
-    raw = get(MEMBERSHIP_KEY)
+    raw = state.get(MEMBERSHIP_KEY)
     return None if raw is None else decode(raw, MembershipConfig)
 
 
-def read_certs(get: GetFn, address: bytes) -> list[CertEntry]:
+def read_certs(state: StateReader, address: bytes) -> list[CertEntry]:
     """The identity certificates registered for ``address`` (oldest first)."""
-    raw = get(cert_key(address))
+    raw = state.get(cert_key(address))
     return [] if raw is None else decode(raw, CertRecord).certs
 
 

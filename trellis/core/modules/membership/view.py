@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import NameOID
 
 from trellis.core.errors import InvalidBlock, TrellisError
+from trellis.core.execution.context import StateReader
 from trellis.core.modules.evidence.messages import SubmitEvidence
 from trellis.core.modules.membership.messages import (
     ApproveMembership,
@@ -27,7 +28,6 @@ from trellis.core.modules.membership.messages import (
 )
 from trellis.core.modules.membership.state import (
     CertEntry,
-    GetFn,
     MemberOrg,
     MembershipConfig,
     read_certs,
@@ -238,7 +238,7 @@ def member_cas(config: MembershipConfig) -> frozenset[tuple[str, bytes]]:
 
 
 def entry_refusal(
-    get: GetFn,
+    state: StateReader,
     config: MembershipConfig,
     entry: CertEntry,
     time_ms: int,
@@ -252,7 +252,7 @@ def entry_refusal(
     """
     if (entry.org, entry.ca_fingerprint) not in (member_cas(config) if members is None else members):
         return CertificateRefused("unknown_ca", "the certificate's CA is no longer a member CA")
-    if get(revoked_key(entry.org, entry.serial)) is not None:
+    if state.get(revoked_key(entry.org, entry.serial)) is not None:
         return CertificateRefused("certificate_revoked", f"certificate {entry.serial.hex()} of {entry.org} is revoked")
     return _time_refusal(entry.not_before_ms, entry.not_after_ms, time_ms)
 
@@ -277,17 +277,17 @@ class MembershipView:
     """Judges senders against a fixed state (the parent block's) at one time, caching per sender.
 
     Args:
-        get: reads the state the judgement is made against.
+        state: the state the judgement is made against.
         time_ms: the block's time (or, at admission, the latest block's).
         validators: the validators' addresses: they may report equivocation (``evidence.submit``) without a
             certificate, since the validator set is itself on-chain configuration.
     """
 
-    def __init__(self, get: GetFn, time_ms: int, validators: frozenset[bytes] = frozenset()) -> None:
-        self.get = get
+    def __init__(self, state: StateReader, time_ms: int, validators: frozenset[bytes] = frozenset()) -> None:
+        self.state = state
         self.time_ms = time_ms
         self.validators = validators
-        self.config = read_config(get)
+        self.config = read_config(state)
         self._members = frozenset() if self.config is None else member_cas(self.config)
         self._valid: dict[bytes, list[CertEntry] | CertificateRefused] = {}
 
@@ -309,13 +309,13 @@ class MembershipView:
     def _judge(self, address: bytes) -> list[CertEntry] | CertificateRefused:
         if self.config is None:
             return CertificateRefused("no_membership", "this chain has no member organisations")
-        entries = read_certs(self.get, address)
+        entries = read_certs(self.state, address)
         if not entries:
             return CertificateRefused("unknown_certificate", f"no certificate is registered for {address.hex()}")
         valid: list[CertEntry] = []
         last: CertificateRefused | None = None
         for entry in entries:
-            why = entry_refusal(self.get, self.config, entry, self.time_ms, self._members)
+            why = entry_refusal(self.state, self.config, entry, self.time_ms, self._members)
             if why is None:
                 valid.append(entry)
             else:

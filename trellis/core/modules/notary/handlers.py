@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
-
 from trellis.core.codec import encode
-from trellis.core.crypto.suite import Suite
+from trellis.core.execution.context import TxContext
 from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.ledger.block import Event
 from trellis.core.modules.notary.messages import MAX_ANCHOR_DIGESTS, NotaryAnchor
 from trellis.core.modules.notary.state import (
     OWNER_PREFIX,
     REF_PREFIX,
-    GetFn,
     NotaryBatch,
     NotaryRecord,
     batch_key,
@@ -23,19 +19,7 @@ from trellis.core.modules.notary.state import (
 )
 
 
-class TxContextLike(Protocol):
-    """The part of ``TxContext`` the handler uses (structural: ``modules.py`` imports this module)."""
-
-    sender: bytes
-    nonce: int
-    height: int
-    time_ms: int
-    suite: Suite
-    get: GetFn
-    put: Callable[[bytes, bytes | None], None]
-
-
-def handle_notary_anchor(ctx: TxContextLike, msg: NotaryAnchor) -> list[Event]:
+def handle_notary_anchor(ctx: TxContext, msg: NotaryAnchor) -> list[Event]:
     """Anchor ``msg.digests``: store the batch (root and metadata) and a record for each new digest.
 
     Fails with ``EMPTY_BATCH``, ``TOO_MANY_DIGESTS``, ``DUPLICATE_DIGEST`` (a digest twice in the batch) or

@@ -16,11 +16,12 @@ so a batch root can never equal a transaction root over the same bytes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from trellis.core.codec import decode
 from trellis.core.crypto.merkle import MerkleProof, merkle_proof, merkle_root
 from trellis.core.crypto.suite import Suite
+from trellis.core.execution.context import StateReader
 from trellis.core.modules.notary.messages import ExternalRef, OwnerDid, RecordType
 from trellis.core.types import U32, U64, Address, CoreStruct, Hash32
 
@@ -81,9 +82,6 @@ class NotaryRecord(CoreStruct, frozen=True):
     """Position of the digest in that batch."""
 
 
-GetFn = Callable[[bytes], bytes | None]
-
-
 def batch_key(sender: bytes, nonce: int) -> bytes:
     """State key of the batch anchored by ``sender``'s transaction with ``nonce``."""
     return BATCH_PREFIX + sender + nonce.to_bytes(8, "big")
@@ -122,15 +120,15 @@ def batch_proof(suite: Suite, digests: Sequence[bytes], index: int) -> MerklePro
     return merkle_proof(suite, _leaves(digests), index)
 
 
-def read_batch(get: GetFn, sender: bytes, nonce: int) -> NotaryBatch | None:
+def read_batch(state: StateReader, sender: bytes, nonce: int) -> NotaryBatch | None:
     """Return the batch anchored by ``sender``'s transaction ``nonce``, or None."""
-    raw = get(batch_key(sender, nonce))
+    raw = state.get(batch_key(sender, nonce))
     return None if raw is None else decode(raw, NotaryBatch)
 
 
-def read_record(get: GetFn, digest: bytes) -> NotaryRecord | None:
+def read_record(state: StateReader, digest: bytes) -> NotaryRecord | None:
     """Return the first-anchoring record of ``digest``, or None."""
-    raw = get(record_key(digest))
+    raw = state.get(record_key(digest))
     return None if raw is None else decode(raw, NotaryRecord)
 
 

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from trellis.core.modules.validators.state import (
         META_KEY,
         SET_PREFIX,
-        GetFn,
         OwnerOrg,
         ValidatorSetEntry,
         ValidatorsMeta,
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
 __all__ = [
     "META_KEY",
     "SET_PREFIX",
-    "GetFn",
     "OwnerOrg",
     "ValidatorSetEntry",
     "ValidatorUpdate",

@@ -12,12 +12,13 @@ in block H writes entry H+2 (so ``set(1) = set(2) = genesis``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Annotated
 
 import msgspec
 
 from trellis.core.codec import decode, encode
+from trellis.core.execution.context import StateReader
 from trellis.core.ledger.block import MAX_VALIDATORS, ValidatorSet
 from trellis.core.params import ChainParams
 from trellis.core.types import U64, CoreStruct
@@ -27,7 +28,6 @@ META_KEY = b"validators/meta"
 SET_PREFIX = b"validators/set/"
 """Prefix of the ``ValidatorSetEntry`` records, followed by the effective height (8 bytes, big-endian)."""
 
-GetFn = Callable[[bytes], bytes | None]
 """Reads one state value by key (None when absent)."""
 
 OwnerOrg = Annotated[str, msgspec.Meta(max_length=64)]
@@ -76,21 +76,21 @@ def set_key(effective_height: int) -> bytes:
     return SET_PREFIX + effective_height.to_bytes(8, "big")
 
 
-def read_meta(get: GetFn) -> ValidatorsMeta:
+def read_meta(state: StateReader) -> ValidatorsMeta:
     """Return the ``validators/meta`` record; it exists on every chain since genesis (assert)."""
-    raw = get(META_KEY)
+    raw = state.get(META_KEY)
     assert raw is not None, "validators/meta is written at genesis"
     return decode(raw, ValidatorsMeta)
 
 
-def read_entry(get: GetFn, effective_height: int) -> ValidatorSetEntry:
+def read_entry(state: StateReader, effective_height: int) -> ValidatorSetEntry:
     """Return the entry effective from ``effective_height``; it must exist (assert)."""
-    raw = get(set_key(effective_height))
+    raw = state.get(set_key(effective_height))
     assert raw is not None, f"validators/set/{effective_height} is missing"
     return decode(raw, ValidatorSetEntry)
 
 
-def entry_in_force(get: GetFn, height: int) -> ValidatorSetEntry:
+def entry_in_force(state: StateReader, height: int) -> ValidatorSetEntry:
     """Return the entry of ``set(height)``: the one with the greatest ``effective_height <= height``.
 
     Walks ``previous`` from ``meta.latest`` (at block execution at most one hop).
@@ -100,20 +100,20 @@ def entry_in_force(get: GetFn, height: int) -> ValidatorSetEntry:
     """
     if height < 1:
         raise ValueError(f"no validator set for height {height}")
-    entry = read_entry(get, read_meta(get).latest)
+    entry = read_entry(state, read_meta(state).latest)
     while entry.effective_height > height:
         assert entry.previous >= 1, "the genesis entry is effective from height 1"
-        entry = read_entry(get, entry.previous)
+        entry = read_entry(state, entry.previous)
     return entry
 
 
-def sets_for_block(get: GetFn, height: int) -> tuple[ValidatorSet, ValidatorSet]:
+def sets_for_block(state: StateReader, height: int) -> tuple[ValidatorSet, ValidatorSet]:
     """Return ``(set(height), set(height + 1))`` read from the state after block ``height - 1`` (the parent's).
 
     Both are known there: a change applied in block ``height - 1`` is effective from ``height + 1``.
     """
-    current = entry_in_force(get, height)
-    nxt = entry_in_force(get, height + 1)
+    current = entry_in_force(state, height)
+    nxt = entry_in_force(state, height + 1)
     return current.validators, nxt.validators
 
 
