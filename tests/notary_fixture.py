@@ -16,8 +16,8 @@ from pathlib import Path
 
 from trellis.core.codec import encode
 from trellis.core.crypto.suite import ED25519, address_of, ed25519_keypair_from_seed, ed25519_sign, suite_by_name
-from trellis.core.execution.apply import genesis_writes
 from trellis.core.execution.block import ChainTip, build_block, genesis_tip
+from trellis.core.execution.reference import genesis_writes
 from trellis.core.ledger.block import Block, Commit, CommitSig, Receipt, ValidatorSet, block_hash
 from trellis.core.ledger.tx import SignedTx, TxBody, sign_tx
 from trellis.core.ledger.votes import PRECOMMIT, Vote, vote_signing_bytes
@@ -146,7 +146,7 @@ class AnchoredChain:
         """``set(height)`` read from the latest state."""
         from trellis.core.modules.validators.state import entry_in_force
 
-        return entry_in_force(self.st.get, height).validators
+        return entry_in_force(self.st, height).validators
 
 
 def _tx(params: ChainParams, nonce: int, payload: Payload, key: str = "notary-sender") -> SignedTx:
@@ -216,7 +216,7 @@ def receipt_with_changes(chain: AnchoredChain, digest: bytes) -> ReceiptV2:
     passes ``set_changes_from_store``)."""
     from trellis.app.modules.notary import record_of
 
-    view = record_of(chain.get, digest)
+    view = record_of(chain, digest)
     assert view is not None
     h = view.record.height
     block = chain.blocks[h]

@@ -15,7 +15,8 @@ from trellis.app.modules.contracts import abi as abi_mod
 from trellis.app.modules.contracts.toolchain import CONTRACTS_DIR, BuildResult, build
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import ED25519, address_of, ed25519_keypair_from_seed, ed25519_sign
-from trellis.core.execution.apply import BlockEnv, apply_block, genesis_writes
+from trellis.core.execution.fast_path import apply_block
+from trellis.core.execution.reference import BlockEnv, genesis_writes
 from trellis.core.ledger.block import Event, Receipt
 from trellis.core.ledger.tx import TxBody, sign_tx
 from trellis.core.modules.accounts.state import Account, account_key
@@ -171,7 +172,7 @@ class ContractChain:
             self.height,
             self.time_ms,
             bytes(20),
-            self.get,
+            self,
             None,
             plain_scan(self.scan),
         )

@@ -11,7 +11,8 @@ import pytest
 from trellis.app.modules.contracts import WasmEngine
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import ED25519, address_of, ed25519_keypair_from_seed, ed25519_sign
-from trellis.core.execution.apply import BlockEnv, BlockOutput, apply_block, genesis_writes
+from trellis.core.execution.fast_path import apply_block
+from trellis.core.execution.reference import BlockEnv, BlockOutput, genesis_writes
 from trellis.core.execution.results import ResultCode
 from trellis.core.ledger.block import Event, Receipt
 from trellis.core.ledger.tx import SignedTx, TxBody, sign_tx

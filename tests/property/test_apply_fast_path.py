@@ -1,5 +1,5 @@
 """``apply_block``'s block-level transfer path gives exactly what running every transaction through its module
-handler gives (``_apply_generic``, the reference): the same receipts, the same writes in the same order, the
+handler gives (``apply_block_reference``, the reference): the same receipts, the same writes in the same order, the
 same hashes and senders — or the same error, code and message — for any block.
 
 Blocks mix transfers (zero amounts, insufficient funds, credits that would pass 2^64-1, transfers to oneself and
@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import ED25519, address_of, ed25519_keypair_from_seed
-from trellis.core.execution.apply import BlockEnv, BlockOutput, _apply_generic, apply_block
+from trellis.core.execution.fast_path import apply_block
+from trellis.core.execution.reference import BlockEnv, BlockOutput, apply_block_reference
 from trellis.core.execution.results import ResultCode
 from trellis.core.ledger.block import Receipt
 from trellis.core.ledger.tx import SignedTx, TxBody, sign_tx, tx_hash
@@ -188,7 +189,7 @@ def _outcome(apply: object, case: Case) -> tuple[str, object]:
 @given(cases())
 def test_block_level_transfers_give_what_the_per_transaction_handlers_give(case: Case) -> None:
     fast = _outcome(apply_block, case)
-    assert fast == _outcome(_apply_generic, case)
+    assert fast == _outcome(apply_block_reference, case)
     kind, result = fast
     if kind == "error":
         event(f"error {result[0]} {result[1]}")  # type: ignore[index]
@@ -217,7 +218,7 @@ def test_a_fixed_mixed_block_gives_the_hand_computed_results_in_both_paths() -> 
         for n, p in enumerate(payloads_)
     ]
     env = BlockEnv(params=PARAMS, height=7, time_ms=1_700_000_007_000)
-    for apply in (apply_block, _apply_generic):
+    for apply in (apply_block, apply_block_reference):
         out = apply(DictState(dict(state)), txs, [encode(t) for t in txs], env)
         assert [r.code for r in out.receipts] == [
             ResultCode.INVALID_AMOUNT,
@@ -250,7 +251,7 @@ def test_writes_keep_the_order_in_which_the_per_transaction_path_first_writes_ea
         _signed(3, 0, Transfer(to=FRESH[1], amount=1)),
     ]
     case = Case(state, txs, [encode(t) for t in txs], [a1, a2, a2, a3], True, True)
-    assert _outcome(apply_block, case) == _outcome(_apply_generic, case)
+    assert _outcome(apply_block, case) == _outcome(apply_block_reference, case)
     env = BlockEnv(params=PARAMS, height=7, time_ms=1_700_000_007_000)
     out = apply_block(DictState(dict(state)), txs, case.tx_bytes, env)
     assert list(out.writes) == [
@@ -268,7 +269,7 @@ def test_an_undecodable_recipient_fails_the_transfer_as_the_transfer_handler_doe
     state = {account_key(a1): encode(Account(balance=100, nonce=0)), account_key(FRESH[0]): b"\xc1"}
     txs = [_signed(1, 0, Transfer(to=FRESH[0], amount=5)), _signed(1, 1, Transfer(to=FRESH[1], amount=5))]
     case = Case(state, txs, [encode(t) for t in txs], [a1, a1], True, True)
-    assert _outcome(apply_block, case) == _outcome(_apply_generic, case)
+    assert _outcome(apply_block, case) == _outcome(apply_block_reference, case)
     env = BlockEnv(params=PARAMS, height=7, time_ms=1_700_000_007_000)
     out = apply_block(DictState(dict(state)), txs, case.tx_bytes, env)
     assert out.receipts[0].code == ResultCode.HANDLER_ERROR

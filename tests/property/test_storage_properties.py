@@ -26,8 +26,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trellis.core.codec import decode, encode
-from trellis.core.execution.apply import BlockOutput
 from trellis.core.execution.block import ExecutedBlock
+from trellis.core.execution.reference import BlockOutput
 from trellis.core.ledger.block import Block, Commit, Header, Receipt
 from trellis.core.ledger.state_tree import TreeUpdate
 from trellis.storage.chain_store import ChainStore, height_key

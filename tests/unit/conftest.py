@@ -10,8 +10,9 @@ import pytest
 
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import ED25519, address_of, ed25519_keypair_from_seed, ed25519_sign
-from trellis.core.execution.apply import BlockEnv, BlockOutput, apply_block, genesis_writes
 from trellis.core.execution.block import ChainTip, ExecutedBlock, build_block, genesis_tip
+from trellis.core.execution.fast_path import apply_block
+from trellis.core.execution.reference import BlockEnv, BlockOutput, genesis_writes
 from trellis.core.ledger.state_tree import TreeUpdate
 from trellis.core.ledger.tx import SignedTx, TxBody, sign_tx
 from trellis.core.modules.accounts.state import Account, account_key

@@ -16,7 +16,7 @@ from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import ED25519
 from trellis.core.errors import InvalidBlock
 from trellis.core.execution import ResultCode
-from trellis.core.execution.apply import _Layer, _merged_scan
+from trellis.core.execution.reference import Layer, merged_scan
 from trellis.core.modules.accounts.messages import Transfer
 from trellis.core.modules.accounts.state import Account, account_key
 from trellis.core.modules.contracts.engine import (
@@ -283,7 +283,7 @@ def test_a_contract_host_only_sees_its_own_storage(params) -> None:
     def scan(start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
         return sorted((k, v) for k, v in state.items() if start <= k < end)[:limit]
 
-    host = StateContractHost(ED25519, GenesisContracts(), 1, 0, mine, state.get, None, plain_scan(scan))
+    host = StateContractHost(ED25519, GenesisContracts(), 1, 0, mine, state, None, plain_scan(scan))
     assert host.storage_range(mine, b"", None, 10) == [(b"k1", b"1"), (b"k2", b"2")]
     assert host.storage_range(mine, b"k2", None, 10) == [(b"k2", b"2")]
     assert host.storage_range(theirs, b"", None, 10) == [(b"k1", b"x")]
@@ -307,8 +307,8 @@ class _Stored:
         return sorted((k, v) for k, v in self.rows.items() if s <= k < e)[:n]
 
 
-def _layer(changes: dict[bytes, bytes | None]) -> _Layer:
-    layer = _Layer()
+def _layer(changes: dict[bytes, bytes | None]) -> Layer:
+    layer = Layer()
     for k, v in changes.items():
         layer.put(k, v)
     return layer
@@ -327,15 +327,15 @@ def test_a_scan_sees_stored_state_as_changed_by_the_block_and_the_transaction(
 ) -> None:
     merged: dict[bytes, bytes | None] = {**stored, **block, **tx}
     expected = sorted((k, v) for k, v in merged.items() if v is not None and start <= k < end)[:limit]
-    rows, _ = _merged_scan(_Stored(stored), (_layer(block), _layer(tx)), start, end, limit)
+    rows, _ = merged_scan(_Stored(stored), (_layer(block), _layer(tx)), start, end, limit)
     assert rows == expected
 
 
 def test_a_scan_reports_the_deletions_it_passes_over_so_they_can_be_charged() -> None:
     stored = {CONTRACT_STORE_PREFIX + bytes([i]): b"v" for i in range(10)}
     block = _layer({CONTRACT_STORE_PREFIX + bytes([i]): None for i in range(8)})
-    rows, skipped = _merged_scan(
-        _Stored(stored), (block, _Layer()), CONTRACT_STORE_PREFIX, CONTRACT_STORE_PREFIX + b"\xff", 1
+    rows, skipped = merged_scan(
+        _Stored(stored), (block, Layer()), CONTRACT_STORE_PREFIX, CONTRACT_STORE_PREFIX + b"\xff", 1
     )
     assert rows == [(CONTRACT_STORE_PREFIX + bytes([8]), b"v")]
     assert skipped == 8

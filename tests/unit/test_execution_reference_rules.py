@@ -1,4 +1,4 @@
-"""The per-transaction rules of the reference executor (``_apply_generic``: every transaction through its module
+"""The per-transaction rules of the reference executor (``apply_block_reference``: every transaction through its module
 handler), tested on their own and not only through its equality with ``apply_block``'s block-level transfer
 path: nonces (wrong, replayed, future, gaps), balances (insufficient, exact, spent earlier in the block) and the
 gas fee (reservation and charge). Every test runs both executors, so each rule is pinned on each path."""
@@ -12,7 +12,8 @@ import pytest
 
 from trellis.core.codec import decode, encode
 from trellis.core.errors import InvalidBlock
-from trellis.core.execution.apply import BlockEnv, BlockOutput, _apply_generic, apply_block
+from trellis.core.execution.fast_path import apply_block
+from trellis.core.execution.reference import BlockEnv, BlockOutput, apply_block_reference
 from trellis.core.execution.results import ResultCode
 from trellis.core.ledger.tx import SignedTx
 from trellis.core.modules.accounts.messages import Transfer
@@ -25,7 +26,7 @@ from trellis.core.params import GenesisContracts
 
 Executor = Callable[..., BlockOutput]
 
-EXECUTORS = {"reference": _apply_generic, "block_level": apply_block}
+EXECUTORS = {"reference": apply_block_reference, "block_level": apply_block}
 
 
 @pytest.fixture(params=sorted(EXECUTORS))

@@ -7,7 +7,7 @@ import pytest
 
 from trellis.core.codec import decode
 from trellis.core.execution import ResultCode
-from trellis.core.execution.apply import StateUnavailable
+from trellis.core.execution.reference import StateUnavailable
 from trellis.core.modules.accounts.messages import Transfer
 from trellis.core.modules.accounts.state import Account, account_key
 from trellis.core.modules.contracts.messages import ContractCall, ContractDeploy

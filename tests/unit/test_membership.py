@@ -14,8 +14,9 @@ from cryptography.hazmat.primitives import serialization
 
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import ED25519, address_of
-from trellis.core.execution.apply import BlockEnv, apply_block
 from trellis.core.execution.block import check_block
+from trellis.core.execution.fast_path import apply_block
+from trellis.core.execution.reference import BlockEnv
 from trellis.core.execution.results import ResultCode
 from trellis.core.ledger.tx import SignedTx
 from trellis.core.ledger.votes import DuplicateVoteEvidence, SignedVote, Vote

@@ -21,7 +21,8 @@ from tests.unit.conftest import (
 )
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import ED25519, address_of
-from trellis.core.execution.apply import BlockEnv, apply_block, genesis_writes
+from trellis.core.execution.fast_path import apply_block
+from trellis.core.execution.reference import BlockEnv, genesis_writes
 from trellis.core.execution.results import ResultCode
 from trellis.core.ledger.block import Validator, ValidatorSet, make_validator_set
 from trellis.core.ledger.votes import DuplicateVoteEvidence, SignedVote, Vote
@@ -121,13 +122,13 @@ def test_genesis_org_is_encoded_only_when_present(actors: Actors) -> None:
 @pytest.mark.parametrize("height", [1, 2])
 def test_at_genesis_both_sets_of_a_block_are_the_genesis_set(params: ChainParams, height: int) -> None:
     state = _state_with_entries(params)
-    assert sets_for_block(state.get, height) == (params.validators, params.validators)
+    assert sets_for_block(state, height) == (params.validators, params.validators)
 
 
 def test_read_meta_and_read_entry_decode_the_records(params: ChainParams) -> None:
     state = _state_with_entries(params)
-    assert read_meta(state.get) == ValidatorsMeta(version=0, latest=1)
-    assert read_entry(state.get, 1).validators == params.validators
+    assert read_meta(state) == ValidatorsMeta(version=0, latest=1)
+    assert read_entry(state, 1).validators == params.validators
 
 
 def test_entry_in_force_walks_back_to_the_greatest_effective_height_not_above(params: ChainParams) -> None:
@@ -135,18 +136,18 @@ def test_entry_in_force_walks_back_to_the_greatest_effective_height_not_above(pa
     s3, s7 = _set_with_power(g, 0, 2), _set_with_power(g, 1, 3)
     state = _state_with_entries(params, _entry(3, 1, s3), _entry(7, 3, s7))
     expected = {1: 1, 2: 1, 3: 3, 4: 3, 6: 3, 7: 7, 8: 7, 1000: 7}
-    assert {h: entry_in_force(state.get, h).effective_height for h in expected} == expected
-    assert entry_in_force(state.get, 5).validators == s3
+    assert {h: entry_in_force(state, h).effective_height for h in expected} == expected
+    assert entry_in_force(state, 5).validators == s3
 
 
 def test_sets_for_block_are_this_heights_and_the_next_heights(params: ChainParams) -> None:
     g = params.validators
     s3, s7 = _set_with_power(g, 0, 2), _set_with_power(g, 1, 3)
     state = _state_with_entries(params, _entry(3, 1, s3), _entry(7, 3, s7))
-    assert sets_for_block(state.get, 2) == (g, s3)
-    assert sets_for_block(state.get, 3) == (s3, s3)
-    assert sets_for_block(state.get, 6) == (s3, s7)
-    assert sets_for_block(state.get, 7) == (s7, s7)
+    assert sets_for_block(state, 2) == (g, s3)
+    assert sets_for_block(state, 3) == (s3, s3)
+    assert sets_for_block(state, 6) == (s3, s7)
+    assert sets_for_block(state, 7) == (s7, s7)
 
 
 def test_entry_in_force_refuses_height_zero(params: ChainParams) -> None:

@@ -18,8 +18,8 @@ import pytest
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.merkle import MerkleProof, merkle_proof, merkle_root, verify_merkle_proof
 from trellis.core.crypto.suite import ED25519, address_of, ed25519_keypair_from_seed, ed25519_sign
-from trellis.core.execution.apply import genesis_writes
 from trellis.core.execution.block import build_block, check_block, genesis_tip
+from trellis.core.execution.reference import genesis_writes
 from trellis.core.ledger.block import (
     Block,
     Commit,

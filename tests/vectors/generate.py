@@ -27,8 +27,8 @@ from trellis.api.types import proof_json
 from trellis.core.codec import encode
 from trellis.core.crypto.merkle import merkle_proof, merkle_root
 from trellis.core.crypto.suite import ED25519, address_of, ed25519_keypair_from_seed, ed25519_sign
-from trellis.core.execution.apply import genesis_writes
 from trellis.core.execution.block import build_block, genesis_tip
+from trellis.core.execution.reference import genesis_writes
 from trellis.core.ledger.block import (
     Commit,
     CommitSig,

@@ -28,8 +28,9 @@ from trellis.core.codec import decode, encode
 from trellis.core.crypto.batch import BatchVerifier, SuiteVerifier
 from trellis.core.crypto.suite import Suite, address_of
 from trellis.core.errors import InvalidBlock, InvalidTransaction, TrellisError
-from trellis.core.execution.apply import genesis_writes
 from trellis.core.execution.block import ChainTip, ExecutedBlock, build_block, check_block, genesis_tip
+from trellis.core.execution.reference import genesis_writes
+from trellis.core.execution.rules import Stage, TxRules
 from trellis.core.ledger.block import Block, Commit, Header, ValidatorSet, block_hash
 from trellis.core.ledger.state_tree import StateProof, lookup, prove
 from trellis.core.ledger.tx import BAD_SIGNATURE, SignedTx, check_tx_stateless, decode_tx, signature_item, tx_hash
@@ -40,7 +41,7 @@ from trellis.core.modules.contracts.state import ContractMeta, code_key, contrac
 from trellis.core.modules.membership.handlers import check_registration
 from trellis.core.modules.membership.messages import RegisterCert
 from trellis.core.modules.membership.state import MembershipConfig, MembershipProposal, RevokedCert
-from trellis.core.modules.membership.view import CertificateRefused, MembershipView
+from trellis.core.modules.membership.view import CertificateRefused
 from trellis.core.modules.validators.state import ValidatorUpdate
 from trellis.core.params import ChainParams
 from trellis.storage.chain_store import ChainStore
@@ -51,12 +52,11 @@ def _committed_already(pos: tuple[int, int]) -> InvalidTransaction:
     return InvalidTransaction("duplicate", f"transaction already committed at height {pos[0]}")
 
 
-def _check_member(members: MembershipView, checked: CheckedTx) -> None:
-    """Admission's membership check: the refusal as an ``InvalidTransaction`` with the membership's code."""
-    try:
-        members.check_sender(checked.sender, checked.tx.body.payload)
-    except CertificateRefused as exc:
-        raise InvalidTransaction(exc.code, exc.reason) from exc
+def _admission_refusal(rules: TxRules, checked: CheckedTx) -> InvalidTransaction | None:
+    """Admission's rules (``Stage.ADMISSION``: chain id, membership): the refusal as an ``InvalidTransaction``
+    with the rule's code, or None."""
+    refused = rules.check(Stage.ADMISSION, checked.tx.body, checked.sender, expected_nonce=None, block_gas=0)
+    return None if refused is None else refused.invalid_transaction()
 
 
 class _HeaderOfBlock(msgspec.Struct, frozen=True, array_like=True):
@@ -204,14 +204,15 @@ class TrellisApp:
         return checked
 
     def precheck_tx(self, raw: bytes) -> CheckedTx:
-        """Every admission check except the signature (size, encoding, chain id, not already committed)."""
+        """Every admission check except the signature (size, encoding, chain id, not already committed, the
+        rules of ``Stage.ADMISSION``, a certificate registration's certificate)."""
         checked = self._decode_checked(raw)
         pos = self.store.tx_position(checked.hash)
         if pos is not None:
             raise _committed_already(pos)
-        members = self._membership_view()
-        if members is not None:
-            _check_member(members, checked)
+        refused = _admission_refusal(self._tx_rules(), checked)
+        if refused is not None:
+            raise refused
         self._check_registration(checked)
         return checked
 
@@ -223,17 +224,16 @@ class TrellisApp:
             return
         tip = self._tip
         try:
-            check_registration(self.store.get, self.suite, checked.sender, payload.cert, tip.time_ms, tip.height + 1)
+            check_registration(self.store, self.suite, checked.sender, payload.cert, tip.time_ms, tip.height + 1)
         except CertificateRefused as exc:
             raise InvalidTransaction(exc.code, exc.reason) from exc
 
-    def _membership_view(self, time_ms: int | None = None) -> MembershipView | None:
-        """Judges senders against the committed membership at ``time_ms`` (default: the latest block's time);
-        None on a chain that does not enforce membership."""
-        if not self.params.genesis.membership.enforce:
-            return None
+    def _tx_rules(self, time_ms: int | None = None) -> TxRules:
+        """The rules transactions are judged by against the committed state at ``time_ms`` (default: the latest
+        block's time), the validators of the next block being exempt for ``evidence.submit``."""
         t = self._tip.time_ms if time_ms is None else time_ms
-        return MembershipView(self.store.get, t, self._next_validator_addresses())
+        enforce = self.params.genesis.membership.enforce
+        return TxRules(self.params, self.store, t, self._next_validator_addresses() if enforce else frozenset())
 
     def _next_validator_addresses(self) -> frozenset[bytes]:
         """The addresses of ``set(tip + 1)``, the set of the next block, read from state (cached per tip)."""
@@ -276,7 +276,7 @@ class TrellisApp:
         out: list[CheckedTx | InvalidTransaction] = []
         pending: list[int] = []
         items: list[tuple[bytes, bytes, bytes]] = []
-        members = self._membership_view()
+        rules = self._tx_rules()
         checks = self.verifier.checks_signatures
         for c in decoded:
             if isinstance(c, InvalidTransaction):
@@ -289,13 +289,15 @@ class TrellisApp:
             if c.hash in known:
                 out.append(InvalidTransaction("duplicate", "transaction is already in the mempool"))
                 continue
-            if members is not None:
+            refused = _admission_refusal(rules, c)
+            if refused is None:
                 try:
-                    _check_member(members, c)
                     self._check_registration(c)
                 except InvalidTransaction as exc:
-                    out.append(refusal(exc))
-                    continue
+                    refused = refusal(exc)
+            if refused is not None:
+                out.append(refused)
+                continue
             out.append(c)
             pending.append(len(out) - 1)
             items.append(signature_item(c.tx) if checks else _UNCHECKED)
@@ -308,7 +310,7 @@ class TrellisApp:
         return out
 
     def account_nonce(self, address: bytes) -> int:
-        return read_account(self.store.get, address).nonce
+        return read_account(self.store, address).nonce
 
     def account_nonces(self, addresses: Sequence[bytes]) -> list[int]:
         """``account_nonce`` of each address, in order, read in one storage read."""
@@ -321,27 +323,21 @@ class TrellisApp:
         next_nonce: dict[bytes, int] = {}
         size = 0
         gas = 0
-        max_gas = self.params.genesis.contracts.max_block_gas
         senders = list(dict.fromkeys(c.sender for c in candidates))
         committed = dict(zip(senders, self.account_nonces(senders), strict=True))  # one storage read
-        members = self._membership_view(time_ms)
+        rules = self._tx_rules(time_ms)
         for c in candidates:
             if len(chosen) >= limits.max_block_txs or size + len(c.raw) > limits.max_block_bytes:
                 break
             expected = next_nonce.get(c.sender)
             if expected is None:
                 expected = committed[c.sender]
-            if c.tx.body.nonce != expected:
+            body = c.tx.body
+            if rules.check(Stage.PROPOSAL, body, c.sender, expected_nonce=expected, block_gas=gas) is not None:
+                # The block would be invalid with it: skipped, its sender's nonce not advanced (so the sender's
+                # later transactions fail the nonce rule and wait too).
                 continue
-            if members is not None:
-                try:
-                    members.check_sender(c.sender, c.tx.body.payload)
-                except CertificateRefused:
-                    continue  # the block would be invalid with it (its later nonces then wait too)
-            tx_gas = declared_gas(c.tx.body.payload)
-            if gas + tx_gas > max_gas:
-                continue  # the sender's later transactions then fail the nonce check and wait too
-            gas += tx_gas
+            gas += declared_gas(body.payload)
             next_nonce[c.sender] = expected + 1
             chosen.append(c)
             size += len(c.raw)
@@ -447,7 +443,7 @@ class TrellisApp:
     # -- queries ------------------------------------------------------------------------------------------
     def account(self, address: bytes) -> Account:
         """Return the committed account record of ``address``."""
-        return read_account(self.store.get, address)
+        return read_account(self.store, address)
 
     def header(self, height: int) -> Header:
         """Return the header at ``height`` (1 or more)."""
@@ -516,17 +512,17 @@ class TrellisApp:
 
     def certificates(self, address: bytes) -> list[CertView]:
         """The identity certificates registered for ``address``, judged at the latest block's time."""
-        return certs_of(self.store.get, address, self._tip.time_ms)
+        return certs_of(self.store, address, self._tip.time_ms)
 
     def membership(self) -> tuple[MembershipConfig | None, list[RevokedCert], list[MembershipProposal]]:
         """The committed membership: the record (None without member orgs), revocations, proposals."""
-        return membership_of(self.store.get, self.store.scan)
+        return membership_of(self.store)
 
     def peer_membership(self) -> PeerMembership | None:
         """The committed membership as the p2p transport applies it (member CAs, revoked serials), or None on a
         chain without member organisations. The node passes it to ``TlsTransport.update_membership`` when it
         changes, so peer connections follow governance (CA rollover) and revocations."""
-        return peer_membership(self.store.get, self.store.scan)
+        return peer_membership(self.store)
 
     def contract(self, address: bytes) -> ContractMeta:
         """Return the committed record of the contract at ``address``.
@@ -559,30 +555,30 @@ class TrellisApp:
         if self.contracts is None:
             raise ContractsDisabled("this node was started without a contract engine")
         tip = self._tip
-        host = query_host(self.store.get, self.store.scan, self.params, tip.height, tip.time_ms)
+        host = query_host(self.store, self.params, tip.height, tip.time_ms)
         return run_query(self.contracts, host, address, method, args, gas_limit)
 
     def validator_set(self, height: int) -> ValidatorSet:
         """Return ``set(height)`` for ``1 <= height <= tip + 2`` (``UnknownHeight`` otherwise)."""
-        return entry_at(self.store.get, self._tip.height, height).validators
+        return entry_at(self.store, self._tip.height, height).validators
 
     def validator_entry(self, height: int) -> tuple[int, ValidatorSet, list[str]]:
         """Return ``(effective_height, set(height), orgs)`` for ``1 <= height <= tip + 2`` (``UnknownHeight``
         otherwise); ``orgs[i]`` owns the i-th validator (``""`` for a genesis validator without an org)."""
-        entry = entry_at(self.store.get, self._tip.height, height)
+        entry = entry_at(self.store, self._tip.height, height)
         return entry.effective_height, entry.validators, list(entry.orgs)
 
     def validator_entries(self) -> list[ValidatorUpdate]:
         """Return every validator-set entry of committed state, genesis first, ascending."""
         return [
             ValidatorUpdate(effective_height=e.effective_height, validators=e.validators)
-            for e in entries(self.store.get)
+            for e in entries(self.store)
         ]
 
     def validator_changes(self, to_height: int) -> list[SetChange]:
         """Return the proven set changes for a header of ``to_height`` (``1 .. tip + 1``; ``UnknownHeight``
         otherwise): one ``SetChange`` per entry effective at ``3 <= e <= to_height``, ascending."""
-        return set_changes(self.store.get, self._tip.height, to_height, self.header, self.store.commit)
+        return set_changes(self.store, self._tip.height, to_height, self.header, self.store.commit)
 
     def _root_at(self, height: int) -> bytes:
         if height < 0 or height > self._tip.height:
@@ -591,6 +587,7 @@ class TrellisApp:
         if root is None:
             raise NotFound(f"state at height {height} is not retained")
         return root
+
 
 class _StateAt:
     """State after an earlier block, read through the state tree under its root: a ``StateReader`` for point

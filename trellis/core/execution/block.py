@@ -11,7 +11,9 @@ from trellis.core.codec import encode
 from trellis.core.crypto.merkle import merkle_root
 from trellis.core.crypto.suite import Suite, address_of
 from trellis.core.errors import InvalidBlock
-from trellis.core.execution.apply import BlockEnv, BlockOutput, StateReader, apply_block, genesis_writes
+from trellis.core.execution.context import StateReader
+from trellis.core.execution.fast_path import apply_block
+from trellis.core.execution.reference import BlockEnv, BlockOutput, genesis_writes
 from trellis.core.ledger.block import Block, Header, ValidatorSet, block_hash, validators_hash
 from trellis.core.ledger.state_tree import NodeReader, TreeUpdate, apply_updates
 from trellis.core.ledger.tx import SignedTx
@@ -159,7 +161,7 @@ def build_block(
     if time_ms <= tip.time_ms:
         raise InvalidBlock("bad_time", f"block time {time_ms} is not after the parent's {tip.time_ms}")
     suite = params.suite
-    current, nxt = sets_for_block(state.get, tip.height + 1)
+    current, nxt = sets_for_block(state, tip.height + 1)
     output, tree, receipt_bytes = _execute(
         params, state, nodes, tip, txs, tx_bytes, time_ms, mark, tx_hashes, senders, contracts, current
     )
@@ -221,7 +223,7 @@ def check_block(
         raise InvalidBlock("too_many_txs", f"{len(block.txs)} transactions; the limit is {params.limits.max_block_txs}")
     if sum(len(b) for b in tx_bytes) > params.limits.max_block_bytes:
         raise InvalidBlock("too_large", "transactions exceed max_block_bytes")
-    current, nxt = sets_for_block(state.get, h.height)
+    current, nxt = sets_for_block(state, h.height)
     if all(address_of(suite, v.public_key) != h.proposer for v in current.validators):
         raise InvalidBlock("bad_proposer", "proposer is not a validator at this height")
     if h.validators_hash != validators_hash(suite, current):

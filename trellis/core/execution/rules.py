@@ -28,16 +28,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
 
 from trellis.core.errors import InvalidBlock, InvalidTransaction
+from trellis.core.execution.context import StateReader
 from trellis.core.ledger.tx import TxBody
 from trellis.core.modules.contracts.engine import declared_gas
 from trellis.core.modules.membership.view import CertificateRefused, MembershipRefusal, MembershipView
 from trellis.core.params import ChainParams
-
-if TYPE_CHECKING:
-    from trellis.core.execution.apply import StateReader
 
 
 class Stage(Enum):
@@ -109,7 +106,7 @@ class TxRules:
     def __init__(self, params: ChainParams, state: StateReader, time_ms: int, validators: frozenset[bytes]) -> None:
         self._chain_id = params.chain_id
         self._max_block_gas = params.genesis.contracts.max_block_gas
-        self._members = MembershipView(state.get, time_ms, validators) if params.genesis.membership.enforce else None
+        self._members = MembershipView(state, time_ms, validators) if params.genesis.membership.enforce else None
 
     def check(
         self, stage: Stage, body: TxBody, sender: bytes, *, expected_nonce: int | None, block_gas: int

@@ -1,4 +1,11 @@
-"""Apply a block's transactions to state: a pure function of the prior state, the transactions and the env."""
+"""The reference executor: a block's transactions applied to state one at a time, each through its module
+handler (``apply_block_reference``), and what every executor shares — the block's environment and output, the
+per-transaction run (``BlockRun``: rules, nonce, gas, handler, receipt), the guarded state reader, the write
+layers and genesis.
+
+Execution is a pure function of the prior state, the transactions and the env. ``fast_path.apply_block`` runs
+plain transfers at block level and is tested equal to this reference (``tests/property/test_apply_fast_path.py``).
+"""
 
 from __future__ import annotations
 
@@ -6,48 +13,22 @@ import heapq
 from bisect import bisect_left, insort
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import Suite, address_of
-from trellis.core.errors import InvalidBlock
-from trellis.core.execution.context import TxContext
+from trellis.core.execution.context import StateReader, TxContext
 from trellis.core.execution.results import ResultCode, TxFailure
+from trellis.core.execution.rules import Stage, TxRules
 from trellis.core.ledger.block import Receipt, ValidatorSet
 from trellis.core.ledger.tx import SignedTx, TxBody, tx_hash
-from trellis.core.modules.accounts.handlers import (
-    amount_not_positive,
-    credit_overflow,
-    insufficient_funds,
-    transfer_event,
-)
-from trellis.core.modules.accounts.messages import Transfer
 from trellis.core.modules.accounts.state import Account, account_key
 from trellis.core.modules.contracts.engine import ContractEngine, declared_gas
 from trellis.core.modules.contracts.state import CONTRACT_STORE_PREFIX
 from trellis.core.modules.membership.state import MEMBERSHIP_KEY
-from trellis.core.modules.membership.view import (
-    CertificateRefused,
-    MembershipRefusal,
-    MembershipView,
-    genesis_membership,
-)
+from trellis.core.modules.membership.view import genesis_membership
 from trellis.core.modules.registry import HANDLERS
 from trellis.core.modules.validators.state import ValidatorUpdate, genesis_validator_writes, sets_for_block, update_of
 from trellis.core.params import ChainParams
-from trellis.core.types import U64_MAX
-
-
-class StateReader(Protocol):
-    """Read access to the state as of the end of the previous block."""
-
-    def get(self, key: bytes) -> bytes | None:
-        """Return the value at ``key``, or None."""
-        ...
-
-    def scan(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
-        """Return up to ``limit`` (key, value) pairs with ``start <= key < end``, in key order."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -90,181 +71,20 @@ class BlockOutput:
     validator_update: ValidatorUpdate | None = None
 
 
-def apply_block(
-    state: StateReader,
-    txs: Sequence[SignedTx],
-    tx_bytes: Sequence[bytes],
-    env: BlockEnv,
-    tx_hashes: Sequence[bytes] | None = None,
-    sender_addresses: Sequence[bytes] | None = None,
-) -> BlockOutput:
-    """Execute ``txs`` in order against ``state``.
-
-    Signatures are not checked here: the caller verifies them in batches before (``signature_item``).
-    Each transaction must carry the chain id and its sender's next nonce; a failing handler yields a receipt
-    with a non-zero code, discards that transaction's writes and still advances the sender's nonce.
-
-    Args:
-        state: the state after the parent block.
-        txs: the decoded transactions.
-        tx_bytes: their canonical encodings (for hashing), same order.
-        env: chain parameters, height and time.
-        tx_hashes: the transactions' hashes if the caller already has them (admission computed them); else
-            computed here from ``tx_bytes``.
-        sender_addresses: the senders' addresses if the caller already has them; else derived here.
-
-    Plain transfers run through a block-level path: each account they touch is decoded once per block, kept
-    as integers while the block runs, and encoded once at the end (or before the next transaction of another
-    kind, which then sees the state exactly as the per-transaction path would have left it). The result —
-    receipts, writes (in the same order), hashes, senders, errors — is the same as running every transaction
-    through its module handler one at a time (``_apply_generic``, the reference).
-
-    Under ``membership.enforce`` every sender must hold a certificate valid at the block's time in the state
-    before the block (``MembershipView``), except for ``membership.register_cert``.
-
-    Raises:
-        InvalidBlock: ``wrong_chain_id`` or ``bad_nonce`` — a block with such a transaction is invalid;
-            ``MembershipRefusal`` (an ``InvalidBlock``) when the membership refuses a sender.
-    """
-    suite = env.params.suite
-    run = _BlockRun(_GuardedState(state), env)
-    guarded = run.state
-    writes = run.writes
-    receipts = run.receipts
-    hashes = run.hashes
-    senders = run.senders
-    tx_senders = _senders_of(suite, txs, sender_addresses)
-    live: dict[bytes, _LiveAccount] = {}  # address -> account as the block has left it so far
-
-    # The accounts plain transfers touch, as the state holds them before the block: read in one batch (one
-    # storage read instead of one per account); what the block itself writes is always looked up first.
-    before: dict[bytes, bytes | None] = {}
-    transfer_keys: set[bytes] = set()
-    for tx, sender in zip(txs, tx_senders, strict=False):
-        payload = tx.body.payload
-        if type(payload) is Transfer:
-            transfer_keys.add(account_key(sender))
-            transfer_keys.add(account_key(payload.to))
-    if transfer_keys:
-        ordered = sorted(transfer_keys)
-        before = dict(zip(ordered, guarded.get_many(ordered), strict=True))
-
-    def load(address: bytes) -> _LiveAccount:
-        key = account_key(address)
-        if key in writes:
-            raw = writes[key]
-        elif key in before:
-            raw = before[key]
-        else:
-            raw = guarded.get(key)
-        acct = _LiveAccount(key, 0, 0) if raw is None else _LiveAccount.of(key, decode(raw, Account))
-        live[address] = acct
-        return acct
-
-    for i, tx in enumerate(txs):
-        body = tx.body
-        sender = tx_senders[i]
-        h = tx_hash(suite, tx_bytes[i]) if tx_hashes is None else tx_hashes[i]
-        run.admit(i, body, sender, h)
-        payload = body.payload
-        if type(payload) is not Transfer:
-            if live:
-                _flush(live, writes)  # the generic path reads accounts from ``writes``
-            run.run_tx(i, body, sender, h)
-            continue
-        # A plain transfer: what ``run_tx`` + ``handle_transfer`` do, on integers.
-        src = live.get(sender)
-        if src is None:
-            src = load(sender)
-        nonce = src.nonce
-        if body.nonce != nonce:
-            raise InvalidBlock(
-                "bad_nonce", f"transaction {i} has nonce {body.nonce}; the sender's next nonce is {nonce}"
-            )
-        src.nonce = nonce + 1
-        if not src.written:
-            src.written = True
-            writes[src.key] = None  # holds the key's place in ``writes``' order; ``_flush`` fills it in
-        hashes.append(h)
-        senders.append(sender)
-        amount = payload.amount
-        balance = src.balance
-        if amount == 0 or balance < amount:
-            receipts.append(
-                _failure_receipt(h, amount_not_positive() if amount == 0 else insufficient_funds(balance, amount), 0)
-            )
-            continue
-        to = payload.to
-        dst = live.get(to)
-        if dst is None:
-            try:
-                dst = load(to)
-            except (StateUnavailable, MemoryError, RecursionError):
-                raise
-            except Exception as exc:  # as ``run_tx`` records a handler that fails reading the recipient
-                receipts.append(_handler_error_receipt(h, payload, exc, 0))
-                continue
-        if dst is src:  # a transfer to oneself: the debit and the credit cancel (and cannot overflow)
-            credited = balance
-        else:
-            credited = dst.balance + amount
-            if credited > U64_MAX:
-                receipts.append(_failure_receipt(h, credit_overflow(), 0))
-                continue
-        src.balance = balance - amount
-        dst.balance = credited
-        if not dst.written:
-            dst.written = True
-            writes[dst.key] = None
-        receipts.append(Receipt(tx_hash=h, code=0, message="", events=[transfer_event(sender, to, amount)]))
-    if live:
-        _flush(live, writes)
-    return BlockOutput(
-        receipts=receipts,
-        writes=writes,
-        tx_hashes=hashes,
-        senders=senders,
-        validator_update=update_of(writes, env.height),
-    )
-
-
-class _LiveAccount:
-    """An account while a block runs: its state key, balance and nonce, and whether it is in the block's writes."""
-
-    __slots__ = ("balance", "key", "nonce", "written")
-
-    def __init__(self, key: bytes, balance: int, nonce: int) -> None:
-        self.key = key
-        self.balance = balance
-        self.nonce = nonce
-        self.written = False
-
-    @classmethod
-    def of(cls, key: bytes, acct: Account) -> _LiveAccount:
-        return cls(key, acct.balance, acct.nonce)
-
-
-def _senders_of(suite: Suite, txs: Sequence[SignedTx], sender_addresses: Sequence[bytes] | None) -> Sequence[bytes]:
+def senders_of(suite: Suite, txs: Sequence[SignedTx], sender_addresses: Sequence[bytes] | None) -> Sequence[bytes]:
     """The senders' addresses: the caller's, else derived (``address_of`` remembers recent keys)."""
     if sender_addresses is not None:
         return sender_addresses
     return [address_of(suite, tx.body.sender) for tx in txs]
 
 
-def _flush(live: dict[bytes, _LiveAccount], writes: dict[bytes, bytes | None]) -> None:
-    """Encode the written accounts of ``live`` into ``writes`` (in place: their keys are already there) and
-    forget them all, so that what comes next reads ``writes``."""
-    for acct in live.values():
-        if acct.written:
-            writes[acct.key] = encode(Account(balance=acct.balance, nonce=acct.nonce))
-    live.clear()
-
-
-def _failure_receipt(h: bytes, fail: TxFailure, gas_used: int) -> Receipt:
+def failure_receipt(h: bytes, fail: TxFailure, gas_used: int) -> Receipt:
+    """The receipt of a transaction whose handler failed as it may (``TxFailure``)."""
     return Receipt(tx_hash=h, code=int(fail.code), message=fail.message[:512], events=[], gas_used=gas_used)
 
 
-def _handler_error_receipt(h: bytes, payload: object, exc: Exception, gas_used: int) -> Receipt:
+def handler_error_receipt(h: bytes, payload: object, exc: Exception, gas_used: int) -> Receipt:
+    """The receipt of a transaction whose handler raised what it should not (``ResultCode.HANDLER_ERROR``)."""
     module = type(payload).__name__
     return Receipt(
         tx_hash=h,
@@ -275,7 +95,7 @@ def _handler_error_receipt(h: bytes, payload: object, exc: Exception, gas_used: 
     )
 
 
-def _apply_generic(
+def apply_block_reference(
     state: StateReader,
     txs: Sequence[SignedTx],
     tx_bytes: Sequence[bytes],
@@ -284,14 +104,19 @@ def _apply_generic(
     sender_addresses: Sequence[bytes] | None = None,
 ) -> BlockOutput:
     """``apply_block`` with every transaction through its module handler, one at a time: the reference the
-    block-level transfer path is tested against."""
+    block-level transfer path (``fast_path.apply_block``) is tested against. Same arguments, result and errors.
+
+    Raises:
+        InvalidBlock: a transaction breaks a rule of ``TxRules`` (``wrong_chain_id``, ``bad_nonce``,
+            ``too_much_gas``; ``MembershipRefusal`` when the membership refuses its sender).
+        StateUnavailable: reading the state failed.
+    """
     suite = env.params.suite
-    run = _BlockRun(_GuardedState(state), env)
-    tx_senders = _senders_of(suite, txs, sender_addresses)
+    run = BlockRun(GuardedState(state), env)
+    tx_senders = senders_of(suite, txs, sender_addresses)
     for i, tx in enumerate(txs):
         sender = tx_senders[i]
         h = tx_hash(suite, tx_bytes[i]) if tx_hashes is None else tx_hashes[i]
-        run.admit(i, tx.body, sender, h)
         run.run_tx(i, tx.body, sender, h)
     return BlockOutput(
         receipts=run.receipts,
@@ -302,42 +127,40 @@ def _apply_generic(
     )
 
 
-class _BlockRun:
-    """A block's execution state for the per-transaction path: the writes so far, the results, the gas."""
+class BlockRun:
+    """A block's execution state for the per-transaction path: the writes so far, the results, the gas, and the
+    rules every transaction is checked against (``TxRules`` at ``Stage.EXECUTION``)."""
 
-    def __init__(self, state: _GuardedState, env: BlockEnv) -> None:
+    def __init__(self, state: GuardedState, env: BlockEnv) -> None:
         self.state = state
         self.env = env
         self.writes: dict[bytes, bytes | None] = {}
         self.receipts: list[Receipt] = []
         self.hashes: list[bytes] = []
         self.senders: list[bytes] = []
-        self.block_layer = _Layer(self.writes)
+        self.block_layer = Layer(self.writes)
         self.gas_price = env.params.genesis.contracts.gas_price
-        self.max_block_gas = env.params.genesis.contracts.max_block_gas
         self.block_gas = 0
-        self.members: MembershipView | None = None
+        """The gas the transactions run so far declare."""
+        validators: frozenset[bytes] = frozenset()
         if env.params.genesis.membership.enforce:
             # The validators of this block's height may report equivocation without a certificate.
-            valset = env.validators if env.validators is not None else sets_for_block(state.get, env.height)[0]
+            valset = env.validators if env.validators is not None else sets_for_block(state, env.height)[0]
             suite = env.params.suite
             validators = frozenset(address_of(suite, v.public_key) for v in valset.validators)
-            self.members = MembershipView(state.get, env.time_ms, validators)
+        self.rules = TxRules(env.params, state, env.time_ms, validators)
 
-    def admit(self, i: int, body: TxBody, sender: bytes, h: bytes) -> None:
-        """The checks transaction ``i`` passes before it runs, whatever its kind: the chain id and, under
-        ``membership.enforce``, the sender's certificate.
+    def check(self, i: int, body: TxBody, sender: bytes, h: bytes, nonce: int) -> None:
+        """Check transaction ``i`` (hash ``h``) against the rules before it runs, ``nonce`` being its sender's
+        next nonce as the block has left it so far.
 
         Raises:
-            InvalidBlock: ``wrong_chain_id``; ``MembershipRefusal`` when the membership refuses the sender.
+            InvalidBlock: the refusal (``Refusal.invalid_block``): ``wrong_chain_id``, ``bad_nonce``,
+                ``too_much_gas``, or a ``MembershipRefusal``.
         """
-        if body.chain_id != self.env.params.chain_id:
-            raise InvalidBlock("wrong_chain_id", f"transaction {i} is for chain {body.chain_id!r}")
-        if self.members is not None:
-            try:
-                self.members.check_sender(sender, body.payload)
-            except CertificateRefused as exc:
-                raise MembershipRefusal(exc.code, exc.reason, i, h) from exc
+        refusal = self.rules.check(Stage.EXECUTION, body, sender, expected_nonce=nonce, block_gas=self.block_gas)
+        if refusal is not None:
+            raise refusal.invalid_block(i, h)
 
     def block_get(self, key: bytes) -> bytes | None:
         """The value at ``key`` as the block's transactions so far have left it."""
@@ -347,10 +170,11 @@ class _BlockRun:
         return self.state.get(key)
 
     def run_tx(self, i: int, body: TxBody, sender: bytes, h: bytes) -> None:
-        """Run transaction ``i`` (hash ``h``) through its module handler: nonce, gas, handler, receipt.
+        """Run transaction ``i`` (hash ``h``) through its module handler: rules (``check``), nonce, gas reservation,
+        handler, receipt, fee.
 
         Raises:
-            InvalidBlock: ``bad_nonce`` or ``too_much_gas``.
+            InvalidBlock: see ``check``.
         """
         env = self.env
         state = self.state
@@ -361,21 +185,13 @@ class _BlockRun:
         akey = account_key(sender)
         raw = block_get(akey)
         acct = Account(balance=0, nonce=0) if raw is None else decode(raw, Account)
-        if body.nonce != acct.nonce:
-            raise InvalidBlock(
-                "bad_nonce",
-                f"transaction {i} has nonce {body.nonce}; the sender's next nonce is {acct.nonce}",
-            )
+        self.check(i, body, sender, h, acct.nonce)
         writes[akey] = encode(Account(balance=acct.balance, nonce=acct.nonce + 1))
         self.hashes.append(h)
         self.senders.append(sender)
         gas_limit = declared_gas(body.payload)
         if gas_limit:
             self.block_gas += gas_limit
-            if self.block_gas > self.max_block_gas:
-                raise InvalidBlock(
-                    "too_much_gas", f"the block's transactions declare more than {self.max_block_gas} gas"
-                )
             if gas_limit * gas_price > acct.balance:
                 self.receipts.append(
                     Receipt(
@@ -387,7 +203,7 @@ class _BlockRun:
                 )
                 return
 
-        tx_layer = _Layer()
+        tx_layer = Layer()
         tx_writes = tx_layer.values
 
         def get(key: bytes) -> bytes | None:
@@ -396,7 +212,7 @@ class _BlockRun:
             return block_get(key)
 
         def scan(start: bytes, end: bytes, limit: int) -> tuple[list[tuple[bytes, bytes]], int]:
-            return _merged_scan(state, (block_layer, tx_layer), start, end, limit)
+            return merged_scan(state, (block_layer, tx_layer), start, end, limit)
 
         ctx = TxContext(
             sender,
@@ -413,11 +229,11 @@ class _BlockRun:
         try:
             events = HANDLERS[type(body.payload)](ctx, body.payload)
         except TxFailure as fail:
-            receipt = _failure_receipt(h, fail, ctx.gas_used)
+            receipt = failure_receipt(h, fail, ctx.gas_used)
         except (StateUnavailable, MemoryError, RecursionError):
             raise  # this node's own trouble, not the transaction's: stop rather than record a receipt
         except Exception as exc:  # a handler bug that input found: see ResultCode.HANDLER_ERROR
-            receipt = _handler_error_receipt(h, body.payload, exc, ctx.gas_used)
+            receipt = handler_error_receipt(h, body.payload, exc, ctx.gas_used)
         else:
             block_layer.merge(tx_layer)
             receipt = Receipt(
@@ -440,7 +256,7 @@ class StateUnavailable(Exception):
     """Reading the state failed (a storage error of this node). Never turned into a receipt."""
 
 
-class _GuardedState:
+class GuardedState:
     """The state reader, with its failures marked as ``StateUnavailable`` so they are told apart from handler
     bugs (which fail only the transaction)."""
 
@@ -473,7 +289,7 @@ class _GuardedState:
             raise StateUnavailable(f"scanning state from {start[:40]!r} failed: {exc}") from exc
 
 
-class _Layer:
+class Layer:
     """Writes over the state (a block's, or one transaction's), with the scannable keys kept sorted.
 
     Only contract-storage keys can be scanned, so only they are indexed; the index makes a scan cost
@@ -492,7 +308,7 @@ class _Layer:
             insort(self.keys, key)
         self.values[key] = value
 
-    def merge(self, other: _Layer) -> None:
+    def merge(self, other: Layer) -> None:
         """Apply ``other``'s writes on top of these."""
         for key in other.keys:
             if key not in self.values:
@@ -504,8 +320,8 @@ class _Layer:
         return self.keys[bisect_left(self.keys, start) : bisect_left(self.keys, end)]
 
 
-def _merged_scan(
-    state: StateReader, layers: tuple[_Layer, ...], start: bytes, end: bytes, limit: int
+def merged_scan(
+    state: StateReader, layers: tuple[Layer, ...], start: bytes, end: bytes, limit: int
 ) -> tuple[list[tuple[bytes, bytes]], int]:
     """Scan ``[start, end)`` of ``state`` as changed by ``layers`` (later ones win; None deletes).
 
