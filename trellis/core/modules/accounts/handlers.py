@@ -41,7 +41,7 @@ def handle_transfer(ctx: TxContext, msg: Transfer) -> list[Event]:
     """Move ``msg.amount`` from the sender to ``msg.to``.
 
     ``apply_block`` runs plain transfers through its own block-level path with the same semantics; this
-    handler is the reference (``_apply_generic``) and what ``TxContext`` callers use.
+    handler is the reference (``apply_block_reference``) and what ``TxContext`` callers use.
     """
     if msg.amount == 0:
         raise amount_not_positive()
