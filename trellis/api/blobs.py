@@ -334,3 +334,5 @@ OPENAPI_PATHS: dict[str, Any] = {
     },
 }
 """The file store's entries in the OpenAPI document."""
+SCHEMAS: tuple[type, ...] = ()
+"""The file store's answers are documented inline (``_schema``), not as component schemas."""

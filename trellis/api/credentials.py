@@ -18,10 +18,10 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from trellis.abci import CommittedView
 from trellis.api.responses import ok, problem
 from trellis.api.types import header_json, hx, proof_json
 from trellis.app.modules.credentials import (
-    CommittedView,
     list_issuers,
     read_status_list,
     resolver_for,
@@ -30,11 +30,12 @@ from trellis.app.modules.credentials import (
     status_list_json,
 )
 from trellis.core.codec import encode
+from trellis.core.execution.context import PointReader
 from trellis.core.modules.credentials.state import status_chunk_key, status_list_key
 from trellis.node.node import Node
 from trellis.vc.verifier import Check, PresentationResult, VerificationResult, verify_credential, verify_presentation
 
-__all__ = ["OPENAPI_PATHS", "routes"]
+__all__ = ["OPENAPI_PATHS", "SCHEMAS", "routes"]
 
 _LIST_ID_MAX = 64
 LIST_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
@@ -83,8 +84,7 @@ class CredentialsApi:
         self.node = node
 
     def _view(self) -> CommittedView:
-        tip = self.node.app.info()
-        return CommittedView(get=self.node.app.store.get, height=tip.height, time_ms=tip.time_ms)
+        return self.node.app.reader()
 
     async def verify(self, request: web.Request) -> web.Response:
         """Verify a credential or a presentation against the latest committed block."""
@@ -94,7 +94,7 @@ class CredentialsApi:
             return problem(400, "malformed", f"invalid request body: {exc}")
         view = self._view()
         params = self.node.app.params
-        resolver = resolver_for(view.get, params.chain_id, params.suite.name)
+        resolver = resolver_for(view, params.chain_id, params.suite.name)
         if (req.credential is None) == (req.presentation is None):
             return problem(400, "malformed", "give exactly one of credential and presentation")
         if req.presentation is not None:
@@ -116,14 +116,13 @@ class CredentialsApi:
             )
         app = self.node.app
         want_proof = request.query.get("proof", "").lower() in ("1", "true", "yes")
-        record = read_status_list(app.store.get, list_id)
+        state = app.reader()
+        record = read_status_list(state, list_id)
         if record is None:
             return problem(404, "unknown_status_list", f"no status list {list_id!r}")
         url = f"{request.url.origin()}/v1/status-lists/{list_id}"
         if not want_proof:
-            return ok(
-                {**status_list_json(record, status_list_bits(app.store.get, record), url), "height": app.info().height}
-            )
+            return ok({**status_list_json(record, status_list_bits(state, record), url), "height": app.info().height})
         height = app.info().height
         entries: list[dict[str, Any]] = []
         header = None
@@ -135,9 +134,9 @@ class CredentialsApi:
             entries.append({"key": hx(key), "value": None if value is None else hx(value), "proof": proof_json(proof)})
             return value
 
-        proven = read_status_list(get, list_id)
+        proven = read_status_list(PointReader(get), list_id)
         assert proven is not None
-        bits = status_list_bits(get, proven)
+        bits = status_list_bits(PointReader(get), proven)
         body = {**status_list_json(proven, bits, url), "height": height}
         assert header is not None
         body["stateProof"] = {
@@ -155,7 +154,7 @@ class CredentialsApi:
     async def issuers(self, request: web.Request) -> web.Response:
         """The trust registry."""
         app = self.node.app
-        records = list_issuers(app.store.scan)
+        records = list_issuers(app.reader())
         return ok(
             {
                 "issuers": [
@@ -197,6 +196,8 @@ OPENAPI_PATHS: dict[str, Any] = {
     "/v1/issuers": {"get": {"summary": "The issuer trust registry", "responses": {"200": {"description": "Issuers"}}}},
 }
 """The credential endpoints' entries in the OpenAPI document."""
+SCHEMAS: tuple[type, ...] = ()
+"""The credential answers are W3C shapes, documented inline, not as component schemas."""
 
 
 def routes(node: Node) -> list[web.RouteDef]:

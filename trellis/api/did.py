@@ -33,6 +33,7 @@ from trellis.app.modules.identity import (
     resolve,
 )
 from trellis.core.codec import encode
+from trellis.core.execution.context import PointReader, StateReader
 from trellis.core.ledger.block import Header
 from trellis.node.node import Node
 
@@ -127,6 +128,7 @@ class DidResolver:
         chain_id = app.params.chain_id
         proofs: list[dict[str, Any]] = []
         header: Header | None = None
+        state: StateReader
         if want_proof:
             height = app.info().height
             if height < 1:
@@ -141,10 +143,11 @@ class DidResolver:
                 )
                 return value
 
+            state = PointReader(get)
         else:
-            get = app.store.get
+            state = app.reader()
         try:
-            res = resolve(get, chain_id, did, version_id, version_time)
+            res = resolve(state, chain_id, did, version_id, version_time)
         except ResolutionError as exc:
             return _failure(exc.code, exc.detail)
         body = resolution_result(chain_id, res)
@@ -207,6 +210,8 @@ OPENAPI_PATHS: dict[str, Any] = {
     }
 }
 """The resolver's entry in the OpenAPI document."""
+SCHEMAS: tuple[type, ...] = ()
+"""The resolver's answers are W3C documents, not component schemas."""
 
 
 def routes(node: Node) -> list[web.RouteDef]:

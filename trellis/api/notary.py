@@ -14,17 +14,19 @@ the RFC 3161 time-stamping endpoint.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from trellis.api.responses import PROBLEM_RESPONSE, hex32_path_param, ok, problem
 from trellis.app.modules.notary import batches_by, receipt_for, record_of
+from trellis.core.execution.context import StateReader
+from trellis.core.ledger.block import Block, Commit, Receipt
 from trellis.core.modules.notary.state import NotaryBatch
 from trellis.node.node import Node
 from trellis.notary.receipt import receipt_to_binary, receipt_to_json
 
-__all__ = ["OPENAPI_PATHS", "NotaryApi", "routes"]
+__all__ = ["OPENAPI_PATHS", "SCHEMAS", "ChainReads", "NotaryApi", "StoredBlocks", "routes"]
 
 MSGPACK_MEDIA_TYPE = "application/msgpack"
 
@@ -37,6 +39,44 @@ def parse_digest(text: str) -> bytes | None:
     if not _DIGEST_TEXT.fullmatch(text):  # bytes.fromhex alone would also take spaces
         return None
     return bytes.fromhex(text[2:] if text[:2].lower() == "0x" else text)
+
+
+class StoredBlocks(Protocol):
+    """What a receipt reads of the block store (``Node.blocks``, the block-store port)."""
+
+    def block(self, height: int) -> Block | None: ...
+    def commit(self, height: int) -> Commit | None: ...
+    def receipts(self, height: int) -> list[Receipt]: ...
+
+
+class ChainReads:
+    """The committed blocks (the block-store port) and the committed state (``Application.reader()``) read as
+    one: what a receipt is built from (``NotaryStore``: the anchoring's record in state, its block, certificate
+    and results, and the validator-set changes up to it)."""
+
+    def __init__(self, blocks: StoredBlocks, state: StateReader) -> None:
+        self.blocks = blocks
+        self.state = state
+
+    def get(self, key: bytes) -> bytes | None:
+        """The committed value at ``key``, or None."""
+        return self.state.get(key)
+
+    def scan(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """Up to ``limit`` committed entries with ``start <= key < end``, in key order."""
+        return self.state.scan(start, end, limit)
+
+    def block(self, height: int) -> Block | None:
+        """The block at ``height``, or None."""
+        return self.blocks.block(height)
+
+    def commit(self, height: int) -> Commit | None:
+        """The commit certificate of block ``height``, or None."""
+        return self.blocks.commit(height)
+
+    def receipts(self, height: int) -> list[Receipt]:
+        """The stored receipts of block ``height``, in order."""
+        return self.blocks.receipts(height)
 
 
 def batch_json(b: NotaryBatch) -> dict[str, Any]:
@@ -60,6 +100,9 @@ class NotaryApi:
     def __init__(self, node: Node) -> None:
         self.node = node
 
+    def _chain(self) -> ChainReads:
+        return ChainReads(self.node.blocks, self.node.app.reader())
+
     def _digest(self, request: web.Request) -> bytes | web.Response:
         d = parse_digest(request.match_info["digest"])
         if d is None:
@@ -71,7 +114,7 @@ class NotaryApi:
         d = self._digest(request)
         if isinstance(d, web.Response):
             return d
-        view = record_of(self.node.store.get, d)
+        view = record_of(self.node.app.reader(), d)
         if view is None:
             return problem(404, "not_found", f"digest {d.hex()} was never anchored on this chain")
         rec = view.record
@@ -96,7 +139,7 @@ class NotaryApi:
         if fmt not in ("", "json", "msgpack"):  # the request's own mistake, whatever state the node is in
             return problem(400, "bad_parameter", "format is 'json' or 'msgpack'")
         # ReceiptNotReady (503 + Retry-After) and StorageError (503) are the node's, answered by the middleware.
-        r = receipt_for(self.node.store, self.node.app.params, d)
+        r = receipt_for(self._chain(), self.node.app.params, d)
         if r is None:
             return problem(404, "not_found", f"no committed anchoring of digest {d.hex()} on this chain")
         if fmt == "msgpack" or (not fmt and MSGPACK_MEDIA_TYPE in request.headers.get("Accept", "")):
@@ -115,7 +158,7 @@ class NotaryApi:
         limit_text = q.get("limit", "100")
         if not limit_text.isdigit() or not 1 <= int(limit_text) <= 1000:
             return problem(400, "bad_parameter", "limit must be 1 to 1000")
-        found = batches_by(self.node.store, self.node.app.params, kind, value, int(limit_text))
+        found = batches_by(self._chain(), self.node.app.params, kind, value, int(limit_text))
         return ok({kind: value, "batches": [batch_json(b) for b in found]})
 
 
@@ -187,3 +230,5 @@ OPENAPI_PATHS: dict[str, Any] = {
     },
 }
 """The OpenAPI paths of the notary routes."""
+SCHEMAS: tuple[type, ...] = ()
+"""The notary's answers are documented inline (receipts: docs/spec/receipt.md), not as component schemas."""

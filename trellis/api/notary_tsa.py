@@ -48,7 +48,7 @@ class TsaEndpoint:
         node = self.node
         suite = node.app.params.suite
         async with self._submit:  # one nonce at a time for the TSA account
-            view = record_of(node.store.get, digest)
+            view = record_of(node.app.reader(), digest)
             if view is not None:
                 return view
             sender = address_of(suite, self.signer.public_key)
@@ -62,7 +62,7 @@ class TsaEndpoint:
         st = await node.wait_committed(checked.hash, _COMMIT_WAIT_S)
         if st.state != "committed":
             return None
-        return record_of(node.store.get, digest)
+        return record_of(node.app.reader(), digest)
 
     def _reference(self, view: RecordView) -> dict[str, object]:
         node = self.node
@@ -75,7 +75,7 @@ class TsaEndpoint:
             "digest": "0x" + view.digest.hex(),
             "receipt": f"/v1/notary/receipts/0x{view.digest.hex()}",
         }
-        block = node.store.block(rec.height)
+        block = node.blocks.block(rec.height)
         if block is not None:
             for tx in block.txs:
                 if tx.body.nonce == rec.nonce and address_of(params.suite, tx.body.sender) == rec.sender:
@@ -97,7 +97,7 @@ class TsaEndpoint:
             req = parse_request(body, alg)
         except TsaError as err:
             return _reply(rejection(err), 400)
-        view = record_of(self.node.store.get, req.digest)
+        view = record_of(self.node.app.reader(), req.digest)
         if view is None:
             try:
                 view = await self._anchor(req.digest)

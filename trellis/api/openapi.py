@@ -1,4 +1,8 @@
-"""The OpenAPI 3.1 document of the REST API, with schemas generated from the API's msgspec types."""
+"""The OpenAPI 3.1 document of the REST API, with schemas generated from the API's msgspec types.
+
+The node's own paths (status, transactions, streams, blocks, state, metrics, this document) are here; every
+module's paths and schemas come from its routes file, listed in ``trellis.api.registry.ROUTE_MODULES``.
+"""
 
 from __future__ import annotations
 
@@ -9,61 +13,35 @@ import msgspec
 
 import trellis
 from trellis.api import types as t
-from trellis.api.blobs import OPENAPI_PATHS as BLOB_PATHS
-from trellis.api.credentials import OPENAPI_PATHS as CREDENTIAL_PATHS
-from trellis.api.did import OPENAPI_PATHS as DID_PATHS
-from trellis.api.notary import OPENAPI_PATHS as NOTARY_PATHS
+from trellis.api.params import (
+    BLOCK_REF_PATTERN,
+    ERRORS,
+    HASH_PATTERN,
+    LIMITS,
+    STATE_KEY_PATTERN,
+    json_response,
+    param,
+    schema_ref,
+)
+from trellis.api.registry import ROUTE_MODULES
 from trellis.api.responses import PROBLEM_RESPONSE
-from trellis.api.validators import OPENAPI_PATHS as VALIDATOR_PATHS
-from trellis.api.validators import SCHEMA_TYPES as VALIDATOR_SCHEMA_TYPES
 
 _SCHEMA_TYPES = (
     t.SubmitJson,
     t.TxStatusJson,
     t.BlockJson,
-    t.AccountJson,
-    t.AccountTxsJson,
     t.StateValueJson,
-    t.KvRecordJson,
-    t.EvidenceListJson,
     t.BatchResultJson,
     t.StreamResultJson,
     t.StreamErrorJson,
     t.CommittedBlockJson,
     t.StatusJson,
     t.ProblemJson,
-    t.ContractJson,
-    t.ContractQueryJson,
-    t.ContractQueryResultJson,
-    t.ContractEventsJson,
-    t.CertsJson,
-    t.MembershipJson,
-    *VALIDATOR_SCHEMA_TYPES,
 )
-
-
-def _ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(name: str, description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
+"""The node's own request and response types (each module's are its routes file's ``SCHEMAS``)."""
 
 
 _PROBLEM = PROBLEM_RESPONSE
-
-ADDRESS_PATTERN = "^(0[xX])?[0-9a-fA-F]{40}$"
-"""A 20-byte address in a path: 40 hex digits, ``0x`` optional."""
-HASH_PATTERN = "^(0[xX])?[0-9a-fA-F]{64}$"
-"""A 32-byte hash in a path: 64 hex digits, ``0x`` optional."""
-BLOCK_REF_PATTERN = "^(latest|[0-9]{1,20}|(0[xX])?[0-9a-fA-F]{64})$"
-"""A block in a path: ``latest``, a height, or a block id."""
-STATE_KEY_PATTERN = "^(0[xX])?([0-9a-fA-F]{2}){1,1024}$"
-"""A state key in a path: 1 to 1024 bytes in hex."""
-NAMESPACE_PATTERN = "^[A-Za-z0-9._-]{1,64}$"
-"""A kv namespace."""
-KV_KEY_PATTERN = "^[^/]{1,512}$"
-"""A kv key in a path: 1 to 256 bytes of UTF-8 (percent-encoded as needed) or, with ``key_encoding=hex``, in hex."""
 
 SUBMIT_PROMISE = (
     "What 202 promises: the transaction passed every admission check and is in this node's mempool, pending, "
@@ -76,32 +54,19 @@ SUBMIT_PROMISE = (
 )
 """The acknowledgement contract of the submit routes, in their OpenAPI descriptions (README's API section)."""
 
-_LIMITS = {"408": _PROBLEM, "413": _PROBLEM, "414": _PROBLEM}
-"""Refusals of every route with a body: it stalled (408), it is over the route's limit (413, answered as soon as
-the declared Content-Length says so), the URL is too long (414)."""
 _UNAVAILABLE = {"503": _PROBLEM}
-
-
-def _param(name: str, where: str, schema: dict[str, Any], description: str, required: bool = False) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": where,
-        "required": required or where == "path",
-        "schema": schema,
-        "description": description,
-    }
 
 
 @cache
 def openapi_document() -> dict[str, Any]:
     """Return the OpenAPI document (built once)."""
-    _, components = msgspec.json.schema_components(_SCHEMA_TYPES, ref_template="#/components/schemas/{name}")
-    errors = {"400": _PROBLEM, "404": _PROBLEM}
-    address = {"type": "string", "pattern": ADDRESS_PATTERN}
+    types = _SCHEMA_TYPES + tuple(cls for module in ROUTE_MODULES for cls in module.SCHEMAS)
+    _, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
+    errors = ERRORS
     hash32 = {"type": "string", "pattern": HASH_PATTERN}
     paths: dict[str, Any] = {
         "/v1/status": {
-            "get": {"summary": "Node and chain status", "responses": {"200": _json("StatusJson", "Status")}}
+            "get": {"summary": "Node and chain status", "responses": {"200": json_response("StatusJson", "Status")}}
         },
         "/v1/txs": {
             "post": {
@@ -110,25 +75,25 @@ def openapi_document() -> dict[str, Any]:
                 '{"tx": {...}} or {"tx_hex": "0x..."}. With ?wait=commit the call returns when the '
                 "transaction commits (200) or the timeout passes (202). " + SUBMIT_PROMISE,
                 "parameters": [
-                    _param("wait", "query", {"type": "string", "enum": ["commit"]}, "Wait for the commit"),
-                    _param("timeout", "query", {"type": "integer", "minimum": 1, "maximum": 60}, "Seconds to wait"),
+                    param("wait", "query", {"type": "string", "enum": ["commit"]}, "Wait for the commit"),
+                    param("timeout", "query", {"type": "integer", "minimum": 1, "maximum": 60}, "Seconds to wait"),
                 ],
                 "requestBody": {
                     "required": True,
                     "content": {
                         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-                        "application/json": {"schema": _ref("SubmitJson")},
+                        "application/json": {"schema": schema_ref("SubmitJson")},
                     },
                 },
                 "responses": {
-                    "200": _json("TxStatusJson", "Committed"),
-                    "202": _json("TxStatusJson", "In this node's mempool, pending (see the description)"),
+                    "200": json_response("TxStatusJson", "Committed"),
+                    "202": json_response("TxStatusJson", "In this node's mempool, pending (see the description)"),
                     "400": _PROBLEM,
                     "403": _PROBLEM,
                     "409": _PROBLEM,
                     "415": _PROBLEM,
                     "429": _PROBLEM,
-                    **_LIMITS,
+                    **LIMITS,
                     **_UNAVAILABLE,
                 },
             }
@@ -144,10 +109,10 @@ def openapi_document() -> dict[str, Any]:
                     "content": {"application/x-trellis-txs": {"schema": {"type": "string", "format": "binary"}}},
                 },
                 "responses": {
-                    "202": _json("BatchResultJson", "Admitted count and refusals"),
+                    "202": json_response("BatchResultJson", "Admitted count and refusals"),
                     "400": _PROBLEM,
                     "415": _PROBLEM,
-                    **_LIMITS,
+                    **LIMITS,
                     **_UNAVAILABLE,
                 },
             }
@@ -174,7 +139,7 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {
                     "200": {
                         "description": "application/x-ndjson: CommittedBlockJson per line",
-                        "content": {"application/x-ndjson": {"schema": _ref("CommittedBlockJson")}},
+                        "content": {"application/x-ndjson": {"schema": schema_ref("CommittedBlockJson")}},
                     }
                 },
             }
@@ -183,140 +148,40 @@ def openapi_document() -> dict[str, Any]:
             "get": {
                 "summary": "Transaction status, receipt and content",
                 "parameters": [
-                    _param("hash", "path", hash32, "Transaction hash"),
-                    _param(
+                    param("hash", "path", hash32, "Transaction hash"),
+                    param(
                         "wait", "query", {"type": "integer", "minimum": 0, "maximum": 60}, "Seconds to wait for commit"
                     ),
                 ],
-                "responses": {"200": _json("TxStatusJson", "Status"), **errors},
+                "responses": {"200": json_response("TxStatusJson", "Status"), **errors},
             }
         },
         "/v1/blocks/{ref}": {
             "get": {
                 "summary": "A block with its commit certificate",
                 "parameters": [
-                    _param(
+                    param(
                         "ref", "path", {"type": "string", "pattern": BLOCK_REF_PATTERN}, "Height, block id, or 'latest'"
                     )
                 ],
-                "responses": {"200": _json("BlockJson", "Block"), **errors},
-            }
-        },
-        "/v1/accounts/{address}": {
-            "get": {
-                "summary": "Account balance and nonce",
-                "parameters": [_param("address", "path", address, "Account address (20 bytes)")],
-                "responses": {"200": _json("AccountJson", "Account"), **errors},
-            }
-        },
-        "/v1/accounts/{address}/txs": {
-            "get": {
-                "summary": "Every transaction of an account, in chain order (paged)",
-                "parameters": [
-                    _param("address", "path", address, "Account address"),
-                    _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000}, "Page size"),
-                    _param("after", "query", {"type": "string"}, "Cursor from the previous page's 'next'"),
-                ],
-                "responses": {"200": _json("AccountTxsJson", "History"), **errors},
+                "responses": {"200": json_response("BlockJson", "Block"), **errors},
             }
         },
         "/v1/state/{key}": {
             "get": {
                 "summary": "A raw state value, optionally with its Merkle proof and header",
                 "parameters": [
-                    _param("key", "path", {"type": "string", "pattern": STATE_KEY_PATTERN}, "State key, hex"),
-                    _param("height", "query", {"type": "integer", "minimum": 0}, "Height (default: latest)"),
-                    _param("prove", "query", {"type": "boolean"}, "Include the proof and header"),
+                    param("key", "path", {"type": "string", "pattern": STATE_KEY_PATTERN}, "State key, hex"),
+                    param("height", "query", {"type": "integer", "minimum": 0}, "Height (default: latest)"),
+                    param("prove", "query", {"type": "boolean"}, "Include the proof and header"),
                 ],
-                "responses": {"200": _json("StateValueJson", "Value"), **errors},
+                "responses": {"200": json_response("StateValueJson", "Value"), **errors},
             }
         },
         "/v1/metrics": {
             "get": {
                 "summary": "Time spent per pipeline stage (seconds, items), mempool size, height, verifier",
                 "responses": {"200": {"description": "JSON counters", "content": {"application/json": {}}}},
-            }
-        },
-        "/v1/certs/{address}": {
-            "get": {
-                "summary": "An address's registered identity certificates, judged at the latest block's time",
-                "parameters": [_param("address", "path", address, "Account address (20 bytes)")],
-                "responses": {"200": _json("CertsJson", "Certificates"), **errors},
-            }
-        },
-        "/v1/membership": {
-            "get": {
-                "summary": "The on-chain membership: orgs and their CA certificates, threshold, revocations, proposals",
-                "responses": {"200": _json("MembershipJson", "Membership")},
-            }
-        },
-        "/v1/evidence": {
-            "get": {
-                "summary": "Equivocations (double votes, double proposals) recorded on chain",
-                "responses": {"200": _json("EvidenceListJson", "Evidence records")},
-            }
-        },
-        "/v1/kv/{namespace}/{key}": {
-            "get": {
-                "summary": "A kv record",
-                "parameters": [
-                    _param("namespace", "path", {"type": "string", "pattern": NAMESPACE_PATTERN}, "Namespace"),
-                    _param(
-                        "key",
-                        "path",
-                        {"type": "string", "pattern": KV_KEY_PATTERN},
-                        "Key: 1 to 256 bytes of UTF-8, or in hex with key_encoding=hex",
-                    ),
-                    _param("key_encoding", "query", {"type": "string", "enum": ["utf8", "hex"]}, "Key encoding"),
-                    _param("height", "query", {"type": "integer", "minimum": 0}, "Height (default: latest)"),
-                    _param("prove", "query", {"type": "boolean"}, "Include the proof and header"),
-                ],
-                "responses": {"200": _json("KvRecordJson", "Record"), **errors},
-            }
-        },
-        "/v1/contracts/{address}": {
-            "get": {
-                "summary": "A deployed contract: code hash and size, deployer, admin, heights",
-                "parameters": [_param("address", "path", address, "Contract address (20 bytes)")],
-                "responses": {"200": _json("ContractJson", "Contract"), **errors},
-            }
-        },
-        "/v1/contracts/{address}/code": {
-            "get": {
-                "summary": "The contract's WebAssembly code",
-                "parameters": [_param("address", "path", address, "Contract address")],
-                "responses": {
-                    "200": {"description": "The module", "content": {"application/wasm": {}}},
-                    **errors,
-                },
-            }
-        },
-        "/v1/contracts/{address}/query": {
-            "post": {
-                "summary": "Run a method read-only against the latest committed state (no transaction)",
-                "parameters": [_param("address", "path", address, "Contract address")],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref("ContractQueryJson")}},
-                },
-                "responses": {
-                    "200": _json("ContractQueryResultJson", "The outcome: return data, or why the call failed"),
-                    **errors,
-                    **_LIMITS,
-                },
-            }
-        },
-        "/v1/contracts/{address}/events": {
-            "get": {
-                "summary": "Events the contract emitted, in chain order (paged)",
-                "parameters": [
-                    _param("address", "path", address, "Contract address"),
-                    _param(
-                        "limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000}, "Transactions per page"
-                    ),
-                    _param("after", "query", {"type": "string"}, "Cursor from the previous page's 'next'"),
-                ],
-                "responses": {"200": _json("ContractEventsJson", "Events"), **errors},
             }
         },
         "/openapi.json": {
@@ -326,11 +191,10 @@ def openapi_document() -> dict[str, Any]:
             }
         },
     }
-    paths.update(DID_PATHS)
-    paths.update(NOTARY_PATHS)
-    paths.update(BLOB_PATHS)
-    paths.update(CREDENTIAL_PATHS)
-    paths.update(VALIDATOR_PATHS)
+    for module in ROUTE_MODULES:
+        twice = paths.keys() & module.OPENAPI_PATHS.keys()
+        assert not twice, f"{module} documents {sorted(twice)} again"
+        paths.update(module.OPENAPI_PATHS)
     # Every route: a method it does not serve is 405 (with Allow); a node whose storage failed is 503.
     paths = {
         path: {

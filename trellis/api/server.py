@@ -21,40 +21,21 @@ import dataclasses
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
 import trellis
-from trellis.abci import CheckedTx
-from trellis.api.blobs import routes as blob_routes
-from trellis.api.credentials import routes as credential_routes
-from trellis.api.did import routes as did_routes
-from trellis.api.notary import routes as notary_routes
-from trellis.api.openapi import ADDRESS_PATTERN, HASH_PATTERN, NAMESPACE_PATTERN, STATE_KEY_PATTERN, openapi_document
+from trellis.abci import CheckedTx, NotFound
+from trellis.api.openapi import openapi_document
+from trellis.api.params import HASH_PATTERN, STATE_KEY_PATTERN, ApiError, bool_param, hash_param, int_param
+from trellis.api.registry import ROUTE_MODULES
 from trellis.api.responses import ok, problem
 from trellis.api.types import (
-    AccountJson,
-    AccountTxJson,
-    AccountTxsJson,
     BatchRejectionJson,
     BatchResultJson,
-    CertJson,
-    CertsJson,
     CommittedBlockJson,
-    ContractEventJson,
-    ContractEventsJson,
-    ContractJson,
-    ContractQueryJson,
-    ContractQueryResultJson,
-    EvidenceJson,
-    EvidenceListJson,
-    KvRecordJson,
-    MemberOrgJson,
-    MembershipJson,
-    ProposalJson,
-    RevokedJson,
     StateValueJson,
     StatusJson,
     StreamErrorJson,
@@ -71,19 +52,12 @@ from trellis.api.types import (
     tx_json,
     unhex,
 )
-from trellis.api.validators import routes as validator_routes
-from trellis.app.application import ContractsDisabled, NotFound
-from trellis.app.modules.kv import read_record
 from trellis.app.modules.notary import ReceiptNotReady
-from trellis.core.codec import decode, encode
+from trellis.core.codec import encode
 from trellis.core.errors import DecodeError, InvalidTransaction, TrellisError
 from trellis.core.ledger.block import block_hash
 from trellis.core.ledger.state_tree import MissingNode
-from trellis.core.modules.evidence.state import EVIDENCE_PREFIX, EvidenceRecord
-from trellis.core.modules.kv.state import kv_key
-from trellis.core.modules.membership.view import ca_fingerprint
 from trellis.node.node import Node, NodeUnavailable, TxStatus
-from trellis.storage.kv import StorageError
 
 log = logging.getLogger("trellis.api")
 
@@ -106,16 +80,9 @@ _STATUS_OF_TX_ERROR = {
 }
 # The path parameters' patterns of the OpenAPI document, matched with fullmatch (with ``match``, ``$`` would also
 # accept a trailing newline).
-_ADDRESS = re.compile(ADDRESS_PATTERN)
 _HASH = re.compile(HASH_PATTERN)
 _STATE_KEY = re.compile(STATE_KEY_PATTERN)
-_HEX_KEY = re.compile(r"(0[xX])?([0-9a-fA-F]{2})+")
-_NAMESPACE = re.compile(NAMESPACE_PATTERN)
 _HEIGHT = re.compile(r"[0-9]{1,20}")
-_CURSOR = re.compile(r"([0-9]{1,20}):([0-9]{1,10})")
-_MAX_KV_KEY = 256
-_METHOD = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
-_MAX_CALL_ARGS = 16 * 1024
 MAX_URL_BYTES = 8 * 1024
 """Longest request target (path and query string) answered; longer is 414 ``uri_too_long``."""
 MAX_REQUEST_LINE = 64 * 1024
@@ -133,16 +100,6 @@ BATCH_MEDIA_TYPE = "application/x-trellis-txs"
 MAX_BATCH_TXS = 20_000
 STREAM_IN_FLIGHT = 8
 """Batches of one ``/v1/txs/stream`` connection being checked or waiting for their answer."""
-
-
-class ApiError(Exception):
-    """An error answered as problem details."""
-
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.code = code
-        self.detail = detail
 
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -240,11 +197,12 @@ _CLIENT_ERRORS: dict[str, int] = {
     "CertificateRefused": 403,
     "DecryptionRefused": 403,
     "DidError": 400,
+    "BadCursor": 400,  # an attestations page cursor that names no attestation of the list
 }
 """``TrellisError`` subclasses that say the request was wrong, by class name, with their status."""
 _NODE_ERRORS: dict[str, int] = {
     "NodeUnavailable": 503,
-    "StorageError": 503,
+    "StorageError": 503,  # answered as storage_error (``_storage_failure``)
     "ReceiptNotReady": 503,
     "BlobStoreError": 503,
     "MissingNode": 500,
@@ -289,6 +247,12 @@ def status_of_error(exc: TrellisError) -> int:
     return 500
 
 
+def _storage_failure(exc: BaseException) -> TypeGuard[TrellisError]:
+    """True for the storage engine's ``StorageError`` (and its subclasses), known by class name like the tables
+    above: the API reads the node through the ABCI boundary and never imports the storage."""
+    return any(cls.__name__ == "StorageError" for cls in type(exc).__mro__)
+
+
 @web.middleware
 async def problem_middleware(request: web.Request, handler: _Handler) -> web.StreamResponse:
     """Answer every refusal and failure as problem details (see the module's docstring for the statuses)."""
@@ -300,8 +264,6 @@ async def problem_middleware(request: web.Request, handler: _Handler) -> web.Str
         return problem(_STATUS_OF_TX_ERROR.get(exc.code, 400), exc.code, exc.reason)
     except NotFound as exc:
         return problem(404, "not_found", exc.reason)
-    except ContractsDisabled as exc:
-        return problem(409, exc.code, exc.reason)
     except DecodeError as exc:
         return problem(400, "malformed", exc.reason)
     except NodeUnavailable as exc:
@@ -311,10 +273,6 @@ async def problem_middleware(request: web.Request, handler: _Handler) -> web.Str
         resp = problem(503, exc.code, exc.reason)
         resp.headers["Retry-After"] = str(exc.retry_after_s)
         return resp
-    except StorageError as exc:
-        # The node's failure, not the request's: never a 4xx (the node stops when a commit fails).
-        log.error("storage failed serving %s %s: %s", request.method, request.path, exc.reason)
-        return problem(503, "storage_error", f"the node's storage failed: {exc.reason}")
     except MissingNode as exc:
         log.error("state store damaged serving %s %s: %s", request.method, request.path, exc.reason)
         return problem(500, "store_damaged", f"the node's state store is damaged: {exc.reason}")
@@ -328,6 +286,10 @@ async def problem_middleware(request: web.Request, handler: _Handler) -> web.Str
             return resp
         raise
     except TrellisError as exc:
+        if _storage_failure(exc):
+            # The node's failure, not the request's: never a 4xx (the node stops when a commit fails).
+            log.error("storage failed serving %s %s: %s", request.method, request.path, exc.reason)
+            return problem(503, "storage_error", f"the node's storage failed: {exc.reason}")
         status = status_of_error(exc)
         if status < 500:
             log.info("%s %s refused: %s", request.method, request.path, exc.reason)
@@ -340,50 +302,6 @@ async def problem_middleware(request: web.Request, handler: _Handler) -> web.Str
         return problem(500, "internal_error", "the node failed to handle this request; see its log")
 
 
-def _int_param(request: web.Request, name: str, default: int | None, lo: int, hi: int) -> int | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        v = int(raw)
-    except ValueError:
-        raise ApiError(400, "bad_parameter", f"query parameter {name!r} must be an integer") from None
-    if not lo <= v <= hi:
-        raise ApiError(400, "bad_parameter", f"query parameter {name!r} must be between {lo} and {hi}")
-    return v
-
-
-def _bool_param(request: web.Request, name: str) -> bool:
-    raw = request.query.get(name, "").lower()
-    if raw in ("", "0", "false", "no"):
-        return False
-    if raw in ("1", "true", "yes"):
-        return True
-    raise ApiError(400, "bad_parameter", f"query parameter {name!r} must be true or false")
-
-
-def _cursor_param(request: web.Request) -> tuple[int, int] | None:
-    cursor = request.query.get("after")
-    if not cursor:
-        return None
-    m = _CURSOR.fullmatch(cursor)
-    if not m or int(m.group(1)) >= 2**64 or int(m.group(2)) >= 2**32:
-        raise ApiError(400, "bad_parameter", "'after' must be HEIGHT:INDEX as returned in 'next'")
-    return int(m.group(1)), int(m.group(2))
-
-
-def _address(text: str) -> bytes:
-    if not _ADDRESS.fullmatch(text):
-        raise ApiError(400, "bad_address", f"{text!r} is not an address (40 hex digits)")
-    return unhex(text)
-
-
-def _hash(text: str) -> bytes:
-    if not _HASH.fullmatch(text):
-        raise ApiError(400, "bad_hash", f"{text!r} is not a hash (64 hex digits)")
-    return unhex(text)
-
-
 class Api:
     """Request handlers bound to one node."""
 
@@ -394,7 +312,7 @@ class Api:
     def _status_json(self, h: bytes, st: TxStatus) -> TxStatusJson:
         tx = None
         if st.state == "committed" and st.height is not None and st.index is not None:
-            block = self.node.store.block(st.height)
+            block = self.node.blocks.block(st.height)
             if block is not None:
                 tx = tx_json(block.txs[st.index])
         return TxStatusJson(
@@ -409,6 +327,7 @@ class Api:
     async def status(self, request: web.Request) -> web.Response:
         node = self.node
         tip = node.app.info()
+        consensus = node.driver.status() if node.driver is not None else None
         return ok(
             StatusJson(
                 chain_id=node.params.chain_id,
@@ -420,8 +339,8 @@ class Api:
                 block_id=hx(tip.block_id),
                 state_root=hx(tip.state_root),
                 time_ms=tip.time_ms,
-                consensus_round=node.driver.state.round if node.driver is not None else 0,
-                consensus_step=node.driver.state.step.name.lower() if node.driver is not None else "",
+                consensus_round=consensus.round if consensus is not None else 0,
+                consensus_step=consensus.step if consensus is not None else "",
                 peers=sorted(node.transport.connected_peers()) if node.transport is not None else [],
                 mempool_txs=len(node.mempool),
                 mempool_bytes=node.mempool.size_bytes,
@@ -452,7 +371,7 @@ class Api:
         wait = request.query.get("wait", "")
         if wait not in ("", "commit"):
             raise ApiError(400, "bad_parameter", "query parameter 'wait' must be 'commit' or absent")
-        timeout = _int_param(request, "timeout", 10, 1, int(MAX_WAIT_S)) or 10
+        timeout = int_param(request, "timeout", 10, 1, int(MAX_WAIT_S)) or 10
         checked = self.node.submit(raw)
         if wait == "commit":
             st = await self.node.wait_committed(checked.hash, float(timeout))
@@ -500,13 +419,13 @@ class Api:
                     try:
                         res = _batch_result(await work)
                         reply = StreamResultJson(seq=seq, accepted=res.accepted, rejected=res.rejected)
-                    except (NodeUnavailable, StorageError) as exc:  # answered like the REST API's 503
-                        code = exc.code if isinstance(exc, NodeUnavailable) else "storage_error"
-                        fault = StreamFaultJson(status=503, code=code, detail=exc.reason)
-                        reply = StreamErrorJson(seq=seq, error=fault)
-                    except Exception as exc:  # answered like the REST API's 500
-                        log.exception("streamed batch %d failed", seq)
-                        fault = StreamFaultJson(status=500, code="internal_error", detail=type(exc).__name__)
+                    except Exception as exc:
+                        if isinstance(exc, NodeUnavailable) or _storage_failure(exc):  # as the REST API's 503
+                            code = exc.code if isinstance(exc, NodeUnavailable) else "storage_error"
+                            fault = StreamFaultJson(status=503, code=code, detail=exc.reason)
+                        else:  # answered like the REST API's 500
+                            log.exception("streamed batch %d failed", seq)
+                            fault = StreamFaultJson(status=500, code="internal_error", detail=type(exc).__name__)
                         reply = StreamErrorJson(seq=seq, error=fault)
                 if not ws.closed:
                     with contextlib.suppress(ConnectionError, RuntimeError):
@@ -568,8 +487,8 @@ class Api:
         return resp
 
     async def tx(self, request: web.Request) -> web.Response:
-        h = _hash(request.match_info["hash"])
-        timeout = _int_param(request, "wait", 0, 0, int(MAX_WAIT_S)) or 0
+        h = hash_param(request.match_info["hash"])
+        timeout = int_param(request, "wait", 0, 0, int(MAX_WAIT_S)) or 0
         st = await self.node.wait_committed(h, float(timeout)) if timeout else self.node.tx_status(h)
         if st.state == "unknown":
             raise ApiError(404, "not_found", f"no transaction {hx(h)} in the mempool or the chain")
@@ -583,7 +502,7 @@ class Api:
         elif _HEIGHT.fullmatch(ref):
             height = int(ref)
         elif _HASH.fullmatch(ref):
-            found = self.node.store.height_of_block(unhex(ref))
+            found = self.node.blocks.height_of_block(unhex(ref))
             if found is None:
                 raise ApiError(404, "not_found", f"no block with id {ref}")
             height = found
@@ -591,33 +510,8 @@ class Api:
             raise ApiError(400, "bad_block_ref", "give a height, a block id (64 hex digits) or 'latest'")
         if height < 1 or height > tip.height:
             raise ApiError(404, "not_found", f"no block at height {height}; the chain is at height {tip.height}")
-        block = self.node.store.require_block(height)
-        return ok(block_json(self.suite, block_hash(self.suite, block.header), block, self.node.store.commit(height)))
-
-    async def account(self, request: web.Request) -> web.Response:
-        addr = _address(request.match_info["address"])
-        acct = self.node.app.account(addr)
-        return ok(
-            AccountJson(
-                address=hx(addr),
-                balance=acct.balance,
-                nonce=acct.nonce,
-                next_nonce=self.node.mempool.next_nonce(addr),
-                height=self.node.app.info().height,
-            )
-        )
-
-    async def account_txs(self, request: web.Request) -> web.Response:
-        addr = _address(request.match_info["address"])
-        limit = _int_param(request, "limit", 100, 1, 1000) or 100
-        after = _cursor_param(request)
-        rows = self.node.store.account_txs(addr, limit=limit, after=after)
-        out = []
-        for height, index, h in rows:
-            r = self.node.store.receipt(height, index)
-            out.append(AccountTxJson(height=height, index=index, hash=hx(h), code=-1 if r is None else r.code))
-        nxt = f"{rows[-1][0]}:{rows[-1][1]}" if len(rows) == limit else None
-        return ok(AccountTxsJson(address=hx(addr), txs=out, next=nxt))
+        block = self.node.blocks.require_block(height)
+        return ok(block_json(self.suite, block_hash(self.suite, block.header), block, self.node.blocks.commit(height)))
 
     async def state(self, request: web.Request) -> web.Response:
         text = request.match_info["key"]
@@ -628,8 +522,8 @@ class Api:
 
     def _state_json(self, key: bytes, request: web.Request) -> Any:
         tip = self.node.app.info()
-        height = _int_param(request, "height", None, 0, 2**63)
-        if _bool_param(request, "prove"):
+        height = int_param(request, "height", None, 0, 2**63)
+        if bool_param(request, "prove"):
             value, proof, header = self.node.app.prove(key, height)
             return StateValueJson(
                 key=hx(key),
@@ -645,63 +539,6 @@ class Api:
             key=hx(key), height=tip.height if height is None else height, value=None if value is None else hx(value)
         )
 
-    async def kv(self, request: web.Request) -> web.Response:
-        ns = request.match_info["namespace"]
-        if not _NAMESPACE.fullmatch(ns):
-            raise ApiError(400, "bad_namespace", "a namespace is 1-64 letters, digits, '.', '_' or '-'")
-        encoding = request.query.get("key_encoding", "utf8")
-        if encoding not in ("utf8", "hex"):
-            raise ApiError(400, "bad_parameter", "query parameter 'key_encoding' must be 'utf8' or 'hex'")
-        text = request.match_info["key"]
-        if encoding == "hex" and not _HEX_KEY.fullmatch(text):
-            raise ApiError(400, "bad_key", "the key is not hex (whole bytes, 0x optional)")
-        try:
-            key = unhex(text, "key") if encoding == "hex" else text.encode("utf-8")
-        except (DecodeError, UnicodeEncodeError):
-            raise ApiError(400, "bad_key", f"the key is not {encoding}") from None
-        if not 1 <= len(key) <= _MAX_KV_KEY:
-            raise ApiError(400, "bad_key", f"a kv key is 1 to {_MAX_KV_KEY} bytes")
-        height = _int_param(request, "height", None, 0, 2**63)
-        prove = _bool_param(request, "prove")
-        state_key = kv_key(ns, key)
-        proof = header = None
-        if prove:
-            raw, p, hdr = self.node.app.prove(state_key, height)
-            proof, header = proof_json(p), header_json(hdr)
-            h = hdr.height
-        else:
-            raw = self.node.app.state_value(state_key, height)
-            h = self.node.app.info().height if height is None else height
-        rec = read_record(lambda _k: raw, ns, key)
-        return ok(
-            KvRecordJson(
-                namespace=ns,
-                key=hx(key),
-                owner=None if rec is None else hx(rec.owner),
-                value=None if rec is None else hx(rec.value),
-                height=h,
-                proof=proof,
-                header=header,
-            )
-        )
-
-    async def evidence(self, request: web.Request) -> web.Response:
-        rows = self.node.store.kv.scan("state", EVIDENCE_PREFIX, EVIDENCE_PREFIX + b"\xff", limit=1000)
-        out = []
-        for _, raw in rows:
-            rec = decode(raw, EvidenceRecord)
-            out.append(
-                EvidenceJson(
-                    offender=hx(rec.offender),
-                    kind=rec.kind,
-                    height=rec.height,
-                    round=rec.round,
-                    recorded_at=rec.recorded_at,
-                    evidence=hx(encode(rec.evidence)),
-                )
-            )
-        return ok(EvidenceListJson(evidence=out))
-
     async def metrics(self, request: web.Request) -> web.Response:
         """Counters for operators and benchmarks: time per pipeline stage, mempool and chain position."""
         tip = self.node.app.info()
@@ -712,148 +549,9 @@ class Api:
                 "mempool_bytes": self.node.mempool.size_bytes,
                 "gossip_dropped_txs": self.node.gossip_dropped,
                 "dissemination": {} if self.node.driver is None else dataclasses.asdict(self.node.driver.stats),
-                "stages": self.node.app.stages.snapshot(),
+                "stages": self.node.stages.snapshot(),
                 "verifier": self.node.app.verifier.name,
             }
-        )
-
-    # -- contracts ----------------------------------------------------------------------------------------
-    async def contract(self, request: web.Request) -> web.Response:
-        addr = _address(request.match_info["address"])
-        meta = self.node.app.contract(addr)
-        code = self.node.app.contract_code(addr)
-        return ok(
-            ContractJson(
-                address=hx(addr),
-                code_hash=hx(meta.code_hash),
-                code_size=len(code),
-                deployer=hx(meta.deployer),
-                admin=None if meta.admin is None else hx(meta.admin),
-                created_height=meta.created_height,
-                updated_height=meta.updated_height,
-                height=self.node.app.info().height,
-            )
-        )
-
-    async def contract_code(self, request: web.Request) -> web.Response:
-        addr = _address(request.match_info["address"])
-        return web.Response(body=self.node.app.contract_code(addr), content_type="application/wasm")
-
-    async def contract_query(self, request: web.Request) -> web.Response:
-        addr = _address(request.match_info["address"])
-        try:
-            q = msgspec.json.decode(await request.read(), type=ContractQueryJson)
-        except msgspec.DecodeError as exc:
-            raise ApiError(400, "malformed", f"invalid query body: {exc}") from None
-        if not _METHOD.fullmatch(q.method):
-            raise ApiError(400, "bad_method", f"{q.method!r} is not a method name (a letter, then letters, digits, _)")
-        args = unhex(q.args, "args")
-        if len(args) > _MAX_CALL_ARGS:
-            raise ApiError(413, "too_large", f"args are {len(args)} bytes; the limit is {_MAX_CALL_ARGS}")
-        cap = self.node.config.api.query_gas_limit
-        gas = cap if q.gas_limit is None else q.gas_limit
-        if not 1 <= gas <= cap:
-            raise ApiError(400, "bad_gas_limit", f"gas_limit must be between 1 and this node's limit {cap}")
-        height = self.node.app.info().height
-        outcome = self.node.app.query_contract(addr, q.method, args, gas)
-        return ok(
-            ContractQueryResultJson(
-                ok=outcome.ok,
-                code=int(outcome.code),
-                message=outcome.message,
-                data=hx(outcome.data),
-                gas_used=outcome.gas_used,
-                height=height,
-            )
-        )
-
-    async def contract_events(self, request: web.Request) -> web.Response:
-        addr = _address(request.match_info["address"])
-        self.node.app.contract(addr)
-        limit = _int_param(request, "limit", 100, 1, 1000) or 100
-        after = _cursor_param(request)
-        rows = self.node.store.account_txs(addr, limit=limit, after=after)
-        out = []
-        for height, index, h in rows:
-            r = self.node.store.receipt(height, index)
-            for e in [] if r is None else r.events:
-                attrs = dict(e.attributes)
-                if attrs.get("contract") != addr:
-                    continue
-                topic = e.type.split(".", 1)[1] if "." in e.type else e.type
-                data = attrs.get("data", attrs.get("code_hash", b""))
-                out.append(
-                    ContractEventJson(
-                        height=height, index=index, tx_hash=hx(h), type=e.type, topic=topic, data=hx(data)
-                    )
-                )
-        nxt = f"{rows[-1][0]}:{rows[-1][1]}" if len(rows) == limit else None
-        return ok(ContractEventsJson(contract=hx(addr), events=out, next=nxt))
-
-    # -- membership ---------------------------------------------------------------------------------------
-    async def certs(self, request: web.Request) -> web.Response:
-        addr = _address(request.match_info["address"])
-        tip = self.node.app.info()
-        views = self.node.app.certificates(addr)
-        return ok(
-            CertsJson(
-                address=hx(addr),
-                height=tip.height,
-                time_ms=tip.time_ms,
-                certs=[
-                    CertJson(
-                        org=v.entry.org,
-                        serial=hx(v.entry.serial),
-                        role=v.entry.role,
-                        not_before_ms=v.entry.not_before_ms,
-                        not_after_ms=v.entry.not_after_ms,
-                        ca_fingerprint=hx(v.entry.ca_fingerprint),
-                        cert_hash=hx(v.entry.cert_hash),
-                        registered_height=v.entry.registered_height,
-                        status=v.status,
-                        reason=v.reason,
-                    )
-                    for v in views
-                ],
-            )
-        )
-
-    async def membership(self, request: web.Request) -> web.Response:
-        cfg, revoked, proposals = self.node.app.membership()
-        return ok(
-            MembershipJson(
-                enforce=self.node.app.params.genesis.membership.enforce,
-                version=None if cfg is None else cfg.version,
-                threshold=None if cfg is None else cfg.threshold,
-                orgs=[]
-                if cfg is None
-                else [
-                    MemberOrgJson(
-                        name=o.name,
-                        ca_certs=[hx(c) for c in o.ca_certs],
-                        ca_fingerprints=[hx(ca_fingerprint(c)) for c in o.ca_certs],
-                    )
-                    for o in cfg.orgs
-                ],
-                revoked=[
-                    RevokedJson(org=r.org, serial=hx(r.serial), revoked_by=hx(r.revoked_by), height=r.height)
-                    for r in revoked
-                ],
-                proposals=[
-                    ProposalJson(
-                        id=p.id,
-                        change=hx(encode(p.change)),
-                        change_type=str(type(p.change).__struct_config__.tag),
-                        proposer=hx(p.proposer),
-                        config_version=p.config_version,
-                        approvals=list(p.approvals),
-                        created_height=p.created_height,
-                        applied_height=p.applied_height,
-                    )
-                    for p in proposals
-                ],
-                height=self.node.app.info().height,
-            )
         )
 
     async def openapi(self, request: web.Request) -> web.Response:
@@ -878,26 +576,13 @@ def build_app(node: Node, *, body_timeout_s: float = BODY_TIMEOUT_S) -> web.Appl
             web.get("/v1/txs/stream", api.tx_stream),
             web.get("/v1/txs/{hash}", api.tx),
             web.get("/v1/blocks/{ref}", api.block),
-            web.get("/v1/accounts/{address}", api.account),
-            web.get("/v1/accounts/{address}/txs", api.account_txs),
             web.get("/v1/state/{key}", api.state),
-            web.get("/v1/kv/{namespace}/{key}", api.kv),
-            web.get("/v1/evidence", api.evidence),
-            web.get("/v1/contracts/{address}", api.contract),
-            web.get("/v1/contracts/{address}/code", api.contract_code),
-            web.post("/v1/contracts/{address}/query", api.contract_query),
-            web.get("/v1/contracts/{address}/events", api.contract_events),
-            web.get("/v1/certs/{address}", api.certs),
-            web.get("/v1/membership", api.membership),
             web.get("/v1/metrics", api.metrics),
             web.get("/openapi.json", api.openapi),
         ]
     )
-    app.add_routes(did_routes(node))
-    app.add_routes(notary_routes(node))
-    app.add_routes(blob_routes(node))
-    app.add_routes(credential_routes(node))
-    app.add_routes(validator_routes(node))
+    for module in ROUTE_MODULES:  # every module's routes, behind the same middlewares and limits
+        app.add_routes(module.routes(node))
     return app
 
 

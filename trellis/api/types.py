@@ -120,29 +120,6 @@ class StateValueJson(_J):
     header_hex: Hex | None = None
 
 
-class AccountJson(_J):
-    address: Hex
-    balance: int
-    nonce: int
-    """Next nonce in committed state."""
-    next_nonce: int
-    """Next nonce counting transactions pending in this node's mempool: the nonce to sign next."""
-    height: int
-
-
-class AccountTxJson(_J):
-    height: int
-    index: int
-    hash: Hex
-    code: int
-
-
-class AccountTxsJson(_J):
-    address: Hex
-    txs: list[AccountTxJson]
-    next: str | None
-
-
 class BatchRejectionJson(_J):
     index: int
     """Position of the refused transaction in the batch."""
@@ -192,20 +169,6 @@ class CommittedBlockJson(_J):
     """Their receipt codes (0 = success), in the same order."""
 
 
-class EvidenceJson(_J):
-    offender: Hex
-    kind: str
-    height: int
-    round: int
-    recorded_at: int
-    evidence: Hex
-    """Canonical encoding of the two conflicting signed messages."""
-
-
-class EvidenceListJson(_J):
-    evidence: list[EvidenceJson]
-
-
 class KvRecordJson(_J):
     namespace: str
     key: Hex
@@ -223,108 +186,6 @@ class TxStatusJson(_J):
     index: int | None = None
     receipt: ReceiptJson | None = None
     tx: SignedTxJson | None = None
-
-
-class ContractJson(_J):
-    address: Hex
-    code_hash: Hex
-    code_size: int
-    deployer: Hex
-    admin: Hex | None
-    created_height: int
-    updated_height: int
-    height: int
-    """The committed height this answer reflects."""
-
-
-class ContractQueryJson(_J):
-    """Body of ``POST /v1/contracts/{address}/query``."""
-
-    method: str
-    args: Hex = "0x"
-    gas_limit: int | None = None
-    """At most the node's ``api.query_gas_limit`` (the default)."""
-
-
-class ContractQueryResultJson(_J):
-    ok: bool
-    code: int
-    message: str
-    data: Hex
-    gas_used: int
-    height: int
-
-
-class ContractEventJson(_J):
-    height: int
-    index: int
-    tx_hash: Hex
-    type: str
-    topic: str
-    data: Hex
-
-
-class ContractEventsJson(_J):
-    contract: Hex
-    events: list[ContractEventJson]
-    next: str | None
-    """Cursor for the next page (``after=``), or null."""
-
-
-class CertJson(_J):
-    org: str
-    serial: Hex
-    role: str
-    not_before_ms: int
-    not_after_ms: int
-    ca_fingerprint: Hex
-    cert_hash: Hex
-    registered_height: int
-    status: str
-    """``valid`` or why not (``certificate_expired``, ``certificate_revoked``, ``unknown_ca``, ...)."""
-    reason: str = ""
-
-
-class CertsJson(_J):
-    address: Hex
-    height: int
-    time_ms: int
-    """The block time the statuses are judged at (the latest block's)."""
-    certs: list[CertJson]
-
-
-class MemberOrgJson(_J):
-    name: str
-    ca_certs: list[Hex]
-    ca_fingerprints: list[Hex]
-
-
-class RevokedJson(_J):
-    org: str
-    serial: Hex
-    revoked_by: Hex
-    height: int
-
-
-class ProposalJson(_J):
-    id: int
-    change: Hex
-    change_type: str
-    proposer: Hex
-    config_version: int
-    approvals: list[str]
-    created_height: int
-    applied_height: int | None
-
-
-class MembershipJson(_J):
-    enforce: bool
-    version: int | None
-    threshold: int | None
-    orgs: list[MemberOrgJson]
-    revoked: list[RevokedJson]
-    proposals: list[ProposalJson]
-    height: int
 
 
 class StatusJson(_J):

@@ -27,7 +27,7 @@ from trellis.node.node import Node
 
 __all__ = [
     "OPENAPI_PATHS",
-    "SCHEMA_TYPES",
+    "SCHEMAS",
     "SetChangeJson",
     "ValidatorChangesJson",
     "ValidatorJson",
@@ -220,7 +220,7 @@ OPENAPI_PATHS: dict[str, Any] = {
         }
     },
 }
-"""The OpenAPI path items of the validator-set routes (their schemas: ``SCHEMA_TYPES``)."""
+"""The OpenAPI path items of the validator-set routes (their schemas: ``SCHEMAS``)."""
 
-SCHEMA_TYPES = (ValidatorSetJson, ValidatorChangesJson)
-"""The response types whose JSON schemas the OpenAPI document's components must hold."""
+SCHEMAS: tuple[type, ...] = (ValidatorSetJson, ValidatorChangesJson)
+"""The response types whose JSON schemas the OpenAPI document's components hold."""

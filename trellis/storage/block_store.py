@@ -46,6 +46,11 @@ class BlockStore(BlockSource, Protocol):
         """Return the receipt of transaction ``index`` of block ``height``, or None."""
         ...
 
+    def receipts(self, height: int) -> list[Receipt]:
+        """Return every stored receipt of block ``height``, in order (fewer than its transactions if not all
+        are stored yet)."""
+        ...
+
     def tx_position(self, tx_hash: bytes) -> tuple[int, int] | None:
         """Return (height, index) of a committed transaction, or None."""
         ...
