@@ -8,6 +8,7 @@ from typing import Any, cast
 import msgspec
 import pytest
 
+from trellis.abci import CommittedView
 from trellis.api import notary as notary_api
 from trellis.app.modules import notary as notary_module
 from trellis.core.errors import InvalidBlock, ProofError, TrellisError
@@ -81,6 +82,11 @@ class _StoreView:
         return getattr(self._kv, name)
 
 
+def _reads_state_from(state: ChainStore) -> Any:
+    """An ``Application.reader`` answering from ``state``: the API reads committed state only through it."""
+    return lambda height=None: CommittedView(state, 0, 0)
+
+
 def _get_with_headers(api: ApiHarness, path: str) -> tuple[int, dict[str, str], Any]:
     async def go() -> tuple[int, dict[str, str], Any]:
         assert api.client is not None
@@ -127,7 +133,7 @@ def test_a_stored_notary_record_that_does_not_decode_is_a_5xx(api: ApiHarness, m
     kv = api.node.store.kv
     view = _StoreView(kv, "state", 0, None)
     monkeypatch.setattr(view, "get", lambda t, k: b"\xc1" if t == "state" and k == record_key(digest) else kv.get(t, k))
-    monkeypatch.setattr(api.node, "store", ChainStore(view))
+    monkeypatch.setattr(api.node.app, "reader", _reads_state_from(ChainStore(view)))
     for route in ("records", "receipts"):
         resp = api.get(f"/v1/notary/{route}/{digest.hex()}")
         assert resp.status == 503 and resp.json()["code"] == "storage_error", (route, resp.body)
@@ -144,7 +150,7 @@ def test_a_stored_notary_batch_that_does_not_decode_is_a_5xx_in_lookups(
     monkeypatch.setattr(
         view, "get", lambda t, k: b"\xc1" if t == "state" and k.startswith(BATCH_PREFIX) else kv.get(t, k)
     )
-    monkeypatch.setattr(api.node, "store", ChainStore(view))
+    monkeypatch.setattr(api.node.app, "reader", _reads_state_from(ChainStore(view)))
     resp = api.get("/v1/notary/batches?owner=did:web:bad.example")
     assert resp.status == 503 and resp.json()["code"] == "storage_error", resp.body
 
