@@ -3,6 +3,7 @@ and its read side's pages."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -14,7 +15,8 @@ from hypothesis import strategies as st
 from tests.unit.conftest import CHAIN_ID
 from trellis.app.modules.attestations import BadCursor, by_attester, by_subject
 from trellis.core.codec import decode, encode
-from trellis.core.crypto.suite import ED25519
+from trellis.core.crypto.sm import sm3
+from trellis.core.crypto.suite import ED25519, SM
 from trellis.core.errors import DecodeError, InvalidTransaction
 from trellis.core.execution import ResultCode
 from trellis.core.ledger.tx import decode_tx
@@ -117,6 +119,15 @@ def test_the_id_binds_attester_nonce_subject_and_claim_type() -> None:
     }
     assert base not in others and len(others) == 5
     assert base == attestation_id(ED25519, a, 0, SUBJECT, "t")
+
+
+def test_the_id_is_the_spec_formula_under_each_suite() -> None:
+    attester, subject, claim = bytes(range(20)), "did:web:x.example", "kyc.verified"
+    data = attester + (5).to_bytes(8, "big") + b"\x00\x11" + subject.encode() + b"\x00\x0c" + claim.encode()
+    domain = b"trellis/attestation-id/v1"
+    sha = hashlib.sha256(bytes([len(domain)]) + domain + data).digest()
+    assert attestation_id(ED25519, attester, 5, subject, claim) == sha
+    assert attestation_id(SM, attester, 5, subject, claim) == sm3(bytes([len(domain)]) + domain + data) != sha
 
 
 def test_the_same_statement_twice_gets_two_records(chain, actors, make_tx) -> None:
