@@ -215,7 +215,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "abci": frozenset({"core", "storage.block_store"}),
     # The application behind the boundary; its read side (app.modules) never reaches the application itself.
     "app": frozenset({"core", "abci", "storage", "vc", "blobs", "notary", "app"}),
-    # storage.kv for StorageError only: a stored record that does not decode is the node's fault (app/modules/notary.py).
+    # storage.kv for StorageError only (test below): a stored record that does not decode is the node's fault.
     "app.modules": frozenset({"core", "abci", "vc", "notary", "app.modules", "storage.kv"}),
     # The shell: the application only through the boundary, except where the node is assembled.
     "node": frozenset({"core", "abci", "storage", "p2p", "keys", "blobs", "notary", "node"}),
@@ -320,6 +320,17 @@ def _may_import_handlers(module: str, handlers: str) -> bool:
     if _segments_match(f"{own}.module", module, module) or _segments_match(handlers, module, module):
         return True
     return any(_segments_match(k, module, module) for k in HANDLER_IMPORTERS)
+
+
+def test_the_read_side_takes_only_storage_error_from_the_storage() -> None:
+    names = {
+        alias.name
+        for path in sorted((PACKAGE_ROOT / "app" / "modules").rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("trellis.storage")
+        for alias in node.names
+    }
+    assert names <= {"StorageError"}
 
 
 def _trellis_files() -> list[Path]:
