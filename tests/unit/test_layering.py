@@ -1,4 +1,4 @@
-"""The layering rules of DESIGN.md section 1, checked by parsing the source (nothing is imported).
+"""The layering rules (DESIGN.md section 1, ADR 0013 section 7), checked by parsing the source (nothing is imported).
 
 ``trellis/core`` is pure and deterministic: it may import the rest of ``trellis.core``, the standard library's
 pure modules, ``msgspec`` and the crypto libraries, and nothing that belongs to the shell or does I/O, reads a
