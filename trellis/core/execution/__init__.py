@@ -1,13 +1,18 @@
-"""Block execution: the per-transaction reference executor (``reference``), the block-level fast path
-(``fast_path.apply_block``, what blocks run through), and what both share (the transaction context, results, and
-the rules a transaction must pass, ``rules``, which admission and the proposer apply too). The modules' handlers
-live in ``trellis.core.modules``.
+"""Block execution: the reference executor (``reference``: ``BlockEnv``, ``BlockOutput``,
+``apply_block_reference``, one transaction at a time), the fast path every block runs through
+(``fast_path.apply_block``, held equal to the reference by a property test), and what both share: the
+transaction context and the one state reader (``context``: ``TxContext``, ``StateReader``), result codes
+(``results``), the rules a transaction must pass, which admission and the proposer apply too (``rules``), a
+module's declaration (``module``), and building and checking whole blocks (``block``: ``ExecutedBlock`` with its
+``BlockEffects``, ``ChainTip``). The modules' handlers live in ``trellis.core.modules``.
 
 The executor's names load on first use (PEP 562): ``trellis.core.modules.<name>.handlers`` import
 ``trellis.core.execution.context``, and the executor imports the handler table, so importing it eagerly here
 would be a cycle.
 
-May import: ``trellis.core.*`` outside ``trellis.core.consensus``.
+May import: ``trellis.core.*`` outside ``trellis.core.consensus`` and ``trellis.core.lightclient``. It is the one
+place outside a module that imports a module's handlers (through ``trellis.core.modules.registry``; the fast
+path calls ``accounts.handlers`` directly).
 """
 
 from typing import TYPE_CHECKING, Any

@@ -1,11 +1,14 @@
-"""The validators module: the validator set as state records, changed by admin governance (ADR 0014).
+"""The ``validators`` module: the validator set as state records, changed by admin governance (ADR 0014).
 
 ``state`` holds the records (``validators/meta``, ``validators/set/<effective height>``) and the reads every
-consumer of the set uses (``sets_for_block``, ``entry_in_force``); the governance messages, rules and handlers
-sit beside it.
+consumer of the set uses (``sets_for_block``, ``entry_in_force``); ``messages`` the three changes, members of
+membership's ``MembershipChange`` (the module has no payload of its own: a change travels inside
+``membership.propose``); ``rules`` the pure rules of a change; ``handlers`` what membership's propose and approve
+handlers call to check and apply one; ``module`` the declaration (state prefixes, no handlers).
 
-May import: ``trellis.core.codec``, ``trellis.core.crypto``, ``trellis.core.ledger``, ``trellis.core.params``,
-``trellis.core.types`` (and, for the handlers, ``trellis.core.execution``'s results and membership).
+Imports follow ``trellis.core.modules``' rule for each file (``rules`` like a handler). Membership's handlers
+importing ``handlers`` here is a listed exception to "no module imports another's handlers"
+(``KNOWN_EXCEPTIONS`` in tests/unit/test_layering.py).
 """
 
 from typing import TYPE_CHECKING, Any
