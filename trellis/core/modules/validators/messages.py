@@ -5,7 +5,7 @@ threshold as every membership change; their rules are in ``rules.py`` and docs/s
 bounds only the sizes (``power`` is a ``U64``, ``name`` at most 64 characters); the rules refuse a power outside
 ``1 .. 2**40`` or an empty name with ``INVALID_CHANGE``, so a bad value fails in a receipt that says why.
 
-This file imports only ``msgspec`` and ``trellis.core.types``: ``trellis.core.ledger.tx`` builds its union from
+This file imports only ``msgspec`` and ``trellis.core.types``: ``trellis.core.modules.membership.messages`` builds its union from
 these classes.
 """
 
@@ -20,7 +20,7 @@ from trellis.core.types import U64, Address, CoreStruct, PublicKey
 ValidatorName = Annotated[str, msgspec.Meta(max_length=64)]
 """A validator's human-readable name as decoded (the rules require 1 to 64 characters)."""
 ValidatorOrg = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-"""The member organisation that owns a validator (as ``OrgName`` in ``trellis.core.ledger.tx``)."""
+"""The member organisation that owns a validator (as ``OrgName`` in ``trellis.core.modules.membership.messages``)."""
 
 
 class AddValidator(CoreStruct, frozen=True, tag="validators.add"):
