@@ -5,8 +5,8 @@ threshold as every membership change; their rules are in ``rules.py`` and docs/s
 bounds only the sizes (``power`` is a ``U64``, ``name`` at most 64 characters); the rules refuse a power outside
 ``1 .. 2**40`` or an empty name with ``INVALID_CHANGE``, so a bad value fails in a receipt that says why.
 
-This file imports only ``msgspec`` and ``trellis.core.types``: ``trellis.core.modules.membership.messages`` builds its union from
-these classes.
+This file imports only ``msgspec`` and ``trellis.core.types``: ``trellis.core.modules.membership.messages``
+builds its union from these classes.
 """
 
 from __future__ import annotations
