@@ -172,7 +172,8 @@ class Node(Generic[AppT]):
 
     @property
     def store(self) -> ChainStore:
-        """The chain store beneath ``blocks`` (what the node was built on)."""
+        """The chain store beneath ``blocks``, for tests (they reach its ``kv``, or replace it: the setter keeps
+        ``blocks`` in step); the node and its API read ``blocks``."""
         return self._chain_store
 
     @store.setter
