@@ -571,8 +571,7 @@ class TrellisApp:
     def validator_entries(self) -> list[ValidatorUpdate]:
         """Return every validator-set entry of committed state, genesis first, ascending."""
         return [
-            ValidatorUpdate(effective_height=e.effective_height, validators=e.validators)
-            for e in entries(self.store)
+            ValidatorUpdate(effective_height=e.effective_height, validators=e.validators) for e in entries(self.store)
         ]
 
     def validator_changes(self, to_height: int) -> list[SetChange]:
