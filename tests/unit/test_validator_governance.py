@@ -33,7 +33,7 @@ from trellis.core.modules.membership.state import (
     MembershipProposal,
     membership_proposal_key,
 )
-from trellis.core.modules.validators.handlers import is_validator_change, pending_entry
+from trellis.core.modules.validators.governance import is_validator_change, pending_entry
 from trellis.core.modules.validators.messages import AddValidator, RemoveValidator, SetValidatorPower
 from trellis.core.modules.validators.rules import (
     MAX_POWER,

@@ -38,10 +38,9 @@ from trellis.core.lightclient import SetChange
 from trellis.core.modules.accounts.state import Account, account_key
 from trellis.core.modules.contracts.engine import CallOutcome, ContractEngine, declared_gas
 from trellis.core.modules.contracts.state import ContractMeta, code_key, contract_key
-from trellis.core.modules.membership.handlers import check_registration
 from trellis.core.modules.membership.messages import RegisterCert
 from trellis.core.modules.membership.state import MembershipConfig, MembershipProposal, RevokedCert
-from trellis.core.modules.membership.view import CertificateRefused
+from trellis.core.modules.membership.view import CertificateRefused, check_registration
 from trellis.core.modules.validators.state import ValidatorUpdate
 from trellis.core.params import ChainParams
 from trellis.storage.chain_store import ChainStore

@@ -4,11 +4,8 @@ admin-threshold governance of proposals and approvals (docs/spec/membership.md; 
 
 from __future__ import annotations
 
-import hashlib
-
 from trellis.core.codec import decode, encode
-from trellis.core.crypto.suite import Suite, address_of
-from trellis.core.execution.context import StateReader, TxContext
+from trellis.core.execution.context import TxContext
 from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.ledger.block import Event
 from trellis.core.modules.membership.messages import (
@@ -41,14 +38,12 @@ from trellis.core.modules.membership.state import (
 from trellis.core.modules.membership.view import (
     MAX_ORGS,
     CertificateRefused,
-    _validity_ms,
     ca_fingerprint,
     check_ca_cert,
+    check_registration,
     entry_refusal,
-    find_issuer,
-    parse_identity_cert,
 )
-from trellis.core.modules.validators.handlers import (
+from trellis.core.modules.validators.governance import (
     apply_change_in_block,
     is_validator_change,
     orgs_with_validators,
@@ -74,45 +69,6 @@ def _admin(ctx: TxContext, cfg: MembershipConfig) -> CertEntry:
         if entry.role == "admin" and entry_refusal(ctx, cfg, entry, ctx.time_ms) is None:
             return entry
     raise TxFailure(ResultCode.UNAUTHORIZED, "role_not_permitted: the sender holds no valid admin certificate")
-
-
-def check_registration(
-    state: StateReader, suite: Suite, sender: bytes, cert_der: bytes, time_ms: int, height: int
-) -> CertEntry:
-    """Judge an identity certificate for registration by ``sender`` at ``time_ms`` (reads only).
-
-    Returns:
-        The ``CertEntry`` to store.
-
-    Raises:
-        CertificateRefused: ``no_membership``, a parsing code (``parse_identity_cert``), ``key_mismatch`` (the
-            subject key is not the sender's), ``unknown_ca``, ``wrong_org``, or a validity code
-            (``entry_refusal``).
-    """
-    cfg = read_config(state)
-    if cfg is None:
-        raise CertificateRefused("no_membership", "this chain has no member organisations")
-    ident = parse_identity_cert(cert_der)
-    if address_of(suite, ident.public_key) != sender:
-        raise CertificateRefused("key_mismatch", "the certificate's subject key is not the sender's key")
-    org, ca_der, ca = find_issuer(cert_der, cfg)
-    if ident.org != org.name:
-        raise CertificateRefused("wrong_org", f"the subject's O is {ident.org!r}; its CA is {org.name!r}'s")
-    _, ca_end = _validity_ms(ca)
-    entry = CertEntry(
-        org=org.name,
-        serial=ident.serial,
-        role=ident.role,
-        not_before_ms=ident.not_before_ms,
-        not_after_ms=min(ident.not_after_ms, ca_end),
-        ca_fingerprint=ca_fingerprint(ca_der),
-        cert_hash=hashlib.sha256(cert_der).digest(),
-        registered_height=height,
-    )
-    why = entry_refusal(state, cfg, entry, time_ms)
-    if why is not None:
-        raise why
-    return entry
 
 
 def handle_register_cert(ctx: TxContext, msg: RegisterCert) -> list[Event]:

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import NameOID
 
+from trellis.core.crypto.suite import Suite, address_of
 from trellis.core.errors import InvalidBlock, TrellisError
 from trellis.core.execution.context import StateReader
 from trellis.core.modules.evidence.messages import SubmitEvidence
@@ -362,3 +363,42 @@ def genesis_membership(orgs: Sequence[tuple[str, bytes]], threshold: int | None)
     members = [MemberOrg(name=name, ca_certs=[der]) for name, der in orgs]
     t = threshold if threshold is not None else len(members) // 2 + 1
     return MembershipConfig(version=0, orgs=members, threshold=min(max(t, 1), len(members)), next_proposal=0)
+
+
+def check_registration(
+    state: StateReader, suite: Suite, sender: bytes, cert_der: bytes, time_ms: int, height: int
+) -> CertEntry:
+    """Judge an identity certificate for registration by ``sender`` at ``time_ms`` (reads only).
+
+    Returns:
+        The ``CertEntry`` to store.
+
+    Raises:
+        CertificateRefused: ``no_membership``, a parsing code (``parse_identity_cert``), ``key_mismatch`` (the
+            subject key is not the sender's), ``unknown_ca``, ``wrong_org``, or a validity code
+            (``entry_refusal``).
+    """
+    cfg = read_config(state)
+    if cfg is None:
+        raise CertificateRefused("no_membership", "this chain has no member organisations")
+    ident = parse_identity_cert(cert_der)
+    if address_of(suite, ident.public_key) != sender:
+        raise CertificateRefused("key_mismatch", "the certificate's subject key is not the sender's key")
+    org, ca_der, ca = find_issuer(cert_der, cfg)
+    if ident.org != org.name:
+        raise CertificateRefused("wrong_org", f"the subject's O is {ident.org!r}; its CA is {org.name!r}'s")
+    _, ca_end = _validity_ms(ca)
+    entry = CertEntry(
+        org=org.name,
+        serial=ident.serial,
+        role=ident.role,
+        not_before_ms=ident.not_before_ms,
+        not_after_ms=min(ident.not_after_ms, ca_end),
+        ca_fingerprint=ca_fingerprint(ca_der),
+        cert_hash=hashlib.sha256(cert_der).digest(),
+        registered_height=height,
+    )
+    why = entry_refusal(state, cfg, entry, time_ms)
+    if why is not None:
+        raise why
+    return entry

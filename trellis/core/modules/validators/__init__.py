@@ -3,12 +3,12 @@
 ``state`` holds the records (``validators/meta``, ``validators/set/<effective height>``) and the reads every
 consumer of the set uses (``sets_for_block``, ``entry_in_force``); ``messages`` the three changes, members of
 membership's ``MembershipChange`` (the module has no payload of its own: a change travels inside
-``membership.propose``); ``rules`` the pure rules of a change; ``handlers`` what membership's propose and approve
-handlers call to check and apply one; ``module`` the declaration (state prefixes, no handlers).
+``membership.propose``); ``rules`` the pure rules of a change; ``governance`` the steps membership's propose and
+approve handlers call to check and apply one (a library of governance steps, not payload handlers: the module
+has none); ``module`` the declaration (state prefixes, no handlers).
 
-Imports follow ``trellis.core.modules``' rule for each file (``rules`` like a handler). Membership's handlers
-importing ``handlers`` here is a listed exception to "no module imports another's handlers"
-(``KNOWN_EXCEPTIONS`` in tests/unit/test_layering.py).
+Imports follow ``trellis.core.modules``' rule for each file (``rules`` and ``governance`` like a handler; another
+module's handlers may import a module's ``governance``, never its ``handlers``: tests/unit/test_layering.py).
 """
 
 from typing import TYPE_CHECKING, Any
