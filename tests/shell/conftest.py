@@ -244,7 +244,7 @@ class ApiHarness:
             self.runner.run(self._stop())
         finally:
             self.runner.close()
-            self.node.store.kv.close()
+            self.node.close()
 
     # -- requests ------------------------------------------------------------------------------------------------
     async def _request(self, method: str, path: str, **kw: Any) -> Response:
@@ -337,7 +337,7 @@ class ThreadedNode:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(WAIT_S)
         assert not self._thread.is_alive(), "node thread did not stop"
-        self.node.store.kv.close()
+        self.node.close()
 
 
 def serve_new_home(

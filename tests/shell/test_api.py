@@ -359,7 +359,7 @@ def test_get_kv_with_prove_verifies_against_the_header(api: ApiHarness) -> None:
     proof, header = proof_from_json(parsed.proof), header_from_json(parsed.header)
     assert parsed.height == header.height
     state_key = kv_key("api-ns", b"proved")
-    raw = api.node.app.state_value(state_key, header.height)
+    raw = api.node.app.reader(header.height).get(state_key)
     assert raw is not None and decode(raw, KvRecord).value == b"v"
     verify_state_proof(api.node.params.suite, state_key, raw, proof, header)
 
@@ -654,7 +654,7 @@ def test_node_notifies_block_subscribers_and_waiters_of_a_commit(tmp_path: Path)
     try:
         run(scenario())
     finally:
-        node.store.kv.close()
+        node.close()
 
 
 def test_node_wait_committed_of_an_unknown_transaction_returns_unknown_at_once(tmp_path: Path) -> None:
@@ -663,7 +663,7 @@ def test_node_wait_committed_of_an_unknown_transaction_returns_unknown_at_once(t
     try:
         assert run(node.wait_committed(b"\x00" * 32, 60), timeout=5).state == "unknown"
     finally:
-        node.store.kv.close()
+        node.close()
 
 
 def test_a_restarted_node_resumes_from_its_committed_tip(tmp_path: Path) -> None:
@@ -680,7 +680,7 @@ def test_a_restarted_node_resumes_from_its_committed_tip(tmp_path: Path) -> None
         assert node.app.account(addr(fresh("restart"))).balance == 4
         assert node.mempool.next_nonce(addr(harness.alice)) == 1
     finally:
-        node.store.kv.close()
+        node.close()
 
 
 def test_the_batch_store_bounds_come_from_the_p2p_config(tmp_path: Path) -> None:

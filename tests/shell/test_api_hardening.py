@@ -311,10 +311,10 @@ def test_a_storage_failure_on_a_read_is_answered_503(
 def test_a_damaged_state_store_is_answered_500_never_4xx(
     hardened: HardenedHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def state_value(_key: bytes, _height: int | None) -> None:
+    def query(_req: object) -> None:
         raise MissingNode("state tree node 00 is not in the store (injected)")
 
-    monkeypatch.setattr(hardened.node.app, "state_value", state_value)
+    monkeypatch.setattr(hardened.node.app, "query", query)
     resp = hardened.get("/v1/state/0x6b")
     assert resp.status == 500 and resp.content_type == "application/problem+json", resp.body
     assert resp.json()["code"] == "store_damaged"
@@ -385,7 +385,7 @@ def test_a_graceful_stop_spreads_every_acknowledged_transaction_before_the_netwo
     try:
         raw = run(scenario())
     finally:
-        node.store.kv.close()
+        node.close()
     assert any(raw in frame for frame in transport.sent), "an acknowledged transaction was never spread"
 
 
@@ -412,7 +412,7 @@ def test_a_batch_being_checked_when_the_stop_begins_is_admitted_and_spread_befor
     try:
         results = run(scenario())
     finally:
-        node.store.kv.close()
+        node.close()
     assert all(isinstance(r, CheckedTx) for r in results)  # what the API answers 202 with 50 accepted
     spread = b"".join(transport.sent)
     assert all(raw in spread for raw in raws), "an acknowledged transaction was never spread"

@@ -133,7 +133,7 @@ def test_a_node_of_a_bench_network_starts_with_the_switch_and_trusts_signatures(
     try:
         assert isinstance(node.app.verifier, TrustingVerifier)  # type: ignore[attr-defined]
     finally:
-        node.store.kv.close()
+        node.close()
 
 
 # -- /v1/status says so ------------------------------------------------------------------------------------------

@@ -203,7 +203,7 @@ def test_assemble_node_opens_the_home_at_genesis(tmp_path: Path) -> None:
         assert node.config == load_config(home.config)
         assert (home.root / "data").is_dir()
     finally:
-        node.store.kv.close()
+        node.close()
 
 
 def test_assemble_node_follows_with_a_validator_key_that_is_not_in_the_set(
@@ -213,7 +213,7 @@ def test_assemble_node_follows_with_a_validator_key_that_is_not_in_the_set(
     home = init_home(tmp_path / "home")
     with caplog.at_level(logging.INFO, logger="trellis.node"):
         node = assemble_node(home.root, NodeConfig(node=NodeSection(validator_key="alice")))
-    node.store.kv.close()
+    node.close()
     assert node.privval is not None and node.privval.signer.public_key == home.keys.signer("alice").public_key
     assert "is not a validator at height 1; following" in caplog.text
 
@@ -221,7 +221,7 @@ def test_assemble_node_follows_with_a_validator_key_that_is_not_in_the_set(
 def test_assemble_node_refuses_a_data_directory_of_another_chain(tmp_path: Path) -> None:
     home = init_home(tmp_path / "home")
     other = init_home(tmp_path / "other", chain_id="other-chain")
-    assemble_node(home.root).store.kv.close()
+    assemble_node(home.root).close()
     swapped = ["genesis.json", "keys/validator.pem", "keys/validator.pub"]
     originals = {name: (home.root / name).read_bytes() for name in swapped}
     for name in swapped:
@@ -232,5 +232,5 @@ def test_assemble_node_refuses_a_data_directory_of_another_chain(tmp_path: Path)
     for name, data in originals.items():
         (home.root / name).write_bytes(data)
     node = assemble_node(home.root)
-    node.store.kv.close()
+    node.close()
     assert node.params.chain_id == "trellis-dev"

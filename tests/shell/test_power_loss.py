@@ -270,13 +270,14 @@ def test_a_real_lmdb_store_with_another_boot_s_marker_is_rebuilt_even_when_opene
 def _assembled_flags(root: Path, durable_state: bool) -> tuple[dict[str, bool], dict[str, bool]]:
     """The LMDB flags of the chain and state environments of a node assembled from a home."""
     node = assemble_node(root, NodeConfig(node=NodeSection(verifier_workers=0, durable_state=durable_state)))
-    kv = node.store.kv
     try:
+        assert isinstance(node.blocks, ChainStore)  # assembly's block store: the chain store over the data store
+        kv = node.blocks.kv
         assert isinstance(kv, SplitStore)
         assert isinstance(kv.chain, LmdbStore) and isinstance(kv.state, LmdbStore)
         return kv.chain.flags(), kv.state.flags()
     finally:
-        kv.close()
+        node.close()
 
 
 def test_lmdb_itself_reports_sync_on_for_the_chain_and_off_for_the_derived_tables(tmp_path: Path) -> None:
