@@ -82,6 +82,13 @@ class _StoreView:
         return getattr(self._kv, name)
 
 
+def _stored(api: ApiHarness) -> ChainStore:
+    """The block store assembly gave the node: the chain store over the home's data store (its ``kv``)."""
+    blocks = api.node.blocks
+    assert isinstance(blocks, ChainStore)
+    return blocks
+
+
 def _reads_state_from(state: ChainStore) -> Any:
     """An ``Application.reader`` answering from ``state``: the API reads committed state only through it."""
     return lambda height=None: CommittedView(state, 0, 0)
@@ -108,7 +115,7 @@ def test_a_receipt_whose_block_is_not_stored_here_yet_is_503_with_retry_after(
     api: ApiHarness, monkeypatch: pytest.MonkeyPatch, table: str
 ) -> None:
     digest, height = _anchored(api, f"not yet {table}".encode())
-    monkeypatch.setattr(api.node, "store", ChainStore(_StoreView(api.node.store.kv, table, height, None)))
+    monkeypatch.setattr(api.node, "blocks", ChainStore(_StoreView(_stored(api).kv, table, height, None)))
     status, headers, body = _get_with_headers(api, f"/v1/notary/receipts/{digest.hex()}")
     assert status == 503 and body["code"] == "not_ready", body
     assert int(headers["Retry-After"]) >= 1
@@ -123,14 +130,14 @@ def test_a_stored_block_this_node_cannot_decode_is_its_failure_not_a_bad_request
 ) -> None:
     # What a node restarted on code with another block format reads (a DecodeError used to be answered 400).
     digest, height = _anchored(api, f"undecodable {table}".encode())
-    monkeypatch.setattr(api.node, "store", ChainStore(_StoreView(api.node.store.kv, table, height, b"\x93\x01")))
+    monkeypatch.setattr(api.node, "blocks", ChainStore(_StoreView(_stored(api).kv, table, height, b"\x93\x01")))
     resp = api.get(f"/v1/notary/receipts/{digest.hex()}")
     assert resp.status == 503 and resp.json()["code"] == "storage_error", resp.body
 
 
 def test_a_stored_notary_record_that_does_not_decode_is_a_5xx(api: ApiHarness, monkeypatch: pytest.MonkeyPatch) -> None:
     digest, _ = _anchored(api, b"bad record")
-    kv = api.node.store.kv
+    kv = _stored(api).kv
     view = _StoreView(kv, "state", 0, None)
     monkeypatch.setattr(view, "get", lambda t, k: b"\xc1" if t == "state" and k == record_key(digest) else kv.get(t, k))
     monkeypatch.setattr(api.node.app, "reader", _reads_state_from(ChainStore(view)))
@@ -145,7 +152,7 @@ def test_a_stored_notary_batch_that_does_not_decode_is_a_5xx_in_lookups(
     digest = hashlib.sha256(b"bad batch").digest()
     data = api.commit(api.alice, NotaryAnchor(digests=[digest], record_type="doc", owner="did:web:bad.example", ref=""))
     assert data["receipt"]["code"] == 0, data
-    kv = api.node.store.kv
+    kv = _stored(api).kv
     view = _StoreView(kv, "state", 0, None)
     monkeypatch.setattr(
         view, "get", lambda t, k: b"\xc1" if t == "state" and k.startswith(BATCH_PREFIX) else kv.get(t, k)
@@ -175,7 +182,7 @@ def test_a_bad_format_is_the_requests_mistake_whatever_state_the_node_is_in(
     api: ApiHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     digest, height = _anchored(api, b"format first")
-    monkeypatch.setattr(api.node, "store", ChainStore(_StoreView(api.node.store.kv, "blocks", height, None)))
+    monkeypatch.setattr(api.node, "blocks", ChainStore(_StoreView(_stored(api).kv, "blocks", height, None)))
     resp = api.get(f"/v1/notary/receipts/{digest.hex()}?format=xml")
     assert resp.status == 400 and resp.json()["code"] == "bad_parameter"
 
@@ -195,11 +202,11 @@ def test_a_block_stored_with_an_older_header_layout_is_503_storage_error_not_400
     # The reviewer's 400: node2 restarted on code whose Header had gained a field (next_validators_hash) read a
     # block written before, got a DecodeError, and the API blamed the request (400 malformed).
     digest, height = _anchored(api, b"older header layout")
-    raw = api.node.store.block_bytes(height)
+    raw = api.node.blocks.block_bytes(height)
     assert raw is not None
     header, txs = msgspec.msgpack.decode(raw)
     older = msgspec.msgpack.encode([header[:-1], txs])
-    monkeypatch.setattr(api.node, "store", ChainStore(_StoreView(api.node.store.kv, "blocks", height, older)))
+    monkeypatch.setattr(api.node, "blocks", ChainStore(_StoreView(_stored(api).kv, "blocks", height, older)))
     resp = api.get(f"/v1/notary/receipts/{digest.hex()}")
     assert resp.status == 503 and resp.json()["code"] == "storage_error", resp.body
     assert "does not decode" in resp.json()["detail"]

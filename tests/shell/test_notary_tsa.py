@@ -94,7 +94,7 @@ def test_openssl_verifies_a_token_whose_time_is_the_anchoring_block_time(tsa: Ts
     assert res.returncode == 0 and "Verification: OK" in res.stdout, res.stdout + res.stderr
 
     digest = hashlib.sha256(b"discharge letter\n").digest()
-    view = record_of(tsa.api.node.store, digest)
+    view = record_of(tsa.api.node.app.reader(), digest)
     assert view is not None and view.batch.record_type == "rfc3161"
     tst = tsp.TimeStampResp.load(resp.body)["time_stamp_token"]["content"]["encap_content_info"]["content"].parsed
     assert int(tst["gen_time"].native.timestamp() * 1000) == view.record.time_ms
@@ -111,7 +111,7 @@ def test_a_digest_already_anchored_gets_its_first_anchoring_time(tsa: Tsa) -> No
             digests=[hashlib.sha256(data).digest()]
         ),
     )
-    view = record_of(tsa.api.node.store, hashlib.sha256(data).digest())
+    view = record_of(tsa.api.node.app.reader(), hashlib.sha256(data).digest())
     assert view is not None
     resp = tsa.post(query(tsa.work, data, "before.txt"))
     tst = tsp.TimeStampResp.load(resp.body)["time_stamp_token"]["content"]["encap_content_info"]["content"].parsed
@@ -138,7 +138,7 @@ def test_truncated_and_garbage_requests_are_refused_with_bad_data_format(tsa: Ts
     for body in (req[:-3], b"", b"\x30\x03\x02\x01\x01", req + b"\x00"):
         resp = tsa.post(body)
         assert resp.status == 400 and rejected(resp) == "bad_data_format"
-    assert record_of(tsa.api.node.store, hashlib.sha256(b"y").digest()) is None
+    assert record_of(tsa.api.node.app.reader(), hashlib.sha256(b"y").digest()) is None
 
 
 def test_oversized_requests_and_wrong_media_types_are_refused(tsa: Tsa) -> None:
