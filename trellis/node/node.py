@@ -29,7 +29,6 @@ from trellis.node.privval import PrivValidator
 from trellis.notary.tsa import TsaIdentity
 from trellis.p2p.transport import Transport
 from trellis.storage.block_store import BlockStore
-from trellis.storage.chain_store import ChainStore
 
 log = logging.getLogger("trellis.node")
 
@@ -109,7 +108,8 @@ class Node(Generic[AppT]):
     Args:
         params: chain parameters.
         config: node configuration.
-        store: the chain store (the node reads it as ``blocks``, the block-store port).
+        blocks: committed blocks, certificates, receipts and indexes (the block-store port; assembly passes the
+            chain store).
         app: the application.
         privval: the validator's signer (with its write-ahead log), or None for a non-validating node.
         clock: the clock.
@@ -122,7 +122,7 @@ class Node(Generic[AppT]):
         self,
         params: ChainParams,
         config: NodeConfig,
-        store: ChainStore,
+        blocks: BlockStore,
         app: AppT,
         privval: PrivValidator | None,
         clock: Clock,
@@ -139,8 +139,7 @@ class Node(Generic[AppT]):
         """The time-stamping authority's certificate and key, and the chain account it anchors with (or None)."""
         self.cert_watcher = cert_watcher
         self.config = config
-        self._chain_store = store
-        self.blocks: BlockStore = store
+        self.blocks = blocks
         """Committed blocks, certificates, receipts and indexes (the block-store port)."""
         self.stages = stages if stages is not None else StageTimes()
         """Time spent per pipeline stage, by the application, the driver and this node (``/v1/metrics``)."""
@@ -169,17 +168,6 @@ class Node(Generic[AppT]):
         self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
         self._closing = False
         self._block_subscribers: set[asyncio.Queue[ExecutedBlock]] = set()
-
-    @property
-    def store(self) -> ChainStore:
-        """The chain store beneath ``blocks``, for tests (they reach its ``kv``, or replace it: the setter keeps
-        ``blocks`` in step); the node and its API read ``blocks``."""
-        return self._chain_store
-
-    @store.setter
-    def store(self, store: ChainStore) -> None:
-        self._chain_store = store
-        self.blocks = store
 
     def close(self) -> None:
         """Release the application and the block store: after ``stop``, or instead of starting."""
