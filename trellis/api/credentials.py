@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from trellis.abci import CommittedView
+from trellis.abci import CommittedView, QueryRequest
 from trellis.api.responses import ok, problem
 from trellis.api.types import header_json, hx, proof_json
 from trellis.app.modules.credentials import (
@@ -129,9 +129,13 @@ class CredentialsApi:
 
         def get(key: bytes) -> bytes | None:
             nonlocal header
-            value, proof, hdr = app.prove(key, height)
-            header = hdr
-            entries.append({"key": hx(key), "value": None if value is None else hx(value), "proof": proof_json(proof)})
+            res = app.query(QueryRequest(path="state", key=key, height=height, prove=True))
+            assert res.proof is not None and res.header is not None, "a proven state query answers both"
+            header = res.header
+            value = res.value
+            entries.append(
+                {"key": hx(key), "value": None if value is None else hx(value), "proof": proof_json(res.proof)}
+            )
             return value
 
         proven = read_status_list(PointReader(get), list_id)

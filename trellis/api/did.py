@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from trellis.abci import QueryRequest
 from trellis.api.types import header_json, hx, proof_json
 from trellis.app.modules.identity import (
     DID_LD_JSON,
@@ -136,10 +137,12 @@ class DidResolver:
 
             def get(key: bytes) -> bytes | None:
                 nonlocal header
-                value, proof, hdr = app.prove(key, height)
-                header = hdr
+                res = app.query(QueryRequest(path="state", key=key, height=height, prove=True))
+                assert res.proof is not None and res.header is not None, "a proven state query answers both"
+                header = res.header
+                value = res.value
                 proofs.append(
-                    {"key": hx(key), "value": None if value is None else hx(value), "proof": proof_json(proof)}
+                    {"key": hx(key), "value": None if value is None else hx(value), "proof": proof_json(res.proof)}
                 )
                 return value
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from trellis.abci import QueryRequest
 from trellis.api.params import (
     ERRORS,
     KV_KEY_PATTERN,
@@ -62,13 +63,11 @@ class KvApi:
         prove = bool_param(request, "prove")
         state_key = kv_key(ns, key)
         proof = header = None
+        res = self.node.app.query(QueryRequest(path="state", key=state_key, height=height, prove=prove))
+        raw, h = res.value, res.height
         if prove:
-            raw, p, hdr = self.node.app.prove(state_key, height)
-            proof, header = proof_json(p), header_json(hdr)
-            h = hdr.height
-        else:
-            raw = self.node.app.state_value(state_key, height)
-            h = self.node.app.info().height if height is None else height
+            assert res.proof is not None and res.header is not None, "a proven state query answers both"
+            proof, header = proof_json(res.proof), header_json(res.header)
         rec = read_record(PointReader(lambda _k: raw), ns, key)
         return ok(
             KvRecordJson(

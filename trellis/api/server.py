@@ -27,7 +27,7 @@ import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
 import trellis
-from trellis.abci import CheckedTx, NotFound
+from trellis.abci import CheckedTx, NotFound, QueryRequest
 from trellis.api.openapi import openapi_document
 from trellis.api.params import HASH_PATTERN, STATE_KEY_PATTERN, ApiError, bool_param, hash_param, int_param
 from trellis.api.registry import ROUTE_MODULES
@@ -521,23 +521,22 @@ class Api:
         return ok(self._state_json(key, request))
 
     def _state_json(self, key: bytes, request: web.Request) -> Any:
-        tip = self.node.app.info()
         height = int_param(request, "height", None, 0, 2**63)
-        if bool_param(request, "prove"):
-            value, proof, header = self.node.app.prove(key, height)
+        prove = bool_param(request, "prove")
+        res = self.node.app.query(QueryRequest(path="state", key=key, height=height, prove=prove))
+        value = None if res.value is None else hx(res.value)
+        if prove:
+            assert res.proof is not None and res.header is not None, "a proven state query answers both"
             return StateValueJson(
                 key=hx(key),
-                height=header.height,
-                value=None if value is None else hx(value),
-                proof=proof_json(proof),
-                proof_hex=hx(encode(proof)),
-                header=header_json(header),
-                header_hex=hx(encode(header)),
+                height=res.height,
+                value=value,
+                proof=proof_json(res.proof),
+                proof_hex=hx(encode(res.proof)),
+                header=header_json(res.header),
+                header_hex=hx(encode(res.header)),
             )
-        value = self.node.app.state_value(key, height)
-        return StateValueJson(
-            key=hx(key), height=tip.height if height is None else height, value=None if value is None else hx(value)
-        )
+        return StateValueJson(key=hx(key), height=res.height, value=value)
 
     async def metrics(self, request: web.Request) -> web.Response:
         """Counters for operators and benchmarks: time per pipeline stage, mempool and chain position."""

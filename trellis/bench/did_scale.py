@@ -31,7 +31,7 @@ from typing import Any
 
 import lmdb
 
-from trellis.abci import CheckedTx
+from trellis.abci import CheckedTx, QueryRequest
 from trellis.app.application import TrellisApp
 from trellis.app.modules.identity import resolution_result, resolve
 from trellis.core.codec import encode
@@ -164,7 +164,7 @@ def run(n: int, registrars: int, block_txs: int, samples: int, data_dir: Path) -
         ts = time.perf_counter()
 
         def proved(key: bytes) -> bytes | None:
-            return app.prove(key, height)[0]
+            return app.query(QueryRequest(path="state", key=key, height=height, prove=True)).value
 
         resolution_result(CHAIN_ID, resolve(PointReader(proved), CHAIN_ID, did))
         proof_lat.append((time.perf_counter() - ts) * 1e6)
