@@ -9,11 +9,12 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from trellis.abci import QueryRequest
 from trellis.app.application import GenesisMismatch, NotFound, TrellisApp
 from trellis.core.codec import decode, encode
 from trellis.core.errors import ProofError
-from trellis.core.ledger.block import Commit, Receipt, block_hash
-from trellis.core.ledger.state_tree import verify_state_proof
+from trellis.core.ledger.block import Commit, Header, Receipt, block_hash
+from trellis.core.ledger.state_tree import StateProof, verify_state_proof
 from trellis.core.modules.accounts.messages import Transfer
 from trellis.core.modules.accounts.state import Account, account_key
 from trellis.core.modules.kv.messages import KvDelete, KvPut
@@ -317,29 +318,41 @@ def test_account_history_is_not_kept_when_indexing_is_off(actors: Actors) -> Non
     assert chain.app.store.account_txs(addr(actors.alice)) == []
 
 
+def _value(app: TrellisApp, key: bytes, height: int | None = None) -> bytes | None:
+    """The value of ``key`` after block ``height``, asked through the ABCI query."""
+    return app.query(QueryRequest(path="state", key=key, height=height)).value
+
+
+def _proved(app: TrellisApp, key: bytes, height: int | None = None) -> tuple[bytes | None, StateProof, Header]:
+    """(value, proof, header) of ``key`` after block ``height``, asked through the ABCI query."""
+    res = app.query(QueryRequest(path="state", key=key, height=height, prove=True))
+    assert res.proof is not None and res.header is not None
+    return res.value, res.proof, res.header
+
+
 def test_state_value_at_an_older_height_returns_the_value_then(actors: Actors, store_kv: KVStore) -> None:
     chain = make_app_chain(make_params(actors), actors, store_kv)
     key = kv_key("ns", b"k")
     chain.commit_txs([raw_tx(actors.alice, 0, KvPut(namespace="ns", key=b"k", value=b"first"))])
     chain.commit_txs([raw_tx(actors.alice, 1, KvPut(namespace="ns", key=b"k", value=b"second"))])
     app = chain.app
-    first, second, latest = app.state_value(key, 1), app.state_value(key, 2), app.state_value(key)
+    first, second, latest = _value(app, key, 1), _value(app, key, 2), _value(app, key)
     assert first is not None and decode(first, KvRecord).value == b"first"
     assert second is not None and decode(second, KvRecord).value == b"second"
     assert latest == second
-    assert app.state_value(key, 0) is None
+    assert _value(app, key, 0) is None
 
 
 def test_state_value_at_a_future_or_negative_height_is_not_found(chain: AppChain) -> None:
     with pytest.raises(NotFound):
-        chain.app.state_value(b"acct/x", 5)
+        _value(chain.app, b"acct/x", 5)
     with pytest.raises(NotFound):
-        chain.app.state_value(b"acct/x", -1)
+        _value(chain.app, b"acct/x", -1)
 
 
 def test_account_balance_at_genesis_height_is_the_genesis_balance(actors: Actors, chain: AppChain) -> None:
     chain.commit_txs([raw_tx(actors.alice, 0, Transfer(to=addr(actors.bob), amount=10))])
-    raw = chain.app.state_value(account_key(addr(actors.alice)), 0)
+    raw = _value(chain.app, account_key(addr(actors.alice)), 0)
     assert raw is not None
     assert decode(raw, Account) == Account(balance=chain.app.params.genesis.accounts[0].balance, nonce=0)
 
@@ -348,7 +361,7 @@ def test_prove_at_the_latest_height_verifies_against_the_latest_header(actors: A
     chain = make_app_chain(make_params(actors), actors, store_kv)
     chain.commit_txs([raw_tx(actors.alice, 0, KvPut(namespace="ns", key=b"k", value=b"v"))])
     key = kv_key("ns", b"k")
-    value, proof, header = chain.app.prove(key)
+    value, proof, header = _proved(chain.app, key)
     assert header.height == 1 and value is not None
     verify_state_proof(chain.app.suite, key, value, proof, header)
 
@@ -358,25 +371,25 @@ def test_prove_at_an_older_height_verifies_the_older_value(actors: Actors, store
     key = kv_key("ns", b"k")
     chain.commit_txs([raw_tx(actors.alice, 0, KvPut(namespace="ns", key=b"k", value=b"old"))])
     chain.commit_txs([raw_tx(actors.alice, 1, KvPut(namespace="ns", key=b"k", value=b"new"))])
-    value, proof, header = chain.app.prove(key, 1)
+    value, proof, header = _proved(chain.app, key, 1)
     assert header.height == 1
-    assert value == chain.app.state_value(key, 1)
+    assert value == _value(chain.app, key, 1)
     verify_state_proof(chain.app.suite, key, value, proof, header)
-    latest_value, _, _ = chain.app.prove(key)
+    latest_value, _, _ = _proved(chain.app, key)
     with pytest.raises(ProofError):
         verify_state_proof(chain.app.suite, key, latest_value, proof, header)
 
 
 def test_prove_of_an_absent_key_verifies_non_inclusion(actors: Actors, chain: AppChain) -> None:
     chain.commit_txs([raw_tx(actors.alice, 0, Transfer(to=addr(actors.bob), amount=1))])
-    value, proof, header = chain.app.prove(b"no/such/key")
+    value, proof, header = _proved(chain.app, b"no/such/key")
     assert value is None
     verify_state_proof(chain.app.suite, b"no/such/key", None, proof, header)
 
 
 def test_prove_before_any_block_is_not_found(chain: AppChain) -> None:
     with pytest.raises(NotFound):
-        chain.app.prove(b"acct/x")
+        _proved(chain.app, b"acct/x")
 
 
 def test_require_block_of_a_missing_height_raises_storage_error(chain: AppChain) -> None:

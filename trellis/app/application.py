@@ -452,8 +452,8 @@ class TrellisApp:
         # Only the header is decoded: a proof of one key must not cost decoding a block of 10,000 transactions.
         return msgspec.msgpack.decode(raw, type=_HeaderOfBlock).header
 
-    def state_value(self, key: bytes, height: int | None = None) -> bytes | None:
-        """Return the value of ``key`` after block ``height`` (default: the latest)."""
+    def _state_value(self, key: bytes, height: int | None = None) -> bytes | None:
+        """The value of ``key`` after block ``height`` (default: the latest): ``query`` without ``prove``."""
         if height is None or height == self._tip.height:
             return self.store.get(key)
         return self._value_under(self._root_at(height), key)
@@ -463,8 +463,9 @@ class TrellisApp:
         vh = lookup(self.suite, self.store, root, key)
         return None if vh is None else self.store.value_by_hash(vh)
 
-    def prove(self, key: bytes, height: int | None = None) -> tuple[bytes | None, StateProof, Header]:
-        """Return (value, proof, header) for ``key`` at ``height`` (default: latest; at least 1)."""
+    def _prove(self, key: bytes, height: int | None = None) -> tuple[bytes | None, StateProof, Header]:
+        """(value, proof, header) for ``key`` at ``height`` (default: latest; at least 1): ``query`` with
+        ``prove``."""
         h = self._tip.height if height is None else height
         if h < 1:
             raise NotFound("no block has been committed yet: proofs are against a block header")
@@ -477,15 +478,15 @@ class TrellisApp:
         return value, proof, header
 
     def query(self, req: QueryRequest) -> QueryResponse:
-        """Answer a query of committed state: path ``"state"`` is ``state_value`` or, with ``req.prove``,
-        ``prove`` (``NotFound`` as they raise it); any other path is answered ``QUERY_UNKNOWN_PATH``."""
+        """Answer a query of committed state: path ``"state"`` is ``_state_value`` or, with ``req.prove``,
+        ``_prove`` (``NotFound`` as they raise it); any other path is answered ``QUERY_UNKNOWN_PATH``."""
         if req.path != "state":
             return QueryResponse(code=QUERY_UNKNOWN_PATH, value=None, height=self._tip.height)
         if req.prove:
-            value, proof, header = self.prove(req.key, req.height)
+            value, proof, header = self._prove(req.key, req.height)
             return QueryResponse(code=QUERY_OK, value=value, height=header.height, proof=proof, header=header)
         height = self._tip.height if req.height is None else req.height
-        return QueryResponse(code=QUERY_OK, value=self.state_value(req.key, req.height), height=height)
+        return QueryResponse(code=QUERY_OK, value=self._state_value(req.key, req.height), height=height)
 
     def reader(self, height: int | None = None) -> CommittedView:
         """Committed state after block ``height`` (default: the latest) with that block's height and time.
