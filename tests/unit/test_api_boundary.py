@@ -6,7 +6,9 @@ transaction positions through ``node.blocks`` (the block-store port), the consen
 ``node.driver.status()``, stage times through the ``StageTimes`` the API is given. Never the storage beneath
 (``.store.kv``), the application's store (``app.store``), the driver's machine (``driver.state``), the
 application's or the driver's stage counters (``app.stages``: the API reads the ``StageTimes`` the node
-was given, ``node.stages``) or the old chain-store attribute (``node.store``).
+was given, ``node.stages``) or the old chain-store attribute (``node.store``). A state value with its proof is
+asked with ``node.app.query(QueryRequest(path="state", ...))``, never through the application's own
+``prove``/``state_value`` (not part of ``Application``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ _FORBIDDEN = {
     "stage counters other than the node's": re.compile(r"(^|\.)(?!node\.)[A-Za-z_?]+\.stages$"),
     "the node's chain store (use node.blocks)": re.compile(r"(^|\.)node\.store$"),
 }
+_FORBIDDEN_CALLS = {
+    # Called on any object: the application's proof and value reads outside the ABCI protocol.
+    "the application's proof or value read (use app.query(QueryRequest(path='state', ...)))": re.compile(
+        r"(^|\.)_?(prove|state_value)$"
+    ),
+}
 
 
 def _chain(node: ast.Attribute) -> str:
@@ -59,6 +67,11 @@ def _reach_ins(path: Path) -> list[str]:
             for what, pattern in _FORBIDDEN.items():
                 if pattern.search(chain):
                     found.append(f"{path.relative_to(_ROOT.parent)}:{node.lineno}: {chain} ({what})")
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            chain = _chain(node.func)
+            for what, pattern in _FORBIDDEN_CALLS.items():
+                if pattern.search(chain):
+                    found.append(f"{path.relative_to(_ROOT.parent)}:{node.lineno}: {chain}() ({what})")
     return found
 
 
@@ -85,10 +98,36 @@ def test_the_boundary_check_sees_each_reach_in(source: str) -> None:
     assert any(p.search(c) for c in chains for p in _FORBIDDEN.values()), chains
 
 
+def _called(source: str) -> set[str]:
+    """The attribute chains ``source`` calls."""
+    tree = ast.parse(source)
+    return {_chain(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
+
+
+def _forbidden_calls(source: str) -> set[str]:
+    """The calls in ``source`` that ``_FORBIDDEN_CALLS`` refuses."""
+    return {c for c in _called(source) for p in _FORBIDDEN_CALLS.values() if p.search(c)}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "v, p, h = self.node.app.prove(key, height)",
+        "v = self.node.app.state_value(key, None)",
+        "v = app.prove(key)[0]",
+        "a = self.node.app\nv = a._state_value(key)",
+    ],
+)
+def test_the_boundary_check_sees_each_proof_read_past_the_query(source: str) -> None:
+    assert _forbidden_calls(source), _called(source)
+
+
 def test_the_boundary_check_allows_the_ports() -> None:
     source = "a = self.node.stages.snapshot()\nb = self.node.blocks.block(1)\nc = self.node.app.reader().get(b'k')\n"
     chains = [_chain(n) for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Attribute)]
     assert not [c for c in chains for p in _FORBIDDEN.values() if p.search(c)]
+    query = "prove = bool_param(r, 'prove')\nres = app.query(QueryRequest(path='state', key=k, prove=prove))\np = res.proof\n"
+    assert not _forbidden_calls(query)
 
 
 # -- the route registry ------------------------------------------------------------------------------------------
