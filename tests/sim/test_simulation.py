@@ -52,7 +52,8 @@ from .simnet import (
 from .valset_plan import Governor, draw_plan
 
 
-# 1,000 seeds take ~130 s on two quiet cores; a loaded machine has doubled that, past the default 300 s limit.
+# 1,000 seeds take ~240 s on two quiet cores (10,000 took 2,405 s on 2026-12-07, since seeds draw power cuts, lock
+# attacks and validator-set plans); a loaded machine doubles that, past the default 300 s limit.
 @pytest.mark.timeout(900)
 def test_seeded_runs_keep_safety_and_liveness() -> None:
     count = int(os.environ.get("SIM_SEEDS", "1000"))
