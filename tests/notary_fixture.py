@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.memory_state import MemoryState
 from trellis.core.codec import encode
 from trellis.core.crypto.suite import ED25519, address_of, ed25519_keypair_from_seed, ed25519_sign, suite_by_name
 from trellis.core.execution.block import ChainTip, build_block, genesis_tip
@@ -102,21 +103,6 @@ def sign_commit(params: ChainParams, block: Block, validators: int = 4) -> Commi
     return Commit(height=block.header.height, round=0, block_hash=bid, signatures=sigs)
 
 
-class _State:
-    def __init__(self) -> None:
-        self.state: dict[bytes, bytes] = {}
-        self.nodes: dict[bytes, bytes] = {}
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.state.get(key)
-
-    def scan(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
-        return sorted((k, v) for k, v in self.state.items() if start <= k < end)[:limit]
-
-    def get_node(self, node_hash: bytes) -> bytes | None:
-        return self.nodes.get(node_hash)
-
-
 @dataclass
 class AnchoredChain:
     """One block holding a filler transfer-less anchor and the anchor of ``FILES``; store-shaped for queries."""
@@ -125,7 +111,7 @@ class AnchoredChain:
     blocks: dict[int, Block]
     results: dict[int, list[Receipt]]
     commits: dict[int, Commit]
-    st: _State
+    st: MemoryState
 
     def get(self, key: bytes) -> bytes | None:
         return self.st.get(key)
@@ -173,7 +159,7 @@ def anchored_chain(chain_id: str = "notary-vectors", suite: str = "ed25519", set
     ``set_change``, after three blocks that add validator-4 to the set (module docstring)."""
     params = params_from_genesis(genesis(chain_id, suite, governed=set_change))
     h = params.suite.hash
-    st = _State()
+    st = MemoryState()
     tip, tree = genesis_tip(params, st)
     st.nodes.update(tree.nodes)
     for k, v in genesis_writes(params).items():

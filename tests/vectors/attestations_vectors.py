@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tests.memory_state import MemoryState
 from tests.vectors.spec_vectors import to_json
 from trellis.core.codec import encode
 from trellis.core.crypto.suite import ED25519, address_of, ed25519_keypair_from_seed, ed25519_sign
@@ -118,27 +119,10 @@ def genesis_json() -> str:
     return json.dumps(doc, indent=2)
 
 
-class _Memory:
-    """State and tree nodes in dicts: the reader and node store ``build_block`` takes."""
-
-    def __init__(self) -> None:
-        self.state: dict[bytes, bytes] = {}
-        self.nodes: dict[bytes, bytes] = {}
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.state.get(key)
-
-    def scan(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
-        return sorted((k, v) for k, v in self.state.items() if start <= k < end)[:limit]
-
-    def get_node(self, node_hash: bytes) -> bytes | None:
-        return self.nodes.get(node_hash)
-
-
 def _block() -> dict[str, Any]:
     """Block 1: alice attests (with an expiry), bob's revocation of it fails NOT_OWNER, alice revokes it."""
     params = load_genesis(genesis_json().encode())
-    mem = _Memory()
+    mem = MemoryState()
     tip, tree = genesis_tip(params, mem)
     mem.nodes.update(tree.nodes)
     for key, value in genesis_writes(params).items():

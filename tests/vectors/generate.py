@@ -19,6 +19,8 @@ from typing import Any
 
 import msgspec
 
+from tests.memory_state import MemoryState
+
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -147,25 +149,13 @@ def genesis_json() -> str:
     return json.dumps(doc, indent=2)
 
 
-class _Memory:
-    def __init__(self) -> None:
-        self.state: dict[bytes, bytes] = {}
-        self.nodes: dict[bytes, bytes] = {}
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.state.get(key)
-
-    def get_node(self, node_hash: bytes) -> bytes | None:
-        return self.nodes.get(node_hash)
-
-
 def _header_json(header: Any) -> dict[str, Any]:
     return {f: (v.hex() if isinstance(v := getattr(header, f), bytes) else v) for f in type(header).__struct_fields__}
 
 
 def executed_block() -> Any:
     params = load_genesis(genesis_json().encode())
-    mem = _Memory()
+    mem = MemoryState()
     tip, tree = genesis_tip(params, mem)
     mem.nodes.update(tree.nodes)
     for key, value in genesis_writes(params).items():
@@ -286,7 +276,7 @@ STATE_HEIGHT = 7
 
 
 def state_tree_vectors() -> dict[str, Any]:
-    mem = _Memory()
+    mem = MemoryState()
     first = apply_updates(SUITE, mem, ZERO_HASH, STATE)
     mem.nodes.update(first.nodes)
     second = apply_updates(SUITE, mem, first.root, STATE_UPDATE)
