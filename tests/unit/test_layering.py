@@ -180,7 +180,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "core.lightclient": frozenset({*_CORE_BOTTOM, "core.ledger", "core.params"}),
     "core.consensus": frozenset({*_CORE_BOTTOM, "core.ledger", "core.params", "core.consensus"}),
     "core.execution": frozenset(_CORE_NO_CONSENSUS),
-    "core.modules": frozenset(_CORE_NO_CONSENSUS),
+    # A module's extra files (interchain's client rules verify headers with the light client).
+    "core.modules": frozenset({*_CORE_NO_CONSENSUS, "core.lightclient"}),
     "core.modules.payload": frozenset({"core.modules.*.messages"}),
     "core.modules.registry": frozenset({"core.execution.module", "core.modules.*.module"}),
     # One module's shape (section 1): messages < state < handlers < module.
@@ -208,10 +209,13 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
             "core.modules.*.did",  # identity's DID syntax
             "core.modules.*.view",  # membership's certificate checks
             "core.modules.*.governance",  # steps a module's changes take inside membership's governance
+            "core.modules.*.packets",  # interchain's send_packet, for modules that send packets (ADR 0015)
+            "core.execution.module",  # PacketApp: the packet applications the interchain handlers deliver to
+            "core.lightclient",  # interchain's header checks
             "core.modules.@",
         }
     ),
-    "core.modules.*.module": frozenset({"core.execution.module", "core.modules.@"}),
+    "core.modules.*.module": frozenset({"core.execution.module", "core.ledger.block", "core.modules.@"}),
     # The boundary: the core's types, and the block-store port.
     "abci": frozenset({"core", "storage.block_store"}),
     # The application behind the boundary; its read side (app.modules) never reaches the application itself.
@@ -307,7 +311,7 @@ def _is_handlers(name: str) -> bool:
 
 def _may_import_handlers(module: str, handlers: str) -> bool:
     """A module's handlers are imported by its ``module.py`` (and its own handlers) or by HANDLER_IMPORTERS."""
-    own = handlers.rpartition(".")[0]  # core.modules.<name>
+    own = ".".join(handlers.split(".")[:3])  # core.modules.<name> (handlers.py, or a handlers/ package's file)
     if _segments_match(f"{own}.module", module, module) or _segments_match(handlers, module, module):
         return True
     return any(_segments_match(k, module, module) for k in HANDLER_IMPORTERS)

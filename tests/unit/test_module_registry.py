@@ -10,7 +10,7 @@ from typing import get_args
 import trellis.core.modules as modules_pkg
 from trellis.core.modules.membership.messages import MembershipChange
 from trellis.core.modules.payload import Payload
-from trellis.core.modules.registry import HANDLERS, MODULES
+from trellis.core.modules.registry import HANDLERS, MODULES, PACKET_APPS
 
 
 def test_payload_union_equals_the_modules_messages_and_the_handler_table() -> None:
@@ -44,5 +44,18 @@ def test_every_module_folder_is_registered() -> None:
     folders = {info.name for info in pkgutil.iter_modules(modules_pkg.__path__) if info.ispkg}
     assert folders == names, folders ^ names
     for name in folders:
-        declared = importlib.import_module(f"trellis.core.modules.{name}.module").MODULE
+        mod = importlib.import_module(f"trellis.core.modules.{name}.module")
+        # interchain is built around the others' packet applications (ADR 0015 section 1): build(), not MODULE.
+        declared = mod.build(PACKET_APPS) if name == "interchain" else mod.MODULE
         assert declared.name == name
+
+
+def test_packet_apps_are_modules_and_interchain_has_none() -> None:
+    """Every port is a module's name, its app is that module's, and interchain takes no packets itself."""
+    by_name = {module.name: module for module in MODULES}
+    assert PACKET_APPS, "the transfer module's app must be registered"
+    for port, app in PACKET_APPS.items():
+        assert by_name[port].packet_app is app
+        assert isinstance(app.version, str) and app.version
+    assert by_name["interchain"].packet_app is None
+    assert "interchain" not in PACKET_APPS

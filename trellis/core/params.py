@@ -98,6 +98,20 @@ class GenesisMembership(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     """Distinct organisations whose admins must approve a membership change; None: a majority of the orgs."""
 
 
+DAY_MS = 86_400_000
+"""A day in milliseconds."""
+
+
+class GenesisInterchain(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Rules for light clients of other chains (docs/spec/interchain.md 2.1; ADR 0015 section 4.1)."""
+
+    client_policy: Literal["governed", "open"] = "governed"
+    """``governed``: a client may be created only of a chain whose genesis hash governance trusted
+    (``interchain.trust_chain``); ``open``: any member may create a client of any chain."""
+    max_trusting_period_ms: Annotated[int, msgspec.Meta(ge=3_600_000, le=365 * DAY_MS)] = 14 * DAY_MS
+    """The longest trusting period a client may ask for."""
+
+
 class Genesis(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The genesis document (``genesis.json``)."""
 
@@ -121,6 +135,9 @@ class Genesis(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     """Smart-contract parameters."""
     membership: GenesisMembership = GenesisMembership()
     """Membership rules (the members themselves are ``orgs``)."""
+    interchain: GenesisInterchain | msgspec.UnsetType = msgspec.UNSET
+    """Interchain rules; absent (the defaults, ``GenesisInterchain()``) leaves the genesis hash of older chains
+    unchanged."""
     bench_network: Literal[True] | msgspec.UnsetType = msgspec.UNSET
     """Present (``true``) only in the genesis of a throwaway network made by ``trellis bench``: the one kind of
     chain whose nodes may run with ``[bench] skip_signature_checks``. Absent on every real chain, and then it is
@@ -130,6 +147,11 @@ class Genesis(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     def __post_init__(self) -> None:
         if self.bench_network is not msgspec.UNSET and self.bench_network is not True:
             raise ValueError("bench_network may only be true; leave it out on a real chain")
+
+    @property
+    def interchain_rules(self) -> GenesisInterchain:
+        """The interchain rules: the genesis's, or the defaults when it has none."""
+        return GenesisInterchain() if isinstance(self.interchain, msgspec.UnsetType) else self.interchain
 
     @property
     def is_bench_network(self) -> bool:

@@ -94,10 +94,69 @@ class TxContext:
         self.governance = params.governance
         self.gas_used = 0
         self.return_data = b""
+        self._savepoint: tuple[dict[bytes, bytes | None], Callable[[bytes, bytes | None], None]] | None = None
 
     def scan(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
         """Up to ``limit`` (key, value) pairs with ``start <= key < end`` in this transaction's view, in key order."""
         return self.scan_counted(start, end, limit)[0]
+
+    def savepoint(self) -> TxContext:
+        """A context over this one whose writes stay apart until its ``commit()``; dropping it undoes them.
+
+        The interchain module runs each packet callback and each item of a relayer's batch in one, so a refused
+        item or an application's error acknowledgement leaves nothing behind while the transaction goes on.
+        Savepoints nest. The child reads (``get``, ``scan``) its own writes over this context's.
+        """
+        overlay: dict[bytes, bytes | None] = {}
+        parent_get = self.get
+        parent_scan = self.scan_counted
+
+        def get(key: bytes) -> bytes | None:
+            if key in overlay:
+                return overlay[key]
+            return parent_get(key)
+
+        def put(key: bytes, value: bytes | None) -> None:
+            overlay[key] = value
+
+        def scan(start: bytes, end: bytes, limit: int) -> tuple[list[tuple[bytes, bytes]], int]:
+            if limit <= 0 or start >= end:
+                return [], 0
+            changed = {k: v for k, v in overlay.items() if start <= k < end}
+            # Each changed key hides or replaces at most one row of the parent: this many rows always suffice.
+            rows, passed = parent_scan(start, end, limit + len(changed))
+            merged: dict[bytes, bytes | None] = dict(rows)
+            merged.update(changed)
+            deleted = sum(1 for v in changed.values() if v is None)
+            return [(k, v) for k, v in sorted(merged.items()) if v is not None][:limit], passed + deleted
+
+        child = TxContext(
+            self.sender,
+            self.params,
+            self.height,
+            get,
+            put,
+            nonce=self.nonce,
+            time_ms=self.time_ms,
+            scan=scan,
+            engine=self.engine,
+            sender_key=self.sender_key,
+        )
+        child._savepoint = (overlay, self.put)
+        return child
+
+    def commit(self) -> None:
+        """Write a savepoint's writes into the context it was made from (``savepoint``), in order.
+
+        Raises:
+            RuntimeError: this context is not a savepoint.
+        """
+        if self._savepoint is None:
+            raise RuntimeError("commit() of a context that is not a savepoint")
+        overlay, parent_put = self._savepoint
+        for key, value in overlay.items():
+            parent_put(key, value)
+        overlay.clear()
 
     def account(self, address: bytes) -> Account:
         """Return the account at ``address`` (a zero account if it was never written)."""

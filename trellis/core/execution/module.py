@@ -8,14 +8,40 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from trellis.core.execution.context import TxContext
 from trellis.core.ledger.block import Event
+from trellis.core.modules.interchain.messages import Ack, Packet
 
 Handler = Callable[[TxContext, Any], list[Event]]
 """A message handler: runs one message against the transaction's context and returns its events, or raises
 ``TxFailure`` (the transaction fails with a receipt code; its writes are discarded)."""
+
+
+class PacketApp(Protocol):
+    """What a module that takes packets on its port gives the interchain module (ADR 0015 section 1; the port is
+    the module's name). Every callback runs inside the transaction that carries the packet, on its context."""
+
+    version: str
+    """The channel version the application speaks (``trellis-transfer-1``)."""
+
+    def on_chan_open(self, ctx: TxContext, order: int, counterparty_port: str, version: str) -> None:
+        """Accept a channel handshake step (init or try) for this port, or raise ``TxFailure`` to refuse it."""
+        ...
+
+    def on_recv(self, ctx: TxContext, packet: Packet) -> Ack:
+        """Take a received packet and answer its acknowledgement. It runs in a savepoint: an error ack (code not
+        0) or a ``TxFailure`` (turned into ``Ack(code, reason=message)``) undoes its writes."""
+        ...
+
+    def on_ack(self, ctx: TxContext, packet: Packet, ack: Ack) -> list[Event]:
+        """The destination acknowledged ``packet`` with ``ack`` (refund on an error ack)."""
+        ...
+
+    def on_timeout(self, ctx: TxContext, packet: Packet) -> list[Event]:
+        """``packet`` timed out before the destination received it (refund)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -29,6 +55,8 @@ class Module:
     """Each message type of the module, mapped to its handler. The message types are the keys."""
     prefixes: tuple[bytes, ...] = field(default=())
     """The state-key prefixes the module's records live under."""
+    packet_app: PacketApp | None = None
+    """The module's packet application, when it takes interchain packets on its port (its name)."""
 
     @property
     def messages(self) -> tuple[type, ...]:

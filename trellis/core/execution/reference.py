@@ -24,6 +24,7 @@ from trellis.core.ledger.tx import SignedTx, TxBody, tx_hash
 from trellis.core.modules.accounts.state import Account, account_key
 from trellis.core.modules.contracts.engine import ContractEngine, declared_gas
 from trellis.core.modules.contracts.state import CONTRACT_STORE_PREFIX
+from trellis.core.modules.interchain.state import SCANNED_PREFIXES as INTERCHAIN_SCANNED
 from trellis.core.modules.membership.state import MEMBERSHIP_KEY
 from trellis.core.modules.membership.view import genesis_membership
 from trellis.core.modules.registry import HANDLERS
@@ -289,10 +290,15 @@ class GuardedState:
             raise StateUnavailable(f"scanning state from {start[:40]!r} failed: {exc}") from exc
 
 
+SCANNED_PREFIXES: tuple[bytes, ...] = (CONTRACT_STORE_PREFIX, *INTERCHAIN_SCANNED)
+"""The key prefixes handlers scan inside a block: contract storage, and the interchain module's client and
+consensus states. Writes under them are indexed in each ``Layer`` so a scan sees them."""
+
+
 class Layer:
     """Writes over the state (a block's, or one transaction's), with the scannable keys kept sorted.
 
-    Only contract-storage keys can be scanned, so only they are indexed; the index makes a scan cost
+    Only keys under ``SCANNED_PREFIXES`` can be scanned, so only they are indexed; the index makes a scan cost
     O(log n + what it returns + the deletions it passes over), never a walk over every write.
     """
 
@@ -300,11 +306,11 @@ class Layer:
 
     def __init__(self, values: dict[bytes, bytes | None] | None = None) -> None:
         self.values: dict[bytes, bytes | None] = {} if values is None else values
-        self.keys: list[bytes] = sorted(k for k in self.values if k.startswith(CONTRACT_STORE_PREFIX))
+        self.keys: list[bytes] = sorted(k for k in self.values if k.startswith(SCANNED_PREFIXES))
 
     def put(self, key: bytes, value: bytes | None) -> None:
         """Write (None: delete) ``key``."""
-        if key not in self.values and key.startswith(CONTRACT_STORE_PREFIX):
+        if key not in self.values and key.startswith(SCANNED_PREFIXES):
             insort(self.keys, key)
         self.values[key] = value
 

@@ -45,6 +45,42 @@ class ResultCode(IntEnum):
     """A module's handler raised something other than ``TxFailure`` on this transaction: a bug that hostile
     input found. The transaction fails like any other (every node fails it the same way) instead of halting
     the chain; the message names the exception class."""
+    # The interchain and transfer modules (docs/spec/interchain.md 7).
+    CLIENT_NOT_FOUND = 26
+    """No light client with that id."""
+    CLIENT_FROZEN = 27
+    """The client froze on misbehaviour (or its chain was untrusted): it proves nothing."""
+    CLIENT_EXPIRED = 28
+    """The client's latest consensus state is older than its trusting period: it proves nothing."""
+    INVALID_HEADER = 29
+    """A header or commit the client cannot accept (the message starts with the light client's code)."""
+    UNKNOWN_CONSENSUS_HEIGHT = 30
+    """The client holds no consensus state at the proof's (or trusted) height."""
+    INVALID_PROOF = 31
+    """A state proof that does not lead to the consensus state's root (the message names the check)."""
+    INVALID_HANDSHAKE = 32
+    """A connection or channel handshake step in the wrong state, or naming the wrong counterparty, client,
+    order or version."""
+    CHANNEL_NOT_OPEN = 33
+    """The channel does not exist or is not OPEN."""
+    PORT_NOT_BOUND = 34
+    """No module takes packets on that port."""
+    ALREADY_RECEIVED = 35
+    """The packet was already received (receipt or ordered sequence)."""
+    OUT_OF_ORDER = 36
+    """An ordered channel's packet ahead of the next expected sequence."""
+    PACKET_TIMED_OUT = 37
+    """The packet's timeout height or time has passed at the destination."""
+    TIMEOUT_NOT_DUE = 38
+    """A timeout claimed at a proof height and time before the packet's timeout."""
+    PACKET_NOT_PENDING = 39
+    """No such packet is pending at the source (already acknowledged or timed out, or never sent)."""
+    COMMITMENT_MISMATCH = 40
+    """The relayed packet differs from the one the source stored."""
+    UNTRUSTED_CHAIN = 41
+    """A client of a chain (or genesis) governance does not trust."""
+    INVALID_DENOM = 42
+    """A denomination that cannot be sent, received or moved here."""
 
 
 class TxFailure(Exception):

@@ -12,9 +12,30 @@ from trellis.core.modules.contracts.messages import ContractCall, ContractDeploy
 from trellis.core.modules.credentials.messages import SetIssuer, StatusCreate, StatusSet
 from trellis.core.modules.evidence.messages import SubmitEvidence
 from trellis.core.modules.identity.messages import DidCreate, DidDeactivate, DidUpdate
+from trellis.core.modules.interchain.messages import (
+    Acknowledge,
+    ChanCloseConfirm,
+    ChanCloseInit,
+    ChanOpenAck,
+    ChanOpenConfirm,
+    ChanOpenInit,
+    ChanOpenTry,
+    ConnOpenAck,
+    ConnOpenConfirm,
+    ConnOpenInit,
+    ConnOpenTry,
+    CreateClient,
+    RecvPacket,
+    Relay,
+    SubmitMisbehaviour,
+    Timeout,
+    TimeoutOnClose,
+    UpdateClient,
+)
 from trellis.core.modules.kv.messages import KvDelete, KvPut
 from trellis.core.modules.membership.messages import ApproveMembership, ProposeMembership, RegisterCert, RevokeCert
 from trellis.core.modules.notary.messages import NotaryAnchor
+from trellis.core.modules.transfer.messages import TransferMove, TransferSend
 
 Payload = (
     Transfer
@@ -38,5 +59,25 @@ Payload = (
     | NotaryAnchor
     | Attest
     | RevokeAttestation
+    | TransferSend
+    | TransferMove
+    | CreateClient
+    | UpdateClient
+    | SubmitMisbehaviour
+    | ConnOpenInit
+    | ConnOpenTry
+    | ConnOpenAck
+    | ConnOpenConfirm
+    | ChanOpenInit
+    | ChanOpenTry
+    | ChanOpenAck
+    | ChanOpenConfirm
+    | ChanCloseInit
+    | ChanCloseConfirm
+    | RecvPacket
+    | Acknowledge
+    | Timeout
+    | TimeoutOnClose
+    | Relay
 )
 """The tagged union of every module message. The tag (``"module.action"``) is encoded first."""

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import msgspec
 
+from trellis.core.modules.interchain.messages import RecoverClient, TrustChain, UntrustChain
 from trellis.core.modules.validators.messages import AddValidator, RemoveValidator, SetValidatorPower
 from trellis.core.types import U64, CoreStruct
 
@@ -74,10 +75,21 @@ class SetThreshold(CoreStruct, frozen=True, tag="set_threshold"):
 
 
 MembershipChange = (
-    AddOrg | RemoveOrg | AddCa | RemoveCa | SetThreshold | AddValidator | RemoveValidator | SetValidatorPower
+    AddOrg
+    | RemoveOrg
+    | AddCa
+    | RemoveCa
+    | SetThreshold
+    | AddValidator
+    | RemoveValidator
+    | SetValidatorPower
+    | TrustChain
+    | UntrustChain
+    | RecoverClient
 )
 """A change to the on-chain membership or (the three ``validators.*`` members, ``core/modules/validators``) to the
-validator set, applied when enough organisations' admins approve it."""
+validator set, or (the three ``interchain.*`` members, ``core/modules/interchain``) to the chains this chain's
+light clients may trust, applied when enough organisations' admins approve it."""
 
 
 class ProposeMembership(CoreStruct, frozen=True, tag="membership.propose"):

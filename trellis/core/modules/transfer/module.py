@@ -1,0 +1,19 @@
+"""The transfer module's declaration: its messages with their handlers, its prefixes, and its packet app."""
+
+from __future__ import annotations
+
+from trellis.core.execution.module import Module
+from trellis.core.modules.transfer.app import TransferApp
+from trellis.core.modules.transfer.handlers import handle_move, handle_send
+from trellis.core.modules.transfer.messages import TransferMove, TransferSend
+from trellis.core.modules.transfer.state import PREFIXES
+
+MODULE = Module(
+    name="transfer",
+    handlers={
+        TransferSend: handle_send,
+        TransferMove: handle_move,
+    },
+    prefixes=PREFIXES,
+    packet_app=TransferApp(),
+)
