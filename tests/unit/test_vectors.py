@@ -57,6 +57,8 @@ FILES = [
     "tsa_serial.json",
     "light_client.json",
     "attestations.json",
+    "interchain.json",
+    "transfer.json",
 ]
 
 

@@ -74,6 +74,17 @@ LIST_ID = ("str", 1, 64, NAMESPACE)
 ATTESTATION_SUBJECT = ("str", 1, 256, r"did:[a-z0-9]+:[A-Za-z0-9._:%-]+|0x[0-9a-f]{64}")
 CLAIM_TYPE = ("str", 1, 64, r"[A-Za-z][A-Za-z0-9_.-]*")
 ATTESTER_DID = ("str", 0, 160, r"(did:[a-z0-9]+:[A-Za-z0-9._:%-]+)?")
+# interchain.md / encoding.md 2.1 (the interchain types)
+NUM = r"(0|[1-9][0-9]{0,19})"
+CLIENT_ID = ("str", 0, 27, r"client-" + NUM)
+CONNECTION_ID = ("str", 0, 31, r"connection-" + NUM)
+CHANNEL_ID = ("str", 0, 28, r"channel-" + NUM)
+PORT_ID = ("str", 1, 32, r"[a-z][a-z0-9_]{0,31}")
+APP_VERSION = ("str", 0, 64, r"[A-Za-z0-9._-]*")
+ENCODED = ("bytes", 0, 65_536)
+ORDER = ("int", 1, 2)
+DENOM = ("str", 1, 512, r"([a-z][a-z0-9_]{0,31}/channel-" + NUM + r"/)*[A-Za-z][A-Za-z0-9._-]{0,63}")
+AMOUNT = ("int", 1, 2**64 - 1)
 
 
 def lst(item: Any, max_len: int, min_len: int = 0) -> tuple[Any, ...]:
@@ -182,6 +193,36 @@ STRUCTS: dict[str, list[tuple[str, Any]]] = {
         ("validators", ("bytes", 0, 256 * 1024)),
         ("set_changes", lst("SetChangeBytes", 10_000)),
     ],
+    # interchain.md 4 and encoding.md 2.1
+    "Packet": [
+        ("sequence", U64),
+        ("source_port", PORT_ID),
+        ("source_channel", CHANNEL_ID),
+        ("dest_port", PORT_ID),
+        ("dest_channel", CHANNEL_ID),
+        ("data", ("bytes", 1, 16_384)),
+        ("timeout_height", U64),
+        ("timeout_time_ms", U64),
+    ],
+    "Ack": [("code", U32), ("result", ("bytes", 0, 4096)), ("reason", ("str", 0, 256, None))],
+    "EncodedSetChange": [("header", ENCODED), ("commit", ENCODED), ("next_validators", ENCODED)],
+    "HeaderUpdate": [
+        ("trusted_height", U64),
+        ("header", ENCODED),
+        ("commit", ENCODED),
+        ("validators", ENCODED),
+        ("trusted_validators", ENCODED),
+    ],
+    "ChannelEnd": [
+        ("state", U8),
+        ("order", ORDER),
+        ("connection_id", CONNECTION_ID),
+        ("counterparty_port", PORT_ID),
+        ("counterparty_channel", ("str", 0, 28, r"(channel-" + NUM + r")?")),
+        ("version", APP_VERSION),
+    ],
+    # transfer.md 2
+    "TransferData": [("denom", DENOM), ("amount", AMOUNT), ("sender", ADDRESS), ("receiver", ADDRESS)],
     # attestations.md 3
     "Attestation": [
         ("id", HASH),
@@ -262,6 +303,94 @@ UNIONS: dict[str, dict[str, list[tuple[str, Any]]]] = {
             ("attester_did", ATTESTER_DID),
         ],
         "attestations.revoke": [("id", HASH)],
+        # transfer.md 2
+        "transfer.send": [
+            ("channel", CHANNEL_ID),
+            ("denom", DENOM),
+            ("amount", AMOUNT),
+            ("receiver", ADDRESS),
+            ("timeout_height", U64),
+            ("timeout_time_ms", U64),
+        ],
+        "transfer.move": [("to", ADDRESS), ("denom_hash", HASH), ("amount", AMOUNT)],
+        # interchain.md 2, 5
+        "interchain.create_client": [
+            ("chain_id", ("str", 1, 64, CHAIN_ID)),
+            ("genesis", ("bytes", 1, 60_000)),
+            ("set_changes", lst("EncodedSetChange", 64)),
+            ("header", ENCODED),
+            ("commit", ENCODED),
+            ("trusting_period_ms", U64),
+            ("max_clock_drift_ms", U64),
+        ],
+        "interchain.update_client": [("client_id", CLIENT_ID), ("update", "HeaderUpdate")],
+        "interchain.submit_misbehaviour": [
+            ("client_id", CLIENT_ID),
+            ("first", "HeaderUpdate"),
+            ("second", "HeaderUpdate"),
+        ],
+        "interchain.conn_open_init": [("client_id", CLIENT_ID), ("counterparty_client_id", CLIENT_ID)],
+        "interchain.conn_open_try": [
+            ("client_id", CLIENT_ID),
+            ("counterparty_client_id", CLIENT_ID),
+            ("counterparty_connection_id", CONNECTION_ID),
+            ("counterparty_client_state", ENCODED),
+            ("proof_init", ENCODED),
+            ("proof_client", ENCODED),
+        ],
+        "interchain.conn_open_ack": [
+            ("connection_id", CONNECTION_ID),
+            ("counterparty_connection_id", CONNECTION_ID),
+            ("counterparty_client_state", ENCODED),
+            ("proof_try", ENCODED),
+            ("proof_client", ENCODED),
+        ],
+        "interchain.conn_open_confirm": [("connection_id", CONNECTION_ID), ("proof_ack", ENCODED)],
+        "interchain.chan_open_init": [
+            ("port", PORT_ID),
+            ("connection_id", CONNECTION_ID),
+            ("counterparty_port", PORT_ID),
+            ("order", ORDER),
+            ("version", APP_VERSION),
+        ],
+        "interchain.chan_open_try": [
+            ("port", PORT_ID),
+            ("connection_id", CONNECTION_ID),
+            ("counterparty_port", PORT_ID),
+            ("counterparty_channel", CHANNEL_ID),
+            ("order", ORDER),
+            ("version", APP_VERSION),
+            ("proof_init", ENCODED),
+        ],
+        "interchain.chan_open_ack": [
+            ("port", PORT_ID),
+            ("channel", CHANNEL_ID),
+            ("counterparty_channel", CHANNEL_ID),
+            ("proof_try", ENCODED),
+        ],
+        "interchain.chan_open_confirm": [("port", PORT_ID), ("channel", CHANNEL_ID), ("proof_ack", ENCODED)],
+        "interchain.chan_close_init": [("port", PORT_ID), ("channel", CHANNEL_ID)],
+        "interchain.chan_close_confirm": [("port", PORT_ID), ("channel", CHANNEL_ID), ("proof_init", ENCODED)],
+        "interchain.recv_packet": [("packet", "Packet"), ("proof", ENCODED)],
+        "interchain.acknowledge": [("packet", "Packet"), ("ack", "Ack"), ("proof", ENCODED)],
+        "interchain.timeout": [("packet", "Packet"), ("next_seq_recv", U64), ("proof", ENCODED)],
+        "interchain.timeout_on_close": [
+            ("packet", "Packet"),
+            ("next_seq_recv", U64),
+            ("proof", ENCODED),
+            ("proof_close", ENCODED),
+        ],
+        "interchain.relay": [
+            ("update", opt(("member", "Payload", "interchain.update_client"))),
+            (
+                "items",
+                lst(
+                    ("members", "Payload", ("interchain.recv_packet", "interchain.acknowledge", "interchain.timeout")),
+                    256,
+                    1,
+                ),
+            ),
+        ],
     },
     "MembershipChange": {
         "add_org": [("name", ORG), ("ca_certs", lst(CERT, 4, 1))],
@@ -272,6 +401,9 @@ UNIONS: dict[str, dict[str, list[tuple[str, Any]]]] = {
         "validators.add": [("public_key", PUBKEY), ("power", U64), ("name", SHORT), ("org", ORG)],
         "validators.remove": [("address", ADDRESS)],
         "validators.set_power": [("address", ADDRESS), ("power", U64)],
+        "interchain.trust_chain": [("chain_id", ("str", 1, 64, CHAIN_ID)), ("genesis_hash", HASH)],
+        "interchain.untrust_chain": [("chain_id", ("str", 1, 64, CHAIN_ID))],
+        "interchain.recover_client": [("subject", CLIENT_ID), ("substitute", CLIENT_ID)],
     },
     "Evidence": {
         "duplicate_vote": [("a", "SignedVote"), ("b", "SignedVote")],
@@ -317,6 +449,10 @@ def read(value: Any, t: Any, path: str = "$") -> Any:
     if kind == "tuple":
         assert isinstance(value, list) and len(value) == len(t[1]), f"{path}: tuple"
         return [read(v, et, f"{path}[{i}]") for i, (v, et) in enumerate(zip(value, t[1], strict=True))]
+    if kind in ("member", "members"):  # some members of a union only (a relay's update and items)
+        allowed = (t[2],) if kind == "member" else t[2]
+        assert isinstance(value, list) and value and value[0] in allowed, f"{path}: one of {allowed}"
+        return read(value, ("union", t[1]), path)
     if kind == "union":
         members = UNIONS[t[1]]
         assert isinstance(value, list) and value and isinstance(value[0], str), f"{path}: [tag, fields...]"
@@ -552,8 +688,16 @@ CHECKED = {
     "vc/eddsa-jcs-2022.json",
     "light_client.json",
     "attestations.json",
+    "interchain.json",
+    "transfer.json",
 }
-NOT_VECTORS = {"generate.py", "spec_vectors.py", "light_client_vectors.py", "attestations_vectors.py"}
+NOT_VECTORS = {
+    "generate.py",
+    "spec_vectors.py",
+    "light_client_vectors.py",
+    "attestations_vectors.py",
+    "interchain_vectors.py",
+}
 
 
 def test_every_vector_file_is_checked_independently() -> None:
@@ -609,9 +753,12 @@ PAYLOADS = load("payloads.json")
 
 def test_payload_vectors_cover_every_tag_of_the_spec() -> None:
     # payloads.json holds the modules of its time; a later module's messages are in its own file.
-    tags = {c["payload"]["tag"] for c in PAYLOADS["cases"] + load("attestations.json")["cases"]}
+    later = load("attestations.json")["cases"] + load("interchain.json")["cases"]
+    tags = {c["payload"]["tag"] for c in PAYLOADS["cases"] + later}
     assert tags == set(UNIONS["Payload"])
-    changes = {c["payload"]["change"]["tag"] for c in PAYLOADS["cases"] if c["payload"]["tag"] == "membership.propose"}
+    changes = {
+        c["payload"]["change"]["tag"] for c in PAYLOADS["cases"] + later if c["payload"]["tag"] == "membership.propose"
+    }
     assert changes == set(UNIONS["MembershipChange"])
     kinds = {c["payload"]["evidence"]["tag"] for c in PAYLOADS["cases"] if c["payload"]["tag"] == "evidence.submit"}
     assert kinds == set(UNIONS["Evidence"])
@@ -1520,3 +1667,81 @@ def test_attestation_block_receipts_and_state() -> None:
             assert state[key] == want
         else:
             assert decode_as(state[key], "Attestation") == want
+
+
+# --- interchain.json and transfer.json: docs/spec/interchain.md, transfer.md -----------------------------------
+
+INTERCHAIN = load("interchain.json")
+TRANSFER = load("transfer.json")
+
+
+@pytest.mark.parametrize("case", INTERCHAIN["cases"], ids=lambda c: c["name"])
+def test_interchain_message_vector(case: dict[str, Any]) -> None:
+    public = ed25519_public(h(INTERCHAIN["seed"]))
+    assert public.hex() == INTERCHAIN["public_key"] and address_of(public).hex() == INTERCHAIN["address"]
+    assert decode_as(h(case["payload_bytes"]), ("union", "Payload")) == case["payload"]
+    tx = check_signed_tx(case, public, sha256, ed25519_ok)
+    assert tx["body"]["payload"] == case["payload"] and tx["body"]["nonce"] == case["nonce"]
+
+
+def test_interchain_state_keys_written_out_from_the_spec() -> None:
+    """interchain.md 3: the key of each record from its identifiers (heights and sequences 8 bytes, big-endian)."""
+
+    def be(n: int) -> bytes:
+        return n.to_bytes(8, "big")
+
+    formulas: dict[str, Callable[..., bytes]] = {
+        "next_ids": lambda: b"interchain/next_ids",
+        "trusted": lambda c: b"interchain/trusted/" + c.encode(),
+        "chain": lambda c: b"interchain/chain/" + c.encode(),
+        "client": lambda c: b"interchain/client/" + c.encode(),
+        "consensus": lambda c, n: b"interchain/consensus/" + c.encode() + b"/" + be(n),
+        "misbehaviour": lambda c: b"interchain/misbehaviour/" + c.encode(),
+        "connection": lambda c: b"interchain/connection/" + c.encode(),
+        "channel": lambda p, c: b"interchain/channel/" + p.encode() + b"/" + c.encode(),
+        "seq_send": lambda p, c: b"interchain/seq_send/" + p.encode() + b"/" + c.encode(),
+        "seq_recv": lambda p, c: b"interchain/seq_recv/" + p.encode() + b"/" + c.encode(),
+        "seq_ack": lambda p, c: b"interchain/seq_ack/" + p.encode() + b"/" + c.encode(),
+        "packet": lambda p, c, n: b"interchain/packet/" + p.encode() + b"/" + c.encode() + b"/" + be(n),
+        "receipt": lambda p, c, n: b"interchain/receipt/" + p.encode() + b"/" + c.encode() + b"/" + be(n),
+        "ack": lambda p, c, n: b"interchain/ack/" + p.encode() + b"/" + c.encode() + b"/" + be(n),
+    }
+    assert {row["kind"] for row in INTERCHAIN["keys"]} == set(formulas)
+    for row in INTERCHAIN["keys"]:
+        assert formulas[row["kind"]](*row["args"]).hex() == row["key"], row["kind"]
+
+
+def test_packet_ack_and_packet_id() -> None:
+    packet = INTERCHAIN["packet"]
+    assert decode_as(h(packet["bytes"]), "Packet") == packet["fields"]
+    assert tagged(sha256, b"trellis/interchain/packet/v1", h(packet["bytes"])).hex() == packet["packet_id"]
+    data = decode_as(h(packet["fields"]["data"]), "TransferData")
+    assert data["denom"] == "native" and data["amount"] == 250
+    for ack in INTERCHAIN["acks"]:
+        assert decode_as(h(ack["bytes"]), "Ack") == ack["fields"]
+
+
+def test_interchain_proofs_verify_as_a_light_client_checks_them() -> None:
+    """interchain.md 6: the root recomputed from (key, value or absence, proof) must equal the consensus state's
+    root at the proof's height; the proof for one key does not prove another."""
+    proofs = INTERCHAIN["proofs"]
+    entries = {h(e["key"]): h(e["value"]) for e in proofs["entries"]}
+    root = h(proofs["state_root"])
+    assert smt_root(sha256, entries) == root
+    assert {c["valid"] for c in proofs["cases"]} == {True, False}
+    for case in proofs["cases"]:
+        raw = h(case["proof_bytes"])
+        proof = decode_as(raw, "StateProof")
+        value = None if case["value"] is None else h(case["value"])
+        assert state_proof_ok(sha256, h(case["key"]), value, proof, root, proofs["height"]) == case["valid"], case[
+            "name"
+        ]
+
+
+def test_transfer_denoms_escrows_and_data() -> None:
+    for row in TRANSFER["denoms"]:
+        assert tagged(sha256, b"trellis/transfer/denom/v1", row["denom"].encode()).hex() == row["denom_hash"]
+    for row in TRANSFER["escrow_addresses"]:
+        assert tagged(sha256, b"trellis/transfer/escrow/v1", row["channel"].encode())[:20].hex() == row["address"]
+    data = TRANSFER["transfer_data"]
+    assert decode_as(h(data["bytes"]), "TransferData") == data["fields"]
