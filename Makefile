@@ -11,6 +11,7 @@ STAMP := $(VENV)/.installed
 .PHONY: venv install run test sim bench lint typecheck fmt clean contracts-toolchain contracts hsm-tools openssl-tool vc-interop-tools
 SEEDS ?= 10000
 VALIDATORS ?= 4
+CHAINS ?= 1
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,8 +23,9 @@ $(STAMP): pyproject.toml
 venv install: $(STAMP)
 
 # A local network of $(VALIDATORS) validators in $(HOME_DIR) (created on first run); Ctrl-C stops it.
+# CHAINS=2 (up to 8): that many chains of $(VALIDATORS) validators joined by a relayer (ADR 0015 section 10).
 run: $(STAMP)
-	exec $(VENV)/bin/trellis net up --home $(HOME_DIR) --validators $(VALIDATORS) --foreground
+	exec $(VENV)/bin/trellis net up --home $(HOME_DIR) --validators $(VALIDATORS) --chains $(CHAINS) --foreground
 
 # The throughput benchmark suite: report and plot under bench/results/ (bench/README.md)
 bench: $(STAMP)

@@ -746,6 +746,8 @@ def cmd_net_up(args: argparse.Namespace) -> int:
     )
 
     root = _root(args)
+    if args.chains != 1 or _is_multichain(root):
+        return _net_up_chains(args)
     if not is_network_dir(root):
         init_network(
             root,
@@ -811,9 +813,67 @@ def cmd_net_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_multichain(root: Path) -> bool:
+    from trellis.node.multichain import is_multichain_dir
+
+    return is_multichain_dir(root)
+
+
+def _net_up_chains(args: argparse.Namespace) -> int:
+    """``net up --chains N`` (ADR 0015 section 10): node/multichain.py, joined by the relayer's handshake."""
+    from trellis.node import multichain
+
+    def connect(layout: multichain.Layout, a: multichain.Chain, b: multichain.Chain) -> multichain.ChainPath:
+        from trellis.relayer.handshake import connect_chains
+
+        return connect_chains(layout, a, b)
+
+    if not 1 <= args.chains <= multichain.MAX_CHAINS:
+        raise CliError(f"--chains must be between 1 and {multichain.MAX_CHAINS}")
+    up = multichain.up_chains(
+        _root(args),
+        chains=args.chains,
+        validators=args.validators,
+        connect=connect,
+        base_chain_id=args.chain_id,
+        api_port=None if args.free_ports else args.api_port,
+        p2p_port=None if args.free_ports else args.p2p_port,
+        suite=args.suite,
+        permissioned=args.permissioned,
+    )
+    summary = multichain.layout_summary(up.layout)
+    _out(
+        args,
+        summary,
+        f"{len(up.layout.chains)} chains are up in {up.layout.root}\n"
+        + "\n".join(f"  {c['chain_id']}  API {' '.join(c['apis'])}" for c in summary["chains"])
+        + "".join(f"\n  path {p.a} {p.channel_a} <-> {p.b} {p.channel_b}" for p in up.layout.paths)
+        + f"\n  relayer: {summary['relayer_config']} (log {up.layout.root / 'relayer' / 'relayer.log'})"
+        + ("\nCtrl-C stops it" if args.foreground else f"\nstop it with: trellis net down --home {up.layout.root}"),
+    )
+    if not args.foreground:
+        return 0
+    import threading
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.is_set() and all(p.poll() is None for p in up.procs.values()):
+        stop.wait(0.5)
+    print("stopping what was started here...", flush=True)
+    print("stopped " + (", ".join(multichain.stop_up(up)) or "nothing"), flush=True)
+    return 0
+
+
 def cmd_net_down(args: argparse.Namespace) -> int:
     from trellis.node.network import load_network, stop_node
 
+    if _is_multichain(_root(args)):
+        from trellis.node.multichain import load_layout, stop_chains
+
+        stopped = stop_chains(load_layout(_root(args)))
+        _out(args, {"stopped": stopped}, f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
+        return 0
     nodes = load_network(_root(args))
     stopped = [n.name for n in nodes if stop_node(n)]
     _out(args, {"stopped": stopped}, f"stopped {', '.join(stopped)}" if stopped else "no node was running")
@@ -1013,6 +1073,8 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--permissioned", action="store_true", help="every sender needs a registered certificate")
         if name == "up":
             s.add_argument("--foreground", action="store_true", help="stay attached, show logs; Ctrl-C stops")
+            s.add_argument("--chains", type=int, default=1, help="chains joined by a relayer (1..8; chain i: +100i)")
+            s.add_argument("--free-ports", action="store_true", help="with --chains: free port ranges per chain")
         s.set_defaults(func=func, creates_home=True)
     s = net.add_parser("down", parents=[common], help="stop the network in --home")
     s.set_defaults(func=cmd_net_down)

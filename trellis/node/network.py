@@ -33,7 +33,7 @@ from pathlib import Path
 import msgspec
 
 from trellis.core.crypto.suite import ED25519, UnknownSuite, suite_by_name
-from trellis.core.params import GenesisAccount, GenesisOrg, GenesisValidator
+from trellis.core.params import GenesisAccount, GenesisInterchain, GenesisOrg, GenesisValidator
 from trellis.keys.certs import CertError
 from trellis.keys.signer import KeyInfo, KeyStore
 from trellis.node.config import ApiSection, ConfigError, NodeConfig, NodeSection, P2pSection, load_config
@@ -85,6 +85,7 @@ def init_network(
     suite: str = ED25519.name,
     permissioned: bool = False,
     bench_network: bool = False,
+    interchain: GenesisInterchain | None = None,
 ) -> list[NetNode]:
     """Create a network of ``validators`` nodes on 127.0.0.1 in ``root`` (API ports ``api_port + i``, peer
     ports ``p2p_port + i``). Every node home gets the dev account keys ``alice`` (mint authority) and ``bob``.
@@ -92,6 +93,7 @@ def init_network(
     the chain's crypto suite (``ed25519`` or ``sm``): validator and account keys are made for it.
     ``permissioned`` sets genesis ``membership.enforce``. ``bench_network`` marks the genesis as a bench network
     (``bench_network: true``), the only kind whose nodes may skip signature checks; only ``trellis bench`` sets it.
+    ``interchain`` sets the genesis's interchain rules (``net up --chains`` opens client creation to members).
 
     Raises:
         HomeError: ``root`` already holds a network or a node home, ``validators`` is out of range, or the
@@ -132,6 +134,8 @@ def init_network(
     )
     if bench_network:
         genesis = msgspec.structs.replace(genesis, bench_network=True)
+    if interchain is not None:
+        genesis = msgspec.structs.replace(genesis, interchain=interchain)
     genesis_bytes = encode_genesis(genesis)
     nodes: list[NetNode] = []
     for i, name in enumerate(names):
