@@ -233,10 +233,13 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "blobs": frozenset({"core", "blobs"}),
     "vc": frozenset({"core", "vc"}),
     "notary": frozenset({"core", "keys", "notary"}),
+    # The relayer (ADR 0015 section 8): the core's types and checks, the HTTP client and the keys; never the
+    # application, the node or the storage (it speaks to chains only through their APIs).
+    "relayer": frozenset({"core", "cli.client", "keys", "relayer"}),
     # The top layers: the command line uses everything but the storage (a node is opened through node.assembly);
-    # the benchmarks everything below the command line (which runs them).
-    "cli": frozenset(set(_SHELL) - {"storage"}),
-    "bench": frozenset(set(_SHELL) - {"cli"}),
+    # the benchmarks everything below the command line (which runs them), the relayer included.
+    "cli": frozenset((set(_SHELL) - {"storage"}) | {"relayer"}),
+    "bench": frozenset((set(_SHELL) - {"cli"}) | {"relayer"}),
 }
 
 # Outside its own module (whose ``module.py`` declares them for the registry) a module's handlers are imported
