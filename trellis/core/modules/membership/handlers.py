@@ -8,6 +8,9 @@ from trellis.core.codec import decode, encode
 from trellis.core.execution.context import TxContext
 from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.ledger.block import Event
+from trellis.core.modules.interchain.governance import apply_change_in_block as apply_interchain_change
+from trellis.core.modules.interchain.governance import is_interchain_change
+from trellis.core.modules.interchain.governance import precheck_change as precheck_interchain_change
 from trellis.core.modules.membership.messages import (
     AddCa,
     AddOrg,
@@ -161,11 +164,12 @@ def apply_change(cfg: MembershipConfig, change: MembershipChange) -> MembershipC
             if not kept:
                 raise _invalid("an organisation keeps at least one CA certificate")
             orgs[i] = MemberOrg(name=change.org, ca_certs=kept)
-        else:
-            assert isinstance(change, SetThreshold)
+        elif isinstance(change, SetThreshold):
             if change.threshold > len(orgs):
                 raise _invalid(f"threshold {change.threshold} exceeds the {len(orgs)} member organisations")
             threshold = change.threshold
+        else:
+            raise _invalid(f"{type(change).__name__} does not change the membership configuration")
     except CertificateRefused as exc:
         raise _invalid(f"{exc.code}: {exc.reason}") from exc
     return MembershipConfig(version=cfg.version + 1, orgs=orgs, threshold=threshold, next_proposal=cfg.next_proposal)
@@ -193,6 +197,8 @@ def _approve(ctx: TxContext, cfg: MembershipConfig, prop: MembershipProposal) ->
     if count >= cfg.threshold:
         if is_validator_change(prop.change):
             changed = apply_change_in_block(ctx, prop.id, prop.change)
+        elif is_interchain_change(prop.change):
+            changed = apply_interchain_change(ctx, prop.id, prop.change)
         else:
             cfg = _apply_in_context(ctx, cfg, prop.change)
             changed = [
@@ -224,6 +230,9 @@ def handle_propose(ctx: TxContext, msg: ProposeMembership) -> list[Event]:
     if is_validator_change(msg.change):
         precheck_change(ctx, msg.change)
         version = validators_version(ctx)
+    elif is_interchain_change(msg.change):
+        precheck_interchain_change(ctx, msg.change)
+        version = cfg.version
     else:
         _apply_in_context(ctx, cfg, msg.change)
         version = cfg.version

@@ -1,23 +1,206 @@
-"""Interchain handlers: clients (stub signatures; being built)."""
+"""Interchain handlers: light clients of other Trellis chains (docs/spec/interchain.md 2; ADR 0015 section 5).
+
+Thin: read the records, let ``interchain/client.py`` judge, write the result. A freeze (conflicting header, time
+going backwards, submitted misbehaviour) is a *successful* transaction: the client's state changes and the event
+``interchain.client_frozen`` says why.
+"""
 
 from __future__ import annotations
 
+from trellis.core.codec import encode
 from trellis.core.execution.context import TxContext
 from trellis.core.execution.results import ResultCode, TxFailure
-from trellis.core.ledger.block import Event
-from trellis.core.modules.interchain.messages import CreateClient, SubmitMisbehaviour, UpdateClient
+from trellis.core.ledger.block import Event, block_hash
+from trellis.core.modules.interchain.client import (
+    DUPLICATE,
+    Freeze,
+    Neighbours,
+    check_client_params,
+    counterparty_params,
+    decode_set_changes,
+    decode_update,
+    frozen,
+    judge_update,
+    misbehaviour,
+    new_client,
+    prunable,
+    require_active,
+    suite_of,
+    verify_header,
+    with_height,
+)
+from trellis.core.modules.interchain.messages import CreateClient, HeaderUpdate, SubmitMisbehaviour, UpdateClient
+from trellis.core.modules.interchain.state import (
+    NEXT_IDS_KEY,
+    ChainClient,
+    ClientState,
+    ConsensusState,
+    NextIds,
+    chain_client_key,
+    client_id,
+    client_key,
+    consensus_heights,
+    consensus_key,
+    misbehaviour_key,
+    read_chain_client,
+    read_client,
+    read_consensus,
+    read_next_ids,
+    read_trusted,
+)
+
+_PAGE = 64
+"""Rows per scan page when looking for a height's neighbours."""
 
 
+def _event(type_: str, **attrs: str) -> Event:
+    return Event(type=type_, attributes=[(k, v.encode()) for k, v in attrs.items()])
+
+
+def _client(ctx: TxContext, cid: str) -> ClientState:
+    client = read_client(ctx, cid)
+    if client is None:
+        raise TxFailure(ResultCode.CLIENT_NOT_FOUND, f"no client {cid}")
+    return client
+
+
+def _active(ctx: TxContext, cid: str) -> ClientState:
+    client = _client(ctx, cid)
+    require_active(cid, client, read_consensus(ctx, cid, client.latest_height), ctx.time_ms)
+    return client
+
+
+def _trusted_consensus(ctx: TxContext, cid: str, height: int) -> ConsensusState:
+    cs = read_consensus(ctx, cid, height)
+    if cs is None:
+        raise TxFailure(
+            ResultCode.UNKNOWN_CONSENSUS_HEIGHT, f"client {cid} has no consensus state at trusted height {height}"
+        )
+    return cs
+
+
+def _freeze(ctx: TxContext, cid: str, client: ClientState, freeze: Freeze) -> list[Event]:
+    new, record = frozen(client, freeze, ctx.height)
+    ctx.put(client_key(cid), encode(new))
+    ctx.put(misbehaviour_key(cid), encode(record))
+    return [_event("interchain.client_frozen", client_id=cid, height=str(new.frozen_height), kind=freeze.kind)]
+
+
+# -- create --------------------------------------------------------------------------------------------------------
 def handle_create_client(ctx: TxContext, msg: CreateClient) -> list[Event]:
-    """CreateClient (stub)."""
-    raise TxFailure(ResultCode.HANDLER_ERROR, "handle_create_client: not built yet")
+    """Create a client of ``msg.chain_id`` from its genesis, set changes and a header (interchain.md 2.2)."""
+    rules = ctx.params.genesis.interchain_rules
+    check_client_params(msg.trusting_period_ms, msg.max_clock_drift_ms, rules.max_trusting_period_ms)
+    params = counterparty_params(msg.genesis, msg.chain_id)
+    if rules.client_policy == "governed":
+        trusted = read_trusted(ctx, msg.chain_id)
+        if trusted is None:
+            raise TxFailure(
+                ResultCode.UNTRUSTED_CHAIN, f"chain {msg.chain_id!r} is not trusted (no interchain.trust_chain)"
+            )
+        if trusted.genesis_hash != params.genesis_hash:
+            raise TxFailure(
+                ResultCode.UNTRUSTED_CHAIN,
+                f"the genesis of chain {msg.chain_id!r} hashes to {params.genesis_hash.hex()}, governance trusts "
+                f"{trusted.genesis_hash.hex()}",
+            )
+    changes = decode_set_changes(msg.set_changes)
+    client, cs = new_client(
+        params, changes, msg.header, msg.commit, msg.trusting_period_ms, msg.max_clock_drift_ms, ctx.time_ms
+    )
+    ids = read_next_ids(ctx)
+    cid = client_id(ids.client)
+    ctx.put(NEXT_IDS_KEY, encode(NextIds(client=ids.client + 1, connection=ids.connection, channel=ids.channel)))
+    ctx.put(client_key(cid), encode(client))
+    ctx.put(consensus_key(cid, client.latest_height), encode(cs))
+    if read_chain_client(ctx, msg.chain_id) is None:
+        ctx.put(chain_client_key(msg.chain_id), encode(ChainClient(client_id=cid)))
+    return [_event("interchain.client_created", client_id=cid, chain_id=msg.chain_id, height=str(client.latest_height))]
+
+
+# -- update --------------------------------------------------------------------------------------------------------
+def _below(ctx: TxContext, cid: str, start: int, height: int) -> tuple[int, ConsensusState] | None:
+    """The stored consensus state with the greatest height in ``[start, height)``."""
+    best: int | None = None
+    while True:
+        heights = consensus_heights(ctx, cid, _PAGE, start)
+        below = [h for h in heights if h < height]
+        if below:
+            best = below[-1]
+        if len(heights) < _PAGE or len(below) < len(heights):
+            break
+        start = heights[-1] + 1
+    if best is None:
+        return None
+    cs = read_consensus(ctx, cid, best)
+    assert cs is not None
+    return best, cs
+
+
+def _above(ctx: TxContext, cid: str, height: int) -> tuple[int, ConsensusState] | None:
+    """The stored consensus state with the least height above ``height``."""
+    heights = consensus_heights(ctx, cid, 1, height + 1)
+    if not heights:
+        return None
+    cs = read_consensus(ctx, cid, heights[0])
+    assert cs is not None
+    return heights[0], cs
+
+
+def _prune(ctx: TxContext, cid: str, client: ClientState) -> None:
+    oldest = []
+    for h in consensus_heights(ctx, cid, 2, 0):
+        cs = read_consensus(ctx, cid, h)
+        assert cs is not None
+        oldest.append((h, cs))
+    for h in prunable(client, oldest, ctx.time_ms):
+        ctx.put(consensus_key(cid, h), None)
+
+
+def update_client(ctx: TxContext, cid: str, update: HeaderUpdate) -> list[Event]:
+    """Verify ``update`` against client ``cid`` and store its consensus state, or freeze the client on
+    misbehaviour, or do nothing for a header already stored (interchain.md 2.3). ``interchain.relay`` calls this
+    for its optional update.
+
+    Raises:
+        TxFailure: ``CLIENT_NOT_FOUND``, ``CLIENT_FROZEN``, ``CLIENT_EXPIRED``, ``UNKNOWN_CONSENSUS_HEIGHT``,
+            ``INVALID_HEADER``.
+    """
+    client = _active(ctx, cid)
+    lb, trusted_validators = decode_update(update)
+    height = lb.header.height
+    at = read_consensus(ctx, cid, height)
+    if at is not None and at.block_id == block_hash(suite_of(client), lb.header):
+        return [_event("interchain.client_update_duplicate", client_id=cid, height=str(height))]
+    trusted_cs = _trusted_consensus(ctx, cid, update.trusted_height)
+    new = verify_header(client, update.trusted_height, trusted_cs, trusted_validators, lb, ctx.time_ms)
+    around = Neighbours(at=at, below=_below(ctx, cid, update.trusted_height, height), above=_above(ctx, cid, height))
+    verdict = judge_update(height, new, around)
+    if isinstance(verdict, Freeze):
+        return _freeze(ctx, cid, client, verdict)
+    assert verdict != DUPLICATE  # the same block id was answered above
+    client = with_height(client, height)
+    ctx.put(consensus_key(cid, height), encode(new))
+    ctx.put(client_key(cid), encode(client))
+    _prune(ctx, cid, client)
+    return [_event("interchain.client_updated", client_id=cid, height=str(height))]
 
 
 def handle_update_client(ctx: TxContext, msg: UpdateClient) -> list[Event]:
-    """UpdateClient (stub)."""
-    raise TxFailure(ResultCode.HANDLER_ERROR, "handle_update_client: not built yet")
+    """Add a verified consensus state to a client (interchain.md 2.3)."""
+    return update_client(ctx, msg.client_id, msg.update)
 
 
+# -- misbehaviour --------------------------------------------------------------------------------------------------
 def handle_submit_misbehaviour(ctx: TxContext, msg: SubmitMisbehaviour) -> list[Event]:
-    """SubmitMisbehaviour (stub)."""
-    raise TxFailure(ResultCode.HANDLER_ERROR, "handle_submit_misbehaviour: not built yet")
+    """Freeze an active client on two verified headers that cannot both be true (interchain.md 2.4)."""
+    cid = msg.client_id
+    client = _active(ctx, cid)
+    verified: list[tuple[int, ConsensusState]] = []
+    for update in (msg.first, msg.second):
+        lb, trusted_validators = decode_update(update)
+        trusted_cs = _trusted_consensus(ctx, cid, update.trusted_height)
+        cs = verify_header(client, update.trusted_height, trusted_cs, trusted_validators, lb, ctx.time_ms)
+        verified.append((lb.header.height, cs))
+    (h1, cs1), (h2, cs2) = verified
+    return _freeze(ctx, cid, client, misbehaviour(h1, cs1, h2, cs2))
