@@ -847,7 +847,7 @@ def _net_up_chains(args: argparse.Namespace) -> int:
         summary,
         f"{len(up.layout.chains)} chains are up in {up.layout.root}\n"
         + "\n".join(f"  {c['chain_id']}  API {' '.join(c['apis'])}" for c in summary["chains"])
-        + "".join(f"\n  path {p.a} {p.channel_a} <-> {p.b} {p.channel_b}" for p in up.layout.paths)
+        + "".join(f"\n  path {p.a} {p.a_channel} <-> {p.b} {p.b_channel}" for p in up.layout.paths)
         + f"\n  relayer: {summary['relayer_config']} (log {up.layout.root / 'relayer' / 'relayer.log'})"
         + ("\nCtrl-C stops it" if args.foreground else f"\nstop it with: trellis net down --home {up.layout.root}"),
     )

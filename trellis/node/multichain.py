@@ -85,16 +85,17 @@ class Chain:
 
 @dataclass(frozen=True)
 class ChainPath:
-    """Two chains joined by clients, a connection and one transfer channel (what ``relayer.toml`` lists)."""
+    """Two chains joined by clients, a connection and one transfer channel (a ``[[path]]`` of ``relayer.toml``)."""
 
     a: str
     b: str
     a_client: str
+    """Chain a's client of chain b."""
     b_client: str
-    connection_a: str
-    connection_b: str
-    channel_a: str
-    channel_b: str
+    a_connection: str
+    b_connection: str
+    a_channel: str
+    b_channel: str
     port: str = "transfer"
 
 
@@ -334,15 +335,22 @@ def _toml_str(s: str) -> str:
     return json.dumps(s)  # a JSON string is a TOML basic string for the characters used here
 
 
-def render_relayer_config(layout: Layout, metrics_listen: str | None = None) -> str:
-    """``relayer.toml`` text for the layout's chains and paths (ADR 0015 section 8)."""
-    lines = ["# Trellis relayer configuration, written by `trellis net up --chains`", ""]
+def render_relayer_config(layout: Layout, metrics_listen: str | None = None, scan_interval_s: float = 10.0) -> str:
+    """``relayer.toml`` text for the layout's chains and paths (the format of ``trellis/relayer/config.py``)."""
+    lines = [
+        "# Trellis relayer configuration, written by `trellis net up --chains`",
+        "",
+        "[relayer]",
+        f"scan_interval_s = {scan_interval_s:g}",
+        "",
+    ]
     for c in layout.chains:
         lines += [
             "[[chain]]",
             f"id = {_toml_str(c.chain_id)}",
             "api = [" + ", ".join(_toml_str(u) for u in c.api_urls) + "]",
             f"key = {_toml_str(str(relayer_key_path(layout.root, c.index)))}",
+            f"genesis = {_toml_str(str(c.nodes[0].home / 'genesis.json'))}",
             "",
         ]
     for p in layout.paths:
@@ -352,9 +360,10 @@ def render_relayer_config(layout: Layout, metrics_listen: str | None = None) -> 
             f"b = {_toml_str(p.b)}",
             f"a_client = {_toml_str(p.a_client)}",
             f"b_client = {_toml_str(p.b_client)}",
-            f"connection_a = {_toml_str(p.connection_a)}",
-            f"connection_b = {_toml_str(p.connection_b)}",
-            f"channels = [{_toml_str(p.channel_a)}]",
+            f"a_connection = {_toml_str(p.a_connection)}",
+            f"b_connection = {_toml_str(p.b_connection)}",
+            f"channels = [{{port = {_toml_str(p.port)}, a_channel = {_toml_str(p.a_channel)}, "
+            f"b_channel = {_toml_str(p.b_channel)}}}]",
             "",
         ]
     if metrics_listen is not None:
@@ -362,9 +371,10 @@ def render_relayer_config(layout: Layout, metrics_listen: str | None = None) -> 
     return "\n".join(lines)
 
 
-def write_relayer_config(layout: Layout, metrics_listen: str | None = None) -> Path:
+def write_relayer_config(layout: Layout, metrics_listen: str | None = None, scan_interval_s: float = 10.0) -> Path:
+    """Write ``relayer.toml`` (see ``render_relayer_config``); return its path."""
     path = relayer_config_path(layout.root)
-    path.write_text(render_relayer_config(layout, metrics_listen))
+    path.write_text(render_relayer_config(layout, metrics_listen, scan_interval_s))
     return path
 
 
