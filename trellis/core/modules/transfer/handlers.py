@@ -1,18 +1,64 @@
-"""The transfer module's rules (stub signatures; being built)."""
+"""The transfer module's message handlers (docs/spec/transfer.md 4): ``transfer.send`` takes the amount (the value
+moves live in ``app.py``, beside the packet callbacks that undo or complete them) and commits a packet on the
+channel; ``transfer.move`` moves vouchers on this chain."""
 
 from __future__ import annotations
 
+from trellis.core.codec import encode
 from trellis.core.execution.context import TxContext
-from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.ledger.block import Event
-from trellis.core.modules.transfer.messages import TransferMove, TransferSend
+from trellis.core.modules.interchain.packets import send_packet
+from trellis.core.modules.transfer.app import (
+    PORT,
+    credit_voucher,
+    debit_voucher,
+    invalid_denom,
+    positive,
+    refuse_escrow_address,
+    take,
+)
+from trellis.core.modules.transfer.messages import TransferData, TransferMove, TransferSend
+from trellis.core.modules.transfer.state import read_trace
 
 
 def handle_send(ctx: TxContext, msg: TransferSend) -> list[Event]:
-    """transfer.send (stub)."""
-    raise TxFailure(ResultCode.HANDLER_ERROR, "transfer.send: not built yet")
+    """transfer.send: take the amount (``take``), then commit the packet on the channel (``send_packet``)."""
+    take(ctx, PORT, msg.channel, msg.denom, ctx.sender, msg.amount)
+    data = TransferData(denom=msg.denom, amount=msg.amount, sender=ctx.sender, receiver=msg.receiver)
+    packet, events = send_packet(ctx, PORT, msg.channel, encode(data), msg.timeout_height, msg.timeout_time_ms)
+    return [
+        *events,
+        Event(
+            type="transfer.send",
+            attributes=[
+                ("channel", msg.channel.encode()),
+                ("sequence", str(packet.sequence).encode()),
+                ("denom", msg.denom.encode()),
+                ("amount", str(msg.amount).encode()),
+                ("sender", ctx.sender),
+                ("receiver", msg.receiver),
+            ],
+        ),
+    ]
 
 
+# -- move ----------------------------------------------------------------------------------------------------------
 def handle_move(ctx: TxContext, msg: TransferMove) -> list[Event]:
-    """transfer.move (stub)."""
-    raise TxFailure(ResultCode.HANDLER_ERROR, "transfer.move: not built yet")
+    """transfer.move: move vouchers of ``denom_hash`` from the sender to ``to`` on this chain."""
+    positive(msg.amount)
+    if read_trace(ctx, msg.denom_hash) is None:
+        raise invalid_denom(f"no voucher with hash {msg.denom_hash.hex()} was ever minted on this chain")
+    refuse_escrow_address(ctx, msg.to)
+    debit_voucher(ctx, msg.denom_hash, ctx.sender, msg.amount)
+    credit_voucher(ctx, msg.denom_hash, msg.to, msg.amount)
+    return [
+        Event(
+            type="transfer.move",
+            attributes=[
+                ("from", ctx.sender),
+                ("to", msg.to),
+                ("denom_hash", msg.denom_hash),
+                ("amount", str(msg.amount).encode()),
+            ],
+        )
+    ]
