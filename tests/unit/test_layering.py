@@ -313,9 +313,10 @@ def _is_handlers(name: str) -> bool:
 
 
 def _may_import_handlers(module: str, handlers: str) -> bool:
-    """A module's handlers are imported by its ``module.py`` (and its own handlers) or by HANDLER_IMPORTERS."""
+    """A module's handlers are imported by its ``module.py`` (and its own handlers: a ``handlers/`` package's files
+    import each other, e.g. interchain's relay batch runs the client update) or by HANDLER_IMPORTERS."""
     own = ".".join(handlers.split(".")[:3])  # core.modules.<name> (handlers.py, or a handlers/ package's file)
-    if _segments_match(f"{own}.module", module, module) or _segments_match(handlers, module, module):
+    if _segments_match(f"{own}.module", module, module) or _segments_match(f"{own}.handlers", module, module):
         return True
     return any(_segments_match(k, module, module) for k in HANDLER_IMPORTERS)
 

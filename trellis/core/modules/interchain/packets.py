@@ -1,14 +1,100 @@
-"""Step functions other modules call to use channels (ADR 0015 section 1): send a packet.
+"""Step functions other modules call to use channels (ADR 0015 section 1; docs/spec/interchain.md 5): send a
+packet. Also the small reads and event builders the connection, channel and packet handlers share.
 
 A module may import this file (like ``validators/governance.py``), never the interchain handlers.
 """
 
 from __future__ import annotations
 
+from trellis.core.codec import encode
 from trellis.core.execution.context import TxContext
 from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.ledger.block import Event
-from trellis.core.modules.interchain.messages import Packet
+from trellis.core.modules.interchain.messages import MAX_PACKET_DATA, Packet
+from trellis.core.modules.interchain.proofs import active_client, consensus_at
+from trellis.core.modules.interchain.state import (
+    OPEN,
+    STATE_NAMES,
+    ChannelEnd,
+    ConnectionEnd,
+    packet_id,
+    packet_key,
+    read_channel,
+    read_connection,
+    read_seq,
+    seq_bytes,
+    seq_send_key,
+)
+
+MAX_ATTR = 1024
+"""Most bytes of one event attribute value (``core/ledger/block.py`` ``AttrValue``): a packet or ack longer than
+this is named by its ``packet_id`` and sequence only (the relayer reads the value from state)."""
+U64_MAX = 2**64 - 1
+"""The largest ``U64``."""
+
+
+def num(n: int) -> bytes:
+    """An integer as an event attribute value (decimal ASCII, like every module's amounts and heights)."""
+    return str(n).encode()
+
+
+def state_name(state: int) -> str:
+    """A handshake state's name for messages (``INIT``, ``OPEN``, ...)."""
+    return STATE_NAMES.get(state, str(state))
+
+
+def channel_end(ctx: TxContext, port: str, channel: str) -> ChannelEnd:
+    """The channel end ``(port, channel)``, whatever its state.
+
+    Raises:
+        TxFailure: ``CHANNEL_NOT_OPEN`` when there is no such channel end.
+    """
+    ch = read_channel(ctx, port, channel)
+    if ch is None:
+        raise TxFailure(ResultCode.CHANNEL_NOT_OPEN, f"no channel {port}/{channel}")
+    return ch
+
+
+def open_channel(ctx: TxContext, port: str, channel: str) -> ChannelEnd:
+    """The channel end ``(port, channel)``, which must be OPEN.
+
+    Raises:
+        TxFailure: ``CHANNEL_NOT_OPEN``.
+    """
+    ch = channel_end(ctx, port, channel)
+    if ch.state != OPEN:
+        raise TxFailure(ResultCode.CHANNEL_NOT_OPEN, f"channel {port}/{channel} is {state_name(ch.state)}, not OPEN")
+    return ch
+
+
+def channel_connection(ctx: TxContext, ch: ChannelEnd) -> ConnectionEnd:
+    """The OPEN connection a channel end runs over (a channel end only exists over an OPEN connection).
+
+    Raises:
+        TxFailure: ``INVALID_HANDSHAKE`` when it is missing or not OPEN.
+    """
+    conn = read_connection(ctx, ch.connection_id)
+    if conn is None or conn.state != OPEN:
+        what = "missing" if conn is None else state_name(conn.state)
+        raise TxFailure(ResultCode.INVALID_HANDSHAKE, f"connection {ch.connection_id} is {what}, not OPEN")
+    return conn
+
+
+def packet_attributes(ctx: TxContext, packet: Packet) -> list[tuple[str, bytes]]:
+    """The attributes every packet event carries: ``packet_id``, ``sequence``, the four ends, and ``packet`` (the
+    canonical bytes) when they fit an attribute (``MAX_ATTR``)."""
+    raw = encode(packet)
+    attrs: list[tuple[str, bytes]] = [
+        ("packet_id", packet_id(ctx.suite, packet)),
+        ("sequence", num(packet.sequence)),
+        ("source_port", packet.source_port.encode()),
+        ("source_channel", packet.source_channel.encode()),
+        ("dest_port", packet.dest_port.encode()),
+        ("dest_channel", packet.dest_channel.encode()),
+    ]
+    if len(raw) <= MAX_ATTR:
+        attrs.append(("packet", raw))
+    return attrs
 
 
 def send_packet(
@@ -16,8 +102,52 @@ def send_packet(
 ) -> tuple[Packet, list[Event]]:
     """Commit a packet of ``data`` on channel end ``(port, channel)`` and return it with its ``send_packet`` event.
 
+    The channel must be OPEN and its connection's client of the counterparty active; at least one timeout must be
+    set, and neither may be passed already by the client's latest consensus state (height ``>= timeout_height``
+    or time ``>= timeout_time_ms``: the packet could never be received). The packet takes the channel's next
+    send sequence and is stored under ``interchain/packet/<port>/<channel>/<seq>`` until its ack or timeout.
+
     Raises:
-        TxFailure: ``CHANNEL_NOT_OPEN``, ``INVALID_CHANGE`` (no timeout, or one already passed by the
-            counterparty's latest known height/time), ``CLIENT_FROZEN`` / ``CLIENT_EXPIRED``.
+        TxFailure: ``CHANNEL_NOT_OPEN``; ``INVALID_CHANGE`` (no timeout, a timeout or data out of bounds);
+            ``PACKET_TIMED_OUT`` (a timeout already passed); ``CLIENT_NOT_FOUND`` / ``CLIENT_FROZEN`` /
+            ``CLIENT_EXPIRED``.
     """
-    raise TxFailure(ResultCode.HANDLER_ERROR, "send_packet: not built yet")
+    ch = open_channel(ctx, port, channel)
+    conn = channel_connection(ctx, ch)
+    if not 1 <= len(data) <= MAX_PACKET_DATA:
+        raise TxFailure(ResultCode.INVALID_CHANGE, f"packet data of {len(data)} bytes (1..{MAX_PACKET_DATA})")
+    if not (0 <= timeout_height <= U64_MAX and 0 <= timeout_time_ms <= U64_MAX):
+        raise TxFailure(ResultCode.INVALID_CHANGE, "a timeout out of the U64 range")
+    if timeout_height == 0 and timeout_time_ms == 0:
+        raise TxFailure(ResultCode.INVALID_CHANGE, "a packet needs a timeout height or a timeout time (both are 0)")
+    client = active_client(ctx, conn.client_id)
+    latest = consensus_at(ctx, conn.client_id, client.latest_height)
+    if timeout_height != 0 and client.latest_height >= timeout_height:
+        raise TxFailure(
+            ResultCode.PACKET_TIMED_OUT,
+            f"timeout height {timeout_height} already reached: client {conn.client_id} knows the counterparty at "
+            f"height {client.latest_height}",
+        )
+    if timeout_time_ms != 0 and latest.time_ms >= timeout_time_ms:
+        raise TxFailure(
+            ResultCode.PACKET_TIMED_OUT,
+            f"timeout time {timeout_time_ms} already reached: client {conn.client_id} knows the counterparty at "
+            f"time {latest.time_ms}",
+        )
+    seq_key = seq_send_key(port, channel)
+    seq = read_seq(ctx, seq_key)
+    packet = Packet(
+        sequence=seq,
+        source_port=port,
+        source_channel=channel,
+        dest_port=ch.counterparty_port,
+        dest_channel=ch.counterparty_channel,
+        data=data,
+        timeout_height=timeout_height,
+        timeout_time_ms=timeout_time_ms,
+    )
+    ctx.put(seq_key, seq_bytes(seq + 1))
+    ctx.put(packet_key(port, channel, seq), encode(packet))
+    attrs = packet_attributes(ctx, packet)
+    attrs += [("timeout_height", num(timeout_height)), ("timeout_time_ms", num(timeout_time_ms))]
+    return packet, [Event(type="interchain.send_packet", attributes=attrs)]
