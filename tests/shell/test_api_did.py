@@ -142,10 +142,15 @@ def test_a_path_that_is_not_w3c_did_syntax_is_invalid_did_whatever_its_method(ap
         assert status == 501 and body["didResolutionMetadata"]["error"] == "methodNotSupported", other
 
 
-def test_another_method_or_chain_is_method_not_supported(api: ApiHarness) -> None:
-    for other in ("did:web:example.org", f"did:trellis:other-chain:{'00' * 16}"):
-        status, body = resolve(api, other)
-        assert status == 501 and body["didResolutionMetadata"]["error"] == "methodNotSupported"
+def test_another_method_is_method_not_supported(api: ApiHarness) -> None:
+    status, body = resolve(api, "did:web:example.org")
+    assert status == 501 and body["didResolutionMetadata"]["error"] == "methodNotSupported"
+
+
+def test_a_chain_without_a_client_here_is_unknown_chain(api: ApiHarness) -> None:
+    # ADR 0015 section 9: another chain's DID resolves through this chain's client of it; none: 404 unknown_chain.
+    status, body = resolve(api, f"did:trellis:other-chain:{'00' * 16}")
+    assert status == 404 and body["didResolutionMetadata"]["error"] == "unknown_chain"
 
 
 def test_bad_version_options_are_refused(api: ApiHarness) -> None:

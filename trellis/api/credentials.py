@@ -19,6 +19,7 @@ import msgspec
 from aiohttp import web
 
 from trellis.abci import CommittedView, QueryRequest
+from trellis.api.interchain import run_remote
 from trellis.api.responses import ok, problem
 from trellis.api.types import header_json, hx, proof_json
 from trellis.app.modules.credentials import (
@@ -29,6 +30,7 @@ from trellis.app.modules.credentials import (
     status_list_chunks,
     status_list_json,
 )
+from trellis.app.modules.interchain import CrossChainResolver
 from trellis.core.codec import encode
 from trellis.core.execution.context import PointReader
 from trellis.core.modules.credentials.state import status_chunk_key, status_list_key
@@ -94,17 +96,23 @@ class CredentialsApi:
             return problem(400, "malformed", f"invalid request body: {exc}")
         view = self._view()
         params = self.node.app.params
-        resolver = resolver_for(view, params.chain_id, params.suite.name)
+        # did:trellis DIDs of other chains (issuers and their status lists) resolve by proof through this chain's
+        # client of that chain (ADR 0015 section 9); no request is made for a credential that names none.
+        resolver = CrossChainResolver(
+            resolver_for(view, params.chain_id, params.suite.name), view, params.chain_id, view.time_ms
+        )
+        endpoints = self.node.config.interchain.endpoints
         if (req.credential is None) == (req.presentation is None):
             return problem(400, "malformed", "give exactly one of credential and presentation")
         if req.presentation is not None:
             if req.challenge is None or req.domain is None:
                 return problem(400, "malformed", "a presentation is verified against a challenge and a domain")
-            result: VerificationResult | PresentationResult = verify_presentation(
-                req.presentation, view, resolver, challenge=req.challenge, domain=req.domain
+            vp, challenge, domain = req.presentation, req.challenge, req.domain
+            result: VerificationResult | PresentationResult = await run_remote(
+                lambda: verify_presentation(vp, view, resolver, challenge=challenge, domain=domain), endpoints
             )
         else:
-            result = verify_credential(req.credential, view, resolver)
+            result = await run_remote(lambda: verify_credential(req.credential, view, resolver), endpoints)
         return ok(verification_json(result, view.height, view.time_ms))
 
     async def status_list(self, request: web.Request) -> web.Response:

@@ -24,6 +24,7 @@ import msgspec
 from aiohttp import web
 
 from trellis.abci import QueryRequest
+from trellis.api.interchain import run_remote
 from trellis.api.types import header_json, hx, proof_json
 from trellis.app.modules.identity import (
     DID_LD_JSON,
@@ -33,9 +34,19 @@ from trellis.app.modules.identity import (
     resolution_result,
     resolve,
 )
+from trellis.app.modules.interchain import (
+    ClientNotActive,
+    EndpointUnavailable,
+    InvalidProof,
+    ProvenReader,
+    UnknownChain,
+    anchor_for_chain,
+    did_chain,
+)
 from trellis.core.codec import encode
 from trellis.core.execution.context import PointReader, StateReader
 from trellis.core.ledger.block import Header
+from trellis.core.modules.identity.did import DidError, parse_did
 from trellis.node.node import Node
 
 RESOLUTION_MEDIA_TYPE = 'application/ld+json;profile="https://w3id.org/did-resolution"'
@@ -45,6 +56,10 @@ _STATUS = {
     "methodNotSupported": 501,
     "invalidOptions": 400,
     "representationNotSupported": 406,
+    "unknown_chain": 404,
+    "client_not_active": 409,
+    "invalid_proof": 502,
+    "endpoint_unavailable": 502,
 }
 _RESULT_TYPES = {"application/ld+json", "application/json", "*/*", "application/*"}
 
@@ -127,6 +142,9 @@ class DidResolver:
             )
         app = self.node.app
         chain_id = app.params.chain_id
+        other = did_chain(did)
+        if other is not None and other != chain_id:
+            return await self._resolve_other(other, did, version_id, version_time, bare, want_proof)
         proofs: list[dict[str, Any]] = []
         header: Header | None = None
         state: StateReader
@@ -168,6 +186,54 @@ class DidResolver:
             }
         return _answer(status, body)
 
+    async def _resolve_other(
+        self, other: str, did: str, version_id: int | None, version_time: int | None, bare: bool, want_proof: bool
+    ) -> web.Response:
+        """Resolve a DID of chain ``other`` from that chain's state, proven against this chain's client of it
+        (ADR 0015 section 9): the values come from the configured endpoint, each with its state proof at the
+        client's latest consensus height, checked against that consensus state's root."""
+        try:
+            parse_did(did, other)
+        except DidError as exc:
+            return _failure(exc.code, exc.reason)
+        view = self.node.app.reader()
+        try:
+            anchor = anchor_for_chain(view, other, view.time_ms)
+        except (UnknownChain, ClientNotActive) as exc:
+            return _failure(exc.code, exc.reason)
+        reader = ProvenReader(anchor)
+        try:
+            res = await run_remote(
+                lambda: resolve(reader, other, did, version_id, version_time), self.node.config.interchain.endpoints
+            )
+        except ResolutionError as exc:
+            return _failure(exc.code, exc.detail)
+        except (InvalidProof, EndpointUnavailable) as exc:
+            return _failure(exc.code, exc.reason)
+        body = resolution_result(other, res)
+        status = 410 if res.version.document is None else 200
+        if bare:
+            resp = web.Response(status=status, body=msgspec.json.encode(body["didDocument"]))
+            resp.headers["Content-Type"] = DID_LD_JSON
+            return resp
+        body["didResolutionMetadata"]["proof"] = {
+            "chain_id": other,
+            "height": anchor.height,
+            "client_id": anchor.client_id,
+        }
+        if want_proof:
+            body["didStateProof"] = {
+                "chain_id": other,
+                "height": anchor.height,
+                "client_id": anchor.client_id,
+                "state_root": hx(anchor.state_root),
+                "entries": [
+                    {"key": hx(k), "value": None if v is None else hx(v), "proof": proof_json(p)}
+                    for k, v, p in reader.entries
+                ],
+            }
+        return _answer(status, body)
+
 
 OPENAPI_PATHS: dict[str, Any] = {
     "/1.0/identifiers/{did}": {
@@ -205,8 +271,10 @@ OPENAPI_PATHS: dict[str, Any] = {
                     ("410", "Deactivated"),
                     ("406", "representationNotSupported (proof=true with Accept: application/did+ld+json)"),
                     ("400", "invalidDid or invalidOptions"),
-                    ("404", "notFound"),
+                    ("404", "notFound, or unknown_chain (a DID of another chain this chain has no client of)"),
+                    ("409", "client_not_active (this chain's client of the DID's chain is frozen or expired)"),
                     ("501", "methodNotSupported"),
+                    ("502", "invalid_proof or endpoint_unavailable (another chain's value failed its proof)"),
                 )
             },
         }

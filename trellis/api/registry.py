@@ -23,9 +23,11 @@ from trellis.api import (
     credentials,
     did,
     evidence,
+    interchain,
     kv,
     membership,
     notary,
+    transfer,
     validators,
 )
 from trellis.node.node import Node
@@ -56,5 +58,7 @@ ROUTE_MODULES: tuple[RouteModule, ...] = (
     credentials,
     validators,
     attestations,
+    interchain,
+    transfer,
 )
 """Every module's routes file, once, in the order their paths appear in the OpenAPI document."""

@@ -213,6 +213,14 @@ class NotarySection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     """Name of the (unencrypted) key in the home's key store whose account anchors digests not yet on chain."""
 
 
+class InterchainSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Where to read other chains' state (ADR 0015 section 9): cross-chain DID resolution fetches values and their
+    proofs from these endpoints and checks each against this chain's client of that chain (untrusted transport)."""
+
+    endpoints: Annotated[dict[str, str], msgspec.Meta(max_length=256)] = {}
+    """Chain id -> API base URL of a node of that chain (``{ "chain-b" = "http://127.0.0.1:8690" }``)."""
+
+
 class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole node configuration."""
 
@@ -225,6 +233,7 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     signer: SignerSection = SignerSection()
     blobs: BlobsSection = BlobsSection()
     notary: NotarySection = NotarySection()
+    interchain: InterchainSection = InterchainSection()
 
 
 def load_config(path: Path) -> NodeConfig:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from trellis.core.codec import decode
 from trellis.core.errors import DecodeError
@@ -178,7 +178,20 @@ def _read_issuer(chain: ChainView, did: str) -> IssuerRecord | None:
     return None if raw is None else decode(raw, IssuerRecord)
 
 
-def _check_status(chain: ChainView, cred: Mapping[str, Any], issuer: str) -> None:
+@runtime_checkable
+class StatusSource(Protocol):
+    """A resolver that also says where an issuer's status lists are read: another chain's proven state for an
+    issuer of that chain (``trellis.app.modules.interchain.CrossChainResolver``), None for this chain's."""
+
+    def status_state(self, issuer: str) -> StateReader | None:
+        """The state ``issuer``'s status lists are read from, or None: the verifier's chain."""
+        ...
+
+
+def _check_status(chain: ChainView, cred: Mapping[str, Any], issuer: str, resolver: DidResolver) -> None:
+    src: StateReader = chain
+    if isinstance(resolver, StatusSource):
+        src = resolver.status_state(issuer) or chain
     entries = cred.get("credentialStatus")
     if entries is None:
         return
@@ -194,7 +207,7 @@ def _check_status(chain: ChainView, cred: Mapping[str, Any], issuer: str) -> Non
         if not isinstance(index_text, str) or not index_text.isdigit() or len(index_text) > 10:
             raise VcError("malformed_status", "statusListIndex must be a string of decimal digits")
         index = int(index_text)
-        raw = chain.get(status_list_key(list_id))
+        raw = src.get(status_list_key(list_id))
         if raw is None:
             raise VcError("unknown_status_list", f"status list {list_id!r} does not exist on this chain")
         try:
@@ -207,7 +220,7 @@ def _check_status(chain: ChainView, cred: Mapping[str, Any], issuer: str) -> Non
             raise VcError("malformed_status", f"status list {list_id!r} is a {record.purpose} list")
         if index >= record.size:
             raise VcError("status_index_out_of_range", f"index {index} is past the list's {record.size} entries")
-        if read_status_bit(chain, list_id, index):
+        if read_status_bit(src, list_id, index):
             code = "revoked" if record.purpose == "revocation" else "suspended"
             raise VcError(code, f"the credential is {code} (list {list_id!r}, index {index}, at height {chain.height})")
 
@@ -275,7 +288,7 @@ def verify_credential(
         subject = result.subject
         assert subject is not None
         _run(checks, "schema", lambda: check_subject(types, subject))
-    _run(checks, "status", lambda: _check_status(chain, cred, issuer))
+    _run(checks, "status", lambda: _check_status(chain, cred, issuer, resolver))
     return result
 
 

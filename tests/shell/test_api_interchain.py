@@ -1,0 +1,446 @@
+"""The interchain and transfer read routes (docs/spec/interchain.md 8, transfer.md; ADR 0015 section 9).
+
+The route logic is checked against records written straight into a chain's state (``ChainA``: the routes read
+through ``node.app.reader()`` alone, so a node whose application is a dict of state serves them exactly), and the
+routes are checked mounted on a real node (empty lists, 404s). Clients are judged at the tip's block time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any, cast
+
+import msgspec
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from tests.memory_state import MemoryState
+from trellis.abci import CommittedView
+from trellis.api import credentials, did, interchain, transfer
+from trellis.api.server import problem_middleware
+from trellis.core.codec import encode
+from trellis.core.crypto.suite import ED25519, Suite
+from trellis.core.modules.accounts.state import Account, account_key
+from trellis.core.modules.interchain.messages import UNORDERED, Ack, Packet
+from trellis.core.modules.interchain.state import (
+    OPEN,
+    ChainClient,
+    ChannelEnd,
+    ClientState,
+    ConnectionEnd,
+    ConsensusState,
+    MisbehaviourRecord,
+    ack_key,
+    chain_client_key,
+    channel_key,
+    client_key,
+    connection_key,
+    consensus_key,
+    misbehaviour_key,
+    packet_id,
+    packet_key,
+    receipt_key,
+    seq_recv_key,
+    seq_send_key,
+)
+from trellis.core.modules.transfer.state import (
+    DenomTrace,
+    balance_key,
+    denom_hash,
+    denom_key,
+    escrow_address,
+    escrow_key,
+    supply_key,
+)
+from trellis.node.config import InterchainSection
+from trellis.node.node import Node
+
+from .conftest import WAIT_S, ApiHarness, run
+
+DAY_MS = 86_400_000
+T0 = 1_800_000_000_000
+"""Chain A's tip time in these tests."""
+
+
+# -- a chain whose state the test writes -------------------------------------------------------------------------
+@dataclass
+class _App:
+    chain_id: str
+    state: MemoryState
+    height: int
+    time_ms: int
+
+    @property
+    def params(self) -> Any:
+        return SimpleNamespace(chain_id=self.chain_id, suite=ED25519)
+
+    def reader(self) -> CommittedView:
+        return CommittedView(self.state, self.height, self.time_ms)
+
+
+@dataclass
+class ChainA:
+    """Chain A's committed state at ``height`` / ``time_ms`` as a dict, and the routes that read it."""
+
+    chain_id: str = "chain-a"
+    height: int = 10
+    time_ms: int = T0
+    endpoints: dict[str, str] = field(default_factory=dict)
+    st: MemoryState = field(default_factory=MemoryState)
+
+    def put(self, key: bytes, value: Any) -> None:
+        self.st.state[key] = value if isinstance(value, bytes) else encode(value)
+
+    def delete(self, key: bytes) -> None:
+        self.st.state.pop(key, None)
+
+    def node(self) -> Node:
+        app = _App(self.chain_id, self.st, self.height, self.time_ms)
+        config = SimpleNamespace(interchain=InterchainSection(endpoints=self.endpoints))
+        return cast(Node, SimpleNamespace(app=app, params=app.params, config=config))
+
+    def web_app(self) -> web.Application:
+        node = self.node()
+        app = web.Application(middlewares=[problem_middleware])
+        for module in (interchain, transfer, did, credentials):
+            app.add_routes(module.routes(node))
+        return app
+
+    def add_client(
+        self,
+        client_id: str,
+        chain_id: str,
+        *,
+        latest_height: int,
+        state_root: bytes = b"\x11" * 32,
+        time_ms: int | None = None,
+        trusting_period_ms: int = 14 * DAY_MS,
+        frozen_height: int = 0,
+        answers: bool = True,
+    ) -> None:
+        """A client of ``chain_id`` with one consensus state (at ``latest_height``, time ``time_ms``)."""
+        self.put(
+            client_key(client_id),
+            ClientState(
+                chain_id=chain_id,
+                genesis_hash=b"\x22" * 32,
+                suite="ed25519",
+                trusting_period_ms=trusting_period_ms,
+                max_clock_drift_ms=10_000,
+                latest_height=latest_height,
+                frozen_height=frozen_height,
+            ),
+        )
+        self.put(
+            consensus_key(client_id, latest_height),
+            ConsensusState(
+                time_ms=self.time_ms - 1000 if time_ms is None else time_ms,
+                state_root=state_root,
+                block_id=b"\x33" * 32,
+                validators_hash=b"\x44" * 32,
+                next_validators_hash=b"\x55" * 32,
+            ),
+        )
+        if answers:
+            self.put(chain_client_key(chain_id), ChainClient(client_id=client_id))
+
+
+async def _with_server(app: web.Application, fn: Callable[[TestClient[Any, Any]], Coroutine[Any, Any, Any]]) -> Any:
+    client: TestClient[Any, Any] = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        return await fn(client)
+    finally:
+        await client.close()
+
+
+def get_json(chain: ChainA, *paths: str) -> list[tuple[int, Any]]:
+    """GET each path from chain A's routes: (status, JSON body)."""
+
+    async def go(client: TestClient[Any, Any]) -> list[tuple[int, Any]]:
+        out = []
+        for p in paths:
+            async with client.get(p) as resp:
+                out.append((resp.status, msgspec.json.decode(await resp.read())))
+        return out
+
+    result: list[tuple[int, Any]] = run(_with_server(chain.web_app(), go), WAIT_S)
+    return result
+
+
+def one(chain: ChainA, path: str) -> tuple[int, Any]:
+    return get_json(chain, path)[0]
+
+
+# -- clients -----------------------------------------------------------------------------------------------------
+def test_clients_list_their_status_at_the_tips_block_time() -> None:
+    a = ChainA()
+    a.add_client("client-0", "chain-b", latest_height=7)
+    # Expired exactly at the boundary: latest time + trusting period <= tip time.
+    a.add_client("client-1", "chain-c", latest_height=3, time_ms=T0 - DAY_MS, trusting_period_ms=DAY_MS)
+    a.add_client("client-2", "chain-d", latest_height=4, frozen_height=4)
+    a.put(
+        misbehaviour_key("client-2"),
+        MisbehaviourRecord(height=4, block_id_1=b"\x01" * 32, block_id_2=b"\x02" * 32, kind="conflict", recorded_at=9),
+    )
+    status, body = one(a, "/v1/interchain/clients")
+    assert status == 200
+    assert (body["height"], body["time_ms"]) == (10, T0)
+    assert [(c["client_id"], c["chain_id"], c["status"]) for c in body["clients"]] == [
+        ("client-0", "chain-b", "active"),
+        ("client-1", "chain-c", "expired"),
+        ("client-2", "chain-d", "frozen"),
+    ]
+    a.time_ms = T0 - 1  # one millisecond earlier client-1 is still trusted
+    assert one(a, "/v1/interchain/clients/client-1")[1]["status"] == "active"
+
+
+def test_a_client_shows_its_latest_consensus_state_and_misbehaviour() -> None:
+    a = ChainA()
+    a.add_client("client-3", "chain-b", latest_height=42, state_root=b"\xab" * 32, frozen_height=40)
+    a.put(
+        misbehaviour_key("client-3"),
+        MisbehaviourRecord(height=40, block_id_1=b"\x01" * 32, block_id_2=b"\x02" * 32, kind="time", recorded_at=8),
+    )
+    status, c = one(a, "/v1/interchain/clients/client-3")
+    assert status == 200, c
+    assert c["status"] == "frozen" and c["frozen_height"] == 40 and c["latest_height"] == 42
+    assert c["latest_consensus_state"] == {
+        "height": 42,
+        "time_ms": T0 - 1000,
+        "state_root": "0x" + "ab" * 32,
+        "block_id": "0x" + "33" * 32,
+        "validators_hash": "0x" + "44" * 32,
+        "next_validators_hash": "0x" + "55" * 32,
+    }
+    assert c["misbehaviour"]["kind"] == "time" and c["misbehaviour"]["block_id_2"] == "0x" + "02" * 32
+    assert c["genesis_hash"] == "0x" + "22" * 32 and c["suite"] == "ed25519"
+
+
+def test_unknown_and_malformed_ids_are_404_and_400() -> None:
+    a = ChainA()
+    answers = get_json(
+        a,
+        "/v1/interchain/clients/client-9",
+        "/v1/interchain/clients/client-01",
+        "/v1/interchain/clients/bogus",
+        "/v1/interchain/connections/connection-0",
+        "/v1/interchain/connections/client-0",
+        "/v1/interchain/channels/transfer/channel-0",
+        "/v1/interchain/channels/Transfer/channel-0",
+        "/v1/interchain/channels/transfer/chan-0",
+        "/v1/interchain/channels/transfer/channel-0/packets",
+        "/v1/interchain/channels/transfer/channel-0/packets/1",
+    )
+    assert [(s, b["code"]) for s, b in answers] == [
+        (404, "not_found"),
+        (400, "bad_id"),
+        (400, "bad_id"),
+        (404, "not_found"),
+        (400, "bad_id"),
+        (404, "not_found"),
+        (400, "bad_port"),
+        (400, "bad_channel"),
+        (404, "not_found"),
+        (404, "not_found"),
+    ]
+
+
+# -- connections, channels, packets ------------------------------------------------------------------------------
+def _packet(seq: int) -> Packet:
+    return Packet(
+        sequence=seq,
+        source_port="transfer",
+        source_channel="channel-0",
+        dest_port="transfer",
+        dest_channel="channel-7",
+        data=bytes([seq]) * 3,
+        timeout_height=100 + seq,
+        timeout_time_ms=0,
+    )
+
+
+def _channel_chain() -> ChainA:
+    a = ChainA()
+    a.put(
+        connection_key("connection-0"),
+        ConnectionEnd(
+            state=OPEN,
+            client_id="client-0",
+            counterparty_client_id="client-4",
+            counterparty_connection_id="connection-2",
+            version="trellis-1",
+        ),
+    )
+    for chan, cp in (("channel-0", "channel-7"), ("channel-1", "")):
+        a.put(
+            channel_key("transfer", chan),
+            ChannelEnd(
+                state=OPEN if cp else 1,
+                order=UNORDERED,
+                connection_id="connection-0",
+                counterparty_port="transfer",
+                counterparty_channel=cp,
+                version="trellis-transfer-1",
+            ),
+        )
+    a.put(seq_send_key("transfer", "channel-0"), (6).to_bytes(8, "big"))
+    a.put(seq_recv_key("transfer", "channel-0"), (3).to_bytes(8, "big"))
+    for seq in (1, 2, 5):
+        a.put(packet_key("transfer", "channel-0", seq), _packet(seq))
+    a.put(packet_key("transfer", "channel-1", 1), _packet(1))  # another channel's: never listed with channel-0
+    a.put(receipt_key("transfer", "channel-0", 3), b"\x01")
+    a.put(ack_key("transfer", "channel-0", 3), Ack(code=0, result=b"\x01"))
+    return a
+
+
+def test_a_connection_and_channels_read_as_stored_with_their_sequences() -> None:
+    a = _channel_chain()
+    (s1, conn), (s2, listed), (s3, ch) = get_json(
+        a,
+        "/v1/interchain/connections/connection-0",
+        "/v1/interchain/channels",
+        "/v1/interchain/channels/transfer/channel-0",
+    )
+    assert (s1, s2, s3) == (200, 200, 200)
+    assert conn == {
+        "connection_id": "connection-0",
+        "state": "OPEN",
+        "client_id": "client-0",
+        "counterparty_client_id": "client-4",
+        "counterparty_connection_id": "connection-2",
+        "version": "trellis-1",
+        "height": 10,
+    }
+    assert [(c["channel"], c["state"], c["counterparty_channel"]) for c in listed["channels"]] == [
+        ("channel-0", "OPEN", "channel-7"),
+        ("channel-1", "INIT", ""),
+    ]
+    assert ch["order"] == "UNORDERED" and ch["version"] == "trellis-transfer-1"
+    assert (ch["next_sequence_send"], ch["next_sequence_recv"], ch["next_sequence_ack"]) == (6, 3, 1)
+
+
+def test_pending_packets_come_with_their_canonical_bytes_a_page_at_a_time() -> None:
+    a = _channel_chain()
+    base = "/v1/interchain/channels/transfer/channel-0/packets"
+    (s1, all_), (s2, page), (s3, rest) = get_json(a, base, f"{base}?from_seq=2&limit=1", f"{base}?from_seq=3")
+    assert (s1, s2, s3) == (200, 200, 200)
+    assert [p["sequence"] for p in all_["packets"]] == [1, 2, 5] and all_["next_from_seq"] is None
+    assert [p["sequence"] for p in page["packets"]] == [2] and page["next_from_seq"] == 3
+    assert [p["sequence"] for p in rest["packets"]] == [5]
+    p5 = rest["packets"][0]
+    assert bytes.fromhex(p5["packet_hex"][2:]) == encode(_packet(5))
+    assert p5["packet_id"] == "0x" + packet_id(ED25519, _packet(5)).hex()
+    assert (p5["dest_channel"], p5["data"], p5["timeout_height"]) == ("channel-7", "0x050505", 105)
+    bad = get_json(a, f"{base}?limit=0", f"{base}?limit=101", f"{base}?from_seq=0", f"{base}?from_seq=x")
+    assert [(s, b["code"]) for s, b in bad] == [(400, "bad_parameter")] * 4
+
+
+def test_one_sequence_shows_packet_receipt_and_ack() -> None:
+    a = _channel_chain()
+    base = "/v1/interchain/channels/transfer/channel-0/packets"
+    (s1, pending), (s2, received), (s3, nothing) = get_json(a, f"{base}/2", f"{base}/3", f"{base}/4")
+    assert (s1, s2, s3) == (200, 200, 200)
+    assert pending["packet"]["sequence"] == 2 and not pending["receipt"] and pending["ack"] is None
+    assert received["packet"] is None and received["receipt"]
+    assert received["ack"] == {
+        "code": 0,
+        "result": "0x01",
+        "reason": "",
+        "ack_hex": "0x" + encode(Ack(code=0, result=b"\x01")).hex(),
+    }
+    assert nothing == {
+        "port": "transfer",
+        "channel": "channel-0",
+        "sequence": 4,
+        "height": 10,
+        "packet": None,
+        "receipt": False,
+        "ack": None,
+    }
+    bad = get_json(a, f"{base}/0", f"{base}/x", f"{base}/{2**64}", f"{base}/01")
+    assert [(s, b["code"]) for s, b in bad] == [(400, "bad_sequence")] * 4
+
+
+# -- transfer ----------------------------------------------------------------------------------------------------
+def _voucher(a: ChainA, suite: Suite, denom: str, holder: bytes, amount: int, supply: int) -> bytes:
+    path, _, base = denom.rpartition("/")
+    dh = denom_hash(suite, denom)
+    a.put(denom_key(dh), DenomTrace(path=path, base=base))
+    a.put(balance_key(dh, holder), amount.to_bytes(8, "big"))
+    a.put(supply_key(dh), supply.to_bytes(8, "big"))
+    return dh
+
+
+def test_balances_denoms_and_escrow() -> None:
+    a = ChainA()
+    alice, bob = b"\xaa" * 20, b"\xbb" * 20
+    a.put(account_key(alice), Account(balance=77, nonce=3))
+    d1 = _voucher(a, ED25519, "transfer/channel-0/native", alice, 5, 9)
+    d2 = _voucher(a, ED25519, "transfer/channel-1/transfer/channel-4/gold", bob, 4, 4)
+    escrow = escrow_address(ED25519, "channel-1")
+    a.put(balance_key(d1, escrow), (2).to_bytes(8, "big"))
+    a.put(escrow_key("channel-1"), (300).to_bytes(8, "big"))
+    (s1, ab), (s2, bb), (s3, dj), (s4, ej), (s5, none) = get_json(
+        a,
+        f"/v1/transfer/balances/0x{alice.hex()}",
+        f"/v1/transfer/balances/{bob.hex()}",
+        f"/v1/transfer/denoms/0x{d2.hex()}",
+        "/v1/transfer/escrow/channel-1",
+        "/v1/transfer/escrow/channel-5",
+    )
+    assert (s1, s2, s3, s4, s5) == (200,) * 5
+    assert ab["balances"] == [
+        {"denom": "native", "denom_hash": None, "path": "", "base": "native", "amount": 77},
+        {
+            "denom": "transfer/channel-0/native",
+            "denom_hash": "0x" + d1.hex(),
+            "path": "transfer/channel-0",
+            "base": "native",
+            "amount": 5,
+        },
+    ]
+    assert [(h["denom"], h["amount"]) for h in bb["balances"]] == [
+        ("native", 0),
+        ("transfer/channel-1/transfer/channel-4/gold", 4),
+    ]
+    assert dj == {
+        "denom_hash": "0x" + d2.hex(),
+        "denom": "transfer/channel-1/transfer/channel-4/gold",
+        "path": "transfer/channel-1/transfer/channel-4",
+        "base": "gold",
+        "supply": 4,
+        "height": 10,
+    }
+    assert ej["native"] == 300 and ej["escrow_address"] == "0x" + escrow.hex()
+    assert [(h["denom"], h["amount"]) for h in ej["vouchers"]] == [("transfer/channel-0/native", 2)]
+    assert (none["native"], none["vouchers"]) == (0, [])
+    bad = get_json(
+        a,
+        "/v1/transfer/balances/0x1234",
+        f"/v1/transfer/denoms/0x{'00' * 32}",
+        "/v1/transfer/denoms/abc",
+        "/v1/transfer/escrow/channel-x",
+    )
+    assert [(s, b["code"]) for s, b in bad] == [
+        (400, "bad_address"),
+        (404, "not_found"),
+        (400, "bad_hash"),
+        (400, "bad_channel"),
+    ]
+
+
+# -- mounted on a real node --------------------------------------------------------------------------------------
+def test_the_routes_are_mounted_on_a_node(api: ApiHarness) -> None:
+    clients = api.get("/v1/interchain/clients")
+    assert clients.status == 200 and clients.json()["clients"] == []
+    assert api.get("/v1/interchain/channels").json()["channels"] == []
+    assert api.get("/v1/interchain/clients/client-0").json()["code"] == "not_found"
+    alice = api.get(f"/v1/transfer/balances/0x{'00' * 20}").json()
+    assert alice["balances"][0]["denom"] == "native"
+    assert api.get("/v1/transfer/escrow/channel-0").json()["native"] == 0
+    doc = api.get("/openapi.json").json()
+    assert "/v1/interchain/channels/{port}/{channel}/packets/{seq}" in doc["paths"]
+    assert "/v1/transfer/balances/{address}" in doc["paths"]
