@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -11,8 +12,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from trellis.core.codec import encode
 from trellis.core.crypto.suite import ED25519
@@ -20,6 +24,7 @@ from trellis.core.ledger.tx import SignedTx, TxBody, sign_tx, tx_hash
 from trellis.core.modules.accounts.messages import Transfer
 from trellis.core.modules.payload import Payload
 from trellis.keys.signer import KeyStore, MemorySigner
+from trellis.node.config import NodeConfig
 from trellis.node.network import free_port_range
 
 
@@ -255,3 +260,203 @@ class Network:
         node = NodeProcess(home, int(out["api"].rsplit(":", 1)[1]))
         self.nodes.append(node)
         return node, out
+
+
+# -- several chains joined by a relayer (ADR 0015 section 10) ------------------------------------------------------
+BATCH_MEDIA = "application/x-trellis-txs"
+
+
+def post_batch(http: Http, raws: list[bytes], timeout: float = 30.0) -> dict[str, Any]:
+    """``POST /v1/txs/batch`` (length-prefixed canonical transactions); every one must be admitted."""
+    body = b"".join(len(raw).to_bytes(4, "big") + raw for raw in raws)
+    req = urllib.request.Request(http.base + "/v1/txs/batch", data=body, method="POST")
+    req.add_header("Content-Type", BATCH_MEDIA)
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        res: dict[str, Any] = json.loads(r.read())
+    assert not res["rejected"], res["rejected"][:5]
+    return res
+
+
+def account_signer(name: str) -> MemorySigner:
+    """A deterministic Ed25519 account key for tests (``name`` picks it)."""
+    return MemorySigner(ED25519.hash(b"trellis-e2e-account/" + name.encode()))
+
+
+def _quick_consensus(cfg: NodeConfig) -> NodeConfig:
+    """The tests' short timeouts (as ``Network`` sets them), for every node of every chain."""
+    return msgspec.structs.replace(
+        cfg,
+        consensus=msgspec.structs.replace(cfg.consensus, propose_timeout_ms=800, empty_block_interval_ms=300),
+    )
+
+
+class MultiChain:
+    """``chains`` chains of ``validators`` validators each (``trellis/node/multichain.py``: chain ids
+    ``<base>-<i>``, disjoint ports, ``client_policy = "open"``, a funded relayer account per chain), each an
+    ordinary ``Network`` in ``nets``; ``funded`` accounts get ``balance`` on every chain. ``connect`` joins each
+    consecutive pair with the relayer's handshake; the relayer runs as a ``trellis relayer start`` process that can
+    be killed with SIGKILL and restarted."""
+
+    def __init__(
+        self,
+        root: Path,
+        chains: int = 2,
+        validators: int = 4,
+        *,
+        base: str = "ic",
+        funded: Sequence[bytes] = (),
+        balance: int = 10**12,
+        endpoints: bool = False,
+    ) -> None:
+        from trellis.core.params import GenesisAccount
+        from trellis.node import multichain
+
+        self.layout = multichain.init_chains(
+            root,
+            chains,
+            validators,
+            base_chain_id=base,
+            extra_accounts=[GenesisAccount(address=a.hex(), balance=balance) for a in funded],
+            tune=_quick_consensus,
+        )
+        self.root = root
+        self.nets: list[Network] = [self._network(c) for c in self.layout.chains]
+        self.relayer: subprocess.Popen[bytes] | None = None
+        self.relayer_log = root / "relayer" / "relayer.log"
+        if endpoints:
+            self._write_endpoints()
+
+    @staticmethod
+    def _network(chain: Any) -> Network:
+        net = Network.__new__(Network)  # an existing network directory: no ``net init``
+        net.root = chain.root
+        net.nodes = [NodeProcess(n.home, int(n.api_url.rsplit(":", 1)[1])) for n in chain.nodes]
+        ks = KeyStore(chain.root / "node0" / "keys")
+        net.alice = ks.signer("alice")
+        net.bob = ks.info("bob").address
+        net.alice_addr = ks.info("alice").address
+        net.chain_id = chain.chain_id
+        return net
+
+    def _write_endpoints(self) -> None:
+        """``[interchain] endpoints`` of every node: each other chain's node0 API (cross-chain DID resolution)."""
+        from trellis.node.config import load_config
+        from trellis.node.home import write_config
+
+        for c in self.layout.chains:
+            eps = {o.chain_id: o.api_urls[0] for o in self.layout.chains if o.chain_id != c.chain_id}
+            for n in c.nodes:
+                path = n.home / "config.toml"
+                cfg = load_config(path)
+                section = msgspec.convert({"endpoints": eps}, type(cfg.interchain))  # type: ignore[attr-defined]
+                write_config(path, msgspec.structs.replace(cfg, interchain=section))
+
+    @property
+    def chain_ids(self) -> list[str]:
+        return [c.chain_id for c in self.layout.chains]
+
+    def relayer_signer(self, index: int) -> MemorySigner:
+        """The relayer's account key on chain ``index``."""
+        from trellis.node import multichain
+
+        return multichain.relayer_keys(self.root).signer(multichain.relayer_key_name(index))
+
+    def start_all(self) -> None:
+        """Start every node of every chain at once and wait until all answer."""
+        errors: list[BaseException] = []
+
+        def start(net: Network) -> None:
+            try:
+                net.start_all()
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=start, args=(net,), daemon=True) for net in self.nets]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        if errors:
+            raise errors[0]
+
+    def connect(self, metrics: bool = True) -> None:
+        """Join each consecutive pair of chains (clients, connection, one transfer channel) with the relayer's
+        handshake, record the paths and write ``relayer.toml`` (with a metrics listener on a free port)."""
+        from trellis.bench.interchain import connect_chains
+        from trellis.node import multichain
+
+        for a, b in itertools.pairwise(self.layout.chains):
+            self.layout.paths.append(connect_chains(self.layout, a, b))
+        multichain.save_layout(self.layout)
+        self.metrics = f"127.0.0.1:{free_port()}" if metrics else None
+        multichain.write_relayer_config(self.layout, self.metrics, scan_interval_s=3.0)
+
+    @property
+    def paths(self) -> list[Any]:
+        return self.layout.paths
+
+    def start_relayer(self) -> None:
+        """``trellis relayer start --config relayer.toml`` in the background."""
+        from trellis.node import multichain
+
+        assert self.relayer is None or self.relayer.poll() is not None, "the relayer is running"
+        self.relayer = multichain.start_relayer(self.root)
+
+    def kill_relayer(self) -> None:
+        """SIGKILL the relayer (no clean shutdown) and reap it."""
+        assert self.relayer is not None and self.relayer.poll() is None, self._relayer_tail()
+        self.relayer.send_signal(signal.SIGKILL)
+        self.relayer.wait(timeout=10)
+
+    def stop_relayer(self) -> None:
+        if self.relayer is not None and self.relayer.poll() is None:
+            self.relayer.terminate()
+            try:
+                self.relayer.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.relayer.kill()
+                self.relayer.wait()
+
+    def assert_relayer_alive(self) -> None:
+        assert self.relayer is not None and self.relayer.poll() is None, self._relayer_tail()
+
+    def _relayer_tail(self) -> str:
+        text = self.relayer_log.read_text(errors="replace") if self.relayer_log.exists() else ""
+        return "relayer log:\n" + text[-3000:]
+
+    def stop_all(self) -> None:
+        """The relayer first, then every node of every chain."""
+        self.stop_relayer()
+        for net in self.nets:
+            net.stop_all()
+
+    # -- reads ---------------------------------------------------------------------------------------------------
+    def state(self, chain: int, key: bytes, node: int = 0) -> bytes | None:
+        """The value under state ``key`` on chain ``chain`` at its tip (None when absent)."""
+        status, body = self.nets[chain].nodes[node].http.get(f"/v1/state/0x{key.hex()}")
+        assert status == 200, body
+        value = body.get("value")
+        return None if value is None else bytes.fromhex(value.removeprefix("0x"))
+
+    def u64(self, chain: int, key: bytes) -> int:
+        raw = self.state(chain, key)
+        return 0 if raw is None else int.from_bytes(raw, "big")
+
+    def balance(self, chain: int, address: bytes) -> int:
+        """Native balance on chain ``chain``."""
+        return int(self.nets[chain].nodes[0].http.get(f"/v1/accounts/0x{address.hex()}")[1]["balance"])
+
+    def next_nonce(self, chain: int, address: bytes) -> int:
+        return int(self.nets[chain].nodes[0].http.get(f"/v1/accounts/0x{address.hex()}")[1]["next_nonce"])
+
+    def genesis_accounts(self, chain: int) -> dict[bytes, int]:
+        """Address -> balance of chain ``chain``'s genesis accounts."""
+        g = json.loads((self.layout.chains[chain].nodes[0].home / "genesis.json").read_text())
+        return {bytes.fromhex(a["address"].removeprefix("0x")): int(a["balance"]) for a in g["accounts"]}
+
+    def wait_until(self, what: str, check: Any, timeout: float) -> None:
+        """Poll ``check()`` until it is true (or fail after ``timeout`` s, with the relayer's log)."""
+        deadline = time.monotonic() + timeout
+        while not check():
+            assert time.monotonic() < deadline, f"{what}: not reached in {timeout:.0f} s\n{self._relayer_tail()}"
+            time.sleep(0.5)  # polling the chains, bounded

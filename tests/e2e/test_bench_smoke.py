@@ -95,3 +95,50 @@ def test_bench_without_signature_checks_runs_on_its_bench_network_and_names_no_c
     # No signature-checking run of this configuration in the report: no ratio, and never one to the ceiling.
     assert run["ratio_baseline"]["kind"] == "none"
     assert rate["committed_over_baseline"] is None and rate["committed_over_ceiling"] is None
+
+
+def test_interchain_bench_relays_transfers_between_two_chains_and_reports_them(tmp_path: Path) -> None:
+    # Two chains of one validator, a relayer task in the bench process; 5 s of the single-chain baseline on A and
+    # 5 s of transfer.send A -> B.
+    out = tmp_path / "results"
+    res = subprocess.run(
+        trellis_cmd(
+            "bench",
+            "--workload",
+            "interchain",
+            "--validators",
+            "1",
+            "--rates",
+            "40",
+            "--duration",
+            "5",
+            "--accounts",
+            "20",
+            "--ceiling-seconds",
+            "0.1",
+            "--out",
+            str(out),
+            "--json",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    report = json.loads(res.stdout)
+    (run,) = report["runs"]
+    assert run["config"]["workload"] == "interchain" and run["config"]["chains"] == 2
+    (single,) = run["single_chain_rates"]
+    assert single["committed_tps"] > 0 and single["failed_txs"] == 0
+    (rate,) = run["rates"]
+    assert rate["offered_tps"] == 40 and rate["failed_txs"] == 0 and rate["rejected_txs"] == 0
+    # Every transfer sent was received on B (the drain waits for them), each counted once.
+    assert rate["committed_txs"] == rate["sends_committed"] == rate["offered_txs"]
+    assert 0 < rate["latency_ms"]["p50"] <= rate["latency_ms"]["p99"] <= rate["latency_ms"]["max"]
+    assert rate["relay_batch"]["txs"] >= 1 and rate["relay_batch"]["max_items"] >= 1
+    ic = run["interchain"]
+    assert ic["transfers_per_s"] == rate["committed_tps"] > 0
+    assert ic["single_chain_tps"] == single["committed_tps"]
+    assert ic["latency_ms_p50"] == rate["latency_ms"]["p50"]
+    assert Path(report["files"]["json"]).is_file()
+    assert Path(report["files"]["png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

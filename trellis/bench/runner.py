@@ -745,6 +745,11 @@ def run_suite(
     try:
         with ProcessPoolExecutor(max_workers=cores) as signer_pool:
             for i, cfg in enumerate(configs):
+                if cfg.workload == "interchain":
+                    from trellis.bench.interchain import run_interchain_bench
+
+                    runs.append(run_interchain_bench(cfg, work_root / f"net{i}", signer_pool))
+                    continue
                 runs.append(run_network_bench(cfg, work_root / f"net{i}", signer_pool))
     finally:
         shutil.rmtree(work_root, ignore_errors=True)

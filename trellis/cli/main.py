@@ -824,7 +824,7 @@ def _net_up_chains(args: argparse.Namespace) -> int:
     from trellis.node import multichain
 
     def connect(layout: multichain.Layout, a: multichain.Chain, b: multichain.Chain) -> multichain.ChainPath:
-        from trellis.relayer.handshake import connect_chains
+        from trellis.bench.interchain import connect_chains
 
         return connect_chains(layout, a, b)
 
@@ -1088,7 +1088,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the standard suite (1 and 4 validators, with and without signature checks)",
     )
     s.add_argument("--validators", type=int, default=1)
-    s.add_argument("--workload", choices=["transfer", "kv", "contract", "notary"], default="transfer")
+    s.add_argument("--workload", choices=["transfer", "kv", "contract", "notary", "interchain"], default="transfer")
     s.add_argument("--rates", default="1000,2000,4000,8000", help="offered rates, tx/s, comma-separated")
     s.add_argument("--duration", type=float, default=4.0, help="seconds of load per rate")
     s.add_argument("--accounts", type=int, default=2000, help="sender accounts funded in genesis")
