@@ -1,0 +1,315 @@
+"""Cross-chain DID resolution and credential verification (issue acceptance 3; ADR 0015 section 9).
+
+Chain A resolves ``did:trellis:chain-b:<id>`` through its client of chain B: the client's latest consensus state
+(height H, state root) is the trust; the values and their state proofs at H come from B's endpoint, which is not
+trusted (a tampered value, or a proof of another height, is 502 ``invalid_proof``). Chain B is a ``SimChain``
+(real blocks and state tree) served by a tiny aiohttp app that answers ``GET /v1/state/{key}?prove&height=`` as a
+node does, or, for credentials with a status list, a real node with its API. Chain A's client records are written
+into its state (``ChainA``), as the ``interchain.create_client`` handler would write them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from tests.fixtures.chain_sim import SimChain
+from trellis.core.crypto.suite import ED25519, address_of
+from trellis.core.modules.credentials.messages import SetIssuer, StatusCreate, StatusSet
+from trellis.core.modules.credentials.state import IssuerRecord, issuer_key
+from trellis.core.modules.identity.messages import (
+    DidCreate,
+    DidDocument,
+    DidUpdate,
+    DidVerificationMethod,
+)
+from trellis.core.modules.identity.state import did_key
+from trellis.vc.issue import issue_credential, status_entry
+from trellis.vc.multibase import multikey_encode
+from trellis.vc.proofs import CRYPTOSUITES
+
+from .conftest import WAIT_S, ApiHarness
+from .test_api_credentials import DEGREE, GovernedHarness
+from .test_api_interchain import ChainA
+
+DID_ID = bytes(range(16))
+DID_B = f"did:trellis:chain-b:{DID_ID.hex()}"
+Tamper = Callable[[bytes, bytes | None], bytes | None]
+
+
+def _doc(public_key: bytes) -> DidDocument:
+    vm = DidVerificationMethod(id="key-1", type="Ed25519VerificationKey2020", public_key=public_key)
+    return DidDocument(verification_methods=[vm], authentication=["key-1"], assertion_method=["key-1"])
+
+
+@pytest.fixture(scope="module")
+def chain_b() -> SimChain:
+    """Chain B: alice's DID (two versions: key-1 = alice, then carol), some blocks after."""
+    b = SimChain("chain-b", accounts={"alice": 1000})
+    b.advance()
+    assert b.submit("alice", DidCreate(document=_doc(b.public_key("alice")), id=DID_ID)).code == 0
+    b.advance(2)
+    assert b.submit("alice", DidUpdate(did=DID_B, document=_doc(b.public_key("carol")))).code == 0
+    b.advance(2)
+    return b
+
+
+def _sim_app(b: SimChain, tamper: Tamper | None, proof_height_shift: int) -> web.Application:
+    async def state(request: web.Request) -> web.Response:
+        key = bytes.fromhex(request.match_info["key"])
+        height = int(request.query["height"])
+        value = b.get(key, height)
+        proof = b.prove(key, height + proof_height_shift)
+        if tamper is not None:
+            value = tamper(key, value)
+        body = {
+            "key": "0x" + key.hex(),
+            "height": height,
+            "value": None if value is None else "0x" + value.hex(),
+            "proof_hex": "0x" + proof.hex(),
+        }
+        return web.json_response(body)
+
+    app = web.Application()
+    app.add_routes([web.get("/v1/state/{key}", state)])
+    return app
+
+
+def chain_a_with_client(b: SimChain, height: int | None = None, **kw: Any) -> ChainA:
+    """Chain A with client-0 of chain B at B's ``height`` (default: B's tip), 5 s after that block's time."""
+    h = b.height if height is None else height
+    header = b.header(h)
+    a = ChainA(time_ms=header.time_ms + 5000)
+    a.add_client("client-0", "chain-b", latest_height=h, state_root=header.state_root, time_ms=header.time_ms, **kw)
+    return a
+
+
+def resolve_on_a(
+    a: ChainA,
+    b: SimChain,
+    path: str,
+    *,
+    tamper: Tamper | None = None,
+    proof_height_shift: int = 0,
+    endpoint: bool = True,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
+    """Serve B (optionally lying), point A's ``[interchain] endpoints`` at it, and GET ``path`` from A."""
+
+    async def go() -> tuple[int, Any]:
+        served_b: TestClient[Any, Any] = TestClient(TestServer(_sim_app(b, tamper, proof_height_shift)))
+        await served_b.start_server()
+        try:
+            if endpoint:
+                a.endpoints["chain-b"] = str(served_b.make_url("")).rstrip("/")
+            served_a: TestClient[Any, Any] = TestClient(TestServer(a.web_app()))
+            await served_a.start_server()
+            try:
+                async with served_a.get(path, headers=headers or {}) as resp:
+                    return resp.status, msgspec.json.decode(await resp.read())
+            finally:
+                await served_a.close()
+        finally:
+            await served_b.close()
+
+    import asyncio
+
+    return asyncio.run(asyncio.wait_for(go(), WAIT_S))
+
+
+def test_a_did_of_another_chain_resolves_from_proven_state(chain_b: SimChain) -> None:
+    b = chain_b
+    a = chain_a_with_client(b)
+    status, body = resolve_on_a(a, b, f"/1.0/identifiers/{DID_B}")
+    assert status == 200, body
+    assert body["didResolutionMetadata"]["proof"] == {
+        "chain_id": "chain-b",
+        "height": b.height,
+        "client_id": "client-0",
+    }
+    doc = body["didDocument"]
+    assert doc["id"] == DID_B
+    assert doc["verificationMethod"][0]["publicKeyMultibase"] == multikey_encode("ed25519", b.public_key("carol"))
+    assert body["didDocumentMetadata"]["versionId"] == "2"
+    # A past version, and the proofs themselves on request.
+    status, v1 = resolve_on_a(a, b, f"/1.0/identifiers/{DID_B}?versionId=1&proof=true")
+    assert status == 200, v1
+    assert v1["didDocument"]["verificationMethod"][0]["publicKeyMultibase"] == multikey_encode(
+        "ed25519", b.public_key("alice")
+    )
+    sp = v1["didStateProof"]
+    assert (sp["chain_id"], sp["height"], sp["client_id"]) == ("chain-b", b.height, "client-0")
+    assert sp["state_root"] == "0x" + b.header(b.height).state_root.hex()
+    assert "0x" + did_key(DID_ID).hex() in [e["key"] for e in sp["entries"]]
+    # The bare document, as a did:trellis resolver of chain B would give it.
+    status, bare = resolve_on_a(a, b, f"/1.0/identifiers/{DID_B}", headers={"Accept": "application/did+ld+json"})
+    assert status == 200 and bare["id"] == DID_B
+
+
+def test_the_client_height_decides_what_is_seen(chain_b: SimChain) -> None:
+    # A client still at the block of the first version sees version 1 as the latest: the trust is the client's.
+    b = chain_b
+    first = next(h for h in range(1, b.height + 1) if b.events(h, "identity.did_create"))
+    status, body = resolve_on_a(chain_a_with_client(b, first), b, f"/1.0/identifiers/{DID_B}")
+    assert status == 200, body
+    assert body["didDocumentMetadata"]["versionId"] == "1"
+    assert body["didResolutionMetadata"]["proof"]["height"] == first
+    # Before the DID existed on B, it is proven absent: notFound.
+    status, body = resolve_on_a(chain_a_with_client(b, first - 1), b, f"/1.0/identifiers/{DID_B}")
+    assert status == 404 and body["didResolutionMetadata"]["error"] == "notFound", body
+
+
+def test_a_tampered_value_or_a_proof_of_another_height_is_invalid_proof(chain_b: SimChain) -> None:
+    b = chain_b
+    a = chain_a_with_client(b)
+
+    def flip(key: bytes, value: bytes | None) -> bytes | None:
+        if key != did_key(DID_ID) or value is None:
+            return value
+        return value[:-1] + bytes([value[-1] ^ 1])
+
+    status, body = resolve_on_a(a, b, f"/1.0/identifiers/{DID_B}", tamper=flip)
+    assert status == 502 and body["didResolutionMetadata"]["error"] == "invalid_proof", body
+
+    def hide(key: bytes, value: bytes | None) -> bytes | None:  # claims the DID is absent
+        return None if key == did_key(DID_ID) else value
+
+    status, body = resolve_on_a(a, b, f"/1.0/identifiers/{DID_B}", tamper=hide)
+    assert status == 502 and body["didResolutionMetadata"]["error"] == "invalid_proof", body
+    status, body = resolve_on_a(a, b, f"/1.0/identifiers/{DID_B}", proof_height_shift=-1)
+    assert status == 502 and body["didResolutionMetadata"]["error"] == "invalid_proof", body
+    # A consensus state with another root (a client of a fork): every value fails.
+    forked = chain_a_with_client(b)
+    forked.add_client("client-0", "chain-b", latest_height=b.height, time_ms=b.header(b.height).time_ms)
+    status, body = resolve_on_a(forked, b, f"/1.0/identifiers/{DID_B}")
+    assert status == 502 and body["didResolutionMetadata"]["error"] == "invalid_proof", body
+
+
+def test_a_frozen_or_expired_client_proves_nothing(chain_b: SimChain) -> None:
+    b = chain_b
+    frozen = chain_a_with_client(b, frozen_height=b.height)
+    status, body = resolve_on_a(frozen, b, f"/1.0/identifiers/{DID_B}")
+    assert status == 409 and body["didResolutionMetadata"]["error"] == "client_not_active", body
+    expired = chain_a_with_client(b, trusting_period_ms=5000)  # A's tip is 5 s after the consensus state
+    status, body = resolve_on_a(expired, b, f"/1.0/identifiers/{DID_B}")
+    assert status == 409 and "expired" in body["didResolutionMetadata"]["errorMessage"], body
+    expired.time_ms -= 1
+    assert resolve_on_a(expired, b, f"/1.0/identifiers/{DID_B}")[0] == 200
+
+
+def test_an_unknown_chain_a_malformed_id_or_no_endpoint(chain_b: SimChain) -> None:
+    b = chain_b
+    a = chain_a_with_client(b)
+    status, body = resolve_on_a(a, b, f"/1.0/identifiers/did:trellis:chain-c:{DID_ID.hex()}")
+    assert status == 404 and body["didResolutionMetadata"]["error"] == "unknown_chain", body
+    status, body = resolve_on_a(a, b, "/1.0/identifiers/did:trellis:chain-b:XYZ")
+    assert status == 400 and body["didResolutionMetadata"]["error"] == "invalidDid", body
+    status, body = resolve_on_a(chain_a_with_client(b), b, f"/1.0/identifiers/{DID_B}", endpoint=False)
+    assert status == 502 and body["didResolutionMetadata"]["error"] == "endpoint_unavailable", body
+
+
+# -- credentials issued on another chain -------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def issuer_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiHarness]:
+    """Chain B as a real node with its API (a governance address, so it can register issuers)."""
+    harness = GovernedHarness(tmp_path_factory.mktemp("issuer-chain"))
+    try:
+        yield harness
+    finally:
+        harness.close()
+
+
+def _b_did(b: ApiHarness, signer: Any) -> str:
+    vm = DidVerificationMethod(id="key-1", type="Multikey", public_key=signer.public_key)
+    doc = DidDocument(verification_methods=[vm], authentication=["key-1"], assertion_method=["key-1"])
+    data = b.commit(signer, DidCreate(document=doc))
+    assert data["receipt"]["code"] == 0, data
+    return f"did:trellis:{b.chain_id}:{data['receipt']['data'][2:]}"
+
+
+def _client_of(b: ApiHarness, a: ChainA, registry: dict[str, IssuerRecord]) -> ChainA:
+    """A (again) with client-0 of B at B's latest block and the given trust registry."""
+    header = b.get("/v1/blocks/latest").json()["header"]
+    fresh = ChainA(time_ms=header["time_ms"] + 5000, endpoints=a.endpoints)
+    fresh.add_client(
+        "client-0",
+        b.chain_id,
+        latest_height=header["height"],
+        state_root=bytes.fromhex(header["state_root"][2:]),
+        time_ms=header["time_ms"],
+    )
+    for did_, rec in registry.items():
+        fresh.put(issuer_key(did_), rec)
+    return fresh
+
+
+def _verify_on_a(b: ApiHarness, a: ChainA, cred: dict[str, Any]) -> dict[str, Any]:
+    """POST the credential to A's verify route, with A's endpoint of B pointing at B's API."""
+
+    async def go() -> dict[str, Any]:
+        assert b.client is not None
+        a.endpoints[b.chain_id] = str(b.client.make_url("")).rstrip("/")
+        served_a: TestClient[Any, Any] = TestClient(TestServer(a.web_app()))
+        await served_a.start_server()
+        try:
+            async with served_a.post("/v1/credentials/verify", data=json.dumps({"credential": cred})) as resp:
+                assert resp.status == 200, await resp.read()
+                out: dict[str, Any] = msgspec.json.decode(await resp.read())
+                return out
+        finally:
+            await served_a.close()
+
+    return b.runner.run(go(), WAIT_S)
+
+
+def test_a_credential_issued_on_another_chain_verifies_by_proof_and_its_revocation_is_seen(
+    issuer_chain: ApiHarness, tmp_path: Path
+) -> None:
+    b = issuer_chain
+    university = b.alice
+    uni = _b_did(b, university)
+    controller = address_of(ED25519, university.public_key)
+    assert b.commit(b.bob, SetIssuer(did=uni, types=[DEGREE], controller=controller))["receipt"]["code"] == 0
+    made = b.commit(university, StatusCreate(list_id="uni-x", size=131072, purpose="revocation", issuer=uni))
+    assert made["receipt"]["code"] == 0
+    now = b.get("/v1/status").json()["time_ms"]
+    cred, _ = issue_credential(
+        issuer=uni,
+        verification_method=f"{uni}#key-1",
+        sign=university.sign,
+        cryptosuite=CRYPTOSUITES["eddsa-jcs-2022"],
+        types=[DEGREE],
+        subject={"id": "did:example:student", "degree": {"type": "BachelorDegree", "name": "BSc"}},
+        valid_from_ms=now,
+        status=[status_entry("http://b.example", "uni-x", 7, "revocation")],
+    )
+    registry = {uni: IssuerRecord(did=uni, types=[DEGREE], controller=controller, updated_height=1)}
+    a = _client_of(b, ChainA(), registry)
+    ok = _verify_on_a(b, a, cred)
+    assert ok["verified"], ok["checks"]
+
+    # Not in A's own trust registry: A decides whom it trusts, B's registry does not count.
+    untrusted = _verify_on_a(b, _client_of(b, a, {}), cred)
+    assert [c["code"] for c in untrusted["checks"] if not c["ok"]] == ["issuer_not_registered"]
+
+    # Revoked on B: seen once A's client has a consensus state after the revocation, not before.
+    assert b.commit(university, StatusSet(list_id="uni-x", set_indexes=[7]))["receipt"]["code"] == 0
+    assert _verify_on_a(b, a, cred)["verified"]
+    revoked = _verify_on_a(b, _client_of(b, a, registry), cred)
+    assert [c["code"] for c in revoked["checks"] if not c["ok"]] == ["revoked"], revoked["checks"]
+
+    # A client of B that is frozen proves nothing: the issuer's key is not resolved.
+    frozen = _client_of(b, a, registry)
+    frozen.add_client("client-0", b.chain_id, latest_height=1, frozen_height=1, time_ms=frozen.time_ms - 1)
+    refused = _verify_on_a(b, frozen, cred)
+    assert {c["check"]: c.get("code") for c in refused["checks"] if not c["ok"]} == {
+        "proof": "client_not_active",
+        "status": "client_not_active",
+    }
