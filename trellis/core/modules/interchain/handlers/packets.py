@@ -72,6 +72,9 @@ from trellis.core.modules.interchain.state import (
 
 RECEIPT = b"\x01"
 """The value of a receipt."""
+MIN_ITEM_EVENTS = 3
+"""Events a successful relay item adds at least (a receive adds exactly this many: ``recv_packet``,
+``write_ack``, ``interchain.item``): an item is not started when they would not fit the receipt."""
 
 
 def _ack_attributes(ctx: TxContext, packet: Packet, ack: Ack) -> list[tuple[str, bytes]]:
@@ -310,9 +313,10 @@ def handle_relay(ctx: TxContext, msg: Relay, apps: Mapping[str, PacketApp]) -> l
 
     Each item ends with an ``interchain.item`` event (``index``, ``code``: 0 or the refusal's ``ResultCode``;
     ``message``), after its own events when it succeeded. A refused item changes nothing and the others go on.
-    A receipt holds at most ``MAX_EVENTS`` events: an item whose events would pass ``MAX_EVENTS - 1`` is not run
-    (nothing of it is kept), and neither are the items after it; one last event ``interchain.relay_deferred``
-    (``from_index``) says where a relayer resumes.
+    A receipt holds at most ``MAX_EVENTS`` events: an item is not started when ``MIN_ITEM_EVENTS`` more would pass
+    ``MAX_EVENTS - 1``, and one whose events (an application's included) do not fit is undone; it and the items
+    after it are deferred, and one last event ``interchain.relay_deferred`` (``from_index``) says where a relayer
+    resumes. A deferred item changes nothing.
 
     Raises:
         TxFailure: whatever the update refuses (the only way the transaction fails).
@@ -322,6 +326,9 @@ def handle_relay(ctx: TxContext, msg: Relay, apps: Mapping[str, PacketApp]) -> l
         events += handle_update_client(ctx, msg.update)
     budget = MAX_EVENTS - 1
     for index, item in enumerate(msg.items):
+        if len(events) + MIN_ITEM_EVENTS > budget:
+            events.append(Event(type="interchain.relay_deferred", attributes=[("from_index", num(index))]))
+            break
         sp = ctx.savepoint()
         try:
             item_events = _run_item(sp, item, apps)
