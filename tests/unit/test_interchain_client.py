@@ -19,6 +19,7 @@ from tests.fixtures.interchain_clients import (
     HOUR,
     LC,
     LC_GENESIS,
+    RELAYER,
     host,
     interchain_state,
     lc_create,
@@ -472,3 +473,20 @@ def test_client_records_round_trip() -> None:
     assert raw is not None and encode(decode(raw, ClientState)) == raw
     assert a.get(consensus_key("client-0", 1)) is not None
     assert LC_GENESIS == encode(lc.genesis())
+
+
+def test_transactions_of_one_block_see_each_others_consensus_states() -> None:
+    a = host()
+    header, commit = lc_forged(3, time_ms=LC.headers[6].time_ms + 1)
+    txs = [
+        a.sign(RELAYER, lc_create(1)),
+        a.sign(RELAYER, lc_update("client-0", 1, 2)),
+        a.sign(RELAYER, lc_update("client-0", 2, 6)),
+        # Found by the neighbour scan over this block's own writes: block 3 dated after block 6.
+        a.sign(RELAYER, lc_update("client-0", 2, 3, header=header, commit=commit)),
+    ]
+    receipts = a.commit_block(txs)
+    assert [r.code for r in receipts] == [0, 0, 0, 0]
+    assert receipts[-1].events[0].type == "interchain.client_frozen"
+    assert dict(receipts[-1].events[0].attributes)["kind"] == b"time"
+    assert consensus_heights(a.reader(), "client-0", 10) == [1, 2, 6]

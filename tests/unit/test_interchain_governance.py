@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from tests.fixtures.chain_sim import ADMIN, SimChain
-from tests.fixtures.interchain_clients import HOUR, host, interchain_state, sim_create, sim_update, submit
+from tests.fixtures.interchain_clients import HOUR, RELAYER, host, interchain_state, sim_create, sim_update, submit
 from trellis.core.execution.context import TxContext
 from trellis.core.execution.results import ResultCode
 from trellis.core.ledger.block import Receipt
@@ -175,3 +175,20 @@ def test_interchain_changes_are_routed_to_interchain_governance() -> None:
     assert is_interchain_change(UntrustChain(chain_id="x"))
     assert is_interchain_change(RecoverClient(subject="client-0", substitute="client-1"))
     assert not is_interchain_change(AddOrg(name="org9", ca_certs=[]))
+
+
+def test_untrust_in_the_block_that_created_the_clients_finds_them() -> None:
+    a = host(policy="open")
+    assert a.submit(ADMIN, RegisterCert(cert=a.admin_cert())).code == 0
+    b = SimChain("chain-b")
+    b.advance(2)
+    receipts = a.commit_block(
+        [
+            a.sign(RELAYER, sim_create(b, 1)),
+            a.sign(RELAYER, sim_create(b, 2)),
+            a.sign(ADMIN, ProposeMembership(change=UntrustChain(chain_id="chain-b"))),
+        ]
+    )
+    assert [r.code for r in receipts] == [0, 0, 0]
+    assert dict(receipts[-1].events[-3].attributes)["frozen"] == b"2"
+    assert [client_status(a.reader(), c, a.time_ms) for c in ("client-0", "client-1")] == ["frozen", "frozen"]
