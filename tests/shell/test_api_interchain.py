@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import msgspec
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -20,6 +21,9 @@ from tests.memory_state import MemoryState
 from trellis.abci import CommittedView
 from trellis.api import credentials, did, interchain, transfer
 from trellis.api.server import problem_middleware
+from trellis.cli import transfer as cli_transfer
+from trellis.cli.client import ClientError, NodeClient
+from trellis.cli.main import CliError
 from trellis.core.codec import encode
 from trellis.core.crypto.suite import ED25519, Suite
 from trellis.core.modules.accounts.state import Account, account_key
@@ -57,7 +61,7 @@ from trellis.core.modules.transfer.state import (
 from trellis.node.config import InterchainSection
 from trellis.node.node import Node
 
-from .conftest import WAIT_S, ApiHarness, run
+from .conftest import WAIT_S, ApiHarness, ThreadedNode, run, run_cli, run_cli_json
 
 DAY_MS = 86_400_000
 T0 = 1_800_000_000_000
@@ -444,3 +448,61 @@ def test_the_routes_are_mounted_on_a_node(api: ApiHarness) -> None:
     doc = api.get("/openapi.json").json()
     assert "/v1/interchain/channels/{port}/{channel}/packets/{seq}" in doc["paths"]
     assert "/v1/transfer/balances/{address}" in doc["paths"]
+
+
+# -- the CLI -----------------------------------------------------------------------------------------------------
+class _FakeNodeClient:
+    """Answers the three reads ``destination_tip`` makes, from chain A's routes' JSON shapes."""
+
+    def __init__(self, consensus: dict[str, Any] | None) -> None:
+        self.consensus = consensus
+
+    def get(self, path: str) -> Any:
+        if self.consensus is None:
+            raise ClientError("no channel", "not_found", 404)
+        if path == "/v1/interchain/channels/transfer/channel-0":
+            return {"connection_id": "connection-3"}
+        if path == "/v1/interchain/connections/connection-3":
+            return {"client_id": "client-2"}
+        assert path == "/v1/interchain/clients/client-2", path
+        return {"latest_consensus_state": self.consensus}
+
+
+def test_send_timeouts_count_from_the_destinations_latest_block_time() -> None:
+    known = cast(NodeClient, _FakeNodeClient({"height": 70, "time_ms": 5_000_000}))
+    unknown = cast(NodeClient, _FakeNodeClient(None))
+    now = 9_000_000
+    assert cli_transfer.timeouts(known, "channel-0", None, "10m", now)[:2] == (0, 5_000_000 + 600_000)
+    assert cli_transfer.timeouts(known, "channel-0", None, None, now)[:2] == (0, 5_000_000 + 600_000)  # default
+    assert cli_transfer.timeouts(unknown, "channel-0", None, "90s", now)[:2] == (0, now + 90_000)
+    assert cli_transfer.timeouts(known, "channel-0", "+30", None, now)[:2] == (100, 0)
+    assert cli_transfer.timeouts(unknown, "channel-0", "500", "2h", now)[:2] == (500, now + 7_200_000)
+    for bad_height, bad_duration in (("0", None), ("x", None), (None, "10"), (None, "0m"), (None, "5y")):
+        with pytest.raises(CliError):
+            cli_transfer.timeouts(known, "channel-0", bad_height, bad_duration, now)
+    with pytest.raises(CliError, match="no client"):
+        cli_transfer.timeouts(unknown, "channel-0", "+5", None, now)
+
+
+def test_cli_reads_and_sends(capsys: pytest.CaptureFixture[str], threaded_node: ThreadedNode) -> None:
+    node = threaded_node
+    assert run_cli_json(capsys, node, "interchain", "clients")["clients"] == []
+    assert run_cli_json(capsys, node, "interchain", "channels")["channels"] == []
+    code, _, err = run_cli(capsys, node, "interchain", "show", "client-0")
+    assert code == 1 and "not_found" in err
+    code, _, err = run_cli(capsys, node, "interchain", "packets", "transfer/chan-0")
+    assert code == 1 and "not a channel end" in err
+    balances = run_cli_json(capsys, node, "transfer", "balances", "alice")
+    assert balances["balances"][0]["denom"] == "native" and balances["balances"][0]["amount"] > 0
+    # A send over a channel this chain does not have is committed and refused by the handler.
+    code, out, err = run_cli(
+        capsys, node, "transfer", "send", "--channel", "channel-0", "--denom", "native", "--amount", "5",
+        "--to", "bob", "--timeout-height", "100", "--from", "alice",
+    )  # fmt: skip
+    assert code == 1 and "FAILED code" in out, (out, err)
+    assert "timeout height 100" in out
+    code, _, err = run_cli(
+        capsys, node, "transfer", "send", "--channel", "channel-0", "--denom", "bad denom!", "--amount", "5",
+        "--to", "bob", "--from", "alice",
+    )  # fmt: skip
+    assert code == 1 and "denom" in err

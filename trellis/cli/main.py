@@ -1129,6 +1129,10 @@ def build_parser() -> argparse.ArgumentParser:
     from trellis.cli import attestations
 
     attestations.register(sub, common)
+    from trellis.cli import interchain, transfer
+
+    interchain.register(sub, common)
+    transfer.register(sub, common)
 
     s = sub.add_parser("status", parents=[common], help="node status")
     s.set_defaults(func=cmd_status)
