@@ -385,6 +385,7 @@ class MultiChain:
         from trellis.bench.interchain import connect_chains
         from trellis.node import multichain
 
+        multichain.wait_blocks(self.layout)
         for a, b in itertools.pairwise(self.layout.chains):
             self.layout.paths.append(connect_chains(self.layout, a, b))
         multichain.save_layout(self.layout)

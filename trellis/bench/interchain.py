@@ -55,37 +55,29 @@ def connect_chains(layout: multichain.Layout, a: multichain.Chain, b: multichain
     ``trellis net up --chains`` runs for each consecutive pair."""
     from trellis.relayer import handshake
 
-    res = asyncio.run(
-        handshake.connect_chains(
-            a_api=a.api_urls,
-            b_api=b.api_urls,
-            a_key=multichain.relayer_key_path(layout.root, a.index),
-            b_key=multichain.relayer_key_path(layout.root, b.index),
-            port=PORT,
-        )
-    )
-    return multichain.ChainPath(
-        a=a.chain_id,
-        b=b.chain_id,
-        a_client=res.a_client,
-        b_client=res.b_client,
-        a_connection=res.a_connection,
-        b_connection=res.b_connection,
-        a_channel=res.a_channel,
-        b_channel=res.b_channel,
-        port=PORT,
-    )
+    joined = handshake.connect_chains(layout, a, b)
+    return multichain.ChainPath(**vars(joined))
 
 
 def _relayer_task(config: Path) -> Callable[[], Coroutine[Any, Any, None]]:
-    """The in-process relayer of ``config`` (``relayer.toml``), as a coroutine function to run as a task."""
-    from trellis.relayer import service
+    """The relayer of ``config`` (``relayer.toml``) in this process: a coroutine function that runs every path's
+    directions (``trellis.relayer.loop.Relayer``) until cancelled."""
     from trellis.relayer.config import load_config
+    from trellis.relayer.endpoint import HttpEndpoint
+    from trellis.relayer.loop import Relayer
+    from trellis.relayer.submit import load_key
 
     cfg = load_config(config)
 
     async def run() -> None:
-        await service.run(cfg)
+        endpoints = {cid: HttpEndpoint(cid, c.api, genesis_file=c.genesis) for cid, c in cfg.chains.items()}
+        signers = {cid: load_key(c.key, c.passphrase_file) for cid, c in cfg.chains.items()}
+        stop = asyncio.Event()
+        try:
+            await Relayer(cfg, endpoints, signers).run(stop)
+        finally:
+            for e in endpoints.values():
+                await e.close()
 
     return run
 
@@ -360,6 +352,7 @@ def run_interchain_bench(cfg: BenchConfig, work_dir: Path, signer_pool: ProcessP
     procs = multichain.start_chains(layout)
     try:
         sys.stderr.write(f"  {label}: joining {a.chain_id} and {b.chain_id} (clients, connection, channel)...\n")
+        multichain.wait_blocks(layout)
         path = connect_chains(layout, a, b)
         layout.paths.append(path)
         multichain.save_layout(layout)

@@ -404,6 +404,26 @@ def start_chains(layout: Layout, ready_timeout_s: float = 90.0) -> dict[str, sub
     return procs
 
 
+def wait_blocks(layout: Layout, height: int = 2, timeout_s: float = 60.0) -> None:
+    """Return once every chain's first node reports ``height`` committed (a handshake needs a committed block of
+    each chain: its light block is what the other chain's client starts from).
+
+    Raises:
+        HomeError: a chain did not get there in ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    for c in layout.chains:
+        while True:
+            try:
+                if int(_http_json(c.api_urls[0] + "/v1/status", timeout=2.0)["height"]) >= height:
+                    break
+            except HomeError:
+                pass
+            if time.monotonic() > deadline:
+                raise HomeError(f"{c.chain_id} did not reach height {height} in {timeout_s:.0f} s")
+            time.sleep(0.1)  # polling the chain, bounded by the deadline
+
+
 def stop_chains(layout: Layout) -> list[str]:
     """Stop the relayer first, then every node; return what was stopped."""
     stopped = ["relayer"] if stop_relayer(layout.root) else []
@@ -516,6 +536,7 @@ def up_chains(
     relayer: subprocess.Popen[bytes] | None = None
     try:
         if len(layout.chains) > 1 and not layout.paths:
+            wait_blocks(layout)
             if layout.permissioned:
                 certify_relayer(layout)
             if connect is None:
