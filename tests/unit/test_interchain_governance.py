@@ -13,7 +13,7 @@ import pytest
 from tests.fixtures.chain_sim import ADMIN, SimChain
 from tests.fixtures.interchain_clients import HOUR, RELAYER, host, interchain_state, sim_create, sim_update, submit
 from trellis.core.execution.context import TxContext
-from trellis.core.execution.results import ResultCode
+from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.ledger.block import Receipt
 from trellis.core.modules.accounts.state import account_key
 from trellis.core.modules.interchain.governance import clients_of, is_interchain_change
@@ -143,6 +143,13 @@ def test_recover_client_takes_the_substitutes_latest_state(net: Net) -> None:
     value = net.b.get(alice, 5)
     assert value is not None
     assert verify_membership(ctx, "client-0", alice, value, net.b.prove(alice, 5)) == 5
+    # Its own consensus states from before the freeze are gone: it proves nothing at those heights any more.
+    assert read_consensus(state, "client-0", 2) is None
+    old = net.b.get(alice, 2)
+    assert old is not None
+    with pytest.raises(TxFailure) as refused:
+        verify_membership(ctx, "client-0", alice, old, net.b.prove(alice, 2))
+    assert refused.value.code == ResultCode.UNKNOWN_CONSENSUS_HEIGHT
     net.b.advance()
     assert submit(net.a, sim_update(net.b, "client-0", 5, 6)).code == 0
     # The substitute must be ahead of the subject.

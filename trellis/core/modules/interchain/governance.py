@@ -34,6 +34,7 @@ from trellis.core.modules.interchain.state import (
     ConsensusState,
     TrustedChain,
     client_key,
+    consensus_heights,
     consensus_key,
     misbehaviour_key,
     read_client,
@@ -179,6 +180,13 @@ def apply_change_in_block(ctx: TxContext, proposal_id: int, change: InterchainCh
         return [summary, *events]
     subject, substitute, latest = _recovery(ctx, change)
     new = recovered(subject, substitute)
+    # The subject's own consensus states go: a frozen client's may rest on a forged header, and an expired one's
+    # are past their trust. After recovery it proves only from what the substitute verified.
+    start = 0
+    while heights := consensus_heights(ctx, change.subject, _PAGE, start):
+        for height in heights:
+            ctx.put(consensus_key(change.subject, height), None)
+        start = heights[-1] + 1
     ctx.put(consensus_key(change.subject, new.latest_height), encode(latest))
     ctx.put(client_key(change.subject), encode(new))
     ctx.put(misbehaviour_key(change.subject), None)
