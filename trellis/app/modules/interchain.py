@@ -24,6 +24,7 @@ from trellis.core.crypto.suite import Suite, UnknownSuite, suite_by_name
 from trellis.core.errors import DecodeError, ProofError, TrellisError
 from trellis.core.execution.context import StateReader
 from trellis.core.ledger.state_tree import StateProof, root_from_state_proof
+from trellis.core.modules.interchain.client import ACTIVE, EXPIRED, FROZEN, status
 from trellis.core.modules.interchain.messages import Ack, Packet
 from trellis.core.modules.interchain.state import (
     CLIENT_PREFIX,
@@ -83,8 +84,6 @@ __all__ = [
 
 MAX_PAGE = 100
 """Most records one list call returns."""
-ACTIVE, FROZEN, EXPIRED = "active", "frozen", "expired"
-"""A client's status (ADR 0015 section 5)."""
 _CHANNEL_PREFIX = b"interchain/channel/"
 
 T = TypeVar("T")
@@ -104,12 +103,9 @@ def _end(prefix: bytes) -> bytes:
 # -- clients -----------------------------------------------------------------------------------------------------
 def client_status(cs: ClientState, latest: ConsensusState | None, now_ms: int) -> str:
     """``frozen`` if the client froze; else ``expired`` if its latest consensus state is older than the trusting
-    period at block time ``now_ms`` (or missing); else ``active`` (docs/spec/interchain.md 2)."""
-    if cs.frozen_height != 0:
-        return FROZEN
-    if latest is None or latest.time_ms + cs.trusting_period_ms <= now_ms:
-        return EXPIRED
-    return ACTIVE
+    period at block time ``now_ms`` (or missing); else ``active``: the handlers' own rule
+    (``trellis.core.modules.interchain.client.status``, docs/spec/interchain.md 2.5)."""
+    return status(cs, latest, now_ms)
 
 
 @dataclass(frozen=True)
