@@ -10,7 +10,10 @@ into its state (``ChainA``), as the ``interchain.create_client`` handler would w
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,11 +34,14 @@ from trellis.core.modules.identity.messages import (
     DidVerificationMethod,
 )
 from trellis.core.modules.identity.state import did_key
+from trellis.core.modules.interchain.messages import CreateClient
+from trellis.node.config import InterchainSection
 from trellis.vc.issue import issue_credential, status_entry
 from trellis.vc.multibase import multikey_encode
 from trellis.vc.proofs import CRYPTOSUITES
 
-from .conftest import WAIT_S, ApiHarness
+from . import conftest as shell
+from .conftest import WAIT_S, ApiHarness, node_config
 from .test_api_credentials import DEGREE, GovernedHarness
 from .test_api_interchain import ChainA
 
@@ -118,8 +124,6 @@ def resolve_on_a(
                 await served_a.close()
         finally:
             await served_b.close()
-
-    import asyncio
 
     return asyncio.run(asyncio.wait_for(go(), WAIT_S))
 
@@ -313,3 +317,133 @@ def test_a_credential_issued_on_another_chain_verifies_by_proof_and_its_revocati
         "proof": "client_not_active",
         "status": "client_not_active",
     }
+
+
+# -- end to end on a real node: the client created by interchain.create_client ------------------------------------
+class SimServer:
+    """Chain B's proven state over HTTP on a real port (a background thread with its own loop): what chain A's
+    node is configured to fetch from. ``tamper`` makes it lie."""
+
+    def __init__(self, b: SimChain) -> None:
+        self.tamper: Tamper | None = None
+        self._loop = asyncio.new_event_loop()
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+        ready = threading.Event()
+
+        async def start() -> None:
+            self._runner = web.AppRunner(self._app(b))
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            await site.start()
+            host, port = self._runner.addresses[0][:2]
+            self.url = f"http://{host}:{port}"
+
+        def main() -> None:
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(start())
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=main, name="sim-chain-b", daemon=True)
+        self._thread.start()
+        assert ready.wait(WAIT_S), "the sim server did not start"
+
+    def _app(self, b: SimChain) -> web.Application:
+        async def state(request: web.Request) -> web.Response:
+            key = bytes.fromhex(request.match_info["key"])
+            height = int(request.query["height"])
+            value = b.get(key, height)
+            if self.tamper is not None:
+                value = self.tamper(key, value)
+            return web.json_response(
+                {
+                    "key": "0x" + key.hex(),
+                    "height": height,
+                    "value": None if value is None else "0x" + value.hex(),
+                    "proof_hex": "0x" + b.prove(key, height).hex(),
+                }
+            )
+
+        app = web.Application()
+        app.add_routes([web.get("/v1/state/{key}", state)])
+        return app
+
+    def close(self) -> None:
+        async def stop() -> None:
+            if self._runner is not None:
+                await self._runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(WAIT_S)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(WAIT_S)
+
+
+class InterchainHarness(ApiHarness):
+    """Chain A: a real node whose genesis lets any member create clients (``client_policy = "open"``) and whose
+    ``[interchain] endpoints`` names chain B's server."""
+
+    def __init__(self, root: Path, endpoints: dict[str, str]) -> None:
+        original = shell.init_home
+
+        def init_open(r: Path, *args: Any, **kwargs: Any) -> Any:
+            home = original(r, *args, **kwargs)
+            path = r / "genesis.json"
+            genesis = json.loads(path.read_text())
+            genesis["interchain"] = {"client_policy": "open"}
+            path.write_text(json.dumps(genesis, indent=2))
+            return home
+
+        shell.init_home = init_open  # type: ignore[assignment]
+        try:
+            config = msgspec.structs.replace(node_config(), interchain=InterchainSection(endpoints=endpoints))
+            super().__init__(root, config)
+        finally:
+            shell.init_home = original  # type: ignore[assignment]
+
+
+def test_end_to_end_a_node_resolves_a_did_of_a_chain_it_created_a_client_of(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # Chain B runs on the wall clock, so chain A's node (which does too) accepts its header as recent.
+    b = SimChain("chain-b", accounts={"alice": 1000}, genesis_time_ms=int(time.time() * 1000) - 60_000)
+    b.advance()
+    assert b.submit("alice", DidCreate(document=_doc(b.public_key("alice")), id=DID_ID)).code == 0
+    b.advance()
+    server = SimServer(b)
+    a = InterchainHarness(tmp_path_factory.mktemp("chain-a"), {"chain-b": server.url})
+    try:
+        header, commit, _ = b.encoded_light_block(b.height)
+        created = a.commit(
+            a.alice,
+            CreateClient(
+                chain_id="chain-b",
+                genesis=b.genesis_bytes,
+                set_changes=b.set_changes(b.height),
+                header=header,
+                commit=commit,
+                trusting_period_ms=86_400_000,
+                max_clock_drift_ms=60_000,
+            ),
+        )
+        assert created["receipt"]["code"] == 0, created["receipt"]
+        clients = a.get("/v1/interchain/clients").json()["clients"]
+        assert [(c["client_id"], c["chain_id"], c["status"], c["latest_height"]) for c in clients] == [
+            ("client-0", "chain-b", "active", b.height)
+        ]
+        resp = a.get(f"/1.0/identifiers/{DID_B}")
+        body = resp.json()
+        assert resp.status == 200, body
+        assert body["didDocument"]["id"] == DID_B
+        assert body["didResolutionMetadata"]["proof"] == {
+            "chain_id": "chain-b",
+            "height": b.height,
+            "client_id": "client-0",
+        }
+
+        server.tamper = lambda key, value: None if key == did_key(DID_ID) else value
+        resp = a.get(f"/1.0/identifiers/{DID_B}")
+        assert resp.status == 502 and resp.json()["didResolutionMetadata"]["error"] == "invalid_proof", resp.body
+    finally:
+        a.close()
+        server.close()
