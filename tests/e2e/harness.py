@@ -339,17 +339,17 @@ class MultiChain:
         return net
 
     def _write_endpoints(self) -> None:
-        """``[interchain] endpoints`` of every node: each other chain's node0 API (cross-chain DID resolution)."""
+        """``[interchain] endpoints`` of every node: each other chain's node0 API (cross-chain DID resolution).
+        Appended as TOML text (``write_config`` renders only the sections it knows); the node validates it."""
         from trellis.node.config import load_config
-        from trellis.node.home import write_config
 
         for c in self.layout.chains:
             eps = {o.chain_id: o.api_urls[0] for o in self.layout.chains if o.chain_id != c.chain_id}
             for n in c.nodes:
                 path = n.home / "config.toml"
-                cfg = load_config(path)
-                section = msgspec.convert({"endpoints": eps}, type(cfg.interchain))  # type: ignore[attr-defined]
-                write_config(path, msgspec.structs.replace(cfg, interchain=section))
+                lines = ["", "[interchain.endpoints]", *(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in eps.items())]
+                path.write_text(path.read_text() + "\n".join(lines) + "\n")
+                assert load_config(path).interchain.endpoints == eps
 
     @property
     def chain_ids(self) -> list[str]:

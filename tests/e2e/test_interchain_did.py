@@ -2,7 +2,8 @@
 university creates a DID and issues a credential with a revocation status entry on chain B; chain A's API
 (``[interchain] endpoints`` naming B's API) resolves ``did:trellis:<B>:…`` from B's state proven against A's own
 client of B, and verifies the credential with its status; once B revokes it (and A's client has seen that block),
-A refuses it."""
+A refuses it. The issuer must be in A's own trust registry (A's governance authorises B's university);
+B's registry does not count on A."""
 
 from __future__ import annotations
 
@@ -123,8 +124,20 @@ def test_a_did_and_credential_issued_on_chain_b_resolve_and_verify_on_chain_a(tm
             valid_from_ms=now,
             status=[status_entry(mc.nets[B].nodes[0].http.base, "uni", 77, "revocation")],
         )
+        # The proof's ``created`` is the wall clock now; A judges it against its latest block's time.
+        issued_ms = int(time.time() * 1000)
+        mc.wait_until(
+            "a block of A after the issuance",
+            lambda: int(mc.nets[A].nodes[0].http.get("/v1/status")[1]["time_ms"]) > issued_ms,
+            timeout=30,
+        )
+        # A decides whom it trusts as an issuer: B's registry does not count on A...
+        untrusted = _verify_on_a(mc, cred)
+        assert [c["code"] for c in untrusted["checks"] if not c["ok"]] == ["issuer_not_registered"], untrusted
+        # ... until A's governance (A's alice) authorises B's university for the type.
+        _commit(mc, A, mc.nets[A].alice, SetIssuer(did=did, types=[DEGREE], controller=controller))
         accepted = _verify_on_a(mc, cred)
-        assert accepted["verified"], accepted
+        assert accepted["verified"], [c for c in accepted["checks"] if not c["ok"]]
 
         revoked = _commit(mc, B, university, StatusSet(list_id="uni", set_indexes=[77]))
         _client_of_b_reaches(mc, revoked["height"])

@@ -47,10 +47,12 @@ def _amount(i: int) -> int:
     return 1 + i % 7
 
 
-def _sign_all(mc: MultiChain, chain: int, jobs: list[tuple[MemorySigner, TransferSend]]) -> dict[int, list[bytes]]:
-    """Sign each (sender, message) in order with the sender's next nonces; group by the node (0..2) that gets
-    the sender's transactions (node 3 of each chain is the one killed)."""
-    nonces: dict[bytes, int] = {}
+def _sign_all(
+    mc: MultiChain, chain: int, jobs: list[tuple[MemorySigner, TransferSend]], nonces: dict[bytes, int]
+) -> dict[int, list[bytes]]:
+    """Sign each (sender, message) in order with the sender's next nonces (``nonces``, kept by the test: a node's
+    view may lag behind what another node was sent); group by the node (0..2) that gets the sender's transactions
+    (node 3 of each chain is the one killed)."""
     by_node: dict[int, list[bytes]] = {0: [], 1: [], 2: []}
     for signer, msg in jobs:
         pk = signer.public_key
@@ -129,14 +131,15 @@ def test_a_thousand_transfers_there_and_back_survive_killed_relayer_and_validato
             owed[r] = owed.get(r, 0) + msg.amount
             spent[s.public_key] = spent.get(s.public_key, 0) + msg.amount
         half = OUT // 2
-        _submit(mc, A, _sign_all(mc, A, out[:half]))
+        nonces_a: dict[bytes, int] = {}
+        _submit(mc, A, _sign_all(mc, A, out[:half], nonces_a))
         mc.wait_until("the first packets received on B", lambda: mc.u64(B, supply_key(voucher)) > 0, timeout=120)
 
         # Mid-way: SIGKILL the relayer and one validator of each chain; the rest goes on without them.
         mc.kill_relayer()
         mc.nets[A].nodes[3].kill()
         mc.nets[B].nodes[3].kill()
-        _submit(mc, A, _sign_all(mc, A, out[half:]))
+        _submit(mc, A, _sign_all(mc, A, out[half:], nonces_a))
         mc.wait_until("every send committed on A", lambda: _sent(mc, A, ch_a) == OUT, timeout=120)
         mc.nets[A].nodes[3].start(ready_timeout=60)
         mc.nets[B].nodes[3].start(ready_timeout=60)
@@ -168,7 +171,7 @@ def test_a_thousand_transfers_there_and_back_survive_killed_relayer_and_validato
                 )
             )
             returned[home] = returned.get(home, 0) + amount
-        _submit(mc, B, _sign_all(mc, B, back))
+        _submit(mc, B, _sign_all(mc, B, back, {}))
         mc.wait_until("B -> A quiescent", lambda: _quiet(mc, B, ch_b, len(back)), timeout=180)
         mc.assert_relayer_alive()
 
