@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.fixtures.chain_sim import SimChain
@@ -52,11 +52,17 @@ RELAYERS = ("relayer", "relayer-2")
 FAR = 60
 """Blocks of the destination after which every packet of a run has timed out (the drain advances that far)."""
 
+SEND = st.tuples(st.just("send"), st.integers(0, 6), st.booleans())
+PREPARE = st.tuples(
+    st.just("prepare"), st.integers(0, 1), st.sampled_from(["recv", "ack", "timeout"]), st.integers(0, 3), st.booleans()
+)
 ACTION = st.one_of(
-    st.tuples(st.just("send"), st.integers(0, 6), st.booleans()),
-    st.tuples(st.just("advance"), st.sampled_from("ab"), st.integers(1, 3)),
-    st.tuples(st.just("prepare"), st.integers(0, 1), st.sampled_from(["recv", "ack", "timeout"]), st.integers(0, 3)),
-    st.tuples(st.just("prepare"), st.integers(0, 1), st.sampled_from(["recv", "ack", "timeout"]), st.integers(0, 3)),
+    SEND,
+    st.tuples(st.just("advance"), st.sampled_from("ab"), st.integers(1, 5)),
+    PREPARE,
+    PREPARE,
+    PREPARE,
+    st.tuples(st.just("submit"), st.integers(0, 1), st.booleans()),
     st.tuples(st.just("submit"), st.integers(0, 1), st.booleans()),
 )
 
@@ -84,8 +90,11 @@ class Run:
         if r.code == 0:
             self.sent.append(pending(self.a, self.path)[-1])
 
-    def prepare(self, who: int, kind: str, pick: int) -> None:
+    def prepare(self, who: int, kind: str, pick: int, both: bool) -> None:
+        """Relayer ``who`` builds one item from the chains' state now (``both``: the other relayer queues the same
+        transaction too). A timeout is built even for a packet already received: the chain must refuse it."""
         a, b, path = self.a, self.b, self.path
+        whom = (0, 1) if both else (who,)
         if not self.sent:
             return
         packet = self.sent[pick % len(self.sent)]
@@ -97,7 +106,8 @@ class Run:
                 return  # already settled: no proof of it exists at this height
             item = RecvPacket(packet=packet, proof=a.prove(key, h))
             update = update_message(b, a, path.b.client_id, h)
-            self.queues[who]["b"].append(Relay(update=update, items=[item]))
+            for r in whom:
+                self.queues[r]["b"].append(Relay(update=update, items=[item]))
             return
         h = b.height
         if kind == "ack":
@@ -107,12 +117,11 @@ class Run:
             item = Acknowledge(
                 packet=packet, ack=ack, proof=b.prove(ack_key(path.b.port, path.b.channel, packet.sequence), h)
             )
-        else:  # a timeout, due or not
-            if received(b, path, packet, h):
-                return
+        else:  # a timeout, due or not, received or not
             next_seq, proof = not_received_proof(b, path, packet, h)
             item = Timeout(packet=packet, next_seq_recv=next_seq, proof=proof)
-        self.queues[who]["a"].append(Relay(update=update_message(a, b, path.a.client_id, h), items=[item]))
+        for r in whom:
+            self.queues[r]["a"].append(Relay(update=update_message(a, b, path.a.client_id, h), items=[item]))
 
     def submit(self, who: int, both: bool) -> None:
         for side, chain in (("a", self.a), ("b", self.b)):
@@ -166,19 +175,46 @@ class Run:
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(order=st.sampled_from([UNORDERED, ORDERED]), actions=st.lists(ACTION, min_size=1, max_size=60))
-def test_random_interleavings_deliver_and_settle_exactly_once(order: int, actions: list[tuple[object, ...]]) -> None:
+@example(  # an early timeout must not settle a packet a stale proof still delivers
+    order=UNORDERED,
+    sends=[("send", 6, False)],
+    actions=[
+        ("prepare", 0, "recv", 0, False),
+        ("prepare", 1, "timeout", 0, False),
+        ("submit", 1, False),
+        ("submit", 0, False),
+    ],
+)
+@example(  # an ordered timeout of a received packet (seq_recv past it) must be refused
+    order=ORDERED,
+    sends=[("send", 2, False)],
+    actions=[
+        ("prepare", 0, "recv", 0, False),
+        ("submit", 0, False),
+        ("advance", "b", 3),
+        ("prepare", 0, "timeout", 0, False),
+        ("submit", 0, False),
+    ],
+)
+@given(
+    order=st.sampled_from([UNORDERED, ORDERED]),
+    sends=st.lists(SEND, min_size=1, max_size=4),
+    actions=st.lists(ACTION, min_size=4, max_size=60),
+)
+def test_random_interleavings_deliver_and_settle_exactly_once(
+    order: int, sends: list[tuple[object, ...]], actions: list[tuple[object, ...]]
+) -> None:
     app = EchoApp()
     with packet_apps({"echo": app}):
         run = Run(order, app)
-        for action in actions:
+        for action in sends + actions:
             kind, *args = action
             if kind == "send":
                 run.send(int(args[0]), bool(args[1]))  # type: ignore[call-overload]
             elif kind == "advance":
                 (run.a if args[0] == "a" else run.b).advance(int(args[1]))  # type: ignore[call-overload]
             elif kind == "prepare":
-                run.prepare(int(args[0]), str(args[1]), int(args[2]))  # type: ignore[call-overload]
+                run.prepare(int(args[0]), str(args[1]), int(args[2]), bool(args[3]))  # type: ignore[call-overload]
             else:
                 run.submit(int(args[0]), bool(args[1]))  # type: ignore[call-overload]
         run.submit(0, True)

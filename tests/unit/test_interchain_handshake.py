@@ -383,3 +383,19 @@ def test_connect_with_an_echo_port_in_both_orders(order: int) -> None:
             ch = read_channel(chain.reader(), "echo", end.channel)
             assert ch is not None and ch.state == OPEN and ch.order == order
     update_client(a, b, path)
+
+
+class AnyVersionApp(EchoApp):
+    """An application that accepts any channel: the handler itself holds the version to the app's."""
+
+    def on_chan_open(self, ctx: object, order: int, counterparty_port: str, version: str) -> None:  # type: ignore[override]
+        return None
+
+
+def test_version_must_be_the_ports_even_when_the_app_accepts_it() -> None:
+    with packet_apps({"echo": AnyVersionApp()}):
+        a, _b, _ca, _cb, conn_a, _ = _connected()
+        init = ChanOpenInit(port="echo", connection_id=conn_a, counterparty_port="echo", order=1, version="echo-2")
+        refused(a.submit(R, init), ResultCode.INVALID_HANDSHAKE, "speaks 'echo-1'")
+        ok = ChanOpenInit(port="echo", connection_id=conn_a, counterparty_port="echo", order=1, version="echo-1")
+        assert a.submit(R, ok).code == 0

@@ -466,3 +466,15 @@ def test_receipt_is_written_under_its_key(w: World) -> None:
     packet = send(w)
     relay_packets(w.a, w.b, w.path)
     assert w.b.get(receipt_key(*w.eb, packet.sequence)) == b"\x01"
+
+
+def test_a_refused_item_keeps_none_of_its_writes(wo: World) -> None:
+    # An ordered ack moves seq_ack before its proof is checked: a refused ack must leave seq_ack where it was.
+    w = wo
+    p1 = send(w, b"one")
+    relay_packets(w.a, w.b, w.path)
+    good = ack_item(w, p1)
+    forged = Acknowledge(packet=p1, ack=Ack(code=7, result=b"", reason="x"), proof=good.proof)
+    r = relay_to_a(w, [forged, good])
+    assert item_codes(r) == [ResultCode.INVALID_PROOF, 0]
+    assert w.app.acked == [("chain-a", 1, 0)]
