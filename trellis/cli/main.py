@@ -842,6 +842,8 @@ def _net_up_chains(args: argparse.Namespace) -> int:
         permissioned=args.permissioned,
     )
     summary = multichain.layout_summary(up.layout)
+    if up.relayer_error is not None:
+        print(f"warning: {up.relayer_error}", file=sys.stderr, flush=True)
     _out(
         args,
         summary,

@@ -64,6 +64,8 @@ RELAYER_DIR = "relayer"
 MAX_CHAINS = 8
 RELAYER_BALANCE = 1_000_000_000_000
 """Native units of the relayer's account in each genesis (the relayer pays no fees; the account must exist)."""
+RELAYER_SETTLE_S = 2.0
+"""How long ``up`` watches a relayer it started before saying it runs (a bad configuration ends it sooner)."""
 PORT_STRIDE = 100
 """With fixed base ports, chain ``i`` uses ``base + i * PORT_STRIDE`` (at most 64 validators a chain)."""
 
@@ -494,6 +496,8 @@ class Up:
     """The relayer process started by this call, if any."""
     created: bool
     """The directory was initialised by this call."""
+    relayer_error: str | None = None
+    """Set when the relayer started here exited at once: its status and the end of its log."""
 
 
 def up_chains(
@@ -547,6 +551,14 @@ def up_chains(
         write_relayer_config(layout)
         if with_relayer and layout.paths and relayer_pid(root) is None:
             relayer = start_relayer(root)
+            try:
+                code = relayer.wait(RELAYER_SETTLE_S)
+            except subprocess.TimeoutExpired:
+                code = None
+            if code is not None:
+                log = (root / RELAYER_DIR / "relayer.log").read_text(errors="replace")[-1500:]
+                relayer_pid_file(root).unlink(missing_ok=True)
+                return Up(layout, procs, None, created, f"the relayer exited with status {code}:\n{log}")
     except BaseException:
         for c in layout.chains:
             for n in c.nodes:
