@@ -825,8 +825,12 @@ def _net_up_chains(args: argparse.Namespace) -> int:
 
     def connect(layout: multichain.Layout, a: multichain.Chain, b: multichain.Chain) -> multichain.ChainPath:
         from trellis.bench.interchain import connect_chains
+        from trellis.relayer.handshake import HandshakeError
 
-        return connect_chains(layout, a, b)
+        try:
+            return connect_chains(layout, a, b)
+        except HandshakeError as exc:
+            raise CliError(f"joining {a.chain_id} and {b.chain_id} failed: {exc}") from None
 
     if not 1 <= args.chains <= multichain.MAX_CHAINS:
         raise CliError(f"--chains must be between 1 and {multichain.MAX_CHAINS}")
