@@ -1,0 +1,254 @@
+"""The relayer end to end, in process (ADR 0015 section 8): two ``SimChain`` chains with the real interchain
+handlers, joined by ``trellis.relayer.handshake.connect`` over ``SimEndpoint``; the ``Relayer`` loop carries echo
+packets both ways, brings the acks back, proves timeouts, recovers after a restart from the chains' state alone,
+and shares the work with a second relayer without doing anything twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.chain_sim import SimChain
+from tests.fixtures.sim_endpoint import SimEndpoint, SimNet
+from tests.fixtures.two_chains import EchoApp, echo_key, packet_apps
+from trellis.core.codec import encode
+from trellis.core.modules.interchain.messages import ORDERED, UNORDERED
+from trellis.core.modules.interchain.state import (
+    CLOSED,
+    has_receipt,
+    pending_packets,
+    read_ack,
+    read_channel,
+)
+from trellis.core.modules.kv.messages import KvPut
+from trellis.keys.signer import MemorySigner
+from trellis.relayer import handshake
+from trellis.relayer.config import ChainConfig, ChannelConfig, PathConfig, RelayerConfig
+from trellis.relayer.loop import Relayer
+
+PORT = "echo"
+
+
+def signer(name: str) -> MemorySigner:
+    """The key ``SimChain`` derives for ``name`` (seed ``sha256(name)``)."""
+    return MemorySigner(hashlib.sha256(name.encode()).digest())
+
+
+@dataclass
+class World:
+    a: SimChain
+    b: SimChain
+    net: SimNet
+    ea: SimEndpoint
+    eb: SimEndpoint
+    ids: dict[str, str]
+    app: EchoApp
+
+    def config(self, scan_interval_s: float = 0.05) -> RelayerConfig:
+        chains = {
+            c.chain_id: ChainConfig(id=c.chain_id, api=["http://sim"], key=Path("/nonexistent.pem"))
+            for c in (self.a, self.b)
+        }
+        path = PathConfig(
+            a=self.a.chain_id,
+            b=self.b.chain_id,
+            a_client=self.ids["a_client"],
+            b_client=self.ids["b_client"],
+            a_connection=self.ids["a_connection"],
+            b_connection=self.ids["b_connection"],
+            channels=[ChannelConfig(port=PORT, a_channel=self.ids["a_channel"], b_channel=self.ids["b_channel"])],
+        )
+        return RelayerConfig(chains=chains, paths=[path], scan_interval_s=scan_interval_s)
+
+    def relayer(self, key: str = "relayer", **kw: object) -> Relayer:
+        s = signer(key)
+        return Relayer(
+            self.config(), {self.a.chain_id: self.ea, self.b.chain_id: self.eb}, {"chain-a": s, "chain-b": s}, **kw
+        )  # type: ignore[arg-type]
+
+    def send(self, chain: SimChain, data: bytes, *, timeout_height: int = 0, timeout_time_ms: int = 0) -> None:
+        """Commit an echo packet on ``chain``'s end (as ``alice``)."""
+        from tests.fixtures.two_chains import ECHO_NAMESPACE, EchoSend
+
+        chan = self.ids["a_channel"] if chain is self.a else self.ids["b_channel"]
+        if not timeout_height and not timeout_time_ms:
+            timeout_height = 10_000  # far: the packet must carry some timeout
+        value = encode(EchoSend(PORT, chan, data, timeout_height, timeout_time_ms))
+        receipt = self.net.submit(chain, "alice", KvPut(namespace=ECHO_NAMESPACE, key=b"send", value=value))
+        assert receipt.code == 0, receipt.message
+
+    def pending(self, chain: SimChain) -> list[int]:
+        chan = self.ids["a_channel"] if chain is self.a else self.ids["b_channel"]
+        return [p.sequence for p in pending_packets(chain.reader(), PORT, chan, 1, 10_000)]
+
+
+@pytest.fixture
+def echo() -> Iterator[EchoApp]:
+    app = EchoApp()
+    with packet_apps({PORT: app}):
+        yield app
+
+
+def make_world(app: EchoApp, order: int = UNORDERED) -> World:
+    a = SimChain("chain-a", accounts={"alice": 10**6})
+    b = SimChain("chain-b", accounts={"alice": 10**6})
+    net = SimNet(a, b)
+    ea, eb = net.endpoint(a), net.endpoint(b)
+    net.advance(a)
+    net.advance(b)
+    s = signer("relayer")
+    ids = asyncio.run(handshake.connect(ea, eb, s, s, port=PORT, version="echo-1", order=order))
+    return World(a, b, net, ea, eb, ids, app)
+
+
+async def run_until(
+    relayers: list[Relayer],
+    done: Callable[[], bool],
+    timeout_s: float = 30.0,
+    during: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Run ``relayers`` until ``done()`` (polled) or fail after ``timeout_s``."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(r.run(stop)) for r in relayers]
+    try:
+        if during is not None:
+            await during()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not done():
+            if loop.time() > deadline:
+                errors = [p.last_error for r in relayers for p in r.paths]
+                raise AssertionError(f"not done in {timeout_s}s; last errors: {errors}")
+            await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+
+
+def test_handshake_opens_both_ends(echo: EchoApp) -> None:
+    w = make_world(echo)
+    for chain, chan in ((w.a, w.ids["a_channel"]), (w.b, w.ids["b_channel"])):
+        end = read_channel(chain.reader(), PORT, chan)
+        assert end is not None and end.state == 3 and end.version == "echo-1"
+    assert w.ids["port"] == PORT
+
+
+def test_packets_both_ways_are_received_once_and_acknowledged(echo: EchoApp) -> None:
+    w = make_world(echo)
+    for i in range(30):
+        w.send(w.a, b"a-to-b %d" % i)
+    for i in range(5):
+        w.send(w.b, b"b-to-a %d" % i)
+    w.send(w.a, b"nack please")  # an error ack comes back like any other
+    r = w.relayer()
+    asyncio.run(run_until([r], lambda: not w.pending(w.a) and not w.pending(w.b)))
+    assert sorted(s for c, s in echo.received if c == "chain-b") == list(range(1, 32))
+    assert sorted(s for c, s in echo.received if c == "chain-a") == list(range(1, 6))
+    assert len(echo.acked) == 36 and (("chain-a", 31, 99) in echo.acked)
+    for seq in range(1, 32):
+        assert has_receipt(w.b.reader(), PORT, w.ids["b_channel"], seq)
+        assert w.b.get(echo_key(w.ids["b_channel"], seq)) is not None or seq == 31
+    text = r.metrics.render()
+    assert 'trellis_relayer_items_total{outcome="ok"} 72' in text  # 36 recv + 36 acks
+    assert "refused" not in text and "tx_failed" not in text
+    assert r.metrics.latency_count == 36
+    st = r.status()["paths"][0]
+    assert st["last_error"] is None and set(st["pending"]) == {"chain-a/echo/channel-0", "chain-b/echo/channel-0"}
+    assert st["heights"]["chain-b"]["height"] >= 1 and "chain-b/client-0" in st["clients"]
+
+
+def test_timeouts_are_proven_after_the_destination_passes_them(echo: EchoApp) -> None:
+    w = make_world(echo)
+    w.send(w.a, b"late", timeout_height=w.b.height + 2)
+    w.send(w.a, b"in time")
+    w.net.advance(w.b, 3)  # b passes the first packet's timeout height before any relayer runs
+    r = w.relayer()
+    asyncio.run(run_until([r], lambda: not w.pending(w.a)))
+    assert echo.timed_out == [("chain-a", 1)]
+    assert [s for c, s in echo.received if c == "chain-b"] == [2]
+    assert not has_receipt(w.b.reader(), PORT, w.ids["b_channel"], 1)
+
+
+def test_a_packet_timed_out_by_time_is_ended_once_its_time_passes(echo: EchoApp) -> None:
+    w = make_world(echo)
+    w.send(w.a, b"deadline", timeout_time_ms=w.b.time_ms + 1)  # b's next block is already too late
+    r = w.relayer()
+    asyncio.run(run_until([r], lambda: not w.pending(w.a)))
+    assert echo.timed_out == [("chain-a", 1)] and not echo.received
+
+
+def test_a_restart_recovers_from_the_chains_alone(echo: EchoApp) -> None:
+    w = make_world(echo)
+    for i in range(10):
+        w.send(w.a, b"first %d" % i)
+    first = w.relayer()
+    # Stop the first relayer as soon as the packets are received on b, before (all) acks are back on a.
+    asyncio.run(run_until([first], lambda: len([1 for c, _ in echo.received if c == "chain-b"]) == 10))
+    for i in range(5):
+        w.send(w.a, b"second %d" % i)
+    w.net.advance(w.b, 1)
+    second = w.relayer()  # a new process: nothing carried over but the chains
+    asyncio.run(run_until([second], lambda: not w.pending(w.a)))
+    assert sorted(s for c, s in echo.received if c == "chain-b") == list(range(1, 16))
+    assert sorted(s for c, s, _ in echo.acked) == list(range(1, 16))
+
+
+def test_two_relayers_share_the_work_and_count_duplicates_as_done(echo: EchoApp) -> None:
+    w = make_world(echo)
+    for i in range(12):
+        w.send(w.a, b"p %d" % i)
+    r1, r2 = w.relayer("relayer"), w.relayer("relayer-2")
+    asyncio.run(run_until([r1, r2], lambda: not w.pending(w.a)))
+    assert sorted(s for c, s in echo.received if c == "chain-b") == list(range(1, 13))
+    assert sorted(s for c, s, _ in echo.acked) == list(range(1, 13))
+    for r in (r1, r2):
+        assert "refused" not in r.metrics.items and "tx_failed" not in r.metrics.items
+
+
+def test_shards_split_the_sequences(echo: EchoApp) -> None:
+    w = make_world(echo)
+    for i in range(6):
+        w.send(w.a, b"s %d" % i)
+    even = w.relayer(shard=(0, 2))
+    asyncio.run(run_until([even], lambda: w.pending(w.a) == [1, 3, 5]))
+    odd = w.relayer(shard=(1, 2))
+    asyncio.run(run_until([odd], lambda: not w.pending(w.a)))
+    assert sorted(s for c, s in echo.received if c == "chain-b") == list(range(1, 7))
+
+
+def test_an_ordered_channel_timeout_closes_it(echo: EchoApp) -> None:
+    w = make_world(echo, order=ORDERED)
+    w.send(w.a, b"one")
+    r = w.relayer()
+    asyncio.run(run_until([r], lambda: not w.pending(w.a)))
+    w.send(w.a, b"late", timeout_height=w.b.height + 1)
+    w.net.advance(w.b, 2)
+    r = w.relayer()
+    asyncio.run(run_until([r], lambda: not w.pending(w.a)))
+    assert echo.timed_out == [("chain-a", 2)]
+    end = read_channel(w.a.reader(), PORT, w.ids["a_channel"])
+    assert end is not None and end.state == CLOSED
+    assert read_ack(w.b.reader(), PORT, w.ids["b_channel"], 1) is not None
+
+
+def test_a_dropped_stream_and_a_node_outage_are_survived(echo: EchoApp) -> None:
+    w = make_world(echo)
+    r = w.relayer()
+
+    async def faults() -> None:
+        await asyncio.sleep(0.1)
+        w.eb.down = True
+        w.send(w.a, b"during outage")
+        await asyncio.sleep(0.3)
+        w.eb.down = False
+        w.ea.drop_streams()
+        w.send(w.a, b"after reconnect")
+
+    asyncio.run(run_until([r], lambda: len(echo.acked) == 2 and not w.pending(w.a), during=faults))
+    assert r.paths[0].last_error is not None  # the outage was seen and recorded

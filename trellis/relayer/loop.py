@@ -1,0 +1,502 @@
+"""The relay loop (ADR 0015 section 8): per path, one task per destination chain.
+
+The task that relays *into* chain D from its counterparty S carries everything proven by S's state at one height
+P: S's pending packets that D has not received (``recv``), and D's own pending packets that S acknowledged
+(``acknowledge``) or can no longer receive (``timeout``: the receipt's absence, or ``seq_recv`` on an ordered
+channel, at a P past the timeout). One update of D's client of S to P goes first (bisected off chain when a skip
+lacks trust). So every transaction of the task goes to D, signed with the relayer's key on D, and one update
+covers all its items.
+
+A task wakes on S's blocks with transactions (a send or an ack may be in them), on an S height or time that makes a
+waiting timeout provable, after a reconnect of S's commit stream, and every ``scan_interval_s`` (the recovery scan;
+also at start). Nothing is kept between runs: the chains' stored packets are the queue. Item codes
+``ALREADY_RECEIVED`` and ``PACKET_NOT_PENDING`` (another relayer was first) count as done. When D's client is idle
+it is still refreshed once a third of its trusting period has passed since its latest consensus state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from trellis.core.codec import decode
+from trellis.core.crypto.suite import suite_by_name
+from trellis.core.errors import DecodeError
+from trellis.core.modules.interchain.messages import (
+    ORDERED,
+    Ack,
+    Acknowledge,
+    Packet,
+    RecvPacket,
+    Relay,
+    RelayItem,
+    Timeout,
+    UpdateClient,
+)
+from trellis.core.modules.interchain.state import (
+    ChannelEnd,
+    ack_key,
+    channel_key,
+    packet_id,
+    packet_key,
+    receipt_key,
+    seq_recv_key,
+)
+from trellis.relayer import plan
+from trellis.relayer.config import PathConfig, RelayerConfig
+from trellis.relayer.endpoint import ChainEndpoint, ChainHead, CommitSeen, EndpointError
+from trellis.relayer.metrics import Metrics
+from trellis.relayer.submit import Submitter, TxSigner, signed_size
+from trellis.relayer.updates import ClientView, UpdateError, plan_update, read_client
+
+log = logging.getLogger("trellis.relayer")
+
+PAGE = 256
+"""Pending packets read per request."""
+SCAN_LIMIT = 4096
+"""Most pending packets of one channel end handled per cycle (the rest in the next one, at once)."""
+
+
+class RelayError(Exception):
+    """A cycle could not complete (recorded as the path's last error; the next cycle retries)."""
+
+
+@dataclass(frozen=True)
+class ChannelLeg:
+    """A channel seen from one task: the source end (S) and the destination end (D)."""
+
+    src_port: str
+    src_channel: str
+    dst_port: str
+    dst_channel: str
+
+
+@dataclass
+class PathStatus:
+    """What ``/status`` shows of one path."""
+
+    name: str
+    heights: dict[str, dict[str, int]] = field(default_factory=dict)
+    pending: dict[str, int] = field(default_factory=dict)
+    clients: dict[str, dict[str, Any]] = field(default_factory=dict)
+    relayed: dict[str, int] = field(default_factory=dict)
+    last_error: dict[str, Any] | None = None
+    last_relay_at: float | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The JSON object of this path."""
+        return {
+            "path": self.name,
+            "heights": self.heights,
+            "pending": self.pending,
+            "clients": self.clients,
+            "relayed": self.relayed,
+            "last_error": self.last_error,
+            "last_relay_at": self.last_relay_at,
+        }
+
+
+@dataclass
+class CycleReport:
+    """What one cycle did (tests and logs)."""
+
+    proof_height: int = 0
+    updates: int = 0
+    items: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    more: bool = False
+
+
+def _u64(raw: bytes | None, default: int) -> int:
+    return default if raw is None else int.from_bytes(raw, "big")
+
+
+class Direction:
+    """Relays into ``dst`` what ``src``'s state proves (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        src: ChainEndpoint,
+        dst: ChainEndpoint,
+        dst_client: str,
+        legs: list[ChannelLeg],
+        submitter: Submitter,
+        metrics: Metrics,
+        status: PathStatus,
+        shard: tuple[int, int] = (0, 1),
+        max_tx_bytes: int = 65_536,
+        max_items: int = 256,
+        scan_interval_s: float = 30.0,
+        scan_limit: int = SCAN_LIMIT,
+    ) -> None:
+        self.src, self.dst, self.dst_client, self.legs = src, dst, dst_client, legs
+        self.submitter, self.metrics, self.status = submitter, metrics, status
+        self.shard, self.max_tx_bytes = shard, max_tx_bytes
+        self.max_items = max(1, min(max_items, plan.ITEMS_PER_RECEIPT))
+        self.scan_interval_s, self.scan_limit = scan_interval_s, scan_limit
+        self._orders: dict[tuple[str, str], int] = {}
+        self._first_seen: dict[bytes, float] = {}
+        self._trigger_seen_at: float | None = None
+        self._due_height = 0
+        self._due_time_ms = 0
+        self._size_info: tuple[str, bytes] | None = None
+
+    @property
+    def name(self) -> str:
+        """``S->D`` (logs)."""
+        return f"{self.src.name}->{self.dst.name}"
+
+    # -- reads ---------------------------------------------------------------------------------------------------
+    async def _order(self, leg: ChannelLeg) -> int:
+        key = (leg.dst_port, leg.dst_channel)
+        if key not in self._orders:
+            raw = (await self.dst.state(channel_key(*key))).value
+            if raw is None:
+                raise RelayError(f"{self.dst.name} has no channel {leg.dst_port}/{leg.dst_channel}")
+            self._orders[key] = decode(raw, ChannelEnd).order
+        return self._orders[key]
+
+    async def _pending(self, chain: ChainEndpoint, port: str, channel: str) -> tuple[list[Packet], bool]:
+        """The stored packets of a channel end (up to ``scan_limit``), and whether there were more."""
+        out: list[Packet] = []
+        start = 1
+        while len(out) < self.scan_limit:
+            page = await chain.pending_packets(port, channel, start, min(PAGE, self.scan_limit - len(out)))
+            if not page:  # endpoints may answer shorter pages than asked: the end is an empty one
+                return out, False
+            out.extend(page)
+            start = page[-1].sequence + 1
+        return out, True
+
+    # -- one cycle -----------------------------------------------------------------------------------------------
+    async def cycle(self) -> CycleReport:
+        """Scan every channel, relay what is due, refresh the client if idle. Raises on a failure to read or an
+        update that cannot be built; item refusals are counted, not raised."""
+        report = CycleReport()
+        src_head = await self.src.head()
+        dst_head = await self.dst.head()
+        self.status.heights[self.src.name] = {"height": src_head.height, "time_ms": src_head.time_ms}
+        self.status.heights[self.dst.name] = {"height": dst_head.height, "time_ms": dst_head.time_ms}
+        client = await read_client(self.dst, self.dst_client)
+        self._client_metrics(client, dst_head)
+        p = max(src_head.height, client.state.latest_height)
+        report.proof_height = p
+        cache = {p: await self.src.light_block(p)}
+        t_p = cache[p].header.time_ms
+        items: list[RelayItem] = []
+        due_h, due_t = 0, 0
+        for leg in self.legs:
+            ordered = await self._order(leg) == ORDERED
+            got, more = await self._recv_items(leg, ordered, p, dst_head)
+            items += got
+            back, more2, (dh, dt) = await self._back_items(leg, ordered, p, t_p)
+            items += back
+            report.more = report.more or more or more2
+            due_h = dh if not due_h or (dh and dh < due_h) else due_h
+            due_t = dt if not due_t or (dt and dt < due_t) else due_t
+        self._due_height, self._due_time_ms = due_h, due_t
+        for it in items:
+            kind = type(it).__name__
+            report.items[kind] = report.items.get(kind, 0) + 1
+        if not items:
+            await self._refresh(client, src_head, dst_head, report)
+            return report
+        updates = await plan_update(self.src, client, p, dst_head.time_ms, cache)
+        info = await self.submitter.info()
+        self._size_info = (info.chain_id, self.submitter.signer.public_key)
+        for u in updates[:-1]:  # bisection steps: each alone, each from the one before
+            await self._submit_update(u)
+            report.updates += 1
+        final = updates[-1] if updates else None
+        batches = plan.batch_items(final, items, self._tx_size, max_bytes=self.max_tx_bytes, max_items=self.max_items)
+        for it in batches.oversized:
+            self._count(report, plan.REFUSED)
+            log.error("%s: an item does not fit a transaction: %s", self.name, type(it).__name__)
+        for payload in batches.payloads:
+            if isinstance(payload, UpdateClient):
+                await self._submit_update(payload)
+                report.updates += 1
+                continue
+            if payload.update is not None:
+                report.updates += 1
+            if not await self._submit_relay(payload, report):
+                break  # a failed transaction (its update): later batches have no consensus state to use
+        self.status.last_relay_at = time.time()
+        return report
+
+    async def _recv_items(
+        self, leg: ChannelLeg, ordered: bool, p: int, dst_head: ChainHead
+    ) -> tuple[list[RelayItem], bool]:
+        pkts, more = await self._pending(self.src, leg.src_port, leg.src_channel)
+        label = f"{leg.src_port}/{leg.src_channel}"
+        self.metrics.set_pending(self.src.name, label, len(pkts))
+        self.status.pending[f"{self.src.name}/{label}"] = len(pkts)
+        seen = time.monotonic() if self._trigger_seen_at is None else self._trigger_seen_at
+        suite = suite_by_name((await self.submitter.info()).suite)
+        live = set()
+        next_recv = 0
+        if ordered:
+            next_recv = _u64((await self.dst.state(seq_recv_key(leg.dst_port, leg.dst_channel))).value, 1)
+        out: list[RelayItem] = []
+        for pkt in pkts:
+            if not plan.in_shard(pkt.sequence, self.shard):
+                continue
+            pid = packet_id(suite, pkt)
+            live.add(pid)
+            self._first_seen.setdefault(pid, seen)
+            if ordered:
+                received = pkt.sequence < next_recv
+            else:
+                rkey = receipt_key(leg.dst_port, leg.dst_channel, pkt.sequence)
+                received = (await self.dst.state(rkey)).value is not None
+            action = plan.decide(
+                pkt, received=received, ack_written=False, dest_height=dst_head.height, dest_time_ms=dst_head.time_ms
+            )
+            if action != plan.RECV:
+                continue
+            proven = await self.src.state(packet_key(leg.src_port, leg.src_channel, pkt.sequence), p, prove=True)
+            if proven.value is None:
+                continue  # acknowledged or timed out since the listing
+            out.append(RecvPacket(packet=decode(proven.value, Packet), proof=proven.proof))
+        for pid in [k for k in self._first_seen if k not in live]:
+            if len(self._first_seen) > 4 * self.scan_limit:
+                self._first_seen.pop(pid, None)
+        return out, more
+
+    async def _back_items(
+        self, leg: ChannelLeg, ordered: bool, p: int, t_p: int
+    ) -> tuple[list[RelayItem], bool, tuple[int, int]]:
+        pkts, more = await self._pending(self.dst, leg.dst_port, leg.dst_channel)
+        label = f"{leg.dst_port}/{leg.dst_channel}"
+        self.metrics.set_pending(self.dst.name, label, len(pkts))
+        self.status.pending[f"{self.dst.name}/{label}"] = len(pkts)
+        out: list[RelayItem] = []
+        due_h, due_t = 0, 0
+        seq_recv: tuple[int, bytes] | None = None
+        for pkt in pkts:
+            if not plan.in_shard(pkt.sequence, self.shard):
+                continue
+            acked = await self.src.state(ack_key(leg.src_port, leg.src_channel, pkt.sequence), p, prove=True)
+            if acked.value is not None:
+                out.append(Acknowledge(packet=pkt, ack=decode(acked.value, Ack), proof=acked.proof))
+                continue
+            if not plan.timeout_provable(pkt, p, t_p):
+                if pkt.timeout_height:
+                    due_h = pkt.timeout_height if not due_h else min(due_h, pkt.timeout_height)
+                if pkt.timeout_time_ms:
+                    due_t = pkt.timeout_time_ms if not due_t else min(due_t, pkt.timeout_time_ms)
+                continue
+            if ordered:
+                if seq_recv is None:
+                    got = await self.src.state(seq_recv_key(leg.src_port, leg.src_channel), p, prove=True)
+                    seq_recv = (_u64(got.value, 1), got.proof)
+                if seq_recv[0] > pkt.sequence:
+                    continue  # received, its ack not yet proven at p
+                out.append(Timeout(packet=pkt, next_seq_recv=seq_recv[0], proof=seq_recv[1]))
+            else:
+                rc = await self.src.state(receipt_key(leg.src_port, leg.src_channel, pkt.sequence), p, prove=True)
+                if rc.value is not None:
+                    continue
+                out.append(Timeout(packet=pkt, next_seq_recv=0, proof=rc.proof))
+        return out, more, (due_h, due_t)
+
+    # -- submitting ----------------------------------------------------------------------------------------------
+    def _tx_size(self, payload: UpdateClient | Relay) -> int:
+        assert self._size_info is not None, "set by cycle() before batching"
+        return signed_size(self._size_info[0], self._size_info[1], payload)
+
+    async def _submit_update(self, u: UpdateClient) -> None:
+        res = await self.submitter.submit(u)
+        if not res.ok:
+            raise RelayError(
+                f"updating {self.dst.name}'s {u.client_id} to {decode_height(u)} failed: "
+                f"{res.status} code {res.code} {res.message}"
+            )
+
+    async def _submit_relay(self, relay: Relay, report: CycleReport) -> bool:
+        res = await self.submitter.submit(relay)
+        n = len(relay.items)
+        if res.status != "committed":
+            self._count(report, plan.TX_FAILED, n)
+            raise RelayError(f"relay to {self.dst.name} not committed in time ({res.status})")
+        if res.code != 0:
+            self._count(report, plan.TX_FAILED, n)
+            self._error(f"relay to {self.dst.name} failed: code {res.code} {res.message}")
+            return False
+        now = time.monotonic()
+        suite = suite_by_name((await self.submitter.info()).suite)
+        messages = plan.item_messages(res.events)
+        for index, (item, code) in enumerate(zip(relay.items, plan.item_codes(res.events, n), strict=True)):
+            outcome = plan.DEFERRED if code is None else plan.outcome_of_code(code)
+            if outcome == plan.DEFERRED:
+                report.more = True  # the receipt's event budget ran out: the next cycle carries the rest
+            self._count(report, outcome)
+            if outcome == plan.REFUSED:
+                self._error(
+                    f"{type(item).__name__} of {item.packet.source_port}/{item.packet.source_channel} "
+                    f"seq {item.packet.sequence} refused by {self.dst.name}: code {code} {messages.get(index, '')}"
+                )
+            if isinstance(item, RecvPacket) and outcome == plan.OK:
+                first = self._first_seen.pop(packet_id(suite, item.packet), None)
+                if first is not None:
+                    self.metrics.observe_latency(max(0.0, now - first))
+        return True
+
+    def _count(self, report: CycleReport, outcome: str, n: int = 1) -> None:
+        report.outcomes[outcome] = report.outcomes.get(outcome, 0) + n
+        self.metrics.count_item(outcome, n)
+        self.status.relayed[outcome] = self.status.relayed.get(outcome, 0) + n
+
+    def _error(self, message: str) -> None:
+        log.warning("%s: %s", self.name, message)
+        self.status.last_error = {"direction": self.name, "message": message, "at": time.time()}
+
+    # -- client --------------------------------------------------------------------------------------------------
+    def _client_metrics(self, client: ClientView, dst_head: ChainHead) -> None:
+        age = max(0.0, (dst_head.time_ms - client.latest.time_ms) / 1000)
+        label = f"{self.dst.name}/{client.client_id}"
+        self.metrics.set_client_age(label, age)
+        self.status.clients[label] = {
+            "chain_id": client.state.chain_id,
+            "latest_height": client.state.latest_height,
+            "age_s": age,
+            "frozen": client.frozen,
+        }
+
+    async def _refresh(self, client: ClientView, src_head: ChainHead, dst_head: ChainHead, report: CycleReport) -> None:
+        """An idle client is updated once a third of its trusting period has passed (it never expires idle)."""
+        age_ms = dst_head.time_ms - client.latest.time_ms
+        if age_ms * 3 < client.state.trusting_period_ms or src_head.height <= client.state.latest_height:
+            return
+        for u in await plan_update(self.src, client, src_head.height, dst_head.time_ms):
+            await self._submit_update(u)
+            report.updates += 1
+
+    # -- the task ------------------------------------------------------------------------------------------------
+    async def _follow(self, wake: asyncio.Event) -> None:
+        async for c in self.src.commits():
+            if c.tx_count > 0 or c.reconnected or self._due(c):
+                self._trigger_seen_at = c.seen_at
+                wake.set()
+
+    def _due(self, c: CommitSeen) -> bool:
+        return bool(
+            (self._due_height and c.height >= self._due_height)
+            or (self._due_time_ms and c.time_ms >= self._due_time_ms)
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Cycle until ``stop``: at start (the recovery scan), when woken, and every ``scan_interval_s``."""
+        wake = asyncio.Event()
+        wake.set()
+        follower = asyncio.create_task(self._follow(wake))
+        try:
+            while not stop.is_set():
+                if not wake.is_set():
+                    await _wait_any(wake, stop, self.scan_interval_s)
+                if stop.is_set():
+                    break
+                wake.clear()
+                try:
+                    report = await self.cycle()
+                    log.debug("%s: cycle %s", self.name, report)
+                    self._trigger_seen_at = None
+                    if report.more:
+                        wake.set()
+                except (EndpointError, UpdateError, RelayError, DecodeError) as exc:
+                    self._error(str(exc))
+                    await _wait_any(stop, stop, min(5.0, self.scan_interval_s))
+        finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await follower
+
+
+def decode_height(u: UpdateClient) -> int:
+    """The height an update brings its client to (for messages)."""
+    from trellis.core.ledger.block import Header
+
+    try:
+        return decode(u.update.header, Header).height
+    except DecodeError:
+        return 0
+
+
+async def _wait_any(a: asyncio.Event, b: asyncio.Event, timeout: float) -> None:
+    tasks = [asyncio.create_task(a.wait()), asyncio.create_task(b.wait())]
+    try:
+        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
+
+
+class Relayer:
+    """Every path of a configuration: two directions each, sharing one submitter per chain."""
+
+    def __init__(
+        self,
+        cfg: RelayerConfig,
+        endpoints: Mapping[str, ChainEndpoint],
+        signers: Mapping[str, TxSigner],
+        *,
+        metrics: Metrics | None = None,
+        shard: tuple[int, int] | None = None,
+        scan_limit: int = SCAN_LIMIT,
+    ) -> None:
+        self.cfg = cfg
+        self.metrics = metrics or Metrics()
+        self.endpoints = endpoints
+        self.submitters = {cid: Submitter(endpoints[cid], signers[cid]) for cid in cfg.chains}
+        self.paths: list[PathStatus] = []
+        self.directions: list[Direction] = []
+        for p in cfg.paths:
+            st = PathStatus(p.name)
+            self.paths.append(st)
+            for src, dst, client, legs in _sides(p):
+                chain = cfg.chains[dst]
+                self.directions.append(
+                    Direction(
+                        src=endpoints[src],
+                        dst=endpoints[dst],
+                        dst_client=client,
+                        legs=legs,
+                        submitter=self.submitters[dst],
+                        metrics=self.metrics,
+                        status=st,
+                        shard=shard or cfg.shard,
+                        max_tx_bytes=chain.max_tx_bytes,
+                        max_items=chain.max_items,
+                        scan_interval_s=cfg.scan_interval_s,
+                        scan_limit=scan_limit,
+                    )
+                )
+
+    def status(self) -> dict[str, Any]:
+        """``/status``: every path."""
+        return {"paths": [p.as_json() for p in self.paths], "time": time.time()}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run every direction until ``stop`` is set."""
+        tasks = [asyncio.create_task(d.run(stop), name=d.name) for d in self.directions]
+        try:
+            await stop.wait()
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+
+
+def _sides(p: PathConfig) -> list[tuple[str, str, str, list[ChannelLeg]]]:
+    """(source, destination, the destination's client of the source, legs) for both directions of a path."""
+    into_b = [ChannelLeg(c.port, c.a_channel, c.counterparty_port, c.b_channel) for c in p.channels]
+    into_a = [ChannelLeg(c.counterparty_port, c.b_channel, c.port, c.a_channel) for c in p.channels]
+    return [(p.a, p.b, p.b_client, into_b), (p.b, p.a, p.a_client, into_a)]
