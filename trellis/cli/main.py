@@ -1139,6 +1139,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     interchain.register(sub, common)
     transfer.register(sub, common)
+    from trellis.cli import relayer
+
+    relayer.register(sub, common)
 
     s = sub.add_parser("status", parents=[common], help="node status")
     s.set_defaults(func=cmd_status)
