@@ -25,6 +25,7 @@ from trellis.core.modules.interchain.state import (
     pending_packets,
     read_ack,
     read_channel,
+    read_client,
 )
 from trellis.core.modules.kv.messages import KvPut
 from trellis.keys.signer import MemorySigner
@@ -95,7 +96,7 @@ def echo() -> Iterator[EchoApp]:
         yield app
 
 
-def make_world(app: EchoApp, order: int = UNORDERED) -> World:
+def make_world(app: EchoApp, order: int = UNORDERED, trusting_period_ms: int = 7 * 86_400_000) -> World:
     a = SimChain("chain-a", accounts={"alice": 10**6})
     b = SimChain("chain-b", accounts={"alice": 10**6})
     net = SimNet(a, b)
@@ -103,7 +104,9 @@ def make_world(app: EchoApp, order: int = UNORDERED) -> World:
     net.advance(a)
     net.advance(b)
     s = signer("relayer")
-    ids = asyncio.run(handshake.connect(ea, eb, s, s, port=PORT, version="echo-1", order=order))
+    ids = asyncio.run(
+        handshake.connect(ea, eb, s, s, port=PORT, version="echo-1", order=order, trusting_period_ms=trusting_period_ms)
+    )
     return World(a, b, net, ea, eb, ids, app)
 
 
@@ -252,3 +255,36 @@ def test_a_dropped_stream_and_a_node_outage_are_survived(echo: EchoApp) -> None:
 
     asyncio.run(run_until([r], lambda: len(echo.acked) == 2 and not w.pending(w.a), during=faults))
     assert r.paths[0].last_error is not None  # the outage was seen and recorded
+
+
+def test_an_idle_client_is_refreshed_after_a_third_of_its_trusting_period(echo: EchoApp) -> None:
+    hour = 3_600_000
+    w = make_world(echo, trusting_period_ms=hour)
+    before_a = read_client(w.a.reader(), w.ids["a_client"])
+    before_b = read_client(w.b.reader(), w.ids["b_client"])
+    assert before_a is not None and before_b is not None
+    # Nothing to relay; both chains move on 25 minutes (> 1/3 of the hour) since the clients' latest states.
+    w.net.advance(w.a, 1, step_ms=25 * 60_000)
+    w.net.advance(w.b, 1, step_ms=25 * 60_000)
+    r = w.relayer()
+
+    def refreshed() -> bool:
+        a, b = read_client(w.a.reader(), w.ids["a_client"]), read_client(w.b.reader(), w.ids["b_client"])
+        return bool(a and b and a.latest_height > before_a.latest_height and b.latest_height > before_b.latest_height)
+
+    asyncio.run(run_until([r], refreshed))
+    assert not r.metrics.items  # no item: updates alone
+
+
+def test_a_client_younger_than_a_third_of_its_period_is_left_alone(echo: EchoApp) -> None:
+    w = make_world(echo, trusting_period_ms=3_600_000)
+    w.net.advance(w.a, 1, step_ms=15 * 60_000)
+    w.net.advance(w.b, 1, step_ms=15 * 60_000)
+    heights = (w.a.height, w.b.height)
+    r = w.relayer()
+
+    async def idle() -> None:
+        await asyncio.sleep(0.5)
+
+    asyncio.run(run_until([r], lambda: True, during=idle))
+    assert (w.a.height, w.b.height) == heights  # nothing submitted
