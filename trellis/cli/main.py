@@ -855,6 +855,7 @@ def _net_up_chains(args: argparse.Namespace) -> int:
         + "\n".join(f"  {c['chain_id']}  API {' '.join(c['apis'])}" for c in summary["chains"])
         + "".join(f"\n  path {p.a} {p.a_channel} <-> {p.b} {p.b_channel}" for p in up.layout.paths)
         + f"\n  relayer: {summary['relayer_config']} (log {up.layout.root / 'relayer' / 'relayer.log'})"
+        + f"\n  relayer status: trellis relayer status --config {summary['relayer_config']}"
         + ("\nCtrl-C stops it" if args.foreground else f"\nstop it with: trellis net down --home {up.layout.root}"),
     )
     if not args.foreground:

@@ -110,6 +110,8 @@ class Layout:
     chains: list[Chain]
     paths: list[ChainPath] = field(default_factory=list)
     permissioned: bool = False
+    metrics_listen: str | None = None
+    """The relayer's metrics and ``/status`` listener (``HOST:PORT``), chosen on the first ``up``."""
 
 
 def chain_id_of(base: str, index: int) -> str:
@@ -221,6 +223,7 @@ def save_layout(layout: Layout) -> None:
         "permissioned": layout.permissioned,
         "chains": [{"index": c.index, "chain_id": c.chain_id, "dir": c.root.name} for c in layout.chains],
         "paths": [vars(p) for p in layout.paths],
+        "metrics_listen": layout.metrics_listen,
     }
     (layout.root / MANIFEST_FILE).write_text(json.dumps(data, indent=2) + "\n")
 
@@ -234,7 +237,15 @@ def load_layout(root: Path) -> Layout:
             for c in data["chains"]
         ]
         paths = [ChainPath(**p) for p in data.get("paths", [])]
-        return Layout(root, str(data["base_chain_id"]), chains, paths, bool(data.get("permissioned", False)))
+        listen = data.get("metrics_listen")
+        return Layout(
+            root,
+            str(data["base_chain_id"]),
+            chains,
+            paths,
+            bool(data.get("permissioned", False)),
+            None if listen is None else str(listen),
+        )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise HomeError(f"{root / MANIFEST_FILE} is missing or damaged: {exc}") from exc
 
@@ -374,9 +385,10 @@ def render_relayer_config(layout: Layout, metrics_listen: str | None = None, sca
 
 
 def write_relayer_config(layout: Layout, metrics_listen: str | None = None, scan_interval_s: float = 10.0) -> Path:
-    """Write ``relayer.toml`` (see ``render_relayer_config``); return its path."""
+    """Write ``relayer.toml`` (see ``render_relayer_config``; the listener defaults to the layout's); return its
+    path."""
     path = relayer_config_path(layout.root)
-    path.write_text(render_relayer_config(layout, metrics_listen, scan_interval_s))
+    path.write_text(render_relayer_config(layout, metrics_listen or layout.metrics_listen, scan_interval_s))
     return path
 
 
@@ -548,7 +560,11 @@ def up_chains(
             for a, b in zip(layout.chains, layout.chains[1:], strict=False):
                 layout.paths.append(connect(layout, a, b))
             save_layout(layout)
-        write_relayer_config(layout)
+        if layout.metrics_listen is None:
+            layout.metrics_listen = f"127.0.0.1:{free_port_range(1)}"
+            save_layout(layout)
+        if relayer_pid(root) is None:  # a running relayer keeps the file it was started with
+            write_relayer_config(layout)
         if with_relayer and layout.paths and relayer_pid(root) is None:
             relayer = start_relayer(root)
             try:
@@ -596,4 +612,5 @@ def layout_summary(layout: Layout) -> dict[str, Any]:
         "chains": [{"chain_id": c.chain_id, "dir": str(c.root), "apis": c.api_urls} for c in layout.chains],
         "paths": [vars(p) for p in layout.paths],
         "relayer_config": str(relayer_config_path(layout.root)),
+        "relayer_status": None if layout.metrics_listen is None else f"http://{layout.metrics_listen}/status",
     }
