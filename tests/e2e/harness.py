@@ -418,6 +418,13 @@ class MultiChain:
                 self.relayer.kill()
                 self.relayer.wait()
 
+    def relayer_status(self) -> dict[str, Any]:
+        """The running relayer's ``/status`` (its metrics listener): per path, heights, pending, last error."""
+        assert self.metrics is not None
+        with urllib.request.urlopen(f"http://{self.metrics}/status", timeout=10) as r:
+            out: dict[str, Any] = json.loads(r.read())
+        return out
+
     def assert_relayer_alive(self) -> None:
         assert self.relayer is not None and self.relayer.poll() is None, self._relayer_tail()
 

@@ -174,6 +174,12 @@ def test_a_thousand_transfers_there_and_back_survive_killed_relayer_and_validato
         _submit(mc, B, _sign_all(mc, B, back, {}))
         mc.wait_until("B -> A quiescent", lambda: _quiet(mc, B, ch_b, len(back)), timeout=180)
         mc.assert_relayer_alive()
+        # The relayer's own view agrees: nothing pending on either end (its next scan may lag a moment).
+        mc.wait_until(
+            "the relayer's /status shows nothing pending",
+            lambda: all(n == 0 for p in mc.relayer_status()["paths"] for n in p["pending"].values()),
+            timeout=30,
+        )
 
         total_out, total_back = sum(owed.values()), sum(returned.values())
         # Conservation on A: balances + escrow = genesis supply (no mint in this test).
