@@ -136,6 +136,7 @@ def test_interchain_bench_relays_transfers_between_two_chains_and_reports_them(t
     assert rate["committed_txs"] == rate["sends_committed"] == rate["offered_txs"]
     assert 0 < rate["latency_ms"]["p50"] <= rate["latency_ms"]["p99"] <= rate["latency_ms"]["max"]
     assert rate["relay_batch"]["txs"] >= 1 and rate["relay_batch"]["max_items"] >= 1
+    assert sum(rate["recv_per_second"]) == rate["committed_txs"]
     ic = run["interchain"]
     assert ic["transfers_per_s"] == rate["committed_tps"] > 0
     assert ic["single_chain_tps"] == single["committed_tps"]

@@ -13,7 +13,8 @@ Method:
   sequence ``first + k`` (only the bench sends on the channel); B's committed transactions are read back
   (``GET /v1/txs/{hash}``) for their ``interchain.recv_packet`` events. Per packet, latency = (B block with its recv
   seen) - (A block with its send seen); throughput = packets received on B / (last recv seen - first send time).
-  Relay batch sizes are the recv items per relay transaction on B.
+  Relay batch sizes are the recv items per relay transaction on B; ``recv_per_second`` counts the receipts on B in
+  each second from the first send.
 """
 
 from __future__ import annotations
@@ -294,6 +295,9 @@ async def _cross_chain_load(
             if isinstance(res, BaseException) and not isinstance(res, asyncio.CancelledError):
                 errors.insert(0, f"task failed: {res!r}")
     lat = [recv_at[s] - sent_at[s] for s in recv_at if s in sent_at]
+    per_second = [0] * (int(max(recv_at.values()) - t0) + 1 if recv_at else 0)
+    for seen in recv_at.values():
+        per_second[max(0, int(seen - t0))] += 1
     received = len(recv_at)
     elapsed = (max(recv_at.values()) - t0) if recv_at else float("nan")
     tps = received / elapsed if recv_at else 0.0
@@ -308,6 +312,7 @@ async def _cross_chain_load(
         "rejected_txs": rejected,
         "committed_tps": round(tps, 1),
         "latency_ms": {"p50": _pct(lat, 0.5), "p95": _pct(lat, 0.95), "p99": _pct(lat, 0.99), "max": _pct(lat, 1.0)},
+        "recv_per_second": per_second,
         "relay_batch": {
             "txs": len(batches),
             "mean_items": round(statistics.fmean(batches), 1) if batches else 0.0,
