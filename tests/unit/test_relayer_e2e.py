@@ -288,3 +288,15 @@ def test_a_client_younger_than_a_third_of_its_period_is_left_alone(echo: EchoApp
 
     asyncio.run(run_until([r], lambda: True, during=idle))
     assert (w.a.height, w.b.height) == heights  # nothing submitted
+
+
+def test_a_backlog_goes_in_several_batches_within_the_event_budget(echo: EchoApp) -> None:
+    w = make_world(echo)
+    for i in range(130):
+        w.send(w.a, b"backlog %d" % i)
+    r = w.relayer()
+    asyncio.run(run_until([r], lambda: not w.pending(w.a)))
+    assert sorted(s for c, s in echo.received if c == "chain-b") == list(range(1, 131))
+    relays = [t for t in w.eb.submitted if type(t.body.payload).__name__ == "Relay"]
+    assert len(relays) >= 7 and all(len(t.body.payload.items) <= 20 for t in relays)  # type: ignore[union-attr]
+    assert "deferred" not in r.metrics.items and "refused" not in r.metrics.items

@@ -188,6 +188,8 @@ class FakeNode:
         self.packets_route = packets_route
         self.streams: list[web.StreamResponse] = []
         self.blocks: asyncio.Queue[int] = asyncio.Queue()
+        self.queued: list[bytes] = []
+        self.done: dict[bytes, tuple[int, Any]] = {}
 
     def app(self) -> web.Application:
         c = self.chain
@@ -271,21 +273,40 @@ class FakeNode:
         async def account(r: web.Request) -> web.Response:
             return web.json_response({"next_nonce": c.account_nonce(bytes.fromhex(r.match_info["addr"][2:]))})
 
+        def committed(raw: bytes) -> web.Response:
+            h, receipt = self.done[raw]
+            body = {
+                "hash": "0x" + tx_hash(c.params.suite, raw).hex(),
+                "status": "committed",
+                "height": h,
+                "receipt": receipt_json(receipt),
+            }
+            return web.Response(body=msgspec.json.encode(body), content_type="application/json")
+
+        def commit_queued() -> None:
+            if self.queued:
+                receipts = c.commit_block([decode(x, SignedTx) for x in self.queued])
+                for x, rc in zip(self.queued, receipts, strict=True):
+                    self.done[x] = (c.height, rc)
+                self.queued = []
+
         async def submit(r: web.Request) -> web.Response:
             raw = await r.read()
             tx = decode(raw, SignedTx)
-            receipt = c.commit_block([tx])[0]
-            return web.Response(
-                body=msgspec.json.encode(
-                    {
-                        "hash": "0x" + tx_hash(c.params.suite, raw).hex(),
-                        "status": "committed",
-                        "height": c.height,
-                        "receipt": receipt_json(receipt),
-                    }
-                ),
-                content_type="application/json",
-            )
+            if getattr(tx.body.payload, "namespace", "") == "refuse":
+                return web.json_response({"code": "invalid_tx", "detail": "refused at admission (test)"}, status=400)
+            self.queued.append(raw)
+            if r.query.get("wait") == "commit":
+                commit_queued()
+                return committed(raw)
+            body = {"hash": "0x" + tx_hash(c.params.suite, raw).hex(), "status": "pending"}
+            return web.json_response(body, status=202)
+
+        async def tx_status(r: web.Request) -> web.Response:
+            commit_queued()  # the next block takes everything queued
+            h = bytes.fromhex(r.match_info["hash"][2:])
+            raw = next(x for x in self.done if tx_hash(c.params.suite, x) == h)
+            return committed(raw)
 
         async def stream(r: web.Request) -> web.StreamResponse:
             resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
@@ -319,6 +340,7 @@ class FakeNode:
                 web.get("/v1/interchain/channels/{port}/{channel}/packets", packets),
                 web.get("/v1/accounts/{addr}", account),
                 web.post("/v1/txs", submit),
+                web.get("/v1/txs/{hash}", tx_status),
                 web.get("/v1/commits/stream", stream),
             ]
         )
@@ -449,3 +471,34 @@ def test_http_endpoint_commit_stream_reconnects_and_marks_the_gap() -> None:
         return seen
 
     assert asyncio.run(asyncio.wait_for(go(), 20)) == [(1, False), (2, True), (3, False)]
+
+
+def test_http_endpoint_submits_many_into_one_block_and_stops_at_a_refusal() -> None:
+    chain = SimChain("chain-h", accounts={"alice": 1000})
+    chain.advance(1)
+    from trellis.keys.signer import MemorySigner
+
+    signer = MemorySigner(hashlib.sha256(b"alice").digest())
+
+    async def go() -> None:
+        runner, url = await _serve(FakeNode(chain))
+        ep = HttpEndpoint("chain-h", [url])
+        try:
+            sub = Submitter(ep, signer)
+            res = await sub.submit_many([KvPut(namespace="ns", key=b"k%d" % i, value=b"v") for i in range(3)])
+            assert [r.status for r in res] == ["committed"] * 3 and all(r.ok for r in res)
+            assert {r.height for r in res} == {2}  # one block
+            res = await sub.submit_many(
+                [
+                    KvPut(namespace="ns", key=b"a", value=b"v"),
+                    KvPut(namespace="refuse", key=b"b", value=b"v"),
+                    KvPut(namespace="ns", key=b"c", value=b"v"),
+                ]
+            )
+            assert [r.status for r in res] == ["committed", "refused", "not_sent"]
+            assert "refused at admission" in res[1].message
+        finally:
+            await ep.close()
+            await runner.cleanup()
+
+    asyncio.run(go())

@@ -151,6 +151,12 @@ class ChainEndpoint(Protocol):
         """Submit a signed transaction's canonical bytes and wait for its commit (or ``timeout_s``)."""
         ...
 
+    async def submit_many(self, txs: list[bytes], timeout_s: float = 30.0) -> list[TxResult]:
+        """Submit transactions of consecutive nonces in order without waiting between them (they may share a
+        block), then wait for each. The first refused at admission is ``refused`` (with the node's message) and
+        the ones after it are ``not_sent``. Raises ``EndpointError`` only when the first cannot be sent at all."""
+        ...
+
     def commits(self) -> AsyncIterator[CommitSeen]:
         """Every block committed from now on; reconnects by itself, marking the first block after a gap."""
         ...
@@ -397,6 +403,34 @@ class HttpEndpoint:
             timeout=wait + self.timeout_s,
         )
         return tx_result_of_json(res)
+
+    async def submit_many(self, txs: list[bytes], timeout_s: float = 30.0) -> list[TxResult]:
+        out: list[TxResult] = []
+        sent: list[int] = []
+        for i, tx in enumerate(txs):
+            try:
+                res = await self._request("POST", "/v1/txs", body=tx, ctype="application/octet-stream")
+            except EndpointError as exc:
+                if not out and exc.code == "unreachable":
+                    raise
+                refused = TxResult(tx_hash=b"", status="refused" if exc.status else "not_sent", message=exc.message)
+                out.append(refused)
+                out += [TxResult(tx_hash=b"", status="not_sent")] * (len(txs) - i - 1)
+                break
+            out.append(tx_result_of_json(res))
+            sent.append(i)
+        wait = max(1, min(int(timeout_s), 60))
+        for i in sent:
+            if out[i].status == "committed":
+                continue
+            try:
+                res = await self._request(
+                    "GET", f"/v1/txs/0x{out[i].tx_hash.hex()}?wait={wait}", timeout=wait + self.timeout_s
+                )
+                out[i] = tx_result_of_json(res)
+            except EndpointError as exc:
+                out[i] = TxResult(tx_hash=out[i].tx_hash, status="unknown", message=exc.message)
+        return out
 
     async def commits(self) -> AsyncIterator[CommitSeen]:
         backoff = 0.5

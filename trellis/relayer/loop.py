@@ -5,7 +5,8 @@ P: S's pending packets that D has not received (``recv``), and D's own pending p
 (``acknowledge``) or can no longer receive (``timeout``: the receipt's absence, or ``seq_recv`` on an ordered
 channel, at a P past the timeout). One update of D's client of S to P goes first (bisected off chain when a skip
 lacks trust). So every transaction of the task goes to D, signed with the relayer's key on D, and one update
-covers all its items.
+covers all its items. A cycle's transactions (at most ``MAX_BATCHES``) are submitted together with consecutive
+nonces, so they usually share a block.
 
 A task wakes on S's blocks with transactions (a send or an ack may be in them), on an S height or time that makes a
 waiting timeout provable, after a reconnect of S's commit stream, and every ``scan_interval_s`` (the recovery scan;
@@ -49,7 +50,7 @@ from trellis.core.modules.interchain.state import (
 )
 from trellis.relayer import plan
 from trellis.relayer.config import PathConfig, RelayerConfig
-from trellis.relayer.endpoint import ChainEndpoint, ChainHead, CommitSeen, EndpointError
+from trellis.relayer.endpoint import ChainEndpoint, ChainHead, CommitSeen, EndpointError, TxResult
 from trellis.relayer.metrics import Metrics
 from trellis.relayer.submit import Submitter, TxSigner, signed_size
 from trellis.relayer.updates import ClientView, UpdateError, plan_update, read_client
@@ -59,7 +60,10 @@ log = logging.getLogger("trellis.relayer")
 PAGE = 256
 """Pending packets read per request."""
 SCAN_LIMIT = 4096
-"""Most pending packets of one channel end handled per cycle (the rest in the next one, at once)."""
+"""Most pending packets of one channel end listed per cycle (the rest in the next one, at once)."""
+MAX_BATCHES = 8
+"""Most relay transactions one cycle builds and submits together; the items beyond wait for the next cycle, which
+runs at once."""
 
 
 class RelayError(Exception):
@@ -134,8 +138,11 @@ class Direction:
         max_items: int = 256,
         scan_interval_s: float = 30.0,
         scan_limit: int = SCAN_LIMIT,
+        max_batches: int = MAX_BATCHES,
     ) -> None:
         self.src, self.dst, self.dst_client, self.legs = src, dst, dst_client, legs
+        self.max_batches = max(1, max_batches)
+        self._budget = 0
         self.submitter, self.metrics, self.status = submitter, metrics, status
         self.shard, self.max_tx_bytes = shard, max_tx_bytes
         self.max_items = max(1, min(max_items, plan.ITEMS_PER_RECEIPT))
@@ -191,6 +198,7 @@ class Direction:
         t_p = cache[p].header.time_ms
         items: list[RelayItem] = []
         due_h, due_t = 0, 0
+        self._budget = self.max_items * self.max_batches
         for leg in self.legs:
             ordered = await self._order(leg) == ORDERED
             got, more = await self._recv_items(leg, ordered, p, dst_head)
@@ -210,23 +218,26 @@ class Direction:
         updates = await plan_update(self.src, client, p, dst_head.time_ms, cache)
         info = await self.submitter.info()
         self._size_info = (info.chain_id, self.submitter.signer.public_key)
-        for u in updates[:-1]:  # bisection steps: each alone, each from the one before
-            await self._submit_update(u)
-            report.updates += 1
         final = updates[-1] if updates else None
         batches = plan.batch_items(final, items, self._tx_size, max_bytes=self.max_tx_bytes, max_items=self.max_items)
         for it in batches.oversized:
             self._count(report, plan.REFUSED)
-            log.error("%s: an item does not fit a transaction: %s", self.name, type(it).__name__)
-        for payload in batches.payloads:
+            self._error(f"a {type(it).__name__} of seq {it.packet.sequence} does not fit a transaction")
+        # Bisection steps (each from the one before), then the batches: consecutive nonces, submitted together.
+        payloads: list[UpdateClient | Relay] = [*updates[:-1], *batches.payloads]
+        results = await self.submitter.submit_many(list(payloads))
+        for payload, res in zip(payloads, results, strict=True):
             if isinstance(payload, UpdateClient):
-                await self._submit_update(payload)
                 report.updates += 1
+                if not res.ok:
+                    self._error(
+                        f"updating {self.dst.name}'s {payload.client_id} to {decode_height(payload)} failed: "
+                        f"{res.status} code {res.code} {res.message}"
+                    )
                 continue
-            if payload.update is not None:
+            if payload.update is not None and res.ok:
                 report.updates += 1
-            if not await self._submit_relay(payload, report):
-                break  # a failed transaction (its update): later batches have no consensus state to use
+            await self._relay_result(payload, res, report)
         self.status.last_relay_at = time.time()
         return report
 
@@ -260,6 +271,10 @@ class Direction:
             )
             if action != plan.RECV:
                 continue
+            if self._budget <= 0:
+                more = True
+                break
+            self._budget -= 1
             proven = await self.src.state(packet_key(leg.src_port, leg.src_channel, pkt.sequence), p, prove=True)
             if proven.value is None:
                 continue  # acknowledged or timed out since the listing
@@ -282,9 +297,13 @@ class Direction:
         for pkt in pkts:
             if not plan.in_shard(pkt.sequence, self.shard):
                 continue
+            if self._budget <= 0:
+                more = True
+                break
             acked = await self.src.state(ack_key(leg.src_port, leg.src_channel, pkt.sequence), p, prove=True)
             if acked.value is not None:
                 out.append(Acknowledge(packet=pkt, ack=decode(acked.value, Ack), proof=acked.proof))
+                self._budget -= 1
                 continue
             if not plan.timeout_provable(pkt, p, t_p):
                 if pkt.timeout_height:
@@ -299,11 +318,13 @@ class Direction:
                 if seq_recv[0] > pkt.sequence:
                     continue  # received, its ack not yet proven at p
                 out.append(Timeout(packet=pkt, next_seq_recv=seq_recv[0], proof=seq_recv[1]))
+                self._budget -= 1
             else:
                 rc = await self.src.state(receipt_key(leg.src_port, leg.src_channel, pkt.sequence), p, prove=True)
                 if rc.value is not None:
                     continue
                 out.append(Timeout(packet=pkt, next_seq_recv=0, proof=rc.proof))
+                self._budget -= 1
         return out, more, (due_h, due_t)
 
     # -- submitting ----------------------------------------------------------------------------------------------
@@ -319,16 +340,15 @@ class Direction:
                 f"{res.status} code {res.code} {res.message}"
             )
 
-    async def _submit_relay(self, relay: Relay, report: CycleReport) -> bool:
-        res = await self.submitter.submit(relay)
+    async def _relay_result(self, relay: Relay, res: TxResult, report: CycleReport) -> None:
+        """Count a relay's items by their codes (every item ``tx_failed`` when the transaction did not commit or
+        failed as a whole)."""
         n = len(relay.items)
-        if res.status != "committed":
+        if res.status != "committed" or res.code != 0:
             self._count(report, plan.TX_FAILED, n)
-            raise RelayError(f"relay to {self.dst.name} not committed in time ({res.status})")
-        if res.code != 0:
-            self._count(report, plan.TX_FAILED, n)
-            self._error(f"relay to {self.dst.name} failed: code {res.code} {res.message}")
-            return False
+            why = f"code {res.code} {res.message}" if res.status == "committed" else f"{res.status} {res.message}"
+            self._error(f"relay of {n} item(s) to {self.dst.name} failed: {why}")
+            return
         now = time.monotonic()
         suite = suite_by_name((await self.submitter.info()).suite)
         messages = plan.item_messages(res.events)
@@ -346,7 +366,6 @@ class Direction:
                 first = self._first_seen.pop(packet_id(suite, item.packet), None)
                 if first is not None:
                     self.metrics.observe_latency(max(0.0, now - first))
-        return True
 
     def _count(self, report: CycleReport, outcome: str, n: int = 1) -> None:
         report.outcomes[outcome] = report.outcomes.get(outcome, 0) + n

@@ -102,6 +102,29 @@ class Submitter:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def submit_many(self, payloads: list[Payload]) -> list[TxResult]:
+        """Sign ``payloads`` with consecutive nonces (from the account's next) and submit them together: they
+        execute in this order, in one block when the proposer takes them all (``ChainEndpoint.submit_many``).
+
+        Raises:
+            EndpointError: the first could not be sent.
+        """
+        if not payloads:
+            return []
+        info = await self.info()
+        async with self._lock:
+            nonce = await self.endpoint.account_nonce(await self.address())
+            raws = [
+                encode(
+                    sign_tx(
+                        TxBody(chain_id=info.chain_id, sender=self.signer.public_key, nonce=nonce + i, payload=p),
+                        self.signer.sign,
+                    )
+                )
+                for i, p in enumerate(payloads)
+            ]
+            return await self.endpoint.submit_many(raws, self.timeout_s)
+
 
 def signed_size(chain_id: str, public_key: bytes, payload: Payload) -> int:
     """The encoded size of a signed transaction of ``payload`` at the largest nonce (an upper bound for any)."""
