@@ -872,6 +872,13 @@ def summary(report: dict[str, Any]) -> str:
         if run["config"]["workload"] == "notary":
             recs = ", ".join(f"{r['offered_tps']}: {r['committed_records_per_s']:,.0f}" for r in run["rates"])
             lines.append(f"  notary records/s ({NOTARY_BATCH} per tx) by offered tx/s: {recs}")
+        if run.get("interchain"):
+            ic = run["interchain"]
+            lines.append(
+                f"  interchain: {ic['transfers_per_s']:,.1f} transfers/s A->B (recv on B), latency p50 "
+                f"{ic['latency_ms_p50']} ms p99 {ic['latency_ms_p99']} ms, relay batch {ic['relay_batch']}; "
+                f"single-chain transfers on A {ic['single_chain_tps']:,.0f} tx/s"
+            )
         stages = ", ".join(f"{k} {v['us_per_tx']}" for k, v in run["stages_us_per_tx_node0"].items())
         lines.append(f"  peak {run['peak_committed_tps']:,.0f} tx/s; µs/tx by stage (node0): {stages}")
         lines.append(f"  peak RSS MB: {run['rss_peak_mb']}  verifier: {run['config']['verifier']}")
