@@ -300,3 +300,19 @@ def test_a_backlog_goes_in_several_batches_within_the_event_budget(echo: EchoApp
     relays = [t for t in w.eb.submitted if type(t.body.payload).__name__ == "Relay"]
     assert len(relays) >= 7 and all(len(t.body.payload.items) <= 20 for t in relays)  # type: ignore[union-attr]
     assert "deferred" not in r.metrics.items and "refused" not in r.metrics.items
+
+
+def test_after_a_close_the_other_end_closes_and_its_packets_end_by_timeout_on_close(echo: EchoApp) -> None:
+    w = make_world(echo, order=ORDERED)
+    w.send(w.a, b"late", timeout_height=w.b.height + 1)
+    w.net.advance(w.b, 2)
+    r = w.relayer()
+    r.directions = [d for d in r.directions if d.dst is w.ea]  # only into a: b's end stays OPEN for now
+    a_closed = lambda: read_channel(w.a.reader(), PORT, w.ids["a_channel"]).state == CLOSED  # type: ignore[union-attr]  # noqa: E731
+    asyncio.run(run_until([r], a_closed))
+    w.send(w.b, b"into a closed end")  # b's end is still OPEN: the send is accepted there
+    r = w.relayer()
+    b_closed = lambda: read_channel(w.b.reader(), PORT, w.ids["b_channel"]).state == CLOSED  # type: ignore[union-attr]  # noqa: E731
+    asyncio.run(run_until([r], lambda: b_closed() and not w.pending(w.b)))
+    assert ("chain-b", 1) in echo.timed_out and not any(c == "chain-a" for c, _ in echo.received)
+    assert "refused" not in r.metrics.items and r.paths[0].last_error is None

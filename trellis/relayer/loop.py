@@ -28,18 +28,23 @@ from typing import Any
 from trellis.core.codec import decode
 from trellis.core.crypto.suite import suite_by_name
 from trellis.core.errors import DecodeError
+from trellis.core.execution.results import ResultCode
 from trellis.core.modules.interchain.messages import (
     ORDERED,
     Ack,
     Acknowledge,
+    ChanCloseConfirm,
     Packet,
     RecvPacket,
     Relay,
     RelayItem,
     Timeout,
+    TimeoutOnClose,
     UpdateClient,
 )
 from trellis.core.modules.interchain.state import (
+    CLOSED,
+    OPEN,
     ChannelEnd,
     ack_key,
     channel_key,
@@ -48,6 +53,7 @@ from trellis.core.modules.interchain.state import (
     receipt_key,
     seq_recv_key,
 )
+from trellis.core.modules.payload import Payload
 from trellis.relayer import plan
 from trellis.relayer.config import PathConfig, RelayerConfig
 from trellis.relayer.endpoint import ChainEndpoint, ChainHead, CommitSeen, EndpointError, TxResult
@@ -147,7 +153,6 @@ class Direction:
         self.shard, self.max_tx_bytes = shard, max_tx_bytes
         self.max_items = max(1, min(max_items, plan.ITEMS_PER_RECEIPT))
         self.scan_interval_s, self.scan_limit = scan_interval_s, scan_limit
-        self._orders: dict[tuple[str, str], int] = {}
         self._first_seen: dict[bytes, float] = {}
         self._trigger_seen_at: float | None = None
         self._due_height = 0
@@ -160,14 +165,11 @@ class Direction:
         return f"{self.src.name}->{self.dst.name}"
 
     # -- reads ---------------------------------------------------------------------------------------------------
-    async def _order(self, leg: ChannelLeg) -> int:
-        key = (leg.dst_port, leg.dst_channel)
-        if key not in self._orders:
-            raw = (await self.dst.state(channel_key(*key))).value
-            if raw is None:
-                raise RelayError(f"{self.dst.name} has no channel {leg.dst_port}/{leg.dst_channel}")
-            self._orders[key] = decode(raw, ChannelEnd).order
-        return self._orders[key]
+    async def _dst_end(self, leg: ChannelLeg) -> ChannelEnd:
+        raw = (await self.dst.state(channel_key(leg.dst_port, leg.dst_channel))).value
+        if raw is None:
+            raise RelayError(f"{self.dst.name} has no channel {leg.dst_port}/{leg.dst_channel}")
+        return decode(raw, ChannelEnd)
 
     async def _pending(self, chain: ChainEndpoint, port: str, channel: str) -> tuple[list[Packet], bool]:
         """The stored packets of a channel end (up to ``scan_limit``), and whether there were more."""
@@ -199,20 +201,30 @@ class Direction:
         items: list[RelayItem] = []
         due_h, due_t = 0, 0
         self._budget = self.max_items * self.max_batches
+        extras: list[TimeoutOnClose | ChanCloseConfirm] = []
         for leg in self.legs:
-            ordered = await self._order(leg) == ORDERED
-            got, more = await self._recv_items(leg, ordered, p, dst_head)
-            items += got
-            back, more2, (dh, dt) = await self._back_items(leg, ordered, p, t_p)
+            dst_end = await self._dst_end(leg)
+            ordered = dst_end.order == ORDERED
+            # The source end at p: CLOSED means D's packets end by timeout_on_close and D's end closes too.
+            src_ch = await self.src.state(channel_key(leg.src_port, leg.src_channel), p, prove=True)
+            src_closed = src_ch.value is not None and decode(src_ch.value, ChannelEnd).state == CLOSED
+            more = False
+            if dst_end.state == OPEN:
+                got, more = await self._recv_items(leg, ordered, p, dst_head)
+                items += got
+            back, more2, (dh, dt) = await self._back_items(
+                leg, ordered, p, t_p, src_ch.proof if src_closed else None, extras
+            )
             items += back
+            if src_closed and dst_end.state == OPEN:
+                extras.append(ChanCloseConfirm(port=leg.dst_port, channel=leg.dst_channel, proof_init=src_ch.proof))
             report.more = report.more or more or more2
             due_h = dh if not due_h or (dh and dh < due_h) else due_h
             due_t = dt if not due_t or (dt and dt < due_t) else due_t
         self._due_height, self._due_time_ms = due_h, due_t
-        for it in items:
-            kind = type(it).__name__
+        for kind in [type(it).__name__ for it in items] + [type(x).__name__ for x in extras]:
             report.items[kind] = report.items.get(kind, 0) + 1
-        if not items:
+        if not items and not extras:
             await self._refresh(client, src_head, dst_head, report)
             return report
         updates = await plan_update(self.src, client, p, dst_head.time_ms, cache)
@@ -224,9 +236,20 @@ class Direction:
             self._count(report, plan.REFUSED)
             self._error(f"a {type(it).__name__} of seq {it.packet.sequence} does not fit a transaction")
         # Bisection steps (each from the one before), then the batches: consecutive nonces, submitted together.
-        payloads: list[UpdateClient | Relay] = [*updates[:-1], *batches.payloads]
-        results = await self.submitter.submit_many(list(payloads))
+        # Then what cannot ride in a relay: timeouts on close and the closing of D's end.
+        payloads: list[Payload] = [*updates[:-1], *batches.payloads, *extras]
+        results = await self.submitter.submit_many(payloads)
         for payload, res in zip(payloads, results, strict=True):
+            if isinstance(payload, TimeoutOnClose):
+                outcome = plan.outcome_of_code(res.code) if res.status == "committed" else plan.TX_FAILED
+                self._count(report, outcome)
+                if outcome in (plan.REFUSED, plan.TX_FAILED):
+                    self._error(f"timeout_on_close of seq {payload.packet.sequence}: {res.status} {res.message}")
+                continue
+            if isinstance(payload, ChanCloseConfirm):
+                if not res.ok and res.code != int(ResultCode.INVALID_HANDSHAKE):  # another relayer closed it
+                    self._error(f"closing {payload.port}/{payload.channel}: {res.status} {res.message}")
+                continue
             if isinstance(payload, UpdateClient):
                 report.updates += 1
                 if not res.ok:
@@ -235,6 +258,7 @@ class Direction:
                         f"{res.status} code {res.code} {res.message}"
                     )
                 continue
+            assert isinstance(payload, Relay)
             if payload.update is not None and res.ok:
                 report.updates += 1
             await self._relay_result(payload, res, report)
@@ -285,8 +309,16 @@ class Direction:
         return out, more
 
     async def _back_items(
-        self, leg: ChannelLeg, ordered: bool, p: int, t_p: int
+        self,
+        leg: ChannelLeg,
+        ordered: bool,
+        p: int,
+        t_p: int,
+        close_proof: bytes | None,
+        extras: list[TimeoutOnClose | ChanCloseConfirm],
     ) -> tuple[list[RelayItem], bool, tuple[int, int]]:
+        """D's pending packets: ``acknowledge`` when S wrote an ack, ``timeout`` when due at p; with S's end
+        CLOSED at p (``close_proof``), ``timeout_on_close`` (into ``extras``) for any S did not receive."""
         pkts, more = await self._pending(self.dst, leg.dst_port, leg.dst_channel)
         label = f"{leg.dst_port}/{leg.dst_channel}"
         self.metrics.set_pending(self.dst.name, label, len(pkts))
@@ -305,7 +337,7 @@ class Direction:
                 out.append(Acknowledge(packet=pkt, ack=decode(acked.value, Ack), proof=acked.proof))
                 self._budget -= 1
                 continue
-            if not plan.timeout_provable(pkt, p, t_p):
+            if close_proof is None and not plan.timeout_provable(pkt, p, t_p):
                 if pkt.timeout_height:
                     due_h = pkt.timeout_height if not due_h else min(due_h, pkt.timeout_height)
                 if pkt.timeout_time_ms:
@@ -317,14 +349,17 @@ class Direction:
                     seq_recv = (_u64(got.value, 1), got.proof)
                 if seq_recv[0] > pkt.sequence:
                     continue  # received, its ack not yet proven at p
-                out.append(Timeout(packet=pkt, next_seq_recv=seq_recv[0], proof=seq_recv[1]))
-                self._budget -= 1
+                next_seq, proof = seq_recv
             else:
                 rc = await self.src.state(receipt_key(leg.src_port, leg.src_channel, pkt.sequence), p, prove=True)
                 if rc.value is not None:
                     continue
-                out.append(Timeout(packet=pkt, next_seq_recv=0, proof=rc.proof))
-                self._budget -= 1
+                next_seq, proof = 0, rc.proof
+            self._budget -= 1
+            if close_proof is not None:
+                extras.append(TimeoutOnClose(packet=pkt, next_seq_recv=next_seq, proof=proof, proof_close=close_proof))
+            else:
+                out.append(Timeout(packet=pkt, next_seq_recv=next_seq, proof=proof))
         return out, more, (due_h, due_t)
 
     # -- submitting ----------------------------------------------------------------------------------------------
