@@ -3,7 +3,7 @@ section 10).
 
 Layout of a multi-chain directory::
 
-    chains.json             the chains (index, chain id, directory), the connected paths, the relayer's pid file
+    chains.json             the chains (index, chain id, directory), the joined paths, the relayer's listener
     chain-I/                an ordinary local network (``node/network.py``) of chain id ``<base>-I``
     relayer.toml            the relayer's configuration (``trellis relayer start --config relayer.toml``)
     relayer/keys/chain-I.*  the relayer's account key on chain I (funded in chain I's genesis)
