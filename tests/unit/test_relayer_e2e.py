@@ -316,3 +316,21 @@ def test_after_a_close_the_other_end_closes_and_its_packets_end_by_timeout_on_cl
     asyncio.run(run_until([r], lambda: b_closed() and not w.pending(w.b)))
     assert ("chain-b", 1) in echo.timed_out and not any(c == "chain-a" for c, _ in echo.received)
     assert "refused" not in r.metrics.items and r.paths[0].last_error is None
+
+
+def test_an_unforeseen_failure_is_recorded_and_the_task_goes_on(echo: EchoApp) -> None:
+    w = make_world(echo)
+    w.send(w.a, b"after a surprise")
+    real_head = w.eb.head
+    calls = {"n": 0}
+
+    async def flaky_head() -> object:
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise RuntimeError("surprise")
+        return await real_head()
+
+    w.eb.head = flaky_head  # type: ignore[method-assign]
+    r = w.relayer()
+    asyncio.run(run_until([r], lambda: not w.pending(w.a)))
+    assert r.paths[0].last_error is not None and "surprise" in r.paths[0].last_error["message"]

@@ -285,7 +285,10 @@ class HttpEndpoint:
             block = await self._get(f"/v1/blocks/{height}")
             if block.get("commit") is None and height > 1:  # the tip's certificate is not served yet
                 prev = await self._get(f"/v1/blocks/{height - 1}")
-                return ChainHead(height - 1, int(prev["header"]["time_ms"]))
+                try:
+                    return ChainHead(height - 1, int(prev["header"]["time_ms"]))
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise EndpointError(self._name, f"malformed block {height - 1}: {exc}") from None
         return ChainHead(height, time_ms)
 
     async def light_block(self, height: int) -> LightBlock:

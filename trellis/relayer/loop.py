@@ -466,6 +466,10 @@ class Direction:
                 except (EndpointError, UpdateError, RelayError, DecodeError) as exc:
                     self._error(str(exc))
                     await _wait_any(stop, stop, min(5.0, self.scan_interval_s))
+                except Exception as exc:  # a bug or an answer nobody foresaw: keep the task alive, say what
+                    log.exception("%s: cycle failed", self.name)
+                    self._error(f"{type(exc).__name__}: {exc}")
+                    await _wait_any(stop, stop, min(5.0, self.scan_interval_s))
         finally:
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
