@@ -17,6 +17,7 @@ from trellis.node.config import (
     ApiSection,
     ConfigError,
     ConsensusSection,
+    InterchainSection,
     MempoolSection,
     NodeConfig,
     NodeSection,
@@ -98,6 +99,7 @@ def test_render_config_of_custom_values_round_trips(tmp_path: Path) -> None:
         api=ApiSection(host="0.0.0.0", port=0, max_body_bytes=1024),
         consensus=ConsensusSection(block_interval_ms=5, empty_block_interval_ms=10),
         mempool=MempoolSection(max_txs=1, max_bytes=1024),
+        interchain=InterchainSection(endpoints={"chain-b": "http://127.0.0.1:8690", "health.1": 'http://h/"q"'}),
     )
     assert load_config(_write(tmp_path, render_config(cfg))) == cfg
 

@@ -285,4 +285,9 @@ def render_config(cfg: NodeConfig) -> str:
                 text = _toml_string(str(value))
             lines.append(f"{field} = {text}")
         lines.append("")
+    if cfg.interchain.endpoints:
+        lines.append("[interchain.endpoints]")
+        for chain_id, url in sorted(cfg.interchain.endpoints.items()):
+            lines.append(f"{_toml_string(chain_id)} = {_toml_string(url)}")
+        lines.append("")
     return "\n".join(lines)
