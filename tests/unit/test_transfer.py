@@ -13,7 +13,7 @@ from tests.fixtures.chain_sim import SimChain
 from trellis.core.codec import decode, encode
 from trellis.core.execution.context import TxContext
 from trellis.core.execution.results import ResultCode, TxFailure
-from trellis.core.ledger.block import Event
+from trellis.core.ledger.block import Event, Receipt
 from trellis.core.modules.accounts.state import Account, account_key
 from trellis.core.modules.interchain.messages import ORDERED, UNORDERED, Ack, Packet
 from trellis.core.modules.interchain.state import NEXT_IDS_KEY, NextIds
@@ -406,3 +406,62 @@ def test_move_refusals() -> None:
     handlers.handle_move(ctx_over(st), TransferMove(to=escrow_address(SUITE, "channel-3"), denom_hash=D0, amount=1))
     st[b"transfer/balance/" + D0 + BOB] = (U64_MAX).to_bytes(8, "big")
     assert code_of(move, ctx_over(st), TransferMove(to=BOB, denom_hash=D0, amount=1)) == ResultCode.OVERFLOW
+
+
+# -- end to end over two in-process chains -------------------------------------------------------------------------
+def test_round_trip_refunds_and_error_acks_over_two_chains() -> None:
+    """Native A→B (voucher minted on B), part of it back (burned on B, released on A), a timeout refunded, and
+    a send to B's escrow address refused by B with an error ack and refunded on A."""
+    from tests.fixtures import two_chains as tc
+    from trellis.core.modules.interchain.state import read_ack
+
+    a = SimChain("xfer-a", accounts={"alice": 1000})
+    b = SimChain("xfer-b", accounts={"bob": 10})
+    path = tc.connect(a, b)
+    ca, cb = path.a.channel, path.b.channel
+    voucher = f"transfer/{cb}/native"
+    vh = denom_hash(b.params.suite, voucher)
+
+    def send(chain: SimChain, name: str, denom: str, amount: int, to: bytes, **timeout: int) -> Receipt:
+        channel = path.end(chain).channel
+        msg = TransferSend(channel=channel, denom=denom, amount=amount, receiver=to, **timeout)
+        return chain.submit(name, msg)
+
+    r = send(a, "alice", "native", 100, b.address("bob"), timeout_height=b.height + 20)
+    assert r.code == 0, r.message
+    assert [e.type for e in r.events] == ["interchain.send_packet", "transfer.send"]
+    assert a.balance("alice") == 900 and escrowed(a.reader(), ca) == 100
+    tc.relay_all(a, b, path)
+    assert voucher_balance(b.reader(), vh, b.address("bob")) == 100 and voucher_supply(b.reader(), vh) == 100
+    assert read_trace(b.reader(), vh) == DenomTrace(path=f"transfer/{cb}", base="native")
+    assert tc.pending(a, path) == []  # acknowledged
+
+    r = send(b, "bob", voucher, 40, a.address("alice"), timeout_height=a.height + 20)
+    assert r.code == 0, r.message
+    assert voucher_supply(b.reader(), vh) == 60  # burned on the way home
+    tc.relay_all(a, b, path)
+    assert a.balance("alice") == 940 and escrowed(a.reader(), ca) == 60
+
+    # A timeout: B never receives it; A refunds exactly what it took, once.
+    r = send(a, "alice", "native", 7, b.address("bob"), timeout_height=b.height + 2)
+    assert r.code == 0 and a.balance("alice") == 933
+    b.advance(3)
+    tc.relay_all(a, b, path)
+    assert a.balance("alice") == 940 and escrowed(a.reader(), ca) == 60 and tc.pending(a, path) == []
+    refunds = [e for h in range(1, a.height + 1) for e in a.events(h, "transfer.refund")]
+    assert [dict(e.attributes)["reason"] for e in refunds] == [b"timeout"]
+
+    # An error ack: vouchers may not be paid to B's escrow address; A gets the amount back on the ack.
+    r = send(a, "alice", "native", 5, escrow_address(b.params.suite, cb), timeout_height=b.height + 20)
+    assert r.code == 0 and a.balance("alice") == 935
+    seq = int(dict(r.events[-1].attributes)["sequence"])
+    tc.relay_packets(a, b, path)
+    ack = read_ack(b.reader(), "transfer", cb, seq)
+    assert ack is not None and ack.code == ResultCode.UNAUTHORIZED
+    assert voucher_supply(b.reader(), vh) == 60
+    tc.relay_acks(a, b, path)
+    assert a.balance("alice") == 940 and escrowed(a.reader(), ca) == 60 and tc.pending(a, path) == []
+    # A send the channel cannot carry fails whole: nothing is taken.
+    r = send(a, "alice", "native", 1, b.address("bob"))
+    assert r.code == ResultCode.INVALID_CHANGE, r
+    assert a.balance("alice") == 940
