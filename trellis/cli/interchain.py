@@ -1,5 +1,7 @@
 """``trellis interchain clients|channels|show|packets``: this chain's clients of other chains, its connections,
-channels and pending packets, read from the node's ``/v1/interchain`` routes (docs/spec/interchain.md 8).
+channels and pending packets, read from the node's ``/v1/interchain`` routes (docs/spec/interchain.md 8); and
+``trellis interchain connect``: join two chains (clients both ways, a connection, a channel) with the relayer's
+handshake driver (``trellis.relayer.handshake``), each step a transaction its chain checks.
 
 ``show`` takes a client id (``client-0``), a connection id (``connection-0``) or a channel end
 (``transfer/channel-0``); ``packets PORT/CHANNEL`` lists the packets the end sent that are still pending (``--seq N``:
@@ -9,7 +11,10 @@ one sequence, with the receipt and acknowledgement this chain holds of it).
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 from trellis.cli import main as cli
@@ -145,6 +150,59 @@ def cmd_packets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_connect(args: argparse.Namespace) -> int:
+    """Join chain A and chain B: clients both ways, a connection and a channel of ``--port``."""
+    from trellis.core.modules.interchain.messages import ORDERED, UNORDERED
+    from trellis.keys.signer import KeyStoreError
+    from trellis.relayer.endpoint import HttpEndpoint
+    from trellis.relayer.handshake import HandshakeError, connect
+    from trellis.relayer.submit import load_key
+
+    keys = []
+    for flag, path in (("--a-key", args.a_key), ("--b-key", args.b_key)):
+        try:
+            keys.append(load_key(Path(path)))
+        except KeyStoreError as exc:
+            raise cli.CliError(f"{flag} {path}: {exc}") from None
+    key_a, key_b = keys
+    for g in (args.a_genesis, args.b_genesis):
+        if not Path(g).is_file():
+            raise cli.CliError(f"no genesis file at {g}")
+
+    async def run() -> dict[str, str]:
+        ea = HttpEndpoint(args.a_chain, [args.a_api], genesis_file=Path(args.a_genesis))
+        eb = HttpEndpoint(args.b_chain, [args.b_api], genesis_file=Path(args.b_genesis))
+        try:
+            return await connect(
+                ea,
+                eb,
+                key_a,
+                key_b,
+                port=args.port,
+                order=ORDERED if args.order == "ordered" else UNORDERED,
+                version=args.version,
+            )
+        finally:
+            await ea.close()
+            await eb.close()
+
+    try:
+        ids = asyncio.run(run())
+    except HandshakeError as exc:
+        raise cli.CliError(f"handshake failed: {exc}") from None
+    text = "\n".join(
+        [
+            f"A {args.a_chain}: {ids['a_client']} {ids['a_connection']} {ids['port']}/{ids['a_channel']}",
+            f"B {args.b_chain}: {ids['b_client']} {ids['b_connection']} {ids['counterparty_port']}/{ids['b_channel']}",
+        ]
+    )
+    if getattr(args, "json", False):
+        print(json.dumps(ids, indent=2))
+    else:
+        print(text)
+    return 0
+
+
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     """Add ``trellis interchain ...`` to the CLI's subcommands."""
     a = sub.add_parser("interchain", help="clients of other chains, connections, channels, packets").add_subparsers(
@@ -163,3 +221,16 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     s.add_argument("--limit", type=int, default=100, help="page size, 1 to 100")
     s.add_argument("--seq", type=int, help="one sequence: the packet if pending, the receipt and the ack")
     s.set_defaults(func=cmd_packets)
+    s = a.add_parser(
+        "connect",
+        help="join two chains: clients both ways, a connection and a channel (each step a transaction)",
+    )
+    for side in ("a", "b"):
+        s.add_argument(f"--{side}-chain", required=True, help=f"chain {side.upper()}'s id")
+        s.add_argument(f"--{side}-api", required=True, help=f"a node of chain {side.upper()} (http://host:port)")
+        s.add_argument(f"--{side}-genesis", required=True, help=f"chain {side.upper()}'s genesis.json")
+        s.add_argument(f"--{side}-key", required=True, help=f"a member key file of chain {side.upper()} (NAME.pem)")
+    s.add_argument("--port", default="transfer", help="the channel's port on both chains (default transfer)")
+    s.add_argument("--order", choices=["unordered", "ordered"], default="unordered")
+    s.add_argument("--version", default="trellis-transfer-1", help="the application version")
+    s.set_defaults(func=cmd_connect)

@@ -1168,4 +1168,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main, not this __main__ copy's: the command modules raise trellis.cli.main.CliError,
+    # which a copy's except clause would not catch (``python -m trellis.cli.main`` printed tracebacks).
+    from trellis.cli.main import main as _main
+
+    sys.exit(_main())
