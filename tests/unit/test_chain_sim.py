@@ -7,8 +7,9 @@ import pytest
 
 from tests.fixtures.chain_sim import SimChain
 from trellis.core.codec import decode, encode
+from trellis.core.errors import ProofError
 from trellis.core.ledger.block import Commit, Header, ValidatorSet
-from trellis.core.ledger.state_tree import ProofError, StateProof, verify_state_proof
+from trellis.core.ledger.state_tree import StateProof, verify_state_proof
 from trellis.core.lightclient import (
     LightClientError,
     TrustedState,
