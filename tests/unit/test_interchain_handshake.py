@@ -357,20 +357,36 @@ def test_port_without_an_app_on_the_try_side() -> None:
         refused(b.submit(R, attempt), ResultCode.PORT_NOT_BOUND)
 
 
-def test_close_init_and_confirm() -> None:
+def test_a_transfer_channel_cannot_be_closed_by_a_user() -> None:
+    """ICS-20: the escrow of a transfer channel backs vouchers that can only come home over it."""
     a, b, ca, cb, conn_a, conn_b = _connected()
-    chan_a, chan_b = open_channel(a, b, ca, cb, conn_a, conn_b)
-    h = sync(b, a, cb)
-    early = ChanCloseConfirm(port="transfer", channel=chan_b, proof_init=a.prove(channel_key("transfer", chan_a), h))
-    refused(b.submit(R, early), ResultCode.INVALID_PROOF)  # a's end is still OPEN
-    r = a.submit(R, ChanCloseInit(port="transfer", channel=chan_a))
-    assert r.code == 0 and r.events[0].type == "interchain.channel_close"
-    refused(a.submit(R, ChanCloseInit(port="transfer", channel=chan_a)), ResultCode.INVALID_HANDSHAKE, "CLOSED")
-    h = sync(b, a, cb)
-    confirm = ChanCloseConfirm(port="transfer", channel=chan_b, proof_init=a.prove(channel_key("transfer", chan_a), h))
-    assert b.submit(R, confirm).code == 0
-    assert read_channel(b.reader(), "transfer", chan_b).state == CLOSED  # type: ignore[union-attr]
-    refused(b.submit(R, confirm), ResultCode.INVALID_HANDSHAKE, "CLOSED, not OPEN")
+    chan_a, _ = open_channel(a, b, ca, cb, conn_a, conn_b)
+    refused(
+        a.submit(R, ChanCloseInit(port="transfer", channel=chan_a)), ResultCode.INVALID_HANDSHAKE, "cannot be closed"
+    )
+    assert read_channel(a.reader(), "transfer", chan_a).state == OPEN  # type: ignore[union-attr]
+
+
+def test_close_init_and_confirm() -> None:
+    app = EchoApp(keep_open={"channel-1"})
+    with packet_apps({"echo": app}):
+        a, b, ca, cb, conn_a, conn_b = _connected()
+        chan_a, chan_b = open_channel(a, b, ca, cb, conn_a, conn_b, port="echo", version="echo-1")
+        h = sync(b, a, cb)
+        early = ChanCloseConfirm(port="echo", channel=chan_b, proof_init=a.prove(channel_key("echo", chan_a), h))
+        refused(b.submit(R, early), ResultCode.INVALID_PROOF)  # a's end is still OPEN
+        r = a.submit(R, ChanCloseInit(port="echo", channel=chan_a))
+        assert r.code == 0 and r.events[0].type == "interchain.channel_close"
+        refused(a.submit(R, ChanCloseInit(port="echo", channel=chan_a)), ResultCode.INVALID_HANDSHAKE, "CLOSED")
+        h = sync(b, a, cb)
+        confirm = ChanCloseConfirm(port="echo", channel=chan_b, proof_init=a.prove(channel_key("echo", chan_a), h))
+        assert b.submit(R, confirm).code == 0
+        assert read_channel(b.reader(), "echo", chan_b).state == CLOSED  # type: ignore[union-attr]
+        refused(b.submit(R, confirm), ResultCode.INVALID_HANDSHAKE, "CLOSED, not OPEN")
+        # The application may refuse a user's close.
+        chan_a2, _ = open_channel(a, b, ca, cb, conn_a, conn_b, port="echo", version="echo-1")
+        assert chan_a2 == "channel-1"
+        refused(a.submit(R, ChanCloseInit(port="echo", channel=chan_a2)), ResultCode.INVALID_HANDSHAKE, "keeps")
 
 
 @pytest.mark.parametrize("order", [UNORDERED, ORDERED])

@@ -30,6 +30,11 @@ class PacketApp(Protocol):
         """Accept a channel handshake step (init or try) for this port, or raise ``TxFailure`` to refuse it."""
         ...
 
+    def on_chan_close(self, ctx: TxContext, channel: str) -> None:
+        """Accept a user's ``chan_close_init`` of one of this port's channels, or raise ``TxFailure`` to refuse it
+        (transfer refuses: its vouchers need the channel). A close proven from the counterparty is not refusable."""
+        ...
+
     def on_recv(self, ctx: TxContext, packet: Packet) -> Ack:
         """Take a received packet and answer its acknowledgement. It runs in a savepoint: an error ack (code not
         0) or a ``TxFailure`` (turned into ``Ack(code, reason=message)``) undoes its writes."""

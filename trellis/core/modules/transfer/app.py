@@ -275,6 +275,14 @@ class TransferApp:
         if version != VERSION:
             raise TxFailure(ResultCode.INVALID_HANDSHAKE, f"transfer speaks version {VERSION!r}, not {version!r}")
 
+    def on_chan_close(self, ctx: TxContext, channel: str) -> None:
+        """Refuse: a transfer channel is never closed by a user (ICS-20), since its escrow backs vouchers on the
+        other chain that can only come home over it."""
+        raise TxFailure(
+            ResultCode.INVALID_HANDSHAKE,
+            f"transfer channel {channel} cannot be closed: its escrow backs vouchers that come home over it",
+        )
+
     def on_recv(self, ctx: TxContext, packet: Packet) -> Ack:
         """Pay the receiver (``handlers.pay``); on any failure an error ack with the failure's code and message,
         and nothing written (the payment runs in its own savepoint, committed only when it succeeds)."""

@@ -246,15 +246,17 @@ def handle_chan_open_confirm(ctx: TxContext, msg: ChanOpenConfirm, apps: Mapping
 
 
 def handle_chan_close_init(ctx: TxContext, msg: ChanCloseInit, apps: Mapping[str, PacketApp]) -> list[Event]:
-    """Close an OPEN channel end. Its pending packets can then end by ``timeout_on_close`` on the other side's
-    proof; acks already written still come back.
+    """Close an OPEN channel end, if the port's application agrees (``on_chan_close``). Its pending packets can then
+    end by ``timeout_on_close`` on the other side's proof; acks already written still come back.
 
     Raises:
-        TxFailure: ``PORT_NOT_BOUND``, ``INVALID_HANDSHAKE`` (no such channel, not OPEN).
+        TxFailure: ``PORT_NOT_BOUND``, ``INVALID_HANDSHAKE`` (no such channel, not OPEN), the application's refusal
+            (transfer: ``INVALID_HANDSHAKE``).
     """
-    bound_app(apps, msg.port)
+    app = bound_app(apps, msg.port)
     ch = _channel_in(ctx, msg.port, msg.channel, OPEN)
     channel_connection(ctx, ch)
+    app.on_chan_close(ctx, msg.channel)
     closed = _replace(ch, CLOSED)
     ctx.put(channel_key(msg.port, msg.channel), encode(closed))
     return [channel_event("close", msg.port, msg.channel, closed)]
