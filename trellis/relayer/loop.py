@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +57,7 @@ from trellis.core.modules.interchain.state import (
 from trellis.core.modules.payload import Payload
 from trellis.relayer import plan
 from trellis.relayer.config import PathConfig, RelayerConfig
-from trellis.relayer.endpoint import ChainEndpoint, ChainHead, CommitSeen, EndpointError, TxResult
+from trellis.relayer.endpoint import ChainEndpoint, ChainHead, CommitSeen, EndpointError, StateRead, TxResult
 from trellis.relayer.metrics import Metrics
 from trellis.relayer.submit import Submitter, TxSigner, signed_size
 from trellis.relayer.updates import ClientView, UpdateError, plan_update, read_client
@@ -70,6 +71,20 @@ SCAN_LIMIT = 4096
 MAX_BATCHES = 8
 """Most relay transactions one cycle builds and submits together; the items beyond wait for the next cycle, which
 runs at once."""
+READ_CONCURRENCY = 16
+"""Most state reads (receipts, proofs) one direction has in flight at once: a cycle reads two values per packet,
+and one at a time they took most of its time."""
+
+
+async def _read_all(reads: list[Callable[[], Awaitable[StateRead]]], limit: int = READ_CONCURRENCY) -> list[StateRead]:
+    """Run ``reads`` with at most ``limit`` in flight; the results in order (the first failure is raised)."""
+    sem = asyncio.Semaphore(limit)
+
+    async def one(read: Callable[[], Awaitable[StateRead]]) -> StateRead:
+        async with sem:
+            return await read()
+
+    return list(await asyncio.gather(*(one(r) for r in reads)))
 
 
 class RelayError(Exception):
@@ -279,19 +294,25 @@ class Direction:
         if ordered:
             next_recv = _u64((await self.dst.state(seq_recv_key(leg.dst_port, leg.dst_channel))).value, 1)
         out: list[RelayItem] = []
-        for pkt in pkts:
-            if not plan.in_shard(pkt.sequence, self.shard):
-                continue
+        mine = [pkt for pkt in pkts if plan.in_shard(pkt.sequence, self.shard)]
+        for pkt in mine:
             pid = packet_id(suite, pkt)
             live.add(pid)
             self._first_seen.setdefault(pid, seen)
-            if ordered:
-                received = pkt.sequence < next_recv
-            else:
-                rkey = receipt_key(leg.dst_port, leg.dst_channel, pkt.sequence)
-                received = (await self.dst.state(rkey)).value is not None
+        if ordered:
+            received = [pkt.sequence < next_recv for pkt in mine]
+        else:
+            receipts = await _read_all(
+                [
+                    functools.partial(self.dst.state, receipt_key(leg.dst_port, leg.dst_channel, pkt.sequence))
+                    for pkt in mine
+                ]
+            )
+            received = [r.value is not None for r in receipts]
+        chosen: list[Packet] = []
+        for pkt, got in zip(mine, received, strict=True):
             action = plan.decide(
-                pkt, received=received, ack_written=False, dest_height=dst_head.height, dest_time_ms=dst_head.time_ms
+                pkt, received=got, ack_written=False, dest_height=dst_head.height, dest_time_ms=dst_head.time_ms
             )
             if action != plan.RECV:
                 continue
@@ -299,7 +320,16 @@ class Direction:
                 more = True
                 break
             self._budget -= 1
-            proven = await self.src.state(packet_key(leg.src_port, leg.src_channel, pkt.sequence), p, prove=True)
+            chosen.append(pkt)
+        proofs = await _read_all(
+            [
+                functools.partial(
+                    self.src.state, packet_key(leg.src_port, leg.src_channel, pkt.sequence), p, prove=True
+                )
+                for pkt in chosen
+            ]
+        )
+        for proven in proofs:
             if proven.value is None:
                 continue  # acknowledged or timed out since the listing
             out.append(RecvPacket(packet=decode(proven.value, Packet), proof=proven.proof))
@@ -326,13 +356,11 @@ class Direction:
         out: list[RelayItem] = []
         due_h, due_t = 0, 0
         seq_recv: tuple[int, bytes] | None = None
-        for pkt in pkts:
-            if not plan.in_shard(pkt.sequence, self.shard):
-                continue
+        mine = [pkt for pkt in pkts if plan.in_shard(pkt.sequence, self.shard)]
+        for pkt, acked in await self._acks_of(leg, mine, p):
             if self._budget <= 0:
                 more = True
                 break
-            acked = await self.src.state(ack_key(leg.src_port, leg.src_channel, pkt.sequence), p, prove=True)
             if acked.value is not None:
                 out.append(Acknowledge(packet=pkt, ack=decode(acked.value, Ack), proof=acked.proof))
                 self._budget -= 1
@@ -361,6 +389,27 @@ class Direction:
             else:
                 out.append(Timeout(packet=pkt, next_seq_recv=next_seq, proof=proof))
         return out, more, (due_h, due_t)
+
+    async def _acks_of(self, leg: ChannelLeg, pkts: list[Packet], p: int) -> list[tuple[Packet, StateRead]]:
+        """Each of D's pending packets with S's ack of it proven at ``p`` (or its absence), read ``READ_CONCURRENCY``
+        at a time, in chunks that stop once the cycle's item budget is spent (a packet not yet acknowledged and not
+        yet due takes no budget)."""
+        out: list[tuple[Packet, StateRead]] = []
+        chunk = 4 * READ_CONCURRENCY
+        found = 0
+        for i in range(0, len(pkts), chunk):
+            part = pkts[i : i + chunk]
+            reads = await _read_all(
+                [
+                    functools.partial(self.src.state, ack_key(leg.src_port, leg.src_channel, pkt.sequence), p, True)
+                    for pkt in part
+                ]
+            )
+            out.extend(zip(part, reads, strict=True))
+            found += sum(1 for r in reads if r.value is not None)
+            if found > self._budget:  # one past the budget: the caller sees it and asks for another cycle
+                break
+        return out
 
     # -- submitting ----------------------------------------------------------------------------------------------
     def _tx_size(self, payload: UpdateClient | Relay) -> int:
