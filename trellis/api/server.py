@@ -198,6 +198,8 @@ _CLIENT_ERRORS: dict[str, int] = {
     "DecryptionRefused": 403,
     "DidError": 400,
     "BadCursor": 400,  # an attestations page cursor that names no attestation of the list
+    "UnknownChain": 404,  # a DID or issuer of a chain this chain has no client of
+    "ClientNotActive": 409,  # the client of that chain is frozen or expired: it proves nothing
 }
 """``TrellisError`` subclasses that say the request was wrong, by class name, with their status."""
 _NODE_ERRORS: dict[str, int] = {
@@ -225,6 +227,8 @@ _NODE_ERRORS: dict[str, int] = {
     "CertError": 500,
     "OpenSSLError": 500,
     "UnknownSuite": 500,
+    "InvalidProof": 502,  # another chain's endpoint answered a value its proof does not bind to the trusted root
+    "EndpointUnavailable": 502,  # another chain's endpoint is not configured or did not answer
 }
 """``TrellisError`` subclasses that say the node failed or is not ready, by class name: never a 4xx. Every
 subclass of ``TrellisError`` is in exactly one of these two tables (a test lists them); one in neither, or the

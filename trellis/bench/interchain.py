@@ -3,8 +3,9 @@
 Method:
 - Two chains of ``validators`` validators on this host (``node/multichain.py``), joined by the relayer's handshake
   (clients, a connection, one ``transfer`` channel); the bench accounts are funded in both geneses.
-- One relayer runs inside the bench process as an asyncio task (``trellis.relayer``), on the same event loop as the
-  measurement, with its own endpoints and keys (the layout's relayer accounts).
+- One relayer runs as its own process (``trellis relayer start --config relayer.toml``, the layout's relayer
+  accounts), as an operator runs it: the bench's load generator and commit-stream readers do not share its event
+  loop.
 - Phase 1 (baseline): the single-chain ``transfer`` workload on chain A with the ordinary harness (``runner._drive``)
   at each offered rate: the same chain's plain committed tx/s.
 - Phase 2: for ``duration_s`` per rate, an open-loop offered load of ``transfer.send`` A -> B (signed beforehand,
@@ -25,7 +26,7 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -58,29 +59,6 @@ def connect_chains(layout: multichain.Layout, a: multichain.Chain, b: multichain
 
     joined = handshake.connect_chains(layout, a, b)
     return multichain.ChainPath(**vars(joined))
-
-
-def _relayer_task(config: Path) -> Callable[[], Coroutine[Any, Any, None]]:
-    """The relayer of ``config`` (``relayer.toml``) in this process: a coroutine function that runs every path's
-    directions (``trellis.relayer.loop.Relayer``) until cancelled."""
-    from trellis.relayer.config import load_config
-    from trellis.relayer.endpoint import HttpEndpoint
-    from trellis.relayer.loop import Relayer
-    from trellis.relayer.submit import load_key
-
-    cfg = load_config(config)
-
-    async def run() -> None:
-        endpoints = {cid: HttpEndpoint(cid, c.api, genesis_file=c.genesis) for cid, c in cfg.chains.items()}
-        signers = {cid: load_key(c.key, c.passphrase_file) for cid, c in cfg.chains.items()}
-        stop = asyncio.Event()
-        try:
-            await Relayer(cfg, endpoints, signers).run(stop)
-        finally:
-            for e in endpoints.values():
-                await e.close()
-
-    return run
 
 
 # -- signing ------------------------------------------------------------------------------------------------------
@@ -159,7 +137,6 @@ async def _cross_chain_load(
     by_node: list[list[tuple[bytes, bytes]]],
     rate: float,
     drain_s: float,
-    relayer: Callable[[], Coroutine[Any, Any, None]] | None,
     label: str,
 ) -> dict[str, Any]:
     """Send ``by_node``'s transfers at ``rate`` in total to A's nodes; follow both commit streams; return the row."""
@@ -257,8 +234,6 @@ async def _cross_chain_load(
                         errors.append(f"{rej['code']}: {rej['detail']}")
 
         tasks = [asyncio.create_task(follow_a()), asyncio.create_task(follow_b())]
-        if relayer is not None:
-            tasks.append(asyncio.create_task(relayer()))
         await asyncio.sleep(0.3)  # both streams open before the first send
         queues: list[asyncio.Queue[list[tuple[bytes, bytes]] | None]] = [asyncio.Queue() for _ in a_urls]
         posters = [asyncio.create_task(poster(a_urls[n], queues[n])) for n in range(len(a_urls))]
@@ -333,7 +308,7 @@ def _u64(state_json: Any) -> int:
 
 
 def run_interchain_bench(cfg: BenchConfig, work_dir: Path, signer_pool: ProcessPoolExecutor) -> dict[str, Any]:
-    """Two chains, a relayer in this process, phase 1 then phase 2 at each of ``cfg.rates``; one report run."""
+    """Two chains, a relayer process, phase 1 then phase 2 at each of ``cfg.rates``; one report run."""
     suite = suite_by_name(cfg.suite)
     label = cfg.label or f"2x{cfg.validators}v interchain"
     accounts = [GenesisAccount(address=_address(suite, i).hex(), balance=10**15) for i in range(cfg.accounts)]
@@ -361,7 +336,7 @@ def run_interchain_bench(cfg: BenchConfig, work_dir: Path, signer_pool: ProcessP
         path = connect_chains(layout, a, b)
         layout.paths.append(path)
         multichain.save_layout(layout)
-        config = multichain.write_relayer_config(layout, scan_interval_s=30.0)
+        multichain.write_relayer_config(layout, scan_interval_s=30.0)
         nonce = [0] * cfg.accounts
         single: list[dict[str, Any]] = []
         cross: list[dict[str, Any]] = []
@@ -384,7 +359,10 @@ def run_interchain_bench(cfg: BenchConfig, work_dir: Path, signer_pool: ProcessP
                     _drive(a.api_urls, by_node, rate, cfg.duration_s, cfg.drain_s, f"{label} A only @ {rate}/s")
                 )
             )
+        relayer_proc = multichain.start_relayer(layout.root)
         for rate in cfg.rates:
+            if relayer_proc.poll() is not None:
+                raise RuntimeError(f"the relayer exited (code {relayer_proc.returncode}); see its log")
             count = int(rate * cfg.duration_s)
             signed = _sign(
                 signer_pool,
@@ -397,7 +375,6 @@ def run_interchain_bench(cfg: BenchConfig, work_dir: Path, signer_pool: ProcessP
             by_node = [[] for _ in a.nodes]
             for sender, raw, h in signed:
                 by_node[sender % len(a.nodes)].append((raw, h))
-            relayer = _relayer_task(config)
             row = asyncio.run(
                 _cross_chain_load(
                     a.api_urls,
@@ -406,7 +383,6 @@ def run_interchain_bench(cfg: BenchConfig, work_dir: Path, signer_pool: ProcessP
                     by_node,
                     rate,
                     max(cfg.drain_s, 30.0),
-                    relayer,
                     f"{label} A->B @ {rate}/s",
                 )
             )
@@ -417,6 +393,7 @@ def run_interchain_bench(cfg: BenchConfig, work_dir: Path, signer_pool: ProcessP
             for n in c.nodes
         }
     finally:
+        multichain.stop_relayer(layout.root)
         multichain.stop_chains(layout)
     peak: dict[str, Any] = (
         max(cross, key=lambda r: r["committed_tps"]) if cross else {"committed_tps": 0.0, "latency_ms": {}}
@@ -435,7 +412,7 @@ def run_interchain_bench(cfg: BenchConfig, work_dir: Path, signer_pool: ProcessP
             "block_interval_ms": cfg.block_interval_ms,
             "verifier_workers": cfg.verifier_workers,
             "verifier": "cpu-pool",
-            "relayer": "in-process asyncio task (trellis.relayer)",
+            "relayer": "its own process (trellis relayer start)",
         },
         "rates": cross,
         "single_chain_rates": single,
