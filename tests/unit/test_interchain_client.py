@@ -29,6 +29,7 @@ from tests.fixtures.interchain_clients import (
     refused,
     sign,
     sim_create,
+    sim_update,
     submit,
 )
 from tests.vectors import light_client_vectors as lc
@@ -45,7 +46,7 @@ from trellis.core.modules.interchain.client import (
     prunable,
     status,
 )
-from trellis.core.modules.interchain.messages import SubmitMisbehaviour
+from trellis.core.modules.interchain.messages import Checkpoint, CreateClient, SubmitMisbehaviour
 from trellis.core.modules.interchain.state import (
     ChainClient,
     ClientState,
@@ -490,3 +491,82 @@ def test_transactions_of_one_block_see_each_others_consensus_states() -> None:
     assert receipts[-1].events[0].type == "interchain.client_frozen"
     assert dict(receipts[-1].events[0].attributes)["kind"] == b"time"
     assert consensus_heights(a.reader(), "client-0", 10) == [1, 2, 6]
+
+
+# -- from a checkpoint (interchain.md 2.2) -------------------------------------------------------------------------
+def _checkpoint(b: SimChain, height: int, **kw: object) -> CreateClient:
+    """Create a client of ``b`` from its header at ``height`` as a checkpoint (no genesis, no set changes)."""
+    header, commit, validators = b.encoded_light_block(height)
+    fields: dict[str, object] = {
+        "chain_id": b.chain_id,
+        "genesis": b"",
+        "set_changes": [],
+        "header": header,
+        "commit": commit,
+        "trusting_period_ms": DAY,
+        "max_clock_drift_ms": DRIFT,
+        "checkpoint": Checkpoint(genesis_hash=b.params.genesis_hash, suite=b.params.suite.name, validators=validators),
+    }
+    fields.update(kw)
+    return CreateClient(**fields)  # type: ignore[arg-type]
+
+
+def test_open_policy_creates_a_client_from_a_checkpoint_that_then_follows_the_chain() -> None:
+    b = SimChain("chain-b", accounts={"alice": 5})
+    b.advance(3)
+    a = host()
+    _ok(a, _checkpoint(b, 3))
+    client = read_client(a.reader(), "client-0")
+    assert client is not None and client.latest_height == 3 and client.genesis_hash == b.params.genesis_hash
+    b.advance(2)
+    _ok(a, sim_update(b, "client-0", 3, 5))
+    assert read_client(a.reader(), "client-0").latest_height == 5  # type: ignore[union-attr]
+
+
+def test_a_checkpoint_must_be_certified_by_the_set_it_names() -> None:
+    b = SimChain("chain-b")
+    c = SimChain("chain-c", validators=3)
+    b.advance(3)
+    c.advance(3)
+    a = host()
+    before = interchain_state(a)
+    _, _, c_validators = c.encoded_light_block(3)
+    wrong_set = Checkpoint(genesis_hash=b.params.genesis_hash, suite="ed25519", validators=c_validators)
+    code, msg = refused(a, _checkpoint(b, 3, checkpoint=wrong_set))
+    assert code == ResultCode.INVALID_HEADER and msg.startswith("validators_mismatch:"), msg
+    _, c_commit, _ = c.encoded_light_block(3)
+    code, msg = refused(a, _checkpoint(b, 3, commit=c_commit))
+    assert code == ResultCode.INVALID_HEADER and msg.startswith("invalid_commit:"), msg
+    code, msg = refused(a, _checkpoint(b, 3, chain_id="chain-x"))
+    assert code == ResultCode.INVALID_HEADER and msg.startswith("wrong_chain:"), msg
+    bad_suite = Checkpoint(genesis_hash=b.params.genesis_hash, suite="rsa", validators=b.encoded_light_block(3)[2])
+    code, msg = refused(a, _checkpoint(b, 3, checkpoint=bad_suite))
+    assert code == ResultCode.INVALID_HEADER and msg.startswith("unknown_suite:"), msg
+    code, msg = refused(a, _checkpoint(b, 3, genesis=b.genesis_bytes))
+    assert code == ResultCode.INVALID_HEADER and "without genesis" in msg
+    code, msg = refused(a, sim_create(b, 3, genesis=b""))
+    assert code == ResultCode.INVALID_HEADER and "genesis or a checkpoint" in msg
+    assert interchain_state(a) == before
+
+
+def test_governed_policy_takes_only_the_trusted_checkpoint() -> None:
+    from trellis.core.modules.interchain.state import TrustedChain, trusted_key
+
+    b = SimChain("chain-b")
+    b.advance(4)
+    a = host(policy="governed")
+    g = b.params.genesis_hash
+    a._st.state[trusted_key("chain-b")] = encode(TrustedChain(genesis_hash=g, added_height=1))
+    code, msg = refused(a, _checkpoint(b, 3))
+    assert code == ResultCode.UNTRUSTED_CHAIN and "genesis only" in msg
+    block_3 = block_hash(b.params.suite, b.light_block(3).header)
+    trusted = TrustedChain(genesis_hash=g, added_height=1, checkpoint_height=3, checkpoint_block_id=block_3)
+    a._st.state[trusted_key("chain-b")] = encode(trusted)
+    code, msg = refused(a, _checkpoint(b, 4))
+    assert code == ResultCode.UNTRUSTED_CHAIN and "height 3" in msg
+    other = Checkpoint(genesis_hash=b"\x05" * 32, suite="ed25519", validators=b.encoded_light_block(3)[2])
+    code, _ = refused(a, _checkpoint(b, 3, checkpoint=other))
+    assert code == ResultCode.UNTRUSTED_CHAIN
+    _ok(a, _checkpoint(b, 3))
+    # The genesis route stays open under the same trust record.
+    _ok(a, sim_create(b, 4))

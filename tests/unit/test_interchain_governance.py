@@ -14,7 +14,7 @@ from tests.fixtures.chain_sim import ADMIN, SimChain
 from tests.fixtures.interchain_clients import HOUR, RELAYER, host, interchain_state, sim_create, sim_update, submit
 from trellis.core.execution.context import TxContext
 from trellis.core.execution.results import ResultCode, TxFailure
-from trellis.core.ledger.block import Receipt
+from trellis.core.ledger.block import Receipt, block_hash
 from trellis.core.modules.accounts.state import account_key
 from trellis.core.modules.interchain.governance import clients_of, is_interchain_change
 from trellis.core.modules.interchain.messages import InterchainChange, RecoverClient, TrustChain, UntrustChain
@@ -82,6 +82,16 @@ def test_trust_chain_lets_the_governed_policy_create_clients(net: Net) -> None:
     net.decide(TrustChain(chain_id="chain-b", genesis_hash=b"\x02" * 32))
     assert submit(net.a, sim_create(net.b, 2)).code == ResultCode.UNTRUSTED_CHAIN
     assert net.status("client-0") == "active"
+    # A checkpoint names both its height and its block id; with one, it is recorded.
+    net.refused(TrustChain(chain_id="chain-b", genesis_hash=net.b.params.genesis_hash, checkpoint_height=2), "both")
+    bid = block_hash(net.b.params.suite, net.b.light_block(2).header)
+    net.decide(
+        TrustChain(
+            chain_id="chain-b", genesis_hash=net.b.params.genesis_hash, checkpoint_height=2, checkpoint_block_id=bid
+        )
+    )
+    rec = read_trusted(net.a.reader(), "chain-b")
+    assert rec is not None and (rec.checkpoint_height, rec.checkpoint_block_id) == (2, bid)
 
 
 def test_untrust_chain_freezes_every_client_of_that_chain(net: Net) -> None:

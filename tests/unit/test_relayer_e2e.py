@@ -18,7 +18,7 @@ from tests.fixtures.chain_sim import SimChain
 from tests.fixtures.sim_endpoint import SimEndpoint, SimNet
 from tests.fixtures.two_chains import EchoApp, echo_key, packet_apps
 from trellis.core.codec import encode
-from trellis.core.modules.interchain.messages import ORDERED, UNORDERED
+from trellis.core.modules.interchain.messages import MAX_GENESIS, ORDERED, UNORDERED
 from trellis.core.modules.interchain.state import (
     CLOSED,
     has_receipt,
@@ -96,9 +96,11 @@ def echo() -> Iterator[EchoApp]:
         yield app
 
 
-def make_world(app: EchoApp, order: int = UNORDERED, trusting_period_ms: int = 7 * 86_400_000) -> World:
+def make_world(
+    app: EchoApp, order: int = UNORDERED, trusting_period_ms: int = 7 * 86_400_000, b_accounts: int = 0
+) -> World:
     a = SimChain("chain-a", accounts={"alice": 10**6})
-    b = SimChain("chain-b", accounts={"alice": 10**6})
+    b = SimChain("chain-b", accounts={"alice": 10**6, **{f"holder-{i}": 1 for i in range(b_accounts)}})
     net = SimNet(a, b)
     ea, eb = net.endpoint(a), net.endpoint(b)
     net.advance(a)
@@ -140,6 +142,21 @@ def test_handshake_opens_both_ends(echo: EchoApp) -> None:
         end = read_channel(chain.reader(), PORT, chan)
         assert end is not None and end.state == 3 and end.version == "echo-1"
     assert w.ids["port"] == PORT
+
+
+def test_a_chain_whose_genesis_does_not_fit_a_transaction_is_joined_from_a_checkpoint(echo: EchoApp) -> None:
+    """b's genesis (2,000 funded accounts) is larger than a create_client may carry: a's client of b starts from b's
+    latest header as a checkpoint (open policy), names b's genesis hash, and relays like any other."""
+    w = make_world(echo, b_accounts=2000)
+    assert len(w.b.genesis_bytes) > MAX_GENESIS
+    client = read_client(w.a.reader(), w.ids["a_client"])
+    assert client is not None and client.genesis_hash == w.b.params.genesis_hash and client.latest_height >= 1
+    created = [r for h in range(1, w.a.height + 1) for r in w.a.receipts(h) if r.events]
+    assert any(e.type == "interchain.client_created" for r in created for e in r.events)
+    w.send(w.a, b"over")
+    w.send(w.b, b"back")
+    asyncio.run(run_until([w.relayer()], lambda: not w.pending(w.a) and not w.pending(w.b)))
+    assert ("chain-b", 1) in echo.received and ("chain-a", 1) in echo.received
 
 
 def test_packets_both_ways_are_received_once_and_acknowledged(echo: EchoApp) -> None:

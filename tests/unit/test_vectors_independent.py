@@ -206,6 +206,7 @@ STRUCTS: dict[str, list[tuple[str, Any]]] = {
     ],
     "Ack": [("code", U32), ("result", ("bytes", 0, 4096)), ("reason", ("str", 0, 256, None))],
     "EncodedSetChange": [("header", ENCODED), ("commit", ENCODED), ("next_validators", ENCODED)],
+    "Checkpoint": [("genesis_hash", HASH), ("suite", ("str", 0, 32, None)), ("validators", ENCODED)],
     "HeaderUpdate": [
         ("trusted_height", U64),
         ("header", ENCODED),
@@ -316,12 +317,13 @@ UNIONS: dict[str, dict[str, list[tuple[str, Any]]]] = {
         # interchain.md 2, 5
         "interchain.create_client": [
             ("chain_id", ("str", 1, 64, CHAIN_ID)),
-            ("genesis", ("bytes", 1, 60_000)),
+            ("genesis", ("bytes", 0, 60_000)),
             ("set_changes", lst("EncodedSetChange", 64)),
             ("header", ENCODED),
             ("commit", ENCODED),
             ("trusting_period_ms", U64),
             ("max_clock_drift_ms", U64),
+            ("checkpoint", opt("Checkpoint")),
         ],
         "interchain.update_client": [("client_id", CLIENT_ID), ("update", "HeaderUpdate")],
         "interchain.submit_misbehaviour": [
@@ -401,7 +403,12 @@ UNIONS: dict[str, dict[str, list[tuple[str, Any]]]] = {
         "validators.add": [("public_key", PUBKEY), ("power", U64), ("name", SHORT), ("org", ORG)],
         "validators.remove": [("address", ADDRESS)],
         "validators.set_power": [("address", ADDRESS), ("power", U64)],
-        "interchain.trust_chain": [("chain_id", ("str", 1, 64, CHAIN_ID)), ("genesis_hash", HASH)],
+        "interchain.trust_chain": [
+            ("chain_id", ("str", 1, 64, CHAIN_ID)),
+            ("genesis_hash", HASH),
+            ("checkpoint_height", U64),
+            ("checkpoint_block_id", HASH),
+        ],
         "interchain.untrust_chain": [("chain_id", ("str", 1, 64, CHAIN_ID))],
         "interchain.recover_client": [("subject", CLIENT_ID), ("substitute", CLIENT_ID)],
     },

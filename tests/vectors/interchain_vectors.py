@@ -36,6 +36,7 @@ from trellis.core.modules.interchain.messages import (
     ChanOpenConfirm,
     ChanOpenInit,
     ChanOpenTry,
+    Checkpoint,
     ConnOpenAck,
     ConnOpenConfirm,
     ConnOpenInit,
@@ -136,6 +137,19 @@ def payload_cases() -> list[tuple[str, Payload]]:
                 max_clock_drift_ms=10_000,
             ),
         ),
+        (
+            "interchain.create_client.checkpoint",
+            CreateClient(
+                chain_id=light_client_vectors.CHAIN_ID,
+                genesis=b"",
+                set_changes=[],
+                header=header,
+                commit=commit,
+                trusting_period_ms=1_209_600_000,
+                max_clock_drift_ms=10_000,
+                checkpoint=Checkpoint(genesis_hash=b"\x33" * 32, suite="ed25519", validators=validators),
+            ),
+        ),
         ("interchain.update_client", UpdateClient(client_id="client-0", update=update)),
         ("interchain.submit_misbehaviour", SubmitMisbehaviour(client_id="client-0", first=update, second=update)),
         ("interchain.conn_open_init", ConnOpenInit(client_id="client-0", counterparty_client_id="client-3")),
@@ -221,6 +235,17 @@ def payload_cases() -> list[tuple[str, Payload]]:
         (
             "membership.propose.interchain.trust_chain",
             ProposeMembership(change=TrustChain(chain_id="health-chain", genesis_hash=b"\x22" * 32)),
+        ),
+        (
+            "membership.propose.interchain.trust_chain.checkpoint",
+            ProposeMembership(
+                change=TrustChain(
+                    chain_id="health-chain",
+                    genesis_hash=b"\x22" * 32,
+                    checkpoint_height=4_000_000,
+                    checkpoint_block_id=b"\x44" * 32,
+                )
+            ),
         ),
         (
             "membership.propose.interchain.untrust_chain",

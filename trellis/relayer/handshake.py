@@ -22,15 +22,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from trellis.core.codec import decode, encode
-from trellis.core.errors import DecodeError
+from trellis.core.errors import DecodeError, TrellisError
+from trellis.core.ledger.tx import MAX_TX_BYTES
 from trellis.core.modules.interchain.messages import (
+    MAX_GENESIS,
     MAX_SET_CHANGES,
     UNORDERED,
     ChanOpenAck,
     ChanOpenConfirm,
     ChanOpenInit,
     ChanOpenTry,
+    Checkpoint,
     ConnOpenAck,
     ConnOpenConfirm,
     ConnOpenInit,
@@ -47,13 +52,16 @@ from trellis.core.modules.interchain.state import (
     ClientState,
     ConnectionEnd,
     NextIds,
+    TrustedChain,
     channel_key,
     client_key,
     connection_key,
+    trusted_key,
 )
 from trellis.core.modules.payload import Payload
+from trellis.core.params import Genesis, params_from_genesis
 from trellis.relayer.endpoint import ChainEndpoint, EndpointError, HttpEndpoint, StateRead, TxResult
-from trellis.relayer.submit import Submitter, TxSigner, load_key
+from trellis.relayer.submit import Submitter, TxSigner, load_key, signed_size
 from trellis.relayer.updates import UpdateError, plan_update, read_client
 
 DEFAULT_TRUSTING_PERIOD_MS = 7 * 86_400_000
@@ -105,27 +113,29 @@ async def _read(
 async def create_client(
     host: Submitter, counterparty: ChainEndpoint, trusting_period_ms: int, max_clock_drift_ms: int
 ) -> str:
-    """Create on ``host``'s chain a client of ``counterparty``, from its genesis through its latest light block."""
+    """Create on ``host``'s chain a client of ``counterparty``: from its genesis through its latest light block when
+    that fits one transaction, else from a checkpoint — the one governance trusted on ``host`` (governed policy),
+    or the counterparty's latest light block (open policy: trust on first use)."""
     head = await counterparty.head()
     if head.height < 1:
         raise HandshakeError(f"{counterparty.name} has no committed block yet")
+    info = await counterparty.info()
     lb = await counterparty.light_block(head.height)
     changes = await counterparty.set_changes(head.height)
-    if len(changes) > MAX_SET_CHANGES:
-        raise HandshakeError(
-            f"{counterparty.name} has {len(changes)} validator-set changes; a create_client carries at most "
-            f"{MAX_SET_CHANGES} (join from a governed checkpoint instead)"
-        )
-    info = await counterparty.info()
+    genesis = await counterparty.genesis()
     msg = CreateClient(
         chain_id=info.chain_id,
-        genesis=await counterparty.genesis(),
+        genesis=genesis,
         set_changes=changes,
         header=encode(lb.header),
         commit=encode(lb.commit),
         trusting_period_ms=trusting_period_ms,
         max_clock_drift_ms=max_clock_drift_ms,
     )
+    host_info = await host.info()
+    size = signed_size(host_info.chain_id, host.signer.public_key, msg)
+    if len(changes) > MAX_SET_CHANGES or len(genesis) > MAX_GENESIS or size > MAX_TX_BYTES:
+        msg = await _checkpoint_message(host, counterparty, info.chain_id, head.height, msg)
     before = await _next_ids(host.endpoint)
     res = await _submit(f"create_client of {info.chain_id}", host, msg)
     cid = created_id(res, "client", before.client)
@@ -133,6 +143,31 @@ async def create_client(
     if got.chain_id != info.chain_id:
         raise HandshakeError(f"{host.endpoint.name}: {cid} is a client of {got.chain_id}, not {info.chain_id}")
     return cid
+
+
+async def _checkpoint_message(
+    host: Submitter, counterparty: ChainEndpoint, chain_id: str, latest: int, from_genesis: CreateClient
+) -> CreateClient:
+    """``from_genesis`` turned into a checkpoint ``create_client``: at the height governance trusted on ``host``
+    if it trusts one, else at ``latest``."""
+    raw = (await host.endpoint.state(trusted_key(chain_id))).value
+    trusted = None if raw is None else decode(raw, TrustedChain)
+    height = trusted.checkpoint_height if trusted is not None and trusted.checkpoint_height else latest
+    lb = await counterparty.light_block(height)
+    try:  # the genesis file this relayer was given: its hash, not what the counterparty's node says
+        params = params_from_genesis(decode(from_genesis.genesis, Genesis))
+    except (TrellisError, ValueError) as exc:
+        raise HandshakeError(f"{counterparty.name}'s genesis does not load: {exc}") from None
+    return msgspec.structs.replace(
+        from_genesis,
+        genesis=b"",
+        set_changes=[],
+        header=encode(lb.header),
+        commit=encode(lb.commit),
+        checkpoint=Checkpoint(
+            genesis_hash=params.genesis_hash, suite=params.suite.name, validators=encode(lb.validators)
+        ),
+    )
 
 
 async def update_client(host: Submitter, client_id: str, counterparty: ChainEndpoint) -> int:

@@ -4,9 +4,10 @@ Functions of records (``ClientState``, ``ConsensusState``), light blocks and the
 ``TxFailure``: no state access, no clock. The handlers (``handlers/clients.py``), the proof checks
 (``proofs.py``) and the governance steps (``governance.py``) read and write state around them.
 
-Every header is checked by ``core/lightclient.py``: ``verify_from_genesis`` when a client is created (the only
-trust root is the counterparty's genesis), ``verify`` (adjacent or skipping, trust level 1/3) for each update,
-with the executing block's time as *now*.
+Every header is checked by ``core/lightclient.py``: ``verify_from_genesis`` when a client is created from the
+counterparty's genesis (or, from a checkpoint, the header's commit under the set it names: governance or the open
+policy supplies the trust), ``verify`` (adjacent or skipping, trust level 1/3) for each update, with the executing
+block's time as *now*.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import TypeVar
 
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import Suite, suite_by_name
-from trellis.core.errors import DecodeError, TrellisError
+from trellis.core.errors import DecodeError, InvalidBlock, TrellisError
 from trellis.core.execution.results import ResultCode, TxFailure
-from trellis.core.ledger.block import Commit, Header, ValidatorSet, block_hash, validators_hash
+from trellis.core.ledger.block import Commit, Header, ValidatorSet, block_hash, validators_hash, verify_commit
 from trellis.core.lightclient import (
     LightBlock,
     LightClientError,
@@ -31,7 +32,7 @@ from trellis.core.lightclient import (
     verify,
     verify_from_genesis,
 )
-from trellis.core.modules.interchain.messages import EncodedSetChange, HeaderUpdate
+from trellis.core.modules.interchain.messages import Checkpoint, EncodedSetChange, HeaderUpdate
 from trellis.core.modules.interchain.state import ClientState, ConsensusState, MisbehaviourRecord
 from trellis.core.params import ChainParams, Genesis, params_from_genesis
 
@@ -182,6 +183,68 @@ def new_client(
         verify_from_genesis(params, header, commit, changes)
     except LightClientError as exc:
         raise _invalid_header(exc) from None
+    _check_fresh(header, trusting_period_ms, max_clock_drift_ms, now_ms)
+    client = ClientState(
+        chain_id=params.chain_id,
+        genesis_hash=params.genesis_hash,
+        suite=params.suite.name,
+        trusting_period_ms=trusting_period_ms,
+        max_clock_drift_ms=max_clock_drift_ms,
+        latest_height=header.height,
+        frozen_height=0,
+    )
+    return client, consensus_of(params.suite, header)
+
+
+def checkpoint_client(
+    chain_id: str,
+    checkpoint: Checkpoint,
+    header_bytes: bytes,
+    commit_bytes: bytes,
+    trusting_period_ms: int,
+    max_clock_drift_ms: int,
+    now_ms: int,
+) -> tuple[ClientState, ConsensusState, bytes]:
+    """Verify a counterparty header as a checkpoint: of ``chain_id``, naming ``checkpoint.validators`` and
+    certified by more than 2/3 of their power. Returns the new client's records and the header's block id (the
+    handler matches it against a governed checkpoint).
+
+    Raises:
+        TxFailure: ``INVALID_HEADER`` (``invalid_header``, ``invalid_commit``, ``wrong_chain``, ``unknown_suite``,
+            ``validators_mismatch``, ``expired``, ``from_future``).
+    """
+    try:
+        suite = suite_by_name(checkpoint.suite)
+    except TrellisError as exc:
+        raise TxFailure(ResultCode.INVALID_HEADER, f"unknown_suite: {exc}") from None
+    try:
+        lb = light_block_from_bytes(header_bytes, commit_bytes, checkpoint.validators)
+    except LightClientError as exc:
+        raise _invalid_header(exc) from None
+    header = lb.header
+    if header.chain_id != chain_id:
+        raise TxFailure(ResultCode.INVALID_HEADER, f"wrong_chain: the header is of chain {header.chain_id!r}")
+    if header.validators_hash != validators_hash(suite, lb.validators):
+        raise TxFailure(ResultCode.INVALID_HEADER, "validators_mismatch: the header names another validator set")
+    try:
+        verify_commit(suite, chain_id, lb.validators, header, lb.commit)
+    except InvalidBlock as exc:
+        raise TxFailure(ResultCode.INVALID_HEADER, f"invalid_commit: {exc.reason}") from None
+    _check_fresh(header, trusting_period_ms, max_clock_drift_ms, now_ms)
+    client = ClientState(
+        chain_id=chain_id,
+        genesis_hash=checkpoint.genesis_hash,
+        suite=suite.name,
+        trusting_period_ms=trusting_period_ms,
+        max_clock_drift_ms=max_clock_drift_ms,
+        latest_height=header.height,
+        frozen_height=0,
+    )
+    return client, consensus_of(suite, header), block_hash(suite, header)
+
+
+def _check_fresh(header: Header, trusting_period_ms: int, max_clock_drift_ms: int, now_ms: int) -> None:
+    """A first header must be within the trusting period of ``now_ms`` and not beyond ``now_ms + drift``."""
     if header.time_ms + trusting_period_ms <= now_ms:
         raise TxFailure(
             ResultCode.INVALID_HEADER,
@@ -193,16 +256,6 @@ def new_client(
             ResultCode.INVALID_HEADER,
             f"from_future: header time {header.time_ms} is beyond now {now_ms} + drift {max_clock_drift_ms}",
         )
-    client = ClientState(
-        chain_id=params.chain_id,
-        genesis_hash=params.genesis_hash,
-        suite=params.suite.name,
-        trusting_period_ms=trusting_period_ms,
-        max_clock_drift_ms=max_clock_drift_ms,
-        latest_height=header.height,
-        frozen_height=0,
-    )
-    return client, consensus_of(params.suite, header)
 
 
 # -- update (section 2.3) ----------------------------------------------------------------------------------------

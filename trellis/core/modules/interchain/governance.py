@@ -42,6 +42,7 @@ from trellis.core.modules.interchain.state import (
     read_trusted,
     trusted_key,
 )
+from trellis.core.types import ZERO_HASH
 
 INTERCHAIN_CHANGES = (TrustChain, UntrustChain, RecoverClient)
 """The interchain members of ``MembershipChange``."""
@@ -128,9 +129,15 @@ def precheck_change(ctx: TxContext, change: InterchainChange) -> None:
             subject is active or whose substitute is missing, inactive, of another chain or genesis, or not ahead).
     """
     if isinstance(change, TrustChain):
+        if (change.checkpoint_height == 0) != (change.checkpoint_block_id == ZERO_HASH):
+            raise _invalid("a checkpoint needs both its height and its block id (or neither)")
         current = read_trusted(ctx, change.chain_id)
-        if current is not None and current.genesis_hash == change.genesis_hash:
-            raise _invalid(f"chain {change.chain_id!r} is already trusted with this genesis hash")
+        if current is not None and (
+            current.genesis_hash,
+            current.checkpoint_height,
+            current.checkpoint_block_id,
+        ) == (change.genesis_hash, change.checkpoint_height, change.checkpoint_block_id):
+            raise _invalid(f"chain {change.chain_id!r} is already trusted with this genesis hash and checkpoint")
     elif isinstance(change, UntrustChain):
         _to_untrust(ctx, change)
     else:
@@ -152,7 +159,14 @@ def apply_change_in_block(ctx: TxContext, proposal_id: int, change: InterchainCh
     if isinstance(change, TrustChain):
         ctx.put(
             trusted_key(change.chain_id),
-            encode(TrustedChain(genesis_hash=change.genesis_hash, added_height=ctx.height)),
+            encode(
+                TrustedChain(
+                    genesis_hash=change.genesis_hash,
+                    added_height=ctx.height,
+                    checkpoint_height=change.checkpoint_height,
+                    checkpoint_block_id=change.checkpoint_block_id,
+                )
+            ),
         )
         return [
             _event(

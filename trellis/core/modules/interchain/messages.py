@@ -116,15 +116,30 @@ class HeaderUpdate(CoreStruct, frozen=True):
     """The set of ``trusted_height`` (its hash is that consensus state's ``validators_hash``)."""
 
 
+class Checkpoint(CoreStruct, frozen=True):
+    """What a ``create_client`` carries instead of a genesis when it starts from a checkpoint: the counterparty's
+    genesis hash and suite (asserted; under the governed policy they must be what governance trusted) and the
+    validator set of the checkpoint header."""
+
+    genesis_hash: Hash32
+    """The counterparty's genesis hash."""
+    suite: Annotated[str, msgspec.Meta(max_length=32)]
+    """The counterparty's crypto suite (``ed25519`` or ``sm``)."""
+    validators: Encoded
+    """``set(header.height)``, canonical: its hash is the header's ``validators_hash`` and it signs the commit."""
+
+
 class CreateClient(CoreStruct, frozen=True, tag="interchain.create_client"):
-    """Create a light client of another chain, rooted in that chain's genesis (verified from it)."""
+    """Create a light client of another chain: from its genesis (verified along its set changes), or from a
+    checkpoint header (``checkpoint``; governed chains: the checkpoint governance trusted)."""
 
     chain_id: ChainId
     """The counterparty's chain id (must be its genesis's)."""
-    genesis: Annotated[bytes, msgspec.Meta(min_length=1, max_length=MAX_GENESIS)]
-    """The counterparty's genesis document, canonical msgpack (its hash is the genesis hash)."""
+    genesis: Annotated[bytes, msgspec.Meta(max_length=MAX_GENESIS)]
+    """The counterparty's genesis document, canonical msgpack (its hash is the genesis hash); empty with a
+    ``checkpoint``."""
     set_changes: Annotated[list[EncodedSetChange], msgspec.Meta(max_length=MAX_SET_CHANGES)]
-    """Every validator-set change of the counterparty up to ``header``, in order."""
+    """Every validator-set change of the counterparty up to ``header``, in order; empty with a ``checkpoint``."""
     header: Encoded
     """The first trusted header."""
     commit: Encoded
@@ -133,6 +148,9 @@ class CreateClient(CoreStruct, frozen=True, tag="interchain.create_client"):
     """How long a consensus state stays trusted."""
     max_clock_drift_ms: U64
     """How far ahead of this chain's block time a header's time may be."""
+    checkpoint: Checkpoint | None = None
+    """Start from ``header`` as a checkpoint instead of from the genesis (for a chain whose genesis or history does
+    not fit one transaction); None: from the genesis."""
 
 
 class UpdateClient(CoreStruct, frozen=True, tag="interchain.update_client"):
@@ -342,12 +360,17 @@ class Relay(CoreStruct, frozen=True, tag="interchain.relay"):
 
 
 class TrustChain(CoreStruct, frozen=True, tag="interchain.trust_chain"):
-    """Membership change: clients of ``chain_id`` may be created from the genesis with this hash."""
+    """Membership change: clients of ``chain_id`` may be created from the genesis with this hash, or from the
+    checkpoint named here."""
 
     chain_id: ChainId
     """The counterparty's chain id."""
     genesis_hash: Hash32
     """Its genesis hash."""
+    checkpoint_height: U64 = 0
+    """A height whose header clients may start from instead of the genesis; 0: none."""
+    checkpoint_block_id: Hash32 = b"\x00" * 32
+    """That header's block id (zero with no checkpoint)."""
 
 
 class UntrustChain(CoreStruct, frozen=True, tag="interchain.untrust_chain"):

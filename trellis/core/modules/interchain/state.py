@@ -70,12 +70,16 @@ class NextIds(CoreStruct, frozen=True):
 
 
 class TrustedChain(CoreStruct, frozen=True):
-    """Governance trusts the chain with this genesis (``interchain.trust_chain``)."""
+    """Governance trusts the chain with this genesis, and optionally a checkpoint (``interchain.trust_chain``)."""
 
     genesis_hash: Hash32
     """The genesis hash a ``create_client`` of that chain must carry."""
     added_height: U64
     """Height of the block that applied the change."""
+    checkpoint_height: U64 = 0
+    """The height of the header a ``create_client`` may start from instead of the genesis; 0: none."""
+    checkpoint_block_id: Hash32 = b"\x00" * 32
+    """That header's block id."""
 
 
 class ChainClient(CoreStruct, frozen=True):

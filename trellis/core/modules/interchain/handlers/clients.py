@@ -16,6 +16,7 @@ from trellis.core.modules.interchain.client import (
     Freeze,
     Neighbours,
     check_client_params,
+    checkpoint_client,
     counterparty_params,
     decode_set_changes,
     decode_update,
@@ -36,6 +37,7 @@ from trellis.core.modules.interchain.state import (
     ClientState,
     ConsensusState,
     NextIds,
+    TrustedChain,
     chain_client_key,
     client_id,
     client_key,
@@ -87,27 +89,67 @@ def _freeze(ctx: TxContext, cid: str, client: ClientState, freeze: Freeze) -> li
 
 
 # -- create --------------------------------------------------------------------------------------------------------
-def handle_create_client(ctx: TxContext, msg: CreateClient) -> list[Event]:
-    """Create a client of ``msg.chain_id`` from its genesis, set changes and a header (interchain.md 2.2)."""
+def _trusted_for(ctx: TxContext, chain_id: str, genesis_hash: bytes) -> TrustedChain:
+    """The governed trust record of ``chain_id``, which must name ``genesis_hash``."""
+    trusted = read_trusted(ctx, chain_id)
+    if trusted is None:
+        raise TxFailure(ResultCode.UNTRUSTED_CHAIN, f"chain {chain_id!r} is not trusted (no interchain.trust_chain)")
+    if trusted.genesis_hash != genesis_hash:
+        raise TxFailure(
+            ResultCode.UNTRUSTED_CHAIN,
+            f"the genesis of chain {chain_id!r} hashes to {genesis_hash.hex()}, governance trusts "
+            f"{trusted.genesis_hash.hex()}",
+        )
+    return trusted
+
+
+def _created(ctx: TxContext, msg: CreateClient) -> tuple[ClientState, ConsensusState]:
+    """The new client's records: from the genesis (verified along the set changes), or from a checkpoint."""
     rules = ctx.params.genesis.interchain_rules
-    check_client_params(msg.trusting_period_ms, msg.max_clock_drift_ms, rules.max_trusting_period_ms)
-    params = counterparty_params(msg.genesis, msg.chain_id)
-    if rules.client_policy == "governed":
-        trusted = read_trusted(ctx, msg.chain_id)
-        if trusted is None:
-            raise TxFailure(
-                ResultCode.UNTRUSTED_CHAIN, f"chain {msg.chain_id!r} is not trusted (no interchain.trust_chain)"
-            )
-        if trusted.genesis_hash != params.genesis_hash:
+    governed = rules.client_policy == "governed"
+    if msg.checkpoint is None:
+        if not msg.genesis:
+            raise TxFailure(ResultCode.INVALID_HEADER, "invalid_genesis: give the genesis or a checkpoint")
+        params = counterparty_params(msg.genesis, msg.chain_id)
+        if governed:
+            _trusted_for(ctx, msg.chain_id, params.genesis_hash)
+        changes = decode_set_changes(msg.set_changes)
+        return new_client(
+            params, changes, msg.header, msg.commit, msg.trusting_period_ms, msg.max_clock_drift_ms, ctx.time_ms
+        )
+    if msg.genesis or msg.set_changes:
+        raise TxFailure(ResultCode.INVALID_HEADER, "invalid_genesis: a checkpoint comes without genesis or set changes")
+    client, cs, block_id = checkpoint_client(
+        msg.chain_id,
+        msg.checkpoint,
+        msg.header,
+        msg.commit,
+        msg.trusting_period_ms,
+        msg.max_clock_drift_ms,
+        ctx.time_ms,
+    )
+    if governed:
+        trusted = _trusted_for(ctx, msg.chain_id, msg.checkpoint.genesis_hash)
+        if trusted.checkpoint_height == 0:
             raise TxFailure(
                 ResultCode.UNTRUSTED_CHAIN,
-                f"the genesis of chain {msg.chain_id!r} hashes to {params.genesis_hash.hex()}, governance trusts "
-                f"{trusted.genesis_hash.hex()}",
+                f"governance trusts chain {msg.chain_id!r} from its genesis only (no checkpoint)",
             )
-    changes = decode_set_changes(msg.set_changes)
-    client, cs = new_client(
-        params, changes, msg.header, msg.commit, msg.trusting_period_ms, msg.max_clock_drift_ms, ctx.time_ms
-    )
+        if (client.latest_height, block_id) != (trusted.checkpoint_height, trusted.checkpoint_block_id):
+            raise TxFailure(
+                ResultCode.UNTRUSTED_CHAIN,
+                f"the header is block {block_id.hex()} at height {client.latest_height}; governance trusts block "
+                f"{trusted.checkpoint_block_id.hex()} at height {trusted.checkpoint_height}",
+            )
+    return client, cs
+
+
+def handle_create_client(ctx: TxContext, msg: CreateClient) -> list[Event]:
+    """Create a client of ``msg.chain_id`` from its genesis, set changes and a header, or from a checkpoint header
+    (interchain.md 2.2)."""
+    rules = ctx.params.genesis.interchain_rules
+    check_client_params(msg.trusting_period_ms, msg.max_clock_drift_ms, rules.max_trusting_period_ms)
+    client, cs = _created(ctx, msg)
     ids = read_next_ids(ctx)
     cid = client_id(ids.client)
     ctx.put(NEXT_IDS_KEY, encode(NextIds(client=ids.client + 1, connection=ids.connection, channel=ids.channel)))
