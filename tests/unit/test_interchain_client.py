@@ -511,10 +511,34 @@ def _checkpoint(b: SimChain, height: int, **kw: object) -> CreateClient:
     return CreateClient(**fields)  # type: ignore[arg-type]
 
 
-def test_open_policy_creates_a_client_from_a_checkpoint_that_then_follows_the_chain() -> None:
-    b = SimChain("chain-b", accounts={"alice": 5})
+def _trusting_checkpoint(b: SimChain, height: int) -> SimChain:
+    """A governed host whose governance trusts ``b`` with its block at ``height`` as the checkpoint (the record
+    written as governance writes it: test_interchain_governance covers the proposal)."""
+    from trellis.core.modules.interchain.state import TrustedChain, trusted_key
+
+    a = host(policy="governed")
+    block = block_hash(b.params.suite, b.light_block(height).header)
+    trusted = TrustedChain(
+        genesis_hash=b.params.genesis_hash, added_height=1, checkpoint_height=height, checkpoint_block_id=block
+    )
+    a._st.state[trusted_key(b.chain_id)] = encode(trusted)
+    return a
+
+
+def test_the_open_policy_refuses_a_checkpoint() -> None:
+    """Nothing would vouch for the genesis hash a checkpoint asserts: a client that only claims a chain's genesis
+    could pass that chain's self-client check."""
+    b = SimChain("chain-b")
     b.advance(3)
     a = host()
+    code, msg = refused(a, _checkpoint(b, 3))
+    assert code == ResultCode.UNTRUSTED_CHAIN and "needs governance" in msg
+
+
+def test_a_client_from_the_trusted_checkpoint_follows_the_chain() -> None:
+    b = SimChain("chain-b", accounts={"alice": 5})
+    b.advance(3)
+    a = _trusting_checkpoint(b, 3)
     _ok(a, _checkpoint(b, 3))
     client = read_client(a.reader(), "client-0")
     assert client is not None and client.latest_height == 3 and client.genesis_hash == b.params.genesis_hash
@@ -528,7 +552,7 @@ def test_a_checkpoint_must_be_certified_by_the_set_it_names() -> None:
     c = SimChain("chain-c", validators=3)
     b.advance(3)
     c.advance(3)
-    a = host()
+    a = _trusting_checkpoint(b, 3)
     before = interchain_state(a)
     _, _, c_validators = c.encoded_light_block(3)
     wrong_set = Checkpoint(genesis_hash=b.params.genesis_hash, suite="ed25519", validators=c_validators)

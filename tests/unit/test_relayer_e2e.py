@@ -18,14 +18,17 @@ from tests.fixtures.chain_sim import SimChain
 from tests.fixtures.sim_endpoint import SimEndpoint, SimNet
 from tests.fixtures.two_chains import EchoApp, echo_key, packet_apps
 from trellis.core.codec import encode
+from trellis.core.ledger.block import block_hash
 from trellis.core.modules.interchain.messages import MAX_GENESIS, ORDERED, UNORDERED
 from trellis.core.modules.interchain.state import (
     CLOSED,
+    TrustedChain,
     has_receipt,
     pending_packets,
     read_ack,
     read_channel,
     read_client,
+    trusted_key,
 )
 from trellis.core.modules.kv.messages import KvPut
 from trellis.keys.signer import MemorySigner
@@ -99,12 +102,22 @@ def echo() -> Iterator[EchoApp]:
 def make_world(
     app: EchoApp, order: int = UNORDERED, trusting_period_ms: int = 7 * 86_400_000, b_accounts: int = 0
 ) -> World:
-    a = SimChain("chain-a", accounts={"alice": 10**6})
+    """Chains a and b joined by the handshake. ``b_accounts``: b's genesis funds that many more accounts (too
+    large for a create_client), a is governed and its governance trusts b's block 1 as a checkpoint."""
+    a = SimChain("chain-a", accounts={"alice": 10**6}, client_policy="governed" if b_accounts else "open")
     b = SimChain("chain-b", accounts={"alice": 10**6, **{f"holder-{i}": 1 for i in range(b_accounts)}})
     net = SimNet(a, b)
     ea, eb = net.endpoint(a), net.endpoint(b)
     net.advance(a)
     net.advance(b)
+    if b_accounts:
+        trusted = TrustedChain(
+            genesis_hash=b.params.genesis_hash,
+            added_height=1,
+            checkpoint_height=1,
+            checkpoint_block_id=block_hash(b.params.suite, b.light_block(1).header),
+        )
+        a._st.state[trusted_key(b.chain_id)] = encode(trusted)  # as governance writes it (test_interchain_governance)
     s = signer("relayer")
     ids = asyncio.run(
         handshake.connect(ea, eb, s, s, port=PORT, version="echo-1", order=order, trusting_period_ms=trusting_period_ms)
@@ -145,8 +158,9 @@ def test_handshake_opens_both_ends(echo: EchoApp) -> None:
 
 
 def test_a_chain_whose_genesis_does_not_fit_a_transaction_is_joined_from_a_checkpoint(echo: EchoApp) -> None:
-    """b's genesis (2,000 funded accounts) is larger than a create_client may carry: a's client of b starts from b's
-    latest header as a checkpoint (open policy), names b's genesis hash, and relays like any other."""
+    """b's genesis (2,000 funded accounts) is larger than a create_client may carry: a's client of b starts from the
+    checkpoint a's governance trusts, names b's genesis hash, and relays like any other. Without that trust (the
+    open policy) the handshake stops with an error saying what governance must do."""
     w = make_world(echo, b_accounts=2000)
     assert len(w.b.genesis_bytes) > MAX_GENESIS
     client = read_client(w.a.reader(), w.ids["a_client"])
@@ -157,6 +171,12 @@ def test_a_chain_whose_genesis_does_not_fit_a_transaction_is_joined_from_a_check
     w.send(w.b, b"back")
     asyncio.run(run_until([w.relayer()], lambda: not w.pending(w.a) and not w.pending(w.b)))
     assert ("chain-b", 1) in echo.received and ("chain-a", 1) in echo.received
+    c = SimChain("chain-c", accounts={"alice": 1, **{f"holder-{i}": 1 for i in range(2000)}})
+    net = SimNet(w.a, c)
+    net.advance(c)
+    s = signer("relayer")
+    with pytest.raises(handshake.HandshakeError, match="must trust a checkpoint"):
+        asyncio.run(handshake.connect(net.endpoint(w.a), net.endpoint(c), s, s, port=PORT, version="echo-1"))
 
 
 def test_packets_both_ways_are_received_once_and_acknowledged(echo: EchoApp) -> None:

@@ -114,8 +114,7 @@ async def create_client(
     host: Submitter, counterparty: ChainEndpoint, trusting_period_ms: int, max_clock_drift_ms: int
 ) -> str:
     """Create on ``host``'s chain a client of ``counterparty``: from its genesis through its latest light block when
-    that fits one transaction, else from a checkpoint — the one governance trusted on ``host`` (governed policy),
-    or the counterparty's latest light block (open policy: trust on first use)."""
+    that fits one transaction, else from the checkpoint governance trusted on ``host`` (governed policy only)."""
     head = await counterparty.head()
     if head.height < 1:
         raise HandshakeError(f"{counterparty.name} has no committed block yet")
@@ -135,7 +134,7 @@ async def create_client(
     host_info = await host.info()
     size = signed_size(host_info.chain_id, host.signer.public_key, msg)
     if len(changes) > MAX_SET_CHANGES or len(genesis) > MAX_GENESIS or size > MAX_TX_BYTES:
-        msg = await _checkpoint_message(host, counterparty, info.chain_id, head.height, msg)
+        msg = await _checkpoint_message(host, counterparty, info.chain_id, msg)
     before = await _next_ids(host.endpoint)
     res = await _submit(f"create_client of {info.chain_id}", host, msg)
     cid = created_id(res, "client", before.client)
@@ -146,14 +145,23 @@ async def create_client(
 
 
 async def _checkpoint_message(
-    host: Submitter, counterparty: ChainEndpoint, chain_id: str, latest: int, from_genesis: CreateClient
+    host: Submitter, counterparty: ChainEndpoint, chain_id: str, from_genesis: CreateClient
 ) -> CreateClient:
-    """``from_genesis`` turned into a checkpoint ``create_client``: at the height governance trusted on ``host``
-    if it trusts one, else at ``latest``."""
+    """``from_genesis`` turned into a checkpoint ``create_client`` at the height governance trusted on ``host``.
+
+    Raises:
+        HandshakeError: ``host`` trusts no checkpoint of the chain.
+    """
     raw = (await host.endpoint.state(trusted_key(chain_id))).value
     trusted = None if raw is None else decode(raw, TrustedChain)
-    height = trusted.checkpoint_height if trusted is not None and trusted.checkpoint_height else latest
-    lb = await counterparty.light_block(height)
+    if trusted is None or not trusted.checkpoint_height:
+        raise HandshakeError(
+            f"{chain_id}'s genesis ({len(from_genesis.genesis)} bytes, {len(from_genesis.set_changes)} set changes) "
+            f"does not fit one create_client on {host.endpoint.name}; its governance must trust a checkpoint of "
+            f"{chain_id} (interchain.trust_chain with checkpoint_height and checkpoint_block_id) and the chain use "
+            "the governed client policy"
+        )
+    lb = await counterparty.light_block(trusted.checkpoint_height)
     try:  # the genesis file this relayer was given: its hash, not what the counterparty's node says
         params = params_from_genesis(decode(from_genesis.genesis, Genesis))
     except (TrellisError, ValueError) as exc:

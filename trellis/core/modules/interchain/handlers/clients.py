@@ -119,6 +119,14 @@ def _created(ctx: TxContext, msg: CreateClient) -> tuple[ClientState, ConsensusS
         )
     if msg.genesis or msg.set_changes:
         raise TxFailure(ResultCode.INVALID_HEADER, "invalid_genesis: a checkpoint comes without genesis or set changes")
+    if not governed:
+        # A checkpoint only asserts its genesis hash; under the open policy nothing vouches for it, and a client that
+        # merely claims a chain's genesis could pass that chain's self-client check (interchain.md 2.2.1).
+        raise TxFailure(
+            ResultCode.UNTRUSTED_CHAIN,
+            f"a client of {msg.chain_id!r} from a checkpoint needs governance to trust that checkpoint (the open "
+            "policy creates clients from the genesis only)",
+        )
     client, cs, block_id = checkpoint_client(
         msg.chain_id,
         msg.checkpoint,
@@ -128,19 +136,18 @@ def _created(ctx: TxContext, msg: CreateClient) -> tuple[ClientState, ConsensusS
         msg.max_clock_drift_ms,
         ctx.time_ms,
     )
-    if governed:
-        trusted = _trusted_for(ctx, msg.chain_id, msg.checkpoint.genesis_hash)
-        if trusted.checkpoint_height == 0:
-            raise TxFailure(
-                ResultCode.UNTRUSTED_CHAIN,
-                f"governance trusts chain {msg.chain_id!r} from its genesis only (no checkpoint)",
-            )
-        if (client.latest_height, block_id) != (trusted.checkpoint_height, trusted.checkpoint_block_id):
-            raise TxFailure(
-                ResultCode.UNTRUSTED_CHAIN,
-                f"the header is block {block_id.hex()} at height {client.latest_height}; governance trusts block "
-                f"{trusted.checkpoint_block_id.hex()} at height {trusted.checkpoint_height}",
-            )
+    trusted = _trusted_for(ctx, msg.chain_id, msg.checkpoint.genesis_hash)
+    if trusted.checkpoint_height == 0:
+        raise TxFailure(
+            ResultCode.UNTRUSTED_CHAIN,
+            f"governance trusts chain {msg.chain_id!r} from its genesis only (no checkpoint)",
+        )
+    if (client.latest_height, block_id) != (trusted.checkpoint_height, trusted.checkpoint_block_id):
+        raise TxFailure(
+            ResultCode.UNTRUSTED_CHAIN,
+            f"the header is block {block_id.hex()} at height {client.latest_height}; governance trusts block "
+            f"{trusted.checkpoint_block_id.hex()} at height {trusted.checkpoint_height}",
+        )
     return client, cs
 
 
