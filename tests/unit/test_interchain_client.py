@@ -336,11 +336,22 @@ def test_time_going_backwards_between_stored_neighbours_freezes_the_client() -> 
     code, _ = refused(a, lc_update("client-0", 6, 7))
     assert code == ResultCode.CLIENT_FROZEN
 
-    # Below: stored 1 and 3; block 5 with a time before block 3's (but after 1's) freezes too.
+    # Below: stored 1 and 3. An update verifies from the nearest stored height below (one bounded read however
+    # many states the client holds), which refuses block 5 with block 3's time; the two signed headers are still
+    # misbehaviour evidence, and that freezes the client.
     a = _lc_client(1)
     _ok(a, lc_update("client-0", 1, 3))
     header, commit = lc_forged(5, time_ms=LC.headers[3].time_ms)
-    events = _ok(a, lc_update("client-0", 1, 5, header=header, commit=commit))
+    code, msg = refused(a, lc_update("client-0", 1, 5, header=header, commit=commit))
+    assert code == ResultCode.INVALID_HEADER and msg.startswith("not_nearest:"), msg
+    code, _ = refused(a, lc_update("client-0", 3, 5, header=header, commit=commit))
+    assert code == ResultCode.INVALID_HEADER
+    evidence = SubmitMisbehaviour(
+        client_id="client-0",
+        first=lc_header_update(1, 3),
+        second=lc_header_update(1, 5, header=header, commit=commit),
+    )
+    events = _ok(a, evidence)
     assert events[0][0] == "interchain.client_frozen" and events[0][1]["height"] == b"3"
     assert _client(a).frozen_height == 3
 

@@ -168,22 +168,24 @@ def handle_create_client(ctx: TxContext, msg: CreateClient) -> list[Event]:
 
 
 # -- update --------------------------------------------------------------------------------------------------------
-def _below(ctx: TxContext, cid: str, start: int, height: int) -> tuple[int, ConsensusState] | None:
-    """The stored consensus state with the greatest height in ``[start, height)``."""
-    best: int | None = None
-    while True:
-        heights = consensus_heights(ctx, cid, _PAGE, start)
-        below = [h for h in heights if h < height]
-        if below:
-            best = below[-1]
-        if len(heights) < _PAGE or len(below) < len(heights):
-            break
-        start = heights[-1] + 1
-    if best is None:
-        return None
-    cs = read_consensus(ctx, cid, best)
-    assert cs is not None
-    return best, cs
+def _below(
+    ctx: TxContext, cid: str, trusted: int, trusted_cs: ConsensusState, height: int
+) -> tuple[int, ConsensusState]:
+    """The stored neighbour below ``height``, which must be the trusted height itself: one bounded read, however
+    many consensus states the client holds (a scan from an old trusted height would walk them all).
+
+    Raises:
+        TxFailure: ``INVALID_HEADER`` (``not_nearest``: a consensus state is stored between the trusted height and
+            ``height``; verify from that one).
+    """
+    nxt = consensus_heights(ctx, cid, 1, trusted + 1)
+    if nxt and nxt[0] < height:
+        raise TxFailure(
+            ResultCode.INVALID_HEADER,
+            f"not_nearest: the client holds height {nxt[0]} between the trusted height {trusted} and {height}; "
+            "update from the nearest stored height below",
+        )
+    return trusted, trusted_cs
 
 
 def _above(ctx: TxContext, cid: str, height: int) -> tuple[int, ConsensusState] | None:
@@ -223,7 +225,8 @@ def update_client(ctx: TxContext, cid: str, update: HeaderUpdate) -> list[Event]
         return [_event("interchain.client_update_duplicate", client_id=cid, height=str(height))]
     trusted_cs = _trusted_consensus(ctx, cid, update.trusted_height)
     new = verify_header(client, update.trusted_height, trusted_cs, trusted_validators, lb, ctx.time_ms)
-    around = Neighbours(at=at, below=_below(ctx, cid, update.trusted_height, height), above=_above(ctx, cid, height))
+    below = _below(ctx, cid, update.trusted_height, trusted_cs, height)
+    around = Neighbours(at=at, below=below, above=_above(ctx, cid, height))
     verdict = judge_update(height, new, around)
     if isinstance(verdict, Freeze):
         return _freeze(ctx, cid, client, verdict)
