@@ -12,13 +12,15 @@ import pytest
 
 from tests.fixtures.governance import fixed_ca
 from tests.unit.conftest import GENESIS_TIME_MS, Actors, Key, MemoryChain, TxFactory, make_key, start_chain
-from trellis.core.codec import decode, encode
+from trellis.core.codec import decode
 from trellis.core.crypto.suite import ED25519, address_of, ed25519_sign
 from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.ledger.block import Validator, ValidatorSet, make_validator_set, validators_hash
 from trellis.core.ledger.tx import SignedTx
 from trellis.core.ledger.votes import PREVOTE, DuplicateVoteEvidence, SignedVote, Vote, vote_signing_bytes
 from trellis.core.modules.evidence.messages import SubmitEvidence
+from trellis.core.modules.interchain.messages import TrustChain
+from trellis.core.modules.interchain.state import encode, read_trusted
 from trellis.core.modules.membership.messages import (
     ApproveMembership,
     MembershipChange,
@@ -437,3 +439,18 @@ def test_the_only_validator_cannot_be_removed_even_when_proposed() -> None:
     remove = RemoveValidator(address=address_of(ED25519, only.public_key))
     with pytest.raises(TxFailure, match="cannot be empty"):
         edit_entry(ED25519, pending, remove, frozenset({"o"}))
+
+
+def test_an_interchain_proposal_goes_stale_once_another_interchain_change_applies(gov: Gov) -> None:
+    """Interchain changes have their own version (interchain/governance_version): a trust proposal one approval
+    short cannot be completed after governance applied another interchain change (say, untrusting that chain),
+    while membership and validator proposals are unaffected."""
+    first = gov.next_id()
+    trust_x = TrustChain(chain_id="chain-x", genesis_hash=b"\x01" * 32)
+    trust_y = TrustChain(chain_id="chain-y", genesis_hash=b"\x02" * 32)
+    assert gov.block(gov.propose(trust_x), gov.propose(trust_y)) == [(0, "")] * 2
+    assert gov.block(gov.approve(first + 1)) == [(0, "")]  # chain-y trusted: interchain version 0 -> 1
+    [(code, message)] = gov.block(gov.approve(first))
+    assert code == ResultCode.INVALID_CHANGE
+    assert message == f"proposal {first} was made for interchain version 0; it is now 1: propose it again"
+    assert read_trusted(gov.chain, "chain-x") is None and read_trusted(gov.chain, "chain-y") is not None

@@ -30,12 +30,14 @@ from trellis.core.modules.interchain.client import (
 from trellis.core.modules.interchain.messages import InterchainChange, RecoverClient, TrustChain, UntrustChain
 from trellis.core.modules.interchain.state import (
     CLIENT_PREFIX,
+    GOVERNANCE_VERSION_KEY,
     ClientState,
     ConsensusState,
     TrustedChain,
     client_key,
     consensus_heights,
     consensus_key,
+    governance_version,
     misbehaviour_key,
     read_client,
     read_consensus,
@@ -155,6 +157,7 @@ def apply_change_in_block(ctx: TxContext, proposal_id: int, change: InterchainCh
         TxFailure: ``INVALID_CHANGE`` (as ``precheck_change``); nothing is written.
     """
     precheck_change(ctx, change)
+    ctx.put(GOVERNANCE_VERSION_KEY, (governance_version(ctx) + 1).to_bytes(8, "big"))
     pid = str(proposal_id)
     if isinstance(change, TrustChain):
         ctx.put(

@@ -3,6 +3,7 @@
 | key | value |
 |---|---|
 | ``interchain/next_ids`` | ``NextIds`` |
+| ``interchain/governance_version`` | interchain governance changes applied (8 bytes, BE) |
 | ``interchain/trusted/<chain_id>`` | ``TrustedChain`` (governed policy) |
 | ``interchain/chain/<chain_id>`` | ``ChainClient`` (the client that answers for that chain) |
 | ``interchain/client/<client_id>`` | ``ClientState`` |
@@ -41,6 +42,9 @@ PREFIXES = (PREFIX,)
 """The state-key prefixes this module writes under."""
 NEXT_IDS_KEY = b"interchain/next_ids"
 """Key of the ``NextIds`` counters."""
+GOVERNANCE_VERSION_KEY = b"interchain/governance_version"
+"""Key of the number of interchain governance changes applied (8 bytes, BE): the version an interchain proposal is
+keyed to, so a proposal made before another interchain change applied can no longer be completed."""
 CONSENSUS_PREFIX = b"interchain/consensus/"
 """Prefix of the consensus states (scanned in height order)."""
 CLIENT_PREFIX = b"interchain/client/"
@@ -272,6 +276,12 @@ def read_next_ids(state: StateReader) -> NextIds:
     """The identifier counters (all 0 before the first identifier)."""
     raw = state.get(NEXT_IDS_KEY)
     return NextIds() if raw is None else decode(raw, NextIds)
+
+
+def governance_version(state: StateReader) -> int:
+    """The number of interchain governance changes applied so far (0 before the first)."""
+    raw = state.get(GOVERNANCE_VERSION_KEY)
+    return 0 if raw is None else int.from_bytes(raw, "big")
 
 
 def read_trusted(state: StateReader, chain_id: str) -> TrustedChain | None:

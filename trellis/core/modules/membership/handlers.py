@@ -11,6 +11,7 @@ from trellis.core.ledger.block import Event
 from trellis.core.modules.interchain.governance import apply_change_in_block as apply_interchain_change
 from trellis.core.modules.interchain.governance import is_interchain_change
 from trellis.core.modules.interchain.governance import precheck_change as precheck_interchain_change
+from trellis.core.modules.interchain.state import governance_version as interchain_version
 from trellis.core.modules.membership.messages import (
     AddCa,
     AddOrg,
@@ -232,7 +233,7 @@ def handle_propose(ctx: TxContext, msg: ProposeMembership) -> list[Event]:
         version = validators_version(ctx)
     elif is_interchain_change(msg.change):
         precheck_interchain_change(ctx, msg.change)
-        version = cfg.version
+        version = interchain_version(ctx)
     else:
         _apply_in_context(ctx, cfg, msg.change)
         version = cfg.version
@@ -261,9 +262,12 @@ def handle_approve(ctx: TxContext, msg: ApproveMembership) -> list[Event]:
     prop = decode(raw, MembershipProposal)
     if prop.applied_height is not None:
         raise TxFailure(ResultCode.DUPLICATE, f"proposal {prop.id} was applied at height {prop.applied_height}")
-    kind, current = (
-        ("validators", validators_version(ctx)) if is_validator_change(prop.change) else ("membership", cfg.version)
-    )
+    if is_validator_change(prop.change):
+        kind, current = "validators", validators_version(ctx)
+    elif is_interchain_change(prop.change):
+        kind, current = "interchain", interchain_version(ctx)
+    else:
+        kind, current = "membership", cfg.version
     if prop.config_version != current:
         raise _invalid(
             f"proposal {prop.id} was made for {kind} version {prop.config_version}; it is now "
