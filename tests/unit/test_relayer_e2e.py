@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +34,8 @@ from trellis.core.modules.kv.messages import KvPut
 from trellis.keys.signer import MemorySigner
 from trellis.relayer import handshake
 from trellis.relayer.config import ChainConfig, ChannelConfig, PathConfig, RelayerConfig
-from trellis.relayer.loop import Relayer
+from trellis.relayer.loop import Direction, Relayer
+from trellis.relayer.submit import Submitter
 
 PORT = "echo"
 
@@ -54,11 +55,14 @@ class World:
     ids: dict[str, str]
     app: EchoApp
 
-    def config(self, scan_interval_s: float = 0.05) -> RelayerConfig:
+    def config(
+        self, scan_interval_s: float = 0.05, channels: list[tuple[str, str]] | None = None, **chain_kw: int
+    ) -> RelayerConfig:
         chains = {
-            c.chain_id: ChainConfig(id=c.chain_id, api=["http://sim"], key=Path("/nonexistent.pem"))
+            c.chain_id: ChainConfig(id=c.chain_id, api=["http://sim"], key=Path("/nonexistent.pem"), **chain_kw)
             for c in (self.a, self.b)
         }
+        pairs = channels or [(self.ids["a_channel"], self.ids["b_channel"])]
         path = PathConfig(
             a=self.a.chain_id,
             b=self.b.chain_id,
@@ -66,21 +70,38 @@ class World:
             b_client=self.ids["b_client"],
             a_connection=self.ids["a_connection"],
             b_connection=self.ids["b_connection"],
-            channels=[ChannelConfig(port=PORT, a_channel=self.ids["a_channel"], b_channel=self.ids["b_channel"])],
+            channels=[ChannelConfig(port=PORT, a_channel=ac, b_channel=bc) for ac, bc in pairs],
         )
         return RelayerConfig(chains=chains, paths=[path], scan_interval_s=scan_interval_s)
 
-    def relayer(self, key: str = "relayer", **kw: object) -> Relayer:
+    def relayer(
+        self,
+        key: str = "relayer",
+        *,
+        scan_interval_s: float = 0.05,
+        channels: list[tuple[str, str]] | None = None,
+        chain_kw: dict[str, int] | None = None,
+        **kw: object,
+    ) -> Relayer:
         s = signer(key)
         return Relayer(
-            self.config(), {self.a.chain_id: self.ea, self.b.chain_id: self.eb}, {"chain-a": s, "chain-b": s}, **kw
-        )  # type: ignore[arg-type]
+            self.config(scan_interval_s, channels, **(chain_kw or {})),
+            {self.a.chain_id: self.ea, self.b.chain_id: self.eb},
+            {"chain-a": s, "chain-b": s},
+            **kw,  # type: ignore[arg-type]
+        )
 
-    def send(self, chain: SimChain, data: bytes, *, timeout_height: int = 0, timeout_time_ms: int = 0) -> None:
+    def into(self, r: Relayer, chain: SimChain) -> Direction:
+        """``r``'s direction into ``chain``."""
+        return next(d for d in r.directions if d.dst.name == chain.chain_id)
+
+    def send(
+        self, chain: SimChain, data: bytes, *, timeout_height: int = 0, timeout_time_ms: int = 0, channel: str = ""
+    ) -> None:
         """Commit an echo packet on ``chain``'s end (as ``alice``)."""
         from tests.fixtures.two_chains import ECHO_NAMESPACE, EchoSend
 
-        chan = self.ids["a_channel"] if chain is self.a else self.ids["b_channel"]
+        chan = channel or (self.ids["a_channel"] if chain is self.a else self.ids["b_channel"])
         if not timeout_height and not timeout_time_ms:
             timeout_height = 10_000  # far: the packet must carry some timeout
         value = encode(EchoSend(PORT, chan, data, timeout_height, timeout_time_ms))
@@ -371,3 +392,117 @@ def test_an_unforeseen_failure_is_recorded_and_the_task_goes_on(echo: EchoApp) -
     r = w.relayer()
     asyncio.run(run_until([r], lambda: not w.pending(w.a)))
     assert r.paths[0].last_error is not None and "surprise" in r.paths[0].last_error["message"]
+
+
+# -- scheduling (shards, budget, legs) and the commit follower -----------------------------------------------------
+def test_a_shard_pages_past_the_other_shards_packets_and_does_not_busy_loop(echo: EchoApp) -> None:
+    w = make_world(echo)
+    for i in range(12):
+        w.send(w.a, b"odd %d" % i)
+    # Alone, the odd shard with a 4-packet scan: the first 4 stored packets soon are even ones it must page past.
+    odd = w.relayer(shard=(1, 2), scan_limit=4, scan_interval_s=30.0)
+    cycles = {"n": 0}
+    d = w.into(odd, w.b)
+    real = d.cycle
+
+    async def counted() -> object:
+        cycles["n"] += 1
+        return await real()
+
+    d.cycle = counted  # type: ignore[method-assign]
+
+    async def idle() -> None:
+        await asyncio.sleep(0.5)
+
+    asyncio.run(run_until([odd], lambda: w.pending(w.a) == [2, 4, 6, 8, 10, 12], timeout_s=10, during=idle))
+    before = cycles["n"]
+    asyncio.run(run_until([odd], lambda: True, during=idle))  # nothing actionable left in this shard
+    assert cycles["n"] - before <= 2, cycles  # the start-up scan (and a woken one), no busy loop
+    report = asyncio.run(real())
+    assert not report.more and not report.items
+
+
+def test_acknowledgements_get_their_share_before_a_backlog_of_receives(echo: EchoApp) -> None:
+    w = make_world(echo)
+    for i in range(4):
+        w.send(w.a, b"a %d" % i)
+    r = w.relayer()
+    r.directions = [w.into(r, w.b)]  # only into b: a's packets are received there, their acks stay on b
+    asyncio.run(run_until([r], lambda: len([1 for c, _ in echo.received if c == "chain-b"]) == 4))
+    for i in range(40):
+        w.send(w.b, b"b %d" % i)
+    r = w.relayer(chain_kw={"max_items": 2})  # 2 items x 8 transactions: 16 per cycle
+    report = asyncio.run(w.into(r, w.a).cycle())
+    assert report.items.get("Acknowledge") == 4, report.items
+    assert report.items.get("RecvPacket") == 12 and report.more
+
+
+def test_the_first_channel_turns_so_a_second_one_is_not_starved(echo: EchoApp) -> None:
+    w = make_world(echo)
+    subs = Submitter(w.ea, signer("relayer")), Submitter(w.eb, signer("relayer"))
+    a2, b2 = asyncio.run(
+        handshake.open_channel(
+            *subs,
+            w.ids["a_connection"],
+            w.ids["b_connection"],
+            port=PORT,
+            counterparty_port=PORT,
+            order=UNORDERED,
+            version="echo-1",
+            a_client=w.ids["a_client"],
+            b_client=w.ids["b_client"],
+        )
+    )
+    for i in range(20):
+        w.send(w.a, b"busy %d" % i)
+    for i in range(3):
+        w.send(w.a, b"quiet %d" % i, channel=a2)
+    r = w.relayer(channels=[(w.ids["a_channel"], w.ids["b_channel"]), (a2, b2)], chain_kw={"max_items": 1})
+    d = w.into(r, w.b)
+    first = asyncio.run(d.cycle())
+    second = asyncio.run(d.cycle())
+    assert first.items == {"RecvPacket": 8} and second.items == {"RecvPacket": 8}
+    assert all(has_receipt(w.b.reader(), PORT, b2, s) for s in (1, 2, 3))  # the second cycle started with it
+
+
+def test_a_cycle_submits_at_most_max_batches_transactions(echo: EchoApp) -> None:
+    w = make_world(echo)
+    for i in range(30):
+        w.send(w.a, b"big %d" % i)
+    r = w.relayer(chain_kw={"max_tx_bytes": 2048})  # a few receives per transaction
+    sizes: list[int] = []
+    real = w.eb.submit_many
+
+    async def recording(txs: list[bytes], timeout_s: float = 30.0) -> list[object]:
+        sizes.append(len(txs))
+        return await real(txs, timeout_s)  # type: ignore[return-value]
+
+    w.eb.submit_many = recording  # type: ignore[assignment,method-assign]
+    report = asyncio.run(w.into(r, w.b).cycle())
+    assert sizes == [8] and report.more, (sizes, report)
+    asyncio.run(run_until([r], lambda: not w.pending(w.a)))
+    assert max(sizes) <= 8
+    assert sorted(s for c, s in echo.received if c == "chain-b") == list(range(1, 31))
+
+
+def test_a_commit_follower_that_fails_is_restarted(echo: EchoApp) -> None:
+    w = make_world(echo)
+    real = w.ea.commits
+    opened = {"n": 0}
+
+    async def broken() -> AsyncIterator[object]:
+        opened["n"] += 1
+        if opened["n"] == 1:
+            raise TypeError("a stream line nobody foresaw")
+        async for c in real():
+            yield c
+
+    w.ea.commits = broken  # type: ignore[assignment,method-assign]
+    r = w.relayer(scan_interval_s=30.0)  # no periodic scan in time: only the follower can wake the task
+
+    async def later() -> None:
+        await asyncio.sleep(1.5)  # the start-up scan is over; the follower failed and was reopened
+        w.send(w.a, b"after the failure")
+
+    asyncio.run(run_until([r], lambda: len(echo.acked) == 1, timeout_s=10, during=later))
+    assert opened["n"] >= 2

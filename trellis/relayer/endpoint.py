@@ -37,6 +37,34 @@ log = logging.getLogger("trellis.relayer")
 
 PROBE_WINDOW = 512
 """Without the packets route: how many sequences below the next send sequence are probed."""
+STREAM_READ_TIMEOUT_S = 60.0
+"""A commit stream that sends nothing for this long is reopened (a node sends a line per block and no heartbeat,
+so this is generous; without it a half-open connection would wait forever)."""
+MAX_STREAM_LINE = 16 * 1024 * 1024
+"""Longest commit-stream line accepted (a block's line lists every transaction hash: a full block is megabytes,
+far past aiohttp's 64 KiB line limit)."""
+
+
+async def stream_lines(chunks: AsyncIterator[bytes], max_line: int) -> AsyncIterator[bytes]:
+    """The newline-separated lines of ``chunks`` (without the newline; a last line without one too).
+
+    Raises:
+        ValueError: a line longer than ``max_line`` bytes.
+    """
+    buf = bytearray()
+    async for chunk in chunks:
+        searched = len(buf)
+        buf += chunk
+        start = 0
+        while (i := buf.find(b"\n", max(start, searched))) >= 0:
+            yield bytes(buf[start:i])
+            start = i + 1
+        if start:
+            del buf[:start]
+        if len(buf) > max_line:
+            raise ValueError(f"a commit-stream line longer than {max_line} bytes")
+    if buf:
+        yield bytes(buf)
 
 
 class EndpointError(Exception):
@@ -199,6 +227,8 @@ class HttpEndpoint:
         genesis_file: Path | None = None,
         timeout_s: float = 30.0,
         probe_window: int = PROBE_WINDOW,
+        stream_read_timeout_s: float = STREAM_READ_TIMEOUT_S,
+        max_stream_line: int = MAX_STREAM_LINE,
     ) -> None:
         if not urls:
             raise ValueError(f"chain {name}: no API URL")
@@ -207,6 +237,8 @@ class HttpEndpoint:
         self.genesis_file = genesis_file
         self.timeout_s = timeout_s
         self.probe_window = probe_window
+        self.stream_read_timeout_s = stream_read_timeout_s
+        self.max_stream_line = max_stream_line
         self._current = 0
         self._session: aiohttp.ClientSession | None = None
         self._packets_route: bool | None = None
@@ -436,17 +468,23 @@ class HttpEndpoint:
         return out
 
     async def commits(self) -> AsyncIterator[CommitSeen]:
+        """``GET /v1/commits/stream``, reopened (the next URL, with backoff up to 10 s) whatever ends or breaks it;
+        the first block after a reopening is marked ``reconnected``. A stream silent for ``stream_read_timeout_s``
+        is reopened at once (quietly: a node sends nothing while no block is made)."""
         backoff = 0.5
         gap = False
         while True:
             url = self.urls[self._current % len(self.urls)]
+            wait = backoff
             try:
-                timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout_s, sock_read=None)
+                timeout = aiohttp.ClientTimeout(
+                    total=None, sock_connect=self.timeout_s, sock_read=self.stream_read_timeout_s
+                )
                 async with self._sess().get(url + "/v1/commits/stream", timeout=timeout) as resp:
                     if resp.status != 200:
                         raise EndpointError(self._name, f"commit stream: HTTP {resp.status}", status=resp.status)
                     backoff = 0.5
-                    async for line in resp.content:
+                    async for line in stream_lines(resp.content.iter_any(), self.max_stream_line):
                         if not line.strip():
                             continue
                         row = json.loads(line)
@@ -458,14 +496,29 @@ class HttpEndpoint:
                             reconnected=gap,
                         )
                         gap = False
-            except (aiohttp.ClientError, TimeoutError, ConnectionError, EndpointError, ValueError, KeyError) as exc:
+                log.info("%s: commit stream from %s ended; reopening it", self._name, url)
+            except TimeoutError:  # aiohttp's read timeout: a silent (idle, or half-open) stream
+                log.debug(
+                    "%s: nothing on the commit stream from %s in %.0fs; reopening it",
+                    self._name,
+                    url,
+                    self.stream_read_timeout_s,
+                )
+                wait = 0.0
+            except Exception as exc:  # a dropped connection, an over-long line, an answer that does not parse: reopen
                 log.warning(
-                    "%s: commit stream from %s dropped (%s); reconnecting in %.1fs", self._name, url, exc, backoff
+                    "%s: commit stream from %s dropped (%s: %s); reconnecting in %.1fs",
+                    self._name,
+                    url,
+                    type(exc).__name__,
+                    exc,
+                    backoff,
                 )
             gap = True
             self._current = (self._current + 1) % len(self.urls)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
+            await asyncio.sleep(wait)
+            if wait:
+                backoff = min(backoff * 2, 10.0)
 
 
 class _One:

@@ -71,6 +71,9 @@ SCAN_LIMIT = 4096
 MAX_BATCHES = 8
 """Most relay transactions one cycle builds and submits together; the items beyond wait for the next cycle, which
 runs at once."""
+FOLLOW_BACKOFF_S = 0.5
+"""First wait before a failed or ended commit stream is opened again (doubling up to ``FOLLOW_BACKOFF_MAX_S``)."""
+FOLLOW_BACKOFF_MAX_S = 10.0
 READ_CONCURRENCY = 16
 """Most state reads (receipts, proofs) one direction has in flight at once: a cycle reads two values per packet,
 and one at a time they took most of its time."""
@@ -173,6 +176,7 @@ class Direction:
         self._due_height = 0
         self._due_time_ms = 0
         self._size_info: tuple[str, bytes] | None = None
+        self._turn = 0
 
     @property
     def name(self) -> str:
@@ -187,16 +191,21 @@ class Direction:
         return decode(raw, ChannelEnd)
 
     async def _pending(self, chain: ChainEndpoint, port: str, channel: str) -> tuple[list[Packet], bool]:
-        """The stored packets of a channel end (up to ``scan_limit``), and whether there were more."""
+        """This shard's stored packets of a channel end, in order: pages are filtered by shard as they come, and the
+        listing goes on until ``scan_limit`` of them (or the end). Also whether it stopped before the end (the rest
+        waits for a later scan: a long listing alone is no reason to cycle again)."""
         out: list[Packet] = []
         start = 1
-        while len(out) < self.scan_limit:
-            page = await chain.pending_packets(port, channel, start, min(PAGE, self.scan_limit - len(out)))
+        while True:
+            page = await chain.pending_packets(port, channel, start, PAGE)
             if not page:  # endpoints may answer shorter pages than asked: the end is an empty one
                 return out, False
-            out.extend(page)
+            for pkt in page:
+                if plan.in_shard(pkt.sequence, self.shard):
+                    out.append(pkt)
+                    if len(out) >= self.scan_limit:
+                        return out, True
             start = page[-1].sequence + 1
-        return out, True
 
     # -- one cycle -----------------------------------------------------------------------------------------------
     async def cycle(self) -> CycleReport:
@@ -213,32 +222,48 @@ class Direction:
         report.proof_height = p
         cache = {p: await self.src.light_block(p)}
         t_p = cache[p].header.time_ms
-        items: list[RelayItem] = []
         due_h, due_t = 0, 0
-        self._budget = self.max_items * self.max_batches
+        total = self.max_items * self.max_batches
         extras: list[TimeoutOnClose | ChanCloseConfirm] = []
-        for leg in self.legs:
+        # The leg that goes first turns with every cycle, so a busy channel cannot starve the ones after it.
+        k = self._turn % len(self.legs) if self.legs else 0
+        self._turn += 1
+        legs = self.legs[k:] + self.legs[:k]
+        views: list[tuple[ChannelLeg, bool, StateRead, bool, ChannelEnd]] = []
+        wanted: list[tuple[ChannelLeg, list[Packet]]] = []
+        for leg in legs:
             dst_end = await self._dst_end(leg)
             ordered = dst_end.order == ORDERED
             # The source end at p: CLOSED means D's packets end by timeout_on_close and D's end closes too.
             src_ch = await self.src.state(channel_key(leg.src_port, leg.src_channel), p, prove=True)
             src_closed = src_ch.value is not None and decode(src_ch.value, ChannelEnd).state == CLOSED
-            more = False
+            views.append((leg, ordered, src_ch, src_closed, dst_end))
             if dst_end.state == OPEN:
-                got, more = await self._recv_items(leg, ordered, p, dst_head)
-                items += got
-            back, more2, (dh, dt) = await self._back_items(
+                wanted.append((leg, await self._recv_candidates(leg, ordered, dst_head)))
+        # Acknowledgements and timeouts first (they free state and refund the senders); receives keep at least half
+        # of the budget when they have that much to carry, and take whatever the others leave.
+        demand = sum(len(pkts) for _, pkts in wanted)
+        back_cap = total - min(demand, total // 2)
+        self._budget = back_cap
+        items: list[RelayItem] = []
+        for leg, ordered, src_ch, src_closed, dst_end in views:
+            back, cut, (dh, dt) = await self._back_items(
                 leg, ordered, p, t_p, src_ch.proof if src_closed else None, extras
             )
             items += back
             if src_closed and dst_end.state == OPEN:
                 extras.append(ChanCloseConfirm(port=leg.dst_port, channel=leg.dst_channel, proof_init=src_ch.proof))
-            report.more = report.more or more or more2
+            report.more = report.more or cut
             due_h = dh if not due_h or (dh and dh < due_h) else due_h
             due_t = dt if not due_t or (dt and dt < due_t) else due_t
         self._due_height, self._due_time_ms = due_h, due_t
-        for kind in [type(it).__name__ for it in items] + [type(x).__name__ for x in extras]:
-            report.items[kind] = report.items.get(kind, 0) + 1
+        self._budget = total - (back_cap - self._budget)
+        for leg, pkts in wanted:
+            chosen = pkts[: max(0, self._budget)]
+            if len(chosen) < len(pkts):
+                report.more = True
+            self._budget -= len(chosen)
+            items += await self._recv_proofs(leg, chosen, p)
         if not items and not extras:
             await self._refresh(client, src_head, dst_head, report)
             return report
@@ -250,9 +275,18 @@ class Direction:
         for it in batches.oversized:
             self._count(report, plan.REFUSED)
             self._error(f"a {type(it).__name__} of seq {it.packet.sequence} does not fit a transaction")
+        # At most max_batches transactions of items (and closings); the rest waits for the next cycle, at once.
+        carried: list[UpdateClient | Relay | TimeoutOnClose | ChanCloseConfirm] = [*batches.payloads, *extras]
+        if len(carried) > self.max_batches:
+            carried = carried[: self.max_batches]
+            report.more = True
+        for x in carried:
+            for kind in [type(it).__name__ for it in x.items] if isinstance(x, Relay) else [type(x).__name__]:
+                if kind != "UpdateClient":
+                    report.items[kind] = report.items.get(kind, 0) + 1
         # Bisection steps (each from the one before), then the batches: consecutive nonces, submitted together.
         # Then what cannot ride in a relay: timeouts on close and the closing of D's end.
-        payloads: list[Payload] = [*updates[:-1], *batches.payloads, *extras]
+        payloads: list[Payload] = [*updates[:-1], *carried]
         results = await self.submitter.submit_many(payloads)
         for payload, res in zip(payloads, results, strict=True):
             if isinstance(payload, TimeoutOnClose):
@@ -280,10 +314,9 @@ class Direction:
         self.status.last_relay_at = time.time()
         return report
 
-    async def _recv_items(
-        self, leg: ChannelLeg, ordered: bool, p: int, dst_head: ChainHead
-    ) -> tuple[list[RelayItem], bool]:
-        pkts, more = await self._pending(self.src, leg.src_port, leg.src_channel)
+    async def _recv_candidates(self, leg: ChannelLeg, ordered: bool, dst_head: ChainHead) -> list[Packet]:
+        """S's pending packets of this shard that D has not received and can still receive (in order)."""
+        pkts, _ = await self._pending(self.src, leg.src_port, leg.src_channel)
         label = f"{leg.src_port}/{leg.src_channel}"
         self.metrics.set_pending(self.src.name, label, len(pkts))
         self.status.pending[f"{self.src.name}/{label}"] = len(pkts)
@@ -293,34 +326,34 @@ class Direction:
         next_recv = 0
         if ordered:
             next_recv = _u64((await self.dst.state(seq_recv_key(leg.dst_port, leg.dst_channel))).value, 1)
-        out: list[RelayItem] = []
-        mine = [pkt for pkt in pkts if plan.in_shard(pkt.sequence, self.shard)]
-        for pkt in mine:
+        for pkt in pkts:
             pid = packet_id(suite, pkt)
             live.add(pid)
             self._first_seen.setdefault(pid, seen)
         if ordered:
-            received = [pkt.sequence < next_recv for pkt in mine]
+            received = [pkt.sequence < next_recv for pkt in pkts]
         else:
             receipts = await _read_all(
                 [
                     functools.partial(self.dst.state, receipt_key(leg.dst_port, leg.dst_channel, pkt.sequence))
-                    for pkt in mine
+                    for pkt in pkts
                 ]
             )
             received = [r.value is not None for r in receipts]
-        chosen: list[Packet] = []
-        for pkt, got in zip(mine, received, strict=True):
-            action = plan.decide(
+        for pid in [k for k in self._first_seen if k not in live]:
+            if len(self._first_seen) > 4 * self.scan_limit:
+                self._first_seen.pop(pid, None)
+        return [
+            pkt
+            for pkt, got in zip(pkts, received, strict=True)
+            if plan.decide(
                 pkt, received=got, ack_written=False, dest_height=dst_head.height, dest_time_ms=dst_head.time_ms
             )
-            if action != plan.RECV:
-                continue
-            if self._budget <= 0:
-                more = True
-                break
-            self._budget -= 1
-            chosen.append(pkt)
+            == plan.RECV
+        ]
+
+    async def _recv_proofs(self, leg: ChannelLeg, chosen: list[Packet], p: int) -> list[RelayItem]:
+        """``recv_packet`` items of ``chosen``, each proven at ``p`` (a packet gone since the listing is skipped)."""
         proofs = await _read_all(
             [
                 functools.partial(
@@ -329,14 +362,12 @@ class Direction:
                 for pkt in chosen
             ]
         )
+        out: list[RelayItem] = []
         for proven in proofs:
             if proven.value is None:
                 continue  # acknowledged or timed out since the listing
             out.append(RecvPacket(packet=decode(proven.value, Packet), proof=proven.proof))
-        for pid in [k for k in self._first_seen if k not in live]:
-            if len(self._first_seen) > 4 * self.scan_limit:
-                self._first_seen.pop(pid, None)
-        return out, more
+        return out
 
     async def _back_items(
         self,
@@ -349,19 +380,19 @@ class Direction:
     ) -> tuple[list[RelayItem], bool, tuple[int, int]]:
         """D's pending packets: ``acknowledge`` when S wrote an ack, ``timeout`` when due at p; with S's end
         CLOSED at p (``close_proof``), ``timeout_on_close`` (into ``extras``) for any S did not receive."""
-        pkts, more = await self._pending(self.dst, leg.dst_port, leg.dst_channel)
+        pkts, _ = await self._pending(self.dst, leg.dst_port, leg.dst_channel)
+        more = False
         label = f"{leg.dst_port}/{leg.dst_channel}"
         self.metrics.set_pending(self.dst.name, label, len(pkts))
         self.status.pending[f"{self.dst.name}/{label}"] = len(pkts)
         out: list[RelayItem] = []
         due_h, due_t = 0, 0
         seq_recv: tuple[int, bytes] | None = None
-        mine = [pkt for pkt in pkts if plan.in_shard(pkt.sequence, self.shard)]
-        for pkt, acked in await self._acks_of(leg, mine, p):
-            if self._budget <= 0:
-                more = True
-                break
+        for pkt, acked in await self._acks_of(leg, pkts, p):
             if acked.value is not None:
+                if self._budget <= 0:  # an acknowledgement the budget cannot carry: another cycle, at once
+                    more = True
+                    break
                 out.append(Acknowledge(packet=pkt, ack=decode(acked.value, Ack), proof=acked.proof))
                 self._budget -= 1
                 continue
@@ -383,6 +414,9 @@ class Direction:
                 if rc.value is not None:
                     continue
                 next_seq, proof = 0, rc.proof
+            if self._budget <= 0:  # a provable timeout the budget cannot carry
+                more = True
+                break
             self._budget -= 1
             if close_proof is not None:
                 extras.append(TimeoutOnClose(packet=pkt, next_seq_recv=next_seq, proof=proof, proof_close=close_proof))
@@ -483,10 +517,30 @@ class Direction:
 
     # -- the task ------------------------------------------------------------------------------------------------
     async def _follow(self, wake: asyncio.Event) -> None:
-        async for c in self.src.commits():
-            if c.tx_count > 0 or c.reconnected or self._due(c):
-                self._trigger_seen_at = c.seen_at
-                wake.set()
+        """Wake the task on S's commits. Never ends by itself: whatever ends or breaks the stream (an endpoint bug,
+        an answer nobody foresaw) is logged, and after a backoff the stream is opened again and a recovery scan
+        runs (blocks may have been missed)."""
+        backoff = FOLLOW_BACKOFF_S
+        while True:
+            try:
+                async for c in self.src.commits():
+                    backoff = FOLLOW_BACKOFF_S
+                    if c.tx_count > 0 or c.reconnected or self._due(c):
+                        self._trigger_seen_at = c.seen_at
+                        wake.set()
+                log.warning("%s: the commit stream of %s ended; reopening it", self.name, self.src.name)
+            except Exception as exc:  # the follower must outlive any failure of the stream
+                log.warning(
+                    "%s: the commit stream of %s failed (%s: %s); reopening it in %.1fs",
+                    self.name,
+                    self.src.name,
+                    type(exc).__name__,
+                    exc,
+                    backoff,
+                )
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, FOLLOW_BACKOFF_MAX_S)
+            wake.set()  # the recovery scan: commits may have been missed meanwhile
 
     def _due(self, c: CommitSeen) -> bool:
         return bool(
@@ -494,17 +548,29 @@ class Direction:
             or (self._due_time_ms and c.time_ms >= self._due_time_ms)
         )
 
+    def _watch(self, follower: asyncio.Task[None] | None, wake: asyncio.Event) -> asyncio.Task[None]:
+        """The follower task, started again (with a recovery scan) if it has ended."""
+        if follower is not None and not follower.done():
+            return follower
+        if follower is not None:
+            exc = None if follower.cancelled() else follower.exception()
+            log.warning("%s: the commit follower ended (%r); restarting it", self.name, exc)
+            wake.set()
+        return asyncio.create_task(self._follow(wake), name=f"{self.name} commits")
+
     async def run(self, stop: asyncio.Event) -> None:
         """Cycle until ``stop``: at start (the recovery scan), when woken, and every ``scan_interval_s``."""
         wake = asyncio.Event()
         wake.set()
-        follower = asyncio.create_task(self._follow(wake))
+        follower = self._watch(None, wake)
         try:
             while not stop.is_set():
+                follower = self._watch(follower, wake)
                 if not wake.is_set():
                     await _wait_any(wake, stop, self.scan_interval_s)
                 if stop.is_set():
                     break
+                follower = self._watch(follower, wake)
                 wake.clear()
                 try:
                     report = await self.cycle()
