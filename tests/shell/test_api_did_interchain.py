@@ -24,7 +24,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.fixtures.chain_sim import SimChain
+from trellis.api import interchain as interchain_api
+from trellis.app.modules.interchain import Anchor, ProvenReader
 from trellis.core.crypto.suite import ED25519, address_of
+from trellis.core.errors import TrellisError
 from trellis.core.modules.credentials.messages import SetIssuer, StatusCreate, StatusSet
 from trellis.core.modules.credentials.state import IssuerRecord, issuer_key
 from trellis.core.modules.identity.messages import (
@@ -35,6 +38,7 @@ from trellis.core.modules.identity.messages import (
 )
 from trellis.core.modules.identity.state import did_key
 from trellis.core.modules.interchain.messages import CreateClient
+from trellis.core.modules.interchain.state import TrustedChain, client_key, trusted_key
 from trellis.node.config import InterchainSection
 from trellis.vc.issue import issue_credential, status_entry
 from trellis.vc.multibase import multikey_encode
@@ -106,11 +110,13 @@ def resolve_on_a(
     proof_height_shift: int = 0,
     endpoint: bool = True,
     headers: dict[str, str] | None = None,
+    app: web.Application | None = None,
 ) -> tuple[int, Any]:
-    """Serve B (optionally lying), point A's ``[interchain] endpoints`` at it, and GET ``path`` from A."""
+    """Serve B (optionally lying, or ``app`` in its place), point A's ``[interchain] endpoints`` at it, and GET
+    ``path`` from A."""
 
     async def go() -> tuple[int, Any]:
-        served_b: TestClient[Any, Any] = TestClient(TestServer(_sim_app(b, tamper, proof_height_shift)))
+        served_b: TestClient[Any, Any] = TestClient(TestServer(app or _sim_app(b, tamper, proof_height_shift)))
         await served_b.start_server()
         try:
             if endpoint:
@@ -217,6 +223,192 @@ def test_an_unknown_chain_a_malformed_id_or_no_endpoint(chain_b: SimChain) -> No
     assert status == 400 and body["didResolutionMetadata"]["error"] == "invalidDid", body
     status, body = resolve_on_a(chain_a_with_client(b), b, f"/1.0/identifiers/{DID_B}", endpoint=False)
     assert status == 502 and body["didResolutionMetadata"]["error"] == "endpoint_unavailable", body
+
+
+# -- the endpoint's transport ------------------------------------------------------------------------------------
+def _dribbling_app(b: SimChain, body_of: Callable[[bytes, int], bytes]) -> web.Application:
+    """B's state route sending ``body_of(key, height)`` in 7-byte chunks, 2 ms apart (no Content-Length)."""
+
+    async def state(request: web.Request) -> web.StreamResponse:
+        body = body_of(bytes.fromhex(request.match_info["key"]), int(request.query["height"]))
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        for i in range(0, len(body), 7):
+            await resp.write(body[i : i + 7])
+            await asyncio.sleep(0.002)
+        await resp.write_eof()
+        return resp
+
+    app = web.Application()
+    app.add_routes([web.get("/v1/state/{key}", state)])
+    return app
+
+
+def _proven_body(b: SimChain, key: bytes, height: int) -> bytes:
+    value = b.get(key, height)
+    return msgspec.json.encode(
+        {
+            "key": "0x" + key.hex(),
+            "height": height,
+            "value": None if value is None else "0x" + value.hex(),
+            "proof_hex": "0x" + b.prove(key, height).hex(),
+        }
+    )
+
+
+def test_an_answer_sent_in_small_delayed_chunks_is_read_whole(chain_b: SimChain) -> None:
+    b = chain_b
+    app = _dribbling_app(b, lambda key, height: _proven_body(b, key, height))
+    status, body = resolve_on_a(chain_a_with_client(b), b, f"/1.0/identifiers/{DID_B}", app=app)
+    assert status == 200, body
+    assert body["didDocument"]["id"] == DID_B
+
+
+def test_malformed_json_or_an_oversized_answer_is_endpoint_unavailable(chain_b: SimChain) -> None:
+    b = chain_b
+    for body_of in (
+        lambda key, height: _proven_body(b, key, height)[:-1],
+        lambda key, height: b"[1, 2]",
+        lambda key, height: b'{"value": null, "proof_hex": "0xzz"}',
+        lambda key, height: b" " * (interchain_api.MAX_REMOTE_BYTES + 1),
+    ):
+        status, body = resolve_on_a(
+            chain_a_with_client(b), b, f"/1.0/identifiers/{DID_B}", app=_dribbling_app(b, body_of)
+        )
+        assert status == 502 and body["didResolutionMetadata"]["error"] == "endpoint_unavailable", body
+
+
+def _counting_app(served: list[float], stall_s: float) -> web.Application:
+    async def state(request: web.Request) -> web.Response:
+        served.append(time.monotonic())
+        await asyncio.sleep(stall_s)
+        return web.json_response({"error": "busy"}, status=503)
+
+    app = web.Application()
+    app.add_routes([web.get("/v1/state/{key}", state)])
+    return app
+
+
+def _run_many_keys(b: SimChain, app: web.Application, n: int) -> tuple[list[str], float]:
+    """A read of ``n`` keys of B (each failure caught and the read going on, as a credential's checks do) through
+    ``run_remote`` against ``app``: the failure codes and the seconds it took."""
+    header = b.header(b.height)
+    reader = ProvenReader(Anchor("chain-b", "client-0", b.height, header.state_root, ED25519))
+
+    def read_all() -> list[str]:
+        codes = []
+        for i in range(n):
+            try:
+                reader.get(b"k/" + bytes([i]))
+                codes.append("ok")
+            except TrellisError as exc:
+                codes.append(exc.code)
+        return codes
+
+    async def go() -> tuple[list[str], float]:
+        served: TestClient[Any, Any] = TestClient(TestServer(app))
+        await served.start_server()
+        try:
+            started = time.monotonic()
+            codes = await interchain_api.run_remote(read_all, {"chain-b": str(served.make_url("")).rstrip("/")})
+            return codes, time.monotonic() - started
+        finally:
+            await served.close()
+
+    return asyncio.run(asyncio.wait_for(go(), WAIT_S))
+
+
+def test_after_an_endpoint_fails_the_chains_other_keys_fail_at_once(chain_b: SimChain) -> None:
+    served: list[float] = []
+    codes, _ = _run_many_keys(chain_b, _counting_app(served, 0), 40)
+    assert codes == ["endpoint_unavailable"] * 40
+    assert len(served) == 1
+
+
+def test_a_cross_chain_read_has_one_overall_deadline(chain_b: SimChain, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(interchain_api, "REMOTE_DEADLINE_S", 0.5)
+    served: list[float] = []
+    codes, took = _run_many_keys(chain_b, _counting_app(served, 5), 5)
+    assert codes == ["endpoint_unavailable"] * 5
+    assert took < 3, took
+    assert len(served) == 1
+
+
+# -- who answers for another chain ---------------------------------------------------------------------------------
+def _genuine(b: SimChain, client_id: str = "client-1", **kw: Any) -> ChainA:
+    """Chain A pinning B's real genesis hash, a squatter client-0 of another genesis that calls itself chain-b
+    (active, created first: what ``interchain/chain/chain-b`` names), and ``client_id`` of the real B."""
+    header = b.header(b.height)
+    a = ChainA(time_ms=header.time_ms + 5000, genesis_hashes={"chain-b": b.params.genesis_hash.hex()})
+    a.add_client("client-0", "chain-b", latest_height=b.height, genesis_hash=b"\x66" * 32, time_ms=header.time_ms)
+    a.add_client(
+        client_id,
+        "chain-b",
+        latest_height=b.height,
+        state_root=header.state_root,
+        time_ms=header.time_ms,
+        genesis_hash=b.params.genesis_hash,
+        answers=False,
+        **kw,
+    )
+    return a
+
+
+def test_a_client_of_another_genesis_that_calls_itself_the_chain_never_answers(chain_b: SimChain) -> None:
+    b = chain_b
+    a = _genuine(b)
+    status, body = resolve_on_a(a, b, f"/1.0/identifiers/{DID_B}")
+    assert status == 200, body
+    assert body["didResolutionMetadata"]["proof"]["client_id"] == "client-1"
+    # The squatter alone: no client of B's genesis, so nothing answers (409), never the squatter.
+    a.delete(client_key("client-1"))
+    status, body = resolve_on_a(a, b, f"/1.0/identifiers/{DID_B}")
+    assert status == 409 and body["didResolutionMetadata"]["error"] == "client_not_active", body
+    assert b.params.genesis_hash.hex() in body["didResolutionMetadata"]["errorMessage"]
+
+
+def test_governance_trust_decides_the_genesis_over_the_node_config(chain_b: SimChain) -> None:
+    b = chain_b
+    a = _genuine(b)
+    a.genesis_hashes.clear()
+    a.put(trusted_key("chain-b"), TrustedChain(genesis_hash=b.params.genesis_hash, added_height=1))
+    status, body = resolve_on_a(a, b, f"/1.0/identifiers/{DID_B}")
+    assert status == 200 and body["didResolutionMetadata"]["proof"]["client_id"] == "client-1", body
+    # Trust of another genesis wins over the operator's pin of B's: the squatter's genesis answers (and fails).
+    a.genesis_hashes["chain-b"] = b.params.genesis_hash.hex()
+    a.put(trusted_key("chain-b"), TrustedChain(genesis_hash=b"\x66" * 32, added_height=1))
+    status, body = resolve_on_a(a, b, f"/1.0/identifiers/{DID_B}")
+    assert status == 502 and body["didResolutionMetadata"]["error"] == "invalid_proof", body
+    # Neither trusted nor pinned: unknown, and the reason names both ways to know it.
+    a.delete(trusted_key("chain-b"))
+    a.genesis_hashes.clear()
+    status, body = resolve_on_a(a, b, f"/1.0/identifiers/{DID_B}")
+    assert status == 404 and body["didResolutionMetadata"]["error"] == "unknown_chain", body
+    why = body["didResolutionMetadata"]["errorMessage"]
+    assert "interchain/trusted/chain-b" in why and "genesis_hashes" in why
+
+
+def test_the_active_client_of_the_genesis_with_the_greatest_height_answers(chain_b: SimChain) -> None:
+    # A frozen client (e.g. untrusted, then trusted again) is passed over for a fresh one of the same genesis,
+    # and of two active ones the higher answers.
+    b = chain_b
+    a = _genuine(b, "client-3")
+    header = b.header(b.height)
+    a.add_client("client-2", "chain-b", latest_height=b.height + 9, genesis_hash=b.params.genesis_hash, frozen_height=1)
+    a.add_client(
+        "client-4",
+        "chain-b",
+        latest_height=b.height - 1,
+        state_root=b.header(b.height - 1).state_root,
+        time_ms=header.time_ms,
+        genesis_hash=b.params.genesis_hash,
+    )
+    status, body = resolve_on_a(a, b, f"/1.0/identifiers/{DID_B}")
+    assert status == 200 and body["didResolutionMetadata"]["proof"]["client_id"] == "client-3", body
+    a.delete(client_key("client-3"))
+    status, body = resolve_on_a(a, b, f"/1.0/identifiers/{DID_B}")
+    assert status == 200 and body["didResolutionMetadata"]["proof"]["client_id"] == "client-4", body
 
 
 # -- credentials issued on another chain -------------------------------------------------------------------------
@@ -383,7 +575,7 @@ class InterchainHarness(ApiHarness):
     """Chain A: a real node whose genesis lets any member create clients (``client_policy = "open"``) and whose
     ``[interchain] endpoints`` names chain B's server."""
 
-    def __init__(self, root: Path, endpoints: dict[str, str]) -> None:
+    def __init__(self, root: Path, endpoints: dict[str, str], genesis_hashes: dict[str, str]) -> None:
         original = shell.init_home
 
         def init_open(r: Path, *args: Any, **kwargs: Any) -> Any:
@@ -396,7 +588,9 @@ class InterchainHarness(ApiHarness):
 
         shell.init_home = init_open  # type: ignore[assignment]
         try:
-            config = msgspec.structs.replace(node_config(), interchain=InterchainSection(endpoints=endpoints))
+            config = msgspec.structs.replace(
+                node_config(), interchain=InterchainSection(endpoints=endpoints, genesis_hashes=genesis_hashes)
+            )
             super().__init__(root, config)
         finally:
             shell.init_home = original  # type: ignore[assignment]
@@ -410,26 +604,32 @@ def test_end_to_end_a_node_resolves_a_did_of_a_chain_it_created_a_client_of(
     b.advance()
     assert b.submit("alice", DidCreate(document=_doc(b.public_key("alice")), id=DID_ID)).code == 0
     b.advance()
+    # A squatter: a chain of its own (another genesis) that calls itself chain-b, its client created first.
+    squat = SimChain("chain-b", accounts={"mallory": 1000}, genesis_time_ms=int(time.time() * 1000) - 60_000)
+    squat.advance(b.height + 3)
     server = SimServer(b)
-    a = InterchainHarness(tmp_path_factory.mktemp("chain-a"), {"chain-b": server.url})
+    pinned = {"chain-b": b.params.genesis_hash.hex()}
+    a = InterchainHarness(tmp_path_factory.mktemp("chain-a"), {"chain-b": server.url}, pinned)
     try:
-        header, commit, _ = b.encoded_light_block(b.height)
-        created = a.commit(
-            a.alice,
-            CreateClient(
-                chain_id="chain-b",
-                genesis=b.genesis_bytes,
-                set_changes=b.set_changes(b.height),
-                header=header,
-                commit=commit,
-                trusting_period_ms=86_400_000,
-                max_clock_drift_ms=60_000,
-            ),
-        )
-        assert created["receipt"]["code"] == 0, created["receipt"]
+        for chain in (squat, b):
+            header, commit, _ = chain.encoded_light_block(chain.height)
+            created = a.commit(
+                a.alice,
+                CreateClient(
+                    chain_id="chain-b",
+                    genesis=chain.genesis_bytes,
+                    set_changes=chain.set_changes(chain.height),
+                    header=header,
+                    commit=commit,
+                    trusting_period_ms=86_400_000,
+                    max_clock_drift_ms=60_000,
+                ),
+            )
+            assert created["receipt"]["code"] == 0, created["receipt"]
         clients = a.get("/v1/interchain/clients").json()["clients"]
         assert [(c["client_id"], c["chain_id"], c["status"], c["latest_height"]) for c in clients] == [
-            ("client-0", "chain-b", "active", b.height)
+            ("client-0", "chain-b", "active", squat.height),
+            ("client-1", "chain-b", "active", b.height),
         ]
         resp = a.get(f"/1.0/identifiers/{DID_B}")
         body = resp.json()
@@ -438,7 +638,7 @@ def test_end_to_end_a_node_resolves_a_did_of_a_chain_it_created_a_client_of(
         assert body["didResolutionMetadata"]["proof"] == {
             "chain_id": "chain-b",
             "height": b.height,
-            "client_id": "client-0",
+            "client_id": "client-1",
         }
 
         server.tamper = lambda key, value: None if key == did_key(DID_ID) else value

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -58,7 +59,7 @@ from trellis.core.modules.transfer.state import (
     escrow_key,
     supply_key,
 )
-from trellis.node.config import InterchainSection
+from trellis.node.config import ConfigError, InterchainSection, NodeConfig, load_config, render_config
 from trellis.node.node import Node
 
 from .conftest import WAIT_S, ApiHarness, ThreadedNode, run, run_cli, run_cli_json
@@ -92,6 +93,8 @@ class ChainA:
     height: int = 10
     time_ms: int = T0
     endpoints: dict[str, str] = field(default_factory=dict)
+    genesis_hashes: dict[str, str] = field(default_factory=dict)
+    """The node config's pinned genesis hashes (``add_client`` pins its client's unless told not to)."""
     st: MemoryState = field(default_factory=MemoryState)
 
     def put(self, key: bytes, value: Any) -> None:
@@ -102,7 +105,9 @@ class ChainA:
 
     def node(self) -> Node:
         app = _App(self.chain_id, self.st, self.height, self.time_ms)
-        config = SimpleNamespace(interchain=InterchainSection(endpoints=self.endpoints))
+        config = SimpleNamespace(
+            interchain=InterchainSection(endpoints=self.endpoints, genesis_hashes=self.genesis_hashes)
+        )
         return cast(Node, SimpleNamespace(app=app, params=app.params, config=config))
 
     def web_app(self) -> web.Application:
@@ -123,13 +128,18 @@ class ChainA:
         trusting_period_ms: int = 14 * DAY_MS,
         frozen_height: int = 0,
         answers: bool = True,
+        genesis_hash: bytes = b"\x22" * 32,
+        pin: bool = True,
     ) -> None:
-        """A client of ``chain_id`` with one consensus state (at ``latest_height``, time ``time_ms``)."""
+        """A client of ``chain_id`` with one consensus state (at ``latest_height``, time ``time_ms``); ``pin``: the
+        node config pins its genesis hash for ``chain_id`` unless one is pinned already."""
+        if pin:
+            self.genesis_hashes.setdefault(chain_id, genesis_hash.hex())
         self.put(
             client_key(client_id),
             ClientState(
                 chain_id=chain_id,
-                genesis_hash=b"\x22" * 32,
+                genesis_hash=genesis_hash,
                 suite="ed25519",
                 trusting_period_ms=trusting_period_ms,
                 max_clock_drift_ms=10_000,
@@ -506,3 +516,20 @@ def test_cli_reads_and_sends(capsys: pytest.CaptureFixture[str], threaded_node: 
         "--to", "bob", "--from", "alice",
     )  # fmt: skip
     assert code == 1 and "denom" in err
+
+
+# -- the node config's pinned genesis hashes ----------------------------------------------------------------------
+def test_pinned_genesis_hashes_render_load_and_refuse_bad_hex(tmp_path: Path) -> None:
+    section = InterchainSection(
+        endpoints={"chain-b": "http://127.0.0.1:8690"}, genesis_hashes={"chain-b": "ab" * 32, "c.2": "01" * 32}
+    )
+    cfg = NodeConfig(interchain=section)
+    text = render_config(cfg)
+    assert "[interchain.genesis_hashes]" in text
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    assert load_config(path) == cfg
+    for bad in ("AB" * 32, "ab" * 31, "zz" * 32):
+        path.write_text(f'[interchain.genesis_hashes]\n"chain-b" = "{bad}"\n')
+        with pytest.raises(ConfigError, match="genesis_hashes"):
+            load_config(path)

@@ -99,7 +99,11 @@ class CredentialsApi:
         # did:trellis DIDs of other chains (issuers and their status lists) resolve by proof through this chain's
         # client of that chain (ADR 0015 section 9); no request is made for a credential that names none.
         resolver = CrossChainResolver(
-            resolver_for(view, params.chain_id, params.suite.name), view, params.chain_id, view.time_ms
+            resolver_for(view, params.chain_id, params.suite.name),
+            view,
+            params.chain_id,
+            view.time_ms,
+            self.node.config.interchain.genesis_hashes,
         )
         endpoints = self.node.config.interchain.endpoints
         if (req.credential is None) == (req.presentation is None):

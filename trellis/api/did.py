@@ -198,7 +198,7 @@ class DidResolver:
             return _failure(exc.code, exc.reason)
         view = self.node.app.reader()
         try:
-            anchor = anchor_for_chain(view, other, view.time_ms)
+            anchor = anchor_for_chain(view, other, view.time_ms, self.node.config.interchain.genesis_hashes)
         except (UnknownChain, ClientNotActive) as exc:
             return _failure(exc.code, exc.reason)
         reader = ProvenReader(anchor)

@@ -15,6 +15,7 @@ Refusals: 400 ``bad_id``, ``bad_port``, ``bad_channel``, ``bad_sequence``, ``bad
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -34,7 +35,16 @@ from trellis.core.modules.interchain.messages import ORDERED, Ack, Packet
 from trellis.core.modules.interchain.state import STATE_NAMES, packet_id
 from trellis.node.node import Node
 
-__all__ = ["OPENAPI_PATHS", "SCHEMAS", "InterchainApi", "prove_remote", "routes", "run_remote"]
+__all__ = [
+    "MAX_REMOTE_BYTES",
+    "OPENAPI_PATHS",
+    "REMOTE_DEADLINE_S",
+    "SCHEMAS",
+    "InterchainApi",
+    "prove_remote",
+    "routes",
+    "run_remote",
+]
 
 CLIENT_ID_PATTERN = r"^client-(0|[1-9][0-9]{0,19})$"
 """A client id in a path."""
@@ -384,56 +394,110 @@ MAX_REMOTE_BYTES = 1 << 20
 """Most bytes of one answer of another chain's endpoint."""
 REMOTE_TIMEOUT_S = 10.0
 """Most seconds one proven read of another chain may take."""
+REMOTE_DEADLINE_S = 10.0
+"""Most seconds one whole cross-chain read (a DID resolution, a credential's verification) may spend fetching:
+a key still needed after that fails ``endpoint_unavailable`` without a request."""
+_CHUNK = 64 * 1024
+
+
+class _Unavailable(Exception):
+    """The endpoint's answer could not be used (as ``endpoint_unavailable``)."""
+
+
+async def _read_body(resp: aiohttp.ClientResponse) -> bytes:
+    """The whole body (until EOF), refused past ``MAX_REMOTE_BYTES`` (announced or sent)."""
+    if resp.content_length is not None and resp.content_length > MAX_REMOTE_BYTES:
+        raise _Unavailable(f"its answer of {resp.content_length} bytes is over {MAX_REMOTE_BYTES}")
+    body = bytearray()
+    async for chunk in resp.content.iter_chunked(_CHUNK):
+        body += chunk
+        if len(body) > MAX_REMOTE_BYTES:
+            raise _Unavailable(f"its answer is over {MAX_REMOTE_BYTES} bytes")
+    return bytes(body)
 
 
 async def prove_remote(
-    session: aiohttp.ClientSession, endpoints: Mapping[str, str], reader: reads.ProvenReader, key: bytes
-) -> None:
+    session: aiohttp.ClientSession,
+    endpoints: Mapping[str, str],
+    reader: reads.ProvenReader,
+    key: bytes,
+    timeout_s: float = REMOTE_TIMEOUT_S,
+) -> bool:
     """Fetch ``key`` with its state proof at the reader's anchor height from the other chain's configured endpoint
-    (``GET /v1/state/{key}?prove=true&height=H``) and give it to ``reader.accept``; a missing endpoint, a failed
-    request or an answer that is malformed or fails its proof is recorded with ``reader.fail`` (the endpoint is
-    untrusted: only the proof against the client's consensus state counts)."""
+    (``GET /v1/state/{key}?prove=true&height=H``, at most ``timeout_s`` seconds) and give it to ``reader.accept``;
+    a missing endpoint, a failed request or a malformed answer is recorded with ``reader.fail`` as
+    ``endpoint_unavailable``, an answer that fails its proof as ``invalid_proof`` (the endpoint is untrusted: only
+    the proof against the client's consensus state counts). Returns False when the endpoint was unavailable."""
     chain, height = reader.anchor.chain_id, reader.anchor.height
     base = endpoints.get(chain)
     if not base:
         reader.fail(key, reads.EndpointUnavailable(f"no endpoint of chain {chain!r} is configured ([interchain])"))
-        return
+        return False
     url = f"{base.rstrip('/')}/v1/state/{key.hex()}?prove=true&height={height}"
     try:
-        async with session.get(url) as resp:
-            body = await resp.content.read(MAX_REMOTE_BYTES + 1)
-            status = resp.status
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        reader.fail(key, reads.EndpointUnavailable(f"chain {chain!r} endpoint {base}: {exc or type(exc).__name__}"))
-        return
-    if status != 200 or len(body) > MAX_REMOTE_BYTES:
-        reader.fail(key, reads.EndpointUnavailable(f"chain {chain!r} endpoint answered {status} for 0x{key.hex()}"))
-        return
+        async with asyncio.timeout(timeout_s), session.get(url) as resp:
+            if resp.status != 200:
+                raise _Unavailable(f"it answered {resp.status}")
+            body = await _read_body(resp)
+    except (aiohttp.ClientError, TimeoutError, _Unavailable) as exc:
+        why = str(exc) or f"{type(exc).__name__} (after at most {timeout_s:.1f} s)"
+        reader.fail(key, reads.EndpointUnavailable(f"chain {chain!r} endpoint {base}, 0x{key.hex()}: {why}"))
+        return False
     try:
         data = msgspec.json.decode(body)
         value = None if data["value"] is None else unhex(data["value"], "value")
-        proof = decode(unhex(data["proof_hex"], "proof_hex"), StateProof)
+        proof_bytes = unhex(data["proof_hex"], "proof_hex")
     except (msgspec.DecodeError, DecodeError, KeyError, TypeError, AttributeError) as exc:
-        reader.fail(key, reads.InvalidProof(f"chain {chain!r} endpoint sent no proven value for 0x{key.hex()}: {exc}"))
-        return
+        reader.fail(
+            key,
+            reads.EndpointUnavailable(f"chain {chain!r} endpoint {base} sent malformed JSON for 0x{key.hex()}: {exc}"),
+        )
+        return False
+    try:
+        proof = decode(proof_bytes, StateProof)
+    except DecodeError as exc:
+        reader.fail(key, reads.InvalidProof(f"chain {chain!r} endpoint sent no state proof for 0x{key.hex()}: {exc}"))
+        return True
     try:
         reader.accept(key, value, proof)
     except reads.InvalidProof as exc:
         reader.fail(key, exc)
+    return True
 
 
-async def run_remote(fn: Callable[[], T], endpoints: Mapping[str, str]) -> T:
+async def run_remote(fn: Callable[[], T], endpoints: Mapping[str, str], deadline_s: float | None = None) -> T:
     """Run the synchronous read ``fn`` to the end: each key of another chain it needs (``KeyNeeded``) is fetched
-    and proven (``prove_remote``), then ``fn`` runs again. No request is made when it needs none."""
+    and proven (``prove_remote``), then ``fn`` runs again. No request is made when it needs none. The fetching
+    has ``deadline_s`` (default ``REMOTE_DEADLINE_S``) seconds in all: past it every key still needed fails
+    ``endpoint_unavailable`` without a request, and so does every further key of a chain whose endpoint failed."""
+    deadline_s = REMOTE_DEADLINE_S if deadline_s is None else deadline_s
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + deadline_s
+    dead: dict[str, str] = {}
     session: aiohttp.ClientSession | None = None
     try:
         for _ in range(reads.MAX_PROVEN_KEYS):
             try:
                 return fn()
             except reads.KeyNeeded as need:
+                chain = need.reader.anchor.chain_id
+                left = deadline - loop.time()
+                if chain in dead:
+                    need.reader.fail(need.key, reads.EndpointUnavailable(dead[chain]))
+                    continue
+                if left <= 0:
+                    need.reader.fail(
+                        need.key,
+                        reads.EndpointUnavailable(
+                            f"the cross-chain read ran past its {deadline_s:.1f} s deadline before 0x{need.key.hex()} "
+                            f"of chain {chain!r} was fetched"
+                        ),
+                    )
+                    continue
                 if session is None:
-                    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REMOTE_TIMEOUT_S))
-                await prove_remote(session, endpoints, need.reader, need.key)
+                    session = aiohttp.ClientSession()
+                if not await prove_remote(session, endpoints, need.reader, need.key, min(REMOTE_TIMEOUT_S, left)):
+                    dead[chain] = f"chain {chain!r}'s endpoint failed earlier in this read (not asked again)"
         raise reads.InvalidProof(f"the read needed more than {reads.MAX_PROVEN_KEYS} proven keys")
     finally:
         if session is not None:

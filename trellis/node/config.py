@@ -219,6 +219,13 @@ class InterchainSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
 
     endpoints: Annotated[dict[str, str], msgspec.Meta(max_length=256)] = {}
     """Chain id -> API base URL of a node of that chain (``{ "chain-b" = "http://127.0.0.1:8690" }``)."""
+    genesis_hashes: Annotated[
+        dict[str, Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]], msgspec.Meta(max_length=256)
+    ] = {}
+    """Chain id -> the genesis hash (64 lowercase hex digits) of that chain, for chains governance does not trust
+    (``interchain/trusted/<chain_id>`` wins when present): cross-chain reads of a chain use only an active client
+    created from this genesis, so a client of another chain that calls itself by that chain id is never used. A
+    chain with neither is ``unknown_chain``."""
 
 
 class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -289,5 +296,10 @@ def render_config(cfg: NodeConfig) -> str:
         lines.append("[interchain.endpoints]")
         for chain_id, url in sorted(cfg.interchain.endpoints.items()):
             lines.append(f"{_toml_string(chain_id)} = {_toml_string(url)}")
+        lines.append("")
+    if cfg.interchain.genesis_hashes:
+        lines.append("[interchain.genesis_hashes]")
+        for chain_id, digest in sorted(cfg.interchain.genesis_hashes.items()):
+            lines.append(f"{_toml_string(chain_id)} = {_toml_string(digest)}")
         lines.append("")
     return "\n".join(lines)

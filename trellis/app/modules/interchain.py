@@ -7,7 +7,9 @@ A stored value that does not decode is the node's fault, never the caller's: it 
 Another chain's state is read with ``ProvenReader``: every value comes with a state proof at the height of the
 client's latest consensus state and is checked against that consensus state's ``state_root`` before any code sees
 it, so the transport that brings it (an HTTP endpoint of the other chain) is not trusted. ``anchor_for_chain``
-finds that consensus state (``UnknownChain``, ``ClientNotActive``). The reader is synchronous and fetches nothing
+finds that consensus state: the active client with the greatest height among those carrying the chain's expected
+genesis hash (governance's trust record, else the operator's pin in the node config), never merely the first
+client created under that chain id (``UnknownChain``, ``ClientNotActive``). The reader is synchronous and fetches nothing
 itself: a key it has not been given raises ``KeyNeeded``; the caller fetches and proves it (``ProvenReader.accept``)
 and runs the read again, so an asynchronous server never blocks on the network inside a read helper.
 """
@@ -15,7 +17,7 @@ and runs the read again, so an asynchronous server never blocks on the network i
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -36,7 +38,6 @@ from trellis.core.modules.interchain.state import (
     has_receipt,
     packet_prefix,
     read_ack,
-    read_chain_client,
     read_channel,
     read_client,
     read_connection,
@@ -44,6 +45,7 @@ from trellis.core.modules.interchain.state import (
     read_misbehaviour,
     read_packet,
     read_seq,
+    read_trusted,
     seq_ack_key,
     seq_bytes,
     seq_recv_key,
@@ -57,6 +59,7 @@ __all__ = [
     "ACTIVE",
     "EXPIRED",
     "FROZEN",
+    "MAX_CLIENTS_SCANNED",
     "MAX_PAGE",
     "Anchor",
     "ChannelView",
@@ -77,6 +80,7 @@ __all__ = [
     "clients",
     "connection",
     "did_chain",
+    "expected_genesis",
     "packet",
     "packets",
     "run_proven",
@@ -257,27 +261,86 @@ class Anchor:
     suite: Suite
 
 
-def anchor_for_chain(state: StateReader, chain_id: str, now_ms: int) -> Anchor:
-    """The client that answers for ``chain_id`` (``interchain/chain/<chain_id>``) and its latest consensus state.
+MAX_CLIENTS_SCANNED = 4096
+"""Most client records one cross-chain read scans for the client that answers for a chain."""
+
+
+def expected_genesis(state: StateReader, chain_id: str, pinned: Mapping[str, str]) -> bytes:
+    """The genesis hash a client must carry to answer for ``chain_id`` in cross-chain reads: governance's
+    (``interchain/trusted/<chain_id>``) when it trusts the chain, else the one the operator pins in the node
+    config (``[interchain] genesis_hashes``, 64 hex digits per chain id).
 
     Raises:
-        UnknownChain: no client answers for ``chain_id``.
-        ClientNotActive: the client is frozen or expired at block time ``now_ms``.
+        UnknownChain: neither governance nor the node config names a genesis hash for ``chain_id``.
         StorageError: a stored record does not decode.
     """
-    link = _decoded(f"chain client of {chain_id}", lambda: read_chain_client(state, chain_id))
-    if link is None:
-        raise UnknownChain(f"no client of chain {chain_id!r} on this chain")
-    view = client(state, link.client_id, now_ms)
-    if view is None:
-        raise StorageError(f"chain {chain_id!r} names client {link.client_id}, which does not exist")
-    if view.status != ACTIVE or view.latest is None:
-        raise ClientNotActive(f"client {link.client_id} of chain {chain_id!r} is {view.status}: it proves nothing")
+    trusted = _decoded(f"trust record of {chain_id}", lambda: read_trusted(state, chain_id))
+    if trusted is not None:
+        return trusted.genesis_hash
+    text = pinned.get(chain_id)
+    if text is None:
+        raise UnknownChain(
+            f"chain {chain_id!r} has no known genesis hash: governance does not trust it (interchain.trust_chain, "
+            f"interchain/trusted/{chain_id}) and the node config pins none ([interchain] genesis_hashes)"
+        )
     try:
-        suite = suite_by_name(view.state.suite)
+        expected = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        expected = b""
+    if len(expected) != 32:
+        raise UnknownChain(f"the node config's genesis hash of chain {chain_id!r} is not 64 hex digits")
+    return expected
+
+
+def anchor_for_chain(state: StateReader, chain_id: str, now_ms: int, pinned: Mapping[str, str]) -> Anchor:
+    """The client that answers for ``chain_id`` and its latest consensus state: of the clients of ``chain_id``
+    whose genesis hash is the expected one (``expected_genesis``), the active one with the greatest latest
+    height (ties: the first in key order). A client that calls itself ``chain_id`` but was created from another
+    genesis (anyone may create one under the ``open`` policy) never answers.
+
+    Raises:
+        UnknownChain: no genesis hash of ``chain_id`` is known (neither trusted nor pinned).
+        ClientNotActive: no client of that genesis is active at block time ``now_ms``.
+        StorageError: a stored record does not decode.
+    """
+    expected = expected_genesis(state, chain_id, pinned)
+    best: ClientView | None = None
+    seen: list[str] = []
+    start = CLIENT_PREFIX
+    scanned = 0
+    while scanned < MAX_CLIENTS_SCANNED:
+        rows = state.scan(start, _end(CLIENT_PREFIX), min(MAX_PAGE, MAX_CLIENTS_SCANNED - scanned))
+        for key, raw in rows:
+            cid = key[len(CLIENT_PREFIX) :].decode()
+            try:
+                cs = decode(raw, ClientState)
+            except DecodeError as exc:
+                raise StorageError(f"the stored client {cid} does not decode: {exc.reason}") from exc
+            if cs.chain_id != chain_id or cs.genesis_hash != expected:
+                continue
+            view = client(state, cid, now_ms)
+            assert view is not None, "a scanned client is readable"
+            seen.append(f"{cid} {view.status}")
+            if view.status != ACTIVE or view.latest is None:
+                continue
+            if best is None or cs.latest_height > best.state.latest_height:
+                best = view
+        scanned += len(rows)
+        if len(rows) < MAX_PAGE:
+            break
+        start = rows[-1][0] + b"\x00"
+    if best is None:
+        which = ", ".join(seen) if seen else "none"
+        raise ClientNotActive(
+            f"no active client of chain {chain_id!r} with genesis hash 0x{expected.hex()} on this chain "
+            f"(clients of that genesis: {which}): nothing proves its state"
+        )
+    try:
+        suite = suite_by_name(best.state.suite)
     except UnknownSuite as exc:
-        raise StorageError(f"client {link.client_id} names an unknown suite {view.state.suite!r}") from exc
-    return Anchor(chain_id, link.client_id, view.state.latest_height, view.latest.state_root, suite)
+        raise StorageError(f"client {best.client_id} names an unknown suite {best.state.suite!r}") from exc
+    assert best.latest is not None
+    return Anchor(chain_id, best.client_id, best.state.latest_height, best.latest.state_root, suite)
 
 
 class KeyNeeded(Exception):
@@ -386,15 +449,19 @@ class CrossChainResolver:
     """The verifier's resolver with ``did:trellis`` DIDs of other chains resolved by proof (ADR 0015 section 9).
 
     A DID of this chain (and every other method) goes to ``local``. A ``did:trellis:<other>:...`` DID is resolved
-    from the other chain's state at this chain's client's latest consensus state (``anchor_for_chain``), through a
+    from the other chain's state at the latest consensus state of this chain's client of it (``anchor_for_chain``:
+    the client must carry the genesis hash governance trusts or ``pinned`` names), through a
     ``ProvenReader`` per chain; the issuer's status lists are read the same way (``status_state``). Reads that
     need a key not yet proven raise ``KeyNeeded`` (the caller fetches and reruns); a chain without an active
     client, or a value that fails its proof, is a ``VcError`` with the code ``unknown_chain``,
     ``client_not_active``, ``invalid_proof`` or ``endpoint_unavailable``.
     """
 
-    def __init__(self, local: DidResolver, state: StateReader, chain_id: str, now_ms: int) -> None:
+    def __init__(
+        self, local: DidResolver, state: StateReader, chain_id: str, now_ms: int, pinned: Mapping[str, str]
+    ) -> None:
         self._local = local
+        self._pinned = pinned
         self._state = state
         self._chain_id = chain_id
         self._now_ms = now_ms
@@ -405,7 +472,9 @@ class CrossChainResolver:
         """The proven reader of ``chain_id``'s state (``VcError`` if no active client answers for it)."""
         if chain_id not in self.readers:
             try:
-                self.readers[chain_id] = ProvenReader(anchor_for_chain(self._state, chain_id, self._now_ms))
+                self.readers[chain_id] = ProvenReader(
+                    anchor_for_chain(self._state, chain_id, self._now_ms, self._pinned)
+                )
             except (UnknownChain, ClientNotActive) as exc:
                 raise VcError(exc.code, str(exc)) from exc
         return self.readers[chain_id]
