@@ -339,17 +339,31 @@ class MultiChain:
         return net
 
     def _write_endpoints(self) -> None:
-        """``[interchain] endpoints`` of every node: each other chain's node0 API (cross-chain DID resolution).
-        Appended as TOML text (``write_config`` renders only the sections it knows); the node validates it."""
+        """``[interchain] endpoints`` of every node: each other chain's node0 API (cross-chain DID resolution), and
+        ``[interchain] genesis_hashes``: each other chain's genesis hash (from its ``genesis.json``), which decides
+        the client that answers for it (the chains' ``open`` policy has no governance trust record). Appended as
+        TOML text (``write_config`` renders only the sections it knows); the node validates it."""
+        from trellis.core.params import load_genesis
         from trellis.node.config import load_config
 
+        hashes = {
+            c.chain_id: load_genesis((c.nodes[0].home / "genesis.json").read_bytes()).genesis_hash.hex()
+            for c in self.layout.chains
+        }
         for c in self.layout.chains:
             eps = {o.chain_id: o.api_urls[0] for o in self.layout.chains if o.chain_id != c.chain_id}
+            pins = {k: v for k, v in hashes.items() if k != c.chain_id}
             for n in c.nodes:
                 path = n.home / "config.toml"
                 lines = ["", "[interchain.endpoints]", *(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in eps.items())]
+                lines += [
+                    "",
+                    "[interchain.genesis_hashes]",
+                    *(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in pins.items()),
+                ]
                 path.write_text(path.read_text() + "\n".join(lines) + "\n")
-                assert load_config(path).interchain.endpoints == eps
+                section = load_config(path).interchain
+                assert (section.endpoints, section.genesis_hashes) == (eps, pins)
 
     @property
     def chain_ids(self) -> list[str]:

@@ -15,10 +15,12 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.chain_sim import SimChain
 from trellis.core.crypto.suite import ED25519, address_of
 from trellis.core.ledger.tx import tx_hash
 from trellis.core.modules.credentials.messages import SetIssuer, StatusCreate, StatusSet
 from trellis.core.modules.identity.messages import DidCreate, DidDocument, DidVerificationMethod
+from trellis.core.modules.interchain.messages import CreateClient
 from trellis.core.modules.payload import Payload
 from trellis.core.modules.transfer.messages import TransferSend
 from trellis.keys.signer import MemorySigner
@@ -88,9 +90,33 @@ def test_a_did_and_credential_issued_on_chain_b_resolve_and_verify_on_chain_a(tm
     mc = MultiChain(tmp_path / "chains", 2, 1, funded=[address_of(ED25519, university.public_key)], endpoints=True)
     try:
         mc.start_all()
+        chain_b = mc.nets[B].chain_id
+        # A squatter: a chain of its own genesis that calls itself B, whose client on A is created first (the open
+        # policy lets any member): before, the first client of a chain id answered for it. A's node config pins
+        # B's real genesis hash, so only the relayer's client of B answers.
+        squat = SimChain(chain_b, accounts={"mallory": 1000}, genesis_time_ms=int(time.time() * 1000) - 60_000)
+        squat.advance(5000, time_step_ms=5)  # far higher than B will be: height does not make it answer either
+        header, commit, _ = squat.encoded_light_block(squat.height)
+        _commit(
+            mc,
+            A,
+            mc.nets[A].alice,
+            CreateClient(
+                chain_id=chain_b,
+                genesis=squat.genesis_bytes,
+                set_changes=squat.set_changes(squat.height),
+                header=header,
+                commit=commit,
+                trusting_period_ms=86_400_000,
+                max_clock_drift_ms=60_000,
+            ),
+        )
+        listed_clients = mc.nets[A].nodes[0].http.get("/v1/interchain/clients")[1]["clients"]
+        assert [(c["chain_id"], c["status"]) for c in listed_clients] == [(chain_b, "active")]
+        squatter_id = listed_clients[0]["client_id"]
         mc.connect()
         mc.start_relayer()
-        chain_b = mc.nets[B].chain_id
+        assert mc.paths[0].a_client != squatter_id
 
         vm = DidVerificationMethod(id="key-1", type="Multikey", public_key=university.public_key)
         doc = DidDocument(verification_methods=[vm], authentication=["key-1"], assertion_method=["key-1"])
@@ -107,7 +133,7 @@ def test_a_did_and_credential_issued_on_chain_b_resolve_and_verify_on_chain_a(tm
         assert status == 200, resolved
         assert resolved["didDocument"]["id"] == did
         proof = resolved["didResolutionMetadata"]["proof"]
-        assert proof["chain_id"] == chain_b and proof["client_id"] == mc.paths[0].a_client
+        assert proof["chain_id"] == chain_b and proof["client_id"] == mc.paths[0].a_client != squatter_id
         assert int(proof["height"]) >= listed["height"]
         # A chain A has no client of answers 404, never a guess.
         status, unknown = mc.nets[A].nodes[0].http.get(f"/1.0/identifiers/did:trellis:no-such-chain:{'ab' * 16}")
