@@ -481,7 +481,7 @@ class _FakeNodeClient:
 def test_send_timeouts_count_from_the_destinations_latest_block_time() -> None:
     known = cast(NodeClient, _FakeNodeClient({"height": 70, "time_ms": 5_000_000}))
     unknown = cast(NodeClient, _FakeNodeClient(None))
-    now = 9_000_000
+    now = 5_000_000 - 2000  # the destination's block time is ahead of the local clock
     assert cli_transfer.timeouts(known, "channel-0", None, "10m", now)[:2] == (0, 5_000_000 + 600_000)
     assert cli_transfer.timeouts(known, "channel-0", None, None, now)[:2] == (0, 5_000_000 + 600_000)  # default
     assert cli_transfer.timeouts(unknown, "channel-0", None, "90s", now)[:2] == (0, now + 90_000)
@@ -492,6 +492,22 @@ def test_send_timeouts_count_from_the_destinations_latest_block_time() -> None:
             cli_transfer.timeouts(known, "channel-0", bad_height, bad_duration, now)
     with pytest.raises(CliError, match="no client"):
         cli_transfer.timeouts(unknown, "channel-0", "+5", None, now)
+
+
+def test_send_timeouts_on_an_idle_path_do_not_count_from_a_stale_client() -> None:
+    # The client's latest consensus state of the destination is two days old: a time timeout counts from the
+    # local clock (else "10m" would already have passed), and "+N" heights are refused (the destination is far on).
+    stale = cast(NodeClient, _FakeNodeClient({"height": 70, "time_ms": 5_000_000}))
+    now = 5_000_000 + 2 * DAY_MS
+    assert cli_transfer.timeouts(stale, "channel-0", None, "10m", now)[:2] == (0, now + 600_000)
+    assert cli_transfer.timeouts(stale, "channel-0", "500", "1h", now)[:2] == (500, now + 3_600_000)
+    with pytest.raises(CliError, match="older than the local clock"):
+        cli_transfer.timeouts(stale, "channel-0", "+30", None, now)
+    # Within the bound, +N still counts from the client's height.
+    edge = 5_000_000 + cli_transfer.MAX_TIP_AGE_MS
+    assert cli_transfer.timeouts(stale, "channel-0", "+30", None, edge)[:2] == (100, 0)
+    with pytest.raises(CliError, match="update the client"):
+        cli_transfer.timeouts(stale, "channel-0", "+30", None, edge + 1)
 
 
 def test_cli_reads_and_sends(capsys: pytest.CaptureFixture[str], threaded_node: ThreadedNode) -> None:

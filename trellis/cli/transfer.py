@@ -1,10 +1,11 @@
 """``trellis transfer send|balances|move``: cross-chain transfers (docs/spec/transfer.md; ADR 0015 section 7).
 
 ``send`` signs ``transfer.send`` over a channel of port ``transfer``. Its timeout is a destination height
-(``--timeout-height H``, or ``+N``: N past the destination height this chain's client last verified) and/or a
-duration (``--timeout 10m``: the destination's latest block time known here, the time of this chain's client's
-latest consensus state of it, plus the duration; the local clock when the chain has no such client yet). Without
-either, ``--timeout 10m``. ``balances`` lists an address's native balance and vouchers; ``move`` moves vouchers to
+(``--timeout-height H``, or ``+N``: N past the destination height this chain's client last verified, refused when
+that consensus state is more than ``MAX_TIP_AGE_MS`` older than the local clock: on an idle path the destination
+may be far past it) and/or a duration (``--timeout 10m``: the later of the local clock and the destination's latest
+block time known here, the time of this chain's client's latest consensus state of it, plus the duration; that
+state may be days old when the path is idle). Without either, ``--timeout 10m``. ``balances`` lists an address's native balance and vouchers; ``move`` moves vouchers to
 another address of this chain (``transfer.move``).
 """
 
@@ -23,12 +24,14 @@ from trellis.core.crypto.suite import UnknownSuite, suite_by_name
 from trellis.core.modules.transfer.messages import TransferMove, TransferSend
 from trellis.core.modules.transfer.state import denom_hash
 
-__all__ = ["destination_tip", "parse_duration_ms", "register", "timeouts"]
+__all__ = ["MAX_TIP_AGE_MS", "destination_tip", "parse_duration_ms", "register", "timeouts"]
 
 _DURATION = re.compile(r"([0-9]{1,12})(ms|s|m|h|d)")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 DEFAULT_TIMEOUT = "10m"
 """The timeout of a ``send`` that names none."""
+MAX_TIP_AGE_MS = 600_000
+"""Oldest (by the local clock) a client's latest consensus state may be for ``--timeout-height +N``."""
 
 
 def parse_duration_ms(text: str) -> int:
@@ -71,6 +74,14 @@ def timeouts(
         if relative:
             if tip is None:
                 raise cli.CliError(f"--timeout-height {height}: this chain has no client of channel {channel}'s chain")
+            age = now_ms - tip[1]
+            if age > MAX_TIP_AGE_MS:
+                raise cli.CliError(
+                    f"--timeout-height {height}: the destination height this chain's client last verified ({tip[0]}, "
+                    f"block time {cli._fmt_time(tip[1])}) is {age // 1000} s older than the local clock (more than "
+                    f"{MAX_TIP_AGE_MS // 1000} s): the destination may already be past {tip[0]} + {digits}; "
+                    "update the client (a relayer does) or give an absolute --timeout-height H or a --timeout"
+                )
             timeout_height = tip[0] + int(digits)
             how.append(f"height {timeout_height} (destination height {tip[0]} + {digits})")
         else:
@@ -79,10 +90,16 @@ def timeouts(
     timeout_time_ms = 0
     if duration is not None:
         span = parse_duration_ms(duration)
-        if tip is not None:
+        if tip is not None and tip[1] >= now_ms:
             timeout_time_ms = tip[1] + span
             how.append(
                 f"{cli._fmt_time(timeout_time_ms)} (destination block time {cli._fmt_time(tip[1])} + {duration})"
+            )
+        elif tip is not None:
+            timeout_time_ms = now_ms + span
+            how.append(
+                f"{cli._fmt_time(timeout_time_ms)} (local clock + {duration}; the destination's latest block time "
+                f"known here, {cli._fmt_time(tip[1])}, is older)"
             )
         else:
             timeout_time_ms = now_ms + span
