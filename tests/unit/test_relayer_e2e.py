@@ -506,3 +506,25 @@ def test_a_commit_follower_that_fails_is_restarted(echo: EchoApp) -> None:
 
     asyncio.run(run_until([r], lambda: len(echo.acked) == 1, timeout_s=10, during=later))
     assert opened["n"] >= 2
+
+
+def test_a_commit_follower_that_ends_is_started_again_by_the_task(echo: EchoApp) -> None:
+    w = make_world(echo)
+    r = w.relayer(scan_interval_s=30.0)
+    d = w.into(r, w.b)
+    real = d._follow
+    started = {"n": 0}
+
+    async def follow(wake: asyncio.Event) -> None:
+        started["n"] += 1
+        if started["n"] > 1:
+            await real(wake)
+
+    d._follow = follow  # type: ignore[method-assign]
+
+    async def later() -> None:
+        await asyncio.sleep(1.0)
+        w.send(w.a, b"after the follower ended")
+
+    asyncio.run(run_until([r], lambda: has_receipt(w.b.reader(), PORT, w.ids["b_channel"], 1), 10, during=later))
+    assert started["n"] == 2

@@ -28,7 +28,7 @@ from trellis.core.modules.interchain.state import packet_key, seq_send_key
 from trellis.core.modules.kv.messages import KvPut
 from trellis.keys.signer import KeyStore
 from trellis.relayer.config import ConfigError, load_config, parse_config, parse_listen, parse_shard, render_config
-from trellis.relayer.endpoint import EndpointError, HttpEndpoint
+from trellis.relayer.endpoint import EndpointError, HttpEndpoint, stream_lines
 from trellis.relayer.metrics import Metrics, start_listener
 from trellis.relayer.submit import Submitter, load_key
 
@@ -471,6 +471,74 @@ def test_http_endpoint_commit_stream_reconnects_and_marks_the_gap() -> None:
         return seen
 
     assert asyncio.run(asyncio.wait_for(go(), 20)) == [(1, False), (2, True), (3, False)]
+
+
+def test_stream_lines_splits_chunks_and_refuses_an_overlong_line() -> None:
+    async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
+        for p in parts:
+            yield p
+
+    async def lines(limit: int, *parts: bytes) -> list[bytes]:
+        return [x async for x in stream_lines(chunks(*parts), limit)]
+
+    assert asyncio.run(lines(100, b"ab", b"c\nd", b"\n\nef\ngh", b"")) == [b"abc", b"d", b"", b"ef", b"gh"]
+    with pytest.raises(ValueError, match="longer than 8"):
+        asyncio.run(lines(8, b"0123", b"45678", b"9\n"))
+
+
+def _stream_app(scripts: list[list[bytes | None]]) -> web.Application:
+    """A commit stream whose n-th connection writes ``scripts[n]`` (None: stays silent for 3 s, open) and ends."""
+    calls = {"n": 0}
+
+    async def stream(r: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await resp.prepare(r)
+        script = scripts[min(calls["n"], len(scripts) - 1)]
+        calls["n"] += 1
+        for chunk in script:
+            if chunk is None:
+                await asyncio.sleep(3)  # well past the read timeout below
+            else:
+                await resp.write(chunk)
+        return resp
+
+    app = web.Application()
+    app.add_routes([web.get("/v1/commits/stream", stream)])
+    return app
+
+
+def _line(height: int, txs: int = 0) -> bytes:
+    return json.dumps({"height": height, "time_ms": height * 1000, "txs": ["0x" + "ab" * 32] * txs}).encode() + b"\n"
+
+
+def test_http_endpoint_commit_stream_survives_long_lines_odd_rows_and_silence() -> None:
+    scripts: list[list[bytes | None]] = [
+        [_line(1, txs=5000)],  # a full block's line: ~340 KB, past aiohttp's 64 KiB line limit
+        [b"[1, 2]\n"],  # a row that is not an object (TypeError), then the stream is reopened
+        [_line(2), None],  # then silent with the connection open (half-open): the read timeout reopens it
+        [_line(3)],
+    ]
+
+    async def go() -> list[tuple[int, int, bool]]:
+        runner = web.AppRunner(_stream_app(scripts))
+        await runner.setup()
+        port = _free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        ep = HttpEndpoint("chain-h", [f"http://127.0.0.1:{port}"], stream_read_timeout_s=0.5)
+        seen: list[tuple[int, int, bool]] = []
+        stream: AsyncIterator[Any] = ep.commits()
+        try:
+            async for c in stream:
+                seen.append((c.height, c.tx_count, c.reconnected))
+                if len(seen) == 3:
+                    break
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+            await ep.close()
+            await runner.cleanup()
+        return seen
+
+    assert asyncio.run(asyncio.wait_for(go(), 20)) == [(1, 5000, False), (2, 0, True), (3, 0, True)]
 
 
 def test_http_endpoint_submits_many_into_one_block_and_stops_at_a_refusal() -> None:

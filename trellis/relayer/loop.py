@@ -556,7 +556,9 @@ class Direction:
             exc = None if follower.cancelled() else follower.exception()
             log.warning("%s: the commit follower ended (%r); restarting it", self.name, exc)
             wake.set()
-        return asyncio.create_task(self._follow(wake), name=f"{self.name} commits")
+        task = asyncio.create_task(self._follow(wake), name=f"{self.name} commits")
+        task.add_done_callback(lambda _t: wake.set())  # an ended follower wakes the loop, which restarts it
+        return task
 
     async def run(self, stop: asyncio.Event) -> None:
         """Cycle until ``stop``: at start (the recovery scan), when woken, and every ``scan_interval_s``."""
