@@ -519,11 +519,12 @@ def test_a_commit_follower_that_ends_is_started_again_by_the_task(echo: EchoApp)
         started["n"] += 1
         if started["n"] > 1:
             await real(wake)
+        await asyncio.sleep(0.5)  # the first one ends while the task waits for work
 
     d._follow = follow  # type: ignore[method-assign]
 
     async def later() -> None:
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.5)
         w.send(w.a, b"after the follower ended")
 
     asyncio.run(run_until([r], lambda: has_receipt(w.b.reader(), PORT, w.ids["b_channel"], 1), 10, during=later))
