@@ -446,6 +446,38 @@ def test_balances_denoms_and_escrow() -> None:
     ]
 
 
+def test_voucher_listings_page_past_max_denoms_instead_of_truncating(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trellis.app.modules import transfer as transfer_reads
+
+    monkeypatch.setattr(transfer_reads, "MAX_DENOMS", 2)
+    a = ChainA()
+    alice = b"\xaa" * 20
+    escrow = escrow_address(ED25519, "channel-1")
+    held = sorted(_voucher(a, ED25519, f"transfer/channel-0/coin{i}", alice, 10 + i, 10 + i) for i in range(5))
+    for dh in held:
+        a.put(balance_key(dh, escrow), (1).to_bytes(8, "big"))
+    seen: list[str] = []
+    path, pages = f"/v1/transfer/balances/0x{alice.hex()}", 0
+    while True:
+        status, body = one(a, path)
+        assert status == 200, body
+        seen += [h["denom_hash"] for h in body["balances"]]
+        pages += 1
+        if body["next_from_denom"] is None:
+            break
+        path = f"/v1/transfer/balances/0x{alice.hex()}?from_denom={body['next_from_denom']}"
+    assert seen == [None, *("0x" + dh.hex() for dh in held)]  # native on the first page only, every voucher once
+    assert pages == 3
+    status, first = one(a, "/v1/transfer/escrow/channel-1")
+    assert status == 200 and len(first["vouchers"]) == 2 and first["next_from_denom"] == "0x" + held[2].hex()
+    _, rest = one(a, f"/v1/transfer/escrow/channel-1?from_denom={held[4].hex()}")
+    assert [v["denom_hash"] for v in rest["vouchers"]] == ["0x" + held[4].hex()] and rest["next_from_denom"] is None
+    bad = get_json(
+        a, f"/v1/transfer/balances/0x{alice.hex()}?from_denom=xyz", "/v1/transfer/escrow/channel-1?from_denom="
+    )
+    assert [(s, b["code"]) for s, b in bad] == [(400, "bad_parameter")] * 2
+
+
 # -- mounted on a real node --------------------------------------------------------------------------------------
 def test_the_routes_are_mounted_on_a_node(api: ApiHarness) -> None:
     clients = api.get("/v1/interchain/clients")

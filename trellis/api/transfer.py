@@ -5,6 +5,9 @@ committed tip. Proofs go through the generic ``GET /v1/state/{key}?prove&height=
   GET /v1/transfer/denoms/{hash}           a voucher denomination: its trace and the supply on this chain
   GET /v1/transfer/escrow/{channel}        native units and vouchers a channel holds in escrow
 
+The voucher listings walk at most ``MAX_DENOMS`` (1,000) denominations per answer: ``next_from_denom`` (null on
+the last page) is the ``from_denom`` query parameter of the next page (``native`` is on the first page only).
+
 Refusals: 400 ``bad_address``, ``bad_hash``, ``bad_channel``; 404 ``not_found``.
 """
 
@@ -34,6 +37,12 @@ from trellis.node.node import Node
 __all__ = ["OPENAPI_PATHS", "SCHEMAS", "TransferApi", "routes"]
 
 _CHANNEL = re.compile(CHANNEL_ID_PATTERN.removesuffix("$"))
+_FROM_DENOM = param(
+    "from_denom",
+    "query",
+    {"type": "string", "pattern": HASH_PATTERN},
+    "Denomination hash the page starts from (the previous page's next_from_denom)",
+)
 
 
 class HoldingJson(_J):
@@ -56,7 +65,9 @@ class BalancesJson(_J):
     address: Hex
     height: int
     balances: list[HoldingJson]
-    """``native`` first (even when 0), then every voucher held (non-zero), by denomination hash."""
+    """``native`` first (even when 0; first page only), then every voucher held (non-zero), by denomination hash."""
+    next_from_denom: Hex | None
+    """The ``from_denom`` of the next page (more than 1,000 denominations to walk); null on the last page."""
 
 
 class DenomJson(_J):
@@ -80,7 +91,19 @@ class EscrowJson(_J):
     escrow_address: Hex
     """The address that holds vouchers forwarded over the channel."""
     vouchers: list[HoldingJson]
+    next_from_denom: Hex | None
+    """The ``from_denom`` of the next page of ``vouchers``; null on the last page."""
     height: int
+
+
+def _from_denom(request: web.Request) -> bytes | None:
+    text = request.query.get("from_denom")
+    if text is None:
+        return None
+    try:
+        return hash_param(text)
+    except ApiError as exc:
+        raise ApiError(400, "bad_parameter", f"from_denom: {exc.detail}") from None
 
 
 def holding_json(h: reads.Holding) -> HoldingJson:
@@ -104,8 +127,15 @@ class TransferApi:
         """GET /v1/transfer/balances/{address}."""
         address = address_param(request.match_info["address"])
         view = self.node.app.reader()
-        rows = reads.balances(view, address)
-        return ok(BalancesJson(address=hx(address), height=view.height, balances=[holding_json(h) for h in rows]))
+        page = reads.balances(view, address, _from_denom(request))
+        return ok(
+            BalancesJson(
+                address=hx(address),
+                height=view.height,
+                balances=[holding_json(h) for h in page.holdings],
+                next_from_denom=None if page.next_from is None else hx(page.next_from),
+            )
+        )
 
     async def denom(self, request: web.Request) -> web.Response:
         """GET /v1/transfer/denoms/{hash}."""
@@ -130,14 +160,16 @@ class TransferApi:
         chan = request.match_info["channel"]
         if not _CHANNEL.fullmatch(chan):
             raise ApiError(400, "bad_channel", f"{chan[:80]!r} is not a channel id (channel-<n>)")
+        start = _from_denom(request)
         view = self.node.app.reader()
-        e = reads.escrow(view, self.node.params.suite, chan)
+        e = reads.escrow(view, self.node.params.suite, chan, start)
         return ok(
             EscrowJson(
                 channel=chan,
                 native=e.native,
                 escrow_address=hx(e.address),
                 vouchers=[holding_json(h) for h in e.vouchers],
+                next_from_denom=None if e.next_from is None else hx(e.next_from),
                 height=view.height,
             )
         )
@@ -157,7 +189,7 @@ OPENAPI_PATHS: dict[str, Any] = {
     "/v1/transfer/balances/{address}": {
         "get": {
             "summary": "An address's native balance and every voucher it holds, with its denomination trace",
-            "parameters": [param("address", "path", ADDRESS_SCHEMA, "Account address (20 bytes)")],
+            "parameters": [param("address", "path", ADDRESS_SCHEMA, "Account address (20 bytes)"), _FROM_DENOM],
             "responses": {"200": json_response("BalancesJson", "The balances"), **ERRORS},
         }
     },
@@ -172,7 +204,8 @@ OPENAPI_PATHS: dict[str, Any] = {
         "get": {
             "summary": "What a channel holds in escrow: native units and vouchers at its escrow address",
             "parameters": [
-                param("channel", "path", {"type": "string", "pattern": CHANNEL_ID_PATTERN}, "The channel id")
+                param("channel", "path", {"type": "string", "pattern": CHANNEL_ID_PATTERN}, "The channel id"),
+                _FROM_DENOM,
             ],
             "responses": {"200": json_response("EscrowJson", "The escrow"), "400": ERRORS["400"]},
         }

@@ -2,7 +2,8 @@
 
 Reads committed state through a ``StateReader``; the rules that write it are in ``trellis.core.modules.transfer``.
 Balances are keyed by denomination first (``transfer/balance/<hash><address>``), so an address's vouchers are
-found by walking the traces this chain has recorded (at most ``MAX_DENOMS``). A stored value that does not decode
+found by walking the traces this chain has recorded, at most ``MAX_DENOMS`` per page (a listing says where
+the next page starts: ``next_from``). A stored value that does not decode
 is the node's fault: it raises ``StorageError``.
 """
 
@@ -11,13 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from trellis.app.modules.accounts import read_account
+from trellis.core.codec import decode
 from trellis.core.crypto.suite import Suite
 from trellis.core.errors import DecodeError
 from trellis.core.execution.context import StateReader
 from trellis.core.modules.transfer.messages import NATIVE
 from trellis.core.modules.transfer.state import (
+    DENOM_PREFIX,
     DenomTrace,
-    all_traces,
     escrow_address,
     escrowed,
     read_trace,
@@ -26,10 +28,21 @@ from trellis.core.modules.transfer.state import (
 )
 from trellis.storage.kv import StorageError
 
-__all__ = ["MAX_DENOMS", "DenomView", "Escrow", "Holding", "balances", "denom", "escrow", "full_denom"]
+__all__ = [
+    "MAX_DENOMS",
+    "DenomView",
+    "Escrow",
+    "Holding",
+    "Holdings",
+    "balances",
+    "denom",
+    "escrow",
+    "full_denom",
+]
 
 MAX_DENOMS = 1000
-"""Most voucher denominations a balance or escrow listing walks."""
+"""Most voucher denominations one page of a balance or escrow listing walks."""
+_DENOM_END = DENOM_PREFIX + b"\xff" * 33
 
 
 def full_denom(trace: DenomTrace) -> str:
@@ -45,6 +58,15 @@ class Holding:
     denom_hash: bytes
     trace: DenomTrace | None
     amount: int
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """One page of a listing: the holdings, and the denomination hash the next page starts from (None: the walk
+    reached the last denomination this chain has minted)."""
+
+    holdings: list[Holding]
+    next_from: bytes | None
 
 
 @dataclass(frozen=True)
@@ -64,28 +86,35 @@ class Escrow:
     native: int
     address: bytes
     vouchers: list[Holding]
+    next_from: bytes | None
+    """Where the next page of ``vouchers`` starts (None: last page)."""
 
 
-def _traces(state: StateReader) -> list[tuple[bytes, DenomTrace]]:
-    try:
-        return all_traces(state, MAX_DENOMS)
-    except DecodeError as exc:
-        raise StorageError(f"a stored denomination trace does not decode: {exc.reason}") from exc
-
-
-def _vouchers(state: StateReader, address: bytes) -> list[Holding]:
+def _vouchers(state: StateReader, address: bytes, start: bytes) -> Holdings:
+    """The vouchers ``address`` holds among up to ``MAX_DENOMS`` denominations from hash ``start`` up."""
+    rows = state.scan(DENOM_PREFIX + start, _DENOM_END, MAX_DENOMS + 1)
     out: list[Holding] = []
-    for dhash, trace in _traces(state):
+    for key, raw in rows[:MAX_DENOMS]:
+        dhash = key[len(DENOM_PREFIX) :]
+        try:
+            trace = decode(raw, DenomTrace)
+        except DecodeError as exc:
+            raise StorageError(f"the stored trace 0x{dhash.hex()} does not decode: {exc.reason}") from exc
         amount = voucher_balance(state, dhash, address)
         if amount:
             out.append(Holding(full_denom(trace), dhash, trace, amount))
-    return out
+    nxt = rows[MAX_DENOMS][0][len(DENOM_PREFIX) :] if len(rows) > MAX_DENOMS else None
+    return Holdings(out, nxt)
 
 
-def balances(state: StateReader, address: bytes) -> list[Holding]:
-    """``address``'s native balance (first, even when 0) and every voucher it holds (non-zero), by hash."""
+def balances(state: StateReader, address: bytes, start: bytes | None = None) -> Holdings:
+    """``address``'s native balance (first, even when 0; on the first page only, ``start`` None) and the vouchers
+    it holds (non-zero), by hash, among ``MAX_DENOMS`` denominations from hash ``start`` up."""
+    page = _vouchers(state, address, start or b"")
+    if start is not None:
+        return page
     native = Holding(NATIVE, b"", None, read_account(state, address).balance)
-    return [native, *_vouchers(state, address)]
+    return Holdings([native, *page.holdings], page.next_from)
 
 
 def denom(state: StateReader, dhash: bytes) -> DenomView | None:
@@ -97,7 +126,9 @@ def denom(state: StateReader, dhash: bytes) -> DenomView | None:
     return None if trace is None else DenomView(dhash, trace, voucher_supply(state, dhash))
 
 
-def escrow(state: StateReader, suite: Suite, channel: str) -> Escrow:
-    """What ``channel`` holds in escrow (zeros for a channel that never sent)."""
+def escrow(state: StateReader, suite: Suite, channel: str, start: bytes | None = None) -> Escrow:
+    """What ``channel`` holds in escrow (zeros for a channel that never sent); its vouchers a page at a time
+    from denomination hash ``start``."""
     address = escrow_address(suite, channel)
-    return Escrow(channel, escrowed(state, channel), address, _vouchers(state, address))
+    page = _vouchers(state, address, start or b"")
+    return Escrow(channel, escrowed(state, channel), address, page.holdings, page.next_from)
