@@ -12,6 +12,7 @@ import json
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import msgspec
@@ -26,7 +27,7 @@ from trellis.core.ledger.tx import SignedTx, tx_hash
 from trellis.core.modules.interchain.messages import Packet
 from trellis.core.modules.interchain.state import packet_key, seq_send_key
 from trellis.core.modules.kv.messages import KvPut
-from trellis.keys.signer import KeyStore
+from trellis.keys.signer import KeyStore, KeyStoreError
 from trellis.relayer.config import ConfigError, load_config, parse_config, parse_listen, parse_shard, render_config
 from trellis.relayer.endpoint import EndpointError, HttpEndpoint, stream_lines
 from trellis.relayer.metrics import Metrics, start_listener
@@ -177,6 +178,69 @@ def test_the_listener_serves_metrics_and_status() -> None:
     text, status = asyncio.run(go())
     assert 'trellis_relayer_items_total{outcome="ok"} 2' in text
     assert status["paths"][0]["path"] == "a<->b"
+
+
+# -- the CLI: user mistakes are one-line errors ------------------------------------------------------------------------
+def _relayer_toml(tmp_path: Path, listen_port: int) -> Path:
+    ks = KeyStore(tmp_path / "keys")
+    info = ks.create("relayer", b"secret")
+    (tmp_path / "pass").write_text("secret\n")
+    chains = "".join(
+        f'[[chain]]\nid = "{c}"\napi = "http://127.0.0.1:1"\nkey = "{info.path}"\npassphrase_file = "pass"\n\n'
+        for c in ("chain-a", "chain-b")
+    )
+    path = (
+        '[[path]]\na = "chain-a"\nb = "chain-b"\na_client = "client-0"\nb_client = "client-0"\n'
+        'a_connection = "connection-0"\nb_connection = "connection-0"\n'
+        'channels = [{port = "transfer", a_channel = "channel-0", b_channel = "channel-0"}]\n\n'
+    )
+    cfg = tmp_path / "relayer.toml"
+    cfg.write_text(chains + path + f'[metrics]\nlisten = "127.0.0.1:{listen_port}"\n')
+    return cfg
+
+
+def test_relayer_start_on_a_taken_metrics_port_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from trellis.cli.main import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cfg = _relayer_toml(tmp_path, port)
+        assert main(["relayer", "start", "--config", str(cfg)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and f"listen 127.0.0.1:{port}" in err and "\n" not in err, err
+
+
+@pytest.mark.parametrize(
+    ("exc", "says"),
+    [
+        (TimeoutError(), "did not finish in time"),
+        (KeyStoreError("wrong passphrase for chain-0.pem"), "wrong passphrase"),
+        (EndpointError("chain-a", "unreachable"), "unreachable"),
+    ],
+)
+def test_net_up_chains_reports_a_failed_join_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, exc: Exception, says: str
+) -> None:
+    import trellis.bench.interchain as bench
+    from trellis.cli.main import main
+    from trellis.node import multichain
+
+    def fail(*_a: object, **_k: object) -> object:
+        raise exc
+
+    def up_chains(root: Path, *, connect: Any, **_k: object) -> object:
+        a, b = SimpleNamespace(chain_id="chain-a"), SimpleNamespace(chain_id="chain-b")
+        return connect(SimpleNamespace(root=root), a, b)
+
+    monkeypatch.setattr(bench, "connect_chains", fail)
+    monkeypatch.setattr(multichain, "up_chains", up_chains)
+    assert main(["net", "up", "--chains", "2", "--home", str(tmp_path / "net")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: joining chain-a and chain-b failed: ") and says in err and "\n" not in err, err
 
 
 # -- HttpEndpoint against a fake node ----------------------------------------------------------------------------------

@@ -825,12 +825,19 @@ def _net_up_chains(args: argparse.Namespace) -> int:
 
     def connect(layout: multichain.Layout, a: multichain.Chain, b: multichain.Chain) -> multichain.ChainPath:
         from trellis.bench.interchain import connect_chains
+        from trellis.keys.signer import KeyStoreError
+        from trellis.relayer.endpoint import EndpointError
         from trellis.relayer.handshake import HandshakeError
 
         try:
             return connect_chains(layout, a, b)
-        except HandshakeError as exc:
+        except (HandshakeError, KeyStoreError, EndpointError) as exc:
             raise CliError(f"joining {a.chain_id} and {b.chain_id} failed: {exc}") from None
+        except TimeoutError:
+            raise CliError(
+                f"joining {a.chain_id} and {b.chain_id} failed: the handshake did not finish in time "
+                "(are both chains making blocks? see their node logs)"
+            ) from None
 
     if not 1 <= args.chains <= multichain.MAX_CHAINS:
         raise CliError(f"--chains must be between 1 and {multichain.MAX_CHAINS}")

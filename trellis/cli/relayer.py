@@ -66,7 +66,15 @@ def cmd_relayer_start(args: argparse.Namespace) -> int:
         runner = None
         if cfg.metrics_listen is not None:
             host, port = cfg.metrics_listen
-            runner = await start_listener(metrics, relayer.status, host, port)
+            try:
+                runner = await start_listener(metrics, relayer.status, host, port)
+            except OSError as exc:  # the port is taken, or the address is not this machine's
+                for e in endpoints.values():
+                    await e.close()
+                raise cli.CliError(
+                    f"{args.config}: [metrics] listen {host}:{port}: {exc.strerror or exc} "
+                    "(another relayer or program uses it? change listen, or stop that one)"
+                ) from None
         where = f", metrics and status on http://{cfg.metrics_listen[0]}:{cfg.metrics_listen[1]}" if runner else ""
         print(f"relayer: {len(cfg.paths)} path(s), {len(relayer.directions)} direction(s){where}", flush=True)
         try:

@@ -118,7 +118,11 @@ async def start_listener(metrics: Metrics, status: Callable[[], dict[str, Any]],
     """Serve ``status_app`` on ``host:port``; returns the runner (``await runner.cleanup()`` stops it)."""
     runner = web.AppRunner(status_app(metrics, status), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except BaseException:  # the port is taken (OSError): leave nothing half started
+        await runner.cleanup()
+        raise
     return runner
 
 
