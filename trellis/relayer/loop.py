@@ -5,12 +5,15 @@ P: S's pending packets that D has not received (``recv``), and D's own pending p
 (``acknowledge``) or can no longer receive (``timeout``: the receipt's absence, or ``seq_recv`` on an ordered
 channel, at a P past the timeout). One update of D's client of S to P goes first (bisected off chain when a skip
 lacks trust). So every transaction of the task goes to D, signed with the relayer's key on D, and one update
-covers all its items. A cycle's transactions (at most ``MAX_BATCHES``) are submitted together with consecutive
-nonces, so they usually share a block.
+covers all its items. A cycle's transactions (at most ``MAX_BATCHES`` of items, closings included) are submitted
+together with consecutive nonces, so they usually share a block. A cycle's item budget goes to acknowledgements and
+timeouts first (receives keep at least half when they need it), the channel that goes first turns every cycle, and
+a scan lists only this shard's packets; another cycle follows at once only when the budget cut work that was due.
 
 A task wakes on S's blocks with transactions (a send or an ack may be in them), on an S height or time that makes a
 waiting timeout provable, after a reconnect of S's commit stream, and every ``scan_interval_s`` (the recovery scan;
-also at start). Nothing is kept between runs: the chains' stored packets are the queue. Item codes
+also at start). The follower of the commit stream outlives any failure of it (logged, reopened with backoff, then a
+scan), and the task starts it again should it ever end. Nothing is kept between runs: the chains' stored packets are the queue. Item codes
 ``ALREADY_RECEIVED`` and ``PACKET_NOT_PENDING`` (another relayer was first) count as done. When D's client is idle
 it is still refreshed once a third of its trusting period has passed since its latest consensus state.
 """
