@@ -529,3 +529,15 @@ def test_a_commit_follower_that_ends_is_started_again_by_the_task(echo: EchoApp)
 
     asyncio.run(run_until([r], lambda: has_receipt(w.b.reader(), PORT, w.ids["b_channel"], 1), 10, during=later))
     assert started["n"] == 2
+
+
+def test_a_long_listing_with_nothing_to_carry_does_not_ask_for_another_cycle(echo: EchoApp) -> None:
+    w = make_world(echo)
+    for i in range(6):
+        w.send(w.a, b"waiting for its ack %d" % i)
+    r = w.relayer()
+    r.directions = [w.into(r, w.b)]  # received on b; the acks are not carried back to a
+    asyncio.run(run_until([r], lambda: len(echo.received) == 6))
+    r = w.relayer(scan_limit=4)
+    report = asyncio.run(w.into(r, w.b).cycle())  # a's listing stops at 4 of 6, all of them received already
+    assert not report.items and not report.more, report
