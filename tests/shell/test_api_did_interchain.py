@@ -338,7 +338,7 @@ def test_a_cross_chain_read_has_one_overall_deadline(chain_b: SimChain, monkeypa
 # -- who answers for another chain ---------------------------------------------------------------------------------
 def _genuine(b: SimChain, client_id: str = "client-1", **kw: Any) -> ChainA:
     """Chain A pinning B's real genesis hash, a squatter client-0 of another genesis that calls itself chain-b
-    (active, created first: what ``interchain/chain/chain-b`` names), and ``client_id`` of the real B."""
+    (active, created first), and ``client_id`` of the real B."""
     header = b.header(b.height)
     a = ChainA(time_ms=header.time_ms + 5000, genesis_hashes={"chain-b": b.params.genesis_hash.hex()})
     a.add_client("client-0", "chain-b", latest_height=b.height, genesis_hash=b"\x66" * 32, time_ms=header.time_ms)
@@ -349,7 +349,6 @@ def _genuine(b: SimChain, client_id: str = "client-1", **kw: Any) -> ChainA:
         state_root=header.state_root,
         time_ms=header.time_ms,
         genesis_hash=b.params.genesis_hash,
-        answers=False,
         **kw,
     )
     return a

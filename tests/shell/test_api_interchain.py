@@ -31,14 +31,12 @@ from trellis.core.modules.accounts.state import Account, account_key
 from trellis.core.modules.interchain.messages import UNORDERED, Ack, Packet
 from trellis.core.modules.interchain.state import (
     OPEN,
-    ChainClient,
     ChannelEnd,
     ClientState,
     ConnectionEnd,
     ConsensusState,
     MisbehaviourRecord,
     ack_key,
-    chain_client_key,
     channel_key,
     client_key,
     connection_key,
@@ -127,7 +125,6 @@ class ChainA:
         time_ms: int | None = None,
         trusting_period_ms: int = 14 * DAY_MS,
         frozen_height: int = 0,
-        answers: bool = True,
         genesis_hash: bytes = b"\x22" * 32,
         pin: bool = True,
     ) -> None:
@@ -157,8 +154,6 @@ class ChainA:
                 next_validators_hash=b"\x55" * 32,
             ),
         )
-        if answers:
-            self.put(chain_client_key(chain_id), ChainClient(client_id=client_id))
 
 
 async def _with_server(app: web.Application, fn: Callable[[TestClient[Any, Any]], Coroutine[Any, Any, Any]]) -> Any:

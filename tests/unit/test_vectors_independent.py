@@ -1700,7 +1700,6 @@ def test_interchain_state_keys_written_out_from_the_spec() -> None:
     formulas: dict[str, Callable[..., bytes]] = {
         "next_ids": lambda: b"interchain/next_ids",
         "trusted": lambda c: b"interchain/trusted/" + c.encode(),
-        "chain": lambda c: b"interchain/chain/" + c.encode(),
         "client": lambda c: b"interchain/client/" + c.encode(),
         "consensus": lambda c, n: b"interchain/consensus/" + c.encode() + b"/" + be(n),
         "misbehaviour": lambda c: b"interchain/misbehaviour/" + c.encode(),

@@ -282,7 +282,6 @@ def _keys() -> list[dict[str, Any]]:
     rows: list[tuple[str, list[Any], bytes]] = [
         ("next_ids", [], ic.NEXT_IDS_KEY),
         ("trusted", ["health-chain"], ic.trusted_key("health-chain")),
-        ("chain", ["health-chain"], ic.chain_client_key("health-chain")),
         ("client", ["client-0"], ic.client_key("client-0")),
         ("consensus", ["client-0", 12], ic.consensus_key("client-0", 12)),
         ("misbehaviour", ["client-0"], ic.misbehaviour_key("client-0")),

@@ -5,7 +5,6 @@
 | ``interchain/next_ids`` | ``NextIds`` |
 | ``interchain/governance_version`` | interchain governance changes applied (8 bytes, BE) |
 | ``interchain/trusted/<chain_id>`` | ``TrustedChain`` (governed policy) |
-| ``interchain/chain/<chain_id>`` | ``ChainClient`` (the client that answers for that chain) |
 | ``interchain/client/<client_id>`` | ``ClientState`` |
 | ``interchain/consensus/<client_id>/`` + height (8, BE) | ``ConsensusState`` |
 | ``interchain/misbehaviour/<client_id>`` | ``MisbehaviourRecord`` |
@@ -84,13 +83,6 @@ class TrustedChain(CoreStruct, frozen=True):
     """The height of the header a ``create_client`` may start from instead of the genesis; 0: none."""
     checkpoint_block_id: Hash32 = b"\x00" * 32
     """That header's block id."""
-
-
-class ChainClient(CoreStruct, frozen=True):
-    """The client that answers for a chain (the first one created): cross-chain DID resolution uses it."""
-
-    client_id: ClientId
-    """The client."""
 
 
 class ClientState(CoreStruct, frozen=True):
@@ -184,11 +176,6 @@ def seq_bytes(seq: int) -> bytes:
 def trusted_key(chain_id: str) -> bytes:
     """Key of the ``TrustedChain`` of ``chain_id``."""
     return b"interchain/trusted/" + chain_id.encode()
-
-
-def chain_client_key(chain_id: str) -> bytes:
-    """Key of the ``ChainClient`` of ``chain_id``."""
-    return b"interchain/chain/" + chain_id.encode()
 
 
 def client_key(client_id: str) -> bytes:
@@ -288,12 +275,6 @@ def read_trusted(state: StateReader, chain_id: str) -> TrustedChain | None:
     """The governed trust record of ``chain_id``, or None."""
     raw = state.get(trusted_key(chain_id))
     return None if raw is None else decode(raw, TrustedChain)
-
-
-def read_chain_client(state: StateReader, chain_id: str) -> ChainClient | None:
-    """The client that answers for ``chain_id``, or None."""
-    raw = state.get(chain_client_key(chain_id))
-    return None if raw is None else decode(raw, ChainClient)
 
 
 def read_client(state: StateReader, client: str) -> ClientState | None:

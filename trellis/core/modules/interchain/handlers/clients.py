@@ -33,18 +33,15 @@ from trellis.core.modules.interchain.client import (
 from trellis.core.modules.interchain.messages import CreateClient, HeaderUpdate, SubmitMisbehaviour, UpdateClient
 from trellis.core.modules.interchain.state import (
     NEXT_IDS_KEY,
-    ChainClient,
     ClientState,
     ConsensusState,
     NextIds,
     TrustedChain,
-    chain_client_key,
     client_id,
     client_key,
     consensus_heights,
     consensus_key,
     misbehaviour_key,
-    read_chain_client,
     read_client,
     read_consensus,
     read_next_ids,
@@ -162,8 +159,6 @@ def handle_create_client(ctx: TxContext, msg: CreateClient) -> list[Event]:
     ctx.put(NEXT_IDS_KEY, encode(NextIds(client=ids.client + 1, connection=ids.connection, channel=ids.channel)))
     ctx.put(client_key(cid), encode(client))
     ctx.put(consensus_key(cid, client.latest_height), encode(cs))
-    if read_chain_client(ctx, msg.chain_id) is None:
-        ctx.put(chain_client_key(msg.chain_id), encode(ChainClient(client_id=cid)))
     return [_event("interchain.client_created", client_id=cid, chain_id=msg.chain_id, height=str(client.latest_height))]
 
 
