@@ -10,7 +10,7 @@ forged ack (``INVALID_PROOF``), a timeout claimed before it is due (``TIMEOUT_NO
 
 After every step, for each channel pair (c on X, c' on Y) and each denomination d that X can escrow over c:
 ``escrowed_X(c, d) = supply_Y(transfer/c'/d) + inflight(X→Y, d) + inflight(Y→X, transfer/c'/d)``; per chain,
-``Σ acct balances + Σ escrow/*`` never changes (nobody mints); per voucher, ``Σ balances = supply``.
+``Σ acct balances + Σ escrow/*`` never changes (nobody mints); per voucher, ``Σ balances + Σ vescrow = supply``.
 """
 
 from __future__ import annotations
@@ -44,11 +44,12 @@ from trellis.core.modules.transfer.state import (
     BALANCE_PREFIX,
     ESCROW_PREFIX,
     SUPPLY_PREFIX,
+    VESCROW_PREFIX,
     all_traces,
     denom_hash,
-    escrow_address,
     escrowed,
     voucher_balance,
+    voucher_escrowed,
     voucher_supply,
 )
 
@@ -72,11 +73,14 @@ def native_total(chain: SimChain) -> int:
 
 
 def voucher_sums(chain: SimChain) -> tuple[dict[bytes, int], dict[bytes, int]]:
-    """(Σ balances, supply) per voucher hash."""
+    """(Σ balances + Σ escrowed, supply) per voucher hash: a voucher forwarded onward stays in the supply."""
     state = chain.reader()
     balances: dict[bytes, int] = {}
     for k, v in state.scan(BALANCE_PREFIX, BALANCE_PREFIX + b"\xff", 1_000_000):
         dh = k[len(BALANCE_PREFIX) : len(BALANCE_PREFIX) + 32]
+        balances[dh] = balances.get(dh, 0) + int.from_bytes(v, "big")
+    for k, v in state.scan(VESCROW_PREFIX, VESCROW_PREFIX + b"\xff", 1_000_000):
+        dh = k[-32:]
         balances[dh] = balances.get(dh, 0) + int.from_bytes(v, "big")
     supply = {
         k[len(SUPPLY_PREFIX) :]: int.from_bytes(v, "big")
@@ -179,7 +183,7 @@ class TwoChainTransfers(RuleBasedStateMachine):
         forward=st.booleans(),
         path_i=st.integers(0, 1),
         sender=st.sampled_from(NAMES),
-        receiver=st.sampled_from([*NAMES, "escrow"]),
+        receiver=st.sampled_from(NAMES),
         pick=st.integers(0, 50),
         percent=st.integers(1, 110),
         by_height=st.booleans(),
@@ -211,12 +215,7 @@ class TwoChainTransfers(RuleBasedStateMachine):
             channel=path.end(src).channel,
             denom=denom,
             amount=amount,
-            # Vouchers paid to a channel's escrow address are refused with an error ack (then refunded).
-            receiver=(
-                escrow_address(dst.params.suite, path.end(dst).channel)
-                if receiver == "escrow"
-                else dst.address(receiver)
-            ),
+            receiver=dst.address(receiver),
             timeout_height=dst.height + wait if by_height else 0,
             timeout_time_ms=0 if by_height else dst.time_ms + wait * dst.block_interval_ms,
         )
@@ -381,11 +380,7 @@ class TwoChainTransfers(RuleBasedStateMachine):
                 names = {d for d in names if not has_hop(d, PORT, c)}
                 sx, sy = x.reader(), y.reader()
                 for d in sorted(names):
-                    held = (
-                        escrowed(sx, c)
-                        if d == "native"
-                        else voucher_balance(sx, denom_hash(x.params.suite, d), escrow_address(x.params.suite, c))
-                    )
+                    held = escrowed(sx, c) if d == "native" else voucher_escrowed(sx, c, denom_hash(x.params.suite, d))
                     mirror = add_hop(d, PORT, c2)
                     out = voucher_supply(sy, denom_hash(y.params.suite, mirror))
                     going = inflight(x, y, path, d)

@@ -1747,7 +1747,9 @@ def test_interchain_proofs_verify_as_a_light_client_checks_them() -> None:
 def test_transfer_denoms_escrows_and_data() -> None:
     for row in TRANSFER["denoms"]:
         assert tagged(sha256, b"trellis/transfer/denom/v1", row["denom"].encode()).hex() == row["denom_hash"]
-    for row in TRANSFER["escrow_addresses"]:
-        assert tagged(sha256, b"trellis/transfer/escrow/v1", row["channel"].encode())[:20].hex() == row["address"]
+    for row in TRANSFER["voucher_escrow_keys"]:
+        dh = tagged(sha256, b"trellis/transfer/denom/v1", row["denom"].encode())
+        assert dh.hex() == row["denom_hash"]
+        assert (b"transfer/vescrow/" + row["channel"].encode() + b"/" + dh).hex() == row["key"]
     data = TRANSFER["transfer_data"]
     assert decode_as(h(data["bytes"]), "TransferData") == data["fields"]

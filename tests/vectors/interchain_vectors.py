@@ -7,7 +7,7 @@ channel end, a pending packet, a receipt and an ack, with its root and proofs a 
 client does (inclusion of the packet and the ack, absence of a receipt, and the packet's proof presented for
 another key, which must fail).
 
-``transfer.json``: denomination hashes, channel escrow addresses and ``TransferData`` bytes.
+``transfer.json``: denomination hashes, voucher-escrow state keys and ``TransferData`` bytes.
 
 Written by ``python -m tests.vectors.generate`` (``FILES`` is merged into its list); deterministic.
 """
@@ -58,7 +58,7 @@ from trellis.core.modules.interchain.messages import (
 from trellis.core.modules.membership.messages import ProposeMembership
 from trellis.core.modules.payload import Payload
 from trellis.core.modules.transfer.messages import TransferData, TransferMove, TransferSend
-from trellis.core.modules.transfer.state import denom_hash, escrow_address
+from trellis.core.modules.transfer.state import denom_hash, vescrow_key
 from trellis.core.params import params_from_genesis
 
 CHAIN_ID = "trellis-vectors"
@@ -397,13 +397,19 @@ def transfer_vectors() -> dict[str, Any]:
     data = TransferData(denom="transfer/channel-0/native", amount=2**64 - 1, sender=_address(1), receiver=_address(2))
     return {
         "description": (
-            "The transfer module (docs/spec/transfer.md): denomination hashes, channel escrow addresses and the "
-            "canonical TransferData a packet carries."
+            "The transfer module (docs/spec/transfer.md): denomination hashes, the state keys of vouchers escrowed "
+            "on a channel, and the canonical TransferData a packet carries."
         ),
         "suite": ED25519.name,
         "denoms": [{"denom": d, "denom_hash": denom_hash(ED25519, d).hex()} for d in denoms],
-        "escrow_addresses": [
-            {"channel": c, "address": escrow_address(ED25519, c).hex()} for c in ("channel-0", "channel-7")
+        "voucher_escrow_keys": [
+            {
+                "channel": c,
+                "denom": d,
+                "denom_hash": denom_hash(ED25519, d).hex(),
+                "key": vescrow_key(c, denom_hash(ED25519, d)).hex(),
+            }
+            for c, d in (("channel-0", "transfer/channel-3/native"), ("channel-7", "transfer/channel-0/gold"))
         ],
         "transfer_data": {"fields": to_json(data), "bytes": encode(data).hex()},
     }

@@ -88,8 +88,6 @@ class EscrowJson(_J):
     channel: str
     native: int
     """Native units escrowed for vouchers on the counterparty."""
-    escrow_address: Hex
-    """The address that holds vouchers forwarded over the channel."""
     vouchers: list[HoldingJson]
     next_from_denom: Hex | None
     """The ``from_denom`` of the next page of ``vouchers``; null on the last page."""
@@ -167,7 +165,6 @@ class TransferApi:
             EscrowJson(
                 channel=chan,
                 native=e.native,
-                escrow_address=hx(e.address),
                 vouchers=[holding_json(h) for h in e.vouchers],
                 next_from_denom=None if e.next_from is None else hx(e.next_from),
                 height=view.height,

@@ -20,11 +20,11 @@ from trellis.core.modules.transfer.messages import NATIVE
 from trellis.core.modules.transfer.state import (
     DENOM_PREFIX,
     DenomTrace,
-    escrow_address,
     escrowed,
     read_trace,
     voucher_balance,
     voucher_supply,
+    vouchers_escrowed,
 )
 from trellis.storage.kv import StorageError
 
@@ -80,11 +80,10 @@ class DenomView:
 
 @dataclass(frozen=True)
 class Escrow:
-    """What a channel holds in escrow: native units, and vouchers at the channel's escrow address."""
+    """What a channel holds in escrow: native units, and vouchers forwarded onward over it."""
 
     channel: str
     native: int
-    address: bytes
     vouchers: list[Holding]
     next_from: bytes | None
     """Where the next page of ``vouchers`` starts (None: last page)."""
@@ -129,6 +128,13 @@ def denom(state: StateReader, dhash: bytes) -> DenomView | None:
 def escrow(state: StateReader, suite: Suite, channel: str, start: bytes | None = None) -> Escrow:
     """What ``channel`` holds in escrow (zeros for a channel that never sent); its vouchers a page at a time
     from denomination hash ``start``."""
-    address = escrow_address(suite, channel)
-    page = _vouchers(state, address, start or b"")
-    return Escrow(channel, escrowed(state, channel), address, page.holdings, page.next_from)
+    rows = vouchers_escrowed(state, channel, MAX_DENOMS + 1, start)
+    out: list[Holding] = []
+    for dhash, amount in rows[:MAX_DENOMS]:
+        try:
+            trace = read_trace(state, dhash)
+        except DecodeError as exc:
+            raise StorageError(f"the stored trace 0x{dhash.hex()} does not decode: {exc.reason}") from exc
+        out.append(Holding("" if trace is None else full_denom(trace), dhash, trace, amount))
+    nxt = rows[MAX_DENOMS][0] if len(rows) > MAX_DENOMS else None
+    return Escrow(channel, escrowed(state, channel), out, nxt)

@@ -17,20 +17,20 @@ from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.ledger.block import Event
 from trellis.core.modules.accounts.state import Account
 from trellis.core.modules.interchain.messages import MAX_ACK_REASON, UNORDERED, Ack, Packet
-from trellis.core.modules.interchain.state import channel_id, read_next_ids
 from trellis.core.modules.transfer.denom import add_hop, has_hop, is_native, is_valid, is_voucher, strip_hop, trace_of
 from trellis.core.modules.transfer.messages import VERSION, TransferData
 from trellis.core.modules.transfer.state import (
     balance_key,
     denom_hash,
     denom_key,
-    escrow_address,
     escrow_key,
     escrowed,
     read_trace,
     supply_key,
     u64_value,
+    vescrow_key,
     voucher_balance,
+    voucher_escrowed,
     voucher_supply,
 )
 from trellis.core.types import U64_MAX
@@ -142,17 +142,22 @@ def burn_voucher(ctx: TxContext, dh: bytes, address: bytes, amount: int) -> None
     ctx.put(supply_key(dh), u64_value(supply - amount))
 
 
-def refuse_escrow_address(ctx: TxContext, address: bytes) -> None:
-    """Vouchers may not be paid to a channel's escrow address (they would count as escrowed for a packet that
-    was never sent, breaking the conservation of transfer.md 5).
+def escrow_voucher(ctx: TxContext, channel: str, dh: bytes, amount: int) -> None:
+    """Add ``amount`` of voucher ``dh`` to what ``channel`` holds in escrow."""
+    held = voucher_escrowed(ctx, channel, dh)
+    ctx.put(vescrow_key(channel, dh), u64_value(_add(held, amount, f"the escrow of {dh.hex()} on {channel}")))
+
+
+def release_voucher(ctx: TxContext, channel: str, dh: bytes, amount: int) -> None:
+    """Take ``amount`` of voucher ``dh`` out of ``channel``'s escrow.
 
     Raises:
-        TxFailure: ``UNAUTHORIZED``.
+        TxFailure: ``INSUFFICIENT_FUNDS`` (the escrow holds less).
     """
-    for n in range(read_next_ids(ctx).channel):
-        channel = channel_id(n)
-        if address == escrow_address(ctx.suite, channel):
-            raise TxFailure(ResultCode.UNAUTHORIZED, f"{address.hex()} is the voucher escrow of {channel}")
+    held = voucher_escrowed(ctx, channel, dh)
+    if held < amount:
+        raise insufficient(f"the escrow of voucher {dh.hex()} on {channel}", held, amount)
+    ctx.put(vescrow_key(channel, dh), u64_value(held - amount))
 
 
 # -- send ----------------------------------------------------------------------------------------------------------
@@ -178,7 +183,7 @@ def take(ctx: TxContext, port: str, channel: str, denom: str, sender: bytes, amo
         burn_voucher(ctx, dh, sender, amount)
     else:
         debit_voucher(ctx, dh, sender, amount)
-        credit_voucher(ctx, dh, escrow_address(ctx.suite, channel), amount)
+        escrow_voucher(ctx, channel, dh, amount)
 
 
 def give_back(ctx: TxContext, packet: Packet, data: TransferData) -> None:
@@ -197,7 +202,7 @@ def give_back(ctx: TxContext, packet: Packet, data: TransferData) -> None:
     if has_hop(denom, port, channel):
         mint_voucher(ctx, denom, data.sender, amount)
     else:
-        debit_voucher(ctx, dh, escrow_address(ctx.suite, channel), amount)
+        release_voucher(ctx, channel, dh, amount)
         credit_voucher(ctx, dh, data.sender, amount)
 
 
@@ -209,7 +214,7 @@ def pay(ctx: TxContext, packet: Packet, data: TransferData) -> str:
 
     Raises:
         TxFailure: ``INVALID_AMOUNT``, ``INVALID_DENOM``, ``INSUFFICIENT_FUNDS`` (escrow short),
-            ``OVERFLOW``, ``UNAUTHORIZED`` (vouchers to an escrow address).
+            ``OVERFLOW``.
     """
     positive(data.amount)
     if not is_valid(data.denom):
@@ -222,15 +227,13 @@ def pay(ctx: TxContext, packet: Packet, data: TransferData) -> str:
             return local
         if not is_voucher(local):
             raise invalid_denom(f"{local!r} is neither {'native'!r} nor a voucher of this chain")
-        refuse_escrow_address(ctx, data.receiver)
         dh = known_voucher(ctx, local)
-        debit_voucher(ctx, dh, escrow_address(ctx.suite, packet.dest_channel), data.amount)
+        release_voucher(ctx, packet.dest_channel, dh, data.amount)
         credit_voucher(ctx, dh, data.receiver, data.amount)
         return local
     voucher = add_hop(data.denom, packet.dest_port, packet.dest_channel)
     if not is_valid(voucher):
         raise invalid_denom(f"the voucher of {data.denom!r} would be longer than a denomination may be")
-    refuse_escrow_address(ctx, data.receiver)
     mint_voucher(ctx, voucher, data.receiver, data.amount)
     return voucher
 

@@ -14,7 +14,6 @@ from trellis.core.modules.transfer.app import (
     debit_voucher,
     invalid_denom,
     positive,
-    refuse_escrow_address,
     take,
 )
 from trellis.core.modules.transfer.messages import TransferData, TransferMove, TransferSend
@@ -48,7 +47,6 @@ def handle_move(ctx: TxContext, msg: TransferMove) -> list[Event]:
     positive(msg.amount)
     if read_trace(ctx, msg.denom_hash) is None:
         raise invalid_denom(f"no voucher with hash {msg.denom_hash.hex()} was ever minted on this chain")
-    refuse_escrow_address(ctx, msg.to)
     debit_voucher(ctx, msg.denom_hash, ctx.sender, msg.amount)
     credit_voucher(ctx, msg.denom_hash, msg.to, msg.amount)
     return [

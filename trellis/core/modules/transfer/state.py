@@ -7,7 +7,10 @@
 | ``transfer/balance/`` + denom_hash (32) + address (20) | voucher balance (8 bytes, BE; absent = 0) |
 | ``transfer/supply/`` + denom_hash (32) | vouchers of that denomination outstanding on this chain (8 bytes, BE) |
 
-A voucher forwarded onward is escrowed at the channel's escrow address (``escrow_address``), in the balance table.
+| ``transfer/vescrow/<channel>/`` + denom_hash (32) | vouchers of that denomination escrowed on that channel (8 bytes, BE) |
+
+A voucher forwarded onward is escrowed in its own table (``vescrow``), apart from every balance: no account can hold
+or be paid what a channel holds in escrow.
 """
 
 from __future__ import annotations
@@ -27,13 +30,13 @@ DENOM_PREFIX = b"transfer/denom/"
 """Prefix of the denomination traces."""
 BALANCE_PREFIX = b"transfer/balance/"
 """Prefix of the voucher balances."""
+VESCROW_PREFIX = b"transfer/vescrow/"
+"""Prefix of the vouchers escrowed per channel."""
 SUPPLY_PREFIX = b"transfer/supply/"
 """Prefix of the voucher supplies."""
 
 DENOM_DOMAIN = b"trellis/transfer/denom/v1"
 """Tag of a denomination hash."""
-ESCROW_DOMAIN = b"trellis/transfer/escrow/v1"
-"""Tag of a channel's escrow address."""
 
 
 class DenomTrace(CoreStruct, frozen=True):
@@ -50,9 +53,28 @@ def denom_hash(suite: Suite, denom: str) -> bytes:
     return suite.tagged_hash(DENOM_DOMAIN, denom.encode())
 
 
-def escrow_address(suite: Suite, channel: str) -> bytes:
-    """The 20-byte address that holds vouchers escrowed on ``channel``."""
-    return suite.tagged_hash(ESCROW_DOMAIN, channel.encode())[:20]
+def vescrow_prefix(channel: str) -> bytes:
+    """Prefix of the vouchers escrowed on ``channel``."""
+    return VESCROW_PREFIX + channel.encode() + b"/"
+
+
+def vescrow_key(channel: str, dhash: bytes) -> bytes:
+    """Key of the vouchers ``dhash`` escrowed on ``channel``."""
+    return vescrow_prefix(channel) + dhash
+
+
+def voucher_escrowed(state: StateReader, channel: str, dhash: bytes) -> int:
+    """Vouchers ``dhash`` escrowed on ``channel`` (forwarded onward over it)."""
+    return read_u64(state, vescrow_key(channel, dhash))
+
+
+def vouchers_escrowed(
+    state: StateReader, channel: str, limit: int, start: bytes | None = None
+) -> list[tuple[bytes, int]]:
+    """Up to ``limit`` (denom hash, amount) of the vouchers escrowed on ``channel``, by hash from ``start`` up."""
+    prefix = vescrow_prefix(channel)
+    rows = state.scan(prefix + (start or b""), prefix + b"\xff" * 33, limit)
+    return [(k[len(prefix) :], int.from_bytes(v, "big")) for k, v in rows]
 
 
 def escrow_key(channel: str) -> bytes:
