@@ -64,7 +64,7 @@ def test_a_zombie_in_the_pid_file_is_not_running(net: list[NetNode], processes: 
     assert running_pid(net[0]) is None
     # A zombie's cmdline is empty, so the command-line check alone would refuse it; stop_node's wait for the
     # process to end relies on the liveness check itself seeing the zombie as gone.
-    assert not network._alive(zombie)
+    assert not network.alive(zombie)
 
 
 def test_a_live_process_that_is_not_this_nodes_is_not_running(

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -47,6 +46,7 @@ from trellis.node.config import NodeConfig
 from trellis.node.home import HomeError
 from trellis.node.network import (
     NetNode,
+    alive,
     free_port_range,
     init_network,
     is_network_dir,
@@ -55,6 +55,7 @@ from trellis.node.network import (
     start_node,
     stop_node,
     stop_started,
+    terminate,
     wait_ready,
 )
 
@@ -277,28 +278,13 @@ def _runs_relayer(pid: int, config: Path) -> bool:
     return any(Path(os.path.join(cwd, c)).resolve() == want for c in given)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return not Path("/proc/self").exists()
-    fields = stat.rpartition(")")[2].split()
-    return bool(fields) and fields[0] not in ("Z", "X")
-
-
 def relayer_pid(root: Path) -> int | None:
     """The pid of this directory's running relayer, or None."""
     try:
         pid = int(relayer_pid_file(root).read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if _alive(pid) and _runs_relayer(pid, relayer_config_path(root)) else None
+    return pid if alive(pid) and _runs_relayer(pid, relayer_config_path(root)) else None
 
 
 def relayer_command(config: Path) -> list[str]:
@@ -329,16 +315,7 @@ def stop_relayer(root: Path, timeout_s: float = 20.0) -> bool:
     if pid is None:
         relayer_pid_file(root).unlink(missing_ok=True)
         return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while _alive(pid) and time.monotonic() < deadline:
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        time.sleep(0.05)  # waiting for the process to exit, bounded
-    if _alive(pid):
-        os.kill(pid, signal.SIGKILL)
+    terminate(pid, timeout_s)
     relayer_pid_file(root).unlink(missing_ok=True)
     return True
 

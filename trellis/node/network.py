@@ -316,7 +316,7 @@ def _proc_state(pid: int) -> str | None:
     return fields[0] if fields else None
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     """True while ``pid`` is a running process: a zombie (killed, not yet reaped by its parent) is not alive,
     though ``kill(pid, 0)`` still succeeds on it."""
     try:
@@ -357,7 +357,7 @@ def running_pid(node: NetNode) -> int | None:
         pid = int(_pid_file(node).read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if _alive(pid) and _runs_node(pid, node.home) else None
+    return pid if alive(pid) and _runs_node(pid, node.home) else None
 
 
 def start_node(node: NetNode, *, foreground_output: bool = False) -> subprocess.Popen[bytes]:
@@ -417,21 +417,26 @@ def stop_started(node: NetNode, proc: subprocess.Popen[bytes], timeout_s: float 
     return was_running
 
 
+def terminate(pid: int, timeout_s: float = 20.0) -> None:
+    """SIGTERM ``pid`` and wait for it to exit (reaping it if it is our child); SIGKILL after ``timeout_s``."""
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while alive(pid) and time.monotonic() < deadline:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.05)  # waiting for the process to exit, bounded
+    if alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
 def stop_node(node: NetNode, timeout_s: float = 20.0) -> bool:
     """SIGTERM the node's process and wait for it (SIGKILL after ``timeout_s``); False if it was not running."""
     pid = running_pid(node)
     if pid is None:
         _pid_file(node).unlink(missing_ok=True)
         return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while _alive(pid) and time.monotonic() < deadline:
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        time.sleep(0.05)
-    if _alive(pid):
-        os.kill(pid, signal.SIGKILL)
+    terminate(pid, timeout_s)
     _pid_file(node).unlink(missing_ok=True)
     return True
