@@ -43,7 +43,7 @@ from trellis.core.params import GenesisAccount
 from trellis.node import multichain
 from trellis.node.config import ConsensusSection, MempoolSection, NodeConfig
 
-from .runner import BATCH_MEDIA, TICK_S, BenchConfig, _account, _address, _drive, _get_json, _sign_chunk, _vm_hwm_kb
+from .runner import BATCH_MEDIA, BenchConfig, _account, _address, _drive, _get_json, _sign_chunk, _vm_hwm_kb, open_loop
 from .runner import replace_struct as _replace
 
 PORT = "transfer"
@@ -240,26 +240,8 @@ async def _cross_chain_load(
         await asyncio.sleep(0.3)  # both streams open before the first send
         queues: list[asyncio.Queue[list[tuple[bytes, bytes]] | None]] = [asyncio.Queue() for _ in a_urls]
         posters = [asyncio.create_task(poster(a_urls[n], queues[n])) for n in range(len(a_urls))]
-        per_tick = [rate * TICK_S * len(x) / total for x in by_node]
-        cursor = [0.0] * len(by_node)
         t0 = loop.time() + 0.1
-        tick = 0
-        sent = 0
-        while sent < total:
-            target = t0 + tick * TICK_S
-            delay = target - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            for n, txs in enumerate(by_node):
-                start = int(cursor[n])
-                cursor[n] += per_tick[n]
-                chunk = txs[start : int(cursor[n])]
-                if chunk:
-                    for _, h in chunk:
-                        ours[h] = target
-                    queues[n].put_nowait(chunk)
-                    sent += len(chunk)
-            tick += 1
+        await open_loop(by_node, rate, queues, ours, t0)
         for q in queues:
             q.put_nowait(None)
         send_end = loop.time()

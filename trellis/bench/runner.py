@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -384,28 +384,13 @@ async def _drive(
                 await ws.close()
 
         posters = [asyncio.create_task(poster(n)) for n in range(len(urls))]
-        per_tick = [rate * TICK_S * len(x) / total for x in by_node]
-        cursor = [0.0] * len(by_node)
         t0 = loop.time() + 0.1
-        tick = 0
-        sent = 0
-        while sent < total:
-            target = t0 + tick * TICK_S
-            delay = target - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            for n, txs in enumerate(by_node):
-                start = int(cursor[n])
-                cursor[n] += per_tick[n]
-                chunk = txs[start : int(cursor[n])]
-                if chunk:
-                    for _, h in chunk:
-                        sched[h] = target
-                    queues[n].put_nowait(chunk)
-                    sent += len(chunk)
-            tick += 1
+
+        def tick_done(tick: int, sent: int) -> None:
             if tick % 25 == 0:
                 progress.show(sent, total, tally.seen)
+
+        sent = await open_loop(by_node, rate, queues, sched, t0, tick_done)
         for q in queues:
             q.put_nowait(None)
         send_end = loop.time()
@@ -633,6 +618,43 @@ def _flood(cfg: BenchConfig, urls: list[str], signer_pool: ProcessPoolExecutor) 
     result = asyncio.run(go())
     sys.stderr.write(f"  mempool flood: fullest {result['fullest_mempool_txs']} txs, refused {result['refused']}\n")
     return result
+
+
+async def open_loop(
+    by_node: list[list[tuple[bytes, bytes]]],
+    rate: float,
+    queues: list[asyncio.Queue[list[tuple[bytes, bytes]] | None]],
+    scheduled: dict[bytes, float],
+    t0: float,
+    on_tick: Callable[[int, int], None] | None = None,
+) -> int:
+    """The open-loop schedule: every ``TICK_S`` from ``t0``, each node's next slice of ``by_node`` (``rate`` in
+    total, shared by the nodes' list lengths) goes to its queue, each hash with its scheduled time in
+    ``scheduled``; never waits for a node. Returns how many were sent (all of them)."""
+    loop = asyncio.get_running_loop()
+    total = sum(len(x) for x in by_node)
+    per_tick = [rate * TICK_S * len(x) / total for x in by_node]
+    cursor = [0.0] * len(by_node)
+    tick = 0
+    sent = 0
+    while sent < total:
+        target = t0 + tick * TICK_S
+        delay = target - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        for n, txs in enumerate(by_node):
+            start = int(cursor[n])
+            cursor[n] += per_tick[n]
+            chunk = txs[start : int(cursor[n])]
+            if chunk:
+                for _, h in chunk:
+                    scheduled[h] = target
+                queues[n].put_nowait(chunk)
+                sent += len(chunk)
+        tick += 1
+        if on_tick is not None:
+            on_tick(tick, sent)
+    return sent
 
 
 def replace_struct(obj: Any, **changes: Any) -> Any:
