@@ -34,6 +34,7 @@ from trellis.core.modules.kv.messages import KvPut
 from trellis.keys.signer import MemorySigner
 from trellis.relayer import handshake
 from trellis.relayer.config import ChainConfig, ChannelConfig, PathConfig, RelayerConfig
+from trellis.relayer.endpoint import StateRead
 from trellis.relayer.loop import Direction, Relayer
 from trellis.relayer.submit import Submitter
 
@@ -541,3 +542,28 @@ def test_a_long_listing_with_nothing_to_carry_does_not_ask_for_another_cycle(ech
     r = w.relayer(scan_limit=4)
     report = asyncio.run(w.into(r, w.b).cycle())  # a's listing stops at 4 of 6, all of them received already
     assert not report.items and not report.more, report
+
+
+def test_a_receipt_seen_is_not_asked_about_again(echo: EchoApp) -> None:
+    """Receipts are permanent: once a cycle saw packets received on B (their acks not yet back on A), later cycles
+    ask B only about packets not seen received, so a cycle's reads do not grow with the backlog of acks."""
+    w = make_world(echo)
+    for i in range(30):
+        w.send(w.a, b"once %d" % i)
+    r = w.relayer()
+    into_b = next(d for d in r.directions if d.dst is w.eb)
+    asked: list[bytes] = []
+    real_state = w.eb.state
+
+    async def counting(key: bytes, height: int | None = None, prove: bool = False) -> StateRead:
+        if key.startswith(b"interchain/receipt/"):
+            asked.append(key)
+        return await real_state(key, height, prove)
+
+    w.eb.state = counting  # type: ignore[method-assign]
+    asyncio.run(into_b.cycle())  # receives all 30 on B; their acks stay on B until the other direction runs
+    assert len(asked) == 30 and len(w.pending(w.a)) == 30
+    asked.clear()
+    w.send(w.a, b"new")
+    asyncio.run(into_b.cycle())
+    assert [int.from_bytes(k[-8:], "big") for k in asked] == [31]  # only the packet not yet seen received

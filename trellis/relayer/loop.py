@@ -175,6 +175,9 @@ class Direction:
         self.max_items = max(1, min(max_items, plan.ITEMS_PER_RECEIPT))
         self.scan_interval_s, self.scan_limit = scan_interval_s, scan_limit
         self._first_seen: dict[bytes, float] = {}
+        self._received: dict[tuple[str, str], set[int]] = {}
+        """Per destination end, the sequences of S's pending packets already seen received there (receipts are
+        permanent; the set keeps only sequences still pending, so it is bounded by the listing)."""
         self._trigger_seen_at: float | None = None
         self._due_height = 0
         self._due_time_ms = 0
@@ -336,13 +339,20 @@ class Direction:
         if ordered:
             received = [pkt.sequence < next_recv for pkt in pkts]
         else:
+            # A receipt is never deleted: a packet seen received stays received, so only the packets not yet seen
+            # received are asked about (under load most pending packets are received and wait for their ack; asking
+            # about all of them every cycle made a cycle's cost grow with the backlog).
+            known = self._received.setdefault((leg.dst_port, leg.dst_channel), set())
+            known.intersection_update(pkt.sequence for pkt in pkts)
+            unknown = [pkt for pkt in pkts if pkt.sequence not in known]
             receipts = await _read_all(
                 [
                     functools.partial(self.dst.state, receipt_key(leg.dst_port, leg.dst_channel, pkt.sequence))
-                    for pkt in pkts
+                    for pkt in unknown
                 ]
             )
-            received = [r.value is not None for r in receipts]
+            known.update(pkt.sequence for pkt, r in zip(unknown, receipts, strict=True) if r.value is not None)
+            received = [pkt.sequence in known for pkt in pkts]
         for pid in [k for k in self._first_seen if k not in live]:
             if len(self._first_seen) > 4 * self.scan_limit:
                 self._first_seen.pop(pid, None)
@@ -483,6 +493,10 @@ class Direction:
                     f"{type(item).__name__} of {item.packet.source_port}/{item.packet.source_channel} "
                     f"seq {item.packet.sequence} refused by {self.dst.name}: code {code} {messages.get(index, '')}"
                 )
+            if isinstance(item, RecvPacket) and outcome in (plan.OK, plan.DUPLICATE):
+                # Committed: its receipt exists now (receipts are permanent), no need to ask about it again.
+                dest = (item.packet.dest_port, item.packet.dest_channel)
+                self._received.setdefault(dest, set()).add(item.packet.sequence)
             if isinstance(item, RecvPacket) and outcome == plan.OK:
                 first = self._first_seen.pop(packet_id(suite, item.packet), None)
                 if first is not None:
