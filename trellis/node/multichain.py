@@ -52,6 +52,7 @@ from trellis.node.network import (
     is_network_dir,
     load_network,
     running_pid,
+    runs_command,
     start_node,
     stop_node,
     stop_started,
@@ -261,21 +262,8 @@ def relayer_config_path(root: Path) -> Path:
 
 
 def _runs_relayer(pid: int, config: Path) -> bool:
-    """True if ``pid`` is ``trellis relayer start --config <config>`` (from ``/proc``; without procfs, any live
-    process is taken at its word)."""
-    proc = Path(f"/proc/{pid}")
-    if not Path("/proc/self").exists():
-        return True
-    try:
-        argv = [a.decode(errors="replace") for a in (proc / "cmdline").read_bytes().split(b"\0") if a]
-        cwd = os.readlink(proc / "cwd")
-    except OSError:
-        return False
-    if not any(argv[i : i + 2] == ["relayer", "start"] for i in range(len(argv))):
-        return False
-    given = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--config"]
-    want = config.resolve()
-    return any(Path(os.path.join(cwd, c)).resolve() == want for c in given)
+    """True if ``pid`` is ``trellis relayer start --config <config>``."""
+    return runs_command(pid, ["relayer", "start"], "--config", config)
 
 
 def relayer_pid(root: Path) -> int | None:

@@ -330,10 +330,10 @@ def alive(pid: int) -> bool:
     return True
 
 
-def _runs_node(pid: int, home: Path) -> bool:
-    """True if process ``pid`` is ``trellis node start`` for ``home`` (read from ``/proc/PID/cmdline``), so that
-    a stale pid file whose pid now belongs to another program is never taken for our node, nor signalled.
-    Without procfs, any live process is taken at its word."""
+def runs_command(pid: int, command: list[str], option: str, path: Path) -> bool:
+    """True if process ``pid`` runs ``trellis <command...>`` with ``<option> <path>`` (read from
+    ``/proc/PID/cmdline``), so that a stale pid file whose pid now belongs to another program is never taken for
+    ours, nor signalled. Without procfs, any live process is taken at its word."""
     proc = Path(f"/proc/{pid}")
     if not Path("/proc/self").exists():
         return True
@@ -342,12 +342,18 @@ def _runs_node(pid: int, home: Path) -> bool:
         cwd = os.readlink(proc / "cwd")
     except OSError:
         return False
-    if not any(argv[i : i + 2] == ["node", "start"] for i in range(len(argv))):
+    n = len(command)
+    if not any(argv[i : i + n] == command for i in range(len(argv))):
         return False
-    homes = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--home"]
-    homes += [a.removeprefix("--home=") for a in argv if a.startswith("--home=")]
-    want = home.resolve()
-    return any(Path(os.path.join(cwd, h)).resolve() == want for h in homes)
+    given = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == option]
+    given += [a.removeprefix(option + "=") for a in argv if a.startswith(option + "=")]
+    want = path.resolve()
+    return any(Path(os.path.join(cwd, g)).resolve() == want for g in given)
+
+
+def _runs_node(pid: int, home: Path) -> bool:
+    """True if process ``pid`` is ``trellis node start`` for ``home``."""
+    return runs_command(pid, ["node", "start"], "--home", home)
 
 
 def running_pid(node: NetNode) -> int | None:
