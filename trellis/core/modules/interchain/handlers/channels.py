@@ -199,6 +199,37 @@ def handle_chan_open_try(ctx: TxContext, msg: ChanOpenTry, apps: Mapping[str, Pa
     return [channel_event("open_try", msg.port, chan, ch)]
 
 
+def _proven_step(
+    ctx: TxContext,
+    apps: Mapping[str, PacketApp],
+    port: str,
+    channel: str,
+    state: int,
+    counterparty_state: int,
+    proof: bytes,
+    new_state: int,
+    event: str,
+    counterparty_channel: str = "",
+) -> list[Event]:
+    """A handshake step proven from the counterparty: this end in ``state``, the counterparty end proven in
+    ``counterparty_state`` (named ``counterparty_channel`` when this end does not know it yet, on ack); this end
+    then takes ``new_state`` (and learns the counterparty channel).
+
+    Raises:
+        TxFailure: ``PORT_NOT_BOUND``, ``INVALID_HANDSHAKE`` (no such channel, wrong state), ``INVALID_PROOF``,
+            client codes.
+    """
+    bound_app(apps, port)
+    ch = _channel_in(ctx, port, channel, state)
+    conn = channel_connection(ctx, ch)
+    expected = _counterparty_view(ch, counterparty_state, conn, port, channel)
+    other = counterparty_channel or ch.counterparty_channel
+    verify_membership(ctx, conn.client_id, channel_key(ch.counterparty_port, other), encode(expected), proof)
+    moved = _replace(ch, new_state, counterparty_channel or None)
+    ctx.put(channel_key(port, channel), encode(moved))
+    return [channel_event(event, port, channel, moved)]
+
+
 def handle_chan_open_ack(ctx: TxContext, msg: ChanOpenAck, apps: Mapping[str, PacketApp]) -> list[Event]:
     """Open an INIT channel end after the counterparty's TRYOPEN end (proven).
 
@@ -206,20 +237,9 @@ def handle_chan_open_ack(ctx: TxContext, msg: ChanOpenAck, apps: Mapping[str, Pa
         TxFailure: ``PORT_NOT_BOUND``, ``INVALID_HANDSHAKE`` (no such channel, not INIT), ``INVALID_PROOF``,
             client codes.
     """
-    bound_app(apps, msg.port)
-    ch = _channel_in(ctx, msg.port, msg.channel, INIT)
-    conn = channel_connection(ctx, ch)
-    expected = _counterparty_view(ch, TRYOPEN, conn, msg.port, msg.channel)
-    verify_membership(
-        ctx,
-        conn.client_id,
-        channel_key(ch.counterparty_port, msg.counterparty_channel),
-        encode(expected),
-        msg.proof_try,
+    return _proven_step(
+        ctx, apps, msg.port, msg.channel, INIT, TRYOPEN, msg.proof_try, OPEN, "open_ack", msg.counterparty_channel
     )
-    opened = _replace(ch, OPEN, msg.counterparty_channel)
-    ctx.put(channel_key(msg.port, msg.channel), encode(opened))
-    return [channel_event("open_ack", msg.port, msg.channel, opened)]
 
 
 def handle_chan_open_confirm(ctx: TxContext, msg: ChanOpenConfirm, apps: Mapping[str, PacketApp]) -> list[Event]:
@@ -229,20 +249,7 @@ def handle_chan_open_confirm(ctx: TxContext, msg: ChanOpenConfirm, apps: Mapping
         TxFailure: ``PORT_NOT_BOUND``, ``INVALID_HANDSHAKE`` (no such channel, not TRYOPEN), ``INVALID_PROOF``,
             client codes.
     """
-    bound_app(apps, msg.port)
-    ch = _channel_in(ctx, msg.port, msg.channel, TRYOPEN)
-    conn = channel_connection(ctx, ch)
-    expected = _counterparty_view(ch, OPEN, conn, msg.port, msg.channel)
-    verify_membership(
-        ctx,
-        conn.client_id,
-        channel_key(ch.counterparty_port, ch.counterparty_channel),
-        encode(expected),
-        msg.proof_ack,
-    )
-    opened = _replace(ch, OPEN)
-    ctx.put(channel_key(msg.port, msg.channel), encode(opened))
-    return [channel_event("open_confirm", msg.port, msg.channel, opened)]
+    return _proven_step(ctx, apps, msg.port, msg.channel, TRYOPEN, OPEN, msg.proof_ack, OPEN, "open_confirm")
 
 
 def handle_chan_close_init(ctx: TxContext, msg: ChanCloseInit, apps: Mapping[str, PacketApp]) -> list[Event]:
@@ -269,17 +276,4 @@ def handle_chan_close_confirm(ctx: TxContext, msg: ChanCloseConfirm, apps: Mappi
         TxFailure: ``PORT_NOT_BOUND``, ``INVALID_HANDSHAKE`` (no such channel, not OPEN), ``INVALID_PROOF``,
             client codes.
     """
-    bound_app(apps, msg.port)
-    ch = _channel_in(ctx, msg.port, msg.channel, OPEN)
-    conn = channel_connection(ctx, ch)
-    expected = _counterparty_view(ch, CLOSED, conn, msg.port, msg.channel)
-    verify_membership(
-        ctx,
-        conn.client_id,
-        channel_key(ch.counterparty_port, ch.counterparty_channel),
-        encode(expected),
-        msg.proof_init,
-    )
-    closed = _replace(ch, CLOSED)
-    ctx.put(channel_key(msg.port, msg.channel), encode(closed))
-    return [channel_event("close", msg.port, msg.channel, closed)]
+    return _proven_step(ctx, apps, msg.port, msg.channel, OPEN, CLOSED, msg.proof_init, CLOSED, "close")
