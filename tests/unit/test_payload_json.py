@@ -218,6 +218,8 @@ def strategy_for(tp: Any) -> st.SearchStrategy[Any]:
             text = st.from_regex(b["pattern"], fullmatch=True)
             return text.filter(lambda s: lo <= len(s) <= (hi if hi is not None else len(s)))
         return st.text(min_size=lo, max_size=min(hi if hi is not None else lo + 24, lo + 24))
+    if base is bool:
+        return st.booleans()
     if base is int:
         ints = st.integers(min_value=b.get("ge", -(2**63)), max_value=b.get("le", 2**64 - 1))
         step = b.get("multiple_of")

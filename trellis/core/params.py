@@ -102,6 +102,19 @@ DAY_MS = 86_400_000
 """A day in milliseconds."""
 
 
+DEFAULT_MAX_CONSENSUS_STATES = 256
+"""Consensus states a client keeps when genesis does not say (``interchain.max_consensus_states``)."""
+
+
+class GenesisHubRef(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A sub-chain's hub: its chain id and genesis hash."""
+
+    chain_id: ChainId
+    """The hub's chain id."""
+    genesis_hash: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}\Z")]
+    """The hub's genesis hash (hex)."""
+
+
 class GenesisInterchain(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Rules for light clients of other chains (docs/spec/interchain.md 2.1; ADR 0015 section 4.1)."""
 
@@ -110,6 +123,36 @@ class GenesisInterchain(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     (``interchain.trust_chain``); ``open``: any member may create a client of any chain."""
     max_trusting_period_ms: Annotated[int, msgspec.Meta(ge=3_600_000, le=365 * DAY_MS)] = 14 * DAY_MS
     """The longest trusting period a client may ask for."""
+    max_consensus_states: Annotated[int, msgspec.Meta(ge=2, le=1_000_000)] | msgspec.UnsetType = msgspec.UNSET
+    """Most consensus states one client keeps (an update beyond it deletes the lowest stored height other than the
+    latest); absent: ``DEFAULT_MAX_CONSENSUS_STATES`` (and the genesis hash is as before the field existed)."""
+    hub: GenesisHubRef | msgspec.UnsetType = msgspec.UNSET
+    """On a sub-chain: its hub, trusted from genesis as if governance had run ``interchain.trust_chain``
+    (ADR 0016 section 1); absent on other chains."""
+
+    @property
+    def consensus_state_cap(self) -> int:
+        """``max_consensus_states``, or its default."""
+        cap = self.max_consensus_states
+        return DEFAULT_MAX_CONSENSUS_STATES if isinstance(cap, msgspec.UnsetType) else cap
+
+
+class GenesisSubChain(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A sub-chain registered in a hub's genesis (as ``hub.register`` would register it)."""
+
+    chain_id: ChainId
+    """The sub-chain's chain id."""
+    operator_org: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    """The genesis organisation that runs it."""
+    genesis_hash: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}\Z")]
+    """Its genesis hash (hex)."""
+
+
+class GenesisHub(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A hub's genesis member: the sub-chains registered from the start (docs/spec/hub.md 2)."""
+
+    subchains: Annotated[list[GenesisSubChain], msgspec.Meta(max_length=100_000)] = []
+    """The registered sub-chains."""
 
 
 class Genesis(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -138,6 +181,9 @@ class Genesis(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     interchain: GenesisInterchain | msgspec.UnsetType = msgspec.UNSET
     """Interchain rules; absent (the defaults, ``GenesisInterchain()``) leaves the genesis hash of older chains
     unchanged."""
+    hub: GenesisHub | msgspec.UnsetType = msgspec.UNSET
+    """Present only on a hub (a main chain): its sub-chains registered at genesis; absent, the genesis hash is as
+    before the field existed."""
     bench_network: Literal[True] | msgspec.UnsetType = msgspec.UNSET
     """Present (``true``) only in the genesis of a throwaway network made by ``trellis bench``: the one kind of
     chain whose nodes may run with ``[bench] skip_signature_checks``. Absent on every real chain, and then it is
@@ -226,6 +272,7 @@ def params_from_genesis(genesis: Genesis) -> ChainParams:
         raise InvalidGenesis("a validator key appears twice")
     if len({a.address for a in genesis.accounts}) != len(genesis.accounts):
         raise InvalidGenesis("an account appears twice")
+    _check_hub(genesis)
     valset = make_validator_set(suite, vals)
     ghash = suite.tagged_hash(b"trellis/genesis/v1", encode(genesis))
     return ChainParams(
@@ -236,6 +283,32 @@ def params_from_genesis(genesis: Genesis) -> ChainParams:
         mint_authority=bytes.fromhex(genesis.mint_authority),
         member_cas=member_cas,
     )
+
+
+def _check_hub(genesis: Genesis) -> None:
+    """A hub genesis: governed client policy, each sub-chain once, run by a genesis organisation, not the hub
+    itself; a sub-chain's hub is another chain."""
+    rules = genesis.interchain_rules
+    if not isinstance(rules.hub, msgspec.UnsetType) and rules.hub.chain_id == genesis.chain_id:
+        raise InvalidGenesis("interchain.hub names this chain itself")
+    if isinstance(genesis.hub, msgspec.UnsetType):
+        return
+    if rules.client_policy != "governed":
+        raise InvalidGenesis(
+            "a hub's interchain.client_policy must be governed: only registered sub-chains get clients"
+        )
+    orgs = {o.name for o in genesis.orgs}
+    seen: set[str] = set()
+    for sc in genesis.hub.subchains:
+        if sc.chain_id in seen:
+            raise InvalidGenesis(f"hub sub-chain {sc.chain_id!r} appears twice")
+        if sc.chain_id == genesis.chain_id:
+            raise InvalidGenesis("a hub cannot register itself as a sub-chain")
+        if sc.operator_org not in orgs:
+            raise InvalidGenesis(
+                f"hub sub-chain {sc.chain_id!r}: operator {sc.operator_org!r} is not a genesis organisation"
+            )
+        seen.add(sc.chain_id)
 
 
 def _member_cas(genesis: Genesis) -> tuple[tuple[str, bytes], ...]:

@@ -24,6 +24,7 @@ from trellis.core.ledger.tx import SignedTx, TxBody, tx_hash
 from trellis.core.modules.accounts.state import Account, account_key
 from trellis.core.modules.contracts.engine import ContractEngine, declared_gas
 from trellis.core.modules.contracts.state import CONTRACT_STORE_PREFIX
+from trellis.core.modules.hub.state import genesis_hub_writes
 from trellis.core.modules.interchain.state import SCANNED_PREFIXES as INTERCHAIN_SCANNED
 from trellis.core.modules.membership.state import MEMBERSHIP_KEY
 from trellis.core.modules.membership.view import genesis_membership
@@ -355,12 +356,13 @@ def merged_scan(
 
 
 def genesis_writes(params: ChainParams) -> dict[bytes, bytes | None]:
-    """Return the state writes of genesis: the funded accounts, the validator set (entry 1 and its meta) and,
-    when genesis names orgs, the membership."""
+    """Return the state writes of genesis: the funded accounts, the validator set (entry 1 and its meta), when
+    genesis names orgs the membership, and the hub's registered sub-chains or a sub-chain's trusted hub."""
     out: dict[bytes, bytes | None] = {}
     out.update(genesis_validator_writes(params))
     for acct in params.genesis.accounts:
         out[account_key(bytes.fromhex(acct.address))] = encode(Account(balance=acct.balance, nonce=0))
     if params.member_cas:
         out[MEMBERSHIP_KEY] = encode(genesis_membership(params.member_cas, params.genesis.membership.admin_threshold))
+    out.update(genesis_hub_writes(params))
     return out

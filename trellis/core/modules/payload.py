@@ -10,7 +10,15 @@ from trellis.core.modules.accounts.messages import Mint, Transfer
 from trellis.core.modules.attestations.messages import Attest, RevokeAttestation
 from trellis.core.modules.contracts.messages import ContractCall, ContractDeploy, ContractUpgrade
 from trellis.core.modules.credentials.messages import SetIssuer, StatusCreate, StatusSet
+from trellis.core.modules.directory.messages import (
+    DirectoryDecide,
+    DirectoryPublish,
+    DirectoryRequestAccess,
+    DirectoryUpdate,
+    DirectoryWithdraw,
+)
 from trellis.core.modules.evidence.messages import SubmitEvidence
+from trellis.core.modules.hub.messages import HubConnected
 from trellis.core.modules.identity.messages import DidCreate, DidDeactivate, DidUpdate
 from trellis.core.modules.interchain.messages import (
     Acknowledge,
@@ -35,7 +43,7 @@ from trellis.core.modules.interchain.messages import (
 from trellis.core.modules.kv.messages import KvDelete, KvPut
 from trellis.core.modules.membership.messages import ApproveMembership, ProposeMembership, RegisterCert, RevokeCert
 from trellis.core.modules.notary.messages import NotaryAnchor
-from trellis.core.modules.transfer.messages import TransferMove, TransferSend
+from trellis.core.modules.transfer.messages import TransferMove, TransferSend, TransferSendVia
 
 Payload = (
     Transfer
@@ -61,6 +69,7 @@ Payload = (
     | RevokeAttestation
     | TransferSend
     | TransferMove
+    | TransferSendVia
     | CreateClient
     | UpdateClient
     | SubmitMisbehaviour
@@ -79,5 +88,11 @@ Payload = (
     | Timeout
     | TimeoutOnClose
     | Relay
+    | HubConnected
+    | DirectoryPublish
+    | DirectoryUpdate
+    | DirectoryWithdraw
+    | DirectoryRequestAccess
+    | DirectoryDecide
 )
 """The tagged union of every module message. The tag (``"module.action"``) is encoded first."""

@@ -12,7 +12,9 @@ from trellis.core.modules.accounts.module import MODULE as ACCOUNTS
 from trellis.core.modules.attestations.module import MODULE as ATTESTATIONS
 from trellis.core.modules.contracts.module import MODULE as CONTRACTS
 from trellis.core.modules.credentials.module import MODULE as CREDENTIALS
+from trellis.core.modules.directory.module import MODULE as DIRECTORY
 from trellis.core.modules.evidence.module import MODULE as EVIDENCE
+from trellis.core.modules.hub.module import MODULE as HUB
 from trellis.core.modules.identity.module import MODULE as IDENTITY
 from trellis.core.modules.interchain.module import build as build_interchain
 from trellis.core.modules.kv.module import MODULE as KV
@@ -33,6 +35,8 @@ APPLICATIONS: tuple[Module, ...] = (
     CREDENTIALS,
     ATTESTATIONS,
     TRANSFER,
+    HUB,
+    DIRECTORY,
 )
 """Every module but ``interchain``, which is built around their packet applications."""
 

@@ -8,6 +8,9 @@ from trellis.core.codec import decode, encode
 from trellis.core.execution.context import TxContext
 from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.ledger.block import Event
+from trellis.core.modules.hub.governance import apply_change_in_block as apply_hub_change
+from trellis.core.modules.hub.governance import is_hub_change
+from trellis.core.modules.hub.governance import precheck_change as precheck_hub_change
 from trellis.core.modules.interchain.governance import apply_change_in_block as apply_interchain_change
 from trellis.core.modules.interchain.governance import is_interchain_change
 from trellis.core.modules.interchain.governance import precheck_change as precheck_interchain_change
@@ -200,6 +203,8 @@ def _approve(ctx: TxContext, cfg: MembershipConfig, prop: MembershipProposal) ->
             changed = apply_change_in_block(ctx, prop.id, prop.change)
         elif is_interchain_change(prop.change):
             changed = apply_interchain_change(ctx, prop.id, prop.change)
+        elif is_hub_change(prop.change):
+            changed = apply_hub_change(ctx, prop.id, prop.change)
         else:
             cfg = _apply_in_context(ctx, cfg, prop.change)
             changed = [
@@ -234,6 +239,9 @@ def handle_propose(ctx: TxContext, msg: ProposeMembership) -> list[Event]:
     elif is_interchain_change(msg.change):
         precheck_interchain_change(ctx, msg.change)
         version = interchain_version(ctx)
+    elif is_hub_change(msg.change):
+        precheck_hub_change(ctx, msg.change)
+        version = interchain_version(ctx)
     else:
         _apply_in_context(ctx, cfg, msg.change)
         version = cfg.version
@@ -264,7 +272,7 @@ def handle_approve(ctx: TxContext, msg: ApproveMembership) -> list[Event]:
         raise TxFailure(ResultCode.DUPLICATE, f"proposal {prop.id} was applied at height {prop.applied_height}")
     if is_validator_change(prop.change):
         kind, current = "validators", validators_version(ctx)
-    elif is_interchain_change(prop.change):
+    elif is_interchain_change(prop.change) or is_hub_change(prop.change):
         kind, current = "interchain", interchain_version(ctx)
     else:
         kind, current = "membership", cfg.version

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import msgspec
 
+from trellis.core.modules.hub.messages import HubRegister, HubRetire
 from trellis.core.modules.interchain.messages import RecoverClient, TrustChain, UntrustChain
 from trellis.core.modules.validators.messages import AddValidator, RemoveValidator, SetValidatorPower
 from trellis.core.types import U64, CoreStruct
@@ -86,10 +87,13 @@ MembershipChange = (
     | TrustChain
     | UntrustChain
     | RecoverClient
+    | HubRegister
+    | HubRetire
 )
 """A change to the on-chain membership or (the three ``validators.*`` members, ``core/modules/validators``) to the
 validator set, or (the three ``interchain.*`` members, ``core/modules/interchain``) to the chains this chain's
-light clients may trust, applied when enough organisations' admins approve it."""
+light clients may trust, or (the two ``hub.*`` members, ``core/modules/hub``) to a hub's registry of sub-chains,
+applied when enough organisations' admins approve it."""
 
 
 class ProposeMembership(CoreStruct, frozen=True, tag="membership.propose"):

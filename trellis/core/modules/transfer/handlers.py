@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from trellis.core.codec import encode
 from trellis.core.execution.context import TxContext
+from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.ledger.block import Event
 from trellis.core.modules.interchain.packets import send_packet
 from trellis.core.modules.transfer.app import (
@@ -16,7 +17,7 @@ from trellis.core.modules.transfer.app import (
     positive,
     take,
 )
-from trellis.core.modules.transfer.messages import TransferData, TransferMove, TransferSend
+from trellis.core.modules.transfer.messages import TransferData, TransferMove, TransferSend, TransferSendVia
 from trellis.core.modules.transfer.state import read_trace
 
 
@@ -60,3 +61,8 @@ def handle_move(ctx: TxContext, msg: TransferMove) -> list[Event]:
             ],
         )
     ]
+
+
+def handle_send_via(ctx: TxContext, msg: TransferSendVia) -> list[Event]:
+    """Send value to the hub at the other end of ``msg.channel`` for it to forward (ADR 0016 section 2)."""
+    raise TxFailure(ResultCode.HANDLER_ERROR, "transfer.send_via: not built yet")

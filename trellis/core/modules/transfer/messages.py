@@ -72,3 +72,50 @@ class TransferData(CoreStruct, frozen=True):
     """The sender on the source chain."""
     receiver: Address
     """The receiver on the destination chain."""
+
+
+class Forward(CoreStruct, frozen=True):
+    """The second hop of a routed transfer: what the hub does with the value it receives (ADR 0016 section 2)."""
+
+    channel: ChannelId
+    """The hub's ``transfer`` channel to the final destination."""
+    timeout_height: U64 = 0
+    """Second-hop destination height from which the packet can no longer be received; 0: none."""
+    timeout_time_ms: U64 = 0
+    """Second-hop destination block time from which it can no longer be received; 0: none (at least one non-zero)."""
+
+
+class TransferSendVia(CoreStruct, frozen=True, tag="transfer.send_via"):
+    """Send ``amount`` of ``denom`` over ``channel`` to the hub at its other end, which forwards it over
+    ``forward.channel`` to ``receiver`` on the final destination (one hop through the hub)."""
+
+    channel: ChannelId
+    """This chain's channel end to the hub (port ``transfer``)."""
+    denom: Denom
+    """The full denomination to send."""
+    amount: Amount
+    """How much."""
+    receiver: Address
+    """The receiver's address on the final destination chain."""
+    forward: Forward
+    """The hub's second hop."""
+    timeout_height: U64 = 0
+    """Hub height from which the first hop can no longer be received; 0: none."""
+    timeout_time_ms: U64 = 0
+    """Hub block time from which the first hop can no longer be received; 0: none (at least one non-zero)."""
+
+
+class ForwardedTransferData(CoreStruct, frozen=True):
+    """A routed transfer's first-hop packet data: ``TransferData``'s four fields and the second hop (five array
+    elements; a ``TransferData`` has four, which is how the receiver tells them apart)."""
+
+    denom: Denom
+    """The full denomination as the sender's chain names it."""
+    amount: Amount
+    """How much."""
+    sender: Address
+    """The sender on the source chain."""
+    receiver: Address
+    """The receiver on the final destination chain."""
+    forward: Forward
+    """What the hub does with it."""

@@ -1,0 +1,119 @@
+"""The hub module's state records, keys and reads (docs/spec/hub.md 2; ADR 0016 section 1).
+
+| key | value |
+|---|---|
+| ``hub/chain/`` + chain id | ``SubChain`` |
+| ``hub/by_org/`` + tagged_hash(org) (32) + chain id | ``b"\\x01"`` (an operator's chains: a prefix scan) |
+| ``hub/count`` | registered and not retired (8 bytes, BE) |
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from trellis.core.codec import decode, encode
+from trellis.core.crypto.suite import Suite
+from trellis.core.execution.context import StateReader
+from trellis.core.modules.hub.messages import OrgName, PortChannel
+from trellis.core.modules.interchain.messages import OptConnectionId
+from trellis.core.modules.interchain.state import TrustedChain, trusted_key
+from trellis.core.params import ChainParams
+from trellis.core.types import U64, CoreStruct, Hash32
+
+CHAIN_PREFIX = b"hub/chain/"
+"""Prefix of the ``SubChain`` records, followed by the chain id."""
+BY_ORG_PREFIX = b"hub/by_org/"
+"""Prefix of the by-operator index."""
+COUNT_KEY = b"hub/count"
+"""Key of the number of registered, not retired sub-chains (8 bytes, BE)."""
+PREFIXES = (CHAIN_PREFIX, BY_ORG_PREFIX, COUNT_KEY)
+"""Every state-key prefix this module writes under."""
+
+ORG_DOMAIN = b"trellis/hub/org/v1"
+"""Tag of the organisation hash in the by-operator index keys."""
+
+REGISTERED, CONNECTED, RETIRED = 1, 2, 3
+"""A sub-chain's statuses."""
+STATUS_NAMES = {REGISTERED: "registered", CONNECTED: "connected", RETIRED: "retired"}
+"""Status -> its name in events, the API and the CLI."""
+
+
+class SubChain(CoreStruct, frozen=True):
+    """A registered sub-chain, at ``hub/chain/`` + chain id."""
+
+    operator_org: OrgName
+    """The member organisation that runs it."""
+    genesis_hash: Hash32
+    """Its genesis hash (also in ``interchain/trusted/<chain_id>`` while it is not retired)."""
+    status: Annotated[int, msgspec.Meta(ge=REGISTERED, le=RETIRED)]
+    """``1`` registered, ``2`` connected (``hub.connected`` recorded), ``3`` retired."""
+    registered_height: U64
+    """Height of the block that registered it (0: in the hub's genesis)."""
+    retired_height: U64 = 0
+    """Height of the block that retired it; 0: not retired."""
+    client_id: Annotated[str, msgspec.Meta(max_length=27)] = ""
+    """The hub's client of it, once connected."""
+    connection_id: OptConnectionId = ""
+    """The hub's connection end over that client, once connected."""
+    channels: Annotated[list[PortChannel], msgspec.Meta(max_length=8)] = []
+    """The hub's channel ends to it, once connected."""
+
+
+def chain_key(chain_id: str) -> bytes:
+    """Key of the ``SubChain`` of ``chain_id``."""
+    return CHAIN_PREFIX + chain_id.encode()
+
+
+def org_prefix(suite: Suite, org: str) -> bytes:
+    """Prefix of the by-operator index entries of ``org`` (``hub/by_org/`` + its 32-byte tagged hash)."""
+    return BY_ORG_PREFIX + suite.tagged_hash(ORG_DOMAIN, org.encode())
+
+
+def by_org_key(suite: Suite, org: str, chain_id: str) -> bytes:
+    """Key of the by-operator index entry of ``chain_id``."""
+    return org_prefix(suite, org) + chain_id.encode()
+
+
+def read_subchain(state: StateReader, chain_id: str) -> SubChain | None:
+    """The ``SubChain`` record of ``chain_id``, or None if it was never registered."""
+    raw = state.get(chain_key(chain_id))
+    return None if raw is None else decode(raw, SubChain)
+
+
+def read_count(state: StateReader) -> int:
+    """Registered, not retired sub-chains."""
+    raw = state.get(COUNT_KEY)
+    return 0 if raw is None else int.from_bytes(raw, "big")
+
+
+def channel_of(sub: SubChain, port: str) -> str | None:
+    """The hub's channel to ``sub`` on ``port``, if ``hub.connected`` recorded one."""
+    for pc in sub.channels:
+        if pc.port == port:
+            return pc.channel
+    return None
+
+
+def genesis_hub_writes(params: ChainParams) -> dict[bytes, bytes | None]:
+    """The state writes of a hub genesis (``hub.subchains``): each sub-chain's ``SubChain`` (registered at height 0),
+    its by-operator index entry and ``interchain/trusted/<chain_id>``, and the count; and, for a sub-chain genesis
+    naming its hub (``interchain.hub``), the hub's ``interchain/trusted`` record."""
+    out: dict[bytes, bytes | None] = {}
+    genesis = params.genesis
+    if not isinstance(genesis.hub, msgspec.UnsetType):
+        for sc in genesis.hub.subchains:
+            ghash = bytes.fromhex(sc.genesis_hash)
+            out[chain_key(sc.chain_id)] = encode(
+                SubChain(operator_org=sc.operator_org, genesis_hash=ghash, status=REGISTERED, registered_height=0)
+            )
+            out[by_org_key(params.suite, sc.operator_org, sc.chain_id)] = b"\x01"
+            out[trusted_key(sc.chain_id)] = encode(TrustedChain(genesis_hash=ghash, added_height=0))
+        out[COUNT_KEY] = len(genesis.hub.subchains).to_bytes(8, "big")
+    rules = genesis.interchain_rules
+    if not isinstance(rules.hub, msgspec.UnsetType):
+        out[trusted_key(rules.hub.chain_id)] = encode(
+            TrustedChain(genesis_hash=bytes.fromhex(rules.hub.genesis_hash), added_height=0)
+        )
+    return out
