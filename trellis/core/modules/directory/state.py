@@ -9,6 +9,7 @@
 | ``directory/request/`` + id (32) | ``AccessRequest`` |
 | ``directory/req_by_entry/`` + entry id (32) + request id (32) | ``b"\\x01"`` |
 | ``directory/req_by_requester/`` + address (20) + request id (32) | ``b"\\x01"`` |
+| ``directory/hub_channel`` | a sub-chain's channel id to its hub (ASCII; a cache, checked before use) |
 
 Index kinds: ``o`` owner DID, ``t`` type, ``w`` word (a keyword or a normalised title word), ``c`` home chain id.
 Local and mirrored entries share the indexes (ids are unique across chains: they hash the chain id), so one search
@@ -21,7 +22,7 @@ import re
 
 from trellis.core.codec import decode
 from trellis.core.crypto.suite import Suite
-from trellis.core.execution.context import StateReader
+from trellis.core.execution.context import StateReader, TxContext
 from trellis.core.modules.directory.messages import MAX_KEYWORDS, EntryFields, Ref
 from trellis.core.types import U64, Address, ChainId, CoreStruct, Hash32
 
@@ -39,6 +40,8 @@ REQ_BY_ENTRY_PREFIX = b"directory/req_by_entry/"
 """Prefix of the requests-by-entry index."""
 REQ_BY_REQUESTER_PREFIX = b"directory/req_by_requester/"
 """Prefix of the requests-by-requester index."""
+HUB_CHANNEL_KEY = b"directory/hub_channel"
+"""On a sub-chain: the ``directory`` channel id its last announcement went over (ASCII), checked before use."""
 PREFIXES = (
     ENTRY_PREFIX,
     VERSION_PREFIX,
@@ -47,6 +50,7 @@ PREFIXES = (
     REQUEST_PREFIX,
     REQ_BY_ENTRY_PREFIX,
     REQ_BY_REQUESTER_PREFIX,
+    HUB_CHANNEL_KEY,
 )
 """Every state-key prefix this module writes under."""
 
@@ -191,6 +195,35 @@ def index_values(fields: EntryFields, chain_id: str) -> list[tuple[bytes, str]]:
     """Every (kind, value) an entry with ``fields`` at ``chain_id`` is indexed under (no duplicates)."""
     words = list(dict.fromkeys([*fields.keywords, *title_words(fields.title)]))[: 2 * MAX_KEYWORDS]
     return [(OWNER, fields.owner_did), (TYPE, fields.type), (CHAIN, chain_id), *((WORD, w) for w in words)]
+
+
+def index_key(suite: Suite, kind: bytes, value: str, id_: bytes) -> bytes:
+    """Key of the index entry of ``kind`` for ``value`` naming entry ``id_``."""
+    return index_prefix(suite, kind, value) + id_
+
+
+def reindex(
+    ctx: TxContext,
+    id_: bytes,
+    old: list[tuple[bytes, str]],
+    new: list[tuple[bytes, str]],
+    home: bytes,
+) -> None:
+    """Move entry ``id_``'s index entries from the pairs ``old`` to the pairs ``new``: delete those of ``old`` not
+    in ``new``, write those of ``new`` not in ``old`` (value ``home``: the home chain id, ``b""`` for this chain).
+    At most ``2 * (3 + 2 * MAX_KEYWORDS)`` writes."""
+    kept = set(old) & set(new)
+    for kind, value in old:
+        if (kind, value) not in kept:
+            ctx.put(index_key(ctx.suite, kind, value, id_), None)
+    for kind, value in new:
+        if (kind, value) not in kept:
+            ctx.put(index_key(ctx.suite, kind, value, id_), home)
+
+
+def entry_index_values(entry: Entry) -> list[tuple[bytes, str]]:
+    """The (kind, value) pairs ``entry`` is indexed under: none once withdrawn."""
+    return [] if entry.withdrawn else index_values(entry.fields, entry.chain_id)
 
 
 def read_entry(state: StateReader, id_: bytes) -> Entry | None:
