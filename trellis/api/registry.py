@@ -22,6 +22,7 @@ from trellis.api import (
     contracts,
     credentials,
     did,
+    directory,
     evidence,
     interchain,
     kv,
@@ -60,5 +61,6 @@ ROUTE_MODULES: tuple[RouteModule, ...] = (
     attestations,
     interchain,
     transfer,
+    directory,
 )
 """Every module's routes file, once, in the order their paths appear in the OpenAPI document."""
