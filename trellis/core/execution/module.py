@@ -35,9 +35,11 @@ class PacketApp(Protocol):
         (transfer refuses: its vouchers need the channel). A close proven from the counterparty is not refusable."""
         ...
 
-    def on_recv(self, ctx: TxContext, packet: Packet) -> Ack:
-        """Take a received packet and answer its acknowledgement. It runs in a savepoint: an error ack (code not
-        0) or a ``TxFailure`` (turned into ``Ack(code, reason=message)``) undoes its writes."""
+    def on_recv(self, ctx: TxContext, packet: Packet) -> Ack | None:
+        """Take a received packet and answer its acknowledgement, or None to answer later (a pending ack: the
+        application writes it with ``interchain.packets.write_ack``). It runs in a savepoint: an error ack (code
+        not 0) or a ``TxFailure`` (turned into ``Ack(code, reason=message)``) undoes its writes; a success ack or
+        None keeps them."""
         ...
 
     def on_ack(self, ctx: TxContext, packet: Packet, ack: Ack) -> list[Event]:

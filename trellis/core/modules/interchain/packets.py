@@ -1,5 +1,6 @@
 """Step functions other modules call to use channels (ADR 0015 section 1; docs/spec/interchain.md 5): send a
-packet. Also the small reads and event builders the connection, channel and packet handlers share.
+packet, and write the acknowledgement of a received packet whose application left it pending (ADR 0016 section 2;
+interchain.md 5.4). Also the small reads and event builders the connection, channel and packet handlers share.
 
 A module may import this file (like ``validators/governance.py``), never the interchain handlers.
 """
@@ -10,19 +11,30 @@ from trellis.core.codec import encode
 from trellis.core.execution.context import TxContext
 from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.ledger.block import Event
-from trellis.core.modules.interchain.messages import MAX_PACKET_DATA, Packet
+from trellis.core.modules.interchain.messages import (
+    MAX_ACK_REASON,
+    MAX_ACK_RESULT,
+    MAX_PACKET_DATA,
+    ORDERED,
+    Ack,
+    Packet,
+)
 from trellis.core.modules.interchain.proofs import active_client, consensus_at
 from trellis.core.modules.interchain.state import (
+    CLOSED,
     OPEN,
     STATE_NAMES,
     ChannelEnd,
     ConnectionEnd,
+    ack_key,
+    has_receipt,
     packet_id,
     packet_key,
     read_channel,
     read_connection,
     read_seq,
     seq_bytes,
+    seq_recv_key,
     seq_send_key,
 )
 
@@ -151,3 +163,70 @@ def send_packet(
     attrs = packet_attributes(ctx, packet)
     attrs += [("timeout_height", num(timeout_height)), ("timeout_time_ms", num(timeout_time_ms))]
     return packet, [Event(type="interchain.send_packet", attributes=attrs)]
+
+
+def ack_attributes(ctx: TxContext, packet: Packet, ack: Ack) -> list[tuple[str, bytes]]:
+    """The attributes of an ``interchain.write_ack`` or ``interchain.ack_packet`` event: the packet's ids and ends
+    (``packet_attributes`` but the packet bytes), the ack's ``code``, and ``ack`` (its bytes) when they fit."""
+    attrs = packet_attributes(ctx, packet)[:6]
+    attrs.append(("code", num(ack.code)))
+    raw = encode(ack)
+    if len(raw) <= MAX_ATTR:
+        attrs.append(("ack", raw))
+    return attrs
+
+
+def write_ack(
+    ctx: TxContext, port: str, channel: str, sequence: int, ack: Ack, *, packet: Packet | None = None
+) -> list[Event]:
+    """Write the acknowledgement of packet ``sequence`` received on this chain's end ``(port, channel)`` and return
+    its ``interchain.write_ack`` event (interchain.md 5.4): the synchronous ack of a receive, or later the ack an
+    application left pending (its ``on_recv`` answered None). Relayers carry it back like any ack.
+
+    The channel end must exist, OPEN or CLOSED (a pending ack still completes the source's packet after a close);
+    the packet must have been received (unordered: its receipt; ordered: ``sequence < seq_recv``), and no ack may
+    be written for it yet: a packet is acknowledged exactly once. ``packet``, when the caller has it, must be the
+    received packet (its destination is ``(port, channel, sequence)``); it gives the event its ``packet_id``.
+    Without it the event names the packet by its ends and sequence only.
+
+    Raises:
+        TxFailure: ``CHANNEL_NOT_OPEN`` (no such channel end, or still in its handshake); ``NOT_FOUND`` (the packet
+            was never received); ``DUPLICATE`` (its ack is written already); ``INVALID_CHANGE`` (``packet`` is not
+            that packet, or the ack is out of bounds).
+    """
+    ch = channel_end(ctx, port, channel)
+    if ch.state not in (OPEN, CLOSED):
+        raise TxFailure(ResultCode.CHANNEL_NOT_OPEN, f"channel {port}/{channel} is {state_name(ch.state)}")
+    if packet is not None and (packet.dest_port, packet.dest_channel, packet.sequence) != (port, channel, sequence):
+        raise TxFailure(
+            ResultCode.INVALID_CHANGE,
+            f"packet {packet.sequence} to {packet.dest_port}/{packet.dest_channel} is not packet {sequence} of "
+            f"{port}/{channel}",
+        )
+    if len(ack.result) > MAX_ACK_RESULT or len(ack.reason) > MAX_ACK_REASON:
+        raise TxFailure(ResultCode.INVALID_CHANGE, "the ack's result or reason is out of bounds")
+    if ch.order == ORDERED:
+        received = sequence < read_seq(ctx, seq_recv_key(port, channel))
+    else:
+        received = has_receipt(ctx, port, channel, sequence)
+    if not received:
+        raise TxFailure(ResultCode.NOT_FOUND, f"packet {sequence} on {port}/{channel} was never received")
+    key = ack_key(port, channel, sequence)
+    if ctx.get(key) is not None:
+        raise TxFailure(ResultCode.DUPLICATE, f"packet {sequence} on {port}/{channel} is acknowledged already")
+    ctx.put(key, encode(ack))
+    if packet is not None:
+        attrs = ack_attributes(ctx, packet, ack)
+    else:
+        attrs = [
+            ("sequence", num(sequence)),
+            ("source_port", ch.counterparty_port.encode()),
+            ("source_channel", ch.counterparty_channel.encode()),
+            ("dest_port", port.encode()),
+            ("dest_channel", channel.encode()),
+            ("code", num(ack.code)),
+        ]
+        raw = encode(ack)
+        if len(raw) <= MAX_ATTR:
+            attrs.append(("ack", raw))
+    return [Event(type="interchain.write_ack", attributes=attrs)]

@@ -17,14 +17,23 @@ from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.ledger.block import Event
 from trellis.core.modules.accounts.state import Account
 from trellis.core.modules.interchain.messages import MAX_ACK_REASON, UNORDERED, Ack, Packet
+from trellis.core.modules.interchain.packets import send_packet, write_ack
+from trellis.core.modules.interchain.state import OPEN, ChannelEnd, read_channel, read_client, read_connection
 from trellis.core.modules.transfer.denom import add_hop, has_hop, is_native, is_valid, is_voucher, strip_hop, trace_of
-from trellis.core.modules.transfer.messages import VERSION, TransferData
+from trellis.core.modules.transfer.messages import VERSION, Forward, ForwardedTransferData, TransferData
 from trellis.core.modules.transfer.state import (
+    ForwardRecord,
+    ForwardRef,
     balance_key,
     denom_hash,
     denom_key,
     escrow_key,
     escrowed,
+    forward_address,
+    forward_key,
+    forward_out_key,
+    read_forward,
+    read_forward_ref,
     read_trace,
     supply_key,
     u64_value,
@@ -39,6 +48,11 @@ PORT = "transfer"
 """The module's port (its name)."""
 SUCCESS_RESULT = b"\x01"
 """The ``result`` of a successful transfer acknowledgement."""
+FORWARD_MARGIN_MS = 60_000
+"""How much earlier than the first hop's timeout time the second hop's must be (transfer.md 4.6)."""
+FORWARD_MAX_WAIT_MS = 86_400_000
+"""When the first hop has no timeout time (a height only): the latest a second hop's timeout time may be, past the
+forwarding chain's block time at the first hop's receive (a day)."""
 
 
 # -- failures ----------------------------------------------------------------------------------------------------
@@ -121,25 +135,37 @@ def credit_voucher(ctx: TxContext, dh: bytes, address: bytes, amount: int) -> No
     ctx.put(balance_key(dh, address), u64_value(_add(held, amount, f"{address.hex()}'s balance of {dh.hex()}")))
 
 
-def mint_voucher(ctx: TxContext, denom: str, address: bytes, amount: int) -> bytes:
-    """Create ``amount`` of voucher ``denom`` for ``address``: its trace (first time), supply and balance.
-    Returns the denom hash."""
+def raise_supply(ctx: TxContext, denom: str, amount: int) -> bytes:
+    """Create ``amount`` of voucher ``denom`` held by nobody yet (a channel's receive, before it is credited or
+    forwarded): its supply, and its trace the first time. Returns the denom hash."""
     dh = denom_hash(ctx.suite, denom)
     supply = _add(voucher_supply(ctx, dh), amount, f"the supply of {denom!r}")
-    credit_voucher(ctx, dh, address, amount)
     if ctx.get(denom_key(dh)) is None:
         ctx.put(denom_key(dh), encode(trace_of(denom)))
     ctx.put(supply_key(dh), u64_value(supply))
     return dh
 
 
+def reduce_supply(ctx: TxContext, dh: bytes, amount: int) -> None:
+    """Destroy ``amount`` of voucher ``dh`` held by nobody any more (taken from a holder already): its supply."""
+    supply = voucher_supply(ctx, dh)
+    if supply < amount:  # the supply is the sum of the balances and escrows: never reached
+        raise insufficient(f"the supply of voucher {dh.hex()}", supply, amount)
+    ctx.put(supply_key(dh), u64_value(supply - amount))
+
+
+def mint_voucher(ctx: TxContext, denom: str, address: bytes, amount: int) -> bytes:
+    """Create ``amount`` of voucher ``denom`` for ``address``: its trace (first time), supply and balance.
+    Returns the denom hash."""
+    dh = raise_supply(ctx, denom, amount)
+    credit_voucher(ctx, dh, address, amount)
+    return dh
+
+
 def burn_voucher(ctx: TxContext, dh: bytes, address: bytes, amount: int) -> None:
     """Destroy ``amount`` of voucher ``dh`` held by ``address``: balance and supply (the trace stays)."""
     debit_voucher(ctx, dh, address, amount)
-    supply = voucher_supply(ctx, dh)
-    if supply < amount:  # the supply is the sum of the balances: never reached
-        raise insufficient(f"the supply of voucher {dh.hex()}", supply, amount)
-    ctx.put(supply_key(dh), u64_value(supply - amount))
+    reduce_supply(ctx, dh, amount)
 
 
 def escrow_voucher(ctx: TxContext, channel: str, dh: bytes, amount: int) -> None:
@@ -161,6 +187,45 @@ def release_voucher(ctx: TxContext, channel: str, dh: bytes, amount: int) -> Non
 
 
 # -- send ----------------------------------------------------------------------------------------------------------
+def send_out(ctx: TxContext, port: str, channel: str, denom: str, amount: int) -> None:
+    """The channel's side of a send of ``amount`` of ``denom`` (a valid denom), once its holder gave it up: the
+    native currency is escrowed in ``escrow/<channel>``, a voucher coming home over ``(port, channel)`` leaves the
+    supply, any other voucher is escrowed in ``vescrow/<channel>``."""
+    if is_native(denom):
+        escrow_native(ctx, channel, amount)
+        return
+    dh = denom_hash(ctx.suite, denom)
+    if has_hop(denom, port, channel):
+        reduce_supply(ctx, dh, amount)
+    else:
+        escrow_voucher(ctx, channel, dh, amount)
+
+
+def send_back(ctx: TxContext, port: str, channel: str, denom: str, amount: int) -> None:
+    """Undo ``send_out`` for a packet the counterparty did not take: the value leaves the channel's escrow (or
+    re-enters the supply), held by nobody until the caller credits it.
+
+    Raises:
+        TxFailure: ``INSUFFICIENT_FUNDS`` (an escrow short: never reached), ``OVERFLOW``.
+    """
+    if is_native(denom):
+        release_native(ctx, channel, amount)
+        return
+    dh = denom_hash(ctx.suite, denom)
+    if has_hop(denom, port, channel):
+        raise_supply(ctx, denom, amount)
+    else:
+        release_voucher(ctx, channel, dh, amount)
+
+
+def credit(ctx: TxContext, denom: str, address: bytes, amount: int) -> None:
+    """Pay ``amount`` of ``denom`` (held by nobody) to ``address``: its account balance or its voucher balance."""
+    if is_native(denom):
+        credit_native(ctx, address, amount)
+    else:
+        credit_voucher(ctx, denom_hash(ctx.suite, denom), address, amount)
+
+
 def take(ctx: TxContext, port: str, channel: str, denom: str, sender: bytes, amount: int) -> None:
     """What sending ``amount`` of ``denom`` over ``(port, channel)`` takes from ``sender`` (transfer.md 4.1):
     a voucher coming home over this channel is burned, the native currency escrowed in ``escrow/<channel>``,
@@ -174,16 +239,11 @@ def take(ctx: TxContext, port: str, channel: str, denom: str, sender: bytes, amo
         raise invalid_denom(f"{denom!r} is not a denomination")
     if is_native(denom):
         debit_native(ctx, sender, amount)
-        escrow_native(ctx, channel, amount)
-        return
-    if not is_voucher(denom):
+    elif not is_voucher(denom):
         raise invalid_denom(f"{denom!r} is neither {'native'!r} nor a voucher")
-    dh = known_voucher(ctx, denom)
-    if has_hop(denom, port, channel):
-        burn_voucher(ctx, dh, sender, amount)
     else:
-        debit_voucher(ctx, dh, sender, amount)
-        escrow_voucher(ctx, channel, dh, amount)
+        debit_voucher(ctx, known_voucher(ctx, denom), sender, amount)
+    send_out(ctx, port, channel, denom, amount)
 
 
 def give_back(ctx: TxContext, packet: Packet, data: TransferData) -> None:
@@ -193,62 +253,90 @@ def give_back(ctx: TxContext, packet: Packet, data: TransferData) -> None:
     Raises:
         TxFailure: ``OVERFLOW`` (the sender's balance or a supply would pass 2^64-1; the packet stays pending).
     """
-    port, channel, denom, amount = packet.source_port, packet.source_channel, data.denom, data.amount
-    if is_native(denom):
-        release_native(ctx, channel, amount)
-        credit_native(ctx, data.sender, amount)
-        return
-    dh = denom_hash(ctx.suite, denom)
-    if has_hop(denom, port, channel):
-        mint_voucher(ctx, denom, data.sender, amount)
-    else:
-        release_voucher(ctx, channel, dh, amount)
-        credit_voucher(ctx, dh, data.sender, amount)
+    send_back(ctx, packet.source_port, packet.source_channel, data.denom, data.amount)
+    credit(ctx, data.denom, data.sender, data.amount)
 
 
 # -- receive -------------------------------------------------------------------------------------------------------
+def bring_in(ctx: TxContext, packet: Packet, denom: str, amount: int) -> str:
+    """The channel's side of receiving ``amount`` of ``denom`` (as the sender's chain names it) in ``packet``
+    (transfer.md 4.2), held by nobody until the caller credits or forwards it: a denom coming home (first hop =
+    the packet's source end) loses that hop and leaves this end's escrow; any other becomes the voucher
+    ``dest_port/dest_channel/denom`` (its supply grows). Returns the denom as this chain names it.
+
+    Raises:
+        TxFailure: ``INVALID_AMOUNT``, ``INVALID_DENOM``, ``INSUFFICIENT_FUNDS`` (escrow short), ``OVERFLOW``.
+    """
+    positive(amount)
+    if not is_valid(denom):
+        raise invalid_denom(f"{denom!r} is not a denomination")
+    if has_hop(denom, packet.source_port, packet.source_channel):
+        local = strip_hop(denom, packet.source_port, packet.source_channel)
+        if is_native(local):
+            release_native(ctx, packet.dest_channel, amount)
+            return local
+        if not is_voucher(local):
+            raise invalid_denom(f"{local!r} is neither {'native'!r} nor a voucher of this chain")
+        release_voucher(ctx, packet.dest_channel, known_voucher(ctx, local), amount)
+        return local
+    voucher = add_hop(denom, packet.dest_port, packet.dest_channel)
+    if not is_valid(voucher):
+        raise invalid_denom(f"the voucher of {denom!r} would be longer than a denomination may be")
+    raise_supply(ctx, voucher, amount)
+    return voucher
+
+
+def put_back(ctx: TxContext, packet: Packet, denom: str, local: str, amount: int) -> None:
+    """Undo ``bring_in(packet, denom, amount)`` that returned ``local``, the value held by nobody again: a denom
+    that came home goes back into this end's escrow, a minted voucher leaves the supply."""
+    if has_hop(denom, packet.source_port, packet.source_channel):
+        if is_native(local):
+            escrow_native(ctx, packet.dest_channel, amount)
+        else:
+            escrow_voucher(ctx, packet.dest_channel, denom_hash(ctx.suite, local), amount)
+        return
+    reduce_supply(ctx, denom_hash(ctx.suite, local), amount)
+
+
 def pay(ctx: TxContext, packet: Packet, data: TransferData) -> str:
-    """What receiving ``packet`` pays ``data.receiver`` (transfer.md 4.2): a denom coming home (first hop = the
-    packet's source end) loses that hop and is paid from this end's escrow; any other is minted as the voucher
-    ``dest_port/dest_channel/denom``. Returns the denom paid.
+    """What receiving ``packet`` pays ``data.receiver`` (transfer.md 4.2): ``bring_in``, then credited to the
+    receiver. Returns the denom paid.
 
     Raises:
         TxFailure: ``INVALID_AMOUNT``, ``INVALID_DENOM``, ``INSUFFICIENT_FUNDS`` (escrow short),
             ``OVERFLOW``.
     """
-    positive(data.amount)
-    if not is_valid(data.denom):
-        raise invalid_denom(f"{data.denom!r} is not a denomination")
-    if has_hop(data.denom, packet.source_port, packet.source_channel):
-        local = strip_hop(data.denom, packet.source_port, packet.source_channel)
-        if is_native(local):
-            release_native(ctx, packet.dest_channel, data.amount)
-            credit_native(ctx, data.receiver, data.amount)
-            return local
-        if not is_voucher(local):
-            raise invalid_denom(f"{local!r} is neither {'native'!r} nor a voucher of this chain")
-        dh = known_voucher(ctx, local)
-        release_voucher(ctx, packet.dest_channel, dh, data.amount)
-        credit_voucher(ctx, dh, data.receiver, data.amount)
-        return local
-    voucher = add_hop(data.denom, packet.dest_port, packet.dest_channel)
-    if not is_valid(voucher):
-        raise invalid_denom(f"the voucher of {data.denom!r} would be longer than a denomination may be")
-    mint_voucher(ctx, voucher, data.receiver, data.amount)
-    return voucher
+    local = bring_in(ctx, packet, data.denom, data.amount)
+    credit(ctx, local, data.receiver, data.amount)
+    return local
 
 
-def packet_data(packet: Packet) -> TransferData:
-    """The packet's ``TransferData``.
+def decode_data(packet: Packet) -> TransferData | ForwardedTransferData:
+    """The packet's data: a ``TransferData`` (4 array elements) or, for a routed first hop, a
+    ``ForwardedTransferData`` (5).
 
     Raises:
-        TxFailure: ``INVALID_DENOM`` — the data is not a canonical ``TransferData`` (its denom, amount or
-            addresses break their bounds).
+        TxFailure: ``INVALID_DENOM`` — the data is neither (its denom, amount or addresses break their bounds).
     """
     try:
         return decode(packet.data, TransferData)
     except DecodeError as exc:
-        raise TxFailure(ResultCode.INVALID_DENOM, f"the packet data is not a transfer: {exc}") from None
+        try:
+            return decode(packet.data, ForwardedTransferData)
+        except DecodeError:
+            raise TxFailure(ResultCode.INVALID_DENOM, f"the packet data is not a transfer: {exc}") from None
+
+
+def packet_data(packet: Packet) -> TransferData:
+    """The packet's value and ends as a ``TransferData`` (a routed first hop's receiver is the final one).
+
+    Raises:
+        TxFailure: ``INVALID_DENOM`` — the data is not a canonical ``TransferData`` or ``ForwardedTransferData``.
+    """
+    data = decode_data(packet)
+    if isinstance(data, TransferData):
+        return data
+    return TransferData(denom=data.denom, amount=data.amount, sender=data.sender, receiver=data.receiver)
 
 
 def _event(kind: str, packet: Packet, *extra: tuple[str, bytes]) -> Event:
@@ -260,6 +348,123 @@ def _event(kind: str, packet: Packet, *extra: tuple[str, bytes]) -> Event:
             *extra,
         ],
     )
+
+
+# -- forwarding (ADR 0016 section 2; transfer.md 4.6) ------------------------------------------------------------
+def forward_timeout_problem(first_time_ms: int, forward: Forward, now_ms: int | None) -> str | None:
+    """Why a second hop's timeouts do not fit the first hop's (None when they do): the second hop needs a timeout
+    time (the forwarding chain cannot compare the destination's heights with anything), at least
+    ``FORWARD_MARGIN_MS`` before the first hop's timeout time when it has one; when it has none (a height only),
+    at most ``FORWARD_MAX_WAIT_MS`` past ``now_ms``, the forwarding chain's block time at the receive (the sender's
+    chain does not know it: ``None`` skips that rule)."""
+    if forward.timeout_time_ms == 0:
+        return "a forward needs a timeout time (forward.timeout_time_ms is 0)"
+    if first_time_ms != 0:
+        if forward.timeout_time_ms + FORWARD_MARGIN_MS > first_time_ms:
+            return (
+                f"the forward's timeout time {forward.timeout_time_ms} is not {FORWARD_MARGIN_MS} ms before the "
+                f"first hop's {first_time_ms}"
+            )
+        return None
+    if now_ms is not None and forward.timeout_time_ms > now_ms + FORWARD_MAX_WAIT_MS:
+        return (
+            f"the forward's timeout time {forward.timeout_time_ms} is more than {FORWARD_MAX_WAIT_MS} ms past this "
+            f"chain's block time {now_ms} (the first hop has no timeout time)"
+        )
+    return None
+
+
+def _chain_of(ctx: TxContext, ch: ChannelEnd) -> tuple[str, bytes] | None:
+    """(chain id, genesis hash) of the chain at the other end of a channel end, from its connection's client."""
+    conn = read_connection(ctx, ch.connection_id)
+    client = None if conn is None else read_client(ctx, conn.client_id)
+    return None if client is None else (client.chain_id, client.genesis_hash)
+
+
+def check_forward(ctx: TxContext, packet: Packet, forward: Forward) -> None:
+    """What a forward must satisfy before this chain takes it (transfer.md 4.6): ``forward.channel`` an OPEN
+    transfer channel, not leading back to the chain the packet came from, and the timeouts of
+    ``forward_timeout_problem`` (with this block's time).
+
+    Raises:
+        TxFailure: ``CHANNEL_NOT_OPEN``, ``INVALID_CHANGE`` (a loop, the timeouts).
+    """
+    out = read_channel(ctx, PORT, forward.channel)
+    if out is None or out.state != OPEN or out.version != VERSION:
+        raise TxFailure(
+            ResultCode.CHANNEL_NOT_OPEN, f"forward channel {forward.channel} is not an OPEN transfer channel"
+        )
+    came = read_channel(ctx, packet.dest_port, packet.dest_channel)
+    origin = None if came is None else _chain_of(ctx, came)
+    if forward.channel == packet.dest_channel or (origin is not None and _chain_of(ctx, out) == origin):
+        name = "?" if origin is None else origin[0]
+        raise TxFailure(
+            ResultCode.INVALID_CHANGE,
+            f"forward channel {forward.channel} leads back to chain {name}, where the packet came from",
+        )
+    problem = forward_timeout_problem(packet.timeout_time_ms, forward, ctx.time_ms)
+    if problem is not None:
+        raise TxFailure(ResultCode.INVALID_CHANGE, problem)
+
+
+def forward_recv(ctx: TxContext, packet: Packet, data: ForwardedTransferData) -> None:
+    """Receive a routed first hop and send its second (transfer.md 4.6): check the forward; bring the value in
+    (``bring_in``) to the forwarding escrow; send it from there over ``forward.channel`` (``send_out``, then a
+    ``TransferData`` of the denom as this chain names it, from the escrow's address to the final receiver); keep
+    the ``ForwardRecord`` and the second hop's link back. The first hop's ack stays pending.
+
+    Raises:
+        TxFailure: ``check_forward``'s and ``bring_in``'s codes, ``send_packet``'s (a timeout passed already).
+    """
+    fwd = data.forward
+    check_forward(ctx, packet, fwd)
+    local = bring_in(ctx, packet, data.denom, data.amount)
+    send_out(ctx, PORT, fwd.channel, local, data.amount)
+    escrow = forward_address(ctx.suite, packet.dest_channel, packet.sequence)
+    out_data = TransferData(denom=local, amount=data.amount, sender=escrow, receiver=data.receiver)
+    out, _ = send_packet(ctx, PORT, fwd.channel, encode(out_data), fwd.timeout_height, fwd.timeout_time_ms)
+    record = ForwardRecord(
+        packet=packet, denom=local, amount=data.amount, out_channel=fwd.channel, out_sequence=out.sequence
+    )
+    ctx.put(forward_key(packet.dest_channel, packet.sequence), encode(record))
+    ref = ForwardRef(channel=packet.dest_channel, sequence=packet.sequence)
+    ctx.put(forward_out_key(fwd.channel, out.sequence), encode(ref))
+
+
+def forward_done(ctx: TxContext, out: Packet, ref: ForwardRef, failure: Ack | None, why: str) -> list[Event]:
+    """The second hop ``out`` of the forward ``ref`` ended: success (``failure`` None) writes the first hop's
+    success ack; a failure (its error ack, or a timeout) sends the value back into the forwarding escrow
+    (``send_back``), from there back where the first hop's receive took it (``put_back``), and writes the first
+    hop's error ack, so the origin refunds its sender. The record and the link are deleted: once.
+
+    Raises:
+        TxFailure: ``NOT_FOUND`` (no record for the link: never reached), ``write_ack``'s codes.
+    """
+    record = read_forward(ctx, ref.channel, ref.sequence)
+    if record is None or (record.out_channel, record.out_sequence) != (out.source_channel, out.sequence):
+        raise TxFailure(ResultCode.NOT_FOUND, f"no forward of packet {ref.sequence} on {ref.channel} waits for this")
+    first = record.packet
+    ctx.put(forward_key(ref.channel, ref.sequence), None)
+    ctx.put(forward_out_key(out.source_channel, out.sequence), None)
+    attrs = [
+        ("in_channel", ref.channel.encode()),
+        ("in_sequence", str(ref.sequence).encode()),
+        ("out_channel", out.source_channel.encode()),
+        ("out_sequence", str(out.sequence).encode()),
+        ("denom", record.denom.encode()),
+        ("amount", str(record.amount).encode()),
+    ]
+    if failure is None:
+        ack = Ack(code=0, result=SUCCESS_RESULT, reason="")
+        attrs.append(("outcome", b"success"))
+    else:
+        send_back(ctx, PORT, out.source_channel, record.denom, record.amount)
+        put_back(ctx, first, packet_data(first).denom, record.denom, record.amount)
+        reason = f"forward over {out.source_channel} failed ({why}): {failure.reason}"
+        ack = Ack(code=failure.code, result=b"", reason=reason[:MAX_ACK_REASON])
+        attrs.append(("outcome", why.encode()))
+    events = [Event(type="transfer.forward_done", attributes=attrs)]
+    return events + write_ack(ctx, first.dest_port, first.dest_channel, first.sequence, ack, packet=first)
 
 
 class TransferApp:
@@ -286,25 +491,43 @@ class TransferApp:
             f"transfer channel {channel} cannot be closed: its escrow backs vouchers that come home over it",
         )
 
-    def on_recv(self, ctx: TxContext, packet: Packet) -> Ack:
-        """Pay the receiver (``handlers.pay``); on any failure an error ack with the failure's code and message,
-        and nothing written (the payment runs in its own savepoint, committed only when it succeeds)."""
+    def on_recv(self, ctx: TxContext, packet: Packet) -> Ack | None:
+        """Pay the receiver (``pay``), or for a routed first hop (a ``ForwardedTransferData``) forward it
+        (``forward_recv``) and answer None: its ack is pending until the second hop ends. On any failure an error
+        ack with the failure's code and message, and nothing written (the work runs in its own savepoint,
+        committed only when it succeeds)."""
         sp = ctx.savepoint()
         try:
-            pay(sp, packet, packet_data(packet))
+            data = decode_data(packet)
+            if isinstance(data, ForwardedTransferData):
+                forward_recv(sp, packet, data)
+                sp.commit()
+                return None
+            pay(sp, packet, data)
         except TxFailure as fail:
             return Ack(code=int(fail.code), result=b"", reason=fail.message[:MAX_ACK_REASON])
         sp.commit()
         return Ack(code=0, result=SUCCESS_RESULT, reason="")
 
     def on_ack(self, ctx: TxContext, packet: Packet, ack: Ack) -> list[Event]:
-        """A success ack changes nothing; an error ack refunds the sender exactly what the send took."""
+        """A success ack changes nothing; an error ack refunds the sender exactly what the send took. A forward's
+        second hop completes its first (``forward_done``) instead."""
+        success = b"\x01" if ack.code == 0 else b"\x00"
+        events = [_event("transfer.ack", packet, ("success", success))]
+        ref = read_forward_ref(ctx, packet.source_channel, packet.sequence)
+        if ref is not None:
+            return events + forward_done(ctx, packet, ref, None if ack.code == 0 else ack, "error_ack")
         if ack.code == 0:
-            return [_event("transfer.ack", packet, ("success", b"\x01"))]
-        return [_event("transfer.ack", packet, ("success", b"\x00")), self._refund(ctx, packet, "error_ack")]
+            return events
+        return [*events, self._refund(ctx, packet, "error_ack")]
 
     def on_timeout(self, ctx: TxContext, packet: Packet) -> list[Event]:
-        """The packet was never received: refund the sender exactly what the send took."""
+        """The packet was never received: refund the sender exactly what the send took (a forward's second hop:
+        ``forward_done`` with a timeout)."""
+        ref = read_forward_ref(ctx, packet.source_channel, packet.sequence)
+        if ref is not None:
+            failure = Ack(code=int(ResultCode.PACKET_TIMED_OUT), result=b"", reason="the second hop timed out")
+            return forward_done(ctx, packet, ref, failure, "timeout")
         return [self._refund(ctx, packet, "timeout")]
 
     @staticmethod

@@ -1,6 +1,7 @@
 """The transfer module's message handlers (docs/spec/transfer.md 4): ``transfer.send`` takes the amount (the value
 moves live in ``app.py``, beside the packet callbacks that undo or complete them) and commits a packet on the
-channel; ``transfer.move`` moves vouchers on this chain."""
+channel; ``transfer.send_via`` does the same with a second hop for the chain at the other end to forward;
+``transfer.move`` moves vouchers on this chain."""
 
 from __future__ import annotations
 
@@ -13,11 +14,18 @@ from trellis.core.modules.transfer.app import (
     PORT,
     credit_voucher,
     debit_voucher,
+    forward_timeout_problem,
     invalid_denom,
     positive,
     take,
 )
-from trellis.core.modules.transfer.messages import TransferData, TransferMove, TransferSend, TransferSendVia
+from trellis.core.modules.transfer.messages import (
+    ForwardedTransferData,
+    TransferData,
+    TransferMove,
+    TransferSend,
+    TransferSendVia,
+)
 from trellis.core.modules.transfer.state import read_trace
 
 
@@ -64,5 +72,34 @@ def handle_move(ctx: TxContext, msg: TransferMove) -> list[Event]:
 
 
 def handle_send_via(ctx: TxContext, msg: TransferSendVia) -> list[Event]:
-    """Send value to the hub at the other end of ``msg.channel`` for it to forward (ADR 0016 section 2)."""
-    raise TxFailure(ResultCode.HANDLER_ERROR, "transfer.send_via: not built yet")
+    """transfer.send_via: send value to the chain at the other end of ``msg.channel`` (the hub) for it to forward
+    over ``msg.forward.channel`` to ``msg.receiver`` (transfer.md 4.6; ADR 0016 section 2). Takes the amount as
+    ``transfer.send`` does and commits a ``ForwardedTransferData`` packet. The forward's timeouts are checked here
+    as far as this chain can (``forward_timeout_problem``); the hub checks the rest.
+
+    Raises:
+        TxFailure: ``INVALID_CHANGE`` (the forward's timeouts), ``take``'s and ``send_packet``'s codes.
+    """
+    problem = forward_timeout_problem(msg.timeout_time_ms, msg.forward, None)
+    if problem is not None:
+        raise TxFailure(ResultCode.INVALID_CHANGE, problem)
+    take(ctx, PORT, msg.channel, msg.denom, ctx.sender, msg.amount)
+    data = ForwardedTransferData(
+        denom=msg.denom, amount=msg.amount, sender=ctx.sender, receiver=msg.receiver, forward=msg.forward
+    )
+    packet, events = send_packet(ctx, PORT, msg.channel, encode(data), msg.timeout_height, msg.timeout_time_ms)
+    return [
+        *events,
+        Event(
+            type="transfer.send",
+            attributes=[
+                ("channel", msg.channel.encode()),
+                ("sequence", str(packet.sequence).encode()),
+                ("denom", msg.denom.encode()),
+                ("amount", str(msg.amount).encode()),
+                ("sender", ctx.sender),
+                ("receiver", msg.receiver),
+                ("forward_channel", msg.forward.channel.encode()),
+            ],
+        ),
+    ]

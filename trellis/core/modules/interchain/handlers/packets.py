@@ -5,8 +5,10 @@ ADR 0015 section 3).
 counterparty; ``(timeout_height == 0 or h < timeout_height) and (timeout_time_ms == 0 or t_h < timeout_time_ms)``
 (else ``PACKET_TIMED_OUT``); not received before (unordered: no receipt, else ``ALREADY_RECEIVED``; ordered:
 ``sequence == seq_recv``, else ``ALREADY_RECEIVED`` below and ``OUT_OF_ORDER`` above); the packet proven stored at
-the source. Then the receipt (or ``seq_recv + 1``), the application's ``on_recv`` in a savepoint (kept only for a
-success ack; a ``TxFailure`` becomes an error ack), and the ack under ``interchain/ack/...``.
+the source. Then the receipt (or ``seq_recv + 1``), the application's ``on_recv`` in a savepoint (kept for a success
+ack or a pending one; a ``TxFailure`` becomes an error ack), and the ack under ``interchain/ack/...`` (``write_ack``)
+unless the application answered None: then the ack is pending and the application writes it later with
+``interchain.packets.write_ack`` (ADR 0016 section 2).
 
 **Acknowledge** and **timeout** (source) both require the stored packet (``PACKET_NOT_PENDING`` when absent,
 ``COMMITMENT_MISMATCH`` when the relayed one differs) and delete it: at most one of them ever runs, once. A
@@ -45,12 +47,14 @@ from trellis.core.modules.interchain.messages import (
 )
 from trellis.core.modules.interchain.packets import (
     MAX_ATTR,
+    ack_attributes,
     channel_connection,
     channel_end,
     num,
     open_channel,
     packet_attributes,
     state_name,
+    write_ack,
 )
 from trellis.core.modules.interchain.proofs import consensus_at, verify_membership, verify_non_membership
 from trellis.core.modules.interchain.state import (
@@ -77,24 +81,19 @@ MIN_ITEM_EVENTS = 3
 ``write_ack``, ``interchain.item``): an item is not started when they would not fit the receipt."""
 
 
-def _ack_attributes(ctx: TxContext, packet: Packet, ack: Ack) -> list[tuple[str, bytes]]:
-    attrs = packet_attributes(ctx, packet)[:6]
-    attrs.append(("code", num(ack.code)))
-    raw = encode(ack)
-    if len(raw) <= MAX_ATTR:
-        attrs.append(("ack", raw))
-    return attrs
-
-
-def _run_on_recv(ctx: TxContext, app: PacketApp, packet: Packet) -> Ack:
-    """``on_recv`` in a savepoint, committed only for a success ack; a ``TxFailure`` becomes an error ack, and an
-    ack out of bounds an error ack of ``HANDLER_ERROR``."""
+def _run_on_recv(ctx: TxContext, app: PacketApp, packet: Packet) -> Ack | None:
+    """``on_recv`` in a savepoint, committed for a success ack and for None (the ack is pending: the application
+    writes it later with ``write_ack``); a ``TxFailure`` becomes an error ack, and an ack out of bounds an error
+    ack of ``HANDLER_ERROR``."""
     sp = ctx.savepoint()
     try:
         ack = app.on_recv(sp, packet)
     except TxFailure as fail:
         code = int(fail.code) or int(ResultCode.HANDLER_ERROR)
         return Ack(code=code, result=b"", reason=fail.message[:MAX_ACK_REASON])
+    if ack is None:
+        sp.commit()
+        return None
     if len(ack.result) > MAX_ACK_RESULT or len(ack.reason) > MAX_ACK_REASON:
         return Ack(code=int(ResultCode.HANDLER_ERROR), result=b"", reason="the application's ack is out of bounds")
     if ack.code == 0:
@@ -148,11 +147,10 @@ def handle_recv_packet(ctx: TxContext, msg: RecvPacket, apps: Mapping[str, Packe
     else:
         ctx.put(receipt_key(port, chan, seq), RECEIPT)
     ack = _run_on_recv(ctx, app, packet)
-    ctx.put(ack_key(port, chan, seq), encode(ack))
-    return [
-        Event(type="interchain.recv_packet", attributes=packet_attributes(ctx, packet)),
-        Event(type="interchain.write_ack", attributes=_ack_attributes(ctx, packet, ack)),
-    ]
+    events = [Event(type="interchain.recv_packet", attributes=packet_attributes(ctx, packet))]
+    if ack is None:  # pending: the application writes it later (write_ack)
+        return events
+    return events + write_ack(ctx, port, chan, seq, ack, packet=packet)
 
 
 def _pending(ctx: TxContext, packet: Packet) -> tuple[ChannelEnd, ConnectionEnd]:
@@ -197,7 +195,7 @@ def handle_acknowledge(ctx: TxContext, msg: Acknowledge, apps: Mapping[str, Pack
         ctx, conn.client_id, ack_key(packet.dest_port, packet.dest_channel, seq), encode(msg.ack), msg.proof
     )
     ctx.put(packet_key(port, chan, seq), None)
-    events = [Event(type="interchain.ack_packet", attributes=_ack_attributes(ctx, packet, msg.ack))]
+    events = [Event(type="interchain.ack_packet", attributes=ack_attributes(ctx, packet, msg.ack))]
     return events + app.on_ack(ctx, packet, msg.ack)
 
 
