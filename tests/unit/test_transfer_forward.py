@@ -258,9 +258,7 @@ def test_hub_refuses_a_forward_back_to_where_it_came_from(s: tcs.Star) -> None:
 
 def test_hub_refuses_a_loop_over_another_channel_to_the_same_chain(s: tcs.Star) -> None:
     a, h, _ = s.chains
-    _, chan_h = tc.open_channel(
-        a, h, s.ah.a.client_id, s.ah.b.client_id, s.ah.a.connection_id, s.ah.b.connection_id
-    )
+    _, chan_h = tc.open_channel(a, h, s.ah.a.client_id, s.ah.b.client_id, s.ah.a.connection_id, s.ah.b.connection_id)
     ok(a, "alice", send_via(s, 10, out=chan_h))
     refused_at_once(s, ResultCode.INVALID_CHANGE, "leads back")
 
@@ -345,3 +343,53 @@ def test_an_ordinary_send_to_the_hub_is_not_forwarded(s: tcs.Star) -> None:
     ok(a, "alice", msg)
     tcs.settle(s)
     assert vbal(h, f"transfer/{s.ah.end(h).channel}/native", "bob") == 9 and no_forward_state(h)
+
+
+# -- the command line ------------------------------------------------------------------------------------------------
+class _NoTip:
+    def get(self, path: str) -> object:
+        from trellis.cli.client import ClientError
+
+        raise ClientError("not found", status=404)
+
+
+def _cli_send(monkeypatch: pytest.MonkeyPatch, *argv: str) -> object:
+    import argparse
+
+    from trellis.cli import main as cli
+    from trellis.cli import transfer as cli_transfer
+
+    sent: list[object] = []
+    monkeypatch.setattr(cli, "_client", lambda args: _NoTip())
+    monkeypatch.setattr(cli, "submit_and_report", lambda args, payload, what: sent.append((payload, what)) or 0)
+    parser = argparse.ArgumentParser()
+    common = argparse.ArgumentParser(add_help=False)
+    cli_transfer.register(parser.add_subparsers(dest="cmd"), common)
+    args = parser.parse_args(["transfer", "send", "--from", "alice", *argv])
+    assert args.func(args) == 0
+    (got,) = sent
+    return got
+
+
+def test_cli_send_via_signs_a_send_via_with_a_forward(monkeypatch: pytest.MonkeyPatch) -> None:
+    to = "ab" * 20
+    base = ("--channel", "channel-1", "--denom", "native", "--amount", "7", "--to", to)
+    payload, what = _cli_send(monkeypatch, *base, "--via", "hub:channel-3", "--timeout", "10m")  # type: ignore[misc]
+    assert isinstance(payload, TransferSendVia)
+    assert (payload.channel, payload.forward.channel, payload.receiver) == ("channel-1", "channel-3", bytes.fromhex(to))
+    assert payload.timeout_time_ms - payload.forward.timeout_time_ms == 5 * MINUTE
+    assert "forwarded over channel-3" in what
+    payload, _ = _cli_send(monkeypatch, *base)  # type: ignore[misc]
+    assert isinstance(payload, TransferSend)
+
+
+def test_cli_send_via_refuses_a_forward_timeout_past_the_margin(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trellis.cli.main import CliError
+
+    base = ("--channel", "channel-1", "--denom", "native", "--amount", "7", "--to", "ab" * 20, "--via", "channel-3")
+    with pytest.raises(CliError, match="ms before"):
+        _cli_send(monkeypatch, *base, "--timeout", "5m", "--forward-timeout", "5m")
+    with pytest.raises(CliError, match="not a channel id"):
+        _cli_send(monkeypatch, *base[:-1], "hub:chan3")
+    with pytest.raises(CliError, match="give --via too"):
+        _cli_send(monkeypatch, *base[:-2], "--forward-timeout", "1m")

@@ -5,7 +5,13 @@
 that consensus state is more than ``MAX_TIP_AGE_MS`` older than the local clock: on an idle path the destination
 may be far past it) and/or a duration (``--timeout 10m``: the later of the local clock and the destination's latest
 block time known here, the time of this chain's client's latest consensus state of it, plus the duration; that
-state may be days old when the path is idle). Without either, ``--timeout 10m``. ``balances`` lists an address's native balance and vouchers; ``move`` moves vouchers to
+state may be days old when the path is idle). Without either, ``--timeout 10m``.
+
+``send --via CHANNEL`` (or ``--via hub:CHANNEL``) routes through the chain at the other end of ``--channel`` (a hub):
+it signs ``transfer.send_via`` with ``forward.channel = CHANNEL`` (the hub's channel to the final destination) and
+``--to`` the receiver there. The second hop's timeout is ``--forward-timeout`` (default ``5m``) past the local clock;
+it must end at least ``FORWARD_MARGIN_MS`` before the first hop's timeout time (checked here as on the chain).
+``balances`` lists an address's native balance and vouchers; ``move`` moves vouchers to
 another address of this chain (``transfer.move``).
 """
 
@@ -21,7 +27,8 @@ import msgspec
 from trellis.cli import main as cli
 from trellis.cli.client import ClientError, NodeClient
 from trellis.core.crypto.suite import UnknownSuite, suite_by_name
-from trellis.core.modules.transfer.messages import TransferMove, TransferSend
+from trellis.core.modules.transfer.app import forward_timeout_problem
+from trellis.core.modules.transfer.messages import Forward, TransferMove, TransferSend, TransferSendVia
 from trellis.core.modules.transfer.state import denom_hash
 
 __all__ = ["MAX_TIP_AGE_MS", "destination_tip", "parse_duration_ms", "register", "timeouts"]
@@ -30,6 +37,8 @@ _DURATION = re.compile(r"([0-9]{1,12})(ms|s|m|h|d)")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 DEFAULT_TIMEOUT = "10m"
 """The timeout of a ``send`` that names none."""
+DEFAULT_FORWARD_TIMEOUT = "5m"
+"""The second hop's timeout of a routed ``send --via`` that names none (past the local clock)."""
 MAX_TIP_AGE_MS = 600_000
 """Oldest (by the local clock) a client's latest consensus state may be for ``--timeout-height +N``."""
 
@@ -131,9 +140,29 @@ def cmd_send(args: argparse.Namespace) -> int:
     height, time_ms, how = timeouts(
         client, args.channel, args.timeout_height, args.packet_timeout, int(time.time() * 1000)
     )
-    payload = _convert(TransferSend, [args.channel, args.denom, args.amount, receiver, height, time_ms])
+    if args.via is None:
+        if args.forward_timeout is not None:
+            raise cli.CliError("--forward-timeout is the second hop's timeout of a routed send: give --via too")
+        payload = _convert(TransferSend, [args.channel, args.denom, args.amount, receiver, height, time_ms])
+        return cli.submit_and_report(
+            args, payload, f"send {args.amount} {args.denom} over {args.channel} to 0x{receiver.hex()}, timeout {how}"
+        )
+    via = args.via.rpartition(":")[2]
+    now_ms = int(time.time() * 1000)
+    forward_ms = now_ms + parse_duration_ms(args.forward_timeout or DEFAULT_FORWARD_TIMEOUT)
+    try:
+        forward = msgspec.convert([via, 0, forward_ms], Forward)
+    except msgspec.ValidationError as exc:
+        raise cli.CliError(f"--via {args.via!r}: not a channel id (channel-N): {exc}") from None
+    problem = forward_timeout_problem(time_ms, forward, None)
+    if problem is not None:
+        raise cli.CliError(f"--forward-timeout: {problem}; give a shorter --forward-timeout or a longer --timeout")
+    payload = _convert(TransferSendVia, [args.channel, args.denom, args.amount, receiver, forward, height, time_ms])
     return cli.submit_and_report(
-        args, payload, f"send {args.amount} {args.denom} over {args.channel} to 0x{receiver.hex()}, timeout {how}"
+        args,
+        payload,
+        f"send {args.amount} {args.denom} over {args.channel}, forwarded over {via} to 0x{receiver.hex()}, "
+        f"timeout {how}, second hop by {cli._fmt_time(forward_ms)}",
     )
 
 
@@ -188,6 +217,15 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "--timeout",
         dest="packet_timeout",
         help=f"duration past the destination's latest block time (10m, 2h, 1d; default {DEFAULT_TIMEOUT})",
+    )
+    s.add_argument(
+        "--via",
+        help="route through the chain across --channel (a hub): its channel to the final destination "
+        "(channel-N or hub:channel-N); --to is the receiver there",
+    )
+    s.add_argument(
+        "--forward-timeout",
+        help=f"with --via: the second hop's timeout, past the local clock (default {DEFAULT_FORWARD_TIMEOUT})",
     )
     _send_submit_options(s)
     s.set_defaults(func=cmd_send)

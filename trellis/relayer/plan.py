@@ -122,7 +122,9 @@ def decide(
     """What to do about ``packet``, pending at its source, given the destination's state at ``dest_height``:
 
     - ``ack`` (to the source): the destination wrote an acknowledgement;
-    - ``skip``: received but no acknowledgement (cannot happen with synchronous acks; nothing to carry);
+    - ``skip``: received but no acknowledgement yet: the destination's application left it pending (an
+      asynchronous ack, interchain.md 5.4: a hub forwarding a transfer waits for the next hop). Nothing to carry
+      now, not an error, and never a timeout (the receipt exists); a later scan finds the ack once written;
     - ``timeout`` (to the source): not received and the timeout is provable at ``dest_height``;
     - ``recv`` (to the destination): not received and still receivable;
     - ``wait``: not receivable by the next block, not yet provably timed out.
