@@ -85,6 +85,10 @@ ENCODED = ("bytes", 0, 65_536)
 ORDER = ("int", 1, 2)
 DENOM = ("str", 1, 512, r"([a-z][a-z0-9_]{0,31}/channel-" + NUM + r"/)*[A-Za-z][A-Za-z0-9._-]{0,63}")
 AMOUNT = ("int", 1, 2**64 - 1)
+# directory.md 3
+OWNER_DID = ("str", 1, 160, r"did:[a-z0-9]+:[A-Za-z0-9._:%-]+")
+KEYWORD = ("str", 1, 32, r"[a-z0-9][a-z0-9_-]*")
+REF = ("str", 0, 256, None)
 
 
 def lst(item: Any, max_len: int, min_len: int = 0) -> tuple[Any, ...]:
@@ -224,6 +228,51 @@ STRUCTS: dict[str, list[tuple[str, Any]]] = {
     ],
     # transfer.md 2
     "TransferData": [("denom", DENOM), ("amount", AMOUNT), ("sender", ADDRESS), ("receiver", ADDRESS)],
+    # directory.md 2, 3, 6
+    "EntryFields": [
+        ("owner_did", OWNER_DID),
+        ("title", ("str", 1, 200, None)),
+        ("type", ("str", 1, 200, r"[!-~]+")),
+        ("keywords", lst(KEYWORD, 16)),
+        ("digest", HASH),
+        ("receipt_ref", REF),
+        ("location", ("str", 0, 512, None)),
+        ("licence", REF),
+        ("access", ("int", 1, 3)),
+        ("credential_type", ("str", 0, 200, None)),
+    ],
+    "Entry": [
+        ("id", HASH),
+        ("chain_id", ("str", 1, 64, CHAIN_ID)),
+        ("owner", ADDRESS),
+        ("nonce", U64),
+        ("fields", "EntryFields"),
+        ("version", U64),
+        ("withdrawn", ("bool",)),
+        ("withdraw_reason", REF),
+        ("created_height", U64),
+        ("updated_height", U64),
+    ],
+    "Mirror": [
+        ("chain_id", ("str", 1, 64, CHAIN_ID)),
+        ("home_height", U64),
+        ("entry", ("bytes", 0, 2**32 - 1)),
+        ("channel", ("str", 0, 64, None)),
+        ("received_height", U64),
+    ],
+    "Announce": [("entry", ("bytes", 0, 2**32 - 1)), ("home_height", U64)],
+    "AccessRequest": [
+        ("id", HASH),
+        ("entry_id", HASH),
+        ("requester", ADDRESS),
+        ("presentation_digest", HASH),
+        ("purpose", REF),
+        ("status", U64),
+        ("expires_at_ms", U64),
+        ("reason", REF),
+        ("requested_height", U64),
+        ("decided_height", U64),
+    ],
     # attestations.md 3
     "Attestation": [
         ("id", HASH),
@@ -304,6 +353,12 @@ UNIONS: dict[str, dict[str, list[tuple[str, Any]]]] = {
             ("attester_did", ATTESTER_DID),
         ],
         "attestations.revoke": [("id", HASH)],
+        # directory.md 3
+        "directory.publish": [("entry", "EntryFields")],
+        "directory.update": [("id", HASH), ("entry", "EntryFields")],
+        "directory.withdraw": [("id", HASH), ("reason", REF)],
+        "directory.request_access": [("entry_id", HASH), ("presentation_digest", HASH), ("purpose", REF)],
+        "directory.decide": [("request_id", HASH), ("grant", ("bool",)), ("expires_at_ms", U64), ("reason", REF)],
         # transfer.md 2
         "transfer.send": [
             ("channel", CHANNEL_ID),
@@ -434,6 +489,9 @@ def read(value: Any, t: Any, path: str = "$") -> Any:
         return value
     if kind == "range":  # an unsigned int in [min, max] and a multiple of step
         assert isinstance(value, int) and t[1] <= value <= t[2] and value % t[3] == 0, f"{path}: {value} not allowed"
+        return value
+    if kind == "bool":
+        assert isinstance(value, bool), f"{path}: a bool"
         return value
     if kind == "int":
         assert isinstance(value, int) and t[1] <= value <= t[2], f"{path}: {value} out of range"
@@ -697,6 +755,7 @@ CHECKED = {
     "attestations.json",
     "interchain.json",
     "transfer.json",
+    "directory.json",
 }
 NOT_VECTORS = {
     "generate.py",
@@ -704,6 +763,7 @@ NOT_VECTORS = {
     "light_client_vectors.py",
     "attestations_vectors.py",
     "interchain_vectors.py",
+    "directory_vectors.py",
 }
 
 
@@ -760,7 +820,7 @@ PAYLOADS = load("payloads.json")
 
 def test_payload_vectors_cover_every_tag_of_the_spec() -> None:
     # payloads.json holds the modules of its time; a later module's messages are in its own file.
-    later = load("attestations.json")["cases"] + load("interchain.json")["cases"]
+    later = load("attestations.json")["cases"] + load("interchain.json")["cases"] + load("directory.json")["cases"]
     tags = {c["payload"]["tag"] for c in PAYLOADS["cases"] + later}
     assert tags == set(UNIONS["Payload"])
     changes = {
@@ -1753,3 +1813,109 @@ def test_transfer_denoms_escrows_and_data() -> None:
         assert (b"transfer/vescrow/" + row["channel"].encode() + b"/" + dh).hex() == row["key"]
     data = TRANSFER["transfer_data"]
     assert decode_as(h(data["bytes"]), "TransferData") == data["fields"]
+
+
+# --- directory.json: docs/spec/directory.md ------------------------------------------------------------------
+
+DIRECTORY = load("directory.json")
+DIRECTORY_STOP_WORDS = set("a an and are as at be by for from in into is it of on or the to with".split())
+
+
+def directory_entry_id(chain_id: str, owner: bytes, nonce: int) -> bytes:
+    """directory.md 2.1."""
+    c = chain_id.encode()
+    return tagged(sha256, b"trellis/directory/id/v1", bytes([len(c)]) + c + owner + nonce.to_bytes(8, "big"))
+
+
+def directory_request_id(entry: bytes, requester: bytes, nonce: int) -> bytes:
+    """directory.md 2.1."""
+    return tagged(sha256, b"trellis/directory/request/v1", entry + requester + nonce.to_bytes(8, "big"))
+
+
+def directory_title_words(title: str) -> list[str]:
+    """directory.md 2.3, by character classes: runs of letters (alphanumeric, not a decimal digit, not ``_``) and
+    runs of decimal digits are words; everything else separates."""
+    words: list[str] = []
+    run, run_kind = "", ""
+    for ch in title.lower() + " ":
+        kind = "digit" if ch.isdecimal() else "letter" if ch.isalnum() else ""
+        if kind != run_kind and run:
+            words.append(run)
+            run = ""
+        run_kind = kind
+        if kind:
+            run += ch
+    out: list[str] = []
+    for w in (w[:32] for w in words):
+        if len(w) < 2 or w in DIRECTORY_STOP_WORDS or w in out:
+            continue
+        out.append(w)
+        if len(out) == 16:
+            break
+    return out
+
+
+def directory_index_prefix(kind: str, value: str) -> bytes:
+    """directory.md 2.3."""
+    return b"directory/ix/" + kind.encode() + tagged(sha256, b"trellis/directory/index/v1", value.encode())
+
+
+@pytest.mark.parametrize("case", DIRECTORY["cases"], ids=lambda c: c["name"])
+def test_directory_message_vector(case: dict[str, Any]) -> None:
+    public = ed25519_public(h(DIRECTORY["seed"]))
+    assert public.hex() == DIRECTORY["public_key"] and address_of(public).hex() == DIRECTORY["address"]
+    assert decode_as(h(case["payload_bytes"]), ("union", "Payload")) == case["payload"]
+    tx = check_signed_tx(case, public, sha256, ed25519_ok)
+    assert tx["body"] == {
+        "chain_id": DIRECTORY["chain_id"],
+        "sender": public.hex(),
+        "nonce": case["nonce"],
+        "payload": case["payload"],
+        "memo": "",
+    }
+
+
+def test_directory_ids() -> None:
+    for row in DIRECTORY["ids"]["entry"]:
+        assert directory_entry_id(row["chain_id"], h(row["owner"]), row["nonce"]).hex() == row["id"]
+    for row in DIRECTORY["ids"]["request"]:
+        assert directory_request_id(h(row["entry_id"]), h(row["requester"]), row["nonce"]).hex() == row["id"]
+    # The publish case (nonce 0) makes the entry the update, request and withdraw cases name.
+    owner = address_of(ed25519_public(h(DIRECTORY["seed"])))
+    ident = directory_entry_id(DIRECTORY["chain_id"], owner, 0).hex()
+    named = {c["name"]: c["payload"] for c in DIRECTORY["cases"]}
+    assert named["directory.update"]["id"] == named["directory.request_access"]["entry_id"] == ident
+    assert named["directory.decide"]["request_id"] == directory_request_id(h(ident), owner, 3).hex()
+
+
+def test_directory_index_keys() -> None:
+    index = DIRECTORY["index"]
+    for row in index["titles"]:
+        assert directory_title_words(row["title"]) == row["words"], row["title"]
+    for row in index["prefixes"]:
+        assert directory_index_prefix(row["kind"], row["value"]).hex() == row["prefix"]
+    entry = index["entry"]
+    fields = entry["fields"]
+    words = list(dict.fromkeys([*fields["keywords"], *directory_title_words(fields["title"])]))[:32]
+    pairs = [("o", fields["owner_did"]), ("t", fields["type"]), ("c", entry["chain_id"]), *(("w", w) for w in words)]
+    assert [(p["kind"], p["value"]) for p in entry["pairs"]] == pairs
+    keys = [(directory_index_prefix(k, v) + h(entry["id"])).hex() for k, v in pairs]
+    assert entry["keys"] == keys
+
+
+def test_directory_records() -> None:
+    records = DIRECTORY["records"]
+    for name, struct in (
+        ("entry", "Entry"),
+        ("withdrawn_entry", "Entry"),
+        ("access_request", "AccessRequest"),
+        ("announce", "Announce"),
+        ("mirror", "Mirror"),
+    ):
+        assert decode_as(h(records[name]["bytes"]), struct) == records[name]["fields"], name
+    entry = records["entry"]["fields"]
+    assert directory_entry_id(entry["chain_id"], h(entry["owner"]), entry["nonce"]).hex() == entry["id"]
+    # The packet data and the mirror carry the Entry's canonical bytes unchanged.
+    assert records["announce"]["fields"]["entry"] == records["entry"]["bytes"]
+    assert records["mirror"]["fields"]["entry"] == records["entry"]["bytes"]
+    assert records["announce"]["fields"]["home_height"] == entry["updated_height"]

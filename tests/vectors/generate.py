@@ -24,7 +24,13 @@ from tests.memory_state import MemoryState
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.vectors import attestations_vectors, interchain_vectors, light_client_vectors, spec_vectors
+from tests.vectors import (
+    attestations_vectors,
+    directory_vectors,
+    interchain_vectors,
+    light_client_vectors,
+    spec_vectors,
+)
 from trellis.api.types import proof_json
 from trellis.core.codec import encode
 from trellis.core.crypto.merkle import merkle_proof, merkle_root
@@ -362,6 +368,7 @@ FILES = {
     **light_client_vectors.FILES,
     **attestations_vectors.FILES,
     **interchain_vectors.FILES,
+    **directory_vectors.FILES,
 }
 
 

@@ -180,12 +180,13 @@ _WORD = re.compile(r"[^\W\d_]+|\d+")
 
 def title_words(title: str) -> list[str]:
     """A title's indexed words: lower-cased, split on anything but letters and digits, stop words and one-letter
-    words dropped, first occurrence kept, at most ``MAX_TITLE_WORDS``."""
+    words dropped, each cut to 32 characters, first occurrence kept, at most ``MAX_TITLE_WORDS``."""
     out: list[str] = []
     for word in _WORD.findall(title.lower()):
+        word = word[:32]
         if len(word) < 2 or word in STOP_WORDS or word in out:
             continue
-        out.append(word[:32])
+        out.append(word)
         if len(out) == MAX_TITLE_WORDS:
             break
     return out
