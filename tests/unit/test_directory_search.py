@@ -225,6 +225,7 @@ def test_query_words_are_normalised_like_titles() -> None:
     assert reads.query_words("Air  QUALITY of the City") == ["air", "quality", "city"]
     assert reads.query_words("covid-19 data") == ["covid-19", "data"]
     assert reads.query_words("Luft-Qualität") == ["luft", "qualität"]
+    assert reads.query_words("PM25 pm2.5 x") == ["pm25", "pm"]  # a keyword whole; else split as titles are
     assert reads.query_words("") == []
     with pytest.raises(reads.BadQuery, match="no word"):
         reads.query_words("the of a")

@@ -1147,6 +1147,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     interchain.register(sub, common)
     transfer.register(sub, common)
+    from trellis.cli import directory
+
+    directory.register(sub, common)
     from trellis.cli import relayer
 
     relayer.register(sub, common)

@@ -146,19 +146,18 @@ def _decode(what: str, raw: bytes, type_: type[_T]) -> _T:
 
 def query_words(q: str) -> list[str]:
     """The index words of the free text ``q``: each whitespace-separated token lower-cased; a token that is a
-    keyword with ``-`` or ``_`` (``covid-19``) is one word, any other is split and normalised as titles are
-    (``title_words``: letters and digits, stop words and one-letter words dropped). No duplicates.
+    keyword (``[a-z0-9][a-z0-9_-]*``, at most 32: ``pm25``, ``covid-19``) is one word, searched as it is; any other
+    is split and normalised as titles are (``title_words``: runs of letters, runs of digits). Stop words and
+    one-letter words are dropped (titles never index them); no duplicates. A title's ``PM25`` is indexed as
+    ``pm`` and ``25``: the query ``pm 25`` finds it; ``pm25`` (keyword-shaped) finds the keyword ``pm25`` only.
 
     Raises:
         BadQuery: more than ``MAX_Q_WORDS`` words, or ``q`` has text but no word that is indexed.
     """
     out: list[str] = []
     for token in q.lower().split():
-        if _KEYWORD.fullmatch(token) and ("-" in token or "_" in token):
-            words = [token[:32]]
-        else:
-            words = title_words(token)
-        out += [w for w in words if w not in out and w not in STOP_WORDS]
+        words = [token] if _KEYWORD.fullmatch(token) and len(token) <= 32 else title_words(token)
+        out += [w for w in words if w not in out and w not in STOP_WORDS and len(w) > 1]
     if len(out) > MAX_Q_WORDS:
         raise BadQuery(f"q has {len(out)} words; at most {MAX_Q_WORDS}")
     if q.strip() and not out:

@@ -1,0 +1,191 @@
+"""The data directory's routes and CLI (ADR 0016 section 4) against a real node on a local port: publish, search
+by each filter, update, withdraw, ``show --prove``, the access-request flow, and the refusals."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trellis.api.openapi import openapi_document
+from trellis.cli.client import ClientError, NodeClient
+
+from .conftest import ThreadedNode, run_cli, run_cli_json, serve_new_home
+
+_ID = re.compile(r"(?:entry|request) (0x[0-9a-f]{64}): tx 0x[0-9a-f]{64} at height \d+: ok")
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedNode]:
+    yield from serve_new_home(tmp_path_factory, "directory-home")
+
+
+@pytest.fixture
+def did(node: ThreadedNode, capsys: pytest.CaptureFixture[str]) -> str:
+    """A new DID of alice's (each test's entries have their own owner)."""
+    return str(run_cli_json(capsys, node, "did", "create", "--from", "alice")["did"])
+
+
+def cli(capsys: pytest.CaptureFixture[str], node: ThreadedNode, *argv: str) -> str:
+    """Run a command that must succeed; return the id it printed (``entry``/``request`` 0x...), else its output."""
+    code, out, err = run_cli(capsys, node, *argv)
+    assert code == 0, out + err
+    m = _ID.search(out)
+    return m.group(1) if m else out
+
+
+def publish(capsys: pytest.CaptureFixture[str], node: ThreadedNode, did: str, title: str, *extra: str) -> str:
+    return cli(capsys, node, "directory", "publish", "--owner-did", did, "--title", title, *extra, "--from", "alice")
+
+
+def search(capsys: pytest.CaptureFixture[str], node: ThreadedNode, *argv: str) -> list[str]:
+    res = run_cli_json(capsys, node, "directory", "search", *argv)
+    return [e["id"] for e in res["entries"]]
+
+
+def test_publish_search_update_withdraw(capsys: pytest.CaptureFixture[str], node: ThreadedNode, did: str) -> None:
+    chain_id = node.node.params.chain_id
+    air = publish(
+        capsys, node, did, "Harbour Air Quality, hourly", "--type", "sensor", "--keyword", "pm25",
+        "--keyword", "covid-19", "--access", "public", "--licence", "CC-BY-4.0", "--digest", "ab" * 32,
+    )  # fmt: skip
+    water = publish(capsys, node, did, "Harbour water samples", "--type", "lab", "--access", "on_request")
+    both = sorted([air, water])
+    assert sorted(search(capsys, node, "--owner", did)) == both
+    assert search(capsys, node, "--type", "sensor") == [air]
+    assert search(capsys, node, "--q", "PM25") == [air]  # a keyword, any case
+    assert search(capsys, node, "--q", "covid-19") == [air]  # a keyword with a hyphen is one word
+    assert sorted(search(capsys, node, "--q", "harbour")) == both  # a title word
+    assert search(capsys, node, "--q", "harbour quality", "--owner", did) == [air]
+    assert sorted(search(capsys, node, "--chain", chain_id)) == both
+    assert search(capsys, node, "--chain", "some-other-chain") == []
+    first = run_cli_json(capsys, node, "directory", "search", "--owner", did, "--limit", "1")
+    assert len(first["entries"]) == 1 and first["next"] == first["entries"][0]["id"]
+    rest = search(capsys, node, "--owner", did, "--cursor", first["next"])
+    assert [first["entries"][0]["id"], *rest] == both
+
+    shown = run_cli_json(capsys, node, "directory", "show", air)["entry"]
+    assert shown["digest"] == "0x" + "ab" * 32 and shown["licence"] == "CC-BY-4.0" and shown["mirrored"] is False
+    assert shown["keywords"] == ["pm25", "covid-19"] and shown["access"] == "public" and shown["chain_id"] == chain_id
+
+    cli(capsys, node, "directory", "update", water, "--title", "Harbour water, filtered", "--keyword", "filtered",
+        "--from", "alice")  # fmt: skip
+    (item,) = run_cli_json(capsys, node, "directory", "search", "--q", "filtered")["entries"]
+    assert item["id"] == water and item["version"] == 2 and item["type"] == "lab"  # unchanged fields kept
+    assert item["access"] == "on_request"
+    versions = run_cli_json(capsys, node, "directory", "versions", water)["versions"]
+    assert [(v["version"], v["title"]) for v in versions] == [
+        (1, "Harbour water samples"),
+        (2, "Harbour water, filtered"),
+    ]
+
+    cli(capsys, node, "directory", "withdraw", air, "--reason", "sensor retired", "--from", "alice")
+    assert search(capsys, node, "--owner", did) == [water]
+    assert search(capsys, node, "--q", "pm25") == []
+    gone = run_cli_json(capsys, node, "directory", "show", air)["entry"]
+    assert gone["withdrawn"] is True and gone["withdraw_reason"] == "sensor retired" and gone["version"] == 2
+
+    code, out, _ = run_cli(capsys, node, "directory", "update", water, "--title", "mine now", "--from", "bob")
+    assert code == 1 and "FAILED" in out  # only the owner
+
+
+def test_show_prove_verifies_and_catches_a_lie(
+    capsys: pytest.CaptureFixture[str], node: ThreadedNode, did: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ident = publish(capsys, node, did, "Proven dataset", "--type", "proven", "--access", "public")
+    code, out, err = run_cli(capsys, node, "directory", "show", ident, "--prove")
+    assert code == 0, err
+    assert "proof       VERIFIED against block" in out
+    body = NodeClient(node.url).get(f"/v1/directory/{ident}?prove=true")
+    assert body["proof"]["key"] == "0x" + b"directory/entry/".hex() + ident[2:] and body["home_proof"] is None
+
+    real_get = NodeClient.get
+
+    def lying_get(self: NodeClient, path: str) -> Any:
+        res = real_get(self, path)
+        if path.startswith("/v1/directory/") and "prove=true" in path:
+            res["entry"]["title"] = "Something else"
+        return res
+
+    monkeypatch.setattr(NodeClient, "get", lying_get)
+    code, out, _ = run_cli(capsys, node, "directory", "show", ident, "--prove")
+    assert code == 1 and "NOT VERIFIED: state_proof: the entry shown is not the proven record" in out
+
+
+def test_access_request_flow(capsys: pytest.CaptureFixture[str], node: ThreadedNode, did: str, tmp_path: Path) -> None:
+    entry = publish(capsys, node, did, "Clinical notes", "--type", "ehr", "--access", "credential_required",
+                    "--credential-type", "PhysicianCredential")  # fmt: skip
+    vp = tmp_path / "vp.json"
+    vp.write_text('{"type": "VerifiablePresentation"}')
+    req = cli(capsys, node, "directory", "request", entry, "--purpose", "care", "--presentation", str(vp),
+              "--from", "bob")  # fmt: skip
+    client = NodeClient(node.url)
+    rec = client.get(f"/v1/directory/requests/{req}")
+    suite = node.node.params.suite
+    assert rec["status"] == "pending" and rec["entry_id"] == entry and rec["purpose"] == "care"
+    assert rec["presentation_digest"] == "0x" + suite.hash(vp.read_bytes()).hex()
+    listed = run_cli_json(capsys, node, "directory", "requests", "--entry", entry)
+    assert [r["id"] for r in listed["requests"]] == [req]
+    assert [r["id"] for r in run_cli_json(capsys, node, "directory", "requests", "--requester", "bob")["requests"]] == [
+        req
+    ]
+    code, out, _ = run_cli(capsys, node, "directory", "decide", req, "--grant", "--from", "bob")
+    assert code == 1 and "FAILED" in out  # only the entry's owner decides
+    cli(capsys, node, "directory", "decide", req, "--grant", "--expires-at", str(2**50), "--reason", "ok",
+        "--from", "alice")  # fmt: skip
+    rec = client.get(f"/v1/directory/requests/{req}")
+    assert rec["status"] == "granted" and rec["expires_at_ms"] == 2**50 and rec["decided_height"] > 0
+    code, out, err = run_cli(
+        capsys, node, "directory", "decide", req, "--refuse", "--expires-at", "5", "--from", "alice"
+    )
+    assert code == 1 and "a refusal has no expiry" in err
+
+
+def test_refusals(capsys: pytest.CaptureFixture[str], node: ThreadedNode) -> None:
+    client = NodeClient(node.url)
+    cases = {
+        f"/v1/directory/{'ab' * 32}": (404, "not_found"),
+        f"/v1/directory/{'ab' * 32}/versions": (404, "not_found"),
+        f"/v1/directory/requests/{'ab' * 32}": (404, "not_found"),
+        "/v1/directory/xyz": (400, "bad_id"),
+        "/v1/directory?cursor=12": (400, "bad_id"),
+        "/v1/directory?limit=101": (400, "bad_parameter"),
+        "/v1/directory?limit=0": (400, "bad_parameter"),
+        "/v1/directory?owner=nobody": (400, "bad_parameter"),
+        "/v1/directory?type=a%20b": (400, "bad_parameter"),
+        "/v1/directory?chain=Bad_Chain": (400, "bad_parameter"),
+        "/v1/directory?q=the%20of": (400, "bad_parameter"),
+        "/v1/directory?q=" + "%20".join(f"wd{chr(97 + i)}" for i in range(9)): (400, "bad_parameter"),
+        f"/v1/directory/{'ab' * 32}?prove=maybe": (400, "bad_parameter"),
+        "/v1/directory/requests": (400, "bad_parameter"),
+        "/v1/directory/requests?requester=0x12": (400, "bad_address"),
+        "/v1/directory/requests?entry=zz": (400, "bad_id"),
+    }
+    for path, (status, code) in cases.items():
+        with pytest.raises(ClientError) as info:
+            client.get(path)
+        assert (info.value.status, info.value.code) == (status, code), (path, info.value.message)
+    code, _, err = run_cli(capsys, node, "directory", "show", "0x1234")
+    assert code == 1 and "is not 64 hex digits" in err
+    code, _, err = run_cli(capsys, node, "directory", "publish", "--owner-did", "did:trellis:x:" + "0" * 32,
+                           "--title", "t", "--type", "has space", "--access", "public", "--from", "alice")  # fmt: skip
+    assert code == 1 and "not a valid directory entry" in err and "type" in err
+    code, _, err = run_cli(capsys, node, "directory", "requests")
+    assert code == 1 and "exactly one of --entry and --requester" in err
+
+
+def test_the_routes_are_in_the_openapi_document() -> None:
+    doc = openapi_document()
+    assert {
+        "/v1/directory",
+        "/v1/directory/{id}",
+        "/v1/directory/{id}/versions",
+        "/v1/directory/requests",
+        "/v1/directory/requests/{id}",
+    } <= set(doc["paths"])
+    assert {"DirectoryPageJson", "DirectoryShowJson", "AccessRequestJson"} <= set(doc["components"]["schemas"])
+    assert json.dumps(doc)  # serialisable
