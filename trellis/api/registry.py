@@ -24,6 +24,7 @@ from trellis.api import (
     did,
     directory,
     evidence,
+    hub,
     interchain,
     kv,
     membership,
@@ -61,6 +62,7 @@ ROUTE_MODULES: tuple[RouteModule, ...] = (
     attestations,
     interchain,
     transfer,
+    hub,
     directory,
 )
 """Every module's routes file, once, in the order their paths appear in the OpenAPI document."""

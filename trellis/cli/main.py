@@ -1153,6 +1153,9 @@ def build_parser() -> argparse.ArgumentParser:
     from trellis.cli import relayer
 
     relayer.register(sub, common)
+    from trellis.cli import hub
+
+    hub.register(sub, common)
 
     s = sub.add_parser("status", parents=[common], help="node status")
     s.set_defaults(func=cmd_status)

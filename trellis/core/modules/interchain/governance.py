@@ -87,8 +87,43 @@ def _latest(state: StateReader, cid: str, client: ClientState) -> ConsensusState
     return read_consensus(state, cid, client.latest_height)
 
 
+def live_clients_of(state: StateReader, chain_id: str) -> list[tuple[str, ClientState]]:
+    """Every client of ``chain_id`` that is not frozen, in id order."""
+    return [(cid, c) for cid, c in clients_of(state, chain_id) if c.frozen_height == 0]
+
+
+def untrust_step(
+    ctx: TxContext, chain_id: str, live: list[tuple[str, ClientState]] | None = None
+) -> tuple[int, list[Event]]:
+    """The ``untrust_chain`` step (also ``hub.retire``'s): delete ``interchain/trusted/<chain_id>`` and freeze every
+    live client of the chain (kind ``untrusted``, at its latest height).
+
+    Args:
+        live: the live clients of ``chain_id`` when the caller has read them already (``live_clients_of``).
+
+    Returns:
+        How many clients froze, and one ``interchain.client_frozen`` event for each of the first
+        ``MAX_FROZEN_EVENTS``.
+    """
+    if live is None:
+        live = live_clients_of(ctx, chain_id)
+    ctx.put(trusted_key(chain_id), None)
+    events: list[Event] = []
+    for cid, client in live:
+        latest = _latest(ctx, cid, client)
+        bid = latest.block_id if latest is not None else bytes(32)
+        new, record = frozen(client, Freeze(client.latest_height, UNTRUSTED, bid, bid), ctx.height)
+        ctx.put(client_key(cid), encode(new))
+        ctx.put(misbehaviour_key(cid), encode(record))
+        if len(events) < MAX_FROZEN_EVENTS:
+            events.append(
+                _event("interchain.client_frozen", client_id=cid, height=str(new.frozen_height), kind=UNTRUSTED)
+            )
+    return len(live), events
+
+
 def _to_untrust(ctx: TxContext, change: UntrustChain) -> list[tuple[str, ClientState]]:
-    live = [(cid, c) for cid, c in clients_of(ctx, change.chain_id) if c.frozen_height == 0]
+    live = live_clients_of(ctx, change.chain_id)
     if read_trusted(ctx, change.chain_id) is None and not live:
         raise _invalid(f"chain {change.chain_id!r} is not trusted and has no unfrozen client: nothing to untrust")
     return live
@@ -180,20 +215,8 @@ def apply_change_in_block(ctx: TxContext, proposal_id: int, change: InterchainCh
             )
         ]
     if isinstance(change, UntrustChain):
-        live = _to_untrust(ctx, change)
-        ctx.put(trusted_key(change.chain_id), None)
-        events: list[Event] = []
-        for cid, client in live:
-            latest = _latest(ctx, cid, client)
-            bid = latest.block_id if latest is not None else bytes(32)
-            new, record = frozen(client, Freeze(client.latest_height, UNTRUSTED, bid, bid), ctx.height)
-            ctx.put(client_key(cid), encode(new))
-            ctx.put(misbehaviour_key(cid), encode(record))
-            if len(events) < MAX_FROZEN_EVENTS:
-                events.append(
-                    _event("interchain.client_frozen", client_id=cid, height=str(new.frozen_height), kind=UNTRUSTED)
-                )
-        summary = _event("interchain.chain_untrusted", proposal=pid, chain_id=change.chain_id, frozen=str(len(live)))
+        count, events = untrust_step(ctx, change.chain_id, _to_untrust(ctx, change))
+        summary = _event("interchain.chain_untrusted", proposal=pid, chain_id=change.chain_id, frozen=str(count))
         return [summary, *events]
     subject, substitute, latest = _recovery(ctx, change)
     new = recovered(subject, substitute)

@@ -203,6 +203,19 @@ def _prune(ctx: TxContext, cid: str, client: ClientState) -> None:
         ctx.put(consensus_key(cid, h), None)
 
 
+def _cap(ctx: TxContext, cid: str, client: ClientState) -> None:
+    """Keep at most ``interchain.max_consensus_states`` consensus states (interchain.md 2.3): past it, delete the
+    lowest stored height other than ``latest_height``. Counted by one scan bounded by the cap (no counter key, so
+    the state of a client below the cap is what it was before the cap existed). ``latest_height`` is the highest
+    stored height, so with more than one stored (the cap is at least 2) the lowest is never it."""
+    cap = ctx.params.genesis.interchain_rules.consensus_state_cap
+    heights = consensus_heights(ctx, cid, cap + 1, 0)
+    if len(heights) <= cap:
+        return
+    assert heights[0] != client.latest_height
+    ctx.put(consensus_key(cid, heights[0]), None)
+
+
 def update_client(ctx: TxContext, cid: str, update: HeaderUpdate) -> list[Event]:
     """Verify ``update`` against client ``cid`` and store its consensus state, or freeze the client on
     misbehaviour, or do nothing for a header already stored (interchain.md 2.3). ``interchain.relay`` calls this
@@ -230,6 +243,7 @@ def update_client(ctx: TxContext, cid: str, update: HeaderUpdate) -> list[Event]
     ctx.put(consensus_key(cid, height), encode(new))
     ctx.put(client_key(cid), encode(client))
     _prune(ctx, cid, client)
+    _cap(ctx, cid, client)
     return [_event("interchain.client_updated", client_id=cid, height=str(height))]
 
 

@@ -1,0 +1,237 @@
+"""Hub governance (docs/spec/hub.md 3; ADR 0016 section 1): ``hub.register`` and ``hub.retire`` as membership
+changes, and what retiring does to the sub-chain's packets.
+
+The hub is a ``SimChain`` with the governed client policy (org1, admin threshold 1: a proposal applies at once);
+sub-chains are ``SimChain``s joined to it with ``tests/fixtures/two_chains.py``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fixtures import two_chains as tc
+from tests.fixtures.chain_sim import ADMIN, SimChain
+from tests.fixtures.interchain_clients import RELAYER, interchain_state, sim_create, submit
+from trellis.core.execution.results import ResultCode
+from trellis.core.ledger.block import Receipt, block_hash
+from trellis.core.modules.hub.governance import is_hub_change
+from trellis.core.modules.hub.messages import HubChange, HubConnected, HubRegister, HubRetire, PortChannel
+from trellis.core.modules.hub.state import (
+    CONNECTED,
+    REGISTERED,
+    RETIRED,
+    SubChain,
+    by_org_key,
+    read_count,
+    read_subchain,
+)
+from trellis.core.modules.interchain.messages import Relay, TrustChain, UntrustChain
+from trellis.core.modules.interchain.state import (
+    TrustedChain,
+    governance_version,
+    read_client,
+    read_misbehaviour,
+    read_trusted,
+)
+from trellis.core.modules.membership.messages import AddOrg, ProposeMembership, RegisterCert
+from trellis.core.modules.transfer.messages import TransferSend
+from trellis.core.modules.transfer.state import denom_hash, voucher_balance, voucher_supply
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.h = SimChain("hub", accounts={RELAYER: 10**6}, client_policy="governed")
+        self.h.advance(1)
+        assert self.h.submit(ADMIN, RegisterCert(cert=self.h.admin_cert())).code == 0
+        self.b = SimChain("sub-b", accounts={"alice": 1000, RELAYER: 10**6})
+        self.c = SimChain("sub-c")
+        self.b.advance(2)
+        self.c.advance(2)
+
+    def propose(self, change: HubChange | TrustChain | UntrustChain) -> Receipt:
+        return self.h.submit(ADMIN, ProposeMembership(change=change))
+
+    def decide(self, change: HubChange | TrustChain | UntrustChain) -> list[tuple[str, dict[str, bytes]]]:
+        r = self.propose(change)
+        assert r.code == 0, r
+        return [(e.type, dict(e.attributes)) for e in r.events]
+
+    def refused(self, change: HubChange, fragment: str) -> None:
+        before = self.registry()
+        r = self.propose(change)
+        assert r.code == ResultCode.INVALID_CHANGE and fragment in r.message, r
+        assert self.registry() == before
+
+    def registry(self) -> dict[bytes, bytes]:
+        """Every ``hub/`` and ``interchain/`` record (a refused change leaves both alone)."""
+        return dict(self.h.reader().scan(b"hub/", b"hub0", 1 << 30)) | interchain_state(self.h)
+
+    def register(self, chain: SimChain, org: str = "org1") -> list[tuple[str, dict[str, bytes]]]:
+        return self.decide(
+            HubRegister(chain_id=chain.chain_id, operator_org=org, genesis_hash=chain.params.genesis_hash)
+        )
+
+
+@pytest.fixture
+def hub() -> Hub:
+    return Hub()
+
+
+def test_hub_changes_are_routed_to_hub_governance() -> None:
+    assert is_hub_change(HubRegister(chain_id="x", operator_org="o", genesis_hash=b"\x00" * 32))
+    assert is_hub_change(HubRetire(chain_id="x"))
+    assert not is_hub_change(UntrustChain(chain_id="x"))
+    assert not is_hub_change(AddOrg(name="org9", ca_certs=[]))
+
+
+def test_register_writes_the_record_the_index_the_count_and_the_trust(hub: Hub) -> None:
+    h = hub.h
+    # Governed: no client of b before it is registered.
+    assert submit(h, sim_create(hub.b, 2)).code == ResultCode.UNTRUSTED_CHAIN
+    version = governance_version(h.reader())
+    events = hub.register(hub.b)
+    gh = hub.b.params.genesis_hash
+    assert events[-1] == (
+        "hub.registered",
+        {"proposal": b"0", "chain_id": b"sub-b", "operator_org": b"org1", "genesis_hash": gh},
+    )
+    state = h.reader()
+    assert read_subchain(state, "sub-b") == SubChain(
+        operator_org="org1", genesis_hash=gh, status=REGISTERED, registered_height=h.height
+    )
+    assert state.get(by_org_key(h.params.suite, "org1", "sub-b")) == b"\x01"
+    assert read_count(state) == 1
+    assert read_trusted(state, "sub-b") == TrustedChain(genesis_hash=gh, added_height=h.height)
+    assert governance_version(state) == version + 1
+    # Now the governed policy lets the hub create a client of it (and only of its registered genesis).
+    assert submit(h, sim_create(hub.b, 2)).code == 0
+    hub.register(hub.c)
+    assert read_count(h.reader()) == 2
+
+
+def test_register_with_a_checkpoint_records_it(hub: Hub) -> None:
+    bid = block_hash(hub.b.params.suite, hub.b.header(2))
+    hub.decide(
+        HubRegister(
+            chain_id="sub-b",
+            operator_org="org1",
+            genesis_hash=hub.b.params.genesis_hash,
+            checkpoint_height=2,
+            checkpoint_block_id=bid,
+        )
+    )
+    rec = read_trusted(hub.h.reader(), "sub-b")
+    assert rec is not None and (rec.checkpoint_height, rec.checkpoint_block_id) == (2, bid)
+
+
+def test_register_refusals(hub: Hub) -> None:
+    gh = hub.b.params.genesis_hash
+    hub.refused(HubRegister(chain_id="hub", operator_org="org1", genesis_hash=gh), "this chain")
+    hub.refused(HubRegister(chain_id="sub-b", operator_org="org9", genesis_hash=gh), "not a member organisation")
+    hub.refused(HubRegister(chain_id="sub-b", operator_org="org1", genesis_hash=gh, checkpoint_height=2), "both")
+    hub.refused(
+        HubRegister(chain_id="sub-b", operator_org="org1", genesis_hash=gh, checkpoint_block_id=b"\x01" * 32), "both"
+    )
+    hub.register(hub.b)
+    hub.refused(HubRegister(chain_id="sub-b", operator_org="org1", genesis_hash=gh), "already registered")
+    hub.refused(HubRegister(chain_id="sub-b", operator_org="org1", genesis_hash=b"\x07" * 32), "already registered")
+
+
+def test_a_retired_chain_id_is_never_registered_again(hub: Hub) -> None:
+    hub.register(hub.b)
+    hub.decide(HubRetire(chain_id="sub-b"))
+    assert read_count(hub.h.reader()) == 0
+    hub.refused(
+        HubRegister(chain_id="sub-b", operator_org="org1", genesis_hash=hub.b.params.genesis_hash),
+        "never registered again",
+    )
+    sub = read_subchain(hub.h.reader(), "sub-b")
+    assert sub is not None and sub.status == RETIRED
+
+
+def test_retire_freezes_every_client_and_drops_the_trust(hub: Hub) -> None:
+    h = hub.h
+    hub.register(hub.b)
+    hub.register(hub.c)
+    assert submit(h, sim_create(hub.b, 2)).code == 0  # client-0
+    assert submit(h, sim_create(hub.c, 2)).code == 0  # client-1
+    hub.b.advance()
+    assert submit(h, sim_create(hub.b, 3)).code == 0  # client-2
+    version = governance_version(h.reader())
+    events = hub.decide(HubRetire(chain_id="sub-b"))
+    assert events[-3:] == [
+        ("hub.retired", {"proposal": b"2", "chain_id": b"sub-b", "frozen": b"2"}),
+        ("interchain.client_frozen", {"client_id": b"client-0", "height": b"2", "kind": b"untrusted"}),
+        ("interchain.client_frozen", {"client_id": b"client-2", "height": b"3", "kind": b"untrusted"}),
+    ]
+    state = h.reader()
+    sub = read_subchain(state, "sub-b")
+    assert sub is not None and (sub.status, sub.retired_height) == (RETIRED, h.height)
+    assert read_count(state) == 1
+    assert read_trusted(state, "sub-b") is None and read_trusted(state, "sub-c") is not None
+    assert governance_version(state) == version + 1
+    for cid, frozen in (("client-0", True), ("client-1", False), ("client-2", True)):
+        client = read_client(state, cid)
+        assert client is not None and (client.frozen_height != 0) == frozen, cid
+    rec = read_misbehaviour(state, "client-2")
+    assert rec is not None and rec.kind == "untrusted"
+    # No new client of the retired chain; retiring again (or an unknown chain) is refused.
+    hub.b.advance()
+    assert submit(h, sim_create(hub.b, 4)).code == ResultCode.UNTRUSTED_CHAIN
+    hub.refused(HubRetire(chain_id="sub-b"), "retired already")
+    hub.refused(HubRetire(chain_id="sub-x"), "not a registered sub-chain")
+
+
+def test_retire_after_the_trust_was_dropped_still_retires(hub: Hub) -> None:
+    """``interchain.untrust_chain`` may have run first: retiring still marks the chain retired."""
+    hub.register(hub.b)
+    hub.decide(UntrustChain(chain_id="sub-b"))
+    events = hub.decide(HubRetire(chain_id="sub-b"))
+    assert events[-1] == ("hub.retired", {"proposal": b"2", "chain_id": b"sub-b", "frozen": b"0"})
+
+
+def test_a_packet_from_a_retired_sub_chain_is_refused_at_the_hub(hub: Hub) -> None:
+    """Register, connect, send (a voucher is minted on the hub), retire; a new packet is refused: the relay's
+    update fails on the frozen client, and without an update its proof is refused, so no voucher is minted."""
+    h, b = hub.h, hub.b
+    hub.register(b)
+    path = tc.connect(h, b)
+    end = path.end(h)
+    r = h.submit(
+        RELAYER,
+        HubConnected(
+            chain_id="sub-b",
+            client_id=end.client_id,
+            connection_id=end.connection_id,
+            channels=[PortChannel(port="transfer", channel=end.channel)],
+        ),
+    )
+    assert r.code == 0, r
+    sub = read_subchain(h.reader(), "sub-b")
+    assert sub is not None and sub.status == CONNECTED
+
+    voucher = denom_hash(h.params.suite, f"transfer/{end.channel}/native")
+    bob = h.address("bob")
+
+    def send(amount: int) -> None:
+        msg = TransferSend(
+            channel=path.end(b).channel, denom="native", amount=amount, receiver=bob, timeout_height=h.height + 50
+        )
+        assert b.submit("alice", msg).code == 0
+
+    send(10)
+    tc.relay_all(h, b, path)
+    assert voucher_balance(h.reader(), voucher, bob) == 10
+
+    hub.decide(HubRetire(chain_id="sub-b"))
+    send(5)
+    items = tc.recv_items(b, h, path, b.height)
+    assert len(items) == 1
+    update = tc.update_message(h, b, end.client_id, b.height)
+    assert update is not None
+    r = h.submit(RELAYER, Relay(update=update, items=items))
+    assert r.code == ResultCode.CLIENT_FROZEN, r
+    # Without the update, the item's proof is refused by the frozen client.
+    r = h.submit(RELAYER, Relay(update=None, items=items))
+    assert r.code == 0 and tc.item_codes(r) == [ResultCode.CLIENT_FROZEN], r
+    assert voucher_balance(h.reader(), voucher, bob) == 10 and voucher_supply(h.reader(), voucher) == 10
