@@ -376,3 +376,12 @@ def test_index_values_cover_owner_type_chain_and_words() -> None:
         (WORD, "co"),
         (WORD, "2024"),
     ]
+
+
+def test_a_duplicate_request_id_is_refused(chain, actors, make_tx, alice_did) -> None:
+    ident = _entry_with(chain, make_tx, actors, alice_did, ON_REQUEST)
+    rid = request_id(ED25519, ident, actors.bob.address, 0)
+    chain.state[b"directory/request/" + rid] = b"\x90"  # as if a hash collision had taken the id
+    msg = DirectoryRequestAccess(entry_id=ident, presentation_digest=ZERO, purpose="")
+    out = chain.execute([make_tx(actors.bob, 0, msg)])
+    assert out.receipts[0].code == ResultCode.DUPLICATE

@@ -362,3 +362,23 @@ def test_a_sub_chain_keeps_no_mirrors(net: Net) -> None:
     with pytest.raises(TxFailure) as exc:
         store_mirror(_ctx(net.sub), _packet(net, entry))
     assert exc.value.code == ResultCode.UNAUTHORIZED and "not a hub" in exc.value.message
+
+
+def test_a_timed_out_announcement_is_not_retried_and_the_next_version_is_announced(net: Net) -> None:
+    from tests.fixtures.two_chains import relay_timeouts
+
+    ident = net.publish()
+    (packet,) = pending(net.sub, net.path)
+    step = packet.timeout_time_ms - net.sub.time_ms + 1000
+    net.sub.advance(1, step)
+    net.hub.advance(1, step)
+    receipts = relay_timeouts(net.sub, net.hub, net.path)
+    assert receipts and all(r.code == 0 for r in receipts)
+    assert pending(net.sub, net.path) == []  # timed out; nothing re-sent
+    assert read_mirror(net.hub.reader(), ident) is None
+    assert read_entry(net.sub.reader(), ident) is not None  # the entry itself stays published
+    r = net.sub.submit(OWNER, DirectoryUpdate(id=ident, entry=net.fields(title="Again")))
+    assert r.code == 0, r
+    net.relay()
+    v2 = read_entry(net.sub.reader(), ident)
+    assert v2 is not None and v2.version == 2 and net.mirrored(ident) == v2
