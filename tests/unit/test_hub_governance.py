@@ -36,6 +36,7 @@ from trellis.core.modules.interchain.state import (
 from trellis.core.modules.membership.messages import AddOrg, ProposeMembership, RegisterCert
 from trellis.core.modules.transfer.messages import TransferSend
 from trellis.core.modules.transfer.state import denom_hash, voucher_balance, voucher_supply
+from trellis.core.params import GenesisHub, GenesisSubChain
 
 
 class Hub:
@@ -235,3 +236,36 @@ def test_a_packet_from_a_retired_sub_chain_is_refused_at_the_hub(hub: Hub) -> No
     r = h.submit(RELAYER, Relay(update=None, items=items))
     assert r.code == 0 and tc.item_codes(r) == [ResultCode.CLIENT_FROZEN], r
     assert voucher_balance(h.reader(), voucher, bob) == 10 and voucher_supply(h.reader(), voucher) == 10
+
+
+def test_sub_chains_registered_in_genesis_are_governed_like_the_others() -> None:
+    """A hub genesis registers sub-chains at height 0 (record, index, count, trust); governance then refuses their
+    ids again, retires them, and counts on from the genesis count."""
+    b = SimChain("sub-b")
+    gh = b.params.genesis_hash
+    h = SimChain(
+        "hub",
+        accounts={RELAYER: 10**6},
+        client_policy="governed",
+        hub=GenesisHub(subchains=[GenesisSubChain(chain_id="sub-b", operator_org="org1", genesis_hash=gh.hex())]),
+    )
+    h.advance(1)
+    assert h.submit(ADMIN, RegisterCert(cert=h.admin_cert())).code == 0
+    state = h.reader()
+    assert read_subchain(state, "sub-b") == SubChain(
+        operator_org="org1", genesis_hash=gh, status=REGISTERED, registered_height=0
+    )
+    assert read_count(state) == 1 and read_trusted(state, "sub-b") == TrustedChain(genesis_hash=gh, added_height=0)
+    b.advance(2)
+    assert submit(h, sim_create(b, 2)).code == 0
+    r = h.submit(ADMIN, ProposeMembership(change=HubRegister(chain_id="sub-b", operator_org="org1", genesis_hash=gh)))
+    assert r.code == ResultCode.INVALID_CHANGE and "already registered" in r.message
+    c = SimChain("sub-c")
+    change = HubRegister(chain_id="sub-c", operator_org="org1", genesis_hash=c.params.genesis_hash)
+    assert h.submit(ADMIN, ProposeMembership(change=change)).code == 0
+    assert read_count(h.reader()) == 2
+    r = h.submit(ADMIN, ProposeMembership(change=HubRetire(chain_id="sub-b")))
+    assert r.code == 0 and dict(r.events[-2].attributes)["frozen"] == b"1"
+    assert read_count(h.reader()) == 1
+    client = read_client(h.reader(), "client-0")
+    assert client is not None and client.frozen_height == 2
