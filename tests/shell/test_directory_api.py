@@ -3,18 +3,41 @@ by each filter, update, withdraw, ``show --prove``, the access-request flow, and
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
+import msgspec
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
+from tests.fixtures.chain_sim import SimChain
+from tests.fixtures.two_chains import update_client
+from tests.unit.test_directory_mirror import Net
+from trellis.abci import CommittedView, QueryRequest, QueryResponse
+from trellis.api import directory as directory_api
+from trellis.api.hexjson import unhex
 from trellis.api.openapi import openapi_document
+from trellis.api.server import problem_middleware
+from trellis.api.types import HeaderJson, StateProofJson, header_from_json, proof_from_json, proof_json
+from trellis.cli import directory as directory_cli
+from trellis.cli import main as cli_main
 from trellis.cli.client import ClientError, NodeClient
+from trellis.core.codec import decode
+from trellis.core.crypto.suite import ED25519
+from trellis.core.ledger.state_tree import StateProof, verify_state_proof
+from trellis.core.modules.directory.messages import DirectoryUpdate
+from trellis.core.modules.directory.state import mirror_key
+from trellis.core.modules.interchain.state import read_client
+from trellis.node.config import InterchainSection
+from trellis.node.node import Node
 
-from .conftest import ThreadedNode, run_cli, run_cli_json, serve_new_home
+from .conftest import WAIT_S, ThreadedNode, run_cli, run_cli_json, serve_new_home
 
 _ID = re.compile(r"(?:entry|request) (0x[0-9a-f]{64}): tx 0x[0-9a-f]{64} at height \d+: ok")
 
@@ -189,3 +212,163 @@ def test_the_routes_are_in_the_openapi_document() -> None:
     } <= set(doc["paths"])
     assert {"DirectoryPageJson", "DirectoryShowJson", "AccessRequestJson"} <= set(doc["components"]["schemas"])
     assert json.dumps(doc)  # serialisable
+
+
+# -- a hub's mirror: the hub's proofs and the home chain's, through the hub's client -------------------------------
+class _SimApp:
+    """The application side of a node whose chain is a ``SimChain`` (the routes read ``reader`` and ``query``)."""
+
+    def __init__(self, chain: SimChain) -> None:
+        self.chain = chain
+        self.params = chain.params
+
+    def reader(self) -> CommittedView:
+        return CommittedView(self.chain.reader(), self.chain.height, self.chain.time_ms)
+
+    def info(self) -> Any:
+        return SimpleNamespace(height=self.chain.height)
+
+    def query(self, req: QueryRequest) -> QueryResponse:
+        h = self.chain.height if req.height is None else req.height
+        return QueryResponse(
+            code=0,
+            value=self.chain.get(req.key, h),
+            height=h,
+            proof=decode(self.chain.prove(req.key, h), StateProof),
+            header=self.chain.header(h),
+        )
+
+
+def _served_state(chain: SimChain, tamper: bool) -> web.Application:
+    """``GET /v1/state/{key}?prove&height=`` of ``chain``, as a node answers it (``tamper``: the value is altered)."""
+
+    async def state(request: web.Request) -> web.Response:
+        key = bytes.fromhex(request.match_info["key"])
+        height = int(request.query["height"])
+        value = chain.get(key, height)
+        if tamper and value is not None:
+            value = value[:-1] + bytes([value[-1] ^ 1])
+        body = {
+            "key": "0x" + key.hex(),
+            "height": height,
+            "value": None if value is None else "0x" + value.hex(),
+            "proof_hex": "0x" + chain.prove(key, height).hex(),
+        }
+        return web.json_response(body)
+
+    app = web.Application()
+    app.add_routes([web.get("/v1/state/{key}", state)])
+    return app
+
+
+def hub_get(net: Net, path: str, *, endpoint: bool = True, tamper: bool = False) -> tuple[int, Any]:
+    """Serve the sub-chain's state (optionally lying), point the hub's ``[interchain] endpoints`` at it, GET ``path``
+    from the hub's directory routes."""
+
+    async def go() -> tuple[int, Any]:
+        sub: TestClient[Any, Any] = TestClient(TestServer(_served_state(net.sub, tamper)))
+        await sub.start_server()
+        try:
+            endpoints = {net.sub.chain_id: str(sub.make_url("")).rstrip("/")} if endpoint else {}
+            app = _SimApp(net.hub)
+            node = SimpleNamespace(
+                app=app, params=app.params, config=SimpleNamespace(interchain=InterchainSection(endpoints=endpoints))
+            )
+            web_app = web.Application(middlewares=[problem_middleware])
+            web_app.add_routes(directory_api.routes(cast(Node, node)))
+            hub: TestClient[Any, Any] = TestClient(TestServer(web_app))
+            await hub.start_server()
+            try:
+                async with hub.get(path) as resp:
+                    return resp.status, msgspec.json.decode(await resp.read())
+            finally:
+                await hub.close()
+        finally:
+            await sub.close()
+
+    return asyncio.run(asyncio.wait_for(go(), WAIT_S))
+
+
+@pytest.fixture(scope="module")
+def mirrored() -> tuple[Net, str]:
+    net = Net()
+    ident = "0x" + net.publish(title="Harbour air quality", keywords=["air"]).hex()
+    net.relay()
+    return net, ident
+
+
+def _header_only(args: Any, key: bytes, res: dict[str, Any]) -> bool:
+    """``_verify_state_answer`` without the commit certificate (a SimChain serves no commits): the proof must reach
+    the state root of the header sent."""
+    proof = proof_from_json(msgspec.convert(res["proof"], StateProofJson))
+    header = header_from_json(msgspec.convert(res["header"], HeaderJson))
+    value = None if res["value"] is None else unhex(res["value"])
+    assert unhex(res["key"]) == key
+    verify_state_proof(ED25519, key, value, proof, header)
+    return value is not None
+
+
+def test_a_mirror_is_searched_at_the_hub_and_proven_by_both_chains(
+    mirrored: tuple[Net, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    net, ident = mirrored
+    status, page = hub_get(net, "/v1/directory?chain=sub-1&q=air")
+    assert status == 200 and [e["id"] for e in page["entries"]] == [ident]
+    (e,) = page["entries"]
+    assert e["mirrored"] is True and e["chain_id"] == "sub-1" and e["home_height"] > 0 and e["channel"]
+    status, everything = hub_get(net, "/v1/directory")
+    assert status == 200 and ident in [x["id"] for x in everything["entries"]]
+
+    status, body = hub_get(net, f"/v1/directory/{ident}?prove=true")
+    assert status == 200, body
+    home = body["home_proof"]
+    against = home["verified_against"]
+    client = read_client(net.hub.reader(), against["client_id"])
+    assert client is not None and against["chain_id"] == "sub-1" and against["height"] == client.latest_height
+    assert against["state_root"] == "0x" + net.sub.header(against["height"]).state_root.hex()
+    assert home["entry"]["version"] == 1 and body["mirror_stale"] is False
+    assert body["proof"]["key"] == "0x" + mirror_key(unhex(ident)).hex()
+
+    monkeypatch.setattr(cli_main, "_verify_state_answer", _header_only)
+    said = directory_cli._check_proof(SimpleNamespace(), unhex(ident), body)
+    assert said.startswith("VERIFIED: the hub's mirror") and "STALE" not in said
+    lie = json.loads(json.dumps(body))
+    lie["home_proof"]["value"] = lie["proof"]["value"]  # another value under the home chain's proof
+    with pytest.raises(cli_main.ProofFailure, match="home_proof"):
+        directory_cli._check_proof(SimpleNamespace(), unhex(ident), lie)
+    # the same value under a valid proof of another height's state, relabelled with the anchor's height: it reaches
+    # another state root than the client's consensus state
+    other = decode(net.sub.prove(unhex(home["key"]), net.sub.height), StateProof)
+    assert net.sub.header(net.sub.height).state_root != net.sub.header(against["height"]).state_root
+    forged = msgspec.structs.replace(other, height=against["height"])
+    lie = json.loads(json.dumps(body))
+    lie["home_proof"]["proof"] = msgspec.to_builtins(proof_json(forged))
+    with pytest.raises(cli_main.ProofFailure, match="does not reach the client's consensus state root"):
+        directory_cli._check_proof(SimpleNamespace(), unhex(ident), lie)
+    lie = json.loads(json.dumps(body))
+    lie["mirror_stale"] = True
+    with pytest.raises(cli_main.ProofFailure, match="mirror_stale"):
+        directory_cli._check_proof(SimpleNamespace(), unhex(ident), lie)
+
+
+def test_a_mirror_behind_its_home_chain_is_stale_and_lies_are_refused(mirrored: tuple[Net, str]) -> None:
+    net, ident = mirrored
+    r = net.sub.submit("alice", DirectoryUpdate(id=unhex(ident), entry=net.fields(title="Harbour noise")))
+    assert r.code == 0, r
+    update_client(net.hub, net.sub, net.path)  # the hub's client moves on; the announcement is not relayed yet
+    status, body = hub_get(net, f"/v1/directory/{ident}?prove=true")
+    assert status == 200, body
+    assert (
+        body["mirror_stale"] is True and body["entry"]["version"] == 1 and body["home_proof"]["entry"]["version"] == 2
+    )
+
+    status, body = hub_get(net, f"/v1/directory/{ident}?prove=true", tamper=True)
+    assert (status, body["code"]) == (502, "invalid_proof"), body
+    status, body = hub_get(net, f"/v1/directory/{ident}?prove=true", endpoint=False)
+    assert (status, body["code"]) == (502, "endpoint_unavailable"), body
+    status, body = hub_get(net, f"/v1/directory/{ident}")  # without proofs: the mirror as stored, no endpoint needed
+    assert status == 200 and body["home_proof"] is None and body["entry"]["version"] == 1
+
+    net.relay()
+    status, body = hub_get(net, f"/v1/directory/{ident}?prove=true")
+    assert status == 200 and body["mirror_stale"] is False and body["entry"]["title"] == "Harbour noise"
