@@ -5,8 +5,9 @@ Search: every filter (owner DID, type, each word of ``q``, home chain) is an ind
 ``directory/ix/<kind><hash(value)>`` followed by entry ids, shared by this chain's entries and the mirrors a hub
 holds. A query probes each filter's prefix from the cursor (``PROBE`` keys), drives the scan with the filter that
 has the fewest keys left (ties: the first), and checks the others for each id by point reads of their index keys.
-A search scans at most ``MAX_SCANNED`` ids per call: a page may come back short, even empty, with a ``next`` cursor
-(the last id scanned) when the cap stopped it; ``next`` is None only when nothing is left. With no filter at all
+A search scans at most ``MAX_SCANNED`` ids of the driving filter per call (besides one probe of ``PROBE`` keys per
+filter, and one point read per other filter for each id scanned): a page may come back short, even empty, with a
+``next`` cursor (the last id scanned) when the cap stopped it; ``next`` is None only when nothing is left. With no filter at all
 it walks this chain's entries and the mirrors together in id order, skipping withdrawn ones. Withdrawn entries
 are in no index, so never in a search; ``entry`` still reads them.
 
