@@ -746,6 +746,10 @@ def cmd_net_up(args: argparse.Namespace) -> int:
     )
 
     root = _root(args)
+    from trellis.cli import hubnet
+
+    if args.hub or hubnet.is_hub_dir(root):
+        return hubnet.cmd_net_up_hub(args)
     if args.chains != 1 or _is_multichain(root):
         return _net_up_chains(args)
     if not is_network_dir(root):
@@ -1089,6 +1093,9 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--foreground", action="store_true", help="stay attached, show logs; Ctrl-C stops")
             s.add_argument("--chains", type=int, default=1, help="chains joined by a relayer (1..8; chain i: +100i)")
             s.add_argument("--free-ports", action="store_true", help="with --chains: free port ranges per chain")
+            from trellis.cli.hubnet import add_up_arguments
+
+            add_up_arguments(s)
         s.set_defaults(func=func, creates_home=True)
     s = net.add_parser("down", parents=[common], help="stop the network in --home")
     s.set_defaults(func=cmd_net_down)
