@@ -133,8 +133,19 @@ def cmd_net_up_hub(args: argparse.Namespace) -> int:
         *hub_text(summary, up.waiting),
     ]
     text.append(f"  ids: {root / multichain.MANIFEST_FILE}")
-    for chain_id in up.waiting:
-        text.append(f"  register {chain_id} by governance (trellis hub register ... at the hub), then run net up again")
+    hub_home = up.layout.hub_chain.root
+    for sc in summary["hub"]["subchains"]:
+        if sc["chain_id"] in up.waiting:
+            text += [
+                f"  to join {sc['chain_id']}: register it at the hub by governance, then run net up again:",
+                f"    trellis hub register {sc['chain_id']} --org {sc['operator_org']} --genesis-hash "
+                f"{sc['genesis_hash']} --from admin0 --home {hub_home}",
+            ]
+            if len(up.layout.hub_chain.nodes) > 1:
+                text.append(
+                    f"    trellis certs approve PROPOSAL --from admin1 --home {hub_home}   (and the next orgs' "
+                    "admins, to a majority of the hub's organisations)"
+                )
     text.append(f"  relayer: {summary['relayer_config']} (log {up.layout.root / 'relayer' / 'relayer.log'})")
     text.append(f"  relayer status: trellis relayer status --config {summary['relayer_config']}")
     text.append("Ctrl-C stops it" if args.foreground else f"stop it with: trellis net down --home {up.layout.root}")

@@ -1049,15 +1049,24 @@ def layout_summary(layout: Layout) -> dict[str, Any]:
 
 
 def hub_summary(layout: Layout) -> dict[str, Any]:
-    """A layered network's hub and sub-chains: how each was registered, and the ids joining it to the hub (the
-    hub's client, connection and channel of each port; the sub-chain's), or ``joined: false``."""
+    """A layered network's hub and sub-chains: how each was registered (``genesis``: in the hub's genesis;
+    ``governance``: by ``up``; ``online``: left for the operator), its operator and genesis hash, and the ids joining
+    it to the hub (the hub's client, connection and channel of each port; the sub-chain's), or ``joined: false``."""
     hub = layout.hub_chain
     subs = []
     for c in layout.subchains:
         entry: dict[str, Any] = {
             "chain_id": c.chain_id,
             "index": c.index,
-            "registered": "online" if c.index in layout.online else "genesis",
+            "registered": (
+                "genesis"
+                if c.index in layout.genesis_registered
+                else "online"
+                if c.index in layout.online
+                else "governance"
+            ),
+            "operator_org": operator_of(c.index, len(hub.nodes)),
+            "genesis_hash": genesis_hash_of(c),
         }
         p = layout.path_of(c.chain_id)
         entry["joined"] = p is not None
