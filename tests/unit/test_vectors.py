@@ -59,6 +59,8 @@ FILES = [
     "attestations.json",
     "interchain.json",
     "transfer.json",
+    "directory.json",
+    "hub.json",
 ]
 
 

@@ -228,6 +228,27 @@ STRUCTS: dict[str, list[tuple[str, Any]]] = {
     ],
     # transfer.md 2
     "TransferData": [("denom", DENOM), ("amount", AMOUNT), ("sender", ADDRESS), ("receiver", ADDRESS)],
+    # transfer.md (routed transfers; ADR 0016): the first hop's data has a fifth element
+    "Forward": [("channel", CHANNEL_ID), ("timeout_height", U64), ("timeout_time_ms", U64)],
+    "ForwardedTransferData": [
+        ("denom", DENOM),
+        ("amount", AMOUNT),
+        ("sender", ADDRESS),
+        ("receiver", ADDRESS),
+        ("forward", "Forward"),
+    ],
+    # hub.md 2
+    "PortChannel": [("port", PORT_ID), ("channel", CHANNEL_ID)],
+    "SubChain": [
+        ("operator_org", ORG),
+        ("genesis_hash", HASH),
+        ("status", ("int", 1, 3)),
+        ("registered_height", U64),
+        ("retired_height", U64),
+        ("client_id", ("str", 0, 27, r"(client-" + NUM + r")?")),
+        ("connection_id", ("str", 0, 31, r"(connection-" + NUM + r")?")),
+        ("channels", lst("PortChannel", 8)),
+    ],
     # directory.md 2, 3, 6
     "EntryFields": [
         ("owner_did", OWNER_DID),
@@ -369,6 +390,22 @@ UNIONS: dict[str, dict[str, list[tuple[str, Any]]]] = {
             ("timeout_time_ms", U64),
         ],
         "transfer.move": [("to", ADDRESS), ("denom_hash", HASH), ("amount", AMOUNT)],
+        "transfer.send_via": [
+            ("channel", CHANNEL_ID),
+            ("denom", DENOM),
+            ("amount", AMOUNT),
+            ("receiver", ADDRESS),
+            ("forward", "Forward"),
+            ("timeout_height", U64),
+            ("timeout_time_ms", U64),
+        ],
+        # hub.md 3
+        "hub.connected": [
+            ("chain_id", ("str", 1, 64, CHAIN_ID)),
+            ("client_id", CLIENT_ID),
+            ("connection_id", CONNECTION_ID),
+            ("channels", lst("PortChannel", 8)),
+        ],
         # interchain.md 2, 5
         "interchain.create_client": [
             ("chain_id", ("str", 1, 64, CHAIN_ID)),
@@ -466,6 +503,14 @@ UNIONS: dict[str, dict[str, list[tuple[str, Any]]]] = {
         ],
         "interchain.untrust_chain": [("chain_id", ("str", 1, 64, CHAIN_ID))],
         "interchain.recover_client": [("subject", CLIENT_ID), ("substitute", CLIENT_ID)],
+        "hub.register": [
+            ("chain_id", ("str", 1, 64, CHAIN_ID)),
+            ("operator_org", ORG),
+            ("genesis_hash", HASH),
+            ("checkpoint_height", U64),
+            ("checkpoint_block_id", HASH),
+        ],
+        "hub.retire": [("chain_id", ("str", 1, 64, CHAIN_ID))],
     },
     "Evidence": {
         "duplicate_vote": [("a", "SignedVote"), ("b", "SignedVote")],
@@ -704,7 +749,22 @@ def canonical_genesis(text: str) -> bytes:
     """The msgpack map the genesis hash covers: every key in spec order, every default filled in."""
     doc = json.loads(text)
     bench = doc.pop("bench_network", None)
+    interchain = doc.pop("interchain", None)
+    hub = doc.pop("hub", None)
     full = _filled(doc, GENESIS_DEFAULTS)
+    # encoding.md 2.9: interchain and hub are hashed only when present, in this order, before bench_network;
+    # inside interchain, max_consensus_states and hub only when present.
+    if interchain is not None:
+        optional = {k: interchain.pop(k) for k in ("max_consensus_states", "hub") if k in interchain}
+        full["interchain"] = {
+            **_filled(interchain, [("client_policy", "governed"), ("max_trusting_period_ms", 1_209_600_000)]),
+            **optional,
+        }
+        if "hub" in optional:
+            full["interchain"]["hub"] = _filled(optional["hub"], [("chain_id", None), ("genesis_hash", None)])
+    if hub is not None:
+        keys = [("chain_id", None), ("operator_org", None), ("genesis_hash", None)]
+        full["hub"] = {"subchains": [_filled(sc, keys) for sc in hub.get("subchains", [])]}
     if bench is not None:  # written only as true, and only when present: last key of the map
         assert bench is True, "bench_network is true or absent"
         full["bench_network"] = True
@@ -756,6 +816,7 @@ CHECKED = {
     "interchain.json",
     "transfer.json",
     "directory.json",
+    "hub.json",
 }
 NOT_VECTORS = {
     "generate.py",
@@ -764,6 +825,7 @@ NOT_VECTORS = {
     "attestations_vectors.py",
     "interchain_vectors.py",
     "directory_vectors.py",
+    "hub_vectors.py",
 }
 
 
@@ -820,7 +882,9 @@ PAYLOADS = load("payloads.json")
 
 def test_payload_vectors_cover_every_tag_of_the_spec() -> None:
     # payloads.json holds the modules of its time; a later module's messages are in its own file.
-    later = load("attestations.json")["cases"] + load("interchain.json")["cases"] + load("directory.json")["cases"]
+    later = [
+        c for f in ("attestations.json", "interchain.json", "directory.json", "hub.json") for c in load(f)["cases"]
+    ]
     tags = {c["payload"]["tag"] for c in PAYLOADS["cases"] + later}
     assert tags == set(UNIONS["Payload"])
     changes = {
@@ -1919,3 +1983,52 @@ def test_directory_records() -> None:
     assert records["announce"]["fields"]["entry"] == records["entry"]["bytes"]
     assert records["mirror"]["fields"]["entry"] == records["entry"]["bytes"]
     assert records["announce"]["fields"]["home_height"] == entry["updated_height"]
+
+
+# --- hub.json: docs/spec/hub.md, transfer.md (routed transfers) ---------------------------------------------
+
+HUB = load("hub.json")
+
+
+@pytest.mark.parametrize("case", HUB["cases"], ids=lambda c: c["name"])
+def test_hub_message_vector(case: dict[str, Any]) -> None:
+    public = ed25519_public(h(HUB["seed"]))
+    assert public.hex() == HUB["public_key"] and address_of(public).hex() == HUB["address"]
+    assert decode_as(h(case["payload_bytes"]), ("union", "Payload")) == case["payload"]
+    tx = check_signed_tx(case, public, sha256, ed25519_ok)
+    assert tx["body"] == {
+        "chain_id": HUB["chain_id"],
+        "sender": public.hex(),
+        "nonce": case["nonce"],
+        "payload": case["payload"],
+        "memo": "",
+    }
+
+
+def test_hub_records() -> None:
+    records = HUB["records"]
+    for name, struct in (
+        ("subchain_registered", "SubChain"),
+        ("subchain_connected", "SubChain"),
+        ("transfer_data", "TransferData"),
+        ("forwarded_transfer_data", "ForwardedTransferData"),
+    ):
+        assert decode_as(h(records[name]["bytes"]), struct) == records[name]["fields"], name
+    # The receiver tells the two packet data apart by the array's length: 4 elements or 5.
+    assert h(records["transfer_data"]["bytes"])[0] == 0x94
+    assert h(records["forwarded_transfer_data"]["bytes"])[0] == 0x95
+    row = records["by_org_key"]
+    expect = b"hub/by_org/" + tagged(sha256, b"trellis/hub/org/v1", row["org"].encode()) + row["chain_id"].encode()
+    assert expect.hex() == row["key"]
+
+
+@pytest.mark.parametrize("case", HUB["genesis"], ids=lambda c: c["name"])
+def test_hub_genesis_vector(case: dict[str, Any]) -> None:
+    canonical = canonical_genesis(case["genesis_json"])
+    assert canonical.hex() == case["canonical_bytes"]
+    assert tagged(sha256, b"trellis/genesis/v1", canonical).hex() == case["genesis_hash"]
+
+
+def test_a_subchain_genesis_names_the_hub_vector() -> None:
+    hub, sub = HUB["genesis"]
+    assert json.loads(sub["genesis_json"])["interchain"]["hub"]["genesis_hash"] == hub["genesis_hash"]

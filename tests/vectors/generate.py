@@ -27,6 +27,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 from tests.vectors import (
     attestations_vectors,
     directory_vectors,
+    hub_vectors,
     interchain_vectors,
     light_client_vectors,
     spec_vectors,
@@ -369,6 +370,7 @@ FILES = {
     **attestations_vectors.FILES,
     **interchain_vectors.FILES,
     **directory_vectors.FILES,
+    **hub_vectors.FILES,
 }
 
 
