@@ -898,6 +898,10 @@ def cmd_net_down(args: argparse.Namespace) -> int:
     return 0
 
 
+BENCH_DEFAULT_RATES = "1000,2000,4000,8000"
+BENCH_DEFAULT_DURATION = 4.0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from trellis.bench.runner import BenchConfig, run_suite, summary
 
@@ -910,6 +914,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise CliError("--rates needs at least one positive rate")
         return out
 
+    if args.workload == "hub" and not args.targets:
+        return _bench_hub(args)
     if args.targets:
         configs = [
             BenchConfig(
@@ -963,6 +969,33 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     else:
         print(summary(report))
+    return 0
+
+
+def _bench_hub(args: argparse.Namespace) -> int:
+    """``trellis bench --workload hub --chains N[,N...]`` (ADR 0016 section 3; ``trellis/bench/hub.py``)."""
+    from trellis.bench.hub import HubBenchConfig, run_hub_suite, summary
+
+    try:
+        chains = [int(x) for x in args.chains.split(",") if x.strip()]
+    except ValueError:
+        raise CliError(f"--chains must be comma-separated integers, not {args.chains!r}") from None
+    if not chains or min(chains) < 2 or max(chains) > 100_000:
+        raise CliError("--chains needs chain counts between 2 and 100000")
+    rate = 250.0 if args.rates == BENCH_DEFAULT_RATES else float(args.rates.split(",")[0])
+    if rate <= 0:
+        raise CliError("--rates (the offered update_client rate with --workload hub) must be positive")
+    configs = [
+        HubBenchConfig(
+            chains=n,
+            update_rate=rate,
+            duration_s=args.duration if args.duration != BENCH_DEFAULT_DURATION else (120.0 if n >= 1000 else 30.0),
+            packet_chains=args.packet_chains,
+        )
+        for n in chains
+    ]
+    report = run_hub_suite(configs, Path(args.out), with_plot=not args.no_plot, label=args.label)
+    print(json.dumps(report, indent=2) if args.json else summary(report))
     return 0
 
 
@@ -1109,9 +1142,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the standard suite (1 and 4 validators, with and without signature checks)",
     )
     s.add_argument("--validators", type=int, default=1)
-    s.add_argument("--workload", choices=["transfer", "kv", "contract", "notary", "interchain"], default="transfer")
-    s.add_argument("--rates", default="1000,2000,4000,8000", help="offered rates, tx/s, comma-separated")
-    s.add_argument("--duration", type=float, default=4.0, help="seconds of load per rate")
+    s.add_argument(
+        "--workload", choices=["transfer", "kv", "contract", "notary", "interchain", "hub"], default="transfer"
+    )
+    s.add_argument(
+        "--rates",
+        default=BENCH_DEFAULT_RATES,
+        help="offered rates, tx/s, comma-separated (hub: the offered update_client rate, default 250)",
+    )
+    s.add_argument(
+        "--duration",
+        type=float,
+        default=BENCH_DEFAULT_DURATION,
+        help="seconds of load per rate (hub: of updates; default 30 s, 120 s from 1,000 chains)",
+    )
+    s.add_argument("--chains", default="10", help="hub: registered sub-chains, comma-separated counts (one hub each)")
+    s.add_argument("--packet-chains", type=int, default=10, help="hub: chains connected by a channel that send packets")
+    s.add_argument("--label", default="", help="hub: a label for the report (e.g. the machine's load)")
     s.add_argument("--accounts", type=int, default=2000, help="sender accounts funded in genesis")
     s.add_argument("--verifier-workers", type=int, default=-1, help="verifier processes per node (-1: one per core)")
     s.add_argument("--no-signature-checks", action="store_true", help="BENCH ONLY: nodes accept signatures unchecked")
