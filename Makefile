@@ -12,6 +12,8 @@ STAMP := $(VENV)/.installed
 SEEDS ?= 10000
 VALIDATORS ?= 4
 CHAINS ?= 1
+HUB ?=
+SUBCHAINS ?= 3
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,8 +26,11 @@ venv install: $(STAMP)
 
 # A local network of $(VALIDATORS) validators in $(HOME_DIR) (created on first run); Ctrl-C stops it.
 # CHAINS=2 (up to 8): that many chains of $(VALIDATORS) validators joined by a relayer (ADR 0015 section 10).
+# HUB=1 SUBCHAINS=3 (up to 7): a hub and that many sub-chains, each registered at the hub by governance and joined
+# to it (transfer and directory channels) by one relayer (ADR 0016 section 5; docs/guides/hub.md).
 run: $(STAMP)
-	exec $(VENV)/bin/trellis net up --home $(HOME_DIR) --validators $(VALIDATORS) --chains $(CHAINS) --foreground
+	exec $(VENV)/bin/trellis net up --home $(HOME_DIR) --validators $(VALIDATORS) \
+		$(if $(filter 1,$(HUB)),--hub --subchains $(SUBCHAINS),--chains $(CHAINS)) --foreground
 
 # The throughput benchmark suite: report and plot under bench/results/ (bench/README.md)
 bench: $(STAMP)
