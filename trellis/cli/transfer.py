@@ -137,9 +137,8 @@ def cmd_send(args: argparse.Namespace) -> int:
     """Send tokens over a channel."""
     client = cli._client(args)
     receiver = cli._address_arg(args, args.to)
-    height, time_ms, how = timeouts(
-        client, args.channel, args.timeout_height, args.packet_timeout, int(time.time() * 1000)
-    )
+    now_ms = int(time.time() * 1000)
+    height, time_ms, how = timeouts(client, args.channel, args.timeout_height, args.packet_timeout, now_ms)
     if args.via is None:
         if args.forward_timeout is not None:
             raise cli.CliError("--forward-timeout is the second hop's timeout of a routed send: give --via too")
@@ -148,7 +147,6 @@ def cmd_send(args: argparse.Namespace) -> int:
             args, payload, f"send {args.amount} {args.denom} over {args.channel} to 0x{receiver.hex()}, timeout {how}"
         )
     via = args.via.rpartition(":")[2]
-    now_ms = int(time.time() * 1000)
     forward_ms = now_ms + parse_duration_ms(args.forward_timeout or DEFAULT_FORWARD_TIMEOUT)
     try:
         forward = msgspec.convert([via, 0, forward_ms], Forward)
