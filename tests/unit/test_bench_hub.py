@@ -68,7 +68,15 @@ def test_tiny_hub_run(tmp_path: Path) -> None:
     """Four chains through a real hub node: every client created, every update and every routed packet a
     successful transaction, and the report's shape (JSON file, table, cost model)."""
     cfg = HubBenchConfig(
-        chains=4, update_rate=40.0, duration_s=1.0, packet_chains=2, packet_rate=16.0, packet_duration_s=1.0, idle_s=0.3
+        chains=4,
+        update_rate=40.0,
+        duration_s=1.0,
+        saturation_rate=200.0,
+        saturation_s=0.5,
+        packet_chains=2,
+        packet_rate=16.0,
+        packet_duration_s=1.0,
+        idle_s=0.3,
     )
     report = run_hub_suite([cfg], tmp_path, with_plot=False, label="unit test")
     on_disk = json.loads(Path(report["files"]["json"]).read_text())
@@ -81,6 +89,10 @@ def test_tiny_hub_run(tmp_path: Path) -> None:
     assert update["offered_txs"] == 2 * run["config"]["update_rounds"]
     assert (update["committed_txs"], update["failed_txs"], update["rejected_txs"]) == (update["offered_txs"], 0, 0)
     assert update["latency_ms"]["p50"] > 0 and update["hub_cpu_us_per_tx"] is not None
+    sat = run["update_saturation"]
+    assert sat["offered_txs"] == 2 * run["config"]["saturation_rounds"] == 100
+    assert (sat["committed_txs"], sat["failed_txs"], sat["rejected_txs"]) == (100, 0, 0)
+    assert run["max_updates_per_s"] == max(update["committed_tps"], sat["committed_tps"])
     assert packets["packets_offered"] == 16
     assert packets["packets_routed"] == 16 == packets["second_hops_sent_by_hub_state"]
     assert (packets["relays_failed"], packets["items_refused_or_error_acked"]) == (0, 0)

@@ -16,7 +16,8 @@ Method, for each N:
   latency from each transaction's scheduled send to its block on the commit stream; only receipts with code 0
   count). The hub's CPU time (the node process and its verifier processes, from ``/proc``) is read before and after
   the phase: CPU-seconds per update = (CPU used - the idle node's CPU rate x the phase's wall time) / successful
-  updates.
+  updates. Then, if asked, a saturation phase: more rounds offered faster than the hub takes them; its committed
+  rate (successes / (last success seen - first send)) is the hub's sustained maximum on this machine.
 - Phase 3, packets (``packet_chains`` of the chains, each fully connected to the hub: client, connection and a
   ``transfer`` channel proven against the simulated chain's tree): see ``_packets``.
 - State: the node's LMDB environments are read (read-only, from this process) before phase 1 and after each phase:
@@ -71,10 +72,14 @@ class HubBenchConfig:
     """One hub run."""
 
     chains: int
-    update_rate: float = 250.0
-    """Offered ``update_client`` transactions per second."""
+    update_rate: float = 300.0
+    """Offered ``update_client`` transactions per second of the steady phase (latency and CPU per update)."""
     duration_s: float = 30.0
-    """Seconds of offered updates (rounded up to whole rounds)."""
+    """Seconds of the steady phase (rounded up to whole rounds)."""
+    saturation_rate: float = 0.0
+    """Offered rate of a second update phase meant to exceed what the hub takes (its sustained maximum); 0: none."""
+    saturation_s: float = 20.0
+    """Seconds of offered load of the saturation phase (rounded up to whole rounds)."""
     packet_chains: int = 10
     """Chains connected with a channel that send packets in phase 3 (0: no packet phase)."""
     packet_rate: float = 200.0
@@ -263,16 +268,19 @@ def run_hub(cfg: HubBenchConfig, work_dir: Path, pool: ProcessPoolExecutor) -> d
     """One hub of ``cfg.chains`` registered chains through the phases; one report run."""
     label = cfg.label or f"hub N={cfg.chains}"
     n = cfg.chains
-    cfg = HubBenchConfig(**{**cfg.__dict__, "packet_chains": min(cfg.packet_chains, max(0, n - 1))})
+    cfg = HubBenchConfig(**{**cfg.__dict__, "packet_chains": min(cfg.packet_chains, n // 2)})
     updating = n - cfg.packet_chains
-    rounds = max(1, -(-int(cfg.update_rate * cfg.duration_s) // updating))
+    steady_rounds = max(1, -(-int(cfg.update_rate * cfg.duration_s) // updating))
+    sat_rounds = max(1, -(-int(cfg.saturation_rate * cfg.saturation_s) // updating)) if cfg.saturation_rate else 0
+    rounds = steady_rounds + sat_rounds
     now_ms = int(time.time() * 1000)
     genesis_time_ms = now_ms - 1_800_000
     sys.stderr.write(f"  {label}: simulating {n} chains, {rounds} rounds of headers (signing)...\n")
     t = time.monotonic()
     creates, per_round, hashes = _build(cfg, rounds, genesis_time_ms, pool)
     build_s = time.monotonic() - t
-    updates = [tx for r in per_round for tx in r]
+    updates = [tx for r in per_round[:steady_rounds] for tx in r]
+    saturating = [tx for r in per_round[steady_rounds:] for tx in r]
     from trellis.bench.runner import _address
 
     accounts = [
@@ -312,6 +320,17 @@ def run_hub(cfg: HubBenchConfig, work_dir: Path, pool: ProcessPoolExecutor) -> d
         update = _phase(f"{label} update_client", node.api_url, pid, updates, cfg.update_rate, 60.0, idle)
         s2 = _state_of(lmdb_tables(node.home))
         rss2 = rss_mb(pid)
+        saturation: dict[str, Any] | None = None
+        if saturating:
+            saturation = _phase(
+                f"{label} update_client saturating",
+                node.api_url,
+                pid,
+                saturating,
+                cfg.saturation_rate,
+                30.0 + len(saturating) / 100,
+                idle,
+            )
         packets: dict[str, Any] | None = None
         if cfg.packet_chains:
             from trellis.core.params import load_genesis
@@ -330,9 +349,11 @@ def run_hub(cfg: HubBenchConfig, work_dir: Path, pool: ProcessPoolExecutor) -> d
                 "chains": n,
                 "validators_per_chain": 4,
                 "signatures_per_commit": 3,
-                "update_rounds": rounds,
+                "update_rounds": steady_rounds,
                 "offered_update_rate": cfg.update_rate,
                 "duration_s": cfg.duration_s,
+                "saturation_rounds": sat_rounds,
+                "saturation_offered_rate": cfg.saturation_rate,
                 "packet_chains": cfg.packet_chains,
                 "max_consensus_states": CONSENSUS_CAP,
                 "hub_validators": 1,
@@ -342,6 +363,8 @@ def run_hub(cfg: HubBenchConfig, work_dir: Path, pool: ProcessPoolExecutor) -> d
             "hub_idle_cpu_cores": round(idle, 3),
             "create": create,
             "update": update,
+            "update_saturation": saturation,
+            "max_updates_per_s": max(update["committed_tps"], (saturation or {}).get("committed_tps", 0.0)),
             "packets": packets,
             "state": {"before": s0, "after_create": s1, "after_updates": s2},
             "state_per_chain": {
@@ -451,6 +474,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     ax1.legend(fontsize=7)
     ax2.plot(ns, [r["update"]["committed_tps"] for r in runs], marker="o", label="updates/s (successful)")
     ax2.plot(ns, [r["update"]["offered_tps"] for r in runs], linestyle=":", color="grey", label="offered updates/s")
+    ax2.plot(ns, [r["max_updates_per_s"] for r in runs], marker="v", label="max updates/s (saturating phase)")
     if any(r.get("packets") for r in runs):
         ax2.plot(ns, [(r.get("packets") or {}).get("packets_per_s", 0) for r in runs], marker="^", label="packets/s")
     ax2.set_xscale("log")
@@ -475,13 +499,18 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
 def run_hub_suite(configs: list[HubBenchConfig], out_dir: Path, *, with_plot: bool, label: str = "") -> dict[str, Any]:
     """Run every N; write ``hub-<time>.json`` (and ``.png``) to ``out_dir``; return the report."""
-    runs = []
+    runs: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
     work_root = Path(tempfile.mkdtemp(prefix="trellis-bench-hub-"))
     started = time.monotonic()
     try:
         with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             for i, cfg in enumerate(configs):
-                runs.append(run_hub(cfg, work_root / f"hub{i}", pool))
+                try:
+                    runs.append(run_hub(cfg, work_root / f"hub{i}", pool))
+                except Exception as exc:  # one N failing leaves the others' figures; the report says why
+                    sys.stderr.write(f"  hub N={cfg.chains} failed: {exc!r}\n")
+                    failed.append({"chains": cfg.chains, "error": repr(exc)[:2000]})
     finally:
         shutil.rmtree(work_root, ignore_errors=True)
     report: dict[str, Any] = {
@@ -493,7 +522,8 @@ def run_hub_suite(configs: list[HubBenchConfig], out_dir: Path, *, with_plot: bo
         "commit": _commit(),
         "wall_s": round(time.monotonic() - started, 1),
         "runs": runs,
-        "cost_model": cost_model(runs),
+        "failed_runs": failed,
+        "cost_model": cost_model(runs) if runs else None,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = "hub-" + time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -512,7 +542,7 @@ def summary(report: dict[str, Any]) -> str:
         + (f"; {report['label']}" if report["label"] else ""),
         f"{'N':>6} {'create s':>9} {'live B/chain':>12} {'keys/chain':>10} {'nodes/chain':>11} {'hist B/upd':>10} "
         f"{'RSS MB':>8} {'upd/s':>7} {'offered':>7} {'p50 ms':>8} {'p99 ms':>8} {'fail':>5} {'us/upd':>7} "
-        f"{'pkt/s':>7}",
+        f"{'max upd/s':>9} {'pkt/s':>7} {'us/pkt':>7}",
     ]
     for r in sorted(report["runs"], key=lambda r: r["chains"]):
         pc = r["state_per_chain"]
@@ -525,9 +555,14 @@ def summary(report: dict[str, Any]) -> str:
             f"{r['history_per_update']['all_bytes']:>10,.0f} {r['rss']['after_updates']['with_verifiers_mb']:>8} "
             f"{u['committed_tps']:>7.1f} {u['offered_tps']:>7.0f} {u['latency_ms']['p50']:>8} "
             f"{u['latency_ms']['p99']:>8} {u['failed_txs'] + u['rejected_txs']:>5} "
-            f"{u['hub_cpu_us_per_tx'] or float('nan'):>7.0f} {pk.get('packets_per_s', '-'):>7}"
+            f"{u['hub_cpu_us_per_tx'] or float('nan'):>7.0f} {r['max_updates_per_s']:>9.1f} "
+            f"{pk.get('packets_per_s', '-'):>7} {pk.get('hub_cpu_us_per_packet') or '-':>7}"
         )
+    for f in report.get("failed_runs", []):
+        lines.append(f"{f['chains']:>6} FAILED: {f['error'][:200]}")
     m = report["cost_model"]
+    if m is None:
+        return "\n".join(lines)
     lines.append(
         f"cost model: {m['targets']['chains']:,} chains x 1 update / {m['targets']['update_interval_s']:.0f} s "
         f"x {m['cpu_us_per_update']} CPU-us + {m['targets']['routed_packets_per_s']:.0f} packets/s x "

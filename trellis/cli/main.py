@@ -982,13 +982,17 @@ def _bench_hub(args: argparse.Namespace) -> int:
         raise CliError(f"--chains must be comma-separated integers, not {args.chains!r}") from None
     if not chains or min(chains) < 2 or max(chains) > 100_000:
         raise CliError("--chains needs chain counts between 2 and 100000")
-    rate = 250.0 if args.rates == BENCH_DEFAULT_RATES else float(args.rates.split(",")[0])
-    if rate <= 0:
-        raise CliError("--rates (the offered update_client rate with --workload hub) must be positive")
+    try:
+        hub_rates = [300.0, 1500.0] if args.rates == BENCH_DEFAULT_RATES else [float(x) for x in args.rates.split(",")]
+    except ValueError:
+        raise CliError(f"--rates must be comma-separated numbers, not {args.rates!r}") from None
+    if not 1 <= len(hub_rates) <= 2 or min(hub_rates) <= 0:
+        raise CliError("--rates with --workload hub: the steady update_client rate, and optionally a saturating one")
     configs = [
         HubBenchConfig(
             chains=n,
-            update_rate=rate,
+            update_rate=hub_rates[0],
+            saturation_rate=hub_rates[1] if len(hub_rates) == 2 else 0.0,
             duration_s=args.duration if args.duration != BENCH_DEFAULT_DURATION else (120.0 if n >= 1000 else 30.0),
             packet_chains=args.packet_chains,
         )
@@ -1148,7 +1152,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--rates",
         default=BENCH_DEFAULT_RATES,
-        help="offered rates, tx/s, comma-separated (hub: the offered update_client rate, default 250)",
+        help="offered rates, tx/s, comma-separated (hub: the steady update_client rate and a saturating one, "
+        "default 300,1500)",
     )
     s.add_argument(
         "--duration",
