@@ -189,8 +189,9 @@ def test_a_hub_registers_sub_chains_routes_a_transfer_and_aggregates_the_directo
         assert all(p["channels"][0]["port"] == "directory" for p in recorded["paths"])
 
         # A transfer sub-1 -> hub -> sub-3 (transfer.send_via from the CLI).
-        hub_to_1, sub1_ch = multichain.path_channel(path1, "transfer")
-        hub_to_3, sub3_ch = multichain.path_channel(path3, "transfer")
+        ends1, ends3 = multichain.path_channel(path1, "transfer"), multichain.path_channel(path3, "transfer")
+        assert ends1 is not None and ends3 is not None
+        (hub_to_1, sub1_ch), (hub_to_3, sub3_ch) = ends1, ends3
         alice = _cli(homes[SUB1], "keys", "show", "alice")["address"].removeprefix("0x")
         before = int(_get(apis[SUB1], f"/v1/accounts/0x{alice}")["balance"])
         res = _cli(
@@ -250,8 +251,8 @@ def test_a_hub_registers_sub_chains_routes_a_transfer_and_aggregates_the_directo
             shown = _cli(homes[HUB], "directory", "show", entry_id, "--prove")
             assert shown["verified"] is True, shown
             assert shown["entry"]["chain_id"] == chain and shown["entry"]["mirrored"] is True, shown
-            against = shown["home_proof"]["verified_against"]
-            assert against["chain_id"] == chain and against["client_id"] == layout.path_of(chain).a_client, shown
+            against, joined = shown["home_proof"]["verified_against"], layout.path_of(chain)
+            assert joined is not None and (against["chain_id"], against["client_id"]) == (chain, joined.a_client)
 
         # Retirement: hub.retire of sub-3 freezes the hub's client of it; a further packet from it is not received.
         _governed(homes[HUB], "retire", SUB3)

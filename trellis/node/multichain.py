@@ -586,7 +586,7 @@ def _toml_str(s: str) -> str:
 def render_relayer_config(layout: Layout, metrics_listen: str | None = None, scan_interval_s: float = 10.0) -> str:
     """``relayer.toml`` text for the layout's chains and paths (the format of ``trellis/relayer/config.py``)."""
     lines = [
-        "# Trellis relayer configuration, written by `trellis net up --chains`",
+        "# Trellis relayer configuration, written by `trellis net up " + ("--hub`" if layout.hub else "--chains`"),
         "",
         "[relayer]",
         f"scan_interval_s = {scan_interval_s:g}",
