@@ -174,3 +174,19 @@ def test_the_cli_refuses_mixed_or_out_of_range_options(tmp_path: Path, capsys: p
     assert main(["net", "up", "--home", home, "--hub", "--subchains", "9"]) == 1
     assert "--subchains must be between 1 and 7" in capsys.readouterr().err
     assert not Path(home).exists()
+
+
+def test_relayer_toml_names_absolute_files_when_net_up_was_given_a_relative_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trellis.relayer.config import load_config as load_relayer_config
+
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    layout = multichain.init_hub(Path("hub"), 1, 1)
+    cfg_path = multichain.write_relayer_config(layout)
+    monkeypatch.chdir(tmp_path / "elsewhere")  # the relayer runs from anywhere
+    cfg = load_relayer_config(tmp_path / cfg_path)
+    for chain in cfg.chains.values():
+        assert chain.key.is_absolute() and chain.key.is_file()
+        assert chain.genesis is not None and chain.genesis.is_file()

@@ -597,8 +597,9 @@ def render_relayer_config(layout: Layout, metrics_listen: str | None = None, sca
             "[[chain]]",
             f"id = {_toml_str(c.chain_id)}",
             "api = [" + ", ".join(_toml_str(u) for u in c.api_urls) + "]",
-            f"key = {_toml_str(str(relayer_key_path(layout.root, c.index)))}",
-            f"genesis = {_toml_str(str(c.nodes[0].home / 'genesis.json'))}",
+            # absolute: the relayer reads a relative path from the file's own directory, not the one net up ran in
+            f"key = {_toml_str(str(relayer_key_path(layout.root, c.index).absolute()))}",
+            f"genesis = {_toml_str(str((c.nodes[0].home / 'genesis.json').absolute()))}",
             "",
         ]
     for p in layout.paths:
