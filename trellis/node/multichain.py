@@ -768,10 +768,10 @@ def hub_trusts(layout: Layout, chain_id: str) -> bool:
 
 
 def register_by_governance(layout: Layout, sub: Chain) -> int:
-    """Register sub-chain ``sub`` at the hub by governance: ``hub.register`` proposed by org0's admin (its
-    certificate issued with org0's CA and registered first, as every admin's here), approved by the next
-    organisations' admins until it applies (a majority of the hub's organisations by default). Returns the
-    proposal id.
+    """Register sub-chain ``sub`` at the hub by governance: ``hub.register`` proposed by org0's admin, approved by
+    the next organisations' admins until it applies (a majority of the hub's organisations by default). Every
+    admin's certificate is issued with its organisation's CA and registered first (once). Returns the proposal
+    id.
 
     Raises:
         HomeError: a step was refused, or the change did not apply with every organisation's approval.
@@ -785,9 +785,10 @@ def register_by_governance(layout: Layout, sub: Chain) -> int:
         operator_org=operator_of(sub.index, len(hub.nodes)),
         genesis_hash=bytes.fromhex(genesis_hash_of(sub)),
     )
+    for name in admins:  # every organisation's admin, once: the operator approves later changes with them too
+        _certify_admin(layout, keys, name)
     proposal = -1
     for k, name in enumerate(admins):
-        _certify_admin(layout, keys, name)
         if k == 0:
             receipt = _commit_tx(
                 api,
