@@ -16,18 +16,19 @@ others'. ``up`` starts every chain, waits until all answer, joins each consecuti
 clients, a connection and one ``transfer`` channel (``trellis.relayer.handshake``), writes ``relayer.toml`` and
 starts the relayer; ``down`` stops the relayer first, then every node.
 
-``trellis net up --hub --subchains N`` (ADR 0016 section 5) makes a layered network instead: chain 0 is a hub
-(genesis ``hub.subchains``: the sub-chains registered from the start, with their genesis hashes, which ``init``
-computes first; ``interchain.client_policy = "governed"``: only registered sub-chains get clients) and chains 1..N
-are its sub-chains. A genesis hash covers the whole genesis, so a hub's genesis and its pre-registered sub-chains'
-cannot name each other: a pre-registered sub-chain opens client creation (``open``) and pins the hub's genesis hash
-in its nodes' ``[interchain.genesis_hashes]``; a sub-chain left for online registration (``--register-online K``,
-registered later by ``hub.register`` governance) is made after the hub and names it in its genesis
-(``interchain.hub``, the governed policy). ``up`` joins every registered sub-chain to the hub (clients both ways, a
-connection, a ``transfer`` and a ``directory`` channel over it, then ``hub.connected`` at the hub) and runs one
-relayer with a path per joined sub-chain; a sub-chain not registered yet is left waiting, and a later ``up`` joins
-it (and restarts the relayer with the new path). Every hub node reads each sub-chain's API and every sub-chain node
-the hub's (``[interchain.endpoints]``: cross-chain reads and directory proofs).
+``trellis net up --hub --subchains N`` (ADR 0016 section 5; docs/guides/hub.md) makes a layered network instead:
+chain 0 is a hub (genesis member ``hub``, ``interchain.client_policy = "governed"``: only registered sub-chains get
+clients) and chains 1..N are its sub-chains, made after the hub and naming it in their genesis (``interchain.hub``),
+so they trust it from genesis and take a ``directory`` channel to it. ``up`` registers each sub-chain by
+``hub.register`` governance (the hub organisations' admin keys, ``chain-0/admins``, funded in the hub's genesis),
+joins it to the hub (clients both ways, a connection, a ``transfer`` and a ``directory`` channel over it, then
+``hub.connected`` at the hub: the ``JoinHub`` the command line passes) and runs one relayer with a path per joined
+sub-chain. ``--register-online K`` leaves sub-chain K for the operator to register; a later ``up`` joins it and
+restarts the relayer with the new path. ``--genesis-registered K`` registers K in the hub's genesis
+(``hub.subchains``, with its genesis hash, so K is made first): a genesis hash covers the whole genesis, so such a
+sub-chain cannot name the hub; it opens client creation (``open``), pins the hub's genesis hash in its nodes'
+``[interchain.genesis_hashes]`` and joins with a ``transfer`` channel only. Every hub node reads each sub-chain's
+API and every sub-chain node the hub's (``[interchain.endpoints]``: cross-chain reads and directory proofs).
 """
 
 from __future__ import annotations
