@@ -43,6 +43,9 @@ def test_the_hub_registers_the_early_sub_chains_and_the_others_name_the_hub(layo
     assert [len(c.nodes) for c in layout.chains] == [2, 1, 1, 1]
     g = _genesis(hub)
     assert g["interchain"]["client_policy"] == "governed"
+    # a hub caps its clients' consensus states (absent: no cap); the sub-chains keep the old unbounded behaviour
+    assert g["interchain"]["max_consensus_states"] == multichain.HUB_CONSENSUS_CAP == 64
+    assert not any("max_consensus_states" in _genesis(c)["interchain"] for c in (sub1, sub2, sub3))
     assert g["hub"]["subchains"] == [
         {"chain_id": sub1.chain_id, "operator_org": "org0", "genesis_hash": multichain.genesis_hash_of(sub1)}
     ]

@@ -16,11 +16,11 @@ from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.modules.accounts.state import account_key
 from trellis.core.modules.interchain.proofs import verify_membership
 from trellis.core.modules.interchain.state import consensus_heights, read_client
-from trellis.core.params import DEFAULT_MAX_CONSENSUS_STATES, GenesisInterchain, params_from_genesis
+from trellis.core.params import GenesisInterchain, params_from_genesis
 
 
 def host(cap: int | None) -> SimChain:
-    """Chain A with ``interchain.max_consensus_states = cap`` (None: absent, the default)."""
+    """Chain A with ``interchain.max_consensus_states = cap`` (None: absent, no cap)."""
     a = SimChain("chain-a", accounts={RELAYER: 10**6})
     if cap is not None:
         genesis = msgspec.structs.replace(
@@ -35,11 +35,23 @@ def stored(a: SimChain) -> list[int]:
     return consensus_heights(a.reader(), "client-0", 1000)
 
 
-def test_the_cap_defaults_when_genesis_does_not_say() -> None:
-    assert GenesisInterchain().consensus_state_cap == DEFAULT_MAX_CONSENSUS_STATES
+def test_absent_from_genesis_there_is_no_cap() -> None:
+    assert GenesisInterchain().consensus_state_cap is None
     assert GenesisInterchain(max_consensus_states=3).consensus_state_cap == 3
     # Absent, the genesis encodes as before the field existed.
     assert b"max_consensus_states" not in encode(GenesisInterchain())
+
+
+def test_absent_means_unbounded_300_updates_keep_every_state() -> None:
+    """A chain whose genesis predates the cap keeps every consensus state within the trusting period, as the code
+    before the cap did: a default cap would delete states old nodes keep and fork the state root."""
+    a = host(None)
+    b = SimChain("chain-b")
+    b.advance(301)
+    assert submit(a, sim_create(b, 1)).code == 0
+    for h in range(2, 302):
+        assert submit(a, sim_update(b, "client-0", h - 1, h)).code == 0
+    assert stored(a) == list(range(1, 302))
 
 
 def test_with_cap_3_five_updates_keep_the_3_latest_heights() -> None:
@@ -85,7 +97,7 @@ def test_an_update_between_stored_heights_deletes_the_lowest() -> None:
 
 
 def test_below_the_cap_nothing_is_deleted_and_the_state_is_as_without_a_cap() -> None:
-    """The same updates under the default cap and under a cap they never reach write the same state."""
+    """The same updates with no cap (absent) and under a cap they never reach write the same state."""
     states = []
     for cap in (None, 10):
         a = host(cap)

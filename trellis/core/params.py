@@ -102,10 +102,6 @@ DAY_MS = 86_400_000
 """A day in milliseconds."""
 
 
-DEFAULT_MAX_CONSENSUS_STATES = 256
-"""Consensus states a client keeps when genesis does not say (``interchain.max_consensus_states``)."""
-
-
 class GenesisHubRef(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A sub-chain's hub: its chain id and genesis hash."""
 
@@ -125,16 +121,17 @@ class GenesisInterchain(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     """The longest trusting period a client may ask for."""
     max_consensus_states: Annotated[int, msgspec.Meta(ge=2, le=1_000_000)] | msgspec.UnsetType = msgspec.UNSET
     """Most consensus states one client keeps (an update beyond it deletes the lowest stored height other than the
-    latest); absent: ``DEFAULT_MAX_CONSENSUS_STATES`` (and the genesis hash is as before the field existed)."""
+    latest); absent: no cap, exactly as before the field existed (a chain that predates it keeps every state, and
+    its genesis hash is unchanged). A hub should set it (docs/spec/hub.md 2)."""
     hub: GenesisHubRef | msgspec.UnsetType = msgspec.UNSET
     """On a sub-chain: its hub, trusted from genesis as if governance had run ``interchain.trust_chain``
     (ADR 0016 section 1); absent on other chains."""
 
     @property
-    def consensus_state_cap(self) -> int:
-        """``max_consensus_states``, or its default."""
+    def consensus_state_cap(self) -> int | None:
+        """``max_consensus_states``, or None when genesis does not set it (no cap)."""
         cap = self.max_consensus_states
-        return DEFAULT_MAX_CONSENSUS_STATES if isinstance(cap, msgspec.UnsetType) else cap
+        return None if isinstance(cap, msgspec.UnsetType) else cap
 
 
 class GenesisSubChain(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -90,6 +90,8 @@ MANIFEST_FILE = "chains.json"
 RELAYER_CONFIG = "relayer.toml"
 RELAYER_DIR = "relayer"
 MAX_CHAINS = 8
+HUB_CONSENSUS_CAP = 64
+"""``interchain.max_consensus_states`` of a hub made by ``net up --hub``."""
 MAX_SUBCHAINS = MAX_CHAINS - 1
 """Sub-chains of a local hub (the hub is the eighth chain)."""
 HUB_INDEX = 0
@@ -438,7 +440,8 @@ def init_hub(
     made: dict[int, Chain] = {}
     for i in sorted(early):  # first: the hub's genesis names their hashes
         made[i] = make(i, GenesisInterchain(client_policy="open"))
-    hub = make(HUB_INDEX, GenesisInterchain(client_policy="governed"))
+    # A hub caps its clients' consensus states (absent: no cap; docs/spec/hub.md 2).
+    hub = make(HUB_INDEX, GenesisInterchain(client_policy="governed", max_consensus_states=HUB_CONSENSUS_CAP))
     _copy_keys(admin_keys, [f"admin{i}" for i in range(hub_vals)], hub)
     if early:
         registered = [

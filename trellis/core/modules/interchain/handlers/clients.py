@@ -205,10 +205,14 @@ def _prune(ctx: TxContext, cid: str, client: ClientState) -> None:
 
 def _cap(ctx: TxContext, cid: str, client: ClientState) -> None:
     """Keep at most ``interchain.max_consensus_states`` consensus states (interchain.md 2.3): past it, delete the
-    lowest stored height other than ``latest_height``. Counted by one scan bounded by the cap (no counter key, so
-    the state of a client below the cap is what it was before the cap existed). ``latest_height`` is the highest
-    stored height, so with more than one stored (the cap is at least 2) the lowest is never it."""
+    lowest stored height other than ``latest_height``. Absent from genesis: no cap, nothing read or deleted (the
+    behaviour before the cap existed, so existing chains replay to the same state roots). Counted by one scan
+    bounded by the cap (no counter key, so the state of a client below the cap is what it was before the cap
+    existed). ``latest_height`` is the highest stored height, so with more than one stored (the cap is at least 2)
+    the lowest is never it."""
     cap = ctx.params.genesis.interchain_rules.consensus_state_cap
+    if cap is None:
+        return
     heights = consensus_heights(ctx, cid, cap + 1, 0)
     if len(heights) <= cap:
         return
