@@ -26,9 +26,11 @@ from trellis.core.codec import encode
 from trellis.core.crypto.suite import ED25519
 from trellis.core.modules.hub.messages import PortChannel
 from trellis.core.modules.hub.state import CONNECTED, COUNT_KEY, REGISTERED, RETIRED, SubChain, by_org_key, chain_key
+from trellis.core.params import Genesis, GenesisHub
+from trellis.node.home import GENESIS_FILE, encode_genesis, init_home
 from trellis.node.node import Node
 
-from .conftest import WAIT_S, ThreadedNode, run, run_cli, run_cli_json, serve_new_home
+from .conftest import WAIT_S, ThreadedNode, node_config, run, run_cli, run_cli_json
 
 
 @dataclass
@@ -150,7 +152,18 @@ def test_routes_refuse_bad_parameters_and_unknown_chains() -> None:
 # -- a real node and the CLI -----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def hnode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreadedNode]:
-    yield from serve_new_home(tmp_path_factory, "hub-home")
+    """A hub: hub.register / hub.retire are refused on a chain whose genesis has no ``hub`` member."""
+    root = tmp_path_factory.mktemp("hub-home")
+    init_home(root)
+    path = root / GENESIS_FILE
+    genesis = msgspec.json.decode(path.read_bytes(), type=Genesis)
+    hub_rules = msgspec.structs.replace(genesis.interchain_rules, client_policy="governed")
+    path.write_bytes(encode_genesis(msgspec.structs.replace(genesis, interchain=hub_rules, hub=GenesisHub())))
+    tn = ThreadedNode(root, node_config())
+    try:
+        yield tn
+    finally:
+        tn.close()
 
 
 def test_cli_registers_lists_shows_and_retires(hnode: ThreadedNode, capsys: pytest.CaptureFixture[str]) -> None:

@@ -31,12 +31,13 @@ from trellis.core.modules.hub.state import (
 from trellis.core.modules.interchain.messages import UNORDERED, ChanOpenInit, ConnOpenInit, TrustChain, UntrustChain
 from trellis.core.modules.interchain.state import read_next_ids
 from trellis.core.modules.membership.messages import ProposeMembership, RegisterCert
+from trellis.core.params import GenesisHub
 from trellis.storage.kv import StorageError
 
 
 class Hub:
     def __init__(self) -> None:
-        self.h = SimChain("hub", accounts={RELAYER: 10**6}, client_policy="governed")
+        self.h = SimChain("hub", accounts={RELAYER: 10**6}, client_policy="governed", hub=GenesisHub())
         self.h.advance(1)
         assert self.h.submit(ADMIN, RegisterCert(cert=self.h.admin_cert())).code == 0
         self.b = SimChain("sub-b", accounts={RELAYER: 10**6})

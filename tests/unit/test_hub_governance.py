@@ -41,7 +41,7 @@ from trellis.core.params import GenesisHub, GenesisSubChain
 
 class Hub:
     def __init__(self) -> None:
-        self.h = SimChain("hub", accounts={RELAYER: 10**6}, client_policy="governed")
+        self.h = SimChain("hub", accounts={RELAYER: 10**6}, client_policy="governed", hub=GenesisHub())
         self.h.advance(1)
         assert self.h.submit(ADMIN, RegisterCert(cert=self.h.admin_cert())).code == 0
         self.b = SimChain("sub-b", accounts={"alice": 1000, RELAYER: 10**6})
@@ -83,6 +83,31 @@ def test_hub_changes_are_routed_to_hub_governance() -> None:
     assert is_hub_change(HubRetire(chain_id="x"))
     assert not is_hub_change(UntrustChain(chain_id="x"))
     assert not is_hub_change(AddOrg(name="org9", ca_certs=[]))
+
+
+def test_hub_changes_are_refused_on_a_chain_that_is_not_a_hub() -> None:
+    """Without a genesis ``hub`` member (an open-policy chain, say) the registry means nothing: retiring would drop
+    a trust anyone routes around with a new client. Both changes are refused and nothing is written."""
+    for policy in ("open", "governed"):
+        h = SimChain("plain", accounts={RELAYER: 10**6}, client_policy=policy)
+        h.advance(1)
+        assert h.submit(ADMIN, RegisterCert(cert=h.admin_cert())).code == 0
+        b = SimChain("sub-b")
+        assert (
+            h.submit(
+                ADMIN, ProposeMembership(change=TrustChain(chain_id="sub-b", genesis_hash=b.params.genesis_hash))
+            ).code
+            == 0
+        )
+        before = dict(h.reader().scan(b"hub/", b"hub0", 1 << 30)) | interchain_state(h)
+        for change in (
+            HubRegister(chain_id="sub-x", operator_org="org1", genesis_hash=b.params.genesis_hash),
+            HubRetire(chain_id="sub-b"),
+        ):
+            r = h.submit(ADMIN, ProposeMembership(change=change))
+            assert r.code == ResultCode.INVALID_CHANGE and "not a hub" in r.message, r
+        assert dict(h.reader().scan(b"hub/", b"hub0", 1 << 30)) | interchain_state(h) == before
+        assert read_trusted(h.reader(), "sub-b") is not None
 
 
 def test_register_writes_the_record_the_index_the_count_and_the_trust(hub: Hub) -> None:

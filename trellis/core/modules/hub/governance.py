@@ -93,10 +93,14 @@ def precheck_change(ctx: TxContext, change: HubChange) -> None:
     """Check a proposed hub change against the state (reads only).
 
     Raises:
-        TxFailure: ``INVALID_CHANGE`` (``hub.register``: the chain id is this chain's, or registered before,
-            retired or not; the operator is not a member organisation; a checkpoint with only one of its height
+        TxFailure: ``INVALID_CHANGE`` (either change on a chain whose genesis has no ``hub`` member.
+            ``hub.register``: the chain id is this chain's, or registered before, retired or not; the operator is not a member organisation; a checkpoint with only one of its height
             and block id. ``hub.retire``: the chain is not registered, or is retired already).
     """
+    if isinstance(ctx.params.genesis.hub, msgspec.UnsetType):
+        # On another chain the registry means nothing (its client policy may be open: retiring would drop a trust
+        # that anyone can route around by creating a new client).
+        raise _invalid("this chain is not a hub: its genesis has no hub member")
     if isinstance(change, HubRegister):
         _check_register(ctx, change)
     else:
