@@ -28,7 +28,7 @@ from tests.property.test_transfer_conservation import denoms, native_total, vouc
 from trellis.core.codec import decode
 from trellis.core.execution.context import TxContext
 from trellis.core.execution.results import ResultCode, TxFailure
-from trellis.core.ledger.block import Receipt
+from trellis.core.ledger.block import Event, Receipt
 from trellis.core.modules.interchain.messages import Ack, Packet
 from trellis.core.modules.interchain.state import has_receipt, read_ack, read_packet
 from trellis.core.modules.transfer.app import FORWARD_MARGIN_MS, TransferApp
@@ -62,7 +62,7 @@ class Refusing(TransferApp):
     def __init__(self) -> None:
         self.refuse: set[str] = set()
 
-    def on_recv(self, ctx: TxContext, packet: Packet) -> Ack | None:
+    def on_recv(self, ctx: TxContext, packet: Packet) -> tuple[Ack | None, list[Event]]:
         if ctx.params.chain_id in self.refuse:
             raise TxFailure(ResultCode.INVALID_CHANGE, "refusing receives for now")
         return super().on_recv(ctx, packet)

@@ -58,11 +58,16 @@ class LaterApp:
     def on_chan_close(self, ctx: TxContext, channel: str) -> None:
         pass
 
-    def on_recv(self, ctx: TxContext, packet: Packet) -> Ack | None:
+    def on_recv(self, ctx: TxContext, packet: Packet) -> tuple[Ack | None, list[Event]]:
         if packet.data.startswith(b"later"):
             ctx.put(b"later/" + packet.sequence.to_bytes(8, "big"), packet.data)
-            return None
-        return Ack(code=0, result=packet.data, reason="")
+            return None, []
+        if packet.data.startswith(b"event"):  # events with a success ack, or (b"event-nack") an error ack
+            ctx.put(b"event/" + packet.sequence.to_bytes(8, "big"), packet.data)
+            events = [Event(type="later.did", attributes=[("data", packet.data)])]
+            code = 7 if packet.data.startswith(b"event-nack") else 0
+            return Ack(code=code, result=b"" if code else packet.data, reason="no" if code else ""), events
+        return Ack(code=0, result=packet.data, reason=""), []
 
     def on_ack(self, ctx: TxContext, packet: Packet, ack: Ack) -> list[Event]:
         self.acked.append((ctx.params.chain_id, packet.sequence, ack.code, ack.result))
@@ -265,3 +270,26 @@ def test_the_relayer_waits_for_a_pending_ack_without_an_error_and_relays_it_once
         assert 'trellis_relayer_items_total{outcome="ok"} 2' in text  # one receive, one ack
         assert "refused" not in text and "duplicate" not in text and "tx_failed" not in text
         assert all(p.last_error is None for p in relayer.paths)
+
+
+def test_on_recv_events_go_in_the_receipt_unless_the_ack_is_an_error() -> None:
+    """``on_recv``'s events follow ``recv_packet`` (before ``write_ack``) with a success ack; an error ack drops
+    them with the application's writes."""
+    with two() as (a, b, path, _):
+        good = send(a, path, b"event-1")
+        bad = send(a, path, b"event-nack")
+        (r,) = tc.relay_packets(a, b, path)
+        assert tc.item_codes(r) == [0, 0]
+        kinds = [e.type for e in r.events if e.type != "interchain.client_updated"]
+        assert kinds == [
+            "interchain.recv_packet",
+            "later.did",
+            "interchain.write_ack",
+            "interchain.item",
+            "interchain.recv_packet",
+            "interchain.write_ack",
+            "interchain.item",
+        ]
+        assert dict(r.events[kinds.index("later.did") + 1].attributes) == {"data": b"event-1"}
+        assert b.get(b"event/" + good.sequence.to_bytes(8, "big")) == b"event-1"
+        assert b.get(b"event/" + bad.sequence.to_bytes(8, "big")) is None

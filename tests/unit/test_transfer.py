@@ -106,7 +106,7 @@ def code_of(fn: Any, *args: Any) -> ResultCode:
 
 def mint_v0(state: dict[bytes, bytes], who: bytes, amount: int) -> None:
     """``who`` receives ``amount`` of the counterparty's native over this chain's channel-0 (a voucher)."""
-    ack = APP.on_recv(ctx_over(state), packet("native", amount, receiver=who, src="channel-9", dst="channel-0"))
+    ack, _ = APP.on_recv(ctx_over(state), packet("native", amount, receiver=who, src="channel-9", dst="channel-0"))
     assert ack.code == 0, ack
 
 
@@ -244,8 +244,8 @@ def test_handle_send_takes_then_commits_the_packet(monkeypatch: pytest.MonkeyPat
 def test_recv_mints_a_voucher_with_its_trace() -> None:
     st = fresh()
     p = packet("native", 25, src="channel-9", dst="channel-0")
-    ack = APP.on_recv(ctx_over(st), p)
-    assert ack == Ack(code=0, result=SUCCESS_RESULT, reason="")
+    ack, events = APP.on_recv(ctx_over(st), p)
+    assert ack == Ack(code=0, result=SUCCESS_RESULT, reason="") and events == []
     ctx = ctx_over(st)
     assert voucher_balance(ctx, D0, BOB) == 25 and voucher_supply(ctx, D0) == 25
     assert read_trace(ctx, D0) == DenomTrace(path="transfer/channel-0", base="native")
@@ -260,13 +260,13 @@ def test_recv_home_releases_the_escrow() -> None:
     st = fresh()
     take(ctx_over(st), "transfer", "channel-0", "native", ALICE, 100)
     # The counterparty (its end channel-3) sends back what it minted as transfer/channel-3/native.
-    ack = APP.on_recv(ctx_over(st), packet("transfer/channel-3/native", 60, src="channel-3", dst="channel-0"))
+    ack, _ = APP.on_recv(ctx_over(st), packet("transfer/channel-3/native", 60, src="channel-3", dst="channel-0"))
     assert ack.code == 0
     assert escrowed(ctx_over(st), "channel-0") == 40 and acct(st, BOB) == Account(balance=60, nonce=0)
     # A voucher forwarded onward comes back from the channel's voucher escrow.
     mint_v0(st, ALICE, 50)
     take(ctx_over(st), "transfer", "channel-2", V0, ALICE, 20)
-    ack = APP.on_recv(ctx_over(st), packet("transfer/channel-8/" + V0, 15, src="channel-8", dst="channel-2"))
+    ack, _ = APP.on_recv(ctx_over(st), packet("transfer/channel-8/" + V0, 15, src="channel-8", dst="channel-2"))
     assert ack.code == 0
     ctx = ctx_over(st)
     assert voucher_balance(ctx, D0, BOB) == 15 and voucher_escrowed(ctx, "channel-2", D0) == 5
@@ -311,9 +311,9 @@ def test_recv_errors_ack_and_write_nothing(case: str, code: ResultCode) -> None:
     if case == "balance_overflow":
         st[account_key(ALICE)] = encode(Account(balance=U64_MAX, nonce=5))
     before = dict(st)
-    ack = APP.on_recv(ctx_over(st), p)
+    ack, events = APP.on_recv(ctx_over(st), p)
     assert ack.code == code, ack
-    assert ack.reason and ack.result == b""
+    assert ack.reason and ack.result == b"" and events == []
     assert st == before
 
 
@@ -321,7 +321,7 @@ def test_recv_into_a_savepoint_leaves_the_parent_alone_on_error() -> None:
     st = fresh()
     parent = ctx_over(st)
     sp = parent.savepoint()
-    assert APP.on_recv(sp, packet("transfer/channel-3/native", 5, src="channel-3")).code != 0
+    assert APP.on_recv(sp, packet("transfer/channel-3/native", 5, src="channel-3"))[0].code != 0
     sp.commit()
     assert st == fresh()
 

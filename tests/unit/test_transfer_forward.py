@@ -16,6 +16,7 @@ from tests.fixtures.chain_sim import SimChain
 from trellis.core.codec import encode
 from trellis.core.execution.context import TxContext
 from trellis.core.execution.results import ResultCode, TxFailure
+from trellis.core.ledger.block import Event
 from trellis.core.modules.interchain.messages import Ack, Acknowledge, Packet, Relay
 from trellis.core.modules.interchain.state import read_ack
 from trellis.core.modules.transfer.app import FORWARD_MARGIN_MS, FORWARD_MAX_WAIT_MS, TransferApp
@@ -138,6 +139,50 @@ def test_routed_native_arrives_as_a_two_hop_voucher(s: tcs.Star) -> None:
     assert events.count("transfer.forward_done") == 1 and events.count("interchain.write_ack") == 1
 
 
+def test_the_forward_shows_in_the_hub_receipt(s: tcs.Star) -> None:
+    """The hub's receive of a routed first hop carries the second hop's ``interchain.send_packet`` and
+    ``transfer.forwarded`` (in channel/sequence -> out channel/sequence), between ``recv_packet`` and the item's
+    outcome; no ``write_ack`` (pending)."""
+    a, h, c = s.chains
+    ha_ch, hc_ch = s.ah.end(h).channel, s.ch.end(h).channel
+    ok(a, "alice", send_via(s, 250))
+    p = first_hop(s)
+    (receipt,) = tc.relay_packets(a, h, s.ah)
+    kinds = [e.type for e in receipt.events]
+    at = kinds.index("interchain.recv_packet")
+    assert kinds[at : at + 4] == [
+        "interchain.recv_packet",
+        "interchain.send_packet",
+        "transfer.forwarded",
+        "interchain.item",
+    ]
+    assert "interchain.write_ack" not in kinds
+    (out,) = tc.pending(h, s.ch)
+    send = dict(receipt.events[at + 1].attributes)
+    assert send["source_channel"] == hc_ch.encode() and send["sequence"] == str(out.sequence).encode()
+    assert send["packet"] == encode(out)
+    fwd = dict(receipt.events[at + 2].attributes)
+    assert fwd == {
+        "in_channel": ha_ch.encode(),
+        "in_sequence": str(p.sequence).encode(),
+        "out_channel": hc_ch.encode(),
+        "out_sequence": str(out.sequence).encode(),
+        "denom": f"transfer/{ha_ch}/native".encode(),
+        "amount": b"250",
+        "receiver": c.address("bob"),
+    }
+
+
+def test_a_refused_forward_drops_the_apps_events(s: tcs.Star) -> None:
+    """A forward the hub refuses (its channel is not open) is an error ack at once: no second-hop event."""
+    a, h, _ = s.chains
+    ok(a, "alice", send_via(s, 250, out="channel-7"))
+    (receipt,) = tc.relay_packets(a, h, s.ah)
+    kinds = [e.type for e in receipt.events]
+    assert "interchain.send_packet" not in kinds and "transfer.forwarded" not in kinds
+    assert "interchain.write_ack" in kinds
+
+
 def test_a_routed_voucher_goes_home_through_the_hub(s: tcs.Star) -> None:
     """C's native to A through the hub, then back to C through the hub: every hop unwinds (burned on A, released
     from the hub's voucher escrow and burned there, released from C's native escrow)."""
@@ -163,7 +208,7 @@ class RefuseOn(TransferApp):
     def __init__(self, *chain_ids: str) -> None:
         self.refuse = set(chain_ids)
 
-    def on_recv(self, ctx: TxContext, packet: Packet) -> Ack | None:
+    def on_recv(self, ctx: TxContext, packet: Packet) -> tuple[Ack | None, list[Event]]:
         if ctx.params.chain_id in self.refuse:
             raise TxFailure(ResultCode.INVALID_CHANGE, "this chain refuses transfers today")
         return super().on_recv(ctx, packet)

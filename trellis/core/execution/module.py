@@ -35,11 +35,13 @@ class PacketApp(Protocol):
         (transfer refuses: its vouchers need the channel). A close proven from the counterparty is not refusable."""
         ...
 
-    def on_recv(self, ctx: TxContext, packet: Packet) -> Ack | None:
+    def on_recv(self, ctx: TxContext, packet: Packet) -> tuple[Ack | None, list[Event]]:
         """Take a received packet and answer its acknowledgement, or None to answer later (a pending ack: the
-        application writes it with ``interchain.packets.write_ack``). It runs in a savepoint: an error ack (code
-        not 0) or a ``TxFailure`` (turned into ``Ack(code, reason=message)``) undoes its writes; a success ack or
-        None keeps them."""
+        application writes it with ``interchain.packets.write_ack``), with the events of what it did (a forward's
+        second-hop ``interchain.send_packet``): the receive's receipt carries them after its
+        ``interchain.recv_packet``. It runs in a savepoint: an error ack (code not 0) or a ``TxFailure`` (turned
+        into ``Ack(code, reason=message)``) undoes its writes and drops its events; a success ack or None keeps
+        both."""
         ...
 
     def on_ack(self, ctx: TxContext, packet: Packet, ack: Ack) -> list[Event]:

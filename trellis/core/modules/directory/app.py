@@ -155,10 +155,11 @@ class DirectoryApp:
     def on_chan_close(self, ctx: TxContext, channel: str) -> None:
         """A user may close a directory channel (mirroring over it stops)."""
 
-    def on_recv(self, ctx: TxContext, packet: Packet) -> Ack:
-        """On a hub, store the announced entry as a mirror (``store_mirror``); any refusal is an error ack."""
+    def on_recv(self, ctx: TxContext, packet: Packet) -> tuple[Ack, list[Event]]:
+        """On a hub, store the announced entry as a mirror (``store_mirror``); any refusal is an error ack. No
+        events."""
         store_mirror(ctx, packet)
-        return Ack(code=0, result=SUCCESS_RESULT, reason="")
+        return Ack(code=0, result=SUCCESS_RESULT, reason=""), []
 
     def on_ack(self, ctx: TxContext, packet: Packet, ack: Ack) -> list[Event]:
         """Nothing to undo: an announcement is informational."""

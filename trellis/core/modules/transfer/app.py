@@ -407,11 +407,13 @@ def check_forward(ctx: TxContext, packet: Packet, forward: Forward) -> None:
         raise TxFailure(ResultCode.INVALID_CHANGE, problem)
 
 
-def forward_recv(ctx: TxContext, packet: Packet, data: ForwardedTransferData) -> None:
+def forward_recv(ctx: TxContext, packet: Packet, data: ForwardedTransferData) -> list[Event]:
     """Receive a routed first hop and send its second (transfer.md 4.6): check the forward; bring the value in
     (``bring_in``) to the forwarding escrow; send it from there over ``forward.channel`` (``send_out``, then a
     ``TransferData`` of the denom as this chain names it, from the escrow's address to the final receiver); keep
-    the ``ForwardRecord`` and the second hop's link back. The first hop's ack stays pending.
+    the ``ForwardRecord`` and the second hop's link back. The first hop's ack stays pending. Returns the second
+    hop's ``interchain.send_packet`` event and ``transfer.forwarded`` (``in_channel``, ``in_sequence``,
+    ``out_channel``, ``out_sequence``, ``denom`` as this chain names it, ``amount``, ``receiver``).
 
     Raises:
         TxFailure: ``check_forward``'s and ``bring_in``'s codes, ``send_packet``'s (a timeout passed already).
@@ -422,13 +424,26 @@ def forward_recv(ctx: TxContext, packet: Packet, data: ForwardedTransferData) ->
     send_out(ctx, PORT, fwd.channel, local, data.amount)
     escrow = forward_address(ctx.suite, packet.dest_channel, packet.sequence)
     out_data = TransferData(denom=local, amount=data.amount, sender=escrow, receiver=data.receiver)
-    out, _ = send_packet(ctx, PORT, fwd.channel, encode(out_data), fwd.timeout_height, fwd.timeout_time_ms)
+    out, events = send_packet(ctx, PORT, fwd.channel, encode(out_data), fwd.timeout_height, fwd.timeout_time_ms)
     record = ForwardRecord(
         packet=packet, denom=local, amount=data.amount, out_channel=fwd.channel, out_sequence=out.sequence
     )
     ctx.put(forward_key(packet.dest_channel, packet.sequence), encode(record))
     ref = ForwardRef(channel=packet.dest_channel, sequence=packet.sequence)
     ctx.put(forward_out_key(fwd.channel, out.sequence), encode(ref))
+    forwarded = Event(
+        type="transfer.forwarded",
+        attributes=[
+            ("in_channel", packet.dest_channel.encode()),
+            ("in_sequence", str(packet.sequence).encode()),
+            ("out_channel", fwd.channel.encode()),
+            ("out_sequence", str(out.sequence).encode()),
+            ("denom", local.encode()),
+            ("amount", str(data.amount).encode()),
+            ("receiver", data.receiver),
+        ],
+    )
+    return [*events, forwarded]
 
 
 def forward_done(ctx: TxContext, out: Packet, ref: ForwardRef, failure: Ack | None, why: str) -> list[Event]:
@@ -491,23 +506,23 @@ class TransferApp:
             f"transfer channel {channel} cannot be closed: its escrow backs vouchers that come home over it",
         )
 
-    def on_recv(self, ctx: TxContext, packet: Packet) -> Ack | None:
-        """Pay the receiver (``pay``), or for a routed first hop (a ``ForwardedTransferData``) forward it
-        (``forward_recv``) and answer None: its ack is pending until the second hop ends. On any failure an error
-        ack with the failure's code and message, and nothing written (the work runs in its own savepoint,
-        committed only when it succeeds)."""
+    def on_recv(self, ctx: TxContext, packet: Packet) -> tuple[Ack | None, list[Event]]:
+        """Pay the receiver (``pay``; no events), or for a routed first hop (a ``ForwardedTransferData``) forward it
+        (``forward_recv``, with its events) and answer None: its ack is pending until the second hop ends. On any
+        failure an error ack with the failure's code and message, and nothing written (the work runs in its own
+        savepoint, committed only when it succeeds)."""
         sp = ctx.savepoint()
         try:
             data = decode_data(packet)
             if isinstance(data, ForwardedTransferData):
-                forward_recv(sp, packet, data)
+                events = forward_recv(sp, packet, data)
                 sp.commit()
-                return None
+                return None, events
             pay(sp, packet, data)
         except TxFailure as fail:
-            return Ack(code=int(fail.code), result=b"", reason=fail.message[:MAX_ACK_REASON])
+            return Ack(code=int(fail.code), result=b"", reason=fail.message[:MAX_ACK_REASON]), []
         sp.commit()
-        return Ack(code=0, result=SUCCESS_RESULT, reason="")
+        return Ack(code=0, result=SUCCESS_RESULT, reason=""), []
 
     def on_ack(self, ctx: TxContext, packet: Packet, ack: Ack) -> list[Event]:
         """A success ack changes nothing; an error ack refunds the sender exactly what the send took. A forward's

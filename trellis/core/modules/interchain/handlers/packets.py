@@ -5,8 +5,8 @@ ADR 0015 section 3).
 counterparty; ``(timeout_height == 0 or h < timeout_height) and (timeout_time_ms == 0 or t_h < timeout_time_ms)``
 (else ``PACKET_TIMED_OUT``); not received before (unordered: no receipt, else ``ALREADY_RECEIVED``; ordered:
 ``sequence == seq_recv``, else ``ALREADY_RECEIVED`` below and ``OUT_OF_ORDER`` above); the packet proven stored at
-the source. Then the receipt (or ``seq_recv + 1``), the application's ``on_recv`` in a savepoint (kept for a success
-ack or a pending one; a ``TxFailure`` becomes an error ack), and the ack under ``interchain/ack/...`` (``write_ack``)
+the source. Then the receipt (or ``seq_recv + 1``), the application's ``on_recv`` in a savepoint (its writes and
+events kept for a success ack or a pending one; a ``TxFailure`` becomes an error ack), and the ack under ``interchain/ack/...`` (``write_ack``)
 unless the application answered None: then the ack is pending and the application writes it later with
 ``interchain.packets.write_ack`` (ADR 0016 section 2).
 
@@ -77,28 +77,31 @@ from trellis.core.modules.interchain.state import (
 RECEIPT = b"\x01"
 """The value of a receipt."""
 MIN_ITEM_EVENTS = 3
-"""Events a successful relay item adds at least (a receive adds exactly this many: ``recv_packet``,
-``write_ack``, ``interchain.item``): an item is not started when they would not fit the receipt."""
+"""Events a successful relay item adds at least (a synchronous receive whose application emits none adds exactly
+this many: ``recv_packet``, ``write_ack``, ``interchain.item``): an item is not started when they would not fit
+the receipt."""
 
 
-def _run_on_recv(ctx: TxContext, app: PacketApp, packet: Packet) -> Ack | None:
-    """``on_recv`` in a savepoint, committed for a success ack and for None (the ack is pending: the application
-    writes it later with ``write_ack``); a ``TxFailure`` becomes an error ack, and an ack out of bounds an error
-    ack of ``HANDLER_ERROR``."""
+def _run_on_recv(ctx: TxContext, app: PacketApp, packet: Packet) -> tuple[Ack | None, list[Event]]:
+    """``on_recv`` in a savepoint, committed with its events for a success ack and for None (the ack is pending:
+    the application writes it later with ``write_ack``); a ``TxFailure`` becomes an error ack, and an ack out of
+    bounds an error ack of ``HANDLER_ERROR``. An error ack keeps neither the application's writes nor its events."""
     sp = ctx.savepoint()
     try:
-        ack = app.on_recv(sp, packet)
+        ack, events = app.on_recv(sp, packet)
     except TxFailure as fail:
         code = int(fail.code) or int(ResultCode.HANDLER_ERROR)
-        return Ack(code=code, result=b"", reason=fail.message[:MAX_ACK_REASON])
+        return Ack(code=code, result=b"", reason=fail.message[:MAX_ACK_REASON]), []
     if ack is None:
         sp.commit()
-        return None
+        return None, events
     if len(ack.result) > MAX_ACK_RESULT or len(ack.reason) > MAX_ACK_REASON:
-        return Ack(code=int(ResultCode.HANDLER_ERROR), result=b"", reason="the application's ack is out of bounds")
-    if ack.code == 0:
-        sp.commit()
-    return ack
+        bad = Ack(code=int(ResultCode.HANDLER_ERROR), result=b"", reason="the application's ack is out of bounds")
+        return bad, []
+    if ack.code != 0:
+        return ack, []
+    sp.commit()
+    return ack, events
 
 
 def handle_recv_packet(ctx: TxContext, msg: RecvPacket, apps: Mapping[str, PacketApp]) -> list[Event]:
@@ -146,8 +149,8 @@ def handle_recv_packet(ctx: TxContext, msg: RecvPacket, apps: Mapping[str, Packe
         ctx.put(seq_recv_key(port, chan), seq_bytes(seq + 1))
     else:
         ctx.put(receipt_key(port, chan, seq), RECEIPT)
-    ack = _run_on_recv(ctx, app, packet)
-    events = [Event(type="interchain.recv_packet", attributes=packet_attributes(ctx, packet))]
+    ack, app_events = _run_on_recv(ctx, app, packet)
+    events = [Event(type="interchain.recv_packet", attributes=packet_attributes(ctx, packet)), *app_events]
     if ack is None:  # pending: the application writes it later (write_ack)
         return events
     return events + write_ack(ctx, port, chan, seq, ack, packet=packet)
