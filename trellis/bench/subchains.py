@@ -39,13 +39,21 @@ VALIDATORS = 4
 """Validators per simulated chain."""
 SIGNERS = 3
 """Validators that sign each commit (more than 2/3 of four equal powers)."""
-BLOCK_STEP_MS = 1000
-"""Time between two simulated blocks of one chain."""
+BLOCK_STEP_MS = 100
+"""Time between two simulated blocks of one chain. Every header of a run is made before the hub starts, so the
+genesis time lies far enough in the past that the last header is not beyond the hub's clock (``genesis_time_for``).
+"""
 TRUSTING_PERIOD_MS = 7 * 86_400_000
 """The trusting period of the hub's clients of simulated chains."""
 MAX_CLOCK_DRIFT_MS = 600_000
 """Their allowed clock drift."""
 DEFAULT_SEED = b"trellis-hub-bench"
+
+
+def genesis_time_for(now_ms: int, blocks: int) -> int:
+    """A genesis time for simulated chains that will make ``blocks`` blocks: at least half an hour, and at least
+    ``blocks + 1000`` block steps, before ``now_ms`` (every header in the past, well within the trusting period)."""
+    return now_ms - max(1_800_000, (blocks + 1000) * BLOCK_STEP_MS)
 
 
 def chain_id_of(index: int) -> str:
@@ -256,4 +264,5 @@ __all__ = [
     "UpdatesJob",
     "build_hub_txs",
     "chain_id_of",
+    "genesis_time_for",
 ]
