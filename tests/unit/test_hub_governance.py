@@ -12,28 +12,39 @@ import pytest
 from tests.fixtures import two_chains as tc
 from tests.fixtures.chain_sim import ADMIN, SimChain
 from tests.fixtures.interchain_clients import RELAYER, interchain_state, sim_create, submit
+from trellis.core.execution.context import StateReader, TxContext
 from trellis.core.execution.results import ResultCode
 from trellis.core.ledger.block import Receipt, block_hash
+from trellis.core.modules.hub import governance as hub_governance
 from trellis.core.modules.hub.governance import is_hub_change
 from trellis.core.modules.hub.messages import HubChange, HubConnected, HubRegister, HubRetire, PortChannel
 from trellis.core.modules.hub.state import (
     CONNECTED,
+    MAX_CLIENTS_PER_SUBCHAIN,
     REGISTERED,
     RETIRED,
     SubChain,
     by_org_key,
+    hub_client_key,
+    indexed_clients,
     read_count,
     read_subchain,
 )
 from trellis.core.modules.interchain.messages import Relay, TrustChain, UntrustChain
 from trellis.core.modules.interchain.state import (
+    CLIENT_PREFIX,
     TrustedChain,
     governance_version,
     read_client,
     read_misbehaviour,
     read_trusted,
 )
-from trellis.core.modules.membership.messages import AddOrg, ProposeMembership, RegisterCert
+from trellis.core.modules.membership.messages import (
+    AddOrg,
+    ProposeMembership,
+    RegisterCert,
+    SetThreshold,
+)
 from trellis.core.modules.transfer.messages import TransferSend
 from trellis.core.modules.transfer.state import denom_hash, voucher_balance, voucher_supply
 from trellis.core.params import GenesisHub, GenesisSubChain
@@ -49,7 +60,7 @@ class Hub:
         self.b.advance(2)
         self.c.advance(2)
 
-    def propose(self, change: HubChange | TrustChain | UntrustChain) -> Receipt:
+    def propose(self, change: HubChange | TrustChain | UntrustChain | AddOrg | SetThreshold) -> Receipt:
         return self.h.submit(ADMIN, ProposeMembership(change=change))
 
     def decide(self, change: HubChange | TrustChain | UntrustChain) -> list[tuple[str, dict[str, bytes]]]:
@@ -57,7 +68,7 @@ class Hub:
         assert r.code == 0, r
         return [(e.type, dict(e.attributes)) for e in r.events]
 
-    def refused(self, change: HubChange, fragment: str) -> None:
+    def refused(self, change: HubChange | TrustChain | UntrustChain, fragment: str) -> None:
         before = self.registry()
         r = self.propose(change)
         assert r.code == ResultCode.INVALID_CHANGE and fragment in r.message, r
@@ -208,12 +219,115 @@ def test_retire_freezes_every_client_and_drops_the_trust(hub: Hub) -> None:
     hub.refused(HubRetire(chain_id="sub-x"), "not a registered sub-chain")
 
 
-def test_retire_after_the_trust_was_dropped_still_retires(hub: Hub) -> None:
-    """``interchain.untrust_chain`` may have run first: retiring still marks the chain retired."""
+def test_trust_and_untrust_of_a_registry_chain_are_refused_on_a_hub(hub: Hub) -> None:
+    """The registry alone governs a sub-chain's trust: interchain.trust_chain / untrust_chain of a chain id in it
+    (registered or retired) are refused, so retiring reaches every trust and client of it."""
     hub.register(hub.b)
-    hub.decide(UntrustChain(chain_id="sub-b"))
-    events = hub.decide(HubRetire(chain_id="sub-b"))
-    assert events[-1] == ("hub.retired", {"proposal": b"2", "chain_id": b"sub-b", "frozen": b"0"})
+    gh = hub.b.params.genesis_hash
+    hub.refused(UntrustChain(chain_id="sub-b"), "use hub.register / hub.retire")
+    hub.refused(TrustChain(chain_id="sub-b", genesis_hash=b"\x07" * 32), "use hub.register / hub.retire")
+    hub.decide(HubRetire(chain_id="sub-b"))
+    hub.refused(TrustChain(chain_id="sub-b", genesis_hash=gh), "use hub.register / hub.retire")
+    assert read_trusted(hub.h.reader(), "sub-b") is None
+    # A chain outside the registry is still trusted and untrusted by interchain governance.
+    hub.decide(TrustChain(chain_id="sub-c", genesis_hash=hub.c.params.genesis_hash))
+    hub.decide(UntrustChain(chain_id="sub-c"))
+
+
+def test_register_refuses_a_chain_trusted_outside_the_registry(hub: Hub) -> None:
+    """A trust record, or a client left by an earlier trust, would escape a later retirement: untrust it first."""
+    h, gh = hub.h, hub.b.params.genesis_hash
+    hub.decide(TrustChain(chain_id="sub-b", genesis_hash=gh))
+    hub.refused(HubRegister(chain_id="sub-b", operator_org="org1", genesis_hash=gh), "untrust it first")
+    assert submit(h, sim_create(hub.b, 2)).code == 0  # client-0, indexed
+    hub.decide(UntrustChain(chain_id="sub-b"))  # freezes it; the client remains
+    assert read_trusted(h.reader(), "sub-b") is None
+    hub.refused(HubRegister(chain_id="sub-b", operator_org="org1", genesis_hash=gh), "untrust it first")
+    assert read_subchain(h.reader(), "sub-b") is None
+
+
+def test_clients_of_a_chain_are_indexed_and_capped_on_a_hub(hub: Hub) -> None:
+    h = hub.h
+    hub.register(hub.b)
+    hub.register(hub.c)
+    for _ in range(MAX_CLIENTS_PER_SUBCHAIN):
+        assert submit(h, sim_create(hub.b, 2)).code == 0
+    assert submit(h, sim_create(hub.c, 2)).code == 0
+    ids = [f"client-{i}" for i in range(MAX_CLIENTS_PER_SUBCHAIN)]
+    assert indexed_clients(h.reader(), "sub-b") == ids
+    assert indexed_clients(h.reader(), "sub-c") == [f"client-{MAX_CLIENTS_PER_SUBCHAIN}"]
+    assert all(h.reader().get(hub_client_key("sub-b", cid)) == b"\x01" for cid in ids)
+    before = hub.registry()
+    r = submit(h, sim_create(hub.b, 2))
+    assert r.code == ResultCode.DUPLICATE and "the most it keeps of one chain" in r.message, r
+    assert hub.registry() == before
+    assert submit(h, sim_create(hub.c, 2)).code == 0  # another chain is not affected
+
+
+def test_a_chain_that_is_not_a_hub_writes_no_client_index() -> None:
+    """Other chains' state is as before: no hub/ key, no cap on clients per chain."""
+    a = SimChain("plain", accounts={RELAYER: 10**6})
+    a.advance(1)
+    b = SimChain("sub-b")
+    b.advance(2)
+    for _ in range(MAX_CLIENTS_PER_SUBCHAIN + 1):
+        assert submit(a, sim_create(b, 2)).code == 0
+    assert a.reader().scan(b"hub/", b"hub0", 10) == []
+
+
+class _Reads:
+    """A state reader counting the client records read (``interchain/client/`` gets and scanned rows)."""
+
+    def __init__(self, state: StateReader) -> None:
+        self.state, self.client_reads = state, 0
+
+    def get(self, key: bytes) -> bytes | None:
+        self.client_reads += key.startswith(CLIENT_PREFIX)
+        return self.state.get(key)
+
+    def scan(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        rows = self.state.scan(start, end, limit)
+        self.client_reads += sum(k.startswith(CLIENT_PREFIX) for k, _ in rows)
+        return rows
+
+
+def test_retire_reads_only_the_chains_own_clients(hub: Hub) -> None:
+    """Retirement freezes from the hub's client index: its reads do not grow with the other chains' clients."""
+    h = hub.h
+    hub.register(hub.b)
+    hub.register(hub.c)
+    assert submit(h, sim_create(hub.b, 2)).code == 0  # client-0
+    for _ in range(6):
+        assert submit(h, sim_create(hub.c, 2)).code == 0  # client-1..6
+    reads = _Reads(h.reader())
+    ctx = TxContext(
+        b"\x00" * 20,
+        h.params,
+        h.height + 1,
+        reads.get,
+        lambda k, v: None,
+        time_ms=h.time_ms,
+        scan=lambda start, end, limit: (reads.scan(start, end, limit), 0),
+    )
+    events = hub_governance.apply_change_in_block(ctx, 99, HubRetire(chain_id="sub-b"))
+    assert (events[0].type, dict(events[0].attributes)["frozen"]) == ("hub.retired", b"1")
+    assert reads.client_reads <= 2, reads.client_reads  # client-0, read once or twice, not the six of sub-c
+
+
+def test_retire_from_the_index_freezes_every_client_and_only_the_chains(hub: Hub) -> None:
+    h = hub.h
+    hub.register(hub.b)
+    hub.register(hub.c)
+    created = []
+    for i in range(12):
+        chain = hub.b if i % 3 else hub.c
+        assert submit(h, sim_create(chain, 2)).code == 0
+        created.append(chain.chain_id)
+    hub.decide(HubRetire(chain_id="sub-b"))
+    state = h.reader()
+    for i, chain_id in enumerate(created):
+        client = read_client(state, f"client-{i}")
+        assert client is not None and (client.frozen_height != 0) == (chain_id == "sub-b"), i
 
 
 def test_a_packet_from_a_retired_sub_chain_is_refused_at_the_hub(hub: Hub) -> None:

@@ -2,14 +2,17 @@
 
 ``membership`` dispatches a ``hub.*`` change here, as it dispatches ``interchain.*`` changes: checked when proposed
 (``precheck_change``), applied when the approvals reach the threshold (``apply_change_in_block``), keyed to the
-interchain governance version (``interchain/governance_version``), which applying one increments.
+interchain governance version (``interchain/governance_version``), which applying one increments. Only a hub
+(genesis ``hub`` member) takes them.
 
 - ``hub.register`` writes the ``SubChain`` record (status registered), its by-operator index entry, the count, and
   ``interchain/trusted/<chain_id>`` (as ``interchain.trust_chain`` would): on a hub (governed client policy) only
-  registered sub-chains get clients. A chain id is registered at most once, ever: a retired one is not reused.
+  registered sub-chains get clients. A chain id is registered at most once, ever: a retired one is not reused; a
+  chain trusted outside the registry (a trust record or a client of it) is refused.
 - ``hub.retire`` sets the status to retired and runs the ``interchain.untrust_chain`` step
-  (``interchain.governance.untrust_step``): the trust record goes and every live client of the chain freezes, so
-  no packet of the retired chain is received again (no voucher of it is minted).
+  (``interchain.governance.untrust_step``) over the chain's clients from the hub's client index (at most
+  ``MAX_CLIENTS_PER_SUBCHAIN``): the trust record goes and every live client of the chain freezes, so no packet of
+  the retired chain is received again (no voucher of it is minted).
 """
 
 from __future__ import annotations
@@ -30,14 +33,18 @@ from trellis.core.modules.hub.state import (
     SubChain,
     by_org_key,
     chain_key,
+    indexed_clients,
     read_count,
     read_subchain,
 )
 from trellis.core.modules.interchain.governance import untrust_step
 from trellis.core.modules.interchain.state import (
     GOVERNANCE_VERSION_KEY,
+    ClientState,
     TrustedChain,
     governance_version,
+    read_client,
+    read_trusted,
     trusted_key,
 )
 from trellis.core.modules.membership.state import read_config
@@ -71,6 +78,12 @@ def _check_register(ctx: TxContext, change: HubRegister) -> None:
                 "registered again"
             )
         raise _invalid(f"chain {change.chain_id!r} is already registered (at height {current.registered_height})")
+    if read_trusted(ctx, change.chain_id) is not None or indexed_clients(ctx, change.chain_id, 1):
+        # Trust and clients of a registered chain come from the registry alone, so retiring it reaches them all.
+        raise _invalid(
+            f"chain {change.chain_id!r} is trusted outside the registry (interchain.trust_chain, or a client of it "
+            "exists): untrust it first"
+        )
     cfg = read_config(ctx)
     orgs = [] if cfg is None else [o.name for o in cfg.orgs]
     if change.operator_org not in orgs:
@@ -87,6 +100,18 @@ def _registered(ctx: TxContext, chain_id: str) -> SubChain:
     if sub.status == RETIRED:
         raise _invalid(f"chain {chain_id!r} was retired already (at height {sub.retired_height})")
     return sub
+
+
+def _live_indexed(ctx: TxContext, chain_id: str) -> list[tuple[str, ClientState]]:
+    """The unfrozen clients of ``chain_id`` from the hub's client index: at most ``MAX_CLIENTS_PER_SUBCHAIN``
+    reads, however many clients the hub has (every client of a registered chain is in it: ``hub.register`` refuses
+    a chain with a client, and ``interchain.create_client`` writes the entry on a hub)."""
+    live: list[tuple[str, ClientState]] = []
+    for cid in indexed_clients(ctx, chain_id):
+        client = read_client(ctx, cid)
+        if client is not None and client.frozen_height == 0:
+            live.append((cid, client))
+    return live
 
 
 def precheck_change(ctx: TxContext, change: HubChange) -> None:
@@ -155,6 +180,6 @@ def apply_change_in_block(ctx: TxContext, proposal_id: int, change: HubChange) -
     sub = _registered(ctx, change.chain_id)
     ctx.put(chain_key(change.chain_id), encode(msgspec.structs.replace(sub, status=RETIRED, retired_height=ctx.height)))
     ctx.put(COUNT_KEY, (read_count(ctx) - 1).to_bytes(8, "big"))
-    count, frozen_events = untrust_step(ctx, change.chain_id)
+    count, frozen_events = untrust_step(ctx, change.chain_id, _live_indexed(ctx, change.chain_id))
     summary = _event("hub.retired", proposal=pid, chain_id=change.chain_id, frozen=str(count))
     return [summary, *frozen_events]

@@ -5,6 +5,12 @@
 | ``hub/chain/`` + chain id | ``SubChain`` |
 | ``hub/by_org/`` + tagged_hash(org) (32) + chain id | ``b"\\x01"`` (an operator's chains: a prefix scan) |
 | ``hub/count`` | registered and not retired (8 bytes, BE) |
+| ``hub/clients/`` + chain id + ``/`` + client id | ``b"\x01"`` (the hub's clients of a chain: a bounded prefix scan) |
+
+The client index is written by ``interchain.create_client`` on a hub only (genesis ``hub`` member): no other chain
+gains a key. It lists every client the hub creates, of any chain, so ``hub.retire`` freezes a sub-chain's clients
+from it (at most ``MAX_CLIENTS_PER_SUBCHAIN``) instead of scanning ``interchain/client/``, and ``hub.register``
+sees a client made before registration with one bounded read.
 """
 
 from __future__ import annotations
@@ -28,8 +34,14 @@ BY_ORG_PREFIX = b"hub/by_org/"
 """Prefix of the by-operator index."""
 COUNT_KEY = b"hub/count"
 """Key of the number of registered, not retired sub-chains (8 bytes, BE)."""
-PREFIXES = (CHAIN_PREFIX, BY_ORG_PREFIX, COUNT_KEY)
+CLIENTS_PREFIX = b"hub/clients/"
+"""Prefix of the client index (``hub/clients/<chain_id>/<client_id>``)."""
+PREFIXES = (CHAIN_PREFIX, BY_ORG_PREFIX, COUNT_KEY, CLIENTS_PREFIX)
 """Every state-key prefix this module writes under."""
+
+MAX_CLIENTS_PER_SUBCHAIN = 8
+"""Most clients a hub creates of one chain (``interchain.create_client`` refuses more, ``DUPLICATE``): retiring a
+chain freezes at most this many, and a member cannot make that step unbounded by creating clients."""
 
 ORG_DOMAIN = b"trellis/hub/org/v1"
 """Tag of the organisation hash in the by-operator index keys."""
@@ -74,6 +86,29 @@ def org_prefix(suite: Suite, org: str) -> bytes:
 def by_org_key(suite: Suite, org: str, chain_id: str) -> bytes:
     """Key of the by-operator index entry of ``chain_id``."""
     return org_prefix(suite, org) + chain_id.encode()
+
+
+def is_hub(params: ChainParams) -> bool:
+    """Whether this chain is a hub: its genesis has a ``hub`` member (its ``subchains`` possibly empty)."""
+    return not isinstance(params.genesis.hub, msgspec.UnsetType)
+
+
+def clients_prefix(chain_id: str) -> bytes:
+    """Prefix of the client index entries of ``chain_id``."""
+    return CLIENTS_PREFIX + chain_id.encode() + b"/"
+
+
+def hub_client_key(chain_id: str, client_id: str) -> bytes:
+    """Key of the client index entry of ``client_id``, a client of ``chain_id``."""
+    return clients_prefix(chain_id) + client_id.encode()
+
+
+def indexed_clients(state: StateReader, chain_id: str, limit: int = MAX_CLIENTS_PER_SUBCHAIN + 1) -> list[str]:
+    """The ids of the hub's clients of ``chain_id`` (from the index; at most ``limit``), in creation order."""
+    prefix = clients_prefix(chain_id)
+    end = prefix[:-1] + b"0"  # the byte after "/"
+    ids = [k[len(prefix) :].decode() for k, _ in state.scan(prefix, end, limit)]
+    return sorted(ids, key=lambda cid: (len(cid), cid))  # client-<n>: by n
 
 
 def read_subchain(state: StateReader, chain_id: str) -> SubChain | None:

@@ -7,6 +7,8 @@ membership version; applying one does not change the membership configuration.
 
 - ``interchain.trust_chain`` writes ``interchain/trusted/<chain_id>`` (the governed client policy needs it).
 - ``interchain.untrust_chain`` deletes it and freezes every client of that chain (kind ``untrusted``).
+- On a hub (genesis ``hub`` member), both are refused for a chain id in the hub registry: ``hub.register`` and
+  ``hub.retire`` alone govern a sub-chain's trust, so retiring reaches every trust and client of it.
 - ``interchain.recover_client`` gives a frozen or expired client the latest consensus state of an active
   substitute of the same chain and genesis (ICS-02 recovery): its connections, channels and denoms survive.
 """
@@ -19,6 +21,7 @@ from trellis.core.codec import decode, encode
 from trellis.core.execution.context import StateReader, TxContext
 from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.ledger.block import Event
+from trellis.core.modules.hub.state import STATUS_NAMES, is_hub, read_subchain
 from trellis.core.modules.interchain.client import (
     ACTIVE,
     UNTRUSTED,
@@ -162,9 +165,18 @@ def precheck_change(ctx: TxContext, change: InterchainChange) -> None:
     """Check a proposed interchain change against the state (reads only).
 
     Raises:
-        TxFailure: ``INVALID_CHANGE`` (a trust already in force, an untrust with nothing to do, a recovery whose
+        TxFailure: ``INVALID_CHANGE`` (on a hub, a trust or untrust of a chain in the hub registry; a trust already
+            in force, an untrust with nothing to do, a recovery whose
             subject is active or whose substitute is missing, inactive, of another chain or genesis, or not ahead).
     """
+    if isinstance(change, TrustChain | UntrustChain) and is_hub(ctx.params):
+        sub = read_subchain(ctx, change.chain_id)
+        if sub is not None:
+            # The registry owns that chain's trust: retiring it must reach every trust and client of it.
+            raise _invalid(
+                f"chain {change.chain_id!r} is in this hub's registry ({STATUS_NAMES[sub.status]}): use hub.register "
+                "/ hub.retire"
+            )
     if isinstance(change, TrustChain):
         if (change.checkpoint_height == 0) != (change.checkpoint_block_id == ZERO_HASH):
             raise _invalid("a checkpoint needs both its height and its block id (or neither)")

@@ -11,6 +11,7 @@ from trellis.core.codec import encode
 from trellis.core.execution.context import TxContext
 from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.ledger.block import Event, block_hash
+from trellis.core.modules.hub.state import MAX_CLIENTS_PER_SUBCHAIN, hub_client_key, indexed_clients, is_hub
 from trellis.core.modules.interchain.client import (
     DUPLICATE,
     Freeze,
@@ -150,12 +151,23 @@ def _created(ctx: TxContext, msg: CreateClient) -> tuple[ClientState, ConsensusS
 
 def handle_create_client(ctx: TxContext, msg: CreateClient) -> list[Event]:
     """Create a client of ``msg.chain_id`` from its genesis, set changes and a header, or from a checkpoint header
-    (interchain.md 2.2)."""
+    (interchain.md 2.2). On a hub (genesis ``hub`` member) also write its entry in the hub's client index, and
+    refuse (``DUPLICATE``) a client of a chain the hub has ``MAX_CLIENTS_PER_SUBCHAIN`` clients of already
+    (docs/spec/hub.md 2.1)."""
     rules = ctx.params.genesis.interchain_rules
     check_client_params(msg.trusting_period_ms, msg.max_clock_drift_ms, rules.max_trusting_period_ms)
+    hub = is_hub(ctx.params)
+    if hub and len(indexed_clients(ctx, msg.chain_id, MAX_CLIENTS_PER_SUBCHAIN)) >= MAX_CLIENTS_PER_SUBCHAIN:
+        raise TxFailure(
+            ResultCode.DUPLICATE,
+            f"this hub has {MAX_CLIENTS_PER_SUBCHAIN} clients of chain {msg.chain_id!r} already, the most it keeps "
+            "of one chain: update or recover one of them",
+        )
     client, cs = _created(ctx, msg)
     ids = read_next_ids(ctx)
     cid = client_id(ids.client)
+    if hub:  # the hub's client index (hub/state.py); no other chain writes it
+        ctx.put(hub_client_key(msg.chain_id, cid), b"\x01")
     ctx.put(NEXT_IDS_KEY, encode(NextIds(client=ids.client + 1, connection=ids.connection, channel=ids.channel)))
     ctx.put(client_key(cid), encode(client))
     ctx.put(consensus_key(cid, client.latest_height), encode(cs))
