@@ -11,6 +11,7 @@ import pytest
 
 from tests.fixtures import two_chains as tc
 from tests.fixtures.chain_sim import ADMIN, SimChain
+from tests.fixtures.governance import fixed_ca
 from tests.fixtures.interchain_clients import RELAYER, interchain_state, sim_create, submit
 from trellis.core.execution.context import StateReader, TxContext
 from trellis.core.execution.results import ResultCode
@@ -41,6 +42,7 @@ from trellis.core.modules.interchain.state import (
 )
 from trellis.core.modules.membership.messages import (
     AddOrg,
+    ApproveMembership,
     ProposeMembership,
     RegisterCert,
     SetThreshold,
@@ -139,11 +141,49 @@ def test_register_writes_the_record_the_index_the_count_and_the_trust(hub: Hub) 
     assert state.get(by_org_key(h.params.suite, "org1", "sub-b")) == b"\x01"
     assert read_count(state) == 1
     assert read_trusted(state, "sub-b") == TrustedChain(genesis_hash=gh, added_height=h.height)
-    assert governance_version(state) == version + 1
+    assert governance_version(state) == version  # a registration leaves other pending ones valid
     # Now the governed policy lets the hub create a client of it (and only of its registered genesis).
     assert submit(h, sim_create(hub.b, 2)).code == 0
     hub.register(hub.c)
     assert read_count(h.reader()) == 2
+
+
+def test_pending_registrations_stay_valid_when_one_applies_and_a_retirement_makes_them_stale(hub: Hub) -> None:
+    """With two organisations to approve, registering one chain leaves the other pending registrations valid (no
+    version bump: applying re-runs the whole precheck); retiring one makes pending hub proposals stale."""
+    h = hub.h
+    assert hub.propose(AddOrg(name="org2", ca_certs=[fixed_ca("org2").der])).code == 0
+    assert hub.propose(SetThreshold(threshold=2)).code == 0
+    cert2 = fixed_ca("org2").issue(h.public_key("org2-admin"), "admin", "org2-admin")
+    assert h.submit("org2-admin", RegisterCert(cert=cert2)).code == 0
+
+    def pending(change: HubChange) -> int:
+        r = hub.propose(change)
+        assert r.code == 0 and r.events[-1].type == "membership.approved", r  # approved by org1, not applied
+        return int(dict(r.events[-1].attributes)["proposal"])
+
+    def approve(pid: int) -> Receipt:
+        return h.submit("org2-admin", ApproveMembership(proposal_id=pid))
+
+    gb, gc = hub.b.params.genesis_hash, hub.c.params.genesis_hash
+    pb = pending(HubRegister(chain_id="sub-b", operator_org="org1", genesis_hash=gb))
+    pc = pending(HubRegister(chain_id="sub-c", operator_org="org2", genesis_hash=gc))
+    pb2 = pending(HubRegister(chain_id="sub-b", operator_org="org2", genesis_hash=gb))
+    assert approve(pb).code == 0
+    r = approve(pc)
+    assert r.code == 0, r
+    assert {cid for cid in ("sub-b", "sub-c") if read_subchain(h.reader(), cid) is not None} == {"sub-b", "sub-c"}
+    # The same chain proposed twice: the second is refused when applied, by the re-run precheck.
+    r = approve(pb2)
+    assert r.code == ResultCode.INVALID_CHANGE and "already registered" in r.message, r
+    sub = read_subchain(h.reader(), "sub-b")
+    assert sub is not None and sub.operator_org == "org1"
+    # A retirement still increments the version: a hub proposal made before it is stale.
+    pd = pending(HubRegister(chain_id="sub-d", operator_org="org1", genesis_hash=b"\x05" * 32))
+    pr = pending(HubRetire(chain_id="sub-c"))
+    assert approve(pr).code == 0
+    r = approve(pd)
+    assert r.code == ResultCode.INVALID_CHANGE and "propose it again" in r.message, r
 
 
 def test_register_with_a_checkpoint_records_it(hub: Hub) -> None:

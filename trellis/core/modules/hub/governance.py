@@ -2,17 +2,19 @@
 
 ``membership`` dispatches a ``hub.*`` change here, as it dispatches ``interchain.*`` changes: checked when proposed
 (``precheck_change``), applied when the approvals reach the threshold (``apply_change_in_block``), keyed to the
-interchain governance version (``interchain/governance_version``), which applying one increments. Only a hub
-(genesis ``hub`` member) takes them.
+interchain governance version (``interchain/governance_version``). Only a hub (genesis ``hub`` member) takes
+them.
 
 - ``hub.register`` writes the ``SubChain`` record (status registered), its by-operator index entry, the count, and
   ``interchain/trusted/<chain_id>`` (as ``interchain.trust_chain`` would): on a hub (governed client policy) only
   registered sub-chains get clients. A chain id is registered at most once, ever: a retired one is not reused; a
-  chain trusted outside the registry (a trust record or a client of it) is refused.
+  chain trusted outside the registry (a trust record or a client of it) is refused. It does not increment the
+  governance version: registering one chain leaves the other pending registrations valid (applying re-runs the
+  whole precheck).
 - ``hub.retire`` sets the status to retired and runs the ``interchain.untrust_chain`` step
   (``interchain.governance.untrust_step``) over the chain's clients from the hub's client index (at most
   ``MAX_CLIENTS_PER_SUBCHAIN``): the trust record goes and every live client of the chain freezes, so no packet of
-  the retired chain is received again (no voucher of it is minted).
+  the retired chain is received again (no voucher of it is minted). It increments the governance version.
 """
 
 from __future__ import annotations
@@ -119,8 +121,10 @@ def precheck_change(ctx: TxContext, change: HubChange) -> None:
 
     Raises:
         TxFailure: ``INVALID_CHANGE`` (either change on a chain whose genesis has no ``hub`` member.
-            ``hub.register``: the chain id is this chain's, or registered before, retired or not; the operator is not a member organisation; a checkpoint with only one of its height
-            and block id. ``hub.retire``: the chain is not registered, or is retired already).
+            ``hub.register``: the chain id is this chain's, or registered before, retired or not; it is trusted or
+            has a client already (outside the registry); the operator is not a member organisation; a checkpoint
+            with only one of its height and block id. ``hub.retire``: the chain is not registered, or is retired
+            already).
     """
     if isinstance(ctx.params.genesis.hub, msgspec.UnsetType):
         # On another chain the registry means nothing (its client policy may be open: retiring would drop a trust
@@ -144,9 +148,10 @@ def apply_change_in_block(ctx: TxContext, proposal_id: int, change: HubChange) -
             nothing is written.
     """
     precheck_change(ctx, change)
-    ctx.put(GOVERNANCE_VERSION_KEY, (governance_version(ctx) + 1).to_bytes(8, "big"))
     pid = str(proposal_id)
     if isinstance(change, HubRegister):
+        # No version bump: registering one chain leaves other pending registrations valid (this apply re-ran the
+        # whole precheck, which is what protects it).
         sub = SubChain(
             operator_org=change.operator_org,
             genesis_hash=change.genesis_hash,
@@ -177,6 +182,7 @@ def apply_change_in_block(ctx: TxContext, proposal_id: int, change: HubChange) -
             )
         ]
     assert isinstance(change, HubRetire)
+    ctx.put(GOVERNANCE_VERSION_KEY, (governance_version(ctx) + 1).to_bytes(8, "big"))
     sub = _registered(ctx, change.chain_id)
     ctx.put(chain_key(change.chain_id), encode(msgspec.structs.replace(sub, status=RETIRED, retired_height=ctx.height)))
     ctx.put(COUNT_KEY, (read_count(ctx) - 1).to_bytes(8, "big"))
