@@ -399,6 +399,7 @@ UNIONS: dict[str, dict[str, list[tuple[str, Any]]]] = {
             ("timeout_height", U64),
             ("timeout_time_ms", U64),
         ],
+        "transfer.expire_forward": [("channel", CHANNEL_ID), ("sequence", U64)],
         # hub.md 3
         "hub.connected": [
             ("chain_id", ("str", 1, 64, CHAIN_ID)),

@@ -1,9 +1,10 @@
 """Test vectors of the hub module and routed transfers (docs/spec/hub.md 7, transfer.md; ADR 0016).
 
-``hub.json``: each ``hub.*`` message and membership change and ``transfer.send_via`` (fields, canonical payload
-bytes, a transaction carrying it); the ``SubChain`` record (registered and connected) and a by-operator index key;
-the routed first hop's ``ForwardedTransferData`` beside a plain ``TransferData``; and two genesis documents with
-their canonical maps and hashes: a hub registering two sub-chains, and a sub-chain naming its hub.
+``hub.json``: each ``hub.*`` message and membership change, ``transfer.send_via`` and ``transfer.expire_forward``
+(fields, canonical payload bytes, a transaction carrying it); the ``SubChain`` record (registered and connected)
+and a by-operator index key; the routed first hop's ``ForwardedTransferData`` beside a plain ``TransferData``; and
+two genesis documents with their canonical maps and hashes: a hub registering two sub-chains, and a sub-chain naming
+its hub.
 
 Written by ``python -m tests.vectors.generate`` (``FILES`` is merged into its list); deterministic.
 """
@@ -21,7 +22,13 @@ from trellis.core.modules.hub.messages import HubConnected, HubRegister, HubReti
 from trellis.core.modules.hub.state import CONNECTED, REGISTERED, SubChain, by_org_key
 from trellis.core.modules.membership.messages import ProposeMembership
 from trellis.core.modules.payload import Payload
-from trellis.core.modules.transfer.messages import Forward, ForwardedTransferData, TransferData, TransferSendVia
+from trellis.core.modules.transfer.messages import (
+    Forward,
+    ForwardedTransferData,
+    TransferData,
+    TransferExpireForward,
+    TransferSendVia,
+)
 from trellis.core.params import load_genesis
 
 CHAIN_ID = "hub-vectors"
@@ -86,6 +93,7 @@ def payload_cases() -> list[tuple[str, Payload]]:
                 timeout_time_ms=1_900_000_600_000,
             ),
         ),
+        ("transfer.expire_forward", TransferExpireForward(channel="channel-0", sequence=7)),
     ]
 
 
@@ -171,8 +179,8 @@ def hub_vectors() -> dict[str, Any]:
     return {
         "description": (
             "The hub module and routed transfers (docs/spec/hub.md, transfer.md): each hub.* message and "
-            "membership change and transfer.send_via (fields, canonical payload bytes, a transaction by "
-            "`public_key` carrying it, nonce = case index, memo empty); the SubChain record, a by-operator index "
+            "membership change, transfer.send_via and transfer.expire_forward (fields, canonical payload bytes, a "
+            "transaction by `public_key` carrying it, nonce = case index, memo empty); the SubChain record, a by-operator index "
             "key, TransferData (4 elements) beside ForwardedTransferData (5); a hub genesis registering two "
             "sub-chains and a sub-chain genesis naming its hub, with their canonical maps and hashes."
         ),

@@ -1,4 +1,5 @@
-"""``trellis transfer send|balances|move``: cross-chain transfers (docs/spec/transfer.md; ADR 0015 section 7).
+"""``trellis transfer send|expire-forward|balances|move``: cross-chain transfers (docs/spec/transfer.md; ADR 0015
+section 7).
 
 ``send`` signs ``transfer.send`` over a channel of port ``transfer``. Its timeout is a destination height
 (``--timeout-height H``, or ``+N``: N past the destination height this chain's client last verified, refused when
@@ -10,7 +11,11 @@ state may be days old when the path is idle). Without either, ``--timeout 10m``.
 ``send --via CHANNEL`` (or ``--via hub:CHANNEL``) routes through the chain at the other end of ``--channel`` (a hub):
 it signs ``transfer.send_via`` with ``forward.channel = CHANNEL`` (the hub's channel to the final destination) and
 ``--to`` the receiver there. The second hop's timeout is ``--forward-timeout`` (default ``5m``) past the local clock;
-it must end at least ``FORWARD_MARGIN_MS`` before the first hop's timeout time (checked here as on the chain).
+it must end at least ``FORWARD_MARGIN_MS`` before the first hop's timeout time and at most ``FORWARD_MAX_WAIT_MS``
+(a day) past the clock (checked here as on the hub, the local clock standing in for the hub's).
+``expire-forward --channel C --sequence N`` (on the hub; anyone) signs ``transfer.expire_forward``: the forward of
+first-hop packet N received on C ends as if its second hop timed out, when the destination's client on the hub is
+frozen (retired, untrusted or misbehaving) and the hub's clock passed the second hop's timeout time.
 ``balances`` lists an address's native balance and vouchers; ``move`` moves vouchers to
 another address of this chain (``transfer.move``).
 """
@@ -28,7 +33,13 @@ from trellis.cli import main as cli
 from trellis.cli.client import ClientError, NodeClient
 from trellis.core.crypto.suite import UnknownSuite, suite_by_name
 from trellis.core.modules.transfer.app import forward_timeout_problem
-from trellis.core.modules.transfer.messages import Forward, TransferMove, TransferSend, TransferSendVia
+from trellis.core.modules.transfer.messages import (
+    Forward,
+    TransferExpireForward,
+    TransferMove,
+    TransferSend,
+    TransferSendVia,
+)
 from trellis.core.modules.transfer.state import denom_hash
 
 __all__ = ["MAX_TIP_AGE_MS", "destination_tip", "parse_duration_ms", "register", "timeouts"]
@@ -152,7 +163,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         forward = msgspec.convert([via, 0, forward_ms], Forward)
     except msgspec.ValidationError as exc:
         raise cli.CliError(f"--via {args.via!r}: not a channel id (channel-N): {exc}") from None
-    problem = forward_timeout_problem(time_ms, forward, None)
+    problem = forward_timeout_problem(time_ms, forward, now_ms)  # the local clock stands in for the hub's
     if problem is not None:
         raise cli.CliError(f"--forward-timeout: {problem}; give a shorter --forward-timeout or a longer --timeout")
     payload = _convert(TransferSendVia, [args.channel, args.denom, args.amount, receiver, forward, height, time_ms])
@@ -161,6 +172,16 @@ def cmd_send(args: argparse.Namespace) -> int:
         payload,
         f"send {args.amount} {args.denom} over {args.channel}, forwarded over {via} to 0x{receiver.hex()}, "
         f"timeout {how}, second hop by {cli._fmt_time(forward_ms)}",
+    )
+
+
+def cmd_expire_forward(args: argparse.Namespace) -> int:
+    """On the hub: end a forward whose destination's client is frozen, past its second hop's timeout time."""
+    payload = _convert(TransferExpireForward, [args.channel, args.sequence])
+    return cli.submit_and_report(
+        args,
+        payload,
+        f"expire the forward of packet {args.sequence} received on {args.channel} (its origin is refunded)",
     )
 
 
@@ -227,6 +248,16 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     _send_submit_options(s)
     s.set_defaults(func=cmd_send)
+    s = a.add_parser(
+        "expire-forward",
+        parents=[common],
+        help="on a hub: end a forward whose destination's client is frozen, once its second hop's timeout passed "
+        "(the origin refunds its sender)",
+    )
+    s.add_argument("--channel", required=True, help="the hub's channel end the first hop arrived on (channel-N)")
+    s.add_argument("--sequence", type=int, required=True, help="the first hop's sequence")
+    cli.add_submit_options(s)
+    s.set_defaults(func=cmd_expire_forward)
     s = a.add_parser("balances", parents=[common], help="an address's native balance and vouchers")
     s.add_argument("address", help="an address or a key name")
     s.set_defaults(func=cmd_balances)

@@ -43,7 +43,7 @@ from trellis.core.modules.interchain.messages import (
 from trellis.core.modules.kv.messages import KvDelete, KvPut
 from trellis.core.modules.membership.messages import ApproveMembership, ProposeMembership, RegisterCert, RevokeCert
 from trellis.core.modules.notary.messages import NotaryAnchor
-from trellis.core.modules.transfer.messages import TransferMove, TransferSend, TransferSendVia
+from trellis.core.modules.transfer.messages import TransferExpireForward, TransferMove, TransferSend, TransferSendVia
 
 Payload = (
     Transfer
@@ -70,6 +70,7 @@ Payload = (
     | TransferSend
     | TransferMove
     | TransferSendVia
+    | TransferExpireForward
     | CreateClient
     | UpdateClient
     | SubmitMisbehaviour

@@ -11,6 +11,7 @@ from trellis.core.codec import encode
 from trellis.core.execution.context import TxContext
 from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.ledger.block import Event
+from trellis.core.modules.interchain.client import FROZEN
 from trellis.core.modules.interchain.messages import (
     MAX_ACK_REASON,
     MAX_ACK_RESULT,
@@ -19,7 +20,7 @@ from trellis.core.modules.interchain.messages import (
     Ack,
     Packet,
 )
-from trellis.core.modules.interchain.proofs import active_client, consensus_at
+from trellis.core.modules.interchain.proofs import active_client, client_status, consensus_at
 from trellis.core.modules.interchain.state import (
     CLOSED,
     OPEN,
@@ -32,6 +33,7 @@ from trellis.core.modules.interchain.state import (
     packet_key,
     read_channel,
     read_connection,
+    read_packet,
     read_seq,
     seq_bytes,
     seq_recv_key,
@@ -230,3 +232,53 @@ def write_ack(
         if len(raw) <= MAX_ATTR:
             attrs.append(("ack", raw))
     return [Event(type="interchain.write_ack", attributes=attrs)]
+
+
+def expire_packet(ctx: TxContext, port: str, channel: str, sequence: int) -> tuple[Packet, list[Event]]:
+    """End pending packet ``sequence`` of this chain's end ``(port, channel)`` whose counterparty can never be heard
+    from again (interchain.md 5.5, *expiry*): the channel's connection's client is FROZEN (a frozen client proves
+    nothing: no ack and no timeout of the packet can ever be proven), and this block's time is at or past the
+    packet's ``timeout_time_ms``. The packet is deleted like a timeout deletes it, so no later ack or timeout of
+    it is accepted; the event is ``interchain.timeout_packet`` with ``kind`` = ``expired``. The caller undoes what
+    the send did (the application's ``on_timeout`` is *not* run: the application decides, e.g.
+    ``transfer.expire_forward``). Unordered channels only.
+
+    Raises:
+        TxFailure: ``CHANNEL_NOT_OPEN`` (no such end, or in its handshake); ``INVALID_CHANGE`` (an ordered
+            channel; a client that is active or expired, not frozen: the packet can still be acknowledged or timed
+            out through it, after a recovery if expired); ``PACKET_NOT_PENDING``; ``INVALID_HANDSHAKE`` (the
+            connection is missing); ``CLIENT_NOT_FOUND``; ``TIMEOUT_NOT_DUE`` (no timeout time, or not reached by
+            this block's time).
+    """
+    ch = channel_end(ctx, port, channel)
+    if ch.state not in (OPEN, CLOSED):
+        raise TxFailure(ResultCode.CHANNEL_NOT_OPEN, f"channel {port}/{channel} is {state_name(ch.state)}")
+    if ch.order == ORDERED:
+        raise TxFailure(ResultCode.INVALID_CHANGE, f"channel {port}/{channel} is ordered: its packets do not expire")
+    packet = read_packet(ctx, port, channel, sequence)
+    if packet is None:
+        raise TxFailure(
+            ResultCode.PACKET_NOT_PENDING,
+            f"packet {sequence} of {port}/{channel} is not pending (acknowledged, timed out, or never sent)",
+        )
+    conn = read_connection(ctx, ch.connection_id)
+    if conn is None:
+        raise TxFailure(ResultCode.INVALID_HANDSHAKE, f"connection {ch.connection_id} is missing")
+    st = client_status(ctx, conn.client_id, ctx.time_ms)
+    if st is None:
+        raise TxFailure(ResultCode.CLIENT_NOT_FOUND, f"no client {conn.client_id}")
+    if st != FROZEN:
+        raise TxFailure(
+            ResultCode.INVALID_CHANGE,
+            f"client {conn.client_id} of channel {port}/{channel} is {st}, not frozen: packet {sequence} can still "
+            "be acknowledged or timed out through it",
+        )
+    if packet.timeout_time_ms == 0 or ctx.time_ms < packet.timeout_time_ms:
+        raise TxFailure(
+            ResultCode.TIMEOUT_NOT_DUE,
+            f"packet {sequence} of {port}/{channel} (timeout time {packet.timeout_time_ms}) has not expired at this "
+            f"block's time {ctx.time_ms}",
+        )
+    ctx.put(packet_key(port, channel, sequence), None)
+    attrs = [*packet_attributes(ctx, packet)[:6], ("kind", b"expired")]
+    return packet, [Event(type="interchain.timeout_packet", attributes=attrs)]

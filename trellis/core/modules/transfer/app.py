@@ -17,7 +17,7 @@ from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.ledger.block import Event
 from trellis.core.modules.accounts.state import Account
 from trellis.core.modules.interchain.messages import MAX_ACK_REASON, UNORDERED, Ack, Packet
-from trellis.core.modules.interchain.packets import send_packet, write_ack
+from trellis.core.modules.interchain.packets import expire_packet, send_packet, write_ack
 from trellis.core.modules.interchain.state import OPEN, ChannelEnd, read_channel, read_client, read_connection
 from trellis.core.modules.transfer.denom import add_hop, has_hop, is_native, is_valid, is_voucher, strip_hop, trace_of
 from trellis.core.modules.transfer.messages import VERSION, Forward, ForwardedTransferData, TransferData
@@ -51,8 +51,9 @@ SUCCESS_RESULT = b"\x01"
 FORWARD_MARGIN_MS = 60_000
 """How much earlier than the first hop's timeout time the second hop's must be (transfer.md 4.6)."""
 FORWARD_MAX_WAIT_MS = 86_400_000
-"""When the first hop has no timeout time (a height only): the latest a second hop's timeout time may be, past the
-forwarding chain's block time at the first hop's receive (a day)."""
+"""The latest a second hop's timeout time may be, past the forwarding chain's block time at the first hop's receive
+(a day), whatever the first hop's timeouts: every forward resolves (ack, timeout, or ``transfer.expire_forward``)
+within a bounded time."""
 
 
 # -- failures ----------------------------------------------------------------------------------------------------
@@ -354,22 +355,20 @@ def _event(kind: str, packet: Packet, *extra: tuple[str, bytes]) -> Event:
 def forward_timeout_problem(first_time_ms: int, forward: Forward, now_ms: int | None) -> str | None:
     """Why a second hop's timeouts do not fit the first hop's (None when they do): the second hop needs a timeout
     time (the forwarding chain cannot compare the destination's heights with anything), at least
-    ``FORWARD_MARGIN_MS`` before the first hop's timeout time when it has one; when it has none (a height only),
-    at most ``FORWARD_MAX_WAIT_MS`` past ``now_ms``, the forwarding chain's block time at the receive (the sender's
-    chain does not know it: ``None`` skips that rule)."""
+    ``FORWARD_MARGIN_MS`` before the first hop's timeout time when it has one, and at most ``FORWARD_MAX_WAIT_MS``
+    past ``now_ms``, the forwarding chain's block time at the receive (the sender's chain does not know it:
+    ``None`` skips that rule)."""
     if forward.timeout_time_ms == 0:
         return "a forward needs a timeout time (forward.timeout_time_ms is 0)"
-    if first_time_ms != 0:
-        if forward.timeout_time_ms + FORWARD_MARGIN_MS > first_time_ms:
-            return (
-                f"the forward's timeout time {forward.timeout_time_ms} is not {FORWARD_MARGIN_MS} ms before the "
-                f"first hop's {first_time_ms}"
-            )
-        return None
+    if first_time_ms != 0 and forward.timeout_time_ms + FORWARD_MARGIN_MS > first_time_ms:
+        return (
+            f"the forward's timeout time {forward.timeout_time_ms} is not {FORWARD_MARGIN_MS} ms before the "
+            f"first hop's {first_time_ms}"
+        )
     if now_ms is not None and forward.timeout_time_ms > now_ms + FORWARD_MAX_WAIT_MS:
         return (
             f"the forward's timeout time {forward.timeout_time_ms} is more than {FORWARD_MAX_WAIT_MS} ms past this "
-            f"chain's block time {now_ms} (the first hop has no timeout time)"
+            f"chain's block time {now_ms}"
         )
     return None
 
@@ -480,6 +479,34 @@ def forward_done(ctx: TxContext, out: Packet, ref: ForwardRef, failure: Ack | No
         attrs.append(("outcome", why.encode()))
     events = [Event(type="transfer.forward_done", attributes=attrs)]
     return events + write_ack(ctx, first.dest_port, first.dest_channel, first.sequence, ack, packet=first)
+
+
+def expire_forward(ctx: TxContext, channel: str, sequence: int) -> list[Event]:
+    """``transfer.expire_forward`` (transfer.md 4.6, *expiry*): the forward of first-hop packet ``sequence``
+    received on ``channel`` ends as if its second hop had timed out, when that hop can never be proven either way:
+    its channel's client is frozen and this block's time is at or past its timeout time (``expire_packet``, which
+    deletes the second-hop packet so no later ack or timeout of it is accepted). Then ``forward_done`` with a
+    ``PACKET_TIMED_OUT`` failure, outcome ``expired``: the value goes back where the first hop's receive took it
+    and the first hop's error ack is written, so the origin refunds its sender. Once: the record is deleted.
+
+    Raises:
+        TxFailure: ``NOT_FOUND`` (no forward of that packet is pending), ``expire_packet``'s codes
+            (``INVALID_CHANGE`` for a client that is not frozen, ``TIMEOUT_NOT_DUE``), ``forward_done``'s.
+    """
+    record = read_forward(ctx, channel, sequence)
+    if record is None:
+        raise TxFailure(
+            ResultCode.NOT_FOUND,
+            f"no forward of packet {sequence} received on {channel} is pending (never forwarded, or completed)",
+        )
+    out, events = expire_packet(ctx, PORT, record.out_channel, record.out_sequence)
+    failure = Ack(
+        code=int(ResultCode.PACKET_TIMED_OUT),
+        result=b"",
+        reason="the second hop expired: its destination's client is frozen and its timeout time passed",
+    )
+    ref = ForwardRef(channel=channel, sequence=sequence)
+    return events + forward_done(ctx, out, ref, failure, "expired")
 
 
 class TransferApp:

@@ -1,7 +1,8 @@
 """The transfer module's message handlers (docs/spec/transfer.md 4): ``transfer.send`` takes the amount (the value
 moves live in ``app.py``, beside the packet callbacks that undo or complete them) and commits a packet on the
 channel; ``transfer.send_via`` does the same with a second hop for the chain at the other end to forward;
-``transfer.move`` moves vouchers on this chain."""
+``transfer.move`` moves vouchers on this chain; ``transfer.expire_forward`` ends, on the hub, a forward whose second
+hop can never be proven."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from trellis.core.modules.transfer.app import (
     PORT,
     credit_voucher,
     debit_voucher,
+    expire_forward,
     forward_timeout_problem,
     invalid_denom,
     positive,
@@ -22,6 +24,7 @@ from trellis.core.modules.transfer.app import (
 from trellis.core.modules.transfer.messages import (
     ForwardedTransferData,
     TransferData,
+    TransferExpireForward,
     TransferMove,
     TransferSend,
     TransferSendVia,
@@ -103,3 +106,10 @@ def handle_send_via(ctx: TxContext, msg: TransferSendVia) -> list[Event]:
             ],
         ),
     ]
+
+
+def handle_expire_forward(ctx: TxContext, msg: TransferExpireForward) -> list[Event]:
+    """transfer.expire_forward (anyone, on the hub): ``expire_forward`` — events ``interchain.timeout_packet``
+    (``kind`` ``expired``) of the second hop, ``transfer.forward_done`` (``outcome`` ``expired``) and the first
+    hop's ``interchain.write_ack`` (an error ack of ``PACKET_TIMED_OUT``)."""
+    return expire_forward(ctx, msg.channel, msg.sequence)

@@ -119,3 +119,14 @@ class ForwardedTransferData(CoreStruct, frozen=True):
     """The receiver on the final destination chain."""
     forward: Forward
     """What the hub does with it."""
+
+
+class TransferExpireForward(CoreStruct, frozen=True, tag="transfer.expire_forward"):
+    """On the hub: end a forward whose second hop can never be proven (its destination's client on the hub is
+    frozen) once the second hop's timeout time has passed by the hub's clock; the first hop gets its error ack and
+    the origin refunds its sender (transfer.md 4.6). Anyone may send it."""
+
+    channel: ChannelId
+    """The hub's end of the first hop (the forward record's ``in_channel``)."""
+    sequence: U64
+    """The first hop's sequence."""

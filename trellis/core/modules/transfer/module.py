@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from trellis.core.execution.module import Module
 from trellis.core.modules.transfer.app import TransferApp
-from trellis.core.modules.transfer.handlers import handle_move, handle_send, handle_send_via
-from trellis.core.modules.transfer.messages import TransferMove, TransferSend, TransferSendVia
+from trellis.core.modules.transfer.handlers import handle_expire_forward, handle_move, handle_send, handle_send_via
+from trellis.core.modules.transfer.messages import TransferExpireForward, TransferMove, TransferSend, TransferSendVia
 from trellis.core.modules.transfer.state import PREFIXES
 
 MODULE = Module(
@@ -14,6 +14,7 @@ MODULE = Module(
         TransferSend: handle_send,
         TransferMove: handle_move,
         TransferSendVia: handle_send_via,
+        TransferExpireForward: handle_expire_forward,
     },
     prefixes=PREFIXES,
     packet_app=TransferApp(),
