@@ -30,7 +30,7 @@ from trellis.core.modules.interchain.proofs import client_status
 from trellis.core.modules.interchain.state import read_client, read_packet
 from trellis.core.modules.membership.messages import ProposeMembership, RegisterCert
 from trellis.core.modules.transfer.app import FORWARD_MARGIN_MS, FORWARD_MAX_WAIT_MS
-from trellis.core.modules.transfer.messages import TransferExpireForward
+from trellis.core.modules.transfer.messages import TransferExpireForward, TransferSend
 from trellis.core.modules.transfer.state import escrowed, read_forward
 
 DAY = 86_400_000
@@ -143,6 +143,34 @@ def test_a_forward_to_a_misbehaving_chain_expires_and_refunds_once(s: tcs.Star) 
     misbehave_c(s)
     past_timeout(s)
     expired_and_refunded(s, msg)
+
+
+def test_a_hop_the_retired_chain_received_is_expired_and_its_vouchers_stay_there(s: tcs.Star) -> None:
+    """C received the second hop but its ack never reached the hub before the freeze: the expiry still refunds A's
+    sender (the hub can prove nothing of C any more), and the vouchers C minted cannot come back through the hub:
+    it refuses every relay from C (a frozen client proves nothing)."""
+    a, h, c = s.chains
+    msg = forwarded(s)
+    tc.relay_packets(h, c, s.ch)
+    (out,) = tc.pending(h, s.ch)
+    assert tc.received(c, s.ch, out)
+    untrust_c(s)
+    past_timeout(s)
+    assert h.submit("bob", msg).code == 0
+    tc.relay_acks(a, h, s.ah)
+    assert a.balance("alice") == FUNDS["alice"]
+    voucher = f"transfer/{s.ch.end(c).channel}/transfer/{s.ah.end(h).channel}/native"
+    back = TransferSend(
+        channel=s.ch.end(c).channel,
+        denom=voucher,
+        amount=400,
+        receiver=h.address("bob"),
+        timeout_time_ms=h.time_ms + DAY,
+    )
+    assert c.submit("bob", back).code == 0
+    with pytest.raises(AssertionError, match="frozen"):
+        tc.relay_packets(c, h, s.ch)
+    assert supply(h, f"transfer/{s.ah.end(h).channel}/native") == 0
 
 
 def test_expiry_refused_while_the_client_is_active(s: tcs.Star) -> None:
