@@ -33,7 +33,7 @@ from trellis.core.crypto.suite import ED25519
 from trellis.core.ledger.state_tree import StateProof, verify_state_proof
 from trellis.core.modules.directory.messages import DirectoryUpdate
 from trellis.core.modules.directory.state import mirror_key
-from trellis.core.modules.interchain.state import read_client
+from trellis.core.modules.interchain.state import client_key, consensus_key, read_client
 from trellis.node.config import InterchainSection
 from trellis.node.node import Node
 
@@ -330,7 +330,8 @@ def test_a_mirror_is_searched_at_the_hub_and_proven_by_both_chains(
     assert body["proof"]["key"] == "0x" + mirror_key(unhex(ident)).hex()
 
     monkeypatch.setattr(cli_main, "_verify_state_answer", _header_only)
-    said = directory_cli._check_proof(SimpleNamespace(), unhex(ident), body)
+    said, proven = directory_cli._check_proof(SimpleNamespace(), unhex(ident), body)
+    assert proven["entry"] == body["entry"] and proven["home_proof"]["entry"] == home["entry"]
     assert said.startswith("VERIFIED: the hub's mirror") and "STALE" not in said
     lie = json.loads(json.dumps(body))
     lie["home_proof"]["value"] = lie["proof"]["value"]  # another value under the home chain's proof
@@ -372,3 +373,107 @@ def test_a_mirror_behind_its_home_chain_is_stale_and_lies_are_refused(mirrored: 
     net.relay()
     status, body = hub_get(net, f"/v1/directory/{ident}?prove=true")
     assert status == 200 and body["mirror_stale"] is False and body["entry"]["title"] == "Harbour noise"
+
+
+def test_show_prove_refuses_any_field_the_node_altered(
+    capsys: pytest.CaptureFixture[str], node: ThreadedNode, did: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every field printed is compared with the proven record: a forged licence (or any other) is refused."""
+    ident = publish(
+        capsys, node, did, "Every field", "--type", "every", "--access", "credential_required",
+        "--credential-type", "token:member", "--licence", "CC-BY-4.0", "--receipt", "r-1", "--location", "s3://x",
+    )  # fmt: skip
+    cli(capsys, node, "directory", "withdraw", ident, "--reason", "superseded", "--from", "alice")
+    real_get = NodeClient.get
+    forged = {
+        "licence": "MIT",
+        "receipt_ref": "r-2",
+        "credential_type": "token:other",
+        "withdraw_reason": "no reason",
+        "nonce": 12345,
+        "created_height": 1,
+        "updated_height": 2,
+        "location": "s3://y",
+    }
+    for name, value in forged.items():
+
+        def lying_get(self: NodeClient, path: str, name: str = name, value: Any = value) -> Any:
+            res = real_get(self, path)
+            if path.startswith("/v1/directory/") and "prove=true" in path:
+                res["entry"][name] = value
+            return res
+
+        monkeypatch.setattr(NodeClient, "get", lying_get)
+        code, out, _ = run_cli(capsys, node, "directory", "show", ident, "--prove")
+        assert (
+            code == 1 and f"NOT VERIFIED: state_proof: the entry shown is not the proven record: {name} differ" in out
+        )
+    monkeypatch.setattr(NodeClient, "get", real_get)
+    res = run_cli_json(capsys, node, "directory", "show", ident, "--prove")
+    assert res["verified"] is True and res["entry"]["licence"] == "CC-BY-4.0"
+    assert res["entry"]["withdraw_reason"] == "superseded"
+
+
+def _lie(body: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(json.dumps(body))
+    at = out
+    for p in path[:-1]:
+        at = at[p]
+    at[path[-1]] = value
+    return out
+
+
+def _hub_proven(net: Net, key: bytes, height: int) -> Any:
+    """The hub's proof of ``key`` at ``height``, as the API renders it."""
+    api = directory_api.DirectoryApi(cast(Node, SimpleNamespace(app=_SimApp(net.hub))))
+    return msgspec.to_builtins(api._proven(key, height)[1])
+
+
+def test_a_mirror_answer_is_checked_whole_and_stale_splices_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli_main, "_verify_state_answer", _header_only)
+    net = Net()
+    ident = "0x" + net.publish(title="Harbour tides", keywords=["tide"]).hex()
+    net.relay()
+    status, old = hub_get(net, f"/v1/directory/{ident}?prove=true")
+    assert status == 200, old
+    check = lambda body: directory_cli._check_proof(SimpleNamespace(), unhex(ident), body)  # noqa: E731
+    check(old)
+    for path, value, named in [
+        (("entry", "channel"), "channel-9", "channel"),
+        (("entry", "home_height"), 1, "home_height"),
+        (("entry", "received_height"), 1, "received_height"),
+        (("entry", "licence"), "MIT", "licence"),
+        (("home_proof", "entry", "licence"), "MIT", "licence"),
+        (("home_proof", "entry", "created_height"), 1, "created_height"),
+        (("home_proof", "verified_against", "state_root"), "0x" + "11" * 32, "state_root"),
+        (("home_proof", "verified_against", "block_id"), "0x" + "22" * 32, "block_id"),
+    ]:
+        with pytest.raises(cli_main.ProofFailure, match=f"not the proven record: {named} differ"):
+            check(_lie(old, path, value))
+
+    # the home chain moves on (v2), the hub's client follows, the announcement is not relayed: the mirror is stale
+    r = net.sub.submit("alice", DirectoryUpdate(id=unhex(ident), entry=net.fields(title="Harbour tides v2")))
+    assert r.code == 0, r
+    update_client(net.hub, net.sub, net.path)
+    status, new = hub_get(net, f"/v1/directory/{ident}?prove=true")
+    assert status == 200 and new["mirror_stale"] is True
+    said, proven = check(new)
+    assert "STALE" in said and proven["mirror_stale"] is True
+    said, proven = check(_lie(new, ("mirror_stale",), None))  # the flag is computed here, not taken from the node
+    assert proven["mirror_stale"] is True
+    # the older answer's home proof spliced into the newer answer, claiming the mirror is current
+    splice = _lie(new, ("home_proof",), old["home_proof"])
+    splice["mirror_stale"] = False
+    with pytest.raises(cli_main.ProofFailure, match="not the mirror's"):
+        check(splice)
+    # ... with the client and consensus state proven at the mirror's height (the hub still holds the old state)
+    height = new["proof"]["height"]
+    client_id, old_anchor = (
+        old["home_proof"]["verified_against"]["client_id"],
+        old["home_proof"]["verified_against"]["height"],
+    )
+    splice["home_proof"]["client_proof"] = _hub_proven(net, client_key(client_id), height)
+    splice["home_proof"]["consensus_proof"] = _hub_proven(net, consensus_key(client_id, old_anchor), height)
+    assert splice["home_proof"]["consensus_proof"]["value"] is not None
+    with pytest.raises(cli_main.ProofFailure, match="not the client's latest"):
+        check(splice)

@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from trellis.api.directory import entry_json
 from trellis.api.hexjson import unhex
 from trellis.api.types import StateProofJson, proof_from_json
 from trellis.cli import main as cli
@@ -200,17 +201,22 @@ def _lines(e: dict[str, Any]) -> list[str]:
     return out
 
 
-def _entry_of(e: dict[str, Any]) -> tuple[Any, ...]:
-    """The fields of a shown entry that a proven record must match."""
-    return (e["id"], e["chain_id"], e["owner"], e["version"], e["withdrawn"], e["title"], e["type"], e["keywords"],
-            e["digest"], e["location"], e["access"], e["owner_did"])  # fmt: skip
+def _as_json(e: Entry, mirror: Mirror | None = None) -> dict[str, Any]:
+    """A proven record rendered exactly as the node's API renders it (``trellis.api.directory.entry_json``)."""
+    out: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(entry_json(e, mirror)))
+    return out
 
 
-def _record_of(rec: Entry) -> tuple[Any, ...]:
-    f = rec.fields
-    return ("0x" + rec.id.hex(), rec.chain_id, "0x" + rec.owner.hex(), rec.version, rec.withdrawn, f.title, f.type,
-            list(f.keywords), None if f.digest == _ZERO else "0x" + f.digest.hex(), f.location,
-            ACCESS_NAMES.get(f.access, str(f.access)), f.owner_did)  # fmt: skip
+def _same(proven: dict[str, Any], shown: Any, check: str, what: str) -> None:
+    """Refuse unless the record the node sent is, field by field, the proven one (naming the fields that differ)."""
+    if not isinstance(shown, dict):
+        raise cli.ProofFailure(check, f"the node sent no {what}")
+    diff = sorted(k for k in proven.keys() | shown.keys() if proven.get(k, _MISSING) != shown.get(k, _MISSING))
+    if diff:
+        raise cli.ProofFailure(check, f"the {what} shown is not the proven record: {', '.join(diff)} differ")
+
+
+_MISSING = object()
 
 
 def _proven_value(args: argparse.Namespace, key: bytes, proof: Any, what: str) -> bytes:
@@ -228,59 +234,102 @@ def _decoded(raw: bytes, type_: type[Any], what: str) -> Any:
         raise cli.ProofFailure("state_proof", f"the proven {what} does not decode: {exc}") from None
 
 
-def _check_proof(args: argparse.Namespace, ident: bytes, res: dict[str, Any]) -> str:
-    """Verify the answer's proofs (see the module docstring); return what was verified.
+def _height(proof: Any, what: str) -> int:
+    try:
+        return int(proof["height"])
+    except (KeyError, TypeError, ValueError):
+        raise cli.ProofFailure("home_proof", f"the {what} names no height") from None
+
+
+def _check_proof(args: argparse.Namespace, ident: bytes, res: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Verify the answer's proofs (see the module docstring); return what was verified and the answer rebuilt from
+    the proven records only (``entry``, ``home_proof.entry``, ``mirror_stale`` computed here).
 
     Raises:
         cli.ProofFailure: naming the check that failed.
     """
     shown = res["entry"]
-    if not shown["mirrored"]:
+    out = dict(res)
+    if not isinstance(shown, dict) or not shown.get("mirrored"):
         rec = _decoded(_proven_value(args, entry_key(ident), res.get("proof"), "entry"), Entry, "entry")
-        if _record_of(rec) != _entry_of(shown):
-            raise cli.ProofFailure("state_proof", "the entry shown is not the proven record")
-        return f"VERIFIED against block {res['proof']['height']}, final under its commit certificate"
+        out["entry"] = _as_json(rec)
+        _same(out["entry"], shown, "state_proof", "entry")
+        return f"VERIFIED against block {res['proof']['height']}, final under its commit certificate", out
     mirror = _decoded(_proven_value(args, mirror_key(ident), res.get("proof"), "mirror"), Mirror, "mirror")
     rec = _decoded(mirror.entry, Entry, "mirrored entry")
-    if _record_of(rec) != _entry_of(shown) or mirror.chain_id != shown["chain_id"]:
-        raise cli.ProofFailure("state_proof", "the mirror shown is not the proven record")
+    if rec.id != ident or mirror.chain_id != rec.chain_id:
+        raise cli.ProofFailure("state_proof", "the proven mirror is not of this entry or of its home chain")
+    out["entry"] = _as_json(rec, mirror)
+    _same(out["entry"], shown, "state_proof", "mirror")
+    height = _height(res["proof"], "mirror's proof")
     home = res.get("home_proof")
     if not isinstance(home, dict):
         raise cli.ProofFailure("home_proof", "the node sent no proof from the home chain")
-    against = home["verified_against"]
-    client_id, height = str(against["client_id"]), int(against["height"])
-    cs = _decoded(_proven_value(args, client_key(client_id), home["client_proof"], "client"), ClientState, "client")
+    try:
+        against = home["verified_against"]
+        client_id, anchor = str(against["client_id"]), int(against["height"])
+        client_proof, consensus_proof = home["client_proof"], home["consensus_proof"]
+    except (KeyError, TypeError, ValueError):
+        raise cli.ProofFailure("home_proof", "malformed home chain proof: no verified_against") from None
+    # the client and its consensus state as the hub holds them at the mirror's height, not at some other height
+    for name, p in (("client", client_proof), ("consensus state", consensus_proof)):
+        if _height(p, f"proof of the {name}") != height:
+            raise cli.ProofFailure(
+                "home_proof", f"the proof of the {name} is at height {p['height']}, not the mirror's {height}"
+            )
+    cs = _decoded(_proven_value(args, client_key(client_id), client_proof, "client"), ClientState, "client")
     if cs.chain_id != mirror.chain_id:
         raise cli.ProofFailure("home_proof", f"client {client_id} is of chain {cs.chain_id!r}, not {mirror.chain_id!r}")
-    cons_raw = _proven_value(args, consensus_key(client_id, height), home["consensus_proof"], "consensus state")
+    if cs.frozen_height != 0:
+        raise cli.ProofFailure("home_proof", f"client {client_id} is frozen (at height {cs.frozen_height})")
+    if anchor != cs.latest_height:
+        raise cli.ProofFailure(
+            "home_proof", f"the home proof is at height {anchor}, not the client's latest {cs.latest_height}"
+        )
+    cons_raw = _proven_value(args, consensus_key(client_id, anchor), consensus_proof, "consensus state")
     cons = _decoded(cons_raw, ConsensusState, "consensus state")
+    expected = {
+        "chain_id": cs.chain_id,
+        "client_id": client_id,
+        "height": anchor,
+        "state_root": "0x" + cons.state_root.hex(),
+        "block_id": "0x" + cons.block_id.hex(),
+    }
+    _same(expected, against, "home_proof", "verified_against")
     try:
         suite = suite_by_name(cs.suite)
         proof = proof_from_json(msgspec.convert(home["proof"], StateProofJson))
-    except (UnknownSuite, DecodeError, msgspec.ValidationError, KeyError, TypeError) as exc:
+        value = None if home["value"] is None else unhex(home["value"])
+    except (UnknownSuite, DecodeError, msgspec.ValidationError, KeyError, TypeError, ValueError) as exc:
         raise cli.ProofFailure("home_proof", f"malformed home chain proof: {exc}") from None
-    value = None if home["value"] is None else unhex(home["value"])
-    if proof.height != height:
-        raise cli.ProofFailure("home_proof", f"the home chain's proof is at height {proof.height}, not {height}")
+    if proof.height != anchor:
+        raise cli.ProofFailure("home_proof", f"the home chain's proof is at height {proof.height}, not {anchor}")
     try:
         root = root_from_state_proof(suite, entry_key(ident), value, proof)
     except ProofError as exc:
         raise cli.ProofFailure("home_proof", f"the home chain's proof is refused: {exc}") from None
     if root != cons.state_root:
         raise cli.ProofFailure("home_proof", "the home chain's proof does not reach the client's consensus state root")
+    out_home = dict(home)
+    out["home_proof"] = out_home
     if value is None:
-        return (f"VERIFIED the hub's mirror; the home chain {cs.chain_id} has NO such entry at height {height} (proven "
-                "absent)")  # fmt: skip
+        if home.get("entry") is not None:
+            raise cli.ProofFailure("home_proof", "the home chain entry shown is proven absent")
+        out["mirror_stale"] = False
+        return (f"VERIFIED the hub's mirror; the home chain {cs.chain_id} has NO such entry at height {anchor} (proven "
+                "absent)"), out  # fmt: skip
     home_rec = _decoded(value, Entry, "home chain entry")
-    if home["entry"] is None or _record_of(home_rec) != _entry_of(home["entry"]):
-        raise cli.ProofFailure("home_proof", "the home chain entry shown is not the proven record")
-    stale = home_rec.version > rec.version
-    if bool(res.get("mirror_stale")) != stale:
+    out_home["entry"] = _as_json(home_rec)
+    _same(out_home["entry"], home.get("entry"), "home_proof", "home chain entry")
+    stale = home_rec.version > rec.version  # computed from the proven versions: the node's flag is not trusted
+    out["mirror_stale"] = stale
+    if res.get("mirror_stale") is not None and bool(res["mirror_stale"]) != stale:
         raise cli.ProofFailure("home_proof", "mirror_stale does not match the proven versions")
     return (
-        f"VERIFIED: the hub's mirror (block {res['proof']['height']}, final under its commit certificate) and the "
-        f"home chain {cs.chain_id}'s entry v{home_rec.version} at height {height}, against the hub's client "
-        f"{client_id}" + ("; the mirror is STALE (home has a newer version)" if stale else "")
+        f"VERIFIED: the hub's mirror (block {height}, final under its commit certificate) and the "
+        f"home chain {cs.chain_id}'s entry v{home_rec.version} at height {anchor}, against the hub's client "
+        f"{client_id}" + ("; the mirror is STALE (home has a newer version)" if stale else ""),
+        out,
     )
 
 
@@ -291,14 +340,14 @@ def cmd_show(args: argparse.Namespace) -> int:
     text = _lines(res["entry"])
     if args.prove:
         try:
-            said = _check_proof(args, ident, res)
+            said, proven = _check_proof(args, ident, res)
         except cli.ProofFailure as exc:
             res["verified"] = False
             res["failed_check"] = exc.check
             cli._out(args, res, "\n".join([*text, f"  proof       NOT VERIFIED: {exc}"]))
             return 1
-        res["verified"] = True
-        text.append(f"  proof       {said}")
+        res = {**proven, "verified": True}  # only what was proven is printed
+        text = [*_lines(res["entry"]), f"  proof       {said}"]
     cli._out(args, res, "\n".join(text))
     return 0
 
