@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -477,3 +478,25 @@ def test_a_mirror_answer_is_checked_whole_and_stale_splices_are_refused(monkeypa
     assert splice["home_proof"]["consensus_proof"]["value"] is not None
     with pytest.raises(cli_main.ProofFailure, match="not the client's latest"):
         check(splice)
+
+
+def test_search_runs_off_the_event_loop_and_a_missing_proof_is_no_crash(
+    mirrored: tuple[Net, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    net, ident = mirrored
+    real_search = directory_api.reads.search
+    threads: list[threading.Thread] = []
+
+    def recording(*a: Any, **kw: Any) -> Any:
+        threads.append(threading.current_thread())
+        return real_search(*a, **kw)
+
+    monkeypatch.setattr(directory_api.reads, "search", recording)
+    status, page = hub_get(net, "/v1/directory?q=air")
+    assert status == 200 and ident in [e["id"] for e in page["entries"]]
+    assert threads and threads[0] is not threading.main_thread()  # the loop runs in the main thread here
+
+    real_query = _SimApp.query
+    monkeypatch.setattr(_SimApp, "query", lambda self, req: msgspec.structs.replace(real_query(self, req), proof=None))
+    status, body = hub_get(net, f"/v1/directory/{ident}?prove=true")
+    assert (status, body["code"]) == (503, "proof_unavailable"), body

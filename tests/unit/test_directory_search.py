@@ -221,6 +221,35 @@ def test_the_scan_cap_bounds_one_call_and_a_cursor_goes_on(monkeypatch: pytest.M
     assert [f for f in found] == _by_nonce(s, 119) and calls > 2
 
 
+class _Counting(MemoryState):
+    """A ``MemoryState`` that counts point reads."""
+
+    gets = 0
+
+    def get(self, key: bytes) -> bytes | None:
+        self.gets += 1
+        return super().get(key)
+
+
+def test_point_reads_are_capped_per_call_and_a_cursor_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reads, "MAX_POINT_READS", 40)
+    s = _Counting()
+    for n in range(60):  # every entry matches all three filters: each id costs 2 index reads and its record
+        put_local(s, make_entry(HUB, n, fields(type_="t", keywords=["a", "b"])))
+    found: list[bytes] = []
+    cursor, calls = None, 0
+    while True:
+        s.gets = 0
+        page = search(s, limit=100, cursor=cursor, type="t", words=("a", "b"))
+        calls += 1
+        assert s.gets <= 40 and len(page.items) <= 10
+        found += ids(page)
+        if page.next is None:
+            break
+        cursor = page.next
+    assert sorted(found) == found and len(found) == len(set(found)) == 60 and calls >= 6
+
+
 def test_query_words_are_normalised_like_titles() -> None:
     assert reads.query_words("Air  QUALITY of the City") == ["air", "quality", "city"]
     assert reads.query_words("covid-19 data") == ["covid-19", "data"]

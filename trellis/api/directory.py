@@ -10,7 +10,8 @@ versions, and access requests.
 A search filters by owner DID, type, the words of ``q`` (normalised as titles are: ``query_words``) and the home
 chain (``chain``; empty or absent: every chain, this one's entries and, at a hub, the mirrored ones); each given
 filter must hold. Pages go by entry id: ``next`` is the next call's ``cursor``; one call scans at most 5,000 index
-keys, so a page may be short (even empty) with a non-null ``next``; ``next`` null: nothing is left.
+keys and makes at most 20,000 point reads, so a page may be short (even empty) with a non-null ``next``; ``next``
+null: nothing is left. The search runs in a worker thread, not on the event loop.
 
 ``prove=true`` on this chain's entry answers the state proof of ``directory/entry/<id>`` and the header it is
 against. On a mirror (a hub's copy of a sub-chain's entry) it answers the hub's proof of ``directory/mirror/<id>``
@@ -23,11 +24,12 @@ home chain holds a newer version than the mirror.
 
 Refusals: 400 ``bad_id``, ``bad_address``, ``bad_parameter``; 404 ``not_found``; a mirror's proof: 409
 ``unknown_chain`` / ``client_not_active`` (this chain cannot prove the home chain's state), 502 ``invalid_proof`` /
-``endpoint_unavailable``.
+``endpoint_unavailable``; 503 ``proof_unavailable`` (the node's state answered no proof or header).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -290,7 +292,8 @@ class DirectoryApi:
             raise ApiError(400, "bad_parameter", exc.reason) from exc
         view = self.node.app.reader()
         query = reads.Query(owner=owner, type=type_, words=words, chain=chain)
-        page = reads.search(view, self.node.app.params.suite, query, limit, cursor)
+        # thousands of reads: off the event loop, in a worker thread (the view reads committed state)
+        page = await asyncio.to_thread(reads.search, view, self.node.app.params.suite, query, limit, cursor)
         return ok(
             DirectoryPageJson(
                 height=view.height,
@@ -302,7 +305,10 @@ class DirectoryApi:
 
     def _proven(self, key: bytes, height: int) -> tuple[bytes | None, StateValueJson]:
         res = self.node.app.query(QueryRequest(path="state", key=key, height=height, prove=True))
-        assert res.proof is not None and res.header is not None, "a proven state query answers both"
+        if res.proof is None or res.header is None:
+            raise ApiError(
+                503, "proof_unavailable", f"the node answered no proof or header of 0x{key.hex()} at height {height}"
+            )
         return res.value, StateValueJson(
             key=hx(key),
             height=res.height,

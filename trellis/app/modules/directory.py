@@ -6,7 +6,8 @@ Search: every filter (owner DID, type, each word of ``q``, home chain) is an ind
 holds. A query probes each filter's prefix from the cursor (``PROBE`` keys), drives the scan with the filter that
 has the fewest keys left (ties: the first), and checks the others for each id by point reads of their index keys.
 A search scans at most ``MAX_SCANNED`` ids of the driving filter per call (besides one probe of ``PROBE`` keys per
-filter, and one point read per other filter for each id scanned): a page may come back short, even empty, with a
+filter, and one point read per other filter for each id scanned) and makes at most ``MAX_POINT_READS`` point reads
+(counting, for each id, one per other filter and two for its record): a page may come back short, even empty, with a
 ``next`` cursor (the last id scanned) when the cap stopped it; ``next`` is None only when nothing is left. With no filter at all
 it walks this chain's entries and the mirrors together in id order, skipping withdrawn ones. Withdrawn entries
 are in no index, so never in a search; ``entry`` still reads them.
@@ -51,6 +52,7 @@ from trellis.storage.kv import StorageError
 __all__ = [
     "DEFAULT_PAGE",
     "MAX_PAGE",
+    "MAX_POINT_READS",
     "MAX_Q_WORDS",
     "MAX_SCANNED",
     "PROBE",
@@ -75,6 +77,9 @@ MAX_PAGE = 100
 """Most entries (versions, requests) one call returns."""
 MAX_SCANNED = 5000
 """Most index keys (entries, with no filter) one search scans: a bound on the work of one call."""
+MAX_POINT_READS = 20_000
+"""Most point reads (other filters' index keys and the records of the matches) one search makes: past it the
+page stops early with a ``next`` cursor, like ``MAX_SCANNED``."""
 PROBE = 256
 """Keys of each filter's prefix read to choose the filter that drives the scan."""
 MAX_Q_WORDS = 8
@@ -229,11 +234,16 @@ def search(state: StateReader, suite: Suite, query: Query, limit: int, cursor: b
     driver = min(range(len(prefixes)), key=lambda i: len(probes[i]))
     drive, others = prefixes[driver], [p for i, p in enumerate(prefixes) if i != driver]
     rows, items, scanned, last = probes[driver], [], 0, None
+    point_reads = 0
+    per_id = len(others) + 2  # the other filters' keys, then the entry (or the entry and the mirror)
     while rows:
         for key, _home in rows:
             ident = key[len(drive) :]
+            if point_reads + per_id > MAX_POINT_READS and last is not None:
+                return SearchPage(items, last, scanned)  # resume after the last id fully checked
             scanned += 1
             last = ident
+            point_reads += per_id
             if all(state.get(p + ident) is not None for p in others):
                 items.append(_found(state, ident))
                 if len(items) == limit:
