@@ -500,3 +500,19 @@ def test_search_runs_off_the_event_loop_and_a_missing_proof_is_no_crash(
     monkeypatch.setattr(_SimApp, "query", lambda self, req: msgspec.structs.replace(real_query(self, req), proof=None))
     status, body = hub_get(net, f"/v1/directory/{ident}?prove=true")
     assert (status, body["code"]) == (503, "proof_unavailable"), body
+
+
+def test_publish_prechecks_name_the_field_before_sending(
+    capsys: pytest.CaptureFixture[str], node: ThreadedNode, did: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[Any] = []
+    monkeypatch.setattr(cli_main, "submit_and_report", lambda *a: sent.append(a) or 0)
+    base = ("directory", "publish", "--owner-did", did, "--title", "t", "--type", "x", "--from", "alice")
+    code, out, err = run_cli(capsys, node, *base, "--access", "credential_required")
+    assert code != 0 and "needs a credential_type (give --credential-type)" in out + err
+    code, out, err = run_cli(capsys, node, *base, "--access", "public", "--credential-type", "token:x")
+    assert code != 0 and "credential_type is only for access 3" in out + err
+    code, out, err = run_cli(capsys, node, *base, "--access", "public", "--keyword", "ok", "--keyword", "Not OK")
+    assert code != 0 and "keywords[1]" in out + err and "$[" not in out + err
+    assert sent == []
+    assert run_cli(capsys, node, *base, "--access", "public", "--keyword", "ok")[0] == 0 and len(sent) == 1

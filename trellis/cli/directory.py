@@ -13,6 +13,7 @@ consensus state's state root. It prints VERIFIED, or the check that failed (exit
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,9 @@ from trellis.cli import main as cli
 from trellis.core.codec import decode
 from trellis.core.crypto.suite import Suite, UnknownSuite, address_of, suite_by_name
 from trellis.core.errors import DecodeError, ProofError
+from trellis.core.execution.results import TxFailure
 from trellis.core.ledger.state_tree import root_from_state_proof
+from trellis.core.modules.directory.handlers import check_fields
 from trellis.core.modules.directory.messages import (
     ACCESS_NAMES,
     DirectoryDecide,
@@ -99,12 +102,22 @@ def _fields(args: argparse.Namespace, base: dict[str, Any]) -> EntryFields:
     if missing:
         raise cli.CliError("missing: " + ", ".join(f"--{n.replace('_', '-')}" for n in missing))
     try:
-        return msgspec.convert([base[n] for n in order], EntryFields)
+        fields = msgspec.convert([base[n] for n in order], EntryFields)
     except msgspec.ValidationError as exc:
-        text = str(exc)
-        for i, name in enumerate(order):
-            text = text.replace(f"`$[{i}]`", name)
+        # msgspec names the place as a path into the array ("$[3][0]"): name the field instead ("keywords[0]")
+        text = re.sub(r"`\$\[(\d+)\]((?:\[\d+\])*)`", lambda m: _field_path(order, m), str(exc))
         raise cli.CliError(f"not a valid directory entry: {text}") from None
+    try:
+        check_fields(fields)  # the chain's rules the types cannot state (credential type exactly with access 3)
+    except TxFailure as exc:
+        hint = " (give --credential-type)" if "needs a credential_type" in exc.message else ""
+        raise cli.CliError(f"not a valid directory entry: {exc.message}{hint}") from None
+    return fields
+
+
+def _field_path(order: tuple[str, ...], m: re.Match[str]) -> str:
+    i = int(m.group(1))
+    return (order[i] if i < len(order) else m.group(0)) + m.group(2)
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
