@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 HOME_DIR ?= .trellis
 STAMP := $(VENV)/.installed
 
-.PHONY: venv install run test sim bench lint typecheck fmt clean contracts-toolchain contracts hsm-tools openssl-tool vc-interop-tools
+.PHONY: venv install run test sim bench lint typecheck fmt clean contracts-toolchain contracts hsm-tools openssl-tool vc-interop-tools browser-tools
 SEEDS ?= 10000
 VALIDATORS ?= 4
 CHAINS ?= 1
@@ -86,7 +86,29 @@ openssl-tool:
 		|| { $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssl; }; } \
 		|| { echo "openssl-tool: FAILED to install openssl with apt-get" >&2; exit 1; }
 
-test: $(STAMP) contracts-toolchain hsm-tools openssl-tool vc-interop-tools
+# The console's browser tests (ADR 0017 section 4): Debian chromium (installed with apt-get when missing, needs root;
+# a loud failure when that is impossible) and playwright-core pinned by tests/browser/package-lock.json (npm ci,
+# no browser download: run.mjs launches the system chromium).
+CHROMIUM ?= /usr/bin/chromium
+BROWSER_JS := tests/browser
+browser-tools: $(BROWSER_JS)/node_modules/.package-lock.json
+	@if test -x $(CHROMIUM); then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+		echo "browser-tools: $(CHROMIUM) is missing and there is no apt-get: install chromium by hand" >&2; exit 1; fi; \
+	if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	echo "browser-tools: installing Debian chromium"; \
+	if ! { $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-liberation \
+		|| { $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-liberation; }; }; then \
+		echo "browser-tools: FAILED to install chromium with apt-get: the console cannot be tested" >&2; exit 1; fi; \
+	test -x $(CHROMIUM) || { echo "browser-tools: chromium installed, but $(CHROMIUM) is still missing" >&2; exit 1; }
+$(BROWSER_JS)/node_modules/.package-lock.json: $(BROWSER_JS)/package-lock.json $(BROWSER_JS)/package.json
+	@command -v node >/dev/null && command -v npm >/dev/null || \
+		{ echo "browser-tools: node and npm are needed for the console's browser tests" >&2; exit 1; }
+	cd $(BROWSER_JS) && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund || \
+		{ echo "browser-tools: FAILED: npm ci in $(BROWSER_JS)" >&2; exit 1; }
+	@touch $@
+
+test: $(STAMP) contracts-toolchain hsm-tools openssl-tool vc-interop-tools browser-tools
 	$(VENV)/bin/ruff check trellis tests
 	$(VENV)/bin/mypy --strict trellis/core
 	$(VENV)/bin/mypy trellis
