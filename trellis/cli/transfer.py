@@ -144,6 +144,10 @@ def _convert(cls: type[Any], fields: list[Any]) -> Any:
         raise cli.CliError(f"not a valid {cls.__struct_config__.tag}: {text}") from None
 
 
+_VIA = re.compile(r"(?:hub:)?(channel-[0-9]+)")
+"""``--via``: the hub's channel to the destination, ``channel-N`` or ``hub:channel-N``."""
+
+
 def cmd_send(args: argparse.Namespace) -> int:
     """Send tokens over a channel."""
     client = cli._client(args)
@@ -157,7 +161,12 @@ def cmd_send(args: argparse.Namespace) -> int:
         return cli.submit_and_report(
             args, payload, f"send {args.amount} {args.denom} over {args.channel} to 0x{receiver.hex()}, timeout {how}"
         )
-    via = args.via.rpartition(":")[2]
+    m = _VIA.fullmatch(args.via)
+    if m is None:
+        raise cli.CliError(
+            f"--via {args.via!r}: not a channel id; give the hub's channel as channel-N or hub:channel-N"
+        )
+    via = m.group(1)
     forward_ms = now_ms + parse_duration_ms(args.forward_timeout or DEFAULT_FORWARD_TIMEOUT)
     try:
         forward = msgspec.convert([via, 0, forward_ms], Forward)
