@@ -16,11 +16,12 @@ from trellis.core.execution.context import TxContext
 from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.ledger.block import Receipt, block_hash
 from trellis.core.modules.accounts.state import account_key
-from trellis.core.modules.interchain.governance import clients_of, is_interchain_change
+from trellis.core.modules.interchain.governance import clients_of, is_interchain_change, precheck_change
 from trellis.core.modules.interchain.messages import InterchainChange, RecoverClient, TrustChain, UntrustChain
 from trellis.core.modules.interchain.proofs import client_status, verify_membership
 from trellis.core.modules.interchain.state import (
     TrustedChain,
+    expired_key,
     read_client,
     read_consensus,
     read_misbehaviour,
@@ -185,6 +186,39 @@ def test_an_expired_client_is_recovered(net: Net) -> None:
     net.decide(RecoverClient(subject="client-0", substitute="client-1"))
     subject = read_client(net.a.reader(), "client-0")
     assert subject is not None and subject.trusting_period_ms == 24 * HOUR and net.status("client-0") == "active"
+
+
+def test_a_client_with_expired_packets_is_not_recovered(net: Net) -> None:
+    """``expire_packet`` marks the frozen client (``interchain/expired/<client_id>``): its counterparty may hold value
+    the expiry already gave back here, so the precheck (run at proposal and again at application) refuses it; the
+    same recovery without the marker passes. The whole path (expire_forward, then the proposal) is in
+    ``test_transfer_expire_forward.py``."""
+    _trust(net, net.b)
+    assert submit(net.a, sim_create(net.b, 2)).code == 0  # client-0 (the subject)
+    net.decide(UntrustChain(chain_id="chain-b"))
+    _trust(net, net.b)
+    net.b.advance(3)
+    assert submit(net.a, sim_create(net.b, 5)).code == 0  # client-1 (the substitute)
+    state = net.a.reader()
+    change = RecoverClient(subject="client-0", substitute="client-1")
+
+    def ctx(marked: bool) -> TxContext:
+        def get(key: bytes) -> bytes | None:
+            return (1).to_bytes(8, "big") if marked and key == expired_key("client-0") else state.get(key)
+
+        return TxContext(b"\x00" * 20, net.a.params, net.a.height + 1, get, lambda k, v: None, time_ms=net.a.time_ms)
+
+    precheck_change(ctx(False), change)
+    with pytest.raises(TxFailure) as refused:
+        precheck_change(ctx(True), change)
+    assert refused.value.code == ResultCode.INVALID_CHANGE
+    assert refused.value.message == (
+        "client-0 has packets expired while it was frozen; recovering it could pay them twice: create a new client "
+        "and channel instead"
+    )
+    assert state.get(expired_key("client-0")) is None  # never written without an expiry
+    net.decide(change)
+    assert net.status("client-0") == "active"
 
 
 def test_interchain_changes_are_routed_to_interchain_governance() -> None:

@@ -25,9 +25,9 @@ from tests.unit.test_transfer_forward import (
     vescrow,
 )
 from trellis.core.execution.results import ResultCode
-from trellis.core.modules.interchain.messages import SubmitMisbehaviour, UntrustChain
+from trellis.core.modules.interchain.messages import RecoverClient, SubmitMisbehaviour, UntrustChain
 from trellis.core.modules.interchain.proofs import client_status
-from trellis.core.modules.interchain.state import read_client, read_packet
+from trellis.core.modules.interchain.state import expired_count, expired_key, read_client, read_packet
 from trellis.core.modules.membership.messages import ProposeMembership, RegisterCert
 from trellis.core.modules.transfer.app import FORWARD_MARGIN_MS, FORWARD_MAX_WAIT_MS
 from trellis.core.modules.transfer.messages import TransferExpireForward, TransferSend
@@ -171,6 +171,77 @@ def test_a_hop_the_retired_chain_received_is_expired_and_its_vouchers_stay_there
     with pytest.raises(AssertionError, match="frozen"):
         tc.relay_packets(c, h, s.ch)
     assert supply(h, f"transfer/{s.ah.end(h).channel}/native") == 0
+
+
+# -- a client under which a forward expired is never recovered -----------------------------------------------------
+def substitute_of_c(s: tcs.Star) -> str:
+    """A fresh client of C on the hub (open client policy), ahead of the frozen one: a recovery's substitute."""
+    s.c.advance(2)
+    return tc.create_client(s.h, s.c)
+
+
+def propose_recovery(s: tcs.Star, substitute: str) -> tuple[int, str]:
+    s.h.submit(ADMIN, RegisterCert(cert=s.h.admin_cert()))  # refused when untrust_c registered it already
+    r = s.h.submit(ADMIN, ProposeMembership(change=RecoverClient(subject=hub_client_of_c(s), substitute=substitute)))
+    return r.code, r.message
+
+
+@pytest.mark.parametrize("freeze", [untrust_c, misbehave_c], ids=["untrusted", "misbehaviour"])
+def test_a_client_with_an_expired_forward_is_never_recovered(s: tcs.Star, freeze: object) -> None:
+    """C received the second hop before the freeze; the hub expired it and A refunded. Recovering the hub's client
+    of C would let C's vouchers of that hop come back and be paid from the hub's escrow a second time: refused, and
+    the client stays frozen (interchain.md 5.5, 2.6)."""
+    a, h, c = s.chains
+    msg = forwarded(s)
+    tc.relay_packets(h, c, s.ch)
+    (out,) = tc.pending(h, s.ch)
+    assert tc.received(c, s.ch, out)
+    cid = hub_client_of_c(s)
+    assert h.reader().get(expired_key(cid)) is None
+    assert callable(freeze)
+    freeze(s)
+    past_timeout(s)
+    assert h.submit("bob", msg).code == 0
+    assert expired_count(h.reader(), cid) == 1
+    tc.relay_acks(a, h, s.ah)
+    assert a.balance("alice") == FUNDS["alice"]
+    substitute = substitute_of_c(s)
+    before = h.reader().scan(b"interchain/", b"interchain/\xff", 1_000_000)
+    code, message = propose_recovery(s, substitute)
+    assert code == int(ResultCode.INVALID_CHANGE), message
+    assert f"{cid} has packets expired while it was frozen" in message and "create a new client" in message
+    assert h.reader().scan(b"interchain/", b"interchain/\xff", 1_000_000) == before
+    assert status(s) == "frozen"
+    # So C's vouchers of the hop stay there: the hub still refuses every relay from C over the frozen client.
+    voucher = f"transfer/{s.ch.end(c).channel}/transfer/{s.ah.end(h).channel}/native"
+    back = TransferSend(
+        channel=s.ch.end(c).channel,
+        denom=voucher,
+        amount=400,
+        receiver=h.address("bob"),
+        timeout_time_ms=h.time_ms + DAY,
+    )
+    assert c.submit("bob", back).code == 0
+    with pytest.raises(AssertionError, match="frozen"):
+        tc.relay_packets(c, h, s.ch)
+
+
+@pytest.mark.parametrize("freeze", [untrust_c, misbehave_c], ids=["untrusted", "misbehaviour"])
+def test_a_frozen_client_without_an_expiry_is_still_recovered(s: tcs.Star, freeze: object) -> None:
+    """No expiry: no marker, the recovery applies, and the pending forward ends the ordinary way through the
+    recovered client (C's ack is proven, A's sender is not refunded: C holds the value)."""
+    a, h, c = s.chains
+    forwarded(s)
+    tc.relay_packets(h, c, s.ch)
+    assert callable(freeze)
+    freeze(s)
+    past_timeout(s)
+    code, message = propose_recovery(s, substitute_of_c(s))
+    assert code == 0, message
+    assert status(s) == "active" and h.reader().get(expired_key(hub_client_of_c(s))) is None
+    tcs.settle(s)
+    assert no_forward_state(h) and tc.pending(h, s.ch) == [] and tc.pending(a, s.ah) == []
+    assert a.balance("alice") == FUNDS["alice"] - 400
 
 
 def test_expiry_refused_while_the_client_is_active(s: tcs.Star) -> None:

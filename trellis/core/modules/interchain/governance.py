@@ -10,7 +10,9 @@ membership version; applying one does not change the membership configuration.
 - On a hub (genesis ``hub`` member), both are refused for a chain id in the hub registry: ``hub.register`` and
   ``hub.retire`` alone govern a sub-chain's trust, so retiring reaches every trust and client of it.
 - ``interchain.recover_client`` gives a frozen or expired client the latest consensus state of an active
-  substitute of the same chain and genesis (ICS-02 recovery): its connections, channels and denoms survive.
+  substitute of the same chain and genesis (ICS-02 recovery): its connections, channels and denoms survive. A
+  client under which a packet expired (``interchain/expired/<client_id>``, interchain.md 5.5) is never recovered:
+  its counterparty may hold value this chain already gave back.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from trellis.core.modules.interchain.state import (
     client_key,
     consensus_heights,
     consensus_key,
+    expired_count,
     governance_version,
     misbehaviour_key,
     read_client,
@@ -144,6 +147,12 @@ def _recovery(ctx: TxContext, change: RecoverClient) -> tuple[ClientState, Clien
         raise _invalid(f"no substitute client {change.substitute}")
     if status(subject, _latest(ctx, change.subject, subject), ctx.time_ms) == ACTIVE:
         raise _invalid(f"client {change.subject} is active: only a frozen or expired client is recovered")
+    if expired_count(ctx, change.subject) > 0:
+        # Its counterparty may hold value for packets this chain already undid (interchain.md 5.5, expiry).
+        raise _invalid(
+            f"{change.subject} has packets expired while it was frozen; recovering it could pay them twice: create "
+            "a new client and channel instead"
+        )
     latest = _latest(ctx, change.substitute, substitute)
     if status(substitute, latest, ctx.time_ms) != ACTIVE or latest is None:
         raise _invalid(f"substitute client {change.substitute} is not active")
@@ -166,8 +175,8 @@ def precheck_change(ctx: TxContext, change: InterchainChange) -> None:
 
     Raises:
         TxFailure: ``INVALID_CHANGE`` (on a hub, a trust or untrust of a chain in the hub registry; a trust already
-            in force, an untrust with nothing to do, a recovery whose
-            subject is active or whose substitute is missing, inactive, of another chain or genesis, or not ahead).
+            in force, an untrust with nothing to do, a recovery whose subject is active or had packets expired
+            under it, or whose substitute is missing, inactive, of another chain or genesis, or not ahead).
     """
     if isinstance(change, TrustChain | UntrustChain) and is_hub(ctx.params):
         sub = read_subchain(ctx, change.chain_id)

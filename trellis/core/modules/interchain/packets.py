@@ -28,6 +28,8 @@ from trellis.core.modules.interchain.state import (
     ChannelEnd,
     ConnectionEnd,
     ack_key,
+    expired_count,
+    expired_key,
     has_receipt,
     packet_id,
     packet_key,
@@ -241,7 +243,8 @@ def expire_packet(ctx: TxContext, port: str, channel: str, sequence: int) -> tup
     packet's ``timeout_time_ms``. The packet is deleted like a timeout deletes it, so no later ack or timeout of
     it is accepted; the event is ``interchain.timeout_packet`` with ``kind`` = ``expired``. The caller undoes what
     the send did (the application's ``on_timeout`` is *not* run: the application decides, e.g.
-    ``transfer.expire_forward``). Unordered channels only.
+    ``transfer.expire_forward``). Unordered channels only. The client is marked (``interchain/expired/<client_id>``,
+    a count) so that ``interchain.recover_client`` refuses it: the counterparty may have received the packet.
 
     Raises:
         TxFailure: ``CHANNEL_NOT_OPEN`` (no such end, or in its handshake); ``INVALID_CHANGE`` (an ordered
@@ -280,5 +283,9 @@ def expire_packet(ctx: TxContext, port: str, channel: str, sequence: int) -> tup
             f"block's time {ctx.time_ms}",
         )
     ctx.put(packet_key(port, channel, sequence), None)
+    # The counterparty may have received the packet before the freeze: the caller's undo and the counterparty's
+    # credit now both stand. Recovering the client would let that credit come back and be paid a second time, so
+    # the client is marked and interchain.recover_client refuses it (interchain.md 5.5, 2.6).
+    ctx.put(expired_key(conn.client_id), (expired_count(ctx, conn.client_id) + 1).to_bytes(8, "big"))
     attrs = [*packet_attributes(ctx, packet)[:6], ("kind", b"expired")]
     return packet, [Event(type="interchain.timeout_packet", attributes=attrs)]

@@ -14,6 +14,7 @@
 | ``interchain/packet/<port>/<channel>/`` + seq (8, BE) | ``Packet`` (deleted by its ack or timeout) |
 | ``interchain/receipt/<port>/<channel>/`` + seq (8, BE) | ``b"\\x01"`` (unordered channels) |
 | ``interchain/ack/<port>/<channel>/`` + seq (8, BE) | ``Ack`` |
+| ``interchain/expired/<client_id>`` | packets expired under that frozen client (8 bytes, BE); absent until one is |
 
 Keys are the same on every Trellis chain: a counterparty proves its records under these keys, so a proof needs no
 negotiated prefix. No identifier contains ``/``, so every key splits uniquely.
@@ -243,6 +244,12 @@ def ack_key(port: str, channel: str, seq: int) -> bytes:
     return b"interchain/ack/" + port.encode() + b"/" + channel.encode() + b"/" + seq_bytes(seq)
 
 
+def expired_key(client_id: str) -> bytes:
+    """Key of the number of packets ``expire_packet`` ended over channels of a frozen client (written only when one
+    is: a client that never had a packet expired has no such key). ``recover_client`` refuses such a client."""
+    return b"interchain/expired/" + client_id.encode()
+
+
 def client_id(n: int) -> str:
     """The ``n``-th client id."""
     return f"client-{n}"
@@ -268,6 +275,12 @@ def read_next_ids(state: StateReader) -> NextIds:
 def governance_version(state: StateReader) -> int:
     """The number of interchain governance changes applied so far (0 before the first)."""
     raw = state.get(GOVERNANCE_VERSION_KEY)
+    return 0 if raw is None else int.from_bytes(raw, "big")
+
+
+def expired_count(state: StateReader, client: str) -> int:
+    """How many packets expired while ``client`` was frozen (0 when none did)."""
+    raw = state.get(expired_key(client))
     return 0 if raw is None else int.from_bytes(raw, "big")
 
 
