@@ -64,14 +64,32 @@ def cmd_chains(args: argparse.Namespace) -> int:
         query["status"] = args.status
     chains: list[dict[str, Any]] = []
     page: dict[str, Any] = {}
+    heights: list[int] = []
+    complete = False
     for _ in range(_MAX_PAGES):
         page = client.get("/v1/hub/chains?" + urlencode(query) if query else "/v1/hub/chains")
         chains.extend(page["chains"])
+        heights.append(int(page["height"]))
         if page["next_cursor"] is None:
+            complete = True
             break
         query["cursor"] = page["next_cursor"]
-    data = {"height": page["height"], "count": page["count"], "chains": chains}
+    # the route reads each page at the node's latest height (it takes no height=): say when the pages differ
+    low, high = min(heights), max(heights)
+    data = {
+        "height": page["height"],
+        "count": page["count"],
+        "chains": chains,
+        "complete": complete,
+        "next_cursor": None if complete else page["next_cursor"],
+        "heights": [low, high],
+    }
     lines = [f"{page['count']} sub-chains registered and not retired (height {page['height']}); listed {len(chains)}"]
+    if low != high:
+        lines.append(f"NOTE: the {len(heights)} pages were read at heights {low} to {high}: chains registered or "
+                     "retired in between may be missing or listed with an older status")  # fmt: skip
+    if not complete:
+        lines.append(f"INCOMPLETE: stopped after {_MAX_PAGES} pages; more remain after {page['next_cursor']}")
     for c in chains:
         lines.extend(chain_lines(c))
     cli._out(args, data, "\n".join(lines))
