@@ -124,7 +124,7 @@ _NPM_REVIEWED = {
     "node_modules/@digitalbazaar/credentials-context": "BSD-3-Clause AND W3C",
     "node_modules/did-context": "BSD-3-Clause AND W3C",
 }
-_NPM_LOCKS = ("contracts/package-lock.json", "tests/interop/vc_js/package-lock.json")
+_NPM_LOCKS = ("contracts/package-lock.json", "tests/interop/vc_js/package-lock.json", "tests/browser/package-lock.json")
 
 
 @pytest.mark.parametrize("lock_path", _NPM_LOCKS)
