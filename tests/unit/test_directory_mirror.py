@@ -382,3 +382,35 @@ def test_a_timed_out_announcement_is_not_retried_and_the_next_version_is_announc
     net.relay()
     v2 = read_entry(net.sub.reader(), ident)
     assert v2 is not None and v2.version == 2 and net.mirrored(ident) == v2
+
+
+def test_junk_channel_ends_cannot_hide_the_hub_channel() -> None:
+    """Anyone can leave INIT directory ends on a sub-chain over its own connection to the hub (its ``on_chan_open``
+    cannot see which chain a channel leads to): twenty of them, twelve sorting before the real channel in key order,
+    do not hide the hub channel, which is found and recorded at the first announcement."""
+    from tests.fixtures.two_chains import create_client, open_channel, open_connection
+    from trellis.core.modules.interchain.messages import ChanOpenInit
+
+    hub = hub_chain()
+    sub = sub_chain(hub)
+    sub.advance(1)
+    hub.advance(1)
+    client_s, client_h = create_client(sub, hub), create_client(hub, sub)
+    conn_s, conn_h = open_connection(sub, hub, client_s, client_h)
+    for _ in range(20):  # channel-0 .. channel-19, left in INIT
+        junk = ChanOpenInit(port=PORT, connection_id=conn_s, counterparty_port=PORT, order=UNORDERED, version=VERSION)
+        assert sub.submit(OWNER, junk).code == 0
+    chan_s, _ = open_channel(sub, hub, client_s, client_h, conn_s, conn_h, port=PORT, version=VERSION)
+    assert chan_s == "channel-20"
+    vm = DidVerificationMethod(id="key-1", type="Ed25519VerificationKey2020", public_key=sub.public_key(OWNER))
+    doc = DidDocument(
+        verification_methods=[vm], authentication=["key-1"], assertion_method=["key-1"], services=[], controllers=[]
+    )
+    r = sub.submit(OWNER, DidCreate(document=doc))
+    f = EntryFields(
+        owner_did=format_did(sub.chain_id, r.data), title="t1", type="x", keywords=[], digest=bytes(32),
+        receipt_ref="", location="", licence="", access=PUBLIC, credential_type="",
+    )  # fmt: skip
+    r = sub.submit(OWNER, DirectoryPublish(entry=f))
+    assert r.code == 0 and any(e.type == "interchain.send_packet" for e in r.events), r
+    assert sub.reader().get(HUB_CHANNEL_KEY) == b"channel-20"

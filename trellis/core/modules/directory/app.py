@@ -30,6 +30,7 @@ from trellis.core.modules.interchain.messages import UNORDERED, Ack, Packet
 from trellis.core.modules.interchain.packets import send_packet
 from trellis.core.modules.interchain.state import (
     OPEN,
+    ChannelEnd,
     ClientState,
     channel_key,
     read_channel,
@@ -46,7 +47,10 @@ not retried: the entry's next version announces it again."""
 MAX_ANNOUNCE = 8192
 """Most bytes of an ``Announce`` a hub decodes (an entry at its largest is under 3 KiB)."""
 HUB_CHANNEL_SCAN = 8
-"""Most ``directory`` channel ends a sub-chain looks at to find the one that leads to its hub."""
+"""Most OPEN ``directory`` channel ends a sub-chain follows to their client to find the one that leads to its hub."""
+HUB_CHANNEL_KEYS = 1024
+"""Most ``directory`` channel ends (of any state) a sub-chain reads in one search for its hub channel."""
+_HUB_CHANNEL_PAGE = 64
 SUCCESS_RESULT = b"\x01"
 """The result of a success acknowledgement."""
 
@@ -88,19 +92,34 @@ def hub_channel(ctx: TxContext, hub: GenesisHubRef) -> str | None:
     hash, not frozen), or None.
 
     Bounded: the channel recorded at ``directory/hub_channel`` by an earlier announcement is checked first; when it
-    is missing or no longer leads to the hub, the first ``HUB_CHANNEL_SCAN`` directory channel ends (key order) are
-    looked at, and the one found is recorded.
+    is missing or no longer leads to the hub, the directory channel ends are read in key order, at most
+    ``HUB_CHANNEL_KEYS`` of them in all: an end that is not OPEN is skipped from the scanned record (no further
+    read, not counted: anyone can leave INIT or TRYOPEN ends over the hub's own connection with one transaction
+    each), and at most ``HUB_CHANNEL_SCAN`` OPEN ends are followed to their client; the one found is recorded.
     """
     raw = ctx.get(HUB_CHANNEL_KEY)
     if raw is not None and _leads_to(ctx, raw.decode(), hub):
         return raw.decode()
     start = channel_key(PORT, "")
-    for key, _ in ctx.scan(start, start[:-1] + b"0", HUB_CHANNEL_SCAN):
-        channel = key[len(start) :].decode()
-        if _leads_to(ctx, channel, hub):
-            if raw != channel.encode():
-                ctx.put(HUB_CHANNEL_KEY, channel.encode())
-            return channel
+    end = start[:-1] + b"0"
+    pos, read, followed = start, 0, 0
+    while read < HUB_CHANNEL_KEYS and followed < HUB_CHANNEL_SCAN:
+        rows = ctx.scan(pos, end, min(_HUB_CHANNEL_PAGE, HUB_CHANNEL_KEYS - read))
+        for key, value in rows:
+            read += 1
+            if decode(value, ChannelEnd).state != OPEN:
+                continue
+            channel = key[len(start) :].decode()
+            followed += 1
+            if _leads_to(ctx, channel, hub):
+                if raw != channel.encode():
+                    ctx.put(HUB_CHANNEL_KEY, channel.encode())
+                return channel
+            if followed >= HUB_CHANNEL_SCAN:
+                break
+        if len(rows) < _HUB_CHANNEL_PAGE:
+            break
+        pos = rows[-1][0] + b"\x00"
     return None
 
 
