@@ -1,0 +1,363 @@
+// Credential and presentation verification in the browser (docs/spec/credentials.md): the eddsa-jcs-2022 proof
+// (and sm2-jcs-2025 on sm chains), the issuer trust registry, validity dates and the status list bit. No DOM:
+// the node's answers come through a `get(path)` function (the console's api.get), so tests/browser/vectors.mjs
+// imports it under node.
+
+import { jcs } from "./jcs.js";
+import { sha256, concat, fromHex } from "./receipt.js";
+import { sm3, sm2Verify } from "./sm3.js";
+
+const enc = new TextEncoder();
+const B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+
+export function base58btcDecode(s) {
+  let n = 0n;
+  for (const c of s) {
+    const d = B58.indexOf(c);
+    if (d < 0) throw new Error("not base58btc");
+    n = n * 58n + BigInt(d);
+  }
+  const bytes = [];
+  while (n > 0n) {
+    bytes.unshift(Number(n & 0xffn));
+    n >>= 8n;
+  }
+  let zeros = 0;
+  while (zeros < s.length && s[zeros] === "1") zeros++;
+  return new Uint8Array([...new Array(zeros).fill(0), ...bytes]);
+}
+
+/** A Multikey (`z` + base58btc(multicodec || key)): {kind: "ed25519"|"sm2", key} or null. */
+export function multikey(multibase) {
+  if (typeof multibase !== "string" || !multibase.startsWith("z") || multibase.length > 200) return null;
+  let raw;
+  try {
+    raw = base58btcDecode(multibase.slice(1));
+  } catch {
+    return null;
+  }
+  if (raw.length === 34 && raw[0] === 0xed && raw[1] === 0x01) return { kind: "ed25519", key: raw.slice(2) };
+  if (raw.length === 67 && raw[0] === 0x86 && raw[1] === 0x24) return { kind: "sm2", key: raw.slice(2) };
+  return null;
+}
+
+/** The Ed25519 public key of a Multikey, or null. */
+export function multikeyEd25519(multibase) {
+  const k = multikey(multibase);
+  return k && k.kind === "ed25519" ? k.key : null;
+}
+
+async function ed25519Verify(publicKey, message, signature) {
+  try {
+    const key = await crypto.subtle.importKey("raw", publicKey, { name: "Ed25519" }, false, ["verify"]);
+    return await crypto.subtle.verify({ name: "Ed25519" }, key, signature, message);
+  } catch {
+    return false;
+  }
+}
+
+const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/**
+ * Check a document's Data Integrity proof (credentials.md 1). `key` is {publicKey, kind?} (kind "ed25519" by
+ * default). Returns {ok, code?, reason?}.
+ */
+export async function verifyProof(doc, key) {
+  const proof = doc && doc.proof;
+  if (!isObject(proof)) return { ok: false, code: "malformed_proof", reason: "no proof object" };
+  if (proof.type !== "DataIntegrityProof" || typeof proof.proofValue !== "string") {
+    return { ok: false, code: "malformed_proof", reason: "not a DataIntegrityProof with a proofValue" };
+  }
+  const suite = proof.cryptosuite;
+  if (suite !== "eddsa-jcs-2022" && suite !== "sm2-jcs-2025") {
+    return { ok: false, code: "unknown_cryptosuite", reason: String(suite) };
+  }
+  const kind = key.kind ?? "ed25519";
+  if ((suite === "eddsa-jcs-2022") !== (kind === "ed25519")) {
+    return { ok: false, code: "bad_signature", reason: `${suite} needs a key of its own kind, not ${kind}` };
+  }
+  const { proofValue, ...options } = proof;
+  const { proof: _drop, ...document } = doc;
+  if ("@context" in options) {
+    const pc = options["@context"];
+    const dc = document["@context"];
+    const prefix =
+      Array.isArray(pc) && Array.isArray(dc) && pc.length <= dc.length && pc.every((c, i) => jcs(c) === jcs(dc[i]));
+    if (!prefix) return { ok: false, code: "context_mismatch", reason: "the proof's @context is not a prefix of the document's" };
+    document["@context"] = pc;
+  }
+  if (!proofValue.startsWith("z")) return { ok: false, code: "malformed_proof", reason: "proofValue is not base58btc" };
+  let signature;
+  try {
+    signature = base58btcDecode(proofValue.slice(1));
+  } catch {
+    return { ok: false, code: "malformed_proof", reason: "proofValue is not base58btc" };
+  }
+  if (signature.length !== 64) return { ok: false, code: "malformed_proof", reason: "a signature is 64 bytes" };
+  let hashData;
+  try {
+    if (kind === "ed25519") {
+      hashData = concat(await sha256(enc.encode(jcs(options))), await sha256(enc.encode(jcs(document))));
+    } else {
+      hashData = concat(sm3(enc.encode(jcs(options))), sm3(enc.encode(jcs(document))));
+    }
+  } catch (e) {
+    return { ok: false, code: "malformed", reason: e.message };
+  }
+  const ok = kind === "ed25519" ? await ed25519Verify(key.publicKey, hashData, signature) : sm2Verify(key.publicKey, hashData, signature);
+  return ok ? { ok: true } : { ok: false, code: "bad_signature", reason: "the signature does not verify" };
+}
+
+// --- status lists (credentials.md 3.2 and 6: "u" + base64url(GZIP(bits)), index 0 the left-most bit) ---------
+
+export const MAX_STATUS_LIST_BYTES = 2 ** 23 / 8; // the largest list the chain allows (2^23 entries)
+
+/** Decode an encodedList to its bitstring (Uint8Array); refuses one larger than the chain allows. */
+export async function decodeStatusList(encodedList) {
+  if (typeof encodedList !== "string" || !encodedList.startsWith("u") || !/^u[A-Za-z0-9_-]*$/.test(encodedList)) {
+    throw new Error("encodedList is not multibase base64url ('u...')");
+  }
+  const b64 = encodedList.slice(1).replace(/-/g, "+").replace(/_/g, "/");
+  const bin = atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4));
+  const gz = Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  const stream = new Blob([gz]).stream().pipeThrough(new DecompressionStream("gzip"));
+  const reader = stream.getReader();
+  const parts = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > MAX_STATUS_LIST_BYTES) {
+      await reader.cancel();
+      throw new Error("the status list is larger than any list the chain allows");
+    }
+    parts.push(value);
+  }
+  return concat(...parts);
+}
+
+/** The bit of entry `index` (W3C order: index 0 is the left-most bit of byte 0). */
+export function statusBit(bits, index) {
+  return ((bits[index >> 3] >> (7 - (index & 7))) & 1) === 1;
+}
+
+export function countSetBits(bits) {
+  let n = 0;
+  for (const b of bits) {
+    let x = b;
+    while (x) {
+      n += x & 1;
+      x >>= 1;
+    }
+  }
+  return n;
+}
+
+// --- key resolution (credentials.md 2) ----------------------------------------------------------------------
+
+function didOf(url) {
+  return typeof url === "string" ? url.split("#")[0] : "";
+}
+
+/** Resolve a verification method URL to {publicKey, kind} for `purpose` ("assertionMethod" or "authentication"),
+ * at time `created` (did:trellis: the version in force then). Throws {code, reason}. */
+export async function resolveKey(get, vmUrl, purpose, created) {
+  const did = didOf(vmUrl);
+  if (did.startsWith("did:key:")) {
+    const mk = did.slice("did:key:".length);
+    const k = multikey(mk);
+    if (!k || vmUrl !== `${did}#${mk}`) throw { code: "unresolvable_key", reason: `cannot read did:key ${vmUrl}` };
+    return { publicKey: k.key, kind: k.kind };
+  }
+  if (!did.startsWith("did:trellis:")) throw { code: "unresolvable_key", reason: `the browser resolves did:trellis and did:key, not ${did}` };
+  const q = created ? `?versionTime=${encodeURIComponent(created)}` : "";
+  let res;
+  try {
+    res = await get(`/1.0/identifiers/${encodeURIComponent(did)}${q}`);
+  } catch (e) {
+    const code = e && e.status === 410 ? "did_deactivated" : "unresolvable_key";
+    throw { code, reason: `${did}: ${(e && (e.detail || e.message)) || "not resolved"}` };
+  }
+  const doc = res && res.didDocument;
+  if (!isObject(doc)) throw { code: "unresolvable_key", reason: `${did} has no document` };
+  if (res.didDocumentMetadata && res.didDocumentMetadata.deactivated) throw { code: "did_deactivated", reason: `${did} is deactivated` };
+  const vm = (doc.verificationMethod ?? []).find((m) => m.id === vmUrl);
+  if (!vm) throw { code: "unresolvable_key", reason: `${vmUrl} is not in ${did}'s document` };
+  if (!(doc[purpose] ?? []).includes(vmUrl)) throw { code: "key_not_authorised", reason: `${vmUrl} is not an ${purpose} key` };
+  const k = multikey(vm.publicKeyMultibase);
+  if (!k) throw { code: "unresolvable_key", reason: `cannot read the key of ${vmUrl}` };
+  return { publicKey: k.key, kind: k.kind };
+}
+
+// --- credentials and presentations --------------------------------------------------------------------------
+
+function dateMs(s) {
+  if (typeof s !== "string" || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(s)) return NaN;
+  return Date.parse(s);
+}
+
+const pass = (check, detail = "") => ({ check, ok: true, detail });
+const failed = (check, code, detail = "") => ({ check, ok: false, code, detail });
+
+async function proofCheck(get, doc, purpose, owner, ownerName) {
+  const proof = doc.proof;
+  if (!isObject(proof)) return failed("proof", "malformed_proof", "no proof");
+  if (proof.proofPurpose !== purpose) return failed("proof", "wrong_proof_purpose", `proofPurpose is not ${purpose}`);
+  if (didOf(proof.verificationMethod) !== owner) {
+    return failed("proof", purpose === "assertionMethod" ? "key_not_issuers" : "key_not_holders", `the key is not the ${ownerName}'s`);
+  }
+  if (proof.created !== undefined) {
+    const t = dateMs(proof.created);
+    if (Number.isNaN(t)) return failed("proof", "invalid_date", "created is not a date-time");
+    if (t > Date.now() + 5 * 60 * 1000) return failed("proof", "proof_in_future", `created ${proof.created}`);
+  }
+  let key;
+  try {
+    key = await resolveKey(get, proof.verificationMethod, purpose, proof.created);
+  } catch (e) {
+    if (e && e.code) return failed("proof", e.code, e.reason);
+    throw e;
+  }
+  const r = await verifyProof(doc, key);
+  return r.ok ? pass("proof", `${proof.cryptosuite} by ${proof.verificationMethod}`) : failed("proof", r.code, r.reason);
+}
+
+/**
+ * Verify one credential: proof, issuer registry, validity dates, status. `get(path)` fetches the node's JSON;
+ * `now` the time validity is judged at (ms). Returns {status, checks: [{check, ok, code?, detail}]} where status is
+ * "valid", "revoked", "suspended", "expired" or "invalid".
+ */
+export async function verifyCredential(cred, get, { now = Date.now() } = {}) {
+  const checks = [];
+  if (!isObject(cred) || !Array.isArray(cred["@context"]) || cred["@context"][0] !== "https://www.w3.org/ns/credentials/v2") {
+    checks.push(failed("format", "malformed", "not a VC 2.0 credential (@context)"));
+    return { status: "invalid", checks };
+  }
+  const issuer = isObject(cred.issuer) ? cred.issuer.id : cred.issuer;
+  const types = Array.isArray(cred.type) ? cred.type : [cred.type];
+  if (typeof issuer !== "string" || !types.includes("VerifiableCredential")) {
+    checks.push(failed("format", "malformed", "no issuer or not a VerifiableCredential"));
+    return { status: "invalid", checks };
+  }
+  checks.push(pass("format"));
+  checks.push(await proofCheck(get, cred, "assertionMethod", issuer, "issuer"));
+  // The trust registry (credentials.md 3): the issuer registered for every type but VerifiableCredential.
+  try {
+    const reg = await get("/v1/issuers");
+    const rec = (reg.issuers ?? []).find((i) => i.did === issuer);
+    const missing = types.filter((t) => t !== "VerifiableCredential" && !(rec && rec.types.includes(t)));
+    if (!rec) checks.push(failed("issuer", "issuer_not_registered", `${issuer} is not in the registry`));
+    else if (missing.length) checks.push(failed("issuer", "type_not_authorised", `not authorised for ${missing.join(", ")}`));
+    else checks.push(pass("issuer", `${issuer} registered for ${rec.types.join(", ")}`));
+  } catch (e) {
+    checks.push(failed("issuer", "issuer_not_registered", `the registry could not be read: ${e.detail || e.message}`));
+  }
+  // Validity dates.
+  const from = cred.validFrom === undefined ? -Infinity : dateMs(cred.validFrom);
+  const until = cred.validUntil === undefined ? Infinity : dateMs(cred.validUntil);
+  if (Number.isNaN(from) || Number.isNaN(until)) checks.push(failed("validity", "invalid_date", "validFrom/validUntil"));
+  else if (now < from) checks.push(failed("validity", "not_yet_valid", `valid from ${cred.validFrom}`));
+  else if (now > until) checks.push(failed("validity", "expired", `expired ${cred.validUntil}`));
+  else checks.push(pass("validity", cred.validUntil ? `until ${cred.validUntil}` : "no expiry"));
+  // Status (BitstringStatusListEntry, or a list of up to 4).
+  if (cred.credentialStatus !== undefined) {
+    const entries = Array.isArray(cred.credentialStatus) ? cred.credentialStatus : [cred.credentialStatus];
+    if (entries.length > 4) checks.push(failed("status", "malformed_status", "more than 4 status entries"));
+    else for (const entry of entries) checks.push(await statusCheck(get, entry, issuer));
+  }
+  if (cred.disclosures !== undefined || JSON.stringify(cred.credentialSubject ?? {}).includes('"_sd"')) {
+    checks.push(failed("disclosures", "unsupported", "selective disclosure is not checked in the browser: use `trellis vc verify`"));
+  }
+  return { status: overall(checks), checks };
+}
+
+async function statusCheck(get, entry, issuer) {
+  if (!isObject(entry) || typeof entry.statusListCredential !== "string" || typeof entry.statusListIndex !== "string") {
+    return failed("status", "malformed_status", "not a BitstringStatusListEntry");
+  }
+  const m = /\/status-lists\/([A-Za-z0-9._-]{1,64})$/.exec(entry.statusListCredential);
+  if (!m || !/^(0|[1-9][0-9]{0,7})$/.test(entry.statusListIndex)) {
+    return failed("status", "malformed_status", "statusListCredential or statusListIndex");
+  }
+  const index = Number(entry.statusListIndex);
+  let list;
+  try {
+    list = await get(`/v1/status-lists/${m[1]}`);
+  } catch (e) {
+    return failed("status", "unknown_status_list", `${m[1]}: ${e.detail || e.message}`);
+  }
+  if (list.issuer !== issuer) return failed("status", "status_list_not_issuers", `list ${m[1]} is ${list.issuer}'s`);
+  const purpose = list.credentialSubject && list.credentialSubject.statusPurpose;
+  if (entry.statusPurpose !== undefined && entry.statusPurpose !== purpose) {
+    return failed("status", "malformed_status", `statusPurpose ${entry.statusPurpose} is not the list's ${purpose}`);
+  }
+  let bits;
+  try {
+    bits = await decodeStatusList(list.credentialSubject.encodedList);
+  } catch (e) {
+    return failed("status", "malformed_status", e.message);
+  }
+  if (index >= bits.length * 8) return failed("status", "status_index_out_of_range", `index ${index} of ${bits.length * 8}`);
+  if (statusBit(bits, index)) {
+    return failed("status", purpose === "suspension" ? "suspended" : "revoked", `list ${m[1]} index ${index} is set (height ${list.height})`);
+  }
+  return pass("status", `list ${m[1]} (${purpose}) index ${index} is clear at height ${list.height}`);
+}
+
+function overall(checks) {
+  const bad = checks.filter((c) => !c.ok);
+  if (!bad.length) return "valid";
+  const codes = bad.map((c) => c.code);
+  if (codes.includes("revoked")) return "revoked";
+  if (codes.includes("suspended")) return "suspended";
+  if (bad.every((c) => c.code === "expired")) return "expired";
+  return "invalid";
+}
+
+/**
+ * Verify a presentation: the holder's proof (authentication), holder binding and each credential. The verifier's
+ * challenge and domain, if given, must be the proof's. Returns {status, checks, credentials: [{status, checks}]}.
+ */
+export async function verifyPresentation(vp, get, { challenge, domain, now = Date.now() } = {}) {
+  const checks = [];
+  const types = Array.isArray(vp && vp.type) ? vp.type : [];
+  if (!isObject(vp) || !types.includes("VerifiablePresentation") || typeof vp.holder !== "string") {
+    checks.push(failed("format", "malformed", "not a VerifiablePresentation with a holder"));
+    return { status: "invalid", checks, credentials: [] };
+  }
+  const creds = Array.isArray(vp.verifiableCredential) ? vp.verifiableCredential : [];
+  if (creds.length > 16) {
+    checks.push(failed("format", "malformed", "more than 16 credentials"));
+    return { status: "invalid", checks, credentials: [] };
+  }
+  checks.push(pass("format"));
+  let holder = await proofCheck(get, vp, "authentication", vp.holder, "holder");
+  if (holder.ok && challenge !== undefined && vp.proof.challenge !== challenge) holder = failed("proof", "wrong_challenge", "");
+  if (holder.ok && domain !== undefined && vp.proof.domain !== domain) holder = failed("proof", "wrong_domain", "");
+  checks.push({ ...holder, check: "holder_proof" });
+  const notSubject = creds.filter((c) => !(isObject(c) && isObject(c.credentialSubject) && c.credentialSubject.id === vp.holder));
+  checks.push(notSubject.length ? failed("holder_binding", "holder_not_subject", "a credential's subject is not the holder") : pass("holder_binding"));
+  const credentials = [];
+  for (const c of creds) credentials.push(await verifyCredential(c, get, { now }));
+  const statuses = credentials.map((c) => c.status);
+  let status = overall(checks);
+  if (status === "valid") {
+    for (const s of ["revoked", "suspended", "invalid", "expired"]) {
+      if (statuses.includes(s)) {
+        status = s;
+        break;
+      }
+    }
+  }
+  return { status, checks, credentials };
+}
+
+/** A credential or a presentation, by its type. */
+export async function verifyDocument(doc, get, opts = {}) {
+  const types = Array.isArray(doc && doc.type) ? doc.type : [doc && doc.type];
+  if (types.includes("VerifiablePresentation")) return { kind: "presentation", ...(await verifyPresentation(doc, get, opts)) };
+  return { kind: "credential", ...(await verifyCredential(doc, get, opts)) };
+}
+
+export { fromHex };
