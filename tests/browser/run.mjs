@@ -131,6 +131,12 @@ class Run {
       const first = errors.first();
       fail(`the ${view} view shows an error: code=${await first.getAttribute("data-code")} ${await first.innerText()}`);
     }
+    // A value rendered by string conversion instead of as a DOM node or text is a rendering bug.
+    const shown = await this.tid(`view-${view}`).first().innerText();
+    const slip = shown.match(/.{0,40}\[object [A-Za-z]+\].{0,40}/);
+    if (slip) fail(`the ${view} view shows a JavaScript object as text: ${JSON.stringify(slip[0])}`);
+    const width = await this.page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    if (width[0] > width[1] + 1) process.stdout.write(`warning: the ${view} view is ${width[0]} px wide (window ${width[1]})\n`);
   }
 
   async text(locator, what) {
