@@ -19,6 +19,7 @@ from trellis.api import (
     accounts,
     attestations,
     blobs,
+    console,
     contracts,
     credentials,
     did,
@@ -64,5 +65,6 @@ ROUTE_MODULES: tuple[RouteModule, ...] = (
     transfer,
     hub,
     directory,
+    console,
 )
 """Every module's routes file, once, in the order their paths appear in the OpenAPI document."""
