@@ -25,6 +25,7 @@ from trellis.api import (
     did,
     directory,
     evidence,
+    genesis,
     hub,
     interchain,
     kv,
@@ -65,6 +66,7 @@ ROUTE_MODULES: tuple[RouteModule, ...] = (
     transfer,
     hub,
     directory,
+    genesis,
     console,
 )
 """Every module's routes file, once, in the order their paths appear in the OpenAPI document."""
