@@ -26,11 +26,10 @@ from trellis.cli import main as cli
 from trellis.core.codec import decode
 from trellis.core.crypto.suite import Suite, UnknownSuite, address_of, suite_by_name
 from trellis.core.errors import DecodeError, ProofError
-from trellis.core.execution.results import TxFailure
 from trellis.core.ledger.state_tree import root_from_state_proof
-from trellis.core.modules.directory.handlers import check_fields
 from trellis.core.modules.directory.messages import (
     ACCESS_NAMES,
+    CREDENTIAL_REQUIRED,
     DirectoryDecide,
     DirectoryPublish,
     DirectoryRequestAccess,
@@ -107,11 +106,18 @@ def _fields(args: argparse.Namespace, base: dict[str, Any]) -> EntryFields:
         # msgspec names the place as a path into the array ("$[3][0]"): name the field instead ("keywords[0]")
         text = re.sub(r"`\$\[(\d+)\]((?:\[\d+\])*)`", lambda m: _field_path(order, m), str(exc))
         raise cli.CliError(f"not a valid directory entry: {text}") from None
-    try:
-        check_fields(fields)  # the chain's rules the types cannot state (credential type exactly with access 3)
-    except TxFailure as exc:
-        hint = " (give --credential-type)" if "needs a credential_type" in exc.message else ""
-        raise cli.CliError(f"not a valid directory entry: {exc.message}{hint}") from None
+    # the chain's rules the types cannot state (directory.handlers.check_fields, which the CLI may not import)
+    if len(set(fields.keywords)) != len(fields.keywords):
+        raise cli.CliError(f"not a valid directory entry: keywords repeat one another: {list(fields.keywords)}")
+    if fields.access == CREDENTIAL_REQUIRED and not fields.credential_type:
+        raise cli.CliError(
+            "not a valid directory entry: access credential_required needs a credential_type (give --credential-type)"
+        )
+    if fields.access != CREDENTIAL_REQUIRED and fields.credential_type:
+        raise cli.CliError(
+            "not a valid directory entry: credential_type is only for access 3 (credential_required), not "
+            f"{ACCESS_NAMES[fields.access]} (give --credential-type '' to clear it)"
+        )
     return fields
 
 
