@@ -7,7 +7,11 @@ entry's current fields on the node and changes those given. ``show --prove`` tru
 this chain's entry is checked against the header, the header's commit certificate from the genesis validators
 through every validator-set change; a hub's mirror also has the hub's proofs of its client of the home chain and of
 that client's consensus state checked the same way, and the home chain's proof of the entry checked against that
-consensus state's state root. It prints VERIFIED, or the check that failed (exit 1).
+consensus state's state root. Every record printed is the proven one, decoded and rendered as the API renders it
+(``entry_json``): any field the node sent that differs (``verified_against`` too) is refused, naming the fields; the
+hub's client and consensus-state proofs must be at the mirror proof's height, the consensus state at the client's
+latest height, the client not frozen; ``mirror_stale`` is computed from the proven versions. It prints VERIFIED,
+or the check that failed (exit 1).
 """
 
 from __future__ import annotations
