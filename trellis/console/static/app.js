@@ -122,8 +122,11 @@ async function route() {
     else if (typeof cleanup === "function") cleanup(); // left while it was loading
   } catch (err) {
     if (err && err.name === "AbortError") return;
-    console.error(err);
-    if (current === mine) root.append(api.errorBox(err));
+    if (!(err instanceof api.ApiError)) console.error(err);
+    if (current === mine) {
+      root.querySelector('[data-testid="loading"]')?.remove();
+      root.append(api.errorBox(err));
+    }
   }
 }
 

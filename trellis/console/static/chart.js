@@ -6,7 +6,7 @@ const H = 200;
 const PAD = { left: 48, right: 12, top: 10, bottom: 26 };
 
 function niceMax(v) {
-  if (v <= 0) return 1;
+  if (v <= 4) return 4; // integer ticks for small counts
   const p = 10 ** Math.floor(Math.log10(v));
   for (const m of [1, 2, 5, 10]) if (m * p >= v) return m * p;
   return 10 * p;
@@ -35,7 +35,7 @@ export function drawThroughput(points) {
   for (let i = 0; i <= 4; i++) {
     const v = (ymax * i) / 4;
     root.append(svg("line", { class: "grid", x1: x0, x2: x1, y1: Y(v), y2: Y(v) }));
-    root.append(svg("text", { x: x0 - 6, y: Y(v) + 4, "text-anchor": "end", text: String(Math.round(v)) }));
+    root.append(svg("text", { x: x0 - 6, y: Y(v) + 4, "text-anchor": "end", text: Number.isInteger(v) ? String(v) : v.toFixed(1) }));
   }
   root.append(svg("line", { class: "axis", x1: x0, x2: x0, y1: y0, y2: y1 }));
   root.append(svg("line", { class: "axis", x1: x0, x2: x1, y1: y0, y2: y0 }));

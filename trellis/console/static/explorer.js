@@ -210,7 +210,7 @@ export async function renderBlock(root, params, api) {
           codeBadge(api, receipt ? receipt.code : null),
         ),
         fields([
-          ["Sender", link(`account/${bare(t.tx.body.sender)}`, t.tx.body.sender)],
+          ["Sender (public key)", t.tx.body.sender],
           ["Nonce", String(t.tx.body.nonce)],
           t.tx.body.memo ? ["Memo", t.tx.body.memo] : null,
           receipt && receipt.message ? ["Message", receipt.message] : null,
@@ -260,7 +260,7 @@ export async function renderTx(root, params, api) {
       ["Block", st.height !== null && st.height !== undefined ? link(`block/${st.height}`, String(st.height)) : null, "tx-height"],
       ["Index in block", st.index !== null && st.index !== undefined ? String(st.index) : null],
       body ? ["Chain id", body.chain_id] : null,
-      body ? ["Sender", link(`account/${bare(body.sender)}`, body.sender)] : null,
+      body ? ["Sender (public key)", body.sender] : null,
       body ? ["Nonce", String(body.nonce)] : null,
       body && body.memo ? ["Memo", body.memo] : null,
       body ? ["Kind", payloadKind(body.payload) || "—"] : null,
