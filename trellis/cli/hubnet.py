@@ -77,10 +77,15 @@ def _join(layout: Any, hub: Any, sub: Any) -> Any:
     return None if joined is None else multichain.ChainPath(**vars(joined))
 
 
+def _consoles(apis: list[str]) -> str:
+    """The web console's URL of each node (ADR 0017)."""
+    return " ".join(f"{a}/console/" for a in apis)
+
+
 def hub_text(summary: dict[str, Any], waiting: list[str]) -> list[str]:
     """The hub and its sub-chains as lines of text."""
     hub = summary["hub"]
-    lines = [f"  hub {hub['chain_id']}  API {' '.join(hub['apis'])}"]
+    lines = [f"  hub {hub['chain_id']}  API {' '.join(hub['apis'])}", f"    console {_consoles(hub['apis'])}"]
     apis = {c["chain_id"]: c["apis"] for c in summary["chains"]}
     for sc in hub["subchains"]:
         head = f"  sub-chain {sc['chain_id']}  API {' '.join(apis[sc['chain_id']])}  ({sc['registered']})"
@@ -89,6 +94,7 @@ def hub_text(summary: dict[str, Any], waiting: list[str]) -> list[str]:
             lines.append(f"{head}  {why}")
             continue
         lines.append(head)
+        lines.append(f"    console {_consoles(apis[sc['chain_id']])}")
         h, s = sc["hub"], sc["sub"]
         lines.append(f"    hub side  {h['client_id']} {h['connection_id']}  " + _channels(h["channels"]))
         lines.append(f"    sub side  {s['client_id']} {s['connection_id']}  " + _channels(s["channels"]))

@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import dataclasses
 import json
-import logging
 import os
 import signal
 import sys
@@ -225,6 +224,7 @@ def cmd_node_start(args: argparse.Namespace) -> int:
     from trellis.node.config import load_config
     from trellis.node.gc_tuning import tune_for_node
     from trellis.node.home import Home
+    from trellis.node.logging_setup import configure_logging
 
     home = Home(_home(args))
     cfg = load_config(home.config)
@@ -232,9 +232,7 @@ def cmd_node_start(args: argparse.Namespace) -> int:
         cfg = msgspec.structs.replace(cfg, api=msgspec.structs.replace(cfg.api, port=args.api_port))
     if args.p2p_port is not None:
         cfg = msgspec.structs.replace(cfg, p2p=msgspec.structs.replace(cfg.p2p, port=args.p2p_port))
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(cfg.log, level=args.log_level)  # [log] in config.toml; --log-level overrides its level
     # The API port first, before anything is opened or logged; the peer port once assembly has said whether this
     # node listens for peers at all (a lone validator without peers does not).
     _check_listen(cfg.api.host, cfg.api.port, "API", "--api-port", "[api] port")
@@ -258,6 +256,7 @@ def cmd_node_start(args: argparse.Namespace) -> int:
             print(f"trellis node {node.config.node.moniker} on chain {node.params.chain_id}", flush=True)
             print(f"  height {tip.height}, state root 0x{tip.state_root.hex()}", flush=True)
             print(f"  API listening on {url}  (OpenAPI: {url}/openapi.json); Ctrl-C stops", flush=True)
+            print(f"  console: {url}/console/", flush=True)
 
         await serve(node, stop, ready)
 
@@ -863,7 +862,10 @@ def _net_up_chains(args: argparse.Namespace) -> int:
         args,
         summary,
         f"{len(up.layout.chains)} chains are up in {up.layout.root}\n"
-        + "\n".join(f"  {c['chain_id']}  API {' '.join(c['apis'])}" for c in summary["chains"])
+        + "\n".join(
+            f"  {c['chain_id']}  API {' '.join(c['apis'])}\n    console {' '.join(a + '/console/' for a in c['apis'])}"
+            for c in summary["chains"]
+        )
         + "".join(f"\n  path {p.a} {p.a_channel} <-> {p.b} {p.b_channel}" for p in up.layout.paths)
         + f"\n  relayer: {summary['relayer_config']} (log {up.layout.root / 'relayer' / 'relayer.log'})"
         + f"\n  relayer status: trellis relayer status --config {summary['relayer_config']}"
@@ -1050,7 +1052,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     node = sub.add_parser("node", help="run a node").add_subparsers(dest="node_cmd", required=True)
     s = node.add_parser("start", parents=[common], help="start the node in --home and its API")
-    s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    s.add_argument(
+        "--log-level", choices=["debug", "info", "warning", "error"], help="(default: [log] level in config.toml)"
+    )
     s.add_argument("--api-port", type=_port, help="API port (default: [api] port in config.toml)")
     s.add_argument("--p2p-port", type=_port, help="peer port (default: [p2p] port in config.toml)")
     s.set_defaults(func=cmd_node_start)
