@@ -184,6 +184,12 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": {"description": "JSON counters", "content": {"application/json": {}}}},
             }
         },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics (text format 0.0.4); docs/ops/metrics.md lists them",
+                "responses": {"200": {"description": "Metrics", "content": {"text/plain": {}}}},
+            }
+        },
         "/openapi.json": {
             "get": {
                 "summary": "This OpenAPI document",

@@ -30,6 +30,7 @@ import trellis
 from trellis.abci import CheckedTx, NotFound, QueryRequest
 from trellis.api.openapi import openapi_document
 from trellis.api.params import HASH_PATTERN, STATE_KEY_PATTERN, ApiError, bool_param, hash_param, int_param
+from trellis.api.prometheus import metrics_middleware, metrics_route
 from trellis.api.registry import ROUTE_MODULES
 from trellis.api.responses import ok, problem
 from trellis.api.types import (
@@ -57,6 +58,7 @@ from trellis.core.codec import encode
 from trellis.core.errors import DecodeError, InvalidTransaction, TrellisError
 from trellis.core.ledger.block import block_hash
 from trellis.core.ledger.state_tree import MissingNode
+from trellis.node.metrics import NodeMetrics
 from trellis.node.node import Node, NodeUnavailable, TxStatus
 
 log = logging.getLogger("trellis.api")
@@ -564,10 +566,11 @@ class Api:
 def build_app(node: Node, *, body_timeout_s: float = BODY_TIMEOUT_S) -> web.Application:
     """Return the aiohttp application serving ``node`` (``body_timeout_s``: see ``BODY_TIMEOUT_S``)."""
     api = Api(node)
+    metrics = NodeMetrics(node)  # this node's own Prometheus registry (GET /metrics)
     max_body = node.config.api.max_body_bytes
     app = web.Application(
         client_max_size=max_body,
-        middlewares=[limits_middleware(max_body, body_timeout_s), problem_middleware],
+        middlewares=[metrics_middleware(metrics), limits_middleware(max_body, body_timeout_s), problem_middleware],
         handler_args={"max_line_size": MAX_REQUEST_LINE},
     )
     app.add_routes(
@@ -581,6 +584,7 @@ def build_app(node: Node, *, body_timeout_s: float = BODY_TIMEOUT_S) -> web.Appl
             web.get("/v1/blocks/{ref}", api.block),
             web.get("/v1/state/{key}", api.state),
             web.get("/v1/metrics", api.metrics),
+            metrics_route(metrics),
             web.get("/openapi.json", api.openapi),
         ]
     )

@@ -228,6 +228,23 @@ class InterchainSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     chain with neither is ``unknown_chain``."""
 
 
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+LoggerName = Annotated[
+    str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$", max_length=128)
+]
+
+
+class LogSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The node's log (``trellis.node.logging_setup``): stderr, one record per line."""
+
+    format: Literal["text", "json"] = "text"
+    """``text`` (human-readable) or ``json`` (one object per line: ts, level, logger, msg, extra fields, exc)."""
+    level: LogLevel = "info"
+    """Level of every logger not named in ``levels`` (``trellis node start --log-level`` overrides it)."""
+    levels: Annotated[dict[LoggerName, LogLevel], msgspec.Meta(max_length=64)] = {}
+    """Logger name -> level (``{ "trellis.consensus" = "debug" }``); a name covers the loggers below it."""
+
+
 class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole node configuration."""
 
@@ -241,6 +258,7 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     blobs: BlobsSection = BlobsSection()
     notary: NotarySection = NotarySection()
     interchain: InterchainSection = InterchainSection()
+    log: LogSection = LogSection()
 
 
 def load_config(path: Path) -> NodeConfig:
@@ -301,5 +319,12 @@ def render_config(cfg: NodeConfig) -> str:
         lines.append("[interchain.genesis_hashes]")
         for chain_id, digest in sorted(cfg.interchain.genesis_hashes.items()):
             lines.append(f"{_toml_string(chain_id)} = {_toml_string(digest)}")
+        lines.append("")
+    if cfg.log != LogSection():
+        lines.append("[log]")
+        lines.append(f"format = {_toml_string(cfg.log.format)}")
+        lines.append(f"level = {_toml_string(cfg.log.level)}")
+        levels = ", ".join(f"{_toml_string(k)} = {_toml_string(v)}" for k, v in sorted(cfg.log.levels.items()))
+        lines.append(f"levels = {{ {levels} }}" if levels else "levels = {}")
         lines.append("")
     return "\n".join(lines)

@@ -69,6 +69,7 @@ from trellis.core.ledger.votes import PRECOMMIT
 from trellis.core.modules.evidence.messages import SubmitEvidence
 from trellis.core.params import ChainParams
 from trellis.node.batches import BatchStore, MalformedCompact, batch_digest, compact_refs, resolve_refs, unpack_refs
+from trellis.node.consensus_timings import ConsensusTimings
 from trellis.node.mempool import Mempool
 from trellis.node.privval import PrivValidator
 from trellis.node.validator_schedule import ScheduleError, ValidatorSchedule
@@ -319,6 +320,8 @@ class ConsensusDriver:
         self._tx_outbox: list[CheckedTx] = []
         self.batches = batches if batches is not None else BatchStore()
         self.stats = DisseminationStats()
+        self.timings = ConsensusTimings()
+        """Seconds per consensus step and the interval between commits (``/metrics``)."""
         self._held: dict[_ProposalKey, list[_Held]] = {}
         """Signed proposal -> candidate compact bodies waiting for batches (``MAX_BODIES_PER_PROPOSAL``)."""
         self._known: dict[bytes, tuple[int, list[CheckedTx | None]]] = {}
@@ -777,6 +780,8 @@ class ConsensusDriver:
                     t0 = time.perf_counter()
                     _, effects = step(self.state, ev)
                     self._order_s += time.perf_counter() - t0
+                    st = self.state
+                    self.timings.observe(st.height, st.round, st.step.name)
                     for eff in effects:
                         self._do(eff)
                 if self._outgoing:
@@ -922,6 +927,7 @@ class ConsensusDriver:
             raise
         self._note_validator_update(tip.height, executed)
         self._last_commit_ms = self.timers.now_ms()
+        self.timings.committed()
         t0 = time.perf_counter()
         self.mempool.remove_committed(executed.output.tx_hashes, executed.output.senders)
         if self.privval is not None:
