@@ -217,5 +217,142 @@ await expect(
   check("set bits counted", vc.countSetBits(decoded) === 3);
 }
 
+// --- a credential and a presentation signed here (did:key), checked with a stand-in node --------------------
+{
+  const enc = new TextEncoder();
+  const B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+  const b58 = (bytes) => {
+    let n = 0n;
+    for (const b of bytes) n = (n << 8n) | BigInt(b);
+    let s = "";
+    while (n > 0n) {
+      s = B58[Number(n % 58n)] + s;
+      n /= 58n;
+    }
+    for (const b of bytes) {
+      if (b !== 0) break;
+      s = "1" + s;
+    }
+    return s;
+  };
+  const b64url = (bytes) => Buffer.from(bytes).toString("base64url");
+  async function party() {
+    const kp = await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"]);
+    const pub = new Uint8Array(await crypto.subtle.exportKey("raw", kp.publicKey));
+    const mk = "z" + b58(new Uint8Array([0xed, 0x01, ...pub]));
+    return { kp, did: `did:key:${mk}`, vm: `did:key:${mk}#${mk}` };
+  }
+  async function sign(doc, who, purpose, extra = {}) {
+    const options = {
+      type: "DataIntegrityProof",
+      cryptosuite: "eddsa-jcs-2022",
+      created: "2026-01-01T00:00:00Z",
+      verificationMethod: who.vm,
+      proofPurpose: purpose,
+      ...extra,
+      "@context": doc["@context"],
+    };
+    const hashData = receipt.concat(await receipt.sha256(enc.encode(jcsMod.jcs(options))), await receipt.sha256(enc.encode(jcsMod.jcs(doc))));
+    const sig = new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, who.kp.privateKey, hashData));
+    return { ...doc, proof: { ...options, proofValue: "z" + b58(sig) } };
+  }
+  const disclosure = (name, value) => b64url(enc.encode(jcsMod.jcs([b64url(crypto.getRandomValues(new Uint8Array(16))), name, value])));
+  const issuer = await party();
+  const holder = await party();
+  const dName = disclosure("name", "Ada");
+  const dGrade = disclosure("grade", "A");
+  const subject = {
+    id: holder.did,
+    degree: { type: "BachelorDegree", name: "BSc" },
+    _sd: [await vc.disclosureDigest("sha-256", dName), await vc.disclosureDigest("sha-256", dGrade)].sort(),
+    _sd_alg: "sha-256",
+  };
+  const unsignedCred = {
+    "@context": ["https://www.w3.org/ns/credentials/v2"],
+    type: ["VerifiableCredential", "UniversityDegreeCredential"],
+    issuer: issuer.did,
+    validFrom: "2026-01-01T00:00:00Z",
+    credentialSubject: subject,
+    credentialStatus: {
+      type: "BitstringStatusListEntry",
+      statusPurpose: "revocation",
+      statusListIndex: "42",
+      statusListCredential: "https://node.example/v1/status-lists/uni",
+    },
+  };
+  const cred = await sign(unsignedCred, issuer, "assertionMethod");
+  const gzipList = async (setIndexes) => {
+    const bits = new Uint8Array(16384);
+    for (const i of setIndexes) bits[i >> 3] |= 1 << (7 - (i & 7));
+    const gz = await new Response(new Blob([bits]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer();
+    return "u" + b64url(new Uint8Array(gz));
+  };
+  const node = async ({ set = [], purpose = "revocation", registered = true, listIssuer = issuer.did } = {}) => {
+    const encodedList = await gzipList(set);
+    return async (path) => {
+      if (path === "/v1/issuers") {
+        return { issuers: registered ? [{ did: issuer.did, types: ["UniversityDegreeCredential"], controller: "0x00", updated_height: 1 }] : [], height: 3 };
+      }
+      if (path === "/v1/status-lists/uni") return { issuer: listIssuer, credentialSubject: { statusPurpose: purpose, encodedList }, height: 3 };
+      throw Object.assign(new Error("not found"), { status: 404, detail: path });
+    };
+  };
+  const now = Date.parse("2026-06-01T00:00:00Z");
+  const codes = (r) => r.checks.filter((c) => !c.ok).map((c) => c.code).join(",");
+  const allCodes = (r) => [codes(r), ...(r.credentials || []).map(codes)].join(",");
+  const cv = async (name, want, doc, get, opts = {}, code = null) => {
+    const r = await vc.verifyDocument(doc, get, { now, ...opts });
+    const ok = r.status === want && (code === null || allCodes(r).split(",").includes(code));
+    check(`${name} -> ${want}${code ? " " + code : ""}`, ok, `got ${r.status} (${allCodes(r)})`);
+    return r;
+  };
+  await cv("signed credential, index clear", "valid", cred, await node());
+  await cv("signed credential, index 42 set (revocation)", "revoked", cred, await node({ set: [42] }));
+  const suspendable = await sign(
+    { ...unsignedCred, credentialStatus: { ...unsignedCred.credentialStatus, statusPurpose: "suspension" } },
+    issuer,
+    "assertionMethod",
+  );
+  await cv("on a suspension list, index 42 set", "suspended", suspendable, await node({ set: [42], purpose: "suspension" }));
+  await cv("an entry's purpose that is not the list's", "invalid", cred, await node({ purpose: "suspension" }));
+  await cv("signed credential, index 41 set", "valid", cred, await node({ set: [41, 43] }));
+  await cv("issuer not registered", "invalid", cred, await node({ registered: false }), {}, "issuer_not_registered");
+  await cv("status list of another issuer", "invalid", cred, await node({ listIssuer: holder.did }));
+  await cv("expired", "expired", await sign({ ...unsignedCred, validUntil: "2026-03-01T00:00:00Z" }, issuer, "assertionMethod"), await node());
+  await cv("not yet valid", "invalid", await sign({ ...unsignedCred, validFrom: "2027-01-01T00:00:00Z" }, issuer, "assertionMethod"), await node());
+  await cv("signed by the holder, not the issuer", "invalid", await sign(unsignedCred, holder, "assertionMethod"), await node());
+  await cv("a claim added after signing", "invalid", { ...cred, credentialSubject: { ...cred.credentialSubject, grade: "A+" } }, await node());
+  const schemaBad = { ...unsignedCred, credentialSubject: { id: holder.did, _sd: subject._sd, _sd_alg: "sha-256" } };
+  await cv("a required claim missing (schema)", "invalid", await sign(schemaBad, issuer, "assertionMethod"), await node());
+
+  const present = async (disclosures, extra = { challenge: "c1", domain: "d.example" }, creds = [cred]) =>
+    sign(
+      { "@context": ["https://www.w3.org/ns/credentials/v2"], type: ["VerifiablePresentation"], holder: holder.did, verifiableCredential: creds, disclosures },
+      holder,
+      "authentication",
+      extra,
+    );
+  const vpOk = await present([dName]);
+  const r = await cv("presentation disclosing name", "valid", vpOk, await node(), { challenge: "c1", domain: "d.example" });
+  check("the disclosed claim is restored, the other stays hidden", r.credentials[0].subject?.name === "Ada" && !("grade" in (r.credentials[0].subject || {})));
+  await cv("presentation, wrong challenge", "invalid", vpOk, await node(), { challenge: "c2", domain: "d.example" });
+  await cv("presentation, credential revoked", "revoked", vpOk, await node({ set: [42] }), { challenge: "c1", domain: "d.example" });
+  await cv("presentation, a disclosure changed after signing", "invalid", { ...vpOk, disclosures: [dGrade] }, await node());
+  await cv("presentation, a forged disclosure", "invalid", await present([disclosure("name", "Eve")]), await node(), {}, "tampered_disclosure");
+  const revealCode = async (ds) => vc.reveal(subject, ds).then(() => "ok", (e) => e.code);
+  check("reveal: a forged disclosure is tampered_disclosure", (await revealCode([disclosure("name", "Eve")])) === "tampered_disclosure");
+  check("reveal: a disclosure twice is duplicate_disclosure", (await revealCode([dGrade, dGrade])) === "duplicate_disclosure");
+  check("reveal: not base64url JCS is malformed_disclosure", (await revealCode([b64url(enc.encode('["s", "name", 1]'))])) === "malformed_disclosure");
+  check("reveal: both disclosures restore both claims", (await vc.reveal(subject, [dName, dGrade])).grade === "A");
+  await cv("presentation, a disclosure twice", "invalid", await present([dName, dName]), await node(), {}, "duplicate_disclosure");
+  const other = await party();
+  const stolen = await sign(
+    { "@context": ["https://www.w3.org/ns/credentials/v2"], type: ["VerifiablePresentation"], holder: other.did, verifiableCredential: [cred] },
+    other,
+    "authentication",
+  );
+  await cv("presentation by someone who is not the subject", "invalid", stolen, await node());
+}
+
 console.log(`${passes} passed, ${failures} failed`);
 process.exit(failures === 0 ? 0 : 1);

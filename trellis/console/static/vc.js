@@ -154,6 +154,135 @@ export function countSetBits(bits) {
   return n;
 }
 
+// --- selective disclosure (credentials.md 4) and schemas (5.1) ---------------------------------------------
+
+export const MAX_DISCLOSURES = 64;
+const MAX_DISCLOSURE_CHARS = 8192;
+const RESERVED = new Set(["id", "_sd", "_sd_alg"]);
+
+function b64url(bytes) {
+  let s = "";
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function unb64url(text) {
+  if (typeof text !== "string" || text.length > MAX_DISCLOSURE_CHARS || !/^[A-Za-z0-9_-]*$/.test(text)) {
+    throw { code: "malformed_disclosure", reason: "a disclosure is a base64url string of at most 8192 characters" };
+  }
+  const b64 = text.replace(/-/g, "+").replace(/_/g, "/");
+  try {
+    return Uint8Array.from(atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4)), (c) => c.charCodeAt(0));
+  } catch {
+    throw { code: "malformed_disclosure", reason: "a disclosure is not base64url" };
+  }
+}
+
+/** base64url(H(ASCII(disclosure))) with H the credential's _sd_alg ("sha-256" or "sm3"). */
+export async function disclosureDigest(alg, disclosure) {
+  const data = enc.encode(disclosure);
+  if (alg === "sha-256") return b64url(await sha256(data));
+  if (alg === "sm3") return b64url(sm3(data));
+  throw { code: "unknown_sd_alg", reason: `unsupported _sd_alg ${alg}` };
+}
+
+/** The subject with the disclosed claims restored and _sd/_sd_alg removed (credentials.md 4). Throws {code, reason}. */
+export async function reveal(subject, disclosures) {
+  const out = {};
+  for (const [k, v] of Object.entries(subject)) if (k !== "_sd" && k !== "_sd_alg") out[k] = v;
+  if (!disclosures.length && !("_sd" in subject)) return out;
+  const alg = subject._sd_alg;
+  if (alg !== "sha-256" && alg !== "sm3") throw { code: "unknown_sd_alg", reason: `unsupported _sd_alg ${alg}` };
+  const signed = subject._sd;
+  if (!Array.isArray(signed) || !signed.every((d) => typeof d === "string")) {
+    throw { code: "malformed_disclosure", reason: "credentialSubject._sd must be a list of digests" };
+  }
+  const seen = new Set();
+  for (const disclosure of disclosures) {
+    const raw = unb64url(disclosure);
+    let text;
+    let item;
+    try {
+      text = new TextDecoder("utf-8", { fatal: true }).decode(raw);
+      item = JSON.parse(text);
+    } catch {
+      throw { code: "malformed_disclosure", reason: "a disclosure is not UTF-8 JSON" };
+    }
+    if (!(Array.isArray(item) && item.length === 3 && typeof item[0] === "string" && typeof item[1] === "string")) {
+      throw { code: "malformed_disclosure", reason: "a disclosure is the array [salt, name, value]" };
+    }
+    let canonical;
+    try {
+      canonical = jcs(item);
+    } catch (e) {
+      throw { code: "malformed_disclosure", reason: `not canonical JSON: ${e.message}` };
+    }
+    if (canonical !== text) throw { code: "malformed_disclosure", reason: "a disclosure is not in JCS canonical form" };
+    const digest = await disclosureDigest(alg, disclosure);
+    if (!signed.includes(digest)) throw { code: "tampered_disclosure", reason: `disclosure of ${item[1]} matches no signed digest` };
+    if (seen.has(digest)) throw { code: "duplicate_disclosure", reason: `disclosure of ${item[1]} is given twice` };
+    seen.add(digest);
+    const name = item[1];
+    if (RESERVED.has(name) || Object.prototype.hasOwnProperty.call(out, name)) {
+      throw { code: "claim_conflict", reason: `disclosure of ${name} conflicts with a visible claim` };
+    }
+    out[name] = item[2];
+  }
+  return out;
+}
+
+/** credentialSubject schemas by credential type (credentials.md 5.1; types without one pass). */
+export const SCHEMAS = {
+  UniversityDegreeCredential: {
+    type: "object",
+    required: ["id", "degree"],
+    properties: {
+      id: { type: "string" },
+      degree: { type: "object", required: ["type", "name"], properties: { type: { type: "string" }, name: { type: "string" } } },
+      name: { type: "string" },
+      dateOfBirth: { type: "string" },
+      grade: { type: "string" },
+      graduationYear: { type: "integer" },
+    },
+  },
+  AlumniCredential: {
+    type: "object",
+    required: ["id", "alumniOf"],
+    properties: { id: { type: "string" }, alumniOf: { type: "string" } },
+  },
+};
+
+function schemaError(value, schema, path) {
+  const t = schema.type;
+  const ok = {
+    string: (v) => typeof v === "string",
+    integer: (v) => Number.isInteger(v),
+    object: isObject,
+    array: Array.isArray,
+  };
+  if (t && !ok[t](value)) return `${path} must be of type ${t}`;
+  if (isObject(value)) {
+    for (const name of schema.required || []) if (!(name in value)) return `${path}.${name} is required`;
+    for (const [name, sub] of Object.entries(schema.properties || {})) {
+      if (name in value) {
+        const e = schemaError(value[name], sub, `${path}.${name}`);
+        if (e) return e;
+      }
+    }
+  }
+  return null;
+}
+
+export function schemaCheck(subject, types) {
+  for (const t of types) {
+    if (SCHEMAS[t]) {
+      const e = schemaError(subject, SCHEMAS[t], "credentialSubject");
+      if (e) return e;
+    }
+  }
+  return null;
+}
+
 // --- key resolution (credentials.md 2) ----------------------------------------------------------------------
 
 function didOf(url) {
@@ -225,10 +354,11 @@ async function proofCheck(get, doc, purpose, owner, ownerName) {
 
 /**
  * Verify one credential: proof, issuer registry, validity dates, status. `get(path)` fetches the node's JSON;
- * `now` the time validity is judged at (ms). Returns {status, checks: [{check, ok, code?, detail}]} where status is
- * "valid", "revoked", "suspended", "expired" or "invalid".
+ * `now` the time validity is judged at (ms); `disclosures` those a presentation gives this credential. Returns
+ * {status, checks: [{check, ok, code?, detail}], subject} where status is "valid", "revoked", "suspended",
+ * "expired" or "invalid", and subject the credentialSubject with the disclosed claims restored.
  */
-export async function verifyCredential(cred, get, { now = Date.now() } = {}) {
+export async function verifyCredential(cred, get, { now = Date.now(), disclosures = [] } = {}) {
   const checks = [];
   if (!isObject(cred) || !Array.isArray(cred["@context"]) || cred["@context"][0] !== "https://www.w3.org/ns/credentials/v2") {
     checks.push(failed("format", "malformed", "not a VC 2.0 credential (@context)"));
@@ -260,16 +390,32 @@ export async function verifyCredential(cred, get, { now = Date.now() } = {}) {
   else if (now < from) checks.push(failed("validity", "not_yet_valid", `valid from ${cred.validFrom}`));
   else if (now > until) checks.push(failed("validity", "expired", `expired ${cred.validUntil}`));
   else checks.push(pass("validity", cred.validUntil ? `until ${cred.validUntil}` : "no expiry"));
+  // Selective disclosure: the disclosures given to this credential (by a presentation) restore their claims.
+  let subject = null;
+  if (!isObject(cred.credentialSubject)) checks.push(failed("schema", "schema_violation", "credentialSubject is an object"));
+  else {
+    try {
+      subject = await reveal(cred.credentialSubject, disclosures);
+      const hidden = Array.isArray(cred.credentialSubject._sd) ? cred.credentialSubject._sd.length - disclosures.length : 0;
+      if ("_sd" in cred.credentialSubject || disclosures.length) {
+        checks.push(pass("disclosures", `${disclosures.length} disclosed, ${hidden} hidden`));
+      }
+    } catch (e) {
+      if (!(e && e.code)) throw e;
+      checks.push(failed("disclosures", e.code, e.reason));
+    }
+    if (subject) {
+      const e = schemaCheck(subject, types);
+      checks.push(e ? failed("schema", "schema_violation", e) : pass("schema"));
+    }
+  }
   // Status (BitstringStatusListEntry, or a list of up to 4).
   if (cred.credentialStatus !== undefined) {
     const entries = Array.isArray(cred.credentialStatus) ? cred.credentialStatus : [cred.credentialStatus];
     if (entries.length > 4) checks.push(failed("status", "malformed_status", "more than 4 status entries"));
     else for (const entry of entries) checks.push(await statusCheck(get, entry, issuer));
   }
-  if (cred.disclosures !== undefined || JSON.stringify(cred.credentialSubject ?? {}).includes('"_sd"')) {
-    checks.push(failed("disclosures", "unsupported", "selective disclosure is not checked in the browser: use `trellis vc verify`"));
-  }
-  return { status: overall(checks), checks };
+  return { status: overall(checks), checks, subject };
 }
 
 async function statusCheck(get, entry, issuer) {
@@ -338,8 +484,32 @@ export async function verifyPresentation(vp, get, { challenge, domain, now = Dat
   checks.push({ ...holder, check: "holder_proof" });
   const notSubject = creds.filter((c) => !(isObject(c) && isObject(c.credentialSubject) && c.credentialSubject.id === vp.holder));
   checks.push(notSubject.length ? failed("holder_binding", "holder_not_subject", "a credential's subject is not the holder") : pass("holder_binding"));
+  // The presentation's disclosures, each given to the credential whose _sd holds its digest (credentials.md 4).
+  const given = creds.map(() => []);
+  const ds = vp.disclosures === undefined ? [] : vp.disclosures;
+  if (!Array.isArray(ds) || ds.length > MAX_DISCLOSURES || !ds.every((d) => typeof d === "string" && /^[\x20-\x7e]*$/.test(d))) {
+    checks.push(failed("disclosures", "malformed_disclosure", `disclosures is a list of at most ${MAX_DISCLOSURES} ASCII strings`));
+  } else {
+    let unmatched = null;
+    for (const d of ds) {
+      let found = -1;
+      for (let i = 0; i < creds.length && found < 0; i++) {
+        const sub = isObject(creds[i]) ? creds[i].credentialSubject : null;
+        if (!isObject(sub) || !Array.isArray(sub._sd)) continue;
+        try {
+          if (sub._sd.includes(await disclosureDigest(sub._sd_alg, d))) found = i;
+        } catch {
+          // an unusable _sd_alg: that credential's own check reports it
+        }
+      }
+      if (found < 0) unmatched = d;
+      else given[found].push(d);
+    }
+    if (unmatched !== null) checks.push(failed("disclosures", "tampered_disclosure", "a disclosure matches no credential's signed digests"));
+    else if (ds.length) checks.push(pass("disclosures", `${ds.length} disclosures matched`));
+  }
   const credentials = [];
-  for (const c of creds) credentials.push(await verifyCredential(c, get, { now }));
+  for (let i = 0; i < creds.length; i++) credentials.push(await verifyCredential(creds[i], get, { now, disclosures: given[i] }));
   const statuses = credentials.map((c) => c.status);
   let status = overall(checks);
   if (status === "valid") {
