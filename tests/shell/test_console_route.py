@@ -147,10 +147,12 @@ def test_the_resolver_refuses_a_link_out_of_the_folder(tmp_path: Path) -> None:
     (tmp_path / "secret.js").write_text("secret\n")
     (root / "link.js").symlink_to(tmp_path / "secret.js")
     (root / "notes.md").write_text("x\n")
+    (root / ".env.js").write_text("secret\n")
     files = ConsoleFiles(root)
     assert files.resolve("ok.js") == (root / "ok.js").resolve()
     assert isinstance(files.resolve("link.js"), str)
     assert isinstance(files.resolve("notes.md"), str)
+    assert isinstance(files.resolve(".env.js"), str)  # a dot file, though inside the folder
     assert isinstance(files.resolve("../secret.js"), str)
     assert isinstance(files.resolve(""), str)  # no index.html there
 
