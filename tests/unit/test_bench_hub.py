@@ -100,6 +100,8 @@ def test_tiny_hub_run(tmp_path: Path) -> None:
     assert per_chain["state_keys"] >= 2 and per_chain["tree_nodes"] > 0  # a client and a consensus state per chain
     assert run["rss"]["after_updates"]["node_mb"] > 0
     model = report["cost_model"]
-    assert model["cores"] > 0 and model["cpu_us_per_update"] == update["hub_cpu_us_per_tx"]
+    # A run this small measures CPU within the noise (the idle rate is subtracted): only the model's shape here.
+    assert isinstance(model["cores"], float) and model["cpu_us_per_update"] == update["hub_cpu_us_per_tx"]
+    assert model["targets"]["chains"] == 10_000 and "history_bytes_per_update" in model
     assert report["machine"]["cores"] >= 1
     assert "cost model" in summary(report)
