@@ -113,6 +113,7 @@ class Run {
 
   // Go to #/<route> and wait until the view's root is there and has finished its first load.
   async open(route, view) {
+    await this.page.goto("about:blank"); // a fresh page load: a hash-only change would keep the old view's state
     await this.page.goto(`${this.base}/console/#/${route}`, { waitUntil: "load", timeout: STEP_TIMEOUT_MS });
     await this.settled(view);
   }
@@ -149,19 +150,24 @@ class Run {
     if (got !== wanted) fail(`${what}: expected ${JSON.stringify(wanted)}, the page shows ${JSON.stringify(got)}`);
   }
 
-  // Wait until [data-testid=verify-result] carries a data-status, and return it with the result's text.
-  async verifyResult() {
-    const result = this.tid("verify-result").first();
-    await result.waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS });
-    await this.page.waitForFunction(
-      () => {
-        const el = document.querySelector('[data-testid="verify-result"]');
-        const s = el && el.getAttribute("data-status");
-        return s && s !== "pending" && s !== "checking" && s !== "working";
-      },
-      null,
-      { timeout: STEP_TIMEOUT_MS },
-    );
+  // The receipt code shown by a receipt-code badge (its data-code; the text starts with it).
+  async expectReceiptCode(locator, what, code) {
+    if ((await locator.count()) === 0) fail(`${what}: not on the page`);
+    const got = await locator.first().getAttribute("data-code");
+    const text = (await locator.first().innerText()).trim();
+    if (got !== String(code) || !text.startsWith(String(code))) {
+      fail(`${what}: expected code ${code}, the page shows data-code=${got} ${JSON.stringify(text)}`);
+    }
+  }
+
+  // Wait until the view shows a result box [data-testid=<id>] (replaced as a whole once computed) or an error box
+  // in its place, and return the result's data-status and text.
+  async result(view, id) {
+    const root = this.tid(`view-${view}`).first();
+    const done = root.locator(`[data-testid="${id}"][data-status], [data-testid="${id}-box"] [data-testid="error"]`);
+    await done.first().waitFor({ state: "visible", timeout: STEP_TIMEOUT_MS });
+    await this.noError(view);
+    const result = this.tid(id).first();
     return { status: await result.getAttribute("data-status"), text: (await result.innerText()).trim() };
   }
 }
@@ -193,7 +199,7 @@ async function expectTxRow(run, scope, hash, sender, receiver, amount) {
   ]) {
     if (!(await rowHas(row, value))) fail(`the tx row of ${hash} does not show the ${what} ${value}`);
   }
-  await run.expectText(row.locator('[data-testid="receipt-code"]'), "the tx row's receipt-code", "0");
+  await run.expectReceiptCode(row.locator('[data-testid="receipt-code"]'), "the tx row's receipt-code", 0);
   return row;
 }
 
@@ -210,7 +216,7 @@ const SCENARIOS = {
       await run.noError("tx");
       await run.expectText(run.tid("tx-status"), "tx-status", "committed");
       await run.expectText(run.tid("tx-height"), "tx-height", String(height));
-      await run.expectText(run.tid("view-tx").locator('[data-testid="receipt-code"]'), "receipt-code", "0");
+      await run.expectReceiptCode(run.tid("view-tx").locator('[data-testid="receipt-code"]'), "receipt-code", 0);
       const hashText = (await run.text(run.tid("tx-hash"), "tx-hash")).replace(/^0x/i, "").toLowerCase();
       if (!hashText.includes(bare.toLowerCase())) fail(`tx-hash shows ${hashText}, not ${bare}`);
       const payload = run.tid("tx-payload").first();
@@ -229,49 +235,66 @@ const SCENARIOS = {
     });
   },
 
-  // A notarized file verified in the browser with its receipt: the original is VALID with the anchoring height and
-  // time; a tampered copy is refused, naming the failed check. args: file, tampered, receipt (paths), height,
-  // check (the failed check's name, e.g. file_digest).
+  // A notarized file verified in the browser: the original alone (its receipt looked up by its digest) and with its
+  // receipt file is VALID with the anchoring height and time; a tampered copy with the receipt is refused with the
+  // failed check as data-status. args: file, tampered, receipt (paths), height, check (e.g. file_digest).
   async "verify-file"(run, args) {
     const [file, tampered, receipt, height, check] = need(args, "file", "tampered", "receipt", "height", "check");
     for (const p of [file, tampered, receipt]) if (!existsSync(p)) fail(`no such file: ${p}`);
-    const verifyWith = async (doc) => {
+    const verifyWith = async (doc, withReceipt) => {
       await run.open("verify", "verify");
+      await run.noError("verify");
+      if (withReceipt) {
+        // the receipt first: the file's digest then runs the check with it (not with a lookup by digest)
+        await run.tid("verify-receipt-input").first().setInputFiles(receipt, { timeout: STEP_TIMEOUT_MS });
+        await run.page
+          .locator('[data-testid="verify-receipt-info"]', { hasText: path.basename(receipt) })
+          .waitFor({ timeout: STEP_TIMEOUT_MS });
+      }
       await run.tid("verify-file-input").first().setInputFiles(doc, { timeout: STEP_TIMEOUT_MS });
-      await run.tid("verify-receipt-input").first().setInputFiles(receipt, { timeout: STEP_TIMEOUT_MS });
-      const submit = run.tid("verify-submit");
-      if ((await submit.count()) > 0) await submit.first().click({ timeout: STEP_TIMEOUT_MS });
-      return run.verifyResult();
+      return run.result("verify", "verify-result");
     };
-    await run.step("original-valid", async () => {
-      const { status, text } = await verifyWith(file);
-      if (status !== "valid") fail(`the original file: data-status=${status}, expected valid (${text})`);
-      if (!text.includes(String(height))) fail(`the VALID result does not show the height ${height}: ${text}`);
-      await run.expectText(run.tid("verify-height"), "verify-height", String(height));
+    const expectValid = async (how) => {
+      const { status, text } = await verifyWith(file, how === "with-receipt");
+      if (status !== "valid") fail(`the original file (${how}): data-status=${status}, expected valid (${text})`);
+      const shown = await run.text(run.tid("verify-height"), "verify-height");
+      if (shown !== String(height)) fail(`verify-height shows ${JSON.stringify(shown)}, expected ${height}`);
       const time = await run.text(run.tid("verify-time"), "verify-time");
-      if (!/\d{4}-\d{2}-\d{2}/.test(time)) fail(`verify-time shows no date: ${JSON.stringify(time)}`);
-    });
-    await run.step("tampered-invalid", async () => {
-      const { status, text } = await verifyWith(tampered);
-      if (status !== "invalid") fail(`the tampered file: data-status=${status}, expected invalid (${text})`);
-      const failed = await run.tid("verify-result").first().getAttribute("data-failed-check");
-      if (failed !== check) fail(`the tampered file: data-failed-check=${failed}, expected ${check} (${text})`);
-      if (!text.includes(check)) fail(`the result does not name the failed check ${check}: ${text}`);
+      if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}/.test(time)) fail(`verify-time is not an ISO time: ${JSON.stringify(time)}`);
+    };
+    await run.step("original-by-digest-valid", () => expectValid("by-digest"));
+    await run.step("original-with-receipt-valid", () => expectValid("with-receipt"));
+    await run.step("tampered-with-receipt-invalid", async () => {
+      const { status, text } = await verifyWith(tampered, true);
+      if (status !== check) fail(`the tampered file: data-status=${status}, expected the failed check ${check} (${text})`);
+      await run.expectText(run.tid("verify-check"), "verify-check", check);
+      if ((await run.tid("verify-height").count()) > 0) fail("an invalid result shows a height");
     });
   },
 
-  // A credential (or presentation) file dropped in the verify view shows the expected status.
-  // args: credential (path), status (valid|revoked|...).
+  // A credential (or presentation) file dropped in the verify view shows the expected status; for a status other
+  // than valid, the check that failed (data-check=status for revoked/suspended) carries that code.
+  // args: credential (path), status (valid|revoked|suspended|...).
   async "verify-credential"(run, args) {
     const [credential, wanted] = need(args, "credential", "status");
     if (!existsSync(credential)) fail(`no such file: ${credential}`);
     await run.step(`credential-${wanted}`, async () => {
       await run.open("verify", "verify");
-      await run.tid("verify-credential-input").first().setInputFiles(credential, { timeout: STEP_TIMEOUT_MS });
-      const submit = run.tid("verify-submit");
-      if ((await submit.count()) > 0) await submit.first().click({ timeout: STEP_TIMEOUT_MS });
-      const { status, text } = await run.verifyResult();
-      if (status !== wanted) fail(`data-status=${status}, expected ${wanted} (${text})`);
+      await run.tid("vc-input").first().setInputFiles(credential, { timeout: STEP_TIMEOUT_MS });
+      const { status, text } = await run.result("verify", "vc-result");
+      if (status !== wanted) fail(`vc-result data-status=${status}, expected ${wanted} (${text})`);
+      const checks = run.tid("vc-check");
+      if ((await checks.count()) === 0) fail("no vc-check rows");
+      const failed = [];
+      for (const c of await checks.all()) {
+        if ((await c.getAttribute("data-ok")) !== "true") {
+          failed.push(`${await c.getAttribute("data-check")}:${await c.getAttribute("data-code")}`);
+        }
+      }
+      const expected = wanted === "valid" ? [] : [`status:${wanted}`];
+      if (JSON.stringify(failed) !== JSON.stringify(expected)) {
+        fail(`failed checks ${JSON.stringify(failed)}, expected ${JSON.stringify(expected)} (${text})`);
+      }
     });
   },
 

@@ -101,7 +101,7 @@ def test_console_in_chromium_against_a_real_network(tmp_path: Path) -> None:
         sent = chain.cli_json("tx", "send", "transfer", "--from", "alice", "--to", "bob", "--amount", "12345")
         assert sent["status"] == "committed" and sent["receipt"]["code"] == 0, sent
         (event,) = [e for e in sent["receipt"]["events"] if e["type"] == "transfer"]
-        sender, receiver = event["attributes"]["from"], event["attributes"]["to"]
+        sender, receiver = sent["tx"]["body"]["sender"], event["attributes"]["to"]  # a public key, an address
         _browser(
             node, chain.url, "explorer-tx",
             tx=sent["hash"], height=sent["height"], sender=sender, receiver=receiver, amount=12345,
