@@ -202,3 +202,17 @@ def test_every_route_of_the_readme_is_in_the_router() -> None:
             assert re.search(rf"export (async )?function {export}\b", (STATIC_DIR / module).read_text()), (name, module)
         else:
             assert module in ("identity.js", "verify.js"), f"{module} is missing"
+
+
+def test_every_hook_the_readme_promises_is_in_the_console() -> None:
+    """The shell's, Network's, Explorer's and Interchain's data-testid hooks listed in the README (what the browser
+    tests select by) are each set somewhere in the console's files."""
+    readme = CONSOLE_README.read_text()
+    section = readme.split("## `data-testid` hooks", 1)[1].split("### Identity and Verify hooks", 1)[0]
+    hooks = {t for t in re.findall(r"`([a-z]+(?:-[a-z]+)*)`", section) if not t.startswith("data-")}
+    hooks = {t for t in hooks if "-" in t or t in ("nav", "error", "loading")}
+    assert {"search-input", "view-network", "block-row", "tx-row", "throughput-chart"} <= hooks
+    sources = "".join((STATIC_DIR / n).read_text() for n in ("index.html", "app.js", "api.js", "chart.js"))
+    sources += "".join((STATIC_DIR / n).read_text() for n in ("network.js", "explorer.js", "interchain.js"))
+    missing = sorted(t for t in hooks if f'"{t}"' not in sources)
+    assert not missing, f"hooks in the README that no file sets: {missing}"
