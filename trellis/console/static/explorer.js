@@ -116,7 +116,7 @@ export async function render(root, params, api) {
           { class: "table-wrap" },
           el(
             "table",
-            {},
+            { class: "nowrap" },
             el("thead", {}, el("tr", {}, ["Height", "Time", "Txs", "Proposer", "Block id"].map((t) => el("th", { text: t })))),
             body,
           ),
