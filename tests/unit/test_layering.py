@@ -236,6 +236,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # The relayer (ADR 0015 section 8): the core's types and checks, the HTTP client and the keys; never the
     # application, the node or the storage (it speaks to chains only through their APIs).
     "relayer": frozenset({"core", "cli.client", "keys", "relayer"}),
+    # The web console (ADR 0017): static files only; its package imports nothing of trellis (the API serves it).
+    "console": frozenset({"console"}),
     # The top layers: the command line uses everything but the storage (a node is opened through node.assembly);
     # the benchmarks everything below the command line (which runs them), the relayer included.
     "cli": frozenset((set(_SHELL) - {"storage"}) | {"relayer"}),
