@@ -227,6 +227,20 @@ const SCENARIOS = {
         if (!(await rowHas(payload, value))) fail(`tx-payload does not show the ${what} ${value}`);
       }
     });
+    await run.step("search", async () => {
+      // the search box: the transaction's hash leads to its page, a height to its block's page
+      for (const [query, view, hook, wanted] of [
+        [tx, "tx", "tx-height", String(height)],
+        [String(height), "block", "block-height", String(height)],
+      ]) {
+        await run.open("network", "network");
+        await run.tid("search-input").first().fill(query);
+        await run.tid("search-input").first().press("Enter");
+        await run.settled(view);
+        await run.noError(view);
+        await run.expectText(run.tid(hook), `${hook} after searching ${query}`, wanted);
+      }
+    });
     await run.step("block", async () => {
       await run.open(`block/${height}`, "block");
       await run.noError("block");
