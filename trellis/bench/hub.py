@@ -471,22 +471,25 @@ def plot(report: dict[str, Any], path: Path) -> None:
     runs = sorted(report["runs"], key=lambda r: r["chains"])
     ns = [r["chains"] for r in runs]
     fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.6))
+    mib = 1024 * 1024
     ax1.plot(
         ns,
         [
-            r["state_per_chain"]["after_updates"]["live_state_bytes"]
-            + r["state_per_chain"]["after_create"]["tree_bytes"]
+            (r["state"]["after_updates"]["live_state_bytes"] + r["state"]["after_create"]["tree_bytes"]) / mib
             for r in runs
         ],
         marker="o",
-        label="LMDB live state B/chain",
+        label="LMDB live state (state table + tree as created)",
     )
-    ax1.plot(ns, [r["rss_per_chain_kb"] * 1024 for r in runs], marker="s", label="heap (anonymous RSS) growth B/chain")
+    ax1.plot(
+        ns, [r["rss"]["after_create"]["node_anon_mb"] or 0 for r in runs], marker="s", label="node heap after clients"
+    )
+    ax1.plot(ns, [r["rss"]["after_updates"]["node_mb"] or 0 for r in runs], marker="x", label="node RSS after updates")
     ax1.set_xscale("log")
     ax1.set_yscale("log")
     ax1.set_xlabel("registered chains N")
-    ax1.set_ylabel("bytes per chain")
-    ax1.set_title("Hub cost per chain")
+    ax1.set_ylabel("MiB")
+    ax1.set_title("Hub state and memory")
     ax1.legend(fontsize=7)
     ax2.plot(ns, [r["update"]["committed_tps"] for r in runs], marker="o", label="updates/s (successful)")
     ax2.plot(ns, [r["update"]["offered_tps"] for r in runs], linestyle=":", color="grey", label="offered updates/s")
@@ -497,7 +500,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     ax2.set_xlabel("registered chains N")
     ax2.set_ylabel("per second")
     ax2.set_title("Sustained rates")
-    ax2.legend(fontsize=7)
+    ax2.legend(fontsize=7, loc="best")
     ax3.plot(ns, [r["update"]["latency_ms"]["p50"] for r in runs], marker="o", label="update p50")
     ax3.plot(ns, [r["update"]["latency_ms"]["p99"] for r in runs], marker="o", label="update p99")
     ax3.set_xscale("log")
