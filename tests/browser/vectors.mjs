@@ -352,6 +352,24 @@ await expect(
     "authentication",
   );
   await cv("presentation by someone who is not the subject", "invalid", stolen, await node());
+
+  // verifiableCredential is a list of 1 to 16 (trellis/vc/verifier.py): anything else is malformed, signed or not.
+  const vpWith = (creds) =>
+    sign(
+      {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        type: ["VerifiablePresentation"],
+        holder: holder.did,
+        ...(creds === undefined ? {} : { verifiableCredential: creds }),
+      },
+      holder,
+      "authentication",
+    );
+  await cv("presentation, verifiableCredential a single object", "invalid", await vpWith(cred), await node(), {}, "malformed");
+  await cv("presentation, verifiableCredential missing", "invalid", await vpWith(undefined), await node(), {}, "malformed");
+  await cv("presentation, verifiableCredential empty", "invalid", await vpWith([]), await node(), {}, "malformed");
+  await cv("presentation, 17 credentials", "invalid", await vpWith(Array(17).fill(cred)), await node(), {}, "malformed");
+  await cv("presentation, 16 credentials", "valid", await vpWith(Array(16).fill(cred)), await node());
 }
 
 console.log(`${passes} passed, ${failures} failed`);

@@ -157,6 +157,7 @@ export function countSetBits(bits) {
 // --- selective disclosure (credentials.md 4) and schemas (5.1) ---------------------------------------------
 
 export const MAX_DISCLOSURES = 64;
+export const MAX_CREDENTIALS = 16; // in a presentation (trellis/vc/verifier.py MAX_CREDENTIALS)
 const MAX_DISCLOSURE_CHARS = 8192;
 const RESERVED = new Set(["id", "_sd", "_sd_alg"]);
 
@@ -468,13 +469,15 @@ function overall(checks) {
 export async function verifyPresentation(vp, get, { challenge, domain, now = Date.now() } = {}) {
   const checks = [];
   const types = Array.isArray(vp && vp.type) ? vp.type : [];
-  if (!isObject(vp) || !types.includes("VerifiablePresentation") || typeof vp.holder !== "string") {
+  if (!isObject(vp) || !types.includes("VerifiablePresentation") || typeof vp.holder !== "string" || !vp.holder) {
     checks.push(failed("format", "malformed", "not a VerifiablePresentation with a holder"));
     return { status: "invalid", checks, credentials: [] };
   }
-  const creds = Array.isArray(vp.verifiableCredential) ? vp.verifiableCredential : [];
-  if (creds.length > 16) {
-    checks.push(failed("format", "malformed", "more than 16 credentials"));
+  // As trellis/vc/verifier.py: verifiableCredential is a list of 1 to 16 credentials. A single object or a
+  // missing member is refused, not read as zero credentials (which would pass holder binding vacuously).
+  const creds = vp.verifiableCredential;
+  if (!Array.isArray(creds) || creds.length < 1 || creds.length > MAX_CREDENTIALS) {
+    checks.push(failed("format", "malformed", `verifiableCredential must hold 1 to ${MAX_CREDENTIALS} credentials`));
     return { status: "invalid", checks, credentials: [] };
   }
   checks.push(pass("format"));
