@@ -88,6 +88,8 @@ def test_metrics_after_a_committed_transaction(api: ApiHarness) -> None:
         posts_before
     )
     assert value(after, "trellis_api_request_seconds_count", route="/v1/txs", method="POST") >= 1
+    # One series per label set: no prometheus-client `*_created` samples beside the counters and histograms.
+    assert not [s.name for s in after if s.name.endswith("_created")]
 
 
 def test_api_requests_are_labelled_by_route_template_and_status_class(api: ApiHarness) -> None:

@@ -129,3 +129,14 @@ def test_two_registries_do_not_share_series() -> None:
     a.observe_request("/v1/status", "GET", 200, 0.001)
     assert "trellis_api_requests_total{" in _api_only(a)
     assert "trellis_api_requests_total{" not in _api_only(b)
+
+
+def test_no_created_series_are_exposed() -> None:
+    """prometheus-client's ``*_created`` samples would double every counter and histogram series."""
+    m = NodeMetrics(_NoNode())  # type: ignore[arg-type]
+    m.observe_request("/v1/status", "GET", 200, 0.001)
+    text = _api_only(m)
+    names = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
+    assert "trellis_api_requests_total" in names and "trellis_api_request_seconds_count" in names
+    assert not [n for n in names if n.endswith("_created")], names
+    assert "_created" not in text

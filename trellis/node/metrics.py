@@ -4,6 +4,9 @@ Each node has its own ``CollectorRegistry`` (never the process-wide default: tes
 several nodes in one process). Almost everything is read from the node's existing counters when Prometheus
 scrapes (``NodeCollector``): nothing is added to the transaction path. The API's request counts and latencies
 are the exception: the API's middleware observes them per request (``NodeMetrics.observe_request``).
+
+Importing this module turns off prometheus-client's ``<name>_created`` samples (process-wide: the client's switch
+is global): they doubled every counter and histogram series and carry nothing a dashboard uses.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.registry import Collector
@@ -24,6 +27,8 @@ from trellis.node.consensus_driver import DisseminationStats
 from trellis.node.node import Node
 from trellis.storage.chain_store import ChainStore
 from trellis.storage.kv import LmdbStore, SplitStore
+
+disable_created_metrics()  # no `*_created` series: one series per counter/histogram label set, not two
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 """The text exposition format, version 0.0.4 (``text/plain; version=0.0.4; charset=utf-8``)."""
