@@ -175,6 +175,77 @@ await expect(
   await expect("set-change receipt against the other genesis", "wrong_chain", bin("receipt/set-change.receipt.msgpack"), genesis);
 }
 
+// Forged set-change walks, signed here with the fixture's validator keys (tests/notary_fixture.py: the Ed25519
+// seed of "validator-i" is sha256("validator-i")) and a second set B of keys of our own: the order and target
+// rule of followSetChanges (a change at height n needs start <= n and n + 1 <= the receipt's height) and the
+// commit check's `header.height < walk.start`.
+{
+  const enc = new TextEncoder();
+  const suite = genesis.suite;
+  const key = async (name) => {
+    const seed = await receipt.sha256(enc.encode(name));
+    const pkcs8 = receipt.concat(h("302e020100300506032b657004220420"), seed);
+    const sk = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "Ed25519" }, true, ["sign"]);
+    const pub = new Uint8Array(Buffer.from((await crypto.subtle.exportKey("jwk", sk)).x, "base64url"));
+    return { name, sk, pub, addr: (await receipt.tagged(suite, "trellis/address", pub)).slice(0, 20) };
+  };
+  const G = await Promise.all([0, 1, 2, 3].map((i) => key(`validator-${i}`)));
+  const B = await Promise.all([0, 1, 2, 3].map((i) => key(`set-b-validator-${i}`)));
+  const byAddr = (ks) => [...ks].sort((a, b) => (hex(a.addr) < hex(b.addr) ? -1 : 1));
+  const valset = (ks) => receipt.pack([byAddr(ks).map((k) => [k.pub, 1, k.name])]);
+  const gRaw = valset(G);
+  check("the fixture's validator keys are the genesis set", receipt.equal(gRaw, genesis.validatorSet));
+  const bRaw = valset(B);
+  const vhash = (raw) => receipt.tagged(suite, "trellis/validators/v1", raw);
+  const r0 = receipt.parseReceipt(bin("receipt/file0.receipt.msgpack"));
+  const base = receipt.decodeAs(r0.header, "Header");
+  const FIELDS = ["chain_id", "height", "time_ms", "parent_hash", "tx_root", "results_root", "state_root", "tx_count", "proposer", "validators_hash", "next_validators_hash"];
+  const header = async (height, cur, next) => {
+    const fields = { ...base, height, validators_hash: await vhash(cur), next_validators_hash: await vhash(next) };
+    return receipt.pack(FIELDS.map((f) => fields[f]));
+  };
+  const commitOf = async (headerRaw, signers) => {
+    const height = receipt.decodeAs(headerRaw, "Header").height;
+    const blockId = await receipt.tagged(suite, "trellis/header/v1", headerRaw);
+    const msg = receipt.concat(enc.encode("\x0ftrellis/vote/v1"), receipt.pack([genesis.chainId, 2, height, 0, blockId]));
+    const sigs = [];
+    for (const k of byAddr(signers)) sigs.push([k.addr, new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, k.sk, msg))]);
+    return receipt.pack([height, 0, blockId, sigs]);
+  };
+  const change = async (height, signers, cur, next) => {
+    const hd = await header(height, cur, next);
+    return { header: hd, commit: await commitOf(hd, signers), next_validators: next };
+  };
+  const forged = async (height, changes) => {
+    const hd = await header(height, gRaw, gRaw);
+    return { ...r0, header: hd, commit: await commitOf(hd, G), validators: gRaw, set_changes: changes };
+  };
+  await expect("re-made by the fixture's keys: the receipt at height 4, no changes", "valid", await forged(4, []), genesis);
+  await expect(
+    "re-made: G->B at 2, B->G at 3, the receipt at 4",
+    "valid",
+    await forged(4, [await change(2, G, gRaw, bRaw), await change(3, B, bRaw, gRaw)]),
+    genesis,
+  );
+  // Out of order (n < start): G->B at 3, then B->G "at 2".
+  await expect(
+    "set changes out of order (G->B at 3, B->G at 2)",
+    "validator_changes",
+    await forged(4, [await change(3, G, gRaw, bRaw), await change(2, B, bRaw, gRaw)]),
+    genesis,
+  );
+  // A change at or after the receipt's block (n + 1 > target): G->B at 2, B->G at 5, an old G receipt at 3 replayed.
+  await expect(
+    "a set change after the receipt's block (G->B at 2, B->G at 5, receipt at 3)",
+    "validator_changes",
+    await forged(3, [await change(2, G, gRaw, bRaw), await change(5, B, bRaw, gRaw)]),
+    genesis,
+  );
+  // The walk starts at height 1: a header at height 0 is before it (with the rule above, the only header a
+  // walk's start can be past).
+  await expect("a header at height 0, signed by the genesis set", "commit_certificate", await forged(0, []), genesis);
+}
+
 // --- credentials (vc/eddsa-jcs-2022.json) -----------------------------------------------------------------
 {
   const v = JSON.parse(text("vc/eddsa-jcs-2022.json"));
@@ -370,6 +441,43 @@ await expect(
   await cv("presentation, verifiableCredential empty", "invalid", await vpWith([]), await node(), {}, "malformed");
   await cv("presentation, 17 credentials", "invalid", await vpWith(Array(17).fill(cred)), await node(), {}, "malformed");
   await cv("presentation, 16 credentials", "valid", await vpWith(Array(16).fill(cred)), await node());
+
+  // proofPurpose: an issuer's proof must be assertionMethod (did:key resolves every purpose, so only this check
+  // refuses a credential signed for authentication).
+  await cv("a credential proof with proofPurpose authentication", "invalid", await sign(unsignedCred, issuer, "authentication"), await node(), {}, "wrong_proof_purpose");
+
+  // A did:trellis issuer, resolved through the stand-in node's /1.0/identifiers: the key must be listed under the
+  // proof's purpose, and a deactivated DID (metadata flag, or the resolver's 410) is refused.
+  const tk = await party();
+  const tDid = "did:trellis:0x00112233445566778899aabbccddeeff00112233";
+  const tVm = `${tDid}#key-1`;
+  const tIssuer = { kp: tk.kp, did: tDid, vm: tVm };
+  const { credentialStatus: _noStatus, ...noStatus } = unsignedCred;
+  const tSigned = await sign({ ...noStatus, issuer: tDid }, tIssuer, "assertionMethod");
+  const trellisNode = ({ purposes = ["assertionMethod", "authentication"], deactivated = false, gone = false } = {}) => async (path) => {
+    if (path === "/v1/issuers") return { issuers: [{ did: tDid, types: ["UniversityDegreeCredential"], controller: "0x00", updated_height: 1 }], height: 3 };
+    if (path.startsWith(`/1.0/identifiers/${encodeURIComponent(tDid)}`)) {
+      if (gone) throw Object.assign(new Error("gone"), { status: 410, detail: "deactivated" });
+      const doc = {
+        id: tDid,
+        verificationMethod: [{ id: tVm, type: "Multikey", controller: tDid, publicKeyMultibase: tk.did.slice("did:key:".length) }],
+      };
+      for (const p of purposes) doc[p] = [tVm];
+      return { didDocument: doc, didDocumentMetadata: deactivated ? { deactivated: true } : {} };
+    }
+    throw Object.assign(new Error("not found"), { status: 404, detail: path });
+  };
+  await cv("did:trellis issuer, key under assertionMethod", "valid", tSigned, trellisNode());
+  await cv(
+    "did:trellis issuer, key only under authentication",
+    "invalid",
+    tSigned,
+    trellisNode({ purposes: ["authentication"] }),
+    {},
+    "key_not_authorised",
+  );
+  await cv("did:trellis issuer deactivated (metadata)", "invalid", tSigned, trellisNode({ deactivated: true }), {}, "did_deactivated");
+  await cv("did:trellis issuer deactivated (410)", "invalid", tSigned, trellisNode({ gone: true }), {}, "did_deactivated");
 }
 
 console.log(`${passes} passed, ${failures} failed`);
