@@ -480,5 +480,18 @@ await expect(
   await cv("did:trellis issuer deactivated (410)", "invalid", tSigned, trellisNode({ gone: true }), {}, "did_deactivated");
 }
 
+// --- api.hexText: bidi controls are shown escaped, not applied ---------------------------------------------
+{
+  const api = await import(join(staticDir, "api.js"));
+  const asHex = (t) => "0x" + hex(new TextEncoder().encode(t));
+  check("hexText shows printable UTF-8 as text", api.hexText(asHex("invoice é")) === "invoice é");
+  check(
+    "hexText escapes bidi controls (U+202E, U+2066)",
+    api.hexText(asHex("pay \u202eusd 01\u2066x")) === "pay \\u{202e}usd 01\\u{2066}x",
+    api.hexText(asHex("pay \u202eusd 01\u2066x")),
+  );
+  check("hexText shows control bytes as hex", api.hexText("0x0001") === "0x0001");
+}
+
 console.log(`${passes} passed, ${failures} failed`);
 process.exit(failures === 0 ? 0 : 1);

@@ -173,8 +173,11 @@ export function hexText(hex) {
   for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(h.slice(2 * i, 2 * i + 2), 16);
   try {
     const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-    // printable: no control characters other than tab/newline
-    if (/^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$/u.test(text)) return text;
+    // printable: no control characters other than tab/newline; the bidi embedding/override/isolate controls
+    // (U+202A-202E, U+2066-2069), which would reorder what is shown around them, are shown escaped (\u{202e})
+    if (/^[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]*$/u.test(text)) {
+      return text.replace(/[\u202a-\u202e\u2066-\u2069]/gu, (c) => `\\u{${c.codePointAt(0).toString(16)}}`);
+    }
   } catch (_) {
     // not UTF-8
   }
