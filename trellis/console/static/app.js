@@ -81,7 +81,7 @@ async function route() {
   await leave();
   const { name, path, query } = parseHash(location.hash);
   const main = document.getElementById("main");
-  const entry = ROUTES[name];
+  const entry = Object.hasOwn(ROUTES, name) ? ROUTES[name] : undefined;
   const nav = NAV_OF[name] || name;
   for (const a of document.querySelectorAll("nav a[data-view]")) {
     a.classList.toggle("active", a.dataset.view === nav);
