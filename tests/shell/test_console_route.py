@@ -55,7 +55,10 @@ def test_index_is_served_with_the_csp(node: ThreadedNode) -> None:
     assert resp.status == 200
     assert resp.getheader("Content-Type") == "text/html; charset=utf-8"
     assert resp.getheader("Content-Security-Policy") == CSP
-    assert CSP == "default-src 'self'; img-src 'self' data:; style-src 'self'"
+    assert CSP == (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+        "base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
+    )
     assert resp.getheader("X-Content-Type-Options") == "nosniff"
     assert body(resp) == (STATIC_DIR / "index.html").read_bytes()
     same = fetch(node, "GET", "/console/index.html")

@@ -29,7 +29,7 @@ __all__ = ["CONTENT_TYPES", "CSP", "OPENAPI_PATHS", "SCHEMAS", "STATIC_DIR", "Co
 STATIC_DIR = Path(__file__).resolve().parent.parent / "console" / "static"
 """The console's files (package data of ``trellis.console``)."""
 
-CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'"
+CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
 """The console's Content-Security-Policy: its own files only; images also as ``data:`` URLs."""
 
 CONTENT_TYPES: dict[str, str] = {
