@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from trellis.node.config import ConfigError, LogSection, NodeConfig, load_config, render_config
 from trellis.node.logging_setup import REDACTED, configure_logging, is_secret_field, redact_text
@@ -105,6 +107,114 @@ def test_the_redaction_rule() -> None:
     assert redact_text(f"block {TX_HASH} committed") == f"block {TX_HASH} committed"
     assert is_secret_field("api_token") and is_secret_field("KEY") and is_secret_field("seed_hex")
     assert not is_secret_field("public_key") and not is_secret_field("key_id") and not is_secret_field("height")
+
+
+def test_the_forms_a_secret_is_written_in() -> None:
+    # a quote after the keyword (a dict's repr, JSON), and the whole of a quoted value
+    assert redact_text("{'seed': 'deadbeefcafe'}") == f"{{'seed': {REDACTED}}}"
+    assert redact_text('{"private_key": "0x' + SEED + '"}') == f'{{"private_key": {REDACTED}}}'
+    assert redact_text('secret: "correct horse battery staple"') == f"secret: {REDACTED}"
+    assert (
+        redact_text("cfg {'password': 'it\\'s a \"x\"', 'height': 7}") == f"cfg {{'password': {REDACTED}, 'height': 7}}"
+    )
+    # every keyword, the separator kept
+    assert redact_text("password=abc") == f"password={REDACTED}"
+    assert redact_text("token=abc123 rest") == f"token={REDACTED} rest"
+    assert redact_text("API-Key: zz9, next") == f"API-Key: {REDACTED}, next"
+    assert redact_text("validator_seed_hex=ff00 loaded") == f"validator_seed_hex={REDACTED} loaded"
+    assert redact_text("{'seed': b'ab cd'}") == f"{{'seed': {REDACTED}}}"
+    # a mnemonic or passphrase is several words: the rest of the line (up to a , or }) goes
+    assert redact_text("mnemonic: abandon ability able about, next") == f"mnemonic: {REDACTED}, next"
+    assert redact_text("seed phrase is abandon ability able\nnext line") == f"seed phrase is {REDACTED}\nnext line"
+    # ordinary words are not secrets
+    assert redact_text("the seed isn't loaded") == "the seed isn't loaded"
+    assert redact_text("secretary: bob; token bucket refilled") == "secretary: bob; token bucket refilled"
+    for line in ("validator key: 'k1' in PKCS#11 token 'tok1' (p11.so)", "closing the session on token 'tok1': boom"):
+        assert redact_text(line) == line  # trellis's own log lines naming a PKCS#11 token (not a secret)
+
+
+_KEYWORDS = st.sampled_from(
+    [
+        *("seed", "secret", "private_key", "private key", "privateKey", "password", "passphrase", "mnemonic"),
+        *("token", "api_key", "api-key", "apikey", "SEED", "Secret", "PASSWORD", "Token", "node_private_key"),
+        "seed_hex",
+    ]
+)
+_BARE = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zs", "Zl", "Zp"), exclude_characters=",}'\"\\"),
+    min_size=1,
+    max_size=40,
+)
+_ANY = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40)
+_WORDS = st.lists(st.from_regex(r"[a-z]{3,8}", fullmatch=True), min_size=2, max_size=12).map(" ".join)
+
+
+def _quoted_shapes(key: str, secret: str) -> list[tuple[str, str]]:
+    """(text holding ``secret``, the same text redacted) for the quoted shapes."""
+    return [
+        (repr({key: secret, "height": 7}), f"{{{key!r}: {REDACTED}, 'height': 7}}"),
+        (repr({key: secret.encode()}), f"{{{key!r}: {REDACTED}}}"),
+        (json.dumps({key: secret, "n": 1}), f'{{"{key}": {REDACTED}, "n": 1}}'),
+        (json.dumps({key: secret}, ensure_ascii=False, separators=(",", ":")), f'{{"{key}":{REDACTED}}}'),
+        (f"{key}={json.dumps(secret)} done", f"{key}={REDACTED} done"),
+        (f"{key}: {secret!r} done", f"{key}: {REDACTED} done"),
+    ]
+
+
+@given(_KEYWORDS, st.one_of(_ANY, _WORDS))
+def test_a_quoted_secret_never_appears(key: str, secret: str) -> None:
+    for text, redacted in _quoted_shapes(key, secret):
+        assume(secret not in redacted)
+        out = redact_text(f"loaded {text}")
+        assert out == f"loaded {redacted}", (text, out)
+        assert secret not in out
+
+
+@given(_KEYWORDS, _BARE, st.sampled_from(["=", ": ", " = ", ":"]))
+def test_a_bare_secret_never_appears(key: str, secret: str, sep: str) -> None:
+    assume(not secret[0].isspace())
+    several_words = key.lower() in ("passphrase", "mnemonic")  # a bare one runs to the next , or }
+    redacted = f"open {key}{sep}{REDACTED}{'' if several_words else ' now'}, then {{x}}"
+    assume(secret not in redacted)
+    out = redact_text(f"open {key}{sep}{secret} now, then {{x}}")
+    if not secret.startswith(("b'", 'b"', "r'", 'r"', "u'", 'u"')):
+        assert out == redacted, out
+    assert secret not in out
+
+
+@given(
+    _WORDS,
+    st.sampled_from(["mnemonic", "passphrase", "seed phrase", "Mnemonic"]),
+    st.sampled_from([": ", "=", " is ", " "]),
+)
+def test_a_bare_mnemonic_never_appears(words: str, key: str, sep: str) -> None:
+    out = redact_text(f"restore {key}{sep}{words}")
+    assert out == f"restore {key}{sep}{REDACTED}"
+    assert not any(w in out.split() for w in words.split() if w not in ("restore", "is"))
+
+
+_HEX = st.binary(min_size=1, max_size=32).map(bytes.hex)
+
+
+@given(
+    _HEX,
+    st.sampled_from(
+        [
+            "block 0x{} committed",
+            "tx {} height=7",
+            "public_key=0x{}",
+            "pubkey: {}",
+            "{{'public_key': '{}', 'key_id': 'k1'}}",
+            '{{"pubkey": "{}", "hash": "ab"}}',
+            "validator {} proposed; key_id={}",
+            "peer {} connected, tokens remaining: 5",
+            "app hash {} (seed of nothing)",
+        ]
+    ),
+)
+def test_hashes_and_public_keys_are_not_redacted(hexstr: str, template: str) -> None:
+    text = template.format(hexstr, hexstr)
+    assert redact_text(text) == text
 
 
 def test_levels_per_logger_and_the_command_line_override(configure: Any) -> None:

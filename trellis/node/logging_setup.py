@@ -11,10 +11,20 @@ Redaction (``redact_record``, applied to both formats before formatting; docs/op
 - an extra field whose name, lower-cased, contains ``key``, ``seed``, ``secret``, ``password``, ``passphrase``,
   ``mnemonic`` or ``token`` — except public ones (names starting with ``public`` or ``pub_``, or equal to
   ``pubkey``, ``key_id``, ``key_name``) — has its value replaced by ``[redacted]``;
-- in the message, in string extra values and in exception text: the token (up to the next space, quote, comma or
-  semicolon) that follows ``seed``, ``secret``, ``private key``/``private_key``/``privkey``, ``password`` or
-  ``passphrase`` (optionally after ``=``, ``:`` or ``is``) is replaced by ``[redacted]``, and a PEM ``PRIVATE KEY``
-  block is replaced whole.
+- in the message, in string extra values and in exception text, the value after a secret-naming word is replaced
+  by ``[redacted]`` (the word and the separator are kept):
+
+  - ``seed``, ``secret``, ``private key``/``private_key``/``privkey``, ``password``, ``passphrase``, ``mnemonic``,
+    ``token``, ``api key``/``api_key``/``api-key`` (any case; a suffix such as ``_hex`` allowed; ``key`` alone,
+    ``public_key`` or ``pubkey`` is not one), optionally closed by a quote (``{'seed': ...}``, ``{"token": ...}``),
+    then ``=`` or ``:``: the whole value, a quoted string (single or double, with escapes, ``b'...'`` too; an
+    unterminated one to the end of the text) or a bare run up to whitespace, ``,`` or ``}``;
+  - ``seed``, ``secret``, the private key words, ``password`` or ``passphrase`` then a space or ``is``: a quoted
+    value, or a bare one of 4 characters at least (``the seed isn't loaded`` stays);
+  - after ``mnemonic``, ``passphrase`` or ``seed phrase`` (several words): a bare value runs to the end of the line
+    or the next ``,`` or ``}``;
+
+  and a PEM ``PRIVATE KEY`` block is replaced whole.
 
 Hashes, addresses and public keys (64 hex digits too) are not redacted unless they follow one of those words.
 """
@@ -34,10 +44,23 @@ REDACTED = "[redacted]"
 
 _SECRET_FIELD = re.compile(r"key|seed|secret|password|passphrase|mnemonic|token", re.IGNORECASE)
 _PUBLIC_FIELD = re.compile(r"^(public.*|pub_.*|pubkey|key_id|key_name)$", re.IGNORECASE)
+# A quoted value (b'...' too), with escapes; an unterminated one runs to the end of the text.
+_QUOTED = r"[bBrRuU]{0,2}(?:\"(?:[^\"\\]|\\.)*(?:\"|\Z)|'(?:[^'\\]|\\.)*(?:'|\Z))"
 _SECRET_AFTER_WORD = re.compile(
-    r"(?P<word>\b(?:seed|secret|private[ _-]?key|privkey|password|passphrase)s?\b)"
-    r"(?P<sep>\s*(?:[=:]|\bis\b)?\s*)"
-    r"(?P<value>[\"']?[^\s\"',;]{4,}[\"']?)",
+    r"(?<![A-Za-z0-9])(?:"
+    # a passphrase or mnemonic is several words: a bare one runs to the end of the line (or a , or })
+    r"(?P<pword>mnemonic|passphrase|seed[ _-]?phrase)"
+    r"(?P<psep>s?[\"']?\s*(?:[:=]|\bis\b)\s*|\s+)"
+    rf"(?P<pvalue>{_QUOTED}|[^\s,}}\"'][^\n,}}]*)"
+    # keyword=value, keyword: value, 'keyword': value, "keyword": value (a suffix such as _hex allowed)
+    r"|(?P<word>seed|secret|private[ _-]?key|privkey|password|passphrase|mnemonic|token|api[ _-]?key)"
+    r"(?P<sep>s?(?:[_-][A-Za-z0-9]+)*[\"']?\s*[:=]\s*)"
+    rf"(?P<value>{_QUOTED}|[^\s,}}]+)"
+    # the word, then a space or "is": a quoted value, or a bare one of 4 characters at least
+    r"|(?P<wword>seed|secret|private[ _-]?key|privkey|password|passphrase)"
+    r"(?P<wsep>s?(?:\s*\bis\b\s*|\s+))"
+    rf"(?P<wvalue>{_QUOTED}|[\"']?[^\s\"',;]{{4,}}[\"']?)"
+    r")",
     re.IGNORECASE,
 )
 _PEM_PRIVATE = re.compile(
@@ -51,7 +74,15 @@ _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 def redact_text(text: str) -> str:
     """``text`` with PEM private keys and the value after a secret-naming word replaced by ``[redacted]``."""
     text = _PEM_PRIVATE.sub(REDACTED, text)
-    return _SECRET_AFTER_WORD.sub(lambda m: m.group("word") + m.group("sep") + REDACTED, text)
+    return _SECRET_AFTER_WORD.sub(_redact_value, text)
+
+
+def _redact_value(m: re.Match[str]) -> str:
+    """The match with its value (whichever branch matched) replaced: the word and separator are kept."""
+    for group in ("pvalue", "value", "wvalue"):
+        if m.group(group) is not None:
+            return m.string[m.start() : m.start(group)] + REDACTED
+    raise AssertionError("a match without a value")  # pragma: no cover - every branch has one
 
 
 def is_secret_field(name: str) -> bool:
