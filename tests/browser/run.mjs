@@ -249,12 +249,28 @@ const SCENARIOS = {
     });
   },
 
-  // A notarized file verified in the browser: the original alone (its receipt looked up by its digest) and with its
-  // receipt file is VALID with the anchoring height and time; a tampered copy with the receipt is refused with the
-  // failed check as data-status. args: file, tampered, receipt (paths), height, check (e.g. file_digest).
+  // A notarized file verified in the browser. With no genesis pinned, the original is only valid_unpinned (with the
+  // unpinned warning shown); pinned to another hash, still valid_unpinned. Once the network's genesis hash is pinned
+  // (typed into the pin input), the original alone (its receipt looked up by its digest) and with its receipt file
+  // is VALID with the anchoring height and time; a share link carrying &genesis= is VALID in a browser with no pin;
+  // a tampered copy with the receipt is refused with the failed check as data-status.
+  // args: file, tampered, receipt (paths), height, check (e.g. file_digest), genesis (the network's genesis hash).
   async "verify-file"(run, args) {
-    const [file, tampered, receipt, height, check] = need(args, "file", "tampered", "receipt", "height", "check");
+    const [file, tampered, receipt, height, check, genesisArg] = need(args, "file", "tampered", "receipt", "height", "check", "genesis");
     for (const p of [file, tampered, receipt]) if (!existsSync(p)) fail(`no such file: ${p}`);
+    const genesis = genesisArg.replace(/^0x/i, "").toLowerCase();
+    if (!/^[0-9a-f]{64}$/.test(genesis)) fail(`--arg genesis=${genesisArg}: expected 64 hex digits`);
+    const clearPin = async () => {
+      await run.open("verify", "verify");
+      await run.tid("verify-pin-clear").first().click({ timeout: STEP_TIMEOUT_MS });
+      await run.tid("verify-pin-state").locator('[data-state="none"]').first().waitFor({ timeout: STEP_TIMEOUT_MS });
+    };
+    const pinTo = async (hex) => {
+      await run.open("verify", "verify");
+      await run.tid("verify-pin-input").first().fill(`0x${hex}`, { timeout: STEP_TIMEOUT_MS });
+      await run.tid("verify-pin-button").first().click({ timeout: STEP_TIMEOUT_MS });
+      await run.tid("verify-pin-state").locator(`[data-pin="${hex}"]`).first().waitFor({ timeout: STEP_TIMEOUT_MS });
+    };
     const verifyWith = async (doc, withReceipt) => {
       await run.open("verify", "verify");
       await run.noError("verify");
@@ -268,9 +284,30 @@ const SCENARIOS = {
       await run.tid("verify-file-input").first().setInputFiles(doc, { timeout: STEP_TIMEOUT_MS });
       return run.result("verify", "verify-result");
     };
+    const expectUnpinned = async () => {
+      const { status, text } = await verifyWith(file, false);
+      if (status !== "valid_unpinned") fail(`the original file, unpinned: data-status=${status}, expected valid_unpinned (${text})`);
+      const warning = run.tid("verify-unpinned");
+      if ((await warning.count()) === 0 || !(await warning.first().isVisible())) fail("no visible verify-unpinned warning");
+      const said = await run.text(warning, "verify-unpinned");
+      if (!said.includes(`0x${genesis}`)) fail(`verify-unpinned does not name the chain 0x${genesis}: ${JSON.stringify(said)}`);
+      if (/\bVALID\b(?! ON A CHAIN YOU HAVE NOT PINNED)/.test(await run.text(run.tid("verify-result"), "verify-result"))) {
+        fail("an unpinned result shows a bare VALID");
+      }
+    };
+    await run.step("original-unpinned", async () => {
+      await clearPin();
+      await expectUnpinned();
+    });
+    await run.step("original-pinned-elsewhere", async () => {
+      await pinTo("ab".repeat(32));
+      await expectUnpinned();
+    });
+    await run.step("pin-the-network-genesis", () => pinTo(genesis));
     const expectValid = async (how) => {
       const { status, text } = await verifyWith(file, how === "with-receipt");
       if (status !== "valid") fail(`the original file (${how}): data-status=${status}, expected valid (${text})`);
+      if ((await run.tid("verify-unpinned").count()) > 0) fail("a pinned valid result shows the unpinned warning");
       const shown = await run.text(run.tid("verify-height"), "verify-height");
       if (shown !== String(height)) fail(`verify-height shows ${JSON.stringify(shown)}, expected ${height}`);
       const time = await run.text(run.tid("verify-time"), "verify-time");
@@ -278,6 +315,18 @@ const SCENARIOS = {
     };
     await run.step("original-by-digest-valid", () => expectValid("by-digest"));
     await run.step("original-with-receipt-valid", () => expectValid("with-receipt"));
+    await run.step("share-link-carries-the-pin", async () => {
+      const href = await run.tid("verify-share-link").first().getAttribute("href");
+      const m = /^#\/verify\?digest=([0-9a-f]{64})&genesis=([0-9a-f]{64})$/.exec(href || "");
+      if (!m || m[2] !== genesis) fail(`the share link ${JSON.stringify(href)} does not carry &genesis=${genesis}`);
+      await clearPin();
+      await run.page.goto("about:blank");
+      await run.page.goto(`${run.base}/console/${href}`, { waitUntil: "load", timeout: STEP_TIMEOUT_MS });
+      await run.settled("verify");
+      const { status, text } = await run.result("verify", "verify-result");
+      if (status !== "valid") fail(`the share link in a browser with no pin: data-status=${status}, expected valid (${text})`);
+      await pinTo(genesis);
+    });
     await run.step("tampered-with-receipt-invalid", async () => {
       const { status, text } = await verifyWith(tampered, true);
       if (status !== check) fail(`the tampered file: data-status=${status}, expected the failed check ${check} (${text})`);

@@ -493,5 +493,15 @@ await expect(
   check("hexText shows control bytes as hex", api.hexText("0x0001") === "0x0001");
 }
 
+// --- the verify view's verdicts (verify.js, no DOM at import) ---------------------------------------------
+{
+  const verify = await import(join(staticDir, "verify.js"));
+  const g = "ab".repeat(32);
+  check("a verified receipt on the pinned chain is valid", verify.pinnedStatus("valid", g, g) === "valid");
+  check("a verified receipt with no pin is valid_unpinned", verify.pinnedStatus("valid", g, null) === "valid_unpinned");
+  check("a verified receipt on another chain than the pinned is valid_unpinned", verify.pinnedStatus("valid", g, "cd".repeat(32)) === "valid_unpinned");
+  check("a failed check stays the failed check", verify.pinnedStatus("file_digest", g, g) === "file_digest");
+}
+
 console.log(`${passes} passed, ${failures} failed`);
 process.exit(failures === 0 ? 0 : 1);

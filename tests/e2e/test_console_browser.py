@@ -1,7 +1,8 @@
 """Issue 17's browser tests (ADR 0017 section 4): a real one-validator network, data made through the real CLI,
 and the console served by the node driven in headless Debian chromium by ``tests/browser/run.mjs``
 (npm playwright-core): the explorer shows a just-committed transfer; verifying a tampered file in the browser names
-the failed check (and the original is VALID with its time and height); a revoked credential shows revoked; one
+the failed check (and the original is VALID with its time and height once the network's genesis hash is pinned,
+valid_unpinned before); a revoked credential shows revoked; one
 screenshot of every view. Screenshots are kept under ``test-artifacts/console/``.
 
 The test never skips: without chromium, node or ``tests/browser/node_modules`` it fails, naming
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from trellis.core.params import load_genesis
 
 from .harness import NodeProcess, free_port, init_home, trellis_cmd
 
@@ -121,9 +124,12 @@ def test_console_in_chromium_against_a_real_network(tmp_path: Path) -> None:
         ok, bad = (chain.notary_verify(receipt, f) for f in (doc, tampered))
         assert ok.returncode == 0, ok.stdout + ok.stderr
         assert bad.returncode == 1 and bad.stdout.startswith("INVALID: file_digest"), bad.stdout
+        # the network's genesis hash, from its genesis.json (what a user pins; not from the node's answers)
+        genesis = load_genesis((chain.home / "genesis.json").read_bytes()).genesis_hash.hex()
         _browser(
             node, chain.url, "verify-file",
             file=doc, tampered=tampered, receipt=receipt, height=anchored["height"], check="file_digest",
+            genesis=genesis,
         )  # fmt: skip
 
         # (3) a credential with a status list entry, revoked through the CLI, shows revoked in the verify view.

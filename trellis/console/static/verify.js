@@ -1,6 +1,12 @@
 // The Verify view (#/verify, ADR 0017 section 2): a file is hashed in the browser (never uploaded) and its
 // notarization receipt checked entirely in JS (receipt.js) against the chain's genesis, whose hash is computed
-// here and shown; a credential or presentation is checked by vc.js. `#/verify?digest=<hex>` re-runs the lookup.
+// here and shown; a credential or presentation is checked by vc.js. `#/verify?digest=<hex>&genesis=<hex>` re-runs
+// the lookup.
+//
+// A receipt proves an anchoring on the chain of a genesis, and anyone can make a chain (`trellis init`): a receipt
+// is VALID (data-status "valid") only when that genesis's hash is the one the user pinned (typed, or read from a
+// genesis.json they hold; kept in localStorage; a share link carries it as &genesis=). Otherwise a verified
+// receipt is "valid_unpinned", shown as such.
 
 import { loadGenesis, verifyReceipt, toHex, fromHex } from "./receipt.js";
 import { verifyDocument } from "./vc.js";
@@ -8,32 +14,13 @@ import { verifyDocument } from "./vc.js";
 const MAX_FILE_BYTES = 1024 * 1024 * 1024; // hashed in memory: refuse more than 1 GiB
 const MAX_JSON_BYTES = 16 * 1024 * 1024;
 
-function readBytes(file) {
-  return file.arrayBuffer().then((b) => new Uint8Array(b));
-}
+/** The localStorage key of the pinned (trusted) genesis hash: 64 lower-case hex digits. */
+export const PIN_KEY = "trellis.console.trustedGenesis";
 
-/** A drop zone around a file input: calls onFile(file) for a dropped or chosen file. */
-function dropZone(api, testid, label, onFile) {
-  const input = api.el("input", { type: "file", "data-testid": `${testid}-input` });
-  input.addEventListener("change", () => input.files && input.files[0] && onFile(input.files[0]));
-  const zone = api.el(
-    "div",
-    { class: "panel dropzone", "data-testid": `${testid}-drop`, tabindex: "0" },
-    api.el("div", { text: label }),
-    input,
-  );
-  zone.addEventListener("dragover", (e) => {
-    e.preventDefault();
-    zone.classList.add("over");
-  });
-  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
-  zone.addEventListener("drop", (e) => {
-    e.preventDefault();
-    zone.classList.remove("over");
-    const f = e.dataTransfer && e.dataTransfer.files && e.dataTransfer.files[0];
-    if (f) onFile(f);
-  });
-  return zone;
+/** The status shown for a receipt result: "valid" only when the genesis it verified against is the pinned one. */
+export function pinnedStatus(status, genesisHex, pinnedHex) {
+  if (status !== "valid") return status;
+  return pinnedHex && genesisHex && pinnedHex === genesisHex ? "valid" : "valid_unpinned";
 }
 
 export async function render(root, params, api) {
@@ -42,8 +29,29 @@ export async function render(root, params, api) {
   let genesis = null; // loadGenesis() result
   let fileDigest = null; // Uint8Array
   let receiptBytes = null; // Uint8Array of a receipt file, or null: look up by digest
+  let last = null; // [res, digestHex] of the last receipt check: shown again when the pin changes
+
+  // The pinned genesis hash: the user's own (localStorage), else the one a share link carries (not saved).
+  const readStored = () => {
+    try {
+      return api.normHex(localStorage.getItem(PIN_KEY) || "", 64);
+    } catch (_) {
+      return null; // storage disabled: pin for this page only
+    }
+  };
+  const linkPin = params.query && params.query.genesis ? api.normHex(params.query.genesis, 64) : null;
+  let pin = readStored();
+  let pinSource = pin ? "saved in this browser" : null;
+  if (!pin && linkPin) {
+    pin = linkPin;
+    pinSource = "from the link you opened (not saved)";
+  }
+  const shareHash = (hex) => `#/verify?digest=${hex}${pin ? `&genesis=${pin}` : ""}`;
 
   const genesisBox = el("div", { class: "panel" }, api.loading("Reading the chain's genesis…"));
+  const pinState = el("div", { "data-testid": "verify-pin-state" });
+  const pinMessage = el("div", { class: "muted", "data-testid": "verify-pin-message" });
+  const pinInput = el("input", { type: "text", size: "70", placeholder: "trusted genesis hash: 0x + 64 hex digits", "data-testid": "verify-pin-input" });
   const fileInfo = el("div", { class: "muted", "data-testid": "verify-file-info" });
   const receiptInfo = el("div", { class: "muted", "data-testid": "verify-receipt-info", text: "No receipt file: it is looked up by the file's digest." });
   const digestInput = el("input", { type: "text", size: "70", placeholder: "or a digest: 64 hex digits", "data-testid": "verify-digest-input" });
@@ -71,34 +79,129 @@ export async function render(root, params, api) {
           "verify-genesis-match",
         ],
       ]),
-      el("p", { class: "muted", text: "Receipts are checked against this genesis: compare its hash with the one you trust." }),
     );
     genesis = g;
+    showPin();
     return g;
   }
 
+  function showPin() {
+    const computed = genesis ? toHex(genesis.genesisHash) : null;
+    const state = !pin ? "none" : computed === null ? "pinned" : pin === computed ? "match" : "mismatch";
+    const text = {
+      none: "No genesis pinned: a receipt can only be shown valid on an unpinned chain.",
+      pinned: `Pinned: 0x${pin} (${pinSource}).`,
+      match: `Pinned: 0x${pin} (${pinSource}): this node's chain is the pinned one.`,
+      mismatch: `Pinned: 0x${pin} (${pinSource}): this node's chain (0x${computed}) is NOT the pinned one.`,
+    }[state];
+    const parts = [el("span", { class: state === "match" ? "badge ok" : "badge warn", "data-state": state, "data-pin": pin || "", text })];
+    if (linkPin && linkPin !== pin) {
+      parts.push(el("div", { class: "warning", text: `The link you opened names genesis 0x${linkPin}, which is not the one you pinned.` }));
+    }
+    pinState.replaceChildren(...parts);
+    if (last) showResult(...last);
+  }
+
+  function setPin(hex, source) {
+    pin = hex;
+    pinSource = hex ? source : null;
+    try {
+      if (hex) localStorage.setItem(PIN_KEY, hex);
+      else localStorage.removeItem(PIN_KEY);
+    } catch (_) {
+      pinSource = hex ? `${source}, for this page only (storage is disabled)` : null;
+    }
+    pinMessage.textContent = hex ? "" : "The pin is forgotten.";
+    showPin();
+  }
+
+  const pinBox = el(
+    "div",
+    { class: "panel", "data-testid": "verify-pin" },
+    el("h3", { text: "Trusted genesis" }),
+    el("p", {
+      text:
+        "Anyone can start a chain and notarize on it. A receipt is VALID only on the chain whose genesis hash you pin " +
+        "here: get it from the network's operator (or its genesis.json) by a channel you trust, not from this page.",
+    }),
+    pinState,
+    el("div", {}, pinInput, " ",
+      el("button", {
+        type: "button",
+        "data-testid": "verify-pin-button",
+        text: "Pin",
+        onclick: () => {
+          const hex = api.normHex(pinInput.value, 64);
+          if (!hex) pinMessage.textContent = "A genesis hash is 64 hex digits (0x optional).";
+          else setPin(hex, "saved in this browser");
+        },
+      }), " ",
+      el("button", { type: "button", "data-testid": "verify-pin-clear", text: "Forget", onclick: () => setPin(null, null) })),
+    dropZone(api, "verify-pin-genesis", "Or pin the hash of a genesis.json you hold (read in this browser):", async (file) => {
+      try {
+        if (file.size > MAX_JSON_BYTES) throw new Error("a genesis file is at most 16 MiB");
+        const g = await loadGenesis(await file.text());
+        setPin(toHex(g.genesisHash), `from ${file.name}, saved in this browser`);
+      } catch (err) {
+        pinMessage.textContent = `Not pinned: ${file.name} is not a genesis (${err && err.message ? err.message : err}).`;
+      }
+    }),
+    pinMessage,
+  );
+
   function showResult(res, digestHex) {
-    const status = res.status;
+    last = [res, digestHex];
+    const computed = genesis ? toHex(genesis.genesisHash) : null;
+    const status = pinnedStatus(res.status, computed, pin);
+    const verified = res.status === "valid"; // every check passed, pinned or not
     const valid = status === "valid";
-    const share = digestHex ? `#/verify?digest=${digestHex}` : null;
+    const share = digestHex ? shareHash(digestHex) : null;
+    const headline = valid
+      ? el("span", { class: "badge ok", text: "VALID" })
+      : verified
+        ? el("span", { class: "badge warn", text: "VALID ON A CHAIN YOU HAVE NOT PINNED" })
+        : el("span", { class: "badge bad", text: `INVALID: ${status}` });
+    const unpinned = verified && !valid
+      ? el(
+          "div",
+          { class: "warning", role: "alert", "data-testid": "verify-unpinned" },
+          el("strong", {
+            text: pin
+              ? `Valid on chain 0x${computed}, which is NOT the chain you pinned (0x${pin}).`
+              : `Valid on chain 0x${computed}, which you have not pinned.`,
+          }),
+          el("div", {
+            text: "Anyone can make a chain and anchor this file on it: this says nothing about the network you trust until you pin its genesis hash (above).",
+          }),
+        )
+      : null;
     resultBox.replaceChildren(
       el(
         "div",
         { class: "panel", "data-testid": "verify-result", "data-status": status },
-        el("h3", {}, el("span", { class: valid ? "badge ok" : "badge bad", text: valid ? "VALID" : `INVALID: ${status}` })),
+        el("h3", {}, headline),
+        unpinned,
         api.fields([
-          ["check", valid ? "every check of receipt.md 4.3 passed" : status, "verify-check"],
+          [
+            "check",
+            valid ? "every check of receipt.md 4.3 passed, on the pinned chain" : verified ? "every check of receipt.md 4.3 passed, on an unpinned chain" : status,
+            "verify-check",
+          ],
           res.reason ? ["why", res.reason, "verify-reason"] : null,
-          valid ? ["height", api.link(`block/${res.height}`, String(res.height)), "verify-height"] : null,
-          valid ? ["time", new Date(res.time_ms).toISOString(), "verify-time"] : null,
+          verified ? ["chain (genesis hash)", el("span", { class: "hash", text: `0x${computed}` }), "verify-chain"] : null,
+          verified ? ["height", api.link(`block/${res.height}`, String(res.height)), "verify-height"] : null,
+          verified ? ["time", new Date(res.time_ms).toISOString(), "verify-time"] : null,
           digestHex ? ["digest", el("span", { class: "hash", text: digestHex }), "verify-digest"] : null,
-          share ? ["link", el("a", { href: share, "data-testid": "verify-share-link", text: "shareable link (digest only)" })] : null,
+          share
+            ? ["link", el("a", { href: share, "data-testid": "verify-share-link", text: pin ? "shareable link (digest and pinned genesis)" : "shareable link (digest only)" })]
+            : null,
         ]),
       ),
     );
   }
 
   async function run(digestHex, receipt) {
+    last = null;
     resultBox.replaceChildren(api.loading("Verifying…"));
     try {
       const g = await ensureGenesis();
@@ -108,6 +211,7 @@ export async function render(root, params, api) {
           input = await api.getText(`/v1/notary/receipts/${digestHex}`, { signal });
         } catch (err) {
           if (err && err.status === 404) {
+            last = null;
             resultBox.replaceChildren(
               el("div", { class: "panel", "data-testid": "verify-result", "data-status": "not_anchored" },
                 el("span", { class: "badge bad", text: "NOT ANCHORED" }),
@@ -137,7 +241,7 @@ export async function render(root, params, api) {
       const hex = toHex(fileDigest);
       fileInfo.replaceChildren(`${file.name}: ${file.size} bytes, ${g.suite.alg} `, el("span", { class: "hash", "data-testid": "verify-file-digest", text: hex }));
       digestInput.value = hex;
-      history.replaceState(null, "", `#/verify?digest=${hex}`); // the shareable URL (the digest only)
+      history.replaceState(null, "", shareHash(hex)); // the shareable URL (the digest, the pinned genesis)
       await run(hex, receiptBytes);
     } catch (err) {
       fileInfo.replaceChildren(api.errorBox(err));
@@ -162,7 +266,7 @@ export async function render(root, params, api) {
         resultBox.replaceChildren(api.errorBox({ code: "bad_digest", detail: "a digest is 64 hex digits" }));
         return;
       }
-      if (hex) history.replaceState(null, "", `#/verify?digest=${hex}`); // the shareable URL, no re-render
+      if (hex) history.replaceState(null, "", shareHash(hex)); // the shareable URL, no re-render
       if (!fileDigest || (hex && hex !== toHex(fileDigest))) fileDigest = null;
       run(hex, receiptBytes);
     },
@@ -224,6 +328,7 @@ export async function render(root, params, api) {
   root.replaceChildren(
     el("h2", { text: "Verify" }),
     genesisBox,
+    pinBox,
     el("h3", { text: "A notarized file" }),
     fileZone,
     fileInfo,
