@@ -336,11 +336,14 @@ const SCENARIOS = {
   },
 
   // A credential (or presentation) file dropped in the verify view shows the expected status; for a status other
-  // than valid, the check that failed (data-check=status for revoked/suspended) carries that code.
-  // args: credential (path), status (valid|revoked|suspended|...).
+  // than valid, the check that failed (data-check=status for revoked/suspended) carries that code. The verified
+  // subject's claims are shown (vc-claim rows: each of `claims` with its value), with the note on what the checks
+  // trust; no clock warning against a live node.
+  // args: credential (path), status (valid|revoked|suspended|...), claims (optional: a JSON object name -> text).
   async "verify-credential"(run, args) {
     const [credential, wanted] = need(args, "credential", "status");
     if (!existsSync(credential)) fail(`no such file: ${credential}`);
+    const claims = args.claims ? JSON.parse(args.claims) : {};
     await run.step(`credential-${wanted}`, async () => {
       await run.open("verify", "verify");
       await run.tid("vc-input").first().setInputFiles(credential, { timeout: STEP_TIMEOUT_MS });
@@ -358,6 +361,17 @@ const SCENARIOS = {
       if (JSON.stringify(failed) !== JSON.stringify(expected)) {
         fail(`failed checks ${JSON.stringify(failed)}, expected ${JSON.stringify(expected)} (${text})`);
       }
+      const subject = run.tid("vc-subject");
+      if ((await subject.count()) !== 1) fail(`expected one vc-subject, the page shows ${await subject.count()}`);
+      if ((await subject.first().getAttribute("data-status")) !== wanted) fail("vc-subject's data-status is not the credential's");
+      for (const [name, value] of Object.entries(claims)) {
+        const row = subject.first().locator(`[data-testid="vc-claim"][data-name="${name}"]`);
+        if ((await row.count()) !== 1) fail(`the verified claims do not include ${name}`);
+        const shown = (await row.first().locator("td").nth(1).innerText()).trim();
+        if (shown !== value) fail(`claim ${name} shows ${JSON.stringify(shown)}, expected ${JSON.stringify(value)}`);
+      }
+      if ((await run.tid("vc-trust").count()) === 0) fail("no vc-trust note (what the credential checks trust)");
+      if ((await run.tid("clock-warning").count()) > 0) fail("a clock warning against a live node");
     });
   },
 

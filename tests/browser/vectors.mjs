@@ -501,6 +501,11 @@ await expect(
   check("a verified receipt with no pin is valid_unpinned", verify.pinnedStatus("valid", g, null) === "valid_unpinned");
   check("a verified receipt on another chain than the pinned is valid_unpinned", verify.pinnedStatus("valid", g, "cd".repeat(32)) === "valid_unpinned");
   check("a failed check stays the failed check", verify.pinnedStatus("file_digest", g, g) === "file_digest");
+  const now = Date.parse("2026-06-01T00:00:00Z");
+  check("block time 4 min behind: no clock warning", verify.clockSkewMs(now - 4 * 60000, now) === 0);
+  check("block time 6 min behind: a clock warning", verify.clockSkewMs(now - 6 * 60000, now) === 6 * 60000);
+  check("block time 6 min ahead: a clock warning", verify.clockSkewMs(now + 6 * 60000, now) === -6 * 60000);
+  check("claims: bidi controls escaped", verify.escapeBidi("a\u202eb\u2069") === "a\\u{202e}b\\u{2069}");
 }
 
 console.log(`${passes} passed, ${failures} failed`);

@@ -145,7 +145,8 @@ def test_console_in_chromium_against_a_real_network(tmp_path: Path) -> None:
         )  # fmt: skip
         credential = tmp_path / "credential.json"
         credential.write_text(json.dumps(json.loads(wallet.read_text())["credential"], indent=2))
-        _browser(node, chain.url, "verify-credential", credential=credential, status="valid")
+        claims = json.dumps({"id": holder, "name": "Ada", "grade": "A"})
+        _browser(node, chain.url, "verify-credential", credential=credential, status="valid", claims=claims)
         chain.cli("vc", "revoke", "--list", "uni-2026", "--index", "42", "--from", "alice")
         _browser(node, chain.url, "verify-credential", credential=credential, status="revoked")
 

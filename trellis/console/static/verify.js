@@ -6,7 +6,7 @@
 // A receipt proves an anchoring on the chain of a genesis, and anyone can make a chain (`trellis init`): a receipt
 // is VALID (data-status "valid") only when that genesis's hash is the one the user pinned (typed, or read from a
 // genesis.json they hold; kept in localStorage; a share link carries it as &genesis=). Otherwise a verified
-// receipt is "valid_unpinned", shown as such.
+// receipt is "valid_unpinned", shown as such. Credential checks trust the serving node (vc.js).
 
 import { loadGenesis, verifyReceipt, toHex, fromHex } from "./receipt.js";
 import { verifyDocument } from "./vc.js";
@@ -16,11 +16,58 @@ const MAX_JSON_BYTES = 16 * 1024 * 1024;
 
 /** The localStorage key of the pinned (trusted) genesis hash: 64 lower-case hex digits. */
 export const PIN_KEY = "trellis.console.trustedGenesis";
+/** Validity is judged at the node's latest block time: a warning when it is further than this from the browser's. */
+export const CLOCK_SLACK_MS = 5 * 60 * 1000;
 
 /** The status shown for a receipt result: "valid" only when the genesis it verified against is the pinned one. */
 export function pinnedStatus(status, genesisHex, pinnedHex) {
   if (status !== "valid") return status;
   return pinnedHex && genesisHex && pinnedHex === genesisHex ? "valid" : "valid_unpinned";
+}
+
+/** How far (ms) the node's block time is behind (> 0) or ahead (< 0) of the browser's clock, when that is more
+ * than CLOCK_SLACK_MS; 0 otherwise. */
+export function clockSkewMs(blockTimeMs, nowMs) {
+  const lag = nowMs - blockTimeMs;
+  return Math.abs(lag) > CLOCK_SLACK_MS ? lag : 0;
+}
+
+/** Bidi embedding/override/isolate controls shown escaped (\u{202e}) so a claim cannot reorder what is around it. */
+export function escapeBidi(text) {
+  return String(text).replace(/[\u202a-\u202e\u2066-\u2069]/gu, (c) => `\\u{${c.codePointAt(0).toString(16)}}`);
+}
+
+function minutes(ms) {
+  const m = Math.round(Math.abs(ms) / 60000);
+  return m < 120 ? `${m} min` : `${Math.round(m / 60)} h`;
+}
+
+function readBytes(file) {
+  return file.arrayBuffer().then((b) => new Uint8Array(b));
+}
+
+/** A drop zone around a file input: calls onFile(file) for a dropped or chosen file. */
+function dropZone(api, testid, label, onFile) {
+  const input = api.el("input", { type: "file", "data-testid": `${testid}-input` });
+  input.addEventListener("change", () => input.files && input.files[0] && onFile(input.files[0]));
+  const zone = api.el(
+    "div",
+    { class: "panel dropzone", "data-testid": `${testid}-drop`, tabindex: "0" },
+    api.el("div", { text: label }),
+    input,
+  );
+  zone.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    zone.classList.add("over");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    const f = e.dataTransfer && e.dataTransfer.files && e.dataTransfer.files[0];
+    if (f) onFile(f);
+  });
+  return zone;
 }
 
 export async function render(root, params, api) {
@@ -289,6 +336,7 @@ export async function render(root, params, api) {
     try {
       const status = await api.get("/v1/status", { signal });
       const now = typeof status.time_ms === "number" && status.time_ms > 0 ? status.time_ms : Date.now();
+      const skew = typeof status.time_ms === "number" && status.time_ms > 0 ? clockSkewMs(status.time_ms, Date.now()) : 0;
       const opts = { now };
       if (challenge.value) opts.challenge = challenge.value;
       if (domain.value) opts.domain = domain.value;
@@ -304,10 +352,43 @@ export async function render(root, params, api) {
       (res.credentials || []).forEach((cr, i) => {
         for (const c of cr.checks) rows.push(row(`credential ${i + 1} `, c));
       });
+      // What was verified: the subject's claims as the issuer signed them (disclosed claims restored from their
+      // signed digests by vc.js), never the pasted text.
+      const subjects = res.kind === "presentation" ? (res.credentials || []).map((c) => [c.subject, c.status]) : [[res.subject, res.status]];
+      const claims = subjects.map(([subject, st], i) => {
+        const label = res.kind === "presentation" ? `Credential ${i + 1}` : "Credential";
+        const head = st === "valid" ? `${label}: the verified claims` : `${label}: claims NOT verified (${st})`;
+        const claimRows = subject
+          ? Object.entries(subject).map(([name, value]) =>
+              el("tr", { "data-testid": "vc-claim", "data-name": name },
+                el("td", { text: escapeBidi(name) }),
+                el("td", { class: typeof value === "string" ? "" : "mono", text: escapeBidi(typeof value === "string" ? value : JSON.stringify(value)) })))
+          : [];
+        return el("div", { class: "panel", "data-testid": "vc-subject", "data-credential": String(i + 1), "data-status": st },
+          el("h4", { text: head }),
+          claimRows.length
+            ? el("div", { class: "table-wrap" }, el("table", {}, el("tbody", {}, claimRows)))
+            : el("p", { class: "muted", text: "No claims could be read from this credential." }));
+      });
+      const warnings = [];
+      if (skew > 0) {
+        warnings.push(el("div", { class: "warning", role: "alert", "data-testid": "clock-warning", "data-skew-ms": String(skew) },
+          `The node's latest block is ${minutes(skew)} old: validity, expiry and status are judged at that time (${new Date(now).toISOString()}), not now. A node that stopped (or is held back) can show a credential that expired or was revoked since as valid.`));
+      } else if (skew < 0) {
+        warnings.push(el("div", { class: "warning", role: "alert", "data-testid": "clock-warning", "data-skew-ms": String(skew) },
+          `The node's latest block time is ${minutes(skew)} ahead of this computer's clock: validity is judged at ${new Date(now).toISOString()}.`));
+      }
+      if (res.kind === "presentation" && !challenge.value) {
+        warnings.push(el("div", { class: "warning", role: "alert", "data-testid": "vc-challenge-warning" },
+          "No challenge given: anyone who has seen this presentation can replay it. Give the holder a fresh challenge and enter it here."));
+      }
       vcBox.replaceChildren(
         el("div", { class: "panel", "data-testid": "vc-result", "data-status": res.status, "data-kind": res.kind },
           el("h3", {}, el("span", { class: res.status === "valid" ? "badge ok" : "badge bad", text: res.status.toUpperCase() }), ` ${res.kind}`),
+          warnings,
+          claims,
           el("p", { class: "muted", text: `Validity judged at the latest block's time, ${new Date(now).toISOString()}.` }),
+          el("p", { "data-testid": "vc-trust", text: "These checks trust the node serving this console for DID documents (the issuer's and holder's keys), the issuer registry, the status list bits and the time: use a node you trust." }),
           el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: "check" }), el("th", { text: "result" }), el("th", { text: "detail" }))), el("tbody", {}, rows)))),
       );
     } catch (err) {
