@@ -79,7 +79,7 @@ class HubBenchConfig:
     """One hub run."""
 
     chains: int
-    update_rate: float = 300.0
+    update_rate: float = 1000.0
     """Offered ``update_client`` transactions per second of the steady phase (latency and CPU per update)."""
     duration_s: float = 30.0
     """Seconds of the steady phase (rounded up to whole rounds)."""

@@ -985,7 +985,7 @@ def _bench_hub(args: argparse.Namespace) -> int:
     if not chains or min(chains) < 2 or max(chains) > 100_000:
         raise CliError("--chains needs chain counts between 2 and 100000")
     try:
-        hub_rates = [300.0, 1500.0] if args.rates == BENCH_DEFAULT_RATES else [float(x) for x in args.rates.split(",")]
+        hub_rates = [1000.0, 3000.0] if args.rates == BENCH_DEFAULT_RATES else [float(x) for x in args.rates.split(",")]
     except ValueError:
         raise CliError(f"--rates must be comma-separated numbers, not {args.rates!r}") from None
     if not 1 <= len(hub_rates) <= 2 or min(hub_rates) <= 0:
@@ -1157,7 +1157,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--rates",
         default=BENCH_DEFAULT_RATES,
         help="offered rates, tx/s, comma-separated (hub: the steady update_client rate and a saturating one, "
-        "default 300,1500)",
+        "default 1000,3000)",
     )
     s.add_argument(
         "--duration",
