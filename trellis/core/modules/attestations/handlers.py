@@ -23,28 +23,7 @@ from trellis.core.modules.attestations.state import (
     record_key,
     subject_prefix,
 )
-from trellis.core.modules.identity.did import DidError, parse_did
-from trellis.core.modules.identity.state import current_document, may_control
-
-
-def _check_attester_did(ctx: TxContext, did: str) -> None:
-    """The sender's key must control ``did``, an active ``did:trellis`` DID of this chain (as for a DID update)."""
-    chain_id = ctx.params.chain_id
-    try:
-        did_id = parse_did(did, chain_id)
-    except DidError as exc:
-        raise TxFailure(ResultCode.INVALID_DID, f"attester_did: {exc.code}: {exc.reason}") from exc
-    cur = current_document(ctx, did_id)
-    if cur is None:
-        raise TxFailure(ResultCode.NOT_FOUND, f"attester_did {did} does not exist")
-    rec, doc = cur
-    if rec.deactivated or doc is None:
-        raise TxFailure(ResultCode.DID_DEACTIVATED, f"attester_did {did} is deactivated")
-    if not may_control(ctx, chain_id, doc, ctx.sender_key):
-        raise TxFailure(
-            ResultCode.UNAUTHORIZED,
-            f"the sender's key is not an authentication key of {did} or of one of its controllers",
-        )
+from trellis.core.modules.identity.view import require_controlled_did
 
 
 def handle_attest(ctx: TxContext, msg: Attest) -> list[Event]:
@@ -60,7 +39,7 @@ def handle_attest(ctx: TxContext, msg: Attest) -> list[Event]:
             f"expires_at_ms {msg.expires_at_ms} is not after this block's time {ctx.time_ms}",
         )
     if msg.attester_did:
-        _check_attester_did(ctx, msg.attester_did)
+        require_controlled_did(ctx, msg.attester_did, "attester_did")
     ident = attestation_id(ctx.suite, ctx.sender, ctx.nonce, msg.subject, msg.claim_type)
     key = record_key(ident)
     if ctx.get(key) is not None:

@@ -44,8 +44,7 @@ from trellis.core.modules.directory.state import (
     request_key,
     version_key,
 )
-from trellis.core.modules.identity.did import DidError, parse_did
-from trellis.core.modules.identity.state import current_document, may_control
+from trellis.core.modules.identity.view import require_controlled_did
 
 ZERO32 = bytes(32)
 """An all-zero digest: none given."""
@@ -58,28 +57,9 @@ def _num(n: int) -> bytes:
 
 
 def check_owner_did(ctx: TxContext, did: str) -> None:
-    """The sender's key must control ``did``, an active ``did:trellis`` DID of this chain (the attestations module's
-    rule for an attester DID).
-
-    Raises:
-        TxFailure: ``INVALID_DID`` (not a DID of this chain), ``NOT_FOUND``, ``DID_DEACTIVATED``, ``UNAUTHORIZED``.
-    """
-    chain_id = ctx.params.chain_id
-    try:
-        did_id = parse_did(did, chain_id)
-    except DidError as exc:
-        raise TxFailure(ResultCode.INVALID_DID, f"owner_did: {exc.code}: {exc.reason}") from exc
-    cur = current_document(ctx, did_id)
-    if cur is None:
-        raise TxFailure(ResultCode.NOT_FOUND, f"owner_did {did} does not exist")
-    rec, doc = cur
-    if rec.deactivated or doc is None:
-        raise TxFailure(ResultCode.DID_DEACTIVATED, f"owner_did {did} is deactivated")
-    if not may_control(ctx, chain_id, doc, ctx.sender_key):
-        raise TxFailure(
-            ResultCode.UNAUTHORIZED,
-            f"the sender's key is not an authentication key of {did} or of one of its controllers",
-        )
+    """The sender's key must control ``did``, an active ``did:trellis`` DID of this chain (the rule for an
+    attester DID: ``identity.view.require_controlled_did``)."""
+    require_controlled_did(ctx, did, "owner_did")
 
 
 def check_fields(fields: EntryFields) -> None:
