@@ -39,15 +39,13 @@ from trellis.core.modules.hub.state import (
     read_count,
     read_subchain,
 )
-from trellis.core.modules.interchain.governance import untrust_step
+from trellis.core.modules.interchain.governance import trust_step, untrust_step
 from trellis.core.modules.interchain.state import (
     GOVERNANCE_VERSION_KEY,
     ClientState,
-    TrustedChain,
     governance_version,
     read_client,
     read_trusted,
-    trusted_key,
 )
 from trellis.core.modules.membership.state import read_config
 from trellis.core.types import ZERO_HASH
@@ -161,17 +159,7 @@ def apply_change_in_block(ctx: TxContext, proposal_id: int, change: HubChange) -
         ctx.put(chain_key(change.chain_id), encode(sub))
         ctx.put(by_org_key(ctx.suite, change.operator_org, change.chain_id), b"\x01")
         ctx.put(COUNT_KEY, (read_count(ctx) + 1).to_bytes(8, "big"))
-        ctx.put(
-            trusted_key(change.chain_id),
-            encode(
-                TrustedChain(
-                    genesis_hash=change.genesis_hash,
-                    added_height=ctx.height,
-                    checkpoint_height=change.checkpoint_height,
-                    checkpoint_block_id=change.checkpoint_block_id,
-                )
-            ),
-        )
+        trust_step(ctx, change.chain_id, change.genesis_hash, change.checkpoint_height, change.checkpoint_block_id)
         return [
             _event(
                 "hub.registered",

@@ -170,6 +170,24 @@ def _recovery(ctx: TxContext, change: RecoverClient) -> tuple[ClientState, Clien
     return subject, substitute, latest
 
 
+def trust_step(
+    ctx: TxContext, chain_id: str, genesis_hash: bytes, checkpoint_height: int, checkpoint_block_id: bytes
+) -> None:
+    """Write ``interchain/trusted/<chain_id>`` (added at ``ctx.height``): the step of ``interchain.trust_chain``, and of
+    ``hub.register``."""
+    ctx.put(
+        trusted_key(chain_id),
+        encode(
+            TrustedChain(
+                genesis_hash=genesis_hash,
+                added_height=ctx.height,
+                checkpoint_height=checkpoint_height,
+                checkpoint_block_id=checkpoint_block_id,
+            )
+        ),
+    )
+
+
 def precheck_change(ctx: TxContext, change: InterchainChange) -> None:
     """Check a proposed interchain change against the state (reads only).
 
@@ -216,17 +234,7 @@ def apply_change_in_block(ctx: TxContext, proposal_id: int, change: InterchainCh
     ctx.put(GOVERNANCE_VERSION_KEY, (governance_version(ctx) + 1).to_bytes(8, "big"))
     pid = str(proposal_id)
     if isinstance(change, TrustChain):
-        ctx.put(
-            trusted_key(change.chain_id),
-            encode(
-                TrustedChain(
-                    genesis_hash=change.genesis_hash,
-                    added_height=ctx.height,
-                    checkpoint_height=change.checkpoint_height,
-                    checkpoint_block_id=change.checkpoint_block_id,
-                )
-            ),
-        )
+        trust_step(ctx, change.chain_id, change.genesis_hash, change.checkpoint_height, change.checkpoint_block_id)
         return [
             _event(
                 "interchain.chain_trusted",
