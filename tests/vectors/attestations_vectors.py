@@ -11,12 +11,12 @@ import json
 from typing import Any
 
 from tests.memory_state import MemoryState
-from tests.vectors.spec_vectors import to_json
+from tests.vectors.spec_vectors import signed_payload_rows
 from trellis.core.codec import encode
 from trellis.core.crypto.suite import ED25519, address_of, ed25519_keypair_from_seed, ed25519_sign
 from trellis.core.execution.block import build_block, genesis_tip
 from trellis.core.execution.reference import genesis_writes
-from trellis.core.ledger.tx import SignedTx, TxBody, signing_bytes, tx_hash
+from trellis.core.ledger.tx import SignedTx, TxBody, signing_bytes
 from trellis.core.modules.attestations.messages import Attest, RevokeAttestation
 from trellis.core.modules.attestations.state import attestation_id
 from trellis.core.modules.payload import Payload
@@ -70,23 +70,7 @@ def payload_cases() -> list[tuple[str, Payload]]:
 
 
 def _payloads() -> list[dict[str, Any]]:
-    cases = []
-    for nonce, (name, payload) in enumerate(payload_cases()):
-        tx = _signed("alice", nonce, payload)
-        raw = encode(tx)
-        cases.append(
-            {
-                "name": name,
-                "payload": to_json(payload),
-                "payload_bytes": encode(payload).hex(),
-                "nonce": nonce,
-                "body_bytes": encode(tx.body).hex(),
-                "signature": tx.signature.hex(),
-                "tx_bytes": raw.hex(),
-                "tx_hash": tx_hash(ED25519, raw).hex(),
-            }
-        )
-    return cases
+    return signed_payload_rows(payload_cases(), lambda nonce, payload: _signed("alice", nonce, payload))
 
 
 def _ids() -> list[dict[str, Any]]:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.vectors.spec_vectors import genesis_documents, to_json
+from tests.vectors.spec_vectors import genesis_documents, signed_payload_rows, to_json
 from trellis.core.codec import encode
 from trellis.core.crypto.suite import ED25519, address_of, ed25519_keypair_from_seed, ed25519_sign
-from trellis.core.ledger.tx import SignedTx, TxBody, signing_bytes, tx_hash
+from trellis.core.ledger.tx import SignedTx, TxBody, signing_bytes
 from trellis.core.modules.hub.messages import HubConnected, HubRegister, HubRetire, PortChannel
 from trellis.core.modules.hub.state import CONNECTED, REGISTERED, SubChain, by_org_key
 from trellis.core.modules.membership.messages import ProposeMembership
@@ -98,23 +98,7 @@ def payload_cases() -> list[tuple[str, Payload]]:
 
 
 def _payloads() -> list[dict[str, Any]]:
-    cases = []
-    for nonce, (name, payload) in enumerate(payload_cases()):
-        tx = _signed(nonce, payload)
-        raw = encode(tx)
-        cases.append(
-            {
-                "name": name,
-                "payload": to_json(payload),
-                "payload_bytes": encode(payload).hex(),
-                "nonce": nonce,
-                "body_bytes": encode(tx.body).hex(),
-                "signature": tx.signature.hex(),
-                "tx_bytes": raw.hex(),
-                "tx_hash": tx_hash(ED25519, raw).hex(),
-            }
-        )
-    return cases
+    return signed_payload_rows(payload_cases(), lambda nonce, payload: _signed(nonce, payload))
 
 
 def _records() -> dict[str, Any]:

@@ -89,6 +89,28 @@ def _ed(name: str) -> tuple[bytes, bytes, bytes]:
     return secret, public, address_of(ED25519, public)
 
 
+def signed_payload_rows(cases: list[tuple[str, Payload]], sign: Any) -> list[dict[str, Any]]:
+    """The vector rows of ``(name, payload)`` cases, each carried by a transaction ``sign(nonce, payload)`` makes
+    (nonce = case index): the payload's fields and bytes, the body, signature, transaction bytes and hash."""
+    rows = []
+    for nonce, (name, payload) in enumerate(cases):
+        tx = sign(nonce, payload)
+        raw = encode(tx)
+        rows.append(
+            {
+                "name": name,
+                "payload": to_json(payload),
+                "payload_bytes": encode(payload).hex(),
+                "nonce": nonce,
+                "body_bytes": encode(tx.body).hex(),
+                "signature": tx.signature.hex(),
+                "tx_bytes": raw.hex(),
+                "tx_hash": tx_hash(ED25519, raw).hex(),
+            }
+        )
+    return rows
+
+
 def to_json(value: Any) -> Any:
     """A consensus value as JSON: a struct as an object of its fields in order (a union member's ``tag`` first),
     bytes as lower-case hex, lists and tuples as arrays, ``None`` as null."""
