@@ -202,6 +202,7 @@ _CLIENT_ERRORS: dict[str, int] = {
     "BadCursor": 400,  # an attestations page cursor that names no attestation of the list
     "UnknownChain": 404,  # a DID or issuer of a chain this chain has no client of
     "ClientNotActive": 409,  # the client of that chain is frozen or expired: it proves nothing
+    "BadQuery": 400,  # a directory search written wrong (too many words, only stop words, a bad limit)
 }
 """``TrellisError`` subclasses that say the request was wrong, by class name, with their status."""
 _NODE_ERRORS: dict[str, int] = {
