@@ -43,7 +43,7 @@ def test_the_genesis_route_serves_a_document_with_the_chains_genesis_hash(node: 
 def test_the_console_verifier_computes_the_same_genesis_hash(node: ThreadedNode) -> None:
     nodejs = shutil.which("node")
     if nodejs is None:
-        pytest.skip("node is not installed")
+        pytest.fail("node is not installed: run `make browser-tools` (Debian nodejs)")
     body, _ = get(node, "/v1/genesis")
     status = json.loads(get(node, "/v1/status")[0])
     script = (

@@ -25,7 +25,7 @@ SCRIPT = ROOT / "tests" / "browser" / "vectors.mjs"
 def _node() -> str:
     node = shutil.which("node")
     if node is None:
-        pytest.skip("node is not installed (Debian: apt-get install nodejs)")
+        pytest.fail("node is not installed: run `make browser-tools` (Debian nodejs) — the console verifiers cannot be checked")
     probe = subprocess.run(
         [
             node,
@@ -36,7 +36,7 @@ def _node() -> str:
         timeout=30,
     )
     if probe.returncode != 0:
-        pytest.skip("this node has no WebCrypto Ed25519 (node >= 18.4 needed)")
+        pytest.fail("this node has no WebCrypto Ed25519 (node >= 18.4 needed): install a newer Debian nodejs")
     return node
 
 
