@@ -386,6 +386,17 @@ class JoinedPath:
     port: str = "transfer"
 
 
+def net_endpoint(chain: Any) -> HttpEndpoint:
+    """The endpoint of a chain of a ``trellis net up`` directory (``node.multichain.Chain``): its API URLs and the
+    first node's ``genesis.json``."""
+    return HttpEndpoint(chain.chain_id, list(chain.api_urls), genesis_file=Path(chain.nodes[0].home) / "genesis.json")
+
+
+def net_key(root: Path, chain: Any) -> TxSigner:
+    """The relayer's key on a chain of a ``trellis net up`` directory (``relayer/keys/chain-<index>.pem``)."""
+    return load_key(root / "relayer" / "keys" / f"chain-{chain.index}.pem")
+
+
 def connect_chains(layout: Any, a: Any, b: Any, *, timeout_s: float = 300.0) -> JoinedPath:
     """``connect`` two chains of a ``trellis net up --chains`` directory: their API URLs (``Chain.api_urls``), genesis
     (the first node's ``genesis.json``) and the relayer's keys ``relayer/keys/chain-<index>.pem``. Synchronous (runs
@@ -396,16 +407,10 @@ def connect_chains(layout: Any, a: Any, b: Any, *, timeout_s: float = 300.0) -> 
     """
     root = Path(layout.root)
 
-    def endpoint(c: Any) -> HttpEndpoint:
-        return HttpEndpoint(c.chain_id, list(c.api_urls), genesis_file=Path(c.nodes[0].home) / "genesis.json")
-
-    def key(c: Any) -> TxSigner:
-        return load_key(root / "relayer" / "keys" / f"chain-{c.index}.pem")
-
     async def run() -> dict[str, str]:
-        ea, eb = endpoint(a), endpoint(b)
+        ea, eb = net_endpoint(a), net_endpoint(b)
         try:
-            return await asyncio.wait_for(connect(ea, eb, key(a), key(b)), timeout_s)
+            return await asyncio.wait_for(connect(ea, eb, net_key(root, a), net_key(root, b)), timeout_s)
         finally:
             await ea.close()
             await eb.close()

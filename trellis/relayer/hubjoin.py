@@ -24,9 +24,9 @@ from trellis.core.modules.hub.state import CONNECTED, SubChain, chain_key
 from trellis.core.modules.interchain.state import trusted_key
 from trellis.core.modules.transfer.messages import VERSION as TRANSFER_VERSION
 from trellis.core.params import Genesis
-from trellis.relayer.endpoint import ChainEndpoint, EndpointError, HttpEndpoint
-from trellis.relayer.handshake import HandshakeError, connect
-from trellis.relayer.submit import Submitter, TxSigner, load_key
+from trellis.relayer.endpoint import ChainEndpoint, EndpointError
+from trellis.relayer.handshake import HandshakeError, connect, net_endpoint, net_key
+from trellis.relayer.submit import Submitter, TxSigner
 from trellis.relayer.updates import UpdateError
 
 HUB_CHANNELS = (("transfer", TRANSFER_VERSION), ("directory", DIRECTORY_VERSION))
@@ -147,12 +147,10 @@ def join_subchain(layout: Any, hub: Any, sub: Any, *, timeout_s: float = 300.0) 
         HandshakeError: a step failed.
     """
     root = Path(layout.root)
-
-    def endpoint(c: Any) -> HttpEndpoint:
-        return HttpEndpoint(c.chain_id, list(c.api_urls), genesis_file=Path(c.nodes[0].home) / "genesis.json")
+    endpoint = net_endpoint
 
     def key(c: Any) -> TxSigner:
-        return load_key(root / "relayer" / "keys" / f"chain-{c.index}.pem")
+        return net_key(root, c)
 
     ports = HUB_CHANNELS if names_hub(Path(sub.nodes[0].home) / "genesis.json") else HUB_CHANNELS[:1]
 
