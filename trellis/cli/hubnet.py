@@ -12,9 +12,7 @@ a ``transfer`` and a ``directory`` channel, then ``hub.connected``); the ids are
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -158,11 +156,4 @@ def cmd_net_up_hub(args: argparse.Namespace) -> int:
     cli._out(args, summary, "\n".join(text))
     if not args.foreground:
         return 0
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    while not stop.is_set() and all(p.poll() is None for p in up.procs.values()):
-        stop.wait(0.5)
-    print("stopping what was started here...", flush=True)
-    print("stopped " + (", ".join(multichain.stop_up(up)) or "nothing"), flush=True)
-    return 0
+    return cli.hold_foreground(up)

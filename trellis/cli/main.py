@@ -873,7 +873,15 @@ def _net_up_chains(args: argparse.Namespace) -> int:
     )
     if not args.foreground:
         return 0
+    return hold_foreground(up)
+
+
+def hold_foreground(up: Any) -> int:
+    """``net up --foreground``: wait until Ctrl-C / SIGTERM or until a started process exits, then stop what this
+    ``up`` started (``multichain.stop_up``)."""
     import threading
+
+    from trellis.node import multichain
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
