@@ -42,6 +42,10 @@ class NodeSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     a power loss or kernel crash they are rebuilt by re-executing the stored blocks (ADR 0011)."""
     verifier_workers: Annotated[int, msgspec.Meta(ge=-1, le=256)] = -1
     """Signature verification worker processes: -1 one per CPU core, 0 verify in the node process."""
+    role: Literal["validator", "observer"] = "validator"
+    """``observer``: a non-voting full node (ADR 0018 section 4). It never opens its signer, so it cannot sign
+    even if its key is added to the validator set; it follows the chain, serves the API and state sync, and
+    forwards the transactions it accepts to the validators."""
 
 
 class ApiSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -245,6 +249,42 @@ class LogSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """Logger name -> level (``{ "trellis.consensus" = "debug" }``); a name covers the loggers below it."""
 
 
+class StorageSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Retention of old state, blocks and snapshots (ADR 0018 sections 1 and 2)."""
+
+    keep_recent: Annotated[int, msgspec.Meta(ge=0, le=2**62)] = 0
+    """Keep the state of the newest ``keep_recent`` heights; older heights are pruned. 0 (the default): keep
+    every height (an archive node). Otherwise at least 2, and at least ``snapshot_interval``."""
+    keep_every: Annotated[int, msgspec.Meta(ge=0, le=2**62)] = 0
+    """Also keep, forever, the state at every height that is a multiple of this (0: none)."""
+    prune_blocks: bool = False
+    """Also delete blocks, commits, receipts and transaction indexes of pruned heights (needs ``keep_recent``);
+    the headers and commits of validator-set changes are always kept."""
+    prune_interval_blocks: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 100
+    """Run the pruner every this many committed blocks."""
+    snapshot_interval: Annotated[int, msgspec.Meta(ge=0, le=2**62)] = 0
+    """Write a state snapshot every this many blocks (0: none)."""
+    snapshot_keep: Annotated[int, msgspec.Meta(ge=1, le=64)] = 2
+    """How many of the newest snapshots to keep on disk and offer to peers."""
+
+
+class StateSyncSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Joining from a snapshot instead of replaying every block (ADR 0018 section 3)."""
+
+    enable: bool = False
+    """Start from a peer's snapshot when the data directory is empty (``trellis node start --state-sync``)."""
+    trust_height: Annotated[int, msgspec.Meta(ge=0, le=2**62)] = 0
+    """With ``trust_hash``: a block the synced history must contain (0: trust the genesis alone)."""
+    trust_hash: Annotated[str, msgspec.Meta(max_length=64, pattern="^([0-9a-f]{64})?$")] = ""
+    """Hex block id at ``trust_height``."""
+    chunk_timeout_s: Annotated[float, msgspec.Meta(ge=0.5, le=600)] = 20.0
+    """How long to wait for one chunk before asking another peer."""
+    ban_s: Annotated[float, msgspec.Meta(ge=1, le=86_400)] = 600.0
+    """How long a peer that sent a bad chunk or manifest is refused."""
+    discovery_s: Annotated[float, msgspec.Meta(ge=0.1, le=600)] = 3.0
+    """How long to collect snapshot offers from peers before choosing one."""
+
+
 class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole node configuration."""
 
@@ -259,6 +299,8 @@ class NodeConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     notary: NotarySection = NotarySection()
     interchain: InterchainSection = InterchainSection()
     log: LogSection = LogSection()
+    storage: StorageSection = StorageSection()
+    statesync: StateSyncSection = StateSyncSection()
 
 
 def load_config(path: Path) -> NodeConfig:
@@ -274,9 +316,27 @@ def load_config(path: Path) -> NodeConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     try:
-        return msgspec.convert(raw, NodeConfig)
+        cfg = msgspec.convert(raw, NodeConfig)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
+    _check_storage(path, cfg)
+    return cfg
+
+
+def _check_storage(path: Path, cfg: NodeConfig) -> None:
+    """Refuse retention settings that contradict each other (the message names the fields)."""
+    st = cfg.storage
+    if st.keep_recent == 1:
+        raise ConfigError(f"{path}: storage.keep_recent must be 0 (keep everything) or at least 2")
+    if st.keep_recent and st.snapshot_interval and st.keep_recent < st.snapshot_interval:
+        raise ConfigError(
+            f"{path}: storage.keep_recent ({st.keep_recent}) must be at least storage.snapshot_interval "
+            f"({st.snapshot_interval}), or the state of a snapshot height is pruned before its snapshot is written"
+        )
+    if st.prune_blocks and not st.keep_recent:
+        raise ConfigError(f"{path}: storage.prune_blocks needs storage.keep_recent > 0")
+    if bool(cfg.statesync.trust_height) != bool(cfg.statesync.trust_hash):
+        raise ConfigError(f"{path}: statesync.trust_height and statesync.trust_hash go together")
 
 
 def _toml_string(value: str) -> str:
@@ -295,7 +355,7 @@ def _toml_string(value: str) -> str:
 def render_config(cfg: NodeConfig) -> str:
     """Return ``cfg`` as TOML text."""
     lines: list[str] = []
-    for section_name in ("node", "api", "consensus", "p2p", "mempool", "bench", "signer", "blobs"):
+    for section_name in ("node", "api", "consensus", "p2p", "mempool", "bench", "signer", "blobs", "storage", "statesync"):
         section = getattr(cfg, section_name)
         lines.append(f"[{section_name}]")
         for field in section.__struct_fields__:
