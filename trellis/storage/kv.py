@@ -8,11 +8,13 @@ simulation tests.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import os
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import lmdb
 
@@ -30,6 +32,9 @@ TABLES = (
     "state",
     "smt_nodes",
     "smt_values",
+    "smt_born",
+    "smt_stale",
+    "smt_hist",
 )
 
 CHAIN_TABLES = frozenset({"chain_meta", "blocks", "block_ids", "commits"})
@@ -57,6 +62,99 @@ class StorageError(TrellisError):
     """The storage engine failed (disk full, corrupt file, map too small)."""
 
     code = "storage_error"
+
+
+T = TypeVar("T")
+
+
+class ReadTxn(Protocol):
+    """Reads of one consistent view of the store (ADR 0018: a snapshot or the pruner reads through this)."""
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        """The value of ``key`` in ``table`` in this view, or None."""
+        ...
+
+    def scan(
+        self, table: str, start: bytes, end: bytes, *, limit: int = 1000, reverse: bool = False
+    ) -> list[tuple[bytes, bytes]]:
+        """Rows with ``start <= key < end`` in key order (descending with ``reverse``), at most ``limit``."""
+        ...
+
+    def iterate(self, table: str, start: bytes = b"\x00") -> Iterator[tuple[bytes, bytes]]:
+        """Every row of ``table`` from ``start`` on, in key order, without holding them all in memory."""
+        ...
+
+
+class WriteTxn(ReadTxn, Protocol):
+    """A read-modify-write transaction: it sees its own writes, and commits atomically when the function given to
+    ``transact`` returns (nothing of it is written if that function raises)."""
+
+    def put(self, table: str, key: bytes, value: bytes) -> None:
+        """Set ``key`` in ``table``."""
+        ...
+
+    def delete(self, table: str, key: bytes) -> None:
+        """Remove ``key`` from ``table`` (no error if absent)."""
+        ...
+
+
+class _OverlayTxn:
+    """A ``WriteTxn`` over a store without real transactions (the in-memory twins): reads go through to the
+    store, overlaid with the writes made so far; ``batch`` is applied by the store's own atomic ``write``. Only
+    for single-threaded use (the simulations), where nothing else writes in between."""
+
+    def __init__(self, store: KVStore) -> None:
+        self._store = store
+        self._writes: dict[tuple[str, bytes], bytes | None] = {}
+
+    @property
+    def batch(self) -> WriteBatch:
+        return [(t, k, v) for (t, k), v in self._writes.items()]
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        if (table, key) in self._writes:
+            return self._writes[(table, key)]
+        return self._store.get(table, key)
+
+    def scan(
+        self, table: str, start: bytes, end: bytes, *, limit: int = 1000, reverse: bool = False
+    ) -> list[tuple[bytes, bytes]]:
+        mine = {k: v for (t, k), v in self._writes.items() if t == table and start <= k < end}
+        extra = len(mine)
+        rows: dict[bytes, bytes | None] = dict(
+            self._store.scan(table, start, end, limit=limit + extra, reverse=reverse)
+        )
+        rows.update(mine)
+        return [(k, v) for k, v in sorted(rows.items(), reverse=reverse) if v is not None][:limit]
+
+    def iterate(self, table: str, start: bytes = b"\x00") -> Iterator[tuple[bytes, bytes]]:
+        end = b"\xff" * (MAX_KEY_BYTES + 1)
+        yield from self.scan(table, start, end, limit=1 << 62)
+
+    def put(self, table: str, key: bytes, value: bytes) -> None:
+        if not 0 < len(key) <= MAX_KEY_BYTES:
+            raise StorageError(f"a key is 1 to {MAX_KEY_BYTES} bytes; got {len(key)}")
+        self._writes[(table, key)] = value
+
+    def delete(self, table: str, key: bytes) -> None:
+        self._writes[(table, key)] = None
+
+
+def overlay_transact(store: KVStore, fn: Callable[[WriteTxn], T]) -> T:
+    """``transact`` for a store without real transactions (see ``_OverlayTxn``)."""
+    txn = _OverlayTxn(store)
+    result = fn(txn)
+    if txn.batch:
+        store.write(txn.batch)
+    return result
+
+
+@contextmanager
+def copied_view(store: KVStore, tables: Sequence[str]) -> Iterator[ReadTxn]:
+    """``read_view`` for an in-memory twin: a copy of ``tables`` taken now."""
+    end = b"\xff" * (MAX_KEY_BYTES + 1)
+    copy = MemoryStore({t: dict(store.scan(t, b"\x00", end, limit=1 << 62)) for t in tables})
+    yield _OverlayTxn(copy)
 
 
 class KVStore(Protocol):
@@ -90,6 +188,17 @@ class KVStore(Protocol):
 
     def close(self) -> None:
         """Release the store."""
+        ...
+
+    def transact(self, tables: Sequence[str], fn: Callable[[WriteTxn], T]) -> T:
+        """Run ``fn`` in one write transaction over ``tables`` (all in one environment of a ``SplitStore``) and
+        commit what it wrote atomically (durably as ``write`` is); concurrent writers wait for it. Returns what
+        ``fn`` returns; if ``fn`` raises, nothing is written."""
+        ...
+
+    def read_view(self, tables: Sequence[str]) -> contextlib.AbstractContextManager[ReadTxn]:
+        """One consistent view of ``tables`` (LMDB MVCC: later writes are not seen) while the context is open.
+        Keep it short-lived or bounded: an open view keeps the pages it sees from being reused."""
         ...
 
 
@@ -252,6 +361,24 @@ class LmdbStore:
         except lmdb.Error as exc:
             raise StorageError(f"database write failed: {exc}") from exc
 
+    def transact(self, tables: Sequence[str], fn: Callable[[WriteTxn], T]) -> T:
+        for table in tables:
+            if table not in self._dbs:
+                raise StorageError(f"unknown table {table!r}")
+        try:
+            with self._env.begin(write=True) as txn:
+                return fn(_LmdbTxn(txn, self._dbs, tables))
+        except lmdb.Error as exc:
+            raise StorageError(f"database transaction failed: {exc}") from exc
+
+    @contextmanager
+    def read_view(self, tables: Sequence[str]) -> Iterator[ReadTxn]:
+        for table in tables:
+            if table not in self._dbs:
+                raise StorageError(f"unknown table {table!r}")
+        with self._env.begin() as txn:
+            yield _LmdbTxn(txn, self._dbs, tables)
+
     def flags(self) -> dict[str, bool]:
         """The environment's flags as LMDB itself reports them (``mdb_env_get_flags``: ``sync``, ``metasync``,
         ``map_async``, ``writemap``, ...), so a test can check what the engine does rather than what we asked."""
@@ -275,6 +402,67 @@ class LmdbStore:
             except (lmdb.Error, OSError):
                 pass  # the marker stays: the next opening treats the store as interrupted
         self._env.close()
+
+
+class _LmdbTxn:
+    """``WriteTxn`` (or, on a read-only LMDB transaction, ``ReadTxn``) over one LMDB transaction."""
+
+    def __init__(self, txn: lmdb.Transaction, dbs: Mapping[str, lmdb._Database], tables: Sequence[str]) -> None:
+        self._txn = txn
+        self._dbs = {t: dbs[t] for t in tables}
+
+    def _db(self, table: str) -> lmdb._Database:
+        try:
+            return self._dbs[table]
+        except KeyError:
+            raise StorageError(f"table {table!r} is not part of this transaction") from None
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        if not 0 < len(key) <= MAX_KEY_BYTES:
+            return None
+        value = self._txn.get(key, db=self._db(table))
+        return None if value is None else bytes(value)
+
+    def scan(
+        self, table: str, start: bytes, end: bytes, *, limit: int = 1000, reverse: bool = False
+    ) -> list[tuple[bytes, bytes]]:
+        out: list[tuple[bytes, bytes]] = []
+        cur = self._txn.cursor(db=self._db(table))
+        if not reverse:
+            if not cur.set_range(start):
+                return out
+            for k, v in cur:
+                kb = bytes(k)
+                if kb >= end or len(out) >= limit:
+                    break
+                out.append((kb, bytes(v)))
+            return out
+        positioned = cur.set_range(end)
+        ok = cur.prev() if positioned else cur.last()
+        while ok and len(out) < limit:
+            k = bytes(cur.key())
+            if k < start:
+                break
+            if k < end:
+                out.append((k, bytes(cur.value())))
+            ok = cur.prev()
+        return out
+
+    def iterate(self, table: str, start: bytes = b"\x00") -> Iterator[tuple[bytes, bytes]]:
+        cur = self._txn.cursor(db=self._db(table))
+        if not cur.set_range(start):
+            return
+        for k, v in cur:
+            yield bytes(k), bytes(v)
+
+    def put(self, table: str, key: bytes, value: bytes) -> None:
+        if not 0 < len(key) <= MAX_KEY_BYTES:
+            raise StorageError(f"a key is 1 to {MAX_KEY_BYTES} bytes; got {len(key)}")
+        self._txn.put(key, value, db=self._db(table))
+
+    def delete(self, table: str, key: bytes) -> None:
+        if 0 < len(key) <= MAX_KEY_BYTES:
+            self._txn.delete(key, db=self._db(table))
 
 
 def boot_id() -> str:
@@ -410,6 +598,18 @@ class SplitStore:
         if state_puts or state_deletes:
             self.state.write_tables(state_puts, state_deletes)
 
+    def _one_env(self, tables: Sequence[str]) -> Environment:
+        envs = {id(self._of(t)): self._of(t) for t in tables}
+        if len(envs) != 1:
+            raise StorageError(f"tables {list(tables)} are not all in one environment")
+        return next(iter(envs.values()))
+
+    def transact(self, tables: Sequence[str], fn: Callable[[WriteTxn], T]) -> T:
+        return self._one_env(tables).transact(tables, fn)
+
+    def read_view(self, tables: Sequence[str]) -> contextlib.AbstractContextManager[ReadTxn]:
+        return self._one_env(tables).read_view(tables)
+
     def sync(self) -> None:
         """fsync the derived environment (the chain one always is)."""
         self.state.sync()
@@ -479,6 +679,15 @@ class MemoryStore:
         batch: WriteBatch = [(table, key, None) for table, keys in (deletes or {}).items() for key in keys]
         batch += [(table, key, value) for table, rows in puts.items() for key, value in rows.items()]
         self.write(batch)
+
+    def transact(self, tables: Sequence[str], fn: Callable[[WriteTxn], T]) -> T:
+        for table in tables:
+            if table not in self._tables:
+                raise StorageError(f"unknown table {table!r}")
+        return overlay_transact(self, fn)
+
+    def read_view(self, tables: Sequence[str]) -> contextlib.AbstractContextManager[ReadTxn]:
+        return copied_view(self, tables)
 
     def close(self) -> None:
         pass

@@ -29,11 +29,26 @@ Reopening after either gives exactly the durable image (plus, after a kill, the 
 
 from __future__ import annotations
 
+import contextlib
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from trellis.storage.kv import TABLES, MemoryStore, StorageError, TableKeys, TableRows, WriteBatch
+from trellis.storage.kv import (
+    TABLES,
+    MemoryStore,
+    ReadTxn,
+    StorageError,
+    TableKeys,
+    TableRows,
+    WriteBatch,
+    WriteTxn,
+    copied_view,
+    overlay_transact,
+)
+
+T = TypeVar("T")
 
 
 class SimulatedCrash(BaseException):
@@ -219,6 +234,14 @@ class PowerLossEnvironment:
         batch: WriteBatch = [(table, key, None) for table, keys in (deletes or {}).items() for key in keys]
         batch += [(table, key, value) for table, rows in puts.items() for key, value in rows.items()]
         self.write(batch)
+
+    def transact(self, tables: Sequence[str], fn: Callable[[WriteTxn], T]) -> T:
+        """One transaction, as ``write`` is (single-threaded simulation: reads see this environment's live
+        contents, the writes land in one step)."""
+        return overlay_transact(self, fn)
+
+    def read_view(self, tables: Sequence[str]) -> contextlib.AbstractContextManager[ReadTxn]:
+        return copied_view(self, tables)
 
     def sync(self) -> None:
         """Put every write so far on the disk; a no-op for a durable environment."""
