@@ -1,0 +1,434 @@
+"""State snapshots on disk (ADR 0018 section 2; format in docs/spec/snapshot.md): the producer and the restore
+writer.
+
+Producer: after the commit of a block ``H`` with ``H % snapshot_interval == 0``, ``SnapshotStore.note_commit``
+starts a background thread that opens ONE read view of ``state`` and ``smt_nodes`` (LMDB MVCC: the state exactly
+as block ``H`` left it, whatever is committed meanwhile) before the call returns, i.e. before the next block's
+write. The thread then:
+
+1. streams ``state`` into 256 temporary bucket files by the first byte of each key's path (so memory holds one
+   bucket, about n/256 entries, at a time) and counts the entries;
+2. walks the tree of ``root(H)`` down to the frontier depth (``walk_frontier``);
+3. reads the buckets in path order to size each item, and assigns items to chunks (``assign_chunks``);
+4. reads the buckets again and writes ``chunk-<i>`` files, then ``manifest``, into ``snapshots/.tmp-<H>/``, and
+   renames that directory to ``snapshots/<H>/`` (a snapshot is there whole or not at all);
+5. deletes all but the ``snapshot_keep`` newest snapshots.
+
+Restore writer (``restore``): the rows of a verified snapshot in one write per environment.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import struct
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from trellis.core.codec import decode, encode
+from trellis.core.crypto.suite import Suite
+from trellis.core.errors import TrellisError
+from trellis.core.ledger.block import Block, Commit
+from trellis.core.ledger.snapshot import (
+    CHUNK_TARGET_BYTES,
+    MAX_CHUNK_BYTES,
+    MAX_MANIFEST_ITEMS,
+    SNAPSHOT_VERSION,
+    Chunk,
+    Manifest,
+    ManifestIndex,
+    SnapshotItem,
+    assign_chunks,
+    frontier_depth,
+    manifest_id,
+    verify_chunk,
+    walk_frontier,
+)
+from trellis.core.ledger.state_tree import NodeReader
+from trellis.storage.chain_store import StoredTip, height_key
+from trellis.storage.kv import KVStore, ReadTxn, StorageError, WriteTxn
+
+log = logging.getLogger("trellis.snapshots")
+
+MAX_MANIFEST_BYTES = MAX_MANIFEST_ITEMS * 56 + 1024
+"""The largest manifest encoding accepted."""
+_BUCKETS = 256
+_REC = struct.Struct(">HI")
+_KEY_TAG = b"trellis/state/key"
+VIEW_TABLES = ("state", "smt_nodes")
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """A snapshot on disk: its height, manifest id and chunk count."""
+
+    height: int
+    manifest_id: bytes
+    chunk_count: int
+
+
+class _ViewNodes(NodeReader):
+    def __init__(self, view: ReadTxn) -> None:
+        self.view = view
+
+    def get_node(self, node_hash: bytes) -> bytes | None:
+        return self.view.get("smt_nodes", node_hash)
+
+
+def _array_header(n: int) -> bytes:
+    if n < 16:
+        return bytes((0x90 | n,))
+    if n < 1 << 16:
+        return b"\xdc" + n.to_bytes(2, "big")
+    return b"\xdd" + n.to_bytes(4, "big")
+
+
+def _write_records(path: Path, recs: Sequence[tuple[bytes, bytes, bytes]]) -> None:
+    with path.open("ab") as f:
+        for kp, key, value in recs:
+            f.write(_REC.pack(len(key), len(value)) + kp + key + value)
+
+
+def _read_records(path: Path) -> list[tuple[bytes, bytes, bytes]]:
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    out: list[tuple[bytes, bytes, bytes]] = []
+    i = 0
+    while i < len(data):
+        kl, vl = _REC.unpack_from(data, i)
+        i += _REC.size
+        kp = data[i : i + 32]
+        key = data[i + 32 : i + 32 + kl]
+        value = data[i + 32 + kl : i + 32 + kl + vl]
+        i += 32 + kl + vl
+        out.append((kp, key, value))
+    out.sort()
+    return out
+
+
+def build_snapshot(
+    suite: Suite,
+    chain_id: str,
+    view: ReadTxn,
+    height: int,
+    state_root: bytes,
+    work: Path,
+    *,
+    chunk_target: int = CHUNK_TARGET_BYTES,
+) -> tuple[bytes, int]:
+    """Write the snapshot of the state in ``view`` (after block ``height``, root ``state_root``) into the empty
+    directory ``work``: ``chunk-<i>`` files and ``manifest`` (``chunk_target``: the spec's
+    ``CHUNK_TARGET_BYTES``; another value only in tests). Returns (manifest id, chunk count).
+
+    Raises:
+        SnapshotError: an item too large for a chunk.
+        StorageError: the view lacks a tree node.
+    """
+    buckets = work / "buckets"
+    buckets.mkdir()
+    h = suite.hash
+    kprefix = bytes((len(_KEY_TAG),)) + _KEY_TAG
+    pending: list[list[tuple[bytes, bytes, bytes]]] = [[] for _ in range(_BUCKETS)]
+    pending_n = 0
+    n = 0
+    for key, value in view.iterate("state"):
+        kp = h(kprefix + key)
+        pending[kp[0]].append((kp, key, value))
+        pending_n += 1
+        n += 1
+        if pending_n >= 65536:
+            for b, recs in enumerate(pending):
+                if recs:
+                    _write_records(buckets / f"{b:02x}", recs)
+                    recs.clear()
+            pending_n = 0
+    for b, recs in enumerate(pending):
+        if recs:
+            _write_records(buckets / f"{b:02x}", recs)
+    del pending
+    depth = frontier_depth(n)
+    frontier = walk_frontier(_ViewNodes(view), state_root, depth)
+    probe = Manifest(
+        version=SNAPSHOT_VERSION,
+        chain_id=chain_id,
+        height=height,
+        state_root=state_root,
+        depth=depth,
+        items=[SnapshotItem(depth=k, prefix=p, hash=hh, chunk=0) for k, p, hh in frontier],
+        chunk_count=1,
+        total_entries=n,
+    )
+    index = ManifestIndex(probe)
+    sizes = [0] * len(frontier)
+    counts = [0] * len(frontier)
+    for b in range(_BUCKETS):
+        for kp, key, value in _read_records(buckets / f"{b:02x}"):
+            i = index.item_of(kp)
+            if i is None:
+                raise StorageError(f"state key {key.hex()} lies under no node of the state tree at {height}")
+            sizes[i] += len(encode((key, value)))
+            counts[i] += 1
+    chunk_of = assign_chunks(sizes, chunk_target)
+    chunk_count = chunk_of[-1] + 1 if chunk_of else 0
+    per_chunk = [0] * chunk_count
+    for i, c in enumerate(chunk_of):
+        per_chunk[c] += counts[i]
+    current = -1
+    f = None
+    try:
+        for b in range(_BUCKETS):
+            for kp, key, value in _read_records(buckets / f"{b:02x}"):
+                item = index.item_of(kp)
+                assert item is not None
+                c = chunk_of[item]
+                if c != current:
+                    if f is not None:
+                        f.close()
+                    current = c
+                    f = (work / f"chunk-{c}").open("wb")
+                    f.write(b"\x94" + encode(SNAPSHOT_VERSION) + encode(height) + encode(c))
+                    f.write(_array_header(per_chunk[c]))
+                assert f is not None
+                f.write(encode((key, value)))
+    finally:
+        if f is not None:
+            f.close()
+    shutil.rmtree(buckets)
+    manifest = Manifest(
+        version=SNAPSHOT_VERSION,
+        chain_id=chain_id,
+        height=height,
+        state_root=state_root,
+        depth=depth,
+        items=[SnapshotItem(depth=k, prefix=p, hash=hh, chunk=chunk_of[i]) for i, (k, p, hh) in enumerate(frontier)],
+        chunk_count=chunk_count,
+        total_entries=n,
+    )
+    enc = encode(manifest)
+    (work / "manifest").write_bytes(enc)
+    return manifest_id(suite, enc), chunk_count
+
+
+class SnapshotStore:
+    """The snapshots under ``root`` (``<data>/snapshots``): the producer and what peers are offered.
+
+    Args:
+        root: the snapshots directory.
+        suite, chain_id: the chain's.
+        interval: a snapshot after every block whose height is a multiple of this (0: none).
+        keep: how many of the newest snapshots are kept.
+        kv: the store the state is read from (one read view per snapshot).
+    """
+
+    def __init__(self, root: Path, suite: Suite, chain_id: str, interval: int, keep: int, kv: KVStore) -> None:
+        self.root = root
+        self.suite = suite
+        self.chain_id = chain_id
+        self.interval = interval
+        self.keep = keep
+        self.kv = kv
+        self._lock = threading.Lock()
+        self._offered: dict[int, SnapshotInfo] = {}
+        self._thread: threading.Thread | None = None
+        self.failures = 0
+        root.mkdir(parents=True, exist_ok=True)
+        for p in root.iterdir():
+            if p.name.startswith(".tmp-"):
+                shutil.rmtree(p, ignore_errors=True)
+            elif p.name.isdigit() and (p / "manifest").is_file():
+                try:
+                    self._offered[int(p.name)] = self._info(int(p.name))
+                except (OSError, TrellisError) as exc:
+                    log.warning("snapshot %s is unreadable (%s); not offered", p, exc)
+
+    def _info(self, height: int) -> SnapshotInfo:
+        enc = (self.root / str(height) / "manifest").read_bytes()
+        m = decode(enc, Manifest, max_size=MAX_MANIFEST_BYTES)
+        return SnapshotInfo(height=height, manifest_id=manifest_id(self.suite, enc), chunk_count=m.chunk_count)
+
+    # -- what peers are offered ------------------------------------------------------------------------------
+    def offered(self) -> list[SnapshotInfo]:
+        """The snapshots on disk, newest first."""
+        with self._lock:
+            return sorted(self._offered.values(), key=lambda s: -s.height)
+
+    def offered_heights(self) -> frozenset[int]:
+        """Heights of the snapshots offered to peers: their state must not be pruned (the pruner's ``retain``)."""
+        with self._lock:
+            return frozenset(self._offered)
+
+    def manifest_bytes(self, height: int) -> bytes | None:
+        """The manifest of the snapshot at ``height`` (None: not offered)."""
+        if height not in self.offered_heights():
+            return None
+        try:
+            return (self.root / str(height) / "manifest").read_bytes()
+        except OSError:
+            return None
+
+    def chunk_bytes(self, height: int, index: int) -> bytes | None:
+        """Chunk ``index`` of the snapshot at ``height`` as stored (None: not offered)."""
+        info = self._offered.get(height)
+        if info is None or not 0 <= index < info.chunk_count:
+            return None
+        path = self.root / str(height) / f"chunk-{index}"
+        try:
+            if path.stat().st_size > MAX_CHUNK_BYTES:
+                return None
+            return path.read_bytes()
+        except OSError:
+            return None
+
+    # -- the producer ------------------------------------------------------------------------------------------
+    def note_commit(self, height: int, state_root: bytes) -> None:
+        """Block ``height`` was just written: begin its snapshot if it is due. Returns once the snapshot's read
+        view is open (so before the next block's write); the snapshot is built on a background thread. A snapshot
+        still being built when the next is due makes that one be skipped (logged)."""
+        if self.interval <= 0 or height == 0 or height % self.interval != 0:
+            return
+        if self._thread is not None and self._thread.is_alive():
+            log.warning("snapshot of height %d skipped: the previous snapshot is still being written", height)
+            return
+        opened = threading.Event()
+        t = threading.Thread(
+            target=self._run, args=(height, state_root, opened), name=f"snapshot-{height}", daemon=True
+        )
+        self._thread = t
+        t.start()
+        opened.wait(timeout=30.0)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for the snapshot being written, if any (tests, and a stopping node)."""
+        t = self._thread
+        if t is not None:
+            t.join(timeout)
+
+    def _run(self, height: int, state_root: bytes, opened: threading.Event) -> None:
+        work = self.root / f".tmp-{height}"
+        try:
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            with self.kv.read_view(VIEW_TABLES) as view:
+                opened.set()
+                mid, chunks = build_snapshot(self.suite, self.chain_id, view, height, state_root, work)
+            final = self.root / str(height)
+            shutil.rmtree(final, ignore_errors=True)
+            work.rename(final)
+            with self._lock:
+                self._offered[height] = SnapshotInfo(height=height, manifest_id=mid, chunk_count=chunks)
+            log.info("snapshot of height %d written: %d chunks, manifest %s", height, chunks, mid.hex()[:16])
+            self._prune()
+        except Exception as exc:
+            self.failures += 1
+            log.error("snapshot of height %d failed: %s", height, exc)
+            shutil.rmtree(work, ignore_errors=True)
+        finally:
+            opened.set()
+
+    def _prune(self) -> None:
+        with self._lock:
+            old = sorted(self._offered)[: max(0, len(self._offered) - self.keep)]
+            for h in old:
+                del self._offered[h]
+        for h in old:
+            shutil.rmtree(self.root / str(h), ignore_errors=True)
+
+
+# -- restore ------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RestoredChain:
+    """What a state sync verified besides the state: block ``H``, its commit, and the blocks (with commits) that
+    announced validator-set changes up to ``H`` (what ``validator_changes`` reads)."""
+
+    block: Block
+    block_id: bytes
+    commit: Commit
+    set_change_blocks: Sequence[tuple[int, bytes, bytes, bytes]]
+    """(height, block id, encoded block, encoded commit) of each set-change header's block."""
+
+
+def read_chunk_file(path: Path) -> Chunk:
+    """A staged chunk file, decoded (it was verified before it was staged)."""
+    return decode(path.read_bytes(), Chunk, max_size=MAX_CHUNK_BYTES)
+
+
+def restore(
+    kv: KVStore,
+    suite: Suite,
+    genesis_hash: bytes,
+    manifest: Manifest,
+    upper_nodes: dict[bytes, bytes],
+    chunk_files: Sequence[Path],
+    chain: RestoredChain,
+    *,
+    write_values: bool = False,
+) -> None:
+    """Write a verified snapshot into an empty store: ``state`` rows, tree nodes (``smt_born`` at ``H`` for each),
+    ``meta/root/<H>``, the tips, the genesis hash, block ``H`` and its commit, the set-change blocks and
+    ``meta/state_synced_at``. The derived tables go in one transaction (chunk files read one at a time, each
+    checked again), then the chain tables in one write.
+
+    ``write_values``: also write ``smt_values/value hash`` rows (stores whose historical reads still use them).
+
+    Raises:
+        StorageError: the store is not empty, or a write failed.
+        SnapshotError: a staged chunk no longer verifies.
+    """
+    if kv.get("meta", b"genesis") is not None or kv.get("chain_meta", b"genesis") is not None:
+        raise StorageError("state sync writes only into an empty data directory")
+    h = manifest.height
+    h8 = height_key(h)
+    header = chain.block.header
+    tip = encode(StoredTip(height=h, time_ms=header.time_ms, block_id=chain.block_id, state_root=header.state_root))
+    index = ManifestIndex(manifest)
+    born_suffix = h8
+
+    def derived(txn: WriteTxn) -> None:
+        for node_hash, enc in upper_nodes.items():
+            txn.put("smt_nodes", node_hash, enc)
+            txn.put("smt_born", node_hash + born_suffix, b"")
+        for i, path in enumerate(chunk_files):
+            chunk = read_chunk_file(path)
+            nodes = verify_chunk(suite, index, chunk, i)
+            for node_hash, enc in nodes.items():
+                txn.put("smt_nodes", node_hash, enc)
+                txn.put("smt_born", node_hash + born_suffix, b"")
+            for key, value in chunk.entries:
+                txn.put("state", key, value)
+                if write_values:
+                    txn.put("smt_values", suite.tagged_hash(b"trellis/state/value", value), value)
+        txn.put("meta", b"root/" + h8, manifest.state_root)
+        txn.put("meta", b"tip", tip)
+        txn.put("meta", b"genesis", genesis_hash)
+        txn.put("meta", b"state_synced_at", h8)
+
+    kv.transact(("state", "smt_nodes", "smt_born", "smt_values", "meta"), derived)
+    blocks = {h8: encode(chain.block)}
+    ids = {chain.block_id: h8}
+    commits = {h8: encode(chain.commit)}
+    for height, block_id, block_enc, commit_enc in chain.set_change_blocks:
+        blocks[height_key(height)] = block_enc
+        ids[block_id] = height_key(height)
+        commits[height_key(height)] = commit_enc
+    kv.write_tables(
+        {
+            "blocks": blocks,
+            "block_ids": ids,
+            "commits": commits,
+            "chain_meta": {b"top": tip, b"genesis": genesis_hash},
+        }
+    )
+
+
+def state_synced_at(kv: KVStore) -> int | None:
+    """The snapshot height this store was restored from (None: it was not)."""
+    raw = kv.get("meta", b"state_synced_at")
+    return None if raw is None else int.from_bytes(raw, "big")
+
+
+def decode_manifest(enc: bytes) -> Manifest:
+    """A manifest from its canonical encoding (``DecodeError`` otherwise)."""
+    return decode(enc, Manifest, max_size=MAX_MANIFEST_BYTES)
