@@ -6,7 +6,7 @@ validates lengths and bounds by building the core struct, so a bad field is refu
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from trellis.api import payload_json
 from trellis.api.hexjson import _J, Hex, hx, unhex
@@ -213,6 +213,10 @@ class StatusJson(_J):
     signature_checks: bool = True
     """False only on a bench network whose node runs with ``[bench] skip_signature_checks``: this node then
     accepts transactions and blocks without checking their signatures."""
+    role: Literal["validator", "observer"] = "validator"
+    """``validator`` or ``observer`` (``[node] role``, ADR 0018 section 4): an observer follows the chain, serves
+    the API and forwards the transactions it accepts to the validators; it never signs (``validator_address`` is
+    empty)."""
 
 
 class ProblemJson(_J):

@@ -720,14 +720,25 @@ def cmd_net_init(args: argparse.Namespace) -> int:
         p2p_port=args.p2p_port,
         suite=args.suite,
         permissioned=args.permissioned,
+        observers=args.observers,
     )
     _out(
         args,
-        {"dir": str(_root(args)), "nodes": [{"name": n.name, "home": str(n.home), "api": n.api_url} for n in nodes]},
-        f"initialised a {len(nodes)}-validator network in {_root(args)}\n"
-        + "\n".join(f"  {n.name}  home {n.home}  API {n.api_url}" for n in nodes),
+        {
+            "dir": str(_root(args)),
+            "nodes": [{"name": n.name, "home": str(n.home), "api": n.api_url, "role": n.role} for n in nodes],
+        },
+        f"initialised a {args.validators}-validator network"
+        + (f" with {args.observers} observer{'s' if args.observers != 1 else ''}" if args.observers else "")
+        + f" in {_root(args)}\n"
+        + "\n".join(f"  {n.name}  home {n.home}  API {n.api_url}" + _role_note(n.role) for n in nodes),
     )
     return 0
+
+
+def _role_note(role: str) -> str:
+    """`` (observer)`` after an observer's line in ``net init`` / ``net up`` output; nothing for a validator."""
+    return "" if role == "validator" else f"  ({role})"
 
 
 def cmd_net_up(args: argparse.Namespace) -> int:
@@ -750,6 +761,8 @@ def cmd_net_up(args: argparse.Namespace) -> int:
     if args.hub or hubnet.is_hub_dir(root):
         return hubnet.cmd_net_up_hub(args)
     if args.chains != 1 or _is_multichain(root):
+        if args.observers:
+            raise CliError("--observers works with a single chain (not with --chains or --hub)")
         return _net_up_chains(args)
     if not is_network_dir(root):
         init_network(
@@ -760,8 +773,17 @@ def cmd_net_up(args: argparse.Namespace) -> int:
             p2p_port=args.p2p_port,
             suite=args.suite,
             permissioned=args.permissioned,
+            observers=args.observers,
         )
-        print(f"initialised a {args.validators}-validator {args.suite} network in {root}", flush=True)
+        with_observers = (
+            f" with {args.observers} observer{'s' if args.observers != 1 else ''}" if args.observers else ""
+        )
+        print(f"initialised a {args.validators}-validator {args.suite} network{with_observers} in {root}", flush=True)
+    elif args.observers:
+        raise CliError(
+            f"{root} already holds a network: --observers applies when it is created "
+            "(add one to it with: trellis net add-node --org orgI --observer)"
+        )
     nodes = load_network(root)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     for node in nodes:
@@ -798,9 +820,9 @@ def cmd_net_up(args: argparse.Namespace) -> int:
         raise
     _out(
         args,
-        {"dir": str(root), "nodes": [{"name": n.name, "api": n.api_url} for n in nodes]},
-        f"network of {len(nodes)} validator{'s' if len(nodes) != 1 else ''} is up\n"
-        + "\n".join(f"  {n.name}  API {n.api_url}" for n in nodes)
+        {"dir": str(root), "nodes": [{"name": n.name, "api": n.api_url, "role": n.role} for n in nodes]},
+        _up_line(nodes)
+        + "\n".join(f"  {n.name}  API {n.api_url}" + _role_note(n.role) for n in nodes)
         + ("\nCtrl-C stops it" if args.foreground else f"\nstop it with: trellis net down --home {root}"),
     )
     if not args.foreground:
@@ -814,6 +836,16 @@ def cmd_net_up(args: argparse.Namespace) -> int:
     stop_ours()
     print("stopped " + (", ".join(n.name for n in started) or "nothing"), flush=True)
     return 0
+
+
+def _up_line(nodes: list[Any]) -> str:
+    """The first line ``net up`` prints: how many validators (and observers) are up."""
+    n_obs = sum(1 for n in nodes if n.role == "observer")
+    n_val = len(nodes) - n_obs
+    text = f"network of {n_val} validator{'s' if n_val != 1 else ''}"
+    if n_obs:
+        text += f" and {n_obs} observer{'s' if n_obs != 1 else ''}"
+    return text + " is up\n"
 
 
 def _is_multichain(root: Path) -> bool:
@@ -1138,6 +1170,9 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--p2p-port", type=int, default=26656, help="peer port of node0 (node i: +i)")
         s.add_argument("--suite", choices=SUITE_NAMES, default="ed25519", help="crypto suite of the chain")
         s.add_argument("--permissioned", action="store_true", help="every sender needs a registered certificate")
+        s.add_argument(
+            "--observers", type=int, default=0, help="observer nodes beside the validators (non-voting, ADR 0018)"
+        )
         if name == "up":
             s.add_argument("--foreground", action="store_true", help="stay attached, show logs; Ctrl-C stops")
             s.add_argument("--chains", type=int, default=1, help="chains joined by a relayer (1..8; chain i: +100i)")

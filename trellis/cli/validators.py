@@ -114,9 +114,33 @@ def cmd_net_add_node(args: argparse.Namespace) -> int:
     """``net add-node --org ORG``: a fresh validator home beside the network's; print its public key."""
     from trellis.node.network import add_node
 
-    added = add_node(cli._root(args), args.org)
+    added = add_node(cli._root(args), args.org, observer=args.observer)
     n = added.node
     key = added.validator.public_key.hex()
+    if args.observer:
+        cli._out(
+            args,
+            {
+                "name": n.name,
+                "home": str(n.home),
+                "api": n.api_url,
+                "p2p_port": added.p2p_port,
+                "org": added.org,
+                "role": "observer",
+                "peers_updated": list(added.peers_updated),
+                "peers_not_updated": list(added.peers_not_updated),
+            },
+            f"added observer {n.name} (org {added.org})  home {n.home}  API {n.api_url}  p2p port {added.p2p_port}\n"
+            f"  listed as a peer by: {', '.join(added.peers_updated) or 'none'} (read at their next start)"
+            + (
+                f"\n  not rewritten (their config.toml has settings a rewrite would lose): "
+                f"{', '.join(added.peers_not_updated)}; {n.name} dials them itself"
+                if added.peers_not_updated
+                else ""
+            )
+            + f"\nstart it with: trellis node start --home {n.home}",
+        )
+        return 0
     cli._out(
         args,
         {
@@ -174,4 +198,7 @@ def register(sub: Any, common: argparse.ArgumentParser, net: Any) -> None:
 
     s = net.add_parser("add-node", parents=[common], help="add a joining node's home to the network in --home")
     s.add_argument("--org", required=True, help="the organisation whose CA issues its TLS certificate (orgI)")
+    s.add_argument(
+        "--observer", action="store_true", help="a non-voting observer (ADR 0018): it never opens a signing key"
+    )
     s.set_defaults(func=cmd_net_add_node)

@@ -36,7 +36,10 @@ log = logging.getLogger("trellis.node")
 def assemble_node(root: Path, config: NodeConfig | None = None) -> Node[TrellisApp]:
     """Open the home directory at ``root`` and build its node (not started).
 
-    The validator key is found as ``[signer]`` says (see :func:`validator_signer`).
+    The validator key is found as ``[signer]`` says (see :func:`validator_signer`). An observer
+    (``[node] role = "observer"``, ADR 0018 section 4) opens no key at all: no key file is read, no PKCS#11
+    module is loaded, no vote WAL is opened, and its consensus driver follows without a signer, so it cannot
+    sign even if governance adds its key to the validator set.
 
     Raises:
         TrellisError: missing or invalid genesis, configuration or key; a data directory of another chain.
@@ -45,6 +48,13 @@ def assemble_node(root: Path, config: NodeConfig | None = None) -> Node[TrellisA
     params = home.load_params()
     cfg = config if config is not None else load_config(home.config)
     check_bench_switches(cfg, params.genesis)  # before any key or store is opened
+    if cfg.node.role == "observer":
+        if cfg.signer.kind != "file":
+            log.warning("observer: the [signer] section (kind = %r) is ignored; no key is opened", cfg.signer.kind)
+        if not cfg.p2p.peers:
+            raise ConfigError(f"{home.config}: an observer follows validators: [p2p] peers must name at least one")
+        log.info("role: observer (follows the chain, serves the API, never signs)")
+        return _assemble(home, cfg, params, None)
     if cfg.signer.kind == "pkcs11" and params.suite.name != "ed25519":
         raise ConfigError(
             f'[signer] kind = "pkcs11" holds Ed25519 keys, but this chain\'s suite is {params.suite.name!r}'
@@ -88,7 +98,8 @@ def _close_signer(signer: Signer) -> None:
         close()
 
 
-def _assemble(home: Home, cfg: NodeConfig, params: ChainParams, signer: Signer) -> Node[TrellisApp]:
+def _assemble(home: Home, cfg: NodeConfig, params: ChainParams, signer: Signer | None) -> Node[TrellisApp]:
+    """Build the node around ``signer`` (None: an observer, with no ``PrivValidator`` and no vote WAL)."""
     transport = _transport(home, cfg, params)
     kv = open_data_store(home.data_dir(cfg), durable_state=cfg.node.durable_state)
     if isinstance(kv, SplitStore) and kv.rebuilt:
@@ -111,13 +122,16 @@ def _assemble(home: Home, cfg: NodeConfig, params: ChainParams, signer: Signer) 
             contracts=WasmEngine(),
             stages=stages,
         )
-        _log_membership(app, signer, cfg)
+        if signer is not None:
+            _log_membership(app, signer, cfg)
     except BaseException:
         if verifier is not None:
             verifier.close()
         store.close()
         raise
-    privval = PrivValidator(params.suite, signer, FileWal(home.data_dir(cfg) / "consensus.wal"))
+    privval = None
+    if signer is not None:
+        privval = PrivValidator(params.suite, signer, FileWal(home.data_dir(cfg) / "consensus.wal"))
     watcher = None
     if transport is not None:
         p2p = cfg.p2p

@@ -6,10 +6,16 @@ Layout of a network directory::
     network.json            the node names, their homes and API addresses
     orgs/orgI/ca.crt|ca.key each validator's organisation and its certificate authority
     nodeI/                  a node home: genesis.json (shared), config.toml, keys/, tls/, data/
+    observerI/              an observer's home (``--observers N``, ADR 0018 section 4): the same files, its TLS
+                            certificate issued by org(I mod validators)'s CA, ``[node] role = "observer"``,
+                            every validator as a peer (and every validator lists it)
 
 ``trellis net add-node --org orgI`` adds a home for a validator that is not in the set yet (ADR 0014 section 5,
 "Joining"): its own validator key, a node TLS certificate issued by ``orgI``'s CA, the network's genesis and every
 existing node as a peer. It starts as a follower; governance (``trellis validators add``) makes it a validator.
+
+``trellis net add-node --org orgI --observer`` adds an observer home instead (``observerK``): it never signs, so its
+key is never opened, even if governance adds it to the set.
 
 Each organisation's CA issues its node's TLS certificate; the genesis lists every CA, so peers outside the
 membership are refused at the TLS handshake.
@@ -25,6 +31,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,7 +43,15 @@ from trellis.core.crypto.suite import ED25519, UnknownSuite, suite_by_name
 from trellis.core.params import GenesisAccount, GenesisInterchain, GenesisOrg, GenesisValidator
 from trellis.keys.certs import CertError
 from trellis.keys.signer import KeyInfo, KeyStore
-from trellis.node.config import ApiSection, ConfigError, NodeConfig, NodeSection, P2pSection, load_config
+from trellis.node.config import (
+    ApiSection,
+    ConfigError,
+    NodeConfig,
+    NodeSection,
+    P2pSection,
+    load_config,
+    render_config,
+)
 from trellis.node.home import (
     GENESIS_FILE,
     HomeError,
@@ -57,6 +72,8 @@ class NetNode:
     name: str
     home: Path
     api_url: str
+    role: str = "validator"
+    """``validator`` or ``observer`` (``network.json`` names the role of observers only)."""
 
 
 def is_network_dir(path: Path) -> bool:
@@ -68,7 +85,7 @@ def load_network(root: Path) -> list[NetNode]:
     """Read ``network.json``."""
     try:
         data = json.loads((root / NETWORK_FILE).read_text())
-        return [NetNode(n["name"], root / n["home"], n["api_url"]) for n in data["nodes"]]
+        return [NetNode(n["name"], root / n["home"], n["api_url"], n.get("role", "validator")) for n in data["nodes"]]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise HomeError(f"{root / NETWORK_FILE} is missing or damaged: {exc}") from exc
 
@@ -86,9 +103,14 @@ def init_network(
     permissioned: bool = False,
     bench_network: bool = False,
     interchain: GenesisInterchain | None = None,
+    observers: int = 0,
 ) -> list[NetNode]:
     """Create a network of ``validators`` nodes on 127.0.0.1 in ``root`` (API ports ``api_port + i``, peer
     ports ``p2p_port + i``). Every node home gets the dev account keys ``alice`` (mint authority) and ``bob``.
+    ``observers`` observer homes follow (``observerI``, ports ``+ validators + I``; ADR 0018 section 4): a TLS
+    certificate issued by ``org(I mod validators)``'s CA, ``role = "observer"``, every validator as a peer; every
+    validator lists them too. They are not in the genesis validator set; each still gets a ``keys/validator`` key
+    (never opened while it is an observer) so that governance could later make it a validator.
     ``extra_accounts`` are funded in genesis too; ``tune`` may adjust each node's configuration. ``suite`` is
     the chain's crypto suite (``ed25519`` or ``sm``): validator and account keys are made for it.
     ``permissioned`` sets genesis ``membership.enforce``. ``bench_network`` marks the genesis as a bench network
@@ -96,11 +118,13 @@ def init_network(
     ``interchain`` sets the genesis's interchain rules (``net up --chains`` opens client creation to members).
 
     Raises:
-        HomeError: ``root`` already holds a network or a node home, ``validators`` is out of range, or the
-            suite is unknown.
+        HomeError: ``root`` already holds a network or a node home, ``validators`` or ``observers`` is out of
+            range, or the suite is unknown.
     """
     if not 1 <= validators <= 64:
         raise HomeError("--validators must be between 1 and 64")
+    if not 0 <= observers <= 64 - validators:
+        raise HomeError(f"--observers must be between 0 and {64 - validators} (a local network has at most 64 nodes)")
     try:
         chain_suite = suite_by_name(suite)
     except UnknownSuite as exc:
@@ -111,6 +135,7 @@ def init_network(
         raise HomeError(f"{root} is already initialised; use another directory or remove it")
     root.mkdir(parents=True, exist_ok=True)
     names = [f"node{i}" for i in range(validators)]
+    observer_names = [f"observer{i}" for i in range(observers)]
     shared = KeyStore(root / "accounts", chain_suite)
     alice = shared.create("alice")
     bob = shared.create("bob")
@@ -137,28 +162,64 @@ def init_network(
     if interchain is not None:
         genesis = msgspec.structs.replace(genesis, interchain=interchain)
     genesis_bytes = encode_genesis(genesis)
+    for k, name in enumerate(observer_names):
+        org = f"org{k % validators}"
+        ca_dir = root / "orgs" / org
+        try:
+            issue_node_tls(
+                org,
+                name,
+                ca_key=(ca_dir / "ca.key").read_bytes(),
+                ca_cert=(ca_dir / "ca.crt").read_bytes(),
+                tls_dir=root / name / "tls",
+            )
+        except CertError as exc:
+            raise HomeError(f"cannot issue {name}'s TLS certificate with {org}'s CA: {exc}") from exc
+        KeyStore(root / name / "keys", chain_suite).create("validator")
+        _copy_dev_accounts(root, root / name)
+    validator_peers = [f"{v}@127.0.0.1:{p2p_port + j}" for j, v in enumerate(names)]
+    observer_peers = [f"{o}@127.0.0.1:{p2p_port + validators + k}" for k, o in enumerate(observer_names)]
     nodes: list[NetNode] = []
-    for i, name in enumerate(names):
+    for i, name in enumerate(names + observer_names):
         home = root / name
         (home / "genesis.json").write_bytes(genesis_bytes)
-        peers = [f"{other}@127.0.0.1:{p2p_port + j}" for j, other in enumerate(names) if other != name]
+        observer = i >= validators
+        if observer:
+            peers = validator_peers
+        else:
+            peers = [p for p in validator_peers if not p.startswith(name + "@")] + observer_peers
         cfg = NodeConfig(
-            node=NodeSection(moniker=name),
+            node=NodeSection(moniker=name, role="observer") if observer else NodeSection(moniker=name),
             api=ApiSection(port=api_port + i),
             p2p=P2pSection(node_id=name, port=p2p_port + i, peers=peers),
         )
         if tune is not None:
             cfg = tune(cfg)
         write_config(home / "config.toml", cfg)
-        nodes.append(NetNode(name, home, f"http://127.0.0.1:{api_port + i}"))
+        nodes.append(NetNode(name, home, f"http://127.0.0.1:{api_port + i}", "observer" if observer else "validator"))
     (root / NETWORK_FILE).write_text(
-        json.dumps(
-            {"chain_id": chain_id, "nodes": [{"name": n.name, "home": n.name, "api_url": n.api_url} for n in nodes]},
-            indent=2,
-        )
-        + "\n"
+        json.dumps({"chain_id": chain_id, "nodes": [_network_entry(n) for n in nodes]}, indent=2) + "\n"
     )
     return nodes
+
+
+def _network_entry(node: NetNode) -> dict[str, str]:
+    """``node`` as ``network.json`` lists it (its home relative to the network directory; the role of observers)."""
+    entry = {"name": node.name, "home": node.home.name, "api_url": node.api_url}
+    if node.role != "validator":
+        entry["role"] = node.role
+    return entry
+
+
+def _copy_dev_accounts(root: Path, home: Path) -> None:
+    """Copy the network's dev account keys (``alice``, ``bob``) into ``home``'s key store, as those it has."""
+    for acct in ("alice", "bob"):
+        for suffix in (".pem", ".pub"):
+            src = root / "accounts" / f"{acct}{suffix}"
+            if src.is_file():
+                dst = home / "keys" / f"{acct}{suffix}"
+                dst.write_bytes(src.read_bytes())
+                os.chmod(dst, 0o600)
 
 
 @dataclass(frozen=True)
@@ -173,9 +234,14 @@ class AddedNode:
     """Its validator key (``keys/validator``): the public key to propose with ``trellis validators add``."""
     p2p_port: int
     """Its peer port."""
+    peers_updated: tuple[str, ...] = ()
+    """An observer: the validators whose ``config.toml`` now lists it (read at their next start)."""
+    peers_not_updated: tuple[str, ...] = ()
+    """An observer: the validators whose configuration could not be rewritten without loss (a section that
+    ``config.toml`` rendering does not carry); the observer dials them itself."""
 
 
-def add_node(root: Path, org: str) -> AddedNode:
+def add_node(root: Path, org: str, *, observer: bool = False) -> AddedNode:
     """Add a node home beside the network's in ``root`` for organisation ``org`` (ADR 0014 section 5, joining).
 
     The home ``nodeN`` (N the number of nodes so far) gets a fresh validator key for the chain's suite, the dev
@@ -183,6 +249,10 @@ def add_node(root: Path, org: str) -> AddedNode:
     configuration with the next free API and peer ports (one above the highest of the network) and every existing
     node as a peer. ``network.json`` lists it, so ``net up`` / ``net down`` include it. The node is not a validator
     until governance adds its key; until then it follows the chain.
+
+    ``observer``: the home is ``observerK`` with ``[node] role = "observer"`` (ADR 0018 section 4) and every
+    validator (not the other observers) as a peer, and each validator's ``config.toml`` gets it as a peer where
+    that rewrite loses nothing (``peers_updated``; a running validator reads it at its next start).
 
     Raises:
         HomeError: ``root`` holds no network, ``org`` has no CA there, the home already exists, or a node's
@@ -196,10 +266,11 @@ def add_node(root: Path, org: str) -> AddedNode:
     if len(nodes) >= 64:
         raise HomeError("a local network has at most 64 nodes")
     taken = {n.name for n in nodes}
-    index = len(nodes)
-    while f"node{index}" in taken or (root / f"node{index}").exists():
+    prefix = "observer" if observer else "node"
+    index = sum(1 for n in nodes if n.role == "observer") if observer else len(nodes)
+    while f"{prefix}{index}" in taken or (root / f"{prefix}{index}").exists():
         index += 1
-    name = f"node{index}"
+    name = f"{prefix}{index}"
     home = root / name
     configs: list[tuple[NetNode, NodeConfig]] = []
     for n in nodes:
@@ -211,7 +282,11 @@ def add_node(root: Path, org: str) -> AddedNode:
     suite = suite_by_name(str(json.loads(genesis_bytes).get("suite", ED25519.name)))
     api_port = max(cfg.api.port for _, cfg in configs) + 1
     p2p_port = max(cfg.p2p.port for _, cfg in configs) + 1
-    peers = [f"{cfg.p2p.node_id or n.name}@{cfg.p2p.host}:{cfg.p2p.port}" for n, cfg in configs]
+    peers = [
+        f"{cfg.p2p.node_id or n.name}@{cfg.p2p.host}:{cfg.p2p.port}"
+        for n, cfg in configs
+        if not observer or n.role == "validator"
+    ]
     try:
         issue_node_tls(
             org,
@@ -223,27 +298,52 @@ def add_node(root: Path, org: str) -> AddedNode:
     except CertError as exc:
         raise HomeError(f"cannot issue {name}'s TLS certificate with {org}'s CA: {exc}") from exc
     validator = KeyStore(home / "keys", suite).create("validator")
-    for acct in ("alice", "bob"):
-        for suffix in (".pem", ".pub"):
-            src = root / "accounts" / f"{acct}{suffix}"
-            if src.is_file():
-                dst = home / "keys" / f"{acct}{suffix}"
-                dst.write_bytes(src.read_bytes())
-                os.chmod(dst, 0o600)
+    _copy_dev_accounts(root, home)
     (home / GENESIS_FILE).write_bytes(genesis_bytes)
     template = configs[0][1]
     cfg = msgspec.structs.replace(
         template,
-        node=msgspec.structs.replace(template.node, moniker=name),
+        node=msgspec.structs.replace(template.node, moniker=name, role="observer" if observer else "validator"),
         api=msgspec.structs.replace(template.api, port=api_port),
         p2p=msgspec.structs.replace(template.p2p, node_id=name, port=p2p_port, peers=peers),
     )
     write_config(home / "config.toml", cfg)
-    node = NetNode(name, home, f"http://127.0.0.1:{api_port}")
+    node = NetNode(name, home, f"http://127.0.0.1:{api_port}", "observer" if observer else "validator")
+    updated: list[str] = []
+    not_updated: list[str] = []
+    if observer:
+        me = f"{name}@{cfg.p2p.host}:{p2p_port}"
+        for n, vcfg in configs:
+            if n.role == "validator":
+                listed = _add_peer(n.home / "config.toml", vcfg, me)
+                (updated if listed else not_updated).append(n.name)
     data = json.loads((root / NETWORK_FILE).read_text())
-    data["nodes"].append({"name": name, "home": name, "api_url": node.api_url})
+    data["nodes"].append(_network_entry(node))
     (root / NETWORK_FILE).write_text(json.dumps(data, indent=2) + "\n")
-    return AddedNode(node=node, org=org, validator=validator, p2p_port=p2p_port)
+    return AddedNode(
+        node=node,
+        org=org,
+        validator=validator,
+        p2p_port=p2p_port,
+        peers_updated=tuple(updated),
+        peers_not_updated=tuple(not_updated),
+    )
+
+
+def _add_peer(path: Path, cfg: NodeConfig, peer: str) -> bool:
+    """Append ``peer`` to ``[p2p] peers`` of the configuration at ``path`` (read as ``cfg``), only if the file
+    rendered again reads back as exactly that configuration; False (the file untouched) otherwise."""
+    if peer in cfg.p2p.peers:
+        return True
+    new = msgspec.structs.replace(cfg, p2p=msgspec.structs.replace(cfg.p2p, peers=[*cfg.p2p.peers, peer]))
+    text = render_config(new)
+    try:
+        if msgspec.convert(tomllib.loads(text), NodeConfig) != new:
+            return False
+    except (tomllib.TOMLDecodeError, msgspec.ValidationError):
+        return False
+    write_config(path, new)
+    return True
 
 
 def _ephemeral_range() -> tuple[int, int]:
@@ -366,11 +466,15 @@ def running_pid(node: NetNode) -> int | None:
     return pid if alive(pid) and _runs_node(pid, node.home) else None
 
 
-def start_node(node: NetNode, *, foreground_output: bool = False) -> subprocess.Popen[bytes]:
-    """Start ``trellis node start`` for ``node`` (output to ``node.log`` in its home)."""
+def start_node(
+    node: NetNode, *, foreground_output: bool = False, netns: str | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``trellis node start`` for ``node`` (output to ``node.log`` in its home); with ``netns``, in that
+    network namespace (``ip netns exec`` runs the node in place: the pid is the node's)."""
+    argv = [sys.executable, "-m", "trellis.cli.main", "node", "start", "--home", str(node.home)]
     log = open(node.home / "node.log", "ab")  # handed to the child process
     proc = subprocess.Popen(
-        [sys.executable, "-m", "trellis.cli.main", "node", "start", "--home", str(node.home)],
+        ["ip", "netns", "exec", netns, *argv] if netns is not None else argv,
         stdout=subprocess.PIPE if foreground_output else log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -446,3 +550,51 @@ def stop_node(node: NetNode, timeout_s: float = 20.0) -> bool:
     terminate(pid, timeout_s)
     _pid_file(node).unlink(missing_ok=True)
     return True
+
+
+# -- networks in network namespaces (ADR 0018 section 5; trellis/node/netns.py) ---------------------------------
+def place_in_subnet(root: Path, subnet: str) -> list[NetNode]:
+    """Give the nodes of the network in ``root`` their own addresses in ``subnet`` (a /24), for running each in
+    its own network namespace: node k of ``network.json`` listens (API and peers) on ``subnet``'s ``.k+2``, its
+    peers are dialled at theirs, and ``network.json`` records the API URLs and ``netns_subnet``. Ports are kept.
+
+    Raises:
+        HomeError: ``root`` holds no network or a configuration cannot be read.
+    """
+    from trellis.node.netns import node_address
+
+    nodes = load_network(root)
+    addresses = {n.name: node_address(subnet, k) for k, n in enumerate(nodes)}
+    for n in nodes:
+        try:
+            cfg = load_config(n.home / "config.toml")
+        except ConfigError as exc:
+            raise HomeError(f"cannot read the configuration of {n.name}: {exc}") from exc
+        peers = []
+        for peer in cfg.p2p.peers:
+            name, _, hostport = peer.partition("@")
+            port = hostport.rpartition(":")[2]
+            peers.append(f"{name}@{addresses[name]}:{port}" if name in addresses else peer)
+        addr = addresses[n.name]
+        cfg = msgspec.structs.replace(
+            cfg,
+            api=msgspec.structs.replace(cfg.api, host=addr),
+            p2p=msgspec.structs.replace(cfg.p2p, host=addr, peers=peers),
+        )
+        write_config(n.home / "config.toml", cfg)
+    data = json.loads((root / NETWORK_FILE).read_text())
+    for entry in data["nodes"]:
+        addr = addresses[entry["name"]]
+        entry["api_url"] = f"http://{addr}:{entry['api_url'].rpartition(':')[2]}"
+    data["netns_subnet"] = subnet
+    (root / NETWORK_FILE).write_text(json.dumps(data, indent=2) + "\n")
+    return load_network(root)
+
+
+def network_subnet(root: Path) -> str | None:
+    """The subnet the network in ``root`` was placed in (``place_in_subnet``), None for one on 127.0.0.1."""
+    try:
+        value = json.loads((root / NETWORK_FILE).read_text()).get("netns_subnet")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise HomeError(f"{root / NETWORK_FILE} is missing or damaged: {exc}") from exc
+    return value if isinstance(value, str) else None

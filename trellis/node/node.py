@@ -111,7 +111,8 @@ class Node(Generic[AppT]):
         blocks: committed blocks, certificates, receipts and indexes (the block-store port; assembly passes the
             chain store).
         app: the application.
-        privval: the validator's signer (with its write-ahead log), or None for a non-validating node.
+        privval: the validator's signer (with its write-ahead log), or None for a non-validating node. An
+            observer (``config.node.role == "observer"``) must have none.
         clock: the clock.
         transport: the peer network, or None for a chain of one validator.
         blobs: the file store served by the API (``/v1/blobs``), or None for none.
@@ -133,7 +134,11 @@ class Node(Generic[AppT]):
         *,
         stages: StageTimes | None = None,
     ) -> None:
+        if config.node.role == "observer" and privval is not None:
+            raise ValueError("an observer node has no signer: pass privval=None")
         self.params = params
+        self.role = config.node.role
+        """``validator`` or ``observer`` (ADR 0018 section 4): an observer never holds a signer."""
         self.blobs = blobs
         self.tsa = tsa
         """The time-stamping authority's certificate and key, and the chain account it anchors with (or None)."""

@@ -1,0 +1,176 @@
+"""Observer nodes on real processes (ADR 0018 section 4, issue 18): ``trellis net init --validators 4 --observers 2``.
+The observers follow the chain, say ``role: observer`` on ``/v1/status``, serve blocks, receipts and a state query
+whose proof ``trellis query state --prove`` verifies from the genesis; a transaction submitted to an observer reaches
+the validators and commits. Governance then adds observer0's key to the validator set (power 10 beside 4 x 10):
+the set of the effective height holds it, and no commit certificate from there on carries its signature (an
+observer never opens its key), while the chain goes on with the four validators' 40 of 50.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from trellis.core.crypto.suite import ED25519, address_of
+from trellis.core.ledger.tx import tx_hash
+from trellis.core.modules.membership.messages import ApproveMembership, ProposeMembership, RegisterCert
+from trellis.core.modules.payload import Payload
+from trellis.core.modules.validators.messages import AddValidator
+from trellis.keys.certs import issue_identity_cert
+from trellis.keys.signer import KeyStore, MemorySigner
+from trellis.node.network import free_port_range
+
+from .harness import Network, NodeProcess, account_signer, signed, trellis_cmd
+
+pytestmark = pytest.mark.e2e
+
+VALIDATORS = 4
+OBSERVERS = 2
+
+
+def _network(root: Path) -> Network:
+    """``net init --observers`` with the tests' short timeouts; ``nodes``: node0..node3, observer0, observer1."""
+    n = VALIDATORS + OBSERVERS
+    api = free_port_range(n)
+    p2p = free_port_range(n, avoid=api)
+    init = [
+        *("net", "init", "--home", str(root), "--validators", str(VALIDATORS), "--observers", str(OBSERVERS)),
+        *("--api-port", str(api), "--p2p-port", str(p2p), "--json"),
+    ]
+    res = subprocess.run(trellis_cmd(*init), capture_output=True, text=True, check=True)
+    listed = json.loads(res.stdout)["nodes"]
+    assert [(x["name"], x["role"]) for x in listed] == [(f"node{i}", "validator") for i in range(VALIDATORS)] + [
+        (f"observer{i}", "observer") for i in range(OBSERVERS)
+    ]
+    net = Network.__new__(Network)  # an existing network directory
+    net.root = root
+    net.nodes = []
+    for i, entry in enumerate(listed):
+        home = Path(entry["home"])
+        cfg = home / "config.toml"
+        text = cfg.read_text().replace("propose_timeout_ms = 3000", "propose_timeout_ms = 800")
+        cfg.write_text(text.replace("empty_block_interval_ms = 1000", "empty_block_interval_ms = 300"))
+        net.nodes.append(NodeProcess(home, api + i))
+    ks = KeyStore(root / "node0" / "keys")
+    net.alice = ks.signer("alice")
+    net.bob = ks.info("bob").address
+    net.alice_addr = ks.info("alice").address
+    net.chain_id = "trellis-dev"
+    return net
+
+
+def _submit(net: Network, via: int, signer: MemorySigner, nonce: int, payload: Payload) -> str:
+    raw, _ = signed(signer, net.chain_id, nonce, payload)
+    status, body = net.nodes[via].http.post_tx(raw)
+    assert status == 202, body
+    return "0x" + tx_hash(ED25519, raw).hex()
+
+
+def _committed(net: Network, via: int, h: str) -> dict[str, Any]:
+    st = net.wait_committed(via, h, timeout=30)
+    assert st["receipt"]["code"] == 0, st["receipt"]
+    return st
+
+
+def _event(st: dict[str, Any], kind: str) -> dict[str, str]:
+    (ev,) = [e for e in st["receipt"]["events"] if e["type"] == kind]
+    return dict(ev["attributes"])
+
+
+def _signers(node: NodeProcess, height: int) -> set[str]:
+    status, block = node.http.get(f"/v1/blocks/{height}")
+    assert status == 200 and block["commit"] is not None, block
+    return {s["validator"] for s in block["commit"]["signatures"]}
+
+
+def _add_by_governance(net: Network, public_key: bytes) -> int:
+    """Admins of org0..org2 register certificates; org0's proposes adding ``public_key`` (power 10, org0), org1's
+    and org2's approve (3 of 4 organisations). Returns the change's effective height."""
+    admins = [account_signer(f"observer-test-admin{i}") for i in range(3)]
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    regs = []
+    for i, admin in enumerate(admins):
+        ca = net.root / "orgs" / f"org{i}"
+        pem = issue_identity_cert(
+            (ca / "ca.key").read_bytes(),
+            (ca / "ca.crt").read_bytes(),
+            org=f"org{i}",
+            role="admin",
+            public_key=admin.public_key,
+            name=f"admin{i}",
+            not_before=start,
+            not_after=start + timedelta(days=1),
+        )
+        der = x509.load_pem_x509_certificate(pem).public_bytes(encoding=Encoding.DER)
+        regs.append(_submit(net, i, admin, 0, RegisterCert(cert=der)))
+    for i, h in enumerate(regs):
+        _committed(net, i, h)
+    change = AddValidator(public_key=public_key, power=10, name="observer0", org="org0")
+    proposed = _committed(net, 0, _submit(net, 0, admins[0], 1, ProposeMembership(change=change)))
+    proposal = int(_event(proposed, "membership.proposed")["proposal"])
+    approvals = [_submit(net, i, admins[i], 1, ApproveMembership(proposal_id=proposal)) for i in (1, 2)]
+    done = [_committed(net, i, h) for i, h in zip((1, 2), approvals, strict=True)]
+    changed = [st for st in done if any(e["type"] == "validators.changed" for e in st["receipt"]["events"])]
+    assert len(changed) == 1, [st["receipt"]["events"] for st in done]
+    return int(_event(changed[0], "validators.changed")["effective_height"])
+
+
+def test_observers_follow_serve_forward_and_never_sign_even_in_the_set(tmp_path: Path) -> None:
+    root = tmp_path / "net"
+    net = _network(root)
+    obs = [VALIDATORS + i for i in range(OBSERVERS)]
+    try:
+        net.start_all()
+        net.wait_height(list(range(VALIDATORS + OBSERVERS)), 2, 30)
+        for i in obs:
+            _, st = net.nodes[i].http.get("/v1/status")
+            assert st["role"] == "observer" and st["validator_address"] == "0x", st
+            assert sorted(st["peers"]) == [f"node{v}" for v in range(VALIDATORS)], st
+        _, st = net.nodes[0].http.get("/v1/status")
+        assert st["role"] == "validator" and st["validator_address"] != "0x"
+        assert not (net.nodes[obs[0]].home / "data" / "consensus.wal").exists()
+
+        # A transfer submitted to an observer reaches the validators and commits; the observer serves its receipt.
+        h = net.send(obs[0], 17)
+        at_observer = net.wait_committed(obs[0], h)
+        at_validator = net.wait_committed(0, h)
+        assert at_observer["receipt"] == at_validator["receipt"] and at_observer["receipt"]["code"] == 0
+        height = at_observer["height"]
+        _, block_o = net.nodes[obs[1]].http.get(f"/v1/blocks/{height}")
+        _, block_v = net.nodes[1].http.get(f"/v1/blocks/{height}")
+        assert block_o["block_id"] == block_v["block_id"]
+
+        # A proof-checked query at the observer: the proof to the state root, the header final from genesis.
+        net.wait_height([obs[1]], height + 1, 15)
+        query = [
+            *("query", "state", f"account:0x{net.bob.hex()}", "--prove", "--height", str(height + 1)),
+            *("--node", net.nodes[obs[1]].http.base, "--home", str(root / "node0"), "--json"),
+        ]
+        res = subprocess.run(trellis_cmd(*query), capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stdout + res.stderr
+        answer = json.loads(res.stdout)
+        assert answer["verified"] is True and answer["value"] is not None, answer
+
+        # Governance adds observer0's key to the set; it never signs a commit.
+        observer_key = KeyStore(net.nodes[obs[0]].home / "keys").info("validator").public_key
+        observer_addr = "0x" + address_of(ED25519, observer_key).hex()
+        effective = _add_by_governance(net, observer_key)
+        _, vset = net.nodes[obs[0]].http.get(f"/v1/validators?height={effective}")
+        assert observer_addr in {v["address"] for v in vset["validators"]}, vset
+        net.wait_height(list(range(VALIDATORS + OBSERVERS)), effective + 3, 30)
+        tip = min(net.heights(list(range(VALIDATORS + OBSERVERS))))
+        for hgt in range(1, tip + 1):
+            signers = _signers(net.nodes[obs[1]], hgt)
+            assert observer_addr not in signers, f"observer0 signed the commit of block {hgt}"
+            if hgt >= effective:
+                assert len(signers) >= 3, signers  # the four validators carry the chain (40 of 50)
+        net.assert_same_ledgers(list(range(VALIDATORS + OBSERVERS)), tip)
+    finally:
+        net.stop_all()
