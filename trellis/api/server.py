@@ -27,7 +27,7 @@ import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
 import trellis
-from trellis.abci import CheckedTx, NotFound, Pruned, QueryRequest
+from trellis.abci import CheckedTx, NotFound, QueryRequest
 from trellis.api.openapi import openapi_document
 from trellis.api.params import HASH_PATTERN, STATE_KEY_PATTERN, ApiError, bool_param, hash_param, int_param
 from trellis.api.prometheus import metrics_middleware, metrics_route
@@ -191,7 +191,6 @@ _CLIENT_ERRORS: dict[str, int] = {
     "DecodeError": 400,  # what the client sent does not decode (stored values are translated where they are read)
     "InvalidTransaction": 400,  # refined by _STATUS_OF_TX_ERROR
     "NotFound": 404,
-    "Pruned": 410,  # a NotFound: a height this node's retention policy no longer keeps (ADR 0018)
     "UnknownHeight": 404,
     "FileNotStored": 404,
     "BlobNotFound": 404,
@@ -270,8 +269,6 @@ async def problem_middleware(request: web.Request, handler: _Handler) -> web.Str
         return problem(exc.status, exc.code, exc.detail)
     except InvalidTransaction as exc:
         return problem(_STATUS_OF_TX_ERROR.get(exc.code, 400), exc.code, exc.reason)
-    except Pruned as exc:
-        return problem(410, exc.code, exc.reason)
     except NotFound as exc:
         return problem(404, "not_found", exc.reason)
     except DecodeError as exc:
