@@ -106,7 +106,11 @@ class MemoryChain:
     def execute(self, txs: list[SignedTx]) -> BlockOutput:
         """Run ``apply_block`` for ``txs`` as the next block (nothing is committed)."""
         env = BlockEnv(
-            params=self.params, height=self.tip.height + 1, time_ms=self.tip.time_ms + 1000, contracts=self.contracts
+            params=self.params,
+            height=self.tip.height + 1,
+            time_ms=self.tip.time_ms + 1000,
+            contracts=self.contracts,
+            parent_id=self.tip.block_id,
         )
         return apply_block(self, txs, [encode(t) for t in txs], env)
 

@@ -152,6 +152,19 @@ class GenesisHub(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """The registered sub-chains."""
 
 
+class GenesisCustody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Proof-of-retrievability rounds of the ``custody`` module (docs/spec/custody.md 4; ADR 0018 section 7)."""
+
+    challenge_interval: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 100
+    """A round of challenges opens in every block whose height is a multiple of this."""
+    challenges_per_round: Annotated[int, msgspec.Meta(ge=1, le=256)] = 4
+    """Challenges a round opens (fewer when fewer files are registered)."""
+    response_window_blocks: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 50
+    """A challenge opened at height h may be answered up to height h + this (its deadline)."""
+    keep_closed_blocks: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1000
+    """An answered or missed challenge's record stays readable for this many blocks after it closed."""
+
+
 class Genesis(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The genesis document (``genesis.json``)."""
 
@@ -181,6 +194,9 @@ class Genesis(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     hub: GenesisHub | msgspec.UnsetType = msgspec.UNSET
     """Present only on a hub (a main chain): its sub-chains registered at genesis; absent, the genesis hash is as
     before the field existed."""
+    custody: GenesisCustody | msgspec.UnsetType = msgspec.UNSET
+    """Custody rounds; absent (the defaults, ``GenesisCustody()``) leaves the genesis hash of older chains
+    unchanged."""
     bench_network: Literal[True] | msgspec.UnsetType = msgspec.UNSET
     """Present (``true``) only in the genesis of a throwaway network made by ``trellis bench``: the one kind of
     chain whose nodes may run with ``[bench] skip_signature_checks``. Absent on every real chain, and then it is
@@ -195,6 +211,11 @@ class Genesis(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     def interchain_rules(self) -> GenesisInterchain:
         """The interchain rules: the genesis's, or the defaults when it has none."""
         return GenesisInterchain() if isinstance(self.interchain, msgspec.UnsetType) else self.interchain
+
+    @property
+    def custody_rules(self) -> GenesisCustody:
+        """The custody rounds' parameters: the genesis's, or the defaults when it has none."""
+        return GenesisCustody() if isinstance(self.custody, msgspec.UnsetType) else self.custody
 
     @property
     def is_bench_network(self) -> bool:

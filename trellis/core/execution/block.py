@@ -121,7 +121,14 @@ def _execute(
     contracts: ContractEngine | None = None,
     validators: ValidatorSet | None = None,
 ) -> tuple[BlockOutput, TreeUpdate, list[bytes]]:
-    env = BlockEnv(params=params, height=tip.height + 1, time_ms=time_ms, contracts=contracts, validators=validators)
+    env = BlockEnv(
+        params=params,
+        height=tip.height + 1,
+        time_ms=time_ms,
+        contracts=contracts,
+        validators=validators,
+        parent_id=tip.block_id,
+    )
     output = apply_block(state, txs, tx_bytes, env, tx_hashes, senders)
     if mark is not None:
         mark("execute")

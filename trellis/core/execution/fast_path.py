@@ -76,6 +76,7 @@ def apply_block(
     """
     suite = env.params.suite
     run = BlockRun(GuardedState(state), env)
+    run.begin_block()
     guarded = run.state
     writes = run.writes
     receipts = run.receipts

@@ -13,10 +13,56 @@ from typing import Any, Protocol
 from trellis.core.execution.context import TxContext
 from trellis.core.ledger.block import Event
 from trellis.core.modules.interchain.messages import Ack, Packet
+from trellis.core.params import ChainParams
 
 Handler = Callable[[TxContext, Any], list[Event]]
 """A message handler: runs one message against the transaction's context and returns its events, or raises
 ``TxFailure`` (the transaction fails with a receipt code; its writes are discarded)."""
+
+
+class BlockContext:
+    """What a module's ``begin_block`` sees: the chain parameters, the block's height, time and parent block id, and
+    a read/write view of the state before the block's first transaction (a ``StateReader``; ``put(key, None)``
+    deletes). Its writes are part of the block's writes, before every transaction's."""
+
+    __slots__ = ("_get", "_put", "_scan", "height", "params", "parent_id", "time_ms")
+
+    def __init__(
+        self,
+        params: ChainParams,
+        height: int,
+        time_ms: int,
+        parent_id: bytes,
+        get: Callable[[bytes], bytes | None],
+        scan: Callable[[bytes, bytes, int], list[tuple[bytes, bytes]]],
+        put: Callable[[bytes, bytes | None], None],
+    ) -> None:
+        self.params = params
+        self.height = height
+        self.time_ms = time_ms
+        self.parent_id = parent_id
+        """The previous block's id (32 zero bytes before block 1)."""
+        self._get = get
+        self._scan = scan
+        self._put = put
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value at ``key`` as the block has left it so far, or None."""
+        return self._get(key)
+
+    def scan(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """Up to ``limit`` entries with ``start <= key < end`` of the state before the block, in key order (a hook
+        runs before any transaction; writes of earlier hooks show only under the executor's scanned prefixes)."""
+        return self._scan(start, end, limit)
+
+    def put(self, key: bytes, value: bytes | None) -> None:
+        """Write ``key`` (None: delete it)."""
+        self._put(key, value)
+
+
+BlockHook = Callable[[BlockContext], None]
+"""A module's work at the start of every block, before its transactions (custody's challenge rounds and expiries).
+It must do bounded work and must not raise: a hook that raises makes the block impossible to build."""
 
 
 class PacketApp(Protocol):
@@ -66,6 +112,8 @@ class Module:
     """The state-key prefixes the module's records live under."""
     packet_app: PacketApp | None = None
     """The module's packet application, when it takes interchain packets on its port (its name)."""
+    begin_block: BlockHook | None = None
+    """The module's work at the start of every block (``BlockHook``), or None."""
 
     @property
     def messages(self) -> tuple[type, ...]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import Suite, address_of
 from trellis.core.execution.context import StateReader, TxContext
+from trellis.core.execution.module import BlockContext
 from trellis.core.execution.results import ResultCode, TxFailure
 from trellis.core.execution.rules import Stage, TxRules
 from trellis.core.ledger.block import Receipt, ValidatorSet
@@ -28,9 +29,10 @@ from trellis.core.modules.hub.state import genesis_hub_writes
 from trellis.core.modules.interchain.state import SCANNED_PREFIXES as INTERCHAIN_SCANNED
 from trellis.core.modules.membership.state import MEMBERSHIP_KEY
 from trellis.core.modules.membership.view import genesis_membership
-from trellis.core.modules.registry import HANDLERS
+from trellis.core.modules.registry import BLOCK_HOOKS, HANDLERS
 from trellis.core.modules.validators.state import ValidatorUpdate, genesis_validator_writes, sets_for_block, update_of
 from trellis.core.params import ChainParams
+from trellis.core.types import ZERO_HASH
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class BlockEnv:
         contracts: the engine that runs contract code (None: contract transactions fail).
         validators: the validator set of this block's height, ``set(height)`` (None: read from the state
             before the block with ``sets_for_block``, when needed).
+        parent_id: the previous block's id (32 zero bytes before block 1): the modules' ``begin_block`` hooks
+            derive on-chain randomness from it (custody's challenge seed).
     """
 
     params: ChainParams
@@ -51,6 +55,7 @@ class BlockEnv:
     time_ms: int
     contracts: ContractEngine | None = None
     validators: ValidatorSet | None = None
+    parent_id: bytes = ZERO_HASH
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,7 @@ def apply_block_reference(
     """
     suite = env.params.suite
     run = BlockRun(GuardedState(state), env)
+    run.begin_block()
     tx_senders = senders_of(suite, txs, sender_addresses)
     for i, tx in enumerate(txs):
         sender = tx_senders[i]
@@ -151,6 +157,23 @@ class BlockRun:
             suite = env.params.suite
             validators = frozenset(address_of(suite, v.public_key) for v in valset.validators)
         self.rules = TxRules(env.params, state, env.time_ms, validators)
+
+    def begin_block(self) -> None:
+        """Run the modules' ``begin_block`` hooks (``BLOCK_HOOKS``) on the block's state, before any transaction."""
+        if not BLOCK_HOOKS:
+            return
+        env = self.env
+        state = self.state
+        layers = (self.block_layer,)
+
+        def scan(start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+            return merged_scan(state, layers, start, end, limit)[0]
+
+        ctx = BlockContext(
+            env.params, env.height, env.time_ms, env.parent_id, self.block_get, scan, self.block_layer.put
+        )
+        for hook in BLOCK_HOOKS:
+            hook(ctx)
 
     def check(self, i: int, body: TxBody, sender: bytes, h: bytes, nonce: int) -> None:
         """Check transaction ``i`` (hash ``h``) against the rules before it runs, ``nonce`` being its sender's

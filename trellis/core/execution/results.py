@@ -81,6 +81,9 @@ class ResultCode(IntEnum):
     """A client of a chain (or genesis) governance does not trust."""
     INVALID_DENOM = 42
     """A denomination that cannot be sent, received or moved here."""
+    # The custody module (docs/spec/custody.md 5).
+    CHALLENGE_EXPIRED = 43
+    """A custody challenge answered after its deadline (or already recorded missed)."""
 
 
 class TxFailure(Exception):

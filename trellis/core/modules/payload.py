@@ -10,6 +10,7 @@ from trellis.core.modules.accounts.messages import Mint, Transfer
 from trellis.core.modules.attestations.messages import Attest, RevokeAttestation
 from trellis.core.modules.contracts.messages import ContractCall, ContractDeploy, ContractUpgrade
 from trellis.core.modules.credentials.messages import SetIssuer, StatusCreate, StatusSet
+from trellis.core.modules.custody.messages import CustodyRegister, CustodyRelease, CustodyRespond
 from trellis.core.modules.directory.messages import (
     DirectoryDecide,
     DirectoryPublish,
@@ -95,5 +96,8 @@ Payload = (
     | DirectoryWithdraw
     | DirectoryRequestAccess
     | DirectoryDecide
+    | CustodyRegister
+    | CustodyRespond
+    | CustodyRelease
 )
 """The tagged union of every module message. The tag (``"module.action"``) is encoded first."""

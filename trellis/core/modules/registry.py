@@ -7,11 +7,12 @@ literal for the type checker); ``tests/unit/test_module_registry.py`` checks the
 
 from __future__ import annotations
 
-from trellis.core.execution.module import Handler, Module, PacketApp
+from trellis.core.execution.module import BlockHook, Handler, Module, PacketApp
 from trellis.core.modules.accounts.module import MODULE as ACCOUNTS
 from trellis.core.modules.attestations.module import MODULE as ATTESTATIONS
 from trellis.core.modules.contracts.module import MODULE as CONTRACTS
 from trellis.core.modules.credentials.module import MODULE as CREDENTIALS
+from trellis.core.modules.custody.module import MODULE as CUSTODY
 from trellis.core.modules.directory.module import MODULE as DIRECTORY
 from trellis.core.modules.evidence.module import MODULE as EVIDENCE
 from trellis.core.modules.hub.module import MODULE as HUB
@@ -37,6 +38,7 @@ APPLICATIONS: tuple[Module, ...] = (
     TRANSFER,
     HUB,
     DIRECTORY,
+    CUSTODY,
 )
 """Every module but ``interchain``, which is built around their packet applications."""
 
@@ -49,3 +51,6 @@ order, which the OpenAPI document shows; the order has no other effect (msgspec 
 
 HANDLERS: dict[type, Handler] = {msg: handler for module in MODULES for msg, handler in module.handlers.items()}
 """Message type -> handler. Every member of ``Payload`` has exactly one."""
+
+BLOCK_HOOKS: tuple[BlockHook, ...] = tuple(m.begin_block for m in MODULES if m.begin_block is not None)
+"""The modules' ``begin_block`` hooks, in ``MODULES`` order: every block runs them before its transactions."""
