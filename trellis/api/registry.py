@@ -22,6 +22,7 @@ from trellis.api import (
     console,
     contracts,
     credentials,
+    custody,
     did,
     directory,
     evidence,
@@ -68,5 +69,6 @@ ROUTE_MODULES: tuple[RouteModule, ...] = (
     directory,
     genesis,
     console,
+    custody,
 )
 """Every module's routes file, once, in the order their paths appear in the OpenAPI document."""

@@ -56,7 +56,8 @@ from trellis.core.modules.custody.state import (
     segment_hash,
     segment_length,
 )
-from trellis.core.modules.membership.view import CertificateRefused, MembershipView
+from trellis.core.modules.membership.state import read_certs, read_config
+from trellis.core.modules.membership.view import entry_refusal
 
 _PutFn = TxContext | BlockContext
 
@@ -67,11 +68,11 @@ def _num(n: int) -> bytes:
 
 def sender_orgs(ctx: TxContext) -> list[str]:
     """The organisations of the sender's certificates valid at the block's time, sorted; [] when it has none."""
-    try:
-        certs = MembershipView(ctx, ctx.time_ms).valid_certs(ctx.sender)
-    except CertificateRefused:
+    config = read_config(ctx)
+    if config is None:
         return []
-    return sorted({c.org for c in certs})
+    certs = read_certs(ctx, ctx.sender)  # at most two (MAX_CERTS_PER_ADDRESS)
+    return sorted({c.org for c in certs if entry_refusal(ctx, config, c, ctx.time_ms) is None})
 
 
 def _sender_org(ctx: TxContext) -> str:
