@@ -60,6 +60,13 @@ class NotFound(TrellisError):
     code = "not_found"
 
 
+class Pruned(NotFound):
+    """A queried height whose state or block this node no longer keeps (its retention policy pruned it, ADR 0018);
+    the reason names the earliest height kept. The API answers 410."""
+
+    code = "pruned"
+
+
 class StageTimes:
     """Accumulated wall time and item counts per pipeline stage (thread-safe)."""
 

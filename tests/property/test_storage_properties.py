@@ -240,6 +240,7 @@ def test_a_committed_block_reads_back_as_one_row_per_receipt_would(
                 ]
                 assert store.account_txs(addr, limit=100) == expected
             assert store.get_many(list(writes)) == list(writes.values())
-            assert store.get_node(b"n" * 32) == b"node" and store.value_by_hash(b"v" * 32) == b"value"
+            assert store.get_node(b"n" * 32) == b"node" and store.value_by_hash(b"v" * 32) is None  # ADR 0018
+            assert kv.get("smt_born", b"n" * 32 + height_key(height)) == b""
             assert store.state_root_at(height) == b"\x07" * 32
             assert store.commit(height) == commit

@@ -246,10 +246,13 @@ def test_commit_block_writes_state_values_and_tree_nodes(actors: Actors, store_k
     store = chain.app.store
     for key, value in executed.output.writes.items():
         assert store.get(key) == value
+    h8 = executed.block.header.height.to_bytes(8, "big")
     for node_hash, node in executed.tree.nodes.items():
         assert store.get_node(node_hash) == node
-    for vh, value in executed.tree.values.items():
-        assert store.value_by_hash(vh) == value
+        assert store.kv.get("smt_born", node_hash + h8) == b""  # ADR 0018: its birth row
+    for node_hash in executed.tree.stale:
+        assert store.kv.get("smt_stale", h8 + node_hash) == b""
+    assert not store.kv.scan("smt_values", b"\x00", b"\xff" * 33)  # values are no longer stored twice
 
 
 def test_account_history_lists_sender_and_recipient_in_chain_order(actors: Actors, store_kv: KVStore) -> None:

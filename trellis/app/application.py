@@ -15,6 +15,7 @@ from trellis.abci import (
     CheckedTx,
     CommittedView,
     NotFound,
+    Pruned,
     QueryRequest,
     QueryResponse,
     StageTimes,
@@ -32,7 +33,7 @@ from trellis.core.execution.block import ChainTip, ExecutedBlock, build_block, c
 from trellis.core.execution.reference import genesis_writes
 from trellis.core.execution.rules import Stage, TxRules
 from trellis.core.ledger.block import Block, Commit, Header, ValidatorSet, block_hash
-from trellis.core.ledger.state_tree import StateProof, lookup, prove
+from trellis.core.ledger.state_tree import MissingNode, StateProof, find_leaf, key_path, prove
 from trellis.core.ledger.tx import BAD_SIGNATURE, SignedTx, check_tx_stateless, decode_tx, signature_item, tx_hash
 from trellis.core.lightclient import SetChange
 from trellis.core.modules.accounts.state import Account, account_key
@@ -448,6 +449,12 @@ class TrellisApp:
         """Return the header at ``height`` (1 or more)."""
         raw = self.store.block_bytes(height)
         if raw is None:
+            earliest = self.store.earliest_block_height()
+            if 1 <= height < earliest:
+                raise Pruned(
+                    f"block {height} is pruned (this node keeps blocks from height {earliest} on, and the "
+                    "blocks of validator-set changes)"
+                )
             raise NotFound(f"no block at height {height}; the chain is at height {self._tip.height}")
         # Only the header is decoded: a proof of one key must not cost decoding a block of 10,000 transactions.
         return msgspec.msgpack.decode(raw, type=_HeaderOfBlock).header
@@ -456,12 +463,26 @@ class TrellisApp:
         """The value of ``key`` after block ``height`` (default: the latest): ``query`` without ``prove``."""
         if height is None or height == self._tip.height:
             return self.store.get(key)
-        return self._value_under(self._root_at(height), key)
+        return self._value_under(self._root_at(height), key, height)
 
-    def _value_under(self, root: bytes, key: bytes) -> bytes | None:
-        """The value of ``key`` in the state tree under ``root``."""
-        vh = lookup(self.suite, self.store, root, key)
-        return None if vh is None else self.store.value_by_hash(vh)
+    def _value_under(self, root: bytes, key: bytes, height: int) -> bytes | None:
+        """The value of ``key`` in the state tree under ``root`` (the state after block ``height``).
+
+        Raises:
+            Pruned: the state of ``height`` was pruned while it was read.
+        """
+        try:
+            leaf = find_leaf(self.suite, self.store, root, key)
+        except MissingNode:
+            self._raise_if_pruned(height)
+            raise
+        if leaf is None:
+            return None
+        value = self.store.leaf_value(self.suite, key, leaf)
+        if value is None:
+            self._raise_if_pruned(height)
+            raise MissingNode(f"the value of leaf {leaf.value_hash.hex()} at height {height} is not in the store")
+        return value
 
     def _prove(self, key: bytes, height: int | None = None) -> tuple[bytes | None, StateProof, Header]:
         """(value, proof, header) for ``key`` at ``height`` (default: latest; at least 1): ``query`` with
@@ -469,13 +490,32 @@ class TrellisApp:
         h = self._tip.height if height is None else height
         if h < 1:
             raise NotFound("no block has been committed yet: proofs are against a block header")
+        if h < self._tip.height:
+            self._root_at(h)  # Pruned, with the retained range, for a height whose state is no longer kept
         header = self.header(h)
-        proof = prove(self.suite, self.store, header.state_root, key, h)
+        try:
+            proof = prove(self.suite, self.store, header.state_root, key, h)
+        except MissingNode:
+            self._raise_if_pruned(h)
+            raise
         value = None
-        if proof.leaf is not None:
-            vh = lookup(self.suite, self.store, header.state_root, key)
-            value = None if vh is None else self.store.value_by_hash(vh)
+        if proof.leaf is not None and proof.leaf.key_path == key_path(self.suite, key):
+            value = self.store.leaf_value(self.suite, key, proof.leaf)
+            if value is None:
+                self._raise_if_pruned(h)
+                raise MissingNode(f"the value of key {key.hex()} at height {h} is not in the store")
         return value, proof, header
+
+    def _raise_if_pruned(self, height: int) -> None:
+        """Raise ``Pruned`` if the state of ``height`` is (now) not retained: a read that raced the pruner."""
+        if height < self.store.earliest_state_height() and self.store.state_root_at(height) is None:
+            raise Pruned(self._pruned_reason(height))
+
+    def _pruned_reason(self, height: int) -> str:
+        return (
+            f"state at height {height} is pruned (this node keeps heights >= {self.store.earliest_state_height()} "
+            "and the heights its retention policy names: [storage] keep_every, snapshots)"
+        )
 
     def query(self, req: QueryRequest) -> QueryResponse:
         """Answer a query of committed state: path ``"state"`` is ``_state_value`` or, with ``req.prove``,
@@ -584,6 +624,8 @@ class TrellisApp:
             raise NotFound(f"no state at height {height}; the chain is at height {self._tip.height}")
         root = self.store.state_root_at(height)
         if root is None:
+            if height < self.store.earliest_state_height():
+                raise Pruned(self._pruned_reason(height))
             raise NotFound(f"state at height {height} is not retained")
         return root
 
@@ -600,7 +642,7 @@ class _StateAt:
         self._height = height
 
     def get(self, key: bytes) -> bytes | None:
-        return self._app._value_under(self._root, key)
+        return self._app._value_under(self._root, key, self._height)
 
     def scan(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
         raise NotFound(f"state at height {self._height} answers point reads only; range reads are of the latest state")

@@ -27,7 +27,16 @@ Key layout (big-endian integers, so keys sort by height):
   account_txs/addr h8 i4     tx hash
   state/key                  latest value
   smt_nodes/hash             tree node
-  smt_values/value hash      value
+  smt_born/hash h8           "" : the node was created by block h8 (genesis 0) — ADR 0018
+  smt_stale/h8 hash          "" : the node went out of use in block h8 (it is in the trees of heights < h8)
+  smt_hist/leaf hash         the value a leaf held, written when the key's value changed or went (ADR 0018)
+  smt_values/value hash      value (written by stores before ADR 0018; read as the last fallback)
+  meta/pruned_below          h8: state of heights below it is pruned, except kept heights (``Pruner``)
+  chain_meta/blocks_pruned_below  h8: blocks below it are pruned, except the set-change blocks
+
+A value at an old height is read by walking to its leaf (kp, vh): the latest value if it hashes to vh, else
+``smt_hist/leaf hash``, else ``smt_values/vh`` (``leaf_value``). See trellis/storage/pruning.py for what the
+born and stale rows are for.
 """
 
 from __future__ import annotations
@@ -41,9 +50,10 @@ from typing import cast
 import msgspec
 
 from trellis.core.codec import decode, encode, encode_array
+from trellis.core.crypto.suite import Suite
 from trellis.core.execution.block import ChainTip, ExecutedBlock
 from trellis.core.ledger.block import Block, Commit, Receipt
-from trellis.core.ledger.state_tree import TreeUpdate
+from trellis.core.ledger.state_tree import ProofLeaf, TreeUpdate, leaf_hash, value_hash
 from trellis.core.types import U64, CoreStruct, Hash32
 from trellis.storage.kv import KVStore, StorageError, TableKeys
 
@@ -125,7 +135,7 @@ class ChainStore:
         self, genesis_hash: bytes, tip: ChainTip, tree: TreeUpdate, writes: dict[bytes, bytes | None]
     ) -> None:
         """Write the genesis state and tip (height 0) in one batch."""
-        puts, deletes = _state_rows(writes, tree)
+        puts, deletes = self._state_rows(writes, tree, height_key(0))
         puts["meta"] = {
             b"genesis": genesis_hash,
             b"root/" + height_key(0): tip.state_root,
@@ -160,7 +170,7 @@ class ChainStore:
         if len(hashes) != len(out.receipts) or (account_index is not None and len(account_index) != len(hashes)):
             raise ValueError("one receipt, hash and index entry per transaction")
         positions = tx_positions_of_block(header.height, len(hashes))
-        puts, deletes = _state_rows(out.writes, executed.tree)
+        puts, deletes = self._state_rows(out.writes, executed.tree, h8)
         tip = ChainTip(
             height=header.height, time_ms=header.time_ms, block_id=executed.block_id, state_root=header.state_root
         )
@@ -298,8 +308,32 @@ class ChainStore:
         return self.kv.get_many("smt_nodes", node_hashes)
 
     def value_by_hash(self, value_hash: bytes) -> bytes | None:
-        """Return a state value by its commitment."""
+        """Return a state value by its commitment from ``smt_values`` (stores written before ADR 0018 only)."""
         return self.kv.get("smt_values", value_hash)
+
+    def leaf_value(self, suite: Suite, key: bytes, leaf: ProofLeaf) -> bytes | None:
+        """Return the value of ``key`` that ``leaf`` (its leaf in the tree of some retained height) commits to:
+        the latest value if it is that one, else the value kept when it went out of use (``smt_hist``), else
+        ``smt_values`` (stores written before ADR 0018). None: the store no longer has it (pruned)."""
+        latest = self.kv.get("state", key)
+        if latest is not None and value_hash(suite, latest) == leaf.value_hash:
+            return latest
+        old = self.kv.get("smt_hist", leaf_hash(suite, leaf))
+        if old is not None:
+            return old
+        return self.kv.get("smt_values", leaf.value_hash)
+
+    def earliest_state_height(self) -> int:
+        """The lowest height whose state this node keeps with every height above it (0: nothing pruned); heights
+        below it are kept only where the retention policy says (``keep_every`` multiples, snapshots, genesis)."""
+        raw = self.kv.get("meta", b"pruned_below")
+        return 0 if raw is None else int(_H.unpack(raw)[0])
+
+    def earliest_block_height(self) -> int:
+        """The lowest height from which on this node keeps every block (1: nothing pruned); below it only the
+        blocks and commits that validator-set changes are proven by."""
+        raw = self.kv.get("chain_meta", b"blocks_pruned_below")
+        return 1 if raw is None else max(1, int(_H.unpack(raw)[0]))
 
     def state_root_at(self, height: int) -> bytes | None:
         """Return the state root after block ``height`` (0: genesis)."""
@@ -316,17 +350,27 @@ class ChainStore:
             raise StorageError(f"block {height} is missing from the store")
         return b
 
-
-def _state_rows(
-    writes: dict[bytes, bytes | None], tree: TreeUpdate
-) -> tuple[dict[str, Mapping[bytes, bytes]], TableKeys]:
-    """The rows of a state update: latest values (None deletes), tree nodes and values by hash."""
-    puts: dict[str, Mapping[bytes, bytes]] = {"smt_nodes": tree.nodes, "smt_values": tree.values}
-    if None in writes.values():
-        puts["state"] = {k: v for k, v in writes.items() if v is not None}
-        return puts, {"state": [k for k, v in writes.items() if v is None]}
-    puts["state"] = cast("dict[bytes, bytes]", writes)  # no None among the values
-    return puts, {}
+    def _state_rows(
+        self, writes: dict[bytes, bytes | None], tree: TreeUpdate, h8: bytes
+    ) -> tuple[dict[str, Mapping[bytes, bytes]], TableKeys]:
+        """The rows of a state update: latest values (None deletes), new tree nodes with their birth rows, the
+        stale rows and the old values of the replaced leaves (one ``get_many`` of the previous values)."""
+        nodes = tree.nodes
+        puts: dict[str, Mapping[bytes, bytes]] = {
+            "smt_nodes": nodes,
+            "smt_born": dict.fromkeys([h + h8 for h in nodes], b""),
+            "smt_stale": dict.fromkeys([h8 + h for h in tree.stale], b""),
+        }
+        replaced = tree.replaced
+        if replaced:
+            leaves = list(replaced)
+            olds = self.kv.get_many("state", [replaced[leaf] for leaf in leaves])
+            puts["smt_hist"] = {leaf: v for leaf, v in zip(leaves, olds, strict=True) if v is not None}
+        if None in writes.values():
+            puts["state"] = {k: v for k, v in writes.items() if v is not None}
+            return puts, {"state": [k for k, v in writes.items() if v is None]}
+        puts["state"] = cast("dict[bytes, bytes]", writes)  # no None among the values
+        return puts, {}
 
 
 def _stored(tip: ChainTip) -> StoredTip:

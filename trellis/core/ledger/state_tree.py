@@ -100,11 +100,22 @@ class StateProof(CoreStruct, frozen=True):
 
 
 class TreeUpdate(msgspec.Struct, frozen=True):
-    """Result of applying a batch of updates: the new root and the nodes and values to store."""
+    """Result of applying a batch of updates: the new root, the nodes to store and the nodes gone out of use.
+
+    ``nodes`` is exactly reachable(new root) - reachable(old root) and ``stale`` exactly reachable(old root) -
+    reachable(new root) (ADR 0018: the store records a birth row per created node and a stale row per stale one,
+    which is what pruning works from)."""
 
     root: bytes
     nodes: dict[bytes, bytes]
+    """The nodes of the new tree that the old tree lacks: hash -> encoding."""
     values: dict[bytes, bytes]
+    """The values written: value hash -> value."""
+    stale: list[bytes] = msgspec.field(default_factory=list)
+    """The hashes of the nodes of the old tree that the new tree lacks (in no particular order)."""
+    replaced: dict[bytes, bytes] = msgspec.field(default_factory=dict)
+    """For each written key whose value changed or was deleted: the hash of its old leaf -> the key (the store
+    keeps the old value under that leaf hash, ``smt_hist``)."""
 
 
 def key_path(suite: Suite, key: bytes) -> bytes:
@@ -200,6 +211,10 @@ class _Updater:
         self.reader = reader
         self.get_nodes = reader.get_nodes if isinstance(reader, BatchNodeReader) else None
         self.new: dict[bytes, bytes] = {}
+        self.loaded: list[bytes] = []
+        """The existing nodes ``update`` read on the paths it rewrote (each is replaced or kept unchanged)."""
+        self.replaced_leaves: dict[bytes, bytes] = {}
+        """Old leaf hash -> key path, for each written key whose existing leaf changed value or was deleted."""
 
     def load(self, h: bytes) -> bytes:
         enc = self.new.get(h)
@@ -270,9 +285,11 @@ class _Updater:
         level: list[tuple[bytes, int, int, int, int]] = [(root, 0, len(items), -1, 0)]
         depth = 0
         while level:
-            encs = self.load_many([t[0] for t in level])
+            hashes = [t[0] for t in level]
+            self.loaded += hashes
+            encs = self.load_many(hashes)
             below: list[tuple[bytes, int, int, int, int]] = []
-            for (_, lo, hi, parent, slot), enc in zip(level, encs, strict=True):
+            for (old, lo, hi, parent, slot), enc in zip(level, encs, strict=True):
                 if enc[0] == _NODE_TAG:
                     bitmap = int.from_bytes(enc[1:3], "big")
                     if len(enc) != 3 + 32 * bitmap.bit_count():
@@ -294,10 +311,14 @@ class _Updater:
                 assert isinstance(node, _Leaf)
                 if hi - lo == 1 and items[lo][0] == node.kp:  # the usual case: one key's value changes
                     vh = items[lo][1]
+                    if vh != node.vh:
+                        self.replaced_leaves[old] = node.kp
                     r = None if vh is None else self.leaf(node.kp, vh)
                 else:
                     merged: dict[bytes, bytes | None] = {node.kp: node.vh}
                     merged.update(items[lo:hi])
+                    if merged[node.kp] != node.vh:
+                        self.replaced_leaves[old] = node.kp
                     r = self.build(sorted((k, v) for k, v in merged.items() if v is not None), depth)
                 if parent < 0:
                     result[0] = r
@@ -364,7 +385,9 @@ def apply_updates(suite: Suite, reader: NodeReader, root: bytes, updates: Mappin
         updates: state key -> new value, or None to delete.
 
     Returns:
-        The new root, the nodes created (hash -> encoding) and the values written (value hash -> value).
+        The new root, the nodes of the new tree the old one lacks (hash -> encoding), the values written (value
+        hash -> value), the nodes of the old tree the new one lacks (``stale``) and the old leaves of the keys
+        whose value changed or went (``replaced``: leaf hash -> key).
 
     Raises:
         MissingNode: the store lacks a node under ``root``.
@@ -372,19 +395,35 @@ def apply_updates(suite: Suite, reader: NodeReader, root: bytes, updates: Mappin
     h = suite.hash
     values: dict[bytes, bytes] = {}
     items: list[_Item] = []
+    keys: dict[bytes, bytes] = {}
     for key, value in updates.items():
+        kp = h(_KEY_PREFIX + key)
+        keys[kp] = key
         if value is None:
-            items.append((h(_KEY_PREFIX + key), None))
+            items.append((kp, None))
         else:
             vh = h(_VALUE_PREFIX + value)
             values[vh] = value
-            items.append((h(_KEY_PREFIX + key), vh))
+            items.append((kp, vh))
     if not items:
         return TreeUpdate(root=root, nodes={}, values={})
     items.sort(key=_path_of)
     up = _Updater(suite, reader)
     new_root = up.update(None if root == ZERO_HASH else root, items)
-    return TreeUpdate(root=ZERO_HASH if new_root is None else new_root, nodes=up.new, values=values)
+    new = up.new
+    # A loaded node that comes out of the rewrite unchanged (a value set to what it was, an untouched leaf moved
+    # down next to a new one) is neither created nor stale.
+    loaded = set(up.loaded)  # each node is at one place in a tree, so no hash is loaded twice
+    stale = [x for x in up.loaded if x not in new]
+    if len(stale) != len(loaded):
+        new = {x: enc for x, enc in new.items() if x not in loaded}
+    return TreeUpdate(
+        root=ZERO_HASH if new_root is None else new_root,
+        nodes=new,
+        values=values,
+        stale=stale,
+        replaced={leaf: keys[kp] for leaf, kp in up.replaced_leaves.items()},
+    )
 
 
 def _path_of(item: _Item) -> bytes:
@@ -411,6 +450,18 @@ def _walk(suite: Suite, reader: NodeReader, root: bytes, kp: bytes) -> tuple[lis
             return steps, None
         h = nxt
         depth += 1
+
+
+def find_leaf(suite: Suite, reader: NodeReader, root: bytes, key: bytes) -> ProofLeaf | None:
+    """Return the leaf of ``key`` in the tree with root ``root``, or None if the key is absent."""
+    kp = key_path(suite, key)
+    _, leaf = _walk(suite, reader, root, kp)
+    return leaf if leaf is not None and leaf.key_path == kp else None
+
+
+def leaf_hash(suite: Suite, leaf: ProofLeaf) -> bytes:
+    """Return the hash of the tree node of ``leaf`` (what ``smt_nodes``, ``smt_born`` and ``smt_hist`` key it by)."""
+    return _leaf_hash(suite, leaf.key_path, leaf.value_hash)
 
 
 def lookup(suite: Suite, reader: NodeReader, root: bytes, key: bytes) -> bytes | None:
