@@ -218,27 +218,6 @@ def _check_listen(host: str, port: int, what: str, option: str, setting: str) ->
         raise CliError(f"cannot listen on {host}:{port} for the {what}: {exc.strerror or exc}") from None
 
 
-def _trust_of(args: argparse.Namespace, cfg: Any) -> tuple[int, bytes] | None:
-    """``--trust-height N --trust-hash HEX`` (or ``[statesync] trust_height/trust_hash``): the block id the synced
-    history must have at that height, or None."""
-    height = args.trust_height if args.trust_height is not None else cfg.statesync.trust_height
-    text = args.trust_hash if args.trust_hash is not None else cfg.statesync.trust_hash
-    if bool(height) != bool(text):
-        raise CliError("--trust-height and --trust-hash go together")
-    if not height:
-        return None
-    if height < 0:
-        raise CliError(f"--trust-height must be a block height (1 or more), not {height}")
-    text = text.removeprefix("0x")
-    try:
-        block_id = bytes.fromhex(text)
-    except ValueError:
-        block_id = b""
-    if len(block_id) != 32:
-        raise CliError(f"--trust-hash must be a block id of 64 hex digits, not {text!r}")
-    return int(height), block_id
-
-
 def cmd_node_start(args: argparse.Namespace) -> int:
     from trellis.api.server import serve
     from trellis.node.assembly import assemble_node
@@ -257,16 +236,7 @@ def cmd_node_start(args: argparse.Namespace) -> int:
     # The API port first, before anything is opened or logged; the peer port once assembly has said whether this
     # node listens for peers at all (a lone validator without peers does not).
     _check_listen(cfg.api.host, cfg.api.port, "API", "--api-port", "[api] port")
-    bans: dict[str, float] = {}
-    if args.state_sync or cfg.statesync.enable:
-        from trellis.node.statesync import state_sync_home
-
-        bans = state_sync_home(home, cfg, _trust_of(args, cfg))
     node = assemble_node(home.root, cfg)
-    ban = getattr(node.transport, "ban", None)
-    for peer_id, seconds in bans.items():  # a peer banned during the sync stays banned
-        if ban is not None:
-            ban(peer_id, seconds, "banned during state sync")
     try:
         if node.transport is not None:
             _check_listen(cfg.p2p.host, cfg.p2p.port, "peer (p2p)", "--p2p-port", "[p2p] port")
@@ -988,8 +958,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.workload == "hub" and not args.targets:
         return _bench_hub(args)
-    if args.workload == "observers" and not args.targets:
-        return _bench_observers(args)
     if args.targets:
         configs = [
             BenchConfig(
@@ -1077,41 +1045,6 @@ def _bench_hub(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench_observers(args: argparse.Namespace) -> int:
-    """``trellis bench --workload observers`` (ADR 0018 section 4; ``trellis/bench/observers.py``): validators under a
-    steady transfer load, observers under a read load; commit rate and confirmation p50/p99 with and without it."""
-    from trellis.bench.observers import ObserversBenchConfig, run_observers_bench, summary
-
-    validators = 4 if args.validators == 1 else args.validators  # the option's default (1) means the workload's (4)
-    if not 1 <= validators <= 16:
-        raise CliError("--validators must be between 1 and 16")
-    if not 1 <= args.observers <= 48:
-        raise CliError("--observers must be between 1 and 48")
-    if not 1 <= args.readers <= 64:
-        raise CliError("--readers must be between 1 and 64")
-    try:
-        rates = [1000.0] if args.rates == BENCH_DEFAULT_RATES else [float(x) for x in args.rates.split(",")]
-    except ValueError:
-        raise CliError(f"--rates must be a number, not {args.rates!r}") from None
-    if len(rates) != 1 or not 0 < rates[0] <= 100_000:
-        raise CliError("--rates with --workload observers: one steady transfer rate, tx/s (default 1000)")
-    duration = 30.0 if args.duration == BENCH_DEFAULT_DURATION else args.duration
-    if not 0.5 <= duration <= 3600:
-        raise CliError("--duration must be between 0.5 and 3600 seconds")
-    cfg = ObserversBenchConfig(
-        validators=validators,
-        observers=args.observers,
-        rate=rates[0],
-        duration_s=duration,
-        readers=args.readers,
-        accounts=args.accounts,
-        verifier_workers=2 if args.verifier_workers == -1 else args.verifier_workers,
-    )
-    report = run_observers_bench(cfg, Path(args.out), label=args.label)
-    print(json.dumps(report, indent=2) if args.json else summary(report))
-    return 0
-
-
 def cmd_status(args: argparse.Namespace) -> int:
     res = _client(args).get("/v1/status")
     _out(args, res, "\n".join(f"{k:<18} {v}" for k, v in res.items()))
@@ -1164,13 +1097,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--api-port", type=_port, help="API port (default: [api] port in config.toml)")
     s.add_argument("--p2p-port", type=_port, help="peer port (default: [p2p] port in config.toml)")
-    s.add_argument(
-        "--state-sync",
-        action="store_true",
-        help="join from a peer's state snapshot (only on an empty data directory; [statesync] enable)",
-    )
-    s.add_argument("--trust-height", type=int, help="with --state-sync: a height whose block id is known")
-    s.add_argument("--trust-hash", help="with --state-sync: the block id (hex) at --trust-height")
     s.set_defaults(func=cmd_node_start)
 
     keys = sub.add_parser("keys", help="manage keys").add_subparsers(dest="keys_cmd", required=True)
@@ -1268,9 +1194,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--validators", type=int, default=1)
     s.add_argument(
-        "--workload",
-        choices=["transfer", "kv", "contract", "notary", "interchain", "hub", "observers"],
-        default="transfer",
+        "--workload", choices=["transfer", "kv", "contract", "notary", "interchain", "hub"], default="transfer"
     )
     s.add_argument(
         "--rates",
@@ -1286,9 +1210,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--chains", default="10", help="hub: registered sub-chains, comma-separated counts (one hub each)")
     s.add_argument("--packet-chains", type=int, default=10, help="hub: chains connected by a channel that send packets")
-    s.add_argument("--label", default="", help="hub, observers: a label for the report (e.g. the machine's load)")
-    s.add_argument("--observers", type=int, default=8, help="observers: observer nodes beside the validators")
-    s.add_argument("--readers", type=int, default=4, help="observers: concurrent read clients per observer")
+    s.add_argument("--label", default="", help="hub: a label for the report (e.g. the machine's load)")
     s.add_argument("--accounts", type=int, default=2000, help="sender accounts funded in genesis")
     s.add_argument("--verifier-workers", type=int, default=-1, help="verifier processes per node (-1: one per core)")
     s.add_argument("--no-signature-checks", action="store_true", help="BENCH ONLY: nodes accept signatures unchecked")
