@@ -958,6 +958,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.workload == "hub" and not args.targets:
         return _bench_hub(args)
+    if args.workload == "custody" and not args.targets:
+        return _bench_custody(args)
     if args.targets:
         configs = [
             BenchConfig(
@@ -1042,6 +1044,18 @@ def _bench_hub(args: argparse.Namespace) -> int:
     ]
     report = run_hub_suite(configs, Path(args.out), with_plot=not args.no_plot, label=args.label)
     print(json.dumps(report, indent=2) if args.json else summary(report))
+    return 0
+
+
+def _bench_custody(args: argparse.Namespace) -> int:
+    """``trellis bench --workload custody`` (ADR 0018 section 7; ``trellis/bench/custody.py``, whose
+    ``python -m trellis.bench.custody`` takes the custody knobs): registration, challenge rounds and responses."""
+    from trellis.bench.custody import CustodyBenchConfig, run_custody_bench, summary, write_report
+
+    report = run_custody_bench(CustodyBenchConfig())
+    report["label"] = getattr(args, "label", "")
+    path = write_report(report, Path(args.out))
+    print(json.dumps(report, indent=2) if args.json else summary(report) + f"\n  report: {path}")
     return 0
 
 
@@ -1194,7 +1208,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--validators", type=int, default=1)
     s.add_argument(
-        "--workload", choices=["transfer", "kv", "contract", "notary", "interchain", "hub"], default="transfer"
+        "--workload",
+        choices=["transfer", "kv", "contract", "notary", "interchain", "hub", "custody"],
+        default="transfer",
     )
     s.add_argument(
         "--rates",
