@@ -27,7 +27,7 @@ import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
 import trellis
-from trellis.abci import CheckedTx, NotFound, QueryRequest
+from trellis.abci import CheckedTx, NotFound, Pruned, QueryRequest
 from trellis.api.openapi import openapi_document
 from trellis.api.params import HASH_PATTERN, STATE_KEY_PATTERN, ApiError, bool_param, hash_param, int_param
 from trellis.api.prometheus import metrics_middleware, metrics_route
@@ -191,6 +191,7 @@ _CLIENT_ERRORS: dict[str, int] = {
     "DecodeError": 400,  # what the client sent does not decode (stored values are translated where they are read)
     "InvalidTransaction": 400,  # refined by _STATUS_OF_TX_ERROR
     "NotFound": 404,
+    "Pruned": 410,  # a NotFound: a height this node's retention policy no longer keeps (ADR 0018)
     "UnknownHeight": 404,
     "FileNotStored": 404,
     "BlobNotFound": 404,
@@ -269,6 +270,8 @@ async def problem_middleware(request: web.Request, handler: _Handler) -> web.Str
         return problem(exc.status, exc.code, exc.detail)
     except InvalidTransaction as exc:
         return problem(_STATUS_OF_TX_ERROR.get(exc.code, 400), exc.code, exc.reason)
+    except Pruned as exc:
+        return problem(410, exc.code, exc.reason)
     except NotFound as exc:
         return problem(404, "not_found", exc.reason)
     except DecodeError as exc:
@@ -499,6 +502,14 @@ class Api:
         timeout = int_param(request, "wait", 0, 0, int(MAX_WAIT_S)) or 0
         st = await self.node.wait_committed(h, float(timeout)) if timeout else self.node.tx_status(h)
         if st.state == "unknown":
+            earliest = self.node.blocks.earliest_block_height()
+            if earliest > 1:  # its block may have been pruned: say which blocks were looked in
+                raise ApiError(
+                    404,
+                    "not_found",
+                    f"no transaction {hx(h)} in the mempool or in blocks {earliest} to {self.node.app.info().height}"
+                    f" (blocks below {earliest} are pruned on this node)",
+                )
             raise ApiError(404, "not_found", f"no transaction {hx(h)} in the mempool or the chain")
         return ok(self._status_json(h, st))
 
@@ -518,7 +529,17 @@ class Api:
             raise ApiError(400, "bad_block_ref", "give a height, a block id (64 hex digits) or 'latest'")
         if height < 1 or height > tip.height:
             raise ApiError(404, "not_found", f"no block at height {height}; the chain is at height {tip.height}")
-        block = self.node.blocks.require_block(height)
+        block = self.node.blocks.block(height)
+        if block is None:
+            earliest = self.node.blocks.earliest_block_height()
+            if height < earliest:
+                raise ApiError(
+                    410,
+                    "pruned",
+                    f"block {height} is pruned: this node keeps blocks {earliest} to {tip.height} "
+                    "(and the blocks of validator-set changes)",
+                )
+            block = self.node.blocks.require_block(height)
         return ok(block_json(self.suite, block_hash(self.suite, block.header), block, self.node.blocks.commit(height)))
 
     async def state(self, request: web.Request) -> web.Response:

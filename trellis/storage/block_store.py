@@ -68,6 +68,14 @@ class BlockStore(BlockSource, Protocol):
         are exclusive cursors for paging forwards or backwards."""
         ...
 
+    def earliest_block_height(self) -> int:
+        """The lowest height from which on every block is kept (1: none pruned; ADR 0018)."""
+        ...
+
+    def earliest_state_height(self) -> int:
+        """The lowest height from which on the state of every height is kept (0: none pruned; ADR 0018)."""
+        ...
+
     def close(self) -> None:
         """Release the store (the node calls it once it has stopped)."""
         ...

@@ -241,7 +241,8 @@ class ChainStore:
         value = self.kv.get("receipts", height_key(height))
         if value is None:  # a store written before receipts were kept per block
             rows = self.kv.scan("receipts", _HI.pack(height, 0), _HI.pack(height + 1, 0), limit=10**7)
-            return [decode(v, Receipt) for _, v in rows]
+            # (the next block's one-row value, h8 alone, sorts inside this range: only 12-byte keys are receipts)
+            return [decode(v, Receipt) for k, v in rows if len(k) == 12]
         return decode(value, list[Receipt])
 
     def _receipts_split(self, height: int) -> list[msgspec.Raw] | None:

@@ -41,6 +41,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -156,7 +157,7 @@ class Pruner:
         retention: Retention,
         suite: Suite,
         *,
-        retain: Callable[[], set[int]] | None = None,
+        retain: Callable[[], AbstractSet[int]] | None = None,
         addresses_of: AddressesOf | None = None,
         interval: int = 100,
     ) -> None:
@@ -164,7 +165,7 @@ class Pruner:
         self.kv = store.kv
         self.retention = retention
         self.suite = suite
-        self.retain = retain if retain is not None else set
+        self.retain: Callable[[], AbstractSet[int]] = retain if retain is not None else frozenset
         self.addresses_of = addresses_of
         self.interval = max(1, interval)
         self.last: PruneReport | None = None

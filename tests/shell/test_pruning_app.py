@@ -1,0 +1,155 @@
+"""Pruning a real application's store (ADR 0018 section 1): queries at pruned heights answer ``Pruned`` (HTTP 410)
+naming the earliest height kept, proofs at kept heights verify, block pruning removes a pruned block's rows and
+keeps the rest readable, and pruning on LMDB while blocks are committed from another thread ends consistent."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from trellis.abci import NotFound, Pruned, QueryRequest
+from trellis.api.server import status_of_error
+from trellis.app.modules.accounts import involved_addresses
+from trellis.core.ledger.block import Block, Receipt
+from trellis.core.ledger.state_tree import prove, verify_state_proof
+from trellis.core.ledger.tx import sender_address
+from trellis.core.modules.accounts.messages import Transfer
+from trellis.core.modules.accounts.state import account_key
+from trellis.core.types import ZERO_HASH
+from trellis.storage.chain_store import ChainStore
+from trellis.storage.kv import MemoryStore, SplitStore
+from trellis.storage.pruning import Pruner, Retention
+
+from .conftest import Actors, AppChain, addr, make_app_chain, make_params, raw_tx
+
+
+def transfers(chain: AppChain, actors: Actors, blocks: int, nonce: int = 0) -> list[bytes]:
+    """Commit ``blocks`` blocks of one transfer each (alice's and bob's balances change every block)."""
+    hashes: list[bytes] = []
+    for i in range(blocks):
+        executed = chain.commit_txs([raw_tx(actors.alice, nonce + i, Transfer(to=addr(actors.bob), amount=1 + i))])
+        hashes += executed.output.tx_hashes
+    return hashes
+
+
+def test_a_pruned_height_answers_pruned_naming_the_earliest_kept_and_kept_heights_still_prove(actors: Actors) -> None:
+    chain = make_app_chain(make_params(actors), actors, MemoryStore())
+    transfers(chain, actors, 12)
+    app, store = chain.app, chain.app.store
+    report = Pruner(store, Retention(keep_recent=3, keep_every=5), app.suite).prune()
+    assert report.cutoff == 10 and report.nodes_deleted > 0
+    key = account_key(addr(actors.bob))
+    with pytest.raises(Pruned, match=r"state at height 7 is pruned \(this node keeps heights >= 10"):
+        app.query(QueryRequest(path="state", key=key, height=7, prove=True))
+    with pytest.raises(Pruned):
+        app.query(QueryRequest(path="state", key=key, height=7))
+    with pytest.raises(Pruned):
+        app.reader(9).get(key)
+    assert status_of_error(Pruned("x")) == 410 and isinstance(Pruned("x"), NotFound)
+    for h in (0, 5, 10, 11, 12):  # genesis, a keep_every multiple, the recent window
+        if h == 0:
+            assert store.state_root_at(0) is not None and app.reader(0).get(key) is None
+            continue
+        res = app.query(QueryRequest(path="state", key=key, height=h, prove=True))
+        assert res.proof is not None and res.header is not None and res.value is not None
+        verify_state_proof(app.suite, key, res.value, res.proof, res.header)
+        assert app.query(QueryRequest(path="state", key=key, height=h)).value == res.value
+    # bob received 1 + 2 + ... + h by height h: the value read at a kept height is that height's
+    assert (
+        app.query(QueryRequest(path="state", key=key, height=5)).value
+        != app.query(QueryRequest(path="state", key=key, height=10)).value
+    )
+
+
+def test_block_pruning_removes_the_rows_of_pruned_blocks_and_keeps_the_rest(actors: Actors) -> None:
+    params = make_params(actors)
+    chain = make_app_chain(params, actors, MemoryStore())
+    hashes = transfers(chain, actors, 10)
+    app, store = chain.app, chain.app.store
+
+    def addresses(block: Block, receipts: Sequence[Receipt]) -> list[list[bytes]]:
+        return [involved_addresses(tx, sender_address(params.suite, tx), None) for tx in block.txs]
+
+    report = Pruner(
+        store, Retention(keep_recent=4, keep_every=4, prune_blocks=True), params.suite, addresses_of=addresses
+    ).prune()
+    assert report.cutoff == 7 and report.blocks_deleted == 5  # 1, 2, 3, 5, 6; 4 is a keep_every multiple
+    assert store.earliest_block_height() == 7
+    with pytest.raises(Pruned, match="block 3 is pruned"):
+        app.header(3)
+    assert app.header(4).height == 4 and app.header(7).height == 7
+    assert [store.tx_position(h) for h in hashes] == [
+        None,
+        None,
+        None,
+        (4, 0),
+        None,
+        None,
+        (7, 0),
+        (8, 0),
+        (9, 0),
+        (10, 0),
+    ]
+    assert [h for h, _, _ in store.account_txs(addr(actors.bob))] == [4, 7, 8, 9, 10]
+    assert store.receipts(3) == [] and len(store.receipts(7)) == 1
+    assert store.commit(3) is None and store.commit(4) is not None
+    assert store.height_of_block(app.info().block_id) == 10
+
+
+def test_pruning_on_lmdb_while_blocks_commit_from_another_thread_ends_consistent(
+    actors: Actors, tmp_path: Path
+) -> None:
+    kv = SplitStore(tmp_path / "data", map_size=1 << 30)
+    try:
+        chain = make_app_chain(make_params(actors), actors, kv)
+        store: ChainStore = chain.app.store
+        retention = Retention(keep_recent=3, keep_every=10)
+        pruner = Pruner(store, retention, chain.app.suite)
+        done = threading.Event()
+        failures: list[BaseException] = []
+
+        def prune_forever() -> None:
+            try:
+                while not done.is_set():
+                    pruner.prune()
+            except BaseException as exc:
+                failures.append(exc)
+
+        thread = threading.Thread(target=prune_forever)
+        thread.start()
+        try:
+            transfers(chain, actors, 40)
+        finally:
+            done.set()
+            thread.join(30)
+        assert not failures
+        pruner.prune()
+        tip = chain.app.info().height
+        cutoff = retention.cutoff(tip)
+        live: set[bytes] = set()
+        for h in range(tip + 1):
+            root = store.state_root_at(h)
+            if not (h >= cutoff or retention.permanent(h)):
+                assert root is None
+                continue
+            assert root is not None
+            todo = [] if root == ZERO_HASH else [root]
+            while todo:
+                n = todo.pop()
+                live.add(n)
+                enc = store.get_node(n)
+                assert enc is not None
+                if enc[0] == 2:
+                    todo += [enc[3 + 32 * j : 35 + 32 * j] for j in range(int.from_bytes(enc[1:3], "big").bit_count())]
+            key = account_key(addr(actors.bob))
+            proof = prove(chain.app.suite, store, root, key, h)
+            if h:
+                verify_state_proof(chain.app.suite, key, chain.app.reader(h).get(key), proof, chain.app.header(h))
+        stored = {k for k, _ in kv.scan("smt_nodes", b"\x00", b"\xff" * 33, limit=10**6)}
+        assert stored == live
+        assert pruner.last is not None and pruner.last.longest_txn_s < 1.0
+    finally:
+        kv.close()
