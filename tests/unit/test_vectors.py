@@ -57,6 +57,7 @@ FILES = [
     "tsa_serial.json",
     "light_client.json",
     "attestations.json",
+    "custody.json",
     "interchain.json",
     "transfer.json",
     "directory.json",

@@ -89,6 +89,8 @@ AMOUNT = ("int", 1, 2**64 - 1)
 OWNER_DID = ("str", 1, 160, r"did:[a-z0-9]+:[A-Za-z0-9._:%-]+")
 KEYWORD = ("str", 1, 32, r"[a-z0-9][a-z0-9_-]*")
 REF = ("str", 0, 256, None)
+# custody.md 2
+CHALLENGE_ID = ("bytes", 12, 12)
 
 
 def lst(item: Any, max_len: int, min_len: int = 0) -> tuple[Any, ...]:
@@ -309,6 +311,41 @@ STRUCTS: dict[str, list[tuple[str, Any]]] = {
         ("revoked_height", U64),
         ("revoked_ms", U64),
     ],
+    # custody.md 3
+    "CustodyMeta": [("files", U64), ("open", U64), ("closed", U64)],
+    "CustodyFile": [
+        ("file_id", HASH),
+        ("org", ORG),
+        ("registrant", ADDRESS),
+        ("size", U64),
+        ("segment_root", HASH),
+        ("segment_count", U64),
+        ("index", U64),
+        ("registered_height", U64),
+        ("challenged", U64),
+        ("answered", U64),
+        ("missed", U64),
+        ("open", U32),
+    ],
+    "CustodyFileRef": [("file_id", HASH), ("org", ORG)],
+    "CustodyChallenge": [
+        ("id", CHALLENGE_ID),
+        ("file_id", HASH),
+        ("org", ORG),
+        ("segment_index", U64),
+        ("issued_height", U64),
+        ("deadline", U64),
+        ("status", ("int", 0, 2)),
+        ("closed_height", U64),
+        ("responder", ("bytes", 0, 1 << 32)),
+    ],
+    "CustodyMissed": [
+        ("org", ORG),
+        ("file_id", HASH),
+        ("count", U64),
+        ("last_challenge", CHALLENGE_ID),
+        ("last_height", U64),
+    ],
 }
 
 GAS = ("uint", 2**53)
@@ -380,6 +417,15 @@ UNIONS: dict[str, dict[str, list[tuple[str, Any]]]] = {
         "directory.withdraw": [("id", HASH), ("reason", REF)],
         "directory.request_access": [("entry_id", HASH), ("presentation_digest", HASH), ("purpose", REF)],
         "directory.decide": [("request_id", HASH), ("grant", ("bool",)), ("expires_at_ms", U64), ("reason", REF)],
+        # custody.md 2
+        "custody.register": [
+            ("file_id", HASH),
+            ("size", ("int", 1, 2**52)),
+            ("segment_root", HASH),
+            ("segment_count", ("int", 1, 2**40)),
+        ],
+        "custody.respond": [("challenge_id", CHALLENGE_ID), ("segment", ("bytes", 1, 4096)), ("path", lst(HASH, 64))],
+        "custody.release": [("file_id", HASH)],
         # transfer.md 2
         "transfer.send": [
             ("channel", CHANNEL_ID),
@@ -818,6 +864,7 @@ CHECKED = {
     "transfer.json",
     "directory.json",
     "hub.json",
+    "custody.json",
 }
 NOT_VECTORS = {
     "generate.py",
@@ -827,6 +874,7 @@ NOT_VECTORS = {
     "interchain_vectors.py",
     "directory_vectors.py",
     "hub_vectors.py",
+    "custody_vectors.py",
 }
 
 
@@ -884,7 +932,9 @@ PAYLOADS = load("payloads.json")
 def test_payload_vectors_cover_every_tag_of_the_spec() -> None:
     # payloads.json holds the modules of its time; a later module's messages are in its own file.
     later = [
-        c for f in ("attestations.json", "interchain.json", "directory.json", "hub.json") for c in load(f)["cases"]
+        c
+        for f in ("attestations.json", "interchain.json", "directory.json", "hub.json", "custody.json")
+        for c in load(f)["cases"]
     ]
     tags = {c["payload"]["tag"] for c in PAYLOADS["cases"] + later}
     assert tags == set(UNIONS["Payload"])
@@ -2033,3 +2083,152 @@ def test_hub_genesis_vector(case: dict[str, Any]) -> None:
 def test_a_subchain_genesis_names_the_hub_vector() -> None:
     hub, sub = HUB["genesis"]
     assert json.loads(sub["genesis_json"])["interchain"]["hub"]["genesis_hash"] == hub["genesis_hash"]
+
+
+# --- custody.json: docs/spec/custody.md ---------------------------------------------------------------------
+
+CUSTODY = load("custody.json")
+
+
+def custody_segments(data: bytes) -> list[bytes]:
+    """custody.md 3: 4096-byte segments, the last one shorter."""
+    return [data[i : i + 4096] for i in range(0, len(data), 4096)]
+
+
+def custody_segment_hash(segment: bytes) -> bytes:
+    return tagged(sha256, b"trellis/custody/segment", segment)
+
+
+def custody_org(org: str) -> bytes:
+    raw = org.encode()
+    return bytes([len(raw)]) + raw
+
+
+@pytest.mark.parametrize("case", CUSTODY["cases"], ids=lambda c: c["name"])
+def test_custody_message_vector(case: dict[str, Any]) -> None:
+    public = ed25519_public(h(CUSTODY["seed"]))
+    assert public.hex() == CUSTODY["public_key"] and address_of(public).hex() == CUSTODY["address"]
+    assert decode_as(h(case["payload_bytes"]), ("union", "Payload")) == case["payload"]
+    tx = check_signed_tx(case, public, sha256, ed25519_ok)
+    assert tx["body"]["payload"] == case["payload"] and tx["body"]["nonce"] == case["nonce"]
+
+
+def test_custody_segment_tree_and_paths() -> None:
+    tree = CUSTODY["tree"]
+    segments = custody_segments(h(tree["file"]))
+    leaves = [custody_segment_hash(s) for s in segments]
+    assert [x.hex() for x in leaves] == tree["segment_hashes"]
+    root = merkle_root(sha256, leaves)
+    assert root.hex() == tree["segment_root"]
+    for i, path in enumerate(tree["paths"]):
+        proof = {"index": i, "size": len(leaves), "siblings": path}
+        assert merkle_verify(sha256, leaves[i], proof, root)
+        assert not merkle_verify(sha256, custody_segment_hash(segments[i][:-1]), proof, root)
+    # The registration case commits to this file.
+    (reg,) = [c["payload"] for c in CUSTODY["cases"] if c["payload"]["tag"] == "custody.register"]
+    data = h(tree["file"])
+    assert (reg["segment_root"], reg["size"], reg["segment_count"]) == (root.hex(), len(data), -(-len(data) // 4096))
+
+
+def test_custody_seeds_draws_and_challenge_ids() -> None:
+    for row in CUSTODY["draws"]:
+        seed = tagged(sha256, b"trellis/custody/seed", h(row["parent_id"]) + row["height"].to_bytes(8, "big"))
+        assert seed.hex() == row["seed"]
+        drawn = tagged(sha256, b"trellis/custody/pick", seed + row["number"].to_bytes(4, "big"))
+        assert drawn.hex() == row["pick"]
+        assert row["index"] == int.from_bytes(drawn[:8], "big") % row["files"]
+        assert row["segment"] == int.from_bytes(drawn[8:16], "big") % row["segment_count"]
+        assert row["challenge_id"] == (row["height"].to_bytes(8, "big") + row["number"].to_bytes(4, "big")).hex()
+
+
+def _custody_state(block: dict[str, Any]) -> dict[bytes, Any]:
+    """custody.md 3: every key of a block's custody state, decoded by its prefix's record type."""
+    types = [
+        (b"custody/meta", "CustodyMeta"),
+        (b"custody/file/", "CustodyFile"),
+        (b"custody/ix/", "CustodyFileRef"),
+        (b"custody/challenge/", "CustodyChallenge"),
+        (b"custody/missed/", "CustodyMissed"),
+        (b"custody/due/", None),
+        (b"custody/open/", None),
+        (b"custody/closed/", None),
+        (b"custody/gc/", None),
+    ]
+    out: dict[bytes, Any] = {}
+    for entry in block["custody_state"]:
+        key, value = h(entry["key"]), h(entry["value"])
+        (kind,) = [t for p, t in types if key.startswith(p)]
+        out[key] = value.hex() if kind is None else decode_as(value, kind)
+        if kind is None:
+            assert value == b""
+    return out
+
+
+def test_custody_blocks_rounds_answer_and_miss() -> None:
+    blocks = CUSTODY["blocks"]
+    genesis = json.loads(CUSTODY["genesis_json"])
+    rules = genesis["custody"]
+    assert [b["receipt_codes"] for b in blocks] == [[0, 0], [], [0], [], [], []]
+    tree = CUSTODY["tree"]
+    data = h(tree["file"])
+    segments = custody_segments(data)
+    leaves = [custody_segment_hash(s) for s in segments]
+    alice = address_of(ed25519_public(h(CUSTODY["seed"])))
+    org = genesis["orgs"][0]["name"]
+
+    for i, b in enumerate(blocks[1:], 1):
+        assert b["parent_id"] != blocks[i - 1]["parent_id"]
+    # Block 1: the registration (file index 0).
+    reg = decode_as(h(blocks[0]["txs"][1]), "SignedTx")["body"]["payload"]
+    s1 = _custody_state(blocks[0])
+    fkey = b"custody/file/" + h(reg["file_id"]) + custody_org(org)
+    assert s1[fkey]["registrant"] == alice.hex() and s1[fkey]["index"] == 0 and s1[fkey]["open"] == 0
+    assert s1[b"custody/ix/" + (0).to_bytes(8, "big")] == {"file_id": reg["file_id"], "org": org}
+    assert s1[b"custody/meta"] == {"files": 1, "open": 0, "closed": 0}
+
+    def challenge_at(height: int) -> dict[str, Any]:
+        parent = h(blocks[height - 1]["parent_id"])
+        seed = tagged(sha256, b"trellis/custody/seed", parent + height.to_bytes(8, "big"))
+        drawn = tagged(sha256, b"trellis/custody/pick", seed + (0).to_bytes(4, "big"))
+        assert int.from_bytes(drawn[:8], "big") % 1 == 0
+        return {
+            "id": (height.to_bytes(8, "big") + bytes(4)).hex(),
+            "file_id": reg["file_id"],
+            "org": org,
+            "segment_index": int.from_bytes(drawn[8:16], "big") % len(segments),
+            "issued_height": height,
+            "deadline": height + rules["response_window_blocks"],
+            "status": 0,
+            "closed_height": 0,
+            "responder": "",
+        }
+
+    # Block 2 (a multiple of challenge_interval): one challenge drawn from block 2's parent id.
+    c2 = challenge_at(2)
+    s2 = _custody_state(blocks[1])
+    cid2 = h(c2["id"])
+    assert s2[b"custody/challenge/" + cid2] == c2
+    assert b"custody/due/" + (3).to_bytes(8, "big") + cid2 in s2
+    assert b"custody/open/" + custody_org(org) + cid2 in s2
+    # Block 3: alice's answer checks (segment hash and path to the registered root) and closes it.
+    answer = decode_as(h(blocks[2]["txs"][0]), "SignedTx")["body"]["payload"]
+    assert answer["challenge_id"] == c2["id"] and h(answer["segment"]) == segments[c2["segment_index"]]
+    proof = {"index": c2["segment_index"], "size": len(leaves), "siblings": answer["path"]}
+    assert merkle_verify(sha256, custody_segment_hash(h(answer["segment"])), proof, h(reg["segment_root"]))
+    (event,) = decode_as(h(blocks[2]["receipts"][0]), "Receipt")["events"]
+    assert event["type"] == "custody.respond"
+    s3 = _custody_state(blocks[2])
+    assert s3[b"custody/challenge/" + cid2] == {**c2, "status": 1, "closed_height": 3, "responder": alice.hex()}
+    assert b"custody/due/" + (3).to_bytes(8, "big") + cid2 not in s3
+    assert b"custody/closed/" + custody_org(org) + cid2 in s3 and b"custody/gc/" + (3).to_bytes(8, "big") + cid2 in s3
+    # Block 4 opens (4, 0); nobody answers; block 6 passes its deadline (5): missed, recorded, and round 6 opens.
+    c4 = challenge_at(4)
+    s6 = _custody_state(blocks[5])
+    cid4 = h(c4["id"])
+    assert s6[b"custody/challenge/" + cid4] == {**c4, "status": 2, "closed_height": 6}
+    missed = s6[b"custody/missed/" + custody_org(org) + h(reg["file_id"])]
+    assert missed == {"org": org, "file_id": reg["file_id"], "count": 1, "last_challenge": c4["id"], "last_height": 6}
+    assert s6[b"custody/challenge/" + h(challenge_at(6)["id"])] == challenge_at(6)
+    assert s6[fkey]["challenged"] == 3 and s6[fkey]["answered"] == 1 and s6[fkey]["missed"] == 1
+    assert s6[fkey]["open"] == 1
+    assert s6[b"custody/meta"] == {"files": 1, "open": 1, "closed": 2}

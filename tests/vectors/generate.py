@@ -26,6 +26,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 from tests.vectors import (
     attestations_vectors,
+    custody_vectors,
     directory_vectors,
     hub_vectors,
     interchain_vectors,
@@ -371,6 +372,7 @@ FILES = {
     **interchain_vectors.FILES,
     **directory_vectors.FILES,
     **hub_vectors.FILES,
+    **custody_vectors.FILES,
 }
 
 
