@@ -218,6 +218,27 @@ def _check_listen(host: str, port: int, what: str, option: str, setting: str) ->
         raise CliError(f"cannot listen on {host}:{port} for the {what}: {exc.strerror or exc}") from None
 
 
+def _trust_of(args: argparse.Namespace, cfg: Any) -> tuple[int, bytes] | None:
+    """``--trust-height N --trust-hash HEX`` (or ``[statesync] trust_height/trust_hash``): the block id the synced
+    history must have at that height, or None."""
+    height = args.trust_height if args.trust_height is not None else cfg.statesync.trust_height
+    text = args.trust_hash if args.trust_hash is not None else cfg.statesync.trust_hash
+    if bool(height) != bool(text):
+        raise CliError("--trust-height and --trust-hash go together")
+    if not height:
+        return None
+    if height < 0:
+        raise CliError(f"--trust-height must be a block height (1 or more), not {height}")
+    text = text.removeprefix("0x")
+    try:
+        block_id = bytes.fromhex(text)
+    except ValueError:
+        block_id = b""
+    if len(block_id) != 32:
+        raise CliError(f"--trust-hash must be a block id of 64 hex digits, not {text!r}")
+    return int(height), block_id
+
+
 def cmd_node_start(args: argparse.Namespace) -> int:
     from trellis.api.server import serve
     from trellis.node.assembly import assemble_node
@@ -236,7 +257,16 @@ def cmd_node_start(args: argparse.Namespace) -> int:
     # The API port first, before anything is opened or logged; the peer port once assembly has said whether this
     # node listens for peers at all (a lone validator without peers does not).
     _check_listen(cfg.api.host, cfg.api.port, "API", "--api-port", "[api] port")
+    bans: dict[str, float] = {}
+    if args.state_sync or cfg.statesync.enable:
+        from trellis.node.statesync import state_sync_home
+
+        bans = state_sync_home(home, cfg, _trust_of(args, cfg))
     node = assemble_node(home.root, cfg)
+    ban = getattr(node.transport, "ban", None)
+    for peer_id, seconds in bans.items():  # a peer banned during the sync stays banned
+        if ban is not None:
+            ban(peer_id, seconds, "banned during state sync")
     try:
         if node.transport is not None:
             _check_listen(cfg.p2p.host, cfg.p2p.port, "peer (p2p)", "--p2p-port", "[p2p] port")
@@ -1111,6 +1141,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--api-port", type=_port, help="API port (default: [api] port in config.toml)")
     s.add_argument("--p2p-port", type=_port, help="peer port (default: [p2p] port in config.toml)")
+    s.add_argument(
+        "--state-sync",
+        action="store_true",
+        help="join from a peer's state snapshot (only on an empty data directory; [statesync] enable)",
+    )
+    s.add_argument("--trust-height", type=int, help="with --state-sync: a height whose block id is known")
+    s.add_argument("--trust-hash", help="with --state-sync: the block id (hex) at --trust-height")
     s.set_defaults(func=cmd_node_start)
 
     keys = sub.add_parser("keys", help="manage keys").add_subparsers(dest="keys_cmd", required=True)

@@ -27,7 +27,8 @@ from trellis.notary.tsa import TsaIdentity
 from trellis.p2p.address import PeerAddress
 from trellis.p2p.tcp import TlsTransport
 from trellis.storage.chain_store import ChainStore
-from trellis.storage.kv import SplitStore, open_data_store
+from trellis.storage.kv import KVStore, SplitStore, open_data_store
+from trellis.storage.snapshots import SnapshotStore
 
 PASSPHRASE_ENV = "TRELLIS_VALIDATOR_PASSPHRASE"
 log = logging.getLogger("trellis.node")
@@ -138,7 +139,31 @@ def _assemble(home: Home, cfg: NodeConfig, params: ChainParams, signer: Signer |
         watcher = CertWatcher(transport, home.root / p2p.cert, home.root / p2p.key, p2p.cert_reload_s)
     blobs = blob_store(cfg.blobs, home.root)
     tsa = tsa_setup(home, cfg, params)
-    return Node(params, cfg, store, app, privval, SystemClock(), transport, watcher, blobs, tsa, stages=stages)
+    snapshots = snapshot_store(home, cfg, params, kv)
+    return Node(
+        params,
+        cfg,
+        store,
+        app,
+        privval,
+        SystemClock(),
+        transport,
+        watcher,
+        blobs,
+        tsa,
+        stages=stages,
+        snapshots=snapshots,
+    )
+
+
+def snapshot_store(home: Home, cfg: NodeConfig, params: ChainParams, kv: KVStore) -> SnapshotStore | None:
+    """The state snapshots under ``<data>/snapshots`` (ADR 0018): written every ``[storage] snapshot_interval``
+    blocks, and offered to peers while on disk (None when snapshots are off and none are on disk)."""
+    st = cfg.storage
+    root = home.data_dir(cfg) / "snapshots"
+    if st.snapshot_interval == 0 and not root.is_dir():
+        return None
+    return SnapshotStore(root, params.suite, params.chain_id, st.snapshot_interval, st.snapshot_keep, kv)
 
 
 def _log_membership(app: TrellisApp, signer: Signer, cfg: NodeConfig) -> None:

@@ -76,6 +76,7 @@ from trellis.node.validator_schedule import ScheduleError, ValidatorSchedule
 from trellis.node.wire import (
     MAX_BLOCKS_PER_MSG,
     MAX_TXS_PER_BATCH,
+    STATE_SYNC_MSGS,
     BatchMsg,
     BatchRequestMsg,
     BlockRequestMsg,
@@ -260,6 +261,7 @@ class ConsensusDriver:
             application's tip). The driver feeds it every committed block's ``effects.validator_update``.
         blocks: the committed blocks this node serves to peers that are behind (block sync).
         stages: where the "order" stage's time is accounted (default: a new one).
+        on_state_sync: where state-sync messages go (``SnapshotServer.on_msg``; None: ignored).
 
     The machine runs each height ``h`` with ``set(h)`` and checks messages for ``h + 1`` against ``set(h + 1)``,
     both from the schedule; a node whose key is not in ``set(h)`` follows at ``h`` without proposing or voting.
@@ -286,6 +288,7 @@ class ConsensusDriver:
         schedule: ValidatorSchedule | None = None,
         blocks: BlockSource,
         stages: StageTimes | None = None,
+        on_state_sync: Callable[[str, WireMsg], None] | None = None,
     ) -> None:
         self.params = params
         self.suite = params.suite
@@ -303,6 +306,7 @@ class ConsensusDriver:
         self.on_commit = on_commit
         self.on_fatal = on_fatal
         self.check_gossiped_txs = check_gossiped_txs
+        self.on_state_sync = on_state_sync
         me = privval.address if privval is not None else None
         tip = app.info().height
         if schedule is None:
@@ -474,6 +478,9 @@ class ConsensusDriver:
             self._on_batch(peer_id, msg)
         elif isinstance(msg, BatchRequestMsg):
             self._serve_batches(peer_id, msg)
+        elif isinstance(msg, STATE_SYNC_MSGS):
+            if self.on_state_sync is not None:
+                self.on_state_sync(peer_id, msg)
 
     # -- dissemination ----------------------------------------------------------------------------------------
     def _on_batch(self, peer_id: str, msg: BatchMsg) -> None:

@@ -26,9 +26,11 @@ from trellis.node.config import NodeConfig, timeouts_of
 from trellis.node.consensus_driver import ConsensusDriver, Network, NoNetwork
 from trellis.node.mempool import Mempool
 from trellis.node.privval import PrivValidator
+from trellis.node.statesync import SnapshotServer
 from trellis.notary.tsa import TsaIdentity
 from trellis.p2p.transport import Transport
 from trellis.storage.block_store import BlockStore
+from trellis.storage.snapshots import SnapshotStore
 
 log = logging.getLogger("trellis.node")
 
@@ -117,6 +119,7 @@ class Node(Generic[AppT]):
         transport: the peer network, or None for a chain of one validator.
         blobs: the file store served by the API (``/v1/blobs``), or None for none.
         stages: where the time per pipeline stage is accounted, shared with the application (default: a new one).
+        snapshots: the state snapshots to write after commits and offer to peers (None: none).
     """
 
     def __init__(
@@ -133,10 +136,13 @@ class Node(Generic[AppT]):
         tsa: tuple[TsaIdentity, Signer] | None = None,
         *,
         stages: StageTimes | None = None,
+        snapshots: SnapshotStore | None = None,
     ) -> None:
         if config.node.role == "observer" and privval is not None:
             raise ValueError("an observer node has no signer: pass privval=None")
         self.params = params
+        self.snapshots = snapshots
+        """The state snapshots this node writes and offers (ADR 0018), or None."""
         self.role = config.node.role
         """``validator`` or ``observer`` (ADR 0018 section 4): an observer never holds a signer."""
         self.blobs = blobs
@@ -176,6 +182,8 @@ class Node(Generic[AppT]):
 
     def close(self) -> None:
         """Release the application and the block store: after ``stop``, or instead of starting."""
+        if self.snapshots is not None:
+            self.snapshots.stop()
         try:
             self.app.close()
         finally:
@@ -185,6 +193,7 @@ class Node(Generic[AppT]):
         """Start consensus and the peer network."""
         c = self.config.consensus
         network: Network = self.transport if self.transport is not None else NoNetwork()
+        server = SnapshotServer(self.snapshots, self.app, self.blocks, network)
         self.driver = ConsensusDriver(
             self.params,
             self.app,
@@ -204,6 +213,7 @@ class Node(Generic[AppT]):
             batches=BatchStore(
                 max_batches=self.config.p2p.batch_store_max_batches, max_bytes=self.config.p2p.batch_store_max_bytes
             ),
+            on_state_sync=server.on_msg,
         )
         if self.transport is not None:
             driver = self.driver
@@ -267,6 +277,8 @@ class Node(Generic[AppT]):
             task.cancel()
         # A cancelled check's thread runs on: wait for every check to finish before the store can be closed.
         await asyncio.to_thread(self._check_pool.shutdown, True, cancel_futures=True)
+        if self.snapshots is not None:  # its read view must close before the store does
+            await asyncio.to_thread(self.snapshots.stop)
         self._wake_waiters()
         if self.privval is not None:
             self.privval.close()
@@ -413,6 +425,9 @@ class Node(Generic[AppT]):
         self._block_subscribers.discard(q)
 
     def _on_commit(self, executed: ExecutedBlock) -> None:
+        if self.snapshots is not None:  # first: its read view opens before the next block can be written
+            header = executed.block.header
+            self.snapshots.note_commit(header.height, header.state_root)
         sw = self.stages.stopwatch()
         self._notify(executed)
         sw.mark("notify", executed.block.header.tx_count)

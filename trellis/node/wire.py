@@ -19,6 +19,8 @@ import msgspec
 from trellis.core.codec import decode, encode
 from trellis.core.consensus.messages import SignedProposal, SignedProposalHeader, SignedVote
 from trellis.core.ledger.block import MAX_BLOCK_TXS, Block, Commit, Header
+from trellis.core.ledger.snapshot import MAX_CHUNK_BYTES, MAX_MANIFEST_BYTES
+from trellis.core.lightclient import SetChange
 from trellis.core.types import U32, U64, CoreStruct, Hash32
 
 MAX_TXS_PER_BATCH = 10_000
@@ -106,6 +108,84 @@ class BatchMsg(CoreStruct, frozen=True, tag="batch"):
     txs: Annotated[list[TxBytes], msgspec.Meta(max_length=MAX_TXS_PER_BATCH)]
 
 
+MAX_SNAPSHOTS_OFFERED = 64
+MAX_SET_CHANGES = 10_000
+
+
+class SnapshotsRequestMsg(CoreStruct, frozen=True, tag="snapshots_request"):
+    """Ask a peer which state snapshots it offers (ADR 0018 section 3)."""
+
+
+class SnapshotOffer(CoreStruct, frozen=True):
+    """One snapshot a peer offers: its height, manifest id and chunk count."""
+
+    height: U64
+    manifest_id: Hash32
+    chunk_count: U32
+
+
+class SnapshotsMsg(CoreStruct, frozen=True, tag="snapshots"):
+    """The snapshots the sender offers, newest first."""
+
+    snapshots: Annotated[list[SnapshotOffer], msgspec.Meta(max_length=MAX_SNAPSHOTS_OFFERED)]
+
+
+class ManifestRequestMsg(CoreStruct, frozen=True, tag="manifest_request"):
+    """Ask for the manifest of the snapshot at ``height``."""
+
+    height: U64
+
+
+class ManifestMsg(CoreStruct, frozen=True, tag="manifest"):
+    """The canonical encoding of a snapshot manifest (empty: not offered)."""
+
+    height: U64
+    manifest: Annotated[bytes, msgspec.Meta(max_length=MAX_MANIFEST_BYTES)]
+
+
+class ChunkRequestMsg(CoreStruct, frozen=True, tag="chunk_request"):
+    """Ask for chunk ``index`` of the snapshot at ``height``."""
+
+    height: U64
+    index: U32
+
+
+class ChunkMsg(CoreStruct, frozen=True, tag="chunk"):
+    """A snapshot chunk's canonical encoding (empty: not offered)."""
+
+    height: U64
+    index: U32
+    chunk: Annotated[bytes, msgspec.Meta(max_length=MAX_CHUNK_BYTES)]
+
+
+class LightBlockRequestMsg(CoreStruct, frozen=True, tag="light_block_request"):
+    """Ask for the committed block at ``height``, its certificate and the set changes up to it."""
+
+    height: U64
+
+
+class LightBlockMsg(CoreStruct, frozen=True, tag="light_block"):
+    """Block ``height`` with its commit certificate, and the validator-set changes a client verifies it along from
+    genesis (``lightclient.verify_from_genesis``). ``block`` None: the sender cannot answer."""
+
+    height: U64
+    block: Block | None
+    commit: Commit | None
+    set_changes: Annotated[list[SetChange], msgspec.Meta(max_length=MAX_SET_CHANGES)]
+
+
+STATE_SYNC_MSGS = (
+    SnapshotsRequestMsg,
+    SnapshotsMsg,
+    ManifestRequestMsg,
+    ManifestMsg,
+    ChunkRequestMsg,
+    ChunkMsg,
+    LightBlockRequestMsg,
+    LightBlockMsg,
+)
+"""The state-sync messages: served by ``trellis.node.statesync.SnapshotServer``, answered to its fetcher."""
+
 WireMsg = (
     ProposalMsg
     | CompactProposalMsg
@@ -116,6 +196,14 @@ WireMsg = (
     | BlocksMsg
     | BatchMsg
     | BatchRequestMsg
+    | SnapshotsRequestMsg
+    | SnapshotsMsg
+    | ManifestRequestMsg
+    | ManifestMsg
+    | ChunkRequestMsg
+    | ChunkMsg
+    | LightBlockRequestMsg
+    | LightBlockMsg
 )
 
 

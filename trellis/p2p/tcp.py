@@ -21,6 +21,10 @@ Wire protocol, after the TLS handshake
     frame or any TLS or socket error closes that link, with its reason logged and counted; nothing a peer sends
     raises into the owner or stops the node.
 
+Bans
+    ``ban(node_id, seconds, reason)`` drops a peer's link and refuses that node id (after the TLS handshake, by
+    its certificate) until the ban ends: state sync bans a peer that sent a bad snapshot chunk or manifest.
+
 Floods
     Before any TLS work, an inbound connection is closed at once when 128 handshakes are already pending, when
     its source address already has 8 pending, or when that address opens connections faster than 16 a second
@@ -47,6 +51,7 @@ import socket
 import ssl
 import struct
 import tempfile
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
@@ -85,6 +90,7 @@ _REFUSAL_LOG_BURST = 5  # refusals logged one line each per interval; the rest a
 _REFUSAL_LOG_INTERVAL_S = 10.0  # ... and reported in one line at the end of the interval
 _ACCEPT_BATCH = 64  # connections accepted per wake-up of the listener
 _ACCEPT_PAUSE_S = 0.1  # after accept() fails (out of file descriptors), wait this long before accepting again
+_MAX_BANS = 4096  # banned node ids remembered at once
 _STOP_GRACE_S = 1.0  # how long stop() waits for TLS close_notify exchanges before aborting
 
 
@@ -350,6 +356,7 @@ class TlsTransport:
         self._server_ctx, self._client_ctx = self._make_contexts(self._ca_bundle, self._cert, self._key)
 
         self._links: dict[str, _Link] = {}
+        self._banned: dict[str, float] = {}  # node id -> time.monotonic() at which its ban ends
         self._tasks: set[asyncio.Task[Any]] = set()
         self._listen_sock: socket.socket | None = None
         self._accept_retry: asyncio.TimerHandle | None = None
@@ -568,6 +575,24 @@ class TlsTransport:
         if link is not None:
             self._close(link, "disconnected", reason)
 
+    def ban(self, peer_id: str, seconds: float, reason: str) -> None:
+        """Drop ``peer_id``'s link and refuse that node id for ``seconds`` (logged with ``reason``). At most
+        ``_MAX_BANS`` bans are held; expired ones are forgotten first, then the one ending soonest."""
+        now = time.monotonic()
+        self._banned = {pid: end for pid, end in self._banned.items() if end > now}
+        while len(self._banned) >= _MAX_BANS and peer_id not in self._banned:
+            del self._banned[min(self._banned, key=self._banned.__getitem__)]
+        self._banned[peer_id] = max(now + seconds, self._banned.get(peer_id, 0.0))
+        logger.warning("[%s] banned peer %s for %.0fs: %s", self.node_id, peer_id, seconds, reason)
+        link = self._links.get(peer_id)
+        if link is not None:
+            self._close(link, "banned", reason)
+
+    def bans(self) -> dict[str, float]:
+        """The banned node ids and the seconds left on each ban."""
+        now = time.monotonic()
+        return {pid: end - now for pid, end in self._banned.items() if end > now}
+
     def stats(self) -> TransportStats:
         """A snapshot of the transport's counters (see ``TransportStats``)."""
         return TransportStats(
@@ -771,6 +796,9 @@ class TlsTransport:
             raise _Refusal(why[0], why[1], peer_id)
         if peer_id == self.node_id:
             raise _Refusal("own_id", f"the peer's certificate carries our own node id {peer_id!r}", peer_id)
+        end = self._banned.get(peer_id)
+        if end is not None and end > time.monotonic():
+            raise _Refusal("banned", f"node {peer_id!r} is banned for {end - time.monotonic():.0f}s more", peer_id)
         if expected is not None and peer_id != expected:
             raise _Refusal("wrong_id", f"we dialed {expected!r} but its certificate names {peer_id!r}", peer_id)
         if self._allowed is not None and peer_id not in self._allowed:

@@ -34,7 +34,7 @@ from trellis.core.ledger.block import Block, Commit
 from trellis.core.ledger.snapshot import (
     CHUNK_TARGET_BYTES,
     MAX_CHUNK_BYTES,
-    MAX_MANIFEST_ITEMS,
+    MAX_MANIFEST_BYTES,
     SNAPSHOT_VERSION,
     Chunk,
     Manifest,
@@ -52,12 +52,16 @@ from trellis.storage.kv import KVStore, ReadTxn, StorageError, WriteTxn
 
 log = logging.getLogger("trellis.snapshots")
 
-MAX_MANIFEST_BYTES = MAX_MANIFEST_ITEMS * 56 + 1024
-"""The largest manifest encoding accepted."""
 _BUCKETS = 256
 _REC = struct.Struct(">HI")
 _KEY_TAG = b"trellis/state/key"
 VIEW_TABLES = ("state", "smt_nodes")
+
+
+class SnapshotCancelled(TrellisError):
+    """The snapshot being built was abandoned (the node stops)."""
+
+    code = "snapshot_cancelled"
 
 
 @dataclass(frozen=True)
@@ -118,10 +122,12 @@ def build_snapshot(
     work: Path,
     *,
     chunk_target: int = CHUNK_TARGET_BYTES,
+    cancelled: threading.Event | None = None,
 ) -> tuple[bytes, int]:
     """Write the snapshot of the state in ``view`` (after block ``height``, root ``state_root``) into the empty
     directory ``work``: ``chunk-<i>`` files and ``manifest`` (``chunk_target``: the spec's
-    ``CHUNK_TARGET_BYTES``; another value only in tests). Returns (manifest id, chunk count).
+    ``CHUNK_TARGET_BYTES``; another value only in tests). ``cancelled``: once set, the build stops
+    (``SnapshotCancelled``). Returns (manifest id, chunk count).
 
     Raises:
         SnapshotError: an item too large for a chunk.
@@ -140,6 +146,8 @@ def build_snapshot(
         pending_n += 1
         n += 1
         if pending_n >= 65536:
+            if cancelled is not None and cancelled.is_set():
+                raise SnapshotCancelled("the node is stopping")
             for b, recs in enumerate(pending):
                 if recs:
                     _write_records(buckets / f"{b:02x}", recs)
@@ -165,6 +173,8 @@ def build_snapshot(
     sizes = [0] * len(frontier)
     counts = [0] * len(frontier)
     for b in range(_BUCKETS):
+        if cancelled is not None and cancelled.is_set():
+            raise SnapshotCancelled("the node is stopping")
         for kp, key, value in _read_records(buckets / f"{b:02x}"):
             i = index.item_of(kp)
             if i is None:
@@ -180,6 +190,8 @@ def build_snapshot(
     f = None
     try:
         for b in range(_BUCKETS):
+            if cancelled is not None and cancelled.is_set():
+                raise SnapshotCancelled("the node is stopping")
             for kp, key, value in _read_records(buckets / f"{b:02x}"):
                 item = index.item_of(kp)
                 assert item is not None
@@ -233,6 +245,7 @@ class SnapshotStore:
         self._lock = threading.Lock()
         self._offered: dict[int, SnapshotInfo] = {}
         self._thread: threading.Thread | None = None
+        self._cancel = threading.Event()
         self.failures = 0
         root.mkdir(parents=True, exist_ok=True)
         for p in root.iterdir():
@@ -287,7 +300,7 @@ class SnapshotStore:
         """Block ``height`` was just written: begin its snapshot if it is due. Returns once the snapshot's read
         view is open (so before the next block's write); the snapshot is built on a background thread. A snapshot
         still being built when the next is due makes that one be skipped (logged)."""
-        if self.interval <= 0 or height == 0 or height % self.interval != 0:
+        if self.interval <= 0 or height == 0 or height % self.interval != 0 or self._cancel.is_set():
             return
         if self._thread is not None and self._thread.is_alive():
             log.warning("snapshot of height %d skipped: the previous snapshot is still being written", height)
@@ -301,10 +314,16 @@ class SnapshotStore:
         opened.wait(timeout=30.0)
 
     def wait(self, timeout: float | None = None) -> None:
-        """Wait for the snapshot being written, if any (tests, and a stopping node)."""
+        """Wait for the snapshot being written, if any."""
         t = self._thread
         if t is not None:
             t.join(timeout)
+
+    def stop(self) -> None:
+        """Abandon the snapshot being written and wait for its thread (its read view closes before the store
+        may be closed). No snapshot is begun afterwards."""
+        self._cancel.set()
+        self.wait()
 
     def _run(self, height: int, state_root: bytes, opened: threading.Event) -> None:
         work = self.root / f".tmp-{height}"
@@ -313,7 +332,9 @@ class SnapshotStore:
             work.mkdir(parents=True)
             with self.kv.read_view(VIEW_TABLES) as view:
                 opened.set()
-                mid, chunks = build_snapshot(self.suite, self.chain_id, view, height, state_root, work)
+                mid, chunks = build_snapshot(
+                    self.suite, self.chain_id, view, height, state_root, work, cancelled=self._cancel
+                )
             final = self.root / str(height)
             shutil.rmtree(final, ignore_errors=True)
             work.rename(final)
@@ -321,6 +342,9 @@ class SnapshotStore:
                 self._offered[height] = SnapshotInfo(height=height, manifest_id=mid, chunk_count=chunks)
             log.info("snapshot of height %d written: %d chunks, manifest %s", height, chunks, mid.hex()[:16])
             self._prune()
+        except SnapshotCancelled:
+            log.info("snapshot of height %d abandoned: the node is stopping", height)
+            shutil.rmtree(work, ignore_errors=True)
         except Exception as exc:
             self.failures += 1
             log.error("snapshot of height %d failed: %s", height, exc)
@@ -367,8 +391,9 @@ def restore(
     write_values: bool = False,
 ) -> None:
     """Write a verified snapshot into an empty store: ``state`` rows, tree nodes (``smt_born`` at ``H`` for each),
-    ``meta/root/<H>``, the tips, the genesis hash, block ``H`` and its commit, the set-change blocks and
-    ``meta/state_synced_at``. The derived tables go in one transaction (chunk files read one at a time, each
+    ``meta/root/<H>``, the tips, the genesis hash, block ``H`` and its commit, the set-change blocks,
+    ``meta/state_synced_at`` and the earliest heights held (``meta/pruned_below``, ``chain_meta/blocks_pruned_below``
+    = ``H``: history below the snapshot answers "pruned"). The derived tables go in one transaction (chunk files read one at a time, each
     checked again), then the chain tables in one write.
 
     ``write_values``: also write ``smt_values/value hash`` rows (stores whose historical reads still use them).
@@ -404,6 +429,7 @@ def restore(
         txn.put("meta", b"tip", tip)
         txn.put("meta", b"genesis", genesis_hash)
         txn.put("meta", b"state_synced_at", h8)
+        txn.put("meta", b"pruned_below", h8)  # no state before H here: queries below it answer "pruned" (410)
 
     kv.transact(("state", "smt_nodes", "smt_born", "smt_values", "meta"), derived)
     blocks = {h8: encode(chain.block)}
@@ -418,7 +444,8 @@ def restore(
             "blocks": blocks,
             "block_ids": ids,
             "commits": commits,
-            "chain_meta": {b"top": tip, b"genesis": genesis_hash},
+            # no blocks before H here but the set-change ones: /v1/blocks below it answer "pruned" (410)
+            "chain_meta": {b"top": tip, b"genesis": genesis_hash, b"blocks_pruned_below": h8},
         }
     )
 

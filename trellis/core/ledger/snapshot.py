@@ -40,6 +40,7 @@ __all__ = [
     "CHUNK_TARGET_BYTES",
     "MAX_CHUNK_BYTES",
     "MAX_FRONTIER_DEPTH",
+    "MAX_MANIFEST_BYTES",
     "MAX_MANIFEST_ITEMS",
     "SNAPSHOT_VERSION",
     "Chunk",
@@ -67,7 +68,9 @@ CHUNK_TARGET_BYTES = 1024 * 1024
 MAX_CHUNK_BYTES = 48 * 1024 * 1024
 """The largest chunk encoding; an item whose entries exceed it makes the snapshot fail."""
 MAX_MANIFEST_ITEMS = 1 << 20
-"""The most items a manifest may list (about 48 MiB encoded)."""
+"""The most items a manifest may list."""
+MAX_MANIFEST_BYTES = MAX_MANIFEST_ITEMS * 56 + 1024
+"""The largest manifest encoding accepted (an item takes at most 51 bytes)."""
 MAX_CHUNK_ENTRIES = 1 << 22
 MAX_STATE_KEY = 511
 _MANIFEST_TAG = b"trellis/snapshot/manifest"

@@ -1,0 +1,690 @@
+"""State sync (ADR 0018 section 3): serving snapshots to peers, and joining from one instead of replaying blocks.
+
+Serving (``SnapshotServer``): every node answers ``SnapshotsRequestMsg``, ``ManifestRequestMsg``,
+``ChunkRequestMsg`` and ``LightBlockRequestMsg`` from what it holds; requests are rate-limited per peer and at most
+``MAX_CHUNKS_IN_FLIGHT`` chunk reads per peer are under way at once (more are dropped: the fetcher retries
+elsewhere after its timeout).
+
+Joining (``StateSyncFetcher``, run by ``trellis node start --state-sync`` on an empty data directory before the
+node is assembled): ask every peer for its snapshots; pick the highest height (ties: most peers); fetch that
+height's block, certificate and validator-set changes and verify them from genesis; with a trusted height and
+block id, fetch and verify that header too and require that id; fetch the manifest and check it against the
+verified state root; fetch chunks from every peer that offers the snapshot in parallel (at most 2 requests in
+flight per peer, a per-request timeout, a failed request retried at another peer), verifying each; a peer that
+sends a bad light block, manifest or chunk is banned (disconnected and refused for ``[statesync] ban_s``).
+Verified chunks are staged on disk; ``restore`` writes them into the store. The node then block-syncs from
+``H + 1`` like any follower.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from trellis.abci import Application
+from trellis.core.codec import decode, encode
+from trellis.core.crypto.merkle import merkle_root
+from trellis.core.errors import DecodeError, TrellisError
+from trellis.core.ledger.block import Block, Commit, block_hash
+from trellis.core.ledger.snapshot import (
+    MAX_CHUNK_BYTES,
+    MAX_MANIFEST_BYTES,
+    Chunk,
+    Manifest,
+    ManifestIndex,
+    SnapshotError,
+    manifest_id,
+    verify_chunk,
+    verify_manifest,
+)
+from trellis.core.lightclient import LightClientError, verify_from_genesis
+from trellis.core.params import ChainParams
+from trellis.node.config import ConfigError, NodeConfig
+from trellis.node.home import Home
+from trellis.node.wire import (
+    BlockRequestMsg,
+    BlocksMsg,
+    ChunkMsg,
+    ChunkRequestMsg,
+    LightBlockMsg,
+    LightBlockRequestMsg,
+    ManifestMsg,
+    ManifestRequestMsg,
+    SnapshotOffer,
+    SnapshotsMsg,
+    SnapshotsRequestMsg,
+    WireMsg,
+    decode_msg,
+    encode_msg,
+)
+from trellis.p2p.address import PeerAddress
+from trellis.p2p.tcp import TlsTransport
+from trellis.storage.block_store import BlockStore
+from trellis.storage.chain_store import ChainStore
+from trellis.storage.kv import open_data_store
+from trellis.storage.snapshots import RestoredChain, SnapshotStore, decode_manifest, restore
+
+log = logging.getLogger("trellis.statesync")
+
+MAX_CHUNKS_IN_FLIGHT = 4
+"""Chunk requests of one peer being served at once."""
+REQUESTS_PER_S = 20.0
+"""State-sync requests one peer may make per second (token bucket) ..."""
+REQUEST_BURST = 40.0
+"""... with this burst."""
+FETCH_PER_PEER = 2
+"""Chunk requests the fetcher keeps in flight per peer."""
+MAX_PEER_FAILURES = 3
+"""Timeouts after which the fetcher stops asking a peer."""
+
+
+class StateSyncError(TrellisError):
+    """State sync cannot go on (no snapshot offered, every peer failed, the trusted block id differs)."""
+
+    code = "state_sync_failed"
+
+
+class Network(Protocol):
+    """What the server and fetcher need of the peers."""
+
+    def send(self, peer_id: str, frame: bytes) -> bool: ...
+    def disconnect(self, peer_id: str, reason: str) -> None: ...
+
+
+class BanningNetwork(Network, Protocol):
+    """A network that can ban a peer (``TlsTransport.ban``)."""
+
+    def ban(self, peer_id: str, seconds: float, reason: str) -> None: ...
+    def connected_peers(self) -> list[str]: ...
+
+
+# -- serving --------------------------------------------------------------------------------------------------
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+
+
+class SnapshotServer:
+    """Answers peers' state-sync requests from this node's snapshots, blocks and application.
+
+    Args:
+        snapshots: the snapshot store (None: this node offers no snapshot, but still serves light blocks).
+        app: the application (its tip and ``validator_changes``).
+        blocks: the stored blocks and certificates.
+        network: where answers go.
+        clock: monotonic seconds (tests pass their own).
+    """
+
+    def __init__(
+        self,
+        snapshots: SnapshotStore | None,
+        app: Application,
+        blocks: BlockStore,
+        network: Network,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.snapshots = snapshots
+        self.app = app
+        self.blocks = blocks
+        self.network = network
+        self.clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+        self._chunks_in_flight: dict[str, int] = {}
+        self.refused = 0
+        """Requests dropped by the rate limit or the in-flight limit."""
+
+    def peer_gone(self, peer_id: str) -> None:
+        """Forget a disconnected peer's limits."""
+        self._buckets.pop(peer_id, None)
+
+    def _allow(self, peer_id: str) -> bool:
+        now = self.clock()
+        b = self._buckets.get(peer_id)
+        if b is None:
+            if len(self._buckets) >= 4096:
+                self._buckets.clear()
+            b = self._buckets[peer_id] = _Bucket(REQUEST_BURST, now)
+        b.tokens = min(REQUEST_BURST, b.tokens + (now - b.at) * REQUESTS_PER_S)
+        b.at = now
+        if b.tokens < 1:
+            self.refused += 1
+            return False
+        b.tokens -= 1
+        return True
+
+    def on_msg(self, peer_id: str, msg: WireMsg) -> None:
+        """Handle a state-sync message from a peer (answers to our own requests are not expected here)."""
+        if isinstance(msg, SnapshotsRequestMsg | ManifestRequestMsg | ChunkRequestMsg | LightBlockRequestMsg):
+            if not self._allow(peer_id):
+                return
+        if isinstance(msg, SnapshotsRequestMsg):
+            offers = [] if self.snapshots is None else self.snapshots.offered()
+            out = [SnapshotOffer(height=s.height, manifest_id=s.manifest_id, chunk_count=s.chunk_count) for s in offers]
+            self.network.send(peer_id, encode_msg(SnapshotsMsg(snapshots=out[:64])))
+        elif isinstance(msg, ManifestRequestMsg):
+            raw = None if self.snapshots is None else self.snapshots.manifest_bytes(msg.height)
+            self.network.send(peer_id, encode_msg(ManifestMsg(height=msg.height, manifest=raw or b"")))
+        elif isinstance(msg, ChunkRequestMsg):
+            self._serve_chunk(peer_id, msg)
+        elif isinstance(msg, LightBlockRequestMsg):
+            self.network.send(peer_id, encode_msg(self.light_block(msg.height)))
+
+    def light_block(self, height: int) -> LightBlockMsg:
+        """Block ``height``, its certificate and the set changes up to it (``block`` None if not held)."""
+        tip = self.app.info().height
+        block = self.blocks.block(height) if 1 <= height <= tip else None
+        commit = self.blocks.commit(height) if block is not None else None
+        if block is None or commit is None:
+            return LightBlockMsg(height=height, block=None, commit=None, set_changes=[])
+        try:
+            changes = self.app.validator_changes(height)
+        except TrellisError:
+            return LightBlockMsg(height=height, block=None, commit=None, set_changes=[])
+        return LightBlockMsg(height=height, block=block, commit=commit, set_changes=changes)
+
+    def _serve_chunk(self, peer_id: str, msg: ChunkRequestMsg) -> None:
+        if self.snapshots is None:
+            self.network.send(peer_id, encode_msg(ChunkMsg(height=msg.height, index=msg.index, chunk=b"")))
+            return
+        n = self._chunks_in_flight.get(peer_id, 0)
+        if n >= MAX_CHUNKS_IN_FLIGHT:
+            self.refused += 1
+            log.debug("dropped a chunk request of %s: %d already being served", peer_id, n)
+            return
+        self._chunks_in_flight[peer_id] = n + 1
+        snapshots = self.snapshots
+
+        async def serve() -> None:
+            try:
+                raw = await asyncio.to_thread(snapshots.chunk_bytes, msg.height, msg.index)
+                self.network.send(peer_id, encode_msg(ChunkMsg(height=msg.height, index=msg.index, chunk=raw or b"")))
+            finally:
+                left = self._chunks_in_flight.get(peer_id, 1) - 1
+                if left <= 0:
+                    self._chunks_in_flight.pop(peer_id, None)
+                else:
+                    self._chunks_in_flight[peer_id] = left
+
+        task = asyncio.get_running_loop().create_task(serve())
+        _TASKS.add(task)
+        task.add_done_callback(_TASKS.discard)
+
+
+_TASKS: set[asyncio.Task[None]] = set()
+
+
+# -- joining ----------------------------------------------------------------------------------------------------
+@dataclass
+class SyncResult:
+    """A verified snapshot, staged: what ``trellis.storage.snapshots.restore`` writes."""
+
+    manifest: Manifest
+    upper_nodes: dict[bytes, bytes]
+    chunk_files: list[Path]
+    chain: RestoredChain
+    seconds: float
+    banned: dict[str, str] = field(default_factory=dict)
+    """Peers banned during the sync, with the reason."""
+
+
+@dataclass
+class _Offer:
+    height: int
+    manifest_id: bytes
+    chunk_count: int
+    peers: list[str]
+
+
+class StateSyncFetcher:
+    """Fetches and verifies a snapshot from the peers of ``network`` (see the module docstring).
+
+    Args:
+        params: the chain (genesis: every light block is verified from it).
+        network: the peers; its frames and peer events must be routed to ``on_frame``, ``on_peer_connected`` and
+            ``on_peer_disconnected``.
+        staging: an empty directory for verified chunks.
+        chunk_timeout_s, ban_s, discovery_s: ``[statesync]``.
+        trust: (height, block id) the chain must have, or None.
+    """
+
+    def __init__(
+        self,
+        params: ChainParams,
+        network: BanningNetwork,
+        staging: Path,
+        *,
+        chunk_timeout_s: float,
+        ban_s: float,
+        discovery_s: float,
+        trust: tuple[int, bytes] | None = None,
+    ) -> None:
+        self.params = params
+        self.suite = params.suite
+        self.network = network
+        self.staging = staging
+        self.chunk_timeout_s = chunk_timeout_s
+        self.ban_s = ban_s
+        self.discovery_s = discovery_s
+        self.trust = trust
+        self.offers: dict[str, list[SnapshotOffer]] = {}
+        self.banned: dict[str, str] = {}
+        self._waiting: dict[tuple[str, str, int, int], asyncio.Future[WireMsg]] = {}
+        self._connected = asyncio.Event()
+
+    # -- transport callbacks ---------------------------------------------------------------------------------
+    def on_peer_connected(self, peer_id: str) -> None:
+        self._connected.set()
+        if peer_id not in self.banned:
+            self.network.send(peer_id, encode_msg(SnapshotsRequestMsg()))
+
+    def on_peer_disconnected(self, peer_id: str) -> None:
+        self.offers.pop(peer_id, None)
+        for key, fut in list(self._waiting.items()):
+            if key[0] == peer_id and not fut.done():
+                fut.set_exception(ConnectionError(f"{peer_id} disconnected"))
+
+    def on_frame(self, peer_id: str, frame: bytes) -> None:
+        try:
+            msg = decode_msg(frame, max(MAX_CHUNK_BYTES, MAX_MANIFEST_BYTES) + 1024 * 1024)
+        except DecodeError as exc:
+            self.network.disconnect(peer_id, f"undecodable frame: {exc.reason}")
+            return
+        key: tuple[str, str, int, int] | None = None
+        if isinstance(msg, SnapshotsMsg):
+            if peer_id not in self.banned:
+                self.offers[peer_id] = list(msg.snapshots)
+            return
+        if isinstance(msg, ManifestMsg):
+            key = (peer_id, "manifest", msg.height, 0)
+        elif isinstance(msg, ChunkMsg):
+            key = (peer_id, "chunk", msg.height, msg.index)
+        elif isinstance(msg, LightBlockMsg):
+            key = (peer_id, "light", msg.height, 0)
+        elif isinstance(msg, BlocksMsg) and msg.blocks:
+            key = (peer_id, "block", msg.blocks[0].block.header.height, 0)
+        if key is None:
+            return  # consensus traffic and requests: this node has nothing to serve yet
+        fut = self._waiting.pop(key, None)
+        if fut is not None and not fut.done():
+            fut.set_result(msg)
+
+    # -- requests --------------------------------------------------------------------------------------------
+    async def _ask(self, peer_id: str, kind: str, height: int, index: int, request: bytes) -> WireMsg:
+        key = (peer_id, kind, height, index)
+        fut: asyncio.Future[WireMsg] = asyncio.get_running_loop().create_future()
+        self._waiting[key] = fut
+        try:
+            if not self.network.send(peer_id, request):
+                raise ConnectionError(f"cannot send to {peer_id}")
+            async with asyncio.timeout(self.chunk_timeout_s):
+                return await fut
+        finally:
+            if self._waiting.get(key) is fut:
+                del self._waiting[key]
+
+    def _ban(self, peer_id: str, reason: str) -> None:
+        if peer_id in self.banned:
+            return
+        self.banned[peer_id] = reason
+        self.offers.pop(peer_id, None)
+        log.warning("state sync: banning peer %s: %s", peer_id, reason)
+        self.network.ban(peer_id, self.ban_s, reason)
+
+    # -- the sync --------------------------------------------------------------------------------------------
+    async def run(self, connect_timeout_s: float = 60.0) -> SyncResult:
+        """Fetch and verify a snapshot; return it staged.
+
+        Raises:
+            StateSyncError: no peer, no snapshot, the trusted block differs, or every peer failed.
+        """
+        t0 = time.monotonic()
+        try:
+            async with asyncio.timeout(connect_timeout_s):
+                await self._connected.wait()
+        except TimeoutError:
+            raise StateSyncError(f"no peer connected within {connect_timeout_s:.0f}s") from None
+        deadline = time.monotonic() + self.discovery_s
+        while time.monotonic() < deadline or not self.offers:
+            if time.monotonic() > t0 + connect_timeout_s:
+                raise StateSyncError(f"no peer offered a snapshot within {connect_timeout_s:.0f}s")
+            await asyncio.sleep(0.1)
+            for pid in self.network.connected_peers():
+                if pid not in self.offers and pid not in self.banned:
+                    self.network.send(pid, encode_msg(SnapshotsRequestMsg()))
+            if time.monotonic() >= deadline and not any(self.offers.values()):
+                deadline = time.monotonic() + self.discovery_s
+        tried: set[tuple[int, bytes]] = set()
+        while True:
+            offer = self._choose(tried)
+            if offer is None:
+                raise StateSyncError("no peer offers a snapshot this node could verify")
+            tried.add((offer.height, offer.manifest_id))
+            log.info(
+                "state sync: snapshot of height %d (manifest %s, %d chunks) offered by %s",
+                offer.height,
+                offer.manifest_id.hex()[:16],
+                offer.chunk_count,
+                ", ".join(offer.peers),
+            )
+            result = await self._sync(offer, t0)
+            if result is not None:
+                return result
+
+    def _choose(self, tried: set[tuple[int, bytes]]) -> _Offer | None:
+        by: dict[tuple[int, bytes], _Offer] = {}
+        for pid, offers in self.offers.items():
+            if pid in self.banned:
+                continue
+            for o in offers:
+                key = (o.height, o.manifest_id)
+                if key in tried or o.height == 0:
+                    continue
+                got = by.setdefault(key, _Offer(o.height, o.manifest_id, o.chunk_count, []))
+                if o.chunk_count == got.chunk_count:
+                    got.peers.append(pid)
+        if not by:
+            return None
+        return max(by.values(), key=lambda o: (o.height, len(o.peers), o.manifest_id))
+
+    def _live(self, peers: list[str]) -> list[str]:
+        connected = set(self.network.connected_peers())
+        return [p for p in peers if p not in self.banned and p in connected]
+
+    async def _light_block(self, height: int, peers: list[str]) -> tuple[LightBlockMsg, Block, Commit] | None:
+        """A light block of ``height`` verified from genesis (with its block's transactions checked against the
+        header), from the first of ``peers`` that sends a good one; a peer that sends a bad one is banned."""
+        for pid in self._live(peers):
+            try:
+                msg = await self._ask(pid, "light", height, 0, encode_msg(LightBlockRequestMsg(height=height)))
+            except (TimeoutError, ConnectionError):
+                continue
+            assert isinstance(msg, LightBlockMsg)
+            if msg.block is None or msg.commit is None:
+                continue
+            try:
+                verify_from_genesis(self.params, msg.block.header, msg.commit, msg.set_changes)
+                if msg.block.header.height != height:
+                    raise LightClientError("invalid_header", f"a block of height {msg.block.header.height}", height)
+                if merkle_root(self.suite, [encode(tx) for tx in msg.block.txs]) != msg.block.header.tx_root:
+                    raise LightClientError("invalid_header", "the block's transactions do not match its tx_root")
+            except LightClientError as exc:
+                self._ban(pid, f"sent a light block of height {height} that does not verify: {exc}")
+                continue
+            return msg, msg.block, msg.commit
+        return None
+
+    async def _sync(self, offer: _Offer, t0: float) -> SyncResult | None:
+        h = offer.height
+        got = await self._light_block(h, offer.peers)
+        if got is None:
+            log.warning("state sync: no peer sent a verifiable light block of height %d", h)
+            return None
+        lb, block, commit = got
+        header = block.header
+        if self.trust is not None:
+            th, tid = self.trust
+            if th == h:
+                trusted_id = block_hash(self.suite, header)
+            else:
+                tb = await self._light_block(th, offer.peers)
+                if tb is None:
+                    raise StateSyncError(f"no peer sent a verifiable header of the trusted height {th}")
+                trusted_id = block_hash(self.suite, tb[1].header)
+            if trusted_id != tid:
+                raise StateSyncError(
+                    f"the block at the trusted height {th} is {trusted_id.hex()}, not {tid.hex()}: "
+                    "the peers are on another history"
+                )
+            log.info("state sync: the trusted block %d (%s) matches", th, tid.hex()[:16])
+        manifest, upper = await self._manifest(offer, header.chain_id, h, header.state_root)
+        if manifest is None:
+            return None
+        files = await self._chunks(offer, manifest)
+        if files is None:
+            return None
+        set_blocks: list[tuple[int, bytes, bytes, bytes]] = []
+        for sc in lb.set_changes:
+            sh = sc.header.height
+            raw = await self._set_change_block(sh, offer.peers, block_hash(self.suite, sc.header))
+            if raw is None:
+                log.warning("state sync: no peer sent block %d (a validator-set change)", sh)
+                return None
+            set_blocks.append((sh, block_hash(self.suite, sc.header), raw, encode(sc.commit)))
+        chain = RestoredChain(
+            block=block, block_id=block_hash(self.suite, header), commit=commit, set_change_blocks=set_blocks
+        )
+        seconds = time.monotonic() - t0
+        log.info(
+            "state sync: snapshot of height %d verified (%d entries, %d chunks) in %.1fs",
+            h,
+            manifest.total_entries,
+            manifest.chunk_count,
+            seconds,
+        )
+        return SyncResult(manifest, upper, files, chain, seconds, dict(self.banned))
+
+    async def _set_change_block(self, height: int, peers: list[str], block_id: bytes) -> bytes | None:
+        for pid in self._live(peers):
+            try:
+                msg = await self._ask(
+                    pid, "block", height, 0, encode_msg(BlockRequestMsg(from_height=height, max_blocks=1))
+                )
+            except (TimeoutError, ConnectionError):
+                continue
+            assert isinstance(msg, BlocksMsg)
+            b = msg.blocks[0].block
+            if block_hash(self.suite, b.header) != block_id or b.header.tx_root != merkle_root(
+                self.suite, [encode(tx) for tx in b.txs]
+            ):
+                self._ban(pid, f"sent a block {height} that is not the verified one")
+                continue
+            return encode(b)
+        return None
+
+    async def _manifest(
+        self, offer: _Offer, chain_id: str, height: int, state_root: bytes
+    ) -> tuple[Manifest | None, dict[bytes, bytes]]:
+        for pid in self._live(offer.peers):
+            try:
+                msg = await self._ask(pid, "manifest", height, 0, encode_msg(ManifestRequestMsg(height=height)))
+            except (TimeoutError, ConnectionError):
+                continue
+            assert isinstance(msg, ManifestMsg)
+            if not msg.manifest:
+                continue
+            try:
+                if manifest_id(self.suite, msg.manifest) != offer.manifest_id:
+                    raise SnapshotError("wrong_id", "the manifest is not the one offered")
+                m = decode_manifest(msg.manifest)
+                upper = await asyncio.to_thread(verify_manifest, self.suite, m, chain_id, height, state_root)
+            except (DecodeError, SnapshotError) as exc:
+                self._ban(pid, f"sent a bad manifest of snapshot {height}: {exc}")
+                continue
+            return m, upper
+        return None, {}
+
+    async def _chunks(self, offer: _Offer, manifest: Manifest) -> list[Path] | None:
+        """Every chunk, verified and staged, fetched from the offering peers in parallel."""
+        index = ManifestIndex(manifest)
+        h = manifest.height
+        self.staging.mkdir(parents=True, exist_ok=True)
+        todo: deque[int] = deque(range(manifest.chunk_count))
+        tried: dict[int, set[str]] = {}
+        failures: dict[str, int] = {}
+        in_flight: dict[str, int] = {}
+        tasks: dict[asyncio.Task[bool], tuple[str, int]] = {}
+        done: set[int] = set()
+
+        async def fetch(pid: str, i: int) -> bool:
+            msg = await self._ask(pid, "chunk", h, i, encode_msg(ChunkRequestMsg(height=h, index=i)))
+            assert isinstance(msg, ChunkMsg)
+            if not msg.chunk:
+                return False
+            try:
+                chunk = decode(msg.chunk, Chunk, max_size=MAX_CHUNK_BYTES)
+                await asyncio.to_thread(verify_chunk, self.suite, index, chunk, i)
+            except (DecodeError, SnapshotError) as exc:
+                self._ban(pid, f"sent a bad chunk {i} of snapshot {h}: {exc}")
+                return False
+            (self.staging / f"chunk-{i}").write_bytes(msg.chunk)
+            return True
+
+        while len(done) < manifest.chunk_count:
+            peers = [p for p in self._live(offer.peers) if failures.get(p, 0) < MAX_PEER_FAILURES]
+            # Hand out work: round-robin over the peers, each up to FETCH_PER_PEER requests, a chunk preferably to
+            # a peer that has not failed it.
+            progressed = True
+            while todo and progressed:
+                progressed = False
+                for pid in peers:
+                    if not todo or in_flight.get(pid, 0) >= FETCH_PER_PEER:
+                        continue
+                    i = next((c for c in todo if pid not in tried.get(c, set())), todo[0])
+                    todo.remove(i)
+                    tried.setdefault(i, set()).add(pid)
+                    in_flight[pid] = in_flight.get(pid, 0) + 1
+                    tasks[asyncio.get_running_loop().create_task(fetch(pid, i))] = (pid, i)
+                    progressed = True
+            if not tasks:
+                log.warning(
+                    "state sync: no peer left to fetch snapshot %d from (%d of %d chunks)",
+                    h,
+                    len(done),
+                    manifest.chunk_count,
+                )
+                return None
+            finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in finished:
+                pid, i = tasks.pop(task)
+                in_flight[pid] -= 1
+                ok = False
+                try:
+                    ok = task.result()
+                except (TimeoutError, ConnectionError) as exc:
+                    failures[pid] = failures.get(pid, 0) + 1
+                    log.info("state sync: chunk %d from %s failed (%s); asking another peer", i, pid, exc or "timeout")
+                if ok:
+                    done.add(i)
+                else:
+                    todo.appendleft(i)
+        return [self.staging / f"chunk-{i}" for i in range(manifest.chunk_count)]
+
+
+def clear_staging(staging: Path) -> None:
+    """Remove the staged chunks."""
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+# -- the node's start -----------------------------------------------------------------------------------------------
+def _sync_transport(home: Home, cfg: NodeConfig, params: ChainParams) -> TlsTransport:
+    """The peer transport of the sync phase: as the node's own (``assembly``), but redialing quickly (the sync
+    dials the peers; they do not know this node yet)."""
+    p2p = cfg.p2p
+    if not p2p.node_id or not p2p.peers:
+        raise ConfigError(f"{home.config}: state sync needs [p2p] node_id and peers")
+    ca_bundle = "".join(org.ca_cert for org in params.genesis.orgs).encode()
+    if not ca_bundle:
+        raise ConfigError("the genesis names no member organisations ([orgs]): peers cannot be authenticated")
+    try:
+        peers = [PeerAddress.parse(p) for p in p2p.peers]
+        cert = (home.root / p2p.cert).read_bytes()
+        key = (home.root / p2p.key).read_bytes()
+    except ValueError as exc:
+        raise ConfigError(f"{home.config}: [p2p] peers: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read the node's TLS certificate or key: {exc}") from exc
+    return TlsTransport(
+        p2p.node_id,
+        p2p.host,
+        p2p.port,
+        peers,
+        ca_bundle,
+        cert,
+        key,
+        max_frame_bytes=p2p.max_frame_bytes,
+        backoff_initial_s=0.1,
+        backoff_max_s=1.0,
+    )
+
+
+def state_sync_home(home: Home, cfg: NodeConfig, trust: tuple[int, bytes] | None = None) -> dict[str, float]:
+    """Join by state sync into the home's empty data directory: fetch, verify and restore a snapshot (the node is
+    assembled afterwards and block-syncs from its height). A data directory that already holds a chain is left
+    alone (logged). Returns the peers banned meanwhile and the seconds left on each ban, for the node's transport.
+
+    Raises:
+        StateSyncError: the sync failed (see ``StateSyncFetcher.run``).
+        ConfigError: no peers, or the TLS identity cannot be read.
+    """
+    params = home.load_params()
+    data = home.data_dir(cfg)
+    kv = open_data_store(data, durable_state=cfg.node.durable_state)
+    try:
+        held = kv.get("meta", b"genesis") is not None or kv.get("chain_meta", b"genesis") is not None
+    except BaseException:
+        kv.close()
+        raise
+    if held:
+        kv.close()
+        log.warning("state sync skipped: the data directory %s already holds a chain", data)
+        return {}
+    staging = data / "statesync"
+    clear_staging(staging)
+    transport = _sync_transport(home, cfg, params)
+    section = cfg.statesync
+    fetcher = StateSyncFetcher(
+        params,
+        transport,
+        staging,
+        chunk_timeout_s=section.chunk_timeout_s,
+        ban_s=section.ban_s,
+        discovery_s=section.discovery_s,
+        trust=trust,
+    )
+    transport.on_frame = fetcher.on_frame
+    transport.on_peer_connected = fetcher.on_peer_connected
+    transport.on_peer_disconnected = fetcher.on_peer_disconnected
+
+    async def run() -> tuple[SyncResult, dict[str, float]]:
+        await transport.start()
+        try:
+            return await fetcher.run(), transport.bans()
+        finally:
+            await transport.stop()
+
+    try:
+        log.info("state sync: asking %d peers for snapshots", len(cfg.p2p.peers))
+        result, bans = asyncio.run(run())
+        t = time.monotonic()
+        restore(
+            kv,
+            params.suite,
+            params.genesis_hash,
+            result.manifest,
+            result.upper_nodes,
+            result.chunk_files,
+            result.chain,
+            write_values=not hasattr(ChainStore, "leaf_value"),
+        )
+        log.info(
+            "state sync: restored the state of height %d (%d entries) in %.1fs; fetched and verified in %.1fs; "
+            "%d blocks not replayed; banned peers: %s",
+            result.manifest.height,
+            result.manifest.total_entries,
+            time.monotonic() - t,
+            result.seconds,
+            result.manifest.height,
+            ", ".join(f"{p} ({why})" for p, why in result.banned.items()) or "none",
+        )
+        return bans
+    finally:
+        clear_staging(staging)
+        kv.close()
