@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 HOME_DIR ?= .trellis
 STAMP := $(VENV)/.installed
 
-.PHONY: venv install run test sim bench lint typecheck fmt clean contracts-toolchain contracts hsm-tools openssl-tool vc-interop-tools browser-tools
+.PHONY: venv install run test sim bench lint typecheck fmt clean contracts-toolchain contracts hsm-tools openssl-tool vc-interop-tools browser-tools netns-tools
 SEEDS ?= 10000
 VALIDATORS ?= 4
 CHAINS ?= 1
@@ -108,7 +108,22 @@ $(BROWSER_JS)/node_modules/.package-lock.json: $(BROWSER_JS)/package-lock.json $
 		{ echo "browser-tools: FAILED: npm ci in $(BROWSER_JS)" >&2; exit 1; }
 	@touch $@
 
-test: $(STAMP) contracts-toolchain hsm-tools openssl-tool vc-interop-tools browser-tools
+# The real-link tests and net up --netns (ADR 0018 section 5; docs/guides/real-links.md): ip and tc (Debian
+# iproute2) and iptables, installed with apt-get when missing (needs root); a loud failure when that is impossible.
+# The tests themselves need root too (network namespaces): they fail naming what is missing, they never skip.
+netns-tools:
+	@if command -v ip >/dev/null && command -v tc >/dev/null && command -v iptables >/dev/null; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+		echo "netns-tools: ip, tc or iptables is missing and there is no apt-get: install iproute2 and iptables by hand" >&2; exit 1; fi; \
+	if [ "$$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	echo "netns-tools: installing Debian iproute2 and iptables"; \
+	if ! { $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iproute2 iptables \
+		|| { $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iproute2 iptables; }; }; then \
+		echo "netns-tools: FAILED to install iproute2 and iptables with apt-get: real links cannot be tested" >&2; exit 1; fi; \
+	command -v ip >/dev/null && command -v tc >/dev/null && command -v iptables >/dev/null || \
+		{ echo "netns-tools: iproute2 and iptables installed, but ip, tc or iptables is still missing" >&2; exit 1; }
+
+test: $(STAMP) contracts-toolchain hsm-tools openssl-tool vc-interop-tools browser-tools netns-tools
 	$(VENV)/bin/ruff check trellis tests
 	$(VENV)/bin/mypy --strict trellis/core
 	$(VENV)/bin/mypy trellis

@@ -786,8 +786,10 @@ def cmd_net_up(args: argparse.Namespace) -> int:
     )
 
     root = _root(args)
-    from trellis.cli import hubnet
+    from trellis.cli import hubnet, netnsnet
 
+    if netnsnet.wants_netns(args, root):
+        return netnsnet.cmd_net_up_netns(args)
     if args.hub or hubnet.is_hub_dir(root):
         return hubnet.cmd_net_up_hub(args)
     if args.chains != 1 or _is_multichain(root):
@@ -1229,8 +1231,10 @@ def build_parser() -> argparse.ArgumentParser:
             s.add_argument("--chains", type=int, default=1, help="chains joined by a relayer (1..8; chain i: +100i)")
             s.add_argument("--free-ports", action="store_true", help="with --chains: free port ranges per chain")
             from trellis.cli.hubnet import add_up_arguments
+            from trellis.cli.netnsnet import add_up_arguments as add_netns_arguments
 
             add_up_arguments(s)
+            add_netns_arguments(s)
         s.set_defaults(func=func, creates_home=True)
     s = net.add_parser("down", parents=[common], help="stop the network in --home")
     s.set_defaults(func=cmd_net_down)

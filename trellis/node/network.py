@@ -466,11 +466,15 @@ def running_pid(node: NetNode) -> int | None:
     return pid if alive(pid) and _runs_node(pid, node.home) else None
 
 
-def start_node(node: NetNode, *, foreground_output: bool = False) -> subprocess.Popen[bytes]:
-    """Start ``trellis node start`` for ``node`` (output to ``node.log`` in its home)."""
+def start_node(
+    node: NetNode, *, foreground_output: bool = False, netns: str | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``trellis node start`` for ``node`` (output to ``node.log`` in its home); with ``netns``, in that
+    network namespace (``ip netns exec`` runs the node in place: the pid is the node's)."""
+    argv = [sys.executable, "-m", "trellis.cli.main", "node", "start", "--home", str(node.home)]
     log = open(node.home / "node.log", "ab")  # handed to the child process
     proc = subprocess.Popen(
-        [sys.executable, "-m", "trellis.cli.main", "node", "start", "--home", str(node.home)],
+        ["ip", "netns", "exec", netns, *argv] if netns is not None else argv,
         stdout=subprocess.PIPE if foreground_output else log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -546,3 +550,51 @@ def stop_node(node: NetNode, timeout_s: float = 20.0) -> bool:
     terminate(pid, timeout_s)
     _pid_file(node).unlink(missing_ok=True)
     return True
+
+
+# -- networks in network namespaces (ADR 0018 section 5; trellis/node/netns.py) ---------------------------------
+def place_in_subnet(root: Path, subnet: str) -> list[NetNode]:
+    """Give the nodes of the network in ``root`` their own addresses in ``subnet`` (a /24), for running each in
+    its own network namespace: node k of ``network.json`` listens (API and peers) on ``subnet``'s ``.k+2``, its
+    peers are dialled at theirs, and ``network.json`` records the API URLs and ``netns_subnet``. Ports are kept.
+
+    Raises:
+        HomeError: ``root`` holds no network or a configuration cannot be read.
+    """
+    from trellis.node.netns import node_address
+
+    nodes = load_network(root)
+    addresses = {n.name: node_address(subnet, k) for k, n in enumerate(nodes)}
+    for n in nodes:
+        try:
+            cfg = load_config(n.home / "config.toml")
+        except ConfigError as exc:
+            raise HomeError(f"cannot read the configuration of {n.name}: {exc}") from exc
+        peers = []
+        for peer in cfg.p2p.peers:
+            name, _, hostport = peer.partition("@")
+            port = hostport.rpartition(":")[2]
+            peers.append(f"{name}@{addresses[name]}:{port}" if name in addresses else peer)
+        addr = addresses[n.name]
+        cfg = msgspec.structs.replace(
+            cfg,
+            api=msgspec.structs.replace(cfg.api, host=addr),
+            p2p=msgspec.structs.replace(cfg.p2p, host=addr, peers=peers),
+        )
+        write_config(n.home / "config.toml", cfg)
+    data = json.loads((root / NETWORK_FILE).read_text())
+    for entry in data["nodes"]:
+        addr = addresses[entry["name"]]
+        entry["api_url"] = f"http://{addr}:{entry['api_url'].rpartition(':')[2]}"
+    data["netns_subnet"] = subnet
+    (root / NETWORK_FILE).write_text(json.dumps(data, indent=2) + "\n")
+    return load_network(root)
+
+
+def network_subnet(root: Path) -> str | None:
+    """The subnet the network in ``root`` was placed in (``place_in_subnet``), None for one on 127.0.0.1."""
+    try:
+        value = json.loads((root / NETWORK_FILE).read_text()).get("netns_subnet")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise HomeError(f"{root / NETWORK_FILE} is missing or damaged: {exc}") from exc
+    return value if isinstance(value, str) else None
