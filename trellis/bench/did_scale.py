@@ -13,6 +13,13 @@ the registrar's key (authorised as the controller).
 Reports (JSON on stdout, and into ``--out``): bytes of storage per DID (LMDB file size / N, and per table),
 registration rate, resolve latency p50/p99 at that size (the app-layer resolver on the LMDB store, plus the
 same with state proofs), and a cost model for 10^8 and 10^9 DIDs.
+
+With ``--keep-recent K`` (and ``--keep-every E``, ``--prune-blocks``: ADR 0018 section 1) the store is then
+pruned by ``trellis.storage.pruning.Pruner`` as a node with that ``[storage]`` retention would prune it, and the
+report adds a ``pruning`` section: bytes per DID per table before and after (LMDB used pages per named database:
+(branch + leaf + overflow pages) * page size), the size of a compacted copy of the pruned store, the pass's
+time and longest write transaction, state proofs of sampled DIDs verified at retained heights (present and
+absent), the error a pruned height answers, and the 10^8 extrapolation of the pruned figure.
 """
 
 from __future__ import annotations
@@ -26,25 +33,31 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import lmdb
 
-from trellis.abci import CheckedTx, QueryRequest
+from trellis.abci import CheckedTx, NotFound, QueryRequest
 from trellis.app.application import TrellisApp
+from trellis.app.modules.accounts import involved_addresses
 from trellis.app.modules.identity import resolution_result, resolve
 from trellis.core.codec import encode
 from trellis.core.crypto.suite import ED25519, address_of
 from trellis.core.execution.context import PointReader
-from trellis.core.ledger.tx import SignedTx, TxBody, tx_hash
+from trellis.core.ledger.block import Block, Receipt
+from trellis.core.ledger.state_tree import verify_state_proof
+from trellis.core.ledger.tx import SignedTx, TxBody, sender_address, tx_hash
 from trellis.core.modules.identity.did import format_did
 from trellis.core.modules.identity.messages import DidCreate, DidDocument, DidVerificationMethod
-from trellis.core.params import Genesis, GenesisLimits, GenesisValidator, params_from_genesis
+from trellis.core.modules.identity.state import did_key
+from trellis.core.params import ChainParams, Genesis, GenesisLimits, GenesisValidator, params_from_genesis
 from trellis.keys.signer import MemorySigner
 from trellis.node.privval import solo_commit
 from trellis.storage.chain_store import ChainStore
 from trellis.storage.kv import LmdbStore
+from trellis.storage.pruning import Pruner, Retention
 
 CHAIN_ID = "did-scale"
 _DUMMY_SIG = bytes(64)
@@ -78,8 +91,72 @@ def _table_bytes(path: Path) -> dict[str, int]:
         env.close()
 
 
-def run(n: int, registrars: int, block_txs: int, samples: int, data_dir: Path) -> dict[str, Any]:
-    """Register ``n`` DIDs into a fresh LMDB store under ``data_dir``; return the report."""
+def _compacted_bytes(path: Path) -> int:
+    """The size of a compacted copy of the LMDB environment at ``path`` (free pages dropped), made and removed."""
+    dest = Path(tempfile.mkdtemp(prefix="did-scale-compact-", dir=path.parent))
+    try:
+        env = lmdb.open(str(path), readonly=True, max_dbs=32, lock=False)
+        try:
+            env.copy(str(dest), compact=True)
+        finally:
+            env.close()
+        return sum(f.stat().st_size for f in dest.iterdir())
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+
+
+def _repacked(path: Path) -> tuple[dict[str, int], dict[str, int]]:
+    """Copy every table of the LMDB environment at ``path`` into a fresh one, rows appended in key order (full
+    pages), and return (used bytes, entries) per table of the copy, which is then removed. Pruning frees rows but
+    LMDB keeps a page until it is under a quarter full, so used pages right after a pass overstate what the pruned
+    data needs: the repacked copy is what it needs (and what new writes reuse the freed space towards)."""
+    dest = Path(tempfile.mkdtemp(prefix="did-scale-repack-", dir=path.parent))
+    src = lmdb.open(str(path), readonly=True, max_dbs=32, lock=False)
+    dst = lmdb.open(str(dest), max_dbs=32, map_size=64 << 30, sync=False, metasync=False)
+    try:
+        with src.begin() as txn:
+            names = [bytes(name) for name, _ in txn.cursor()]
+        entries: dict[str, int] = {}
+        for name in names:
+            sdb = src.open_db(name, create=False)
+            ddb = dst.open_db(name)
+            count = 0
+            with src.begin(db=sdb, buffers=False) as rtxn:
+                cur = rtxn.cursor()
+                more = cur.first()
+                while more:
+                    chunk: list[tuple[bytes, bytes]] = []
+                    while more and len(chunk) < 200_000:
+                        chunk.append((cur.key(), cur.value()))
+                        more = cur.next()
+                    with dst.begin(write=True, db=ddb) as wtxn:
+                        wtxn.cursor().putmulti(chunk, append=True)
+                    count += len(chunk)
+            entries[name.decode()] = count
+        dst.sync(True)
+    finally:
+        src.close()
+        dst.close()
+    try:
+        return _table_bytes(dest), entries
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+
+
+def _per_did(tables: dict[str, int], n: int) -> dict[str, float]:
+    return {k: round(v / n, 1) for k, v in sorted(tables.items()) if v}
+
+
+def run(
+    n: int,
+    registrars: int,
+    block_txs: int,
+    samples: int,
+    data_dir: Path,
+    retention: Retention | None = None,
+) -> dict[str, Any]:
+    """Register ``n`` DIDs into a fresh LMDB store under ``data_dir`` (then prune it by ``retention``, if given);
+    return the report."""
     validator = MemorySigner(b"\x01" * 32)
     genesis = Genesis(
         chain_id=CHAIN_ID,
@@ -125,6 +202,8 @@ def run(n: int, registrars: int, block_txs: int, samples: int, data_dir: Path) -
     commit_block(first)
 
     dids: list[str] = []
+    did_ids: list[bytes] = []
+    registered_at: list[int] = []
     t0 = time.perf_counter()
     block_times: list[float] = []
     done = 0
@@ -142,6 +221,8 @@ def run(n: int, registrars: int, block_txs: int, samples: int, data_dir: Path) -
             )
             did_id = rng.randbytes(16)
             dids.append(format_did(CHAIN_ID, did_id))
+            did_ids.append(did_id)
+            registered_at.append(app.info().height + 1)
             batch.append(_checked(regs[i], reg_addrs[i], nonces[i], DidCreate(document=doc, id=did_id)))
             nonces[i] += 1
             done += 1
@@ -172,9 +253,13 @@ def run(n: int, registrars: int, block_txs: int, samples: int, data_dir: Path) -
 
     file_bytes = sum(f.stat().st_size for f in data_dir.iterdir() if f.name == "data.mdb")
     tables = _table_bytes(data_dir)
+    pruning = None  # measured after the figures above, which are of the unpruned store
+    if retention is not None and retention.keep_recent:
+        pruning = _prune(params, data_dir, retention, n, did_ids, registered_at, rng)
     per_did = file_bytes / n
     rate = n / elapsed
-    state_per_did = sum(tables.get(t, 0) for t in ("state", "smt_nodes", "smt_values")) / n
+    state_tables = ("state", "smt_nodes", "smt_values", "smt_born", "smt_stale", "smt_hist")
+    state_per_did = sum(tables.get(t, 0) for t in state_tables) / n
     report: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "dids": n,
@@ -202,7 +287,115 @@ def run(n: int, registrars: int, block_txs: int, samples: int, data_dir: Path) -
             for e in (7, 8, 9)
         },
     }
+    if pruning is not None:
+        report["pruning"] = pruning
     return report
+
+
+def _prune(
+    params: ChainParams,
+    data_dir: Path,
+    retention: Retention,
+    n: int,
+    did_ids: list[bytes],
+    registered_at: list[int],
+    rng: random.Random,
+) -> dict[str, Any]:
+    """Prune the store as a node with ``retention`` would; measure it and check proofs at retained heights."""
+    before = _table_bytes(data_dir)
+    kv = LmdbStore(data_dir)
+    try:
+        app = TrellisApp(params, ChainStore(kv))
+        out = _prune_open(app, retention, n, did_ids, registered_at, rng)
+    finally:
+        kv.close()
+    after = _table_bytes(data_dir)
+    compacted = _compacted_bytes(data_dir)
+    repacked, entries = _repacked(data_dir)
+    before_total = sum(before.values())
+    after_total = sum(after.values())
+    repacked_total = sum(repacked.values())
+    out.update(
+        {
+            "used_bytes_per_did_before": round(before_total / n, 1),
+            "used_bytes_per_did_after": round(after_total / n, 1),
+            "table_bytes_per_did_before": _per_did(before, n),
+            "table_bytes_per_did_after": _per_did(after, n),
+            "compacted_copy_bytes": compacted,
+            "compacted_bytes_per_did": round(compacted / n, 1),
+            "repacked_bytes_per_did": round(repacked_total / n, 1),
+            "table_bytes_per_did_repacked": _per_did(repacked, n),
+            "entries_after": entries,
+            "extrapolated_1e8_gib": {
+                "used_after": round(after_total / n * 1e8 / 2**30, 1),
+                "compacted": round(compacted / n * 1e8 / 2**30, 1),
+                "repacked": round(repacked_total / n * 1e8 / 2**30, 1),
+            },
+        }
+    )
+    return out
+
+
+def _prune_open(
+    app: TrellisApp,
+    retention: Retention,
+    n: int,
+    did_ids: list[bytes],
+    registered_at: list[int],
+    rng: random.Random,
+) -> dict[str, Any]:
+    store = app.store
+    suite = app.suite
+    height = app.info().height
+
+    def addresses_of(block: Block, receipts: Sequence[Receipt]) -> list[list[bytes]]:
+        full = len(receipts) == len(block.txs)
+        return [
+            involved_addresses(tx, sender_address(suite, tx), receipts[i] if full else None)
+            for i, tx in enumerate(block.txs)
+        ]
+
+    pruner = Pruner(store, retention, suite, addresses_of=addresses_of if app.index_accounts else None)
+    report = pruner.prune()
+    cutoff = report.cutoff
+    retained = [h for h in range(1, height + 1) if h >= cutoff or retention.permanent(h)]
+    checked_heights = sorted({retained[0], retained[len(retained) // 2], height})
+    proofs = 0
+    for h in checked_heights:
+        for i in (rng.randrange(len(did_ids)) for _ in range(50)):
+            key = did_key(did_ids[i])
+            res = app.query(QueryRequest(path="state", key=key, height=h, prove=True))
+            assert res.proof is not None and res.header is not None
+            verify_state_proof(suite, key, res.value, res.proof, res.header)
+            if (res.value is not None) != (registered_at[i] <= h):
+                raise AssertionError(f"DID {i} (registered at {registered_at[i]}) read wrongly at height {h}")
+            proofs += 1
+    pruned_heights = [h for h in range(1, cutoff) if not retention.permanent(h)]
+    pruned_error: dict[str, Any] | None = None
+    if pruned_heights:
+        h = pruned_heights[len(pruned_heights) // 2]
+        try:
+            app.query(QueryRequest(path="state", key=did_key(did_ids[0]), height=h, prove=True))
+            raise AssertionError(f"a query at pruned height {h} was answered")
+        except NotFound as exc:
+            pruned_error = {"height": h, "code": exc.code, "reason": exc.reason}
+    return {
+        "keep_recent": retention.keep_recent,
+        "keep_every": retention.keep_every,
+        "prune_blocks": retention.prune_blocks,
+        "tip": height,
+        "cutoff": cutoff,
+        "pass_seconds": round(report.seconds, 2),
+        "transactions": report.transactions,
+        "longest_write_txn_ms": round(report.longest_txn_s * 1000, 1),
+        "nodes_deleted": report.nodes_deleted,
+        "heights_pruned": report.roots_deleted,
+        "blocks_deleted": report.blocks_deleted,
+        "proofs_verified": {"count": proofs, "heights": checked_heights},
+        "pruned_height_answer": pruned_error,
+        "earliest_state_height": store.earliest_state_height(),
+        "earliest_block_height": store.earliest_block_height(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,10 +407,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=10_000, help="resolutions timed")
     ap.add_argument("--dir", help="data directory (default: a temporary one, removed afterwards)")
     ap.add_argument("--out", help="also write the report to this file")
+    ap.add_argument("--keep-recent", type=int, default=0, help="then prune, keeping the newest K heights (>= 2)")
+    ap.add_argument("--keep-every", type=int, default=0, help="and the multiples of E")
+    ap.add_argument("--prune-blocks", action="store_true", help="and prune blocks, receipts and indexes too")
     args = ap.parse_args(argv)
+    try:
+        retention = Retention(keep_recent=args.keep_recent, keep_every=args.keep_every, prune_blocks=args.prune_blocks)
+    except ValueError as exc:
+        ap.error(str(exc))
     tmp = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="did-scale-"))
     try:
-        report = run(args.dids, args.registrars, args.block_txs, args.samples, tmp)
+        report = run(args.dids, args.registrars, args.block_txs, args.samples, tmp, retention)
     finally:
         if not args.dir:
             shutil.rmtree(tmp, ignore_errors=True)
