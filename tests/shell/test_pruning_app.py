@@ -153,3 +153,24 @@ def test_pruning_on_lmdb_while_blocks_commit_from_another_thread_ends_consistent
         assert pruner.last is not None and pruner.last.longest_txn_s < 1.0
     finally:
         kv.close()
+
+
+def test_the_pruning_thread_runs_a_pass_every_interval_blocks_and_stops(actors: Actors) -> None:
+    chain = make_app_chain(make_params(actors), actors, MemoryStore())
+    store = chain.app.store
+    pruner = Pruner(store, Retention(keep_recent=2), chain.app.suite, interval=4)
+    pruner.start()
+    try:
+        transfers(chain, actors, 3)
+        pruner.notify(3)  # the first notice runs a pass
+        assert pruner.passed.wait(10) and pruner.last is not None and pruner.last.cutoff == 2
+        pruner.passed.clear()
+        transfers(chain, actors, 3, nonce=3)
+        pruner.notify(6)  # 3 blocks since: not yet
+        assert not pruner.passed.wait(0.2)
+        transfers(chain, actors, 1, nonce=6)
+        pruner.notify(7)
+        assert pruner.passed.wait(10) and pruner.last.cutoff == 6 and store.earliest_state_height() == 6
+    finally:
+        pruner.stop()
+    assert pruner._thread is None

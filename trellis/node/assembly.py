@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from trellis.abci import StageTimes
 from trellis.app.application import TrellisApp
+from trellis.app.modules.accounts import involved_addresses
 from trellis.app.modules.contracts import WasmEngine
 from trellis.blobs.store import BlobStore, LocalBlobStore
 from trellis.core.errors import TrellisError
+from trellis.core.ledger.block import Block, Receipt
+from trellis.core.ledger.tx import sender_address
 from trellis.core.params import ChainParams
 from trellis.keys.signer import KeyStore, Signer
 from trellis.node.certwatch import CertWatcher
@@ -28,6 +32,7 @@ from trellis.p2p.address import PeerAddress
 from trellis.p2p.tcp import TlsTransport
 from trellis.storage.chain_store import ChainStore
 from trellis.storage.kv import KVStore, SplitStore, open_data_store
+from trellis.storage.pruning import Pruner, Retention
 from trellis.storage.snapshots import SnapshotStore
 
 PASSPHRASE_ENV = "TRELLIS_VALIDATOR_PASSPHRASE"
@@ -153,6 +158,32 @@ def _assemble(home: Home, cfg: NodeConfig, params: ChainParams, signer: Signer |
         tsa,
         stages=stages,
         snapshots=snapshots,
+        pruner=_pruner(cfg, params, store, snapshots),
+    )
+
+
+def _pruner(cfg: NodeConfig, params: ChainParams, store: ChainStore, snapshots: SnapshotStore | None) -> Pruner | None:
+    """The pruner of ``[storage]`` (ADR 0018), keeping the snapshot heights still offered; None for an archive
+    node (``keep_recent = 0``)."""
+    st = cfg.storage
+    if not st.keep_recent:
+        return None
+    suite = params.suite
+
+    def addresses_of(block: Block, receipts: Sequence[Receipt]) -> list[list[bytes]]:
+        full = len(receipts) == len(block.txs)
+        return [
+            involved_addresses(tx, sender_address(suite, tx), receipts[i] if full else None)
+            for i, tx in enumerate(block.txs)
+        ]
+
+    return Pruner(
+        store,
+        Retention(keep_recent=st.keep_recent, keep_every=st.keep_every, prune_blocks=st.prune_blocks),
+        suite,
+        retain=None if snapshots is None else snapshots.offered_heights,
+        addresses_of=addresses_of if cfg.node.index_accounts else None,
+        interval=st.prune_interval_blocks,
     )
 
 

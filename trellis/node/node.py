@@ -30,6 +30,7 @@ from trellis.node.statesync import SnapshotServer
 from trellis.notary.tsa import TsaIdentity
 from trellis.p2p.transport import Transport
 from trellis.storage.block_store import BlockStore
+from trellis.storage.pruning import Pruner
 from trellis.storage.snapshots import SnapshotStore
 
 log = logging.getLogger("trellis.node")
@@ -120,6 +121,7 @@ class Node(Generic[AppT]):
         blobs: the file store served by the API (``/v1/blobs``), or None for none.
         stages: where the time per pipeline stage is accounted, shared with the application (default: a new one).
         snapshots: the state snapshots to write after commits and offer to peers (None: none).
+        pruner: prunes old state and blocks on a thread of its own (``[storage] keep_recent``; None: archive).
     """
 
     def __init__(
@@ -137,6 +139,7 @@ class Node(Generic[AppT]):
         *,
         stages: StageTimes | None = None,
         snapshots: SnapshotStore | None = None,
+        pruner: Pruner | None = None,
     ) -> None:
         if config.node.role == "observer" and privval is not None:
             raise ValueError("an observer node has no signer: pass privval=None")
@@ -155,6 +158,7 @@ class Node(Generic[AppT]):
         self.stages = stages if stages is not None else StageTimes()
         """Time spent per pipeline stage, by the application, the driver and this node (``/v1/metrics``)."""
         self.app = app
+        self.pruner = pruner
         self.privval = privval
         self.clock = clock
         self.transport = transport
@@ -182,6 +186,8 @@ class Node(Generic[AppT]):
 
     def close(self) -> None:
         """Release the application and the block store: after ``stop``, or instead of starting."""
+        if self.pruner is not None:
+            self.pruner.stop()  # its last transaction ends before the store closes
         if self.snapshots is not None:
             self.snapshots.stop()
         try:
@@ -221,6 +227,8 @@ class Node(Generic[AppT]):
             self.transport.on_peer_connected = driver.on_peer_connected
             self.transport.on_peer_disconnected = driver.on_peer_disconnected
         self.driver.start()
+        if self.pruner is not None:
+            self.pruner.start()
         if self.transport is not None:
             await self.transport.start()
         if self.cert_watcher is not None:
@@ -429,6 +437,8 @@ class Node(Generic[AppT]):
             header = executed.block.header
             self.snapshots.note_commit(header.height, header.state_root)
         sw = self.stages.stopwatch()
+        if self.pruner is not None:
+            self.pruner.notify(executed.block.header.height)
         self._notify(executed)
         sw.mark("notify", executed.block.header.tx_count)
         if executed.effects.membership_changed:

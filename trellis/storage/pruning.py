@@ -170,6 +170,8 @@ class Pruner:
         self.interval = max(1, interval)
         self.last: PruneReport | None = None
         """The report of the last pass (None before the first)."""
+        self.passed = threading.Event()
+        """Set after each pass of the thread (a test or a caller may clear it and wait for the next)."""
         self._wake = threading.Condition()
         self._notified = -1
         self._last_run_height = -1
@@ -372,6 +374,8 @@ class Pruner:
             except Exception:  # a failed pass is retried at the next interval; the node goes on
                 log.exception("pruning pass failed")
                 continue
+            finally:
+                self.passed.set()
             log.info(
                 "pruned below height %d: %d nodes, %d heights of state, %d blocks; longest transaction %.1f ms",
                 report.cutoff,
