@@ -58,6 +58,7 @@ FILES = [
     "light_client.json",
     "attestations.json",
     "custody.json",
+    "snapshot.json",
     "interchain.json",
     "transfer.json",
     "directory.json",

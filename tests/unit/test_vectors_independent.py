@@ -865,6 +865,7 @@ CHECKED = {
     "directory.json",
     "hub.json",
     "custody.json",
+    "snapshot.json",
 }
 NOT_VECTORS = {
     "generate.py",
@@ -875,6 +876,7 @@ NOT_VECTORS = {
     "directory_vectors.py",
     "hub_vectors.py",
     "custody_vectors.py",
+    "snapshot_vectors.py",
 }
 
 
@@ -2232,3 +2234,170 @@ def test_custody_blocks_rounds_answer_and_miss() -> None:
     assert s6[fkey]["challenged"] == 3 and s6[fkey]["answered"] == 1 and s6[fkey]["missed"] == 1
     assert s6[fkey]["open"] == 1
     assert s6[b"custody/meta"] == {"files": 1, "open": 1, "closed": 2}
+
+
+# --- snapshot.json (docs/spec/snapshot.md) -----------------------------------------------------------------------
+
+SNAPSHOT = load("snapshot.json")
+SNAPSHOT_CHUNK_TARGET = 1_048_576
+
+
+def snap_depth(n: int) -> int:
+    """snapshot.md 2: the smallest d >= 1 with n <= 4096 * 16^d, at most 8."""
+    return next((d for d in range(1, 8) if n <= 4096 * 16**d), 8)
+
+
+def snap_nibbles(kp: bytes, k: int) -> tuple[int, ...]:
+    return tuple(kp[i // 2] >> 4 if i % 2 == 0 else kp[i // 2] & 0x0F for i in range(k))
+
+
+def snap_pack(path: tuple[int, ...]) -> bytes:
+    out = bytearray((len(path) + 1) // 2)
+    for i, n in enumerate(path):
+        out[i // 2] |= n << 4 if i % 2 == 0 else n
+    return bytes(out)
+
+
+def snap_subtree(H: Callable[[bytes], bytes], leaves: list[tuple[bytes, bytes]], k: int) -> bytes:
+    """T(S, k) of encoding.md 5 for leaves (kp, vh) sharing a k-nibble prefix."""
+    if len(leaves) == 1:
+        return tagged(H, b"trellis/smt/leaf", leaves[0][0] + leaves[0][1])
+    bitmap, children = 0, b""
+    for i in range(16):
+        group = [leaf for leaf in leaves if snap_nibbles(leaf[0], k + 1)[k] == i]
+        if group:
+            bitmap |= 1 << i
+            children += snap_subtree(H, group, k + 1)
+    return tagged(H, b"trellis/smt/node", bitmap.to_bytes(2, "big") + children)
+
+
+def snap_items(
+    H: Callable[[bytes], bytes], leaves: list[tuple[bytes, bytes]], d: int
+) -> list[tuple[int, bytes, bytes, list[tuple[bytes, bytes]]]]:
+    """snapshot.md 2: (depth, packed prefix, hash, the item's leaves), in path order, from the key set alone."""
+    out: list[tuple[int, bytes, bytes, list[tuple[bytes, bytes]]]] = []
+
+    def visit(group: list[tuple[bytes, bytes]], k: int, path: tuple[int, ...]) -> None:
+        if k == d or len(group) == 1:
+            out.append((k, snap_pack(path), snap_subtree(H, group, k), group))
+            return
+        for i in range(16):
+            sub = [leaf for leaf in group if snap_nibbles(leaf[0], k + 1)[k] == i]
+            if sub:
+                visit(sub, k + 1, (*path, i))
+
+    if leaves:
+        visit(sorted(leaves), 0, ())
+    return out
+
+
+def snap_manifest_ok(H: Callable[[bytes], bytes], m: list[Any], chain_id: str, height: int, root: bytes) -> bool:
+    """snapshot.md 4, from the decoded manifest array."""
+    version, cid, hgt, state_root, d, items, chunk_count, total = m
+    if (version, cid, hgt, state_root) != (1, chain_id, height, root) or not 1 <= d <= 8 or d != snap_depth(total):
+        return False
+    if not items:
+        return root == bytes(32) and chunk_count == 0 and total == 0
+    if total < len(items) or items[0][3] != 0 or items[-1][3] + 1 != chunk_count:
+        return False
+    paths = []
+    for i, (depth, prefix, _, chunk) in enumerate(items):
+        if depth > d or len(prefix) != (depth + 1) // 2 or (depth % 2 and prefix[-1] & 0x0F):
+            return False
+        if i and chunk not in (items[i - 1][3], items[i - 1][3] + 1):
+            return False
+        path = snap_nibbles(prefix + bytes(1), depth)
+        if paths and (path <= paths[-1] or path[: len(paths[-1])] == paths[-1]):
+            return False
+        paths.append(path)
+
+    def rebuild(lo: int, hi: int, k: int) -> bytes | None:
+        if len(paths[lo]) == k:
+            return items[lo][2] if hi - lo == 1 else None
+        if k >= d:
+            return None
+        bitmap, children, start = 0, b"", lo
+        for j in range(lo + 1, hi + 1):
+            if j == hi or paths[j][k] != paths[start][k]:
+                child = rebuild(start, j, k + 1)
+                if child is None:
+                    return None
+                bitmap |= 1 << paths[start][k]
+                children += child
+                start = j
+        return tagged(H, b"trellis/smt/node", bitmap.to_bytes(2, "big") + children)
+
+    return rebuild(0, len(items), 0) == root
+
+
+def snap_chunk_ok(H: Callable[[bytes], bytes], m: list[Any], chunk: list[Any], index: int) -> bool:
+    """snapshot.md 5, from the decoded manifest and chunk arrays."""
+    version, height, i, entries = chunk
+    if version != 1 or height != m[2] or i != index or index >= m[6]:
+        return False
+    d = m[4]
+    mine = [(depth, snap_nibbles(prefix + bytes(1), depth), h_) for depth, prefix, h_, c in m[5] if c == index]
+    groups: list[list[tuple[bytes, bytes]]] = [[] for _ in mine]
+    last = b""
+    for key, value in entries:
+        kp = tagged(H, b"trellis/state/key", key)
+        if kp <= last:
+            return False
+        last = kp
+        owner = [j for j, (depth, path, _) in enumerate(mine) if snap_nibbles(kp, depth) == path]
+        if len(owner) != 1:
+            return False
+        groups[owner[0]].append((kp, tagged(H, b"trellis/state/value", value)))
+    for (depth, _, h_), group in zip(mine, groups, strict=True):
+        if not group or (depth < d and len(group) != 1) or snap_subtree(H, group, depth) != h_:
+            return False
+    return True
+
+
+def test_snapshot_frontier_depths() -> None:
+    for case in SNAPSHOT["frontier_depth"]:
+        assert snap_depth(case["n"]) == case["d"], case
+
+
+@pytest.mark.parametrize("case", SNAPSHOT["cases"], ids=lambda c: c["name"])
+def test_snapshot_vector(case: dict[str, Any]) -> None:
+    H = sha256
+    entries = {h(k): h(v) for k, v in case["entries"]}
+    leaves = sorted(
+        (tagged(H, b"trellis/state/key", k), tagged(H, b"trellis/state/value", v)) for k, v in entries.items()
+    )
+    root = smt_root(H, entries)
+    assert h(case["state_root"]) == root
+    enc = h(case["manifest"])
+    m = unpack(enc)
+    assert tagged(H, b"trellis/snapshot/manifest", enc) == h(case["manifest_id"])
+    assert len(m) == 8 and m[:5] == [1, case["chain_id"], case["height"], root, snap_depth(len(entries))]
+    assert m[7] == len(entries)
+    # The items, recomputed from the key set alone (snapshot.md 2), and their chunks (snapshot.md 3).
+    expected = snap_items(H, leaves, m[4])
+    assert [(it[0], it[1], it[2]) for it in m[5]] == [(k, p, hh) for k, p, hh, _ in expected]
+    by_kp = {tagged(H, b"trellis/state/key", k): (k, v) for k, v in entries.items()}
+    chunk_of, chunk, size = [], 0, 0
+    for _, _, _, group in expected:
+        b = sum(len(pack([by_kp[kp][0], by_kp[kp][1]])) for kp, _ in group)
+        if size and size + b > case["chunk_target"]:
+            chunk, size = chunk + 1, 0
+        size += b
+        chunk_of.append(chunk)
+    assert [it[3] for it in m[5]] == chunk_of and m[6] == (chunk_of[-1] + 1 if chunk_of else 0)
+    assert case["chunk_target"] <= SNAPSHOT_CHUNK_TARGET  # the vectors cut small states finer than the spec
+    assert snap_manifest_ok(H, m, case["chain_id"], case["height"], root)
+    got: dict[bytes, bytes] = {}
+    for i, raw in enumerate(case["chunks"]):
+        c = unpack(h(raw))
+        assert snap_chunk_ok(H, m, c, i)
+        got.update({k: v for k, v in c[3]})
+    assert got == entries
+    for bad in case.get("bad_manifests", []):
+        try:
+            ok = snap_manifest_ok(H, unpack(h(bad["manifest"])), case["chain_id"], case["height"], root)
+        except (ValueError, TypeError, IndexError, AssertionError):
+            ok = False
+        assert not ok, bad["why"]
+    for bad in case.get("bad_chunks", []):
+        assert not snap_chunk_ok(H, m, unpack(h(bad["chunk"])), bad["index"]), bad["why"]

@@ -31,6 +31,7 @@ from tests.vectors import (
     hub_vectors,
     interchain_vectors,
     light_client_vectors,
+    snapshot_vectors,
     spec_vectors,
 )
 from trellis.api.types import proof_json
@@ -373,6 +374,7 @@ FILES = {
     **directory_vectors.FILES,
     **hub_vectors.FILES,
     **custody_vectors.FILES,
+    **snapshot_vectors.FILES,
 }
 
 
