@@ -8,6 +8,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from trellis.abci import NotFound, Pruned, QueryRequest
@@ -19,11 +20,12 @@ from trellis.core.ledger.tx import sender_address
 from trellis.core.modules.accounts.messages import Transfer
 from trellis.core.modules.accounts.state import account_key
 from trellis.core.types import ZERO_HASH
+from trellis.node.config import StorageSection
 from trellis.storage.chain_store import ChainStore
 from trellis.storage.kv import MemoryStore, SplitStore
 from trellis.storage.pruning import Pruner, Retention
 
-from .conftest import Actors, AppChain, addr, make_app_chain, make_params, raw_tx
+from .conftest import Actors, ApiHarness, AppChain, addr, make_app_chain, make_params, node_config, raw_tx
 
 
 def transfers(chain: AppChain, actors: Actors, blocks: int, nonce: int = 0) -> list[bytes]:
@@ -174,3 +176,31 @@ def test_the_pruning_thread_runs_a_pass_every_interval_blocks_and_stops(actors: 
     finally:
         pruner.stop()
     assert pruner._thread is None
+
+
+def test_a_pruning_node_answers_410_for_pruned_heights_and_says_its_earliest_in_status(tmp_path: Path) -> None:
+    config = msgspec.structs.replace(
+        node_config(),
+        storage=StorageSection(keep_recent=2, prune_blocks=True, prune_interval_blocks=1),
+    )
+    api = ApiHarness(tmp_path / "home", config)
+    try:
+        pruner = api.node.pruner
+        assert pruner is not None
+        for i in range(4):
+            pruner.passed.clear()
+            api.commit(api.alice, Transfer(to=addr(api.bob), amount=1 + i))
+            assert pruner.passed.wait(10)
+        status = api.get("/v1/status").json()
+        tip = status["height"]
+        assert status["earliest_state_height"] == tip - 1 and status["earliest_block_height"] == tip - 1
+        gone = api.get("/v1/blocks/1")
+        assert gone.status == 410 and gone.json()["code"] == "pruned"
+        assert f"keeps blocks {tip - 1} to {tip}" in gone.json()["detail"]
+        key = account_key(addr(api.bob)).hex()
+        old = api.get(f"/v1/state/{key}?height=1&prove=true")
+        assert old.status == 410 and f"keeps heights >= {tip - 1}" in old.json()["detail"]
+        assert api.get(f"/v1/state/{key}?height={tip - 1}&prove=true").status == 200
+        assert api.get(f"/v1/blocks/{tip - 1}").status == 200
+    finally:
+        api.close()

@@ -358,6 +358,8 @@ class Api:
                 bench_network=node.params.genesis.is_bench_network,
                 signature_checks=not node.config.bench.skip_signature_checks,
                 role=node.config.node.role,
+                earliest_state_height=node.blocks.earliest_state_height(),
+                earliest_block_height=node.blocks.earliest_block_height(),
             )
         )
 

@@ -217,6 +217,13 @@ class StatusJson(_J):
     """``validator`` or ``observer`` (``[node] role``, ADR 0018 section 4): an observer follows the chain, serves
     the API and forwards the transactions it accepts to the validators; it never signs (``validator_address`` is
     empty)."""
+    earliest_state_height: int = 0
+    """The lowest height from which on this node keeps the state of every height (``[storage] keep_recent``, ADR
+    0018): older heights answer 410 except those its retention keeps (``keep_every`` multiples, snapshots). 0:
+    nothing pruned."""
+    earliest_block_height: int = 1
+    """The lowest height from which on this node keeps every block (``[storage] prune_blocks``): older blocks
+    answer 410 except the blocks of validator-set changes. 1: nothing pruned."""
 
 
 class ProblemJson(_J):
