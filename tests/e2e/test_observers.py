@@ -174,3 +174,32 @@ def test_observers_follow_serve_forward_and_never_sign_even_in_the_set(tmp_path:
         net.assert_same_ledgers(list(range(VALIDATORS + OBSERVERS)), tip)
     finally:
         net.stop_all()
+
+
+def test_bench_observers_workload_runs_and_reports_every_phase(tmp_path: Path) -> None:
+    # A small version of ``trellis bench --workload observers`` (2 validators, 1 observer, short phases): it runs
+    # end to end and reports sane figures; the speeds themselves are measured on a quiet machine, not here.
+    out = tmp_path / "results"
+    cmd = [
+        *("bench", "--workload", "observers", "--validators", "2", "--observers", "1", "--rates", "50"),
+        *("--duration", "1.5", "--readers", "1", "--accounts", "20", "--out", str(out), "--json"),
+    ]
+    res = subprocess.run(trellis_cmd(*cmd), capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stderr[-3000:]
+    report = json.loads(res.stdout)
+    run = report["run"]
+    assert (run["config"]["validators"], run["config"]["observers"]) == (2, 1)
+    assert [p["phase"] for p in run["phases"]] == ["no_reads", "with_reads", "no_reads_again"]
+    for p in run["phases"]:
+        commits = p["commits"]
+        assert commits["offered_txs"] == 75 and 0 < commits["committed_txs"] <= 75, commits
+        assert (commits["failed_txs"], commits["rejected_txs"]) == (0, 0), commits
+        assert 0 < commits["latency_ms"]["p50"] <= commits["latency_ms"]["p99"]
+        assert p["observer_lag"]["samples"] > 0
+        assert (p["reads"] is None) == (p["phase"] != "with_reads")
+    reads = run["phases"][1]["reads"]
+    assert reads["served"] > 0 and reads["errors"] == {}, reads
+    assert all(v > 0 for v in reads["by_kind_per_s"].values()), reads
+    assert reads["proofs_checked"] >= 1 and reads["proof_failures"] == [], reads
+    assert set(run["with_reads_vs_no_reads"]) == {"committed_tps_ratio", "p50_ratio", "p99_ratio"}
+    assert Path(report["files"]["json"]).is_file()

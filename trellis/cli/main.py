@@ -992,6 +992,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return _bench_hub(args)
     if args.workload == "custody" and not args.targets:
         return _bench_custody(args)
+    if args.workload == "observers" and not args.targets:
+        return _bench_observers(args)
     if args.targets:
         configs = [
             BenchConfig(
@@ -1075,6 +1077,41 @@ def _bench_hub(args: argparse.Namespace) -> int:
         for n in chains
     ]
     report = run_hub_suite(configs, Path(args.out), with_plot=not args.no_plot, label=args.label)
+    print(json.dumps(report, indent=2) if args.json else summary(report))
+    return 0
+
+
+def _bench_observers(args: argparse.Namespace) -> int:
+    """``trellis bench --workload observers`` (ADR 0018 section 4; ``trellis/bench/observers.py``): validators under a
+    steady transfer load, observers under a read load; commit rate and confirmation p50/p99 with and without it."""
+    from trellis.bench.observers import ObserversBenchConfig, run_observers_bench, summary
+
+    validators = 4 if args.validators == 1 else args.validators  # the option's default (1) means the workload's (4)
+    if not 1 <= validators <= 16:
+        raise CliError("--validators must be between 1 and 16")
+    if not 1 <= args.observers <= 48:
+        raise CliError("--observers must be between 1 and 48")
+    if not 1 <= args.readers <= 64:
+        raise CliError("--readers must be between 1 and 64")
+    try:
+        rates = [1000.0] if args.rates == BENCH_DEFAULT_RATES else [float(x) for x in args.rates.split(",")]
+    except ValueError:
+        raise CliError(f"--rates must be a number, not {args.rates!r}") from None
+    if len(rates) != 1 or not 0 < rates[0] <= 100_000:
+        raise CliError("--rates with --workload observers: one steady transfer rate, tx/s (default 1000)")
+    duration = 30.0 if args.duration == BENCH_DEFAULT_DURATION else args.duration
+    if not 0.5 <= duration <= 3600:
+        raise CliError("--duration must be between 0.5 and 3600 seconds")
+    cfg = ObserversBenchConfig(
+        validators=validators,
+        observers=args.observers,
+        rate=rates[0],
+        duration_s=duration,
+        readers=args.readers,
+        accounts=args.accounts,
+        verifier_workers=2 if args.verifier_workers == -1 else args.verifier_workers,
+    )
+    report = run_observers_bench(cfg, Path(args.out), label=args.label)
     print(json.dumps(report, indent=2) if args.json else summary(report))
     return 0
 
@@ -1250,7 +1287,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--validators", type=int, default=1)
     s.add_argument(
         "--workload",
-        choices=["transfer", "kv", "contract", "notary", "interchain", "hub", "custody"],
+        choices=["transfer", "kv", "contract", "notary", "interchain", "hub", "observers", "custody"],
         default="transfer",
     )
     s.add_argument(
@@ -1267,7 +1304,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--chains", default="10", help="hub: registered sub-chains, comma-separated counts (one hub each)")
     s.add_argument("--packet-chains", type=int, default=10, help="hub: chains connected by a channel that send packets")
-    s.add_argument("--label", default="", help="hub: a label for the report (e.g. the machine's load)")
+    s.add_argument("--label", default="", help="hub, observers: a label for the report (e.g. the machine's load)")
+    s.add_argument("--observers", type=int, default=8, help="observers: observer nodes beside the validators")
+    s.add_argument("--readers", type=int, default=4, help="observers: concurrent read clients per observer")
     s.add_argument("--accounts", type=int, default=2000, help="sender accounts funded in genesis")
     s.add_argument("--verifier-workers", type=int, default=-1, help="verifier processes per node (-1: one per core)")
     s.add_argument("--no-signature-checks", action="store_true", help="BENCH ONLY: nodes accept signatures unchecked")
