@@ -38,12 +38,12 @@ from trellis.core.codec import encode
 from trellis.core.crypto.suite import ED25519, address_of
 from trellis.core.execution.block import ChainTip, ExecutedBlock, build_block, genesis_tip
 from trellis.core.ledger.tx import SignedTx, TxBody, sign_tx
-from trellis.core.modules.custody.handlers import check_segment
 from trellis.core.modules.custody.messages import SEGMENT_BYTES, CustodyRegister, CustodyRespond
 from trellis.core.modules.custody.state import (
     PREFIX,
     Challenge,
     FileRecord,
+    check_segment,
     read_challenge,
     read_file,
     segment_count,

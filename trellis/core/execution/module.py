@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from trellis.core.execution.context import TxContext
+from trellis.core.execution.context import StateReader, TxContext
 from trellis.core.ledger.block import Event
 from trellis.core.modules.interchain.messages import Ack, Packet
 from trellis.core.params import ChainParams
@@ -25,7 +25,7 @@ class BlockContext:
     a read/write view of the state before the block's first transaction (a ``StateReader``; ``put(key, None)``
     deletes). Its writes are part of the block's writes, before every transaction's."""
 
-    __slots__ = ("_get", "_put", "_scan", "height", "params", "parent_id", "time_ms")
+    __slots__ = ("_put", "_state", "height", "params", "parent_id", "time_ms")
 
     def __init__(
         self,
@@ -33,8 +33,7 @@ class BlockContext:
         height: int,
         time_ms: int,
         parent_id: bytes,
-        get: Callable[[bytes], bytes | None],
-        scan: Callable[[bytes, bytes, int], list[tuple[bytes, bytes]]],
+        state: StateReader,
         put: Callable[[bytes, bytes | None], None],
     ) -> None:
         self.params = params
@@ -42,18 +41,17 @@ class BlockContext:
         self.time_ms = time_ms
         self.parent_id = parent_id
         """The previous block's id (32 zero bytes before block 1)."""
-        self._get = get
-        self._scan = scan
+        self._state = state
         self._put = put
 
     def get(self, key: bytes) -> bytes | None:
         """The value at ``key`` as the block has left it so far, or None."""
-        return self._get(key)
+        return self._state.get(key)
 
     def scan(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
-        """Up to ``limit`` entries with ``start <= key < end`` of the state before the block, in key order (a hook
-        runs before any transaction; writes of earlier hooks show only under the executor's scanned prefixes)."""
-        return self._scan(start, end, limit)
+        """Up to ``limit`` entries with ``start <= key < end``, in key order, as the block has left them so far
+        (writes under the executor's scanned prefixes included; a hook runs before any transaction)."""
+        return self._state.scan(start, end, limit)
 
     def put(self, key: bytes, value: bytes | None) -> None:
         """Write ``key`` (None: delete it)."""

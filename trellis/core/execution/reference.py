@@ -163,15 +163,7 @@ class BlockRun:
         if not BLOCK_HOOKS:
             return
         env = self.env
-        state = self.state
-        layers = (self.block_layer,)
-
-        def scan(start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
-            return merged_scan(state, layers, start, end, limit)[0]
-
-        ctx = BlockContext(
-            env.params, env.height, env.time_ms, env.parent_id, self.block_get, scan, self.block_layer.put
-        )
+        ctx = BlockContext(env.params, env.height, env.time_ms, env.parent_id, _BlockView(self), self.block_layer.put)
         for hook in BLOCK_HOOKS:
             hook(ctx)
 
@@ -275,6 +267,21 @@ class BlockRun:
             fee = min(ctx.gas_used * gas_price, paying.balance)
             writes[akey] = encode(Account(balance=paying.balance - fee, nonce=paying.nonce))
         self.receipts.append(receipt)
+
+
+class _BlockView:
+    """The state as a block's run has left it so far (a ``StateReader``): what ``begin_block`` hooks read."""
+
+    __slots__ = ("_run",)
+
+    def __init__(self, run: BlockRun) -> None:
+        self._run = run
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._run.block_get(key)
+
+    def scan(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        return merged_scan(self._run.state, (self._run.block_layer,), start, end, limit)[0]
 
 
 class StateUnavailable(Exception):

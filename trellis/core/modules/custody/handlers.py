@@ -11,9 +11,6 @@ from __future__ import annotations
 import msgspec
 
 from trellis.core.codec import encode
-from trellis.core.crypto.merkle import MerkleProof, root_from_proof
-from trellis.core.crypto.suite import Suite
-from trellis.core.errors import ProofError
 from trellis.core.execution.context import StateReader, TxContext
 from trellis.core.execution.module import BlockContext
 from trellis.core.execution.results import ResultCode, TxFailure
@@ -35,6 +32,7 @@ from trellis.core.modules.custody.state import (
     MissedRecord,
     challenge_id,
     challenge_key,
+    check_segment,
     closed_key,
     due_key,
     file_key,
@@ -53,8 +51,6 @@ from trellis.core.modules.custody.state import (
     read_ref,
     round_seed,
     segment_count,
-    segment_hash,
-    segment_length,
 )
 from trellis.core.modules.membership.state import read_certs, read_config
 from trellis.core.modules.membership.view import entry_refusal
@@ -142,23 +138,6 @@ def handle_register(ctx: TxContext, msg: CustodyRegister) -> list[Event]:
             ],
         )
     ]
-
-
-def check_segment(suite: Suite, record: FileRecord, index: int, segment: bytes, path: list[bytes]) -> str | None:
-    """Why ``segment`` with ``path`` is not segment ``index`` of ``record``'s file, or None when it is (spec 5.2):
-    its length must be the segment's, and its hash with ``path`` must lead to ``record.segment_root`` as leaf
-    ``index`` of a tree of ``record.segment_count`` leaves."""
-    want = segment_length(record.size, index)
-    if len(segment) != want:
-        return f"segment {index} of a file of {record.size} bytes is {want} bytes, not {len(segment)}"
-    proof = MerkleProof(index=index, size=record.segment_count, siblings=path)
-    try:
-        root = root_from_proof(suite, segment_hash(suite, segment), proof)
-    except ProofError as exc:
-        return f"the path does not fit a tree of {record.segment_count} segments: {exc}"
-    if root != record.segment_root:
-        return "the segment's hash and path do not lead to the registered segment_root"
-    return None
 
 
 def _close(ctx: _PutFn, ch: Challenge, status: int, height: int, responder: bytes) -> Challenge:

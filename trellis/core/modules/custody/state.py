@@ -24,8 +24,9 @@ from typing import Annotated
 import msgspec
 
 from trellis.core.codec import decode
-from trellis.core.crypto.merkle import merkle_proof, merkle_root
+from trellis.core.crypto.merkle import MerkleProof, merkle_proof, merkle_root, root_from_proof
 from trellis.core.crypto.suite import Suite
+from trellis.core.errors import ProofError
 from trellis.core.execution.context import StateReader
 from trellis.core.modules.custody.messages import CHALLENGE_ID_BYTES, SEGMENT_BYTES, ChallengeId
 from trellis.core.types import U32, U64, Address, CoreStruct, Hash32
@@ -263,6 +264,23 @@ def segment_path(suite: Suite, hashes: Sequence[bytes], index: int) -> list[byte
         IndexError: ``index`` is outside the file.
     """
     return list(merkle_proof(suite, hashes, index).siblings)
+
+
+def check_segment(suite: Suite, record: FileRecord, index: int, segment: bytes, path: list[bytes]) -> str | None:
+    """Why ``segment`` with ``path`` is not segment ``index`` of ``record``'s file, or None when it is (spec 5.2):
+    its length must be the segment's, and its hash with ``path`` must lead to ``record.segment_root`` as leaf
+    ``index`` of a tree of ``record.segment_count`` leaves."""
+    want = segment_length(record.size, index)
+    if len(segment) != want:
+        return f"segment {index} of a file of {record.size} bytes is {want} bytes, not {len(segment)}"
+    proof = MerkleProof(index=index, size=record.segment_count, siblings=path)
+    try:
+        root = root_from_proof(suite, segment_hash(suite, segment), proof)
+    except ProofError as exc:
+        return f"the path does not fit a tree of {record.segment_count} segments: {exc}"
+    if root != record.segment_root:
+        return "the segment's hash and path do not lead to the registered segment_root"
+    return None
 
 
 def read_meta(state: StateReader) -> CustodyMeta | None:
