@@ -1,0 +1,287 @@
+"""State sync in process (ADR 0018 section 3): ``StateSyncFetcher`` against ``SnapshotServer`` peers over an
+in-memory network, on a chain with real commit certificates (tests/fixtures/chain_sim.py). A peer that sends a bad
+chunk, manifest or light block is banned and the sync completes from the others; a trusted block id that differs
+stops the sync; the server's per-peer limits hold."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.chain_sim import SimChain
+from trellis.core.codec import decode
+from trellis.core.ledger.block import Block, Commit, block_hash
+from trellis.core.ledger.snapshot import Manifest
+from trellis.core.ledger.state_tree import apply_updates
+from trellis.core.lightclient import SetChange
+from trellis.core.types import ZERO_HASH
+from trellis.node import statesync
+from trellis.node.statesync import SnapshotServer, StateSyncError, StateSyncFetcher, SyncResult
+from trellis.node.wire import ChunkMsg, ChunkRequestMsg, LightBlockMsg, ManifestMsg, SnapshotsRequestMsg, decode_msg
+from trellis.storage.chain_store import ChainStore
+from trellis.storage.kv import MemoryStore
+from trellis.storage.snapshots import SnapshotStore, build_snapshot, restore, state_synced_at
+
+SNAP_HEIGHT = 4
+
+
+@dataclass
+class _Tip:
+    height: int
+
+
+class _App:
+    """The part of the application a ``SnapshotServer`` reads."""
+
+    def __init__(self, chain: SimChain) -> None:
+        self.chain = chain
+
+    def info(self) -> _Tip:
+        return _Tip(self.chain.height)
+
+    def validator_changes(self, to_height: int) -> list[SetChange]:
+        return []
+
+
+class _Blocks:
+    def __init__(self, chain: SimChain) -> None:
+        self.chain = chain
+
+    def block(self, height: int) -> Block | None:
+        return self.chain.block(height) if 1 <= height <= self.chain.height else None
+
+    def commit(self, height: int) -> Commit | None:
+        return self.chain.commit(height) if 1 <= height <= self.chain.height else None
+
+
+class _Net:
+    """An in-memory network: the fetcher ("joiner") and servers by peer id; frames are delivered on the loop."""
+
+    def __init__(self) -> None:
+        self.fetcher: StateSyncFetcher | None = None
+        self.servers: dict[str, SnapshotServer] = {}
+        self.tamper: dict[str, Callable[[bytes], bytes]] = {}
+        self.bans: dict[str, str] = {}
+
+    # the joiner's side
+    def send(self, peer_id: str, frame: bytes) -> bool:
+        if peer_id in self.bans:
+            return False
+        loop = asyncio.get_running_loop()
+        loop.call_soon(lambda: self.servers[peer_id].on_msg("joiner", decode_msg(frame, 1 << 26)))
+        return True
+
+    def disconnect(self, peer_id: str, reason: str) -> None:
+        raise AssertionError(f"disconnected {peer_id}: {reason}")
+
+    def ban(self, peer_id: str, seconds: float, reason: str) -> None:
+        self.bans[peer_id] = reason
+
+    def connected_peers(self) -> list[str]:
+        return sorted(p for p in self.servers if p not in self.bans)
+
+    def server_side(self, peer_id: str) -> _ServerNet:
+        return _ServerNet(self, peer_id)
+
+
+class _ServerNet:
+    def __init__(self, net: _Net, peer_id: str) -> None:
+        self.net = net
+        self.peer_id = peer_id
+
+    def send(self, to: str, frame: bytes) -> bool:
+        assert to == "joiner" and self.net.fetcher is not None
+        tamper = self.net.tamper.get(self.peer_id)
+        out = frame if tamper is None else tamper(frame)
+        fetcher = self.net.fetcher
+        asyncio.get_running_loop().call_soon(lambda: fetcher.on_frame(self.peer_id, out))
+        return True
+
+    def disconnect(self, peer_id: str, reason: str) -> None:
+        raise AssertionError(reason)
+
+
+@pytest.fixture(scope="module")
+def chain() -> SimChain:
+    c = SimChain("sync-chain", accounts={f"acct{i}": 1000 + i for i in range(300)})
+    c.advance(SNAP_HEIGHT + 2)
+    return c
+
+
+def _snapshot_store(chain: SimChain, root: Path, chunk_target: int = 2000) -> SnapshotStore:
+    """A snapshot store holding the snapshot of ``SNAP_HEIGHT`` (chunks cut small: several of them)."""
+    state = chain._state(SNAP_HEIGHT)
+    kv = MemoryStore()
+    up = apply_updates(chain.params.suite, ChainStore(kv), ZERO_HASH, dict(state))
+    assert up.root == chain.header(SNAP_HEIGHT).state_root
+    kv.write_tables({"state": dict(state), "smt_nodes": up.nodes})
+    work = root / f".tmp-{SNAP_HEIGHT}"
+    work.mkdir(parents=True)
+    with kv.read_view(("state", "smt_nodes")) as view:
+        build_snapshot(chain.params.suite, chain.chain_id, view, SNAP_HEIGHT, up.root, work, chunk_target=chunk_target)
+    work.rename(root / str(SNAP_HEIGHT))
+    return SnapshotStore(root, chain.params.suite, chain.chain_id, 0, 2, kv)
+
+
+def _setup(chain: SimChain, tmp_path: Path, peers: list[str]) -> _Net:
+    net = _Net()
+    store = _snapshot_store(chain, tmp_path / "snapshots")
+    for pid in peers:
+        net.servers[pid] = SnapshotServer(store, _App(chain), _Blocks(chain), net.server_side(pid))  # type: ignore[arg-type]
+    return net
+
+
+def _sync(chain: SimChain, net: _Net, tmp_path: Path, trust: tuple[int, bytes] | None = None) -> SyncResult:
+    async def go() -> SyncResult:
+        fetcher = StateSyncFetcher(
+            chain.params, net, tmp_path / "staging", chunk_timeout_s=2.0, ban_s=60, discovery_s=0.2, trust=trust
+        )
+        net.fetcher = fetcher
+        for pid in net.servers:
+            fetcher.on_peer_connected(pid)
+        return await fetcher.run(connect_timeout_s=10)
+
+    return asyncio.run(go())
+
+
+def _corrupt(msg_type: type, field: str) -> Callable[[bytes], bytes]:
+    def tamper(frame: bytes) -> bytes:
+        msg = decode_msg(frame, 1 << 26)
+        if isinstance(msg, msg_type) and getattr(msg, field):
+            raw = bytearray(frame)
+            raw[-3] ^= 0x01  # the field is last in the frame: a byte inside it
+            return bytes(raw)
+        return frame
+
+    return tamper
+
+
+def _restored_state(chain: SimChain, result: SyncResult) -> MemoryStore:
+    kv = MemoryStore()
+    restore(
+        kv,
+        chain.params.suite,
+        chain.params.genesis_hash,
+        result.manifest,
+        result.upper_nodes,
+        result.chunk_files,
+        result.chain,
+    )
+    return kv
+
+
+def test_sync_from_good_peers_restores_the_state_of_the_snapshot(chain: SimChain, tmp_path: Path) -> None:
+    net = _setup(chain, tmp_path, ["p1", "p2", "p3"])
+    result = _sync(chain, net, tmp_path)
+    assert result.manifest.height == SNAP_HEIGHT and result.manifest.chunk_count >= 4
+    assert net.bans == {} and result.banned == {}
+    kv = _restored_state(chain, result)
+    assert dict(kv.scan("state", b"\x00", b"\xff" * 64, limit=10**6)) == chain._state(SNAP_HEIGHT)
+    store = ChainStore(kv)
+    tip = store.tip()
+    assert (
+        tip is not None
+        and tip.height == SNAP_HEIGHT
+        and tip.block_id == block_hash(chain.params.suite, chain.header(SNAP_HEIGHT))
+    )
+    assert store.block(SNAP_HEIGHT) == chain.block(SNAP_HEIGHT) and store.commit(SNAP_HEIGHT) == chain.commit(
+        SNAP_HEIGHT
+    )
+    assert state_synced_at(kv) == SNAP_HEIGHT and store.block(1) is None
+
+
+def test_a_peer_sending_bad_chunks_is_banned_and_the_chunks_come_from_the_others(
+    chain: SimChain, tmp_path: Path
+) -> None:
+    net = _setup(chain, tmp_path, ["p1", "p2", "p3"])
+    net.tamper["p2"] = _corrupt(ChunkMsg, "chunk")
+    result = _sync(chain, net, tmp_path)
+    assert set(net.bans) == {"p2"} and "bad chunk" in net.bans["p2"]
+    kv = _restored_state(chain, result)
+    assert dict(kv.scan("state", b"\x00", b"\xff" * 64, limit=10**6)) == chain._state(SNAP_HEIGHT)
+
+
+def test_a_peer_sending_a_bad_manifest_is_banned(chain: SimChain, tmp_path: Path) -> None:
+    net = _setup(chain, tmp_path, ["p1", "p2"])
+    net.tamper["p1"] = _corrupt(ManifestMsg, "manifest")  # p1 is asked first
+    result = _sync(chain, net, tmp_path)
+    assert set(net.bans) == {"p1"} and "bad manifest" in net.bans["p1"]
+    kv = _restored_state(chain, result)
+    assert dict(kv.scan("state", b"\x00", b"\xff" * 64, limit=10**6)) == chain._state(SNAP_HEIGHT)
+
+
+def test_a_peer_sending_a_light_block_that_does_not_verify_is_banned(chain: SimChain, tmp_path: Path) -> None:
+    net = _setup(chain, tmp_path, ["p1", "p2"])
+    other = SimChain("sync-chain", accounts={"x": 1}, genesis_time_ms=5)  # another history of the same chain id
+    other.advance(SNAP_HEIGHT)
+
+    def forged(frame: bytes) -> bytes:
+        msg = decode_msg(frame, 1 << 26)
+        if isinstance(msg, LightBlockMsg):
+            from trellis.node.wire import encode_msg
+
+            return encode_msg(
+                LightBlockMsg(
+                    height=msg.height, block=other.block(msg.height), commit=chain.commit(msg.height), set_changes=[]
+                )
+            )
+        return frame
+
+    net.tamper["p1"] = forged
+    _sync(chain, net, tmp_path)
+    assert set(net.bans) == {"p1"} and "does not verify" in net.bans["p1"]
+
+
+def test_a_trusted_block_id_that_differs_stops_the_sync(chain: SimChain, tmp_path: Path) -> None:
+    net = _setup(chain, tmp_path, ["p1"])
+    with pytest.raises(StateSyncError, match="another history"):
+        _sync(chain, net, tmp_path, trust=(2, bytes(32)))
+    good = (2, block_hash(chain.params.suite, chain.header(2)))
+    assert (
+        _sync(chain, _setup(chain, tmp_path / "again", ["p1"]), tmp_path / "again", trust=good).manifest.height
+        == SNAP_HEIGHT
+    )
+
+
+def test_the_server_limits_requests_per_peer(chain: SimChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[tuple[str, bytes]] = []
+
+    class Sink:
+        def send(self, to: str, frame: bytes) -> bool:
+            sent.append((to, frame))
+            return True
+
+        def disconnect(self, peer_id: str, reason: str) -> None:
+            raise AssertionError(reason)
+
+    store = _snapshot_store(chain, tmp_path / "snapshots")
+    now = [0.0]
+    server = SnapshotServer(store, _App(chain), _Blocks(chain), Sink(), clock=lambda: now[0])  # type: ignore[arg-type]
+    # The token bucket: a burst of REQUEST_BURST, then nothing until time passes.
+    for _ in range(100):
+        server.on_msg("a", SnapshotsRequestMsg())
+    assert len(sent) == statesync.REQUEST_BURST and server.refused == 100 - statesync.REQUEST_BURST
+    server.on_msg("b", SnapshotsRequestMsg())  # another peer has its own bucket
+    assert len(sent) == statesync.REQUEST_BURST + 1
+    now[0] += 1.0
+    server.on_msg("a", SnapshotsRequestMsg())
+    assert len(sent) == statesync.REQUEST_BURST + 2
+
+    # At most MAX_CHUNKS_IN_FLIGHT chunk reads per peer at once.
+    async def burst() -> int:
+        sent.clear()
+        now[0] += 100.0
+        for i in range(10):
+            server.on_msg("c", ChunkRequestMsg(height=SNAP_HEIGHT, index=i % 3))
+        await asyncio.sleep(0.5)
+        return len(sent)
+
+    refused_before = server.refused
+    assert asyncio.run(burst()) == statesync.MAX_CHUNKS_IN_FLIGHT
+    assert server.refused == refused_before + 10 - statesync.MAX_CHUNKS_IN_FLIGHT
+    m = decode(store.manifest_bytes(SNAP_HEIGHT) or b"", Manifest)
+    assert m.height == SNAP_HEIGHT and store.offered_heights() == frozenset({SNAP_HEIGHT})
