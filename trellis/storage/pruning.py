@@ -55,11 +55,10 @@ from trellis.storage.kv import MAX_KEY_BYTES, WriteTxn
 
 log = logging.getLogger("trellis.storage.pruning")
 
-PRUNE_BATCH = 2000
+PRUNE_BATCH = 1000
 """Most stale rows one write transaction of the pruner looks at."""
-PRUNE_BLOCK_ROWS = 20_000
-"""Most rows (about: transactions and account entries) one block-pruning transaction deletes; a transaction takes
-at least one height whatever its size."""
+PRUNE_BLOCK_ROWS = 5000
+"""Most index rows (receipts, ``tx_index``, ``account_txs``) one block-pruning transaction deletes."""
 
 _H = struct.Struct(">Q")
 _END = b"\xff" * (MAX_KEY_BYTES + 1)
@@ -287,52 +286,40 @@ class Pruner:
         blocks_from = 1 if raw is None else int(_H.unpack(raw)[0])
         h = min(index_from, blocks_from)
         while h < cutoff and not self._stopping:
-            heights: list[int] = []
-            rows = 0
-            blocks: dict[int, Block] = {}
-            while h < cutoff and (not heights or rows < PRUNE_BLOCK_ROWS):
+            # A group of heights with about PRUNE_BLOCK_ROWS index rows; the keys are worked out here, outside any
+            # write transaction, which then only deletes.
+            blocks: dict[int, bytes] = {}
+            rows: list[tuple[str, bytes]] = []
+            while h < cutoff and len(rows) < PRUNE_BLOCK_ROWS:
                 if not (self._kept(h, snapshots) or h in keep):
                     block = self.store.block(h)
                     if block is not None:
-                        blocks[h] = block
-                        rows += 1 + 2 * len(block.txs)
-                heights.append(h)
+                        blocks[h] = block_hash(self.suite, block.header)
+                        if h >= index_from:
+                            rows += self._index_rows(h, block)
                 h += 1
-            top = heights[-1] + 1
-            if index_from < top:
+            top = h
+            for lo in range(0, max(len(rows), 1), PRUNE_BLOCK_ROWS):
+                last = lo + PRUNE_BLOCK_ROWS >= len(rows)
                 tables = ("receipts", "tx_index", "account_txs", "meta")
-                self._transact(tables, partial(self._delete_indexes, blocks=blocks, top=top), report)
+                fn = partial(_delete_rows, rows=rows[lo : lo + PRUNE_BLOCK_ROWS], mark=("meta", top) if last else None)
+                self._transact(tables, fn, report)
             tables = ("blocks", "block_ids", "commits", "chain_meta")
-            self._transact(tables, partial(self._delete_blocks, blocks=blocks, top=top), report)
+            self._transact(tables, partial(_delete_blocks, blocks=blocks, top=top), report)
             report.blocks_deleted += len(blocks)
 
-    def _delete_indexes(self, txn: WriteTxn, blocks: dict[int, Block], top: int) -> bool:
-        for height, block in blocks.items():
-            h8 = height_key(height)
+    def _index_rows(self, height: int, block: Block) -> list[tuple[str, bytes]]:
+        """The derived rows of a block: its receipts, its transactions' ``tx_index`` and ``account_txs`` rows."""
+        h8 = height_key(height)
+        rows = [("receipts", h8)]
+        rows += [("tx_index", tx_hash(self.suite, encode(tx))) for tx in block.txs]
+        if self.addresses_of is not None:
             receipts = self.store.receipts(height)
-            hashes = [tx_hash(self.suite, encode(tx)) for tx in block.txs]
-            for th in hashes:
-                txn.delete("tx_index", th)
-            if self.addresses_of is not None:
-                full = receipts if len(receipts) == len(block.txs) else []
-                addresses = self.addresses_of(block, full)
-                for i, addrs in enumerate(addresses):
-                    for addr in addrs:
-                        txn.delete("account_txs", addr + h8 + i.to_bytes(4, "big"))
-            txn.delete("receipts", h8)
-        txn.put("meta", b"index_pruned_below", height_key(top))
-        return False
-
-    def _delete_blocks(self, txn: WriteTxn, blocks: dict[int, Block], top: int) -> bool:
-        for height, block in blocks.items():
-            h8 = height_key(height)
-            txn.delete("blocks", h8)
-            txn.delete("commits", h8)
-            txn.delete("block_ids", block_hash(self.suite, block.header))
-        old = txn.get("chain_meta", b"blocks_pruned_below")
-        if old is None or int(_H.unpack(old)[0]) < top:
-            txn.put("chain_meta", b"blocks_pruned_below", height_key(top))
-        return False
+            addresses = self.addresses_of(block, receipts if len(receipts) == len(block.txs) else [])
+            rows += [
+                ("account_txs", addr + h8 + i.to_bytes(4, "big")) for i, addrs in enumerate(addresses) for addr in addrs
+            ]
+        return rows
 
     # -- the node's thread ----------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -384,3 +371,23 @@ class Pruner:
                 report.blocks_deleted,
                 report.longest_txn_s * 1000,
             )
+
+
+def _delete_rows(txn: WriteTxn, rows: list[tuple[str, bytes]], mark: tuple[str, int] | None) -> bool:
+    for table, key in rows:
+        txn.delete(table, key)
+    if mark is not None:
+        txn.put(mark[0], b"index_pruned_below", height_key(mark[1]))
+    return False
+
+
+def _delete_blocks(txn: WriteTxn, blocks: dict[int, bytes], top: int) -> bool:
+    for height, block_id in blocks.items():
+        h8 = height_key(height)
+        txn.delete("blocks", h8)
+        txn.delete("commits", h8)
+        txn.delete("block_ids", block_id)
+    old = txn.get("chain_meta", b"blocks_pruned_below")
+    if old is None or int(_H.unpack(old)[0]) < top:
+        txn.put("chain_meta", b"blocks_pruned_below", height_key(top))
+    return False
