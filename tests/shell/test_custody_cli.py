@@ -98,6 +98,31 @@ def test_register_respond_and_read(cnode: ThreadedNode, capsys: pytest.CaptureFi
     status, missed = _get(cnode, "/v1/custody/missed/org0")
     assert (status, missed["records"]) == (200, [])
 
+    # watch answers what comes (one pass here); release is refused while challenges are open on the file.
+    _wait_open(cnode, "org0", 1)
+    code, out_text, _ = _run(
+        capsys,
+        cnode,
+        "custody",
+        "watch",
+        "--org",
+        "org0",
+        "--file",
+        str(local),
+        "--blobs",
+        "--from",
+        "alice",
+        "--rounds",
+        "1",
+        "--interval",
+        "0.1",
+    )
+    assert code == 0 and "answered" in out_text, out_text
+    _wait_open(cnode, "org0", 1)
+    open_ids = {c["file_id"] for c in _get(cnode, "/v1/custody/challenges?org=org0")[1]["challenges"]}
+    code, out_text, _ = _run(capsys, cnode, "custody", "release", sorted(open_ids)[0], "--from", "alice")
+    assert code == 1 and "FAILED code 16" in out_text and "open challenge" in out_text, out_text
+
     # Without the file, a challenge cannot be answered: the CLI says so and exits 1.
     _wait_open(cnode, "org0", 1)
     code, out_text, _ = _run(capsys, cnode, "custody", "respond", "--org", "org0", "--from", "alice")

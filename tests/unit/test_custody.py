@@ -343,3 +343,28 @@ def test_the_reads_list_files_challenges_and_pages() -> None:
     assert seen == [c.id for c in mine]
     with pytest.raises(ValueError, match="limit"):
         reads.challenges(rd, org, open_only=True, limit=MAX_PAGE + 1)
+
+
+def test_genesis_custody_parameters_are_bounded_and_default_when_absent() -> None:
+    import json
+
+    from trellis.core.errors import DecodeError
+    from trellis.core.params import load_genesis
+
+    base = {
+        "chain_id": "c",
+        "genesis_time_ms": 1,
+        "validators": [{"name": "v", "public_key": "11" * 32}],
+        "mint_authority": "22" * 20,
+    }
+    assert load_genesis(json.dumps(base).encode()).genesis.custody_rules == GenesisCustody()
+    for member, bad in (
+        ("challenge_interval", 0),
+        ("challenges_per_round", 257),
+        ("response_window_blocks", 0),
+        ("keep_closed_blocks", 1_000_001),
+    ):
+        with pytest.raises(DecodeError, match=member):
+            load_genesis(json.dumps({**base, "custody": {member: bad}}).encode())
+    got = load_genesis(json.dumps({**base, "custody": {"challenge_interval": 7}}).encode()).genesis.custody_rules
+    assert got == GenesisCustody(challenge_interval=7)
