@@ -14,11 +14,19 @@ import pytest
 from trellis.abci import NotFound, Pruned, QueryRequest
 from trellis.api.server import status_of_error
 from trellis.app.modules.accounts import involved_addresses
+from trellis.core.codec import encode
 from trellis.core.ledger.block import Block, Receipt
 from trellis.core.ledger.state_tree import prove, verify_state_proof
 from trellis.core.ledger.tx import sender_address
 from trellis.core.modules.accounts.messages import Transfer
 from trellis.core.modules.accounts.state import account_key
+from trellis.core.modules.validators.state import (
+    META_KEY,
+    ValidatorSetEntry,
+    ValidatorsMeta,
+    read_entry,
+    set_key,
+)
 from trellis.core.types import ZERO_HASH
 from trellis.node.config import StorageSection
 from trellis.storage.chain_store import ChainStore
@@ -75,10 +83,18 @@ def test_block_pruning_removes_the_rows_of_pruned_blocks_and_keeps_the_rest(acto
     def addresses(block: Block, receipts: Sequence[Receipt]) -> list[list[bytes]]:
         return [involved_addresses(tx, sender_address(params.suite, tx), None) for tx in block.txs]
 
+    # A validator-set change effective at 6 (written into the state as the validators module writes it): block 5
+    # and its commit prove it, and stay.
+    genesis_set = read_entry(store, 1)
+    change = ValidatorSetEntry(effective_height=6, previous=1, validators=genesis_set.validators, orgs=genesis_set.orgs)
+    store.kv.write_tables(
+        {"state": {set_key(6): encode(change), META_KEY: encode(ValidatorsMeta(version=1, latest=6))}}
+    )
     report = Pruner(
         store, Retention(keep_recent=4, keep_every=4, prune_blocks=True), params.suite, addresses_of=addresses
     ).prune()
-    assert report.cutoff == 7 and report.blocks_deleted == 5  # 1, 2, 3, 5, 6; 4 is a keep_every multiple
+    assert report.cutoff == 7 and report.blocks_deleted == 4  # 1, 2, 3, 6; 4 is a keep_every multiple, 5 a change
+    assert [c.header.height for c in app.validator_changes(10)] == [5]
     assert store.earliest_block_height() == 7
     with pytest.raises(Pruned, match="block 3 is pruned"):
         app.header(3)
@@ -88,14 +104,14 @@ def test_block_pruning_removes_the_rows_of_pruned_blocks_and_keeps_the_rest(acto
         None,
         None,
         (4, 0),
-        None,
+        (5, 0),
         None,
         (7, 0),
         (8, 0),
         (9, 0),
         (10, 0),
     ]
-    assert [h for h, _, _ in store.account_txs(addr(actors.bob))] == [4, 7, 8, 9, 10]
+    assert [h for h, _, _ in store.account_txs(addr(actors.bob))] == [4, 5, 7, 8, 9, 10]
     assert store.receipts(3) == [] and len(store.receipts(7)) == 1
     assert store.commit(3) is None and store.commit(4) is not None
     assert store.height_of_block(app.info().block_id) == 10
