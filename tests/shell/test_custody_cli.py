@@ -9,6 +9,7 @@ window; the node makes an empty block every 50 ms, so rounds come by themselves.
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 import urllib.request
@@ -18,6 +19,9 @@ from typing import Any
 
 import pytest
 
+from trellis.blobs import LocalBlobStore, load_manifest
+from trellis.cli.custody import FileSource
+from trellis.core.crypto.suite import ED25519
 from trellis.node.home import init_home
 
 from .conftest import ThreadedNode, node_config
@@ -75,9 +79,25 @@ def test_register_respond_and_read(cnode: ThreadedNode, capsys: pytest.CaptureFi
     res = _json(capsys, cnode, "custody", "register", "--file", str(local), "--from", "alice")
     assert res["receipt"]["code"] == 0, res
     file_id = res["receipt"]["events"][0]["attributes"]["file_id"]
-    blob_id = _run(capsys, cnode, "blob", "put", str(local))[1].strip()
+    # The blob: encrypted, in 5,000-byte chunks, so segments straddle sealed chunks (the stored bytes are registered).
+    key = tmp_path / "blob.key"
+    assert _run(capsys, cnode, "blob", "keygen", str(key))[0] == 0
+    put = ("blob", "put", str(local), "--encrypt-key-file", str(key), "--chunk-bytes", "5000")
+    blob_id = _run(capsys, cnode, *put)[1].strip()
     res = _json(capsys, cnode, "custody", "register", "--blob-id", blob_id, "--from", "alice")
     assert res["receipt"]["code"] == 0, res
+
+    # The CLI reads the blob's stored (sealed) bytes: every segment, read alone, is the stored bytes' own, and the
+    # root it computes is the registered one.
+    store = LocalBlobStore(cnode.root / "blobs")
+    manifest = load_manifest(store, ED25519, bytes.fromhex(blob_id))
+    stored = b"".join(store.get(c) for c in manifest.chunks)
+    assert len(stored) == len(data) + 16 * 5
+    src = FileSource.blob(argparse.Namespace(home=str(cnode.root), node=None), ED25519, bytes.fromhex(blob_id))
+    assert [src.segment(i) for i in range(6)] == [stored[i * 4096 : (i + 1) * 4096] for i in range(6)]
+    _, reg2 = _get(cnode, f"/v1/custody/files/0x{blob_id}")
+    assert reg2["registrations"][0]["segment_root"] == "0x" + src.root(ED25519).hex()
+    assert reg2["registrations"][0]["size"] == len(stored)
 
     status, reg = _get(cnode, f"/v1/custody/files/{file_id}")
     assert status == 200 and [(r["org"], r["size"], r["segment_count"]) for r in reg["registrations"]] == [

@@ -60,10 +60,12 @@ def _segments(pieces: Iterator[bytes]) -> Iterator[bytes]:
 class FileSource:
     """The stored bytes of one file, read piece by piece: a local file, or a blob-store file's stored chunks."""
 
-    def __init__(self, label: str, size: int, pieces: Any) -> None:
+    def __init__(self, label: str, size: int, pieces: Any, read_at: Any) -> None:
         self.label = label
         self.size = size
         self._pieces = pieces
+        self._read_at = read_at
+        """``read_at(offset, length) -> bytes``: the stored bytes in that range, read without the rest."""
         self._hashes: list[bytes] | None = None
 
     @classmethod
@@ -84,25 +86,50 @@ class FileSource:
             except OSError as exc:
                 raise cli.CliError(f"cannot read {path}: {exc.strerror or exc}") from None
 
-        return cls(str(path), size, pieces)
+        def read_at(offset: int, length: int) -> bytes:
+            try:
+                with path.open("rb") as f:
+                    f.seek(offset)
+                    return f.read(length)
+            except OSError as exc:
+                raise cli.CliError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+        return cls(str(path), size, pieces, read_at)
 
     @classmethod
     def blob(cls, args: argparse.Namespace, suite: Suite, file_id: bytes) -> FileSource:
         """A file of the home's blob store: its stored chunks (each checked against its hash), in order."""
         from trellis.blobs.files import chunk_hash, load_manifest, sealed_size
         from trellis.cli.blobs import _open
+        from trellis.core.crypto.aead import TAG_SIZE
 
         store, _, _ = _open(args)
         manifest = load_manifest(store, suite, file_id)
 
-        def pieces() -> Iterator[bytes]:
-            for i, h in enumerate(manifest.chunks):
-                stored = store.get(h)
-                if chunk_hash(suite, stored) != h:
-                    raise cli.CliError(f"blob file 0x{file_id.hex()}: chunk {i} does not match its hash")
-                yield stored
+        def chunk(i: int) -> bytes:
+            stored = store.get(manifest.chunks[i])
+            if chunk_hash(suite, stored) != manifest.chunks[i]:
+                raise cli.CliError(f"blob file 0x{file_id.hex()}: chunk {i} does not match its hash")
+            return stored
 
-        return cls(f"blob 0x{file_id.hex()}", sealed_size(manifest), pieces)
+        def pieces() -> Iterator[bytes]:
+            for i in range(len(manifest.chunks)):
+                yield chunk(i)
+
+        tag = TAG_SIZE if manifest.encryption is not None else 0
+        stored_bytes = manifest.chunk_bytes + tag  # every chunk's stored length but the last one's
+
+        def read_at(offset: int, length: int) -> bytes:
+            first = offset // stored_bytes
+            out = b""
+            i = first
+            while len(out) < (offset - first * stored_bytes) + length and i < len(manifest.chunks):
+                out += chunk(i)
+                i += 1
+            start = offset - first * stored_bytes
+            return out[start : start + length]
+
+        return cls(f"blob 0x{file_id.hex()}", sealed_size(manifest), pieces, read_at)
 
     def hashes(self, suite: Suite) -> list[bytes]:
         """Every segment's hash (computed once)."""
@@ -121,11 +148,14 @@ class FileSource:
         return self._hashes
 
     def segment(self, index: int) -> bytes:
-        """Segment ``index``'s bytes."""
-        for i, seg in enumerate(_segments(self._pieces())):
-            if i == index:
-                return seg
-        raise cli.CliError(f"{self.label} has no segment {index}")
+        """Segment ``index``'s bytes (read alone: a seek, or the blob chunks that hold it)."""
+        if not 0 <= index < segment_count(self.size):
+            raise cli.CliError(f"{self.label} has no segment {index}")
+        want = min(SEGMENT_BYTES, self.size - index * SEGMENT_BYTES)
+        data: bytes = self._read_at(index * SEGMENT_BYTES, want)
+        if len(data) != want:
+            raise cli.CliError(f"{self.label} changed while it was read")
+        return data
 
     def root(self, suite: Suite) -> bytes:
         """The segment root."""
