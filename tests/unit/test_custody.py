@@ -368,3 +368,34 @@ def test_genesis_custody_parameters_are_bounded_and_default_when_absent() -> Non
             load_genesis(json.dumps({**base, "custody": {member: bad}}).encode())
     got = load_genesis(json.dumps({**base, "custody": {"challenge_interval": 7}}).encode()).genesis.custody_rules
     assert got == GenesisCustody(challenge_interval=7)
+
+
+def test_the_block_level_executor_runs_the_hook_as_the_reference_does() -> None:
+    from trellis.core.codec import encode
+    from trellis.core.execution.fast_path import apply_block
+    from trellis.core.execution.reference import BlockEnv, apply_block_reference
+    from trellis.core.ledger.block import block_hash
+    from trellis.core.modules.accounts.messages import Transfer
+
+    n = Net(GenesisCustody(challenge_interval=4, challenges_per_round=2, response_window_blocks=4))
+    n.register("s1", file_bytes("p1", 9 * 4096))
+    ch = _one_open(n)
+    n.c.advance(3)  # the next block opens a round, and ch is still open in it (its deadline)
+    assert (n.c.height + 1) % 4 == 0 and n.c.height + 1 == ch.deadline
+    txs = [
+        n.c.sign("s1", n.answer(ch)),
+        n.c.sign("s2", Transfer(to=n.c.address("s1"), amount=0)),
+        n.c.sign("s2", CustodyRegister(file_id=b"\x07" * 32, size=1, segment_root=b"\x01" * 32, segment_count=1)),
+    ]
+    env = BlockEnv(
+        params=n.c.params,
+        height=n.c.height + 1,
+        time_ms=n.c.time_ms + 1000,
+        parent_id=block_hash(ED25519, n.c.header(n.c.height)),
+    )
+    raw = [encode(t) for t in txs]
+    fast = apply_block(n.c.reader(), txs, raw, env)
+    ref = apply_block_reference(n.c.reader(), txs, raw, env)
+    assert fast.receipts == ref.receipts and list(fast.writes.items()) == list(ref.writes.items())
+    assert [r.code for r in fast.receipts] == [0, ResultCode.INVALID_AMOUNT, 0]
+    assert cs.challenge_key(cs.challenge_id(env.height, 0)) in fast.writes
