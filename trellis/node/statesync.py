@@ -626,6 +626,7 @@ def state_sync_home(home: Home, cfg: NodeConfig, trust: tuple[int, bytes] | None
     """
     params = home.load_params()
     data = home.data_dir(cfg)
+    transport = _sync_transport(home, cfg, params)  # checks the configuration before anything is opened
     kv = open_data_store(data, durable_state=cfg.node.durable_state)
     try:
         held = kv.get("meta", b"genesis") is not None or kv.get("chain_meta", b"genesis") is not None
@@ -638,7 +639,6 @@ def state_sync_home(home: Home, cfg: NodeConfig, trust: tuple[int, bytes] | None
         return {}
     staging = data / "statesync"
     clear_staging(staging)
-    transport = _sync_transport(home, cfg, params)
     section = cfg.statesync
     fetcher = StateSyncFetcher(
         params,
