@@ -231,6 +231,9 @@ _NODE_ERRORS: dict[str, int] = {
     "CertError": 500,
     "OpenSSLError": 500,
     "UnknownSuite": 500,
+    "SnapshotError": 500,  # a snapshot this node wrote or was sent fails its checks (never raised by the API)
+    "SnapshotCancelled": 500,
+    "StateSyncError": 500,  # the joining node's sync (before the API starts)
     "InvalidProof": 502,  # another chain's endpoint answered a value its proof does not bind to the trusted root
     "EndpointUnavailable": 502,  # another chain's endpoint is not configured or did not answer
 }
