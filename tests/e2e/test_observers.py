@@ -1,5 +1,6 @@
 """Observer nodes on real processes (ADR 0018 section 4, issue 18): ``trellis net init --validators 4 --observers 2``.
-The observers follow the chain, say ``role: observer`` on ``/v1/status``, serve blocks, receipts and a state query
+The observers follow the chain (observer1 starts late and catches up by block sync), say ``role: observer`` on
+``/v1/status``, serve blocks, receipts and a state query
 whose proof ``trellis query state --prove`` verifies from the genesis; a transaction submitted to an observer reaches
 the validators and commits. Governance then adds observer0's key to the validator set (power 10 beside 4 x 10):
 the set of the effective height holds it, and no commit certificate from there on carries its signature (an
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -122,17 +124,33 @@ def _add_by_governance(net: Network, public_key: bytes) -> int:
     return int(_event(changed[0], "validators.changed")["effective_height"])
 
 
+def _linked_to_every_validator(node: NodeProcess, timeout: float) -> dict[str, Any]:
+    """``/v1/status`` of ``node`` once its peers are exactly the validators (the validators redial an observer that
+    was away with backoff, so a late one links to them over a few seconds)."""
+    want = [f"node{v}" for v in range(VALIDATORS)]
+    deadline = time.monotonic() + timeout
+    while True:
+        _, st = node.http.get("/v1/status")
+        if sorted(st["peers"]) == want:
+            return dict(st)
+        assert time.monotonic() < deadline, f"{st['moniker']} peers {st['peers']}, wanted {want}"
+        time.sleep(0.2)  # polling the links, bounded
+
+
 def test_observers_follow_serve_forward_and_never_sign_even_in_the_set(tmp_path: Path) -> None:
     root = tmp_path / "net"
     net = _network(root)
     obs = [VALIDATORS + i for i in range(OBSERVERS)]
+    late = net.nodes.pop()  # observer1 starts once the chain has moved on: it catches up by block sync
     try:
         net.start_all()
-        net.wait_height(list(range(VALIDATORS + OBSERVERS)), 2, 30)
+        net.wait_height(list(range(VALIDATORS + OBSERVERS - 1)), 3, 30)
+        net.nodes.append(late)
+        late.start(ready_timeout=60)
+        net.wait_height(list(range(VALIDATORS + OBSERVERS)), net.nodes[0].height(), 30)
         for i in obs:
-            _, st = net.nodes[i].http.get("/v1/status")
+            st = _linked_to_every_validator(net.nodes[i], timeout=20)
             assert st["role"] == "observer" and st["validator_address"] == "0x", st
-            assert sorted(st["peers"]) == [f"node{v}" for v in range(VALIDATORS)], st
         _, st = net.nodes[0].http.get("/v1/status")
         assert st["role"] == "validator" and st["validator_address"] != "0x"
         assert not (net.nodes[obs[0]].home / "data" / "consensus.wal").exists()
