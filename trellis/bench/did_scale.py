@@ -388,6 +388,7 @@ def _prune_open(
         "pass_seconds": round(report.seconds, 2),
         "transactions": report.transactions,
         "longest_write_txn_ms": round(report.longest_txn_s * 1000, 1),
+        "longest_write_txn_ms_by_phase": {k: round(v * 1000, 1) for k, v in report.longest_txn_s_by_phase.items()},
         "nodes_deleted": report.nodes_deleted,
         "heights_pruned": report.roots_deleted,
         "blocks_deleted": report.blocks_deleted,

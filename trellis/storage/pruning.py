@@ -124,6 +124,8 @@ class PruneReport:
     """Write transactions used."""
     longest_txn_s: float = 0.0
     """The longest of them (the longest a commit could have waited for the write lock)."""
+    longest_txn_s_by_phase: dict[str, float] = field(default_factory=dict)
+    """The longest write transaction of each phase: ``roots``, ``nodes``, ``indexes``, ``blocks``."""
     seconds: float = 0.0
     """Wall time of the pass."""
     kept_for_snapshots: int = 0
@@ -196,11 +198,13 @@ class Pruner:
         self.last = report
         return report
 
-    def _transact(self, tables: Sequence[str], fn: Callable[[WriteTxn], bool], report: PruneReport) -> bool:
+    def _transact(self, tables: Sequence[str], fn: Callable[[WriteTxn], bool], report: PruneReport, phase: str) -> bool:
         t0 = time.perf_counter()
         more = self.kv.transact(tables, fn)
+        took = time.perf_counter() - t0
         report.transactions += 1
-        report.longest_txn_s = max(report.longest_txn_s, time.perf_counter() - t0)
+        report.longest_txn_s = max(report.longest_txn_s, took)
+        report.longest_txn_s_by_phase[phase] = max(report.longest_txn_s_by_phase.get(phase, 0.0), took)
         return more
 
     def _kept(self, height: int, snapshots: frozenset[int]) -> bool:
@@ -224,7 +228,7 @@ class Pruner:
             start[0] = rows[-1][0] + b"\x00"
             return True
 
-        while self._transact(("meta",), batch, report) and not self._stopping:
+        while self._transact(("meta",), batch, report, "roots") and not self._stopping:
             pass
 
     def _prune_nodes(self, cutoff: int, snapshots: frozenset[int], report: PruneReport) -> None:
@@ -261,7 +265,7 @@ class Pruner:
             cur.start = rows[-1][0] + b"\x00"
             return True
 
-        while self._transact(_STATE_TABLES, batch, report) and not self._stopping:
+        while self._transact(_STATE_TABLES, batch, report, "nodes") and not self._stopping:
             pass
 
     # -- blocks ---------------------------------------------------------------------------------------------------
@@ -303,9 +307,9 @@ class Pruner:
                 last = lo + PRUNE_BLOCK_ROWS >= len(rows)
                 tables = ("receipts", "tx_index", "account_txs", "meta")
                 fn = partial(_delete_rows, rows=rows[lo : lo + PRUNE_BLOCK_ROWS], mark=("meta", top) if last else None)
-                self._transact(tables, fn, report)
+                self._transact(tables, fn, report, "indexes")
             tables = ("blocks", "block_ids", "commits", "chain_meta")
-            self._transact(tables, partial(_delete_blocks, blocks=blocks, top=top), report)
+            self._transact(tables, partial(_delete_blocks, blocks=blocks, top=top), report, "blocks")
             report.blocks_deleted += len(blocks)
 
     def _index_rows(self, height: int, block: Block) -> list[tuple[str, bytes]]:
