@@ -63,7 +63,7 @@ def _network(root: Path) -> tuple[Network, NodeProcess]:
         text = cfg.read_text().replace("propose_timeout_ms = 3000", "propose_timeout_ms = 800")
         text = text.replace("empty_block_interval_ms = 1000", "empty_block_interval_ms = 300")
         if home.name.startswith("node"):
-            text = text.replace("snapshot_interval = 0", f"snapshot_interval = {INTERVAL}")
+            text = re.sub(r"snapshot_interval = \d+", f"snapshot_interval = {INTERVAL}", text)
         else:
             text = text.replace("discovery_s = 3.0", "discovery_s = 1.0").replace(
                 "chunk_timeout_s = 20.0", "chunk_timeout_s = 5.0"

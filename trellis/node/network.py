@@ -49,6 +49,7 @@ from trellis.node.config import (
     NodeConfig,
     NodeSection,
     P2pSection,
+    StorageSection,
     load_config,
     render_config,
 )
@@ -74,6 +75,11 @@ class NetNode:
     api_url: str
     role: str = "validator"
     """``validator`` or ``observer`` (``network.json`` names the role of observers only)."""
+
+
+NET_SNAPSHOT_INTERVAL = 100
+"""A local network's nodes write a state snapshot every this many blocks (ADR 0018 section 2: peers can join by
+state sync)."""
 
 
 def is_network_dir(path: Path) -> bool:
@@ -192,6 +198,7 @@ def init_network(
             node=NodeSection(moniker=name, role="observer") if observer else NodeSection(moniker=name),
             api=ApiSection(port=api_port + i),
             p2p=P2pSection(node_id=name, port=p2p_port + i, peers=peers),
+            storage=StorageSection(snapshot_interval=NET_SNAPSHOT_INTERVAL),
         )
         if tune is not None:
             cfg = tune(cfg)
