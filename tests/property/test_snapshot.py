@@ -24,6 +24,7 @@ from trellis.core.ledger.snapshot import (
     SnapshotItem,
     verify_chunk,
     verify_manifest,
+    verify_total,
 )
 from trellis.core.ledger.state_tree import apply_updates, prove, root_from_state_proof
 from trellis.core.types import ZERO_HASH
@@ -123,9 +124,21 @@ def _commit() -> Commit:
     return Commit(height=7, round=0, block_hash=b"b" * 32, signatures=[])
 
 
-def _refused_manifest(enc: bytes, root: bytes) -> bool:
+def _refused_manifest(enc: bytes, root: bytes, chunks: list[bytes]) -> bool:
+    """Whether the snapshot of manifest ``enc`` and the (good) ``chunks`` is refused: the manifest's own checks, or
+    those of a chunk against it, or the entries' total."""
     try:
-        verify_manifest(SUITE, decode(enc, Manifest), "chain-x", 7, root)
+        m = decode(enc, Manifest)
+        verify_manifest(SUITE, m, "chain-x", 7, root)
+        index = ManifestIndex(m)
+        total = 0
+        for i, raw in enumerate(chunks):
+            chunk = decode(raw, Chunk)
+            verify_chunk(SUITE, index, chunk, i)
+            total += len(chunk.entries)
+        if len(chunks) != m.chunk_count:
+            return True
+        verify_total(m, total)
     except (DecodeError, SnapshotError):
         return True
     return False
@@ -149,11 +162,12 @@ NONEMPTY = st.dictionaries(
 def test_any_byte_of_the_manifest_changed_is_refused(
     frontier: int, state: dict[bytes, bytes], data: st.DataObject
 ) -> None:
-    root, enc, _m, _, _ = _snapshot(state, 300)
+    root, enc, _m, chunks, _ = _snapshot(state, 300)
+    assert not _refused_manifest(enc, root, chunks)
     pos = data.draw(st.integers(0, len(enc) - 1))
     flip = data.draw(st.integers(1, 255))
     bad = enc[:pos] + bytes((enc[pos] ^ flip,)) + enc[pos + 1 :]
-    assert _refused_manifest(bad, root)
+    assert _refused_manifest(bad, root, chunks)
 
 
 @SETTINGS
@@ -202,10 +216,10 @@ def test_structured_chunk_tampering_is_refused(frontier: int, state: dict[bytes,
 def test_structured_manifest_tampering_is_refused(
     frontier: int, state: dict[bytes, bytes], data: st.DataObject
 ) -> None:
-    root, _, m, _, _ = _snapshot(state, 300)
+    root, _, m, chunks, _ = _snapshot(state, 300)
     items = list(m.items)
     j = data.draw(st.integers(0, len(items) - 1))
-    how = data.draw(st.sampled_from(["drop", "hash", "dup", "depth", "root", "height", "chain", "chunks"]))
+    how = data.draw(st.sampled_from(["drop", "hash", "dup", "depth", "root", "height", "chain", "chunks", "total"]))
     fields = {f: getattr(m, f) for f in Manifest.__struct_fields__}
     it = items[j]
     if how == "drop":
@@ -222,7 +236,9 @@ def test_structured_manifest_tampering_is_refused(
         fields["height"] = 8
     elif how == "chain":
         fields["chain_id"] = "chain-y"
+    elif how == "total":
+        fields["total_entries"] = m.total_entries + 1
     else:
         fields["chunk_count"] = m.chunk_count + 1
     fields["items"] = items
-    assert _refused_manifest(encode(Manifest(**fields)), root)
+    assert _refused_manifest(encode(Manifest(**fields)), root, chunks)

@@ -10,10 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from tests.fixtures.chain_sim import SimChain
-from trellis.core.codec import decode
+from trellis.core.codec import decode, encode
 from trellis.core.ledger.block import Block, Commit, block_hash
 from trellis.core.ledger.snapshot import Manifest
 from trellis.core.ledger.state_tree import apply_updates
@@ -285,3 +286,23 @@ def test_the_server_limits_requests_per_peer(chain: SimChain, tmp_path: Path, mo
     assert server.refused == refused_before + 10 - statesync.MAX_CHUNKS_IN_FLIGHT
     m = decode(store.manifest_bytes(SNAP_HEIGHT) or b"", Manifest)
     assert m.height == SNAP_HEIGHT and store.offered_heights() == frozenset({SNAP_HEIGHT})
+
+
+def test_a_manifest_whose_total_the_chunks_contradict_is_dropped_and_its_sender_banned(
+    chain: SimChain, tmp_path: Path
+) -> None:
+    good = _snapshot_store(chain, tmp_path / "good")
+    lying_root = tmp_path / "lying"
+    _snapshot_store(chain, lying_root)
+    path = lying_root / str(SNAP_HEIGHT) / "manifest"
+    m = decode(path.read_bytes(), Manifest)
+    path.write_bytes(encode(msgspec.structs.replace(m, total_entries=m.total_entries + 1)))
+    lying = SnapshotStore(lying_root, chain.params.suite, chain.chain_id, 0, 2, MemoryStore())
+    net = _Net()
+    for pid, store in (("p1", lying), ("p2", good), ("p3", lying)):
+        net.servers[pid] = SnapshotServer(store, _App(chain), _Blocks(chain), net.server_side(pid))  # type: ignore[arg-type]
+    result = _sync(chain, net, tmp_path)  # the lying offer (two peers) is tried first
+    assert set(net.bans) == {"p1"} and "the chunks hold" in net.bans["p1"]
+    assert result.manifest.total_entries == m.total_entries
+    kv = _restored_state(chain, result)
+    assert dict(kv.scan("state", b"\x00", b"\xff" * 64, limit=10**6)) == chain._state(SNAP_HEIGHT)

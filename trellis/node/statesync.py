@@ -43,6 +43,7 @@ from trellis.core.ledger.snapshot import (
     manifest_id,
     verify_chunk,
     verify_manifest,
+    verify_total,
 )
 from trellis.core.lightclient import LightClientError, verify_from_genesis
 from trellis.core.params import ChainParams
@@ -278,6 +279,10 @@ class StateSyncFetcher:
         self.banned: dict[str, str] = {}
         self._waiting: dict[tuple[str, str, int, int], asyncio.Future[WireMsg]] = {}
         self._connected = asyncio.Event()
+        self._manifest_from = ""
+        """The peer whose manifest is being fetched against."""
+        self._entries = 0
+        """Entries in the chunks verified so far."""
 
     # -- transport callbacks ---------------------------------------------------------------------------------
     def on_peer_connected(self, peer_id: str) -> None:
@@ -450,6 +455,11 @@ class StateSyncFetcher:
         files = await self._chunks(offer, manifest)
         if files is None:
             return None
+        try:
+            verify_total(manifest, self._entries)
+        except SnapshotError as exc:
+            self._ban(self._manifest_from, f"sent a bad manifest of snapshot {h}: {exc}")
+            return None
         set_blocks: list[tuple[int, bytes, bytes, bytes]] = []
         for sc in lb.set_changes:
             sh = sc.header.height
@@ -508,6 +518,7 @@ class StateSyncFetcher:
             except (DecodeError, SnapshotError) as exc:
                 self._ban(pid, f"sent a bad manifest of snapshot {height}: {exc}")
                 continue
+            self._manifest_from = pid
             return m, upper
         return None, {}
 
@@ -515,6 +526,7 @@ class StateSyncFetcher:
         """Every chunk, verified and staged, fetched from the offering peers in parallel."""
         index = ManifestIndex(manifest)
         h = manifest.height
+        self._entries = 0
         self.staging.mkdir(parents=True, exist_ok=True)
         todo: deque[int] = deque(range(manifest.chunk_count))
         tried: dict[int, set[str]] = {}
@@ -535,6 +547,7 @@ class StateSyncFetcher:
                 self._ban(pid, f"sent a bad chunk {i} of snapshot {h}: {exc}")
                 return False
             (self.staging / f"chunk-{i}").write_bytes(msg.chunk)
+            self._entries += len(chunk.entries)
             return True
 
         while len(done) < manifest.chunk_count:

@@ -39,11 +39,13 @@ from trellis.core.ledger.snapshot import (
     Chunk,
     Manifest,
     ManifestIndex,
+    SnapshotError,
     SnapshotItem,
     assign_chunks,
     frontier_depth,
     manifest_id,
     verify_chunk,
+    verify_total,
     walk_frontier,
 )
 from trellis.core.ledger.state_tree import NodeReader
@@ -415,9 +417,11 @@ def restore(
         for node_hash, enc in upper_nodes.items():
             txn.put("smt_nodes", node_hash, enc)
             txn.put("smt_born", node_hash + born_suffix, b"")
+        total = 0
         for i, path in enumerate(chunk_files):
             chunk = read_chunk_file(path)
             nodes = verify_chunk(suite, index, chunk, i)
+            total += len(chunk.entries)
             for node_hash, enc in nodes.items():
                 txn.put("smt_nodes", node_hash, enc)
                 txn.put("smt_born", node_hash + born_suffix, b"")
@@ -425,6 +429,9 @@ def restore(
                 txn.put("state", key, value)
                 if write_values:
                     txn.put("smt_values", suite.tagged_hash(b"trellis/state/value", value), value)
+        if len(chunk_files) != manifest.chunk_count:
+            raise SnapshotError("wrong_chunk", f"{len(chunk_files)} chunks of {manifest.chunk_count}")
+        verify_total(manifest, total)
         txn.put("meta", b"root/" + h8, manifest.state_root)
         txn.put("meta", b"tip", tip)
         txn.put("meta", b"genesis", genesis_hash)

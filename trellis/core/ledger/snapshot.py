@@ -56,6 +56,7 @@ __all__ = [
     "pack_prefix",
     "verify_chunk",
     "verify_manifest",
+    "verify_total",
     "walk_frontier",
 ]
 
@@ -352,3 +353,16 @@ def verify_chunk(suite: Suite, index: ManifestIndex, chunk: Chunk, expected: int
         if got != it.hash:
             raise SnapshotError("wrong_item_hash", f"the entries of item {lo + j} do not rebuild its hash")
     return up.new
+
+
+def verify_total(manifest: Manifest, entries: int) -> None:
+    """Check the manifest's ``total_entries`` against the entries of all its chunks (each verified with
+    ``verify_chunk``): the one manifest field that the items and the state root do not bind.
+
+    Raises:
+        SnapshotError: ``wrong_total``.
+    """
+    if entries != manifest.total_entries:
+        raise SnapshotError(
+            "wrong_total", f"the chunks hold {entries} entries, the manifest says {manifest.total_entries}"
+        )
