@@ -15,14 +15,25 @@ import pytest
 
 from tests.fixtures.chain_sim import SimChain
 from trellis.core.codec import decode, encode
-from trellis.core.ledger.block import Block, Commit, block_hash
+from trellis.core.ledger.block import Block, Commit, Header, block_hash
 from trellis.core.ledger.snapshot import Manifest
 from trellis.core.ledger.state_tree import apply_updates
-from trellis.core.lightclient import SetChange
+from trellis.core.lightclient import SetChange, set_change_from_bytes, verify_from_genesis
 from trellis.core.types import ZERO_HASH
 from trellis.node import statesync
 from trellis.node.statesync import SnapshotServer, StateSyncError, StateSyncFetcher, SyncResult
-from trellis.node.wire import ChunkMsg, ChunkRequestMsg, LightBlockMsg, ManifestMsg, SnapshotsRequestMsg, decode_msg
+from trellis.node.wire import (
+    BlockRequestMsg,
+    BlocksMsg,
+    ChunkMsg,
+    ChunkRequestMsg,
+    CommittedBlock,
+    LightBlockMsg,
+    ManifestMsg,
+    SnapshotsRequestMsg,
+    decode_msg,
+    encode_msg,
+)
 from trellis.storage.chain_store import ChainStore
 from trellis.storage.kv import MemoryStore
 from trellis.storage.snapshots import SnapshotStore, build_snapshot, restore, state_synced_at
@@ -45,7 +56,7 @@ class _App:
         return _Tip(self.chain.height)
 
     def validator_changes(self, to_height: int) -> list[SetChange]:
-        return []
+        return [set_change_from_bytes(c.header, c.commit, c.next_validators) for c in self.chain.set_changes(to_height)]
 
 
 class _Blocks:
@@ -73,8 +84,18 @@ class _Net:
         if peer_id in self.bans:
             return False
         loop = asyncio.get_running_loop()
-        loop.call_soon(lambda: self.servers[peer_id].on_msg("joiner", decode_msg(frame, 1 << 26)))
+        loop.call_soon(self._deliver, peer_id, frame)
         return True
+
+    def _deliver(self, peer_id: str, frame: bytes) -> None:
+        msg = decode_msg(frame, 1 << 26)
+        server = self.servers[peer_id]
+        if isinstance(msg, BlockRequestMsg):  # block sync, as the consensus driver serves it
+            blocks = server.blocks
+            out = [CommittedBlock(block=blocks.block(msg.from_height), commit=blocks.commit(msg.from_height))]  # type: ignore[arg-type]
+            self.server_side(peer_id).send("joiner", encode_msg(BlocksMsg(blocks=out)))
+        else:
+            server.on_msg("joiner", msg)
 
     def disconnect(self, peer_id: str, reason: str) -> None:
         raise AssertionError(f"disconnected {peer_id}: {reason}")
@@ -113,18 +134,18 @@ def chain() -> SimChain:
     return c
 
 
-def _snapshot_store(chain: SimChain, root: Path, chunk_target: int = 2000) -> SnapshotStore:
-    """A snapshot store holding the snapshot of ``SNAP_HEIGHT`` (chunks cut small: several of them)."""
-    state = chain._state(SNAP_HEIGHT)
+def _snapshot_store(chain: SimChain, root: Path, chunk_target: int = 2000, height: int = SNAP_HEIGHT) -> SnapshotStore:
+    """A snapshot store holding the snapshot of ``height`` (chunks cut small: several of them)."""
+    state = chain._state(height)
     kv = MemoryStore()
     up = apply_updates(chain.params.suite, ChainStore(kv), ZERO_HASH, dict(state))
-    assert up.root == chain.header(SNAP_HEIGHT).state_root
+    assert up.root == chain.header(height).state_root
     kv.write_tables({"state": dict(state), "smt_nodes": up.nodes})
-    work = root / f".tmp-{SNAP_HEIGHT}"
+    work = root / f".tmp-{height}"
     work.mkdir(parents=True)
     with kv.read_view(("state", "smt_nodes")) as view:
-        build_snapshot(chain.params.suite, chain.chain_id, view, SNAP_HEIGHT, up.root, work, chunk_target=chunk_target)
-    work.rename(root / str(SNAP_HEIGHT))
+        build_snapshot(chain.params.suite, chain.chain_id, view, height, up.root, work, chunk_target=chunk_target)
+    work.rename(root / str(height))
     return SnapshotStore(root, chain.params.suite, chain.chain_id, 0, 2, kv)
 
 
@@ -306,3 +327,32 @@ def test_a_manifest_whose_total_the_chunks_contradict_is_dropped_and_its_sender_
     assert result.manifest.total_entries == m.total_entries
     kv = _restored_state(chain, result)
     assert dict(kv.scan("state", b"\x00", b"\xff" * 64, limit=10**6)) == chain._state(SNAP_HEIGHT)
+
+
+def test_the_blocks_of_set_changes_are_restored_so_the_node_can_serve_light_clients(tmp_path: Path) -> None:
+    from trellis.app.modules.validators import set_changes
+    from trellis.core.modules.membership.messages import ProposeMembership, RegisterCert
+    from trellis.core.modules.validators.messages import AddValidator
+
+    c = SimChain("sync-v", accounts={f"v{i}": i + 1 for i in range(50)})
+    assert c.submit("org1-admin", RegisterCert(cert=c.admin_cert())).code == 0
+    add = AddValidator(public_key=c.public_key("sync-v/validator-4"), power=1, name="validator-4", org="org1")
+    assert c.submit("org1-admin", ProposeMembership(change=add)).code == 0
+    c.advance(4)
+    height = c.height - 1
+    (change,) = c.set_changes(height)
+    net = _Net()
+    store = _snapshot_store(c, tmp_path / "snapshots", height=height)
+    for pid in ("p1", "p2"):
+        net.servers[pid] = SnapshotServer(store, _App(c), _Blocks(c), net.server_side(pid))  # type: ignore[arg-type]
+    result = _sync(c, net, tmp_path)
+    assert net.bans == {} and result.manifest.height == height
+    kv = _restored_state(c, result)
+    restored = ChainStore(kv)
+    e_minus_1 = decode(change.header, Header).height
+    assert restored.block(e_minus_1) == c.block(e_minus_1) and restored.commit(e_minus_1) == c.commit(e_minus_1)
+    # What TrellisApp.validator_changes answers from the restored store: a light client verifies H from genesis.
+    header_of = lambda h: restored.require_block(h).header  # noqa: E731
+    changes = set_changes(restored, height, height, header_of, restored.commit)
+    assert len(changes) == 1 and len(changes[0].next_validators.validators) == 5
+    verify_from_genesis(c.params, c.header(height), c.commit(height), changes)
