@@ -84,6 +84,8 @@ FETCH_PER_PEER = 2
 """Chunk requests the fetcher keeps in flight per peer."""
 MAX_PEER_FAILURES = 3
 """Timeouts after which the fetcher stops asking a peer."""
+_MAX_ANSWER_BYTES = max(MAX_CHUNK_BYTES, MAX_MANIFEST_BYTES) + 1024 * 1024
+"""The largest frame the fetcher decodes (a manifest or chunk answer and its envelope)."""
 
 
 class StateSyncError(TrellisError):
@@ -297,8 +299,10 @@ class StateSyncFetcher:
                 fut.set_exception(ConnectionError(f"{peer_id} disconnected"))
 
     def on_frame(self, peer_id: str, frame: bytes) -> None:
+        if len(frame) > _MAX_ANSWER_BYTES:
+            return  # a large consensus frame (a proposal): nothing this node asked for
         try:
-            msg = decode_msg(frame, max(MAX_CHUNK_BYTES, MAX_MANIFEST_BYTES) + 1024 * 1024)
+            msg = decode_msg(frame, _MAX_ANSWER_BYTES)
         except DecodeError as exc:
             self.network.disconnect(peer_id, f"undecodable frame: {exc.reason}")
             return
