@@ -121,6 +121,14 @@ def linked(tmp_path: Path) -> Iterator[Linked]:
             wait_ready(nodes, procs, timeout_s=60)
             ks = KeyStore(root / "node0" / "keys")
             net = Linked(root, run, nodes, [Http(n.api_url) for n in nodes], ks.signer("alice"), ks.signer("bob"))
+            # Connected (every node has its three peers, over the shaped links) and committing.
+            deadline = time.monotonic() + 30
+            while True:
+                sts = [h.get("/v1/status", timeout=5)[1] for h in net.http]
+                if all(len(st["peers"]) == 3 and int(st["height"]) >= 2 for st in sts):
+                    break
+                assert time.monotonic() < deadline, f"not connected and committing: {sts}"
+                time.sleep(0.2)  # polling the nodes, bounded
             try:
                 yield net
             finally:
@@ -210,6 +218,9 @@ def test_four_validators_over_50ms_links(linked: Linked) -> None:
     lossy = [net.transfer(1, net.alice, bob_addr, nonce + k) * 1000 for k in range(5)]
     net.wait_heights([0, 1, 2, 3], max(start) + 5, timeout=30)
     print(f"2% loss: heights {start} -> {net.heights()}, 5 transfers confirmed in {[round(x) for x in lossy]} ms")
+    dropped = [run.dropped(i) for i in range(4)]
+    print(f"2% loss: packets dropped per node {dropped}")
+    assert sum(dropped) > 0, "no packet was dropped: the loss is not applied"
     run.check()
 
     # Every node holds the same chain.

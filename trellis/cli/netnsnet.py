@@ -43,7 +43,8 @@ def wants_netns(args: argparse.Namespace, root: Path) -> bool:
         return True
     given = [opt for opt, value in (("--delay", args.delay), ("--jitter", args.jitter), ("--loss", args.loss)) if value]
     if given:
-        raise cli.CliError(f"{', '.join(given)} shape the links of --netns: add --netns (root only)")
+        verb = "shape" if len(given) > 1 else "shapes"
+        raise cli.CliError(f"{', '.join(given)} {verb} the links of --netns: add --netns (root only)")
     if is_network_dir(root) and network_subnet(root) is not None:
         raise cli.CliError(
             f"{root} was made for network namespaces (its nodes listen on {network_subnet(root)}): "

@@ -442,6 +442,16 @@ class NetnsRun:
                 _run(_ns_cmd(ns, "iptables", "-w", "-A", "TRELLIS-SHAPE", *queue))
         self._shapes[i] = shape
 
+    def dropped(self, i: int) -> int:
+        """Packets that node ``i``'s shaping dropped as loss so far (netem's ``dropped`` counter, or the packet count
+        of the nfqueue shaper's ``statistic`` DROP rule; partitions are not counted)."""
+        if self.shaper == "netem":
+            out = _run(["tc", "-n", self.ns(i), "-s", "qdisc", "show", "dev", "eth0"]).stdout
+            m = re.search(r"dropped (\d+)", out)
+            return int(m.group(1)) if m else 0
+        out = _run(_ns_cmd(self.ns(i), "iptables", "-w", "-L", "TRELLIS-SHAPE", "-v", "-n", "-x")).stdout
+        return sum(int(line.split()[0]) for line in out.splitlines() if "DROP" in line and "statistic" in line)
+
     def set_shape_all(self, shape: LinkShape) -> None:
         for i in range(self.n):
             self.set_shape(i, shape)
