@@ -403,6 +403,16 @@ class StateSyncFetcher:
             return None
         return max(by.values(), key=lambda o: (o.height, len(o.peers), o.manifest_id))
 
+    def _offering(self, offer: _Offer) -> list[str]:
+        """The peers offering ``offer``'s snapshot now: those it was chosen with, and any that offered it since."""
+        later = [
+            pid
+            for pid, offers in self.offers.items()
+            if pid not in offer.peers
+            and any(o.height == offer.height and o.manifest_id == offer.manifest_id for o in offers)
+        ]
+        return [*offer.peers, *later]
+
     def _live(self, peers: list[str]) -> list[str]:
         connected = set(self.network.connected_peers())
         return [p for p in peers if p not in self.banned and p in connected]
@@ -555,7 +565,7 @@ class StateSyncFetcher:
             return True
 
         while len(done) < manifest.chunk_count:
-            peers = [p for p in self._live(offer.peers) if failures.get(p, 0) < MAX_PEER_FAILURES]
+            peers = [p for p in self._live(self._offering(offer)) if failures.get(p, 0) < MAX_PEER_FAILURES]
             # Hand out work: round-robin over the peers, each up to FETCH_PER_PEER requests, a chunk preferably to
             # a peer that has not failed it.
             progressed = True
