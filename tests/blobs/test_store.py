@@ -65,7 +65,7 @@ def test_an_unreachable_s3_service_is_a_blob_store_error_without_credentials(
 ) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDSECRETVALUE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "sekrit-should-never-show")
-    store = S3BlobStore("bucket", endpoint_url="http://127.0.0.1:9")
+    store = S3BlobStore("bucket", endpoint_url="http://127.0.0.1:9", attempts=2, backoff_s=0.01)
     with pytest.raises(BlobStoreError) as info:
         store.get(K1)
     assert "sekrit" not in str(info.value) and "AKIDSECRETVALUE" not in str(info.value)
