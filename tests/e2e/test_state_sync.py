@@ -65,9 +65,11 @@ def _network(root: Path) -> tuple[Network, NodeProcess]:
         if home.name.startswith("node"):
             text = re.sub(r"snapshot_interval = \d+", f"snapshot_interval = {INTERVAL}", text)
         else:
-            # discovery_s stays 3 s: both live validators have linked by then (the joiner dials a peer whose id
-            # sorts below its own after 1-2 s), so the damaged one is among the peers asked for chunks.
-            text = text.replace("chunk_timeout_s = 20.0", "chunk_timeout_s = 5.0")
+            # discovery_s 6 s: both live validators have linked by then (they list the joiner and dial it, redialing
+            # at most 5 s apart), so the damaged one is among the peers asked for chunks.
+            text = text.replace("discovery_s = 3.0", "discovery_s = 6.0").replace(
+                "chunk_timeout_s = 20.0", "chunk_timeout_s = 5.0"
+            )
         cfg.write_text(text)
     # The validators' genesis state is computed once and copied (loading 100,000 accounts fast).
     params = Home(homes[0]).load_params()
