@@ -10,6 +10,7 @@ org2 and small custody parameters: a round every 4 blocks, 2 challenges a round,
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -95,8 +96,10 @@ def test_a_registration_records_the_file_its_index_and_the_event() -> None:
         n.c.address("s1"),
     )
     assert rec.segment_root == cs.segment_root(ED25519, cs.segment_hashes(ED25519, data))
-    assert cs.read_ref(n.c.reader(), 0) == cs.FileRef(file_id=fid, org="org1")
-    assert cs.read_meta(n.c.reader()) == cs.CustodyMeta(files=1, open=0, closed=0)
+    assert cs.read_ref(n.c.reader(), "org1", 0) == cs.FileRef(file_id=fid, org="org1")
+    assert cs.read_org(n.c.reader(), "org1") == cs.OrgFiles(org="org1", index=0, files=1)
+    assert cs.read_org_ref(n.c.reader(), 0) == cs.OrgRef(org="org1")
+    assert cs.read_meta(n.c.reader()) == cs.CustodyMeta(files=1, orgs=1, open=0, closed=0)
     assert r.events[0].type == "custody.register"
     assert dict(r.events[0].attributes)["org"] == b"org1"
 
@@ -126,26 +129,33 @@ def test_no_custody_state_and_no_round_on_a_chain_without_registrations() -> Non
     assert n.custody_state() == {}
 
 
-def test_a_round_opens_challenges_drawn_from_the_parent_block_id_and_height() -> None:
-    n = Net()
-    f1, _ = n.register("s1", file_bytes("c1", 10 * 4096))
+def test_a_round_draws_an_organisation_then_one_of_its_files_from_the_parent_block_id_and_height() -> None:
+    n = Net(GenesisCustody(challenge_interval=4, challenges_per_round=4, response_window_blocks=3))
+    org1_files = [n.register("s1", file_bytes(f"c1-{i}", (10 + i) * 4096))[0] for i in range(5)]
     f2, _ = n.register("s2", file_bytes("c2", 7 * 4096 + 1))
-    h = n.to_round()
-    seed = cs.round_seed(ED25519, n.c.header(h).parent_hash, h)
-    refs = [cs.FileRef(file_id=f1, org="org1"), cs.FileRef(file_id=f2, org="org2")]
-    expect = []
-    for k in range(2):
-        drawn = cs.pick(ED25519, seed, k)
-        ref = refs[cs.picked_index(drawn, 2)]
-        count = 10 if ref.file_id == f1 else 8
-        expect.append((cs.challenge_id(h, k), ref.file_id, ref.org, cs.picked_segment(drawn, count), h, h + 3))
-    got = []
-    for k in range(2):
-        ch = cs.read_challenge(n.c.reader(), cs.challenge_id(h, k))
-        assert ch is not None and ch.status == cs.OPEN
-        got.append((ch.id, ch.file_id, ch.org, ch.segment_index, ch.issued_height, ch.deadline))
-    assert got == expect
-    assert cs.read_meta(n.c.reader()) == cs.CustodyMeta(files=2, open=2, closed=0)
+    by_org = {"org1": org1_files, "org2": [f2]}
+    counts = {**{f: 10 + i for i, f in enumerate(org1_files)}, f2: 8}
+    seen_orgs: set[str] = set()
+    for _ in range(3):
+        h = n.to_round()
+        seed = cs.round_seed(ED25519, n.c.header(h).parent_hash, h)
+        expect = []
+        for k in range(4):
+            drawn = cs.pick(ED25519, seed, k)
+            org = ["org1", "org2"][cs.picked_org(drawn, 2)]
+            fid = by_org[org][cs.picked_index(drawn, len(by_org[org]))]
+            seen_orgs.add(org)
+            expect.append((cs.challenge_id(h, k), fid, org, cs.picked_segment(drawn, counts[fid]), h, h + 3))
+        got = []
+        for k in range(4):
+            ch = cs.read_challenge(n.c.reader(), cs.challenge_id(h, k))
+            assert ch is not None and ch.status == cs.OPEN
+            got.append((ch.id, ch.file_id, ch.org, ch.segment_index, ch.issued_height, ch.deadline))
+        assert got == expect
+    assert seen_orgs == {"org1", "org2"}
+    meta = cs.read_meta(n.c.reader())
+    assert meta is not None and (meta.files, meta.orgs, meta.open) == (6, 2, 4)
+    h = n.c.height
     # No round between multiples of the interval.
     n.c.advance(1)
     assert cs.read_challenge(n.c.reader(), cs.challenge_id(h + 1, 0)) is None
@@ -205,7 +215,7 @@ def test_a_wrong_path_is_refused() -> None:
     _refused(n, "s1", msgspec.structs.replace(good, path=bad_path), ResultCode.INVALID_PROOF, "do not lead")
     _refused(n, "s1", msgspec.structs.replace(good, path=good.path[:-1]), ResultCode.INVALID_PROOF, "does not fit")
     # Another segment's correct answer is not this one's.
-    other = (ch.segment_index + 1) % 6
+    other = ch.segment_index ^ 1  # its sibling leaf: a path of the same length
     data = n.files[ch.file_id]
     wrong = CustodyRespond(
         challenge_id=ch.id,
@@ -301,16 +311,62 @@ def test_release_moves_the_last_index_and_is_refused_with_open_challenges() -> N
     assert r.code == 0, r
     rd = n.c.reader()
     assert cs.read_file(rd, f1, "org1") is None
-    assert cs.read_ref(rd, 0) == cs.FileRef(file_id=f3, org="org2")
-    assert cs.read_file(rd, f3, "org2").index == 0  # type: ignore[union-attr]
-    assert cs.read_ref(rd, 2) is None and cs.read_meta(rd).files == 2  # type: ignore[union-attr]
+    assert cs.read_ref(rd, "org1", 0) == cs.FileRef(file_id=f2, org="org1")  # org1's last file took index 0
+    assert cs.read_file(rd, f2, "org1").index == 0  # type: ignore[union-attr]
+    assert cs.read_ref(rd, "org1", 1) is None
+    assert cs.read_org(rd, "org1") == cs.OrgFiles(org="org1", index=0, files=1)
+    assert cs.read_meta(rd) == cs.CustodyMeta(files=2, orgs=2, open=0, closed=0)
+    # org1's last file: org1 leaves the org index and org2 (the last there) takes its place.
+    assert n.c.submit("s1", CustodyRelease(file_id=f2)).code == 0
+    rd = n.c.reader()
+    assert cs.read_org(rd, "org1") is None and cs.read_ref(rd, "org1", 0) is None
+    assert cs.read_org_ref(rd, 0) == cs.OrgRef(org="org2") and cs.read_org_ref(rd, 1) is None
+    assert cs.read_org(rd, "org2") == cs.OrgFiles(org="org2", index=0, files=1)
+    assert cs.read_meta(rd) == cs.CustodyMeta(files=1, orgs=1, open=0, closed=0)
     n.to_round()
-    busy = n.open_challenges("org1") or n.open_challenges("org2")
-    ch = busy[0]
-    owner = "s1" if ch.org == "org1" else "s2"
-    r = n.c.submit(owner, CustodyRelease(file_id=ch.file_id))
+    (ch, *_) = n.open_challenges("org2")
+    assert ch.file_id == f3 and n.open_challenges("org1") == []
+    r = n.c.submit("s2", CustodyRelease(file_id=f3))
     assert (r.code, "open challenge" in r.message) == (ResultCode.INVALID_CHANGE, True), r
-    assert f2
+    # Once closed, the last registration goes and the module's indexes are empty again.
+    assert n.c.submit("s2", n.answer(ch)).code == 0
+    assert n.c.submit("s2", CustodyRelease(file_id=f3)).code == 0
+    rd = n.c.reader()
+    assert cs.read_org_ref(rd, 0) is None and cs.read_org(rd, "org2") is None
+    meta = cs.read_meta(rd)
+    assert meta is not None and (meta.files, meta.orgs, meta.open) == (0, 0, 0)
+
+
+def test_a_departed_organisation_is_not_challenged_and_does_not_dilute_the_others() -> None:
+    from trellis.core.modules.membership.messages import ProposeMembership, RemoveOrg
+
+    n = Net(GenesisCustody(challenge_interval=4, challenges_per_round=8, response_window_blocks=3))
+    n.register("s1", file_bytes("q1", 4 * 4096))
+    for i in range(6):  # org2 registers many files: it takes one org's share of the draws, not six files' share
+        n.register("s2", file_bytes(f"q2-{i}", 4 * 4096))
+    h = n.to_round()
+    org1 = n.open_challenges("org1")
+    org2 = n.open_challenges("org2")
+    assert len(org1) + len(org2) == 7  # min(8, files)
+    seed = cs.round_seed(ED25519, n.c.header(h).parent_hash, h)
+    picks = [cs.picked_org(cs.pick(ED25519, seed, k), 2) for k in range(7)]
+    assert len(org1) == picks.count(0) and len(org2) == picks.count(1)
+    assert n.c.submit("org1-admin", RegisterCert(cert=n.c.admin_cert())).code == 0
+    assert n.c.submit("org1-admin", ProposeMembership(change=RemoveOrg(name="org2"))).code == 0  # threshold 1: applied
+    n.c.advance(RULES.response_window_blocks + 1)  # org2's open challenges expire
+    opened = 0
+    for _ in range(3):
+        h = n.to_round()
+        seed = cs.round_seed(ED25519, n.c.header(h).parent_hash, h)
+        for k in range(7):
+            ch = cs.read_challenge(n.c.reader(), cs.challenge_id(h, k))
+            org1_drawn = cs.picked_org(cs.pick(ED25519, seed, k), 2) == 0
+            # A draw that picks org2 is skipped: its challenge number stays unused.
+            assert (ch is not None) == org1_drawn and (ch is None or ch.org == "org1")
+            opened += ch is not None
+    assert opened >= 1 and n.open_challenges("org2") == []
+    rec = cs.read_meta(n.c.reader())
+    assert rec is not None and rec.open == len(n.open_challenges("org1"))
 
 
 def test_the_reads_list_files_challenges_and_pages() -> None:
@@ -399,3 +455,56 @@ def test_the_block_level_executor_runs_the_hook_as_the_reference_does() -> None:
     assert fast.receipts == ref.receipts and list(fast.writes.items()) == list(ref.writes.items())
     assert [r.code for r in fast.receipts] == [0, ResultCode.INVALID_AMOUNT, 0]
     assert cs.challenge_key(cs.challenge_id(env.height, 0)) in fast.writes
+
+
+def test_paths_read_from_the_kept_tree_levels_are_the_merkle_paths() -> None:
+    for n in [*range(1, 40), 64, 65, 100]:
+        hashes = [hashlib.sha256(f"{n}/{i}".encode()).digest() for i in range(n)]
+        levels = cs.segment_levels(ED25519, hashes)
+        assert levels[-1] == [cs.segment_root(ED25519, hashes)]
+        for i in range(n):
+            assert cs.path_from_levels(levels, i) == cs.segment_path(ED25519, hashes, i), (n, i)
+        with pytest.raises(IndexError):
+            cs.path_from_levels(levels, n)
+
+
+def test_the_cli_hashes_a_files_tree_once_and_answers_every_segment_from_it(tmp_path: Path) -> None:
+    from trellis.cli.custody import FileSource
+
+    data = file_bytes("cli", 37 * 4096 + 5)
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    src = FileSource.local(path)
+    hashes = cs.segment_hashes(ED25519, data)
+    record = cs.FileRecord(
+        file_id=bytes(32),
+        org="org1",
+        registrant=bytes(20),
+        size=len(data),
+        segment_root=cs.segment_root(ED25519, hashes),
+        segment_count=len(hashes),
+        index=0,
+        registered_height=1,
+        challenged=0,
+        answered=0,
+        missed=0,
+        open=0,
+    )
+    assert src.root(ED25519) == record.segment_root
+    for i in range(len(hashes)):
+        assert cs.check_segment(ED25519, record, i, src.segment(i), src.path(ED25519, i)) is None
+    assert src.tree_builds == 1
+
+
+def test_a_scan_in_the_block_hook_sees_the_custody_index_writes_made_earlier_in_the_block() -> None:
+    from trellis.core.execution.reference import Layer, merged_scan
+    from trellis.core.execution.reference import SCANNED_PREFIXES as EXECUTOR_SCANNED
+
+    assert set(cs.SCANNED_PREFIXES) <= set(EXECUTOR_SCANNED)
+    layer = Layer()
+    cid = cs.challenge_id(9, 0)
+    layer.put(cs.due_key(10, cid), b"")
+    layer.put(cs.gc_key(9, cid), b"")
+    empty = Net().c.reader()
+    for prefix, key in ((cs.DUE_PREFIX, cs.due_key(10, cid)), (cs.GC_PREFIX, cs.gc_key(9, cid))):
+        assert merged_scan(empty, (layer,), prefix, prefix + b"\xff", 10)[0] == [(key, b"")]

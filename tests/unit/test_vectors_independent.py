@@ -312,7 +312,7 @@ STRUCTS: dict[str, list[tuple[str, Any]]] = {
         ("revoked_ms", U64),
     ],
     # custody.md 3
-    "CustodyMeta": [("files", U64), ("open", U64), ("closed", U64)],
+    "CustodyMeta": [("files", U64), ("orgs", U64), ("open", U64), ("closed", U64)],
     "CustodyFile": [
         ("file_id", HASH),
         ("org", ORG),
@@ -328,6 +328,8 @@ STRUCTS: dict[str, list[tuple[str, Any]]] = {
         ("open", U32),
     ],
     "CustodyFileRef": [("file_id", HASH), ("org", ORG)],
+    "CustodyOrgFiles": [("org", ORG), ("index", U64), ("files", U64)],
+    "CustodyOrgRef": [("org", ORG)],
     "CustodyChallenge": [
         ("id", CHALLENGE_ID),
         ("file_id", HASH),
@@ -2138,8 +2140,9 @@ def test_custody_seeds_draws_and_challenge_ids() -> None:
         assert seed.hex() == row["seed"]
         drawn = tagged(sha256, b"trellis/custody/pick", seed + row["number"].to_bytes(4, "big"))
         assert drawn.hex() == row["pick"]
-        assert row["index"] == int.from_bytes(drawn[:8], "big") % row["files"]
-        assert row["segment"] == int.from_bytes(drawn[8:16], "big") % row["segment_count"]
+        assert row["org_index"] == int.from_bytes(drawn[:8], "big") % row["orgs"]
+        assert row["index"] == int.from_bytes(drawn[8:16], "big") % row["files"]
+        assert row["segment"] == int.from_bytes(drawn[16:24], "big") % row["segment_count"]
         assert row["challenge_id"] == (row["height"].to_bytes(8, "big") + row["number"].to_bytes(4, "big")).hex()
 
 
@@ -2149,6 +2152,8 @@ def _custody_state(block: dict[str, Any]) -> dict[bytes, Any]:
         (b"custody/meta", "CustodyMeta"),
         (b"custody/file/", "CustodyFile"),
         (b"custody/ix/", "CustodyFileRef"),
+        (b"custody/org/", "CustodyOrgFiles"),
+        (b"custody/oix/", "CustodyOrgRef"),
         (b"custody/challenge/", "CustodyChallenge"),
         (b"custody/missed/", "CustodyMissed"),
         (b"custody/due/", None),
@@ -2185,19 +2190,22 @@ def test_custody_blocks_rounds_answer_and_miss() -> None:
     s1 = _custody_state(blocks[0])
     fkey = b"custody/file/" + h(reg["file_id"]) + custody_org(org)
     assert s1[fkey]["registrant"] == alice.hex() and s1[fkey]["index"] == 0 and s1[fkey]["open"] == 0
-    assert s1[b"custody/ix/" + (0).to_bytes(8, "big")] == {"file_id": reg["file_id"], "org": org}
-    assert s1[b"custody/meta"] == {"files": 1, "open": 0, "closed": 0}
+    assert s1[b"custody/ix/" + custody_org(org) + (0).to_bytes(8, "big")] == {"file_id": reg["file_id"], "org": org}
+    assert s1[b"custody/org/" + custody_org(org)] == {"org": org, "index": 0, "files": 1}
+    assert s1[b"custody/oix/" + (0).to_bytes(8, "big")] == {"org": org}
+    assert s1[b"custody/meta"] == {"files": 1, "orgs": 1, "open": 0, "closed": 0}
 
     def challenge_at(height: int) -> dict[str, Any]:
         parent = h(blocks[height - 1]["parent_id"])
         seed = tagged(sha256, b"trellis/custody/seed", parent + height.to_bytes(8, "big"))
         drawn = tagged(sha256, b"trellis/custody/pick", seed + (0).to_bytes(4, "big"))
-        assert int.from_bytes(drawn[:8], "big") % 1 == 0
+        # One organisation with one file: org index and file index 0; the segment from bytes 16..24.
+        assert int.from_bytes(drawn[:8], "big") % 1 == 0 and int.from_bytes(drawn[8:16], "big") % 1 == 0
         return {
             "id": (height.to_bytes(8, "big") + bytes(4)).hex(),
             "file_id": reg["file_id"],
             "org": org,
-            "segment_index": int.from_bytes(drawn[8:16], "big") % len(segments),
+            "segment_index": int.from_bytes(drawn[16:24], "big") % len(segments),
             "issued_height": height,
             "deadline": height + rules["response_window_blocks"],
             "status": 0,
@@ -2233,7 +2241,7 @@ def test_custody_blocks_rounds_answer_and_miss() -> None:
     assert s6[b"custody/challenge/" + h(challenge_at(6)["id"])] == challenge_at(6)
     assert s6[fkey]["challenged"] == 3 and s6[fkey]["answered"] == 1 and s6[fkey]["missed"] == 1
     assert s6[fkey]["open"] == 1
-    assert s6[b"custody/meta"] == {"files": 1, "open": 1, "closed": 2}
+    assert s6[b"custody/meta"] == {"files": 1, "orgs": 1, "open": 1, "closed": 2}
 
 
 # --- snapshot.json (docs/spec/snapshot.md) -----------------------------------------------------------------------

@@ -26,6 +26,7 @@ from trellis.core.modules.custody.state import (
     challenge_id,
     pick,
     picked_index,
+    picked_org,
     picked_segment,
     read_challenge,
     round_seed,
@@ -92,10 +93,10 @@ def _tree() -> dict[str, Any]:
 
 def _draws() -> list[dict[str, Any]]:
     rows = []
-    for parent, height, files, segments in (
-        (bytes(32), 10, 1, 1),
-        (bytes(range(32)), 100, 7, 4),
-        (bytes([0xFF]) * 32, 2**40, 1000, 2**30),
+    for parent, height, orgs, files, segments in (
+        (bytes(32), 10, 1, 1, 1),
+        (bytes(range(32)), 100, 3, 7, 4),
+        (bytes([0xFF]) * 32, 2**40, 64, 1000, 2**30),
     ):
         seed = round_seed(ED25519, parent, height)
         for k in range(3):
@@ -107,6 +108,8 @@ def _draws() -> list[dict[str, Any]]:
                     "seed": seed.hex(),
                     "number": k,
                     "pick": drawn.hex(),
+                    "orgs": orgs,
+                    "org_index": picked_org(drawn, orgs),
                     "files": files,
                     "index": picked_index(drawn, files),
                     "segment_count": segments,

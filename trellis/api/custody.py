@@ -61,7 +61,7 @@ class CustodyFileJson(msgspec.Struct, kw_only=True):
     segment_count: int
     """Its number of segments."""
     index: int
-    """Its place in the challenge draw."""
+    """Its place among its organisation's registrations (a draw picks an organisation, then such an index)."""
     registered_height: int
     """The block that registered it."""
     challenged: int

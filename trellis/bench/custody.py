@@ -13,6 +13,11 @@ handlers, the state tree) on an in-memory one-validator chain with one member or
 4. a cost model for 1 PB of registered data at ``model_file_sizes``: files, one-off chain bytes and state, challenges
    per day at ``block_time_s``, chain bytes per day, days until every file has been challenged once on average.
 
+The bench chain has one member organisation, so a round's draws pick among all the files (a draw picks an
+organisation first, uniformly among those with registrations, then one of its files: spec 4.2). The model's "days
+to challenge every file once" holds for 1 PB split evenly among any number of organisations; an organisation that
+holds a share ``p`` of the files of ``O`` organisations sees each of its files drawn ``1 / (O p)`` times as often.
+
 Every registered file has the same content (``sample_bytes``, so that every challenge can be answered) under its own
 file id; the Merkle path of a larger file is longer by one 32-byte hash per doubling, which the model adds.
 Transactions carry real signatures but are not verified (admission's job, measured by ``trellis bench``).
@@ -40,6 +45,8 @@ from trellis.core.execution.block import ChainTip, ExecutedBlock, build_block, g
 from trellis.core.ledger.tx import SignedTx, TxBody, sign_tx
 from trellis.core.modules.custody.messages import SEGMENT_BYTES, CustodyRegister, CustodyRespond
 from trellis.core.modules.custody.state import (
+    FILE_PREFIX,
+    IX_PREFIX,
     PREFIX,
     Challenge,
     FileRecord,
@@ -245,8 +252,9 @@ def run_custody_bench(cfg: CustodyBenchConfig) -> dict[str, Any]:
         assert all(r.code == 0 for r in executed.output.receipts), executed.output.receipts[0]
         if not register_tx_bytes:
             register_tx_bytes = [len(encode(t)) for t in batch[:100]]
-            meta_rows = len(PREFIX + b"meta") + len(executed.output.writes.get(PREFIX + b"meta") or b"")
-            per_file = (_row_bytes(executed.output.writes, PREFIX) - meta_rows) / len(batch)
+            # A FileRecord and a FileRef per file (the meta and the organisation's rows are once per chain/org).
+            out = executed.output.writes
+            per_file = (_row_bytes(out, FILE_PREFIX) + _row_bytes(out, IX_PREFIX)) / len(batch)
             state_bytes_per_file.append(per_file)
             receipt_bytes = len(encode(executed.output.receipts[0]))
         chain.commit(executed)

@@ -4,14 +4,17 @@ command line (docs/spec/custody.md 7).
 ``register`` computes the segment root of a local file (``--file``) or of a file in the home's blob store
 (``--blob-id``: its stored chunks, ciphertext for an encrypted file) and registers it for the sender's
 organisation. ``respond`` answers the open challenges of an organisation from local files or the blob store: for
-each, the challenged 4 KiB segment and its Merkle path, computed here from every segment's hash (32 bytes kept per
-4 KiB of file). ``watch`` runs ``respond`` every ``--interval`` seconds until interrupted.
+each, the challenged 4 KiB segment (read alone) and its Merkle path, read from the file's segment tree, which is
+hashed once per file and run (its levels kept: about 64 bytes per 4 KiB of file). ``watch`` runs ``respond`` every
+``--interval`` seconds until interrupted, keeping the trees of the local files and of at most ``MAX_BLOB_SOURCES``
+blob files (least recently used dropped first).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,12 +23,14 @@ from urllib.parse import quote
 from trellis.cli import main as cli
 from trellis.core.crypto.suite import Suite, UnknownSuite, suite_by_name
 from trellis.core.modules.custody.messages import SEGMENT_BYTES, CustodyRegister, CustodyRelease, CustodyRespond
-from trellis.core.modules.custody.state import SEGMENT_DOMAIN, segment_count, segment_path, segment_root
+from trellis.core.modules.custody.state import SEGMENT_DOMAIN, path_from_levels, segment_count, segment_levels
 
 __all__ = ["FileSource", "register"]
 
 READ_BYTES = 1 << 20
 """Bytes read from a file at a time."""
+MAX_BLOB_SOURCES = 32
+"""Most blob-store files whose segment trees a ``respond``/``watch`` run keeps (least recently used dropped)."""
 
 
 def _hex_arg(text: str, nbytes: int, what: str) -> bytes:
@@ -66,7 +71,9 @@ class FileSource:
         self._pieces = pieces
         self._read_at = read_at
         """``read_at(offset, length) -> bytes``: the stored bytes in that range, read without the rest."""
-        self._hashes: list[bytes] | None = None
+        self._levels: list[list[bytes]] | None = None
+        self.tree_builds = 0
+        """How many times the segment tree was hashed (once, unless the source is rebuilt)."""
 
     @classmethod
     def local(cls, path: Path) -> FileSource:
@@ -131,21 +138,32 @@ class FileSource:
 
         return cls(f"blob 0x{file_id.hex()}", sealed_size(manifest), pieces, read_at)
 
-    def hashes(self, suite: Suite) -> list[bytes]:
-        """Every segment's hash (computed once)."""
-        if self._hashes is None:
-            out: list[bytes] = []
-            batch: list[bytes] = []
-            for seg in _segments(self._pieces()):
-                batch.append(seg)
-                if len(batch) == 256:
-                    out += suite.tagged_hashes(SEGMENT_DOMAIN, batch)
-                    batch = []
-            out += suite.tagged_hashes(SEGMENT_DOMAIN, batch)
-            if len(out) != segment_count(self.size):
-                raise cli.CliError(f"{self.label} changed while it was read")
-            self._hashes = out
-        return self._hashes
+    def _hashes(self, suite: Suite) -> list[bytes]:
+        """Every segment's hash, read and hashed from the stored bytes."""
+        out: list[bytes] = []
+        batch: list[bytes] = []
+        for seg in _segments(self._pieces()):
+            batch.append(seg)
+            if len(batch) == 256:
+                out += suite.tagged_hashes(SEGMENT_DOMAIN, batch)
+                batch = []
+        out += suite.tagged_hashes(SEGMENT_DOMAIN, batch)
+        if len(out) != segment_count(self.size):
+            raise cli.CliError(f"{self.label} changed while it was read")
+        return out
+
+    def levels(self, suite: Suite) -> list[list[bytes]]:
+        """The segment tree's levels (``segment_levels``), hashed on the first call only."""
+        if self._levels is None:
+            self._levels = segment_levels(suite, self._hashes(suite))
+            self.tree_builds += 1
+        return self._levels
+
+    def path(self, suite: Suite, index: int) -> list[bytes]:
+        """Segment ``index``'s Merkle path, read from the kept tree (no hashing after the first call)."""
+        if not 0 <= index < segment_count(self.size):
+            raise cli.CliError(f"{self.label} has no segment {index}")
+        return path_from_levels(self.levels(suite), index)
 
     def segment(self, index: int) -> bytes:
         """Segment ``index``'s bytes (read alone: a seek, or the blob chunks that hold it)."""
@@ -159,7 +177,7 @@ class FileSource:
 
     def root(self, suite: Suite) -> bytes:
         """The segment root."""
-        return segment_root(suite, self.hashes(suite))
+        return self.levels(suite)[-1][0]
 
 
 def cmd_register(args: argparse.Namespace) -> int:
@@ -241,7 +259,8 @@ class Responder:
         self.suite = _suite(args)
         self.local = [FileSource.local(Path(p)) for p in args.file or []]
         self._by_root: dict[bytes, FileSource] | None = None
-        self._blobs: dict[bytes, FileSource | None] = {}
+        self._blobs: OrderedDict[bytes, FileSource | None] = OrderedDict()
+        """Blob file id -> its source (None: not in the store), at most ``MAX_BLOB_SOURCES``, most recent last."""
 
     def _source(self, file_id: bytes, root: bytes) -> FileSource | None:
         if self._by_root is None:
@@ -250,13 +269,17 @@ class Responder:
             return self._by_root[root]
         if not self.args.blobs:
             return None
-        if file_id not in self._blobs:
+        if file_id in self._blobs:
+            self._blobs.move_to_end(file_id)
+        else:
             from trellis.blobs.files import BlobFileError
 
             try:
                 self._blobs[file_id] = FileSource.blob(self.args, self.suite, file_id)
             except BlobFileError:
                 self._blobs[file_id] = None
+            while len(self._blobs) > MAX_BLOB_SOURCES:
+                self._blobs.popitem(last=False)
         src = self._blobs[file_id]
         return src if src is not None and src.root(self.suite) == root else None
 
@@ -280,7 +303,7 @@ class Responder:
             msg = CustodyRespond(
                 challenge_id=bytes.fromhex(c["id"][2:]),
                 segment=src.segment(i),
-                path=segment_path(self.suite, src.hashes(self.suite), i),
+                path=src.path(self.suite, i),
             )
             out = cli.sign_and_submit(args, msg)
             receipt = out.get("receipt") or {}

@@ -83,7 +83,7 @@ def meta(state: StateReader) -> CustodyMeta:
         m = read_meta(state)
     except DecodeError as exc:
         raise StorageError(f"the stored custody meta does not decode: {exc.reason}") from exc
-    return CustodyMeta(files=0, open=0, closed=0) if m is None else m
+    return CustodyMeta(files=0, orgs=0, open=0, closed=0) if m is None else m
 
 
 def file_registrations(state: StateReader, file_id: bytes) -> list[FileRecord]:

@@ -25,6 +25,7 @@ from trellis.core.ledger.tx import SignedTx, TxBody, tx_hash
 from trellis.core.modules.accounts.state import Account, account_key
 from trellis.core.modules.contracts.engine import ContractEngine, declared_gas
 from trellis.core.modules.contracts.state import CONTRACT_STORE_PREFIX
+from trellis.core.modules.custody.state import SCANNED_PREFIXES as CUSTODY_SCANNED
 from trellis.core.modules.hub.state import genesis_hub_writes
 from trellis.core.modules.interchain.state import SCANNED_PREFIXES as INTERCHAIN_SCANNED
 from trellis.core.modules.membership.state import MEMBERSHIP_KEY
@@ -321,9 +322,10 @@ class GuardedState:
             raise StateUnavailable(f"scanning state from {start[:40]!r} failed: {exc}") from exc
 
 
-SCANNED_PREFIXES: tuple[bytes, ...] = (CONTRACT_STORE_PREFIX, *INTERCHAIN_SCANNED)
-"""The key prefixes handlers scan inside a block: contract storage, and the interchain module's client and
-consensus states. Writes under them are indexed in each ``Layer`` so a scan sees them."""
+SCANNED_PREFIXES: tuple[bytes, ...] = (CONTRACT_STORE_PREFIX, *INTERCHAIN_SCANNED, *CUSTODY_SCANNED)
+"""The key prefixes handlers scan inside a block: contract storage, the interchain module's client and
+consensus states, and the custody hook's due and gc indexes. Writes under them are indexed in each ``Layer`` so a
+scan sees them."""
 
 
 class Layer:

@@ -30,6 +30,8 @@ from trellis.core.modules.custody.state import (
     FileRecord,
     FileRef,
     MissedRecord,
+    OrgFiles,
+    OrgRef,
     challenge_id,
     challenge_key,
     check_segment,
@@ -40,14 +42,19 @@ from trellis.core.modules.custody.state import (
     h8,
     ix_key,
     missed_key,
+    oix_key,
     open_key,
+    org_key,
     pick,
     picked_index,
+    picked_org,
     picked_segment,
     read_challenge,
     read_file,
     read_meta,
     read_missed,
+    read_org,
+    read_org_ref,
     read_ref,
     round_seed,
     segment_count,
@@ -93,7 +100,7 @@ def _sender_org(ctx: TxContext) -> str:
 
 def _meta(state: StateReader) -> CustodyMeta:
     meta = read_meta(state)
-    return CustodyMeta(files=0, open=0, closed=0) if meta is None else meta
+    return CustodyMeta(files=0, orgs=0, open=0, closed=0) if meta is None else meta
 
 
 def handle_register(ctx: TxContext, msg: CustodyRegister) -> list[Event]:
@@ -109,6 +116,11 @@ def handle_register(ctx: TxContext, msg: CustodyRegister) -> list[Event]:
     if read_file(ctx, msg.file_id, org) is not None:
         raise TxFailure(ResultCode.DUPLICATE, f"{org} already registered file {msg.file_id.hex()}")
     meta = _meta(ctx)
+    holder = read_org(ctx, org)
+    if holder is None:  # the organisation's first registration: it joins the org index
+        holder = OrgFiles(org=org, index=meta.orgs, files=0)
+        ctx.put(oix_key(meta.orgs), encode(OrgRef(org=org)))
+        meta = msgspec.structs.replace(meta, orgs=meta.orgs + 1)
     record = FileRecord(
         file_id=msg.file_id,
         org=org,
@@ -116,7 +128,7 @@ def handle_register(ctx: TxContext, msg: CustodyRegister) -> list[Event]:
         size=msg.size,
         segment_root=msg.segment_root,
         segment_count=msg.segment_count,
-        index=meta.files,
+        index=holder.files,
         registered_height=ctx.height,
         challenged=0,
         answered=0,
@@ -124,7 +136,8 @@ def handle_register(ctx: TxContext, msg: CustodyRegister) -> list[Event]:
         open=0,
     )
     ctx.put(file_key(msg.file_id, org), encode(record))
-    ctx.put(ix_key(meta.files), encode(FileRef(file_id=msg.file_id, org=org)))
+    ctx.put(ix_key(org, holder.files), encode(FileRef(file_id=msg.file_id, org=org)))
+    ctx.put(org_key(org), encode(msgspec.structs.replace(holder, files=holder.files + 1)))
     ctx.put(META_KEY, encode(msgspec.structs.replace(meta, files=meta.files + 1)))
     return [
         Event(
@@ -134,7 +147,7 @@ def handle_register(ctx: TxContext, msg: CustodyRegister) -> list[Event]:
                 ("org", org.encode()),
                 ("size", _num(msg.size)),
                 ("segment_root", msg.segment_root),
-                ("index", _num(meta.files)),
+                ("index", _num(holder.files)),
             ],
         )
     ]
@@ -205,17 +218,34 @@ def handle_release(ctx: TxContext, msg: CustodyRelease) -> list[Event]:
             f"file {msg.file_id.hex()} has {record.open} open challenge(s): answer them or let them expire first",
         )
     meta = _meta(ctx)
-    last = meta.files - 1
-    if record.index != last:
-        moved_ref = read_ref(ctx, last)
-        assert moved_ref is not None, "indexes 0 .. files-1 are all present"
-        moved = read_file(ctx, moved_ref.file_id, moved_ref.org)
+    holder = read_org(ctx, org)
+    assert holder is not None and holder.files > 0, "an organisation with a registration is in the org index"
+    last = holder.files - 1
+    if record.index != last:  # the organisation's last registration takes the freed index
+        moved_ref = read_ref(ctx, org, last)
+        assert moved_ref is not None, "indexes 0 .. files-1 of an organisation are all present"
+        moved = read_file(ctx, moved_ref.file_id, org)
         assert moved is not None, "every index names a registration"
-        ctx.put(ix_key(record.index), encode(moved_ref))
-        ctx.put(file_key(moved.file_id, moved.org), encode(msgspec.structs.replace(moved, index=record.index)))
-    ctx.put(ix_key(last), None)
+        ctx.put(ix_key(org, record.index), encode(moved_ref))
+        ctx.put(file_key(moved.file_id, org), encode(msgspec.structs.replace(moved, index=record.index)))
+    ctx.put(ix_key(org, last), None)
     ctx.put(file_key(msg.file_id, org), None)
-    ctx.put(META_KEY, encode(msgspec.structs.replace(meta, files=last)))
+    meta = msgspec.structs.replace(meta, files=meta.files - 1)
+    if last:
+        ctx.put(org_key(org), encode(msgspec.structs.replace(holder, files=last)))
+    else:  # its last registration: the organisation leaves the org index, the last one there takes its place
+        last_org = meta.orgs - 1
+        if holder.index != last_org:
+            moved_org = read_org_ref(ctx, last_org)
+            assert moved_org is not None, "indexes 0 .. orgs-1 are all present"
+            other = read_org(ctx, moved_org.org)
+            assert other is not None, "every org index names an organisation with registrations"
+            ctx.put(oix_key(holder.index), encode(moved_org))
+            ctx.put(org_key(other.org), encode(msgspec.structs.replace(other, index=holder.index)))
+        ctx.put(oix_key(last_org), None)
+        ctx.put(org_key(org), None)
+        meta = msgspec.structs.replace(meta, orgs=last_org)
+    ctx.put(META_KEY, encode(meta))
     return [Event(type="custody.release", attributes=[("file_id", msg.file_id), ("org", org.encode())])]
 
 
@@ -259,16 +289,31 @@ def _forget(ctx: BlockContext, meta: CustodyMeta, keep: int) -> CustodyMeta:
     return msgspec.structs.replace(meta, closed=meta.closed - len(old))
 
 
+def member_org_names(state: StateReader) -> frozenset[str]:
+    """The member organisations now (membership config), empty on a chain without one."""
+    config = read_config(state)
+    return frozenset() if config is None else frozenset(o.name for o in config.orgs)
+
+
 def _open_round(ctx: BlockContext, meta: CustodyMeta, per_round: int, window: int) -> CustodyMeta:
-    """Open ``min(per_round, files)`` challenges drawn from this block's seed (spec 4)."""
+    """Make ``min(per_round, files)`` draws from this block's seed (spec 4): each picks an organisation (uniformly
+    among those with registrations), then one of its registrations, then a segment, and opens a challenge on it,
+    unless the organisation is no longer a member (the draw is skipped; its number stays unused)."""
     suite = ctx.params.suite
     h = ctx.height
     seed = round_seed(suite, ctx.parent_id, h)
-    n = min(per_round, meta.files)
-    for number in range(n):
+    members = member_org_names(ctx)
+    opened = 0
+    for number in range(min(per_round, meta.files)):
         drawn = pick(suite, seed, number)
-        ref = read_ref(ctx, picked_index(drawn, meta.files))
-        assert ref is not None, "indexes 0 .. files-1 are all present"
+        org_ref = read_org_ref(ctx, picked_org(drawn, meta.orgs))
+        assert org_ref is not None, "indexes 0 .. orgs-1 are all present"
+        if org_ref.org not in members:
+            continue  # a departed organisation is not challenged (spec 4.2)
+        holder = read_org(ctx, org_ref.org)
+        assert holder is not None and holder.files > 0, "every org index names an organisation with registrations"
+        ref = read_ref(ctx, holder.org, picked_index(drawn, holder.files))
+        assert ref is not None, "indexes 0 .. files-1 of an organisation are all present"
         record = read_file(ctx, ref.file_id, ref.org)
         assert record is not None, "every index names a registration"
         cid = challenge_id(h, number)
@@ -290,7 +335,8 @@ def _open_round(ctx: BlockContext, meta: CustodyMeta, per_round: int, window: in
             file_key(ref.file_id, ref.org),
             encode(msgspec.structs.replace(record, challenged=record.challenged + 1, open=record.open + 1)),
         )
-    return msgspec.structs.replace(meta, open=meta.open + n)
+        opened += 1
+    return msgspec.structs.replace(meta, open=meta.open + opened)
 
 
 def begin_block(ctx: BlockContext) -> None:

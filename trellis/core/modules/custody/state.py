@@ -5,7 +5,9 @@ and 4).
 |---|---|
 | ``custody/meta`` | ``CustodyMeta`` (counts) |
 | ``custody/file/`` + file_id (32) + org | ``FileRecord`` |
-| ``custody/ix/`` + index (8, BE) | ``FileRef``: the registration at that index (0 .. files-1) |
+| ``custody/org/`` + org | ``OrgFiles``: the organisation's place in the org index and its file count |
+| ``custody/oix/`` + index (8, BE) | ``OrgRef``: the organisation at that index (0 .. orgs-1) |
+| ``custody/ix/`` + org + index (8, BE) | ``FileRef``: the organisation's registration at that index (0 .. its files-1) |
 | ``custody/challenge/`` + id (12) | ``Challenge`` |
 | ``custody/due/`` + deadline (8, BE) + id | ``b""``: the open challenges by deadline |
 | ``custody/open/`` + org + id | ``b""``: an organisation's open challenges |
@@ -24,7 +26,14 @@ from typing import Annotated
 import msgspec
 
 from trellis.core.codec import decode
-from trellis.core.crypto.merkle import MerkleProof, merkle_proof, merkle_root, root_from_proof
+from trellis.core.crypto.merkle import (  # the tree's own level functions: one construction of the shape
+    MerkleProof,
+    _leaf_hashes,
+    _next_level,
+    merkle_proof,
+    merkle_root,
+    root_from_proof,
+)
 from trellis.core.crypto.suite import Suite
 from trellis.core.errors import ProofError
 from trellis.core.execution.context import StateReader
@@ -36,6 +45,8 @@ PREFIX = b"custody/"
 META_KEY = b"custody/meta"
 """The ``CustodyMeta`` record."""
 FILE_PREFIX = b"custody/file/"
+ORG_PREFIX = b"custody/org/"
+OIX_PREFIX = b"custody/oix/"
 IX_PREFIX = b"custody/ix/"
 CHALLENGE_PREFIX = b"custody/challenge/"
 DUE_PREFIX = b"custody/due/"
@@ -45,6 +56,9 @@ GC_PREFIX = b"custody/gc/"
 MISSED_PREFIX = b"custody/missed/"
 PREFIXES = (PREFIX,)
 """Every state-key prefix this module writes under (no other module's key starts with one)."""
+SCANNED_PREFIXES = (DUE_PREFIX, GC_PREFIX)
+"""The prefixes the ``begin_block`` hook scans: listed in the executor's ``SCANNED_PREFIXES``, so that a scan sees
+the writes made earlier in the same block (``_forget`` scans ``custody/gc/`` after ``_expire`` wrote to it)."""
 
 SEED_DOMAIN = b"trellis/custody/seed"
 """Tag of a round's seed: ``tagged_hash(SEED_DOMAIN, parent block id || height (8, BE))``."""
@@ -71,7 +85,9 @@ class CustodyMeta(CoreStruct, frozen=True):
     """The module's counts, at ``custody/meta`` (absent until the first registration)."""
 
     files: U64
-    """Registrations now (the indexes ``0 .. files-1`` of ``custody/ix/``)."""
+    """Registrations now, of every organisation."""
+    orgs: U64
+    """Organisations with at least one registration (the indexes ``0 .. orgs-1`` of ``custody/oix/``)."""
     open: U64
     """Open challenges."""
     closed: U64
@@ -94,7 +110,7 @@ class FileRecord(CoreStruct, frozen=True):
     segment_count: U64
     """``ceil(size / 4096)``."""
     index: U64
-    """Its place in ``custody/ix/`` (the challenge draw picks an index)."""
+    """Its place in its organisation's ``custody/ix/`` index (a draw picks an organisation, then an index)."""
     registered_height: U64
     """Height of the registering block."""
     challenged: U64
@@ -107,8 +123,26 @@ class FileRecord(CoreStruct, frozen=True):
     """Challenges open on it now (a file with open challenges cannot be released)."""
 
 
+class OrgFiles(CoreStruct, frozen=True):
+    """An organisation with registrations, at ``custody/org/`` + org (deleted with its last registration)."""
+
+    org: OrgName
+    """The organisation."""
+    index: U64
+    """Its place in ``custody/oix/``."""
+    files: U64
+    """Its registrations now (the indexes ``0 .. files-1`` of its ``custody/ix/``)."""
+
+
+class OrgRef(CoreStruct, frozen=True):
+    """The organisation at one index of the org index, at ``custody/oix/`` + index."""
+
+    org: OrgName
+    """The organisation."""
+
+
 class FileRef(CoreStruct, frozen=True):
-    """The registration at one index, at ``custody/ix/`` + index."""
+    """An organisation's registration at one index, at ``custody/ix/`` + org + index."""
 
     file_id: Hash32
     """The file's id."""
@@ -170,9 +204,19 @@ def file_key(file_id: bytes, org: str) -> bytes:
     return FILE_PREFIX + file_id + org_part(org)
 
 
-def ix_key(index: int) -> bytes:
-    """Key of the ``FileRef`` at ``index``."""
-    return IX_PREFIX + h8(index)
+def org_key(org: str) -> bytes:
+    """Key of an organisation's ``OrgFiles``."""
+    return ORG_PREFIX + org_part(org)
+
+
+def oix_key(index: int) -> bytes:
+    """Key of the ``OrgRef`` at ``index`` of the org index."""
+    return OIX_PREFIX + h8(index)
+
+
+def ix_key(org: str, index: int) -> bytes:
+    """Key of ``org``'s ``FileRef`` at ``index``."""
+    return IX_PREFIX + org_part(org) + h8(index)
 
 
 def challenge_key(challenge_id: bytes) -> bytes:
@@ -220,14 +264,19 @@ def pick(suite: Suite, seed: bytes, number: int) -> bytes:
     return suite.tagged_hash(PICK_DOMAIN, seed + number.to_bytes(4, "big"))
 
 
+def picked_org(drawn: bytes, orgs: int) -> int:
+    """The org index a draw picks among ``orgs``: its bytes 0..8 (BE) mod ``orgs`` (spec 4.2)."""
+    return int.from_bytes(drawn[:8], "big") % orgs
+
+
 def picked_index(drawn: bytes, files: int) -> int:
-    """The registration index a draw picks among ``files``: its first 8 bytes (BE) mod ``files`` (spec 4.2)."""
-    return int.from_bytes(drawn[:8], "big") % files
+    """The index a draw picks among the drawn organisation's ``files``: its bytes 8..16 (BE) mod ``files``."""
+    return int.from_bytes(drawn[8:16], "big") % files
 
 
 def picked_segment(drawn: bytes, count: int) -> int:
-    """The segment a draw asks for among ``count``: its bytes 8..16 (BE) mod ``count`` (spec 4.2)."""
-    return int.from_bytes(drawn[8:16], "big") % count
+    """The segment a draw asks for among ``count``: its bytes 16..24 (BE) mod ``count`` (spec 4.2)."""
+    return int.from_bytes(drawn[16:24], "big") % count
 
 
 def segment_count(size: int) -> int:
@@ -266,6 +315,40 @@ def segment_path(suite: Suite, hashes: Sequence[bytes], index: int) -> list[byte
     return list(merkle_proof(suite, hashes, index).siblings)
 
 
+def segment_levels(suite: Suite, hashes: Sequence[bytes]) -> list[list[bytes]]:
+    """Every level of the segment tree, leaves first, the root's one-node level last (``hashes`` non-empty): the
+    bottom-up form of the RFC 6962 shape (pair adjacent nodes, carry an odd last node up), as
+    ``trellis.core.crypto.merkle`` builds it. About two hashes kept per segment; ``path_from_levels`` then gives any
+    segment's path without hashing.
+
+    Raises:
+        ValueError: ``hashes`` is empty.
+    """
+    if not hashes:
+        raise ValueError("a segment tree has at least one segment")
+    levels = [_leaf_hashes(suite, hashes)]
+    while len(levels[-1]) > 1:
+        levels.append(_next_level(suite, levels[-1]))
+    return levels
+
+
+def path_from_levels(levels: Sequence[Sequence[bytes]], index: int) -> list[bytes]:
+    """Segment ``index``'s path (``segment_path``) read from the tree's ``segment_levels``.
+
+    Raises:
+        IndexError: ``index`` is outside the file.
+    """
+    if not 0 <= index < len(levels[0]):
+        raise IndexError(f"segment {index} outside a tree of {len(levels[0])} segments")
+    path: list[bytes] = []
+    i = index
+    for level in levels[:-1]:
+        if i ^ 1 < len(level):
+            path.append(level[i ^ 1])
+        i //= 2
+    return path
+
+
 def check_segment(suite: Suite, record: FileRecord, index: int, segment: bytes, path: list[bytes]) -> str | None:
     """Why ``segment`` with ``path`` is not segment ``index`` of ``record``'s file, or None when it is (spec 5.2):
     its length must be the segment's, and its hash with ``path`` must lead to ``record.segment_root`` as leaf
@@ -295,9 +378,21 @@ def read_file(state: StateReader, file_id: bytes, org: str) -> FileRecord | None
     return None if raw is None else decode(raw, FileRecord)
 
 
-def read_ref(state: StateReader, index: int) -> FileRef | None:
-    """The registration at ``index``, or None."""
-    raw = state.get(ix_key(index))
+def read_org(state: StateReader, org: str) -> OrgFiles | None:
+    """``org``'s ``OrgFiles``, or None (it has no registration)."""
+    raw = state.get(org_key(org))
+    return None if raw is None else decode(raw, OrgFiles)
+
+
+def read_org_ref(state: StateReader, index: int) -> OrgRef | None:
+    """The organisation at ``index`` of the org index, or None."""
+    raw = state.get(oix_key(index))
+    return None if raw is None else decode(raw, OrgRef)
+
+
+def read_ref(state: StateReader, org: str, index: int) -> FileRef | None:
+    """``org``'s registration at ``index``, or None."""
+    raw = state.get(ix_key(org, index))
     return None if raw is None else decode(raw, FileRef)
 
 
