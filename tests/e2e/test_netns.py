@@ -251,3 +251,52 @@ def test_leftovers_of_dead_runs_are_removed() -> None:
     removed = netns.remove_stale()
     assert stale.ns(0) in removed and stale.bridge in removed and stale.veth(0) in removed, removed
     assert stale.ns(0) not in netns._namespaces()
+
+
+_ACCEPT_LOOP = """
+import socket, sys
+srv = socket.create_server((sys.argv[1], 8000))
+while True:
+    srv.accept()[0].close()
+"""
+
+
+def test_jitter_and_a_shape_changed_while_running(tmp_path: Path) -> None:
+    require_netns()
+    with NetnsRun(2, LinkShape(delay_ms=40.0, jitter_ms=20.0), log_dir=tmp_path) as run:
+        server = subprocess.Popen(
+            run.exec_argv(1, [sys.executable, "-c", _ACCEPT_LOOP, run.address(1)]),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while (
+                subprocess.run(run.exec_argv(1, ["ss", "-ltn"]), capture_output=True, text=True).stdout.count(
+                    f"{run.address(1)}:8000"
+                )
+                == 0
+            ):
+                assert time.monotonic() < deadline and server.poll() is None, "the test server did not start"
+                time.sleep(0.1)  # polling for the listener, bounded
+            # node0 -> node1: two packets each delayed 40 +- 20 ms.
+            code = (
+                "import socket,time\n"
+                "for _ in range(12):\n"
+                f" t=time.monotonic(); s=socket.create_connection(({run.address(1)!r},8000),timeout=5)\n"
+                " print((time.monotonic()-t)*1000); s.close()\n"
+            )
+            out = subprocess.run(run.exec_argv(0, [sys.executable, "-c", code]), capture_output=True, text=True)
+            jittered = [float(x) for x in out.stdout.split()]
+            print(f"\n40 +- 20 ms: connects {[round(x) for x in jittered]} ms")
+            assert len(jittered) == 12 and 2 * 20 * 0.9 <= min(jittered) and max(jittered) < 2 * 60 * 2
+            assert max(jittered) - min(jittered) > 8, "no jitter"
+            run.set_shape_all(LinkShape(delay_ms=5.0))
+            out = subprocess.run(run.exec_argv(0, [sys.executable, "-c", code]), capture_output=True, text=True)
+            fast = [float(x) for x in out.stdout.split()]
+            print(f"5 ms: connects {[round(x) for x in fast]} ms")
+            assert len(fast) == 12 and 2 * 5 * 0.9 <= min(fast) and statistics.median(fast) < 30, fast
+        finally:
+            server.terminate()
+            server.wait(10)
+    assert not [ns for ns in netns._namespaces() if ns.startswith(f"trellis-{run.id}-")], "namespaces left behind"
