@@ -155,8 +155,10 @@ class GenesisHub(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 class GenesisCustody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Proof-of-retrievability rounds of the ``custody`` module (docs/spec/custody.md 4; ADR 0018 section 7)."""
 
-    challenge_interval: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 100
-    """A round of challenges opens in every block whose height is a multiple of this."""
+    challenge_interval: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 101
+    """A round of challenges opens in every block whose height is a multiple of this. Prime by default: proposers
+    take turns by (height + round) mod n, so an interval that the validator count divides would give the block
+    before every round (whose id seeds it) to the same proposer (docs/spec/custody.md, security)."""
     challenges_per_round: Annotated[int, msgspec.Meta(ge=1, le=256)] = 4
     """Challenges a round opens (fewer when fewer files are registered)."""
     response_window_blocks: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 50
