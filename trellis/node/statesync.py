@@ -68,7 +68,6 @@ from trellis.node.wire import (
 from trellis.p2p.address import PeerAddress
 from trellis.p2p.tcp import TlsTransport
 from trellis.storage.block_store import BlockStore
-from trellis.storage.chain_store import ChainStore
 from trellis.storage.kv import open_data_store
 from trellis.storage.snapshots import RestoredChain, SnapshotStore, decode_manifest, restore
 
@@ -699,7 +698,6 @@ def state_sync_home(home: Home, cfg: NodeConfig, trust: tuple[int, bytes] | None
             result.upper_nodes,
             result.chunk_files,
             result.chain,
-            write_values=not hasattr(ChainStore, "leaf_value"),
         )
         log.info(
             "state sync: restored the state of height %d (%d entries) in %.1fs; fetched and verified in %.1fs; "

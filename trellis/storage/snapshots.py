@@ -389,16 +389,12 @@ def restore(
     upper_nodes: dict[bytes, bytes],
     chunk_files: Sequence[Path],
     chain: RestoredChain,
-    *,
-    write_values: bool = False,
 ) -> None:
     """Write a verified snapshot into an empty store: ``state`` rows, tree nodes (``smt_born`` at ``H`` for each),
     ``meta/root/<H>``, the tips, the genesis hash, block ``H`` and its commit, the set-change blocks,
     ``meta/state_synced_at`` and the earliest heights held (``meta/pruned_below``, ``chain_meta/blocks_pruned_below``
     = ``H``: history below the snapshot answers "pruned"). The derived tables go in one transaction (chunk files read one at a time, each
     checked again), then the chain tables in one write.
-
-    ``write_values``: also write ``smt_values/value hash`` rows (stores whose historical reads still use them).
 
     Raises:
         StorageError: the store is not empty, or a write failed.
@@ -427,8 +423,6 @@ def restore(
                 txn.put("smt_born", node_hash + born_suffix, b"")
             for key, value in chunk.entries:
                 txn.put("state", key, value)
-                if write_values:
-                    txn.put("smt_values", suite.tagged_hash(b"trellis/state/value", value), value)
         if len(chunk_files) != manifest.chunk_count:
             raise SnapshotError("wrong_chunk", f"{len(chunk_files)} chunks of {manifest.chunk_count}")
         verify_total(manifest, total)
@@ -438,7 +432,7 @@ def restore(
         txn.put("meta", b"state_synced_at", h8)
         txn.put("meta", b"pruned_below", h8)  # no state before H here: queries below it answer "pruned" (410)
 
-    kv.transact(("state", "smt_nodes", "smt_born", "smt_values", "meta"), derived)
+    kv.transact(("state", "smt_nodes", "smt_born", "meta"), derived)
     blocks = {h8: encode(chain.block)}
     ids = {chain.block_id: h8}
     commits = {h8: encode(chain.commit)}
