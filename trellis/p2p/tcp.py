@@ -230,8 +230,13 @@ def _read_pem(value: bytes | os.PathLike[str], what: str) -> bytes:
 
 
 def _tune_socket(sock: socket.socket | Any) -> None:
-    """Turn on TCP keepalive, so a link to a vanished host is noticed even when idle."""
+    """Turn on TCP keepalive, so a link to a vanished host is noticed even when idle, and turn off Nagle's
+    algorithm: asyncio does that only for sockets whose ``proto`` is IPPROTO_TCP, which an accepted socket of a
+    ``socket.create_server`` listener (proto 0) is not, so a vote written while the previous one is unacknowledged
+    waited for its ACK (up to a round trip plus the peer's delayed ACK; invisible on 127.0.0.1, ~90 ms per step on
+    50 ms links: tests/e2e/test_netns.py)."""
     with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         for name, value in (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3)):
             option = getattr(socket, name, None)
