@@ -55,9 +55,9 @@ from trellis.storage.kv import MAX_KEY_BYTES, WriteTxn
 
 log = logging.getLogger("trellis.storage.pruning")
 
-PRUNE_BATCH = 1000
+PRUNE_BATCH = 250
 """Most stale rows one write transaction of the pruner looks at."""
-PRUNE_BLOCK_ROWS = 5000
+PRUNE_BLOCK_ROWS = 2000
 """Most index rows (receipts, ``tx_index``, ``account_txs``) one block-pruning transaction deletes."""
 
 _H = struct.Struct(">Q")
