@@ -71,13 +71,19 @@ def check_height(store: ChainStore, height: int, state: dict[bytes, bytes]) -> s
     keep_every=st.sampled_from([0, 2, 3, 7]),
     snapshots=st.sets(st.integers(1, 30), max_size=3),
     prune_every=st.integers(1, 6),
+    batch=st.sampled_from([1, 3, 1000]),
 )
 def test_retained_heights_stay_whole_and_nothing_else_is_kept(
-    blocks: list[dict[bytes, bytes | None]], keep_recent: int, keep_every: int, snapshots: set[int], prune_every: int
+    blocks: list[dict[bytes, bytes | None]],
+    keep_recent: int,
+    keep_every: int,
+    snapshots: set[int],
+    prune_every: int,
+    batch: int,
 ) -> None:
     store = ChainStore(MemoryStore())
     retention = Retention(keep_recent=keep_recent, keep_every=keep_every)
-    pruner = Pruner(store, retention, ED25519, retain=lambda: snapshots)
+    pruner = Pruner(store, retention, ED25519, retain=lambda: snapshots, batch=batch)
     genesis = {b"k1": b"A", b"p0": b"B"}
     states = [dict(genesis)]
     root = commit_state(store, 0, ZERO_HASH, dict(genesis))

@@ -91,7 +91,11 @@ def test_block_pruning_removes_the_rows_of_pruned_blocks_and_keeps_the_rest(acto
         {"state": {set_key(6): encode(change), META_KEY: encode(ValidatorsMeta(version=1, latest=6))}}
     )
     report = Pruner(
-        store, Retention(keep_recent=4, keep_every=4, prune_blocks=True), params.suite, addresses_of=addresses
+        store,
+        Retention(keep_recent=4, keep_every=4, prune_blocks=True),
+        params.suite,
+        addresses_of=addresses,
+        block_rows=2,  # several transactions per block group, one height's rows split between two
     ).prune()
     assert report.cutoff == 7 and report.blocks_deleted == 4  # 1, 2, 3, 6; 4 is a keep_every multiple, 5 a change
     assert [c.header.height for c in app.validator_changes(10)] == [5]

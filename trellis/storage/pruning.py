@@ -150,6 +150,8 @@ class Pruner:
         addresses_of: the account-index entries of a block's transactions; needed when ``prune_blocks`` and the
             node keeps the ``account_txs`` index (None: no such index, its rows are not looked for).
         interval: run a pass every this many committed blocks (``start``/``notify``).
+        batch: the most stale (or root) rows one write transaction looks at.
+        block_rows: the most index rows one block-pruning write transaction deletes.
     """
 
     def __init__(
@@ -161,6 +163,8 @@ class Pruner:
         retain: Callable[[], AbstractSet[int]] | None = None,
         addresses_of: AddressesOf | None = None,
         interval: int = 100,
+        batch: int = PRUNE_BATCH,
+        block_rows: int = PRUNE_BLOCK_ROWS,
     ) -> None:
         self.store = store
         self.kv = store.kv
@@ -169,6 +173,8 @@ class Pruner:
         self.retain: Callable[[], AbstractSet[int]] = retain if retain is not None else frozenset
         self.addresses_of = addresses_of
         self.interval = max(1, interval)
+        self.batch = max(1, batch)
+        self.block_rows = max(1, block_rows)
         self.last: PruneReport | None = None
         """The report of the last pass (None before the first)."""
         self.passed = threading.Event()
@@ -215,12 +221,12 @@ class Pruner:
         end = _ROOT + height_key(cutoff)
 
         def batch(txn: WriteTxn) -> bool:
-            rows = txn.scan("meta", start[0], end, limit=PRUNE_BATCH)
+            rows = txn.scan("meta", start[0], end, limit=self.batch)
             for key, _ in rows:
                 if not self._kept(int(_H.unpack(key[len(_ROOT) :])[0]), snapshots):
                     txn.delete("meta", key)
                     report.roots_deleted += 1
-            if len(rows) < PRUNE_BATCH:
+            if len(rows) < self.batch:
                 old = txn.get("meta", b"pruned_below")
                 if old is None or int(_H.unpack(old)[0]) < cutoff:
                     txn.put("meta", b"pruned_below", height_key(cutoff))
@@ -237,7 +243,7 @@ class Pruner:
         retention = self.retention
 
         def batch(txn: WriteTxn) -> bool:
-            rows = txn.scan("smt_stale", cur.start, end, limit=PRUNE_BATCH)
+            rows = txn.scan("smt_stale", cur.start, end, limit=self.batch)
             for key, _ in rows:
                 report.stale_rows += 1
                 s8, node = key[:8], key[8:]
@@ -260,7 +266,7 @@ class Pruner:
                     txn.delete("smt_nodes", node)
                     txn.delete("smt_hist", node)
                     report.nodes_deleted += 1
-            if len(rows) < PRUNE_BATCH:
+            if len(rows) < self.batch:
                 return False
             cur.start = rows[-1][0] + b"\x00"
             return True
@@ -294,7 +300,7 @@ class Pruner:
             # write transaction, which then only deletes.
             blocks: dict[int, bytes] = {}
             rows: list[tuple[str, bytes]] = []
-            while h < cutoff and len(rows) < PRUNE_BLOCK_ROWS:
+            while h < cutoff and len(rows) < self.block_rows:
                 if not (self._kept(h, snapshots) or h in keep):
                     block = self.store.block(h)
                     if block is not None:
@@ -303,10 +309,10 @@ class Pruner:
                             rows += self._index_rows(h, block)
                 h += 1
             top = h
-            for lo in range(0, max(len(rows), 1), PRUNE_BLOCK_ROWS):
-                last = lo + PRUNE_BLOCK_ROWS >= len(rows)
+            for lo in range(0, max(len(rows), 1), self.block_rows):
+                last = lo + self.block_rows >= len(rows)
                 tables = ("receipts", "tx_index", "account_txs", "meta")
-                fn = partial(_delete_rows, rows=rows[lo : lo + PRUNE_BLOCK_ROWS], mark=("meta", top) if last else None)
+                fn = partial(_delete_rows, rows=rows[lo : lo + self.block_rows], mark=("meta", top) if last else None)
                 self._transact(tables, fn, report, "indexes")
             tables = ("blocks", "block_ids", "commits", "chain_meta")
             self._transact(tables, partial(_delete_blocks, blocks=blocks, top=top), report, "blocks")
