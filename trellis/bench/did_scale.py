@@ -305,8 +305,8 @@ def _prune(
     before = _table_bytes(data_dir)
     kv = LmdbStore(data_dir)
     try:
-        app = TrellisApp(params, ChainStore(kv))
-        out = _prune_open(app, retention, n, did_ids, registered_at, rng)
+        store = ChainStore(kv)
+        out = _prune_open(TrellisApp(params, store), store, retention, n, did_ids, registered_at, rng)
     finally:
         kv.close()
     after = _table_bytes(data_dir)
@@ -338,13 +338,13 @@ def _prune(
 
 def _prune_open(
     app: TrellisApp,
+    store: ChainStore,
     retention: Retention,
     n: int,
     did_ids: list[bytes],
     registered_at: list[int],
     rng: random.Random,
 ) -> dict[str, Any]:
-    store = app.store
     suite = app.suite
     height = app.info().height
 
