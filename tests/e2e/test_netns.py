@@ -200,12 +200,13 @@ def test_four_validators_over_50ms_links(linked: Linked) -> None:
 
     # A 2|2 split: no side has two thirds, nothing commits; after the heal the chain resumes.
     run.split([[0, 1], [2, 3]])
-    time.sleep(1.5)  # a block whose votes were already on the wire may still commit
+    time.sleep(1.5)  # a block whose votes were already on the wire may still be decided
     frozen = net.heights()
     time.sleep(3.0)
     after = net.heights()
     print(f"2|2 split: heights {frozen} -> {after}")
-    assert after == frozen, f"commits during a 2|2 split: {frozen} -> {after}"
+    # A node behind may still fetch, from its own side, a block decided before the split; nothing above it.
+    assert max(after) == max(frozen), f"commits during a 2|2 split: {frozen} -> {after}"
     run.heal()
     t0 = time.monotonic()
     net.wait_heights([0, 1, 2, 3], max(after) + 2, timeout=40)
