@@ -37,19 +37,19 @@ VALIDATORS = 4
 OBSERVERS = 2
 
 
-def _network(root: Path) -> Network:
+def _network(root: Path, validators: int = VALIDATORS, observers: int = OBSERVERS) -> Network:
     """``net init --observers`` with the tests' short timeouts; ``nodes``: node0..node3, observer0, observer1."""
-    n = VALIDATORS + OBSERVERS
+    n = validators + observers
     api = free_port_range(n)
     p2p = free_port_range(n, avoid=api)
     init = [
-        *("net", "init", "--home", str(root), "--validators", str(VALIDATORS), "--observers", str(OBSERVERS)),
+        *("net", "init", "--home", str(root), "--validators", str(validators), "--observers", str(observers)),
         *("--api-port", str(api), "--p2p-port", str(p2p), "--json"),
     ]
     res = subprocess.run(trellis_cmd(*init), capture_output=True, text=True, check=True)
     listed = json.loads(res.stdout)["nodes"]
-    assert [(x["name"], x["role"]) for x in listed] == [(f"node{i}", "validator") for i in range(VALIDATORS)] + [
-        (f"observer{i}", "observer") for i in range(OBSERVERS)
+    assert [(x["name"], x["role"]) for x in listed] == [(f"node{i}", "validator") for i in range(validators)] + [
+        (f"observer{i}", "observer") for i in range(observers)
     ]
     net = Network.__new__(Network)  # an existing network directory
     net.root = root
@@ -190,6 +190,27 @@ def test_observers_follow_serve_forward_and_never_sign_even_in_the_set(tmp_path:
             if hgt >= effective:
                 assert len(signers) >= 3, signers  # the four validators carry the chain (40 of 50)
         net.assert_same_ledgers(list(range(VALIDATORS + OBSERVERS)), tip)
+    finally:
+        net.stop_all()
+
+
+def test_a_transaction_submitted_to_an_observer_before_any_validator_is_up_commits_once_one_is(
+    tmp_path: Path,
+) -> None:
+    # The observer accepts the transaction while linked to no validator (its first flush reaches nobody); once the
+    # validator comes up and links, the observer sends it its uncommitted transactions and the transfer commits.
+    net = _network(tmp_path / "net", validators=1, observers=1)
+    validator, observer = 0, 1
+    try:
+        net.nodes[observer].start(ready_timeout=60)
+        h = net.send(observer, 17)
+        _, st = net.nodes[observer].http.get("/v1/status")
+        assert st["peers"] == [], st
+        time.sleep(0.5)  # the observer's first flush of the transaction goes out, to no peer
+        net.nodes[validator].start(ready_timeout=60)
+        at_observer = net.wait_committed(observer, h, timeout=30)  # the observer has it pending meanwhile
+        assert at_observer["receipt"]["code"] == 0, at_observer
+        assert net.wait_committed(validator, h, timeout=15)["receipt"] == at_observer["receipt"]
     finally:
         net.stop_all()
 

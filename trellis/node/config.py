@@ -128,6 +128,8 @@ class MempoolSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     """Most pending transactions."""
     max_bytes: Annotated[int, msgspec.Meta(ge=1024, le=8 * 1024**3)] = 256 * 1024 * 1024
     """Most bytes of pending transactions."""
+    max_age_s: Annotated[int, msgspec.Meta(ge=0, le=30 * 24 * 3600)] = 3600
+    """A transaction pending longer than this is evicted, with its sender's later ones, and logged (0: none)."""
 
 
 class BenchSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

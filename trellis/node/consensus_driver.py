@@ -9,7 +9,9 @@ transactions between mempools.
 Dissemination (ADR 0012): transactions admitted from clients are flushed to peers in batches, which every node
 keeps in its ``BatchStore``; proposals are sent compact (batch digests and per-transaction references) and
 rebuilt by the receiver from its batches, after fetching any it lacks from the sender. The consensus machine
-still sees whole ``SignedProposal``s.
+still sees whole ``SignedProposal``s. A flush reaches only the peers connected at that moment, so a node sends its
+own uncommitted transactions again to each peer that connects and, bounded per tick, periodically (ADR 0018
+section 4: an observer's transactions reach a proposer by gossip alone).
 
 The driver is synchronous and single-threaded: the real node calls it from its event loop, the deterministic
 simulation from its scheduler. Time and the network come in through the ``Timers`` and ``Network`` ports.
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -108,6 +110,16 @@ another peer, is held beside it and whichever resolves and matches the header's 
 MAX_RELAYED_PER_ROUND = 2
 """Signed headers of different blocks relayed per (height, round, proposer): two prove a double proposal."""
 MAX_SERVED_REMEMBERED = 65_536
+REGOSSIP_MAX_TXS = 2048
+"""Most of this node's own uncommitted transactions re-sent in one gossip tick, or to a peer as it connects."""
+REGOSSIP_MAX_BYTES = 1024 * 1024
+"""Most bytes of them re-sent in one tick or to one connecting peer (at least one transaction is)."""
+REGOSSIP_TICKS_FOLLOWER = 4
+"""A node that does not propose (an observer, a follower) re-sends each of its own transactions that is still
+uncommitted at most once per this many gossip intervals: nothing but gossip ever carries them to a proposer."""
+REGOSSIP_TICKS_VALIDATOR = 20
+"""A validator re-sends its own uncommitted transactions at most once per this many gossip intervals (it
+proposes them itself in its turn, which may be far off in a large set; peers may have dropped its gossip)."""
 """(peer, batch) pairs remembered for throttling repeated batch requests (oldest forgotten first)."""
 _K = TypeVar("_K")
 _V = TypeVar("_V")
@@ -175,6 +187,8 @@ class DisseminationStats:
     """Batches sent in answer to peers' requests."""
     batch_requests_throttled: int = 0
     """Requested batches not sent because the same peer had been sent the same batch moments before."""
+    txs_regossiped: int = 0
+    """This node's own uncommitted transactions sent again (periodically, and to peers as they connect)."""
 
 
 @dataclass(frozen=True)
@@ -322,6 +336,12 @@ class ConsensusDriver:
         self._peer_heights: dict[str, int] = {}
         self._sync_requested_at: dict[str, int] = {}
         self._tx_outbox: list[CheckedTx] = []
+        self._local: OrderedDict[bytes, int] = OrderedDict()
+        """This node's own transactions spread and not yet seen committed, in arrival order (so each sender's in
+        nonce order) -> when they were last sent. Entries leave on commit, or when found gone from the mempool."""
+        self._regossip_queue: deque[bytes] = deque()
+        """The current round of re-sends: hashes taken from ``_local`` (those not sent for a re-send interval),
+        sent a bounded slice per gossip tick, oldest first."""
         self.batches = batches if batches is not None else BatchStore()
         self.stats = DisseminationStats()
         self.timings = ConsensusTimings()
@@ -341,6 +361,8 @@ class ConsensusDriver:
         """No peers can ever connect (a single validator without a p2p transport): nothing is spread, so no
         batches are formed and no compact proposals are built."""
         self._served: dict[tuple[str, bytes], int] = {}
+        self._readmitted: dict[bytes, int] = {}
+        """Batch digest -> when a duplicate of it last had its missing transactions admitted again."""
         """(peer, batch digest) -> when that batch was last sent to that peer in answer to a request."""
         self._outgoing: list[Callable[[], None]] = []
         """Sends of messages signed during the current run of events, held until the WAL records of their
@@ -400,8 +422,25 @@ class ConsensusDriver:
 
     # -- inputs ---------------------------------------------------------------------------------------------
     def on_peer_connected(self, peer_id: str) -> None:
-        """Tell a new peer where we are."""
+        """Tell a new peer where we are, and send it this node's own uncommitted transactions (bounded, oldest
+        first): they may have been spread while no peer was connected."""
         self.network.send(peer_id, encode_msg(StatusMsg(height=self.app.info().height)))
+        raws: list[bytes] = []
+        gone: list[bytes] = []
+        size = 0
+        for h in self._local:
+            c = self.mempool.get(h)
+            if c is None:
+                gone.append(h)
+                continue
+            if raws and (len(raws) >= REGOSSIP_MAX_TXS or size + len(c.raw) > REGOSSIP_MAX_BYTES):
+                break
+            raws.append(c.raw)
+            size += len(c.raw)
+        for h in gone:
+            del self._local[h]
+        if raws and self.network.send(peer_id, encode_msg(BatchMsg(txs=raws))):
+            self.stats.txs_regossiped += len(raws)
 
     def on_peer_disconnected(self, peer_id: str) -> None:
         """Forget a peer's sync state."""
@@ -488,8 +527,21 @@ class ConsensusDriver:
         if not txs:
             return
         digest = batch_digest(self.suite, txs)
-        if digest in self.batches:
-            return  # a duplicate (or an answer to a request already answered): already stored and admitted
+        held = self.batches.get(digest)
+        if held is not None:
+            # A duplicate (an answer to a request already answered, or a peer re-sending its transactions):
+            # already stored. Its transactions that are neither committed nor pending were dropped or refused
+            # when it first came (gossip backlog, a nonce gap since filled): admit those again, at most once
+            # per digest per half gossip interval.
+            now = self.timers.now_ms()
+            last = self._readmitted.get(digest)
+            if last is not None and now - last < self.gossip_interval_ms // 2:
+                return
+            fresh = [i for i, h in enumerate(held.hashes) if i not in held.committed and h not in self.mempool]
+            if fresh:
+                _remember(self._readmitted, digest, now, MAX_SERVED_REMEMBERED)
+                self._admit_gossiped([held.txs[i] for i in fresh], [held.hashes[i] for i in fresh])
+            return
         suite = self.suite
         hashes = [tx_hash(suite, raw) for raw in txs]
         self.batches.add(digest, txs, hashes, source=peer_id)
@@ -937,6 +989,9 @@ class ConsensusDriver:
         self.timings.committed()
         t0 = time.perf_counter()
         self.mempool.remove_committed(executed.output.tx_hashes, executed.output.senders)
+        if self._local:
+            for h in executed.output.tx_hashes:
+                self._local.pop(h, None)
         if self.privval is not None:
             self.privval.prune(tip.height + 1)
         # The "order" stage: consensus steps, signing with its WAL writes, vote checks and broadcasts since the
@@ -1009,6 +1064,46 @@ class ConsensusDriver:
             self.batches.add(batch_digest(self.suite, raws), raws, [c.hash for c in chunk])
             self.network.broadcast(encode_msg(BatchMsg(txs=raws)))
             self.stats.batches_sent += 1
+        now = self.timers.now_ms()
+        local = self._local
+        for c in out:
+            local[c.hash] = now
+        if len(local) > 2 * self.mempool.max_txs:  # stale-nonce drops not yet noticed: forget what left the pool
+            self._local = OrderedDict((h, t) for h, t in local.items() if h in self.mempool)
+
+    def _regossip(self) -> None:
+        """Re-send this node's own transactions still uncommitted a re-send interval after they were last sent
+        (``REGOSSIP_TICKS_*``): a flush reaches only the peers connected at that moment, and a busy peer drops
+        gossip. A round takes, in arrival order, those due; each tick sends the next ``REGOSSIP_MAX_TXS`` /
+        ``REGOSSIP_MAX_BYTES`` of it as one batch, skipping what has left the mempool (committed, or made stale)."""
+        now = self.timers.now_ms()
+        me = self.privval.address if self.privval is not None else None
+        proposes = me is not None and self.schedule.is_member(me, self.state.height)
+        ticks = REGOSSIP_TICKS_VALIDATOR if proposes else REGOSSIP_TICKS_FOLLOWER
+        interval = ticks * self.gossip_interval_ms
+        queue = self._regossip_queue
+        if not queue:
+            # A new round (one pass over ``_local``, bounded by the mempool's size).
+            gone = [h for h in self._local if h not in self.mempool]
+            for h in gone:
+                del self._local[h]
+            queue.extend(h for h, sent in self._local.items() if now - sent >= interval)
+        raws: list[bytes] = []
+        size = 0
+        while queue:
+            c = self.mempool.get(queue[0])
+            if c is None or c.hash not in self._local:
+                queue.popleft()
+                continue
+            if raws and (len(raws) >= REGOSSIP_MAX_TXS or size + len(c.raw) > REGOSSIP_MAX_BYTES):
+                break
+            queue.popleft()
+            raws.append(c.raw)
+            size += len(c.raw)
+            self._local[c.hash] = now
+        if raws:
+            self.network.broadcast(encode_msg(BatchMsg(txs=raws)))
+            self.stats.txs_regossiped += len(raws)
 
     def _gossip_tick(self) -> None:
         if self._stopped:
@@ -1021,4 +1116,17 @@ class ConsensusDriver:
         for sv in votes:
             self.network.broadcast(encode_msg(VoteMsg(vote=sv)))
         self.network.broadcast(encode_msg(StatusMsg(height=self.app.info().height)))
+        expired = self.mempool.expire()
+        if expired:
+            log.warning(
+                "evicted %d transactions pending longer than %d ms (oldest %s, from %s)",
+                len(expired),
+                self.mempool.max_age_ms,
+                expired[0].hash.hex()[:12],
+                expired[0].sender.hex()[:12],
+            )
+        if self._local:
+            self._regossip()
+        else:
+            self._regossip_queue.clear()
         self.timers.call_later(self.gossip_interval_ms / 1000, self._gossip_tick)

@@ -5,6 +5,8 @@ already committed) and the mempool's own: not already pending, and carrying exac
 (its committed nonce plus its pending transactions). Lower nonces are replays, higher ones gaps: both are
 refused with their own error. The pool is bounded in count and bytes and refuses with ``mempool_full``
 rather than growing. Proposals take transactions in arrival order, which is nonce order for each sender.
+With an age bound, ``expire`` evicts transactions pending longer than it (with the sender's later ones, which
+could no longer be included), so a transaction that never reaches a proposer does not block its sender for good.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ class Mempool:
             ``committed_nonce`` call per sender.
         max_txs: most transactions held.
         max_bytes: most bytes of transactions held.
+        max_age_ms: ``expire`` evicts transactions pending longer than this (None: kept until committed or
+            made stale).
+        now_ms: the clock that stamps arrivals, in milliseconds (needed with ``max_age_ms``).
     """
 
     def __init__(
@@ -34,7 +39,15 @@ class Mempool:
         committed_nonces: Callable[[Sequence[bytes]], list[int]] | None = None,
         max_txs: int,
         max_bytes: int,
+        max_age_ms: int | None = None,
+        now_ms: Callable[[], int] | None = None,
     ) -> None:
+        if max_age_ms is not None and (max_age_ms < 1 or now_ms is None):
+            raise ValueError("a mempool age bound must be at least 1 ms and comes with a clock")
+        self.max_age_ms = max_age_ms
+        self._now_ms = now_ms if max_age_ms is not None else None
+        self._added_ms: dict[bytes, int] = {}
+        """Arrival time of each pending transaction (only with an age bound)."""
         self._committed_nonce = committed_nonce
         self._committed_nonces = committed_nonces or (lambda senders: [committed_nonce(s) for s in senders])
         self.max_txs = max_txs
@@ -104,6 +117,8 @@ class Mempool:
                 "mempool_full", f"mempool is full ({len(self._by_hash)} transactions, {self._bytes} bytes); retry later"
             )
         self._by_hash[checked.hash] = checked
+        if self._now_ms is not None:
+            self._added_ms[checked.hash] = self._now_ms()
         self._next_nonce[checked.sender] = nonce + 1
         self._by_sender.setdefault(checked.sender, {})[checked.hash] = checked
         self._bytes += len(checked.raw)
@@ -143,7 +158,26 @@ class Mempool:
                 del self._by_hash[c.hash]
                 self._forget(c)
 
+    def expire(self) -> list[CheckedTx]:
+        """Evict the transactions pending longer than ``max_age_ms``, each with its sender's later pending
+        ones (their nonces would leave a gap); return them, oldest first. Without an age bound: nothing."""
+        if self._now_ms is None or self.max_age_ms is None:
+            return []
+        cutoff = self._now_ms() - self.max_age_ms
+        out: list[CheckedTx] = []
+        while self._by_hash:
+            first = next(iter(self._by_hash.values()))
+            if self._added_ms[first.hash] > cutoff:
+                break
+            # Arrival order is each sender's nonce order: ``first`` is its sender's lowest pending nonce.
+            for c in list(self._by_sender[first.sender].values()):
+                del self._by_hash[c.hash]
+                self._forget(c)
+                out.append(c)
+        return out
+
     def _forget(self, c: CheckedTx) -> None:
+        self._added_ms.pop(c.hash, None)
         self._bytes -= len(c.raw)
         pending = self._by_sender[c.sender]
         del pending[c.hash]

@@ -168,6 +168,8 @@ class Node(Generic[AppT]):
             committed_nonces=app.account_nonces,
             max_txs=config.mempool.max_txs,
             max_bytes=config.mempool.max_bytes,
+            max_age_ms=config.mempool.max_age_s * 1000 or None,
+            now_ms=lambda: int(clock.monotonic() * 1000),
         )
         self.driver: ConsensusDriver | None = None
         self._checking = asyncio.Semaphore(ADMISSION_PIPELINE)
@@ -225,7 +227,12 @@ class Node(Generic[AppT]):
             driver = self.driver
             self.transport.on_frame = driver.on_frame
             self.transport.on_peer_connected = driver.on_peer_connected
-            self.transport.on_peer_disconnected = driver.on_peer_disconnected
+
+            def peer_gone(peer_id: str) -> None:
+                driver.on_peer_disconnected(peer_id)
+                server.peer_gone(peer_id)  # its state-sync rate limits are forgotten
+
+            self.transport.on_peer_disconnected = peer_gone
         self.driver.start()
         if self.pruner is not None:
             self.pruner.start()
