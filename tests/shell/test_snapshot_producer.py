@@ -5,17 +5,23 @@ disk and drops half-written ones."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from trellis.core.codec import decode
 from trellis.core.crypto.suite import ED25519
 from trellis.core.ledger.snapshot import Chunk, Manifest, ManifestIndex, verify_chunk, verify_manifest
 from trellis.core.ledger.state_tree import apply_updates
 from trellis.core.types import ZERO_HASH
+from trellis.storage import snapshots
 from trellis.storage.chain_store import ChainStore
-from trellis.storage.kv import LmdbStore
+from trellis.storage.kv import LmdbStore, ReadTxn
 from trellis.storage.snapshots import SnapshotStore
 
 
@@ -84,5 +90,59 @@ def test_only_the_newest_snapshots_are_kept_and_a_restart_offers_them(tmp_path: 
         again.note_commit(10, root)  # a stopped store begins no snapshot
         time.sleep(0.1)
         assert again.offered_heights() == frozenset({6, 8})
+    finally:
+        kv.close()
+
+
+def test_a_snapshot_being_fetched_is_kept_for_a_grace_period(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A peer fetching snapshot 2 is not cut off when snapshot 4 replaces it (keep = 1); past the grace period,
+    or beyond SERVE_EXTRA such snapshots, it goes."""
+    now = [1000.0]
+    monkeypatch.setattr(snapshots, "_now", lambda: now[0])
+    kv = LmdbStore(tmp_path / "db", map_size=1 << 30)
+    try:
+        store = SnapshotStore(tmp_path / "snapshots", ED25519, "chain-p", 2, 1, kv)
+        root = ZERO_HASH
+        for h in range(1, 5):
+            root = _write(kv, root, {b"key-%d" % h: b"v"})
+            if h == 3:
+                assert store.chunk_bytes(2, 0) is not None  # a peer fetches snapshot 2
+            store.note_commit(h, root)
+            store.wait(30)
+        assert store.offered_heights() == frozenset({2, 4}) and store.manifest_bytes(2) is not None
+        now[0] += snapshots.SERVE_GRACE_S + 1
+        for h in range(5, 7):
+            root = _write(kv, root, {b"key-%d" % h: b"v"})
+            store.note_commit(h, root)
+            store.wait(30)
+        assert store.offered_heights() == frozenset({6})
+        assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == ["6"]
+    finally:
+        kv.close()
+
+
+def test_a_snapshot_whose_view_opens_too_late_is_abandoned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If the read view opens after note_commit stopped waiting (the next block may be written by then), the
+    snapshot is abandoned: never a mix of two blocks."""
+    monkeypatch.setattr(snapshots, "VIEW_OPEN_TIMEOUT_S", 0.05)
+    kv = LmdbStore(tmp_path / "db", map_size=1 << 30)
+
+    class SlowViews:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(kv, name)
+
+        @contextlib.contextmanager
+        def read_view(self, tables: Sequence[str]) -> Iterator[ReadTxn]:
+            time.sleep(0.5)
+            with kv.read_view(tables) as view:
+                yield view
+
+    try:
+        store = SnapshotStore(tmp_path / "snapshots", ED25519, "chain-p", 2, 2, SlowViews())  # type: ignore[arg-type]
+        root = _write(kv, ZERO_HASH, {b"key": b"v"})
+        store.note_commit(2, root)
+        store.wait(30)
+        assert store.offered_heights() == frozenset() and store.abandoned == 1 and store.failures == 0
+        assert list((tmp_path / "snapshots").iterdir()) == []
     finally:
         kv.close()

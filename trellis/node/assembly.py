@@ -33,7 +33,7 @@ from trellis.p2p.tcp import TlsTransport
 from trellis.storage.chain_store import ChainStore
 from trellis.storage.kv import KVStore, SplitStore, open_data_store
 from trellis.storage.pruning import Pruner, Retention
-from trellis.storage.snapshots import SnapshotStore
+from trellis.storage.snapshots import SnapshotStore, check_restored
 
 PASSPHRASE_ENV = "TRELLIS_VALIDATOR_PASSPHRASE"
 log = logging.getLogger("trellis.node")
@@ -108,6 +108,11 @@ def _assemble(home: Home, cfg: NodeConfig, params: ChainParams, signer: Signer |
     """Build the node around ``signer`` (None: an observer, with no ``PrivValidator`` and no vote WAL)."""
     transport = _transport(home, cfg, params)
     kv = open_data_store(home.data_dir(cfg), durable_state=cfg.node.durable_state)
+    try:
+        check_restored(kv)  # a state sync cut short, or a state-synced state lost: cannot be rebuilt from blocks
+    except BaseException:
+        kv.close()
+        raise
     if isinstance(kv, SplitStore) and kv.rebuilt:
         log.warning("the state tables were open when the machine went down; rebuilding them from the stored blocks")
     store = ChainStore(kv)

@@ -6,24 +6,29 @@ Serving (``SnapshotServer``): every node answers ``SnapshotsRequestMsg``, ``Mani
 elsewhere after its timeout).
 
 Joining (``StateSyncFetcher``, run by ``trellis node start --state-sync`` on an empty data directory before the
-node is assembled): ask every peer for its snapshots; pick the highest height (ties: most peers); fetch that
-height's block, certificate and validator-set changes and verify them from genesis; with a trusted height and
-block id, fetch and verify that header too and require that id; fetch the manifest and check it against the
-verified state root; fetch chunks from every peer that offers the snapshot in parallel (at most 2 requests in
-flight per peer, a per-request timeout, a failed request retried at another peer), verifying each; a peer that
-sends a bad light block, manifest or chunk is banned (disconnected and refused for ``[statesync] ban_s``).
-Verified chunks are staged on disk; ``restore`` writes them into the store. The node then block-syncs from
-``H + 1`` like any follower.
+node is assembled): ask every peer for its snapshots (an offer is taken only as the answer to such a request);
+group the offers by (height, manifest id) and pick the highest height (ties: most peers); with a trusted height
+``N`` and block id, offers below ``N`` are ignored, the header of ``N`` is fetched, verified from genesis and must
+have that id, and the snapshot's header ``H`` is verified THROUGH it (its set changes below ``N`` must be those
+that led to ``N``, the later ones are followed from the set of ``N``: ``verify_through_trusted``); without one,
+``H`` is verified from genesis. Then fetch the manifest and check it against the verified state root; fetch
+chunks from every peer that offers the snapshot in parallel (at most 2 requests in flight per peer, a per-request
+timeout, a failed request retried at another peer), verifying each. A peer that sends a bad light block, manifest
+or chunk is banned (disconnected and refused for ``[statesync] ban_s``), and so is one that offered a snapshot
+but answered "not held" ``MAX_PEER_FAILURES`` times. Before each further try the offers are asked for again; at
+most ``MAX_ATTEMPTS`` snapshots are tried, so the sync always ends. Verified chunks are staged on disk;
+``restore`` writes them into the store. The node then block-syncs from ``H + 1`` like any follower.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import shutil
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -31,8 +36,8 @@ from typing import Protocol
 from trellis.abci import Application
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.merkle import merkle_root
-from trellis.core.errors import DecodeError, TrellisError
-from trellis.core.ledger.block import Block, Commit, block_hash
+from trellis.core.errors import DecodeError, InvalidBlock, TrellisError
+from trellis.core.ledger.block import Block, Commit, Header, block_hash, verify_commit
 from trellis.core.ledger.snapshot import (
     MAX_CHUNK_BYTES,
     MAX_MANIFEST_BYTES,
@@ -45,7 +50,13 @@ from trellis.core.ledger.snapshot import (
     verify_manifest,
     verify_total,
 )
-from trellis.core.lightclient import LightClientError, verify_from_genesis
+from trellis.core.lightclient import (
+    LightClientError,
+    SetChange,
+    TrustedState,
+    follow_set_changes,
+    verify_from_genesis,
+)
 from trellis.core.params import ChainParams
 from trellis.node.config import ConfigError, NodeConfig
 from trellis.node.home import Home
@@ -68,8 +79,15 @@ from trellis.node.wire import (
 from trellis.p2p.address import PeerAddress
 from trellis.p2p.tcp import TlsTransport
 from trellis.storage.block_store import BlockStore
-from trellis.storage.kv import open_data_store
-from trellis.storage.snapshots import RestoredChain, SnapshotStore, decode_manifest, restore
+from trellis.storage.kv import KVStore, open_data_store
+from trellis.storage.snapshots import (
+    RestoredChain,
+    SnapshotStore,
+    decode_manifest,
+    restore,
+    restore_status,
+    wipe_store,
+)
 
 log = logging.getLogger("trellis.statesync")
 
@@ -82,7 +100,12 @@ REQUEST_BURST = 40.0
 FETCH_PER_PEER = 2
 """Chunk requests the fetcher keeps in flight per peer."""
 MAX_PEER_FAILURES = 3
-"""Timeouts after which the fetcher stops asking a peer."""
+"""Timeouts after which the fetcher stops asking a peer; "not held" answers to requests for a snapshot the peer
+offered after which it is banned."""
+MAX_ATTEMPTS = 8
+"""Snapshots tried (each from every peer offering it) before the sync gives up."""
+MAX_BUCKETS = 4096
+"""Peers whose request rates the server tracks; past it the least recently seen one is forgotten."""
 _MAX_ANSWER_BYTES = max(MAX_CHUNK_BYTES, MAX_MANIFEST_BYTES) + 1024 * 1024
 """The largest frame the fetcher decodes (a manifest or chunk answer and its envelope)."""
 
@@ -144,16 +167,19 @@ class SnapshotServer:
         """Requests dropped by the rate limit or the in-flight limit."""
 
     def peer_gone(self, peer_id: str) -> None:
-        """Forget a disconnected peer's limits."""
+        """Forget a disconnected peer's limits (the node calls it when a peer disconnects). Its chunk reads under
+        way still end; their count is then dropped."""
         self._buckets.pop(peer_id, None)
+        self._chunks_in_flight.pop(peer_id, None)
 
     def _allow(self, peer_id: str) -> bool:
         now = self.clock()
-        b = self._buckets.get(peer_id)
+        b = self._buckets.pop(peer_id, None)
         if b is None:
-            if len(self._buckets) >= 4096:
-                self._buckets.clear()
-            b = self._buckets[peer_id] = _Bucket(REQUEST_BURST, now)
+            if len(self._buckets) >= MAX_BUCKETS:
+                del self._buckets[next(iter(self._buckets))]  # the least recently seen peer
+            b = _Bucket(REQUEST_BURST, now)
+        self._buckets[peer_id] = b  # last in order: the most recently seen
         b.tokens = min(REQUEST_BURST, b.tokens + (now - b.at) * REQUESTS_PER_S)
         b.at = now
         if b.tokens < 1:
@@ -172,10 +198,25 @@ class SnapshotServer:
             out = [SnapshotOffer(height=s.height, manifest_id=s.manifest_id, chunk_count=s.chunk_count) for s in offers]
             self.network.send(peer_id, encode_msg(SnapshotsMsg(snapshots=out[:64])))
         elif isinstance(msg, ManifestRequestMsg):
-            raw = None if self.snapshots is None else self.snapshots.manifest_bytes(msg.height)
-            self.network.send(peer_id, encode_msg(ManifestMsg(height=msg.height, manifest=raw or b"")))
+            if self.snapshots is None:
+                self.network.send(peer_id, encode_msg(ManifestMsg(height=msg.height, manifest=b"")))
+                return
+            snapshots, height = self.snapshots, msg.height
+            self._serve_file(
+                peer_id,
+                lambda: snapshots.manifest_bytes(height),
+                lambda raw: ManifestMsg(height=height, manifest=raw or b""),
+            )
         elif isinstance(msg, ChunkRequestMsg):
-            self._serve_chunk(peer_id, msg)
+            if self.snapshots is None:
+                self.network.send(peer_id, encode_msg(ChunkMsg(height=msg.height, index=msg.index, chunk=b"")))
+                return
+            snapshots, height, index = self.snapshots, msg.height, msg.index
+            self._serve_file(
+                peer_id,
+                lambda: snapshots.chunk_bytes(height, index),
+                lambda raw: ChunkMsg(height=height, index=index, chunk=raw or b""),
+            )
         elif isinstance(msg, LightBlockRequestMsg):
             self.network.send(peer_id, encode_msg(self.light_block(msg.height)))
 
@@ -192,22 +233,22 @@ class SnapshotServer:
             return LightBlockMsg(height=height, block=None, commit=None, set_changes=[])
         return LightBlockMsg(height=height, block=block, commit=commit, set_changes=changes)
 
-    def _serve_chunk(self, peer_id: str, msg: ChunkRequestMsg) -> None:
-        if self.snapshots is None:
-            self.network.send(peer_id, encode_msg(ChunkMsg(height=msg.height, index=msg.index, chunk=b"")))
-            return
+    def _serve_file(
+        self, peer_id: str, read: Callable[[], bytes | None], answer: Callable[[bytes | None], WireMsg]
+    ) -> None:
+        """Read a manifest or chunk file on a worker thread (not on the event loop) and send the answer; at most
+        ``MAX_CHUNKS_IN_FLIGHT`` such reads per peer at once."""
         n = self._chunks_in_flight.get(peer_id, 0)
         if n >= MAX_CHUNKS_IN_FLIGHT:
             self.refused += 1
-            log.debug("dropped a chunk request of %s: %d already being served", peer_id, n)
+            log.debug("dropped a snapshot request of %s: %d already being served", peer_id, n)
             return
         self._chunks_in_flight[peer_id] = n + 1
-        snapshots = self.snapshots
 
         async def serve() -> None:
             try:
-                raw = await asyncio.to_thread(snapshots.chunk_bytes, msg.height, msg.index)
-                self.network.send(peer_id, encode_msg(ChunkMsg(height=msg.height, index=msg.index, chunk=raw or b"")))
+                raw = await asyncio.to_thread(read)
+                self.network.send(peer_id, encode_msg(answer(raw)))
             finally:
                 left = self._chunks_in_flight.get(peer_id, 1) - 1
                 if left <= 0:
@@ -239,10 +280,66 @@ class SyncResult:
 
 @dataclass
 class _Offer:
+    """One snapshot, (height, manifest id), and the peers offering it (the chunk count is the verified
+    manifest's, never an offer's)."""
+
     height: int
     manifest_id: bytes
-    chunk_count: int
     peers: list[str]
+
+
+class _OtherHistory(Exception):
+    """A peer's header of the trusted height verifies from genesis but is not the trusted block."""
+
+
+def verify_through_trusted(
+    params: ChainParams,
+    trusted: TrustedState,
+    trusted_changes: Sequence[SetChange],
+    header: Header,
+    commit: Commit,
+    changes: Sequence[SetChange],
+) -> None:
+    """Verify ``header`` (height ``H >= N``) and its certificate through the trusted block ``N`` (``trusted``,
+    verified from genesis along ``trusted_changes`` and checked against the trusted block id): the set changes
+    of ``changes`` below ``N`` must be, by block id, exactly ``trusted_changes``; a change at ``N`` must be the
+    trusted block; the changes from ``N`` on are followed from the set of ``N``; and ``header`` must be signed by
+    the set so reached (at ``H = N``: be the trusted block). So a fork of set changes signed by an old set (whose
+    keys may leak) cannot reach ``H``: everything up to ``N`` is pinned by the trusted id.
+
+    Raises:
+        LightClientError: the header does not verify through the trusted block.
+    """
+    suite = params.suite
+    n = trusted.height
+    h = header.height
+    if h < n:
+        raise LightClientError("not_after", f"height {h} is below the trusted height {n}", h)
+    heights = [c.header.height for c in changes]
+    if any(a >= b for a, b in itertools.pairwise(heights)):
+        raise LightClientError("validator_changes", "the set changes are not in increasing height order", h)
+    below = [block_hash(suite, c.header) for c in changes if c.header.height < n]
+    if below != [block_hash(suite, c.header) for c in trusted_changes]:
+        raise LightClientError(
+            "validator_changes", f"the set changes below the trusted height {n} are not those that lead to it", h
+        )
+    rest = [c for c in changes if c.header.height >= n]
+    if rest and rest[0].header.height == n and block_hash(suite, rest[0].header) != trusted.block_id:
+        raise LightClientError("validator_changes", f"the set change at {n} is not the trusted block", n)
+    if header.chain_id != trusted.chain_id:
+        raise LightClientError("wrong_chain", f"header is for chain {header.chain_id!r}", h)
+    if h == n:
+        if rest or block_hash(suite, header) != trusted.block_id:
+            raise LightClientError("invalid_header", f"block {n} is not the trusted block", n)
+        s = trusted.validators
+    else:
+        s, start = follow_set_changes(trusted, rest, h)
+        if h < start:
+            raise LightClientError("validator_changes", f"height {h} is before the last change", h)
+    try:
+        verify_commit(suite, trusted.chain_id, s, header, commit)
+    except InvalidBlock as exc:
+        raise LightClientError("invalid_commit", exc.reason, h) from None
 
 
 class StateSyncFetcher:
@@ -278,6 +375,12 @@ class StateSyncFetcher:
         self.trust = trust
         self.offers: dict[str, list[SnapshotOffer]] = {}
         self.banned: dict[str, str] = {}
+        self._asked: dict[str, float] = {}
+        """Peers asked for their snapshots and not yet answered: when (only their answer is taken)."""
+        self._cannot_serve: dict[str, int] = {}
+        """Peer -> "not held" answers for a snapshot it offered."""
+        self.attempts = 0
+        """Snapshots tried."""
         self._waiting: dict[tuple[str, str, int, int], asyncio.Future[WireMsg]] = {}
         self._connected = asyncio.Event()
         self._manifest_from = ""
@@ -288,11 +391,17 @@ class StateSyncFetcher:
     # -- transport callbacks ---------------------------------------------------------------------------------
     def on_peer_connected(self, peer_id: str) -> None:
         self._connected.set()
-        if peer_id not in self.banned:
-            self.network.send(peer_id, encode_msg(SnapshotsRequestMsg()))
+        self._request_offers(peer_id)
+
+    def _request_offers(self, peer_id: str) -> None:
+        if peer_id in self.banned:
+            return
+        self._asked[peer_id] = time.monotonic()
+        self.network.send(peer_id, encode_msg(SnapshotsRequestMsg()))
 
     def on_peer_disconnected(self, peer_id: str) -> None:
         self.offers.pop(peer_id, None)
+        self._asked.pop(peer_id, None)
         for key, fut in list(self._waiting.items()):
             if key[0] == peer_id and not fut.done():
                 fut.set_exception(ConnectionError(f"{peer_id} disconnected"))
@@ -307,8 +416,9 @@ class StateSyncFetcher:
             return
         key: tuple[str, str, int, int] | None = None
         if isinstance(msg, SnapshotsMsg):
-            if peer_id not in self.banned:
-                self.offers[peer_id] = list(msg.snapshots)
+            # Only the answer to a request: an unsolicited list cannot replace what a peer offered.
+            if self._asked.pop(peer_id, None) is not None and peer_id not in self.banned:
+                self.offers[peer_id] = list(msg.snapshots[:64])
             return
         if isinstance(msg, ManifestMsg):
             key = (peer_id, "manifest", msg.height, 0)
@@ -343,8 +453,27 @@ class StateSyncFetcher:
             return
         self.banned[peer_id] = reason
         self.offers.pop(peer_id, None)
+        self._asked.pop(peer_id, None)
         log.warning("state sync: banning peer %s: %s", peer_id, reason)
         self.network.ban(peer_id, self.ban_s, reason)
+
+    def _could_not_serve(self, peer_id: str, what: str) -> None:
+        """``peer_id`` offered a snapshot but answered "not held" for ``what``: a failure; banned after
+        ``MAX_PEER_FAILURES``."""
+        n = self._cannot_serve[peer_id] = self._cannot_serve.get(peer_id, 0) + 1
+        log.info("state sync: %s offered a snapshot but does not hold %s", peer_id, what)
+        if n >= MAX_PEER_FAILURES:
+            self._ban(peer_id, f"offered snapshots it could not serve ({n} times; last: {what})")
+
+    async def _refresh_offers(self) -> None:
+        """Ask every connected peer for its snapshots again (a server may have deleted or added some) and wait
+        for the answers, at most ``chunk_timeout_s``."""
+        self.offers.clear()
+        for pid in self._live(self.network.connected_peers()):
+            self._request_offers(pid)
+        deadline = time.monotonic() + self.chunk_timeout_s
+        while self._asked and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
 
     # -- the sync --------------------------------------------------------------------------------------------
     async def run(self, connect_timeout_s: float = 60.0) -> SyncResult:
@@ -364,22 +493,35 @@ class StateSyncFetcher:
             if time.monotonic() > t0 + connect_timeout_s:
                 raise StateSyncError(f"no peer offered a snapshot within {connect_timeout_s:.0f}s")
             await asyncio.sleep(0.1)
+            now = time.monotonic()
             for pid in self.network.connected_peers():
-                if pid not in self.offers and pid not in self.banned:
-                    self.network.send(pid, encode_msg(SnapshotsRequestMsg()))
+                if pid not in self.offers and now - self._asked.get(pid, 0.0) >= 1.0:
+                    self._request_offers(pid)  # asked again if unanswered for a second (a dropped request)
             if time.monotonic() >= deadline and not any(self.offers.values()):
                 deadline = time.monotonic() + self.discovery_s
         tried: set[tuple[int, bytes]] = set()
         while True:
+            if self.attempts > 0:
+                await self._refresh_offers()
             offer = self._choose(tried)
             if offer is None:
-                raise StateSyncError("no peer offers a snapshot this node could verify")
+                raise StateSyncError(
+                    "no peer offers a snapshot this node could verify"
+                    + (f" ({len(tried)} tried)" if tried else "")
+                    + (
+                        "; banned: " + ", ".join(f"{p} ({why})" for p, why in self.banned.items())
+                        if self.banned
+                        else ""
+                    )
+                )
+            if self.attempts >= MAX_ATTEMPTS:
+                raise StateSyncError(f"{MAX_ATTEMPTS} snapshots tried and none could be fetched and verified")
+            self.attempts += 1
             tried.add((offer.height, offer.manifest_id))
             log.info(
-                "state sync: snapshot of height %d (manifest %s, %d chunks) offered by %s",
+                "state sync: snapshot of height %d (manifest %s) offered by %s",
                 offer.height,
                 offer.manifest_id.hex()[:16],
-                offer.chunk_count,
                 ", ".join(offer.peers),
             )
             result = await self._sync(offer, t0)
@@ -387,16 +529,20 @@ class StateSyncFetcher:
                 return result
 
     def _choose(self, tried: set[tuple[int, bytes]]) -> _Offer | None:
+        """The snapshot to try: offers grouped by (height, manifest id), every peer offering one in its group;
+        the highest (ties: most peers). With a trusted height, none below it (its header could not be tied to
+        the trusted block)."""
+        floor = 1 if self.trust is None else max(1, self.trust[0])
         by: dict[tuple[int, bytes], _Offer] = {}
         for pid, offers in self.offers.items():
             if pid in self.banned:
                 continue
             for o in offers:
                 key = (o.height, o.manifest_id)
-                if key in tried or o.height == 0:
+                if key in tried or o.height < floor:
                     continue
-                got = by.setdefault(key, _Offer(o.height, o.manifest_id, o.chunk_count, []))
-                if o.chunk_count == got.chunk_count:
+                got = by.setdefault(key, _Offer(o.height, o.manifest_id, []))
+                if pid not in got.peers:
                     got.peers.append(pid)
         if not by:
             return None
@@ -416,9 +562,18 @@ class StateSyncFetcher:
         connected = set(self.network.connected_peers())
         return [p for p in peers if p not in self.banned and p in connected]
 
-    async def _light_block(self, height: int, peers: list[str]) -> tuple[LightBlockMsg, Block, Commit] | None:
-        """A light block of ``height`` verified from genesis (with its block's transactions checked against the
-        header), from the first of ``peers`` that sends a good one; a peer that sends a bad one is banned."""
+    async def _light_block(
+        self,
+        height: int,
+        peers: list[str],
+        check: Callable[[Header, Commit, list[SetChange]], None],
+        *,
+        offered: bool,
+    ) -> tuple[LightBlockMsg, Block, Commit] | None:
+        """A light block of ``height`` that passes ``check`` (header, commit, set changes), with its block's
+        transactions checked against the header, from the first of ``peers`` that sends a good one; a peer that
+        sends a bad one is banned, one that does not hold it (``offered``: the block of a snapshot it offered)
+        counts a failure. ``check`` raising ``_OtherHistory`` skips the peer (the caller keeps the reason)."""
         for pid in self._live(peers):
             try:
                 msg = await self._ask(pid, "light", height, 0, encode_msg(LightBlockRequestMsg(height=height)))
@@ -426,42 +581,78 @@ class StateSyncFetcher:
                 continue
             assert isinstance(msg, LightBlockMsg)
             if msg.block is None or msg.commit is None:
+                if offered:
+                    self._could_not_serve(pid, f"the light block of height {height}")
                 continue
             try:
-                verify_from_genesis(self.params, msg.block.header, msg.commit, msg.set_changes)
                 if msg.block.header.height != height:
                     raise LightClientError("invalid_header", f"a block of height {msg.block.header.height}", height)
                 if merkle_root(self.suite, [encode(tx) for tx in msg.block.txs]) != msg.block.header.tx_root:
                     raise LightClientError("invalid_header", "the block's transactions do not match its tx_root")
+                check(msg.block.header, msg.commit, msg.set_changes)
+            except _OtherHistory:
+                continue
             except LightClientError as exc:
                 self._ban(pid, f"sent a light block of height {height} that does not verify: {exc}")
                 continue
             return msg, msg.block, msg.commit
         return None
 
+    async def _verified_header(self, offer: _Offer) -> tuple[LightBlockMsg, Block, Commit] | None:
+        """The light block of the snapshot's height: verified from genesis, or, with a trusted block, through it
+        (``verify_through_trusted``; its own light block verified from genesis and checked against the id first).
+
+        Raises:
+            StateSyncError: no peer sent the trusted block; some sent another block of the trusted height.
+        """
+        h = offer.height
+        params = self.params
+
+        def from_genesis(header: Header, commit: Commit, changes: list[SetChange]) -> None:
+            verify_from_genesis(params, header, commit, changes)
+
+        if self.trust is None:
+            return await self._light_block(h, offer.peers, from_genesis, offered=True)
+        th, tid = self.trust
+        others: list[bytes] = []
+
+        def trusted_block(header: Header, commit: Commit, changes: list[SetChange]) -> None:
+            verify_from_genesis(params, header, commit, changes)
+            got = block_hash(self.suite, header)
+            if got != tid:
+                others.append(got)
+                raise _OtherHistory(got.hex())
+
+        peers = [*offer.peers, *(p for p in self.network.connected_peers() if p not in offer.peers)]
+        tb = await self._light_block(th, peers, trusted_block, offered=th == h)
+        if tb is None:
+            if others:
+                raise StateSyncError(
+                    f"the block at the trusted height {th} is {others[0].hex()}, not {tid.hex()}: "
+                    "the peers are on another history"
+                )
+            if th == h:
+                return None
+            raise StateSyncError(f"no peer sent a verifiable header of the trusted height {th}")
+        log.info("state sync: the trusted block %d (%s) matches", th, tid.hex()[:16])
+        if th == h:
+            return tb
+        tlb, tblock, tcommit = tb
+        trusted = verify_from_genesis(params, tblock.header, tcommit, tlb.set_changes)
+
+        def through(header: Header, commit: Commit, changes: list[SetChange]) -> None:
+            verify_through_trusted(params, trusted, tlb.set_changes, header, commit, changes)
+
+        return await self._light_block(h, offer.peers, through, offered=True)
+
     async def _sync(self, offer: _Offer, t0: float) -> SyncResult | None:
         h = offer.height
-        got = await self._light_block(h, offer.peers)
+        got = await self._verified_header(offer)
         if got is None:
             log.warning("state sync: no peer sent a verifiable light block of height %d", h)
             return None
         lb, block, commit = got
         header = block.header
-        if self.trust is not None:
-            th, tid = self.trust
-            if th == h:
-                trusted_id = block_hash(self.suite, header)
-            else:
-                tb = await self._light_block(th, offer.peers)
-                if tb is None:
-                    raise StateSyncError(f"no peer sent a verifiable header of the trusted height {th}")
-                trusted_id = block_hash(self.suite, tb[1].header)
-            if trusted_id != tid:
-                raise StateSyncError(
-                    f"the block at the trusted height {th} is {trusted_id.hex()}, not {tid.hex()}: "
-                    "the peers are on another history"
-                )
-            log.info("state sync: the trusted block %d (%s) matches", th, tid.hex()[:16])
         manifest, upper = await self._manifest(offer, header.chain_id, h, header.state_root)
         if manifest is None:
             return None
@@ -522,6 +713,7 @@ class StateSyncFetcher:
                 continue
             assert isinstance(msg, ManifestMsg)
             if not msg.manifest:
+                self._could_not_serve(pid, f"the manifest of snapshot {height}")
                 continue
             try:
                 if manifest_id(self.suite, msg.manifest) != offer.manifest_id:
@@ -552,6 +744,7 @@ class StateSyncFetcher:
             msg = await self._ask(pid, "chunk", h, i, encode_msg(ChunkRequestMsg(height=h, index=i)))
             assert isinstance(msg, ChunkMsg)
             if not msg.chunk:
+                self._could_not_serve(pid, f"chunk {i} of snapshot {h}")
                 return False
             try:
                 chunk = decode(msg.chunk, Chunk, max_size=MAX_CHUNK_BYTES)
@@ -641,10 +834,33 @@ def _sync_transport(home: Home, cfg: NodeConfig, params: ChainParams) -> TlsTran
     )
 
 
+def prepare_store(data: Path, *, durable_state: bool) -> KVStore | None:
+    """The store of the data directory ``data`` to restore into, empty; None (logged) when it holds a chain. A
+    restore cut short or a state-synced store whose state was lost (``restore_status``) is wiped first
+    (``wipe_store``: the consensus WAL and the snapshots stay)."""
+    kv = open_data_store(data, durable_state=durable_state)
+    try:
+        status = restore_status(kv)
+    except BaseException:
+        kv.close()
+        raise
+    if status == "empty":
+        return kv
+    kv.close()
+    if status == "held":
+        log.warning("state sync skipped: the data directory %s already holds a chain", data)
+        return None
+    why = "a restore that did not finish" if status == "incomplete" else "a state-synced store whose state was lost"
+    log.warning("state sync: the data directory %s holds %s: wiping its store and syncing again", data, why)
+    wipe_store(data)
+    return open_data_store(data, durable_state=durable_state)
+
+
 def state_sync_home(home: Home, cfg: NodeConfig, trust: tuple[int, bytes] | None = None) -> dict[str, float]:
     """Join by state sync into the home's empty data directory: fetch, verify and restore a snapshot (the node is
     assembled afterwards and block-syncs from its height). A data directory that already holds a chain is left
-    alone (logged). Returns the peers banned meanwhile and the seconds left on each ban, for the node's transport.
+    alone (logged); one whose restore was cut short, or whose state-synced state was lost (``restore_status``),
+    has its store wiped (``wipe_store``: the consensus WAL stays) and is synced again. Returns the peers banned meanwhile and the seconds left on each ban, for the node's transport.
 
     Raises:
         StateSyncError: the sync failed (see ``StateSyncFetcher.run``).
@@ -653,15 +869,8 @@ def state_sync_home(home: Home, cfg: NodeConfig, trust: tuple[int, bytes] | None
     params = home.load_params()
     data = home.data_dir(cfg)
     transport = _sync_transport(home, cfg, params)  # checks the configuration before anything is opened
-    kv = open_data_store(data, durable_state=cfg.node.durable_state)
-    try:
-        held = kv.get("meta", b"genesis") is not None or kv.get("chain_meta", b"genesis") is not None
-    except BaseException:
-        kv.close()
-        raise
-    if held:
-        kv.close()
-        log.warning("state sync skipped: the data directory %s already holds a chain", data)
+    kv = prepare_store(data, durable_state=cfg.node.durable_state)
+    if kv is None:
         return {}
     staging = data / "statesync"
     clear_staging(staging)

@@ -12,9 +12,18 @@ write. The thread then:
 3. reads the buckets in path order to size each item, and assigns items to chunks (``assign_chunks``);
 4. reads the buckets again and writes ``chunk-<i>`` files, then ``manifest``, into ``snapshots/.tmp-<H>/``, and
    renames that directory to ``snapshots/<H>/`` (a snapshot is there whole or not at all);
-5. deletes all but the ``snapshot_keep`` newest snapshots.
+5. deletes all but the ``snapshot_keep`` newest snapshots, except (at most ``SERVE_EXTRA`` of them) one served to
+   a peer within the last ``SERVE_GRACE_S`` seconds: a joining node fetching it is not cut off mid-sync.
 
-Restore writer (``restore``): the rows of a verified snapshot in one write per environment.
+If the read view does not open within ``VIEW_OPEN_TIMEOUT_S`` (the next block may be written by then), that
+snapshot is abandoned: a snapshot is never of a mix of two blocks.
+
+Restore writer (``restore``): a marker in the chain environment first (fsynced), the derived rows in one
+transaction, an fsync of the derived environment, then the chain rows with the marker's removal in one
+transaction. ``restore_status`` tells an interrupted restore, or a state-synced store whose derived environment
+was lost (a power loss with ``[node] durable_state = false``: the blocks below the snapshot are not held, so it
+cannot be rebuilt), from a complete one; ``check_restored`` refuses to open either (the fix: ``--state-sync``,
+which wipes the store, ``wipe_store``, and syncs again).
 """
 
 from __future__ import annotations
@@ -23,9 +32,11 @@ import logging
 import shutil
 import struct
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from trellis.core.codec import decode, encode
 from trellis.core.crypto.suite import Suite
@@ -58,6 +69,21 @@ _BUCKETS = 256
 _REC = struct.Struct(">HI")
 _KEY_TAG = b"trellis/state/key"
 VIEW_TABLES = ("state", "smt_nodes")
+VIEW_OPEN_TIMEOUT_S = 30.0
+"""How long ``note_commit`` waits for the snapshot's read view to open; past it the snapshot is abandoned."""
+SERVE_GRACE_S = 300.0
+"""A snapshot served to a peer within this many seconds is not deleted by the ``snapshot_keep`` rule ..."""
+SERVE_EXTRA = 2
+"""... but at most this many snapshots beyond ``snapshot_keep`` are kept so."""
+RESTORE_MARKER = b"restore_in_progress"
+"""``chain_meta`` key written (fsynced) before a restore writes anything, removed with its last write."""
+SYNCED_AT = b"state_synced_at"
+"""``chain_meta`` (and ``meta``) key: the snapshot height the store was restored from."""
+
+
+def _now() -> float:
+    """Monotonic seconds (tests replace it)."""
+    return time.monotonic()
 
 
 class SnapshotCancelled(TrellisError):
@@ -248,7 +274,11 @@ class SnapshotStore:
         self._offered: dict[int, SnapshotInfo] = {}
         self._thread: threading.Thread | None = None
         self._cancel = threading.Event()
+        self._served: dict[int, float] = {}
+        """Height -> when a peer was last served its manifest or a chunk (``time.monotonic``)."""
         self.failures = 0
+        self.abandoned = 0
+        """Snapshots abandoned because their read view opened too late."""
         root.mkdir(parents=True, exist_ok=True)
         for p in root.iterdir():
             if p.name.startswith(".tmp-"):
@@ -279,6 +309,7 @@ class SnapshotStore:
         """The manifest of the snapshot at ``height`` (None: not offered)."""
         if height not in self.offered_heights():
             return None
+        self._served[height] = _now()
         try:
             return (self.root / str(height) / "manifest").read_bytes()
         except OSError:
@@ -289,6 +320,7 @@ class SnapshotStore:
         info = self._offered.get(height)
         if info is None or not 0 <= index < info.chunk_count:
             return None
+        self._served[height] = _now()
         path = self.root / str(height) / f"chunk-{index}"
         try:
             if path.stat().st_size > MAX_CHUNK_BYTES:
@@ -301,19 +333,31 @@ class SnapshotStore:
     def note_commit(self, height: int, state_root: bytes) -> None:
         """Block ``height`` was just written: begin its snapshot if it is due. Returns once the snapshot's read
         view is open (so before the next block's write); the snapshot is built on a background thread. A snapshot
-        still being built when the next is due makes that one be skipped (logged)."""
+        still being built when the next is due makes that one be skipped (logged). A view that has not opened
+        within ``VIEW_OPEN_TIMEOUT_S`` abandons the snapshot (logged): it could see a later block."""
         if self.interval <= 0 or height == 0 or height % self.interval != 0 or self._cancel.is_set():
             return
         if self._thread is not None and self._thread.is_alive():
             log.warning("snapshot of height %d skipped: the previous snapshot is still being written", height)
             return
         opened = threading.Event()
+        late = threading.Event()
+        gate = threading.Lock()
         t = threading.Thread(
-            target=self._run, args=(height, state_root, opened), name=f"snapshot-{height}", daemon=True
+            target=self._run, args=(height, state_root, opened, late, gate), name=f"snapshot-{height}", daemon=True
         )
         self._thread = t
         t.start()
-        opened.wait(timeout=30.0)
+        if not opened.wait(timeout=VIEW_OPEN_TIMEOUT_S):
+            with gate:
+                if not opened.is_set():
+                    late.set()  # the thread sees it once its view opens, and builds nothing
+                    self.abandoned += 1
+                    log.warning(
+                        "snapshot of height %d abandoned: its read view did not open within %.0fs",
+                        height,
+                        VIEW_OPEN_TIMEOUT_S,
+                    )
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait for the snapshot being written, if any."""
@@ -327,13 +371,18 @@ class SnapshotStore:
         self._cancel.set()
         self.wait()
 
-    def _run(self, height: int, state_root: bytes, opened: threading.Event) -> None:
+    def _run(
+        self, height: int, state_root: bytes, opened: threading.Event, late: threading.Event, gate: threading.Lock
+    ) -> None:
         work = self.root / f".tmp-{height}"
         try:
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir(parents=True)
             with self.kv.read_view(VIEW_TABLES) as view:
-                opened.set()
+                with gate:
+                    if late.is_set():
+                        raise SnapshotCancelled("its read view opened too late (a later block may be written)")
+                    opened.set()
                 mid, chunks = build_snapshot(
                     self.suite, self.chain_id, view, height, state_root, work, cancelled=self._cancel
                 )
@@ -344,8 +393,8 @@ class SnapshotStore:
                 self._offered[height] = SnapshotInfo(height=height, manifest_id=mid, chunk_count=chunks)
             log.info("snapshot of height %d written: %d chunks, manifest %s", height, chunks, mid.hex()[:16])
             self._prune()
-        except SnapshotCancelled:
-            log.info("snapshot of height %d abandoned: the node is stopping", height)
+        except SnapshotCancelled as exc:
+            log.info("snapshot of height %d abandoned: %s", height, exc.reason)
             shutil.rmtree(work, ignore_errors=True)
         except Exception as exc:
             self.failures += 1
@@ -355,10 +404,15 @@ class SnapshotStore:
             opened.set()
 
     def _prune(self) -> None:
+        now = _now()
         with self._lock:
             old = sorted(self._offered)[: max(0, len(self._offered) - self.keep)]
+            # Keep (newest first) up to SERVE_EXTRA of the old ones that a peer is fetching.
+            serving = [h for h in reversed(old) if now - self._served.get(h, -SERVE_GRACE_S) < SERVE_GRACE_S]
+            old = [h for h in old if h not in serving[:SERVE_EXTRA]]
             for h in old:
                 del self._offered[h]
+                self._served.pop(h, None)
         for h in old:
             shutil.rmtree(self.root / str(h), ignore_errors=True)
 
@@ -393,14 +447,17 @@ def restore(
     """Write a verified snapshot into an empty store: ``state`` rows, tree nodes (``smt_born`` at ``H`` for each),
     ``meta/root/<H>``, the tips, the genesis hash, block ``H`` and its commit, the set-change blocks,
     ``meta/state_synced_at`` and the earliest heights held (``meta/pruned_below``, ``chain_meta/blocks_pruned_below``
-    = ``H``: history below the snapshot answers "pruned"). The derived tables go in one transaction (chunk files read one at a time, each
-    checked again), then the chain tables in one write.
+    = ``H``: history below the snapshot answers "pruned"). In this order, so that a restore cut short anywhere
+    (killed, or a power loss) is told by ``restore_status``: ``chain_meta/restore_in_progress`` (the chain
+    environment: fsynced); the derived tables in one transaction (chunk files read one at a time, each checked
+    again); an fsync of the derived environment; then the chain tables, ``chain_meta/state_synced_at`` and the
+    marker's removal in one transaction.
 
     Raises:
         StorageError: the store is not empty, or a write failed.
         SnapshotError: a staged chunk no longer verifies.
     """
-    if kv.get("meta", b"genesis") is not None or kv.get("chain_meta", b"genesis") is not None:
+    if restore_status(kv) != "empty":
         raise StorageError("state sync writes only into an empty data directory")
     h = manifest.height
     h8 = height_key(h)
@@ -432,7 +489,11 @@ def restore(
         txn.put("meta", b"state_synced_at", h8)
         txn.put("meta", b"pruned_below", h8)  # no state before H here: queries below it answer "pruned" (410)
 
+    kv.write_tables({"chain_meta": {RESTORE_MARKER: h8}})
     kv.transact(("state", "smt_nodes", "smt_born", "meta"), derived)
+    sync = getattr(kv, "sync", None)  # SplitStore, LmdbStore: fsync the derived tables before the restore counts
+    if sync is not None:
+        sync()
     blocks = {h8: encode(chain.block)}
     ids = {chain.block_id: h8}
     commits = {h8: encode(chain.commit)}
@@ -446,8 +507,9 @@ def restore(
             "block_ids": ids,
             "commits": commits,
             # no blocks before H here but the set-change ones: /v1/blocks below it answer "pruned" (410)
-            "chain_meta": {b"top": tip, b"genesis": genesis_hash, b"blocks_pruned_below": h8},
-        }
+            "chain_meta": {b"top": tip, b"genesis": genesis_hash, b"blocks_pruned_below": h8, SYNCED_AT: h8},
+        },
+        {"chain_meta": [RESTORE_MARKER]},
     )
 
 
@@ -455,6 +517,53 @@ def state_synced_at(kv: KVStore) -> int | None:
     """The snapshot height this store was restored from (None: it was not)."""
     raw = kv.get("meta", b"state_synced_at")
     return None if raw is None else int.from_bytes(raw, "big")
+
+
+RestoreStatus = Literal["empty", "held", "incomplete", "state_lost"]
+
+
+def restore_status(kv: KVStore) -> RestoreStatus:
+    """What a data directory's store holds, for state sync: ``empty`` (nothing: a sync may write it); ``held`` (a
+    chain: initialised from genesis, or a complete restore with its state); ``incomplete`` (a restore was cut
+    short: ``chain_meta/restore_in_progress``); ``state_lost`` (restored from a snapshot, but the derived
+    environment no longer holds that restore: discarded after a power loss with ``[node] durable_state =
+    false``; the blocks below the snapshot are not held, so it cannot be rebuilt)."""
+    if kv.get("chain_meta", RESTORE_MARKER) is not None:
+        return "incomplete"
+    synced = kv.get("chain_meta", SYNCED_AT)
+    if synced is not None and kv.get("meta", SYNCED_AT) != synced:
+        return "state_lost"
+    if kv.get("meta", b"genesis") is None and kv.get("chain_meta", b"genesis") is None:
+        return "empty"
+    return "held"
+
+
+def check_restored(kv: KVStore) -> None:
+    """Refuse a store that a node cannot run on after a state sync (see ``restore_status``), naming the fix.
+
+    Raises:
+        StorageError: the restore was cut short, or the state of a state-synced store was lost.
+    """
+    status = restore_status(kv)
+    if status == "incomplete":
+        raise StorageError(
+            "the data directory holds a state-sync restore that did not finish (the node stopped during it): "
+            "start the node with --state-sync to wipe the store and sync again"
+        )
+    if status == "state_lost":
+        at = int.from_bytes(kv.get("chain_meta", SYNCED_AT) or b"", "big")
+        raise StorageError(
+            f"the state of this data directory, restored from the snapshot of height {at}, was lost (the machine "
+            "went down with [node] durable_state = false) and cannot be rebuilt: the blocks below the snapshot are "
+            "not held. Start the node with --state-sync to wipe the store and sync again"
+        )
+
+
+def wipe_store(data: Path) -> None:
+    """Delete the store of the data directory ``data`` (``chain/``, ``state/`` and any staged chunks); the
+    consensus WAL and the snapshots stay. The store must be closed."""
+    for name in ("chain", "state", "statesync"):
+        shutil.rmtree(data / name, ignore_errors=True)
 
 
 def decode_manifest(enc: bytes) -> Manifest:
