@@ -161,8 +161,8 @@ def test_four_validators_over_50ms_links(linked: Linked) -> None:
     bob_addr = KeyStore(net.root / "node0" / "keys").info("bob").address
     api_port = int(net.nodes[1].api_url.rpartition(":")[2])
 
-    # The links are shaped: a connect from the root namespace waits for the node's SYN-ACK (delayed once), a
-    # connect from node 0 to node 1 for node 0's SYN and node 1's SYN-ACK (delayed twice).
+    # The links are shaped: a connect from the root namespace meets one delay (the node's SYN-ACK with netem, the
+    # SYN with the nfqueue shaper), one from node 0 to node 1 two (the SYN and the SYN-ACK).
     root_ms = _connect_ms(run, None, run.address(1), api_port)
     pair_ms = _connect_ms(run, 0, run.address(1), api_port)
     print(f"\nshaper {run.shaper}: connect root->node1 {root_ms:.1f} ms, node0->node1 {pair_ms:.1f} ms")
@@ -301,3 +301,60 @@ def test_jitter_and_a_shape_changed_while_running(tmp_path: Path) -> None:
             server.terminate()
             server.wait(10)
     assert not [ns for ns in netns._namespaces() if ns.startswith(f"trellis-{run.id}-")], "namespaces left behind"
+
+
+_SINK = """
+import socket, sys
+conn = socket.create_server((sys.argv[1], 8001)).accept()[0]
+total = 0
+while data := conn.recv(1 << 20):
+    total += len(data)
+print(total)
+"""
+
+_SOURCE = """
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], 8001), timeout=30)
+t = time.monotonic()
+sent = 0
+while sent < 16 << 20 and time.monotonic() - t < 10:
+    s.sendall(b"x" * (64 << 10))
+    sent += 64 << 10
+s.close()
+print(time.monotonic() - t, sent)
+"""
+
+
+def test_a_bulk_transfer_over_a_delayed_link_is_not_throttled(tmp_path: Path) -> None:
+    # Block sync and state-sync chunks move megabytes: the shaping must delay them, not throttle TCP (a packet held
+    # at the sender's egress by NFQUEUE stayed charged to its socket: ~140 KB/s over 50 ms; now megabytes/s).
+    require_netns()
+    with NetnsRun(2, LinkShape(delay_ms=DELAY_MS), log_dir=tmp_path) as run:
+        sink = subprocess.Popen(
+            run.exec_argv(1, [sys.executable, "-c", _SINK, run.address(1)]), stdout=subprocess.PIPE, text=True
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while (
+                f"{run.address(1)}:8001"
+                not in subprocess.run(run.exec_argv(1, ["ss", "-ltn"]), capture_output=True, text=True).stdout
+            ):
+                assert time.monotonic() < deadline and sink.poll() is None, "the sink did not start"
+                time.sleep(0.1)  # polling for the listener, bounded
+            out = subprocess.run(
+                run.exec_argv(0, [sys.executable, "-c", _SOURCE, run.address(1)]),
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert out.returncode == 0, out.stderr
+            seconds, sent = float(out.stdout.split()[0]), int(out.stdout.split()[1])
+            received, _ = sink.communicate(timeout=60)
+        finally:
+            sink.kill()
+            sink.wait(10)
+    print(
+        f"\n{sent / 2**20:.1f} MiB over a {DELAY_MS:.0f} ms link in {seconds:.2f} s ({sent / 2**20 / seconds:.1f} MiB/s)"
+    )
+    assert int(received) == sent
+    assert sent == 16 << 20 and seconds < 8, f"{sent / 2**20:.1f} MiB in {seconds:.1f} s: the shaping throttles TCP"

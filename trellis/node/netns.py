@@ -6,17 +6,20 @@ Layout of a run (``<id>``: a per-run id of 6 hex digits; ``10.X.Y.0/24``: the ru
                      veth tv<id>n<i> (node i's root side, a port of the bridge)
     trellis-<id>-<i> node i's namespace: eth0 (the other end of the veth), address 10.X.Y.<i+2>/24, lo
 
-Link shaping is applied to what leaves a node (its ``eth0``): ``delay`` one way, ``jitter`` (uniform, +-) and
-``loss`` (random, per packet). A packet from node a to node b leaves a's ``eth0`` once, so every pair of nodes is
-``delay`` apart one way (2 x ``delay`` round trip); the root namespace's traffic to a node is delayed on the way
-back only. Two shapers:
+Every packet between two nodes meets the shaping once: ``delay`` one way, ``jitter`` (uniform, +-) and ``loss``
+(random, per packet), so every pair of nodes is ``delay`` apart one way (2 x ``delay`` round trip), and the root
+namespace's traffic with a node is delayed once per round trip. Two shapers:
 
-* ``netem`` (``tc qdisc ... netem delay D J loss L%``) where the kernel has ``sch_netem``;
-* ``nfqueue`` where it has not: ``iptables`` in the node's namespace drops ``loss`` of the outgoing packets
-  (``-m statistic``) and queues the rest to a delay process (``NFQUEUE``, ``python -m trellis.node.netns delay``
-  in that namespace) that gives each packet back to the kernel after its delay, in order (a packet is never
+* ``netem`` (``tc qdisc ... netem delay D J loss L%`` on the node's ``eth0``: what leaves the node) where the
+  kernel has ``sch_netem``;
+* ``nfqueue`` where it has not: ``iptables`` in the node's namespace drops ``loss`` of the packets arriving on its
+  ``eth0`` (``-m statistic``) and queues the rest to a delay process (``NFQUEUE``, ``python -m trellis.node.netns
+  delay`` in that namespace) that gives each packet back to the kernel after its delay, in order (a packet is never
   released before one queued earlier, so jitter does not reorder TCP segments). Its queue is bounded
-  (``QUEUE_MAXLEN`` packets; beyond it the kernel drops, as netem's ``limit`` does).
+  (``QUEUE_MAXLEN`` packets; beyond it the kernel drops, as netem's ``limit`` does). It shapes arriving packets,
+  not leaving ones: a packet held at the sender's egress stays charged to its socket (netem releases it, NFQUEUE
+  cannot), and TCP small queues then allow a socket only a couple of packets per delay (a bulk transfer over 50 ms
+  ran at ~140 KB/s; at ingress, ~20 MB/s).
 
 Partitions are ``iptables`` DROP rules in the nodes' namespaces by peer address (``isolate``: a node from every
 other node; ``split``: groups from each other), so a partitioned node's API stays reachable from the root
@@ -198,28 +201,33 @@ def _kill_ns_pids(ns: str) -> None:
 def remove_stale() -> list[str]:
     """Remove what runs of this prefix left behind when their process died: namespaces ``trellis-<id>-<i>`` (and
     the processes still in them), bridges ``tb<id>`` and veths ``tv<id>n<i>`` of an id no live run claims, and
-    their records. Returns the names removed."""
+    their records. Returns the names removed.
+
+    The names are listed before the records are read: a run writes its record before it makes anything, so a run
+    starting meanwhile is either not listed yet or already live."""
+    namespaces = [ns for ns in _namespaces() if _NS_RE.match(ns)]
+    links: list[str] = []
+    for line in _run(["ip", "-o", "link", "show"], check=False).stdout.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) >= 2 and _LINK_RE.match(name := parts[1].strip().split("@")[0]):
+            links.append(name)
     live = _live_ids()
     removed: list[str] = []
-    for ns in _namespaces():
+    for ns in namespaces:
         m = _NS_RE.match(ns)
         if m is None or m.group(1) in live:
             continue
         _kill_ns_pids(ns)
         if _run(["ip", "netns", "del", ns], check=False).returncode == 0:
             removed.append(ns)
-    res = _run(["ip", "-o", "link", "show"], check=False)
-    for line in res.stdout.splitlines():
-        parts = line.split(":", 2)
-        if len(parts) < 2:
-            continue
-        name = parts[1].strip().split("@")[0]
+    for name in links:
         m = _LINK_RE.match(name)
         if m is None or m.group(1) in live:
             continue
         if _run(["ip", "link", "del", name], check=False).returncode == 0:
             removed.append(name)
     if STATE_DIR.is_dir():
+        live = _live_ids()  # again: a run started meanwhile keeps its record
         for rec in STATE_DIR.glob("*.json"):
             if rec.stem not in live:
                 rec.unlink(missing_ok=True)
@@ -381,7 +389,14 @@ class NetnsRun:
                     _run(_ns_cmd(ns, "iptables", "-w", "-N", chain))
                 _run(_ns_cmd(ns, "iptables", "-w", "-A", "INPUT", "-i", "eth0", "-j", "TRELLIS-PART"))
                 _run(_ns_cmd(ns, "iptables", "-w", "-A", "OUTPUT", "-o", "eth0", "-j", "TRELLIS-PART"))
-                _run(_ns_cmd(ns, "iptables", "-w", "-A", "OUTPUT", "-o", "eth0", "-j", "TRELLIS-SHAPE"))
+                if self.shaper == "nfqueue":
+                    # Packets arriving at the node: a packet held at the sender's egress would stay charged to
+                    # its socket (netem orphans it; NFQUEUE cannot), and TCP small queues would then let only a
+                    # couple of packets per socket be in flight per delay. One hook per packet still: a -> b is
+                    # delayed once, at b.
+                    _run(_ns_cmd(ns, "iptables", "-w", "-A", "INPUT", "-i", "eth0", "-j", "TRELLIS-SHAPE"))
+                else:
+                    _run(_ns_cmd(ns, "iptables", "-w", "-A", "OUTPUT", "-o", "eth0", "-j", "TRELLIS-SHAPE"))
                 self.set_shape(i, self.shape)
         except BaseException:
             self.teardown()
@@ -527,6 +542,8 @@ _NFNL_SUBSYS_QUEUE = 3
 _NFQNL_MSG_PACKET = 0
 _NFQNL_MSG_VERDICT = 1
 _NFQNL_MSG_CONFIG = 2
+_NFQNL_MSG_VERDICT_BATCH = 3
+_SO_RCVBUFFORCE = 33
 _NFQA_PACKET_HDR = 1
 _NFQA_VERDICT_HDR = 2
 _NFQA_CFG_CMD = 1
@@ -566,7 +583,13 @@ def run_delayer(queue: int, delay_ms: float, jitter_ms: float) -> None:
     """Bind NFQUEUE ``queue`` of this namespace and give every packet back to the kernel ``delay_ms`` (+-
     ``jitter_ms``, uniform) after it arrived, never before one that arrived earlier. Prints ``ready`` once bound."""
     sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_NETFILTER)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
+    # Room for a message per queued packet (QUEUE_MAXLEN of them, ~1 KiB of buffer each); FORCE passes
+    # net.core.rmem_max (root, which this runs as). Should messages still be lost (ENOBUFS), their packets are
+    # released with the next one: verdicts are given in batches, "every packet up to this id".
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, 16 * 1024 * 1024)
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024 * 1024)
     sock.bind((0, 0))
     cmd = _attr(_NFQA_CFG_CMD, struct.pack("=BBH", _NFQNL_CFG_CMD_BIND, 0, socket.htons(socket.AF_INET)))
     sock.send(_nfq_msg(_NFQNL_MSG_CONFIG, queue, cmd, 1, _NLM_F_REQUEST | _NLM_F_ACK))
@@ -618,10 +641,14 @@ def run_delayer(queue: int, delay_ms: float, jitter_ms: float) -> None:
                             a += (alen + 3) & ~3
                     off += (length + 3) & ~3
         now = time.monotonic()
+        released = None
         while pending and pending[0][0] <= now:
-            _, packet_id = pending.popleft()
-            verdict = _attr(_NFQA_VERDICT_HDR, struct.pack("!II", _NF_ACCEPT, packet_id))
-            sock.send(_nfq_msg(_NFQNL_MSG_VERDICT, queue, verdict, seq))
+            released = pending.popleft()[1]
+        if released is not None:
+            # Packets are released in the order they were queued (ids increase): one batch verdict accepts every
+            # packet up to the last one due, including any whose message was lost.
+            verdict = _attr(_NFQA_VERDICT_HDR, struct.pack("!II", _NF_ACCEPT, released))
+            sock.send(_nfq_msg(_NFQNL_MSG_VERDICT_BATCH, queue, verdict, seq))
             seq = (seq + 1) & 0xFFFFFFFF
 
 
