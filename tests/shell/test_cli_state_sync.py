@@ -36,3 +36,25 @@ def test_state_sync_option_errors_are_one_line(
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1, err
     assert not (home / "data" / "statesync").exists()
+
+
+@pytest.mark.parametrize("lost", [False, True])
+def test_a_store_whose_restore_was_cut_short_or_whose_synced_state_was_lost_is_refused(
+    home: Path, lost: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Neither can be rebuilt by re-executing blocks (those below the snapshot are not held): the node says so and
+    names the fix, instead of failing at block 1."""
+    from trellis.storage.kv import open_data_store
+    from trellis.storage.snapshots import RESTORE_MARKER, SYNCED_AT
+
+    from trellis.node.home import Home
+
+    genesis = Home(home).load_params().genesis_hash
+    kv = open_data_store(home / "data")
+    h8 = (7).to_bytes(8, "big")
+    kv.write_tables({"chain_meta": {b"genesis": genesis, SYNCED_AT: h8} if lost else {RESTORE_MARKER: h8}})
+    kv.close()
+    assert main(["node", "start", "--home", str(home)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "start the node with --state-sync" in err.lower(), err
+    assert len(err.strip().splitlines()) == 1

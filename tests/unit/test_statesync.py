@@ -277,6 +277,9 @@ def test_a_trusted_block_id_that_differs_stops_the_sync(chain: SimChain, tmp_pat
     net = _setup(chain, tmp_path, ["p1"])
     with pytest.raises(StateSyncError, match="another history"):
         _sync(chain, net, tmp_path, trust=(2, bytes(32)))
+    above = (SNAP_HEIGHT + 1, block_hash(chain.params.suite, chain.header(SNAP_HEIGHT + 1)))
+    with pytest.raises(StateSyncError, match="below the trusted height 5 are not taken"):
+        _sync(chain, _setup(chain, tmp_path / "above", ["p1"]), tmp_path / "above", trust=above)
     good = (2, block_hash(chain.params.suite, chain.header(2)))
     assert (
         _sync(chain, _setup(chain, tmp_path / "again", ["p1"]), tmp_path / "again", trust=good).manifest.height

@@ -505,9 +505,18 @@ class StateSyncFetcher:
                 await self._refresh_offers()
             offer = self._choose(tried)
             if offer is None:
+                below = self.trust is not None and any(
+                    0 < o.height < self.trust[0] for offers in self.offers.values() for o in offers
+                )
                 raise StateSyncError(
                     "no peer offers a snapshot this node could verify"
                     + (f" ({len(tried)} tried)" if tried else "")
+                    + (
+                        f"; snapshots below the trusted height {self.trust[0]} are not taken: trust a block at or "
+                        "below the height of a snapshot offered"
+                        if below and self.trust is not None
+                        else ""
+                    )
                     + (
                         "; banned: " + ", ".join(f"{p} ({why})" for p, why in self.banned.items())
                         if self.banned
