@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -70,6 +71,7 @@ class Linked:
     alice: MemorySigner
     bob: MemorySigner
     _conns: dict[int, http.client.HTTPConnection] = field(default_factory=dict)
+    last_height: int = 0
 
     def heights(self, which: range | list[int] | None = None) -> list[int]:
         idx = range(len(self.nodes)) if which is None else which
@@ -95,6 +97,7 @@ class Linked:
         body = json.loads(resp.read())
         elapsed = time.monotonic() - t0
         assert resp.status == 200 and body["status"] == "committed", (resp.status, body)
+        self.last_height = int(body["height"])
         return elapsed
 
     def next_nonce(self, via: int, address: bytes) -> int:
@@ -170,21 +173,25 @@ def test_four_validators_over_50ms_links(linked: Linked) -> None:
     assert 2 * DELAY_MS * 0.9 <= pair_ms < 2 * DELAY_MS * 3, pair_ms
 
     # Light load: one client, one transfer at a time (each sent once the previous one is committed), at node 0;
-    # the first one (connections, the first batch) is not counted.
+    # the first one (connections, the first batch) is not counted. 101 samples: the nearest-rank p99 is then the
+    # second slowest, not the slowest (one scheduling hiccup on a shared machine is not the 99th percentile).
     nonce = net.next_nonce(0, alice_addr)
     net.transfer(0, net.alice, bob_addr, nonce)
     ms: list[float] = []
-    end = time.monotonic() + 10.0
-    while time.monotonic() < end:
+    slowest = (0.0, 0)
+    deadline = time.monotonic() + 60
+    while len(ms) < 101 and time.monotonic() < deadline:
         nonce += 1
         ms.append(net.transfer(0, net.alice, bob_addr, nonce) * 1000)
+        slowest = max(slowest, (ms[-1], net.last_height))
     ms.sort()
-    p99 = ms[min(len(ms) - 1, int(0.99 * len(ms)))]
+    p99 = ms[math.ceil(0.99 * len(ms)) - 1]
     print(
         f"confirmation over {DELAY_MS:.0f} ms links, {len(ms)} transfers: p50 {statistics.median(ms):.0f} ms, "
-        f"p90 {ms[int(0.9 * len(ms))]:.0f} ms, p99 {p99:.0f} ms, min {ms[0]:.0f} ms, max {ms[-1]:.0f} ms"
+        f"p90 {ms[math.ceil(0.9 * len(ms)) - 1]:.0f} ms, p99 {p99:.0f} ms, min {ms[0]:.0f} ms, max {ms[-1]:.0f} ms "
+        f"(committed at height {slowest[1]})"
     )
-    assert len(ms) >= 15, len(ms)
+    assert len(ms) == 101, f"only {len(ms)} transfers confirmed in 60 s"
     assert ms[0] >= 3 * DELAY_MS, "a commit faster than propose, prevote, precommit between validators: not shaped"
     assert p99 < 500, f"p99 confirmation {p99:.0f} ms"
 
