@@ -234,6 +234,7 @@ _NODE_ERRORS: dict[str, int] = {
     "SnapshotError": 500,  # a snapshot this node wrote or was sent fails its checks (never raised by the API)
     "SnapshotCancelled": 500,
     "StateSyncError": 500,  # the joining node's sync (before the API starts)
+    "NetnsError": 500,  # setting up network namespaces for a local network (CLI only, never raised by the API)
     "InvalidProof": 502,  # another chain's endpoint answered a value its proof does not bind to the trusted root
     "EndpointUnavailable": 502,  # another chain's endpoint is not configured or did not answer
 }
