@@ -30,9 +30,9 @@ BLOCK = st.dictionaries(st.sampled_from(KEYS), st.one_of(st.none(), st.sampled_f
 def commit_state(store: ChainStore, height: int, root: bytes, updates: dict[bytes, bytes | None]) -> bytes:
     """What ``commit_block`` writes of a block's state (its state rows, root and tip), without a block."""
     tree = apply_updates(ED25519, store, root, updates)
-    puts, deletes = store._state_rows(dict(updates), tree, height_key(height))
+    puts, deletes = store._state_rows(dict(updates), tree, height_key(height), genesis=height == 0)
     tip = StoredTip(height=height, time_ms=height, block_id=b"\x01" * 32, state_root=tree.root)
-    puts["meta"] = {b"root/" + height_key(height): tree.root, b"tip": encode(tip)}
+    puts["meta"] = {**puts.get("meta", {}), b"root/" + height_key(height): tree.root, b"tip": encode(tip)}
     store.kv.write_tables(puts, deletes)
     return tree.root
 
@@ -81,7 +81,7 @@ def test_retained_heights_stay_whole_and_nothing_else_is_kept(
     prune_every: int,
     batch: int,
 ) -> None:
-    store = ChainStore(MemoryStore())
+    store = ChainStore(MemoryStore(), track_lifetimes=True)
     retention = Retention(keep_recent=keep_recent, keep_every=keep_every)
     pruner = Pruner(store, retention, ED25519, retain=lambda: snapshots, batch=batch)
     genesis = {b"k1": b"A", b"p0": b"B"}
@@ -112,7 +112,7 @@ def test_retained_heights_stay_whole_and_nothing_else_is_kept(
 
 
 def test_a_node_recreated_after_it_went_out_of_use_survives_the_pruning_of_its_first_life() -> None:
-    store = ChainStore(MemoryStore())
+    store = ChainStore(MemoryStore(), track_lifetimes=True)
     pruner = Pruner(store, Retention(keep_recent=2), ED25519)
     root = commit_state(store, 0, ZERO_HASH, {b"a": b"A", b"b": b"B"})
     root = commit_state(store, 1, root, {b"a": b"X"})  # leaf (a, A) goes out of use
@@ -124,10 +124,70 @@ def test_a_node_recreated_after_it_went_out_of_use_survives_the_pruning_of_its_f
     assert store.state_root_at(1) is None
 
 
-def test_an_archive_node_prunes_nothing() -> None:
+def test_an_archive_node_prunes_nothing_and_writes_no_lifetime_rows() -> None:
     store = ChainStore(MemoryStore())
     root = commit_state(store, 0, ZERO_HASH, {b"a": b"A"})
     for h in range(1, 6):
         root = commit_state(store, h, root, {b"a": b"%d" % h})
     report = Pruner(store, Retention(), ED25519).prune()
     assert report.nodes_deleted == 0 and all(store.state_root_at(h) is not None for h in range(6))
+    for table in ("smt_born", "smt_stale"):
+        assert not store.kv.scan(table, b"\x00", b"\xff" * 41, limit=1)
+    assert store.kv.scan("smt_hist", b"\x00", b"\xff" * 33, limit=1)  # historical reads still need it
+
+
+@SETTINGS
+@given(
+    blocks=st.lists(st.tuples(BLOCK, st.booleans()), min_size=1, max_size=30),
+    track_genesis=st.booleans(),
+    keep_recent=st.sampled_from([2, 3, 5]),
+    keep_every=st.sampled_from([0, 2, 3, 7]),
+    snapshots=st.sets(st.integers(1, 30), max_size=3),
+    batch=st.sampled_from([1, 1000]),
+)
+def test_pruning_switched_on_and_off_deletes_only_nodes_whose_lives_were_all_recorded(
+    blocks: list[tuple[dict[bytes, bytes | None], bool]],
+    track_genesis: bool,
+    keep_recent: int,
+    keep_every: int,
+    snapshots: set[int],
+    batch: int,
+) -> None:
+    """An archive node (no lifetime rows) that turns pruning on later, maybe off and on again (each block is
+    committed with or without lifetime rows, a pass runs after each block with them): every retained height stays
+    whole, and a node left behind was created, or went out of use, in a block committed without the rows."""
+    kv = MemoryStore()
+    retention = Retention(keep_recent=keep_recent, keep_every=keep_every)
+    store = ChainStore(kv, track_lifetimes=track_genesis)
+    genesis = {b"k1": b"A", b"p0": b"B"}
+    states = [dict(genesis)]
+    untracked: set[bytes] = set()  # nodes created, or gone out of use, without lifetime rows
+
+    def commit(height: int, root: bytes, updates: dict[bytes, bytes | None]) -> bytes:
+        tree = apply_updates(ED25519, store, root, updates)
+        if not store.track_lifetimes:
+            untracked.update(tree.nodes, tree.stale)
+        return commit_state(store, height, root, updates)
+
+    root = commit(0, ZERO_HASH, dict(genesis))
+    for height, (updates, track) in enumerate(blocks, start=1):
+        if track != store.track_lifetimes:
+            store = ChainStore(kv, track_lifetimes=track)  # the node restarted with pruning on or off
+        root = commit(height, root, updates)
+        state = dict(states[-1])
+        for k, v in updates.items():
+            if v is None:
+                state.pop(k, None)
+            else:
+                state[k] = v
+        states.append(state)
+        if not track:
+            continue
+        Pruner(store, retention, ED25519, retain=lambda: snapshots, batch=batch).prune()
+        cutoff = retention.cutoff(height)
+        live: set[bytes] = set()
+        for h in range(height + 1):
+            if h >= cutoff or retention.permanent(h) or h in snapshots:
+                live |= check_height(store, h, states[h])
+        stored = {k for k, _ in kv.scan("smt_nodes", b"\x00", b"\xff" * 33, limit=10**6)}
+        assert live <= stored and stored - live <= untracked

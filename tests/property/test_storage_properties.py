@@ -223,7 +223,7 @@ def test_a_committed_block_reads_back_as_one_row_per_receipt_would(
     with both_stores() as stores:
         for kv in stores:
             kv.write([("state", k, b"before") for k in writes])
-            store = ChainStore(kv)
+            store = ChainStore(kv, track_lifetimes=True)  # the born rows of a pruning node (ADR 0018)
             commit = Commit(height=height, round=0, block_hash=height.to_bytes(32, "big"), signatures=[])
             tip = store.commit_block(_executed(height, receipts, hashes, writes), commit, index)
             assert tip.height == height and store.tip() == tip

@@ -13,6 +13,7 @@ import pytest
 
 from trellis.abci import NotFound, Pruned, QueryRequest
 from trellis.api.server import status_of_error
+from trellis.app.application import TrellisApp
 from trellis.app.modules.accounts import involved_addresses
 from trellis.core.codec import encode
 from trellis.core.ledger.block import Block, Receipt
@@ -27,13 +28,19 @@ from trellis.core.modules.validators.state import (
     read_entry,
     set_key,
 )
+from trellis.core.params import ChainParams
 from trellis.core.types import ZERO_HASH
 from trellis.node.config import StorageSection
 from trellis.storage.chain_store import ChainStore
-from trellis.storage.kv import MemoryStore, SplitStore
+from trellis.storage.kv import KVStore, MemoryStore, SplitStore
 from trellis.storage.pruning import Pruner, Retention
 
-from .conftest import Actors, ApiHarness, AppChain, addr, make_app_chain, make_params, node_config, raw_tx
+from .conftest import Actors, ApiHarness, AppChain, addr, make_params, node_config, raw_tx
+
+
+def make_app_chain(params: ChainParams, actors: Actors, kv: KVStore) -> AppChain:
+    """A chain whose store records the nodes' lifetimes, as a node with ``[storage] keep_recent > 0`` does."""
+    return AppChain(app=TrellisApp(params, ChainStore(kv, track_lifetimes=True)), validator=actors.validator)
 
 
 def transfers(chain: AppChain, actors: Actors, blocks: int, nonce: int = 0) -> list[bytes]:
@@ -207,10 +214,13 @@ def test_a_pruning_node_answers_410_for_pruned_heights_and_says_its_earliest_in_
     try:
         pruner = api.node.pruner
         assert pruner is not None
+        deleted = 0
         for i in range(4):
             pruner.passed.clear()
             api.commit(api.alice, Transfer(to=addr(api.bob), amount=1 + i))
-            assert pruner.passed.wait(10)
+            assert pruner.passed.wait(10) and pruner.last is not None
+            deleted += pruner.last.nodes_deleted
+        assert deleted > 0  # the node writes the lifetime rows its pruner needs
         status = api.get("/v1/status").json()
         tip = status["height"]
         assert status["earliest_state_height"] == tip - 1 and status["earliest_block_height"] == tip - 1
@@ -222,5 +232,18 @@ def test_a_pruning_node_answers_410_for_pruned_heights_and_says_its_earliest_in_
         assert old.status == 410 and f"keeps heights >= {tip - 1}" in old.json()["detail"]
         assert api.get(f"/v1/state/{key}?height={tip - 1}&prove=true").status == 200
         assert api.get(f"/v1/blocks/{tip - 1}").status == 200
+    finally:
+        api.close()
+
+
+def test_an_archive_node_writes_no_lifetime_rows(tmp_path: Path) -> None:
+    api = ApiHarness(tmp_path / "home", node_config())  # keep_recent = 0, the default
+    try:
+        assert api.node.pruner is None
+        api.commit(api.alice, Transfer(to=addr(api.bob), amount=1))
+        kv = api.node.app.store.kv
+        assert kv.scan("smt_nodes", b"\x00", b"\xff" * 33, limit=1)
+        assert not kv.scan("smt_born", b"\x00", b"\xff" * 41, limit=1)
+        assert not kv.scan("smt_stale", b"\x00", b"\xff" * 41, limit=1)
     finally:
         api.close()

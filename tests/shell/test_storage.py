@@ -242,6 +242,7 @@ def test_commit_block_indexes_the_transaction_by_hash(actors: Actors, store_kv: 
 
 def test_commit_block_writes_state_values_and_tree_nodes(actors: Actors, store_kv: KVStore) -> None:
     chain = make_app_chain(make_params(actors), actors, store_kv)
+    chain.app.store.track_lifetimes = True  # the born and stale rows of a pruning node (ADR 0018)
     executed = chain.commit_txs([raw_tx(actors.alice, 0, KvPut(namespace="ns", key=b"k", value=b"hello"))])
     store = chain.app.store
     for key, value in executed.output.writes.items():

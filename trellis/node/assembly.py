@@ -115,7 +115,7 @@ def _assemble(home: Home, cfg: NodeConfig, params: ChainParams, signer: Signer |
         raise
     if isinstance(kv, SplitStore) and kv.rebuilt:
         log.warning("the state tables were open when the machine went down; rebuilding them from the stored blocks")
-    store = ChainStore(kv)
+    store = ChainStore(kv, track_lifetimes=cfg.storage.keep_recent > 0)  # the pruner's rows (ADR 0018)
     stages = StageTimes()
     verifier: CpuPoolVerifier | TrustingVerifier | None = None
     try:

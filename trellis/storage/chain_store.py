@@ -27,8 +27,12 @@ Key layout (big-endian integers, so keys sort by height):
   account_txs/addr h8 i4     tx hash
   state/key                  latest value
   smt_nodes/hash             tree node
-  smt_born/hash h8           "" : the node was created by block h8 (genesis 0) — ADR 0018
+  smt_born/hash h8           "" : the node was created by block h8 (genesis 0) — ADR 0018; written only with
+                             ``track_lifetimes`` (a node that can prune), like the stale rows
   smt_stale/h8 hash          "" : the node went out of use in block h8 (it is in the trees of heights < h8)
+  meta/lifetimes             "" : every node held has its born rows and every node gone out of use since has its
+                             stale row (written at genesis or a snapshot restore with lifetimes tracked; deleted
+                             by the first block committed without them)
   smt_hist/leaf hash         the value a leaf held, written when the key's value changed or went (ADR 0018)
   smt_values/value hash      value (written by stores before ADR 0018; read as the last fallback)
   meta/pruned_below          h8: state of heights below it is pruned, except kept heights (``Pruner``)
@@ -36,7 +40,9 @@ Key layout (big-endian integers, so keys sort by height):
 
 A value at an old height is read by walking to its leaf (kp, vh): the latest value if it hashes to vh, else
 ``smt_hist/leaf hash``, else ``smt_values/vh`` (``leaf_value``). See trellis/storage/pruning.py for what the
-born and stale rows are for.
+born and stale rows are for. A node written without a born row is never deleted by the pruner; when lifetimes
+are tracked on a store without ``meta/lifetimes`` (an archive node that turned pruning on), a created node already
+in ``smt_nodes`` with no born row (it lived before, untracked) gets a born row at height 0 as well, which pins it.
 """
 
 from __future__ import annotations
@@ -62,6 +68,10 @@ _HI = struct.Struct(">QI")
 _RAW_LIST = msgspec.msgpack.Decoder(list[msgspec.Raw])
 _RECEIPT_CACHE_BLOCKS = 8
 """Blocks whose receipts stay split (one ``Raw`` per receipt) for repeated ``receipt`` lookups."""
+
+LIFETIMES_KEY = b"lifetimes"
+"""``meta/lifetimes``: present when every node held has its born rows (see the module's docstring)."""
+_H0 = b"\x00" * 8
 
 _I4: tuple[bytes, ...] = ()
 """``i.to_bytes(4, "big")`` for i = 0, 1, ...: grown on demand (rebinding is atomic, so no lock)."""
@@ -99,8 +109,15 @@ def height_key(height: int) -> bytes:
 class ChainStore:
     """Typed access to everything a node persists."""
 
-    def __init__(self, kv: KVStore) -> None:
+    def __init__(self, kv: KVStore, *, track_lifetimes: bool = False) -> None:
+        """Args:
+        kv: the store beneath.
+        track_lifetimes: write the ``smt_born``/``smt_stale`` rows the pruner needs (ADR 0018); a node whose
+            retention can prune (``[storage] keep_recent > 0``) sets it, an archive node need not pay for them.
+        """
         self.kv = kv
+        self.track_lifetimes = track_lifetimes
+        self._lifetimes_whole: bool | None = None  # meta/lifetimes, read once
         self._receipt_raws: OrderedDict[int, list[msgspec.Raw]] = OrderedDict()
         self._receipt_lock = threading.Lock()
 
@@ -135,8 +152,9 @@ class ChainStore:
         self, genesis_hash: bytes, tip: ChainTip, tree: TreeUpdate, writes: dict[bytes, bytes | None]
     ) -> None:
         """Write the genesis state and tip (height 0) in one batch."""
-        puts, deletes = self._state_rows(writes, tree, height_key(0))
+        puts, deletes = self._state_rows(writes, tree, height_key(0), genesis=True)
         puts["meta"] = {
+            **puts.get("meta", {}),
             b"genesis": genesis_hash,
             b"root/" + height_key(0): tip.state_root,
             b"tip": encode(_stored(tip)),
@@ -187,7 +205,7 @@ class ChainStore:
             keys = [addr + pos for addrs, pos in zip(account_index, positions, strict=True) for addr in addrs]
             txs = [txh for addrs, txh in zip(account_index, hashes, strict=True) for _ in addrs]
             puts["account_txs"] = dict(zip(keys, txs, strict=True))
-        puts["meta"] = {b"root/" + h8: header.state_root, b"tip": stored_tip}
+        puts["meta"] = {**puts.get("meta", {}), b"root/" + h8: header.state_root, b"tip": stored_tip}
         self.kv.write_tables(puts, deletes)
         return tip
 
@@ -352,16 +370,25 @@ class ChainStore:
         return b
 
     def _state_rows(
-        self, writes: dict[bytes, bytes | None], tree: TreeUpdate, h8: bytes
+        self, writes: dict[bytes, bytes | None], tree: TreeUpdate, h8: bytes, *, genesis: bool = False
     ) -> tuple[dict[str, Mapping[bytes, bytes]], TableKeys]:
-        """The rows of a state update: latest values (None deletes), new tree nodes with their birth rows, the
-        stale rows and the old values of the replaced leaves (one ``get_many`` of the previous values)."""
+        """The rows of a state update: latest values (None deletes), new tree nodes (with their birth rows and the
+        stale rows when lifetimes are tracked) and the old values of the replaced leaves (one ``get_many`` of the
+        previous values)."""
         nodes = tree.nodes
-        puts: dict[str, Mapping[bytes, bytes]] = {
-            "smt_nodes": nodes,
-            "smt_born": dict.fromkeys([h + h8 for h in nodes], b""),
-            "smt_stale": dict.fromkeys([h8 + h for h in tree.stale], b""),
-        }
+        puts: dict[str, Mapping[bytes, bytes]] = {"smt_nodes": nodes}
+        deletes: dict[str, list[bytes]] = {}
+        if self.track_lifetimes:
+            born = dict.fromkeys([h + h8 for h in nodes], b"")
+            if genesis:
+                puts["meta"] = {LIFETIMES_KEY: b""}
+            elif not self._whole():
+                born.update(self._pins(list(nodes)))
+            puts["smt_born"] = born
+            puts["smt_stale"] = dict.fromkeys([h8 + h for h in tree.stale], b"")
+        elif not genesis and self._whole():
+            deletes["meta"] = [LIFETIMES_KEY]  # nodes now go in and out of use unrecorded
+            self._lifetimes_whole = False
         replaced = tree.replaced
         if replaced:
             leaves = list(replaced)
@@ -369,9 +396,22 @@ class ChainStore:
             puts["smt_hist"] = {leaf: v for leaf, v in zip(leaves, olds, strict=True) if v is not None}
         if None in writes.values():
             puts["state"] = {k: v for k, v in writes.items() if v is not None}
-            return puts, {"state": [k for k, v in writes.items() if v is None]}
+            deletes["state"] = [k for k, v in writes.items() if v is None]
+            return puts, deletes
         puts["state"] = cast("dict[bytes, bytes]", writes)  # no None among the values
-        return puts, {}
+        return puts, deletes
+
+    def _whole(self) -> bool:
+        if self._lifetimes_whole is None:
+            self._lifetimes_whole = self.kv.get("meta", LIFETIMES_KEY) is not None
+        return self._lifetimes_whole
+
+    def _pins(self, nodes: list[bytes]) -> dict[bytes, bytes]:
+        """Born rows at height 0 for the nodes among ``nodes`` that are held with no born row: they were written
+        while lifetimes were not tracked, so heights the pruner may keep can need them (a born row at 0 keeps a
+        node for good)."""
+        held = [h for h, enc in zip(nodes, self.kv.get_many("smt_nodes", nodes), strict=True) if enc is not None]
+        return {h + _H0: b"" for h in held if not self.kv.scan("smt_born", h, h + b"\xff" * 9, limit=1)}
 
 
 def _stored(tip: ChainTip) -> StoredTip:

@@ -16,7 +16,9 @@ One pass (``Pruner.prune``):
    cutoff, first, so a query that finds a node gone can tell that its height was pruned (HTTP 410).
 2. For each stale row (s, hash) with s <= cutoff, in order of s (so its interval ends below the cutoff):
    b = the largest born row of hash with b <= s - 1 (a reverse range read).
-   - None: a node of a store written before ADR 0018: keep it, drop the stale row.
+   - None: a node written without lifetime rows (by an archive node, ``ChainStore.track_lifetimes`` off, or
+     before ADR 0018): keep it, drop the stale row. A node held without born rows that is created again while
+     they are written gets a born row at 0 too (``ChainStore``), so it is never deleted.
    - a permanently kept height (0, a ``keep_every`` multiple) in [b, s - 1]: keep the born row (it pins the node
      for good), drop the stale row;
    - a snapshot height in [b, s - 1]: keep both rows; a later pass looks again (the snapshot may be gone by then);
@@ -249,7 +251,7 @@ class Pruner:
                 s8, node = key[:8], key[8:]
                 s = int(_H.unpack(s8)[0])
                 born = txn.scan("smt_born", node, node + s8, limit=1, reverse=True)
-                if not born:  # written before ADR 0018: its life is unknown, so it stays
+                if not born:  # written without lifetime rows: its life is unknown, so it stays
                     txn.delete("smt_stale", key)
                     continue
                 born_key = born[0][0]

@@ -60,7 +60,7 @@ from trellis.core.ledger.snapshot import (
     walk_frontier,
 )
 from trellis.core.ledger.state_tree import NodeReader
-from trellis.storage.chain_store import StoredTip, height_key
+from trellis.storage.chain_store import LIFETIMES_KEY, StoredTip, height_key
 from trellis.storage.kv import KVStore, ReadTxn, StorageError, WriteTxn
 
 log = logging.getLogger("trellis.snapshots")
@@ -488,6 +488,7 @@ def restore(
         txn.put("meta", b"genesis", genesis_hash)
         txn.put("meta", b"state_synced_at", h8)
         txn.put("meta", b"pruned_below", h8)  # no state before H here: queries below it answer "pruned" (410)
+        txn.put("meta", LIFETIMES_KEY, b"")  # every node has its born row (the pruner may delete it)
 
     kv.write_tables({"chain_meta": {RESTORE_MARKER: h8}})
     kv.transact(("state", "smt_nodes", "smt_born", "meta"), derived)
