@@ -44,10 +44,9 @@ def test_a_store_whose_restore_was_cut_short_or_whose_synced_state_was_lost_is_r
 ) -> None:
     """Neither can be rebuilt by re-executing blocks (those below the snapshot are not held): the node says so and
     names the fix, instead of failing at block 1."""
+    from trellis.node.home import Home
     from trellis.storage.kv import open_data_store
     from trellis.storage.snapshots import RESTORE_MARKER, SYNCED_AT
-
-    from trellis.node.home import Home
 
     genesis = Home(home).load_params().genesis_hash
     kv = open_data_store(home / "data")

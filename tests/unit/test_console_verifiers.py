@@ -25,7 +25,9 @@ SCRIPT = ROOT / "tests" / "browser" / "vectors.mjs"
 def _node() -> str:
     node = shutil.which("node")
     if node is None:
-        pytest.fail("node is not installed: run `make browser-tools` (Debian nodejs) — the console verifiers cannot be checked")
+        pytest.fail(
+            "node is not installed: run `make browser-tools` (Debian nodejs) — the console verifiers cannot be checked"
+        )
     probe = subprocess.run(
         [
             node,

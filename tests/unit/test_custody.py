@@ -497,8 +497,8 @@ def test_the_cli_hashes_a_files_tree_once_and_answers_every_segment_from_it(tmp_
 
 
 def test_a_scan_in_the_block_hook_sees_the_custody_index_writes_made_earlier_in_the_block() -> None:
-    from trellis.core.execution.reference import Layer, merged_scan
     from trellis.core.execution.reference import SCANNED_PREFIXES as EXECUTOR_SCANNED
+    from trellis.core.execution.reference import Layer, merged_scan
 
     assert set(cs.SCANNED_PREFIXES) <= set(EXECUTOR_SCANNED)
     layer = Layer()

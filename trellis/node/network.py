@@ -473,9 +473,7 @@ def running_pid(node: NetNode) -> int | None:
     return pid if alive(pid) and _runs_node(pid, node.home) else None
 
 
-def start_node(
-    node: NetNode, *, foreground_output: bool = False, netns: str | None = None
-) -> subprocess.Popen[bytes]:
+def start_node(node: NetNode, *, foreground_output: bool = False, netns: str | None = None) -> subprocess.Popen[bytes]:
     """Start ``trellis node start`` for ``node`` (output to ``node.log`` in its home); with ``netns``, in that
     network namespace (``ip netns exec`` runs the node in place: the pid is the node's)."""
     argv = [sys.executable, "-m", "trellis.cli.main", "node", "start", "--home", str(node.home)]
