@@ -994,6 +994,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return _bench_custody(args)
     if args.workload == "observers" and not args.targets:
         return _bench_observers(args)
+    if args.workload == "statesync" and not args.targets:
+        return _bench_statesync(args)
     if args.targets:
         configs = [
             BenchConfig(
@@ -1122,6 +1124,19 @@ def _bench_custody(args: argparse.Namespace) -> int:
     from trellis.bench.custody import CustodyBenchConfig, run_custody_bench, summary, write_report
 
     report = run_custody_bench(CustodyBenchConfig())
+    report["label"] = getattr(args, "label", "")
+    path = write_report(report, Path(args.out))
+    print(json.dumps(report, indent=2) if args.json else summary(report) + f"\n  report: {path}")
+    return 0
+
+
+def _bench_statesync(args: argparse.Namespace) -> int:
+    """``trellis bench --workload statesync`` (ADR 0018 section 2; ``trellis/bench/statesync.py``, whose
+    ``python -m trellis.bench.statesync --accounts N`` takes the knobs): a state of 1,000,000 accounts snapshotted,
+    verified and restored into a fresh data directory, against the estimated replay of its blocks."""
+    from trellis.bench.statesync import StateSyncBenchConfig, run_statesync_bench, summary, write_report
+
+    report = run_statesync_bench(StateSyncBenchConfig())
     report["label"] = getattr(args, "label", "")
     path = write_report(report, Path(args.out))
     print(json.dumps(report, indent=2) if args.json else summary(report) + f"\n  report: {path}")
@@ -1287,7 +1302,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--validators", type=int, default=1)
     s.add_argument(
         "--workload",
-        choices=["transfer", "kv", "contract", "notary", "interchain", "hub", "observers", "custody"],
+        choices=["transfer", "kv", "contract", "notary", "interchain", "hub", "observers", "custody", "statesync"],
         default="transfer",
     )
     s.add_argument(
