@@ -75,6 +75,7 @@ class AcceptAll:
     """A ``BatchVerifier`` that accepts every signature (signature cost is not what this measures)."""
 
     name = "accept-all"
+    checks_signatures = True  # the signing bytes are built as a real verifier needs them; only the check is skipped
 
     def verify_batch(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
         return [True] * len(items)
@@ -181,6 +182,11 @@ def main() -> None:
     ap.add_argument("--blocks", type=int, default=5)
     ap.add_argument("--prefill", type=int, default=0, help="history rows of a chain this many txs long")
     ap.add_argument("--tree-keys", type=int, default=100_000, help="keys in the big state tree (0: skip)")
+    ap.add_argument(
+        "--track-lifetimes",
+        action="store_true",
+        help="write the smt_born/smt_stale rows of a pruning node ([storage] keep_recent > 0, ADR 0018)",
+    )
     args = ap.parse_args()
     n_tx, n_acc, n_blocks = args.txs, args.accounts, args.blocks
 
@@ -199,7 +205,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="micro-pipeline-") as tmp:
         kv = TimedKV(LmdbStore(Path(tmp) / "chain", map_size=8 << 30))
-        store = ChainStore(kv)
+        store = ChainStore(kv, track_lifetimes=args.track_lifetimes)
         app = TrellisApp(params, store, verifier=AcceptAll())
         _prefill(kv.inner, args.prefill, addrs)
         nonces = [0] * n_acc
@@ -338,6 +344,7 @@ def main() -> None:
         "blocks": n_blocks,
         "prefill_txs": args.prefill,
         "tree_keys": args.tree_keys,
+        "track_lifetimes": args.track_lifetimes,
         "python": sys.version.split()[0],
         "us_per_tx": {
             "store": store_med,
