@@ -21,8 +21,9 @@ Method, for each N:
 - Phase 3, packets (``packet_chains`` of the chains, each fully connected to the hub: client, connection and a
   ``transfer`` channel proven against the simulated chain's tree): see ``_packets``.
 - State: the node's LMDB environments are read (read-only, from this process) before phase 1 and after each phase:
-  bytes of the state tables (``state``, ``smt_nodes``, ``smt_values``) and their entry counts; per chain = the
-  delta / N. RSS of the node (and its verifier processes) after each phase.
+  bytes of the state tables (``state``; the tree: ``smt_nodes``, ``smt_hist`` (old values of replaced leaves), the
+  lifetime rows ``smt_born``/``smt_stale`` of a pruning node, ADR 0018, and ``smt_values`` of stores written before
+  it) and their entry counts; per chain = the delta / N. RSS of the node (and its verifier processes) after each phase.
 
 The report (``bench/results/hub-<time>.json`` and a PNG) holds one run per N and the cost model (``cost_model``).
 """
@@ -65,7 +66,10 @@ CREATE_RATE = 2000
 """Offered ``create_client`` transactions per second (more than a small hub takes: the phase runs at its pace)."""
 UPDATE_SENDERS = 64
 """Accounts that send the updates (chain ``i``'s always from the same one)."""
-STATE_TABLES = ("state", "smt_nodes", "smt_values")
+TREE_TABLES = ("smt_nodes", "smt_hist", "smt_born", "smt_stale", "smt_values")
+"""The state tree's tables: nodes, old leaf values, lifetime rows (a pruning node only; ADR 0018), and the values of
+stores written before ADR 0018 (``smt_values``, no longer written)."""
+STATE_TABLES = ("state", *TREE_TABLES)
 """LMDB tables that hold the hub's state (the rest is blocks, receipts and indexes: history, not per chain)."""
 TARGET_CHAINS = 10_000
 TARGET_UPDATE_INTERVAL_S = 10.0
@@ -187,9 +191,12 @@ def _state_of(tables: dict[str, dict[str, int]]) -> dict[str, int]:
     return {
         "live_state_bytes": tables.get("state", {}).get("bytes", 0),
         "state_keys": tables.get("state", {}).get("entries", 0),
-        "tree_bytes": sum(tables.get(t, {}).get("bytes", 0) for t in ("smt_nodes", "smt_values")),
+        "tree_bytes": sum(tables.get(t, {}).get("bytes", 0) for t in TREE_TABLES),
         "tree_nodes": tables.get("smt_nodes", {}).get("entries", 0),
-        "tree_values": tables.get("smt_values", {}).get("entries", 0),
+        "tree_hist_values": tables.get("smt_hist", {}).get("entries", 0)
+        + tables.get("smt_values", {}).get("entries", 0),
+        "tree_lifetime_rows": tables.get("smt_born", {}).get("entries", 0)
+        + tables.get("smt_stale", {}).get("entries", 0),
         "state_bytes": sum(tables.get(t, {}).get("bytes", 0) for t in STATE_TABLES),
         "all_bytes": sum(r["bytes"] for r in tables.values()),
     }
