@@ -34,6 +34,7 @@ from trellis.node.config import StorageSection
 from trellis.storage.chain_store import ChainStore
 from trellis.storage.kv import KVStore, MemoryStore, SplitStore
 from trellis.storage.pruning import Pruner, Retention
+from trellis.storage.snapshots import VIEW_TABLES, build_snapshot
 
 from .conftest import Actors, ApiHarness, AppChain, addr, make_params, node_config, raw_tx
 
@@ -247,3 +248,41 @@ def test_an_archive_node_writes_no_lifetime_rows(tmp_path: Path) -> None:
         assert not kv.scan("smt_stale", b"\x00", b"\xff" * 41, limit=1)
     finally:
         api.close()
+
+
+def test_a_snapshot_read_view_opened_before_pruning_still_builds_its_height(actors: Actors, tmp_path: Path) -> None:
+    """Why ``keep_recent`` need not cover ``snapshot_interval``: the producer reads one LMDB MVCC view, and the
+    pruner's deletes (write transactions) do not reach it, even those of the view's own height."""
+    kv = SplitStore(tmp_path / "data", map_size=1 << 30)
+    try:
+        chain = make_app_chain(make_params(actors), actors, kv)
+        store, suite = chain.app.store, chain.app.suite
+        transfers(chain, actors, 3)
+        root3 = store.state_root_at(3)
+        assert root3 is not None
+        (tmp_path / "ref").mkdir()
+        with kv.read_view(VIEW_TABLES) as view:
+            reference, _ = build_snapshot(suite, "c", view, 3, root3, tmp_path / "ref")
+        opened, pruned, built = threading.Event(), threading.Event(), []
+
+        def producer() -> None:  # LMDB read transactions stay on the thread that opened them
+            with kv.read_view(VIEW_TABLES) as view:
+                opened.set()
+                assert pruned.wait(30)
+                work = tmp_path / "late"
+                work.mkdir()
+                built.append(build_snapshot(suite, "c", view, 3, root3, work)[0])
+
+        thread = threading.Thread(target=producer)
+        thread.start()
+        try:
+            assert opened.wait(30)
+            transfers(chain, actors, 3, nonce=3)
+            report = Pruner(store, Retention(keep_recent=2), suite).prune()
+            assert report.cutoff == 5 and store.get_node(root3) is None  # height 3's tree is gone from the store
+        finally:
+            pruned.set()
+            thread.join(60)
+        assert built == [reference]
+    finally:
+        kv.close()

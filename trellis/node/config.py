@@ -256,7 +256,8 @@ class StorageSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
     keep_recent: Annotated[int, msgspec.Meta(ge=0, le=2**62)] = 0
     """Keep the state of the newest ``keep_recent`` heights; older heights are pruned. 0 (the default): keep
-    every height (an archive node). Otherwise at least 2, and at least ``snapshot_interval``."""
+    every height (an archive node). Otherwise at least 2 (a snapshot reads its height's state through one MVCC
+    read view, opened before the next block is written, so pruning cannot disturb it whatever the interval)."""
     keep_every: Annotated[int, msgspec.Meta(ge=0, le=2**62)] = 0
     """Also keep, forever, the state at every height that is a multiple of this (0: none)."""
     prune_blocks: bool = False
@@ -330,11 +331,6 @@ def _check_storage(path: Path, cfg: NodeConfig) -> None:
     st = cfg.storage
     if st.keep_recent == 1:
         raise ConfigError(f"{path}: storage.keep_recent must be 0 (keep everything) or at least 2")
-    if st.keep_recent and st.snapshot_interval and st.keep_recent < st.snapshot_interval:
-        raise ConfigError(
-            f"{path}: storage.keep_recent ({st.keep_recent}) must be at least storage.snapshot_interval "
-            f"({st.snapshot_interval}), or the state of a snapshot height is pruned before its snapshot is written"
-        )
     if st.prune_blocks and not st.keep_recent:
         raise ConfigError(f"{path}: storage.prune_blocks needs storage.keep_recent > 0")
     if bool(cfg.statesync.trust_height) != bool(cfg.statesync.trust_hash):
