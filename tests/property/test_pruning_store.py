@@ -155,18 +155,21 @@ def test_pruning_switched_on_and_off_deletes_only_nodes_whose_lives_were_all_rec
 ) -> None:
     """An archive node (no lifetime rows) that turns pruning on later, maybe off and on again (each block is
     committed with or without lifetime rows, a pass runs after each block with them): every retained height stays
-    whole, and a node left behind was created, or went out of use, in a block committed without the rows."""
+    whole, and a node left behind was created, or went out of use, in a block committed without the rows, or was
+    created before such a block (it may have been re-created there unrecorded: its rows before it are kept)."""
     kv = MemoryStore()
     retention = Retention(keep_recent=keep_recent, keep_every=keep_every)
     store = ChainStore(kv, track_lifetimes=track_genesis)
     genesis = {b"k1": b"A", b"p0": b"B"}
     states = [dict(genesis)]
-    untracked: set[bytes] = set()  # nodes created, or gone out of use, without lifetime rows
+    untracked: set[bytes] = set()  # nodes that may be left behind (see the docstring)
+    created: set[bytes] = set()
 
     def commit(height: int, root: bytes, updates: dict[bytes, bytes | None]) -> bytes:
         tree = apply_updates(ED25519, store, root, updates)
+        created.update(tree.nodes)
         if not store.track_lifetimes:
-            untracked.update(tree.nodes, tree.stale)
+            untracked.update(created, tree.stale)
         return commit_state(store, height, root, updates)
 
     root = commit(0, ZERO_HASH, dict(genesis))
@@ -191,3 +194,36 @@ def test_pruning_switched_on_and_off_deletes_only_nodes_whose_lives_were_all_rec
                 live |= check_height(store, h, states[h])
         stored = {k for k, _ in kv.scan("smt_nodes", b"\x00", b"\xff" * 33, limit=10**6)}
         assert live <= stored and stored - live <= untracked
+
+
+def test_a_node_that_lived_unrecorded_and_is_created_again_with_rows_is_pinned() -> None:
+    """Leaf (a, A) lives at heights 1-2 without lifetime rows (an archive node), then is created again at 5 by a
+    node that now prunes and goes at 6: its born row at 5 alone would let the pruner delete it, but keep_every 2
+    keeps height 2."""
+    kv = MemoryStore()
+    store = ChainStore(kv)
+    root = commit_state(store, 0, ZERO_HASH, {b"b": b"B"})
+    root = commit_state(store, 1, root, {b"a": b"A"})
+    root = commit_state(store, 2, root, {})
+    root = commit_state(store, 3, root, {b"a": b"X"})  # out of use, unrecorded
+    root = commit_state(store, 4, root, {})
+    store = ChainStore(kv, track_lifetimes=True)  # restarted with pruning on
+    root = commit_state(store, 5, root, {b"a": b"A"})  # created again
+    for h in range(6, 10):
+        root = commit_state(store, h, root, {b"a": b"%d" % h})
+    report = Pruner(store, Retention(keep_recent=2, keep_every=2), ED25519).prune()
+    assert report.cutoff == 8 and store.state_root_at(5) is None
+    check_height(store, 2, {b"a": b"A", b"b": b"B"})
+
+
+def test_no_node_is_deleted_while_blocks_are_committed_without_lifetime_rows() -> None:
+    kv = MemoryStore()
+    store = ChainStore(kv, track_lifetimes=True)
+    root = commit_state(store, 0, ZERO_HASH, {b"b": b"B"})
+    root = commit_state(store, 1, root, {b"a": b"A"})
+    root = commit_state(store, 2, root, {b"a": b"X"})  # (a, A) out of use at 2, recorded
+    store = ChainStore(kv)  # restarted as an archive node
+    root = commit_state(store, 3, root, {b"a": b"A"})  # created again, unrecorded
+    root = commit_state(store, 4, root, {b"c": b"C"})
+    Pruner(store, Retention(keep_recent=2), ED25519).prune()
+    check_height(store, 4, {b"a": b"A", b"b": b"B", b"c": b"C"})

@@ -30,9 +30,9 @@ Key layout (big-endian integers, so keys sort by height):
   smt_born/hash h8           "" : the node was created by block h8 (genesis 0) — ADR 0018; written only with
                              ``track_lifetimes`` (a node that can prune), like the stale rows
   smt_stale/h8 hash          "" : the node went out of use in block h8 (it is in the trees of heights < h8)
-  meta/lifetimes             "" : every node held has its born rows and every node gone out of use since has its
-                             stale row (written at genesis or a snapshot restore with lifetimes tracked; deleted
-                             by the first block committed without them)
+  meta/lifetimes             h8 (F): every block from F on was committed with its born and stale rows (written by
+                             the first block committed with them after one without, by genesis as 0 and by a
+                             snapshot restore as 0; deleted by a block committed without them)
   smt_hist/leaf hash         the value a leaf held, written when the key's value changed or went (ADR 0018)
   smt_values/value hash      value (written by stores before ADR 0018; read as the last fallback)
   meta/pruned_below          h8: state of heights below it is pruned, except kept heights (``Pruner``)
@@ -40,9 +40,13 @@ Key layout (big-endian integers, so keys sort by height):
 
 A value at an old height is read by walking to its leaf (kp, vh): the latest value if it hashes to vh, else
 ``smt_hist/leaf hash``, else ``smt_values/vh`` (``leaf_value``). See trellis/storage/pruning.py for what the
-born and stale rows are for. A node written without a born row is never deleted by the pruner; when lifetimes
-are tracked on a store without ``meta/lifetimes`` (an archive node that turned pruning on), a created node already
-in ``smt_nodes`` with no born row (it lived before, untracked) gets a born row at height 0 as well, which pins it.
+born and stale rows are for. A node written without lifetime rows is never deleted by the pruner:
+
+- a node held with no born row keeps none (the pruner keeps a node whose stale row has no born row before it);
+  one created again while rows are written on a store with F > 0 (some earlier block was committed without
+  them) is looked up: if it is held with no born row (it lived before, unrecorded) it also gets a born row at 0,
+  which pins it for good (``_pins``);
+- a life born before F may have been followed by unrecorded ones: the pruner keeps its born row (``Pruner``).
 """
 
 from __future__ import annotations
@@ -70,7 +74,9 @@ _RECEIPT_CACHE_BLOCKS = 8
 """Blocks whose receipts stay split (one ``Raw`` per receipt) for repeated ``receipt`` lookups."""
 
 LIFETIMES_KEY = b"lifetimes"
-"""``meta/lifetimes``: present when every node held has its born rows (see the module's docstring)."""
+"""``meta/lifetimes``: h8 of F, the first height of the blocks committed with lifetime rows since the last one
+without them (see the module's docstring)."""
+_UNREAD = -1
 _H0 = b"\x00" * 8
 
 _I4: tuple[bytes, ...] = ()
@@ -117,7 +123,7 @@ class ChainStore:
         """
         self.kv = kv
         self.track_lifetimes = track_lifetimes
-        self._lifetimes_whole: bool | None = None  # meta/lifetimes, read once
+        self._lifetimes_from: int | None = _UNREAD  # meta/lifetimes (None: absent), read once
         self._receipt_raws: OrderedDict[int, list[msgspec.Raw]] = OrderedDict()
         self._receipt_lock = threading.Lock()
 
@@ -380,15 +386,19 @@ class ChainStore:
         deletes: dict[str, list[bytes]] = {}
         if self.track_lifetimes:
             born = dict.fromkeys([h + h8 for h in nodes], b"")
-            if genesis:
-                puts["meta"] = {LIFETIMES_KEY: b""}
-            elif not self._whole():
+            first = 0 if genesis else self.lifetimes_from()
+            if first is None:  # the first block with the rows after blocks without them
+                first = int(_H.unpack(h8)[0])
+            if first != self._lifetimes_from:
+                puts["meta"] = {LIFETIMES_KEY: height_key(first)}
+                self._lifetimes_from = first
+            if first > 0:
                 born.update(self._pins(list(nodes)))
             puts["smt_born"] = born
             puts["smt_stale"] = dict.fromkeys([h8 + h for h in tree.stale], b"")
-        elif not genesis and self._whole():
+        elif self.lifetimes_from() is not None:
             deletes["meta"] = [LIFETIMES_KEY]  # nodes now go in and out of use unrecorded
-            self._lifetimes_whole = False
+            self._lifetimes_from = None
         replaced = tree.replaced
         if replaced:
             leaves = list(replaced)
@@ -401,10 +411,12 @@ class ChainStore:
         puts["state"] = cast("dict[bytes, bytes]", writes)  # no None among the values
         return puts, deletes
 
-    def _whole(self) -> bool:
-        if self._lifetimes_whole is None:
-            self._lifetimes_whole = self.kv.get("meta", LIFETIMES_KEY) is not None
-        return self._lifetimes_whole
+    def lifetimes_from(self) -> int | None:
+        """F: every block from this height on was committed with lifetime rows (None: the last one was not)."""
+        if self._lifetimes_from == _UNREAD:
+            raw = self.kv.get("meta", LIFETIMES_KEY)
+            self._lifetimes_from = None if raw is None else int(_H.unpack(raw)[0])
+        return self._lifetimes_from
 
     def _pins(self, nodes: list[bytes]) -> dict[bytes, bytes]:
         """Born rows at height 0 for the nodes among ``nodes`` that are held with no born row: they were written

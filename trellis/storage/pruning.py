@@ -19,6 +19,9 @@ One pass (``Pruner.prune``):
    - None: a node written without lifetime rows (by an archive node, ``ChainStore.track_lifetimes`` off, or
      before ADR 0018): keep it, drop the stale row. A node held without born rows that is created again while
      they are written gets a born row at 0 too (``ChainStore``), so it is never deleted.
+   - b < F (``meta/lifetimes``: every block from F on was committed with the rows): blocks before F may have
+     re-created the node unrecorded, so it is kept like a permanent one below. No F (the last block was
+     committed without the rows): no node is deleted.
    - a permanently kept height (0, a ``keep_every`` multiple) in [b, s - 1]: keep the born row (it pins the node
      for good), drop the stale row;
    - a snapshot height in [b, s - 1]: keep both rows; a later pass looks again (the snapshot may be gone by then);
@@ -52,7 +55,7 @@ from trellis.core.crypto.suite import Suite
 from trellis.core.ledger.block import Block, Receipt, block_hash
 from trellis.core.ledger.tx import tx_hash
 from trellis.core.modules.validators.state import META_KEY, read_entry, read_meta
-from trellis.storage.chain_store import ChainStore, height_key
+from trellis.storage.chain_store import LIFETIMES_KEY, ChainStore, height_key
 from trellis.storage.kv import MAX_KEY_BYTES, WriteTxn
 
 log = logging.getLogger("trellis.storage.pruning")
@@ -243,6 +246,10 @@ class Pruner:
         cur = _Cursor(report=report)
         end = height_key(cutoff + 1)  # stale rows of s <= cutoff: live at most up to cutoff - 1
         retention = self.retention
+        raw = self.kv.get("meta", LIFETIMES_KEY)
+        if raw is None:  # blocks are committed without lifetime rows: nothing can be told safe to delete
+            return
+        first = int(_H.unpack(raw)[0])  # F only grows while rows are written, so reading it once is safe
 
         def batch(txn: WriteTxn) -> bool:
             rows = txn.scan("smt_stale", cur.start, end, limit=self.batch)
@@ -256,7 +263,7 @@ class Pruner:
                     continue
                 born_key = born[0][0]
                 b = int(_H.unpack(born_key[-8:])[0])
-                if retention.permanent_in(b, s - 1):
+                if b < first or retention.permanent_in(b, s - 1):
                     txn.delete("smt_stale", key)  # the born row now pins the node for good
                     continue
                 if any(b <= x < s for x in snapshots):

@@ -488,7 +488,7 @@ def restore(
         txn.put("meta", b"genesis", genesis_hash)
         txn.put("meta", b"state_synced_at", h8)
         txn.put("meta", b"pruned_below", h8)  # no state before H here: queries below it answer "pruned" (410)
-        txn.put("meta", LIFETIMES_KEY, b"")  # every node has its born row (the pruner may delete it)
+        txn.put("meta", LIFETIMES_KEY, height_key(0))  # every node held has its born row: none lived unrecorded
 
     kv.write_tables({"chain_meta": {RESTORE_MARKER: h8}})
     kv.transact(("state", "smt_nodes", "smt_born", "meta"), derived)
