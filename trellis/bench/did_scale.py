@@ -19,7 +19,11 @@ pruned by ``trellis.storage.pruning.Pruner`` as a node with that ``[storage]`` r
 report adds a ``pruning`` section: bytes per DID per table before and after (LMDB used pages per named database:
 (branch + leaf + overflow pages) * page size), the size of a compacted copy of the pruned store, the pass's
 time and longest write transaction, state proofs of sampled DIDs verified at retained heights (present and
-absent), the error a pruned height answers, and the 10^8 extrapolation of the pruned figure.
+absent), the error a pruned height answers, and the 10^8 extrapolation of the pruned figure. With pruning the
+store writes the lifetime rows a pruning node writes (``ChainStore.track_lifetimes``).
+
+``--layout lmdb`` (the default) writes one LMDB environment fsynced every transaction; ``--layout split`` a node's
+data directory (``SplitStore``: chain tables fsynced, derived ones not, as with ``[node] durable_state = false``).
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ from trellis.core.params import ChainParams, Genesis, GenesisLimits, GenesisVali
 from trellis.keys.signer import MemorySigner
 from trellis.node.privval import solo_commit
 from trellis.storage.chain_store import ChainStore
-from trellis.storage.kv import LmdbStore
+from trellis.storage.kv import KVStore, LmdbStore, SplitStore, open_data_store
 from trellis.storage.pruning import Pruner, Retention
 
 CHAIN_ID = "did-scale"
@@ -75,7 +79,22 @@ def _checked(sender: MemorySigner, sender_addr: bytes, nonce: int, payload: DidC
     return CheckedTx(tx=tx, raw=raw, hash=tx_hash(ED25519, raw), sender=sender_addr)
 
 
+def _envs(path: Path) -> list[Path]:
+    """The LMDB environments of a data directory: itself (one ``LmdbStore``) or ``chain/`` and ``state/`` (a
+    node's ``SplitStore``)."""
+    return [path] if (path / "data.mdb").exists() else [path / "chain", path / "state"]
+
+
 def _table_bytes(path: Path) -> dict[str, int]:
+    """Used bytes per table, over every environment of the data directory ``path``."""
+    out: dict[str, int] = {}
+    for env_path in _envs(path):
+        for name, used in _env_table_bytes(env_path).items():
+            out[name] = out.get(name, 0) + used
+    return out
+
+
+def _env_table_bytes(path: Path) -> dict[str, int]:
     env = lmdb.open(str(path), readonly=True, max_dbs=32, lock=False)
     try:
         out = {}
@@ -92,7 +111,11 @@ def _table_bytes(path: Path) -> dict[str, int]:
 
 
 def _compacted_bytes(path: Path) -> int:
-    """The size of a compacted copy of the LMDB environment at ``path`` (free pages dropped), made and removed."""
+    """The size of a compacted copy of the data directory ``path`` (free pages dropped), made and removed."""
+    return sum(_env_compacted_bytes(env_path) for env_path in _envs(path))
+
+
+def _env_compacted_bytes(path: Path) -> int:
     dest = Path(tempfile.mkdtemp(prefix="did-scale-compact-", dir=path.parent))
     try:
         env = lmdb.open(str(path), readonly=True, max_dbs=32, lock=False)
@@ -106,6 +129,19 @@ def _compacted_bytes(path: Path) -> int:
 
 
 def _repacked(path: Path) -> tuple[dict[str, int], dict[str, int]]:
+    """``_env_repacked`` summed over the environments of the data directory ``path``."""
+    used: dict[str, int] = {}
+    entries: dict[str, int] = {}
+    for env_path in _envs(path):
+        u, e = _env_repacked(env_path)
+        for name, v in u.items():
+            used[name] = used.get(name, 0) + v
+        for name, v in e.items():
+            entries[name] = entries.get(name, 0) + v
+    return used, entries
+
+
+def _env_repacked(path: Path) -> tuple[dict[str, int], dict[str, int]]:
     """Copy every table of the LMDB environment at ``path`` into a fresh one, rows appended in key order (full
     pages), and return (used bytes, entries) per table of the copy, which is then removed. Pruning frees rows but
     LMDB keeps a page until it is under a quarter full, so used pages right after a pass overstate what the pruned
@@ -138,9 +174,17 @@ def _repacked(path: Path) -> tuple[dict[str, int], dict[str, int]]:
         src.close()
         dst.close()
     try:
-        return _table_bytes(dest), entries
+        return _env_table_bytes(dest), entries
     finally:
         shutil.rmtree(dest, ignore_errors=True)
+
+
+def _open(data_dir: Path, layout: str) -> KVStore:
+    """``lmdb``: one environment, fsynced every transaction (``LmdbStore``); ``split``: a node's data directory
+    (``SplitStore``: the chain tables fsynced, the derived ones not, ``durable_state = false``, the default)."""
+    if layout == "split":
+        return SplitStore(data_dir, durable_state=False)
+    return LmdbStore(data_dir)
 
 
 def _per_did(tables: dict[str, int], n: int) -> dict[str, float]:
@@ -154,6 +198,7 @@ def run(
     samples: int,
     data_dir: Path,
     retention: Retention | None = None,
+    layout: str = "lmdb",
 ) -> dict[str, Any]:
     """Register ``n`` DIDs into a fresh LMDB store under ``data_dir`` (then prune it by ``retention``, if given);
     return the report."""
@@ -167,8 +212,9 @@ def run(
         limits=GenesisLimits(max_block_txs=max(block_txs, registrars)),
     )
     params = params_from_genesis(genesis)
-    kv = LmdbStore(data_dir)
-    app = TrellisApp(params, ChainStore(kv))
+    kv = _open(data_dir, layout)
+    pruning_on = retention is not None and retention.keep_recent > 0
+    app = TrellisApp(params, ChainStore(kv, track_lifetimes=pruning_on))
     proposer = address_of(ED25519, validator.public_key)
     rng = random.Random(7)
     regs = [MemorySigner(bytes([2, i % 256, i // 256]) + bytes(29)) for i in range(registrars)]
@@ -251,7 +297,7 @@ def run(
         proof_lat.append((time.perf_counter() - ts) * 1e6)
     kv.close()
 
-    file_bytes = sum(f.stat().st_size for f in data_dir.iterdir() if f.name == "data.mdb")
+    file_bytes = sum((e / "data.mdb").stat().st_size for e in _envs(data_dir))
     tables = _table_bytes(data_dir)
     pruning = None  # measured after the figures above, which are of the unpruned store
     if retention is not None and retention.keep_recent:
@@ -262,6 +308,7 @@ def run(
     state_per_did = sum(tables.get(t, 0) for t in state_tables) / n
     report: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "layout": layout,
         "dids": n,
         "registrars": registrars,
         "block_txs": block_txs,
@@ -303,9 +350,9 @@ def _prune(
 ) -> dict[str, Any]:
     """Prune the store as a node with ``retention`` would; measure it and check proofs at retained heights."""
     before = _table_bytes(data_dir)
-    kv = LmdbStore(data_dir)
+    kv = open_data_store(data_dir)
     try:
-        store = ChainStore(kv)
+        store = ChainStore(kv, track_lifetimes=True)
         out = _prune_open(TrellisApp(params, store), store, retention, n, did_ids, registered_at, rng)
     finally:
         kv.close()
@@ -411,6 +458,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep-recent", type=int, default=0, help="then prune, keeping the newest K heights (>= 2)")
     ap.add_argument("--keep-every", type=int, default=0, help="and the multiples of E")
     ap.add_argument("--prune-blocks", action="store_true", help="and prune blocks, receipts and indexes too")
+    ap.add_argument(
+        "--layout",
+        choices=("lmdb", "split"),
+        default="lmdb",
+        help="lmdb: one environment fsynced every transaction; split: a node's data directory (SplitStore, "
+        "state not fsynced: durable_state = false)",
+    )
     args = ap.parse_args(argv)
     try:
         retention = Retention(keep_recent=args.keep_recent, keep_every=args.keep_every, prune_blocks=args.prune_blocks)
@@ -418,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(str(exc))
     tmp = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="did-scale-"))
     try:
-        report = run(args.dids, args.registrars, args.block_txs, args.samples, tmp, retention)
+        report = run(args.dids, args.registrars, args.block_txs, args.samples, tmp, retention, args.layout)
     finally:
         if not args.dir:
             shutil.rmtree(tmp, ignore_errors=True)
