@@ -31,10 +31,12 @@ from trellis.core.modules.validators.state import (
 from trellis.core.params import ChainParams
 from trellis.core.types import ZERO_HASH
 from trellis.node.config import StorageSection
-from trellis.storage.chain_store import ChainStore
-from trellis.storage.kv import KVStore, MemoryStore, SplitStore
+from trellis.node.statesync import prepare_store
+from trellis.storage.chain_store import ChainStore, height_key
+from trellis.storage.kv import KVStore, MemoryStore, SplitStore, StorageError, open_data_store
+from trellis.storage.power_loss import PowerLossDisk
 from trellis.storage.pruning import Pruner, Retention
-from trellis.storage.snapshots import VIEW_TABLES, build_snapshot
+from trellis.storage.snapshots import VIEW_TABLES, build_snapshot, check_restored, restore_status
 
 from .conftest import Actors, ApiHarness, AppChain, addr, make_params, node_config, raw_tx
 
@@ -286,3 +288,34 @@ def test_a_snapshot_read_view_opened_before_pruning_still_builds_its_height(acto
         assert built == [reference]
     finally:
         kv.close()
+
+
+def test_a_pruned_store_whose_state_was_lost_is_refused_naming_state_sync_and_wiped_by_it(
+    actors: Actors, tmp_path: Path
+) -> None:
+    """ADR 0018 review: with prune_blocks and durable_state = false, a power loss discards the derived environment
+    and the blocks to rebuild it from are pruned. The node refuses to start naming ``trellis node start
+    --state-sync`` (not "block 1 is missing"), and the --state-sync start wipes the store."""
+    disk = PowerLossDisk()
+    params = make_params(actors)
+    kv = SplitStore(Path("twin"), durable_state=False, environments=disk)
+    chain = make_app_chain(params, actors, kv)
+    transfers(chain, actors, 10)
+    Pruner(chain.app.store, Retention(keep_recent=3, keep_every=0, prune_blocks=True), params.suite).prune()
+    assert chain.app.store.earliest_block_height() > 1 and restore_status(kv) == "held"
+    check_restored(kv)
+    disk.power_loss()  # the unsynced derived environment was open: it is discarded on opening
+    kv = SplitStore(Path("twin"), durable_state=False, environments=disk)
+    assert kv.rebuilt and restore_status(kv) == "state_lost"
+    with pytest.raises(StorageError, match=r"^[^\n]*trellis node start --state-sync[^\n]*durable_state = true"):
+        check_restored(kv)
+    with pytest.raises(StorageError, match="block 1 is missing"):  # what the node met without the check
+        make_app_chain(params, actors, kv)
+    kv.close()
+    data = tmp_path / "data"
+    lm = open_data_store(data)
+    lm.write_tables({"chain_meta": {b"genesis": b"g", b"blocks_pruned_below": height_key(8)}})
+    lm.close()
+    fresh = prepare_store(data, durable_state=False)
+    assert fresh is not None and restore_status(fresh) == "empty"
+    fresh.close()

@@ -845,7 +845,7 @@ def _sync_transport(home: Home, cfg: NodeConfig, params: ChainParams) -> TlsTran
 
 def prepare_store(data: Path, *, durable_state: bool) -> KVStore | None:
     """The store of the data directory ``data`` to restore into, empty; None (logged) when it holds a chain. A
-    restore cut short or a state-synced store whose state was lost (``restore_status``) is wiped first
+    restore cut short or a store whose state was lost and cannot be rebuilt (``restore_status``) is wiped first
     (``wipe_store``: the consensus WAL and the snapshots stay)."""
     kv = open_data_store(data, durable_state=durable_state)
     try:
@@ -859,7 +859,7 @@ def prepare_store(data: Path, *, durable_state: bool) -> KVStore | None:
     if status == "held":
         log.warning("state sync skipped: the data directory %s already holds a chain", data)
         return None
-    why = "a restore that did not finish" if status == "incomplete" else "a state-synced store whose state was lost"
+    why = "a restore that did not finish" if status == "incomplete" else "a store whose state was lost"
     log.warning("state sync: the data directory %s holds %s: wiping its store and syncing again", data, why)
     wipe_store(data)
     return open_data_store(data, durable_state=durable_state)

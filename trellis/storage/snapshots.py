@@ -528,15 +528,32 @@ def restore_status(kv: KVStore) -> RestoreStatus:
     chain: initialised from genesis, or a complete restore with its state); ``incomplete`` (a restore was cut
     short: ``chain_meta/restore_in_progress``); ``state_lost`` (restored from a snapshot, but the derived
     environment no longer holds that restore: discarded after a power loss with ``[node] durable_state =
-    false``; the blocks below the snapshot are not held, so it cannot be rebuilt)."""
+    false``; the blocks below the snapshot are not held, so it cannot be rebuilt; or, on a store whose blocks were
+    pruned (``chain_meta/blocks_pruned_below`` > 1), the derived tables are behind the earliest block held, so
+    re-executing the blocks cannot rebuild them)."""
     if kv.get("chain_meta", RESTORE_MARKER) is not None:
         return "incomplete"
     synced = kv.get("chain_meta", SYNCED_AT)
     if synced is not None and kv.get("meta", SYNCED_AT) != synced:
         return "state_lost"
+    if _first_block_needed(kv) < _blocks_pruned_below(kv):
+        return "state_lost"
     if kv.get("meta", b"genesis") is None and kv.get("chain_meta", b"genesis") is None:
         return "empty"
     return "held"
+
+
+def _blocks_pruned_below(kv: KVStore) -> int:
+    """``chain_meta/blocks_pruned_below`` (1 when absent: no block was pruned; block 0 is never stored)."""
+    raw = kv.get("chain_meta", b"blocks_pruned_below")
+    return 1 if raw is None else int.from_bytes(raw, "big")
+
+
+def _first_block_needed(kv: KVStore) -> int:
+    """The first block opening the store re-executes: the one after the derived tip (``meta/tip``), or block 1
+    when the derived tables hold no chain (discarded after a power loss: rebuilt from genesis)."""
+    raw = kv.get("meta", b"tip")
+    return 1 if raw is None else decode(raw, StoredTip).height + 1
 
 
 def check_restored(kv: KVStore) -> None:
@@ -552,11 +569,21 @@ def check_restored(kv: KVStore) -> None:
             "start the node with --state-sync to wipe the store and sync again"
         )
     if status == "state_lost":
-        at = int.from_bytes(kv.get("chain_meta", SYNCED_AT) or b"", "big")
+        synced = kv.get("chain_meta", SYNCED_AT)
+        if synced is not None and kv.get("meta", SYNCED_AT) != synced:
+            at = int.from_bytes(synced, "big")
+            raise StorageError(
+                f"the state of this data directory, restored from the snapshot of height {at}, was lost (the "
+                "machine went down with [node] durable_state = false) and cannot be rebuilt: the blocks below the "
+                "snapshot are not held. Start the node with `trellis node start --state-sync` to wipe the store "
+                "and sync again ([node] durable_state = true avoids this)"
+            )
         raise StorageError(
-            f"the state of this data directory, restored from the snapshot of height {at}, was lost (the machine "
-            "went down with [node] durable_state = false) and cannot be rebuilt: the blocks below the snapshot are "
-            "not held. Start the node with --state-sync to wipe the store and sync again"
+            f"the state of this data directory was lost (the machine went down with [node] durable_state = false) "
+            f"and cannot be rebuilt: re-executing from block {_first_block_needed(kv)} needs blocks pruned below "
+            f"height {_blocks_pruned_below(kv)} ([storage] prune_blocks). Start the node with "
+            "`trellis node start --state-sync` to wipe the store and sync again ([node] durable_state = true "
+            "avoids this)"
         )
 
 
