@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -145,4 +146,35 @@ def test_a_snapshot_whose_view_opens_too_late_is_abandoned(tmp_path: Path, monke
         assert store.offered_heights() == frozenset() and store.abandoned == 1 and store.failures == 0
         assert list((tmp_path / "snapshots").iterdir()) == []
     finally:
+        kv.close()
+
+
+def test_the_height_being_written_is_retained_from_pruning_until_offered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ADR 0018 review: the pruner's ``retain`` (``retained_heights``) holds the snapshot being built, so block H
+    and its light block are not pruned before it is offered; it is not offered to peers meanwhile."""
+    release = threading.Event()
+    started = threading.Event()
+    real = snapshots.build_snapshot
+
+    def held(*args: Any, **kwargs: Any) -> tuple[bytes, int]:
+        started.set()
+        assert release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(snapshots, "build_snapshot", held)
+    kv = LmdbStore(tmp_path / "db", map_size=1 << 30)
+    try:
+        store = SnapshotStore(tmp_path / "snapshots", ED25519, "chain-p", 2, 2, kv)
+        store.note_commit(2, _write(kv, ZERO_HASH, _state(10, b"h2-")))
+        assert started.wait(30)
+        assert store.retained_heights() == frozenset({2}) and store.offered_heights() == frozenset()
+        assert store.manifest_bytes(2) is None
+        release.set()
+        store.wait(30)
+        assert store.retained_heights() == store.offered_heights() == frozenset({2}) and store.failures == 0
+    finally:
+        release.set()
+        store.stop()
         kv.close()

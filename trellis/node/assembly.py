@@ -186,7 +186,7 @@ def _pruner(cfg: NodeConfig, params: ChainParams, store: ChainStore, snapshots: 
         store,
         Retention(keep_recent=st.keep_recent, keep_every=st.keep_every, prune_blocks=st.prune_blocks),
         suite,
-        retain=None if snapshots is None else snapshots.offered_heights,
+        retain=None if snapshots is None else snapshots.retained_heights,
         addresses_of=addresses_of if cfg.node.index_accounts else None,
         interval=st.prune_interval_blocks,
     )

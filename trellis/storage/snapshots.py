@@ -272,6 +272,8 @@ class SnapshotStore:
         self.kv = kv
         self._lock = threading.Lock()
         self._offered: dict[int, SnapshotInfo] = {}
+        self._building: int | None = None
+        """The height of the snapshot being written (None: none), retained by the pruner until it is offered."""
         self._thread: threading.Thread | None = None
         self._cancel = threading.Event()
         self._served: dict[int, float] = {}
@@ -301,9 +303,17 @@ class SnapshotStore:
             return sorted(self._offered.values(), key=lambda s: -s.height)
 
     def offered_heights(self) -> frozenset[int]:
-        """Heights of the snapshots offered to peers: their state must not be pruned (the pruner's ``retain``)."""
+        """Heights of the snapshots offered to peers (the pruner keeps these and the one being written:
+        ``retained_heights``)."""
         with self._lock:
             return frozenset(self._offered)
+
+    def retained_heights(self) -> frozenset[int]:
+        """Heights whose state and block the pruner must keep (its ``retain``): the snapshots offered and the one
+        being written (its block H and light block are served once it is offered)."""
+        with self._lock:
+            building = () if self._building is None else (self._building,)
+            return frozenset((*self._offered, *building))
 
     def manifest_bytes(self, height: int) -> bytes | None:
         """The manifest of the snapshot at ``height`` (None: not offered)."""
@@ -343,6 +353,8 @@ class SnapshotStore:
         opened = threading.Event()
         late = threading.Event()
         gate = threading.Lock()
+        with self._lock:
+            self._building = height  # cleared by the thread once the snapshot is offered or abandoned
         t = threading.Thread(
             target=self._run, args=(height, state_root, opened, late, gate), name=f"snapshot-{height}", daemon=True
         )
@@ -401,6 +413,9 @@ class SnapshotStore:
             log.error("snapshot of height %d failed: %s", height, exc)
             shutil.rmtree(work, ignore_errors=True)
         finally:
+            with self._lock:
+                if self._building == height:
+                    self._building = None
             opened.set()
 
     def _prune(self) -> None:
