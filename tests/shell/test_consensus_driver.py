@@ -3,6 +3,7 @@ driver sends) and fake timers (a manual clock whose callbacks run only when a te
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ from trellis.node.wire import (
     BatchMsg,
     BlockRequestMsg,
     BlocksMsg,
+    BlocksPrunedMsg,
     CommittedBlock,
     CompactProposalMsg,
     ProposalMsg,
@@ -60,6 +62,7 @@ from trellis.node.wire import (
 )
 from trellis.storage.chain_store import ChainStore
 from trellis.storage.kv import MemoryStore, StorageError
+from trellis.storage.pruning import Pruner, Retention
 
 from .driver_fakes import FakeNetwork, ManualTimers
 
@@ -422,6 +425,45 @@ def test_a_block_request_beyond_the_tip_gets_no_reply() -> None:
     leader.frame(BlockRequestMsg(from_height=5, max_blocks=16))
     assert leader.net.sent_to(PEER, BlocksMsg) == []
     assert leader.net.disconnects == []
+
+
+def test_a_request_below_the_earliest_kept_block_is_answered_and_a_follower_behind_every_peer_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """ADR 0018 review: a peer that pruned the blocks asked for answers ``BlocksPrunedMsg(earliest)`` instead of
+    silence; a follower whose every peer ahead has pruned its next block logs one error naming --state-sync
+    (again at most once a minute)."""
+    leader = chain_of(8)
+    report = Pruner(leader.app.store, Retention(keep_recent=3, keep_every=0, prune_blocks=True), SOLO.suite).prune()
+    earliest = leader.app.store.earliest_block_height()
+    assert report.blocks_deleted > 0 and earliest > 1
+    leader.frame(BlockRequestMsg(from_height=1, max_blocks=16))
+    assert leader.net.sent_to(PEER, BlocksMsg) == []
+    assert leader.net.sent_to(PEER, BlocksPrunedMsg) == [BlocksPrunedMsg(earliest_height=earliest)]
+    leader.frame(BlockRequestMsg(from_height=earliest, max_blocks=16))  # kept blocks are still served
+    assert [cb.block.header.height for cb in leader.net.sent_to(PEER, BlocksMsg)[0].blocks] == list(range(earliest, 9))
+    leader.frame(BlockRequestMsg(from_height=20, max_blocks=16))  # beyond the tip: still nothing
+    assert len(leader.net.sent_to(PEER, BlocksPrunedMsg)) == 1
+
+    follower = make_node(signer=None)
+    other = "peer-2"
+    follower.frame(StatusMsg(height=8))
+    follower.frame(StatusMsg(height=8), peer=other)
+    (request,) = follower.net.sent_to(PEER, BlockRequestMsg)
+    leader.frame(request)
+    pruned = leader.net.sent_to(PEER, BlocksPrunedMsg)[-1]
+    message = f"peers keep blocks from height {earliest} only: this node is behind their history"
+    with caplog.at_level(logging.ERROR, logger="trellis"):
+        follower.frame(pruned)
+        assert message not in caplog.text  # peer-2 may still have block 1
+        follower.frame(pruned, peer=other)
+        assert caplog.text.count(message) == 1 and "restart it with --state-sync" in caplog.text
+        follower.frame(pruned, peer=other)
+        assert caplog.text.count(message) == 1  # rate-limited
+        follower.timers.advance(61_000)
+        follower.frame(pruned)
+        assert caplog.text.count(message) == 2
+    assert follower.height == 0 and follower.net.disconnects == []
 
 
 # -- transactions from peers ----------------------------------------------------------------------------------

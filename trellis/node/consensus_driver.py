@@ -83,6 +83,7 @@ from trellis.node.wire import (
     BatchRequestMsg,
     BlockRequestMsg,
     BlocksMsg,
+    BlocksPrunedMsg,
     CommittedBlock,
     CompactProposalMsg,
     ProposalHeaderMsg,
@@ -130,6 +131,8 @@ _ProposalKey = tuple[int, int, bytes, bytes]
 MAX_REMEMBERED_BLOCKS = 32
 """Blocks whose transaction hashes (and checked transactions) the driver keeps between rebuilding or building a
 proposal and checking, re-sending or committing it."""
+BEHIND_LOG_INTERVAL_MS = 60_000
+"""At most one error a minute saying every peer ahead has pruned the blocks this node needs next."""
 
 
 def _remember(cache: dict[_K, _V], key: _K, value: _V, limit: int = MAX_REMEMBERED_BLOCKS) -> None:
@@ -334,6 +337,9 @@ class ConsensusDriver:
         self._pending_build: tuple[int, int] | None = None
         self._last_commit_ms = timers.now_ms()
         self._peer_heights: dict[str, int] = {}
+        self._peer_earliest: dict[str, int] = {}
+        """Peer -> the earliest block it keeps, when it answered a block request with ``BlocksPrunedMsg``."""
+        self._behind_logged_ms: int | None = None
         self._sync_requested_at: dict[str, int] = {}
         self._tx_outbox: list[CheckedTx] = []
         self._local: OrderedDict[bytes, int] = OrderedDict()
@@ -446,6 +452,7 @@ class ConsensusDriver:
         """Forget a peer's sync state."""
         self._peer_heights.pop(peer_id, None)
         self._sync_requested_at.pop(peer_id, None)
+        self._peer_earliest.pop(peer_id, None)
 
     def on_frame(self, peer_id: str, frame: bytes) -> None:
         """Handle one frame from a peer; a peer that sends garbage is disconnected."""
@@ -513,6 +520,8 @@ class ConsensusDriver:
             self._serve_blocks(peer_id, msg)
         elif isinstance(msg, BlocksMsg):
             self._apply_synced(peer_id, msg)
+        elif isinstance(msg, BlocksPrunedMsg):
+            self._on_blocks_pruned(peer_id, msg)
         elif isinstance(msg, BatchMsg):
             self._on_batch(peer_id, msg)
         elif isinstance(msg, BatchRequestMsg):
@@ -793,6 +802,30 @@ class ConsensusDriver:
             h += 1
         if out:
             self.network.send(peer_id, encode_msg(BlocksMsg(blocks=out)))
+        elif req.from_height <= tip:
+            earliest = self.blocks.earliest_block_height()
+            if req.from_height < earliest:  # pruned here: say from where on, rather than leave the peer waiting
+                self.network.send(peer_id, encode_msg(BlocksPrunedMsg(earliest_height=earliest)))
+
+    def _on_blocks_pruned(self, peer_id: str, msg: BlocksPrunedMsg) -> None:
+        """A peer keeps blocks from ``msg.earliest_height`` on only. When every peer ahead of this node has pruned
+        the next block, block sync cannot go on: say so (an error, at most once a minute) naming state sync."""
+        self._peer_earliest[peer_id] = msg.earliest_height
+        nxt = self.app.info().height + 1
+        ahead = [p for p, h in self._peer_heights.items() if h >= nxt]
+        if not ahead or any(self._peer_earliest.get(p, 0) <= nxt for p in ahead):
+            return
+        now = self.timers.now_ms()
+        if self._behind_logged_ms is not None and now - self._behind_logged_ms < BEHIND_LOG_INTERVAL_MS:
+            return
+        self._behind_logged_ms = now
+        lowest = min(self._peer_earliest[p] for p in ahead)
+        log.error(
+            "peers keep blocks from height %d only: this node is behind their history (its next block is %d); "
+            "restart it with --state-sync",
+            lowest,
+            nxt,
+        )
 
     def _apply_synced(self, peer_id: str, msg: BlocksMsg) -> None:
         applied = False
@@ -814,6 +847,7 @@ class ConsensusDriver:
             self._commit(executed, cb.commit)
             applied = True
         if applied:
+            self._peer_earliest.pop(peer_id, None)
             log.info("synced to height %d from %s", self.app.info().height, peer_id)
             self._sync_requested_at.pop(peer_id, None)
             self._feed(self._enter_height(self.app.info().height + 1))

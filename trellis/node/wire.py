@@ -101,6 +101,13 @@ class BlocksMsg(CoreStruct, frozen=True, tag="blocks"):
     blocks: Annotated[list[CommittedBlock], msgspec.Meta(max_length=MAX_BLOCKS_PER_MSG)]
 
 
+class BlocksPrunedMsg(CoreStruct, frozen=True, tag="blocks_pruned"):
+    """The answer to a ``BlockRequestMsg`` for a height the sender no longer keeps (``[storage] prune_blocks``):
+    it keeps every block from ``earliest_height`` on (ADR 0018). A node behind that joins by state sync instead."""
+
+    earliest_height: U64
+
+
 class BatchMsg(CoreStruct, frozen=True, tag="batch"):
     """A batch of transactions (raw bytes) to spread to mempools; its identity is ``batch_digest(txs)``,
     computed by the receiver."""
@@ -194,6 +201,7 @@ WireMsg = (
     | StatusMsg
     | BlockRequestMsg
     | BlocksMsg
+    | BlocksPrunedMsg
     | BatchMsg
     | BatchRequestMsg
     | SnapshotsRequestMsg

@@ -29,6 +29,10 @@ class BlockSource(Protocol):
         """Return the stored canonical encoding of the block at ``height``, or None."""
         ...
 
+    def earliest_block_height(self) -> int:
+        """The lowest height from which on every block is kept (1: none pruned; ADR 0018)."""
+        ...
+
 
 class BlockStore(BlockSource, Protocol):
     """``BlockSource`` plus the indexes the node and its API read: receipts, transaction positions, account
@@ -66,10 +70,6 @@ class BlockStore(BlockSource, Protocol):
     ) -> list[tuple[int, int, bytes]]:
         """Return (height, index, tx hash) of an account's transactions in chain order; ``after``/``before``
         are exclusive cursors for paging forwards or backwards."""
-        ...
-
-    def earliest_block_height(self) -> int:
-        """The lowest height from which on every block is kept (1: none pruned; ADR 0018)."""
         ...
 
     def earliest_state_height(self) -> int:
