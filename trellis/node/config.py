@@ -353,7 +353,18 @@ def _toml_string(value: str) -> str:
 def render_config(cfg: NodeConfig) -> str:
     """Return ``cfg`` as TOML text."""
     lines: list[str] = []
-    for section_name in ("node", "api", "consensus", "p2p", "mempool", "bench", "signer", "blobs", "storage", "statesync"):
+    for section_name in (
+        "node",
+        "api",
+        "consensus",
+        "p2p",
+        "mempool",
+        "bench",
+        "signer",
+        "blobs",
+        "storage",
+        "statesync",
+    ):
         section = getattr(cfg, section_name)
         lines.append(f"[{section_name}]")
         for field in section.__struct_fields__:
