@@ -24,11 +24,11 @@ from trellis.node.clock import SystemClock
 from trellis.node.config import BlobsSection, ConfigError, NodeConfig, check_bench_switches, load_config
 from trellis.node.home import Home
 from trellis.node.node import Node
+from trellis.node.peers import peer_transport
 from trellis.node.privval import PrivValidator
 from trellis.node.verifier import CpuPoolVerifier, TrustingVerifier
 from trellis.node.wal import FileWal
 from trellis.notary.tsa import TsaIdentity
-from trellis.p2p.address import PeerAddress
 from trellis.p2p.tcp import TlsTransport
 from trellis.storage.chain_store import ChainStore
 from trellis.storage.kv import KVStore, SplitStore, open_data_store
@@ -264,17 +264,4 @@ def _transport(home: Home, cfg: NodeConfig, params: ChainParams) -> TlsTransport
         return None
     if not p2p.node_id:
         raise ConfigError(f"{home.config}: [p2p] node_id must be set on a chain with several validators")
-    ca_bundle = "".join(org.ca_cert for org in params.genesis.orgs).encode()
-    if not ca_bundle:
-        raise ConfigError("the genesis names no member organisations ([orgs]): peers cannot be authenticated")
-    try:
-        peers = [PeerAddress.parse(p) for p in p2p.peers]
-        cert = (home.root / p2p.cert).read_bytes()
-        key = (home.root / p2p.key).read_bytes()
-    except ValueError as exc:
-        raise ConfigError(f"{home.config}: [p2p] peers: {exc}") from exc
-    except OSError as exc:
-        raise ConfigError(f"cannot read the node's TLS certificate or key: {exc}") from exc
-    return TlsTransport(
-        p2p.node_id, p2p.host, p2p.port, peers, ca_bundle, cert, key, max_frame_bytes=p2p.max_frame_bytes
-    )
+    return peer_transport(home, cfg, params)

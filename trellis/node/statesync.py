@@ -60,6 +60,7 @@ from trellis.core.lightclient import (
 from trellis.core.params import ChainParams
 from trellis.node.config import ConfigError, NodeConfig
 from trellis.node.home import Home
+from trellis.node.peers import peer_transport
 from trellis.node.wire import (
     BlockRequestMsg,
     BlocksMsg,
@@ -76,7 +77,6 @@ from trellis.node.wire import (
     decode_msg,
     encode_msg,
 )
-from trellis.p2p.address import PeerAddress
 from trellis.p2p.tcp import TlsTransport
 from trellis.storage.block_store import BlockStore
 from trellis.storage.kv import KVStore, open_data_store
@@ -815,32 +815,9 @@ def clear_staging(staging: Path) -> None:
 def _sync_transport(home: Home, cfg: NodeConfig, params: ChainParams) -> TlsTransport:
     """The peer transport of the sync phase: as the node's own (``assembly``), but redialing quickly (the sync
     dials the peers; they do not know this node yet)."""
-    p2p = cfg.p2p
-    if not p2p.node_id or not p2p.peers:
+    if not cfg.p2p.node_id or not cfg.p2p.peers:
         raise ConfigError(f"{home.config}: state sync needs [p2p] node_id and peers")
-    ca_bundle = "".join(org.ca_cert for org in params.genesis.orgs).encode()
-    if not ca_bundle:
-        raise ConfigError("the genesis names no member organisations ([orgs]): peers cannot be authenticated")
-    try:
-        peers = [PeerAddress.parse(p) for p in p2p.peers]
-        cert = (home.root / p2p.cert).read_bytes()
-        key = (home.root / p2p.key).read_bytes()
-    except ValueError as exc:
-        raise ConfigError(f"{home.config}: [p2p] peers: {exc}") from exc
-    except OSError as exc:
-        raise ConfigError(f"cannot read the node's TLS certificate or key: {exc}") from exc
-    return TlsTransport(
-        p2p.node_id,
-        p2p.host,
-        p2p.port,
-        peers,
-        ca_bundle,
-        cert,
-        key,
-        max_frame_bytes=p2p.max_frame_bytes,
-        backoff_initial_s=0.1,
-        backoff_max_s=1.0,
-    )
+    return peer_transport(home, cfg, params, backoff_initial_s=0.1, backoff_max_s=1.0)
 
 
 def prepare_store(data: Path, *, durable_state: bool) -> KVStore | None:
