@@ -55,5 +55,5 @@ def test_a_store_whose_restore_was_cut_short_or_whose_synced_state_was_lost_is_r
     kv.close()
     assert main(["node", "start", "--home", str(home)]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "start the node with --state-sync" in err.lower(), err
+    assert err.startswith("error: ") and "start the node with `trellis node start --state-sync`" in err.lower(), err
     assert len(err.strip().splitlines()) == 1

@@ -581,7 +581,7 @@ def check_restored(kv: KVStore) -> None:
     if status == "incomplete":
         raise StorageError(
             "the data directory holds a state-sync restore that did not finish (the node stopped during it): "
-            "start the node with --state-sync to wipe the store and sync again"
+            "start the node with `trellis node start --state-sync` to wipe the store and sync again"
         )
     if status == "state_lost":
         synced = kv.get("chain_meta", SYNCED_AT)
