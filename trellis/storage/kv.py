@@ -302,27 +302,8 @@ class LmdbStore:
     def scan(
         self, table: str, start: bytes, end: bytes, *, limit: int = 1000, reverse: bool = False
     ) -> list[tuple[bytes, bytes]]:
-        out: list[tuple[bytes, bytes]] = []
-        with self._env.begin(db=self._dbs[table]) as txn:
-            cur = txn.cursor()
-            if not reverse:
-                if not cur.set_range(start):
-                    return out
-                for k, v in cur:
-                    if k >= end or len(out) >= limit:
-                        break
-                    out.append((bytes(k), bytes(v)))
-            else:
-                positioned = cur.set_range(end)
-                ok = cur.prev() if positioned else cur.last()
-                while ok and len(out) < limit:
-                    k = bytes(cur.key())
-                    if k < start:
-                        break
-                    if k < end:
-                        out.append((k, bytes(cur.value())))
-                    ok = cur.prev()
-        return out
+        with self._env.begin() as txn:
+            return _LmdbTxn(txn, self._dbs, (table,)).scan(table, start, end, limit=limit, reverse=reverse)
 
     def write(self, batch: WriteBatch) -> None:
         for table, _, _ in batch:
