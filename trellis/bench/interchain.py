@@ -41,10 +41,20 @@ from trellis.core.modules.interchain.state import seq_send_key
 from trellis.core.modules.transfer.messages import TransferSend
 from trellis.core.params import GenesisAccount
 from trellis.node import multichain
-from trellis.node.config import ConsensusSection, MempoolSection, NodeConfig
+from trellis.node.config import NodeConfig
 
-from .runner import BATCH_MEDIA, BenchConfig, _account, _address, _drive, _get_json, _sign_chunk, _vm_hwm_kb, open_loop
-from .runner import replace_struct as _replace
+from .runner import (
+    BATCH_MEDIA,
+    BenchConfig,
+    _account,
+    _address,
+    _drive,
+    _get_json,
+    _sign_chunk,
+    _vm_hwm_kb,
+    open_loop,
+    tuned,
+)
 
 PORT = "transfer"
 MAX_ACCOUNTS = 400
@@ -302,16 +312,7 @@ def run_interchain_bench(cfg: BenchConfig, work_dir: Path, signer_pool: ProcessP
     accounts = [GenesisAccount(address=_address(suite, i).hex(), balance=10**15) for i in range(cfg.accounts)]
 
     def tune(c: NodeConfig) -> NodeConfig:
-        return _replace(
-            c,
-            node=_replace(c.node, verifier_workers=cfg.verifier_workers),
-            consensus=ConsensusSection(
-                block_interval_ms=cfg.block_interval_ms,
-                empty_block_interval_ms=max(200, cfg.block_interval_ms),
-                propose_timeout_ms=max(3000, 2 * cfg.block_interval_ms),
-            ),
-            mempool=MempoolSection(max_txs=cfg.mempool_max_txs, max_bytes=512 * 1024 * 1024),
-        )
+        return tuned(c, cfg.verifier_workers, cfg.block_interval_ms, cfg.mempool_max_txs)
 
     layout = multichain.init_chains(
         work_dir, 2, cfg.validators, base_chain_id="bench", extra_accounts=accounts, tune=tune, suite=suite.name

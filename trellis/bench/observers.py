@@ -38,14 +38,14 @@ from typing import Any
 
 import aiohttp
 
-from trellis.bench.runner import BenchConfig, _address, _commit, _drive, _machine, _sign_pairs, replace_struct
+from trellis.bench.runner import BenchConfig, _address, _commit, _drive, _machine, _sign_pairs, tuned
 from trellis.core.codec import decode
 from trellis.core.crypto.suite import ED25519
 from trellis.core.ledger.block import Header
 from trellis.core.ledger.state_tree import StateProof, verify_state_proof
 from trellis.core.modules.accounts.state import account_key
 from trellis.core.params import GenesisAccount
-from trellis.node.config import ConsensusSection, MempoolSection, NodeConfig
+from trellis.node.config import NodeConfig
 from trellis.node.network import NetNode, free_port_range, init_network, start_node, stop_node, wait_ready
 
 PROOF_CHECK_EVERY = 50
@@ -243,16 +243,7 @@ def run_observers(
     accounts = [GenesisAccount(address=_address(ED25519, i).hex(), balance=10**15) for i in range(cfg.accounts)]
 
     def tune(c: NodeConfig) -> NodeConfig:
-        return replace_struct(
-            c,
-            node=replace_struct(c.node, verifier_workers=cfg.verifier_workers),
-            consensus=ConsensusSection(
-                block_interval_ms=cfg.block_interval_ms,
-                empty_block_interval_ms=max(200, cfg.block_interval_ms),
-                propose_timeout_ms=max(3000, 2 * cfg.block_interval_ms),
-            ),
-            mempool=MempoolSection(max_txs=400_000, max_bytes=512 * 1024 * 1024),
-        )
+        return tuned(c, cfg.verifier_workers, cfg.block_interval_ms, 400_000)
 
     n = cfg.validators + cfg.observers
     api = free_port_range(n)

@@ -452,6 +452,24 @@ def _get_json(url: str) -> Any:
         return json.loads(r.read())
 
 
+def tuned(
+    c: NodeConfig, verifier_workers: int, block_interval_ms: int, mempool_max_txs: int, skip_signatures: bool = False
+) -> NodeConfig:
+    """A bench node's configuration: its verifier workers, block interval (empty blocks no faster than 200 ms, a
+    propose timeout of at least 3 s) and a mempool sized for the offered load."""
+    return replace_struct(
+        c,
+        node=replace_struct(c.node, verifier_workers=verifier_workers),
+        consensus=ConsensusSection(
+            block_interval_ms=block_interval_ms,
+            empty_block_interval_ms=max(200, block_interval_ms),
+            propose_timeout_ms=max(3000, 2 * block_interval_ms),
+        ),
+        mempool=MempoolSection(max_txs=mempool_max_txs, max_bytes=512 * 1024 * 1024),
+        bench=replace_struct(c.bench, skip_signature_checks=skip_signatures),
+    )
+
+
 def run_network_bench(cfg: BenchConfig, work_dir: Path, signer_pool: ProcessPoolExecutor) -> dict[str, Any]:
     """One network configuration over the offered rates."""
     suite = suite_by_name(cfg.suite)
@@ -461,17 +479,7 @@ def run_network_bench(cfg: BenchConfig, work_dir: Path, signer_pool: ProcessPool
     accounts = [GenesisAccount(address=_address(suite, i).hex(), balance=10**15) for i in range(cfg.accounts)]
 
     def tune(c: NodeConfig) -> NodeConfig:
-        return replace_struct(
-            c,
-            node=replace_struct(c.node, verifier_workers=cfg.verifier_workers),
-            consensus=ConsensusSection(
-                block_interval_ms=cfg.block_interval_ms,
-                empty_block_interval_ms=max(200, cfg.block_interval_ms),
-                propose_timeout_ms=max(3000, 2 * cfg.block_interval_ms),
-            ),
-            mempool=MempoolSection(max_txs=cfg.mempool_max_txs, max_bytes=512 * 1024 * 1024),
-            bench=replace_struct(c.bench, skip_signature_checks=cfg.skip_signatures),
-        )
+        return tuned(c, cfg.verifier_workers, cfg.block_interval_ms, cfg.mempool_max_txs, cfg.skip_signatures)
 
     api = free_port_range(cfg.validators)
     p2p = free_port_range(cfg.validators, avoid=api)
