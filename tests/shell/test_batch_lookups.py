@@ -117,7 +117,7 @@ def test_prepare_proposal_reads_the_candidates_committed_nonces_in_one_read(acto
     # no point read of state for any candidate: only the empty block's own reads.
     assert kv.batch_gets.get("state") == 2
     assert kv.gets.get("state", 0) == per_block
-    assert per_block <= 4  # validators/meta and the entries in force for h and h+1
+    assert per_block <= 5  # validators/meta, the entries in force for h and h+1, custody's round (ADR 0018)
 
 
 def test_prepare_proposal_skips_candidates_whose_nonce_is_not_the_next_one(actors: Actors) -> None:

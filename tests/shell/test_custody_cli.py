@@ -151,7 +151,7 @@ def test_register_respond_and_read(cnode: ThreadedNode, capsys: pytest.CaptureFi
 
 def test_bad_input_is_refused_with_a_reason(cnode: ThreadedNode, capsys: pytest.CaptureFixture[str]) -> None:
     for path, code in (
-        ("/v1/custody/files/xyz", "bad_id"),
+        ("/v1/custody/files/xyz", "bad_file_id"),
         ("/v1/custody/challenges", "bad_org"),
         ("/v1/custody/challenges?org=org0&open=maybe", "bad_parameter"),
         ("/v1/custody/challenges?org=org0&after=12", "bad_id"),

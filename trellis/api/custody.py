@@ -6,7 +6,7 @@ records, read at the committed tip.
                                               oldest first; ``limit`` 1..100, ``after`` = a ``next``
   GET /v1/custody/missed/{org}                O's missed records (one per file), by file id; ``limit``, ``after``
 
-Refusals: 400 ``bad_id``, ``bad_org``, ``bad_parameter``; 404 ``not_found``.
+Refusals: 400 ``bad_id`` (``bad_file_id`` for the path's file id), ``bad_org``, ``bad_parameter``; 404 ``not_found``.
 """
 
 from __future__ import annotations
@@ -195,9 +195,9 @@ def missed_json(rec: MissedRecord) -> MissedRecordJson:
     )
 
 
-def _file_id(text: str, what: str) -> bytes:
+def _file_id(text: str, what: str, code: str = "bad_id") -> bytes:
     if not _ID.fullmatch(text):
-        raise ApiError(400, "bad_id", f"{what} {text[:80]!r} is not a file id (64 hex digits, 0x optional)")
+        raise ApiError(400, code, f"{what} {text[:80]!r} is not a file id (64 hex digits, 0x optional)")
     return unhex(text)
 
 
@@ -224,7 +224,7 @@ class CustodyApi:
 
     async def file(self, request: web.Request) -> web.Response:
         """GET /v1/custody/files/{file_id}."""
-        fid = _file_id(request.match_info["file_id"], "the path's file id")
+        fid = _file_id(request.match_info["file_id"], "the path's file id", "bad_file_id")
         view = self.node.app.reader()
         regs = file_registrations(view, fid)
         if not regs:
@@ -282,7 +282,7 @@ def routes(node: Node) -> list[web.RouteDef]:
 
 
 _LIMIT = openapi_param("limit", "query", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}, "Page size (100)")
-_ORG_SCHEMA = {"type": "string", "minLength": 1, "maxLength": MAX_ORG}
+_ORG_SCHEMA = {"type": "string", "minLength": 1, "maxLength": MAX_ORG, "pattern": f"^[\\s\\S]{{1,{MAX_ORG}}}$"}
 
 OPENAPI_PATHS: dict[str, Any] = {
     "/v1/custody/files/{file_id}": {
