@@ -17,7 +17,7 @@ import pytest
 from tests.fixtures.chain_sim import SimChain
 from trellis.core.codec import decode, encode
 from trellis.core.ledger.block import Block, Commit, Header, block_hash
-from trellis.core.ledger.snapshot import Manifest
+from trellis.core.ledger.snapshot import Chunk, Manifest, SnapshotError
 from trellis.core.ledger.state_tree import apply_updates
 from trellis.core.lightclient import LightClientError, SetChange, set_change_from_bytes, verify_from_genesis
 from trellis.core.types import ZERO_HASH
@@ -37,6 +37,7 @@ from trellis.node.wire import (
     decode_msg,
     encode_msg,
 )
+from trellis.storage import snapshots
 from trellis.storage.chain_store import ChainStore
 from trellis.storage.kv import KVStore, MemoryStore, SplitStore, StorageError, open_data_store
 from trellis.storage.power_loss import PowerLossDisk, SimulatedCrash
@@ -197,7 +198,7 @@ def _corrupt(msg_type: type, field: str) -> Callable[[bytes], bytes]:
     return tamper
 
 
-def _restored_state(chain: SimChain, result: SyncResult) -> MemoryStore:
+def _restored_state(chain: SimChain, result: SyncResult, *, reuse_verification: bool = True) -> MemoryStore:
     kv = MemoryStore()
     restore(
         kv,
@@ -207,8 +208,64 @@ def _restored_state(chain: SimChain, result: SyncResult) -> MemoryStore:
         result.upper_nodes,
         result.chunk_files,
         result.chain,
+        verified=result.verified if reuse_verification else None,
     )
     return kv
+
+
+def _count_verify_chunk(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    real = snapshots.verify_chunk
+
+    def counting(*args: object) -> dict[bytes, bytes]:
+        calls.append(1)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(snapshots, "verify_chunk", counting)
+    return calls
+
+
+def test_restore_reuses_the_verification_done_at_fetch_time(
+    chain: SimChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    net = _setup(chain, tmp_path, ["p1", "p2"])
+    result = _sync(chain, net, tmp_path)
+    assert sorted(result.verified) == list(range(result.manifest.chunk_count))
+    calls = _count_verify_chunk(monkeypatch)
+    kv = _restored_state(chain, result)
+    assert calls == []  # every staged chunk was verified when fetched: not again
+    assert dict(kv.scan("state", b"\x00", b"\xff" * 64, limit=10**6)) == chain._state(SNAP_HEIGHT)
+    check_restored(kv)
+    # Staged files whose verification is not known (after a restart: no proofs in memory) are verified again,
+    # and restore the same tree.
+    kv2 = _restored_state(chain, result, reuse_verification=False)
+    assert len(calls) == result.manifest.chunk_count
+    assert dict(kv2.scan("smt_nodes", b"", b"\xff" * 64, limit=10**7)) == dict(
+        kv.scan("smt_nodes", b"", b"\xff" * 64, limit=10**7)
+    )
+
+
+def test_a_staged_chunk_changed_on_disk_after_it_was_verified_is_refused(chain: SimChain, tmp_path: Path) -> None:
+    net = _setup(chain, tmp_path, ["p1", "p2"])
+    result = _sync(chain, net, tmp_path)
+    path = result.chunk_files[1]
+    chunk = decode(path.read_bytes(), Chunk)
+    key, value = chunk.entries[0]
+    changed = msgspec.structs.replace(chunk, entries=[(key, value + b"x"), *chunk.entries[1:]])
+    path.write_bytes(encode(changed))
+    with pytest.raises(SnapshotError):
+        _restored_state(chain, result)
+
+
+def test_a_staged_nodes_file_changed_on_disk_is_not_trusted(chain: SimChain, tmp_path: Path) -> None:
+    net = _setup(chain, tmp_path, ["p1", "p2"])
+    result = _sync(chain, net, tmp_path)
+    nodes_file = result.chunk_files[0].with_name(result.chunk_files[0].name + ".nodes")
+    nodes_file.write_bytes(b"")  # the tree nodes of chunk 0 dropped: restore must rebuild them by verifying
+    kv = _restored_state(chain, result)
+    reference = _restored_state(chain, result, reuse_verification=False)
+    nodes = dict(kv.scan("smt_nodes", b"", b"\xff" * 64, limit=10**7))
+    assert nodes and nodes == dict(reference.scan("smt_nodes", b"", b"\xff" * 64, limit=10**7))
 
 
 def test_sync_from_good_peers_restores_the_state_of_the_snapshot(chain: SimChain, tmp_path: Path) -> None:

@@ -86,6 +86,7 @@ from trellis.storage.snapshots import (
     decode_manifest,
     restore,
     restore_status,
+    stage_verified_chunk,
     wipe_store,
 )
 
@@ -276,6 +277,8 @@ class SyncResult:
     seconds: float
     banned: dict[str, str] = field(default_factory=dict)
     """Peers banned during the sync, with the reason."""
+    verified: dict[int, bytes] = field(default_factory=dict)
+    """Chunk index -> proof of verification of its staged file (``stage_verified_chunk``), for ``restore``."""
 
 
 @dataclass
@@ -386,6 +389,7 @@ class StateSyncFetcher:
         self._manifest_from = ""
         """The peer whose manifest is being fetched against."""
         self._entries = 0
+        self._verified: dict[int, bytes] = {}
         """Entries in the chunks verified so far."""
 
     # -- transport callbacks ---------------------------------------------------------------------------------
@@ -692,7 +696,7 @@ class StateSyncFetcher:
             manifest.chunk_count,
             seconds,
         )
-        return SyncResult(manifest, upper, files, chain, seconds, dict(self.banned))
+        return SyncResult(manifest, upper, files, chain, seconds, dict(self.banned), dict(self._verified))
 
     async def _set_change_block(self, height: int, peers: list[str], block_id: bytes) -> bytes | None:
         for pid in self._live(peers):
@@ -741,6 +745,7 @@ class StateSyncFetcher:
         index = ManifestIndex(manifest)
         h = manifest.height
         self._entries = 0
+        self._verified = {}
         self.staging.mkdir(parents=True, exist_ok=True)
         todo: deque[int] = deque(range(manifest.chunk_count))
         tried: dict[int, set[str]] = {}
@@ -757,11 +762,11 @@ class StateSyncFetcher:
                 return False
             try:
                 chunk = decode(msg.chunk, Chunk, max_size=MAX_CHUNK_BYTES)
-                await asyncio.to_thread(verify_chunk, self.suite, index, chunk, i)
+                nodes = await asyncio.to_thread(verify_chunk, self.suite, index, chunk, i)
             except (DecodeError, SnapshotError) as exc:
                 self._ban(pid, f"sent a bad chunk {i} of snapshot {h}: {exc}")
                 return False
-            (self.staging / f"chunk-{i}").write_bytes(msg.chunk)
+            self._verified[i] = stage_verified_chunk(self.staging / f"chunk-{i}", msg.chunk, nodes)
             self._entries += len(chunk.entries)
             return True
 
@@ -893,6 +898,7 @@ def state_sync_home(home: Home, cfg: NodeConfig, trust: tuple[int, bytes] | None
             result.upper_nodes,
             result.chunk_files,
             result.chain,
+            verified=result.verified,
         )
         log.info(
             "state sync: restored the state of height %d (%d entries) in %.1fs; fetched and verified in %.1fs; "

@@ -28,12 +28,14 @@ which wipes the store, ``wipe_store``, and syncs again).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import shutil
 import struct
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -450,6 +452,64 @@ def read_chunk_file(path: Path) -> Chunk:
     return decode(path.read_bytes(), Chunk, max_size=MAX_CHUNK_BYTES)
 
 
+_NODE_LEN = struct.Struct(">I")
+
+
+def _nodes_path(chunk_path: Path) -> Path:
+    return chunk_path.with_name(chunk_path.name + ".nodes")
+
+
+def _encode_nodes(nodes: Mapping[bytes, bytes]) -> bytes:
+    return b"".join(h + _NODE_LEN.pack(len(enc)) + enc for h, enc in nodes.items())
+
+
+def _decode_nodes(data: bytes) -> dict[bytes, bytes]:
+    out: dict[bytes, bytes] = {}
+    i = 0
+    while i < len(data):
+        h = data[i : i + 32]
+        (n,) = _NODE_LEN.unpack_from(data, i + 32)
+        out[h] = data[i + 36 : i + 36 + n]
+        i += 36 + n
+    return out
+
+
+def _staged_digest(chunk_enc: bytes, nodes_enc: bytes) -> bytes:
+    d = hashlib.sha256(b"trellis/statesync/staged-chunk")
+    d.update(len(chunk_enc).to_bytes(8, "big"))
+    d.update(chunk_enc)
+    d.update(nodes_enc)
+    return d.digest()
+
+
+def stage_verified_chunk(path: Path, chunk_enc: bytes, nodes: Mapping[bytes, bytes]) -> bytes:
+    """Stage a chunk that passed ``verify_chunk`` at ``path``, with the tree nodes ``verify_chunk`` returned beside
+    it (``<path>.nodes``). Returns the proof of verification: a digest binding both files' bytes, to be held in
+    memory (never on disk) and handed to ``restore``, which then writes the chunk without verifying it again, as
+    long as both files still hash to it."""
+    nodes_enc = _encode_nodes(nodes)
+    path.write_bytes(chunk_enc)
+    _nodes_path(path).write_bytes(nodes_enc)
+    return _staged_digest(chunk_enc, nodes_enc)
+
+
+def _staged_chunk(
+    suite: Suite, index: ManifestIndex, path: Path, i: int, proof: bytes | None
+) -> tuple[Chunk, dict[bytes, bytes]]:
+    """Chunk ``i`` and its tree nodes, from its staged file: verified at fetch time when ``proof`` (from
+    ``stage_verified_chunk``) still matches the staged bytes; otherwise (no proof, e.g. after a restart, or a file
+    changed on disk since) verified now."""
+    enc = path.read_bytes()
+    chunk = decode(enc, Chunk, max_size=MAX_CHUNK_BYTES)
+    if proof is not None:
+        nodes_file = _nodes_path(path)
+        nodes_enc = nodes_file.read_bytes() if nodes_file.exists() else b""
+        if hmac.compare_digest(_staged_digest(enc, nodes_enc), proof):
+            return chunk, _decode_nodes(nodes_enc)
+        log.warning("state sync: staged chunk %d changed on disk since it was verified; verifying it again", i)
+    return chunk, verify_chunk(suite, index, chunk, i)
+
+
 def restore(
     kv: KVStore,
     suite: Suite,
@@ -458,6 +518,7 @@ def restore(
     upper_nodes: dict[bytes, bytes],
     chunk_files: Sequence[Path],
     chain: RestoredChain,
+    verified: Mapping[int, bytes] | None = None,
 ) -> None:
     """Write a verified snapshot into an empty store: ``state`` rows, tree nodes (``smt_born`` at ``H`` for each),
     ``meta/root/<H>``, the tips, the genesis hash, block ``H`` and its commit, the set-change blocks,
@@ -465,7 +526,8 @@ def restore(
     = ``H``: history below the snapshot answers "pruned"). In this order, so that a restore cut short anywhere
     (killed, or a power loss) is told by ``restore_status``: ``chain_meta/restore_in_progress`` (the chain
     environment: fsynced); the derived tables in one transaction (chunk files read one at a time, each checked
-    again); an fsync of the derived environment; then the chain tables, ``chain_meta/state_synced_at`` and the
+    again unless ``verified`` holds its proof of verification from ``stage_verified_chunk`` and the staged bytes
+    still match it); an fsync of the derived environment; then the chain tables, ``chain_meta/state_synced_at`` and the
     marker's removal in one transaction.
 
     Raises:
@@ -487,8 +549,7 @@ def restore(
             txn.put("smt_born", node_hash + born_suffix, b"")
         total = 0
         for i, path in enumerate(chunk_files):
-            chunk = read_chunk_file(path)
-            nodes = verify_chunk(suite, index, chunk, i)
+            chunk, nodes = _staged_chunk(suite, index, path, i, None if verified is None else verified.get(i))
             total += len(chunk.entries)
             for node_hash, enc in nodes.items():
                 txn.put("smt_nodes", node_hash, enc)
