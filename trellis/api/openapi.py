@@ -36,6 +36,7 @@ _SCHEMA_TYPES = (
     t.StreamErrorJson,
     t.CommittedBlockJson,
     t.StatusJson,
+    t.BannedPeerJson,
     t.ProblemJson,
 )
 """The node's own request and response types (each module's are its routes file's ``SCHEMAS``)."""

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeGuard
@@ -34,6 +35,7 @@ from trellis.api.prometheus import metrics_middleware, metrics_route
 from trellis.api.registry import ROUTE_MODULES
 from trellis.api.responses import ok, problem
 from trellis.api.types import (
+    BannedPeerJson,
     BatchRejectionJson,
     BatchResultJson,
     CommittedBlockJson,
@@ -364,6 +366,7 @@ class Api:
                 role=node.config.node.role,
                 earliest_state_height=node.blocks.earliest_state_height(),
                 earliest_block_height=node.blocks.earliest_block_height(),
+                banned_peers=_banned_peers(node.transport),
             )
         )
 
@@ -590,6 +593,14 @@ class Api:
 
     async def openapi(self, request: web.Request) -> web.Response:
         return web.json_response(openapi_document())
+
+
+def _banned_peers(transport: object) -> list[BannedPeerJson]:
+    """The bans a transport holds (a TlsTransport has ``banned_peers``), for ``GET /v1/status``."""
+    banned = getattr(transport, "banned_peers", None)
+    if banned is None:
+        return []
+    return [BannedPeerJson(node_id=pid, reason=why, seconds_left=math.ceil(left)) for pid, why, left in banned()]
 
 
 def build_app(node: Node, *, body_timeout_s: float = BODY_TIMEOUT_S) -> web.Application:

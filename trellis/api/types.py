@@ -188,6 +188,15 @@ class TxStatusJson(_J):
     tx: SignedTxJson | None = None
 
 
+class BannedPeerJson(_J):
+    """A peer that this node's transport refuses for a while (``[statesync] ban_s``)."""
+
+    node_id: str
+    reason: str
+    seconds_left: int
+    """Seconds until the ban ends (rounded up)."""
+
+
 class StatusJson(_J):
     chain_id: str
     suite: str
@@ -224,6 +233,8 @@ class StatusJson(_J):
     earliest_block_height: int = 1
     """The lowest height from which on this node keeps every block (``[storage] prune_blocks``): older blocks
     answer 410 except the blocks of validator-set changes. 1: nothing pruned."""
+    banned_peers: list[BannedPeerJson] = []
+    """The peers this node refuses now (banned for misbehaving, e.g. a bad state-sync chunk), sorted by node id."""
 
 
 class ProblemJson(_J):

@@ -362,6 +362,7 @@ class TlsTransport:
 
         self._links: dict[str, _Link] = {}
         self._banned: dict[str, float] = {}  # node id -> time.monotonic() at which its ban ends
+        self._ban_reasons: dict[str, str] = {}  # node id -> why it is banned (bounded: _MAX_BANS, 200 chars)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._listen_sock: socket.socket | None = None
         self._accept_retry: asyncio.TimerHandle | None = None
@@ -588,6 +589,8 @@ class TlsTransport:
         while len(self._banned) >= _MAX_BANS and peer_id not in self._banned:
             del self._banned[min(self._banned, key=self._banned.__getitem__)]
         self._banned[peer_id] = max(now + seconds, self._banned.get(peer_id, 0.0))
+        self._ban_reasons = {pid: why for pid, why in self._ban_reasons.items() if pid in self._banned}
+        self._ban_reasons[peer_id] = reason[:200]
         logger.warning("[%s] banned peer %s for %.0fs: %s", self.node_id, peer_id, seconds, reason)
         link = self._links.get(peer_id)
         if link is not None:
@@ -597,6 +600,13 @@ class TlsTransport:
         """The banned node ids and the seconds left on each ban."""
         now = time.monotonic()
         return {pid: end - now for pid, end in self._banned.items() if end > now}
+
+    def banned_peers(self) -> list[tuple[str, str, float]]:
+        """(node id, reason, seconds left) of each peer banned now, sorted by node id."""
+        now = time.monotonic()
+        return sorted(
+            (pid, self._ban_reasons.get(pid, ""), end - now) for pid, end in self._banned.items() if end > now
+        )
 
     def stats(self) -> TransportStats:
         """A snapshot of the transport's counters (see ``TransportStats``)."""
