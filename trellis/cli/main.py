@@ -771,12 +771,27 @@ def _role_note(role: str) -> str:
     return "" if role == "validator" else f"  ({role})"
 
 
+def init_network_from_args(args: argparse.Namespace, root: Path) -> None:
+    """``init_network`` of ``net up``'s options (validators, chain id, ports, suite, permissioned, observers)."""
+    from trellis.node.network import init_network
+
+    init_network(
+        root,
+        args.validators,
+        chain_id=args.chain_id,
+        api_port=args.api_port,
+        p2p_port=args.p2p_port,
+        suite=args.suite,
+        permissioned=args.permissioned,
+        observers=args.observers,
+    )
+
+
 def cmd_net_up(args: argparse.Namespace) -> int:
     import subprocess
     import threading
 
     from trellis.node.network import (
-        init_network,
         is_network_dir,
         load_network,
         running_pid,
@@ -797,16 +812,7 @@ def cmd_net_up(args: argparse.Namespace) -> int:
             raise CliError("--observers works with a single chain (not with --chains or --hub)")
         return _net_up_chains(args)
     if not is_network_dir(root):
-        init_network(
-            root,
-            args.validators,
-            chain_id=args.chain_id,
-            api_port=args.api_port,
-            p2p_port=args.p2p_port,
-            suite=args.suite,
-            permissioned=args.permissioned,
-            observers=args.observers,
-        )
+        init_network_from_args(args, root)
         with_observers = (
             f" with {args.observers} observer{'s' if args.observers != 1 else ''}" if args.observers else ""
         )

@@ -57,7 +57,6 @@ def cmd_net_up_netns(args: argparse.Namespace) -> int:
     """Create (if needed) and run the network in ``--home`` in namespaces, until Ctrl-C."""
     from trellis.node.netns import LinkShape, NetnsRun, check_privilege, parse_duration_ms, parse_percent
     from trellis.node.network import (
-        init_network,
         is_network_dir,
         load_network,
         network_subnet,
@@ -79,18 +78,7 @@ def cmd_net_up_netns(args: argparse.Namespace) -> int:
     check_privilege()
     created = not is_network_dir(root)
     if created:
-        observers = getattr(args, "observers", 0)
-        extra: dict[str, Any] = {"observers": observers} if observers else {}
-        init_network(
-            root,
-            args.validators,
-            chain_id=args.chain_id,
-            api_port=args.api_port,
-            p2p_port=args.p2p_port,
-            suite=args.suite,
-            permissioned=args.permissioned,
-            **extra,
-        )
+        cli.init_network_from_args(args, root)
         subnet = None
     else:
         subnet = network_subnet(root)
